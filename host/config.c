@@ -1,0 +1,482 @@
+/* config.c - reads the INI config with inih and checks every line against the host's
+ * key table, reporting the first problem as file:line. */
+#include "config.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum key_kind { KEY_INT, KEY_BOOL, KEY_STRING, KEY_LOG_LEVEL, KEY_LISTEN, KEY_NAME_LIST, KEY_NAME };
+
+struct host_key {
+    const char *section;
+    const char *key;
+    enum key_kind kind;
+    size_t offset; /* into struct config */
+    int64_t min, max;
+    const char *default_value;
+};
+
+#define FIELD(member) offsetof(struct config, member)
+
+/* Every key the host itself understands. Defaults are written as in the file. */
+static const struct host_key host_keys[] = {
+    {"server", "listen", KEY_LISTEN, 0, 0, 0, NULL},
+    {"server", "max_connections", KEY_INT, FIELD(max_connections), 1, 1000000, "10000"},
+    {"server", "idle_timeout", KEY_INT, FIELD(idle_timeout_s), 0, 86400 * 7, "300"},
+    {"server", "max_frame_bytes", KEY_INT, FIELD(max_frame_bytes), 256, 16 << 20, "65536"},
+    {"server", "max_output_bytes", KEY_INT, FIELD(max_output_bytes), 4096, 1 << 30, "1048576"},
+    {"server", "shutdown_timeout", KEY_INT, FIELD(shutdown_timeout_s), 0, 3600, "10"},
+    {"log", "level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, "info"},
+    {"log", "syslog", KEY_BOOL, FIELD(log_syslog), 0, 0, "no"},
+    {"log", "syslog_ident", KEY_STRING, FIELD(log_ident), 1, 64, "chatd"},
+    {"plugins", "dir", KEY_STRING, FIELD(plugin_dir), 1, PATH_MAX, CHATD_DEFAULT_PLUGIN_DIR},
+    {"plugins", "enable", KEY_NAME_LIST, 0, 0, 0, NULL},
+    {"plugins", "authenticator", KEY_NAME, FIELD(authenticator), 1, 32, NULL},
+};
+#define N_HOST_KEYS (sizeof(host_keys) / sizeof(host_keys[0]))
+
+/* State of one parse: the reader counts lines so the handler knows where it is. */
+struct parse_state {
+    struct config *cfg;
+    FILE *file;
+    int line;
+    int error_line; /* first error found by us; 0 if none */
+    char error[CONFIG_ERROR_MAX];
+    unsigned char seen[N_HOST_KEYS];
+};
+
+static void set_error(struct parse_state *st, const char *fmt, ...) CHATD_PRINTF(2, 3);
+static void set_error(struct parse_state *st, const char *fmt, ...)
+{
+    if (st->error_line)
+        return; /* keep the first */
+    st->error_line = st->line;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->error, sizeof(st->error), fmt, ap);
+    va_end(ap);
+}
+
+static char *xstrdup(const char *s)
+{
+    char *copy = strdup(s);
+    if (!copy) {
+        log_error("out of memory");
+        abort();
+    }
+    return copy;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q) {
+        log_error("out of memory");
+        abort();
+    }
+    return q;
+}
+
+int config_valid_name(const char *text, size_t max)
+{
+    size_t n = strlen(text);
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = text[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+int config_parse_int(const char *text, int64_t min, int64_t max, int64_t *out, char *err,
+                     size_t errlen)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || errno == ERANGE) {
+        snprintf(err, errlen, "'%s' is not an integer", text);
+        return -1;
+    }
+    if (v < min || v > max) {
+        snprintf(err, errlen, "%lld is out of range [%lld, %lld]", v, (long long)min,
+                 (long long)max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int config_parse_bool(const char *text, int *out, char *err, size_t errlen)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcmp(text, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcmp(text, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    snprintf(err, errlen, "'%s' is not a boolean (yes/no, true/false, on/off, 1/0)", text);
+    return -1;
+}
+
+int config_parse_listen(const char *text, struct config_listen *out, char *err, size_t errlen)
+{
+    const char *colon;
+    char host[256];
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (!close || close[1] != ':') {
+            snprintf(err, errlen, "'%s' is not [ipv6-address]:port", text);
+            return -1;
+        }
+        colon = close + 1;
+        size_t n = (size_t)(close - text - 1);
+        if (n == 0 || n >= sizeof(host))
+            goto bad;
+        memcpy(host, text + 1, n);
+        host[n] = '\0';
+    } else {
+        colon = strrchr(text, ':');
+        if (!colon || colon == text || (size_t)(colon - text) >= sizeof(host) ||
+            memchr(text, ':', (size_t)(colon - text)))
+            goto bad;
+        memcpy(host, text, (size_t)(colon - text));
+        host[colon - text] = '\0';
+    }
+    int64_t port;
+    if (config_parse_int(colon + 1, 1, 65535, &port, err, errlen) < 0) {
+        snprintf(err, errlen, "port '%s' must be a number from 1 to 65535", colon + 1);
+        return -1;
+    }
+    out->host = xstrdup(host);
+    out->port = xstrdup(colon + 1);
+    return 0;
+bad:
+    snprintf(err, errlen, "'%s' is not address:port (use [addr]:port for IPv6)", text);
+    return -1;
+}
+
+static void add_listener(struct config *cfg, struct config_listen *l)
+{
+    cfg->listeners = xrealloc(cfg->listeners, (cfg->n_listeners + 1) * sizeof(*l));
+    cfg->listeners[cfg->n_listeners++] = *l;
+}
+
+static void free_listeners(struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        free(cfg->listeners[i].host);
+        free(cfg->listeners[i].port);
+    }
+    free(cfg->listeners);
+    cfg->listeners = NULL;
+    cfg->n_listeners = 0;
+}
+
+int config_set_listen(struct config *cfg, const char *text, char *err, size_t errlen)
+{
+    struct config_listen l = {0};
+    if (config_parse_listen(text, &l, err, errlen) < 0)
+        return -1;
+    free_listeners(cfg);
+    add_listener(cfg, &l);
+    return 0;
+}
+
+/* Split "a, b c" into names, each checked and unique. */
+static void parse_enable_list(struct parse_state *st, const char *value)
+{
+    struct config *cfg = st->cfg;
+    char *copy = xstrdup(value);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+        if (!config_valid_name(tok, 32)) {
+            set_error(st, "plugin name '%s' is invalid (use a-z, 0-9 and _, 1 to 32 bytes)", tok);
+            break;
+        }
+        for (size_t i = 0; i < cfg->n_enabled; i++) {
+            if (strcmp(cfg->enabled[i], tok) == 0) {
+                set_error(st, "plugin '%s' is enabled twice", tok);
+                goto out;
+            }
+        }
+        cfg->enabled = xrealloc(cfg->enabled, (cfg->n_enabled + 1) * sizeof(char *));
+        cfg->enabled_lines = xrealloc(cfg->enabled_lines, (cfg->n_enabled + 1) * sizeof(int));
+        cfg->enabled[cfg->n_enabled] = xstrdup(tok);
+        cfg->enabled_lines[cfg->n_enabled++] = st->line;
+    }
+out:
+    free(copy);
+}
+
+/* Store one host key's value; reports a bad value through set_error. */
+static void apply_host_key(struct parse_state *st, const struct host_key *k, const char *value)
+{
+    struct config *cfg = st->cfg;
+    char reason[CONFIG_ERROR_MAX];
+    char *base = (char *)cfg;
+    int64_t number;
+    int flag;
+
+    switch (k->kind) {
+    case KEY_INT:
+        if (config_parse_int(value, k->min, k->max, &number, reason, sizeof(reason)) < 0)
+            goto bad;
+        *(int64_t *)(void *)(base + k->offset) = number;
+        return;
+    case KEY_BOOL:
+        if (config_parse_bool(value, &flag, reason, sizeof(reason)) < 0)
+            goto bad;
+        *(int64_t *)(void *)(base + k->offset) = flag;
+        return;
+    case KEY_LOG_LEVEL:
+        number = log_level_parse(value);
+        if (number < 0) {
+            snprintf(reason, sizeof(reason), "'%s' is not one of error, warn, info, debug", value);
+            goto bad;
+        }
+        *(int64_t *)(void *)(base + k->offset) = number;
+        return;
+    case KEY_NAME:
+    case KEY_STRING: {
+        if (k->kind == KEY_NAME && !config_valid_name(value, (size_t)k->max)) {
+            snprintf(reason, sizeof(reason), "'%s' is not a plugin name", value);
+            goto bad;
+        }
+        size_t n = strlen(value);
+        if (n < (size_t)k->min || n > (size_t)k->max) {
+            snprintf(reason, sizeof(reason), "must be %lld to %lld bytes long", (long long)k->min,
+                     (long long)k->max);
+            goto bad;
+        }
+        char **slot = (char **)(void *)(base + k->offset);
+        free(*slot);
+        *slot = xstrdup(value);
+        if (k->offset == FIELD(authenticator))
+            cfg->authenticator_line = st->line;
+        return;
+    }
+    case KEY_LISTEN: {
+        struct config_listen l = {0};
+        if (config_parse_listen(value, &l, reason, sizeof(reason)) < 0)
+            goto bad;
+        l.line = st->line;
+        add_listener(cfg, &l);
+        return;
+    }
+    case KEY_NAME_LIST:
+        parse_enable_list(st, value);
+        return;
+    }
+    return;
+bad:
+    set_error(st, "[%s] %s: %s", k->section, k->key, reason);
+}
+
+static const char *plugin_section_name(const char *section)
+{
+    return strncmp(section, "plugin.", 7) == 0 ? section + 7 : NULL;
+}
+
+static int known_section(const char *section)
+{
+    const char *plugin = plugin_section_name(section);
+    if (plugin)
+        return config_valid_name(plugin, 32);
+    return strcmp(section, "server") == 0 || strcmp(section, "log") == 0 ||
+           strcmp(section, "plugins") == 0;
+}
+
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse_state *st = user;
+    struct config *cfg = st->cfg;
+
+    if (section[0] == '\0') {
+        set_error(st, "key '%s' comes before any [section]", name);
+        return 0;
+    }
+    if (!known_section(section))
+        return 0; /* already reported by the reader at the section's own line */
+
+    const char *plugin = plugin_section_name(section);
+    if (plugin) {
+        for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
+            struct config_entry *e = &cfg->plugin_entries[i];
+            if (strcmp(e->plugin, plugin) == 0 && strcmp(e->key, name) == 0) {
+                set_error(st, "[%s] %s is set twice (first on line %d)", section, name, e->line);
+                return 0;
+            }
+        }
+        cfg->plugin_entries = xrealloc(cfg->plugin_entries,
+                                       (cfg->n_plugin_entries + 1) * sizeof(struct config_entry));
+        struct config_entry *e = &cfg->plugin_entries[cfg->n_plugin_entries++];
+        e->plugin = xstrdup(plugin);
+        e->key = xstrdup(name);
+        e->value = xstrdup(value);
+        e->line = st->line;
+        return 1;
+    }
+
+    for (size_t i = 0; i < N_HOST_KEYS; i++) {
+        const struct host_key *k = &host_keys[i];
+        if (strcmp(k->section, section) != 0 || strcmp(k->key, name) != 0)
+            continue;
+        if (st->seen[i] && k->kind != KEY_LISTEN) {
+            set_error(st, "[%s] %s is set twice", section, name);
+            return 0;
+        }
+        st->seen[i] = 1;
+        int before = st->error_line;
+        apply_host_key(st, k, value);
+        return st->error_line == before;
+    }
+    set_error(st, "unknown key '%s' in [%s]", name, section);
+    return 0;
+}
+
+/* inih's line reader, wrapped to count lines, to refuse over-long lines instead of
+ * letting inih split them, and to check every [section] header where it stands (inih
+ * only reports sections through their keys). */
+static char *read_line(char *buf, int size, void *user)
+{
+    struct parse_state *st = user;
+    if (!fgets(buf, size, st->file))
+        return NULL;
+    st->line++;
+    size_t n = strlen(buf);
+    if (n == (size_t)size - 1 && buf[n - 1] != '\n' && !feof(st->file)) {
+        set_error(st, "line is longer than %d bytes", size - 2);
+        int c;
+        while ((c = fgetc(st->file)) != EOF && c != '\n')
+            ;
+        buf[0] = '\0';
+        return buf;
+    }
+    const char *p = buf;
+    if (st->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p == '[') {
+        const char *close = strchr(p, ']');
+        if (close) {
+            char section[256];
+            size_t len = (size_t)(close - p - 1);
+            if (len >= sizeof(section))
+                len = sizeof(section) - 1;
+            memcpy(section, p + 1, len);
+            section[len] = '\0';
+            if (!known_section(section))
+                set_error(st,
+                          "unknown section [%s] (known: [server], [log], [plugins], "
+                          "[plugin.<name>])",
+                          section);
+        }
+    }
+    return buf;
+}
+
+static void apply_defaults(struct config *cfg)
+{
+    struct parse_state st = {.cfg = cfg};
+    for (size_t i = 0; i < N_HOST_KEYS; i++)
+        if (host_keys[i].default_value)
+            apply_host_key(&st, &host_keys[i], host_keys[i].default_value);
+}
+
+void config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    apply_defaults(cfg);
+}
+
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    config_defaults(cfg);
+    cfg->path = xstrdup(path);
+
+    struct parse_state st = {.cfg = cfg};
+    st.file = fopen(path, "r");
+    if (!st.file) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        config_free(cfg);
+        return -1;
+    }
+    int syntax_line = ini_parse_stream(read_line, &st, on_key, &st);
+    fclose(st.file);
+
+    /* inih reports the first line where it or our handler failed; our own message
+     * wins when it is for that line or an earlier one. */
+    if (st.error_line && (syntax_line <= 0 || st.error_line <= syntax_line)) {
+        snprintf(err, errlen, "%s:%d: %s", path, st.error_line, st.error);
+    } else if (syntax_line > 0) {
+        snprintf(err, errlen, "%s:%d: syntax error (expected [section], key = value or a comment)",
+                 path, syntax_line);
+    } else if (cfg->authenticator && cfg->n_enabled) {
+        size_t i = 0;
+        while (i < cfg->n_enabled && strcmp(cfg->enabled[i], cfg->authenticator) != 0)
+            i++;
+        if (i == cfg->n_enabled) {
+            snprintf(err, errlen, "%s:%d: authenticator '%s' is not in [plugins] enable", path,
+                     cfg->authenticator_line, cfg->authenticator);
+            st.error_line = cfg->authenticator_line;
+        }
+    }
+    if (!st.error_line && syntax_line <= 0) {
+        for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
+            struct config_entry *e = &cfg->plugin_entries[i];
+            size_t j = 0;
+            while (j < cfg->n_enabled && strcmp(cfg->enabled[j], e->plugin) != 0)
+                j++;
+            if (j == cfg->n_enabled) {
+                snprintf(err, errlen,
+                         "%s:%d: [plugin.%s] configures a plugin that is not in [plugins] "
+                         "enable; enable it or comment the section out",
+                         path, e->line, e->plugin);
+                st.error_line = e->line;
+                break;
+            }
+        }
+    }
+    if (st.error_line || syntax_line != 0) {
+        config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(struct config *cfg)
+{
+    free(cfg->path);
+    free_listeners(cfg);
+    free(cfg->log_ident);
+    free(cfg->plugin_dir);
+    for (size_t i = 0; i < cfg->n_enabled; i++)
+        free(cfg->enabled[i]);
+    free(cfg->enabled);
+    free(cfg->enabled_lines);
+    free(cfg->authenticator);
+    for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
+        free(cfg->plugin_entries[i].plugin);
+        free(cfg->plugin_entries[i].key);
+        free(cfg->plugin_entries[i].value);
+    }
+    free(cfg->plugin_entries);
+    memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,75 @@
+/* config.h - the chatd config file: INI read with inih, checked against the host's key
+ * table; plugin sections are kept raw until the plugin's own key table is known. */
+#ifndef CHATD_HOST_CONFIG_H
+#define CHATD_HOST_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_ERROR_MAX 512
+
+struct config_listen {
+    char *host; /* numeric address or name, without brackets */
+    char *port;
+    int line;
+};
+
+/* One key = value line of a [plugin.<name>] section. */
+struct config_entry {
+    char *plugin; /* <name> of the section */
+    char *key;
+    char *value;
+    int line;
+};
+
+struct config {
+    char *path;
+
+    /* [server] */
+    struct config_listen *listeners;
+    size_t n_listeners;
+    int64_t max_connections;
+    int64_t idle_timeout_s; /* 0: never */
+    int64_t max_frame_bytes;
+    int64_t max_output_bytes; /* unsent backlog that disconnects a slow reader */
+    int64_t shutdown_timeout_s;
+
+    /* [log] */
+    int64_t log_level; /* enum chatd_log_level */
+    int64_t log_syslog;
+    char *log_ident;
+
+    /* [plugins] */
+    char *plugin_dir;
+    char **enabled;
+    int *enabled_lines;
+    size_t n_enabled;
+    char *authenticator;
+    int authenticator_line;
+
+    /* [plugin.<name>] */
+    struct config_entry *plugin_entries;
+    size_t n_plugin_entries;
+};
+
+/* Read and check `path`. On failure returns -1 with "path:line: reason" in err (the
+ * config is then freed). */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+/* Fill cfg with the built-in defaults and no listener, as if from an empty file. */
+void config_defaults(struct config *cfg);
+void config_free(struct config *cfg);
+
+/* Replace the listeners with one "host:port" (the --listen and scripts/run --port
+ * override). Returns -1 with a reason in err when it does not parse. */
+int config_set_listen(struct config *cfg, const char *text, char *err, size_t errlen);
+/* Parse "host:port" or "[v6]:port" into a config_listen (without line). */
+int config_parse_listen(const char *text, struct config_listen *out, char *err, size_t errlen);
+
+/* Value parsers shared with plugin options; each returns 0 or -1 with a reason. */
+int config_parse_int(const char *text, int64_t min, int64_t max, int64_t *out, char *err,
+                     size_t errlen);
+int config_parse_bool(const char *text, int *out, char *err, size_t errlen);
+/* A plugin or command name: [a-z0-9_], 1 to max bytes. */
+int config_valid_name(const char *text, size_t max);
+
+#endif

@@ -1,0 +1,140 @@
+/* dispatch.c - from one complete frame to a plugin handler: JSON parsing, the generic
+ * errors of the wire contract, login and user_from rules, and field checks. */
+#include "commands.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "request.h"
+#include "server.h"
+
+#include <string.h>
+
+static const char *field_type_name(enum chatd_field_type t)
+{
+    switch (t) {
+    case CHATD_FIELD_STRING:
+        return "a string";
+    case CHATD_FIELD_INT:
+        return "an integer";
+    case CHATD_FIELD_BOOL:
+        return "a boolean";
+    case CHATD_FIELD_OBJECT:
+        return "an object";
+    case CHATD_FIELD_ARRAY:
+        return "an array";
+    }
+    return "?";
+}
+
+static int has_type(const json_t *v, enum chatd_field_type t)
+{
+    switch (t) {
+    case CHATD_FIELD_STRING:
+        return json_is_string(v);
+    case CHATD_FIELD_INT:
+        return json_is_integer(v);
+    case CHATD_FIELD_BOOL:
+        return json_is_boolean(v);
+    case CHATD_FIELD_OBJECT:
+        return json_is_object(v);
+    case CHATD_FIELD_ARRAY:
+        return json_is_array(v);
+    }
+    return 0;
+}
+
+/* Check body against the command's field table; on failure write the reason. */
+static int check_fields(const json_t *body, const struct chatd_field *fields, char *reason,
+                        size_t len)
+{
+    for (const struct chatd_field *f = fields; f && f->name; f++) {
+        const json_t *v = json_object_get(body, f->name);
+        if (!v) {
+            if (f->required) {
+                snprintf(reason, len, "'%s' is required", f->name);
+                return -1;
+            }
+            continue;
+        }
+        if (!has_type(v, f->type)) {
+            snprintf(reason, len, "'%s' must be %s", f->name, field_type_name(f->type));
+            return -1;
+        }
+        if (f->type == CHATD_FIELD_STRING) {
+            size_t n = json_string_length(v);
+            if (n < f->min_len || (f->max_len && n > f->max_len)) {
+                snprintf(reason, len, "'%s' must be %zu to %zu bytes long", f->name, f->min_len,
+                         f->max_len ? f->max_len : (size_t)-1);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void call_handler(struct chatd_request *req)
+{
+    const struct chatd_command *spec = &req->command->spec;
+    char reason[160];
+
+    if (!(spec->flags & CHATD_CMD_ANONYMOUS)) {
+        if (!req->user) {
+            request_refuse(req, "not_logged_in", "log in first");
+            return;
+        }
+        const json_t *from = json_object_get(req->body, "user_from");
+        if (from && (!json_is_string(from) || strcmp(json_string_value(from), req->user) != 0)) {
+            request_refuse(req, "forbidden", "user_from must be the user you are logged in as");
+            return;
+        }
+    }
+    if (check_fields(req->body, spec->fields, reason, sizeof(reason)) < 0) {
+        request_refuse(req, "bad_request", reason);
+        return;
+    }
+    spec->handler(req, req->body, spec->arg);
+}
+
+void dispatch_frame(struct session *s, const char *data, size_t len)
+{
+    json_error_t error;
+    json_t *body = json_loadb(data, len, JSON_DECODE_ANY, &error);
+    if (!body) {
+        log_debug("session %llu: bad JSON: %s", (unsigned long long)s->id, error.text);
+        session_send_error(s, "bad_json", NULL, NULL, error.text);
+        session_close_after_flush(s, "bad JSON");
+        return;
+    }
+    if (!json_is_object(body)) {
+        session_send_error(s, "bad_request", NULL, NULL, "a request must be a JSON object");
+        json_decref(body);
+        return;
+    }
+    json_t *id = json_object_get(body, "id");
+    if (id && !json_is_string(id) && !json_is_integer(id)) {
+        session_send_error(s, "bad_request", NULL, NULL, "'id' must be a string or an integer");
+        json_decref(body);
+        return;
+    }
+    const json_t *cmd = json_object_get(body, "cmd");
+    if (!json_is_string(cmd)) {
+        session_send_error(s, "bad_request", id, NULL, "'cmd' must be a string");
+        json_decref(body);
+        return;
+    }
+    struct command *command = commands_find(s->server, json_string_value(cmd));
+    if (!command) {
+        session_send_error(s, "unknown_cmd", id, json_string_value(cmd), NULL);
+        json_decref(body);
+        return;
+    }
+
+    struct chatd_request *req = request_new(s, command, body, id);
+    if (!req) {
+        session_send_error(s, "internal", id, NULL, "out of memory");
+        json_decref(body);
+        return;
+    }
+    s->busy = 1;
+    call_handler(req);
+    request_release(req);
+}

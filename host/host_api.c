@@ -1,0 +1,250 @@
+/* host_api.c - the function table every plugin receives: thin, checked entry points
+ * into the host's subsystems. */
+#include "commands.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "request.h"
+#include "server.h"
+#include "timers.h"
+#include "users.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+static void api_log(struct chatd_plugin *self, enum chatd_log_level level, const char *fmt, ...)
+    CHATD_PRINTF(3, 4);
+static void api_log(struct chatd_plugin *self, enum chatd_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    if (self->state == PLUGIN_INITING && level == CHATD_LOG_ERROR) {
+        va_start(ap, fmt);
+        vsnprintf(self->init_error, sizeof(self->init_error), fmt, ap);
+        va_end(ap);
+    }
+    va_start(ap, fmt);
+    log_writev(level, self->name, fmt, ap);
+    va_end(ap);
+}
+
+static int api_option_int(struct chatd_plugin *self, const char *key, int64_t *out)
+{
+    const struct option_value *v = plugin_option(self, key);
+    if (!v)
+        return CHATD_ENOENT;
+    if (v->option->type != CHATD_OPT_INT)
+        return CHATD_EINVAL;
+    *out = v->number;
+    return 0;
+}
+
+static int api_option_bool(struct chatd_plugin *self, const char *key, int *out)
+{
+    const struct option_value *v = plugin_option(self, key);
+    if (!v)
+        return CHATD_ENOENT;
+    if (v->option->type != CHATD_OPT_BOOL)
+        return CHATD_EINVAL;
+    *out = (int)v->number;
+    return 0;
+}
+
+static const char *api_option_string(struct chatd_plugin *self, const char *key)
+{
+    const struct option_value *v = plugin_option(self, key);
+    return v && v->option->type == CHATD_OPT_STRING ? v->text : NULL;
+}
+
+static int api_register_command(struct chatd_plugin *self, const struct chatd_command *cmd)
+{
+    if (self->state != PLUGIN_INITING)
+        return CHATD_ESTATE;
+    return commands_add(self->server, self, cmd);
+}
+
+static int api_reply(struct chatd_request *req, const char *result, json_t *fields)
+{
+    return request_reply(req, result, fields);
+}
+
+static chatd_session_id api_request_session(const struct chatd_request *req)
+{
+    return req->session;
+}
+
+static const char *api_request_user(const struct chatd_request *req)
+{
+    return req->user;
+}
+
+/* Pushes are plugin-built objects: the host only refuses to let them pass for a reply. */
+static int push_one(struct session *s, json_t *msg)
+{
+    json_object_del(msg, "id");
+    return session_send(s, msg);
+}
+
+static int api_push_session(struct chatd_plugin *self, chatd_session_id session, json_t *msg)
+{
+    if (!json_is_object(msg)) {
+        json_decref(msg);
+        return CHATD_EINVAL;
+    }
+    struct session *s = session_find(self->server, session);
+    int rc = s ? push_one(s, msg) : CHATD_ENOENT;
+    json_decref(msg);
+    return rc;
+}
+
+static int api_push_user(struct chatd_plugin *self, const char *user, json_t *msg,
+                         size_t *delivered)
+{
+    size_t sent = 0;
+    if (delivered)
+        *delivered = 0;
+    if (!json_is_object(msg) || !user) {
+        json_decref(msg);
+        return CHATD_EINVAL;
+    }
+    struct user *u = users_find(self->server, user);
+    if (u) {
+        json_object_del(msg, "id");
+        for (size_t i = 0; i < u->n_sessions; i++) {
+            struct session *s = session_find(self->server, u->sessions[i]);
+            if (s && session_send(s, msg) == 0)
+                sent++;
+        }
+    }
+    json_decref(msg);
+    if (delivered)
+        *delivered = sent;
+    return 0;
+}
+
+static size_t api_user_session_count(struct chatd_plugin *self, const char *user)
+{
+    struct user *u = user ? users_find(self->server, user) : NULL;
+    return u ? u->n_sessions : 0;
+}
+
+static const char *api_session_user(struct chatd_plugin *self, chatd_session_id session)
+{
+    struct session *s = session_find(self->server, session);
+    return s && s->user ? s->user->name : NULL;
+}
+
+static int api_session_login(struct chatd_request *req, const char *user)
+{
+    if (!req->command->plugin->is_authenticator)
+        return CHATD_EPERM;
+    if (!user || !*user)
+        return CHATD_EINVAL;
+    struct session *s = session_find(req->server, req->session);
+    if (!s)
+        return CHATD_ECLOSED;
+    return users_bind(req->server, s, user);
+}
+
+static int api_session_logout(struct chatd_request *req)
+{
+    if (!req->command->plugin->is_authenticator)
+        return CHATD_EPERM;
+    struct session *s = session_find(req->server, req->session);
+    if (!s)
+        return CHATD_ECLOSED;
+    if (!s->user)
+        return CHATD_ESTATE;
+    users_unbind(req->server, s);
+    return 0;
+}
+
+static int api_subscribe(struct chatd_plugin *self, enum chatd_event event, chatd_event_fn fn,
+                         void *arg)
+{
+    if (self->state != PLUGIN_INITING)
+        return CHATD_ESTATE;
+    return users_subscribe(self->server, self, event, fn, arg);
+}
+
+/* Worker threads and the database pool arrive with the database layer; until then a
+ * host has no workers, which the ABI reports as CHATD_ENOSYS. */
+static int api_job_submit(struct chatd_plugin *self, struct chatd_request *req,
+                          const struct chatd_job *job, void *arg)
+{
+    (void)self;
+    (void)req;
+    (void)job;
+    (void)arg;
+    return CHATD_ENOSYS;
+}
+
+static int api_db_exec(struct chatd_db *db, const char *sql, const struct chatd_value *params,
+                       size_t nparams, uint64_t *affected, uint64_t *insert_id)
+{
+    (void)db;
+    (void)sql;
+    (void)params;
+    (void)nparams;
+    (void)affected;
+    (void)insert_id;
+    return CHATD_ENOSYS;
+}
+
+static int api_db_query(struct chatd_db *db, const char *sql, const struct chatd_value *params,
+                        size_t nparams, chatd_row_fn on_row, void *arg)
+{
+    (void)db;
+    (void)sql;
+    (void)params;
+    (void)nparams;
+    (void)on_row;
+    (void)arg;
+    return CHATD_ENOSYS;
+}
+
+static int api_timer_add(struct chatd_plugin *self, uint32_t ms, int repeat, chatd_timer_fn fn,
+                         void *arg, uint64_t *id)
+{
+    return timers_add(self->server, self, ms, repeat, fn, arg, id);
+}
+
+static int api_timer_cancel(struct chatd_plugin *self, uint64_t id)
+{
+    return timers_cancel(self->server, self, id);
+}
+
+static int64_t api_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+const struct chatd_host host_api = {
+    .size = sizeof(struct chatd_host),
+    .abi_major = CHATD_ABI_MAJOR,
+    .abi_minor = CHATD_ABI_MINOR,
+    .version = CHATD_VERSION,
+    .log = api_log,
+    .option_int = api_option_int,
+    .option_bool = api_option_bool,
+    .option_string = api_option_string,
+    .register_command = api_register_command,
+    .reply = api_reply,
+    .request_session = api_request_session,
+    .request_user = api_request_user,
+    .push_session = api_push_session,
+    .push_user = api_push_user,
+    .user_session_count = api_user_session_count,
+    .session_user = api_session_user,
+    .session_login = api_session_login,
+    .session_logout = api_session_logout,
+    .subscribe = api_subscribe,
+    .job_submit = api_job_submit,
+    .db_exec = api_db_exec,
+    .db_query = api_db_query,
+    .timer_add = api_timer_add,
+    .timer_cancel = api_timer_cancel,
+    .now_ms = api_now_ms,
+};

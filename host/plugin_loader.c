@@ -1,0 +1,339 @@
+/* plugin_loader.c - dlopen of plugins, the ABI checks that decide whether one may load,
+ * its option values, and the init/shutdown calls. */
+#include "plugin_loader.h"
+
+#include "commands.h"
+#include "log.h"
+#include "server.h"
+#include "timers.h"
+#include "users.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The descriptor members an ABI 1.0 plugin has: everything up to shutdown. */
+#define DESCRIPTOR_V1_0_SIZE                                                                       \
+    (offsetof(struct chatd_plugin_descriptor, shutdown) + sizeof(chatd_shutdown_fn))
+
+char *plugin_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 5;
+    char *path = malloc(n);
+    if (path)
+        snprintf(path, n, "%s/%s.so", dir, name);
+    return path;
+}
+
+static void plugin_free(struct chatd_plugin *p)
+{
+    for (size_t i = 0; i < p->n_options; i++)
+        free(p->options[i].text);
+    free(p->options);
+    free(p->name);
+    free(p->path);
+    free(p);
+}
+
+/* Every check that can be made on the descriptor alone. */
+static int check_descriptor(const struct chatd_plugin_descriptor *d, const char *path,
+                            const char *expected_name, char *err, size_t errlen)
+{
+    if (d->abi_major != CHATD_ABI_MAJOR) {
+        snprintf(err, errlen,
+                 "%s was built for chatd plugin ABI %u.%u, but this chatd provides ABI %d.%d: "
+                 "rebuild the plugin against this chatd's <chatd/plugin.h>, or run a chatd "
+                 "with ABI %u.x",
+                 path, d->abi_major, d->abi_minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR, d->abi_major);
+        return -1;
+    }
+    if (d->abi_minor > CHATD_ABI_MINOR) {
+        snprintf(err, errlen,
+                 "%s needs chatd plugin ABI %u.%u, but this chatd provides ABI %d.%d: upgrade "
+                 "chatd, or use a build of the plugin for ABI %d.%d or older",
+                 path, d->abi_major, d->abi_minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR,
+                 CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
+        return -1;
+    }
+    if (d->size < DESCRIPTOR_V1_0_SIZE) {
+        snprintf(err, errlen,
+                 "%s has a descriptor of %u bytes, smaller than ABI %u.%u's %zu: it was not "
+                 "built with CHATD_PLUGIN_DEFINE",
+                 path, d->size, d->abi_major, d->abi_minor, (size_t)DESCRIPTOR_V1_0_SIZE);
+        return -1;
+    }
+    if (d->jansson_major != JANSSON_MAJOR_VERSION) {
+        snprintf(err, errlen,
+                 "%s was built with jansson %u.x, but this chatd uses jansson %d.x: rebuild "
+                 "the plugin",
+                 path, d->jansson_major, JANSSON_MAJOR_VERSION);
+        return -1;
+    }
+    if (!d->name || !config_valid_name(d->name, 32)) {
+        snprintf(err, errlen, "%s has no valid name (a-z, 0-9 and _, 1 to 32 bytes)", path);
+        return -1;
+    }
+    if (expected_name && strcmp(d->name, expected_name) != 0) {
+        snprintf(err, errlen, "%s calls itself '%s', but was enabled as '%s'", path, d->name,
+                 expected_name);
+        return -1;
+    }
+    if (!d->init) {
+        snprintf(err, errlen, "%s (plugin '%s') has no init function", path, d->name);
+        return -1;
+    }
+    for (const struct chatd_option *o = d->options; o && o->key; o++) {
+        char reason[CONFIG_ERROR_MAX];
+        int64_t number;
+        int flag;
+        int bad = !config_valid_name(o->key, 64);
+        if (!bad && o->default_value) {
+            if (o->type == CHATD_OPT_INT)
+                bad = config_parse_int(o->default_value, o->min, o->max, &number, reason,
+                                       sizeof(reason)) < 0;
+            else if (o->type == CHATD_OPT_BOOL)
+                bad = config_parse_bool(o->default_value, &flag, reason, sizeof(reason)) < 0;
+            else if (o->type != CHATD_OPT_STRING)
+                bad = 1;
+        }
+        if (bad) {
+            snprintf(err, errlen,
+                     "%s (plugin '%s') declares option '%s' wrongly: bad name, "
+                     "type or default",
+                     path, d->name, o->key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int plugin_open(const char *path, const char *expected_name, struct chatd_plugin **out, char *err,
+                size_t errlen)
+{
+    *out = NULL;
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        snprintf(err, errlen, "cannot load plugin %s: %s", path, dlerror());
+        return -1;
+    }
+    const struct chatd_plugin_descriptor *d = dlsym(dl, CHATD_PLUGIN_SYMBOL);
+    if (!d) {
+        snprintf(err, errlen,
+                 "%s has no '%s' symbol: it is not a chatd plugin, or it was built without "
+                 "CHATD_PLUGIN_DEFINE",
+                 path, CHATD_PLUGIN_SYMBOL);
+        dlclose(dl);
+        return -1;
+    }
+    if (check_descriptor(d, path, expected_name, err, errlen) < 0) {
+        dlclose(dl);
+        return -1;
+    }
+    struct chatd_plugin *p = calloc(1, sizeof(*p));
+    if (!p || !(p->name = strdup(d->name)) || !(p->path = strdup(path))) {
+        if (p)
+            plugin_free(p);
+        dlclose(dl);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    p->dl = dl;
+    p->desc = d;
+    p->state = PLUGIN_OPENED;
+    *out = p;
+    return 0;
+}
+
+struct option_value *plugin_option(struct chatd_plugin *p, const char *key)
+{
+    for (size_t i = 0; i < p->n_options; i++)
+        if (strcmp(p->options[i].option->key, key) == 0)
+            return &p->options[i];
+    return NULL;
+}
+
+static int set_option(struct option_value *v, const char *text, char *reason, size_t len)
+{
+    const struct chatd_option *o = v->option;
+    int flag;
+    switch (o->type) {
+    case CHATD_OPT_INT:
+        return config_parse_int(text, o->min, o->max, &v->number, reason, len);
+    case CHATD_OPT_BOOL:
+        if (config_parse_bool(text, &flag, reason, len) < 0)
+            return -1;
+        v->number = flag;
+        return 0;
+    case CHATD_OPT_STRING:
+        if (o->max > 0 && strlen(text) > (size_t)o->max) {
+            snprintf(reason, len, "longer than %lld bytes", (long long)o->max);
+            return -1;
+        }
+        free(v->text);
+        v->text = strdup(text);
+        return v->text ? 0 : -1;
+    }
+    return -1;
+}
+
+int plugin_configure(struct chatd_plugin *p, const struct config *cfg, char *err, size_t errlen)
+{
+    const char *file = cfg->path ? cfg->path : "(config)";
+    size_t n = 0;
+    for (const struct chatd_option *o = p->desc->options; o && o->key; o++)
+        n++;
+    p->options = calloc(n ? n : 1, sizeof(*p->options));
+    if (!p->options) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    p->n_options = n;
+    char reason[CONFIG_ERROR_MAX];
+    for (size_t i = 0; i < n; i++) {
+        p->options[i].option = &p->desc->options[i];
+        const char *def = p->desc->options[i].default_value;
+        if (def && set_option(&p->options[i], def, reason, sizeof(reason)) < 0) {
+            snprintf(err, errlen, "plugin '%s': default of '%s': %s", p->name,
+                     p->options[i].option->key, reason);
+            return -1;
+        }
+    }
+
+    for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
+        const struct config_entry *e = &cfg->plugin_entries[i];
+        if (strcmp(e->plugin, p->name) != 0)
+            continue;
+        struct option_value *v = plugin_option(p, e->key);
+        if (!v) {
+            char known[256] = "";
+            for (size_t k = 0; k < n; k++) {
+                size_t used = strlen(known);
+                snprintf(known + used, sizeof(known) - used, "%s%s", k ? ", " : "",
+                         p->options[k].option->key);
+            }
+            snprintf(err, errlen, "%s:%d: unknown key '%s' in [plugin.%s] (it knows: %s)", file,
+                     e->line, e->key, p->name, n ? known : "no keys");
+            return -1;
+        }
+        if (set_option(v, e->value, reason, sizeof(reason)) < 0) {
+            snprintf(err, errlen, "%s:%d: [plugin.%s] %s: %s", file, e->line, p->name, e->key,
+                     reason);
+            return -1;
+        }
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        const struct option_value *v = &p->options[i];
+        int set = v->option->default_value != NULL;
+        for (size_t k = 0; !set && k < cfg->n_plugin_entries; k++)
+            set = strcmp(cfg->plugin_entries[k].plugin, p->name) == 0 &&
+                  strcmp(cfg->plugin_entries[k].key, v->option->key) == 0;
+        if (!set) {
+            snprintf(err, errlen, "%s: [plugin.%s] needs '%s' (%s)", file, p->name, v->option->key,
+                     v->option->help ? v->option->help : "no default");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int plugin_start(struct chatd_plugin *p, struct server *srv, char *err, size_t errlen)
+{
+    p->server = srv;
+    p->is_authenticator = srv->cfg->authenticator && strcmp(srv->cfg->authenticator, p->name) == 0;
+    p->state = PLUGIN_INITING;
+    p->init_error[0] = '\0';
+    p->load_error[0] = '\0';
+    int rc = p->desc->init(p, &host_api);
+    if (rc == 0 && p->load_error[0] == '\0') {
+        p->state = PLUGIN_RUNNING;
+        log_info("plugin %s %s loaded from %s", p->name, p->desc->version ? p->desc->version : "",
+                 p->path);
+        return 0;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "plugin '%s' failed to start: %s%s(%s)", p->name, p->init_error,
+                 p->init_error[0] ? " " : "", chatd_strerror(rc));
+        /* init cleaned up after itself when it failed; only host-side state remains. */
+        commands_remove_plugin(srv, p);
+        users_unsubscribe_plugin(srv, p);
+        timers_cancel_plugin(srv, p);
+        p->state = PLUGIN_STOPPED;
+    } else {
+        snprintf(err, errlen, "%s", p->load_error);
+        p->state = PLUGIN_RUNNING; /* init succeeded: plugin_close must run shutdown */
+    }
+    return -1;
+}
+
+void plugin_close(struct chatd_plugin *p)
+{
+    struct server *srv = p->server;
+    if (srv) {
+        commands_remove_plugin(srv, p);
+        users_unsubscribe_plugin(srv, p);
+        timers_cancel_plugin(srv, p);
+    }
+    if (p->state == PLUGIN_RUNNING && p->desc->shutdown)
+        p->desc->shutdown(p);
+    p->state = PLUGIN_STOPPED;
+#ifndef CHATD_KEEP_PLUGINS_MAPPED
+    dlclose(p->dl);
+#endif
+    plugin_free(p);
+}
+
+static const char *option_type_name(enum chatd_option_type t)
+{
+    switch (t) {
+    case CHATD_OPT_BOOL:
+        return "bool";
+    case CHATD_OPT_INT:
+        return "int";
+    case CHATD_OPT_STRING:
+        return "string";
+    }
+    return "?";
+}
+
+int plugin_describe(const char *path, FILE *out)
+{
+    char err[1024];
+    struct chatd_plugin *p;
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    const struct chatd_plugin_descriptor *d = dl ? dlsym(dl, CHATD_PLUGIN_SYMBOL) : NULL;
+    if (d) {
+        /* The first three members are readable whatever the plugin's ABI. */
+        fprintf(out, "file:          %s\nabi:           %u.%u (this chatd: %d.%d)\n", path,
+                d->abi_major, d->abi_minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
+        if (d->abi_major == CHATD_ABI_MAJOR && d->size >= DESCRIPTOR_V1_0_SIZE) {
+            fprintf(out,
+                    "name:          %s\nversion:       %s\ndescription:   %s\n"
+                    "jansson:       %u.x\n",
+                    d->name ? d->name : "(none)", d->version ? d->version : "(none)",
+                    d->description ? d->description : "(none)", d->jansson_major);
+            size_t migrations = 0;
+            for (const struct chatd_migration *m = d->migrations; m && m->sql; m++)
+                migrations++;
+            fprintf(out, "migrations:    %zu\noptions:%s\n", migrations,
+                    d->options && d->options->key ? "" : "       (none)");
+            for (const struct chatd_option *o = d->options; o && o->key; o++) {
+                fprintf(out, "  %-20s %-6s default %s", o->key, option_type_name(o->type),
+                        o->default_value ? o->default_value : "(required)");
+                if (o->type == CHATD_OPT_INT)
+                    fprintf(out, ", range [%lld, %lld]", (long long)o->min, (long long)o->max);
+                fprintf(out, "%s%s\n", o->help ? " - " : "", o->help ? o->help : "");
+            }
+        }
+    }
+    if (dl)
+        dlclose(dl);
+    if (plugin_open(path, NULL, &p, err, sizeof(err)) < 0) {
+        fprintf(out, "loadable:      no: %s\n", err);
+        return 1;
+    }
+    fprintf(out, "loadable:      yes\n");
+    dlclose(p->dl);
+    plugin_free(p);
+    return 0;
+}

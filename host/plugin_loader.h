@@ -1,0 +1,69 @@
+/* plugin_loader.h - opening plugin shared objects, checking their descriptors,
+ * validating their config sections, and starting and stopping them. */
+#ifndef CHATD_HOST_PLUGIN_LOADER_H
+#define CHATD_HOST_PLUGIN_LOADER_H
+
+#include "config.h"
+
+#include <chatd/plugin.h>
+#include <stdio.h>
+
+struct server;
+
+struct option_value {
+    const struct chatd_option *option;
+    int64_t number; /* CHATD_OPT_INT and CHATD_OPT_BOOL */
+    char *text;     /* CHATD_OPT_STRING */
+};
+
+enum plugin_state {
+    PLUGIN_OPENED,  /* descriptor checked, no plugin code has run */
+    PLUGIN_INITING, /* inside init: registration allowed */
+    PLUGIN_RUNNING,
+    PLUGIN_STOPPED, /* shutdown has run */
+};
+
+/* The host's record of a plugin: the definition of the ABI's opaque handle. */
+struct chatd_plugin {
+    char *name;
+    char *path;
+    void *dl;
+    const struct chatd_plugin_descriptor *desc;
+    struct option_value *options;
+    size_t n_options;
+    enum plugin_state state;
+    struct server *server;
+    int is_authenticator;
+    /* The last error the plugin logged while in init, quoted if init fails. */
+    char init_error[256];
+    /* A refusal found while the plugin was in init (a duplicate command). */
+    char load_error[512];
+};
+
+/* The host table handed to every plugin (host_api.c). */
+extern const struct chatd_host host_api;
+
+/* The path chatd loads plugin `name` from: DIR/NAME.so */
+char *plugin_path(const char *dir, const char *name);
+
+/* dlopen `path` and check its descriptor without running plugin code. `expected_name`
+ * (may be NULL) must match the descriptor's name. -1 with the reason in err. */
+int plugin_open(const char *path, const char *expected_name, struct chatd_plugin **out, char *err,
+                size_t errlen);
+/* Check the plugin's [plugin.<name>] lines of cfg against its option table and store
+ * the values (defaults for keys not set). -1 with "file:line: reason" in err. */
+int plugin_configure(struct chatd_plugin *p, const struct config *cfg, char *err, size_t errlen);
+/* Run the plugin's init with the host table. -1 with the reason in err (init failed,
+ * or it registered a command another plugin has). */
+int plugin_start(struct chatd_plugin *p, struct server *srv, char *err, size_t errlen);
+/* Unregister everything of the plugin, run its shutdown, and close it. Keeps the
+ * object mapped in sanitizer builds so leak reports can name plugin functions. */
+void plugin_close(struct chatd_plugin *p);
+
+/* Print the descriptor, options and whether this host would load it (--check-plugin).
+ * Returns 0 when it would load. */
+int plugin_describe(const char *path, FILE *out);
+
+struct option_value *plugin_option(struct chatd_plugin *p, const char *key);
+
+#endif

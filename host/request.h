@@ -1,0 +1,32 @@
+/* request.h - one client request from dispatch to its single reply. */
+#ifndef CHATD_HOST_REQUEST_H
+#define CHATD_HOST_REQUEST_H
+
+#include "server.h"
+
+/* The definition of the ABI's opaque request handle. It lives apart from the session,
+ * so a client that disconnects while its request is in a job leaves nothing dangling:
+ * the reply finds no session and is dropped. */
+struct chatd_request {
+    struct server *server;
+    struct command *command;
+    chatd_session_id session;
+    json_t *body;   /* owned */
+    json_t *id;     /* inside body, or NULL */
+    char *user;     /* the session's user when the request arrived, or NULL */
+    unsigned holds; /* plugin callbacks running with it, plus pending jobs */
+    unsigned replied : 1;
+};
+
+struct chatd_request *request_new(struct session *s, struct command *cmd, json_t *body, json_t *id);
+/* Keep the request alive across a callback or a job. */
+void request_hold(struct chatd_request *req);
+/* Drop a hold. At the last one, an unanswered request is answered `internal` and logged
+ * as a plugin bug; then the request is freed and its session reads on. */
+void request_release(struct chatd_request *req);
+/* Answer with `<cmd>_reply`. Takes `fields`. */
+int request_reply(struct chatd_request *req, const char *result, json_t *fields);
+/* Answer with a reason, for host-side refusals (bad_request, not_logged_in...). */
+void request_refuse(struct chatd_request *req, const char *result, const char *reason);
+
+#endif

@@ -1,0 +1,165 @@
+/* server.c - the event loop's life: plugins in, listeners up, signals, the graceful
+ * stop, and everything torn down again. */
+#include "server.h"
+
+#include "commands.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "users.h"
+
+#include <event2/thread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    session_reap(arg);
+}
+
+struct server *server_new(struct config *cfg)
+{
+    static int threads_ready;
+    /* Worker threads will hand results to the loop with event_active(), which needs
+     * libevent's locking switched on before the base exists. */
+    if (!threads_ready && evthread_use_pthreads() == 0)
+        threads_ready = 1;
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return NULL;
+    srv->cfg = cfg;
+    srv->base = event_base_new();
+    srv->out_scratch_cap = 4096;
+    srv->out_scratch = malloc(srv->out_scratch_cap);
+    if (!srv->base || !srv->out_scratch) {
+        server_free(srv);
+        return NULL;
+    }
+    srv->reaper = event_new(srv->base, -1, 0, on_reap, srv);
+    return srv;
+}
+
+int server_load_plugins(struct server *srv, char *err, size_t errlen)
+{
+    const struct config *cfg = srv->cfg;
+    for (size_t i = 0; i < cfg->n_enabled; i++) {
+        char *path = plugin_path(cfg->plugin_dir, cfg->enabled[i]);
+        struct chatd_plugin *p = NULL;
+        int rc = path ? plugin_open(path, cfg->enabled[i], &p, err, errlen) : -1;
+        free(path);
+        if (rc == 0 && plugin_configure(p, cfg, err, errlen) < 0) {
+            plugin_close(p);
+            rc = -1;
+        }
+        if (rc == 0 && plugin_start(p, srv, err, errlen) < 0) {
+            plugin_close(p);
+            rc = -1;
+        }
+        if (rc < 0) {
+            char located[1024];
+            snprintf(located, sizeof(located), "%s:%d: plugin '%s': %s",
+                     cfg->path ? cfg->path : "config", cfg->enabled_lines[i], cfg->enabled[i], err);
+            snprintf(err, errlen, "%s", located);
+            return -1;
+        }
+        struct chatd_plugin **grown = realloc(srv->plugins, (srv->n_plugins + 1) * sizeof(*grown));
+        if (!grown) {
+            plugin_close(p);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        srv->plugins = grown;
+        srv->plugins[srv->n_plugins++] = p;
+    }
+    return 0;
+}
+
+void server_session_gone(struct server *srv)
+{
+    if (srv->stopping && srv->n_sessions == 0)
+        event_base_loopexit(srv->base, NULL);
+}
+
+static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *srv = arg;
+    log_warn("shutdown_timeout passed with %zu sessions still open; closing them", srv->n_sessions);
+    event_base_loopexit(srv->base, NULL);
+}
+
+void server_stop(struct server *srv)
+{
+    if (srv->stopping) {
+        log_warn("second stop signal: exiting now");
+        event_base_loopexit(srv->base, NULL);
+        return;
+    }
+    srv->stopping = 1;
+    log_info("stopping: no new connections, finishing %zu sessions", srv->n_sessions);
+    listeners_close(srv);
+    session_begin_stop(srv);
+    struct timeval limit = {(time_t)srv->cfg->shutdown_timeout_s, 0};
+    srv->shutdown_timer = evtimer_new(srv->base, on_shutdown_timeout, srv);
+    evtimer_add(srv->shutdown_timer, &limit);
+    server_session_gone(srv);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    log_info("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    server_stop(arg);
+}
+
+int server_run(struct server *srv)
+{
+    char err[1024];
+    signal(SIGPIPE, SIG_IGN);
+    if (listeners_open(srv, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    srv->sigterm = evsignal_new(srv->base, SIGTERM, on_signal, srv);
+    srv->sigint = evsignal_new(srv->base, SIGINT, on_signal, srv);
+    evsignal_add(srv->sigterm, NULL);
+    evsignal_add(srv->sigint, NULL);
+    log_info("chatd %s ready (%zu plugins, %zu commands)", CHATD_VERSION, srv->n_plugins,
+             (size_t)HASH_COUNT(srv->commands));
+
+    event_base_dispatch(srv->base);
+
+    log_info("stopped");
+    return srv->exit_code;
+}
+
+void server_free(struct server *srv)
+{
+    if (!srv)
+        return;
+    listeners_close(srv);
+    if (srv->base) {
+        session_free_all(srv);
+        /* Plugins go in reverse order of loading, so a later one may rely on an
+         * earlier one for as long as it runs. */
+        for (size_t i = srv->n_plugins; i-- > 0;)
+            plugin_close(srv->plugins[i]);
+    }
+    free(srv->plugins);
+    users_free_all(srv);
+    if (srv->sigterm)
+        event_free(srv->sigterm);
+    if (srv->sigint)
+        event_free(srv->sigint);
+    if (srv->shutdown_timer)
+        event_free(srv->shutdown_timer);
+    if (srv->reaper)
+        event_free(srv->reaper);
+    if (srv->base)
+        event_base_free(srv->base);
+    free(srv->out_scratch);
+    free(srv);
+}

@@ -1,0 +1,132 @@
+/* server.h - the host's shared state: the event loop, sessions, users, plugins and the
+ * generic request path. Everything here runs on the loop thread. */
+#ifndef CHATD_HOST_SERVER_H
+#define CHATD_HOST_SERVER_H
+
+#include "config.h"
+#include "framer.h"
+
+#include <chatd/plugin.h>
+#include <event2/event.h>
+#include <uthash.h>
+
+struct bufferevent;
+struct evconnlistener;
+struct user;
+
+/* A command as registered by a plugin. The name is copied; the field table stays in
+ * the plugin's memory, which is mapped for as long as the command is registered. */
+struct command {
+    char *name;
+    struct chatd_command spec;
+    struct chatd_plugin *plugin;
+    UT_hash_handle hh;
+};
+
+struct subscription {
+    struct chatd_plugin *plugin;
+    enum chatd_event event;
+    chatd_event_fn fn;
+    void *arg;
+};
+
+/* A client connection. */
+struct session {
+    chatd_session_id id;
+    struct server *server;
+    struct bufferevent *bev;
+    struct user *user; /* the user it is logged in as, or NULL */
+    struct framer framer;
+    /* Bytes taken from the socket but not yet consumed by the framer. Freed whenever
+     * empty, so an idle session holds no input buffer. */
+    char *in;
+    size_t in_start, in_end, in_cap;
+    char peer[64];
+    unsigned busy : 1;       /* a request is in flight; the next frame waits */
+    unsigned in_process : 1; /* inside session_process() */
+    unsigned read_eof : 1;   /* the peer has closed its side */
+    unsigned closing : 1;    /* no more requests; close once the output is flushed */
+    unsigned dead : 1;       /* queued for the reaper; nothing is sent any more */
+    struct session *next_dead;
+    UT_hash_handle hh;
+};
+
+/* A user with at least one logged-in session. */
+struct user {
+    char *name;
+    chatd_session_id *sessions;
+    size_t n_sessions, cap;
+    UT_hash_handle hh;
+};
+
+struct server {
+    struct event_base *base;
+    struct config *cfg;
+    struct evconnlistener **listeners;
+    size_t n_listeners;
+    struct event *sigterm, *sigint, *shutdown_timer, *reaper;
+
+    struct session *sessions; /* by id */
+    size_t n_sessions;
+    chatd_session_id next_session_id;
+    struct session *dead; /* closed sessions waiting for the reaper */
+    struct user *users;   /* by name */
+
+    struct chatd_plugin **plugins;
+    size_t n_plugins;
+    struct command *commands; /* by name */
+    struct subscription *subscriptions;
+    size_t n_subscriptions;
+    struct plugin_timer *timers; /* by id */
+    uint64_t next_timer_id;
+
+    /* Reused for every outgoing line, so replies and pushes allocate nothing. */
+    char *out_scratch;
+    size_t out_scratch_cap;
+
+    int stopping;
+    int exit_code;
+};
+
+/* server.c */
+struct server *server_new(struct config *cfg);
+/* Load, configure and start every enabled plugin. -1 with the reason in err. */
+int server_load_plugins(struct server *srv, char *err, size_t errlen);
+/* Open the listeners and run until stopped. Returns the process exit code. */
+int server_run(struct server *srv);
+/* Begin a graceful stop: no new connections or requests, in-flight work finishes. */
+void server_stop(struct server *srv);
+void server_free(struct server *srv);
+/* The session is gone or closing; the server may be done stopping. */
+void server_session_gone(struct server *srv);
+
+/* listener.c */
+int listeners_open(struct server *srv, char *err, size_t errlen);
+void listeners_close(struct server *srv);
+
+/* session.c */
+void session_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *addr,
+                    int socklen);
+struct session *session_find(struct server *srv, chatd_session_id id);
+/* Send one JSON object as one line. Returns CHATD_ECLOSED for a dead session, and
+ * disconnects a slow reader whose unsent backlog passes the limit. Does not take obj. */
+int session_send(struct session *s, const json_t *obj);
+/* Send a generic error {"cmd":"error","result":word,...}; `id` may be NULL. */
+void session_send_error(struct session *s, const char *word, json_t *id, const char *request,
+                        const char *reason);
+/* Stop reading, flush what is queued, then close. */
+void session_close_after_flush(struct session *s, const char *why);
+/* Close now (the actual free happens from a fresh loop callback). */
+void session_close(struct session *s, const char *why);
+/* The session's request finished: read the next frame. */
+void session_request_done(struct server *srv, chatd_session_id id);
+void session_free_all(struct server *srv);
+/* Free the sessions queued by session_close (the reaper event's work). */
+void session_reap(struct server *srv);
+/* Stopping: close every session without a request in flight once flushed. */
+void session_begin_stop(struct server *srv);
+
+/* dispatch.c */
+void dispatch_frame(struct session *s, const char *data, size_t len);
+
+#endif

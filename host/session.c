@@ -1,0 +1,346 @@
+/* session.c - one client connection: reading frames one request at a time, writing
+ * lines, and the limits (connection count, idle timeout, slow readers). */
+#include "log.h"
+#include "server.h"
+#include "users.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* How much is read from the socket buffer per step. */
+#define READ_CHUNK 16384
+/* Stop reading from the socket when this much waits behind a request in flight: the
+ * client's further frames then wait in the kernel, and TCP pushes back. */
+#define INPUT_HIGH_WATER (256 * 1024)
+/* How long a closing session may take to flush its last replies. */
+#define FLUSH_TIMEOUT_S 5
+
+static void session_process(struct session *s);
+
+struct session *session_find(struct server *srv, chatd_session_id id)
+{
+    struct session *s;
+    HASH_FIND(hh, srv->sessions, &id, sizeof(id), s);
+    return s && !s->dead ? s : NULL;
+}
+
+static void describe_peer(const struct sockaddr *addr, char *out, size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)addr;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        snprintf(out, len, "%s:%u", host, port);
+    } else if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)addr;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        snprintf(out, len, "[%s]:%u", host, port);
+    } else {
+        snprintf(out, len, "unix");
+    }
+}
+
+/* Queue the session for the reaper, which frees it from a fresh loop callback: a
+ * session can be closed from deep inside a plugin call (a push to a slow reader) while
+ * something up the stack still iterates over sessions. */
+void session_close(struct session *s, const char *why)
+{
+    if (s->dead)
+        return;
+    log_debug("session %llu (%s) closed: %s", (unsigned long long)s->id, s->peer, why);
+    s->dead = 1;
+    s->closing = 1;
+    bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+    s->next_dead = s->server->dead;
+    s->server->dead = s;
+    event_active(s->server->reaper, EV_TIMEOUT, 0);
+}
+
+static void on_flushed(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct session *s = arg;
+    session_close(s, "flushed");
+}
+
+void session_close_after_flush(struct session *s, const char *why)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    log_debug("session %llu (%s) closing: %s", (unsigned long long)s->id, s->peer, why);
+    bufferevent_disable(s->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+        session_close(s, why);
+        return;
+    }
+    /* The write callback fires once the output has drained. */
+    struct timeval flush = {FLUSH_TIMEOUT_S, 0};
+    bufferevent_set_timeouts(s->bev, NULL, &flush);
+    bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+    bufferevent_setcb(s->bev, NULL, on_flushed, NULL, s);
+    bufferevent_enable(s->bev, EV_WRITE);
+}
+
+int session_send(struct session *s, const json_t *obj)
+{
+    if (s->dead)
+        return CHATD_ECLOSED;
+    struct server *srv = s->server;
+    size_t n = json_dumpb(obj, srv->out_scratch, srv->out_scratch_cap, JSON_COMPACT);
+    if (n == 0)
+        return CHATD_EINVAL;
+    if (n + 1 > srv->out_scratch_cap) {
+        size_t cap = n + 1 > 2 * srv->out_scratch_cap ? n + 1 : 2 * srv->out_scratch_cap;
+        char *grown = realloc(srv->out_scratch, cap);
+        if (!grown)
+            return CHATD_ENOMEM;
+        srv->out_scratch = grown;
+        srv->out_scratch_cap = cap;
+        n = json_dumpb(obj, srv->out_scratch, srv->out_scratch_cap, JSON_COMPACT);
+    }
+    srv->out_scratch[n] = '\n';
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+    if (evbuffer_add(out, srv->out_scratch, n + 1) < 0)
+        return CHATD_ENOMEM;
+    size_t backlog = evbuffer_get_length(out);
+    if (backlog > (size_t)srv->cfg->max_output_bytes) {
+        log_warn("session %llu (%s) disconnected: it is not reading, %zu bytes unsent "
+                 "(max_output_bytes %lld)",
+                 (unsigned long long)s->id, s->peer, backlog,
+                 (long long)srv->cfg->max_output_bytes);
+        session_close(s, "slow reader");
+        return CHATD_ECLOSED;
+    }
+    return 0;
+}
+
+void session_send_error(struct session *s, const char *word, json_t *id, const char *request,
+                        const char *reason)
+{
+    json_t *msg = json_pack("{ssss}", "cmd", "error", "result", word);
+    if (!msg)
+        return;
+    if (request)
+        json_object_set_new(msg, "request", json_string(request));
+    if (reason)
+        json_object_set_new(msg, "reason", json_string(reason));
+    if (id)
+        json_object_set(msg, "id", id);
+    session_send(s, msg);
+    json_decref(msg);
+}
+
+/* Move bytes from the socket's buffer into the session's frame buffer. Returns how
+ * many were moved. The frame buffer holds at most one partial frame plus what one read
+ * brings, because complete frames are consumed as they are found. */
+static size_t fill_input(struct session *s)
+{
+    struct evbuffer *input = bufferevent_get_input(s->bev);
+    size_t available = evbuffer_get_length(input);
+    if (available == 0)
+        return 0;
+    if (s->in_start > 0) {
+        memmove(s->in, s->in + s->in_start, s->in_end - s->in_start);
+        s->in_end -= s->in_start;
+        s->in_start = 0;
+    }
+    size_t want = s->in_end + (available < READ_CHUNK ? available : READ_CHUNK);
+    if (want > s->in_cap) {
+        size_t cap = s->in_cap ? s->in_cap : 1024;
+        while (cap < want)
+            cap *= 2;
+        char *grown = realloc(s->in, cap);
+        if (!grown)
+            return 0;
+        s->in = grown;
+        s->in_cap = cap;
+    }
+    int n = evbuffer_remove(input, s->in + s->in_end, s->in_cap - s->in_end);
+    if (n <= 0)
+        return 0;
+    s->in_end += (size_t)n;
+    return (size_t)n;
+}
+
+static void session_process(struct session *s)
+{
+    struct server *srv = s->server;
+    s->in_process = 1;
+    while (!s->busy && !s->closing && !srv->stopping) {
+        struct frame frame;
+        enum framer_status st =
+            framer_next(&s->framer, s->in + s->in_start, s->in_end - s->in_start, &frame);
+        s->in_start += frame.consumed;
+        if (st == FRAMER_READY) {
+            dispatch_frame(s, frame.data, frame.len);
+        } else if (st == FRAMER_NEED_MORE) {
+            if (fill_input(s) > 0)
+                continue;
+            if (s->read_eof && s->in_end > s->in_start) {
+                session_send_error(s, "bad_json", NULL, NULL,
+                                   "the connection ended inside a JSON value");
+                session_close_after_flush(s, "bad JSON");
+            }
+            break;
+        } else if (st == FRAMER_TOO_LARGE) {
+            session_send_error(s, "frame_too_large", NULL, NULL, NULL);
+            session_close_after_flush(s, "frame too large");
+        } else {
+            session_send_error(s, "bad_json", NULL, NULL, "a JSON value cannot start here");
+            session_close_after_flush(s, "bad JSON");
+        }
+    }
+    s->in_process = 0;
+    if (s->in_start == s->in_end && s->in) {
+        free(s->in);
+        s->in = NULL;
+        s->in_start = s->in_end = s->in_cap = 0;
+    }
+    if (!s->busy && !s->closing && (s->read_eof || srv->stopping))
+        session_close_after_flush(s, s->read_eof ? "client closed" : "server stopping");
+}
+
+void session_request_done(struct server *srv, chatd_session_id id)
+{
+    struct session *s = session_find(srv, id);
+    if (!s)
+        return;
+    s->busy = 0;
+    if (s->in_process)
+        return; /* the read loop up the stack goes on by itself */
+    /* Read on from a fresh callback, not from inside the plugin that just replied. */
+    bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    session_process(arg);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    struct session *s = arg;
+    if (what & BEV_EVENT_EOF) {
+        s->read_eof = 1;
+        session_process(s); /* answer what was sent before the end, then close */
+    } else if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+        session_close(s, "client did not read its last replies in time");
+    } else if (what & BEV_EVENT_TIMEOUT) {
+        log_info("session %llu (%s) idle for %llds, disconnected", (unsigned long long)s->id,
+                 s->peer, (long long)s->server->cfg->idle_timeout_s);
+        session_close(s, "idle timeout");
+    } else if (what & BEV_EVENT_ERROR) {
+        session_close(s, strerror(EVUTIL_SOCKET_ERROR()));
+    }
+}
+
+/* Refuse a connection over the limit with a line the client can understand. */
+static void refuse(evutil_socket_t fd, const char *peer)
+{
+    static const char line[] =
+        "{\"cmd\":\"error\",\"result\":\"busy\",\"reason\":\"too many connections\"}\n";
+    ssize_t ignored = send(fd, line, sizeof(line) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)ignored;
+    evutil_closesocket(fd);
+    log_warn("refused %s: max_connections reached", peer);
+}
+
+void session_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *addr,
+                    int socklen)
+{
+    (void)socklen;
+    char peer[64];
+    describe_peer(addr, peer, sizeof(peer));
+    if (srv->stopping || srv->n_sessions >= (size_t)srv->cfg->max_connections) {
+        refuse(fd, peer);
+        return;
+    }
+    /* Replies and pushes are small: without this, a receiver's delayed ACK can hold
+     * one back for up to 40 ms. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+    struct session *s = calloc(1, sizeof(*s));
+    struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!s || !bev) {
+        free(s);
+        if (bev)
+            bufferevent_free(bev);
+        else
+            evutil_closesocket(fd);
+        log_error("cannot accept %s: out of memory", peer);
+        return;
+    }
+    s->id = ++srv->next_session_id;
+    s->server = srv;
+    s->bev = bev;
+    memcpy(s->peer, peer, sizeof(s->peer));
+    framer_init(&s->framer, (size_t)srv->cfg->max_frame_bytes);
+    HASH_ADD(hh, srv->sessions, id, sizeof(s->id), s);
+    srv->n_sessions++;
+
+    bufferevent_setcb(bev, on_read, NULL, on_event, s);
+    bufferevent_setwatermark(bev, EV_READ, 0, INPUT_HIGH_WATER);
+    if (srv->cfg->idle_timeout_s > 0) {
+        struct timeval idle = {(time_t)srv->cfg->idle_timeout_s, 0};
+        /* One common timeout queue for every session makes re-arming it O(1). */
+        const struct timeval *common = event_base_init_common_timeout(srv->base, &idle);
+        bufferevent_set_timeouts(bev, common ? common : &idle, NULL);
+    }
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    log_debug("session %llu accepted from %s", (unsigned long long)s->id, peer);
+}
+
+static void session_free(struct server *srv, struct session *s)
+{
+    users_unbind(srv, s);
+    HASH_DEL(srv->sessions, s);
+    srv->n_sessions--;
+    bufferevent_free(s->bev);
+    free(s->in);
+    free(s);
+}
+
+/* The reaper: frees sessions closed since it last ran. */
+void session_reap(struct server *srv)
+{
+    while (srv->dead) {
+        struct session *s = srv->dead;
+        srv->dead = s->next_dead;
+        session_free(srv, s);
+    }
+    server_session_gone(srv);
+}
+
+void session_free_all(struct server *srv)
+{
+    struct session *s, *tmp;
+    HASH_ITER (hh, srv->sessions, s, tmp) {
+        if (!s->dead)
+            session_close(s, "server stopped");
+    }
+    session_reap(srv);
+}
+
+void session_begin_stop(struct server *srv)
+{
+    struct session *s, *tmp;
+    HASH_ITER (hh, srv->sessions, s, tmp) {
+        if (!s->busy)
+            session_close_after_flush(s, "server stopping");
+    }
+}

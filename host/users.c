@@ -1,0 +1,120 @@
+/* users.c - the user -> sessions map behind push_user and presence, and the dispatch
+ * of login/logout events to subscribed plugins. */
+#include "users.h"
+
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct user *users_find(struct server *srv, const char *name)
+{
+    struct user *u;
+    HASH_FIND_STR(srv->users, name, u);
+    return u;
+}
+
+static void emit(struct server *srv, enum chatd_event event, chatd_session_id session,
+                 const char *user, int first_or_last)
+{
+    for (size_t i = 0; i < srv->n_subscriptions; i++) {
+        struct subscription *sub = &srv->subscriptions[i];
+        if (sub->event == event)
+            sub->fn(event, session, user, first_or_last, sub->arg);
+    }
+}
+
+int users_bind(struct server *srv, struct session *s, const char *name)
+{
+    if (s->user)
+        users_unbind(srv, s);
+    struct user *u = users_find(srv, name);
+    if (!u) {
+        u = calloc(1, sizeof(*u));
+        if (!u || !(u->name = strdup(name))) {
+            free(u);
+            return CHATD_ENOMEM;
+        }
+        HASH_ADD_KEYPTR(hh, srv->users, u->name, strlen(u->name), u);
+    }
+    if (u->n_sessions == u->cap) {
+        size_t cap = u->cap ? u->cap * 2 : 2;
+        chatd_session_id *grown = realloc(u->sessions, cap * sizeof(*grown));
+        if (!grown) {
+            if (u->n_sessions == 0) {
+                HASH_DEL(srv->users, u);
+                free(u->name);
+                free(u);
+            }
+            return CHATD_ENOMEM;
+        }
+        u->sessions = grown;
+        u->cap = cap;
+    }
+    u->sessions[u->n_sessions++] = s->id;
+    s->user = u;
+    log_debug("session %llu logged in as %s", (unsigned long long)s->id, name);
+    emit(srv, CHATD_EVENT_LOGIN, s->id, u->name, u->n_sessions == 1);
+    return 0;
+}
+
+void users_unbind(struct server *srv, struct session *s)
+{
+    struct user *u = s->user;
+    if (!u)
+        return;
+    s->user = NULL;
+    for (size_t i = 0; i < u->n_sessions; i++) {
+        if (u->sessions[i] == s->id) {
+            u->sessions[i] = u->sessions[--u->n_sessions];
+            break;
+        }
+    }
+    int last = u->n_sessions == 0;
+    log_debug("session %llu logged out from %s", (unsigned long long)s->id, u->name);
+    emit(srv, CHATD_EVENT_LOGOUT, s->id, u->name, last);
+    if (last) {
+        HASH_DEL(srv->users, u);
+        free(u->sessions);
+        free(u->name);
+        free(u);
+    }
+}
+
+int users_subscribe(struct server *srv, struct chatd_plugin *p, enum chatd_event event,
+                    chatd_event_fn fn, void *arg)
+{
+    if (!fn || (event != CHATD_EVENT_LOGIN && event != CHATD_EVENT_LOGOUT))
+        return CHATD_EINVAL;
+    struct subscription *grown =
+        realloc(srv->subscriptions, (srv->n_subscriptions + 1) * sizeof(*grown));
+    if (!grown)
+        return CHATD_ENOMEM;
+    srv->subscriptions = grown;
+    srv->subscriptions[srv->n_subscriptions++] =
+        (struct subscription){.plugin = p, .event = event, .fn = fn, .arg = arg};
+    return 0;
+}
+
+void users_unsubscribe_plugin(struct server *srv, struct chatd_plugin *p)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < srv->n_subscriptions; i++)
+        if (srv->subscriptions[i].plugin != p)
+            srv->subscriptions[kept++] = srv->subscriptions[i];
+    srv->n_subscriptions = kept;
+}
+
+void users_free_all(struct server *srv)
+{
+    struct user *u, *tmp;
+    HASH_ITER (hh, srv->users, u, tmp) {
+        HASH_DEL(srv->users, u);
+        free(u->sessions);
+        free(u->name);
+        free(u);
+    }
+    free(srv->subscriptions);
+    srv->subscriptions = NULL;
+    srv->n_subscriptions = 0;
+}

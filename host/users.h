@@ -1,0 +1,19 @@
+/* users.h - which sessions are logged in as which user, and the login/logout events
+ * plugins subscribe to. */
+#ifndef CHATD_HOST_USERS_H
+#define CHATD_HOST_USERS_H
+
+#include "server.h"
+
+/* Bind session s to user `name`, unbinding any earlier user first. Raises the events. */
+int users_bind(struct server *srv, struct session *s, const char *name);
+/* Unbind s if it is logged in, raising CHATD_EVENT_LOGOUT. */
+void users_unbind(struct server *srv, struct session *s);
+struct user *users_find(struct server *srv, const char *name);
+
+int users_subscribe(struct server *srv, struct chatd_plugin *p, enum chatd_event event,
+                    chatd_event_fn fn, void *arg);
+void users_unsubscribe_plugin(struct server *srv, struct chatd_plugin *p);
+void users_free_all(struct server *srv);
+
+#endif
