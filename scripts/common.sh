@@ -1,0 +1,46 @@
+# common.sh - shared by scripts/run and scripts/test: the packages chatd needs, and
+# how to configure and build it. Sourced, not run.
+
+CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Debian 12 packages, and why each is needed:
+#   cmake, pkg-config, gcc, make   the build
+#   libevent-dev                   the event loop, listeners, bufferevents, timers, signals
+#   libjansson-dev                 JSON on the wire and in the plugin ABI
+#   libinih-dev                    the INI config file parser
+#   uthash-dev                     the host's hash tables (header-only)
+#   check, libsubunit-dev          the unit and integration test framework
+#   clang, libclang-rt-14-dev      the sanitizer build of the test suite (ASan + UBSan + LSan)
+#   clang-format                   the formatting check
+#   netcat-openbsd                 `nc`, for talking to a running chatd by hand
+CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
+    uthash-dev check libsubunit-dev netcat-openbsd)
+CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format)
+
+# ensure_packages PKG...: install what is missing (as root), or print the exact
+# apt-get line and stop.
+ensure_packages() {
+    local missing=() pkg
+    for pkg in "$@"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "chatd needs these Debian packages; install them as root with:" >&2
+        echo "  apt-get update && apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# build DIR [cmake args...]: configure (once) and build into DIR.
+build() {
+    local dir=$1
+    shift
+    cmake -S "$CHATD_ROOT" -B "$dir" "$@" >/dev/null
+    cmake --build "$dir" -j "$(nproc)"
+}

@@ -1,0 +1,282 @@
+/* test_config.c - the config file: defaults, values, and every kind of bad line
+ * refused with file:line and the reason. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[64];
+static char err[1024];
+static struct config cfg;
+
+/* Write `text` to a fresh temp file and load it; returns config_load's result. */
+static int load(const char *text)
+{
+    strcpy(path, "/tmp/chatd-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    err[0] = '\0';
+    int rc = config_load(&cfg, path, err, sizeof(err));
+    unlink(path);
+    return rc;
+}
+
+/* Assert the load fails with exactly "<path>:<line>: <reason>". */
+static void assert_refused(const char *text, int line, const char *reason)
+{
+    ck_assert_int_eq(load(text), -1);
+    char expected[1024];
+    snprintf(expected, sizeof(expected), "%s:%d: %s", path, line, reason);
+    ck_assert_str_eq(err, expected);
+}
+
+START_TEST(config_reads_values_and_defaults)
+{
+    ck_assert_int_eq(load("; comment\n[server]\nlisten = 127.0.0.1:9000\nlisten = [::1]:9001\n"
+                          "max_connections = 5\n[log]\nlevel = debug\n[plugins]\n"
+                          "enable = ping, good\ndir = /tmp/p\n[plugin.good]\nrepeat = 3\n"),
+                     0);
+    ck_assert_uint_eq(cfg.n_listeners, 2);
+    ck_assert_str_eq(cfg.listeners[0].host, "127.0.0.1");
+    ck_assert_str_eq(cfg.listeners[0].port, "9000");
+    ck_assert_str_eq(cfg.listeners[1].host, "::1");
+    ck_assert_int_eq(cfg.listeners[1].line, 4);
+    ck_assert_int_eq(cfg.max_connections, 5);
+    ck_assert_int_eq(cfg.log_level, 3);
+    ck_assert_uint_eq(cfg.n_enabled, 2);
+    ck_assert_str_eq(cfg.enabled[1], "good");
+    ck_assert_str_eq(cfg.plugin_dir, "/tmp/p");
+    ck_assert_uint_eq(cfg.n_plugin_entries, 1);
+    ck_assert_str_eq(cfg.plugin_entries[0].plugin, "good");
+    ck_assert_str_eq(cfg.plugin_entries[0].value, "3");
+    ck_assert_int_eq(cfg.plugin_entries[0].line, 12);
+    /* Untouched keys keep their defaults. */
+    ck_assert_int_eq(cfg.idle_timeout_s, 300);
+    ck_assert_int_eq(cfg.max_frame_bytes, 65536);
+    ck_assert_int_eq(cfg.max_output_bytes, 1048576);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(config_accepts_a_byte_order_mark_and_hash_comments)
+{
+    ck_assert_int_eq(load("\xEF\xBB\xBF# comment\n[server]\nlisten = 127.0.0.1:1\n"), 0);
+    ck_assert_uint_eq(cfg.n_listeners, 1);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(config_refuses_unknown_section)
+{
+    assert_refused("[server]\nlisten = 127.0.0.1:1\n[srever]\nx = 1\n", 3,
+                   "unknown section [srever] (known: [server], [log], [plugins], "
+                   "[plugin.<name>])");
+}
+END_TEST
+
+START_TEST(config_refuses_unknown_section_without_keys)
+{
+    assert_refused("[server]\n\n[extra]\n", 3,
+                   "unknown section [extra] (known: [server], [log], [plugins], "
+                   "[plugin.<name>])");
+}
+END_TEST
+
+START_TEST(config_refuses_unknown_key)
+{
+    assert_refused("[server]\nlisen = 127.0.0.1:1\n", 2, "unknown key 'lisen' in [server]");
+}
+END_TEST
+
+START_TEST(config_refuses_non_integer)
+{
+    assert_refused("[server]\nmax_connections = lots\n", 2,
+                   "[server] max_connections: 'lots' is not an integer");
+}
+END_TEST
+
+START_TEST(config_refuses_integer_out_of_range)
+{
+    assert_refused("[server]\nidle_timeout = 5\nmax_frame_bytes = 10\n", 3,
+                   "[server] max_frame_bytes: 10 is out of range [256, 16777216]");
+}
+END_TEST
+
+START_TEST(config_refuses_bad_boolean)
+{
+    assert_refused("[log]\nsyslog = maybe\n", 2,
+                   "[log] syslog: 'maybe' is not a boolean (yes/no, true/false, on/off, 1/0)");
+}
+END_TEST
+
+START_TEST(config_refuses_bad_log_level)
+{
+    assert_refused("[log]\nlevel = loud\n", 2,
+                   "[log] level: 'loud' is not one of error, warn, info, debug");
+}
+END_TEST
+
+START_TEST(config_refuses_listen_without_port)
+{
+    assert_refused("[server]\nlisten = localhost\n", 2,
+                   "[server] listen: 'localhost' is not address:port (use [addr]:port for "
+                   "IPv6)");
+}
+END_TEST
+
+START_TEST(config_refuses_listen_port_out_of_range)
+{
+    assert_refused("[server]\nlisten = 127.0.0.1:70000\n", 2,
+                   "[server] listen: port '70000' must be a number from 1 to 65535");
+}
+END_TEST
+
+START_TEST(config_refuses_unbracketed_ipv6)
+{
+    assert_refused("[server]\nlisten = ::1:80\n", 2,
+                   "[server] listen: '::1:80' is not address:port (use [addr]:port for IPv6)");
+}
+END_TEST
+
+START_TEST(config_refuses_duplicate_key)
+{
+    assert_refused("[server]\nidle_timeout = 5\nidle_timeout = 6\n", 3,
+                   "[server] idle_timeout is set twice");
+}
+END_TEST
+
+START_TEST(config_refuses_duplicate_plugin_key)
+{
+    assert_refused("[plugins]\nenable = good\n[plugin.good]\nrepeat = 1\nrepeat = 2\n", 5,
+                   "[plugin.good] repeat is set twice (first on line 4)");
+}
+END_TEST
+
+START_TEST(config_refuses_key_before_section)
+{
+    assert_refused("listen = 127.0.0.1:1\n", 1, "key 'listen' comes before any [section]");
+}
+END_TEST
+
+START_TEST(config_refuses_syntax_error)
+{
+    assert_refused("[server]\nthis line has no equals sign\n", 2,
+                   "syntax error (expected [section], key = value or a comment)");
+}
+END_TEST
+
+START_TEST(config_refuses_unclosed_section)
+{
+    assert_refused("[server\nlisten = 127.0.0.1:1\n", 1,
+                   "syntax error (expected [section], key = value or a comment)");
+}
+END_TEST
+
+START_TEST(config_refuses_overlong_line)
+{
+    char text[512];
+    snprintf(text, sizeof(text), "[log]\nsyslog_ident = %0300d\nlevel = info\n", 7);
+    assert_refused(text, 2, "line is longer than 198 bytes");
+}
+END_TEST
+
+START_TEST(config_refuses_section_of_plugin_not_enabled)
+{
+    assert_refused("[plugins]\nenable = ping\n[plugin.good]\nrepeat = 1\n", 4,
+                   "[plugin.good] configures a plugin that is not in [plugins] enable; enable "
+                   "it or comment the section out");
+}
+END_TEST
+
+START_TEST(config_refuses_plugin_enabled_twice)
+{
+    assert_refused("[plugins]\nenable = ping, ping\n", 2, "plugin 'ping' is enabled twice");
+}
+END_TEST
+
+START_TEST(config_refuses_bad_plugin_name)
+{
+    assert_refused("[plugins]\nenable = Ping\n", 2,
+                   "plugin name 'Ping' is invalid (use a-z, 0-9 and _, 1 to 32 bytes)");
+}
+END_TEST
+
+START_TEST(config_refuses_authenticator_not_enabled)
+{
+    assert_refused("[plugins]\nenable = ping\nauthenticator = login\n", 3,
+                   "authenticator 'login' is not in [plugins] enable");
+}
+END_TEST
+
+START_TEST(config_reports_missing_file)
+{
+    ck_assert_int_eq(config_load(&cfg, "/nonexistent/chatd.conf", err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "/nonexistent/chatd.conf: cannot open: No such file or directory");
+}
+END_TEST
+
+START_TEST(config_listen_override_replaces_listeners)
+{
+    ck_assert_int_eq(load("[server]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2\n"), 0);
+    ck_assert_int_eq(config_set_listen(&cfg, "[::1]:8000", err, sizeof(err)), 0);
+    ck_assert_uint_eq(cfg.n_listeners, 1);
+    ck_assert_str_eq(cfg.listeners[0].host, "::1");
+    ck_assert_str_eq(cfg.listeners[0].port, "8000");
+    ck_assert_int_eq(config_set_listen(&cfg, "nope", err, sizeof(err)), -1);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(config_reports_first_of_several_errors)
+{
+    assert_refused("[server]\nmax_connections = x\n[bogus]\n", 2,
+                   "[server] max_connections: 'x' is not an integer");
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, config_reads_values_and_defaults);
+    tcase_add_test(tc, config_accepts_a_byte_order_mark_and_hash_comments);
+    tcase_add_test(tc, config_refuses_unknown_section);
+    tcase_add_test(tc, config_refuses_unknown_section_without_keys);
+    tcase_add_test(tc, config_refuses_unknown_key);
+    tcase_add_test(tc, config_refuses_non_integer);
+    tcase_add_test(tc, config_refuses_integer_out_of_range);
+    tcase_add_test(tc, config_refuses_bad_boolean);
+    tcase_add_test(tc, config_refuses_bad_log_level);
+    tcase_add_test(tc, config_refuses_listen_without_port);
+    tcase_add_test(tc, config_refuses_listen_port_out_of_range);
+    tcase_add_test(tc, config_refuses_unbracketed_ipv6);
+    tcase_add_test(tc, config_refuses_duplicate_key);
+    tcase_add_test(tc, config_refuses_duplicate_plugin_key);
+    tcase_add_test(tc, config_refuses_key_before_section);
+    tcase_add_test(tc, config_refuses_syntax_error);
+    tcase_add_test(tc, config_refuses_unclosed_section);
+    tcase_add_test(tc, config_refuses_overlong_line);
+    tcase_add_test(tc, config_refuses_section_of_plugin_not_enabled);
+    tcase_add_test(tc, config_refuses_plugin_enabled_twice);
+    tcase_add_test(tc, config_refuses_bad_plugin_name);
+    tcase_add_test(tc, config_refuses_authenticator_not_enabled);
+    tcase_add_test(tc, config_reports_missing_file);
+    tcase_add_test(tc, config_listen_override_replaces_listeners);
+    tcase_add_test(tc, config_reports_first_of_several_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(config_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
