@@ -52,6 +52,7 @@ enum framer_status framer_next(struct framer *framer, const char *buf, size_t le
     frame->consumed = 0;
 
     size_t i = framer->pos;
+    const char *quote = NULL; /* the next '"' at or after a string position, or buf + len */
     /* Only bytes up to the limit are ever examined, so a frame that is too large is
      * reported as soon as its first excess byte arrives. */
     size_t limit = framer->start + framer->max_frame;
@@ -91,13 +92,19 @@ enum framer_status framer_next(struct framer *framer, const char *buf, size_t le
             }
             break;
         case IN_INNER_STRING: {
-            /* Most bytes of a request are string content: skip to the next quote or
-             * backslash in one call instead of a state step per byte. */
-            const char *stop = memchr(buf + i, '"', len - i);
-            const char *backslash = memchr(buf + i, '\\', (stop ? (size_t)(stop - buf) : len) - i);
-            if (backslash)
-                stop = backslash;
-            if (!stop) {
+            /* Most bytes of a request are string content: jump to the next backslash or
+             * quote with memchr. The quote found is remembered until passed, so a string
+             * dense with escapes is still scanned once, not once per escape. */
+            const char *here = buf + i, *end = buf + len;
+            if (!quote || quote < here) {
+                quote = memchr(here, '"', (size_t)(end - here));
+                if (!quote)
+                    quote = end;
+            }
+            const char *stop = memchr(here, '\\', (size_t)(quote - here));
+            if (!stop)
+                stop = quote;
+            if (stop == end) {
                 i = len - 1;
                 break;
             }

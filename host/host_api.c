@@ -107,12 +107,15 @@ static int api_push_user(struct chatd_plugin *self, const char *user, json_t *ms
         json_decref(msg);
         return CHATD_EINVAL;
     }
-    struct user *u = users_find(self->server, user);
+    struct server *srv = self->server;
+    struct user *u = users_find(srv, user);
     if (u) {
         json_object_del(msg, "id");
-        for (size_t i = 0; i < u->n_sessions; i++) {
-            struct session *s = session_find(self->server, u->sessions[i]);
-            if (s && session_send(s, msg) == 0)
+        /* Serialised once, however many devices the user has. */
+        size_t len = session_format_line(srv, msg);
+        for (size_t i = 0; len && i < u->n_sessions; i++) {
+            struct session *s = session_find(srv, u->sessions[i]);
+            if (s && session_send_line(s, srv->out_scratch, len) == 0)
                 sent++;
         }
     }

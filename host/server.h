@@ -111,6 +111,11 @@ struct session *session_find(struct server *srv, chatd_session_id id);
 /* Send one JSON object as one line. Returns CHATD_ECLOSED for a dead session, and
  * disconnects a slow reader whose unsent backlog passes the limit. Does not take obj. */
 int session_send(struct session *s, const json_t *obj);
+/* Serialise obj once into the server's scratch buffer as one line (for sending the same
+ * push to many sessions); returns its length, 0 on failure. */
+size_t session_format_line(struct server *srv, const json_t *obj);
+/* Queue an already formatted line; same checks as session_send. */
+int session_send_line(struct session *s, const char *line, size_t len);
 /* Send a generic error {"cmd":"error","result":word,...}; `id` may be NULL. */
 void session_send_error(struct session *s, const char *word, json_t *id, const char *request,
                         const char *reason);

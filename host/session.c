@@ -93,26 +93,33 @@ void session_close_after_flush(struct session *s, const char *why)
     bufferevent_enable(s->bev, EV_WRITE);
 }
 
-int session_send(struct session *s, const json_t *obj)
+/* Serialise obj into the server's scratch buffer, newline-terminated. Returns the line
+ * length, or 0 when obj cannot be serialised. */
+size_t session_format_line(struct server *srv, const json_t *obj)
 {
-    if (s->dead)
-        return CHATD_ECLOSED;
-    struct server *srv = s->server;
     size_t n = json_dumpb(obj, srv->out_scratch, srv->out_scratch_cap, JSON_COMPACT);
     if (n == 0)
-        return CHATD_EINVAL;
+        return 0;
     if (n + 1 > srv->out_scratch_cap) {
         size_t cap = n + 1 > 2 * srv->out_scratch_cap ? n + 1 : 2 * srv->out_scratch_cap;
         char *grown = realloc(srv->out_scratch, cap);
         if (!grown)
-            return CHATD_ENOMEM;
+            return 0;
         srv->out_scratch = grown;
         srv->out_scratch_cap = cap;
         n = json_dumpb(obj, srv->out_scratch, srv->out_scratch_cap, JSON_COMPACT);
     }
     srv->out_scratch[n] = '\n';
+    return n + 1;
+}
+
+int session_send_line(struct session *s, const char *line, size_t len)
+{
+    if (s->dead)
+        return CHATD_ECLOSED;
+    struct server *srv = s->server;
     struct evbuffer *out = bufferevent_get_output(s->bev);
-    if (evbuffer_add(out, srv->out_scratch, n + 1) < 0)
+    if (evbuffer_add(out, line, len) < 0)
         return CHATD_ENOMEM;
     size_t backlog = evbuffer_get_length(out);
     if (backlog > (size_t)srv->cfg->max_output_bytes) {
@@ -124,6 +131,16 @@ int session_send(struct session *s, const json_t *obj)
         return CHATD_ECLOSED;
     }
     return 0;
+}
+
+int session_send(struct session *s, const json_t *obj)
+{
+    if (s->dead)
+        return CHATD_ECLOSED;
+    size_t len = session_format_line(s->server, obj);
+    if (len == 0)
+        return CHATD_EINVAL;
+    return session_send_line(s, s->server->out_scratch, len);
 }
 
 void session_send_error(struct session *s, const char *word, json_t *id, const char *request,
@@ -180,8 +197,8 @@ static void session_process(struct session *s)
     s->in_process = 1;
     while (!s->busy && !s->closing && !srv->stopping) {
         struct frame frame;
-        enum framer_status st =
-            framer_next(&s->framer, s->in + s->in_start, s->in_end - s->in_start, &frame);
+        const char *pending = s->in ? s->in + s->in_start : "";
+        enum framer_status st = framer_next(&s->framer, pending, s->in_end - s->in_start, &frame);
         s->in_start += frame.consumed;
         if (st == FRAMER_READY) {
             dispatch_frame(s, frame.data, frame.len);
