@@ -39,6 +39,23 @@ static const struct host_key host_keys[] = {
     {"plugins", "dir", KEY_STRING, FIELD(plugin_dir), 1, PATH_MAX, CHATD_DEFAULT_PLUGIN_DIR},
     {"plugins", "enable", KEY_NAME_LIST, 0, 0, 0, NULL},
     {"plugins", "authenticator", KEY_NAME, FIELD(authenticator), 1, 32, NULL},
+    {"database", "enable", KEY_BOOL, FIELD(db.enable), 0, 0, "no"},
+    {"database", "socket", KEY_STRING, FIELD(db.socket), 0, PATH_MAX, ""},
+    {"database", "host", KEY_STRING, FIELD(db.host), 1, 255, "localhost"},
+    {"database", "port", KEY_INT, FIELD(db.port), 1, 65535, "3306"},
+    {"database", "user", KEY_STRING, FIELD(db.user), 1, 80, "chatd"},
+    {"database", "password", KEY_STRING, FIELD(db.password), 0, 256, ""},
+    {"database", "password_file", KEY_STRING, FIELD(db.password_file), 0, PATH_MAX, ""},
+    {"database", "name", KEY_STRING, FIELD(db.name), 1, 64, "chatd"},
+    {"database", "tls", KEY_BOOL, FIELD(db.tls), 0, 0, "no"},
+    {"database", "tls_verify", KEY_BOOL, FIELD(db.tls_verify), 0, 0, "yes"},
+    {"database", "tls_ca", KEY_STRING, FIELD(db.tls_ca), 0, PATH_MAX, ""},
+    {"database", "tls_cert", KEY_STRING, FIELD(db.tls_cert), 0, PATH_MAX, ""},
+    {"database", "tls_key", KEY_STRING, FIELD(db.tls_key), 0, PATH_MAX, ""},
+    {"database", "workers", KEY_INT, FIELD(db.workers), 1, 256, "4"},
+    {"database", "queue_max", KEY_INT, FIELD(db.queue_max), 1, 1000000, "4096"},
+    {"database", "job_timeout_ms", KEY_INT, FIELD(db.job_timeout_ms), 10, 600000, "5000"},
+    {"database", "connect_timeout", KEY_INT, FIELD(db.connect_timeout_s), 1, 600, "3"},
 };
 #define N_HOST_KEYS (sizeof(host_keys) / sizeof(host_keys[0]))
 
@@ -299,7 +316,7 @@ static int known_section(const char *section)
     if (plugin)
         return config_valid_name(plugin, 32);
     return strcmp(section, "server") == 0 || strcmp(section, "log") == 0 ||
-           strcmp(section, "plugins") == 0;
+           strcmp(section, "plugins") == 0 || strcmp(section, "database") == 0;
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -385,7 +402,7 @@ static char *read_line(char *buf, int size, void *user)
             if (!known_section(section))
                 set_error(st,
                           "unknown section [%s] (known: [server], [log], [plugins], "
-                          "[plugin.<name>])",
+                          "[database], [plugin.<name>])",
                           section);
         }
     }
@@ -428,7 +445,7 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     } else if (syntax_line > 0) {
         snprintf(err, errlen, "%s:%d: syntax error (expected [section], key = value or a comment)",
                  path, syntax_line);
-    } else if (cfg->authenticator && cfg->n_enabled) {
+    } else if (cfg->authenticator) {
         size_t i = 0;
         while (i < cfg->n_enabled && strcmp(cfg->enabled[i], cfg->authenticator) != 0)
             i++;
@@ -461,6 +478,72 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     return 0;
 }
 
+int config_override(struct config *cfg, const char *assignment, char *err, size_t errlen)
+{
+    const char *eq = strchr(assignment, '=');
+    const char *dot = NULL;
+    for (const char *p = assignment; eq && p < eq; p++)
+        if (*p == '.')
+            dot = p;
+    if (!eq || !dot || dot == assignment || dot + 1 == eq) {
+        snprintf(err, errlen, "--set %s: expected section.key=value", assignment);
+        return -1;
+    }
+    char section[128], key[128];
+    size_t section_len = (size_t)(dot - assignment), key_len = (size_t)(eq - dot - 1);
+    if (section_len >= sizeof(section) || key_len >= sizeof(key)) {
+        snprintf(err, errlen, "--set %s: name too long", assignment);
+        return -1;
+    }
+    memcpy(section, assignment, section_len);
+    section[section_len] = '\0';
+    memcpy(key, dot + 1, key_len);
+    key[key_len] = '\0';
+    const char *value = eq + 1;
+
+    if (!known_section(section)) {
+        snprintf(err, errlen, "--set %s: unknown section [%s]", assignment, section);
+        return -1;
+    }
+    const char *plugin = plugin_section_name(section);
+    if (plugin) {
+        size_t j = 0;
+        while (j < cfg->n_enabled && strcmp(cfg->enabled[j], plugin) != 0)
+            j++;
+        if (j == cfg->n_enabled) {
+            snprintf(err, errlen, "--set %s: plugin '%s' is not enabled", assignment, plugin);
+            return -1;
+        }
+        for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
+            struct config_entry *e = &cfg->plugin_entries[i];
+            if (strcmp(e->plugin, plugin) == 0 && strcmp(e->key, key) == 0) {
+                free(e->value);
+                e->value = xstrdup(value);
+                return 0;
+            }
+        }
+        cfg->plugin_entries = xrealloc(cfg->plugin_entries,
+                                       (cfg->n_plugin_entries + 1) * sizeof(struct config_entry));
+        cfg->plugin_entries[cfg->n_plugin_entries++] = (struct config_entry){
+            .plugin = xstrdup(plugin), .key = xstrdup(key), .value = xstrdup(value)};
+        return 0;
+    }
+    for (size_t i = 0; i < N_HOST_KEYS; i++) {
+        const struct host_key *k = &host_keys[i];
+        if (strcmp(k->section, section) != 0 || strcmp(k->key, key) != 0)
+            continue;
+        struct parse_state st = {.cfg = cfg};
+        apply_host_key(&st, k, value);
+        if (st.error_line || st.error[0]) {
+            snprintf(err, errlen, "--set %s: %s", assignment, st.error);
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(err, errlen, "--set %s: unknown key '%s' in [%s]", assignment, key, section);
+    return -1;
+}
+
 void config_free(struct config *cfg)
 {
     free(cfg->path);
@@ -472,6 +555,11 @@ void config_free(struct config *cfg)
     free(cfg->enabled);
     free(cfg->enabled_lines);
     free(cfg->authenticator);
+    char **db_strings[] = {&cfg->db.socket,   &cfg->db.host,          &cfg->db.user,
+                           &cfg->db.password, &cfg->db.password_file, &cfg->db.name,
+                           &cfg->db.tls_ca,   &cfg->db.tls_cert,      &cfg->db.tls_key};
+    for (size_t i = 0; i < sizeof(db_strings) / sizeof(db_strings[0]); i++)
+        free(*db_strings[i]);
     for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
         free(cfg->plugin_entries[i].plugin);
         free(cfg->plugin_entries[i].key);

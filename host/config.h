@@ -47,6 +47,24 @@ struct config {
     char *authenticator;
     int authenticator_line;
 
+    /* [database] */
+    struct config_database {
+        int64_t enable;
+        char *socket; /* empty: use host and port */
+        char *host;
+        int64_t port;
+        char *user;
+        char *password;
+        char *password_file; /* when set, the password is its first line */
+        char *name;
+        int64_t tls, tls_verify;
+        char *tls_ca, *tls_cert, *tls_key;
+        int64_t workers;
+        int64_t queue_max;
+        int64_t job_timeout_ms;
+        int64_t connect_timeout_s;
+    } db;
+
     /* [plugin.<name>] */
     struct config_entry *plugin_entries;
     size_t n_plugin_entries;
@@ -62,6 +80,9 @@ void config_free(struct config *cfg);
 /* Replace the listeners with one "host:port" (the --listen and scripts/run --port
  * override). Returns -1 with a reason in err when it does not parse. */
 int config_set_listen(struct config *cfg, const char *text, char *err, size_t errlen);
+/* Apply a command-line "section.key=value" (chatd --set) on top of the loaded file,
+ * with the same checks as a line of the file. -1 with the reason in err. */
+int config_override(struct config *cfg, const char *assignment, char *err, size_t errlen);
 /* Parse "host:port" or "[v6]:port" into a config_listen (without line). */
 int config_parse_listen(const char *text, struct config_listen *out, char *err, size_t errlen);
 

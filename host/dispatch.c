@@ -61,9 +61,13 @@ static int check_fields(const json_t *body, const struct chatd_field *fields, ch
         }
         if (f->type == CHATD_FIELD_STRING) {
             size_t n = json_string_length(v);
-            if (n < f->min_len || (f->max_len && n > f->max_len)) {
+            if (f->max_len && (n < f->min_len || n > f->max_len)) {
                 snprintf(reason, len, "'%s' must be %zu to %zu bytes long", f->name, f->min_len,
-                         f->max_len ? f->max_len : (size_t)-1);
+                         f->max_len);
+                return -1;
+            }
+            if (n < f->min_len) {
+                snprintf(reason, len, "'%s' must be at least %zu bytes long", f->name, f->min_len);
                 return -1;
             }
         }

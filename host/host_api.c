@@ -1,12 +1,14 @@
 /* host_api.c - the function table every plugin receives: thin, checked entry points
  * into the host's subsystems. */
 #include "commands.h"
+#include "db.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "request.h"
 #include "server.h"
 #include "timers.h"
 #include "users.h"
+#include "workers.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -170,40 +172,10 @@ static int api_subscribe(struct chatd_plugin *self, enum chatd_event event, chat
     return users_subscribe(self->server, self, event, fn, arg);
 }
 
-/* Worker threads and the database pool arrive with the database layer; until then a
- * host has no workers, which the ABI reports as CHATD_ENOSYS. */
 static int api_job_submit(struct chatd_plugin *self, struct chatd_request *req,
                           const struct chatd_job *job, void *arg)
 {
-    (void)self;
-    (void)req;
-    (void)job;
-    (void)arg;
-    return CHATD_ENOSYS;
-}
-
-static int api_db_exec(struct chatd_db *db, const char *sql, const struct chatd_value *params,
-                       size_t nparams, uint64_t *affected, uint64_t *insert_id)
-{
-    (void)db;
-    (void)sql;
-    (void)params;
-    (void)nparams;
-    (void)affected;
-    (void)insert_id;
-    return CHATD_ENOSYS;
-}
-
-static int api_db_query(struct chatd_db *db, const char *sql, const struct chatd_value *params,
-                        size_t nparams, chatd_row_fn on_row, void *arg)
-{
-    (void)db;
-    (void)sql;
-    (void)params;
-    (void)nparams;
-    (void)on_row;
-    (void)arg;
-    return CHATD_ENOSYS;
+    return pool_submit(self->server->pool, self, req, job, arg);
 }
 
 static int api_timer_add(struct chatd_plugin *self, uint32_t ms, int repeat, chatd_timer_fn fn,
@@ -245,8 +217,8 @@ const struct chatd_host host_api = {
     .session_logout = api_session_logout,
     .subscribe = api_subscribe,
     .job_submit = api_job_submit,
-    .db_exec = api_db_exec,
-    .db_query = api_db_query,
+    .db_exec = db_exec,
+    .db_query = db_query,
     .timer_add = api_timer_add,
     .timer_cancel = api_timer_cancel,
     .now_ms = api_now_ms,

@@ -8,6 +8,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* How long accepting pauses after accept() fails for lack of descriptors. */
+#define ACCEPT_PAUSE_MS 250
+
 static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr,
                       int socklen, void *arg)
 {
@@ -15,12 +18,31 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
     session_accept(arg, fd, addr, socklen);
 }
 
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *srv = arg;
+    for (size_t i = 0; i < srv->n_listeners; i++)
+        evconnlistener_enable(srv->listeners[i]);
+}
+
+/* Typically EMFILE: the pending connection stays in the backlog, and the listener would
+ * fire again at once, spinning a core. Pause accepting for a moment instead; sessions
+ * that close meanwhile free descriptors. */
 static void on_accept_error(struct evconnlistener *listener, void *arg)
 {
     (void)listener;
-    (void)arg;
-    /* Typically EMFILE: the connection stays in the backlog and is retried. */
-    log_error("accept failed: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    struct server *srv = arg;
+    log_error("accept failed: %s; pausing new connections for %d ms (raise ulimit -n?)",
+              evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()), ACCEPT_PAUSE_MS);
+    for (size_t i = 0; i < srv->n_listeners; i++)
+        evconnlistener_disable(srv->listeners[i]);
+    if (!srv->accept_pause)
+        srv->accept_pause = evtimer_new(srv->base, on_accept_resume, srv);
+    struct timeval pause = {0, ACCEPT_PAUSE_MS * 1000};
+    if (srv->accept_pause)
+        evtimer_add(srv->accept_pause, &pause);
 }
 
 static int open_one(struct server *srv, const struct config_listen *l, char *err, size_t errlen)
@@ -92,6 +114,8 @@ int listeners_open(struct server *srv, char *err, size_t errlen)
 
 void listeners_close(struct server *srv)
 {
+    if (srv->accept_pause)
+        evtimer_del(srv->accept_pause);
     for (size_t i = 0; i < srv->n_listeners; i++)
         evconnlistener_free(srv->listeners[i]);
     free(srv->listeners);

@@ -22,6 +22,8 @@ static void usage(FILE *out)
             "  -l, --listen ADDR:PORT   listen here instead of [server] listen\n"
             "                           (use [ADDR]:PORT for IPv6)\n"
             "  -p, --plugin-dir DIR     load plugins from DIR instead of [plugins] dir\n"
+            "  -s, --set S.K=VALUE      set key K of section S, over the file (repeatable;\n"
+            "                           e.g. --set database.socket=/run/mysqld.sock)\n"
             "      --log-level LEVEL    error, warn, info or debug (overrides [log] level)\n"
             "      --check-plugin FILE  print a plugin's descriptor and whether this chatd\n"
             "                           would load it, then exit (0: it would)\n"
@@ -38,6 +40,8 @@ struct options {
     const char *listen;
     const char *plugin_dir;
     const char *log_level;
+    const char *sets[32];
+    size_t n_sets;
     int test_only;
 };
 
@@ -49,6 +53,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {"test-config", no_argument, NULL, 't'},
         {"listen", required_argument, NULL, 'l'},
         {"plugin-dir", required_argument, NULL, 'p'},
+        {"set", required_argument, NULL, 's'},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"check-plugin", required_argument, NULL, OPT_CHECK_PLUGIN},
         {"version", no_argument, NULL, 'V'},
@@ -56,7 +61,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "c:tl:p:Vh", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:tl:p:s:Vh", longs, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->config = optarg;
@@ -70,6 +75,13 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'p':
             o->plugin_dir = optarg;
             break;
+        case 's':
+            if (o->n_sets == sizeof(o->sets) / sizeof(o->sets[0])) {
+                fprintf(stderr, "chatd: too many --set options\n");
+                return -1;
+            }
+            o->sets[o->n_sets++] = optarg;
+            break;
         case OPT_LOG_LEVEL:
             if (log_level_parse(optarg) < 0) {
                 fprintf(stderr, "chatd: --log-level must be error, warn, info or debug\n");
@@ -77,8 +89,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             o->log_level = optarg;
             break;
-        case OPT_CHECK_PLUGIN:
-            exit(plugin_describe(optarg, stdout) == 0 ? 0 : 1);
+        case OPT_CHECK_PLUGIN: {
+            /* dlopen searches the library path for a bare name; a user means this folder. */
+            char path[4096];
+            snprintf(path, sizeof(path), "%s%s", strchr(optarg, '/') ? "" : "./", optarg);
+            exit(plugin_describe(path, stdout) == 0 ? 0 : 1);
+        }
         case 'V':
             printf("chatd %s (plugin ABI %d.%d, jansson %s)\n", CHATD_VERSION, CHATD_ABI_MAJOR,
                    CHATD_ABI_MINOR, JANSSON_VERSION);
@@ -110,6 +126,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "chatd: %s\n", err);
         return 1;
     }
+    for (size_t i = 0; i < o.n_sets; i++) {
+        if (config_override(&cfg, o.sets[i], err, sizeof(err)) < 0) {
+            fprintf(stderr, "chatd: %s\n", err);
+            config_free(&cfg);
+            return 2;
+        }
+    }
     if (o.listen && config_set_listen(&cfg, o.listen, err, sizeof(err)) < 0) {
         fprintf(stderr, "chatd: --listen: %s\n", err);
         config_free(&cfg);
@@ -125,13 +148,15 @@ int main(int argc, char **argv)
 
     int rc = 1;
     struct server *srv = server_new(&cfg);
+    if (srv)
+        srv->check_only = o.test_only;
     if (!srv) {
         fprintf(stderr, "chatd: cannot create the event loop\n");
     } else if (server_load_plugins(srv, err, sizeof(err)) < 0) {
         fprintf(stderr, "chatd: %s\n", err);
     } else if (o.test_only) {
-        printf("%s: configuration ok, %zu plugin%s:", o.config, srv->n_plugins,
-               srv->n_plugins == 1 ? "" : "s");
+        printf("%s: configuration ok, %zu plugin%s%s", o.config, srv->n_plugins,
+               srv->n_plugins == 1 ? "" : "s", srv->n_plugins ? ":" : "");
         for (size_t i = 0; i < srv->n_plugins; i++)
             printf(" %s", srv->plugins[i]->name);
         printf("\n");

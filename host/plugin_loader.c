@@ -252,8 +252,8 @@ int plugin_start(struct chatd_plugin *p, struct server *srv, char *err, size_t e
         return 0;
     }
     if (rc != 0) {
-        snprintf(err, errlen, "plugin '%s' failed to start: %s%s(%s)", p->name, p->init_error,
-                 p->init_error[0] ? " " : "", chatd_strerror(rc));
+        snprintf(err, errlen, "init failed: %s%s(%s)", p->init_error, p->init_error[0] ? " " : "",
+                 chatd_strerror(rc));
         /* init cleaned up after itself when it failed; only host-side state remains. */
         commands_remove_plugin(srv, p);
         users_unsubscribe_plugin(srv, p);

@@ -34,6 +34,8 @@ struct chatd_plugin {
     enum plugin_state state;
     struct server *server;
     int is_authenticator;
+    /* Jobs submitted and not yet done: the plugin must stay loaded until it is 0. */
+    unsigned pending_jobs;
     /* The last error the plugin logged while in init, quoted if init fails. */
     char init_error[256];
     /* A refusal found while the plugin was in init (a duplicate command). */

@@ -3,9 +3,12 @@
 #include "server.h"
 
 #include "commands.h"
+#include "db.h"
 #include "log.h"
+#include "migrations.h"
 #include "plugin_loader.h"
 #include "users.h"
+#include "workers.h"
 
 #include <event2/thread.h>
 #include <signal.h>
@@ -22,9 +25,10 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 struct server *server_new(struct config *cfg)
 {
     static int threads_ready;
-    /* Worker threads will hand results to the loop with event_active(), which needs
-     * libevent's locking switched on before the base exists. */
-    if (!threads_ready && evthread_use_pthreads() == 0)
+    /* Worker threads hand results to the loop with event_active(), which needs
+     * libevent's locking switched on before the base exists; the MariaDB library must
+     * be initialised once before any thread uses it. */
+    if (!threads_ready && evthread_use_pthreads() == 0 && mysql_library_init(0, NULL, NULL) == 0)
         threads_ready = 1;
     struct server *srv = calloc(1, sizeof(*srv));
     if (!srv)
@@ -41,15 +45,52 @@ struct server *server_new(struct config *cfg)
     return srv;
 }
 
+/* The connection migrations run on, opened when the first plugin with migrations is
+ * met. Start-up is the one time the main thread talks to the database: no client is
+ * connected yet, and nothing may be served before the schema is right. */
+static int apply_migrations(struct server *srv, struct chatd_plugin *p, struct chatd_db *db,
+                            char *err, size_t errlen)
+{
+    const struct config_database *cfg = &srv->cfg->db;
+    if (srv->check_only || !p->desc->migrations || !p->desc->migrations->sql)
+        return 0;
+    if (!cfg->enable) {
+        snprintf(err, errlen, "it has schema migrations, so it needs [database] enable = yes");
+        return -1;
+    }
+    if (!db->conn) {
+        char *password = NULL;
+        if (db_load_password(cfg, &password, err, errlen) < 0)
+            return -1;
+        int rc = db_open(db, cfg, password, err, errlen);
+        free(password);
+        if (rc < 0)
+            return -1;
+    }
+    return migrations_apply(db, p, err, errlen);
+}
+
 int server_load_plugins(struct server *srv, char *err, size_t errlen)
 {
     const struct config *cfg = srv->cfg;
-    for (size_t i = 0; i < cfg->n_enabled; i++) {
+    srv->pool = pool_new(srv->base, &cfg->db, err, errlen);
+    if (!srv->pool)
+        return -1;
+    struct chatd_db migration_db = {0};
+    int result = 0;
+    for (size_t i = 0; i < cfg->n_enabled && result == 0; i++) {
         char *path = plugin_path(cfg->plugin_dir, cfg->enabled[i]);
         struct chatd_plugin *p = NULL;
         int rc = path ? plugin_open(path, cfg->enabled[i], &p, err, errlen) : -1;
         free(path);
+        /* Option errors already point at their own line of the plugin's section. */
+        int located = 0;
         if (rc == 0 && plugin_configure(p, cfg, err, errlen) < 0) {
+            plugin_close(p);
+            rc = -1;
+            located = 1;
+        }
+        if (rc == 0 && apply_migrations(srv, p, &migration_db, err, errlen) < 0) {
             plugin_close(p);
             rc = -1;
         }
@@ -57,23 +98,26 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
             plugin_close(p);
             rc = -1;
         }
-        if (rc < 0) {
-            char located[1024];
-            snprintf(located, sizeof(located), "%s:%d: plugin '%s': %s",
-                     cfg->path ? cfg->path : "config", cfg->enabled_lines[i], cfg->enabled[i], err);
-            snprintf(err, errlen, "%s", located);
-            return -1;
-        }
-        struct chatd_plugin **grown = realloc(srv->plugins, (srv->n_plugins + 1) * sizeof(*grown));
-        if (!grown) {
+        if (rc == 0) {
+            struct chatd_plugin **grown =
+                realloc(srv->plugins, (srv->n_plugins + 1) * sizeof(*grown));
+            if (grown) {
+                srv->plugins = grown;
+                srv->plugins[srv->n_plugins++] = p;
+                continue;
+            }
             plugin_close(p);
             snprintf(err, errlen, "out of memory");
-            return -1;
+        } else if (!located) {
+            char message[1024];
+            snprintf(message, sizeof(message), "%s:%d: plugin '%s': %s",
+                     cfg->path ? cfg->path : "config", cfg->enabled_lines[i], cfg->enabled[i], err);
+            snprintf(err, errlen, "%s", message);
         }
-        srv->plugins = grown;
-        srv->plugins[srv->n_plugins++] = p;
+        result = -1;
     }
-    return 0;
+    db_close(&migration_db);
+    return result;
 }
 
 void server_session_gone(struct server *srv)
@@ -111,6 +155,10 @@ void server_stop(struct server *srv)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
+    if (sig == SIGHUP) {
+        log_warn("received SIGHUP: this chatd does not reload its config; ignored");
+        return;
+    }
     log_info("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server_stop(arg);
 }
@@ -125,8 +173,10 @@ int server_run(struct server *srv)
     }
     srv->sigterm = evsignal_new(srv->base, SIGTERM, on_signal, srv);
     srv->sigint = evsignal_new(srv->base, SIGINT, on_signal, srv);
+    srv->sighup = evsignal_new(srv->base, SIGHUP, on_signal, srv);
     evsignal_add(srv->sigterm, NULL);
     evsignal_add(srv->sigint, NULL);
+    evsignal_add(srv->sighup, NULL);
     log_info("chatd %s ready (%zu plugins, %zu commands)", CHATD_VERSION, srv->n_plugins,
              (size_t)HASH_COUNT(srv->commands));
 
@@ -143,6 +193,8 @@ void server_free(struct server *srv)
     listeners_close(srv);
     if (srv->base) {
         session_free_all(srv);
+        /* Jobs still queued run to the end; their done callbacks need their plugins. */
+        pool_free(srv->pool);
         /* Plugins go in reverse order of loading, so a later one may rely on an
          * earlier one for as long as it runs. */
         for (size_t i = srv->n_plugins; i-- > 0;)
@@ -154,6 +206,10 @@ void server_free(struct server *srv)
         event_free(srv->sigterm);
     if (srv->sigint)
         event_free(srv->sigint);
+    if (srv->sighup)
+        event_free(srv->sighup);
+    if (srv->accept_pause)
+        event_free(srv->accept_pause);
     if (srv->shutdown_timer)
         event_free(srv->shutdown_timer);
     if (srv->reaper)

@@ -64,13 +64,17 @@ struct server {
     struct config *cfg;
     struct evconnlistener **listeners;
     size_t n_listeners;
-    struct event *sigterm, *sigint, *shutdown_timer, *reaper;
+    struct event *sigterm, *sigint, *sighup, *shutdown_timer, *reaper;
+    struct event *accept_pause; /* re-enables accepting after running out of descriptors */
 
     struct session *sessions; /* by id */
     size_t n_sessions;
     chatd_session_id next_session_id;
     struct session *dead; /* closed sessions waiting for the reaper */
     struct user *users;   /* by name */
+
+    struct pool *pool; /* worker threads for plugin jobs */
+    int check_only;    /* chatd -t: load and check, touch no database */
 
     struct chatd_plugin **plugins;
     size_t n_plugins;

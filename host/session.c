@@ -179,8 +179,12 @@ static size_t fill_input(struct session *s)
         while (cap < want)
             cap *= 2;
         char *grown = realloc(s->in, cap);
-        if (!grown)
+        if (!grown) {
+            log_error("session %llu (%s): out of memory for its input", (unsigned long long)s->id,
+                      s->peer);
+            session_close(s, "out of memory");
             return 0;
+        }
         s->in = grown;
         s->in_cap = cap;
     }

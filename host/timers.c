@@ -40,7 +40,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 int timers_add(struct server *srv, struct chatd_plugin *p, uint32_t ms, int repeat,
                chatd_timer_fn fn, void *arg, uint64_t *id)
 {
-    if (!fn)
+    if (!fn || (repeat && ms == 0))
         return CHATD_EINVAL;
     if (srv->stopping)
         return CHATD_ESHUTDOWN;

@@ -26,6 +26,8 @@ static void emit(struct server *srv, enum chatd_event event, chatd_session_id se
 
 int users_bind(struct server *srv, struct session *s, const char *name)
 {
+    if (s->user && strcmp(s->user->name, name) == 0)
+        return 0; /* already this user: no presence change */
     if (s->user)
         users_unbind(srv, s);
     struct user *u = users_find(srv, name);

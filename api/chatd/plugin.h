@@ -234,7 +234,10 @@ enum chatd_job_flags {
 typedef int (*chatd_work_fn)(struct chatd_db *db, void *arg);
 
 /** Runs on the loop thread after work() returned, or instead of it when the job could
- *  not run (status CHATD_ETIMEDOUT, CHATD_EDBLOST, CHATD_ESHUTDOWN...). `req` is the
+ *  not run (status CHATD_ETIMEDOUT, CHATD_EDBLOST...). A job that passes its time budget
+ *  ends with CHATD_ETIMEDOUT: its running statement is killed and later ones are not
+ *  run, but statements that completed before keep their effects, so do the job's
+ *  writes in one transaction. `req` is the
  *  request the job was submitted for, or NULL. It frees `arg` if it owns it. Called
  *  exactly once for every successfully submitted job. */
 typedef void (*chatd_done_fn)(struct chatd_request *req, void *arg, int status);
@@ -324,8 +327,8 @@ struct chatd_host {
 
     /* -- commands (loop thread, during init only) -- */
 
-    /** Route requests whose `cmd` is cmd->name to cmd->handler. The host copies *cmd but
-     *  keeps pointing at cmd->name and cmd->fields, which must be static. CHATD_ESTATE
+    /** Route requests whose `cmd` is cmd->name to cmd->handler. The host copies *cmd and
+     *  the name, but keeps pointing at cmd->fields, which must be static. CHATD_ESTATE
      *  outside init; CHATD_EEXIST when another plugin has the name (the host then
      *  refuses the whole start, naming both plugins); CHATD_EINVAL for a bad name. */
     int (*register_command)(struct chatd_plugin *self, const struct chatd_command *cmd);
@@ -394,8 +397,9 @@ struct chatd_host {
     /* -- timers (loop thread) -- */
 
     /** Call fn(arg) once after `ms` milliseconds (repeating every `ms` when `repeat` is
-     *  non-zero). Stores an id for timer_cancel in *id (may be NULL). Timers still
-     *  pending at shutdown are cancelled by the host before shutdown is called. */
+     *  non-zero; a repeating timer needs ms > 0). Stores an id for timer_cancel in *id
+     *  (may be NULL). CHATD_ESHUTDOWN while the server stops. Timers still pending at
+     *  shutdown are cancelled by the host before shutdown is called. */
     int (*timer_add)(struct chatd_plugin *self, uint32_t ms, int repeat, chatd_timer_fn fn,
                      void *arg, uint64_t *id);
     /** Cancel a timer; CHATD_ENOENT when it already fired (one-shot) or is unknown. */

@@ -154,8 +154,8 @@ END_TEST
 START_TEST(loader_refuses_failing_init_with_its_message)
 {
     setup_config("good, init_fails", "");
-    assert_load_refused(":3: plugin 'init_fails': plugin 'init_fails' failed to start: cannot "
-                        "reach the moon (invalid argument)");
+    assert_load_refused(":3: plugin 'init_fails': init failed: cannot reach the moon (invalid "
+                        "argument)");
 }
 END_TEST
 
@@ -213,10 +213,26 @@ START_TEST(check_plugin_prints_descriptor_and_options)
     ck_assert_int_eq(describe(FIXTURE("good"), out, sizeof(out)), 0);
     ck_assert_ptr_nonnull(strstr(out, "name:          good\n"));
     ck_assert_ptr_nonnull(strstr(out, "version:       2.3.4\n"));
-    ck_assert_ptr_nonnull(strstr(out, "migrations:    1\n"));
+    ck_assert_ptr_nonnull(strstr(out, "migrations:    0\n"));
     ck_assert_ptr_nonnull(strstr(out, "repeat"));
     ck_assert_ptr_nonnull(strstr(out, "range [1, 10]"));
     ck_assert_ptr_nonnull(strstr(out, "loadable:      yes\n"));
+}
+END_TEST
+
+START_TEST(check_plugin_counts_migrations)
+{
+    char out[4096];
+    ck_assert_int_eq(describe(FIXTURE("dbprobe"), out, sizeof(out)), 0);
+    ck_assert_ptr_nonnull(strstr(out, "migrations:    2\n"));
+}
+END_TEST
+
+START_TEST(loader_refuses_migrations_without_database)
+{
+    setup_config("dbprobe", "");
+    assert_load_refused(":3: plugin 'dbprobe': it has schema migrations, so it needs [database] "
+                        "enable = yes");
 }
 END_TEST
 
@@ -253,6 +269,8 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, loader_unregisters_commands_on_close);
     tcase_add_test(tc, check_plugin_prints_descriptor_and_options);
     tcase_add_test(tc, check_plugin_says_why_not_loadable);
+    tcase_add_test(tc, check_plugin_counts_migrations);
+    tcase_add_test(tc, loader_refuses_migrations_without_database);
     suite_add_tcase(s, tc);
     return s;
 }

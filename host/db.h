@@ -1,0 +1,49 @@
+/* db.h - one MariaDB connection and the prepared-statement helpers plugins use through
+ * the host table (db_exec, db_query). A connection belongs to one thread at a time. */
+#ifndef CHATD_HOST_DB_H
+#define CHATD_HOST_DB_H
+
+#include "config.h"
+
+#include <chatd/plugin.h>
+#include <mysql.h>
+#include <stdatomic.h>
+
+struct stmt_entry;
+
+/* The definition of the ABI's opaque database handle. */
+struct chatd_db {
+    MYSQL *conn;
+    const struct config_database *cfg;
+    const char *password;
+    unsigned long thread_id; /* the server's id for this connection, for KILL QUERY */
+    int broken;              /* a lost-connection error was seen: reconnect before use */
+    atomic_int killed;       /* the watchdog killed the running query: report a timeout */
+    struct stmt_entry *stmts;
+    /* The last error MariaDB reported on this connection, for messages. */
+    unsigned last_errno;
+    char last_error[256];
+    /* Growable buffers for result columns, reused across queries. */
+    char **col_buf;
+    unsigned long *col_cap;
+    size_t n_col_buf;
+};
+
+/* Load the password (the first line of password_file when set). Caller frees. */
+int db_load_password(const struct config_database *cfg, char **out, char *err, size_t errlen);
+/* Connect. -1 with MariaDB's message in err. */
+int db_open(struct chatd_db *db, const struct config_database *cfg, const char *password, char *err,
+            size_t errlen);
+void db_close(struct chatd_db *db);
+/* Whether a MariaDB error code means the connection is gone. */
+int db_error_is_lost(unsigned code);
+
+/* The host table's db_exec and db_query (see chatd/plugin.h). */
+int db_exec(struct chatd_db *db, const char *sql, const struct chatd_value *params, size_t nparams,
+            uint64_t *affected, uint64_t *insert_id);
+int db_query(struct chatd_db *db, const char *sql, const struct chatd_value *params, size_t nparams,
+             chatd_row_fn on_row, void *arg);
+/* Run a statement with no parameters and no rows (START TRANSACTION, COMMIT). */
+int db_simple(struct chatd_db *db, const char *sql);
+
+#endif

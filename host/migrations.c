@@ -1,0 +1,76 @@
+/* migrations.c - per-plugin schema versions in one table, applied in order at start.
+ * Note that MariaDB commits DDL implicitly, so a migration should be one statement:
+ * then it and its record either both happen or, on a failed statement, neither does. */
+#include "migrations.h"
+
+#include "log.h"
+#include "plugin_loader.h"
+
+#include <mysql.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char create_schema_table[] =
+    "CREATE TABLE IF NOT EXISTS chatd_schema ("
+    " plugin VARCHAR(64) NOT NULL PRIMARY KEY,"
+    " version INT UNSIGNED NOT NULL,"
+    " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+
+static int read_version(const struct chatd_value *cols, size_t ncols, void *arg)
+{
+    if (ncols == 1 && cols[0].type == CHATD_PARAM_INT64)
+        *(int64_t *)arg = cols[0].i;
+    return 0;
+}
+
+int migrations_apply(struct chatd_db *db, struct chatd_plugin *p, char *err, size_t errlen)
+{
+    const struct chatd_migration *m = p->desc->migrations;
+    if (!m || !m->sql)
+        return 0;
+    if (db_simple(db, create_schema_table) != 0) {
+        snprintf(err, errlen, "cannot create the chatd_schema table: %s", db->last_error);
+        return -1;
+    }
+    struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = p->name, .len = strlen(p->name)};
+    int64_t current = 0;
+    if (db_query(db, "SELECT version FROM chatd_schema WHERE plugin = ?", &name, 1, read_version,
+                 &current) != 0) {
+        snprintf(err, errlen, "cannot read the schema version of plugin '%s': %s", p->name,
+                 db->last_error);
+        return -1;
+    }
+    uint32_t expected = 1;
+    for (; m->sql; m++, expected++) {
+        if (m->version != expected) {
+            snprintf(err, errlen,
+                     "plugin '%s' declares migration %u where %u was expected: versions must "
+                     "start at 1 and go up by 1",
+                     p->name, m->version, expected);
+            return -1;
+        }
+        if ((int64_t)m->version <= current)
+            continue;
+        struct chatd_value record[2] = {name, {.type = CHATD_PARAM_INT64, .i = m->version}};
+        if (db_simple(db, "START TRANSACTION") != 0 || db_simple(db, m->sql) != 0 ||
+            db_exec(db,
+                    "INSERT INTO chatd_schema (plugin, version) VALUES (?, ?) "
+                    "ON DUPLICATE KEY UPDATE version = VALUES(version)",
+                    record, 2, NULL, NULL) != 0) {
+            snprintf(err, errlen, "plugin '%s' migration %u (%s) failed: %s (MariaDB error %u)",
+                     p->name, m->version, m->description ? m->description : "no description",
+                     db->last_error, db->last_errno);
+            db_simple(db, "ROLLBACK");
+            return -1;
+        }
+        if (db_simple(db, "COMMIT") != 0) {
+            snprintf(err, errlen, "plugin '%s' migration %u: commit failed: %s", p->name,
+                     m->version, db->last_error);
+            return -1;
+        }
+        log_info("plugin %s: applied migration %u (%s)", p->name, m->version,
+                 m->description ? m->description : "");
+    }
+    return 0;
+}

@@ -1,0 +1,409 @@
+/* workers.c - the worker pool (see workers.h). Workers take jobs from one bounded
+ * queue; finished jobs go to a completion list that one libevent event, activated from
+ * the worker, drains on the loop thread. A watchdog thread enforces time budgets. */
+#include "workers.h"
+
+#include "db.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "request.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Reconnection backoff after a failed attempt: doubles from the first to the last. */
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_LAST_MS  5000
+/* How often the watchdog looks for jobs past their budget. */
+#define WATCHDOG_TICK_MS 20
+
+struct job {
+    struct chatd_job spec;
+    struct chatd_plugin *plugin;
+    struct chatd_request *req;
+    void *arg;
+    int status;
+    int64_t submitted_ns, started_ns, deadline_ns;
+    struct job *next;
+};
+
+struct worker {
+    struct pool *pool;
+    pthread_t thread;
+    struct chatd_db db;
+    int connected_once;
+    int64_t next_attempt_ns;
+    int64_t backoff_ms;
+    struct job *running; /* under pool->lock */
+};
+
+struct pool {
+    struct event_base *base;
+    const struct config_database *cfg;
+    char *password;
+    pthread_mutex_t lock;
+    pthread_cond_t has_work;
+    pthread_cond_t watchdog_wake;
+    struct job **ring; /* the queue */
+    size_t cap, head, count;
+    struct job *done_head, *done_tail;
+    struct event *done_ev;
+    struct worker *workers;
+    size_t n_workers;
+    pthread_t watchdog;
+    int watchdog_started;
+    struct chatd_db killer; /* the watchdog's own connection, for KILL QUERY */
+    int stopping;
+    struct pool_stats stats; /* under lock */
+};
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Hand a finished job to the loop thread (called with the lock held). */
+static void post_done(struct pool *pool, struct job *job)
+{
+    job->next = NULL;
+    int was_empty = pool->done_head == NULL;
+    if (pool->done_tail)
+        pool->done_tail->next = job;
+    else
+        pool->done_head = job;
+    pool->done_tail = job;
+    if (job->status != 0)
+        pool->stats.failed++;
+    if (job->status == CHATD_ETIMEDOUT)
+        pool->stats.timed_out++;
+    /* One wake-up per batch: the loop drains the whole list each time. */
+    if (was_empty)
+        event_active(pool->done_ev, EV_READ, 0);
+}
+
+/* Make sure the worker has a live connection, without retrying faster than the
+ * backoff allows: while the database is down, jobs fail fast instead of queueing up
+ * behind connection attempts. */
+static int ensure_connected(struct worker *w)
+{
+    struct pool *pool = w->pool;
+    if (w->db.conn && !w->db.broken)
+        return 0;
+    int64_t now = now_ns();
+    if (now < w->next_attempt_ns)
+        return CHATD_EDBLOST;
+    char err[512];
+    if (db_open(&w->db, pool->cfg, pool->password, err, sizeof(err)) < 0) {
+        w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : BACKOFF_FIRST_MS;
+        if (w->backoff_ms > BACKOFF_LAST_MS)
+            w->backoff_ms = BACKOFF_LAST_MS;
+        w->next_attempt_ns = now_ns() + w->backoff_ms * 1000000;
+        log_warn("%s; next attempt in %lld ms", err, (long long)w->backoff_ms);
+        pthread_mutex_lock(&pool->lock);
+        pool->stats.database_up = 0;
+        pthread_mutex_unlock(&pool->lock);
+        return CHATD_EDBLOST;
+    }
+    pthread_mutex_lock(&pool->lock);
+    if (w->connected_once) {
+        pool->stats.reconnects++;
+        log_info("database connection re-established");
+    }
+    pool->stats.database_up = 1;
+    pthread_mutex_unlock(&pool->lock);
+    w->connected_once = 1;
+    w->backoff_ms = 0;
+    w->next_attempt_ns = 0;
+    return 0;
+}
+
+static int run_job(struct worker *w, struct job *job)
+{
+    if (!(job->spec.flags & CHATD_JOB_DB))
+        return job->spec.work(NULL, job->arg);
+    int rc = ensure_connected(w);
+    if (rc == 0)
+        rc = job->spec.work(&w->db, job->arg);
+    if (rc == CHATD_EDBLOST && (job->spec.flags & CHATD_JOB_IDEMPOTENT) &&
+        !atomic_load(&w->db.killed)) {
+        /* Once, at once: the loss may have been this connection alone. */
+        w->next_attempt_ns = 0;
+        pthread_mutex_lock(&w->pool->lock);
+        w->pool->stats.retries++;
+        pthread_mutex_unlock(&w->pool->lock);
+        if (ensure_connected(w) == 0)
+            rc = job->spec.work(&w->db, job->arg);
+    }
+    pthread_mutex_lock(&w->pool->lock);
+    w->pool->stats.database_up = w->db.conn && !w->db.broken;
+    pthread_mutex_unlock(&w->pool->lock);
+    return rc;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct pool *pool = w->pool;
+    mysql_thread_init();
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (pool->count == 0 && !pool->stopping)
+            pthread_cond_wait(&pool->has_work, &pool->lock);
+        if (pool->count == 0)
+            break; /* stopping, and nothing left to do */
+        struct job *job = pool->ring[pool->head];
+        pool->head = (pool->head + 1) % pool->cap;
+        pool->count--;
+        job->started_ns = now_ns();
+        pool->stats.wait_ns += (uint64_t)(job->started_ns - job->submitted_ns);
+        w->running = job;
+        atomic_store(&w->db.killed, 0);
+        pthread_mutex_unlock(&pool->lock);
+
+        int status = run_job(w, job);
+        if (atomic_load(&w->db.killed)) {
+            /* Some statements (SLEEP) end early without an error when killed; the job
+             * still overran its budget. */
+            status = CHATD_ETIMEDOUT;
+            /* A KILL QUERY sent for this job may still be on its way; a fresh connection
+             * makes sure it cannot hit the next job's statement. */
+            db_close(&w->db);
+            w->next_attempt_ns = 0;
+        }
+
+        pthread_mutex_lock(&pool->lock);
+        w->running = NULL;
+        job->status = status;
+        pool->stats.run_ns += (uint64_t)(now_ns() - job->started_ns);
+        post_done(pool, job);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    db_close(&w->db);
+    mysql_thread_end();
+    return NULL;
+}
+
+/* Remove the queued job at ring offset i, keeping the order of the others. */
+static void queue_remove_at(struct pool *pool, size_t i)
+{
+    for (size_t k = i; k + 1 < pool->count; k++)
+        pool->ring[(pool->head + k) % pool->cap] = pool->ring[(pool->head + k + 1) % pool->cap];
+    pool->count--;
+}
+
+static void kill_query(struct pool *pool, unsigned long thread_id)
+{
+    char err[512];
+    if ((!pool->killer.conn || pool->killer.broken) &&
+        db_open(&pool->killer, pool->cfg, pool->password, err, sizeof(err)) < 0) {
+        log_warn("watchdog cannot kill a query past its budget: %s", err);
+        return;
+    }
+    struct chatd_value id = {.type = CHATD_PARAM_INT64, .i = (int64_t)thread_id};
+    if (db_exec(&pool->killer, "KILL QUERY ?", &id, 1, NULL, NULL) == 0)
+        log_warn("killed a database query past its time budget (connection %lu)", thread_id);
+}
+
+static void *watchdog_main(void *arg)
+{
+    struct pool *pool = arg;
+    mysql_thread_init();
+    pthread_mutex_lock(&pool->lock);
+    while (!pool->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += WATCHDOG_TICK_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&pool->watchdog_wake, &pool->lock, &until);
+        int64_t now = now_ns();
+
+        /* Jobs whose budget ran out while they waited never start. */
+        for (size_t i = 0; i < pool->count;) {
+            struct job *job = pool->ring[(pool->head + i) % pool->cap];
+            if (now <= job->deadline_ns) {
+                i++;
+                continue;
+            }
+            queue_remove_at(pool, i);
+            job->status = CHATD_ETIMEDOUT;
+            post_done(pool, job);
+        }
+
+        unsigned long victims[256];
+        size_t n_victims = 0;
+        for (size_t i = 0; i < pool->n_workers && n_victims < 256; i++) {
+            struct worker *w = &pool->workers[i];
+            if (w->running && (w->running->spec.flags & CHATD_JOB_DB) &&
+                now > w->running->deadline_ns && !atomic_load(&w->db.killed) && w->db.conn) {
+                atomic_store(&w->db.killed, 1);
+                victims[n_victims++] = w->db.thread_id;
+            }
+        }
+        if (n_victims == 0)
+            continue;
+        pthread_mutex_unlock(&pool->lock);
+        for (size_t i = 0; i < n_victims; i++)
+            kill_query(pool, victims[i]);
+        pthread_mutex_lock(&pool->lock);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    db_close(&pool->killer);
+    mysql_thread_end();
+    return NULL;
+}
+
+/* Loop thread: run the done callbacks of every finished job. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct pool *pool = arg;
+    pthread_mutex_lock(&pool->lock);
+    struct job *job = pool->done_head;
+    pool->done_head = pool->done_tail = NULL;
+    pthread_mutex_unlock(&pool->lock);
+    while (job) {
+        struct job *next = job->next;
+        job->spec.done(job->req, job->arg, job->status);
+        job->plugin->pending_jobs--;
+        if (job->req)
+            request_release(job->req);
+        pthread_mutex_lock(&pool->lock);
+        pool->stats.completed++;
+        pthread_mutex_unlock(&pool->lock);
+        free(job);
+        job = next;
+    }
+}
+
+struct pool *pool_new(struct event_base *base, const struct config_database *cfg, char *err,
+                      size_t errlen)
+{
+    struct pool *pool = calloc(1, sizeof(*pool));
+    if (!pool) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pool->base = base;
+    pool->cfg = cfg;
+    pool->cap = (size_t)cfg->queue_max;
+    pool->ring = calloc(pool->cap, sizeof(*pool->ring));
+    pool->n_workers = (size_t)cfg->workers;
+    pool->workers = calloc(pool->n_workers, sizeof(*pool->workers));
+    pool->done_ev = event_new(base, -1, 0, on_done, pool);
+    pool->stats.queue_max = pool->cap;
+    pool->stats.workers = pool->n_workers;
+    if (!pool->ring || !pool->workers || !pool->done_ev) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (cfg->enable && db_load_password(cfg, &pool->password, err, errlen) < 0)
+        goto fail;
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->has_work, NULL);
+    pthread_cond_init(&pool->watchdog_wake, NULL);
+    for (size_t i = 0; i < pool->n_workers; i++) {
+        pool->workers[i].pool = pool;
+        if (pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker threads");
+            pool->n_workers = i;
+            pool_free(pool);
+            return NULL;
+        }
+    }
+    if (cfg->enable) {
+        if (pthread_create(&pool->watchdog, NULL, watchdog_main, pool) != 0) {
+            snprintf(err, errlen, "cannot start the watchdog thread");
+            pool_free(pool);
+            return NULL;
+        }
+        pool->watchdog_started = 1;
+    }
+    return pool;
+fail:
+    if (pool->done_ev)
+        event_free(pool->done_ev);
+    free(pool->ring);
+    free(pool->workers);
+    free(pool->password);
+    free(pool);
+    return NULL;
+}
+
+int pool_submit(struct pool *pool, struct chatd_plugin *plugin, struct chatd_request *req,
+                const struct chatd_job *job, void *arg)
+{
+    if (!job || !job->work || !job->done)
+        return CHATD_EINVAL;
+    if ((job->flags & CHATD_JOB_DB) && !pool->cfg->enable)
+        return CHATD_ENOSYS;
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return CHATD_ENOMEM;
+    j->spec = *job;
+    j->plugin = plugin;
+    j->req = req;
+    j->arg = arg;
+    j->submitted_ns = now_ns();
+    uint32_t budget = job->timeout_ms ? job->timeout_ms : (uint32_t)pool->cfg->job_timeout_ms;
+    j->deadline_ns = j->submitted_ns + (int64_t)budget * 1000000;
+
+    pthread_mutex_lock(&pool->lock);
+    if (pool->stopping || pool->count == pool->cap) {
+        int rc = pool->stopping ? CHATD_ESHUTDOWN : CHATD_EBUSY;
+        if (!pool->stopping)
+            pool->stats.rejected_busy++;
+        pthread_mutex_unlock(&pool->lock);
+        free(j);
+        return rc;
+    }
+    pool->ring[(pool->head + pool->count) % pool->cap] = j;
+    pool->count++;
+    pool->stats.submitted++;
+    pthread_cond_signal(&pool->has_work);
+    pthread_mutex_unlock(&pool->lock);
+
+    plugin->pending_jobs++;
+    if (req)
+        request_hold(req);
+    return 0;
+}
+
+void pool_get_stats(struct pool *pool, struct pool_stats *out)
+{
+    pthread_mutex_lock(&pool->lock);
+    *out = pool->stats;
+    out->queue_depth = pool->count;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void pool_free(struct pool *pool)
+{
+    if (!pool)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->has_work);
+    pthread_cond_broadcast(&pool->watchdog_wake);
+    pthread_mutex_unlock(&pool->lock);
+    for (size_t i = 0; i < pool->n_workers; i++)
+        pthread_join(pool->workers[i].thread, NULL);
+    if (pool->watchdog_started)
+        pthread_join(pool->watchdog, NULL);
+    on_done(-1, 0, pool); /* the callbacks of the jobs that finished last */
+    event_free(pool->done_ev);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->has_work);
+    pthread_cond_destroy(&pool->watchdog_wake);
+    free(pool->ring);
+    free(pool->workers);
+    free(pool->password);
+    free(pool);
+}

@@ -1,0 +1,417 @@
+/* chatd_proc.c - runs the real chatd binary for integration tests (see chatd_proc.h). */
+#include "chatd_proc.h"
+
+#include "client.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CHATD_BINARY
+#error "CHATD_BINARY must name the chatd executable"
+#endif
+#ifndef CHATD_PLUGIN_DIR
+#error "CHATD_PLUGIN_DIR must name the folder of the built plugins"
+#endif
+
+/* How many ports to try when chatd loses a race for the one picked. */
+#define START_ATTEMPTS 5
+
+long long chatd_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void chatd_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+int chatd_tmpdir_make(char *out, size_t cap)
+{
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base)
+        base = "/tmp";
+    int n = snprintf(out, cap, "%s/chatd-test-XXXXXX", base);
+    if (n < 0 || (size_t)n >= cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return mkdtemp(out) ? 0 : -1;
+}
+
+void chatd_tmpdir_remove(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[PATH_MAX];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+int chatd_file_write(const char *dir, const char *name, const char *text, char *path, size_t cap)
+{
+    char buf[PATH_MAX];
+    if (!path) {
+        path = buf;
+        cap = sizeof(buf);
+    }
+    int n = snprintf(path, cap, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    size_t len = strlen(text);
+    int ok = fwrite(text, 1, len, f) == len;
+    if (fclose(f) != 0)
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
+char *chatd_file_read(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    size_t len = 0, cap = 4096;
+    char *text = malloc(cap);
+    while (text) {
+        len += fread(text + len, 1, cap - len - 1, f);
+        if (len < cap - 1)
+            break;
+        char *grown = realloc(text, cap * 2);
+        if (!grown) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        text = grown;
+        cap *= 2;
+    }
+    if (text)
+        text[len] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* Decode a waitpid status the way a shell would. */
+static int decode_status(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return -1;
+}
+
+/* Wait up to timeout_ms for pid to exit. Returns the decoded status, or -1 (still
+ * running, or not our child). */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    long long deadline = chatd_now_ms() + timeout_ms;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return decode_status(status);
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (chatd_now_ms() >= deadline)
+            return -1;
+        chatd_sleep_ms(5);
+    }
+}
+
+/* Start CHATD_BINARY with argv (argv[0] included), stdout and stderr sent to the named
+ * files. Only async-signal-safe calls happen between fork and exec. Returns the pid, or
+ * -1. */
+static pid_t spawn(char *const argv[], const char *out_path, const char *err_path)
+{
+    pid_t parent = getpid();
+    int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0 || err < 0) {
+        if (out >= 0)
+            close(out);
+        if (err >= 0)
+            close(err);
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* Die with the test process, whatever way it ends. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+            _exit(127);
+        if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
+            _exit(127);
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDIN_FILENO);
+        execv(CHATD_BINARY, argv);
+        _exit(127);
+    }
+    close(out);
+    close(err);
+    return pid;
+}
+
+static void print_file(const char *title, const char *path)
+{
+    char *text = chatd_file_read(path);
+    fprintf(stderr, "---- %s (%s) ----\n%s---- end ----\n", title, path, text ? text : "");
+    free(text);
+}
+
+void chatd_proc_dump_log(const struct chatd_proc *p)
+{
+    print_file("chatd stderr", p->log);
+}
+
+/* Whether chatd answers on its port: one connection sends a request, reads a reply
+ * line, half-closes and waits for chatd to close. chatd frees a session (and counts it
+ * no longer) before its socket closes, so after this the probe uses no slot. Returns 1
+ * when ready, 0 when nothing listens (yet), -1 when something answered wrongly. */
+static int probe(const struct chatd_proc *p)
+{
+    struct test_client *c = test_client_try_connect(p->host, p->port);
+    if (!c)
+        return 0;
+    char line[4096];
+    int ready = -1;
+    if (test_client_send_str(c, "{\"cmd\":\"ping\",\"id\":\"probe\"}") == 0 &&
+        test_client_shutdown_write(c) == 0 &&
+        test_client_read_line(c, line, sizeof(line), TEST_CLIENT_TIMEOUT_MS) > 0 &&
+        strncmp(line, "{\"cmd\":", 7) == 0 &&
+        test_client_wait_closed(c, TEST_CLIENT_TIMEOUT_MS) == 0)
+        ready = 1;
+    test_client_close(c);
+    return ready;
+}
+
+static int write_config(struct chatd_proc *p, const struct chatd_proc_options *opts)
+{
+    char text[16384];
+    int n = snprintf(text, sizeof(text),
+                     "; written by the integration tests\n"
+                     "[server]\n"
+                     "%s"
+                     "[log]\n"
+                     "level = info\n"
+                     "[plugins]\n"
+                     "dir = %s\n"
+                     "enable = %s\n"
+                     "%s",
+                     opts && opts->server_conf ? opts->server_conf : "", CHATD_PLUGIN_DIR,
+                     opts && opts->enable ? opts->enable : "ping",
+                     opts && opts->extra_conf ? opts->extra_conf : "");
+    if (n < 0 || (size_t)n >= sizeof(text))
+        return -1;
+    return chatd_file_write(p->dir, "chatd.conf", text, p->config, sizeof(p->config));
+}
+
+int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts)
+{
+    memset(p, 0, sizeof(*p));
+    snprintf(p->host, sizeof(p->host), "%s", opts && opts->host ? opts->host : "127.0.0.1");
+    if (chatd_tmpdir_make(p->dir, sizeof(p->dir)) < 0) {
+        fprintf(stderr, "chatd_proc: cannot make a temporary directory: %s\n", strerror(errno));
+        return -1;
+    }
+    snprintf(p->log, sizeof(p->log), "%s/chatd.log", p->dir);
+    snprintf(p->out, sizeof(p->out), "%s/chatd.out", p->dir);
+    if (write_config(p, opts) < 0) {
+        fprintf(stderr, "chatd_proc: cannot write the config in %s\n", p->dir);
+        return -1;
+    }
+
+    for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+        p->port = test_free_port(p->host);
+        if (p->port < 0) {
+            fprintf(stderr, "chatd_proc: no free port on %s: %s\n", p->host, strerror(errno));
+            return -1;
+        }
+        char listen[128];
+        snprintf(listen, sizeof(listen), strchr(p->host, ':') ? "[%s]:%d" : "%s:%d", p->host,
+                 p->port);
+        char *argv[] = {(char *)(uintptr_t)CHATD_BINARY,
+                        (char *)(uintptr_t) "-c",
+                        p->config,
+                        (char *)(uintptr_t) "-l",
+                        listen,
+                        (char *)(uintptr_t) "-p",
+                        (char *)(uintptr_t)CHATD_PLUGIN_DIR,
+                        NULL};
+        p->pid = spawn(argv, p->out, p->log);
+        if (p->pid < 0) {
+            fprintf(stderr, "chatd_proc: cannot start %s: %s\n", CHATD_BINARY, strerror(errno));
+            p->pid = 0;
+            return -1;
+        }
+        long long deadline = chatd_now_ms() + CHATD_PROC_START_TIMEOUT_MS;
+        int exited = -1;
+        while (chatd_now_ms() < deadline) {
+            int status;
+            if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+                exited = decode_status(status);
+                break;
+            }
+            int ready = probe(p);
+            if (ready > 0)
+                return 0;
+            if (ready < 0) {
+                fprintf(stderr, "chatd_proc: port %d answered, but not like chatd\n", p->port);
+                exited = -2;
+                break;
+            }
+            chatd_sleep_ms(10);
+        }
+        if (exited == -2) {
+            /* Another process took the port; ours could not bind and exits anyway. */
+            kill(p->pid, SIGKILL);
+            wait_exit(p->pid, CHATD_PROC_STOP_TIMEOUT_MS);
+            p->pid = 0;
+            continue;
+        }
+        if (exited < 0) {
+            fprintf(stderr, "chatd_proc: chatd did not become ready on %s\n", listen);
+            chatd_proc_dump_log(p);
+            kill(p->pid, SIGKILL);
+            wait_exit(p->pid, CHATD_PROC_STOP_TIMEOUT_MS);
+            p->pid = 0;
+            return -1;
+        }
+        p->pid = 0;
+        fprintf(stderr, "chatd_proc: chatd exited with %d before it was ready on %s%s\n", exited,
+                listen, attempt + 1 < START_ATTEMPTS ? "; trying another port" : "");
+        chatd_proc_dump_log(p);
+    }
+    return -1;
+}
+
+int chatd_proc_alive(struct chatd_proc *p)
+{
+    if (p->pid <= 0)
+        return 0;
+    int status;
+    pid_t r = waitpid(p->pid, &status, WNOHANG);
+    if (r == 0)
+        return 1;
+    p->pid = 0;
+    return 0;
+}
+
+int chatd_proc_signal(struct chatd_proc *p, int sig)
+{
+    return p->pid > 0 ? kill(p->pid, sig) : -1;
+}
+
+int chatd_proc_stop(struct chatd_proc *p, int timeout_ms)
+{
+    if (chatd_proc_signal(p, SIGTERM) < 0)
+        return -1;
+    return chatd_proc_wait(p, timeout_ms);
+}
+
+int chatd_proc_wait(struct chatd_proc *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return -1;
+    int rc = wait_exit(p->pid, timeout_ms);
+    if (rc < 0) {
+        fprintf(stderr, "chatd_proc: chatd did not exit within %d ms\n", timeout_ms);
+        kill(p->pid, SIGKILL);
+        wait_exit(p->pid, CHATD_PROC_STOP_TIMEOUT_MS);
+    }
+    p->pid = 0;
+    if (rc != 0) {
+        fprintf(stderr, "chatd_proc: chatd stopped with status %d\n", rc);
+        chatd_proc_dump_log(p);
+    }
+    return rc;
+}
+
+void chatd_proc_cleanup(struct chatd_proc *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGKILL);
+        wait_exit(p->pid, CHATD_PROC_STOP_TIMEOUT_MS);
+        p->pid = 0;
+    }
+    if (p->dir[0])
+        chatd_tmpdir_remove(p->dir);
+    p->dir[0] = '\0';
+}
+
+int chatd_run(const char *const *args, int timeout_ms, struct chatd_run_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    char dir[PATH_MAX], out[PATH_MAX + 16], err[PATH_MAX + 16];
+    if (chatd_tmpdir_make(dir, sizeof(dir)) < 0)
+        return -1;
+    snprintf(out, sizeof(out), "%s/stdout", dir);
+    snprintf(err, sizeof(err), "%s/stderr", dir);
+
+    size_t n = 0;
+    while (args[n])
+        n++;
+    char **argv = calloc(n + 2, sizeof(char *));
+    if (!argv) {
+        chatd_tmpdir_remove(dir);
+        return -1;
+    }
+    argv[0] = (char *)(uintptr_t)CHATD_BINARY;
+    for (size_t i = 0; i < n; i++)
+        argv[i + 1] = (char *)(uintptr_t)args[i];
+    pid_t pid = spawn(argv, out, err);
+    free(argv);
+    if (pid < 0) {
+        chatd_tmpdir_remove(dir);
+        return -1;
+    }
+    r->status = wait_exit(pid, timeout_ms);
+    if (r->status < 0) {
+        kill(pid, SIGKILL);
+        wait_exit(pid, CHATD_PROC_STOP_TIMEOUT_MS);
+    }
+    r->out = chatd_file_read(out);
+    r->err = chatd_file_read(err);
+    chatd_tmpdir_remove(dir);
+    if (!r->out || !r->err) {
+        chatd_run_result_free(r);
+        return -1;
+    }
+    return 0;
+}
+
+void chatd_run_result_free(struct chatd_run_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}

@@ -1,0 +1,105 @@
+/* chatd_proc.h - integration-test helpers that run the real chatd binary: temporary
+ * directories and config files, a server started on a free port and stopped with
+ * SIGTERM, and one-shot runs (-t, --version, --check-plugin) with their output.
+ *
+ * Every function here is for the test process's main thread. A started chatd is tied to
+ * the test process with PR_SET_PDEATHSIG, so a test that fails (Check's fork mode exits
+ * the test child at once, skipping any cleanup) or times out never leaves a server
+ * behind. */
+#ifndef CHATD_TEST_CHATD_PROC_H
+#define CHATD_TEST_CHATD_PROC_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Generous upper bounds on waits; none of them is a timing assertion. */
+#define CHATD_PROC_START_TIMEOUT_MS 10000
+#define CHATD_PROC_STOP_TIMEOUT_MS  10000
+
+/* Make a fresh directory under $TMPDIR (or /tmp) and write its path to `out`.
+ * Returns 0, or -1 with errno set. */
+int chatd_tmpdir_make(char *out, size_t cap);
+
+/* Remove the directory made by chatd_tmpdir_make and the files in it (not recursive). */
+void chatd_tmpdir_remove(const char *dir);
+
+/* Write `text` to DIR/NAME and the file's path to `path` (which may be NULL).
+ * Returns 0, or -1 with errno set. */
+int chatd_file_write(const char *dir, const char *name, const char *text, char *path, size_t cap);
+
+/* Read a whole file into a NUL-terminated string; the caller frees it. NULL on error. */
+char *chatd_file_read(const char *path);
+
+struct chatd_proc_options {
+    /* Host to listen on, without brackets: "127.0.0.1" (the default when NULL) or "::1".
+     * The port is chosen by the helper and passed with -l. */
+    const char *host;
+    /* Lines added to [server], e.g. "max_frame_bytes = 1024\n". May be NULL. */
+    const char *server_conf;
+    /* The [plugins] enable list; NULL means "ping". */
+    const char *enable;
+    /* Lines appended at the end of the file (more sections). May be NULL. */
+    const char *extra_conf;
+};
+
+/* A chatd child process and the files it uses. */
+struct chatd_proc {
+    pid_t pid; /* 0 when not running */
+    int port;
+    char host[64];
+    char dir[PATH_MAX];         /* temporary directory holding the files below */
+    char config[PATH_MAX + 32]; /* the config file */
+    char log[PATH_MAX + 32];    /* chatd's stderr */
+    char out[PATH_MAX + 32];    /* chatd's stdout */
+};
+
+/* Write the config, start chatd on a free port and wait until it answers a request on a
+ * connection of its own (which it has fully closed again before this returns, so the
+ * probe never counts against max_connections). Retries on another port if chatd exits
+ * before it is ready (the port was taken meanwhile). Returns 0, or -1 after printing
+ * why (and chatd's log) to stderr. */
+int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts);
+
+/* Send chatd a signal without waiting. Returns 0, or -1 if it does not run. */
+int chatd_proc_signal(struct chatd_proc *p, int sig);
+
+/* Wait up to timeout_ms for chatd to exit, as after chatd_proc_signal. Returns what
+ * chatd_proc_stop returns. */
+int chatd_proc_wait(struct chatd_proc *p, int timeout_ms);
+
+/* Send SIGTERM and wait up to timeout_ms for chatd to exit. Returns its exit code, 128 +
+ * the signal number if a signal ended it, or -1 if it did not exit in time (it is then
+ * killed). Prints the log to stderr when the result is not 0. Keeps p->dir. */
+int chatd_proc_stop(struct chatd_proc *p, int timeout_ms);
+
+/* Whether chatd is still running (it has not exited). */
+int chatd_proc_alive(struct chatd_proc *p);
+
+/* Stop chatd if it runs (SIGKILL) and remove its directory. */
+void chatd_proc_cleanup(struct chatd_proc *p);
+
+/* Print chatd's log (stderr) to our stderr, for a failing test's diagnosis. */
+void chatd_proc_dump_log(const struct chatd_proc *p);
+
+/* The result of one run of chatd to completion. */
+struct chatd_run_result {
+    int status; /* exit code, 128 + signal, or -1 when it timed out */
+    char *out;  /* everything it wrote to stdout, NUL-terminated */
+    char *err;  /* everything it wrote to stderr */
+};
+
+/* Run chatd with `args` (a NULL-terminated list, without the program name), wait up
+ * to timeout_ms, and capture its output. Returns 0 (see r->status), or -1 if it could
+ * not be run. The caller frees with chatd_run_result_free. */
+int chatd_run(const char *const *args, int timeout_ms, struct chatd_run_result *r);
+
+void chatd_run_result_free(struct chatd_run_result *r);
+
+/* Sleep for ms milliseconds. */
+void chatd_sleep_ms(int ms);
+
+/* Milliseconds on a monotonic clock, for deadlines. */
+long long chatd_now_ms(void);
+
+#endif

@@ -1,0 +1,82 @@
+/* client.h - a minimal test client for chatd's wire protocol: connect, send raw bytes,
+ * read one reply line with a timeout, and parse it with jansson.
+ *
+ * Every call that waits takes a timeout, so no test can hang on a silent server. */
+#ifndef CHATD_TEST_CLIENT_H
+#define CHATD_TEST_CLIENT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* A generous default for one reply; no test asserts on how fast a reply comes. */
+#define TEST_CLIENT_TIMEOUT_MS 5000
+
+/* Results of test_client_read_line besides a line's length. */
+#define TEST_CLIENT_EOF     0    /* the server closed the connection (or reset it) */
+#define TEST_CLIENT_TIMEOUT (-1) /* nothing complete within the timeout */
+#define TEST_CLIENT_ERROR   (-2) /* a socket error, or the line does not fit */
+
+/* The longest line a client can receive. */
+#define TEST_CLIENT_BUF_SIZE 65536
+
+struct test_client {
+    int fd;
+    size_t len;                     /* bytes buffered in buf */
+    int reset;                      /* the last read failed with ECONNRESET */
+    char buf[TEST_CLIENT_BUF_SIZE]; /* received bytes not yet returned as lines */
+};
+
+/* Connect to host:port (IPv4 or IPv6 literal). rcvbuf > 0 sets SO_RCVBUF before the
+ * connection is made. Returns a client the caller frees with test_client_close, or NULL
+ * after printing why. */
+struct test_client *test_client_connect(const char *host, int port, int rcvbuf);
+
+/* test_client_connect without the message: for polling until a server listens. */
+struct test_client *test_client_try_connect(const char *host, int port);
+
+void test_client_close(struct test_client *c);
+
+/* Send all `len` bytes, waiting at most timeout_ms in total. Returns 0, or -1 when the
+ * connection failed (errno: EPIPE, ECONNRESET, ...) or ETIMEDOUT when the server did
+ * not take the bytes in time. Never raises SIGPIPE. */
+int test_client_send(struct test_client *c, const void *data, size_t len, int timeout_ms);
+
+/* test_client_send of a NUL-terminated string. */
+int test_client_send_str(struct test_client *c, const char *text);
+
+/* Serialise `msg` compactly and send it. */
+int test_client_send_json(struct test_client *c, const json_t *msg);
+
+/* Half-close: tell the server no more bytes will come (shutdown SHUT_WR). */
+int test_client_shutdown_write(struct test_client *c);
+
+/* Read one line, '\n' included, into `line` (NUL-terminated). Returns its length, or
+ * TEST_CLIENT_EOF, TEST_CLIENT_TIMEOUT or TEST_CLIENT_ERROR. Bytes received after the
+ * line stay buffered for the next call. EOF is returned only once every complete line
+ * was read; a partial line before EOF is returned as TEST_CLIENT_ERROR. */
+ssize_t test_client_read_line(struct test_client *c, char *line, size_t cap, int timeout_ms);
+
+/* Read one line and parse it. Fails (returns NULL, printing why) unless the line is one
+ * JSON object followed by exactly one '\n' with no other raw newline in it. */
+json_t *test_client_read_json(struct test_client *c, int timeout_ms);
+
+/* Wait until the server closes the connection, discarding any lines that come first.
+ * Returns the number of complete lines discarded (>= 0) once the connection is closed,
+ * or -1 if it is still open after timeout_ms (or on error). */
+long test_client_wait_closed(struct test_client *c, int timeout_ms);
+
+/* Whether the server closes the connection with no further byte: returns 1 if the next
+ * read (waiting up to timeout_ms) reports the end of the stream, 0 otherwise. */
+int test_client_expect_eof(struct test_client *c, int timeout_ms);
+
+/* Wait until the server has read every byte this client sent: the client's send queue
+ * and the server socket's receive queue are both empty (Linux: /proc/net/tcp and tcp6).
+ * The server may still be acting on the last bytes it read. Returns 0, or -1 on timeout
+ * or when the queues cannot be seen. */
+int test_client_wait_peer_read(struct test_client *c, int timeout_ms);
+
+/* Pick a port that is free on `host` now, by binding port 0. Returns it, or -1. */
+int test_free_port(const char *host);
+
+#endif
