@@ -43,7 +43,9 @@ void chatd_sleep_ms(int ms)
 
 int chatd_tmpdir_make(char *out, size_t cap)
 {
-    const char *base = getenv("TMPDIR");
+    const char *base = getenv("CHATD_TEST_TMPDIR");
+    if (!base || !*base)
+        base = getenv("TMPDIR");
     if (!base || !*base)
         base = "/tmp";
     int n = snprintf(out, cap, "%s/chatd-test-XXXXXX", base);
@@ -64,8 +66,14 @@ void chatd_tmpdir_remove(const char *dir)
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        unlink(path);
+        int n = snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof(path))
+            continue;
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            chatd_tmpdir_remove(path);
+        else
+            unlink(path);
     }
     closedir(d);
     rmdir(dir);

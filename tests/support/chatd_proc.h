@@ -17,11 +17,13 @@
 #define CHATD_PROC_START_TIMEOUT_MS 10000
 #define CHATD_PROC_STOP_TIMEOUT_MS  10000
 
-/* Make a fresh directory under $TMPDIR (or /tmp) and write its path to `out`.
+/* Make a fresh directory under $CHATD_TEST_TMPDIR, else $TMPDIR, else /tmp, and write
+ * its path to `out`. A suite sets CHATD_TEST_TMPDIR to a directory of its own, so it can
+ * remove everything at the end, or keep the servers' files when a test failed.
  * Returns 0, or -1 with errno set. */
 int chatd_tmpdir_make(char *out, size_t cap);
 
-/* Remove the directory made by chatd_tmpdir_make and the files in it (not recursive). */
+/* Remove a directory and everything in it (symbolic links are not followed). */
 void chatd_tmpdir_remove(const char *dir);
 
 /* Write `text` to DIR/NAME and the file's path to `path` (which may be NULL).
