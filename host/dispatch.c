@@ -101,8 +101,28 @@ static void call_handler(struct chatd_request *req)
 void dispatch_frame(struct session *s, const char *data, size_t len)
 {
     json_error_t error;
-    json_t *body = json_loadb(data, len, JSON_DECODE_ANY, &error);
+    json_t *body = json_loadb(data, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &error);
     if (!body) {
+        /* Well-formed JSON that this server cannot represent is a bad request, and the
+         * stream is still in step; only bytes that are not JSON end the connection. */
+        const char *unsupported = NULL;
+        switch (json_error_code(&error)) {
+        case json_error_null_character:
+            unsupported = "strings may not contain \\u0000";
+            break;
+        case json_error_numeric_overflow:
+            unsupported = "a number is out of range (integers are 64-bit)";
+            break;
+        case json_error_duplicate_key:
+            unsupported = "an object has the same key twice";
+            break;
+        default:
+            break;
+        }
+        if (unsupported) {
+            session_send_error(s, "bad_request", NULL, NULL, unsupported);
+            return;
+        }
         log_debug("session %llu: bad JSON: %s", (unsigned long long)s->id, error.text);
         session_send_error(s, "bad_json", NULL, NULL, error.text);
         session_close_after_flush(s, "bad JSON");

@@ -24,6 +24,8 @@
 #define FLUSH_TIMEOUT_S 5
 
 static void session_process(struct session *s);
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
 
 struct session *session_find(struct server *srv, chatd_session_id id)
 {
@@ -195,11 +197,34 @@ static size_t fill_input(struct session *s)
     return (size_t)n;
 }
 
+/* The peer read enough of its replies: go on with its requests. */
+static void on_output_drained(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct session *s = arg;
+    bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
+    session_process(s);
+}
+
+/* Replies to a client's own requests are throttled, not punished: past half the
+ * output limit the session stops taking requests until the client has read most of
+ * its replies. Only output the client did not ask for (pushes) can reach the limit. */
+static int output_has_room(struct session *s)
+{
+    size_t pending = evbuffer_get_length(bufferevent_get_output(s->bev));
+    size_t limit = (size_t)s->server->cfg->max_output_bytes;
+    if (pending < limit / 2)
+        return 1;
+    bufferevent_setwatermark(s->bev, EV_WRITE, limit / 4, 0);
+    bufferevent_setcb(s->bev, on_read, on_output_drained, on_event, s);
+    return 0;
+}
+
 static void session_process(struct session *s)
 {
     struct server *srv = s->server;
     s->in_process = 1;
-    while (!s->busy && !s->closing && !srv->stopping) {
+    while (!s->busy && !s->closing && !srv->stopping && output_has_room(s)) {
         struct frame frame;
         const char *pending = s->in ? s->in + s->in_start : "";
         enum framer_status st = framer_next(&s->framer, pending, s->in_end - s->in_start, &frame);
@@ -210,9 +235,14 @@ static void session_process(struct session *s)
             if (fill_input(s) > 0)
                 continue;
             if (s->read_eof && s->in_end > s->in_start) {
-                session_send_error(s, "bad_json", NULL, NULL,
-                                   "the connection ended inside a JSON value");
-                session_close_after_flush(s, "bad JSON");
+                /* The end of the stream ends a bare number (answered bad_request);
+                 * anything else left over is an unfinished value, which the parser
+                 * reports as bad JSON. */
+                const char *rest = s->in + s->in_start;
+                size_t n = s->in_end - s->in_start;
+                s->in_start = s->in_end;
+                framer_init(&s->framer, (size_t)srv->cfg->max_frame_bytes);
+                dispatch_frame(s, rest, n);
             }
             break;
         } else if (st == FRAMER_TOO_LARGE) {
@@ -320,7 +350,9 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
         struct timeval idle = {(time_t)srv->cfg->idle_timeout_s, 0};
         /* One common timeout queue for every session makes re-arming it O(1). */
         const struct timeval *common = event_base_init_common_timeout(srv->base, &idle);
-        bufferevent_set_timeouts(bev, common ? common : &idle, NULL);
+        /* The same limit for output that makes no progress: a client that stops
+         * reading its replies cannot hold a session (and its buffers) forever. */
+        bufferevent_set_timeouts(bev, common ? common : &idle, common ? common : &idle);
     }
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     log_debug("session %llu accepted from %s", (unsigned long long)s->id, peer);

@@ -48,7 +48,7 @@ int chatd_tmpdir_make(char *out, size_t cap)
         base = getenv("TMPDIR");
     if (!base || !*base)
         base = "/tmp";
-    int n = snprintf(out, cap, "%s/chatd-test-XXXXXX", base);
+    int n = snprintf(out, cap, "%s/chatd-integ-XXXXXX", base);
     if (n < 0 || (size_t)n >= cap) {
         errno = ENAMETOOLONG;
         return -1;
@@ -158,7 +158,7 @@ static int wait_exit(pid_t pid, int timeout_ms)
 /* Start CHATD_BINARY with argv (argv[0] included), stdout and stderr sent to the named
  * files. Only async-signal-safe calls happen between fork and exec. Returns the pid, or
  * -1. */
-static pid_t spawn(char *const argv[], const char *out_path, const char *err_path)
+static pid_t spawn(const char *const argv[], const char *out_path, const char *err_path)
 {
     pid_t parent = getpid();
     int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -179,9 +179,12 @@ static pid_t spawn(char *const argv[], const char *out_path, const char *err_pat
         if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
             _exit(127);
         int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
+        if (devnull > STDIN_FILENO) {
             dup2(devnull, STDIN_FILENO);
-        execv(CHATD_BINARY, argv);
+            close(devnull);
+        }
+        /* execv's prototype predates const; it does not modify the strings. */
+        execv(CHATD_BINARY, (char *const *)(uintptr_t)argv);
         _exit(127);
     }
     close(out);
@@ -235,12 +238,49 @@ static int write_config(struct chatd_proc *p, const struct chatd_proc_options *o
                      "dir = %s\n"
                      "enable = %s\n"
                      "%s",
-                     opts && opts->server_conf ? opts->server_conf : "", CHATD_PLUGIN_DIR,
+                     opts && opts->server_conf ? opts->server_conf : "", p->plugin_dir,
                      opts && opts->enable ? opts->enable : "ping",
                      opts && opts->extra_conf ? opts->extra_conf : "");
     if (n < 0 || (size_t)n >= sizeof(text))
         return -1;
     return chatd_file_write(p->dir, "chatd.conf", text, p->config, sizeof(p->config));
+}
+
+/* Kill chatd if it runs and reap it. */
+static void kill_process(struct chatd_proc *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGKILL);
+        wait_exit(p->pid, CHATD_PROC_STOP_TIMEOUT_MS);
+        p->pid = 0;
+    }
+}
+
+enum start_outcome {
+    START_READY,   /* chatd answers on its port */
+    START_EXITED,  /* chatd exited first, typically because the port was taken */
+    START_FOREIGN, /* something else answers on the port */
+    START_TIMEOUT, /* neither within CHATD_PROC_START_TIMEOUT_MS */
+};
+
+/* Wait until the chatd just spawned answers, or exits (its status goes to *status). */
+static enum start_outcome await_ready(struct chatd_proc *p, int *status)
+{
+    long long deadline = chatd_now_ms() + CHATD_PROC_START_TIMEOUT_MS;
+    while (chatd_now_ms() < deadline) {
+        int raw;
+        if (waitpid(p->pid, &raw, WNOHANG) == p->pid) {
+            *status = decode_status(raw);
+            return START_EXITED;
+        }
+        int ready = probe(p);
+        if (ready > 0)
+            return START_READY;
+        if (ready < 0)
+            return START_FOREIGN;
+        chatd_sleep_ms(10);
+    }
+    return START_TIMEOUT;
 }
 
 int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts)
@@ -251,6 +291,8 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
         fprintf(stderr, "chatd_proc: cannot make a temporary directory: %s\n", strerror(errno));
         return -1;
     }
+    snprintf(p->plugin_dir, sizeof(p->plugin_dir), "%s",
+             opts && opts->plugin_dir ? opts->plugin_dir : CHATD_PLUGIN_DIR);
     snprintf(p->log, sizeof(p->log), "%s/chatd.log", p->dir);
     snprintf(p->out, sizeof(p->out), "%s/chatd.out", p->dir);
     if (write_config(p, opts) < 0) {
@@ -258,7 +300,7 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
         return -1;
     }
 
-    for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    for (int attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
         p->port = test_free_port(p->host);
         if (p->port < 0) {
             fprintf(stderr, "chatd_proc: no free port on %s: %s\n", p->host, strerror(errno));
@@ -267,58 +309,39 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
         char listen[128];
         snprintf(listen, sizeof(listen), strchr(p->host, ':') ? "[%s]:%d" : "%s:%d", p->host,
                  p->port);
-        char *argv[] = {(char *)(uintptr_t)CHATD_BINARY,
-                        (char *)(uintptr_t) "-c",
-                        p->config,
-                        (char *)(uintptr_t) "-l",
-                        listen,
-                        (char *)(uintptr_t) "-p",
-                        (char *)(uintptr_t)CHATD_PLUGIN_DIR,
-                        NULL};
+        const char *const argv[] = {
+            CHATD_BINARY, "-c", p->config, "-l", listen, "-p", p->plugin_dir, NULL,
+        };
         p->pid = spawn(argv, p->out, p->log);
         if (p->pid < 0) {
             fprintf(stderr, "chatd_proc: cannot start %s: %s\n", CHATD_BINARY, strerror(errno));
             p->pid = 0;
             return -1;
         }
-        long long deadline = chatd_now_ms() + CHATD_PROC_START_TIMEOUT_MS;
-        int exited = -1;
-        while (chatd_now_ms() < deadline) {
-            int status;
-            if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-                exited = decode_status(status);
-                break;
-            }
-            int ready = probe(p);
-            if (ready > 0)
-                return 0;
-            if (ready < 0) {
-                fprintf(stderr, "chatd_proc: port %d answered, but not like chatd\n", p->port);
-                exited = -2;
-                break;
-            }
-            chatd_sleep_ms(10);
-        }
-        if (exited == -2) {
-            /* Another process took the port; ours could not bind and exits anyway. */
-            kill(p->pid, SIGKILL);
-            wait_exit(p->pid, CHATD_PROC_STOP_TIMEOUT_MS);
+        int status = -1;
+        switch (await_ready(p, &status)) {
+        case START_READY:
+            return 0;
+        case START_EXITED:
             p->pid = 0;
-            continue;
-        }
-        if (exited < 0) {
-            fprintf(stderr, "chatd_proc: chatd did not become ready on %s\n", listen);
+            fprintf(stderr, "chatd_proc: chatd exited with %d before it was ready on %s\n", status,
+                    listen);
             chatd_proc_dump_log(p);
-            kill(p->pid, SIGKILL);
-            wait_exit(p->pid, CHATD_PROC_STOP_TIMEOUT_MS);
-            p->pid = 0;
+            break;
+        case START_FOREIGN:
+            /* Another process took the port first; ours cannot bind it. */
+            fprintf(stderr, "chatd_proc: %s answered, but not like chatd\n", listen);
+            kill_process(p);
+            break;
+        case START_TIMEOUT:
+            fprintf(stderr, "chatd_proc: chatd did not become ready on %s within %d ms\n", listen,
+                    CHATD_PROC_START_TIMEOUT_MS);
+            chatd_proc_dump_log(p);
+            kill_process(p);
             return -1;
         }
-        p->pid = 0;
-        fprintf(stderr, "chatd_proc: chatd exited with %d before it was ready on %s%s\n", exited,
-                listen, attempt + 1 < START_ATTEMPTS ? "; trying another port" : "");
-        chatd_proc_dump_log(p);
     }
+    fprintf(stderr, "chatd_proc: giving up after %d ports\n", START_ATTEMPTS);
     return -1;
 }
 
@@ -366,11 +389,7 @@ int chatd_proc_wait(struct chatd_proc *p, int timeout_ms)
 
 void chatd_proc_cleanup(struct chatd_proc *p)
 {
-    if (p->pid > 0) {
-        kill(p->pid, SIGKILL);
-        wait_exit(p->pid, CHATD_PROC_STOP_TIMEOUT_MS);
-        p->pid = 0;
-    }
+    kill_process(p);
     if (p->dir[0])
         chatd_tmpdir_remove(p->dir);
     p->dir[0] = '\0';
@@ -388,14 +407,13 @@ int chatd_run(const char *const *args, int timeout_ms, struct chatd_run_result *
     size_t n = 0;
     while (args[n])
         n++;
-    char **argv = calloc(n + 2, sizeof(char *));
+    const char **argv = calloc(n + 2, sizeof(char *));
     if (!argv) {
         chatd_tmpdir_remove(dir);
         return -1;
     }
-    argv[0] = (char *)(uintptr_t)CHATD_BINARY;
-    for (size_t i = 0; i < n; i++)
-        argv[i + 1] = (char *)(uintptr_t)args[i];
+    argv[0] = CHATD_BINARY;
+    memcpy(argv + 1, args, n * sizeof(char *));
     pid_t pid = spawn(argv, out, err);
     free(argv);
     if (pid < 0) {

@@ -43,6 +43,9 @@ struct chatd_proc_options {
     const char *enable;
     /* Lines appended at the end of the file (more sections). May be NULL. */
     const char *extra_conf;
+    /* Where plugins are loaded from; NULL means the build's plugin folder. It must hold
+     * ping.so, which the readiness probe uses. */
+    const char *plugin_dir;
 };
 
 /* A chatd child process and the files it uses. */
@@ -54,6 +57,7 @@ struct chatd_proc {
     char config[PATH_MAX + 32]; /* the config file */
     char log[PATH_MAX + 32];    /* chatd's stderr */
     char out[PATH_MAX + 32];    /* chatd's stdout */
+    char plugin_dir[PATH_MAX];
 };
 
 /* Write the config, start chatd on a free port and wait until it answers a request on a
