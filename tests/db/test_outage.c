@@ -1,0 +1,140 @@
+/* test_outage.c - a real chatd rides out a MariaDB restart: while the database is down
+ * a request that needs it is answered within a bounded time, ping keeps answering at
+ * once, and when the database is back the pool recovers by itself. This suite stops the
+ * shared test server, so CTest runs it alone (RUN_SERIAL). */
+#include "chatd_proc.h"
+#include "client.h"
+#include "db_test_env.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static struct config_database cfg;
+static struct chatd_proc srv;
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs in the runner process after the test, even when it failed: the database must
+ * be up again for the suites that follow. */
+static void restore_database(void)
+{
+    const char *dir = getenv("CHATD_TEST_DB_DIR");
+    char command[1024];
+    snprintf(command, sizeof(command), "%s/scripts/mariadb start '%s' >/dev/null", CHATD_SOURCE_DIR,
+             dir ? dir : "");
+    if (dir && system(command) != 0)
+        fprintf(stderr, "could not restart the test MariaDB\n");
+}
+
+static void no_setup(void)
+{
+}
+
+static json_t *request(struct test_client *c, const char *text)
+{
+    ck_assert_int_eq(test_client_send_str(c, text), 0);
+    json_t *msg = test_client_read_json(c, 20000);
+    ck_assert_msg(msg != NULL, "no reply to %s", text);
+    return msg;
+}
+
+static const char *result_of(const json_t *msg)
+{
+    const char *r = json_string_value(json_object_get(msg, "result"));
+    return r ? r : "(none)";
+}
+
+START_TEST(pool_rides_out_a_database_restart)
+{
+    db_test_config(&cfg);
+    char extra[2048];
+    snprintf(extra, sizeof(extra),
+             "[database]\nenable = yes\nsocket = %s\nuser = root\nname = %s\nworkers = 2\n"
+             "job_timeout_ms = 1500\nconnect_timeout = 1\n",
+             cfg.socket, cfg.name);
+    struct chatd_proc_options opts = {
+        .enable = "ping, dbprobe", .plugin_dir = CHATD_FIXTURE_DIR, .extra_conf = extra};
+    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+    struct test_client *worker = test_client_connect(srv.host, srv.port, 0);
+    struct test_client *pinger = test_client_connect(srv.host, srv.port, 0);
+    ck_assert(worker && pinger);
+
+    json_t *msg = request(worker, "{\"cmd\":\"db_echo\",\"text\":\"before\"}");
+    ck_assert_str_eq(result_of(msg), "success");
+    json_decref(msg);
+
+    db_test_server("stop");
+
+    /* A database request during the outage gets an answer, and soon. */
+    long long sent = now_ms();
+    ck_assert_int_eq(test_client_send_str(worker, "{\"cmd\":\"db_echo\",\"text\":\"during\"}"), 0);
+    /* Meanwhile ping, which needs no database, answers at full speed. */
+    long long worst = 0;
+    for (int i = 0; i < 20; i++) {
+        long long t = now_ms();
+        msg = request(pinger, "{\"cmd\":\"ping\"}");
+        ck_assert_str_eq(result_of(msg), "success");
+        json_decref(msg);
+        if (now_ms() - t > worst)
+            worst = now_ms() - t;
+        chatd_sleep_ms(20);
+    }
+    ck_assert_msg(worst < 100, "a ping took %lld ms during the outage", worst);
+    msg = test_client_read_json(worker, 20000);
+    ck_assert_msg(msg != NULL, "no answer to a database request during the outage");
+    long long answered = now_ms() - sent;
+    ck_assert_msg(strcmp(result_of(msg), "success") != 0, "a write succeeded without a database");
+    json_decref(msg);
+    ck_assert_msg(answered < 5000, "the request took %lld ms to be answered", answered);
+
+    db_test_server("start");
+
+    /* The pool reconnects on its own; the idempotent job succeeds again. */
+    int recovered = 0;
+    for (long long until = now_ms() + 30000; !recovered && now_ms() < until;) {
+        msg = request(worker, "{\"cmd\":\"db_echo\",\"text\":\"after\"}");
+        recovered = strcmp(result_of(msg), "success") == 0;
+        json_decref(msg);
+        if (!recovered)
+            chatd_sleep_ms(200);
+    }
+    ck_assert_msg(recovered, "the pool did not recover within 30 s of the database's return");
+    msg = request(pinger, "{\"cmd\":\"ping\"}");
+    json_decref(msg);
+
+    test_client_close(worker);
+    test_client_close(pinger);
+    int rc = chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
+    chatd_proc_cleanup(&srv);
+    ck_assert_int_eq(rc, 0);
+    db_test_cleanup(&cfg);
+}
+END_TEST
+
+static Suite *outage_suite(void)
+{
+    Suite *s = suite_create("outage");
+    TCase *tc = tcase_create("outage");
+    tcase_add_unchecked_fixture(tc, no_setup, restore_database);
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, pool_rides_out_a_database_restart);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(outage_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
