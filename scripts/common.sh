@@ -10,13 +10,14 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #   libinih-dev                    the INI config file parser
 #   uthash-dev                     the host's hash tables (header-only)
 #   libmariadb-dev                 MariaDB Connector/C, for the database pool
+#   libsodium-dev                  Argon2id password hashing in the chat plugin
 #   mariadb-server                 the private MariaDB instance run and test start
 #   check, libsubunit-dev          the unit and integration test framework
 #   clang, libclang-rt-14-dev      the sanitizer build of the test suite (ASan + UBSan + LSan)
 #   clang-format                   the formatting check
 #   netcat-openbsd                 `nc`, for talking to a running chatd by hand
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
-    uthash-dev libmariadb-dev mariadb-server check libsubunit-dev netcat-openbsd)
+    uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd)
 CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact

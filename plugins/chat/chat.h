@@ -1,0 +1,117 @@
+/* chat.h - state shared by the files of the chat plugin: options, the users online on
+ * this server (with what their presence and delivery need), the group cache, and the
+ * helpers every command uses. Everything here lives on the loop thread; jobs copy
+ * what they need into their own structs. */
+#ifndef CHATD_PLUGIN_CHAT_H
+#define CHATD_PLUGIN_CHAT_H
+
+#include <chatd/plugin.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uthash.h>
+
+#define CHAT_NAME_MAX    32   /* user and group names: [A-Za-z0-9_], 1 to 32 bytes */
+#define CHAT_PASSWD_MAX  1024 /* bytes */
+#define CHAT_DRAIN_BATCH 500  /* stored messages delivered per drain job */
+
+/* A group message position a member has been sent, kept in memory while the member is
+ * online and written back when their last session ends. */
+struct read_position {
+    int64_t group_id;
+    int64_t position;
+    UT_hash_handle hh;
+};
+
+/* A user with at least one session on this server. */
+struct online_user {
+    char *name;
+    int64_t id;     /* users.id */
+    char **friends; /* names, for presence */
+    size_t n_friends;
+    struct read_position *positions;
+    /* While stored messages are being delivered, live pushes wait here so that nothing
+     * overtakes an older stored message. */
+    int draining;
+    int drain_again;
+    json_t *held; /* array of pushes */
+    UT_hash_handle hh;
+};
+
+struct group_member {
+    int64_t user_id;
+    char *name;
+};
+
+/* A group whose members are known in memory (loaded on first use). */
+struct group {
+    char *name;
+    int64_t id;
+    struct group_member *members;
+    size_t n_members, cap;
+    int loading;             /* a load job is in flight */
+    struct pending *waiting; /* requests waiting for the load */
+    UT_hash_handle hh;
+};
+
+struct chat {
+    const struct chatd_host *host;
+    struct chatd_plugin *self;
+    int64_t max_text;
+    int64_t pw_ops, pw_mem_kib;
+    int64_t max_groups_per_user, max_members_per_group, max_offline;
+    int presence;               /* tell online friends when a user comes and goes */
+    int offline_delivery;       /* deliver stored messages after login */
+    struct online_user *online; /* by name */
+    struct group *groups;       /* by name */
+    char boot[16];              /* makes msg_id unique across restarts */
+    uint64_t next_msg;
+};
+
+extern struct chat chat;
+
+#define HOST (chat.host)
+
+/* Valid user or group name: [A-Za-z0-9_], 1 to CHAT_NAME_MAX bytes. */
+int chat_valid_name(const char *name);
+/* A new server-unique msg_id for a message accepted now. */
+void chat_new_msg_id(char *out, size_t len);
+/* Reply with `result` and a reason. */
+void chat_refuse(struct chatd_request *req, const char *result, const char *reason);
+/* The word to answer with for a failed job status (busy, internal). */
+const char *chat_status_word(int status);
+/* Submit a job for req, answering `busy`/`internal` itself on failure. Returns 0 when
+ * submitted (done will run), -1 when answered here (the caller frees its arg). */
+int chat_submit(struct chatd_request *req, const struct chatd_job *job, void *arg);
+char *chat_strdup(const char *s);
+
+struct online_user *chat_online(const char *name);
+/* Deliver a push to every session of `u`, or hold it while stored messages drain.
+ * Takes msg. */
+void chat_deliver(struct online_user *u, json_t *msg);
+/* Deliver what is stored for u (private messages and group backlog), oldest first,
+ * then what was held meanwhile. */
+void chat_drain(struct online_user *u);
+/* Remember that group message `id` of group `group_id` reached u. */
+void chat_advance_position(struct online_user *u, int64_t group_id, int64_t id);
+
+/* accounts.c */
+int accounts_init(int enable_register, int enable_login, int enable_logout);
+/* The login job's results, handed to the LOGIN event that session_login raises. */
+struct login_result;
+void accounts_on_event(enum chatd_event event, chatd_session_id session, const char *user,
+                       int first_or_last, void *arg);
+void accounts_shutdown(void);
+
+/* private_chat.c */
+int private_chat_init(void);
+
+/* friends.c */
+int friends_init(void);
+/* Record a new friendship in the online caches of both users. */
+void friends_cache_add(const char *user, const char *friend_name);
+
+/* groups.c */
+int groups_init(int enable_create, int enable_join, int enable_leave, int enable_chat);
+void groups_shutdown(void);
+
+#endif
