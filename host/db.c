@@ -88,6 +88,10 @@ int db_open(struct chatd_db *db, const struct config_database *cfg, const char *
     my_bool no = 0;
     mysql_optionsv(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
     mysql_optionsv(db->conn, MYSQL_OPT_RECONNECT, &no);
+    if (db->io_timeout_s) {
+        mysql_optionsv(db->conn, MYSQL_OPT_READ_TIMEOUT, &db->io_timeout_s);
+        mysql_optionsv(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &db->io_timeout_s);
+    }
     mysql_optionsv(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_optionsv(db->conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
     if (cfg->tls) {

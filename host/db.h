@@ -16,6 +16,7 @@ struct chatd_db {
     MYSQL *conn;
     const struct config_database *cfg;
     const char *password;
+    unsigned io_timeout_s;   /* read/write timeout of the connection; 0: none */
     unsigned long thread_id; /* the server's id for this connection, for KILL QUERY */
     int broken;              /* a lost-connection error was seen: reconnect before use */
     atomic_int killed;       /* the watchdog killed the running query: report a timeout */

@@ -116,6 +116,9 @@ void dispatch_frame(struct session *s, const char *data, size_t len)
         case json_error_duplicate_key:
             unsupported = "an object has the same key twice";
             break;
+        case json_error_stack_overflow:
+            unsupported = "values are nested too deeply";
+            break;
         default:
             break;
         }

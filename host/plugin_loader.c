@@ -274,6 +274,9 @@ void plugin_close(struct chatd_plugin *p)
         users_unsubscribe_plugin(srv, p);
         timers_cancel_plugin(srv, p);
     }
+    if (p->pending_jobs)
+        log_error("plugin %s closed with %u jobs not done: their callbacks are lost", p->name,
+                  p->pending_jobs);
     if (p->state == PLUGIN_RUNNING && p->desc->shutdown)
         p->desc->shutdown(p);
     p->state = PLUGIN_STOPPED;

@@ -30,6 +30,8 @@ struct server *server_new(struct config *cfg)
      * be initialised once before any thread uses it. */
     if (!threads_ready && evthread_use_pthreads() == 0 && mysql_library_init(0, NULL, NULL) == 0)
         threads_ready = 1;
+    if (!threads_ready)
+        return NULL;
     struct server *srv = calloc(1, sizeof(*srv));
     if (!srv)
         return NULL;
@@ -183,7 +185,7 @@ int server_run(struct server *srv)
     event_base_dispatch(srv->base);
 
     log_info("stopped");
-    return srv->exit_code;
+    return 0;
 }
 
 void server_free(struct server *srv)

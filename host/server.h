@@ -89,7 +89,6 @@ struct server {
     size_t out_scratch_cap;
 
     int stopping;
-    int exit_code;
 };
 
 /* server.c */

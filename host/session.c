@@ -76,6 +76,14 @@ static void on_flushed(struct bufferevent *bev, void *arg)
     session_close(s, "flushed");
 }
 
+/* While flushing, any error, timeout or end of stream ends the session at once. */
+static void on_closing_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    session_close(arg, "connection ended while flushing");
+}
+
 void session_close_after_flush(struct session *s, const char *why)
 {
     if (s->closing)
@@ -91,7 +99,7 @@ void session_close_after_flush(struct session *s, const char *why)
     struct timeval flush = {FLUSH_TIMEOUT_S, 0};
     bufferevent_set_timeouts(s->bev, NULL, &flush);
     bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
-    bufferevent_setcb(s->bev, NULL, on_flushed, NULL, s);
+    bufferevent_setcb(s->bev, NULL, on_flushed, on_closing_event, s);
     bufferevent_enable(s->bev, EV_WRITE);
 }
 
@@ -224,6 +232,7 @@ static void session_process(struct session *s)
 {
     struct server *srv = s->server;
     s->in_process = 1;
+    int input_used_up = 0;
     while (!s->busy && !s->closing && !srv->stopping && output_has_room(s)) {
         struct frame frame;
         const char *pending = s->in ? s->in + s->in_start : "";
@@ -234,6 +243,7 @@ static void session_process(struct session *s)
         } else if (st == FRAMER_NEED_MORE) {
             if (fill_input(s) > 0)
                 continue;
+            input_used_up = 1;
             if (s->read_eof && s->in_end > s->in_start) {
                 /* The end of the stream ends a bare number (answered bad_request);
                  * anything else left over is an unfinished value, which the parser
@@ -259,8 +269,10 @@ static void session_process(struct session *s)
         s->in = NULL;
         s->in_start = s->in_end = s->in_cap = 0;
     }
-    if (!s->busy && !s->closing && (s->read_eof || srv->stopping))
-        session_close_after_flush(s, s->read_eof ? "client closed" : "server stopping");
+    /* After the client's end of stream, close once every request it sent is answered;
+     * a pause for output room is not the end. */
+    if (!s->busy && !s->closing && ((s->read_eof && input_used_up) || srv->stopping))
+        session_close_after_flush(s, srv->stopping ? "server stopping" : "client closed");
 }
 
 void session_request_done(struct server *srv, chatd_session_id id)

@@ -9,6 +9,7 @@
 #include "request.h"
 
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,6 +19,12 @@
 #define BACKOFF_LAST_MS  5000
 /* How often the watchdog looks for jobs past their budget. */
 #define WATCHDOG_TICK_MS 20
+/* How long a killed query may take to stop before its socket is shut down: a server
+ * that hangs never acts on KILL QUERY. */
+#define KILL_GRACE_NS 1000000000LL
+/* Read and write timeout of the watchdog's own connection, so a hung server cannot
+ * hold it either. */
+#define KILLER_IO_TIMEOUT_S 2
 
 struct job {
     struct chatd_job spec;
@@ -36,7 +43,13 @@ struct worker {
     int connected_once;
     int64_t next_attempt_ns;
     int64_t backoff_ms;
-    struct job *running; /* under pool->lock */
+    /* Under pool->lock: the job running, and the connection as the watchdog may use it
+     * (published only once connected, withdrawn before the connection is closed). */
+    struct job *running;
+    unsigned long conn_thread_id; /* 0: no connection to kill queries on */
+    int conn_fd;                  /* -1: none */
+    int64_t killed_at_ns;         /* when KILL QUERY was sent for the running job */
+    int socket_shut;
 };
 
 struct pool {
@@ -54,6 +67,8 @@ struct pool {
     size_t n_workers;
     pthread_t watchdog;
     int watchdog_started;
+    int watchdog_stop;      /* the watchdog outlives the workers, to cut jobs at shutdown */
+    int abort_running;      /* stopping: treat every running database job as overdue */
     struct chatd_db killer; /* the watchdog's own connection, for KILL QUERY */
     int stopping;
     struct pool_stats stats; /* under lock */
@@ -85,6 +100,15 @@ static void post_done(struct pool *pool, struct job *job)
         event_active(pool->done_ev, EV_READ, 0);
 }
 
+static void publish_connection(struct worker *w, int connected)
+{
+    pthread_mutex_lock(&w->pool->lock);
+    w->conn_thread_id = connected ? w->db.thread_id : 0;
+    w->conn_fd = connected ? (int)mysql_get_socket(w->db.conn) : -1;
+    w->socket_shut = 0;
+    pthread_mutex_unlock(&w->pool->lock);
+}
+
 /* Make sure the worker has a live connection, without retrying faster than the
  * backoff allows: while the database is down, jobs fail fast instead of queueing up
  * behind connection attempts. */
@@ -97,6 +121,7 @@ static int ensure_connected(struct worker *w)
     if (now < w->next_attempt_ns)
         return CHATD_EDBLOST;
     char err[512];
+    publish_connection(w, 0);
     if (db_open(&w->db, pool->cfg, pool->password, err, sizeof(err)) < 0) {
         w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : BACKOFF_FIRST_MS;
         if (w->backoff_ms > BACKOFF_LAST_MS)
@@ -108,6 +133,7 @@ static int ensure_connected(struct worker *w)
         pthread_mutex_unlock(&pool->lock);
         return CHATD_EDBLOST;
     }
+    publish_connection(w, 1);
     pthread_mutex_lock(&pool->lock);
     if (w->connected_once) {
         pool->stats.reconnects++;
@@ -171,6 +197,7 @@ static void *worker_main(void *arg)
             status = CHATD_ETIMEDOUT;
             /* A KILL QUERY sent for this job may still be on its way; a fresh connection
              * makes sure it cannot hit the next job's statement. */
+            publish_connection(w, 0);
             db_close(&w->db);
             w->next_attempt_ns = 0;
         }
@@ -182,6 +209,7 @@ static void *worker_main(void *arg)
         post_done(pool, job);
     }
     pthread_mutex_unlock(&pool->lock);
+    publish_connection(w, 0);
     db_close(&w->db);
     mysql_thread_end();
     return NULL;
@@ -198,6 +226,7 @@ static void queue_remove_at(struct pool *pool, size_t i)
 static void kill_query(struct pool *pool, unsigned long thread_id)
 {
     char err[512];
+    pool->killer.io_timeout_s = KILLER_IO_TIMEOUT_S;
     if ((!pool->killer.conn || pool->killer.broken) &&
         db_open(&pool->killer, pool->cfg, pool->password, err, sizeof(err)) < 0) {
         log_warn("watchdog cannot kill a query past its budget: %s", err);
@@ -213,7 +242,7 @@ static void *watchdog_main(void *arg)
     struct pool *pool = arg;
     mysql_thread_init();
     pthread_mutex_lock(&pool->lock);
-    while (!pool->stopping) {
+    while (!pool->watchdog_stop) {
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += WATCHDOG_TICK_MS * 1000000L;
@@ -238,12 +267,24 @@ static void *watchdog_main(void *arg)
 
         unsigned long victims[256];
         size_t n_victims = 0;
-        for (size_t i = 0; i < pool->n_workers && n_victims < 256; i++) {
+        for (size_t i = 0; i < pool->n_workers; i++) {
             struct worker *w = &pool->workers[i];
-            if (w->running && (w->running->spec.flags & CHATD_JOB_DB) &&
-                now > w->running->deadline_ns && !atomic_load(&w->db.killed) && w->db.conn) {
+            if (!w->running || !(w->running->spec.flags & CHATD_JOB_DB))
+                continue;
+            int overdue = pool->abort_running || now > w->running->deadline_ns;
+            if (overdue && !atomic_load(&w->db.killed) && w->conn_thread_id) {
                 atomic_store(&w->db.killed, 1);
-                victims[n_victims++] = w->db.thread_id;
+                w->killed_at_ns = now;
+                if (n_victims < 256)
+                    victims[n_victims++] = w->conn_thread_id;
+            } else if (atomic_load(&w->db.killed) && !w->socket_shut && w->conn_fd >= 0 &&
+                       now > w->killed_at_ns + KILL_GRACE_NS) {
+                /* KILL QUERY did not end it: the server hangs. Cutting the socket makes
+                 * the worker's blocked read fail, so the job can end. */
+                shutdown(w->conn_fd, SHUT_RDWR);
+                w->socket_shut = 1;
+                log_warn("database did not stop a killed query within %lld ms; connection cut",
+                         KILL_GRACE_NS / 1000000);
             }
         }
         if (n_victims == 0)
@@ -311,6 +352,7 @@ struct pool *pool_new(struct event_base *base, const struct config_database *cfg
     pthread_cond_init(&pool->watchdog_wake, NULL);
     for (size_t i = 0; i < pool->n_workers; i++) {
         pool->workers[i].pool = pool;
+        pool->workers[i].conn_fd = -1;
         if (pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]) != 0) {
             snprintf(err, errlen, "cannot start worker threads");
             pool->n_workers = i;
@@ -344,6 +386,9 @@ int pool_submit(struct pool *pool, struct chatd_plugin *plugin, struct chatd_req
         return CHATD_EINVAL;
     if ((job->flags & CHATD_JOB_DB) && !pool->cfg->enable)
         return CHATD_ENOSYS;
+    /* A plugin refused after init must not leave work behind that calls into it. */
+    if (plugin->state == PLUGIN_INITING)
+        return CHATD_ESTATE;
     struct job *j = calloc(1, sizeof(*j));
     if (!j)
         return CHATD_ENOMEM;
@@ -388,15 +433,30 @@ void pool_free(struct pool *pool)
 {
     if (!pool)
         return;
+    /* Jobs still queued are not started: they end with CHATD_ESHUTDOWN. Database jobs
+     * still running are killed, so stopping never waits for a long query. */
     pthread_mutex_lock(&pool->lock);
     pool->stopping = 1;
+    pool->abort_running = 1;
+    while (pool->count > 0) {
+        struct job *job = pool->ring[pool->head];
+        pool->head = (pool->head + 1) % pool->cap;
+        pool->count--;
+        job->status = CHATD_ESHUTDOWN;
+        post_done(pool, job);
+    }
     pthread_cond_broadcast(&pool->has_work);
     pthread_cond_broadcast(&pool->watchdog_wake);
     pthread_mutex_unlock(&pool->lock);
     for (size_t i = 0; i < pool->n_workers; i++)
         pthread_join(pool->workers[i].thread, NULL);
-    if (pool->watchdog_started)
+    if (pool->watchdog_started) {
+        pthread_mutex_lock(&pool->lock);
+        pool->watchdog_stop = 1;
+        pthread_cond_broadcast(&pool->watchdog_wake);
+        pthread_mutex_unlock(&pool->lock);
         pthread_join(pool->watchdog, NULL);
+    }
     on_done(-1, 0, pool); /* the callbacks of the jobs that finished last */
     event_free(pool->done_ev);
     pthread_mutex_destroy(&pool->lock);

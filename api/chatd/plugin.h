@@ -377,8 +377,9 @@ struct chatd_host {
     /** Queue `job` for a worker. `req` (may be NULL) stays valid, and unanswered, until
      *  job->done has run. `arg` is passed to work and done; the plugin owns it. The
      *  host copies *job. CHATD_EBUSY at once when the queue is full (answer `busy`),
-     *  CHATD_ENOSYS when this host has no workers configured for it, CHATD_ESHUTDOWN
-     *  while stopping. On any error done is not called. */
+     *  CHATD_ENOSYS for a CHATD_JOB_DB job when the database is not enabled,
+     *  CHATD_ESTATE during init (a plugin refused after init must leave no work behind),
+     *  CHATD_ESHUTDOWN while stopping. On any error done is not called. */
     int (*job_submit)(struct chatd_plugin *self, struct chatd_request *req,
                       const struct chatd_job *job, void *arg);
 

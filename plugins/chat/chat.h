@@ -33,7 +33,8 @@ struct online_user {
      * overtakes an older stored message. */
     int draining;
     int drain_again;
-    json_t *held; /* array of pushes */
+    int64_t last_private; /* highest stored private message delivered this time online */
+    json_t *held;         /* array of pushes */
     UT_hash_handle hh;
 };
 

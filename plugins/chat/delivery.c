@@ -15,6 +15,14 @@ void chat_deliver(struct online_user *u, json_t *msg)
     HOST->push_user(chat.self, u->name, msg, NULL);
 }
 
+/* How far into a group's log u has been sent while online (0: nothing yet). */
+static int64_t position_of(struct online_user *u, int64_t group_id)
+{
+    struct read_position *p;
+    HASH_FIND(hh, u->positions, &group_id, sizeof(group_id), p);
+    return p ? p->position : 0;
+}
+
 void chat_advance_position(struct online_user *u, int64_t group_id, int64_t id)
 {
     struct read_position *p;
@@ -206,11 +214,18 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
     while (p < j->n_private || g < j->n) {
         int take_private = g >= j->n || (p < j->n_private && j->items[p].ts <= j->items[g].ts);
         struct stored *s = take_private ? &j->items[p++] : &j->items[g++];
-        HOST->push_user(chat.self, u->name, stored_push(s), NULL);
-        if (s->group_id)
+        /* Skip what this user's sessions were already sent: group messages pushed live
+         * (their read position is only saved at logout) and stored messages whose
+         * removal is still under way. */
+        int sent = s->group_id ? s->id <= position_of(u, s->group_id) : s->id <= u->last_private;
+        if (!sent)
+            HOST->push_user(chat.self, u->name, stored_push(s), NULL);
+        if (s->group_id) {
             chat_advance_position(u, s->group_id, s->id);
-        else
+        } else {
             j->last_private = s->id;
+            u->last_private = s->id;
+        }
     }
     int more = j->n_private == CHAT_DRAIN_BATCH || j->n - j->n_private == CHAT_DRAIN_BATCH;
     if (j->n_private > 0) {
