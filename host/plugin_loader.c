@@ -8,7 +8,11 @@
 #include "timers.h"
 #include "users.h"
 
+#include "plugin_elf.h"
+
 #include <dlfcn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,40 +39,63 @@ static void plugin_free(struct chatd_plugin *p)
     free(p);
 }
 
-/* Every check that can be made on the descriptor alone. */
-static int check_descriptor(const struct chatd_plugin_descriptor *d, const char *path,
-                            const char *expected_name, char *err, size_t errlen)
+/* The version gate: the fields every ABI major keeps in place, plus jansson's major. */
+static int check_versions(const char *path, uint32_t major, uint32_t minor, uint32_t size,
+                          uint32_t jansson_major, char *err, size_t errlen)
 {
-    if (d->abi_major != CHATD_ABI_MAJOR) {
+    if (major != CHATD_ABI_MAJOR) {
         snprintf(err, errlen,
                  "%s was built for chatd plugin ABI %u.%u, but this chatd provides ABI %d.%d: "
                  "rebuild the plugin against this chatd's <chatd/plugin.h>, or run a chatd "
                  "with ABI %u.x",
-                 path, d->abi_major, d->abi_minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR, d->abi_major);
+                 path, major, minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR, major);
         return -1;
     }
-    if (d->abi_minor > CHATD_ABI_MINOR) {
+    if (minor > CHATD_ABI_MINOR) {
         snprintf(err, errlen,
                  "%s needs chatd plugin ABI %u.%u, but this chatd provides ABI %d.%d: upgrade "
                  "chatd, or use a build of the plugin for ABI %d.%d or older",
-                 path, d->abi_major, d->abi_minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR,
-                 CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
+                 path, major, minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR, CHATD_ABI_MAJOR,
+                 CHATD_ABI_MINOR);
         return -1;
     }
-    if (d->size < DESCRIPTOR_V1_0_SIZE) {
+    if (size < DESCRIPTOR_V1_0_SIZE) {
         snprintf(err, errlen,
                  "%s has a descriptor of %u bytes, smaller than ABI %u.%u's %zu: it was not "
                  "built with CHATD_PLUGIN_DEFINE",
-                 path, d->size, d->abi_major, d->abi_minor, (size_t)DESCRIPTOR_V1_0_SIZE);
+                 path, size, major, minor, (size_t)DESCRIPTOR_V1_0_SIZE);
         return -1;
     }
-    if (d->jansson_major != JANSSON_MAJOR_VERSION) {
+    if (jansson_major != JANSSON_MAJOR_VERSION) {
         snprintf(err, errlen,
                  "%s was built with jansson %u.x, but this chatd uses jansson %d.x: rebuild "
                  "the plugin",
-                 path, d->jansson_major, JANSSON_MAJOR_VERSION);
+                 path, jansson_major, JANSSON_MAJOR_VERSION);
         return -1;
     }
+    return 0;
+}
+
+/* The version gate, read from the file before it is loaded: a plugin for another ABI
+ * is refused without running any of its code (not even its constructors). */
+static int check_file(const char *path, char *err, size_t errlen)
+{
+    struct elf_plugin *ep;
+    if (elf_plugin_open(path, &ep, err, errlen) < 0)
+        return -1;
+    uint32_t major, minor, size, jansson;
+    elf_plugin_versions(ep, &major, &minor, &size, &jansson);
+    elf_plugin_close(ep);
+    return check_versions(path, major, minor, size, jansson, err, errlen);
+}
+
+/* The checks that need the loaded descriptor (its strings and functions). */
+static int check_descriptor(const struct chatd_plugin_descriptor *d, const char *path,
+                            const char *expected_name, char *err, size_t errlen)
+{
+    if (check_versions(path, d->abi_major, d->abi_minor, d->size, d->jansson_major, err, errlen) <
+        0)
+        return -1;
     if (!d->name || !config_valid_name(d->name, 32)) {
         snprintf(err, errlen, "%s has no valid name (a-z, 0-9 and _, 1 to 32 bytes)", path);
         return -1;
@@ -111,6 +138,8 @@ int plugin_open(const char *path, const char *expected_name, struct chatd_plugin
                 size_t errlen)
 {
     *out = NULL;
+    if (check_file(path, err, errlen) < 0)
+        return -1;
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         snprintf(err, errlen, "cannot load plugin %s: %s", path, dlerror());
@@ -286,57 +315,72 @@ void plugin_close(struct chatd_plugin *p)
     plugin_free(p);
 }
 
-static const char *option_type_name(enum chatd_option_type t)
+/* Whether the object loads and its descriptor passes every check, tried in a child
+ * process: loading runs the plugin's constructors, which must not run in chatd itself
+ * just to describe a plugin. Returns 0, or -1 with the reason in err. */
+static int try_load_in_child(const char *path, char *err, size_t errlen)
 {
-    switch (t) {
-    case CHATD_OPT_BOOL:
-        return "bool";
-    case CHATD_OPT_INT:
-        return "int";
-    case CHATD_OPT_STRING:
-        return "string";
+    int pipefd[2];
+    if (pipe(pipefd) < 0) {
+        snprintf(err, errlen, "cannot create a pipe");
+        return -1;
     }
-    return "?";
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        snprintf(err, errlen, "cannot fork");
+        return -1;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        struct chatd_plugin *p;
+        char reason[1024] = "";
+        int rc = plugin_open(path, NULL, &p, reason, sizeof(reason));
+        ssize_t ignored = write(pipefd[1], reason, strlen(reason));
+        (void)ignored;
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(pipefd[1]);
+    size_t used = 0;
+    ssize_t n;
+    while (used + 1 < errlen && (n = read(pipefd[0], err + used, errlen - used - 1)) > 0)
+        used += (size_t)n;
+    err[used] = '\0';
+    close(pipefd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (used == 0)
+        snprintf(err, errlen, "loading it crashed the test process");
+    return -1;
 }
 
 int plugin_describe(const char *path, FILE *out)
 {
     char err[1024];
-    struct chatd_plugin *p;
-    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    const struct chatd_plugin_descriptor *d = dl ? dlsym(dl, CHATD_PLUGIN_SYMBOL) : NULL;
-    if (d) {
-        /* The first three members are readable whatever the plugin's ABI. */
-        fprintf(out, "file:          %s\nabi:           %u.%u (this chatd: %d.%d)\n", path,
-                d->abi_major, d->abi_minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
-        if (d->abi_major == CHATD_ABI_MAJOR && d->size >= DESCRIPTOR_V1_0_SIZE) {
-            fprintf(out,
-                    "name:          %s\nversion:       %s\ndescription:   %s\n"
-                    "jansson:       %u.x\n",
-                    d->name ? d->name : "(none)", d->version ? d->version : "(none)",
-                    d->description ? d->description : "(none)", d->jansson_major);
-            size_t migrations = 0;
-            for (const struct chatd_migration *m = d->migrations; m && m->sql; m++)
-                migrations++;
-            fprintf(out, "migrations:    %zu\noptions:%s\n", migrations,
-                    d->options && d->options->key ? "" : "       (none)");
-            for (const struct chatd_option *o = d->options; o && o->key; o++) {
-                fprintf(out, "  %-20s %-6s default %s", o->key, option_type_name(o->type),
-                        o->default_value ? o->default_value : "(required)");
-                if (o->type == CHATD_OPT_INT)
-                    fprintf(out, ", range [%lld, %lld]", (long long)o->min, (long long)o->max);
-                fprintf(out, "%s%s\n", o->help ? " - " : "", o->help ? o->help : "");
-            }
-        }
+    struct elf_plugin *ep;
+    if (elf_plugin_open(path, &ep, err, sizeof(err)) < 0) {
+        fprintf(out, "file:          %s\nloadable:      no: %s\n", path, err);
+        return 1;
     }
-    if (dl)
-        dlclose(dl);
-    if (plugin_open(path, NULL, &p, err, sizeof(err)) < 0) {
+    uint32_t major, minor, size, jansson;
+    elf_plugin_versions(ep, &major, &minor, &size, &jansson);
+    /* The first three members are readable whatever the plugin's ABI. */
+    fprintf(out, "file:          %s\nabi:           %u.%u (this chatd: %d.%d)\n", path, major,
+            minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
+    int ok = check_versions(path, major, minor, size, jansson, err, sizeof(err)) == 0;
+    if (ok)
+        elf_plugin_print(ep, out);
+    elf_plugin_close(ep);
+    if (ok)
+        ok = try_load_in_child(path, err, sizeof(err)) == 0;
+    if (!ok) {
         fprintf(out, "loadable:      no: %s\n", err);
         return 1;
     }
     fprintf(out, "loadable:      yes\n");
-    dlclose(p->dl);
-    plugin_free(p);
     return 0;
 }

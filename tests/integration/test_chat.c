@@ -109,11 +109,14 @@ static void stop_chat(void)
 
 /* ---- reading and checking messages ---- */
 
-/* For failure messages only: the test process ends right after, so it is not freed. */
+/* For failure messages only: the test process ends right after, so it is not freed.
+ * Cut short, since Check cannot carry a very long failure message. */
 static char *dump(const json_t *msg)
 {
     static char nothing[] = "(nothing)";
     char *text = msg ? json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (text && strlen(text) > 1500)
+        strcpy(text + 1480, " ... (cut short)");
     return text ? text : nothing;
 }
 

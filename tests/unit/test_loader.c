@@ -117,6 +117,26 @@ START_TEST(loader_refuses_wrong_major)
 }
 END_TEST
 
+START_TEST(loader_refuses_other_abi_without_running_its_code)
+{
+    char mark[] = "/tmp/chatd-loader-mark-XXXXXX";
+    int fd = mkstemp(mark);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    unlink(mark);
+    setenv("CHATD_FIXTURE_MARK", mark, 1);
+    struct chatd_plugin *p;
+    ck_assert_int_eq(plugin_open(FIXTURE("wrong_major"), NULL, &p, err, sizeof(err)), -1);
+    ck_assert_int_eq(plugin_open(FIXTURE("newer_minor"), NULL, &p, err, sizeof(err)), -1);
+    char out[4096];
+    FILE *f = fmemopen(out, sizeof(out), "w");
+    plugin_describe(FIXTURE("wrong_major"), f);
+    fclose(f);
+    ck_assert_msg(access(mark, F_OK) != 0, "the refused plugin's constructor ran");
+    unsetenv("CHATD_FIXTURE_MARK");
+}
+END_TEST
+
 START_TEST(loader_refuses_newer_minor)
 {
     setup_config("newer_minor", "");
@@ -145,9 +165,7 @@ START_TEST(loader_refuses_missing_file)
 {
     setup_config("absent", "");
     assert_load_refused("plugin 'absent': cannot load plugin " CHATD_FIXTURE_DIR
-                        "/absent.so: " CHATD_FIXTURE_DIR
-                        "/absent.so: cannot open shared object file: No such file or "
-                        "directory");
+                        "/absent.so: No such file or directory");
 }
 END_TEST
 
@@ -259,6 +277,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, loader_refuses_plugin_string_option_too_long);
     tcase_add_test(tc, loader_refuses_wrong_major);
     tcase_add_test(tc, loader_refuses_newer_minor);
+    tcase_add_test(tc, loader_refuses_other_abi_without_running_its_code);
     tcase_add_test(tc, loader_refuses_object_without_descriptor);
     tcase_add_test(tc, loader_refuses_unresolved_symbol);
     tcase_add_test(tc, loader_refuses_missing_file);
