@@ -24,11 +24,9 @@ static int read_version(const struct chatd_value *cols, size_t ncols, void *arg)
     return 0;
 }
 
-int migrations_apply(struct chatd_db *db, struct chatd_plugin *p, char *err, size_t errlen)
+static int apply_locked(struct chatd_db *db, struct chatd_plugin *p, char *err, size_t errlen)
 {
     const struct chatd_migration *m = p->desc->migrations;
-    if (!m || !m->sql)
-        return 0;
     if (db_simple(db, create_schema_table) != 0) {
         snprintf(err, errlen, "cannot create the chatd_schema table: %s", db->last_error);
         return -1;
@@ -37,17 +35,16 @@ int migrations_apply(struct chatd_db *db, struct chatd_plugin *p, char *err, siz
     int64_t current = 0;
     if (db_query(db, "SELECT version FROM chatd_schema WHERE plugin = ?", &name, 1, read_version,
                  &current) != 0) {
-        snprintf(err, errlen, "cannot read the schema version of plugin '%s': %s", p->name,
-                 db->last_error);
+        snprintf(err, errlen, "cannot read its schema version: %s", db->last_error);
         return -1;
     }
     uint32_t expected = 1;
     for (; m->sql; m++, expected++) {
         if (m->version != expected) {
             snprintf(err, errlen,
-                     "plugin '%s' declares migration %u where %u was expected: versions must "
-                     "start at 1 and go up by 1",
-                     p->name, m->version, expected);
+                     "it declares migration %u where %u was expected: versions must start at 1 "
+                     "and go up by 1",
+                     m->version, expected);
             return -1;
         }
         if ((int64_t)m->version <= current)
@@ -58,19 +55,48 @@ int migrations_apply(struct chatd_db *db, struct chatd_plugin *p, char *err, siz
                     "INSERT INTO chatd_schema (plugin, version) VALUES (?, ?) "
                     "ON DUPLICATE KEY UPDATE version = VALUES(version)",
                     record, 2, NULL, NULL) != 0) {
-            snprintf(err, errlen, "plugin '%s' migration %u (%s) failed: %s (MariaDB error %u)",
-                     p->name, m->version, m->description ? m->description : "no description",
-                     db->last_error, db->last_errno);
+            snprintf(err, errlen, "migration %u (%s) failed: %s (MariaDB error %u)", m->version,
+                     m->description ? m->description : "no description", db->last_error,
+                     db->last_errno);
             db_simple(db, "ROLLBACK");
             return -1;
         }
         if (db_simple(db, "COMMIT") != 0) {
-            snprintf(err, errlen, "plugin '%s' migration %u: commit failed: %s", p->name,
-                     m->version, db->last_error);
+            snprintf(err, errlen, "migration %u: commit failed: %s", m->version, db->last_error);
             return -1;
         }
         log_info("plugin %s: applied migration %u (%s)", p->name, m->version,
                  m->description ? m->description : "");
     }
+    if (current > (int64_t)expected - 1) {
+        snprintf(err, errlen,
+                 "the database is at its schema version %lld, newer than the %u this build "
+                 "knows: run the plugin version that matches the database",
+                 (long long)current, expected - 1);
+        return -1;
+    }
     return 0;
+}
+
+static int read_lock(const struct chatd_value *cols, size_t ncols, void *arg)
+{
+    *(int64_t *)arg = ncols == 1 && cols[0].type == CHATD_PARAM_INT64 ? cols[0].i : 0;
+    return 0;
+}
+
+int migrations_apply(struct chatd_db *db, struct chatd_plugin *p, char *err, size_t errlen)
+{
+    if (!p->desc->migrations || !p->desc->migrations->sql)
+        return 0;
+    /* Two chatd starting at once against one database take turns. */
+    int64_t locked = 0;
+    if (db_query(db, "SELECT GET_LOCK('chatd_migrations', 60)", NULL, 0, read_lock, &locked) != 0 ||
+        locked != 1) {
+        snprintf(err, errlen, "cannot take the migration lock: %s",
+                 db->last_error[0] ? db->last_error : "another chatd holds it");
+        return -1;
+    }
+    int rc = apply_locked(db, p, err, errlen);
+    db_simple(db, "DO RELEASE_LOCK('chatd_migrations')");
+    return rc;
 }
