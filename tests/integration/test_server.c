@@ -95,6 +95,14 @@ static json_t *expect(struct test_client *c, const char *cmd, const char *result
     return msg;
 }
 
+/* Read one line and check only its cmd (pushes carry no result). */
+static json_t *expect_cmd(struct test_client *c, const char *cmd)
+{
+    json_t *msg = read_reply(c);
+    assert_str(msg, "cmd", cmd);
+    return msg;
+}
+
 static void expect_error(struct test_client *c, const char *result)
 {
     json_decref(expect(c, "error", result));
@@ -677,6 +685,104 @@ START_TEST(bare_number_at_end_of_stream_is_bad_request)
 }
 END_TEST
 
+/* A server with the rules fixture plugin. */
+static void start_with_rules(const char *extra_conf)
+{
+    struct chatd_proc_options opts = {
+        .enable = "ping, rules", .plugin_dir = CHATD_FIXTURE_DIR, .extra_conf = extra_conf};
+    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+}
+
+START_TEST(host_enforces_login_user_from_and_fields_before_the_plugin)
+{
+    start_with_rules(NULL);
+    struct test_client *c = connect_client();
+    send_str(c, "{\"cmd\":\"needs_login\",\"text\":\"hi\",\"id\":1}");
+    json_t *msg = expect(c, "needs_login_reply", "not_logged_in");
+    assert_int_id(msg, 1);
+    json_decref(msg);
+    /* The plugin's field table is checked only for a session allowed to run it. */
+    send_str(c, "{\"cmd\":\"needs_login\",\"user_from\":\"mallory\",\"id\":2}");
+    msg = expect(c, "needs_login_reply", "not_logged_in");
+    assert_int_id(msg, 2);
+    json_decref(msg);
+    assert_ping_works(c, 3);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
+START_TEST(unanswered_request_is_answered_internal)
+{
+    start_with_rules(NULL);
+    struct test_client *c = connect_client();
+    send_str(c, "{\"cmd\":\"forget\",\"id\":\"f\"}");
+    json_t *msg = expect(c, "forget_reply", "internal");
+    ck_assert_str_eq(json_string_value(json_object_get(msg, "id")), "f");
+    json_decref(msg);
+    assert_ping_works(c, 1);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
+START_TEST(second_reply_is_refused_and_never_sent)
+{
+    start_with_rules(NULL);
+    struct test_client *c = connect_client();
+    send_str(c, "{\"cmd\":\"twice\",\"id\":9}");
+    json_t *msg = expect(c, "twice_reply", "success");
+    assert_no_key(msg, "extra");
+    json_decref(msg);
+    msg = expect_cmd(c, "twice_result");
+    ck_assert_int_eq(json_integer_value(json_object_get(msg, "rc")), CHATD_ESTATE);
+    json_decref(msg);
+    assert_ping_works(c, 10);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
+START_TEST(pushes_carry_no_id)
+{
+    start_with_rules(NULL);
+    struct test_client *c = connect_client();
+    send_str(c, "{\"cmd\":\"push_self\",\"id\":4}");
+    json_t *msg = expect_cmd(c, "pushed");
+    assert_no_key(msg, "id");
+    json_decref(msg);
+    msg = expect(c, "push_self_reply", "success");
+    assert_int_id(msg, 4);
+    json_decref(msg);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
+START_TEST(full_job_queue_answers_busy_at_once)
+{
+    start_with_rules("[database]\nworkers = 1\nqueue_max = 1\n");
+    /* One job runs, one waits; the third client's job finds the queue full. */
+    struct test_client *c[3];
+    for (int i = 0; i < 3; i++)
+        c[i] = connect_client();
+    send_str(c[0], "{\"cmd\":\"busy_job\"}");
+    chatd_sleep_ms(100);
+    send_str(c[1], "{\"cmd\":\"busy_job\"}");
+    chatd_sleep_ms(50);
+    send_str(c[2], "{\"cmd\":\"busy_job\"}");
+    json_t *msg = expect(c[2], "busy_job_reply", "busy");
+    json_decref(msg);
+    msg = expect(c[0], "busy_job_reply", "success");
+    json_decref(msg);
+    msg = expect(c[1], "busy_job_reply", "success");
+    json_decref(msg);
+    for (int i = 0; i < 3; i++)
+        test_client_close(c[i]);
+    stop();
+}
+END_TEST
+
 START_TEST(server_keeps_serving_others_after_bad_json)
 {
     start();
@@ -955,6 +1061,11 @@ static Suite *server_suite(void)
     tcase_add_test(tc, replies_before_bad_json_are_delivered_in_order);
     tcase_add_test(tc, frame_over_max_frame_bytes_is_refused_then_closed);
     tcase_add_test(tc, server_keeps_serving_others_after_bad_json);
+    tcase_add_test(tc, host_enforces_login_user_from_and_fields_before_the_plugin);
+    tcase_add_test(tc, unanswered_request_is_answered_internal);
+    tcase_add_test(tc, second_reply_is_refused_and_never_sent);
+    tcase_add_test(tc, pushes_carry_no_id);
+    tcase_add_test(tc, full_job_queue_answers_busy_at_once);
     tcase_add_test(tc, valid_json_the_server_cannot_hold_gets_bad_request_and_stays_open);
     tcase_add_test(tc, bare_number_at_end_of_stream_is_bad_request);
     suite_add_tcase(s, tc);
