@@ -118,20 +118,6 @@ static const struct chatd_migration migrations[] = {
     {0, NULL, NULL},
 };
 
-int chat_valid_name(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > CHAT_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
 void chat_new_msg_id(char *out, size_t len)
 {
     snprintf(out, len, "%s-%llu", chat.boot, (unsigned long long)++chat.next_msg);

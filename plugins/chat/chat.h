@@ -5,6 +5,8 @@
 #ifndef CHATD_PLUGIN_CHAT_H
 #define CHATD_PLUGIN_CHAT_H
 
+#include "names.h"
+
 #include <chatd/plugin.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,8 +74,6 @@ extern struct chat chat;
 
 #define HOST (chat.host)
 
-/* Valid user or group name: [A-Za-z0-9_], 1 to CHAT_NAME_MAX bytes. */
-int chat_valid_name(const char *name);
 /* A new server-unique msg_id for a message accepted now. */
 void chat_new_msg_id(char *out, size_t len);
 /* Reply with `result` and a reason. */
