@@ -423,6 +423,35 @@ void config_defaults(struct config *cfg)
     apply_defaults(cfg);
 }
 
+static int is_enabled(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_enabled; i++)
+        if (strcmp(cfg->enabled[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int config_check_plugins(const struct config *cfg, char *err, size_t errlen)
+{
+    const char *path = cfg->path ? cfg->path : "config";
+    if (cfg->authenticator && !is_enabled(cfg, cfg->authenticator)) {
+        snprintf(err, errlen, "%s:%d: authenticator '%s' is not in [plugins] enable", path,
+                 cfg->authenticator_line, cfg->authenticator);
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
+        const struct config_entry *e = &cfg->plugin_entries[i];
+        if (!is_enabled(cfg, e->plugin)) {
+            snprintf(err, errlen,
+                     "%s:%d: [plugin.%s] configures a plugin that is not in [plugins] enable; "
+                     "enable it or comment the section out",
+                     path, e->line, e->plugin);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
     config_defaults(cfg);
@@ -445,31 +474,8 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
     } else if (syntax_line > 0) {
         snprintf(err, errlen, "%s:%d: syntax error (expected [section], key = value or a comment)",
                  path, syntax_line);
-    } else if (cfg->authenticator) {
-        size_t i = 0;
-        while (i < cfg->n_enabled && strcmp(cfg->enabled[i], cfg->authenticator) != 0)
-            i++;
-        if (i == cfg->n_enabled) {
-            snprintf(err, errlen, "%s:%d: authenticator '%s' is not in [plugins] enable", path,
-                     cfg->authenticator_line, cfg->authenticator);
-            st.error_line = cfg->authenticator_line;
-        }
-    }
-    if (!st.error_line && syntax_line <= 0) {
-        for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
-            struct config_entry *e = &cfg->plugin_entries[i];
-            size_t j = 0;
-            while (j < cfg->n_enabled && strcmp(cfg->enabled[j], e->plugin) != 0)
-                j++;
-            if (j == cfg->n_enabled) {
-                snprintf(err, errlen,
-                         "%s:%d: [plugin.%s] configures a plugin that is not in [plugins] "
-                         "enable; enable it or comment the section out",
-                         path, e->line, e->plugin);
-                st.error_line = e->line;
-                break;
-            }
-        }
+    } else if (config_check_plugins(cfg, err, errlen) < 0) {
+        st.error_line = -1;
     }
     if (st.error_line || syntax_line != 0) {
         config_free(cfg);
@@ -533,6 +539,14 @@ int config_override(struct config *cfg, const char *assignment, char *err, size_
         if (strcmp(k->section, section) != 0 || strcmp(k->key, key) != 0)
             continue;
         struct parse_state st = {.cfg = cfg};
+        /* On the command line a list is given whole: it replaces the file's. */
+        if (k->kind == KEY_LISTEN)
+            free_listeners(cfg);
+        if (k->kind == KEY_NAME_LIST) {
+            for (size_t e = 0; e < cfg->n_enabled; e++)
+                free(cfg->enabled[e]);
+            cfg->n_enabled = 0;
+        }
         apply_host_key(&st, k, value);
         if (st.error_line || st.error[0]) {
             snprintf(err, errlen, "--set %s: %s", assignment, st.error);

@@ -289,6 +289,23 @@ static int is_integer_type(enum enum_field_types t)
 
 #define MAX_COLUMNS 64
 
+/* Binary strings (BLOB, BINARY, VARBINARY) come back as CHATD_PARAM_BLOB; numbers,
+ * dates and text as CHATD_PARAM_TEXT in their SQL text form. */
+static int is_binary(const MYSQL_FIELD *f)
+{
+    switch (f->type) {
+    case MYSQL_TYPE_TINY_BLOB:
+    case MYSQL_TYPE_MEDIUM_BLOB:
+    case MYSQL_TYPE_LONG_BLOB:
+    case MYSQL_TYPE_BLOB:
+    case MYSQL_TYPE_STRING:
+    case MYSQL_TYPE_VAR_STRING:
+        return f->charsetnr == 63;
+    default:
+        return 0;
+    }
+}
+
 int db_query(struct chatd_db *db, const char *sql, const struct chatd_value *params, size_t nparams,
              chatd_row_fn on_row, void *arg)
 {
@@ -363,8 +380,8 @@ int db_query(struct chatd_db *db, const char *sql, const struct chatd_value *par
                 cols[i] = (struct chatd_value){.type = CHATD_PARAM_INT64, .i = ints[i]};
             else {
                 db->col_buf[i][lengths[i]] = '\0'; /* room is kept for it */
-                cols[i] = (struct chatd_value){.type = fields[i].charsetnr == 63 ? CHATD_PARAM_BLOB
-                                                                                 : CHATD_PARAM_TEXT,
+                cols[i] = (struct chatd_value){.type = is_binary(&fields[i]) ? CHATD_PARAM_BLOB
+                                                                             : CHATD_PARAM_TEXT,
                                                .s = db->col_buf[i],
                                                .len = lengths[i]};
             }

@@ -108,6 +108,7 @@ void dispatch_frame(struct session *s, const char *data, size_t len)
         const char *unsupported = NULL;
         switch (json_error_code(&error)) {
         case json_error_null_character:
+        case json_error_null_byte_in_key:
             unsupported = "strings may not contain \\u0000";
             break;
         case json_error_numeric_overflow:

@@ -133,6 +133,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (o.n_sets && config_check_plugins(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "chatd: after --set: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
     if (o.listen && config_set_listen(&cfg, o.listen, err, sizeof(err)) < 0) {
         fprintf(stderr, "chatd: --listen: %s\n", err);
         config_free(&cfg);

@@ -11,6 +11,7 @@
 #include "plugin_elf.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -205,6 +206,16 @@ static int set_option(struct option_value *v, const char *text, char *reason, si
     return -1;
 }
 
+/* "file:line" for a line of the file, "--set" for a value from the command line. */
+static const char *where(const char *file, int line, char *buf, size_t len)
+{
+    if (line > 0)
+        snprintf(buf, len, "%s:%d", file, line);
+    else
+        snprintf(buf, len, "--set");
+    return buf;
+}
+
 int plugin_configure(struct chatd_plugin *p, const struct config *cfg, char *err, size_t errlen)
 {
     const char *file = cfg->path ? cfg->path : "(config)";
@@ -218,6 +229,7 @@ int plugin_configure(struct chatd_plugin *p, const struct config *cfg, char *err
     }
     p->n_options = n;
     char reason[CONFIG_ERROR_MAX];
+    char place[PATH_MAX + 16];
     for (size_t i = 0; i < n; i++) {
         p->options[i].option = &p->desc->options[i];
         const char *def = p->desc->options[i].default_value;
@@ -240,13 +252,14 @@ int plugin_configure(struct chatd_plugin *p, const struct config *cfg, char *err
                 snprintf(known + used, sizeof(known) - used, "%s%s", k ? ", " : "",
                          p->options[k].option->key);
             }
-            snprintf(err, errlen, "%s:%d: unknown key '%s' in [plugin.%s] (it knows: %s)", file,
-                     e->line, e->key, p->name, n ? known : "no keys");
+            snprintf(err, errlen, "%s: unknown key '%s' in [plugin.%s] (it knows: %s)",
+                     where(file, e->line, place, sizeof(place)), e->key, p->name,
+                     n ? known : "no keys");
             return -1;
         }
         if (set_option(v, e->value, reason, sizeof(reason)) < 0) {
-            snprintf(err, errlen, "%s:%d: [plugin.%s] %s: %s", file, e->line, p->name, e->key,
-                     reason);
+            snprintf(err, errlen, "%s: [plugin.%s] %s: %s",
+                     where(file, e->line, place, sizeof(place)), p->name, e->key, reason);
             return -1;
         }
     }

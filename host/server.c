@@ -54,12 +54,14 @@ static int apply_migrations(struct server *srv, struct chatd_plugin *p, struct c
                             char *err, size_t errlen)
 {
     const struct config_database *cfg = &srv->cfg->db;
-    if (srv->check_only || !p->desc->migrations || !p->desc->migrations->sql)
+    if (!p->desc->migrations || !p->desc->migrations->sql)
         return 0;
     if (!cfg->enable) {
         snprintf(err, errlen, "it has schema migrations, so it needs [database] enable = yes");
         return -1;
     }
+    if (srv->check_only)
+        return 0;
     if (!db->conn) {
         char *password = NULL;
         if (db_load_password(cfg, &password, err, errlen) < 0)

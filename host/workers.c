@@ -25,6 +25,8 @@
 /* Read and write timeout of the watchdog's own connection, so a hung server cannot
  * hold it either. */
 #define KILLER_IO_TIMEOUT_S 2
+/* How often the watchdog tries to reach a database that is down. */
+#define PROBE_INTERVAL_NS 250000000LL
 
 struct job {
     struct chatd_job spec;
@@ -50,6 +52,8 @@ struct worker {
     int conn_fd;                  /* -1: none */
     int64_t killed_at_ns;         /* when KILL QUERY was sent for the running job */
     int socket_shut;
+    int64_t last_used_ns;       /* when the connection last finished a job */
+    uint64_t failed_generation; /* pool->up_generation at the last failed connect */
 };
 
 struct pool {
@@ -72,6 +76,8 @@ struct pool {
     struct chatd_db killer; /* the watchdog's own connection, for KILL QUERY */
     int stopping;
     struct pool_stats stats; /* under lock */
+    uint64_t up_generation;  /* bumped each time the database is seen up after being down */
+    int64_t next_probe_ns;   /* the watchdog's next connection attempt while it is down */
 };
 
 static int64_t now_ns(void)
@@ -112,14 +118,14 @@ static void publish_connection(struct worker *w, int connected)
 /* Make sure the worker has a live connection, without retrying faster than the
  * backoff allows: while the database is down, jobs fail fast instead of queueing up
  * behind connection attempts. */
-static int ensure_connected(struct worker *w)
+/* A connection idle longer than this is pinged before it is lent: the server may have
+ * restarted or dropped it meanwhile (wait_timeout), and a job that may not be repeated
+ * should not be the one to find out. */
+#define IDLE_CHECK_NS 5000000000LL
+
+static int connect_worker(struct worker *w)
 {
     struct pool *pool = w->pool;
-    if (w->db.conn && !w->db.broken)
-        return 0;
-    int64_t now = now_ns();
-    if (now < w->next_attempt_ns)
-        return CHATD_EDBLOST;
     char err[512];
     publish_connection(w, 0);
     if (db_open(&w->db, pool->cfg, pool->password, err, sizeof(err)) < 0) {
@@ -130,15 +136,18 @@ static int ensure_connected(struct worker *w)
         log_warn("%s; next attempt in %lld ms", err, (long long)w->backoff_ms);
         pthread_mutex_lock(&pool->lock);
         pool->stats.database_up = 0;
+        w->failed_generation = pool->up_generation;
         pthread_mutex_unlock(&pool->lock);
         return CHATD_EDBLOST;
     }
     publish_connection(w, 1);
     pthread_mutex_lock(&pool->lock);
-    if (w->connected_once) {
+    if (w->backoff_ms || w->connected_once) {
         pool->stats.reconnects++;
         log_info("database connection re-established");
     }
+    if (!pool->stats.database_up)
+        pool->up_generation++;
     pool->stats.database_up = 1;
     pthread_mutex_unlock(&pool->lock);
     w->connected_once = 1;
@@ -147,23 +156,48 @@ static int ensure_connected(struct worker *w)
     return 0;
 }
 
+/* Make sure the worker has a live connection, without retrying faster than the
+ * backoff allows: while the database is down, jobs fail fast instead of queueing up
+ * behind connection attempts. The backoff is skipped once the database is known to be
+ * back (another worker or the watchdog's probe got through). */
+static int ensure_connected(struct worker *w)
+{
+    struct pool *pool = w->pool;
+    int64_t now = now_ns();
+    if (w->db.conn && !w->db.broken) {
+        if (now - w->last_used_ns < IDLE_CHECK_NS || mysql_ping(w->db.conn) == 0)
+            return 0;
+        w->db.broken = 1; /* stale: reconnect now, this is not an outage yet */
+        w->next_attempt_ns = 0;
+    }
+    pthread_mutex_lock(&pool->lock);
+    int back = pool->up_generation != w->failed_generation;
+    pthread_mutex_unlock(&pool->lock);
+    if (now < w->next_attempt_ns && !back)
+        return CHATD_EDBLOST;
+    return connect_worker(w);
+}
+
 static int run_job(struct worker *w, struct job *job)
 {
     if (!(job->spec.flags & CHATD_JOB_DB))
         return job->spec.work(NULL, job->arg);
     int rc = ensure_connected(w);
-    if (rc == 0)
-        rc = job->spec.work(&w->db, job->arg);
+    if (rc != 0)
+        return rc;
+    rc = job->spec.work(&w->db, job->arg);
     if (rc == CHATD_EDBLOST && (job->spec.flags & CHATD_JOB_IDEMPOTENT) &&
         !atomic_load(&w->db.killed)) {
-        /* Once, at once: the loss may have been this connection alone. */
-        w->next_attempt_ns = 0;
+        /* The connection was lost under the job: once, at once, on a new one. */
         pthread_mutex_lock(&w->pool->lock);
         w->pool->stats.retries++;
         pthread_mutex_unlock(&w->pool->lock);
-        if (ensure_connected(w) == 0)
+        if (connect_worker(w) == 0)
             rc = job->spec.work(&w->db, job->arg);
     }
+    if (rc != 0 && w->db.conn && !w->db.broken)
+        db_simple(&w->db, "ROLLBACK"); /* leave no transaction open for the next job */
+    w->last_used_ns = now_ns();
     pthread_mutex_lock(&w->pool->lock);
     w->pool->stats.database_up = w->db.conn && !w->db.broken;
     pthread_mutex_unlock(&w->pool->lock);
@@ -226,7 +260,6 @@ static void queue_remove_at(struct pool *pool, size_t i)
 static void kill_query(struct pool *pool, unsigned long thread_id)
 {
     char err[512];
-    pool->killer.io_timeout_s = KILLER_IO_TIMEOUT_S;
     if ((!pool->killer.conn || pool->killer.broken) &&
         db_open(&pool->killer, pool->cfg, pool->password, err, sizeof(err)) < 0) {
         log_warn("watchdog cannot kill a query past its budget: %s", err);
@@ -234,7 +267,8 @@ static void kill_query(struct pool *pool, unsigned long thread_id)
     }
     struct chatd_value id = {.type = CHATD_PARAM_INT64, .i = (int64_t)thread_id};
     if (db_exec(&pool->killer, "KILL QUERY ?", &id, 1, NULL, NULL) == 0)
-        log_warn("killed a database query past its time budget (connection %lu)", thread_id);
+        log_warn("killed a database query (connection %lu): %s", thread_id,
+                 pool->abort_running ? "chatd is stopping" : "past its time budget");
 }
 
 static void *watchdog_main(void *arg)
@@ -265,6 +299,21 @@ static void *watchdog_main(void *arg)
             post_done(pool, job);
         }
 
+        /* While the database is down, probe it, so that workers waiting out their
+         * backoff learn at once when it is back. */
+        if (pool->cfg->enable && !pool->stats.database_up && now >= pool->next_probe_ns) {
+            pool->next_probe_ns = now + PROBE_INTERVAL_NS;
+            pthread_mutex_unlock(&pool->lock);
+            char err[512];
+            int up = db_open(&pool->killer, pool->cfg, pool->password, err, sizeof(err)) == 0;
+            pthread_mutex_lock(&pool->lock);
+            if (up && !pool->stats.database_up) {
+                pool->stats.database_up = 1;
+                pool->up_generation++;
+                log_info("database answers again");
+            }
+        }
+
         unsigned long victims[256];
         size_t n_victims = 0;
         for (size_t i = 0; i < pool->n_workers; i++) {
@@ -272,7 +321,7 @@ static void *watchdog_main(void *arg)
             if (!w->running || !(w->running->spec.flags & CHATD_JOB_DB))
                 continue;
             int overdue = pool->abort_running || now > w->running->deadline_ns;
-            if (overdue && !atomic_load(&w->db.killed) && w->conn_thread_id) {
+            if (overdue && !atomic_load(&w->db.killed) && w->conn_thread_id && pool->cfg->enable) {
                 atomic_store(&w->db.killed, 1);
                 w->killed_at_ns = now;
                 if (n_victims < 256)
@@ -339,6 +388,8 @@ struct pool *pool_new(struct event_base *base, const struct config_database *cfg
     pool->n_workers = (size_t)cfg->workers;
     pool->workers = calloc(pool->n_workers, sizeof(*pool->workers));
     pool->done_ev = event_new(base, -1, 0, on_done, pool);
+    pool->killer.io_timeout_s = KILLER_IO_TIMEOUT_S;
+    pool->stats.database_up = 1; /* until a connection attempt says otherwise */
     pool->stats.queue_max = pool->cap;
     pool->stats.workers = pool->n_workers;
     if (!pool->ring || !pool->workers || !pool->done_ev) {
@@ -360,7 +411,7 @@ struct pool *pool_new(struct event_base *base, const struct config_database *cfg
             return NULL;
         }
     }
-    if (cfg->enable) {
+    {
         if (pthread_create(&pool->watchdog, NULL, watchdog_main, pool) != 0) {
             snprintf(err, errlen, "cannot start the watchdog thread");
             pool_free(pool);

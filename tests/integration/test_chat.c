@@ -439,7 +439,8 @@ static json_t *settle(struct test_client *c, const char *user)
 static void assert_nothing_pending(json_t *got, const char *user)
 {
     if (json_array_size(got) != 0)
-        ck_abort_msg("want nothing for %s, got %s", user, dump(got));
+        ck_abort_msg("want nothing for %s, got %zu messages: %s", user, json_array_size(got),
+                     dump(got));
     json_decref(got);
 }
 
@@ -1514,10 +1515,15 @@ START_TEST(stored_messages_survive_a_restart)
     json_int_t last_ts = 0;
     for (size_t i = 0; i < 5; i++) {
         const json_t *msg = json_array_get(got, i);
-        if (str_is(msg, "cmd", "private_chat_recv") && np < 3)
+        if (str_is(msg, "cmd", "private_chat_recv")) {
+            if (np == 3)
+                ck_abort_msg("more private messages than were sent: %s", dump(got));
             check_private(msg, "alice", privates[np++], 1);
-        else
-            check_group(msg, "g1", "alice", groups[ng < 2 ? ng++ : 1], 1);
+        } else {
+            if (ng == 2)
+                ck_abort_msg("more group messages than were sent: %s", dump(got));
+            check_group(msg, "g1", "alice", groups[ng++], 1);
+        }
         json_int_t ts = json_integer_value(json_object_get(msg, "ts"));
         if (ts < last_ts)
             ck_abort_msg("stored messages out of order (ts goes back): %s", dump(got));
