@@ -124,10 +124,28 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
     return result;
 }
 
+static void on_stop_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server_session_gone(arg);
+}
+
 void server_session_gone(struct server *srv)
 {
-    if (srv->stopping && srv->n_sessions == 0)
-        event_base_loopexit(srv->base, NULL);
+    if (!srv->stopping || srv->n_sessions > 0)
+        return;
+    /* Work that closing sessions started (saving state at logout) finishes too, within
+     * shutdown_timeout. */
+    if (srv->pool && pool_pending(srv->pool) > 0) {
+        if (!srv->stop_check)
+            srv->stop_check = evtimer_new(srv->base, on_stop_check, srv);
+        struct timeval again = {0, 20000};
+        if (srv->stop_check)
+            evtimer_add(srv->stop_check, &again);
+        return;
+    }
+    event_base_loopexit(srv->base, NULL);
 }
 
 static void on_shutdown_timeout(evutil_socket_t fd, short what, void *arg)
@@ -214,6 +232,8 @@ void server_free(struct server *srv)
         event_free(srv->sighup);
     if (srv->accept_pause)
         event_free(srv->accept_pause);
+    if (srv->stop_check)
+        event_free(srv->stop_check);
     if (srv->shutdown_timer)
         event_free(srv->shutdown_timer);
     if (srv->reaper)

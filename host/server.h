@@ -65,7 +65,10 @@ struct server {
     struct evconnlistener **listeners;
     size_t n_listeners;
     struct event *sigterm, *sigint, *sighup, *shutdown_timer, *reaper;
-    struct event *accept_pause; /* re-enables accepting after running out of descriptors */
+    struct event *accept_pause;
+    struct event *stop_check;
+        /* stopping: waits for the last jobs */ /* re-enables accepting after running out of
+                                                   descriptors */
 
     struct session *sessions; /* by id */
     size_t n_sessions;

@@ -472,6 +472,14 @@ int pool_submit(struct pool *pool, struct chatd_plugin *plugin, struct chatd_req
     return 0;
 }
 
+uint64_t pool_pending(struct pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    uint64_t pending = pool->stats.submitted - pool->stats.completed;
+    pthread_mutex_unlock(&pool->lock);
+    return pending;
+}
+
 void pool_get_stats(struct pool *pool, struct pool_stats *out)
 {
     pthread_mutex_lock(&pool->lock);

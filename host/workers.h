@@ -39,5 +39,7 @@ int pool_submit(struct pool *pool, struct chatd_plugin *plugin, struct chatd_req
 /* Let the workers finish the queue, join them, and run the last done callbacks. */
 void pool_free(struct pool *pool);
 void pool_get_stats(struct pool *pool, struct pool_stats *out);
+/* Jobs submitted whose done callback has not run yet. */
+uint64_t pool_pending(struct pool *pool);
 
 #endif

@@ -301,6 +301,7 @@ static struct online_user *online_add(struct login_result *j)
 
 /* Write back how far into each group's log the user was sent while online. */
 struct positions_job {
+    char *user;
     int64_t user_id;
     size_t n;
     int64_t *group_ids, *positions;
@@ -332,6 +333,10 @@ static void positions_done(struct chatd_request *req, void *arg, int status)
                   "could not save group read positions (%s): the user may see some group "
                   "messages again at next login",
                   chatd_strerror(status));
+    if (j->user) {
+        chat_write_end(j->user);
+        free(j->user);
+    }
     free(j->group_ids);
     free(j->positions);
     free(j);
@@ -346,6 +351,9 @@ static void save_positions(struct online_user *u)
     if (!j)
         return;
     j->user_id = u->id;
+    j->user = chat_strdup(u->name);
+    if (j->user)
+        chat_write_begin(j->user);
     j->group_ids = calloc(n, sizeof(int64_t));
     j->positions = calloc(n, sizeof(int64_t));
     if (!j->group_ids || !j->positions) {

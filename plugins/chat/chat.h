@@ -56,17 +56,28 @@ struct group {
     UT_hash_handle hh;
 };
 
+/* Writes for a user still under way (removing delivered messages, saving read
+ * positions). A drain for the user waits for them, or it would read what they are
+ * about to change and deliver it again. */
+struct pending_writes {
+    char *name;
+    int count;
+    int drain_waiting;
+    UT_hash_handle hh;
+};
+
 struct chat {
     const struct chatd_host *host;
     struct chatd_plugin *self;
     int64_t max_text;
     int64_t pw_ops, pw_mem_kib;
     int64_t max_groups_per_user, max_members_per_group, max_offline;
-    int presence;               /* tell online friends when a user comes and goes */
-    int offline_delivery;       /* deliver stored messages after login */
-    struct online_user *online; /* by name */
-    struct group *groups;       /* by name */
-    char boot[16];              /* makes msg_id unique across restarts */
+    int presence;                  /* tell online friends when a user comes and goes */
+    int offline_delivery;          /* deliver stored messages after login */
+    struct online_user *online;    /* by name */
+    struct group *groups;          /* by name */
+    struct pending_writes *writes; /* by user name */
+    char boot[16];                 /* makes msg_id unique across restarts */
     uint64_t next_msg;
 };
 
@@ -92,6 +103,10 @@ void chat_deliver(struct online_user *u, json_t *msg);
 /* Deliver what is stored for u (private messages and group backlog), oldest first,
  * then what was held meanwhile. */
 void chat_drain(struct online_user *u);
+/* Count a write for `user` that a later drain must wait for, and its end. */
+void chat_write_begin(const char *user);
+void chat_write_end(const char *user);
+void chat_writes_free(void);
 /* Remember that group message `id` of group `group_id` reached u. */
 void chat_advance_position(struct online_user *u, int64_t group_id, int64_t id);
 

@@ -193,7 +193,11 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
             HOST->log(chat.self, CHATD_LOG_WARN,
                       "delivered messages of %s stay stored (%s): they will be sent again", j->user,
                       chatd_strerror(status));
+        char *user = j->user;
+        j->user = NULL;
         drain_free(j);
+        chat_write_end(user);
+        free(user);
         return;
     }
     if (!u || u->id != j->user_id) {
@@ -233,10 +237,12 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
         j->delete_only = 1;
         static const struct chatd_job remove = {
             .work = drain_work, .done = drain_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+        chat_write_begin(j->user);
         if (HOST->job_submit(chat.self, NULL, &remove, j) != 0) {
             HOST->log(chat.self, CHATD_LOG_WARN,
                       "could not remove delivered messages of %s: they will be sent again",
                       j->user);
+            chat_write_end(j->user);
             drain_free(j);
         }
     } else {
@@ -247,19 +253,15 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
     finish_drain(u);
 }
 
-void chat_drain(struct online_user *u)
+static void start_drain_job(struct online_user *u)
 {
-    if (u->draining) {
-        u->drain_again = 1;
-        return;
-    }
     struct drain_job *j = calloc(1, sizeof(*j));
     if (!j || !(j->user = chat_strdup(u->name))) {
         free(j);
+        finish_drain(u);
         return;
     }
     j->user_id = u->id;
-    u->draining = 1;
     static const struct chatd_job job = {
         .work = drain_work, .done = drain_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
     if (HOST->job_submit(chat.self, NULL, &job, j) != 0) {
@@ -267,5 +269,62 @@ void chat_drain(struct online_user *u)
                   u->name);
         drain_free(j);
         finish_drain(u);
+    }
+}
+
+void chat_drain(struct online_user *u)
+{
+    if (u->draining) {
+        u->drain_again = 1;
+        return;
+    }
+    /* From here live pushes are held until the stored messages are out. */
+    u->draining = 1;
+    struct pending_writes *w;
+    HASH_FIND_STR(chat.writes, u->name, w);
+    if (w && w->count > 0) {
+        w->drain_waiting = 1; /* chat_write_end starts it */
+        return;
+    }
+    start_drain_job(u);
+}
+
+void chat_write_begin(const char *user)
+{
+    struct pending_writes *w;
+    HASH_FIND_STR(chat.writes, user, w);
+    if (!w) {
+        w = calloc(1, sizeof(*w));
+        if (!w || !(w->name = chat_strdup(user))) {
+            free(w);
+            return;
+        }
+        HASH_ADD_KEYPTR(hh, chat.writes, w->name, strlen(w->name), w);
+    }
+    w->count++;
+}
+
+void chat_write_end(const char *user)
+{
+    struct pending_writes *w;
+    HASH_FIND_STR(chat.writes, user, w);
+    if (!w || --w->count > 0)
+        return;
+    int waiting = w->drain_waiting;
+    HASH_DEL(chat.writes, w);
+    free(w->name);
+    free(w);
+    struct online_user *u = chat_online(user);
+    if (waiting && u && u->draining)
+        start_drain_job(u);
+}
+
+void chat_writes_free(void)
+{
+    struct pending_writes *w, *tmp;
+    HASH_ITER (hh, chat.writes, w, tmp) {
+        HASH_DEL(chat.writes, w);
+        free(w->name);
+        free(w);
     }
 }
