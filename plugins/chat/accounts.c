@@ -434,12 +434,5 @@ int accounts_init(int enable_register, int enable_login, int enable_logout)
         {.name = "logout", .handler = handle_logout},
     };
     int enabled[] = {enable_register, enable_login, enable_logout};
-    for (size_t i = 0; i < 3; i++) {
-        if (!enabled[i])
-            continue;
-        int rc = HOST->register_command(chat.self, &commands[i]);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return chat_register_commands(commands, enabled, 3);
 }

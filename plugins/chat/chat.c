@@ -152,6 +152,25 @@ char *chat_strdup(const char *s)
     return copy;
 }
 
+int chat_read_int64(const struct chatd_value *cols, size_t ncols, void *arg)
+{
+    if (ncols == 1 && cols[0].type == CHATD_PARAM_INT64)
+        *(int64_t *)arg = cols[0].i;
+    return 0;
+}
+
+int chat_register_commands(const struct chatd_command *commands, const int *enabled, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!enabled[i])
+            continue;
+        int rc = HOST->register_command(chat.self, &commands[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int option_on(const char *key)
 {
     int on = 0;

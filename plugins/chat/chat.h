@@ -95,6 +95,10 @@ const char *chat_status_word(int status);
  * submitted (done will run), -1 when answered here (the caller frees its arg). */
 int chat_submit(struct chatd_request *req, const struct chatd_job *job, void *arg);
 char *chat_strdup(const char *s);
+/* Row callback for a query of one integer column: stores it in *(int64_t *)arg. */
+int chat_read_int64(const struct chatd_value *cols, size_t ncols, void *arg);
+/* Register commands[i] for every i whose enabled[i] is set. */
+int chat_register_commands(const struct chatd_command *commands, const int *enabled, size_t n);
 
 struct online_user *chat_online(const char *name);
 /* Deliver a push to every session of `u`, or hold it while stored messages drain.

@@ -13,21 +13,14 @@ struct friend_job {
     enum friend_outcome outcome;
 };
 
-static int read_id(const struct chatd_value *cols, size_t ncols, void *arg)
-{
-    if (ncols == 1 && cols[0].type == CHATD_PARAM_INT64)
-        *(int64_t *)arg = cols[0].i;
-    return 0;
-}
-
 static int friend_work(struct chatd_db *db, void *arg)
 {
     struct friend_job *j = arg;
     struct chatd_value name = {
         .type = CHATD_PARAM_TEXT, .s = j->friend_name, .len = strlen(j->friend_name)};
     int64_t friend_id = 0;
-    int rc =
-        HOST->db_query(db, "SELECT id FROM users WHERE name = ?", &name, 1, read_id, &friend_id);
+    int rc = HOST->db_query(db, "SELECT id FROM users WHERE name = ?", &name, 1, chat_read_int64,
+                            &friend_id);
     if (rc != 0)
         return rc;
     if (friend_id == 0) {

@@ -69,13 +69,6 @@ static void group_remove_member(struct group *g, const char *name)
     }
 }
 
-static int read_id(const struct chatd_value *cols, size_t ncols, void *arg)
-{
-    if (ncols == 1 && cols[0].type == CHATD_PARAM_INT64)
-        *(int64_t *)arg = cols[0].i;
-    return 0;
-}
-
 /* ---- create, join, leave ------------------------------------------------------- */
 
 enum membership_op { OP_CREATE, OP_JOIN, OP_LEAVE };
@@ -95,7 +88,7 @@ static int count(struct chatd_db *db, const char *sql, int64_t id, int64_t *out)
 {
     struct chatd_value v = {.type = CHATD_PARAM_INT64, .i = id};
     *out = 0;
-    return HOST->db_query(db, sql, &v, 1, read_id, out);
+    return HOST->db_query(db, sql, &v, 1, chat_read_int64, out);
 }
 
 static int membership_work(struct chatd_db *db, void *arg)
@@ -132,7 +125,7 @@ static int membership_work(struct chatd_db *db, void *arg)
         return HOST->db_exec(db, "INSERT INTO memberships (group_id, user_id) VALUES (?, ?)",
                              member, 2, NULL, NULL);
     }
-    rc = HOST->db_query(db, "SELECT id FROM chat_groups WHERE name = ?", &name, 1, read_id,
+    rc = HOST->db_query(db, "SELECT id FROM chat_groups WHERE name = ?", &name, 1, chat_read_int64,
                         &j->group_id);
     if (rc != 0)
         return rc;
@@ -274,8 +267,8 @@ static int send_work(struct chatd_db *db, void *arg)
     if (j->loaded) {
         struct chatd_value name = {
             .type = CHATD_PARAM_TEXT, .s = j->group, .len = strlen(j->group)};
-        rc = HOST->db_query(db, "SELECT id FROM chat_groups WHERE name = ?", &name, 1, read_id,
-                            &j->group_id);
+        rc = HOST->db_query(db, "SELECT id FROM chat_groups WHERE name = ?", &name, 1,
+                            chat_read_int64, &j->group_id);
         if (rc != 0 || j->group_id == 0)
             return rc;
         struct chatd_value id = {.type = CHATD_PARAM_INT64, .i = j->group_id};
@@ -419,12 +412,5 @@ int groups_init(int enable_create, int enable_join, int enable_leave, int enable
         {.name = "group_chat", .handler = handle_group_chat, .fields = chat_fields},
     };
     int enabled[] = {enable_create, enable_join, enable_leave, enable_chat};
-    for (size_t i = 0; i < 4; i++) {
-        if (!enabled[i])
-            continue;
-        int rc = HOST->register_command(chat.self, &commands[i]);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    return chat_register_commands(commands, enabled, 4);
 }

@@ -24,13 +24,6 @@ static void store_free(struct store_job *j)
     free(j);
 }
 
-static int read_id(const struct chatd_value *cols, size_t ncols, void *arg)
-{
-    if (ncols == 1 && cols[0].type == CHATD_PARAM_INT64)
-        *(int64_t *)arg = cols[0].i;
-    return 0;
-}
-
 /* Worker: find the recipient, check their backlog, store the message. The reply waits
  * for this job, so `offline` is only said of a committed message. */
 static int store_work(struct chatd_db *db, void *arg)
@@ -38,7 +31,8 @@ static int store_work(struct chatd_db *db, void *arg)
     struct store_job *j = arg;
     struct chatd_value to = {.type = CHATD_PARAM_TEXT, .s = j->to, .len = strlen(j->to)};
     int64_t recipient = 0;
-    int rc = HOST->db_query(db, "SELECT id FROM users WHERE name = ?", &to, 1, read_id, &recipient);
+    int rc = HOST->db_query(db, "SELECT id FROM users WHERE name = ?", &to, 1, chat_read_int64,
+                            &recipient);
     if (rc != 0)
         return rc;
     if (recipient == 0) {
@@ -48,7 +42,7 @@ static int store_work(struct chatd_db *db, void *arg)
     struct chatd_value who = {.type = CHATD_PARAM_INT64, .i = recipient};
     int64_t waiting = 0;
     rc = HOST->db_query(db, "SELECT COUNT(*) FROM private_messages WHERE recipient_id = ?", &who, 1,
-                        read_id, &waiting);
+                        chat_read_int64, &waiting);
     if (rc != 0)
         return rc;
     if (waiting >= j->limit) {
