@@ -65,10 +65,8 @@ struct server {
     struct evconnlistener **listeners;
     size_t n_listeners;
     struct event *sigterm, *sigint, *sighup, *shutdown_timer, *reaper;
-    struct event *accept_pause;
-    struct event *stop_check;
-        /* stopping: waits for the last jobs */ /* re-enables accepting after running out of
-                                                   descriptors */
+    struct event *accept_pause; /* re-enables accepting after running out of descriptors */
+    struct event *stop_check;   /* stopping: waits for the last jobs */
 
     struct session *sessions; /* by id */
     size_t n_sessions;
