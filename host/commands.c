@@ -44,6 +44,7 @@ void commands_remove_plugin(struct server *srv, struct chatd_plugin *p)
     HASH_ITER (hh, srv->commands, c, tmp) {
         if (c->plugin == p) {
             HASH_DEL(srv->commands, c);
+            metrics_command_free(c);
             free(c->name);
             free(c);
         }

@@ -39,6 +39,8 @@ static const struct host_key host_keys[] = {
     {"plugins", "dir", KEY_STRING, FIELD(plugin_dir), 1, PATH_MAX, CHATD_DEFAULT_PLUGIN_DIR},
     {"plugins", "enable", KEY_NAME_LIST, 0, 0, 0, NULL},
     {"plugins", "authenticator", KEY_NAME, FIELD(authenticator), 1, 32, NULL},
+    {"admin", "enable", KEY_BOOL, FIELD(admin_enable), 0, 0, "no"},
+    {"admin", "listen", KEY_STRING, FIELD(admin_listen), 3, 300, "127.0.0.1:9100"},
     {"database", "enable", KEY_BOOL, FIELD(db.enable), 0, 0, "no"},
     {"database", "socket", KEY_STRING, FIELD(db.socket), 0, PATH_MAX, ""},
     {"database", "host", KEY_STRING, FIELD(db.host), 1, 255, "localhost"},
@@ -316,7 +318,8 @@ static int known_section(const char *section)
     if (plugin)
         return config_valid_name(plugin, 32);
     return strcmp(section, "server") == 0 || strcmp(section, "log") == 0 ||
-           strcmp(section, "plugins") == 0 || strcmp(section, "database") == 0;
+           strcmp(section, "plugins") == 0 || strcmp(section, "database") == 0 ||
+           strcmp(section, "admin") == 0;
 }
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -402,7 +405,7 @@ static char *read_line(char *buf, int size, void *user)
             if (!known_section(section))
                 set_error(st,
                           "unknown section [%s] (known: [server], [log], [plugins], "
-                          "[database], [plugin.<name>])",
+                          "[database], [admin], [plugin.<name>])",
                           section);
         }
     }
@@ -569,6 +572,7 @@ void config_free(struct config *cfg)
     free(cfg->enabled);
     free(cfg->enabled_lines);
     free(cfg->authenticator);
+    free(cfg->admin_listen);
     char **db_strings[] = {&cfg->db.socket,   &cfg->db.host,          &cfg->db.user,
                            &cfg->db.password, &cfg->db.password_file, &cfg->db.name,
                            &cfg->db.tls_ca,   &cfg->db.tls_cert,      &cfg->db.tls_key};

@@ -47,6 +47,10 @@ struct config {
     char *authenticator;
     int authenticator_line;
 
+    /* [admin] */
+    int64_t admin_enable;
+    char *admin_listen; /* address:port of /metrics and /healthz */
+
     /* [database] */
     struct config_database {
         int64_t enable;

@@ -23,6 +23,7 @@ struct chatd_request *request_new(struct session *s, struct command *cmd, json_t
         return NULL;
     }
     req->holds = 1;
+    clock_gettime(CLOCK_MONOTONIC, &req->arrived);
     return req;
 }
 
@@ -61,6 +62,11 @@ int request_reply(struct chatd_request *req, const char *result, json_t *fields)
         return CHATD_EINVAL;
     }
     req->replied = 1;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    metrics_reply(&req->server->metrics, req->command, result,
+                  (double)(now.tv_sec - req->arrived.tv_sec) +
+                      (double)(now.tv_nsec - req->arrived.tv_nsec) / 1e9);
 
     struct session *s = session_find(req->server, req->session);
     if (!s) {

@@ -4,6 +4,8 @@
 
 #include "server.h"
 
+#include <time.h>
+
 /* The definition of the ABI's opaque request handle. It lives apart from the session,
  * so a client that disconnects while its request is in a job leaves nothing dangling:
  * the reply finds no session and is dropped. */
@@ -11,10 +13,11 @@ struct chatd_request {
     struct server *server;
     struct command *command;
     chatd_session_id session;
-    json_t *body;   /* owned */
-    json_t *id;     /* inside body, or NULL */
-    char *user;     /* the session's user when the request arrived, or NULL */
-    unsigned holds; /* plugin callbacks running with it, plus pending jobs */
+    json_t *body;            /* owned */
+    json_t *id;              /* inside body, or NULL */
+    char *user;              /* the session's user when the request arrived, or NULL */
+    unsigned holds;          /* plugin callbacks running with it, plus pending jobs */
+    struct timespec arrived; /* for the latency histogram */
     unsigned replied : 1;
 };
 

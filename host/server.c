@@ -2,6 +2,7 @@
  * stop, and everything torn down again. */
 #include "server.h"
 
+#include "admin.h"
 #include "commands.h"
 #include "db.h"
 #include "log.h"
@@ -167,6 +168,7 @@ void server_stop(struct server *srv)
     srv->stopping = 1;
     log_info("stopping: no new connections, finishing %zu sessions", srv->n_sessions);
     listeners_close(srv);
+    admin_close(srv);
     session_begin_stop(srv);
     struct timeval limit = {(time_t)srv->cfg->shutdown_timeout_s, 0};
     srv->shutdown_timer = evtimer_new(srv->base, on_shutdown_timeout, srv);
@@ -189,7 +191,7 @@ int server_run(struct server *srv)
 {
     char err[1024];
     signal(SIGPIPE, SIG_IGN);
-    if (listeners_open(srv, err, sizeof(err)) < 0) {
+    if (listeners_open(srv, err, sizeof(err)) < 0 || admin_open(srv, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
     }
@@ -213,6 +215,7 @@ void server_free(struct server *srv)
     if (!srv)
         return;
     listeners_close(srv);
+    admin_close(srv);
     if (srv->base) {
         session_free_all(srv);
         /* Jobs still queued run to the end; their done callbacks need their plugins. */

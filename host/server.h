@@ -5,12 +5,15 @@
 
 #include "config.h"
 #include "framer.h"
+#include "metrics.h"
 
 #include <chatd/plugin.h>
 #include <event2/event.h>
 #include <uthash.h>
 
 struct bufferevent;
+struct evhttp;
+struct result_count;
 struct evconnlistener;
 struct user;
 
@@ -20,6 +23,7 @@ struct command {
     char *name;
     struct chatd_command spec;
     struct chatd_plugin *plugin;
+    struct result_count *results; /* replies by result word, for /metrics */
     UT_hash_handle hh;
 };
 
@@ -63,6 +67,8 @@ struct server {
     struct event_base *base;
     struct config *cfg;
     struct evconnlistener **listeners;
+    struct evhttp *admin; /* the admin listener, or NULL */
+    struct metrics metrics;
     size_t n_listeners;
     struct event *sigterm, *sigint, *sighup, *shutdown_timer, *reaper;
     struct event *accept_pause; /* re-enables accepting after running out of descriptors */

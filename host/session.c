@@ -131,12 +131,14 @@ int session_send_line(struct session *s, const char *line, size_t len)
     struct evbuffer *out = bufferevent_get_output(s->bev);
     if (evbuffer_add(out, line, len) < 0)
         return CHATD_ENOMEM;
+    srv->metrics.bytes_out += len;
     size_t backlog = evbuffer_get_length(out);
     if (backlog > (size_t)srv->cfg->max_output_bytes) {
         log_warn("session %llu (%s) disconnected: it is not reading, %zu bytes unsent "
                  "(max_output_bytes %lld)",
                  (unsigned long long)s->id, s->peer, backlog,
                  (long long)srv->cfg->max_output_bytes);
+        srv->metrics.disconnects_slow_reader++;
         session_close(s, "slow reader");
         return CHATD_ECLOSED;
     }
@@ -156,6 +158,7 @@ int session_send(struct session *s, const json_t *obj)
 void session_send_error(struct session *s, const char *word, json_t *id, const char *request,
                         const char *reason)
 {
+    metrics_generic_error(&s->server->metrics, word);
     json_t *msg = json_pack("{ssss}", "cmd", "error", "result", word);
     if (!msg)
         return;
@@ -202,6 +205,7 @@ static size_t fill_input(struct session *s)
     if (n <= 0)
         return 0;
     s->in_end += (size_t)n;
+    s->server->metrics.bytes_in += (uint64_t)n;
     return (size_t)n;
 }
 
@@ -305,6 +309,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     } else if (what & BEV_EVENT_TIMEOUT) {
         log_info("session %llu (%s) idle for %llds, disconnected", (unsigned long long)s->id,
                  s->peer, (long long)s->server->cfg->idle_timeout_s);
+        s->server->metrics.disconnects_idle++;
         session_close(s, "idle timeout");
     } else if (what & BEV_EVENT_ERROR) {
         session_close(s, strerror(EVUTIL_SOCKET_ERROR()));
@@ -329,6 +334,7 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
     char peer[64];
     describe_peer(addr, peer, sizeof(peer));
     if (srv->stopping || srv->n_sessions >= (size_t)srv->cfg->max_connections) {
+        srv->metrics.connections_refused++;
         refuse(fd, peer);
         return;
     }
@@ -349,6 +355,7 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
         return;
     }
     s->id = ++srv->next_session_id;
+    srv->metrics.connections_accepted++;
     s->server = srv;
     s->bev = bev;
     memcpy(s->peer, peer, sizeof(s->peer));

@@ -55,6 +55,7 @@ int users_bind(struct server *srv, struct session *s, const char *name)
     }
     u->sessions[u->n_sessions++] = s->id;
     s->user = u;
+    srv->metrics.sessions_logged_in++;
     log_debug("session %llu logged in as %s", (unsigned long long)s->id, name);
     emit(srv, CHATD_EVENT_LOGIN, s->id, u->name, u->n_sessions == 1);
     return 0;
@@ -66,6 +67,7 @@ void users_unbind(struct server *srv, struct session *s)
     if (!u)
         return;
     s->user = NULL;
+    srv->metrics.sessions_logged_in--;
     for (size_t i = 0; i < u->n_sessions; i++) {
         if (u->sessions[i] == s->id) {
             u->sessions[i] = u->sessions[--u->n_sessions];

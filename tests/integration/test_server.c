@@ -783,6 +783,59 @@ START_TEST(full_job_queue_answers_busy_at_once)
 }
 END_TEST
 
+/* One HTTP GET to the admin listener; returns the whole response (caller frees). */
+static char *http_get(int port, const char *path)
+{
+    struct test_client *c = test_client_connect("127.0.0.1", port, 0);
+    ck_assert_msg(c != NULL, "cannot connect to the admin listener");
+    char request[256];
+    snprintf(request, sizeof(request), "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    send_str(c, request);
+    size_t cap = 1 << 16, used = 0;
+    char *text = calloc(1, cap);
+    char line[4096];
+    ssize_t n;
+    while ((n = test_client_read_line(c, line, sizeof(line), TEST_CLIENT_TIMEOUT_MS)) >= 0 &&
+           used + (size_t)n + 2 < cap) {
+        memcpy(text + used, line, (size_t)n);
+        used += (size_t)n;
+        text[used++] = '\n';
+    }
+    test_client_close(c);
+    return text;
+}
+
+START_TEST(admin_listener_serves_metrics_and_health)
+{
+    int admin_port = test_free_port("127.0.0.1");
+    ck_assert_int_gt(admin_port, 0);
+    char extra[256];
+    snprintf(extra, sizeof(extra), "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n", admin_port);
+    struct chatd_proc_options opts = {.extra_conf = extra};
+    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+    struct test_client *c = connect_client();
+    assert_ping_works(c, 1);
+    send_str(c, "[1]");
+    json_decref(expect(c, "error", "bad_request"));
+
+    char *health = http_get(admin_port, "/healthz");
+    ck_assert_msg(strstr(health, "200 OK") && strstr(health, "\nok\n"), "healthz: %s", health);
+    free(health);
+    char *metrics = http_get(admin_port, "/metrics");
+    /* The readiness probe and this test each sent one ping. */
+    ck_assert_msg(strstr(metrics, "chatd_replies_total{cmd=\"ping\",result=\"success\"} 2\n"),
+                  "metrics: %s", metrics);
+    ck_assert_msg(strstr(metrics, "chatd_generic_errors_total{result=\"bad_request\"} 1\n"),
+                  "metrics: %s", metrics);
+    ck_assert_msg(strstr(metrics, "chatd_connections 1\n"), "metrics: %s", metrics);
+    ck_assert_msg(strstr(metrics, "chatd_request_duration_seconds_count 2\n"), "metrics: %s",
+                  metrics);
+    free(metrics);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
 START_TEST(server_keeps_serving_others_after_bad_json)
 {
     start();
@@ -1061,6 +1114,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, replies_before_bad_json_are_delivered_in_order);
     tcase_add_test(tc, frame_over_max_frame_bytes_is_refused_then_closed);
     tcase_add_test(tc, server_keeps_serving_others_after_bad_json);
+    tcase_add_test(tc, admin_listener_serves_metrics_and_health);
     tcase_add_test(tc, host_enforces_login_user_from_and_fields_before_the_plugin);
     tcase_add_test(tc, unanswered_request_is_answered_internal);
     tcase_add_test(tc, second_reply_is_refused_and_never_sent);

@@ -1,0 +1,149 @@
+/* metrics.c - counting requests, replies, errors, bytes and latency on the loop thread,
+ * and rendering them with the worker pool's counters in the Prometheus text format. */
+#include "metrics.h"
+
+#include "server.h"
+#include "workers.h"
+
+#include <event2/buffer.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const double latency_bounds[METRICS_LATENCY_BUCKETS] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+};
+
+static const char *const generic_words[] = {"bad_json", "bad_request", "unknown_cmd",
+                                            "frame_too_large", "other"};
+
+/* Replies of one command counted by result word. */
+struct result_count {
+    char *word;
+    uint64_t n;
+    UT_hash_handle hh;
+};
+
+void metrics_generic_error(struct metrics *m, const char *word)
+{
+    size_t i = 0;
+    while (i < ERR_OTHER && strcmp(word, generic_words[i]) != 0)
+        i++;
+    m->generic_errors[i]++;
+}
+
+void metrics_reply(struct metrics *m, struct command *cmd, const char *result, double seconds)
+{
+    size_t b = 0;
+    while (b < METRICS_LATENCY_BUCKETS && seconds > latency_bounds[b])
+        b++;
+    m->latency_buckets[b]++;
+    m->latency_sum += seconds;
+    m->latency_count++;
+
+    struct result_count *rc;
+    HASH_FIND_STR(cmd->results, result, rc);
+    if (!rc) {
+        rc = calloc(1, sizeof(*rc));
+        if (!rc || !(rc->word = strdup(result))) {
+            free(rc);
+            return;
+        }
+        HASH_ADD_KEYPTR(hh, cmd->results, rc->word, strlen(rc->word), rc);
+    }
+    rc->n++;
+}
+
+void metrics_command_free(struct command *cmd)
+{
+    struct result_count *rc, *tmp;
+    HASH_ITER (hh, cmd->results, rc, tmp) {
+        HASH_DEL(cmd->results, rc);
+        free(rc->word);
+        free(rc);
+    }
+}
+
+static void counter(struct evbuffer *out, const char *name, const char *help, uint64_t value)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+                        (unsigned long long)value);
+}
+
+static void gauge(struct evbuffer *out, const char *name, const char *help, double value)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %.9g\n", name, help, name, name,
+                        value);
+}
+
+void metrics_render(struct server *srv, struct evbuffer *out)
+{
+    const struct metrics *m = &srv->metrics;
+    gauge(out, "chatd_connections", "Open client connections.", (double)srv->n_sessions);
+    gauge(out, "chatd_sessions_logged_in", "Connections logged in as a user.",
+          (double)m->sessions_logged_in);
+    gauge(out, "chatd_users_online", "Users with at least one session.",
+          (double)HASH_COUNT(srv->users));
+    counter(out, "chatd_connections_accepted_total", "Connections accepted.",
+            m->connections_accepted);
+    counter(out, "chatd_connections_refused_total", "Connections refused at max_connections.",
+            m->connections_refused);
+    counter(out, "chatd_disconnects_slow_reader_total",
+            "Clients disconnected for passing max_output_bytes.", m->disconnects_slow_reader);
+    counter(out, "chatd_disconnects_idle_total", "Clients disconnected by idle_timeout.",
+            m->disconnects_idle);
+    counter(out, "chatd_received_bytes_total", "Bytes read from clients.", m->bytes_in);
+    counter(out, "chatd_sent_bytes_total", "Bytes queued for clients.", m->bytes_out);
+
+    evbuffer_add_printf(out, "# HELP chatd_generic_errors_total Generic error lines sent, by "
+                             "result.\n# TYPE chatd_generic_errors_total counter\n");
+    for (size_t i = 0; i <= ERR_OTHER; i++)
+        evbuffer_add_printf(out, "chatd_generic_errors_total{result=\"%s\"} %llu\n",
+                            generic_words[i], (unsigned long long)m->generic_errors[i]);
+
+    evbuffer_add_printf(out, "# HELP chatd_replies_total Replies sent, by command and result."
+                             "\n# TYPE chatd_replies_total counter\n");
+    struct command *c, *ctmp;
+    HASH_ITER (hh, srv->commands, c, ctmp) {
+        struct result_count *rc, *rtmp;
+        HASH_ITER (hh, c->results, rc, rtmp) {
+            evbuffer_add_printf(out, "chatd_replies_total{cmd=\"%s\",result=\"%s\"} %llu\n",
+                                c->name, rc->word, (unsigned long long)rc->n);
+        }
+    }
+
+    evbuffer_add_printf(out, "# HELP chatd_request_duration_seconds Time from a request's "
+                             "arrival to its reply.\n# TYPE chatd_request_duration_seconds "
+                             "histogram\n");
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
+        cumulative += m->latency_buckets[b];
+        evbuffer_add_printf(out, "chatd_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                            latency_bounds[b], (unsigned long long)cumulative);
+    }
+    cumulative += m->latency_buckets[METRICS_LATENCY_BUCKETS];
+    evbuffer_add_printf(out,
+                        "chatd_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+                        "chatd_request_duration_seconds_sum %.9g\n"
+                        "chatd_request_duration_seconds_count %llu\n",
+                        (unsigned long long)cumulative, m->latency_sum,
+                        (unsigned long long)m->latency_count);
+
+    if (!srv->pool)
+        return;
+    struct pool_stats p;
+    pool_get_stats(srv->pool, &p);
+    gauge(out, "chatd_db_up", "1 while the database answers.", p.database_up);
+    gauge(out, "chatd_jobs_queued", "Jobs waiting for a worker.", (double)p.queue_depth);
+    gauge(out, "chatd_jobs_queue_max", "Capacity of the job queue.", (double)p.queue_max);
+    gauge(out, "chatd_workers", "Worker threads.", (double)p.workers);
+    counter(out, "chatd_jobs_submitted_total", "Jobs accepted.", p.submitted);
+    counter(out, "chatd_jobs_completed_total", "Jobs whose done callback ran.", p.completed);
+    counter(out, "chatd_jobs_rejected_busy_total", "Jobs refused: queue full.", p.rejected_busy);
+    counter(out, "chatd_jobs_failed_total", "Jobs that ended with an error.", p.failed);
+    counter(out, "chatd_jobs_timed_out_total", "Jobs past their time budget.", p.timed_out);
+    counter(out, "chatd_db_reconnects_total", "Database connections re-established.", p.reconnects);
+    counter(out, "chatd_jobs_retried_total", "Idempotent jobs run again after a loss.", p.retries);
+    gauge(out, "chatd_jobs_wait_seconds_total", "Time jobs spent in the queue.",
+          (double)p.wait_ns / 1e9);
+    gauge(out, "chatd_jobs_run_seconds_total", "Time jobs spent running.", (double)p.run_ns / 1e9);
+}
