@@ -1,0 +1,107 @@
+/* test_jobs.c - database jobs seen from clients of a real chatd: each session's
+ * requests are answered in the order sent while many sessions' jobs run at once, and a
+ * plugin whose migration fails stops the start with a message naming the plugin, the
+ * version and MariaDB's error. */
+#include "chatd_proc.h"
+#include "client.h"
+#include "db_test_env.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct config_database cfg;
+
+static void database_conf(char *out, size_t len)
+{
+    snprintf(out, len,
+             "[database]\nenable = yes\nsocket = %s\nuser = root\nname = %s\nworkers = 4\n",
+             cfg.socket, cfg.name);
+}
+
+START_TEST(each_session_is_answered_in_order_while_sessions_run_in_parallel)
+{
+    db_test_config(&cfg);
+    char extra[1024];
+    database_conf(extra, sizeof(extra));
+    struct chatd_proc srv;
+    struct chatd_proc_options opts = {
+        .enable = "ping, dbprobe", .plugin_dir = CHATD_FIXTURE_DIR, .extra_conf = extra};
+    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+
+    enum { SESSIONS = 8, REQUESTS = 40 };
+    struct test_client *c[SESSIONS];
+    for (int s = 0; s < SESSIONS; s++) {
+        c[s] = test_client_connect(srv.host, srv.port, 0);
+        ck_assert(c[s] != NULL);
+    }
+    /* Every session pipelines all its requests in one write: database jobs, mixed with
+     * pings that need no job, so a later ping could overtake an earlier job if the
+     * server let it. */
+    for (int s = 0; s < SESSIONS; s++) {
+        char burst[REQUESTS * 96];
+        size_t used = 0;
+        for (int i = 0; i < REQUESTS; i++)
+            used +=
+                (size_t)snprintf(burst + used, sizeof(burst) - used,
+                                 i % 3 == 2 ? "{\"cmd\":\"ping\",\"id\":%d}"
+                                            : "{\"cmd\":\"db_echo\",\"text\":\"s%di%d\",\"id\":%d}",
+                                 i % 3 == 2 ? i : s, i, i);
+        ck_assert_int_eq(test_client_send(c[s], burst, used, TEST_CLIENT_TIMEOUT_MS), 0);
+    }
+    for (int s = 0; s < SESSIONS; s++) {
+        for (int i = 0; i < REQUESTS; i++) {
+            json_t *msg = test_client_read_json(c[s], 20000);
+            ck_assert_msg(msg != NULL, "session %d: no reply %d", s, i);
+            ck_assert_int_eq(json_integer_value(json_object_get(msg, "id")), i);
+            ck_assert_str_eq(json_string_value(json_object_get(msg, "result")), "success");
+            json_decref(msg);
+        }
+        test_client_close(c[s]);
+    }
+    int rc = chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
+    chatd_proc_cleanup(&srv);
+    ck_assert_int_eq(rc, 0);
+    db_test_cleanup(&cfg);
+}
+END_TEST
+
+START_TEST(a_failed_migration_stops_the_start)
+{
+    db_test_config(&cfg);
+    char dir[4096], conf[4096], text[2048], extra[1024];
+    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
+    database_conf(extra, sizeof(extra));
+    snprintf(text, sizeof(text),
+             "[server]\nlisten = 127.0.0.1:1\n[plugins]\ndir = %s\nenable = bad_migration\n%s",
+             CHATD_FIXTURE_DIR, extra);
+    ck_assert_int_eq(chatd_file_write(dir, "chatd.conf", text, conf, sizeof(conf)), 0);
+    const char *const args[] = {"-c", conf, NULL};
+    struct chatd_run_result r;
+    ck_assert_int_eq(chatd_run(args, 20000, &r), 0);
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "plugin 'bad_migration': migration 2 (a typo) failed: You have "
+                                "an error in your SQL syntax") != NULL,
+                  "stderr was: %s", r.err);
+    ck_assert_msg(strstr(r.err, "(MariaDB error 1064)") != NULL, "stderr was: %s", r.err);
+    chatd_run_result_free(&r);
+    chatd_tmpdir_remove(dir);
+    db_test_cleanup(&cfg);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("jobs");
+    TCase *tc = tcase_create("jobs");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, each_session_is_answered_in_order_while_sessions_run_in_parallel);
+    tcase_add_test(tc, a_failed_migration_stops_the_start);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
