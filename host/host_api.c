@@ -10,6 +10,8 @@
 #include "users.h"
 #include "workers.h"
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -189,6 +191,19 @@ static int api_timer_cancel(struct chatd_plugin *self, uint64_t id)
     return timers_cancel(self->server, self, id);
 }
 
+static size_t api_user_output_pending(struct chatd_plugin *self, const char *user)
+{
+    struct user *u = user ? users_find(self->server, user) : NULL;
+    size_t most = 0;
+    for (size_t i = 0; u && i < u->n_sessions; i++) {
+        struct session *s = session_find(self->server, u->sessions[i]);
+        size_t pending = s ? evbuffer_get_length(bufferevent_get_output(s->bev)) : 0;
+        if (pending > most)
+            most = pending;
+    }
+    return most;
+}
+
 static int64_t api_now_ms(void)
 {
     struct timeval tv;
@@ -222,4 +237,5 @@ const struct chatd_host host_api = {
     .timer_add = api_timer_add,
     .timer_cancel = api_timer_cancel,
     .now_ms = api_now_ms,
+    .user_output_pending = api_user_output_pending,
 };

@@ -410,6 +410,14 @@ struct chatd_host {
 
     /** Wall-clock time in Unix milliseconds. */
     int64_t (*now_ms)(void);
+
+    /* -- flow control (loop thread) -- */
+
+    /** Bytes queued for `user` and not yet written to the network, on the session of
+     *  theirs that has the most waiting; 0 when none waits or the user has no session.
+     *  A plugin that must know a push reached the network (to remove a stored message,
+     *  say) waits until this is 0. */
+    size_t (*user_output_pending)(struct chatd_plugin *self, const char *user);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

@@ -276,7 +276,8 @@ static void tell_friends(struct online_user *u, const char *status)
         struct online_user *f = chat_online(u->friends[i]);
         if (f)
             chat_deliver(
-                f, json_pack("{ssssss}", "cmd", "presence", "user", u->name, "status", status));
+                f, json_pack("{ssssss}", "cmd", "presence", "user", u->name, "status", status), 0,
+                0);
     }
 }
 
@@ -294,7 +295,7 @@ static struct online_user *online_add(struct login_result *j)
     j->friend_names = NULL;
     j->n_friends = 0;
     j->cap_friends = 0;
-    u->held = json_array();
+    u->generation = ++chat.next_generation;
     HASH_ADD_KEYPTR(hh, chat.online, u->name, strlen(u->name), u);
     return u;
 }
@@ -384,7 +385,8 @@ static void online_remove(struct online_user *u)
     for (size_t i = 0; i < u->n_friends; i++)
         free(u->friends[i]);
     free(u->friends);
-    json_decref(u->held);
+    chat_release_held(u);
+    free(u->held);
     free(u->name);
     free(u);
 }

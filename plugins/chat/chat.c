@@ -36,7 +36,7 @@ static const struct chatd_option options[] = {
     {"presence", CHATD_OPT_BOOL, "yes", 0, 0, "tell online friends when a user comes and goes"},
     {"offline_delivery", CHATD_OPT_BOOL, "yes", 0, 0,
      "deliver stored messages after login (no: they wait until it is turned on)"},
-    {"max_text_bytes", CHATD_OPT_INT, "4096", 1, 65536, "longest message text"},
+    {"max_text_bytes", CHATD_OPT_INT, "4096", 1, 65535, "longest message text"},
     {"password_opslimit", CHATD_OPT_INT, "2", 1, 20, "Argon2id passes (libsodium opslimit)"},
     {"password_memlimit_kib", CHATD_OPT_INT, "65536", 8, 4194304,
      "Argon2id memory per hash, KiB (libsodium memlimit / 1024)"},
@@ -115,6 +115,8 @@ static const struct chatd_migration migrations[] = {
      " CONSTRAINT group_messages_sender FOREIGN KEY (sender_id) REFERENCES users (id)"
      " ON DELETE CASCADE"
      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    {7, "a private message stored twice (a repeated job) is kept once",
+     "CREATE UNIQUE INDEX private_messages_msg_id ON private_messages (msg_id)"},
     {0, NULL, NULL},
 };
 

@@ -24,19 +24,28 @@ struct read_position {
     UT_hash_handle hh;
 };
 
+/* A push held back while stored messages drain; group messages carry their place in
+ * the group's log, so the read position moves only once one is really sent. */
+struct held_push {
+    json_t *msg;
+    int64_t group_id, group_msg_id; /* 0 for anything but group messages */
+};
+
 /* A user with at least one session on this server. */
 struct online_user {
     char *name;
-    int64_t id;     /* users.id */
-    char **friends; /* names, for presence */
+    int64_t id;          /* users.id */
+    uint64_t generation; /* distinguishes this time online from the next one */
+    char **friends;      /* names, for presence */
     size_t n_friends;
     struct read_position *positions;
     /* While stored messages are being delivered, live pushes wait here so that nothing
      * overtakes an older stored message. */
     int draining;
     int drain_again;
-    int64_t last_private; /* highest stored private message delivered this time online */
-    json_t *held;         /* array of pushes */
+    struct held_push *held;
+    size_t n_held, cap_held;
+    int64_t last_private; /* highest stored private message sent this time online */
     UT_hash_handle hh;
 };
 
@@ -79,6 +88,7 @@ struct chat {
     struct pending_writes *writes; /* by user name */
     char boot[16];                 /* makes msg_id unique across restarts */
     uint64_t next_msg;
+    uint64_t next_generation;
 };
 
 extern struct chat chat;
@@ -102,8 +112,12 @@ int chat_register_commands(const struct chatd_command *commands, const int *enab
 
 struct online_user *chat_online(const char *name);
 /* Deliver a push to every session of `u`, or hold it while stored messages drain.
- * Takes msg. */
-void chat_deliver(struct online_user *u, json_t *msg);
+ * Takes msg. For a group message, group_id and group_msg_id place it in the group's
+ * log (0 otherwise). Returns 1 when sent or held, 0 when no session took it. */
+int chat_deliver(struct online_user *u, json_t *msg, int64_t group_id, int64_t group_msg_id);
+/* The user's last session ended: keep what was held for them (private messages are
+ * stored for the next login; group messages stay in the group's log). */
+void chat_release_held(struct online_user *u);
 /* Deliver what is stored for u (private messages and group backlog), oldest first,
  * then what was held meanwhile. */
 void chat_drain(struct online_user *u);

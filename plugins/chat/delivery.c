@@ -1,21 +1,21 @@
-/* delivery.c - getting messages to a user's sessions in order: live pushes, stored
- * private messages and group backlog delivered after login ("drain"), and the pushes
- * held back while a drain runs so that nothing overtakes an older stored message. */
+/* delivery.c - getting messages to a user's sessions in order and exactly once as far
+ * as the server can tell:
+ *  - live pushes go straight out, or wait in `held` while stored messages drain;
+ *  - a drain reads a batch of stored private messages and unread group messages,
+ *    sends them oldest first, waits until its sessions have written them to the
+ *    network, and only then acknowledges them (deletes the private ones, moves the
+ *    group read positions) before reading the next batch;
+ *  - a read position moves only for a group message really sent. */
 #include "chat.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void chat_deliver(struct online_user *u, json_t *msg)
-{
-    if (u->draining) {
-        json_array_append_new(u->held, msg);
-        return;
-    }
-    HOST->push_user(chat.self, u->name, msg, NULL);
-}
+/* Stored messages read per list and batch, and the bytes of text sent per batch. */
+#define DRAIN_BYTES (256 * 1024)
+/* How often a drain looks whether its batch has reached the network. */
+#define FLUSH_POLL_MS 10
 
-/* How far into a group's log u has been sent while online (0: nothing yet). */
 static int64_t position_of(struct online_user *u, int64_t group_id)
 {
     struct read_position *p;
@@ -38,20 +38,145 @@ void chat_advance_position(struct online_user *u, int64_t group_id, int64_t id)
         p->position = id;
 }
 
+/* Send now; 1 when at least one session took it. */
+static int send_now(struct online_user *u, json_t *msg, int64_t group_id, int64_t group_msg_id)
+{
+    size_t delivered = 0;
+    HOST->push_user(chat.self, u->name, msg, &delivered);
+    if (delivered > 0 && group_id)
+        chat_advance_position(u, group_id, group_msg_id);
+    return delivered > 0;
+}
+
+int chat_deliver(struct online_user *u, json_t *msg, int64_t group_id, int64_t group_msg_id)
+{
+    if (!msg)
+        return 0;
+    if (!u->draining)
+        return send_now(u, msg, group_id, group_msg_id);
+    if (u->n_held == u->cap_held) {
+        size_t cap = u->cap_held ? u->cap_held * 2 : 16;
+        struct held_push *more = realloc(u->held, cap * sizeof(*more));
+        if (!more) {
+            json_decref(msg);
+            return 0;
+        }
+        u->held = more;
+        u->cap_held = cap;
+    }
+    u->held[u->n_held++] = (struct held_push){msg, group_id, group_msg_id};
+    return 1;
+}
+
+/* ---- storing held private messages of a user who left ------------------------- */
+
+struct keep_job {
+    char *user;
+    int64_t user_id;
+    json_t *messages; /* array of private_chat_recv pushes */
+};
+
+static int keep_work(struct chatd_db *db, void *arg)
+{
+    struct keep_job *j = arg;
+    size_t i;
+    json_t *m;
+    json_array_foreach(j->messages, i, m)
+    {
+        const char *from = json_string_value(json_object_get(m, "user_from"));
+        const char *msg_id = json_string_value(json_object_get(m, "msg_id"));
+        const json_t *text = json_object_get(m, "text");
+        /* Parameters in the order of the statement's marks. */
+        struct chatd_value row[5] = {
+            {.type = CHATD_PARAM_INT64, .i = j->user_id},
+            {.type = CHATD_PARAM_TEXT, .s = msg_id, .len = strlen(msg_id)},
+            {.type = CHATD_PARAM_TEXT,
+             .s = json_string_value(text),
+             .len = json_string_length(text)},
+            {.type = CHATD_PARAM_INT64, .i = json_integer_value(json_object_get(m, "ts"))},
+            {.type = CHATD_PARAM_TEXT, .s = from, .len = strlen(from)},
+        };
+        int rc = HOST->db_exec(db,
+                               "INSERT IGNORE INTO private_messages (recipient_id, sender_id, "
+                               "msg_id, text, ts) SELECT ?, id, ?, ?, ? FROM users WHERE name = ?",
+                               row, 5, NULL, NULL);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void keep_done(struct chatd_request *req, void *arg, int status)
+{
+    (void)req;
+    struct keep_job *j = arg;
+    if (status != 0)
+        HOST->log(chat.self, CHATD_LOG_ERROR,
+                  "%zu private messages for %s could not be kept for their next login (%s)",
+                  json_array_size(j->messages), j->user, chatd_strerror(status));
+    chat_write_end(j->user);
+    json_decref(j->messages);
+    free(j->user);
+    free(j);
+}
+
+void chat_release_held(struct online_user *u)
+{
+    json_t *keep = json_array();
+    for (size_t i = 0; i < u->n_held; i++) {
+        struct held_push *h = &u->held[i];
+        const char *cmd = json_string_value(json_object_get(h->msg, "cmd"));
+        if (keep && cmd && strcmp(cmd, "private_chat_recv") == 0)
+            json_array_append(keep, h->msg);
+        /* Group messages were never sent: the read position did not move, so they come
+         * from the group's log at the next login. Presence and the like are moot. */
+        json_decref(h->msg);
+    }
+    u->n_held = 0;
+    struct keep_job *j = keep && json_array_size(keep) ? calloc(1, sizeof(*j)) : NULL;
+    if (!j || !(j->user = chat_strdup(u->name))) {
+        if (keep && json_array_size(keep))
+            HOST->log(chat.self, CHATD_LOG_ERROR, "out of memory keeping messages for %s", u->name);
+        free(j);
+        json_decref(keep);
+        return;
+    }
+    j->user_id = u->id;
+    j->messages = keep;
+    chat_write_begin(j->user);
+    static const struct chatd_job job = {
+        .work = keep_work, .done = keep_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    if (HOST->job_submit(chat.self, NULL, &job, j) != 0)
+        keep_done(NULL, j, CHATD_EBUSY);
+}
+
+/* ---- the drain ------------------------------------------------------------------- */
+
 /* One stored message, private (group_id 0) or from a group's log. */
 struct stored {
     int64_t id, group_id, ts;
     char *from, *group, *msg_id, *text;
+    size_t text_len;
+};
+
+struct group_ack {
+    int64_t group_id, position;
 };
 
 struct drain_job {
     char *user;
     int64_t user_id;
+    uint64_t generation;
     struct stored *items;
     size_t n, cap;
     size_t n_private; /* the first n_private items are private messages */
-    int64_t last_private;
-    int delete_only; /* second phase: remove the delivered private messages */
+    int more;         /* another batch may follow */
+    /* What the batch sent, acknowledged once it reached the network. */
+    int acking;
+    int64_t ack_private;
+    struct group_ack *ack_groups;
+    size_t n_ack_groups;
+    uint64_t timer;
 };
 
 static void drain_free(struct drain_job *j)
@@ -63,17 +188,22 @@ static void drain_free(struct drain_job *j)
         free(j->items[i].text);
     }
     free(j->items);
+    free(j->ack_groups);
     free(j->user);
     free(j);
 }
 
-static char *copy_text(const struct chatd_value *v)
+static char *copy_text(const struct chatd_value *v, size_t *len)
 {
-    if (v->type == CHATD_PARAM_NULL)
-        return chat_strdup("");
-    char *s = malloc(v->len + 1);
-    if (s)
-        memcpy(s, v->s, v->len + 1);
+    size_t n = v->type == CHATD_PARAM_NULL ? 0 : v->len;
+    char *s = malloc(n + 1);
+    if (s) {
+        if (n)
+            memcpy(s, v->s, n);
+        s[n] = '\0';
+    }
+    if (len)
+        *len = n;
     return s;
 }
 
@@ -95,14 +225,13 @@ static struct stored *next_item(struct drain_job *j)
 /* id, sender, msg_id, text, ts */
 static int read_private(const struct chatd_value *cols, size_t ncols, void *arg)
 {
-    struct drain_job *j = arg;
-    struct stored *s = ncols == 5 ? next_item(j) : NULL;
+    struct stored *s = ncols == 5 ? next_item(arg) : NULL;
     if (!s)
         return 1;
     s->id = cols[0].i;
-    s->from = copy_text(&cols[1]);
-    s->msg_id = copy_text(&cols[2]);
-    s->text = copy_text(&cols[3]);
+    s->from = copy_text(&cols[1], NULL);
+    s->msg_id = copy_text(&cols[2], NULL);
+    s->text = copy_text(&cols[3], &s->text_len);
     s->ts = cols[4].i;
     return 0;
 }
@@ -110,15 +239,14 @@ static int read_private(const struct chatd_value *cols, size_t ncols, void *arg)
 /* id, group_id, group name, sender, text, ts */
 static int read_group_message(const struct chatd_value *cols, size_t ncols, void *arg)
 {
-    struct drain_job *j = arg;
-    struct stored *s = ncols == 6 ? next_item(j) : NULL;
+    struct stored *s = ncols == 6 ? next_item(arg) : NULL;
     if (!s)
         return 1;
     s->id = cols[0].i;
     s->group_id = cols[1].i;
-    s->group = copy_text(&cols[2]);
-    s->from = copy_text(&cols[3]);
-    s->text = copy_text(&cols[4]);
+    s->group = copy_text(&cols[2], NULL);
+    s->from = copy_text(&cols[3], NULL);
+    s->text = copy_text(&cols[4], &s->text_len);
     s->ts = cols[5].i;
     return 0;
 }
@@ -127,10 +255,27 @@ static int drain_work(struct chatd_db *db, void *arg)
 {
     struct drain_job *j = arg;
     struct chatd_value id = {.type = CHATD_PARAM_INT64, .i = j->user_id};
-    if (j->delete_only) {
-        struct chatd_value v[2] = {id, {.type = CHATD_PARAM_INT64, .i = j->last_private}};
-        return HOST->db_exec(db, "DELETE FROM private_messages WHERE recipient_id = ? AND id <= ?",
-                             v, 2, NULL, NULL);
+    if (j->acking) {
+        if (j->ack_private > 0) {
+            struct chatd_value v[2] = {id, {.type = CHATD_PARAM_INT64, .i = j->ack_private}};
+            int rc =
+                HOST->db_exec(db, "DELETE FROM private_messages WHERE recipient_id = ? AND id <= ?",
+                              v, 2, NULL, NULL);
+            if (rc != 0)
+                return rc;
+        }
+        for (size_t i = 0; i < j->n_ack_groups; i++) {
+            struct chatd_value v[3] = {{.type = CHATD_PARAM_INT64, .i = j->ack_groups[i].position},
+                                       {.type = CHATD_PARAM_INT64, .i = j->ack_groups[i].group_id},
+                                       id};
+            int rc = HOST->db_exec(db,
+                                   "UPDATE memberships SET read_pos = GREATEST(read_pos, ?) "
+                                   "WHERE group_id = ? AND user_id = ?",
+                                   v, 3, NULL, NULL);
+            if (rc != 0)
+                return rc;
+        }
+        return 0;
     }
     struct chatd_value limit = {.type = CHATD_PARAM_INT64, .i = CHAT_DRAIN_BATCH};
     struct chatd_value v[2] = {id, limit};
@@ -155,31 +300,124 @@ static int drain_work(struct chatd_db *db, void *arg)
 static json_t *stored_push(const struct stored *s)
 {
     if (s->group_id == 0)
-        return json_pack("{sssssssIsssb}", "cmd", "private_chat_recv", "user_from", s->from, "text",
-                         s->text, "ts", (json_int_t)s->ts, "msg_id", s->msg_id, "offline", 1);
+        return json_pack("{ssssss%sIsssb}", "cmd", "private_chat_recv", "user_from", s->from,
+                         "text", s->text, s->text_len, "ts", (json_int_t)s->ts, "msg_id", s->msg_id,
+                         "offline", 1);
     char msg_id[32];
     snprintf(msg_id, sizeof(msg_id), "g%lld", (long long)s->id);
-    return json_pack("{sssssssssIsssb}", "cmd", "group_chat_recv", "group", s->group, "user_from",
-                     s->from, "text", s->text, "ts", (json_int_t)s->ts, "msg_id", msg_id, "offline",
-                     1);
+    return json_pack("{ssssssss%sIsssb}", "cmd", "group_chat_recv", "group", s->group, "user_from",
+                     s->from, "text", s->text, s->text_len, "ts", (json_int_t)s->ts, "msg_id",
+                     msg_id, "offline", 1);
+}
+
+static void start_drain_job(struct online_user *u);
+static void drain_when_written(struct online_user *u);
+
+/* The drain is over (or failed): send what was held, unless another drain is due, in
+ * which case everything stays held behind it. */
+static void finish_drain(struct online_user *u)
+{
+    if (u->drain_again) {
+        u->drain_again = 0;
+        drain_when_written(u);
+        return;
+    }
+    u->draining = 0;
+    for (size_t i = 0; i < u->n_held; i++)
+        send_now(u, u->held[i].msg, u->held[i].group_id, u->held[i].group_msg_id);
+    u->n_held = 0;
+}
+
+/* The drain's job is for this time online of this user; otherwise it is stale. */
+static struct online_user *drain_owner(const struct drain_job *j)
+{
+    struct online_user *u = chat_online(j->user);
+    return u && u->generation == j->generation ? u : NULL;
+}
+
+static void record_ack(struct drain_job *j, const struct stored *s)
+{
+    if (s->group_id == 0) {
+        j->ack_private = s->id;
+        return;
+    }
+    for (size_t i = 0; i < j->n_ack_groups; i++) {
+        if (j->ack_groups[i].group_id == s->group_id) {
+            j->ack_groups[i].position = s->id;
+            return;
+        }
+    }
+    struct group_ack *more = realloc(j->ack_groups, (j->n_ack_groups + 1) * sizeof(*more));
+    if (!more)
+        return; /* not acknowledged: sent again at a later login */
+    j->ack_groups = more;
+    j->ack_groups[j->n_ack_groups++] = (struct group_ack){s->group_id, s->id};
 }
 
 static void drain_done(struct chatd_request *req, void *arg, int status);
 
-static void finish_drain(struct online_user *u)
+static void submit_ack(struct drain_job *j)
 {
-    u->draining = 0;
-    /* Live pushes that arrived during the drain follow the stored ones. */
-    size_t i;
-    json_t *msg;
-    json_array_foreach(u->held, i, msg)
-    {
-        HOST->push_user(chat.self, u->name, json_incref(msg), NULL);
+    static const struct chatd_job job = {
+        .work = drain_work, .done = drain_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    j->acking = 1;
+    chat_write_begin(j->user);
+    if (HOST->job_submit(chat.self, NULL, &job, j) != 0) {
+        HOST->log(chat.self, CHATD_LOG_WARN,
+                  "could not acknowledge messages sent to %s: they will be sent again", j->user);
+        drain_done(NULL, j, CHATD_EBUSY);
     }
-    json_array_clear(u->held);
-    if (u->drain_again) {
-        u->drain_again = 0;
-        chat_drain(u);
+}
+
+/* Timer: acknowledge the batch once its sessions have written it to the network. */
+static void await_flush(void *arg)
+{
+    struct drain_job *j = arg;
+    struct online_user *u = drain_owner(j);
+    size_t pending = u ? HOST->user_output_pending(chat.self, j->user) : 0;
+    if (u && pending > 0)
+        return; /* look again at the next tick */
+    HOST->timer_cancel(chat.self, j->timer);
+    if (!u) {
+        drain_free(j); /* gone before it reached them: it stays stored */
+        return;
+    }
+    submit_ack(j);
+}
+
+/* Send a batch, oldest first across private and group messages. */
+static void send_batch(struct online_user *u, struct drain_job *j)
+{
+    size_t n_groups = j->n - j->n_private;
+    /* A full list may continue in the next batch: send nothing newer than its last
+     * message now, or a later batch would bring something older. */
+    int64_t cutoff = INT64_MAX;
+    if (j->n_private == CHAT_DRAIN_BATCH)
+        cutoff = j->items[j->n_private - 1].ts;
+    if (n_groups == CHAT_DRAIN_BATCH && j->items[j->n - 1].ts < cutoff)
+        cutoff = j->items[j->n - 1].ts;
+    j->more = j->n_private == CHAT_DRAIN_BATCH || n_groups == CHAT_DRAIN_BATCH;
+
+    size_t p = 0, g = j->n_private, bytes = 0;
+    while (p < j->n_private || g < j->n) {
+        int take_private = g >= j->n || (p < j->n_private && j->items[p].ts <= j->items[g].ts);
+        struct stored *s = take_private ? &j->items[p] : &j->items[g];
+        if (s->ts > cutoff || bytes > DRAIN_BYTES) {
+            j->more = 1;
+            break;
+        }
+        take_private ? p++ : g++;
+        /* Skip what this user's sessions were already sent while online (a second
+         * device logging in): group messages pushed live, stored ones of this period. */
+        int sent = s->group_id ? s->id <= position_of(u, s->group_id) : s->id <= u->last_private;
+        if (!sent) {
+            if (!send_now(u, stored_push(s), s->group_id, s->id))
+                break; /* no session took it: the rest stays stored */
+            bytes += s->text_len;
+            if (!s->group_id)
+                u->last_private = s->id;
+        }
+        record_ack(j, s);
     }
 }
 
@@ -187,20 +425,22 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
 {
     (void)req;
     struct drain_job *j = arg;
-    struct online_user *u = chat_online(j->user);
-    if (j->delete_only) {
+    struct online_user *u = drain_owner(j);
+    if (j->acking) {
+        chat_write_end(j->user);
         if (status != 0)
             HOST->log(chat.self, CHATD_LOG_WARN,
-                      "delivered messages of %s stay stored (%s): they will be sent again", j->user,
+                      "messages sent to %s stay stored (%s): they will be sent again", j->user,
                       chatd_strerror(status));
-        char *user = j->user;
-        j->user = NULL;
+        if (u) {
+            if (status == 0 && j->more)
+                u->drain_again = 1;
+            finish_drain(u);
+        }
         drain_free(j);
-        chat_write_end(user);
-        free(user);
         return;
     }
-    if (!u || u->id != j->user_id) {
+    if (!u) {
         drain_free(j); /* logged out meanwhile: everything stays stored */
         return;
     }
@@ -212,45 +452,14 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
         drain_free(j);
         return;
     }
-    /* Oldest first across private and group messages: both lists are in id order, merge
-     * them by acceptance time. */
-    size_t p = 0, g = j->n_private;
-    while (p < j->n_private || g < j->n) {
-        int take_private = g >= j->n || (p < j->n_private && j->items[p].ts <= j->items[g].ts);
-        struct stored *s = take_private ? &j->items[p++] : &j->items[g++];
-        /* Skip what this user's sessions were already sent: group messages pushed live
-         * (their read position is only saved at logout) and stored messages whose
-         * removal is still under way. */
-        int sent = s->group_id ? s->id <= position_of(u, s->group_id) : s->id <= u->last_private;
-        if (!sent)
-            HOST->push_user(chat.self, u->name, stored_push(s), NULL);
-        if (s->group_id) {
-            chat_advance_position(u, s->group_id, s->id);
-        } else {
-            j->last_private = s->id;
-            u->last_private = s->id;
-        }
-    }
-    int more = j->n_private == CHAT_DRAIN_BATCH || j->n - j->n_private == CHAT_DRAIN_BATCH;
-    if (j->n_private > 0) {
-        /* Only now that they are written to a session may they be removed. */
-        j->delete_only = 1;
-        static const struct chatd_job remove = {
-            .work = drain_work, .done = drain_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
-        chat_write_begin(j->user);
-        if (HOST->job_submit(chat.self, NULL, &remove, j) != 0) {
-            HOST->log(chat.self, CHATD_LOG_WARN,
-                      "could not remove delivered messages of %s: they will be sent again",
-                      j->user);
-            chat_write_end(j->user);
-            drain_free(j);
-        }
-    } else {
+    send_batch(u, j);
+    if (j->ack_private == 0 && j->n_ack_groups == 0) {
+        finish_drain(u);
         drain_free(j);
+        return;
     }
-    if (more)
-        u->drain_again = 1;
-    finish_drain(u);
+    if (HOST->timer_add(chat.self, FLUSH_POLL_MS, 1, await_flush, j, &j->timer) != 0)
+        submit_ack(j); /* cannot wait: acknowledge now rather than resend later */
 }
 
 static void start_drain_job(struct online_user *u)
@@ -262,12 +471,14 @@ static void start_drain_job(struct online_user *u)
         return;
     }
     j->user_id = u->id;
+    j->generation = u->generation;
     static const struct chatd_job job = {
         .work = drain_work, .done = drain_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
     if (HOST->job_submit(chat.self, NULL, &job, j) != 0) {
         HOST->log(chat.self, CHATD_LOG_WARN, "offline delivery to %s postponed: queue full",
                   u->name);
         drain_free(j);
+        u->drain_again = 0;
         finish_drain(u);
     }
 }
@@ -280,6 +491,13 @@ void chat_drain(struct online_user *u)
     }
     /* From here live pushes are held until the stored messages are out. */
     u->draining = 1;
+    drain_when_written(u);
+}
+
+/* Start a drain job once the user's pending writes are done: it must not read what
+ * they are about to change. */
+static void drain_when_written(struct online_user *u)
+{
     struct pending_writes *w;
     HASH_FIND_STR(chat.writes, u->name, w);
     if (w && w->count > 0) {

@@ -81,7 +81,7 @@ static void friend_done(struct chatd_request *req, void *arg, int status)
         HOST->reply(req, "success", NULL);
         struct online_user *f = chat_online(j->friend_name);
         if (f)
-            chat_deliver(f, json_pack("{ssss}", "cmd", "friend_added", "user_from", user));
+            chat_deliver(f, json_pack("{ssss}", "cmd", "friend_added", "user_from", user), 0, 0);
     }
     free(j);
 }
@@ -108,8 +108,9 @@ static void handle_add_friend(struct chatd_request *req, const json_t *body, voi
     }
     j->user_id = me->id;
     strcpy(j->friend_name, name);
+    /* Not idempotent: a repeat would answer already_friends for a friendship it made. */
     static const struct chatd_job job = {
-        .work = friend_work, .done = friend_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+        .work = friend_work, .done = friend_done, .flags = CHATD_JOB_DB};
     if (chat_submit(req, &job, j) < 0)
         free(j);
 }

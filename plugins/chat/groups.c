@@ -310,8 +310,7 @@ static void fan_out(const struct group *g, const struct send_job *j)
         struct online_user *u = chat_online(g->members[i].name);
         if (!u)
             continue; /* reads it from the log at next login */
-        chat_deliver(u, json_incref(msg));
-        chat_advance_position(u, g->id, j->message_id);
+        chat_deliver(u, json_incref(msg), g->id, j->message_id);
     }
     json_decref(msg);
 }

@@ -56,10 +56,11 @@ static int store_work(struct chatd_db *db, void *arg)
         {.type = CHATD_PARAM_TEXT, .s = j->text, .len = j->len},
         {.type = CHATD_PARAM_INT64, .i = j->ts},
     };
-    return HOST->db_exec(db,
-                         "INSERT INTO private_messages (recipient_id, sender_id, msg_id, text, ts) "
-                         "VALUES (?, ?, ?, ?, ?)",
-                         row, 5, NULL, NULL);
+    return HOST->db_exec(
+        db,
+        "INSERT IGNORE INTO private_messages (recipient_id, sender_id, msg_id, text, ts) "
+        "VALUES (?, ?, ?, ?, ?)",
+        row, 5, NULL, NULL);
 }
 
 static void store_done(struct chatd_request *req, void *arg, int status)
@@ -70,7 +71,7 @@ static void store_done(struct chatd_request *req, void *arg, int status)
     } else if (j->recipient_missing) {
         HOST->reply(req, "user_not_exist", NULL);
     } else if (j->mailbox_full) {
-        chat_refuse(req, "busy", "the recipient's offline mailbox is full");
+        chat_refuse(req, "forbidden", "the recipient's offline mailbox is full");
     } else {
         HOST->reply(req, "offline", NULL);
         /* The recipient may have logged in while the message was being stored. */
@@ -99,14 +100,18 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     chat_new_msg_id(msg_id, sizeof(msg_id));
     int64_t ts = HOST->now_ms();
 
+    /* A recipient online here gets it at once; if none of their sessions takes it
+     * (all closing), it is stored as for an offline recipient. */
     struct online_user *recipient = chat_online(to);
-    if (recipient) {
-        chat_deliver(recipient, json_pack("{sssssssIss}", "cmd", "private_chat_recv", "user_from",
-                                          from, "text", json_string_value(text), "ts",
-                                          (json_int_t)ts, "msg_id", msg_id));
+    json_t *push = json_pack("{ssssss%sIss}", "cmd", "private_chat_recv", "user_from", from, "text",
+                             json_string_value(text), json_string_length(text), "ts",
+                             (json_int_t)ts, "msg_id", msg_id);
+    if (recipient && chat_deliver(recipient, push, 0, 0)) {
         HOST->reply(req, "success", NULL);
         return;
     }
+    if (!recipient)
+        json_decref(push);
     struct online_user *sender = chat_online(from);
     struct store_job *j = calloc(1, sizeof(*j));
     if (!sender || !j || !(j->text = malloc(json_string_length(text) + 1))) {
@@ -121,8 +126,9 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     memcpy(j->text, json_string_value(text), j->len + 1);
     j->ts = ts;
     j->limit = chat.max_offline;
+    /* Safe to repeat: msg_id is unique, so a second insert of it changes nothing. */
     static const struct chatd_job job = {
-        .work = store_work, .done = store_done, .flags = CHATD_JOB_DB};
+        .work = store_work, .done = store_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
     if (chat_submit(req, &job, j) < 0)
         store_free(j);
 }
