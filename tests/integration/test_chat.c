@@ -1186,6 +1186,110 @@ START_TEST(pipelined_private_messages_to_an_offline_user_arrive_in_order_after_l
 }
 END_TEST
 
+/* ---- large backlogs ---- */
+
+#define BIG_BACKLOG 600 /* more than one drain batch */
+
+/* Text "seq NNNN" padded to `len` bytes. */
+static void numbered_text(char *out, size_t len, int i)
+{
+    snprintf(out, len, "seq %04d ", i);
+    size_t used = strlen(out);
+    memset(out + used, 'x', len - 1 - used);
+    out[len - 1] = '\0';
+}
+
+static void check_numbered(const json_t *got, const char *cmd, size_t want)
+{
+    if (json_array_size(got) != want)
+        ck_abort_msg("want %zu stored messages, got %zu", want, json_array_size(got));
+    for (size_t i = 0; i < want; i++) {
+        const json_t *msg = json_array_get(got, i);
+        char prefix[16];
+        snprintf(prefix, sizeof(prefix), "seq %04zu ", i + 1);
+        const char *text = json_string_value(json_object_get(msg, "text"));
+        if (!str_is(msg, "cmd", cmd) || !text || strncmp(text, prefix, strlen(prefix)) != 0)
+            ck_abort_msg("stored message %zu out of place: %.200s", i + 1, dump(msg));
+        assert_offline_flag(msg, 1);
+    }
+    assert_distinct_msg_ids(got);
+}
+
+START_TEST(a_large_private_backlog_of_long_texts_arrives_whole_and_in_order)
+{
+    /* 600 messages of 4000 bytes: 2.4 MB, well past max_output_bytes (1 MiB). */
+    start_chat(NULL);
+    struct test_client *alice = new_user("alice");
+    register_only("bob");
+    static char text[4000];
+    for (int i = 1; i <= BIG_BACKLOG; i++) {
+        numbered_text(text, sizeof(text), i);
+        send_private(alice, "bob", text, "offline");
+    }
+    struct test_client *bob = connect_client();
+    json_t *got = login_settled(bob, "bob");
+    check_numbered(got, "private_chat_recv", BIG_BACKLOG);
+    json_decref(got);
+    logout(bob);
+    assert_nothing_pending(login_settled(bob, "bob"), "bob");
+    test_client_close(alice);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(a_large_group_backlog_arrives_whole_in_order_and_once)
+{
+    start_chat(NULL);
+    struct test_client *alice = new_user("alice");
+    struct test_client *bob = new_user("bob");
+    group_cmd(alice, "create_group", "big", "success");
+    group_cmd(bob, "join_group", "big", "success");
+    logout(bob);
+    char text[64];
+    for (int i = 1; i <= BIG_BACKLOG; i++) {
+        numbered_text(text, sizeof(text), i);
+        send_group(alice, "big", text, "success");
+    }
+    json_t *got = login_settled(bob, "bob");
+    check_numbered(got, "group_chat_recv", BIG_BACKLOG);
+    json_decref(got);
+    logout(bob);
+    assert_nothing_pending(login_settled(bob, "bob"), "bob");
+    test_client_close(alice);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(stored_private_and_group_messages_keep_time_order_across_batches)
+{
+    /* More private messages than one batch, then a group message: it must come last. */
+    start_chat(NULL);
+    struct test_client *alice = new_user("alice");
+    struct test_client *bob = new_user("bob");
+    group_cmd(alice, "create_group", "g", "success");
+    group_cmd(bob, "join_group", "g", "success");
+    logout(bob);
+    char text[64];
+    for (int i = 1; i <= 510; i++) {
+        numbered_text(text, sizeof(text), i);
+        send_private(alice, "bob", text, "offline");
+    }
+    send_group(alice, "g", "last of all", "success");
+    json_t *got = login_settled(bob, "bob");
+    if (json_array_size(got) != 511)
+        ck_abort_msg("want 511 stored messages, got %zu", json_array_size(got));
+    check_group(json_array_get(got, 510), "g", "alice", "last of all", 1);
+    json_array_remove(got, 510);
+    check_numbered(got, "private_chat_recv", 510);
+    json_decref(got);
+    test_client_close(alice);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
 /* ---- several devices and presence ---- */
 
 /* Read one push from each of alice's two sessions: the same on both. The caller frees
@@ -1639,6 +1743,9 @@ static Suite *chat_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, pipelined_private_messages_to_an_online_user_arrive_in_order);
     tcase_add_test(tc, pipelined_private_messages_to_an_offline_user_arrive_in_order_after_login);
+    tcase_add_test(tc, a_large_private_backlog_of_long_texts_arrives_whole_and_in_order);
+    tcase_add_test(tc, a_large_group_backlog_arrives_whole_in_order_and_once);
+    tcase_add_test(tc, stored_private_and_group_messages_keep_time_order_across_batches);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("devices_and_presence");
