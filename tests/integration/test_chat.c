@@ -68,17 +68,24 @@ static long long wall_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Start chatd with ping and chat on cfg's database; chat_options are extra lines for
- * [plugin.chat]. */
-static void launch(const char *chat_options)
+/* Start chatd with the sample config, config/chatd.conf, as scripts/run does: only the
+ * database (the test's own), a cheap password hash, and `chat_set` (one more --set,
+ * e.g. "plugin.chat.max_text_bytes=16", or NULL) come from the command line. */
+static void launch(const char *chat_set)
 {
-    char extra[4096];
-    snprintf(extra, sizeof(extra),
-             "[plugins]\nauthenticator = chat\n[plugin.chat]\npassword_opslimit = 1\n"
-             "password_memlimit_kib = 8\n%s[database]\nenable = yes\nsocket = %s\nuser = root\n"
-             "name = %s\n",
-             chat_options ? chat_options : "", cfg.socket, cfg.name);
-    struct chatd_proc_options opts = {.enable = "ping, chat", .extra_conf = extra};
+    char socket[4200], name[200];
+    snprintf(socket, sizeof(socket), "database.socket=%s", cfg.socket);
+    snprintf(name, sizeof(name), "database.name=%s", cfg.name);
+    const char *const sets[] = {socket,
+                                name,
+                                "database.user=root",
+                                "database.password_file=",
+                                "plugin.chat.password_opslimit=1",
+                                "plugin.chat.password_memlimit_kib=8",
+                                chat_set,
+                                NULL};
+    struct chatd_proc_options opts = {.config_path = CHATD_SOURCE_DIR "/config/chatd.conf",
+                                      .sets = sets};
     ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start with the chat plugin");
 }
 
@@ -1654,7 +1661,7 @@ END_TEST
 
 START_TEST(text_longer_than_max_text_bytes_is_refused_with_bad_request)
 {
-    start_chat("max_text_bytes = 16\n");
+    start_chat("plugin.chat.max_text_bytes=16");
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
     register_only("carol");

@@ -295,7 +295,9 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
              opts && opts->plugin_dir ? opts->plugin_dir : CHATD_PLUGIN_DIR);
     snprintf(p->log, sizeof(p->log), "%s/chatd.log", p->dir);
     snprintf(p->out, sizeof(p->out), "%s/chatd.out", p->dir);
-    if (write_config(p, opts) < 0) {
+    if (opts && opts->config_path)
+        snprintf(p->config, sizeof(p->config), "%s", opts->config_path);
+    else if (write_config(p, opts) < 0) {
         fprintf(stderr, "chatd_proc: cannot write the config in %s\n", p->dir);
         return -1;
     }
@@ -309,9 +311,15 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
         char listen[128];
         snprintf(listen, sizeof(listen), strchr(p->host, ':') ? "[%s]:%d" : "%s:%d", p->host,
                  p->port);
-        const char *const argv[] = {
-            CHATD_BINARY, "-c", p->config, "-l", listen, "-p", p->plugin_dir, NULL,
+        const char *argv[80] = {
+            CHATD_BINARY, "-c", p->config, "-l", listen, "-p", p->plugin_dir,
         };
+        size_t argc = 7;
+        for (size_t i = 0; opts && opts->sets && opts->sets[i] && argc + 3 < 80; i++) {
+            argv[argc++] = "-s";
+            argv[argc++] = opts->sets[i];
+        }
+        argv[argc] = NULL;
         p->pid = spawn(argv, p->out, p->log);
         if (p->pid < 0) {
             fprintf(stderr, "chatd_proc: cannot start %s: %s\n", CHATD_BINARY, strerror(errno));

@@ -46,6 +46,11 @@ struct chatd_proc_options {
     /* Where plugins are loaded from; NULL means the build's plugin folder. It must hold
      * ping.so, which the readiness probe uses. */
     const char *plugin_dir;
+    /* Use this config file as it is instead of writing one (the fields above that
+     * go into the file are then ignored). */
+    const char *config_path;
+    /* Values for chatd's --set, "section.key=value", ended by NULL. May be NULL. */
+    const char *const *sets;
 };
 
 /* A chatd child process and the files it uses. */
