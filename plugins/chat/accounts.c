@@ -27,12 +27,24 @@ static void register_free(struct register_job *j)
     free(j);
 }
 
-/* Worker: hash the password (the slow part, by design) and store the account. */
-static int register_work(struct chatd_db *db, void *arg)
+/* Hashing is slow by design, so it runs as a job of its own, without a database
+ * connection: a burst of registrations or logins cannot hold every connection while
+ * messages wait to be stored. */
+
+/* Worker, no connection: hash the password. */
+static int register_hash_work(struct chatd_db *db, void *arg)
 {
+    (void)db;
     struct register_job *j = arg;
     if (crypto_pwhash_str(j->hash, j->passwd, strlen(j->passwd), j->ops, j->mem) != 0)
         return CHATD_ENOMEM;
+    return 0;
+}
+
+/* Worker: store the account. */
+static int register_store_work(struct chatd_db *db, void *arg)
+{
+    struct register_job *j = arg;
     struct chatd_value row[2] = {
         {.type = CHATD_PARAM_TEXT, .s = j->name, .len = strlen(j->name)},
         {.type = CHATD_PARAM_TEXT, .s = j->hash, .len = strlen(j->hash)},
@@ -44,7 +56,7 @@ static int register_work(struct chatd_db *db, void *arg)
     return rc;
 }
 
-static void register_done(struct chatd_request *req, void *arg, int status)
+static void register_stored(struct chatd_request *req, void *arg, int status)
 {
     struct register_job *j = arg;
     if (status != 0)
@@ -54,6 +66,20 @@ static void register_done(struct chatd_request *req, void *arg, int status)
     else
         HOST->reply(req, "success", NULL);
     register_free(j);
+}
+
+static void register_hashed(struct chatd_request *req, void *arg, int status)
+{
+    struct register_job *j = arg;
+    if (status != 0) {
+        chat_refuse(req, chat_status_word(status), "the password could not be hashed");
+        register_free(j);
+        return;
+    }
+    static const struct chatd_job store = {
+        .work = register_store_work, .done = register_stored, .flags = CHATD_JOB_DB};
+    if (chat_submit(req, &store, j) < 0)
+        register_free(j);
 }
 
 static void handle_register(struct chatd_request *req, const json_t *body, void *arg)
@@ -79,7 +105,7 @@ static void handle_register(struct chatd_request *req, const json_t *body, void 
     j->ops = (unsigned long long)chat.pw_ops;
     j->mem = (size_t)chat.pw_mem_kib * 1024;
     static const struct chatd_job job = {
-        .work = register_work, .done = register_done, .flags = CHATD_JOB_DB, .timeout_ms = 30000};
+        .work = register_hash_work, .done = register_hashed, .timeout_ms = 30000};
     if (chat_submit(req, &job, j) < 0)
         register_free(j);
 }
@@ -162,8 +188,9 @@ static int read_group(const struct chatd_value *cols, size_t ncols, void *arg)
     return ncols == 1 ? push_name(&j->group_names, &j->n_groups, &j->cap_groups, &cols[0]) : 1;
 }
 
-/* Worker: look the account up, check the password, and load the lists for the reply. */
-static int login_work(struct chatd_db *db, void *arg)
+/* Worker: look the account up and load the lists for the reply (sent only if the
+ * password checks out). */
+static int login_read_work(struct chatd_db *db, void *arg)
 {
     struct login_result *j = arg;
     struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = j->name, .len = strlen(j->name)};
@@ -171,9 +198,6 @@ static int login_work(struct chatd_db *db, void *arg)
                             read_account, j);
     if (rc != 0 || !j->found)
         return rc;
-    j->verified = crypto_pwhash_str_verify(j->hash, j->passwd, strlen(j->passwd)) == 0;
-    if (!j->verified)
-        return 0;
     struct chatd_value id = {.type = CHATD_PARAM_INT64, .i = j->id};
     rc = HOST->db_query(db,
                         "SELECT u.name FROM friendships f JOIN users u ON u.id = f.friend_id "
@@ -187,6 +211,15 @@ static int login_work(struct chatd_db *db, void *arg)
     return rc;
 }
 
+/* Worker, no connection: check the password against its hash. */
+static int login_verify_work(struct chatd_db *db, void *arg)
+{
+    (void)db;
+    struct login_result *j = arg;
+    j->verified = crypto_pwhash_str_verify(j->hash, j->passwd, strlen(j->passwd)) == 0;
+    return 0;
+}
+
 static json_t *names_array(char **names, size_t n)
 {
     json_t *array = json_array();
@@ -195,13 +228,11 @@ static json_t *names_array(char **names, size_t n)
     return array;
 }
 
-static void login_done(struct chatd_request *req, void *arg, int status)
+static void login_verified(struct chatd_request *req, void *arg, int status)
 {
     struct login_result *j = arg;
     if (status != 0) {
-        chat_refuse(req, chat_status_word(status), "the account could not be read");
-    } else if (!j->found) {
-        HOST->reply(req, "user_not_exist", NULL);
+        chat_refuse(req, chat_status_word(status), "the password could not be checked");
     } else if (!j->verified) {
         HOST->reply(req, "passwd_error", NULL);
     } else {
@@ -225,6 +256,23 @@ static void login_done(struct chatd_request *req, void *arg, int status)
     login_free(j);
 }
 
+static void login_read(struct chatd_request *req, void *arg, int status)
+{
+    struct login_result *j = arg;
+    if (status != 0 || !j->found) {
+        if (status != 0)
+            chat_refuse(req, chat_status_word(status), "the account could not be read");
+        else
+            HOST->reply(req, "user_not_exist", NULL);
+        login_free(j);
+        return;
+    }
+    static const struct chatd_job verify = {
+        .work = login_verify_work, .done = login_verified, .timeout_ms = 30000};
+    if (chat_submit(req, &verify, j) < 0)
+        login_free(j);
+}
+
 static void handle_login(struct chatd_request *req, const json_t *body, void *arg)
 {
     (void)arg;
@@ -240,10 +288,8 @@ static void handle_login(struct chatd_request *req, const json_t *body, void *ar
         return;
     }
     strcpy(j->name, name);
-    static const struct chatd_job job = {.work = login_work,
-                                         .done = login_done,
-                                         .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT,
-                                         .timeout_ms = 30000};
+    static const struct chatd_job job = {
+        .work = login_read_work, .done = login_read, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
     if (chat_submit(req, &job, j) < 0)
         login_free(j);
 }
