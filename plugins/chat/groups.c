@@ -91,13 +91,16 @@ static int count(struct chatd_db *db, const char *sql, int64_t id, int64_t *out)
     return HOST->db_query(db, sql, &v, 1, chat_read_int64, out);
 }
 
-static int membership_work(struct chatd_db *db, void *arg)
+static int membership_change(struct chatd_db *db, struct membership_job *j)
 {
-    struct membership_job *j = arg;
     struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = j->group, .len = strlen(j->group)};
     struct chatd_value user = {.type = CHATD_PARAM_INT64, .i = j->user_id};
     int64_t n = 0;
-    int rc;
+    /* Lock the user's row: two requests of one user cannot both pass the group limit. */
+    int rc = HOST->db_query(db, "SELECT id FROM users WHERE id = ? FOR UPDATE", &user, 1,
+                            chat_read_int64, &n);
+    if (rc != 0)
+        return rc;
     if (j->op != OP_LEAVE) {
         rc = count(db, "SELECT COUNT(*) FROM memberships WHERE user_id = ?", j->user_id, &n);
         if (rc != 0)
@@ -125,8 +128,9 @@ static int membership_work(struct chatd_db *db, void *arg)
         return HOST->db_exec(db, "INSERT INTO memberships (group_id, user_id) VALUES (?, ?)",
                              member, 2, NULL, NULL);
     }
-    rc = HOST->db_query(db, "SELECT id FROM chat_groups WHERE name = ?", &name, 1, chat_read_int64,
-                        &j->group_id);
+    /* And the group's row: two joins cannot both pass the member limit. */
+    rc = HOST->db_query(db, "SELECT id FROM chat_groups WHERE name = ? FOR UPDATE", &name, 1,
+                        chat_read_int64, &j->group_id);
     if (rc != 0)
         return rc;
     if (j->group_id == 0) {
@@ -158,6 +162,19 @@ static int membership_work(struct chatd_db *db, void *arg)
                        join, 3, &changed, NULL);
     if (rc == 0 && changed == 0)
         j->outcome = "already_member";
+    return rc;
+}
+
+/* Worker: the change in one transaction, so a group is never created without its
+ * owner as member, and a limit checked is a limit kept. */
+static int membership_work(struct chatd_db *db, void *arg)
+{
+    int rc = HOST->db_exec(db, "START TRANSACTION", NULL, 0, NULL, NULL);
+    if (rc == 0)
+        rc = membership_change(db, arg);
+    if (rc == 0)
+        return HOST->db_exec(db, "COMMIT", NULL, 0, NULL, NULL);
+    HOST->db_exec(db, "ROLLBACK", NULL, 0, NULL, NULL);
     return rc;
 }
 

@@ -71,21 +71,33 @@ static long long wall_ms(void)
 /* Start chatd with the sample config, config/chatd.conf, as scripts/run does: only the
  * database (the test's own), a cheap password hash, and `chat_set` (one more --set,
  * e.g. "plugin.chat.max_text_bytes=16", or NULL) come from the command line. */
+static void launch_with(const char *const *more_sets);
+
 static void launch(const char *chat_set)
+{
+    const char *const more[] = {chat_set, NULL};
+    launch_with(more);
+}
+
+/* launch with any number of extra --set values (NULL-terminated). */
+static void launch_with(const char *const *more_sets)
 {
     char socket[4200], name[200];
     snprintf(socket, sizeof(socket), "database.socket=%s", cfg.socket);
     snprintf(name, sizeof(name), "database.name=%s", cfg.name);
-    const char *const sets[] = {socket,
-                                name,
-                                "database.user=root",
-                                "database.password_file=",
-                                "plugin.chat.password_opslimit=1",
-                                "plugin.chat.password_memlimit_kib=8",
-                                chat_set,
-                                NULL};
+    const char *sets[16] = {
+        socket,
+        name,
+        "database.user=root",
+        "database.password_file=",
+        "plugin.chat.password_opslimit=1",
+        "plugin.chat.password_memlimit_kib=8",
+    };
+    size_t n = 6;
+    for (size_t i = 0; more_sets && more_sets[i] && n < 15; i++)
+        sets[n++] = more_sets[i];
     struct chatd_proc_options opts = {.config_path = CHATD_SOURCE_DIR "/config/chatd.conf",
-                                      .sets = sets};
+                                      .sets = (const char *const *)sets};
     ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start with the chat plugin");
 }
 
@@ -1297,6 +1309,104 @@ START_TEST(stored_private_and_group_messages_keep_time_order_across_batches)
 }
 END_TEST
 
+/* ---- limits, switches, credentials ---- */
+
+START_TEST(limits_are_answered_with_clear_replies)
+{
+    test_start_ms = wall_ms();
+    db_test_config(&cfg);
+    const char *const sets[] = {"plugin.chat.max_groups_per_user=1",
+                                "plugin.chat.max_members_per_group=2",
+                                "plugin.chat.max_offline_messages=2", NULL};
+    launch_with(sets);
+    struct test_client *alice = new_user("alice");
+    struct test_client *bob = new_user("bob");
+    struct test_client *carol = new_user("carol");
+    register_only("dave");
+
+    group_cmd(alice, "create_group", "g1", "success");
+    expect_failure_with_reason(alice, "{ssss}", "cmd", "create_group", "group", "g2");
+    group_cmd(bob, "join_group", "g1", "success");
+    group_cmd(carol, "join_group", "g1", "forbidden"); /* full: two members */
+    group_cmd(carol, "create_group", "g3", "success");
+    group_cmd(carol, "join_group", "g1", "forbidden"); /* and carol is in one group already */
+
+    send_private(alice, "dave", "one", "offline");
+    send_private(alice, "dave", "two", "offline");
+    json_t *reply = call(alice, "forbidden", "{ssssss}", "cmd", "private_chat", "user_to", "dave",
+                         "text", "three");
+    ck_assert_msg(json_is_string(json_object_get(reply, "reason")), "no reason in %s", dump(reply));
+    json_decref(reply);
+
+    test_client_close(alice);
+    test_client_close(bob);
+    test_client_close(carol);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(a_command_switched_off_is_unknown_cmd)
+{
+    start_chat("plugin.chat.register=no");
+    struct test_client *c = connect_client();
+    static const char request[] = "{\"cmd\":\"register\",\"user\":\"eve\",\"passwd\":\"x\"}";
+    send_bytes(c, request, sizeof(request) - 1);
+    json_t *reply = read_msg(c);
+    ck_assert_msg(str_is(reply, "cmd", "error") && str_is(reply, "result", "unknown_cmd") &&
+                      str_is(reply, "request", "register"),
+                  "got %s", dump(reply));
+    json_decref(reply);
+    test_client_close(c);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(hostile_passwords_work_and_only_exactly)
+{
+    start_chat(NULL);
+    static const char passwd[] = "p'); DROP TABLE users; -- \\\" ünïcødé 😀";
+    struct test_client *c = connect_client();
+    do_register(c, "mallory", passwd, "success");
+    json_decref(do_login(c, "mallory", "p'); DROP TABLE users; -- ", "passwd_error"));
+    json_decref(do_login(c, "mallory", passwd, "success"));
+    test_client_close(c);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(an_idle_timeout_ends_presence_like_a_logout)
+{
+    start_chat("server.idle_timeout=1");
+    struct test_client *alice = new_user("alice");
+    struct test_client *bob = new_user("bob");
+    add_friend(alice, "bob", "success");
+    expect_friend_added(bob, "alice");
+    /* alice keeps talking; bob says nothing and is cut off after a second. */
+    static const char ping[] = "{\"cmd\":\"ping\"}";
+    for (int i = 0; i < 60; i++) {
+        send_bytes(alice, ping, sizeof(ping) - 1);
+        for (;;) {
+            json_t *msg = read_msg(alice);
+            if (str_is(msg, "cmd", "ping_reply")) {
+                json_decref(msg);
+                break;
+            }
+            assert_str(msg, "cmd", "presence");
+            assert_str(msg, "user", "bob");
+            assert_str(msg, "status", "offline");
+            json_decref(msg);
+            json_decref(read_msg(alice)); /* the ping's reply */
+            test_client_close(alice);
+            test_client_close(bob);
+            stop_chat();
+            return;
+        }
+        chatd_sleep_ms(100);
+    }
+    ck_abort_msg("no offline presence within 6 s of bob going idle");
+}
+END_TEST
+
 /* ---- several devices and presence ---- */
 
 /* Read one push from each of alice's two sessions: the same on both. The caller frees
@@ -1744,6 +1854,14 @@ static Suite *chat_suite(void)
     tcase_add_test(tc, group_messages_sent_while_a_member_is_offline_arrive_at_login_in_order_once);
     tcase_add_test(tc, group_messages_received_live_are_not_delivered_again_at_login);
     tcase_add_test(tc, member_who_joined_after_a_message_does_not_get_it);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("limits");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, limits_are_answered_with_clear_replies);
+    tcase_add_test(tc, a_command_switched_off_is_unknown_cmd);
+    tcase_add_test(tc, hostile_passwords_work_and_only_exactly);
+    tcase_add_test(tc, an_idle_timeout_ends_presence_like_a_logout);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("pipelining");
