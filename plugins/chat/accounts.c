@@ -392,8 +392,9 @@ static void positions_done(struct chatd_request *req, void *arg, int status)
 static void save_positions(struct online_user *u)
 {
     size_t n = HASH_COUNT(u->positions);
-    if (n == 0)
+    if (n == 0 || !u->positions_dirty)
         return;
+    u->positions_dirty = 0;
     struct positions_job *j = calloc(1, sizeof(*j));
     if (!j)
         return;
@@ -417,6 +418,15 @@ static void save_positions(struct online_user *u)
                                          .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
     if (HOST->job_submit(chat.self, NULL, &job, j) != 0)
         positions_done(NULL, j, CHATD_EBUSY);
+}
+
+void accounts_save_positions(void *arg)
+{
+    (void)arg;
+    struct online_user *u, *tmp;
+    HASH_ITER (hh, chat.online, u, tmp) {
+        save_positions(u);
+    }
 }
 
 static void online_remove(struct online_user *u)

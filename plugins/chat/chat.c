@@ -23,6 +23,9 @@
 
 struct chat chat;
 
+/* How often moved group read positions of online users are written back. */
+#define POSITION_SAVE_MS 30000
+
 static const struct chatd_option options[] = {
     {"register", CHATD_OPT_BOOL, "yes", 0, 0, "serve register (no: closed registration)"},
     {"login", CHATD_OPT_BOOL, "yes", 0, 0, "serve login"},
@@ -212,6 +215,10 @@ static int chat_init(struct chatd_plugin *self, const struct chatd_host *host)
         rc = host->subscribe(self, CHATD_EVENT_LOGIN, accounts_on_event, NULL);
     if (rc == 0)
         rc = host->subscribe(self, CHATD_EVENT_LOGOUT, accounts_on_event, NULL);
+    /* Group read positions of users online move in memory; saving them now and then
+     * bounds what a crash makes the server send again. */
+    if (rc == 0)
+        rc = host->timer_add(self, POSITION_SAVE_MS, 1, accounts_save_positions, NULL, NULL);
     return rc;
 }
 

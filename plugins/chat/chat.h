@@ -46,6 +46,7 @@ struct online_user {
     struct held_push *held;
     size_t n_held, cap_held;
     int64_t last_private; /* highest stored private message sent this time online */
+    int positions_dirty;  /* read positions moved since they were last saved */
     UT_hash_handle hh;
 };
 
@@ -129,6 +130,9 @@ void chat_writes_free(void);
 void chat_advance_position(struct online_user *u, int64_t group_id, int64_t id);
 
 /* accounts.c */
+/* Save the read positions of every online user whose positions moved (a timer calls
+ * it, so that a crash resends at most that much). */
+void accounts_save_positions(void *arg);
 int accounts_init(int enable_register, int enable_login, int enable_logout);
 /* The login job's results, handed to the LOGIN event that session_login raises. */
 struct login_result;

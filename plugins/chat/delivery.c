@@ -34,8 +34,10 @@ void chat_advance_position(struct online_user *u, int64_t group_id, int64_t id)
         p->group_id = group_id;
         HASH_ADD(hh, u->positions, group_id, sizeof(p->group_id), p);
     }
-    if (id > p->position)
+    if (id > p->position) {
         p->position = id;
+        u->positions_dirty = 1;
+    }
 }
 
 /* Send now; 1 when at least one session took it. */

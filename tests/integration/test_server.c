@@ -836,6 +836,22 @@ START_TEST(admin_listener_serves_metrics_and_health)
 }
 END_TEST
 
+START_TEST(only_the_authenticator_may_log_a_session_in)
+{
+    start_with_rules(NULL);
+    struct test_client *c = connect_client();
+    send_str(c, "{\"cmd\":\"impersonate\"}");
+    json_t *msg = expect(c, "impersonate_reply", "refused");
+    ck_assert_int_eq(json_integer_value(json_object_get(msg, "rc")), CHATD_EPERM);
+    json_decref(msg);
+    /* Still not logged in as anyone. */
+    send_str(c, "{\"cmd\":\"needs_login\",\"text\":\"hi\"}");
+    json_decref(expect(c, "needs_login_reply", "not_logged_in"));
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
 START_TEST(server_keeps_serving_others_after_bad_json)
 {
     start();
@@ -1119,6 +1135,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, unanswered_request_is_answered_internal);
     tcase_add_test(tc, second_reply_is_refused_and_never_sent);
     tcase_add_test(tc, pushes_carry_no_id);
+    tcase_add_test(tc, only_the_authenticator_may_log_a_session_in);
     tcase_add_test(tc, full_job_queue_answers_busy_at_once);
     tcase_add_test(tc, valid_json_the_server_cannot_hold_gets_bad_request_and_stays_open);
     tcase_add_test(tc, bare_number_at_end_of_stream_is_bad_request);
