@@ -194,14 +194,18 @@ static int api_timer_cancel(struct chatd_plugin *self, uint64_t id)
 static size_t api_user_output_pending(struct chatd_plugin *self, const char *user)
 {
     struct user *u = user ? users_find(self->server, user) : NULL;
-    size_t most = 0;
+    size_t least = 0;
+    int any = 0;
     for (size_t i = 0; u && i < u->n_sessions; i++) {
         struct session *s = session_find(self->server, u->sessions[i]);
-        size_t pending = s ? evbuffer_get_length(bufferevent_get_output(s->bev)) : 0;
-        if (pending > most)
-            most = pending;
+        if (!s)
+            continue;
+        size_t pending = evbuffer_get_length(bufferevent_get_output(s->bev));
+        if (!any || pending < least)
+            least = pending;
+        any = 1;
     }
-    return most;
+    return least;
 }
 
 static int64_t api_now_ms(void)

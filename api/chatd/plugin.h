@@ -414,9 +414,9 @@ struct chatd_host {
     /* -- flow control (loop thread) -- */
 
     /** Bytes queued for `user` and not yet written to the network, on the session of
-     *  theirs that has the most waiting; 0 when none waits or the user has no session.
-     *  A plugin that must know a push reached the network (to remove a stored message,
-     *  say) waits until this is 0. */
+     *  theirs that has the fewest waiting: 0 once any one of their sessions has written
+     *  everything it was given (or when the user has no session). A plugin that must
+     *  know a push reached the network (to remove a stored message, say) waits for 0. */
     size_t (*user_output_pending)(struct chatd_plugin *self, const char *user);
 };
 

@@ -46,7 +46,7 @@ static const struct chatd_option options[] = {
     {"max_groups_per_user", CHATD_OPT_INT, "100", 1, 100000, "groups one user may be in"},
     {"max_members_per_group", CHATD_OPT_INT, "10000", 2, 1000000, "members one group may have"},
     {"max_offline_messages", CHATD_OPT_INT, "10000", 1, 10000000,
-     "private messages stored for one user; more are refused with busy"},
+     "private messages stored for one user; more are refused with forbidden"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 

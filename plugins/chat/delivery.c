@@ -11,10 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Stored messages read per list and batch, and the bytes of text sent per batch. */
-#define DRAIN_BYTES (256 * 1024)
-/* How often a drain looks whether its batch has reached the network. */
+/* Text sent per drain batch, at least one message. Keep max_output_bytes well above it
+ * (and above the largest message): a batch is queued at once. */
+#define DRAIN_BYTES (64 * 1024)
+/* How often a drain looks whether its batch has reached the network, and how long it
+ * waits before it gives up (the batch then stays stored and is sent again later). */
 #define FLUSH_POLL_MS 10
+#define FLUSH_WAIT_MS 30000
+/* Pushes held for one user while a drain runs. Past it, private messages are stored
+ * for later instead, and group messages wait in the group's log. */
+#define HELD_MAX 1000
 
 static int64_t position_of(struct online_user *u, int64_t group_id)
 {
@@ -56,6 +62,10 @@ int chat_deliver(struct online_user *u, json_t *msg, int64_t group_id, int64_t g
         return 0;
     if (!u->draining)
         return send_now(u, msg, group_id, group_msg_id);
+    if (u->n_held >= HELD_MAX) {
+        json_decref(msg);
+        return 0;
+    }
     if (u->n_held == u->cap_held) {
         size_t cap = u->cap_held ? u->cap_held * 2 : 16;
         struct held_push *more = realloc(u->held, cap * sizeof(*more));
@@ -179,6 +189,7 @@ struct drain_job {
     struct group_ack *ack_groups;
     size_t n_ack_groups;
     uint64_t timer;
+    int64_t flush_deadline; /* wall-clock ms after which the drain stops waiting */
 };
 
 static void drain_free(struct drain_job *j)
@@ -325,8 +336,14 @@ static void finish_drain(struct online_user *u)
         return;
     }
     u->draining = 0;
-    for (size_t i = 0; i < u->n_held; i++)
-        send_now(u, u->held[i].msg, u->held[i].group_id, u->held[i].group_msg_id);
+    for (size_t i = 0; i < u->n_held; i++) {
+        struct held_push *h = &u->held[i];
+        /* A group message held here is also in the log: the drain may have sent it. */
+        if (h->group_id && h->group_msg_id <= position_of(u, h->group_id))
+            json_decref(h->msg);
+        else
+            send_now(u, h->msg, h->group_id, h->group_msg_id);
+    }
     u->n_held = 0;
 }
 
@@ -377,11 +394,17 @@ static void await_flush(void *arg)
     struct drain_job *j = arg;
     struct online_user *u = drain_owner(j);
     size_t pending = u ? HOST->user_output_pending(chat.self, j->user) : 0;
-    if (u && pending > 0)
+    int late = HOST->now_ms() > j->flush_deadline;
+    if (u && pending > 0 && !late)
         return; /* look again at the next tick */
     HOST->timer_cancel(chat.self, j->timer);
-    if (!u) {
-        drain_free(j); /* gone before it reached them: it stays stored */
+    if (u && late) {
+        /* Not read in time: the batch stays stored and goes out again later. */
+        HOST->log(chat.self, CHATD_LOG_INFO, "%s is not reading; stored messages kept", j->user);
+        finish_drain(u);
+    }
+    if (!u || late) {
+        drain_free(j);
         return;
     }
     submit_ack(j);
@@ -404,7 +427,10 @@ static void send_batch(struct online_user *u, struct drain_job *j)
     while (p < j->n_private || g < j->n) {
         int take_private = g >= j->n || (p < j->n_private && j->items[p].ts <= j->items[g].ts);
         struct stored *s = take_private ? &j->items[p] : &j->items[g];
-        if (s->ts > cutoff || bytes > DRAIN_BYTES) {
+        /* At least one message per batch, whatever the clocks say: a batch that sent
+         * nothing would never end the backlog. */
+        int processed = j->ack_private != 0 || j->n_ack_groups != 0;
+        if (processed && (s->ts > cutoff || bytes > DRAIN_BYTES)) {
             j->more = 1;
             break;
         }
@@ -413,7 +439,10 @@ static void send_batch(struct online_user *u, struct drain_job *j)
          * device logging in): group messages pushed live, stored ones of this period. */
         int sent = s->group_id ? s->id <= position_of(u, s->group_id) : s->id <= u->last_private;
         if (!sent) {
-            if (!send_now(u, stored_push(s), s->group_id, s->id))
+            /* Read positions move when the batch is acknowledged, not now. */
+            size_t delivered = 0;
+            HOST->push_user(chat.self, u->name, stored_push(s), &delivered);
+            if (delivered == 0)
                 break; /* no session took it: the rest stays stored */
             bytes += s->text_len;
             if (!s->group_id)
@@ -435,8 +464,13 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
                       "messages sent to %s stay stored (%s): they will be sent again", j->user,
                       chatd_strerror(status));
         if (u) {
-            if (status == 0 && j->more)
-                u->drain_again = 1;
+            if (status == 0) {
+                /* Now acknowledged: what the batch sent counts as read. */
+                for (size_t i = 0; i < j->n_ack_groups; i++)
+                    chat_advance_position(u, j->ack_groups[i].group_id, j->ack_groups[i].position);
+                if (j->more)
+                    u->drain_again = 1;
+            }
             finish_drain(u);
         }
         drain_free(j);
@@ -460,6 +494,7 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
         drain_free(j);
         return;
     }
+    j->flush_deadline = HOST->now_ms() + FLUSH_WAIT_MS;
     if (HOST->timer_add(chat.self, FLUSH_POLL_MS, 1, await_flush, j, &j->timer) != 0)
         submit_ack(j); /* cannot wait: acknowledge now rather than resend later */
 }

@@ -102,7 +102,8 @@ static int membership_change(struct chatd_db *db, struct membership_job *j)
     if (rc != 0)
         return rc;
     if (j->op != OP_LEAVE) {
-        rc = count(db, "SELECT COUNT(*) FROM memberships WHERE user_id = ?", j->user_id, &n);
+        rc = count(db, "SELECT COUNT(*) FROM memberships WHERE user_id = ? FOR UPDATE", j->user_id,
+                   &n);
         if (rc != 0)
             return rc;
         if (n >= j->max_groups) {
@@ -146,7 +147,8 @@ static int membership_change(struct chatd_db *db, struct membership_job *j)
             j->outcome = "not_member";
         return rc;
     }
-    rc = count(db, "SELECT COUNT(*) FROM memberships WHERE group_id = ?", j->group_id, &n);
+    rc = count(db, "SELECT COUNT(*) FROM memberships WHERE group_id = ? FOR UPDATE", j->group_id,
+               &n);
     if (rc != 0)
         return rc;
     if (n >= j->max_members) {
