@@ -208,6 +208,11 @@ static size_t api_user_output_pending(struct chatd_plugin *self, const char *use
     return least;
 }
 
+static int api_is_authenticator(struct chatd_plugin *self)
+{
+    return self->is_authenticator;
+}
+
 static int64_t api_now_ms(void)
 {
     struct timeval tv;
@@ -242,4 +247,5 @@ const struct chatd_host host_api = {
     .timer_cancel = api_timer_cancel,
     .now_ms = api_now_ms,
     .user_output_pending = api_user_output_pending,
+    .is_authenticator = api_is_authenticator,
 };

@@ -418,6 +418,10 @@ struct chatd_host {
      *  everything it was given (or when the user has no session). A plugin that must
      *  know a push reached the network (to remove a stored message, say) waits for 0. */
     size_t (*user_output_pending)(struct chatd_plugin *self, const char *user);
+
+    /** Non-zero when the operator named this plugin in `[plugins] authenticator`, so
+     *  that session_login and session_logout will work for it. Any thread. */
+    int (*is_authenticator)(struct chatd_plugin *self);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

@@ -203,6 +203,12 @@ static int chat_init(struct chatd_plugin *self, const struct chatd_host *host)
     /* msg_ids are "<boot>-<n>": the boot part differs at every start. */
     snprintf(chat.boot, sizeof(chat.boot), "%llx", (unsigned long long)host->now_ms());
 
+    if ((option_on("login") || option_on("logout")) && !host->is_authenticator(self)) {
+        host->log(self, CHATD_LOG_ERROR,
+                  "chat serves login, so it must be the authenticator: add 'authenticator = "
+                  "chat' to [plugins] (or turn login and logout off)");
+        return CHATD_EPERM;
+    }
     int rc = accounts_init(option_on("register"), option_on("login"), option_on("logout"));
     if (rc == 0 && option_on("private_chat"))
         rc = private_chat_init();

@@ -14,7 +14,7 @@
 
 #define CHAT_NAME_MAX    32   /* user and group names: [A-Za-z0-9_], 1 to 32 bytes */
 #define CHAT_PASSWD_MAX  1024 /* bytes */
-#define CHAT_DRAIN_BATCH 500  /* stored messages delivered per drain job */
+#define CHAT_DRAIN_BATCH 100  /* stored messages read per list and drain batch */
 
 /* A group message position a member has been sent, kept in memory while the member is
  * online and written back when their last session ends. */
@@ -47,6 +47,10 @@ struct online_user {
     size_t n_held, cap_held;
     int64_t last_private; /* highest stored private message sent this time online */
     int positions_dirty;  /* read positions moved since they were last saved */
+    /* Live group pushes may move read positions only once the stored backlog is out:
+     * before that, a position past an unsent older message would skip it for good. */
+    int caught_up;
+    int drain_failures; /* drain attempts failed in a row */
     UT_hash_handle hh;
 };
 
@@ -62,6 +66,7 @@ struct group {
     struct group_member *members;
     size_t n_members, cap;
     int loading;             /* a load job is in flight */
+    int sending;             /* messages of this group being stored right now */
     struct pending *waiting; /* requests waiting for the load */
     UT_hash_handle hh;
 };

@@ -21,6 +21,9 @@
 /* Pushes held for one user while a drain runs. Past it, private messages are stored
  * for later instead, and group messages wait in the group's log. */
 #define HELD_MAX 1000
+/* A failed drain is tried again this many times, this far apart. */
+#define DRAIN_RETRIES  3
+#define DRAIN_RETRY_MS 500
 
 static int64_t position_of(struct online_user *u, int64_t group_id)
 {
@@ -51,7 +54,7 @@ static int send_now(struct online_user *u, json_t *msg, int64_t group_id, int64_
 {
     size_t delivered = 0;
     HOST->push_user(chat.self, u->name, msg, &delivered);
-    if (delivered > 0 && group_id)
+    if (delivered > 0 && group_id && u->caught_up)
         chat_advance_position(u, group_id, group_msg_id);
     return delivered > 0;
 }
@@ -82,31 +85,44 @@ int chat_deliver(struct online_user *u, json_t *msg, int64_t group_id, int64_t g
 
 /* ---- storing held private messages of a user who left ------------------------- */
 
+/* One held private message, copied out of its push for a worker. */
+struct kept {
+    char *from, *msg_id, *text;
+    size_t text_len;
+    int64_t ts;
+};
+
 struct keep_job {
     char *user;
     int64_t user_id;
-    json_t *messages; /* array of private_chat_recv pushes */
+    struct kept *items;
+    size_t n;
 };
+
+static void keep_free(struct keep_job *j)
+{
+    for (size_t i = 0; i < j->n; i++) {
+        free(j->items[i].from);
+        free(j->items[i].msg_id);
+        free(j->items[i].text);
+    }
+    free(j->items);
+    free(j->user);
+    free(j);
+}
 
 static int keep_work(struct chatd_db *db, void *arg)
 {
     struct keep_job *j = arg;
-    size_t i;
-    json_t *m;
-    json_array_foreach(j->messages, i, m)
-    {
-        const char *from = json_string_value(json_object_get(m, "user_from"));
-        const char *msg_id = json_string_value(json_object_get(m, "msg_id"));
-        const json_t *text = json_object_get(m, "text");
+    for (size_t i = 0; i < j->n; i++) {
+        const struct kept *k = &j->items[i];
         /* Parameters in the order of the statement's marks. */
         struct chatd_value row[5] = {
             {.type = CHATD_PARAM_INT64, .i = j->user_id},
-            {.type = CHATD_PARAM_TEXT, .s = msg_id, .len = strlen(msg_id)},
-            {.type = CHATD_PARAM_TEXT,
-             .s = json_string_value(text),
-             .len = json_string_length(text)},
-            {.type = CHATD_PARAM_INT64, .i = json_integer_value(json_object_get(m, "ts"))},
-            {.type = CHATD_PARAM_TEXT, .s = from, .len = strlen(from)},
+            {.type = CHATD_PARAM_TEXT, .s = k->msg_id, .len = strlen(k->msg_id)},
+            {.type = CHATD_PARAM_TEXT, .s = k->text, .len = k->text_len},
+            {.type = CHATD_PARAM_INT64, .i = k->ts},
+            {.type = CHATD_PARAM_TEXT, .s = k->from, .len = strlen(k->from)},
         };
         int rc = HOST->db_exec(db,
                                "INSERT IGNORE INTO private_messages (recipient_id, sender_id, "
@@ -124,37 +140,57 @@ static void keep_done(struct chatd_request *req, void *arg, int status)
     struct keep_job *j = arg;
     if (status != 0)
         HOST->log(chat.self, CHATD_LOG_ERROR,
-                  "%zu private messages for %s could not be kept for their next login (%s)",
-                  json_array_size(j->messages), j->user, chatd_strerror(status));
+                  "%zu private messages for %s could not be kept for their next login (%s)", j->n,
+                  j->user, chatd_strerror(status));
     chat_write_end(j->user);
-    json_decref(j->messages);
-    free(j->user);
-    free(j);
+    keep_free(j);
+}
+
+/* Copy a held private_chat_recv push into j; 0 when it is not one (or memory ran out). */
+static int keep_one(struct keep_job *j, const json_t *msg)
+{
+    const char *cmd = json_string_value(json_object_get(msg, "cmd"));
+    const json_t *text = json_object_get(msg, "text");
+    if (!cmd || strcmp(cmd, "private_chat_recv") != 0 || !json_is_string(text))
+        return 0;
+    struct kept *k = &j->items[j->n];
+    k->from = chat_strdup(json_string_value(json_object_get(msg, "user_from")));
+    k->msg_id = chat_strdup(json_string_value(json_object_get(msg, "msg_id")));
+    k->text_len = json_string_length(text);
+    k->text = malloc(k->text_len + 1);
+    k->ts = json_integer_value(json_object_get(msg, "ts"));
+    if (!k->from || !k->msg_id || !k->text) {
+        free(k->from);
+        free(k->msg_id);
+        free(k->text);
+        return 0;
+    }
+    memcpy(k->text, json_string_value(text), k->text_len + 1);
+    j->n++;
+    return 1;
 }
 
 void chat_release_held(struct online_user *u)
 {
-    json_t *keep = json_array();
+    struct keep_job *j = calloc(1, sizeof(*j));
+    if (j)
+        j->items = calloc(u->n_held ? u->n_held : 1, sizeof(*j->items));
     for (size_t i = 0; i < u->n_held; i++) {
-        struct held_push *h = &u->held[i];
-        const char *cmd = json_string_value(json_object_get(h->msg, "cmd"));
-        if (keep && cmd && strcmp(cmd, "private_chat_recv") == 0)
-            json_array_append(keep, h->msg);
         /* Group messages were never sent: the read position did not move, so they come
          * from the group's log at the next login. Presence and the like are moot. */
-        json_decref(h->msg);
+        if (j && j->items)
+            keep_one(j, u->held[i].msg);
+        json_decref(u->held[i].msg);
     }
     u->n_held = 0;
-    struct keep_job *j = keep && json_array_size(keep) ? calloc(1, sizeof(*j)) : NULL;
-    if (!j || !(j->user = chat_strdup(u->name))) {
-        if (keep && json_array_size(keep))
+    if (!j || !j->items || j->n == 0 || !(j->user = chat_strdup(u->name))) {
+        if (j && j->n)
             HOST->log(chat.self, CHATD_LOG_ERROR, "out of memory keeping messages for %s", u->name);
-        free(j);
-        json_decref(keep);
+        if (j)
+            keep_free(j);
         return;
     }
     j->user_id = u->id;
-    j->messages = keep;
     chat_write_begin(j->user);
     static const struct chatd_job job = {
         .work = keep_work, .done = keep_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
@@ -452,6 +488,20 @@ static void send_batch(struct online_user *u, struct drain_job *j)
     }
 }
 
+/* Timer: try a failed drain again, if that time online of the user (its generation is
+ * the argument) still lasts and still drains. */
+static void retry_drain(void *arg)
+{
+    uint64_t generation = (uint64_t)(uintptr_t)arg;
+    struct online_user *u, *tmp;
+    HASH_ITER (hh, chat.online, u, tmp) {
+        if (u->generation == generation && u->draining) {
+            start_drain_job(u);
+            return;
+        }
+    }
+}
+
 static void drain_done(struct chatd_request *req, void *arg, int status)
 {
     (void)req;
@@ -470,6 +520,8 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
                     chat_advance_position(u, j->ack_groups[i].group_id, j->ack_groups[i].position);
                 if (j->more)
                     u->drain_again = 1;
+                else
+                    u->caught_up = 1; /* the whole backlog is out */
             }
             finish_drain(u);
         }
@@ -481,15 +533,23 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
         return;
     }
     if (status != 0) {
-        /* Everything stays stored and goes out at the next login or the next message. */
+        /* Everything stays stored. Try again shortly (live pushes stay held meanwhile),
+         * a few times; then let them through, and the next login or message retries. */
         HOST->log(chat.self, CHATD_LOG_WARN, "offline delivery to %s failed (%s)", j->user,
                   chatd_strerror(status));
-        finish_drain(u);
         drain_free(j);
+        if (++u->drain_failures <= DRAIN_RETRIES &&
+            HOST->timer_add(chat.self, DRAIN_RETRY_MS, 0, retry_drain,
+                            (void *)(uintptr_t)u->generation, NULL) == 0)
+            return;
+        u->drain_failures = 0;
+        finish_drain(u);
         return;
     }
+    u->drain_failures = 0;
     send_batch(u, j);
     if (j->ack_private == 0 && j->n_ack_groups == 0) {
+        u->caught_up = 1; /* nothing stored is left behind */
         finish_drain(u);
         drain_free(j);
         return;

@@ -91,62 +91,61 @@ static int count(struct chatd_db *db, const char *sql, int64_t id, int64_t *out)
     return HOST->db_query(db, sql, &v, 1, chat_read_int64, out);
 }
 
-static int membership_change(struct chatd_db *db, struct membership_job *j)
+/* Whether the user may be in one more group; sets the refusal when not. */
+static int check_group_limit(struct chatd_db *db, struct membership_job *j, int *ok)
 {
-    struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = j->group, .len = strlen(j->group)};
-    struct chatd_value user = {.type = CHATD_PARAM_INT64, .i = j->user_id};
     int64_t n = 0;
-    /* Lock the user's row: two requests of one user cannot both pass the group limit. */
-    int rc = HOST->db_query(db, "SELECT id FROM users WHERE id = ? FOR UPDATE", &user, 1,
-                            chat_read_int64, &n);
+    int rc =
+        count(db, "SELECT COUNT(*) FROM memberships WHERE user_id = ? FOR UPDATE", j->user_id, &n);
+    *ok = rc == 0 && n < j->max_groups;
+    if (rc == 0 && !*ok) {
+        j->outcome = j->op == OP_CREATE ? "failure" : "forbidden";
+        j->reason = "you are in as many groups as the server allows";
+    }
+    return rc;
+}
+
+static int create_group(struct chatd_db *db, struct membership_job *j,
+                        const struct chatd_value *name, const struct chatd_value *user)
+{
+    int ok;
+    int rc = check_group_limit(db, j, &ok);
+    if (rc != 0 || !ok)
+        return rc;
+    struct chatd_value row[2] = {*name, *user};
+    uint64_t added = 0, id = 0;
+    rc = HOST->db_exec(db, "INSERT IGNORE INTO chat_groups (name, owner_id) VALUES (?, ?)", row, 2,
+                       &added, &id);
     if (rc != 0)
         return rc;
-    if (j->op != OP_LEAVE) {
-        rc = count(db, "SELECT COUNT(*) FROM memberships WHERE user_id = ? FOR UPDATE", j->user_id,
-                   &n);
-        if (rc != 0)
-            return rc;
-        if (n >= j->max_groups) {
-            j->outcome = j->op == OP_CREATE ? "failure" : "forbidden";
-            j->reason = "you are in as many groups as the server allows";
-            return 0;
-        }
-    }
-    if (j->op == OP_CREATE) {
-        struct chatd_value row[2] = {name, user};
-        uint64_t added = 0, id = 0;
-        rc = HOST->db_exec(db, "INSERT IGNORE INTO chat_groups (name, owner_id) VALUES (?, ?)", row,
-                           2, &added, &id);
-        if (rc != 0)
-            return rc;
-        if (added == 0) {
-            j->outcome = "failure";
-            j->reason = "that group name is taken";
-            return 0;
-        }
-        j->group_id = (int64_t)id;
-        struct chatd_value member[2] = {{.type = CHATD_PARAM_INT64, .i = j->group_id}, user};
-        return HOST->db_exec(db, "INSERT INTO memberships (group_id, user_id) VALUES (?, ?)",
-                             member, 2, NULL, NULL);
-    }
-    /* And the group's row: two joins cannot both pass the member limit. */
-    rc = HOST->db_query(db, "SELECT id FROM chat_groups WHERE name = ? FOR UPDATE", &name, 1,
-                        chat_read_int64, &j->group_id);
-    if (rc != 0)
-        return rc;
-    if (j->group_id == 0) {
-        j->outcome = "group_not_exist";
+    if (added == 0) {
+        j->outcome = "failure";
+        j->reason = "that group name is taken";
         return 0;
     }
-    struct chatd_value pair[2] = {{.type = CHATD_PARAM_INT64, .i = j->group_id}, user};
-    uint64_t changed = 0;
-    if (j->op == OP_LEAVE) {
-        rc = HOST->db_exec(db, "DELETE FROM memberships WHERE group_id = ? AND user_id = ?", pair,
-                           2, &changed, NULL);
-        if (rc == 0 && changed == 0)
-            j->outcome = "not_member";
+    j->group_id = (int64_t)id;
+    struct chatd_value member[2] = {{.type = CHATD_PARAM_INT64, .i = j->group_id}, *user};
+    return HOST->db_exec(db, "INSERT INTO memberships (group_id, user_id) VALUES (?, ?)", member, 2,
+                         NULL, NULL);
+}
+
+static int join_group(struct chatd_db *db, struct membership_job *j, struct chatd_value *pair)
+{
+    /* The contract's own answers come before the server's limits. */
+    int64_t n = 0;
+    int rc =
+        HOST->db_query(db, "SELECT COUNT(*) FROM memberships WHERE group_id = ? AND user_id = ?",
+                       pair, 2, chat_read_int64, &n);
+    if (rc != 0)
         return rc;
+    if (n > 0) {
+        j->outcome = "already_member";
+        return 0;
     }
+    int ok;
+    rc = check_group_limit(db, j, &ok);
+    if (rc != 0 || !ok)
+        return rc;
     rc = count(db, "SELECT COUNT(*) FROM memberships WHERE group_id = ? FOR UPDATE", j->group_id,
                &n);
     if (rc != 0)
@@ -158,12 +157,40 @@ static int membership_change(struct chatd_db *db, struct membership_job *j)
     }
     /* A new member starts at the end of the group's log: no history before joining. */
     struct chatd_value join[3] = {pair[0], pair[1], pair[0]};
-    rc = HOST->db_exec(db,
-                       "INSERT IGNORE INTO memberships (group_id, user_id, read_pos) SELECT ?, ?, "
-                       "COALESCE(MAX(id), 0) FROM group_messages WHERE group_id = ?",
-                       join, 3, &changed, NULL);
+    return HOST->db_exec(db,
+                         "INSERT INTO memberships (group_id, user_id, read_pos) SELECT ?, ?, "
+                         "COALESCE(MAX(id), 0) FROM group_messages WHERE group_id = ?",
+                         join, 3, NULL, NULL);
+}
+
+static int membership_change(struct chatd_db *db, struct membership_job *j)
+{
+    struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = j->group, .len = strlen(j->group)};
+    struct chatd_value user = {.type = CHATD_PARAM_INT64, .i = j->user_id};
+    int64_t n = 0;
+    /* Lock the user's row, then the group's: two requests cannot both pass a limit. */
+    int rc = HOST->db_query(db, "SELECT id FROM users WHERE id = ? FOR UPDATE", &user, 1,
+                            chat_read_int64, &n);
+    if (rc != 0)
+        return rc;
+    if (j->op == OP_CREATE)
+        return create_group(db, j, &name, &user);
+    rc = HOST->db_query(db, "SELECT id FROM chat_groups WHERE name = ? FOR UPDATE", &name, 1,
+                        chat_read_int64, &j->group_id);
+    if (rc != 0)
+        return rc;
+    if (j->group_id == 0) {
+        j->outcome = "group_not_exist";
+        return 0;
+    }
+    struct chatd_value pair[2] = {{.type = CHATD_PARAM_INT64, .i = j->group_id}, user};
+    if (j->op == OP_JOIN)
+        return join_group(db, j, pair);
+    uint64_t changed = 0;
+    rc = HOST->db_exec(db, "DELETE FROM memberships WHERE group_id = ? AND user_id = ?", pair, 2,
+                       &changed, NULL);
     if (rc == 0 && changed == 0)
-        j->outcome = "already_member";
+        j->outcome = "not_member";
     return rc;
 }
 
@@ -262,6 +289,7 @@ struct send_job {
     int64_t message_id;
     uint64_t epoch;
     struct group *loaded; /* members read by this job when the group was not cached */
+    int counted;          /* counted in the cached group's `sending` */
     int not_member;
 };
 
@@ -316,7 +344,48 @@ static int send_work(struct chatd_db *db, void *arg)
     return rc;
 }
 
-static void fan_out(const struct group *g, const struct send_job *j)
+/* Messages of each group being stored right now, by group name. */
+struct sends {
+    char *group;
+    int count;
+    UT_hash_handle hh;
+};
+static struct sends *sends_in_flight;
+
+static void sends_begin(const char *group)
+{
+    struct sends *e;
+    HASH_FIND_STR(sends_in_flight, group, e);
+    if (!e) {
+        e = calloc(1, sizeof(*e));
+        if (!e || !(e->group = chat_strdup(group))) {
+            free(e);
+            return;
+        }
+        HASH_ADD_KEYPTR(hh, sends_in_flight, e->group, strlen(e->group), e);
+    }
+    e->count++;
+}
+
+/* One fewer; returns how many are still being stored. */
+static int sends_end(const char *group)
+{
+    struct sends *e;
+    HASH_FIND_STR(sends_in_flight, group, e);
+    if (!e)
+        return 1; /* not counted (out of memory): do not move positions */
+    if (--e->count > 0)
+        return e->count;
+    HASH_DEL(sends_in_flight, e);
+    free(e->group);
+    free(e);
+    return 0;
+}
+
+/* Send to every other member online. Read positions move only when no other message
+ * of the group is still being stored: one stored later could get a lower id, and a
+ * position past it would skip it at the member's next login. */
+static void fan_out(const struct group *g, const struct send_job *j, int may_advance)
 {
     char msg_id[32];
     snprintf(msg_id, sizeof(msg_id), "g%lld", (long long)j->message_id);
@@ -327,9 +396,8 @@ static void fan_out(const struct group *g, const struct send_job *j)
         if (strcmp(g->members[i].name, j->sender) == 0)
             continue;
         struct online_user *u = chat_online(g->members[i].name);
-        if (!u)
-            continue; /* reads it from the log at next login */
-        chat_deliver(u, json_incref(msg), g->id, j->message_id);
+        if (u) /* else it reads it from the log at next login */
+            chat_deliver(u, json_incref(msg), may_advance ? g->id : 0, j->message_id);
     }
     json_decref(msg);
 }
@@ -338,6 +406,7 @@ static void send_done(struct chatd_request *req, void *arg, int status)
 {
     struct send_job *j = arg;
     struct group *g = group_find(j->group);
+    int may_advance = sends_end(j->group) == 0;
     if (status != 0) {
         chat_refuse(req, chat_status_word(status), "the message could not be stored");
     } else if (j->loaded && j->group_id == 0) {
@@ -351,7 +420,7 @@ static void send_done(struct chatd_request *req, void *arg, int status)
             j->loaded = NULL;
             HASH_ADD_KEYPTR(hh, chat.groups, g->name, strlen(g->name), g);
         }
-        fan_out(g ? g : j->loaded, j);
+        fan_out(g ? g : j->loaded, j, may_advance);
         HOST->reply(req, "success", NULL);
     }
     send_free(j);
@@ -400,12 +469,21 @@ static void handle_group_chat(struct chatd_request *req, const json_t *body, voi
     }
     static const struct chatd_job job = {
         .work = send_work, .done = send_done, .flags = CHATD_JOB_DB};
-    if (chat_submit(req, &job, j) < 0)
+    if (chat_submit(req, &job, j) < 0) {
         send_free(j);
+        return;
+    }
+    sends_begin(group);
 }
 
 void groups_shutdown(void)
 {
+    struct sends *e, *etmp;
+    HASH_ITER (hh, sends_in_flight, e, etmp) {
+        HASH_DEL(sends_in_flight, e);
+        free(e->group);
+        free(e);
+    }
     struct group *g, *tmp;
     HASH_ITER (hh, chat.groups, g, tmp) {
         group_drop(g);
