@@ -7,6 +7,7 @@
  *    group read positions) before reading the next batch;
  *  - a read position moves only for a group message really sent. */
 #include "chat.h"
+#include "drain_plan.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -450,27 +451,20 @@ static void await_flush(void *arg)
 static void send_batch(struct online_user *u, struct drain_job *j)
 {
     size_t n_groups = j->n - j->n_private;
-    /* A full list may continue in the next batch: send nothing newer than its last
-     * message now, or a later batch would bring something older. */
-    int64_t cutoff = INT64_MAX;
-    if (j->n_private == CHAT_DRAIN_BATCH)
-        cutoff = j->items[j->n_private - 1].ts;
-    if (n_groups == CHAT_DRAIN_BATCH && j->items[j->n - 1].ts < cutoff)
-        cutoff = j->items[j->n - 1].ts;
-    j->more = j->n_private == CHAT_DRAIN_BATCH || n_groups == CHAT_DRAIN_BATCH;
-
-    size_t p = 0, g = j->n_private, bytes = 0;
-    while (p < j->n_private || g < j->n) {
-        int take_private = g >= j->n || (p < j->n_private && j->items[p].ts <= j->items[g].ts);
-        struct stored *s = take_private ? &j->items[p] : &j->items[g];
-        /* At least one message per batch, whatever the clocks say: a batch that sent
-         * nothing would never end the backlog. */
-        int processed = j->ack_private != 0 || j->n_ack_groups != 0;
-        if (processed && (s->ts > cutoff || bytes > DRAIN_BYTES)) {
-            j->more = 1;
-            break;
-        }
-        take_private ? p++ : g++;
+    struct plan_item *plan = malloc((j->n ? j->n : 1) * sizeof(*plan));
+    size_t *order = malloc((j->n ? j->n : 1) * sizeof(*order));
+    if (!plan || !order) {
+        free(plan);
+        free(order);
+        j->more = 1;
+        return;
+    }
+    for (size_t i = 0; i < j->n; i++)
+        plan[i] = (struct plan_item){.ts = j->items[i].ts, .bytes = j->items[i].text_len};
+    size_t n = drain_plan(plan, j->n_private, plan + j->n_private, n_groups, CHAT_DRAIN_BATCH,
+                          DRAIN_BYTES, order, &j->more);
+    for (size_t k = 0; k < n; k++) {
+        struct stored *s = &j->items[order[k]];
         /* Skip what this user's sessions were already sent while online (a second
          * device logging in): group messages pushed live, stored ones of this period. */
         int sent = s->group_id ? s->id <= position_of(u, s->group_id) : s->id <= u->last_private;
@@ -478,14 +472,17 @@ static void send_batch(struct online_user *u, struct drain_job *j)
             /* Read positions move when the batch is acknowledged, not now. */
             size_t delivered = 0;
             HOST->push_user(chat.self, u->name, stored_push(s), &delivered);
-            if (delivered == 0)
+            if (delivered == 0) {
+                j->more = 1;
                 break; /* no session took it: the rest stays stored */
-            bytes += s->text_len;
+            }
             if (!s->group_id)
                 u->last_private = s->id;
         }
         record_ack(j, s);
     }
+    free(plan);
+    free(order);
 }
 
 /* Timer: try a failed drain again, if that time online of the user (its generation is
