@@ -6,6 +6,8 @@
 #include "client.h"
 #include "db_test_env.h"
 
+#include "run_suite.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,9 +101,5 @@ int main(void)
     tcase_add_test(tc, each_session_is_answered_in_order_while_sessions_run_in_parallel);
     tcase_add_test(tc, a_failed_migration_stops_the_start);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return chatd_run_suite(s);
 }

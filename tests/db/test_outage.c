@@ -6,6 +6,8 @@
 #include "client.h"
 #include "db_test_env.h"
 
+#include "run_suite.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,9 +136,5 @@ static Suite *outage_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(outage_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return chatd_run_suite(outage_suite());
 }

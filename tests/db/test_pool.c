@@ -8,6 +8,8 @@
 #include "plugin_loader.h"
 #include "workers.h"
 
+#include "run_suite.h"
+
 #include <check.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -409,9 +411,5 @@ static Suite *pool_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pool_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return chatd_run_suite(pool_suite());
 }

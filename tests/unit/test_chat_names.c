@@ -1,6 +1,8 @@
 /* test_chat_names.c - the chat plugin's rule for user and group names. */
 #include "names.h"
 
+#include "run_suite.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +49,5 @@ int main(void)
     tcase_add_test(tc, names_accept_1_to_32_bytes_only);
     tcase_add_test(tc, names_refuse_everything_else);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return chatd_run_suite(s);
 }

@@ -3,6 +3,8 @@
  * clocks say. */
 #include "drain_plan.h"
 
+#include "run_suite.h"
+
 #include <check.h>
 #include <stdlib.h>
 
@@ -84,9 +86,5 @@ int main(void)
     tcase_add_test(tc, plan_takes_at_least_one_whatever_the_clocks);
     tcase_add_test(tc, plan_of_nothing_is_empty);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return chatd_run_suite(s);
 }

@@ -1,6 +1,8 @@
 /* test_framer.c - Check suite for the JSON stream framer (host/framer.c). */
 #include "framer.h"
 
+#include "run_suite.h"
+
 #include <check.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -801,9 +803,5 @@ static Suite *framer_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(framer_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return chatd_run_suite(framer_suite());
 }

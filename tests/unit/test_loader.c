@@ -6,6 +6,8 @@
 #include "plugin_loader.h"
 #include "server.h"
 
+#include "run_suite.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -297,9 +299,5 @@ static Suite *loader_suite(void)
 int main(void)
 {
     log_configure(CHATD_LOG_ERROR, 0, "test");
-    SRunner *sr = srunner_create(loader_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return chatd_run_suite(loader_suite());
 }
