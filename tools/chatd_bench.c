@@ -264,7 +264,7 @@ int main(int argc, char **argv)
                       .seconds = 10,
                       .password = "bench",
                       .prefix = "b"};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             usage();
@@ -284,7 +284,6 @@ int main(int argc, char **argv)
             b.prefix = v;
         else
             usage();
-        i++;
     }
     if (b.port <= 0 || b.users < 2 || b.inflight < 1 || b.seconds < 1)
         usage();
