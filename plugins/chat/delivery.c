@@ -68,6 +68,12 @@ int chat_deliver(struct online_user *u, json_t *msg, int64_t group_id, int64_t g
         return send_now(u, msg, group_id, group_msg_id);
     if (u->n_held >= HELD_MAX) {
         json_decref(msg);
+        if (group_id) {
+            /* It waits in the group's log: fetch it with another drain, and move no read
+             * position of this user until that drain is done. */
+            u->caught_up = 0;
+            u->drain_again = 1;
+        }
         return 0;
     }
     if (u->n_held == u->cap_held) {
