@@ -119,7 +119,6 @@ struct login_result {
     char hash[crypto_pwhash_STRBYTES];
     int64_t id;
     int found, verified;
-    json_t *friends; /* array of names; built on the loop thread from the lists below */
     char **friend_names;
     size_t n_friends, cap_friends;
     char **group_names;

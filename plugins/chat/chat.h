@@ -65,9 +65,6 @@ struct group {
     int64_t id;
     struct group_member *members;
     size_t n_members, cap;
-    int loading;             /* a load job is in flight */
-    int sending;             /* messages of this group being stored right now */
-    struct pending *waiting; /* requests waiting for the load */
     UT_hash_handle hh;
 };
 
@@ -139,8 +136,6 @@ void chat_advance_position(struct online_user *u, int64_t group_id, int64_t id);
  * it, so that a crash resends at most that much). */
 void accounts_save_positions(void *arg);
 int accounts_init(int enable_register, int enable_login, int enable_logout);
-/* The login job's results, handed to the LOGIN event that session_login raises. */
-struct login_result;
 void accounts_on_event(enum chatd_event event, chatd_session_id session, const char *user,
                        int first_or_last, void *arg);
 void accounts_shutdown(void);
