@@ -1899,21 +1899,5 @@ static Suite *chat_suite(void)
 
 int main(void)
 {
-    /* Every server's config and log go under one directory: removed when all tests
-     * pass, kept for a look when one fails (a failing test ends before its cleanup). */
-    char base[PATH_MAX];
-    if (chatd_tmpdir_make(base, sizeof(base)) < 0 || setenv("CHATD_TEST_TMPDIR", base, 1) < 0) {
-        fprintf(stderr, "cannot make a temporary directory: %s\n", strerror(errno));
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(chat_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    if (failed == 0)
-        chatd_tmpdir_remove(base);
-    else
-        fprintf(stderr, "the servers' files are kept in %s\n", base);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return chatd_proc_run_suite(chat_suite());
 }

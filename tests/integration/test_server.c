@@ -1165,21 +1165,5 @@ static Suite *server_suite(void)
 
 int main(void)
 {
-    /* Every server's config and log go under one directory: removed when all tests
-     * pass, kept for a look when one fails (a failing test ends before its cleanup). */
-    char base[PATH_MAX];
-    if (chatd_tmpdir_make(base, sizeof(base)) < 0 || setenv("CHATD_TEST_TMPDIR", base, 1) < 0) {
-        fprintf(stderr, "cannot make a temporary directory: %s\n", strerror(errno));
-        return EXIT_FAILURE;
-    }
-    SRunner *sr = srunner_create(server_suite());
-    srunner_set_fork_status(sr, CK_FORK);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    if (failed == 0)
-        chatd_tmpdir_remove(base);
-    else
-        fprintf(stderr, "the servers' configs and logs are kept in %s\n", base);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return chatd_proc_run_suite(server_suite());
 }

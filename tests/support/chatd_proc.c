@@ -449,3 +449,22 @@ void chatd_run_result_free(struct chatd_run_result *r)
     free(r->err);
     r->out = r->err = NULL;
 }
+
+int chatd_proc_run_suite(Suite *suite)
+{
+    char base[PATH_MAX];
+    if (chatd_tmpdir_make(base, sizeof(base)) < 0 || setenv("CHATD_TEST_TMPDIR", base, 1) < 0) {
+        fprintf(stderr, "cannot make a temporary directory: %s\n", strerror(errno));
+        return EXIT_FAILURE;
+    }
+    SRunner *runner = srunner_create(suite);
+    srunner_set_fork_status(runner, CK_FORK);
+    srunner_run_all(runner, CK_ENV);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    if (failed == 0)
+        chatd_tmpdir_remove(base);
+    else
+        fprintf(stderr, "the servers' configs and logs are kept in %s\n", base);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -9,6 +9,7 @@
 #ifndef CHATD_TEST_CHATD_PROC_H
 #define CHATD_TEST_CHATD_PROC_H
 
+#include <check.h>
 #include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -106,6 +107,11 @@ struct chatd_run_result {
 int chatd_run(const char *const *args, int timeout_ms, struct chatd_run_result *r);
 
 void chatd_run_result_free(struct chatd_run_result *r);
+
+/* Run an integration suite (forking each test) with every server's config and log under
+ * one temporary directory: removed when all tests pass, kept and named when one fails
+ * (a failing test ends before its cleanup). Returns main()'s exit status. */
+int chatd_proc_run_suite(Suite *suite);
 
 /* Sleep for ms milliseconds. */
 void chatd_sleep_ms(int ms);
