@@ -1,0 +1,67 @@
+/* bench.h - what the parts of chatd-bench share: the options, the run's state, small
+ * helpers, and the workloads' entry points.
+ *
+ * chatd-bench is single-threaded: everything here runs on the one libevent loop. */
+#ifndef CHATD_BENCH_H
+#define CHATD_BENCH_H
+
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The command line, as options.c reads it; zero means "the workload's default" where a
+ * default depends on the workload. */
+struct options {
+    const char *workload;
+    const char *host;
+    int port;
+    int users;       /* private: ring size; login, idle: users registered; offline: senders */
+    int inflight;    /* requests in flight per sender */
+    double seconds;  /* length of the measured run */
+    int members;     /* group: members */
+    int senders;     /* group: members that send */
+    int sessions;    /* idle: sessions held */
+    double hold;     /* idle: seconds they are held */
+    int concurrency; /* connections being set up (or, login: logging in) at once */
+    long count;      /* login: stop after this many logins (0: after --seconds) */
+    int receivers;   /* offline: users that are sent to and never log in (during the run) */
+    int verify;      /* offline: then log the receivers in and count what arrives */
+    int server_pid;  /* chatd's pid: its CPU time, and (idle) its memory */
+    int text_bytes;  /* pad message texts to about this many bytes */
+    double drain;    /* seconds to wait for what is still in flight after the run */
+    const char *password;
+    const char *prefix; /* user names are PREFIX<n>, the group PREFIXg */
+};
+
+/* One run of the bench. */
+struct bench {
+    struct options opt;
+    struct event_base *base;
+    struct sockaddr_in addr;
+    char prefix[24]; /* the user name prefix in use (given or made up for this run) */
+};
+
+/* Nanoseconds on the monotonic clock. */
+int64_t now_ns(void);
+
+/* Write user i's name (PREFIX<i>) to out, which holds at least 40 bytes. Returns its
+ * length. */
+size_t user_name(const struct bench *b, int i, char *out);
+
+/* Print a message to stderr and exit with status 1. */
+void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* options.c: read argv into b->opt (exits with a message on a bad option, or 0 after
+ * --help), then fill in the workload's defaults. */
+void options_parse(struct bench *b, int argc, char **argv);
+
+/* The workloads; each runs the loop until it is done and prints its figures. Return
+ * the exit status: 0, or 1 if messages were lost or duplicated or a step failed. */
+int workload_private(struct bench *b);
+int workload_group(struct bench *b);
+int workload_idle(struct bench *b);
+int workload_login(struct bench *b);
+int workload_offline(struct bench *b);
+
+#endif

@@ -1,0 +1,300 @@
+/* conn.c - connections to chatd with batched writes and chunked reads (see conn.h). */
+#include "conn.h"
+#include "bench.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READ_CHUNK (256 * 1024)
+
+static struct event_base *loop_base;
+static struct event *flush_ev;
+static int flush_pending;
+static struct conn *dirty_head;
+static char *scratch;
+static size_t scratch_cap;
+
+static void do_write(struct conn *c);
+
+/* Written after every other callback of this loop iteration: event_active puts the
+ * flush event at the end of the active queue, behind the reads that made it. */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    flush_pending = 0;
+    struct conn *c = dirty_head;
+    dirty_head = NULL;
+    while (c) {
+        struct conn *next = c->next_dirty;
+        c->dirty = 0;
+        c->next_dirty = NULL;
+        if (c->fd >= 0 && c->connected && !c->blocked)
+            do_write(c);
+        c = next;
+    }
+}
+
+void conn_system_init(struct event_base *base)
+{
+    loop_base = base;
+    flush_ev = event_new(base, -1, 0, flush_cb, NULL);
+    scratch_cap = READ_CHUNK;
+    scratch = malloc(scratch_cap);
+    if (!flush_ev || !scratch)
+        die("out of memory");
+}
+
+void conn_system_free(void)
+{
+    event_free(flush_ev);
+    flush_ev = NULL;
+    free(scratch);
+    scratch = NULL;
+}
+
+static void mark_dirty(struct conn *c)
+{
+    if (!c->dirty) {
+        c->dirty = 1;
+        c->next_dirty = dirty_head;
+        dirty_head = c;
+    }
+    if (!flush_pending) {
+        flush_pending = 1;
+        event_active(flush_ev, EV_TIMEOUT, 1);
+    }
+}
+
+static void fail(struct conn *c, const char *why)
+{
+    conn_close(c);
+    if (c->ops && c->ops->on_close)
+        c->ops->on_close(c, why);
+}
+
+static void do_write(struct conn *c)
+{
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->out_off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->blocked = 1;
+            event_add(c->wev, NULL);
+            return;
+        }
+        fail(c, n < 0 ? strerror(errno) : "write failed");
+        return;
+    }
+    c->out_off = c->out_len = 0;
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct conn *c = arg;
+    size_t have = c->tail_len;
+    if (have + READ_CHUNK / 2 > scratch_cap) {
+        size_t cap = 2 * (have + READ_CHUNK / 2);
+        char *more = realloc(scratch, cap);
+        if (!more)
+            die("out of memory");
+        scratch = more;
+        scratch_cap = cap;
+    }
+    if (have)
+        memcpy(scratch, c->tail, have);
+    ssize_t n = recv(fd, scratch + have, scratch_cap - have, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        fail(c, n == 0 ? "closed by the server" : strerror(errno));
+        return;
+    }
+    c->tail_len = 0;
+    char *p = scratch, *end = scratch + have + (size_t)n;
+    unsigned gen = c->gen;
+    for (;;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            break;
+        *nl = '\0';
+        c->ops->on_line(c, p, (size_t)(nl - p));
+        if (c->gen != gen)
+            return; /* closed (and perhaps reopened) by the callback */
+        p = nl + 1;
+    }
+    size_t rest = (size_t)(end - p);
+    if (rest > c->tail_cap) {
+        size_t cap = rest < 256 ? 256 : rest * 2;
+        char *more = realloc(c->tail, cap);
+        if (!more)
+            die("out of memory");
+        c->tail = more;
+        c->tail_cap = cap;
+    }
+    if (rest)
+        memcpy(c->tail, p, rest);
+    c->tail_len = rest;
+}
+
+static void write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct conn *c = arg;
+    if (!c->connected) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err) {
+            fail(c, strerror(err));
+            return;
+        }
+        c->connected = 1;
+        event_add(c->rev, NULL);
+        unsigned gen = c->gen;
+        if (c->ops->on_connect)
+            c->ops->on_connect(c);
+        if (c->gen != gen)
+            return;
+    }
+    c->blocked = 0;
+    do_write(c);
+}
+
+void conn_init(struct conn *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->fd = -1;
+}
+
+int conn_open(struct conn *c, const struct sockaddr_in *addr, const struct conn_ops *ops,
+              void *owner)
+{
+    c->ops = ops;
+    c->owner = owner;
+    c->connected = 0;
+    c->blocked = 0;
+    c->out_off = c->out_len = 0;
+    c->tail_len = 0;
+    c->connect_start_ns = now_ns();
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    if (connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 && errno != EINPROGRESS) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    c->fd = fd;
+    c->rev = event_new(loop_base, fd, EV_READ | EV_PERSIST, read_cb, c);
+    c->wev = event_new(loop_base, fd, EV_WRITE, write_cb, c);
+    if (!c->rev || !c->wev)
+        die("out of memory");
+    /* Connected or not, the first writable event says how the connect went. */
+    event_add(c->wev, NULL);
+    return 0;
+}
+
+void conn_close(struct conn *c)
+{
+    if (c->fd < 0)
+        return;
+    event_free(c->rev);
+    event_free(c->wev);
+    c->rev = c->wev = NULL;
+    close(c->fd);
+    c->fd = -1;
+    c->connected = 0;
+    c->blocked = 0;
+    c->out_off = c->out_len = 0;
+    c->tail_len = 0;
+    c->gen++;
+}
+
+void conn_free(struct conn *c)
+{
+    conn_close(c);
+    if (c->dirty) {
+        for (struct conn **p = &dirty_head; *p; p = &(*p)->next_dirty) {
+            if (*p == c) {
+                *p = c->next_dirty;
+                break;
+            }
+        }
+        c->dirty = 0;
+    }
+    free(c->out);
+    free(c->tail);
+    c->out = c->tail = NULL;
+    c->out_cap = c->tail_cap = 0;
+}
+
+char *conn_reserve(struct conn *c, size_t len)
+{
+    if (c->out_off == c->out_len)
+        c->out_off = c->out_len = 0;
+    if (c->out_cap - c->out_len >= len)
+        return c->out + c->out_len;
+    if (c->out_off) {
+        memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+        c->out_len -= c->out_off;
+        c->out_off = 0;
+        if (c->out_cap - c->out_len >= len)
+            return c->out + c->out_len;
+    }
+    size_t cap = c->out_cap ? c->out_cap : 512;
+    while (cap - c->out_len < len)
+        cap *= 2;
+    char *more = realloc(c->out, cap);
+    if (!more)
+        die("out of memory");
+    c->out = more;
+    c->out_cap = cap;
+    return c->out + c->out_len;
+}
+
+void conn_commit(struct conn *c, size_t len)
+{
+    c->out_len += len;
+    if (c->fd >= 0)
+        mark_dirty(c);
+}
+
+void conn_send(struct conn *c, const void *data, size_t len)
+{
+    memcpy(conn_reserve(c, len), data, len);
+    conn_commit(c, len);
+}
+
+void conn_flush_all(void)
+{
+    if (dirty_head)
+        flush_cb(-1, 0, NULL);
+}
+
+size_t conn_unsent(const struct conn *c)
+{
+    return c->out_len - c->out_off;
+}

@@ -1,0 +1,75 @@
+/* conn.h - one TCP connection to chatd: a non-blocking connect, output gathered in a
+ * buffer and written once per loop iteration (however many requests were queued in
+ * that iteration), input read in large chunks and handed over as lines.
+ *
+ * Reads go into one scratch buffer shared by all connections; only the unfinished end
+ * of a chunk is kept per connection, so 10,000 idle connections cost little memory.
+ * Nothing here allocates per message. */
+#ifndef CHATD_BENCH_CONN_H
+#define CHATD_BENCH_CONN_H
+
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conn;
+
+struct conn_ops {
+    /* The connection is established (what was queued before is being sent). */
+    void (*on_connect)(struct conn *c);
+    /* One line from the server, without its '\n'; line[len] is writable scratch. The
+     * callback may close, or close and reopen, the connection. */
+    void (*on_line)(struct conn *c, char *line, size_t len);
+    /* The server closed the connection, or it failed; the connection is closed now. */
+    void (*on_close)(struct conn *c, const char *why);
+};
+
+struct conn {
+    int fd; /* -1 when closed */
+    int connected;
+    unsigned gen; /* changes at every close, so a read loop sees a reopen */
+    const struct conn_ops *ops;
+    void *owner; /* the workload's */
+    struct event *rev, *wev;
+    char *out;
+    size_t out_off, out_len, out_cap;
+    char *tail; /* an unfinished line from the last read */
+    size_t tail_len, tail_cap;
+    int dirty, blocked;
+    struct conn *next_dirty;
+    int64_t connect_start_ns;
+};
+
+/* Make c a closed connection with no buffers (what zeroed memory is not: fd 0). */
+void conn_init(struct conn *c);
+
+/* Set up the flush event and the read scratch for this loop. Call once. */
+void conn_system_init(struct event_base *base);
+/* Free them, once every connection is freed. */
+void conn_system_free(void);
+
+/* Start connecting. Returns 0, or -1 with errno set (e.g. EMFILE). */
+int conn_open(struct conn *c, const struct sockaddr_in *addr, const struct conn_ops *ops,
+              void *owner);
+
+/* Close now; unsent output is dropped. Buffers are kept for a reopen. */
+void conn_close(struct conn *c);
+
+/* Free the buffers of a closed connection. */
+void conn_free(struct conn *c);
+
+/* Room for len more bytes at the end of the output; write them, then conn_commit. */
+char *conn_reserve(struct conn *c, size_t len);
+void conn_commit(struct conn *c, size_t len);
+
+/* Queue bytes for sending (written at the end of this loop iteration). */
+void conn_send(struct conn *c, const void *data, size_t len);
+
+/* Write every connection's queued output now (at exit, say). */
+void conn_flush_all(void);
+
+/* Bytes queued on c and not yet written. */
+size_t conn_unsent(const struct conn *c);
+
+#endif

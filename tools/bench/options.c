@@ -1,0 +1,219 @@
+/* options.c - chatd-bench's command line and --help. */
+#include "bench.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+    "usage: chatd-bench --port P [--workload W] [options]\n"
+    "\n"
+    "A load generator for chatd. It registers its users, logs them in, runs the\n"
+    "workload for the measured window, and prints one JSON object of figures on stdout\n"
+    "(a progress line a second on stderr). Exit status 1 when messages were lost or\n"
+    "duplicated, or the server refused something during the run.\n"
+    "\n"
+    "Workloads (--workload):\n"
+    "  private  N users in a ring (--users, 100), each keeping W private_chat requests\n"
+    "           in flight to the next one (--inflight, 8) for T seconds (--seconds, 10).\n"
+    "           Figures: deliveries/s, delivery latency (from the send time carried in\n"
+    "           the text), reply latency, lost and duplicated messages.\n"
+    "  group    G members in one group (--members, 100), S of them sending group_chat\n"
+    "           (--senders, 10) with W in flight each (--inflight, 4) for T seconds.\n"
+    "           Each message is pushed to the G-1 other members: deliveries/s counts\n"
+    "           those pushes.\n"
+    "  idle     C sessions (--sessions, 1000) logged in as U users (--users, C) and\n"
+    "           held H seconds (--hold, 10). With --server-pid, chatd's VmRSS before\n"
+    "           and while they are held, and the bytes per session. The open-file limit\n"
+    "           is raised to the hard limit; a C beyond it is refused up front.\n"
+    "  login    login storm: N users registered (--users, 100), then K connections at\n"
+    "           a time (--concurrency, 64) connect, log in and close, for T seconds or\n"
+    "           --count logins. Figures: logins/s, connects/s, login latency.\n"
+    "  offline  N senders (--users, 100), W in flight each (--inflight, 4), write for T\n"
+    "           seconds to R users (--receivers, N) that never log in, so every message\n"
+    "           is stored. Figures: stored messages/s, reply latency. --verify then logs\n"
+    "           the receivers in and counts that every stored message arrives once.\n"
+    "\n"
+    "Options:\n"
+    "  --host ADDR         chatd's IPv4 address (127.0.0.1)\n"
+    "  --port P            chatd's port (required)\n"
+    "  --server-pid PID    chatd's pid: its CPU time over the window (and, idle, its\n"
+    "                      memory) is read from /proc and reported beside the bench's\n"
+    "  --concurrency K     connects and logins outstanding at once during setup, and\n"
+    "                      the login storm's parallel logins (64)\n"
+    "  --text-bytes N      pad message texts to about N bytes (no padding)\n"
+    "  --drain S           after the window, wait up to S seconds for replies and\n"
+    "                      deliveries still in flight (5)\n"
+    "  --password P        the users' password (bench-pw)\n"
+    "  --prefix NAME       user names are NAME<n> and the group NAMEg; existing users\n"
+    "                      with the same password are reused (default: new per run)\n"
+    "  -h, --help          this text\n"
+    "\n"
+    "Run chatd with a cheap password cost for every workload but login, e.g.\n"
+    "  --set plugin.chat.password_opslimit=1 --set plugin.chat.password_memlimit_kib=8\n"
+    "else setup spends its time in Argon2id. For idle beyond 10,000 sessions, raise\n"
+    "chatd's server.max_connections too.\n";
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "chatd-bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see --help)\n");
+    va_end(ap);
+    exit(2);
+}
+
+static long num(const char *opt, const char *v, long min, long max)
+{
+    char *end;
+    long n = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || end == v || n < min || n > max) {
+        fprintf(stderr, "chatd-bench: %s needs a whole number from %ld to %ld (see --help)\n", opt,
+                min, max);
+        exit(2);
+    }
+    return n;
+}
+
+static double seconds(const char *opt, const char *v)
+{
+    char *end;
+    double d = v ? strtod(v, &end) : 0;
+    if (!v || *end || end == v || !(d > 0) || d > 86400)
+        usage_error("%s needs a number of seconds above 0", opt);
+    return d;
+}
+
+void options_parse(struct bench *b, int argc, char **argv)
+{
+    struct options *o = &b->opt;
+    *o = (struct options){.workload = "private",
+                          .host = "127.0.0.1",
+                          .drain = 5,
+                          .password = "bench-pw",
+                          .concurrency = 64,
+                          .seconds = 10,
+                          .hold = 10};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage_text, stdout);
+            exit(0);
+        } else if (strcmp(a, "--verify") == 0) {
+            o->verify = 1;
+            continue;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            usage_error("unexpected argument '%s'", a);
+        if (!v)
+            usage_error("%s needs a value", a);
+        i++;
+        if (strcmp(a, "--workload") == 0)
+            o->workload = v;
+        else if (strcmp(a, "--host") == 0)
+            o->host = v;
+        else if (strcmp(a, "--port") == 0)
+            o->port = (int)num(a, v, 1, 65535);
+        else if (strcmp(a, "--users") == 0)
+            o->users = (int)num(a, v, 1, 10000000);
+        else if (strcmp(a, "--inflight") == 0)
+            o->inflight = (int)num(a, v, 1, 100000);
+        else if (strcmp(a, "--seconds") == 0)
+            o->seconds = seconds(a, v);
+        else if (strcmp(a, "--members") == 0)
+            o->members = (int)num(a, v, 2, 10000000);
+        else if (strcmp(a, "--senders") == 0)
+            o->senders = (int)num(a, v, 1, 10000000);
+        else if (strcmp(a, "--sessions") == 0)
+            o->sessions = (int)num(a, v, 1, 10000000);
+        else if (strcmp(a, "--hold") == 0)
+            o->hold = seconds(a, v);
+        else if (strcmp(a, "--concurrency") == 0)
+            o->concurrency = (int)num(a, v, 1, 100000);
+        else if (strcmp(a, "--count") == 0)
+            o->count = num(a, v, 1, 1000000000);
+        else if (strcmp(a, "--receivers") == 0)
+            o->receivers = (int)num(a, v, 1, 10000000);
+        else if (strcmp(a, "--server-pid") == 0)
+            o->server_pid = (int)num(a, v, 1, 0x7fffffff);
+        else if (strcmp(a, "--text-bytes") == 0)
+            o->text_bytes = (int)num(a, v, 0, 60000);
+        else if (strcmp(a, "--drain") == 0)
+            o->drain = seconds(a, v);
+        else if (strcmp(a, "--password") == 0)
+            o->password = v;
+        else if (strcmp(a, "--prefix") == 0)
+            o->prefix = v;
+        else
+            usage_error("unknown option '%s'", a);
+    }
+    if (o->port == 0)
+        usage_error("%s", "--port is required");
+    b->addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+    if (inet_pton(AF_INET, o->host, &b->addr.sin_addr) != 1)
+        usage_error("--host needs an IPv4 address, not '%s'", o->host);
+    for (const char *p = o->password; *p; p++)
+        if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+            usage_error("%s", "--password may not hold quotes, backslashes or control characters");
+
+    const char *w = o->workload;
+    int private = strcmp(w, "private") == 0, group = strcmp(w, "group") == 0;
+    int idle = strcmp(w, "idle") == 0, login = strcmp(w, "login") == 0;
+    int offline = strcmp(w, "offline") == 0;
+    if (!private && !group && !idle && !login && !offline)
+        usage_error("unknown workload '%s'", w);
+    if (!o->inflight)
+        o->inflight = private ? 8 : 4;
+    if (!o->members)
+        o->members = 100;
+    if (!o->senders)
+        o->senders = 10;
+    if (!o->sessions)
+        o->sessions = 1000;
+    if (!o->users)
+        o->users = idle ? o->sessions : 100;
+    if (!o->receivers)
+        o->receivers = o->users;
+    if (private && o->users < 2)
+        usage_error("%s", "private needs at least 2 users");
+    if (group && o->senders > o->members)
+        usage_error("%s", "--senders cannot exceed --members");
+
+    /* Names are PREFIX<n>: at most 32 letters, digits and underscores. */
+    if (o->prefix) {
+        size_t len = strlen(o->prefix);
+        if (len < 1 || len > 20 ||
+            strspn(o->prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                              "QRSTUVWXYZ0123456789_") != len)
+            usage_error("--prefix needs 1 to 20 letters, digits or underscores, not '%s'",
+                        o->prefix);
+        memcpy(b->prefix, o->prefix, len + 1);
+    } else {
+        /* New users every run, so nothing stored by an earlier run reaches this one. */
+        static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        unsigned long long v =
+            (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+        v = v * 64 + ((unsigned long long)getpid() & 63);
+        char tmp[16];
+        int n = 0;
+        while (v && n < 9) {
+            tmp[n++] = digits[v % 36];
+            v /= 36;
+        }
+        b->prefix[0] = 'b';
+        for (int i = 0; i < n; i++)
+            b->prefix[1 + i] = tmp[i];
+        b->prefix[1 + n] = '_';
+        b->prefix[2 + n] = '\0';
+    }
+}

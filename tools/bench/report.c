@@ -1,0 +1,134 @@
+/* report.c - the JSON figures on stdout and the CPU window (see report.h). */
+#include "report.h"
+#include "sysinfo.h"
+
+#include <math.h>
+#include <stdio.h>
+
+static int first[8];
+static int depth;
+
+static void key(const char *k)
+{
+    if (!first[depth])
+        fputc(',', stdout);
+    first[depth] = 0;
+    /* Keys are the bench's own, never user input: no escaping needed. */
+    printf("\"%s\":", k);
+}
+
+void report_begin(void)
+{
+    depth = 0;
+    first[0] = 1;
+    fputc('{', stdout);
+}
+
+void report_end(void)
+{
+    fputs("}\n", stdout);
+    fflush(stdout);
+}
+
+void report_obj_begin(const char *k)
+{
+    key(k);
+    fputc('{', stdout);
+    first[++depth] = 1;
+}
+
+void report_obj_end(void)
+{
+    fputc('}', stdout);
+    depth--;
+}
+
+void report_str(const char *k, const char *value)
+{
+    key(k);
+    fputc('"', stdout);
+    for (const char *p = value; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fputc('\\', stdout);
+        if ((unsigned char)*p >= 0x20)
+            fputc(*p, stdout);
+    }
+    fputc('"', stdout);
+}
+
+void report_int(const char *k, long long value)
+{
+    key(k);
+    printf("%lld", value);
+}
+
+void report_num(const char *k, double value)
+{
+    key(k);
+    if (!isfinite(value))
+        fputs("null", stdout);
+    else if (fabs(value) >= 1000)
+        printf("%.0f", value);
+    else
+        printf("%.4g", value);
+}
+
+void report_hist_ms(const char *k, const struct hist *h)
+{
+    static const struct {
+        const char *name;
+        double q;
+    } qs[] = {{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p999", 0.999}};
+    report_obj_begin(k);
+    report_int("count", (long long)h->count);
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+        key(qs[i].name);
+        printf("%.3f", (double)hist_quantile(h, qs[i].q) / 1e6);
+    }
+    key("max");
+    printf("%.3f", (double)h->max / 1e6);
+    report_obj_end();
+}
+
+void cpu_window_start(const struct bench *b, struct cpu_window *w)
+{
+    w->t0 = now_ns();
+    w->self0 = self_cpu_seconds();
+    w->srv0 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid) : -1;
+    w->t1 = w->t0;
+    w->self1 = w->self0;
+    w->srv1 = w->srv0;
+}
+
+void cpu_window_stop(const struct bench *b, struct cpu_window *w)
+{
+    w->t1 = now_ns();
+    w->self1 = self_cpu_seconds();
+    w->srv1 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid) : -1;
+}
+
+double cpu_window_seconds(const struct cpu_window *w)
+{
+    return (double)(w->t1 - w->t0) / 1e9;
+}
+
+static void one_cpu(const char *name, double cpu, double wall, uint64_t units, const char *unit)
+{
+    char per[64];
+    report_obj_begin(name);
+    report_num("seconds", cpu);
+    report_num("fraction", wall > 0 ? cpu / wall : 0);
+    if (units > 0) {
+        snprintf(per, sizeof(per), "us_per_%s", unit);
+        report_num(per, cpu * 1e6 / (double)units);
+    }
+    report_obj_end();
+}
+
+void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit)
+{
+    double wall = cpu_window_seconds(w);
+    one_cpu("bench_cpu", w->self1 - w->self0, wall, units, unit);
+    if (w->srv0 >= 0 && w->srv1 >= 0)
+        one_cpu("server_cpu", w->srv1 - w->srv0, wall, units, unit);
+}

@@ -1,0 +1,38 @@
+/* report.h - the one JSON object of figures a run prints on stdout, and the CPU time
+ * of the bench and of the server over the measured window. */
+#ifndef CHATD_BENCH_REPORT_H
+#define CHATD_BENCH_REPORT_H
+
+#include "bench.h"
+#include "hist.h"
+
+#include <stdint.h>
+
+/* Writing the object: keys in the order called; objects may nest. */
+void report_begin(void);
+void report_end(void);
+void report_obj_begin(const char *key);
+void report_obj_end(void);
+void report_str(const char *key, const char *value);
+void report_int(const char *key, long long value);
+void report_num(const char *key, double value);
+/* {"count":N,"p50":ms,"p90":ms,"p99":ms,"p999":ms,"max":ms} */
+void report_hist_ms(const char *key, const struct hist *h);
+
+/* CPU seconds of the bench (and of the server, when its pid is known) between start
+ * and stop. */
+struct cpu_window {
+    int64_t t0, t1;
+    double self0, self1;
+    double srv0, srv1; /* < 0: unknown */
+};
+
+void cpu_window_start(const struct bench *b, struct cpu_window *w);
+void cpu_window_stop(const struct bench *b, struct cpu_window *w);
+double cpu_window_seconds(const struct cpu_window *w);
+
+/* "bench_cpu" and "server_cpu": seconds, fraction of the window's wall time, and
+ * microseconds per unit (e.g. per delivery) when units > 0. */
+void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit);
+
+#endif
