@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "plugin_loader.h"
+#include "reply_line.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,9 @@ int commands_add(struct server *srv, struct chatd_plugin *p, const struct chatd_
         return CHATD_EEXIST;
     }
     struct command *c = calloc(1, sizeof(*c));
-    if (!c || !(c->name = strdup(cmd->name))) {
+    if (!c || !(c->name = strdup(cmd->name)) || !(c->reply_prefix = reply_line_prefix(c->name))) {
+        if (c)
+            free(c->name);
         free(c);
         return CHATD_ENOMEM;
     }
@@ -46,6 +49,7 @@ void commands_remove_plugin(struct server *srv, struct chatd_plugin *p)
             HASH_DEL(srv->commands, c);
             metrics_command_free(c);
             free(c->name);
+            free(c->reply_prefix);
             free(c);
         }
     }

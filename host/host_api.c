@@ -119,7 +119,7 @@ static int api_push_user(struct chatd_plugin *self, const char *user, json_t *ms
         size_t len = session_format_line(srv, msg);
         for (size_t i = 0; len && i < u->n_sessions; i++) {
             struct session *s = session_find(srv, u->sessions[i]);
-            if (s && session_send_line(s, srv->out_scratch, len) == 0)
+            if (s && session_send_line(s, srv->out.data, len) == 0)
                 sent++;
         }
     }

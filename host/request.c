@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "plugin_loader.h"
+#include "reply_line.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -69,25 +70,20 @@ int request_reply(struct chatd_request *req, const char *result, json_t *fields)
                       (double)(now.tv_nsec - req->arrived.tv_nsec) / 1e9);
 
     struct session *s = session_find(req->server, req->session);
-    if (!s) {
-        json_decref(fields);
-        return 0; /* the client left; nothing to send */
+    int rc = 0;
+    struct line_buffer *line = &req->server->out;
+    if (s && reply_line_build(line, req->command->reply_prefix, result, fields, req->id) < 0) {
+        /* The client still gets its one answer. */
+        log_error("plugin %s gave a '%s' reply that cannot be serialised; answered 'internal'",
+                  req->command->plugin->name, req->command->name);
+        rc = CHATD_EINVAL;
+        if (reply_line_build(line, req->command->reply_prefix, "internal", NULL, req->id) < 0)
+            s = NULL;
     }
-    json_t *msg = json_object();
-    char cmd[80];
-    snprintf(cmd, sizeof(cmd), "%s_reply", req->command->name);
-    json_object_set_new(msg, "cmd", json_string(cmd));
-    json_object_set_new(msg, "result", json_string(result));
-    if (fields)
-        json_object_update_missing(msg, fields);
+    if (s)
+        session_send_line(s, line->data, line->len);
     json_decref(fields);
-    if (req->id)
-        json_object_set(msg, "id", req->id);
-    else
-        json_object_del(msg, "id");
-    session_send(s, msg);
-    json_decref(msg);
-    return 0;
+    return rc;
 }
 
 void request_refuse(struct chatd_request *req, const char *result, const char *reason)

@@ -37,10 +37,15 @@ struct server *server_new(struct config *cfg)
     if (!srv)
         return NULL;
     srv->cfg = cfg;
-    srv->base = event_base_new();
-    srv->out_scratch_cap = 4096;
-    srv->out_scratch = malloc(srv->out_scratch_cap);
-    if (!srv->base || !srv->out_scratch) {
+    /* With the change list, a session's write interest switched off after a flush and
+     * on again by the next reply in the same loop turn costs no epoll_ctl at all. */
+    struct event_config *ev_cfg = event_config_new();
+    if (ev_cfg) {
+        event_config_set_flag(ev_cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        srv->base = event_base_new_with_config(ev_cfg);
+        event_config_free(ev_cfg);
+    }
+    if (!srv->base || line_buffer_init(&srv->out, 4096) < 0) {
         server_free(srv);
         return NULL;
     }
@@ -243,6 +248,6 @@ void server_free(struct server *srv)
         event_free(srv->reaper);
     if (srv->base)
         event_base_free(srv->base);
-    free(srv->out_scratch);
+    line_buffer_free(&srv->out);
     free(srv);
 }

@@ -5,6 +5,7 @@
 
 #include "config.h"
 #include "framer.h"
+#include "line_buffer.h"
 #include "metrics.h"
 
 #include <chatd/plugin.h>
@@ -23,6 +24,7 @@ struct command {
     char *name;
     struct chatd_command spec;
     struct chatd_plugin *plugin;
+    char *reply_prefix;           /* `{"cmd":"<name>_reply","result":` */
     struct result_count *results; /* replies by result word, for /metrics */
     UT_hash_handle hh;
 };
@@ -92,8 +94,7 @@ struct server {
     uint64_t next_timer_id;
 
     /* Reused for every outgoing line, so replies and pushes allocate nothing. */
-    char *out_scratch;
-    size_t out_scratch_cap;
+    struct line_buffer out;
 
     int stopping;
 };

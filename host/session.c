@@ -103,24 +103,14 @@ void session_close_after_flush(struct session *s, const char *why)
     bufferevent_enable(s->bev, EV_WRITE);
 }
 
-/* Serialise obj into the server's scratch buffer, newline-terminated. Returns the line
+/* Serialise obj into the server's line buffer, newline-terminated. Returns the line
  * length, or 0 when obj cannot be serialised. */
 size_t session_format_line(struct server *srv, const json_t *obj)
 {
-    size_t n = json_dumpb(obj, srv->out_scratch, srv->out_scratch_cap, JSON_COMPACT);
-    if (n == 0)
+    srv->out.len = 0;
+    if (line_buffer_append_json(&srv->out, obj) < 0 || line_buffer_append(&srv->out, "\n", 1) < 0)
         return 0;
-    if (n + 1 > srv->out_scratch_cap) {
-        size_t cap = n + 1 > 2 * srv->out_scratch_cap ? n + 1 : 2 * srv->out_scratch_cap;
-        char *grown = realloc(srv->out_scratch, cap);
-        if (!grown)
-            return 0;
-        srv->out_scratch = grown;
-        srv->out_scratch_cap = cap;
-        n = json_dumpb(obj, srv->out_scratch, srv->out_scratch_cap, JSON_COMPACT);
-    }
-    srv->out_scratch[n] = '\n';
-    return n + 1;
+    return srv->out.len;
 }
 
 int session_send_line(struct session *s, const char *line, size_t len)
@@ -152,7 +142,7 @@ int session_send(struct session *s, const json_t *obj)
     size_t len = session_format_line(s->server, obj);
     if (len == 0)
         return CHATD_EINVAL;
-    return session_send_line(s, s->server->out_scratch, len);
+    return session_send_line(s, s->server->out.data, len);
 }
 
 void session_send_error(struct session *s, const char *word, json_t *id, const char *request,

@@ -1,0 +1,64 @@
+/* line_buffer.c - a growable byte buffer in which one outgoing line is built. */
+#include "line_buffer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int line_buffer_init(struct line_buffer *b, size_t cap)
+{
+    b->len = 0;
+    b->cap = cap;
+    b->data = malloc(cap);
+    return b->data ? 0 : -1;
+}
+
+void line_buffer_free(struct line_buffer *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Make room for `more` bytes past len. */
+static int reserve(struct line_buffer *b, size_t more)
+{
+    if (b->cap - b->len >= more)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < more) {
+        if (cap > ((size_t)-1) / 2)
+            return -1;
+        cap *= 2;
+    }
+    char *grown = realloc(b->data, cap);
+    if (!grown)
+        return -1;
+    b->data = grown;
+    b->cap = cap;
+    return 0;
+}
+
+int line_buffer_append(struct line_buffer *b, const void *bytes, size_t n)
+{
+    if (reserve(b, n) < 0)
+        return -1;
+    memcpy(b->data + b->len, bytes, n);
+    b->len += n;
+    return 0;
+}
+
+int line_buffer_append_json(struct line_buffer *b, const json_t *v)
+{
+    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    size_t n = json_dumpb(v, b->data + b->len, b->cap - b->len, flags);
+    if (n == 0)
+        return -1;
+    if (n > b->cap - b->len) {
+        /* Too small: json_dumpb said how much it needs; grow and write again. */
+        if (reserve(b, n) < 0)
+            return -1;
+        n = json_dumpb(v, b->data + b->len, b->cap - b->len, flags);
+    }
+    b->len += n;
+    return 0;
+}
