@@ -1,0 +1,204 @@
+/* batch.c - the non-interactive mode: connect, log in when the command needs it, send
+ * one command, print its reply and exit with a status a script can test. `listen` logs
+ * in and prints pushes, one per line, for a while.
+ *
+ * Logging in makes the server deliver the user's stored messages to this connection, so
+ * every push that arrives is printed (to stdout, one per line, like `listen`) rather
+ * than silently dropped. */
+#include "conn.h"
+#include "exit_codes.h"
+#include "format.h"
+#include "seen.h"
+#include "session.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SEEN_IDS 10000
+
+struct batch {
+    const struct chat_options *o;
+    struct event_base *base;
+    struct chat_conn *conn;
+    struct chat_seen *seen;
+    struct event *stop_timer;
+    const char *verb; /* the subcommand, for messages */
+    struct chat_command steps[2];
+    size_t n_steps, next_step;
+    int listen;
+    int exit_code;
+    int done;
+};
+
+static void finish(struct batch *b, int code)
+{
+    if (b->done)
+        return;
+    b->done = 1;
+    b->exit_code = code;
+    event_base_loopbreak(b->base);
+}
+
+static void print_json(const json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    if (text)
+        printf("%s\n", text);
+    free(text);
+}
+
+static void send_next(struct batch *b)
+{
+    if (b->next_step == b->n_steps) {
+        if (!b->listen) {
+            finish(b, CHAT_EXIT_OK);
+        } else {
+            fprintf(stderr, "chat: listening as %s\n", b->o->user);
+            if (b->o->listen_seconds > 0) {
+                struct timeval tv = {.tv_sec = b->o->listen_seconds};
+                evtimer_add(b->stop_timer, &tv);
+            }
+        }
+        return;
+    }
+    const struct chat_command *c = &b->steps[b->next_step++];
+    json_t *req = chat_command_request(c, NULL);
+    if (!req) {
+        fprintf(stderr, "chat: %s: the text is not valid UTF-8\n", b->verb);
+        finish(b, CHAT_EXIT_USAGE);
+        return;
+    }
+    if (chat_conn_send(b->conn, c->cmd, c->name, req) != 0) {
+        fprintf(stderr, "chat: out of memory\n");
+        finish(b, CHAT_EXIT_USAGE);
+    }
+    json_decref(req);
+}
+
+static void on_reply(void *ctx, enum chat_cmd cmd, const char *name, const json_t *reply)
+{
+    struct batch *b = ctx;
+    if (b->done)
+        return;
+    int ok = 0;
+    char *text = chat_format_reply(cmd, name, reply, &ok);
+    /* The login before another command is a means, not the result: shown only if it fails. */
+    int last = b->next_step == b->n_steps && !b->listen;
+    if (!ok) {
+        fprintf(stderr, "chat: %s: %s\n", cmd == CHAT_CMD_LOGIN ? "login" : b->verb,
+                text ? text : "refused");
+        if (b->o->json)
+            print_json(reply);
+    } else if (last) {
+        if (b->o->json)
+            print_json(reply);
+        else
+            printf("%s\n", text ? text : "done");
+    }
+    free(text);
+    fflush(stdout);
+    if (!ok)
+        finish(b, CHAT_EXIT_REFUSED);
+    else
+        send_next(b);
+}
+
+static void on_push(void *ctx, const json_t *push)
+{
+    struct batch *b = ctx;
+    if (b->done || chat_seen_repeat(b->seen, push))
+        return;
+    if (b->o->json) {
+        print_json(push);
+    } else {
+        char *text = chat_format_push(push);
+        printf("%s\n", text ? text : "(out of memory)");
+        free(text);
+    }
+    fflush(stdout);
+}
+
+static void on_fail(void *ctx, int exit_code, const char *message)
+{
+    struct batch *b = ctx;
+    if (b->done)
+        return;
+    fprintf(stderr, "chat: %s\n", message);
+    finish(b, exit_code);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    finish(arg, CHAT_EXIT_OK);
+}
+
+/* The steps for a subcommand; main.c has checked the number of arguments. */
+static void plan(struct batch *b, int argc, char **argv)
+{
+    static const struct {
+        const char *verb;
+        enum chat_cmd cmd;
+    } verbs[] = {
+        {"send", CHAT_CMD_MSG},      {"gsend", CHAT_CMD_GROUP_MSG}, {"friend", CHAT_CMD_FRIEND},
+        {"create", CHAT_CMD_CREATE}, {"join", CHAT_CMD_JOIN},       {"leave", CHAT_CMD_LEAVE},
+        {"login", CHAT_CMD_LOGIN},   {"listen", CHAT_CMD_LOGIN},
+    };
+    const struct chat_options *o = b->o;
+    b->verb = argv[0];
+    if (strcmp(argv[0], "register") == 0) {
+        b->steps[b->n_steps++] =
+            (struct chat_command){.cmd = CHAT_CMD_REGISTER, .name = o->user, .extra = o->password};
+        return;
+    }
+    b->steps[b->n_steps++] =
+        (struct chat_command){.cmd = CHAT_CMD_LOGIN, .name = o->user, .extra = o->password};
+    b->listen = strcmp(argv[0], "listen") == 0;
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        if (strcmp(argv[0], verbs[i].verb) != 0 || verbs[i].cmd == CHAT_CMD_LOGIN)
+            continue;
+        b->steps[b->n_steps++] = (struct chat_command){
+            .cmd = verbs[i].cmd, .name = argv[1], .text = argc > 2 ? argv[2] : NULL};
+    }
+}
+
+int chat_batch(const struct chat_options *o, int argc, char **argv)
+{
+    struct batch b = {.o = o, .exit_code = CHAT_EXIT_OK};
+    plan(&b, argc, argv);
+    char err[400];
+    int fd = chat_connect(o->host, o->port, o->timeout_ms, err, sizeof(err));
+    if (fd < 0) {
+        fprintf(stderr, "chat: %s\n", err);
+        return CHAT_EXIT_CONNECTION;
+    }
+    static const struct chat_conn_handlers handlers = {on_reply, on_push, on_fail};
+    b.base = event_base_new();
+    if (b.base) {
+        b.conn = chat_conn_new(b.base, fd, o->timeout_ms, &handlers, &b);
+        b.stop_timer = evtimer_new(b.base, on_stop, &b);
+    } else {
+        close(fd);
+    }
+    b.seen = chat_seen_new(SEEN_IDS);
+    if (!b.conn || !b.stop_timer || !b.seen || chat_conn_keepalive(b.conn, CHAT_KEEPALIVE_MS)) {
+        fprintf(stderr, "chat: out of memory\n");
+        b.exit_code = CHAT_EXIT_USAGE;
+    } else {
+        send_next(&b);
+        if (!b.done)
+            event_base_dispatch(b.base);
+    }
+    if (b.stop_timer)
+        event_free(b.stop_timer);
+    chat_conn_free(b.conn);
+    chat_seen_free(b.seen);
+    if (b.base)
+        event_base_free(b.base);
+    fflush(stdout);
+    return b.exit_code;
+}
