@@ -17,22 +17,6 @@ if(CHATD_SANITIZE)
   target_compile_definitions(chatd_build_flags INTERFACE CHATD_KEEP_PLUGINS_MAPPED)
 endif()
 
-# chatd_add_plugin(NAME SOURCES a.c b.c ... [OUTPUT_DIR dir])
-# Builds NAME.so with hidden visibility, so its one exported symbol is the descriptor.
-function(chatd_add_plugin name)
-  cmake_parse_arguments(ARG "" "OUTPUT_DIR" "SOURCES" ${ARGN})
-  add_library(${name} MODULE ${ARG_SOURCES})
-  set_target_properties(${name} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden)
-  if(ARG_OUTPUT_DIR)
-    set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIR})
-  else()
-    set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${CHATD_PLUGIN_OUTPUT_DIR})
-  endif()
-  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/api)
-  target_link_libraries(${name} PRIVATE chatd_build_flags PkgConfig::JANSSON)
-  if(NOT CHATD_SANITIZE)
-    # Sanitizer runtimes live in the executable, so only plain builds can insist that a
-    # plugin resolves every symbol at link time.
-    target_link_options(${name} PRIVATE -Wl,--no-undefined)
-  endif()
-endfunction()
+# chatd_add_plugin() itself is shared with installed chatd packages.
+set(CHATD_PLUGIN_BUILD_FLAGS chatd_build_flags)
+include(${CMAKE_CURRENT_LIST_DIR}/ChatdPlugin.cmake)

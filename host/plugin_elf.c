@@ -92,7 +92,11 @@ static int64_t i64_at(const struct elf_plugin *ep, uint64_t vaddr)
     return v ? *v : 0;
 }
 
-static int find_symbol(struct elf_plugin *ep)
+/* Call fn for every symbol of .dynsym that the object defines, until fn returns
+ * non-zero (which is then returned). -1 when the symbol table cannot be read. */
+typedef int (*symbol_fn)(const Elf64_Sym *sym, const char *name, void *arg);
+
+static int each_defined_symbol(const struct elf_plugin *ep, symbol_fn fn, void *arg)
 {
     for (size_t i = 0; i < ep->eh->e_shnum; i++) {
         const Elf64_Shdr *sh = section(ep, i);
@@ -107,16 +111,58 @@ static int find_symbol(struct elf_plugin *ep)
             if (syms[k].st_name >= strtab->sh_size || syms[k].st_shndx == SHN_UNDEF)
                 continue;
             const char *name = names + syms[k].st_name;
-            if (strnlen(name, strtab->sh_size - syms[k].st_name) <
-                    strtab->sh_size - syms[k].st_name &&
-                strcmp(name, CHATD_PLUGIN_SYMBOL) == 0 &&
-                at_address(ep, syms[k].st_value, 4 * sizeof(uint32_t))) {
-                ep->descriptor = syms[k].st_value;
-                return 0;
-            }
+            if (strnlen(name, strtab->sh_size - syms[k].st_name) ==
+                strtab->sh_size - syms[k].st_name)
+                continue; /* not terminated inside the table */
+            int rc = fn(&syms[k], name, arg);
+            if (rc != 0)
+                return rc;
         }
     }
-    return -1;
+    return 0;
+}
+
+static int is_descriptor(const Elf64_Sym *sym, const char *name, void *arg)
+{
+    struct elf_plugin *ep = arg;
+    if (strcmp(name, CHATD_PLUGIN_SYMBOL) != 0 ||
+        !at_address(ep, sym->st_value, 4 * sizeof(uint32_t)))
+        return 0;
+    ep->descriptor = sym->st_value;
+    return 1;
+}
+
+static int find_symbol(struct elf_plugin *ep)
+{
+    return each_defined_symbol(ep, is_descriptor, ep) == 1 ? 0 : -1;
+}
+
+struct export_walk {
+    void (*fn)(const char *name, void *arg);
+    void *arg;
+    size_t count;
+};
+
+static int count_export(const Elf64_Sym *sym, const char *name, void *arg)
+{
+    struct export_walk *walk = arg;
+    unsigned bind = ELF64_ST_BIND(sym->st_info);
+    unsigned visibility = ELF64_ST_VISIBILITY(sym->st_other);
+    if ((bind == STB_GLOBAL || bind == STB_WEAK || bind == STB_GNU_UNIQUE) &&
+        (visibility == STV_DEFAULT || visibility == STV_PROTECTED)) {
+        walk->count++;
+        if (walk->fn)
+            walk->fn(name, walk->arg);
+    }
+    return 0;
+}
+
+size_t elf_plugin_exports(const struct elf_plugin *ep, void (*fn)(const char *name, void *arg),
+                          void *arg)
+{
+    struct export_walk walk = {.fn = fn, .arg = arg};
+    each_defined_symbol(ep, count_export, &walk);
+    return walk.count;
 }
 
 int elf_plugin_open(const char *path, struct elf_plugin **out, char *err, size_t errlen)

@@ -17,6 +17,12 @@ void elf_plugin_close(struct elf_plugin *ep);
 void elf_plugin_versions(const struct elf_plugin *ep, uint32_t *abi_major, uint32_t *abi_minor,
                          uint32_t *size, uint32_t *jansson_major);
 
+/* The symbols the object exports (defined in .dynsym, global or weak, default or
+ * protected visibility): calls fn (may be NULL) with each name, returns how many. A
+ * well-built plugin exports one, its descriptor. */
+size_t elf_plugin_exports(const struct elf_plugin *ep, void (*fn)(const char *name, void *arg),
+                          void *arg);
+
 /* Print the ABI 1 descriptor: name, version, description, options, migrations. */
 void elf_plugin_print(const struct elf_plugin *ep, FILE *out);
 

@@ -286,7 +286,7 @@ int plugin_start(struct chatd_plugin *p, struct server *srv, char *err, size_t e
     p->state = PLUGIN_INITING;
     p->init_error[0] = '\0';
     p->load_error[0] = '\0';
-    int rc = p->desc->init(p, &host_api);
+    int rc = p->desc->init(p, srv->host_table ? srv->host_table : &host_api);
     if (rc == 0 && p->load_error[0] == '\0') {
         p->state = PLUGIN_RUNNING;
         log_info("plugin %s %s loaded from %s", p->name, p->desc->version ? p->desc->version : "",

@@ -87,6 +87,8 @@ struct server {
 
     struct chatd_plugin **plugins;
     size_t n_plugins;
+    /* The table handed to plugins' init: NULL for host_api; the test kit sets its own. */
+    const struct chatd_host *host_table;
     struct command *commands; /* by name */
     struct subscription *subscriptions;
     size_t n_subscriptions;
