@@ -139,6 +139,13 @@ int main(int argc, char **argv)
             o.json = 1;
             continue;
         }
+        static const char *const with_value[] = {"--host", "--port", "--user", "--password-file",
+                                                 "--timeout"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+            known |= strcmp(opt, with_value[k]) == 0;
+        if (!known)
+            return usage_error("unknown option %s", opt);
         if (!val)
             return usage_error("%s needs a value", opt);
         i++;
@@ -154,8 +161,7 @@ int main(int argc, char **argv)
             if (parse_int(val, 1, 3600, &seconds) != 0)
                 return usage_error("--timeout wants whole seconds from 1 to 3600, not '%s'", val);
             o.timeout_ms = seconds * 1000;
-        } else
-            return usage_error("unknown option %s", opt);
+        }
     }
     if (password_file) {
         if (read_password_file(password_file, password, sizeof(password)) != 0)

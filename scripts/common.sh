@@ -16,8 +16,10 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #   clang, libclang-rt-14-dev      the sanitizer build of the test suite (ASan + UBSan + LSan)
 #   clang-format                   the formatting check
 #   netcat-openbsd                 `nc`, for talking to a running chatd by hand
+#   libedit-dev                    line editing and history in `chat`, the terminal client (BSD)
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
-    uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd)
+    uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
+    libedit-dev)
 CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact

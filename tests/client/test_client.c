@@ -1,0 +1,835 @@
+/* test_client.c - chat, the terminal client, driven as a person and a script would drive
+ * it: the real binary runs in a pseudo-terminal (forkpty) against the real chatd with the
+ * sample config and a fresh database of the test MariaDB ($CHATD_TEST_DB_SOCKET), and
+ * the non-interactive mode runs with pipes. Fake servers made here (a listening socket
+ * in the test process) refuse, close, stay silent and send garbage.
+ *
+ * Nothing waits a fixed time: every expectation waits for the text it wants, up to a
+ * generous deadline that only a hung client reaches. */
+#include "chatd_proc.h"
+#include "client.h"
+#include "../db/db_test_env.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Generous: a client under a sanitizer on a loaded machine still answers well within it. */
+#define DEADLINE_MS 20000
+#define MAX_ARGS    24
+
+static struct config_database cfg;
+static struct chatd_proc srv;
+static char port_arg[16];
+
+/* ---- the server ---- */
+
+/* chatd with the sample config, as scripts/run starts it, with only the database (the
+ * test's own) and a cheap password hash from the command line. */
+static void start_chat(void)
+{
+    db_test_config(&cfg);
+    char socket[4200], name[200];
+    snprintf(socket, sizeof(socket), "database.socket=%s", cfg.socket);
+    snprintf(name, sizeof(name), "database.name=%s", cfg.name);
+    const char *sets[] = {socket,
+                          name,
+                          "database.user=root",
+                          "database.password_file=",
+                          "plugin.chat.password_opslimit=1",
+                          "plugin.chat.password_memlimit_kib=8",
+                          NULL};
+    struct chatd_proc_options opts = {.config_path = CHATD_SOURCE_DIR "/config/chatd.conf",
+                                      .sets = sets};
+    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+    snprintf(port_arg, sizeof(port_arg), "%d", srv.port);
+}
+
+static void stop_chat(void)
+{
+    int rc = chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
+    chatd_proc_cleanup(&srv);
+    db_test_cleanup(&cfg);
+    ck_assert_msg(rc == 0, "chatd exited with %d after SIGTERM, want 0", rc);
+}
+
+/* The password file of `user` (its password is "pw-" and the name), made on first use. */
+static const char *password_file(const char *user)
+{
+    static char paths[8][PATH_MAX + 64];
+    static char users[8][64];
+    size_t i;
+    for (i = 0; i < 8 && users[i][0]; i++)
+        if (strcmp(users[i], user) == 0)
+            return paths[i];
+    ck_assert_uint_lt(i, 8);
+    char text[100];
+    snprintf(text, sizeof(text), "pw-%s\n", user);
+    snprintf(users[i], sizeof(users[i]), "%s", user);
+    ck_assert_int_eq(chatd_file_write(srv.dir, user, text, paths[i], sizeof(paths[i])), 0);
+    return paths[i];
+}
+
+/* ---- the client in a pseudo-terminal ---- */
+
+struct term {
+    pid_t pid;
+    int fd;    /* the terminal's master side */
+    char *out; /* everything the client wrote, NUL-terminated */
+    size_t len, cap;
+    size_t mark; /* expectations look from here on */
+    int eof;
+};
+
+/* Mutable copies of arguments for execv, which wants char *; valid until the next
+ * build_argv (execv copies them). */
+static char arg_pool[16384];
+static size_t arg_used;
+
+static char *arg_copy(const char *a)
+{
+    size_t len = strlen(a) + 1;
+    ck_assert_uint_le(arg_used + len, sizeof(arg_pool));
+    char *copy = memcpy(arg_pool + arg_used, a, len);
+    arg_used += len;
+    return copy;
+}
+
+static void build_argv(char **argv, const char *first, va_list ap)
+{
+    size_t n = 0;
+    arg_used = 0;
+    argv[n++] = arg_copy("chat");
+    for (const char *a = first; a && n < MAX_ARGS - 1; a = va_arg(ap, const char *))
+        argv[n++] = arg_copy(a);
+    argv[n] = NULL;
+}
+
+/* Start chat with these arguments (NULL-terminated) in a 120x40 terminal. */
+static void term_start(struct term *t, const char *first, ...)
+{
+    char *argv[MAX_ARGS];
+    va_list ap;
+    va_start(ap, first);
+    build_argv(argv, first, ap);
+    va_end(ap);
+    memset(t, 0, sizeof(*t));
+    struct winsize ws = {.ws_row = 40, .ws_col = 120};
+    pid_t pid = forkpty(&t->fd, NULL, NULL, &ws);
+    ck_assert_msg(pid >= 0, "forkpty: %s", strerror(errno));
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setenv("TERM", "xterm", 1);
+        setenv("LC_ALL", "C.UTF-8", 1);
+        setenv("HOME", "/nonexistent", 1); /* no ~/.editrc */
+        execv(CHAT_BINARY, argv);
+        _exit(127);
+    }
+    t->pid = pid;
+    fcntl(t->fd, F_SETFL, fcntl(t->fd, F_GETFL) | O_NONBLOCK);
+    t->cap = 65536;
+    t->out = calloc(1, t->cap);
+    ck_assert_ptr_nonnull(t->out);
+}
+
+/* Read what the client wrote, waiting up to timeout_ms for something. */
+static void term_pump(struct term *t, int timeout_ms)
+{
+    struct pollfd p = {.fd = t->fd, .events = POLLIN};
+    if (t->eof || poll(&p, 1, timeout_ms) <= 0)
+        return;
+    for (;;) {
+        if (t->cap - t->len < 4096) {
+            t->cap *= 2;
+            t->out = realloc(t->out, t->cap);
+            ck_assert_ptr_nonnull(t->out);
+        }
+        ssize_t n = read(t->fd, t->out + t->len, t->cap - t->len - 1);
+        if (n > 0) {
+            t->len += (size_t)n;
+            t->out[t->len] = '\0';
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN)
+            return;
+        t->eof = 1; /* EIO: the client is gone */
+        return;
+    }
+}
+
+/* The output from the mark on, with escape characters shown, for failure messages. */
+static const char *term_dump(const struct term *t)
+{
+    static char shown[1800];
+    size_t from = t->mark, n = 0;
+    if (t->len - from > 1500)
+        from = t->len - 1500;
+    for (size_t i = from; i < t->len && n + 5 < sizeof(shown); i++) {
+        unsigned char c = (unsigned char)t->out[i];
+        if (c == 0x1b) {
+            memcpy(shown + n, "\\e", 2);
+            n += 2;
+        } else if (c == '\r') {
+            memcpy(shown + n, "\\r", 2);
+            n += 2;
+        } else {
+            shown[n++] = (char)c;
+        }
+    }
+    shown[n] = '\0';
+    return shown;
+}
+
+/* Wait until `text` appears after the mark; move the mark past it. */
+static void term_expect(struct term *t, const char *text)
+{
+    long long deadline = chatd_now_ms() + DEADLINE_MS;
+    for (;;) {
+        char *at = strstr(t->out + t->mark, text);
+        if (at) {
+            t->mark = (size_t)(at - t->out) + strlen(text);
+            return;
+        }
+        long long left = deadline - chatd_now_ms();
+        if (left <= 0 || t->eof)
+            ck_abort_msg("want \"%s\" from chat; it wrote:\n%s", text, term_dump(t));
+        term_pump(t, (int)(left > 200 ? 200 : left));
+    }
+}
+
+static void term_type(struct term *t, const char *keys)
+{
+    size_t len = strlen(keys), done = 0;
+    while (done < len) {
+        ssize_t n = write(t->fd, keys + done, len - done);
+        if (n < 0 && errno == EAGAIN) {
+            term_pump(t, 10);
+            continue;
+        }
+        ck_assert_msg(n > 0, "cannot type into chat's terminal: %s", strerror(errno));
+        done += (size_t)n;
+    }
+}
+
+/* Type a line and press Enter. */
+static void term_line(struct term *t, const char *line)
+{
+    term_type(t, line);
+    term_type(t, "\r");
+}
+
+/* Wait for the client to exit; returns its exit code (128 + signal if one ended it). */
+static int term_wait_exit(struct term *t)
+{
+    long long deadline = chatd_now_ms() + DEADLINE_MS;
+    int status;
+    for (;;) {
+        term_pump(t, 50);
+        pid_t r = waitpid(t->pid, &status, WNOHANG);
+        if (r == t->pid)
+            break;
+        if (chatd_now_ms() > deadline)
+            ck_abort_msg("chat did not exit; it wrote:\n%s", term_dump(t));
+    }
+    while (!t->eof && poll(&(struct pollfd){.fd = t->fd, .events = POLLIN}, 1, 0) > 0)
+        term_pump(t, 0);
+    close(t->fd);
+    t->pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void term_free(struct term *t)
+{
+    free(t->out);
+    t->out = NULL;
+}
+
+/* /quit, and the client must exit 0. */
+static void term_quit(struct term *t)
+{
+    term_line(t, "/quit");
+    int rc = term_wait_exit(t);
+    ck_assert_msg(rc == 0, "chat exited with %d after /quit; it wrote:\n%s", rc, term_dump(t));
+    term_free(t);
+}
+
+/* An interactive chat logged in as `user` (registered before). */
+static void term_login(struct term *t, const char *user)
+{
+    char line[200], want[200];
+    term_start(t, "--port", port_arg, NULL);
+    term_expect(t, "chat> ");
+    snprintf(line, sizeof(line), "/login %s pw-%s", user, user);
+    term_line(t, line);
+    snprintf(want, sizeof(want), "logged in as %s", user);
+    term_expect(t, want);
+}
+
+/* ---- the client run with pipes ---- */
+
+struct run {
+    int status;
+    char out[65536];
+    char err[65536];
+};
+
+struct child {
+    pid_t pid;
+    int out_fd, err_fd;
+};
+
+/* Start chat with argv (argv[0] included) and pipes for stdout and stderr. */
+static void child_start(struct child *c, char **argv)
+{
+    int out[2], err[2];
+    ck_assert_int_eq(pipe(out), 0);
+    ck_assert_int_eq(pipe(err), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(out[1], 1);
+        dup2(err[1], 2);
+        close(out[0]);
+        close(err[0]);
+        execv(CHAT_BINARY, argv);
+        _exit(127);
+    }
+    close(out[1]);
+    close(err[1]);
+    c->pid = pid;
+    c->out_fd = out[0];
+    c->err_fd = err[0];
+}
+
+/* Collect the child's output until it exits. */
+static void child_finish(struct child *c, struct run *r)
+{
+    size_t lens[2] = {0, 0};
+    char *bufs[2] = {r->out, r->err};
+    int fds[2] = {c->out_fd, c->err_fd};
+    long long deadline = chatd_now_ms() + DEADLINE_MS;
+    while (fds[0] >= 0 || fds[1] >= 0) {
+        struct pollfd p[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
+        long long left = deadline - chatd_now_ms();
+        if (left <= 0) {
+            kill(c->pid, SIGKILL);
+            ck_abort_msg("chat did not exit; stdout:\n%s\nstderr:\n%s", r->out, r->err);
+        }
+        poll(p, 2, (int)left);
+        for (int i = 0; i < 2; i++) {
+            if (fds[i] < 0 || !p[i].revents)
+                continue;
+            ssize_t n = read(fds[i], bufs[i] + lens[i], sizeof(r->out) - 1 - lens[i]);
+            if (n > 0) {
+                lens[i] += (size_t)n;
+                bufs[i][lens[i]] = '\0';
+            } else {
+                close(fds[i]);
+                fds[i] = -1;
+            }
+        }
+    }
+    int status;
+    ck_assert_int_eq(waitpid(c->pid, &status, 0), c->pid);
+    r->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Run chat with these arguments (NULL-terminated) to the end. */
+static void run_chat(struct run *r, const char *first, ...)
+{
+    struct child c;
+    char *argv[MAX_ARGS];
+    va_list ap;
+    va_start(ap, first);
+    build_argv(argv, first, ap);
+    va_end(ap);
+    child_start(&c, argv);
+    memset(r, 0, sizeof(*r));
+    child_finish(&c, r);
+}
+
+static void expect_run(const struct run *r, int status, const char *out, const char *err)
+{
+    if (r->status != status || (out && !strstr(r->out, out)) || (err && !strstr(r->err, err)))
+        ck_abort_msg("want exit %d, stdout with \"%s\", stderr with \"%s\"; got exit %d,\n"
+                     "stdout:\n%s\nstderr:\n%s",
+                     status, out ? out : "", err ? err : "", r->status, r->out, r->err);
+}
+
+static void register_user(const char *user)
+{
+    struct run r;
+    char want[100];
+    snprintf(want, sizeof(want), "registered %s", user);
+    run_chat(&r, "--port", port_arg, "--user", user, "--password-file", password_file(user),
+             "register", NULL);
+    expect_run(&r, 0, want, NULL);
+}
+
+/* ---- fake servers ---- */
+
+static int fake_listen(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, len), 0);
+    ck_assert_int_eq(listen(fd, 4), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static int fake_accept(int lfd)
+{
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    ck_assert_msg(poll(&p, 1, DEADLINE_MS) == 1, "chat did not connect to the fake server");
+    int fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    return fd;
+}
+
+/* Read one request (the client sends each as one write, ending in '}'). */
+static void fake_read_request(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    long long deadline = chatd_now_ms() + DEADLINE_MS;
+    while (len == 0 || buf[len - 1] != '}') {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        long long left = deadline - chatd_now_ms();
+        ck_assert_msg(left > 0 && poll(&p, 1, (int)left) == 1, "no request from chat");
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        ck_assert_msg(n > 0, "chat closed the connection before its request was complete");
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+}
+
+static void fake_send(int fd, const char *data, size_t len)
+{
+    ck_assert_int_eq(send(fd, data, len, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* `chat send bob hi` as alice, with --timeout 5, against a fake server on `port`;
+ * left running. */
+static void fake_client(struct child *c, int port)
+{
+    char port_text[16], dir[PATH_MAX], pw[PATH_MAX + 64];
+    snprintf(port_text, sizeof(port_text), "%d", port);
+    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
+    ck_assert_int_eq(chatd_file_write(dir, "pw", "secret\n", pw, sizeof(pw)), 0);
+    const char *args[] = {"chat",  "--port",          port_text, "--timeout", "5",   "--user",
+                          "alice", "--password-file", pw,        "send",      "bob", "hi"};
+    char *argv[MAX_ARGS];
+    size_t n = sizeof(args) / sizeof(args[0]);
+    arg_used = 0;
+    for (size_t i = 0; i < n; i++)
+        argv[i] = arg_copy(args[i]);
+    argv[n] = NULL;
+    child_start(c, argv);
+}
+
+/* ---- three people chatting ---- */
+
+START_TEST(three_users_chat_privately_and_in_a_group_with_offline_delivery)
+{
+    struct term alice, bob, carol;
+    start_chat();
+
+    /* alice and bob register interactively, carol from a script. */
+    term_start(&alice, "--port", port_arg, NULL);
+    term_expect(&alice, "chat> ");
+    term_line(&alice, "/register alice pw-alice");
+    term_expect(&alice, "registered alice");
+    term_line(&alice, "/login alice pw-alice");
+    term_expect(&alice, "logged in as alice; friends: none; groups: none");
+    term_expect(&alice, "alice> ");
+    term_start(&bob, "--port", port_arg, NULL);
+    term_line(&bob, "/register bob pw-bob");
+    term_expect(&bob, "registered bob");
+    term_line(&bob, "/login bob pw-bob");
+    term_expect(&bob, "logged in as bob");
+    register_user("carol");
+
+    /* Friends, and private messages while both are online. */
+    term_line(&alice, "/friend bob");
+    term_expect(&alice, "bob is your friend now");
+    term_expect(&bob, "* alice added you as a friend");
+    term_line(&alice, "/msg bob hi bob, caf\xc3\xa9?");
+    term_expect(&alice, "sent to bob");
+    term_expect(&bob, "] alice: hi bob, caf\xc3\xa9?");
+    term_line(&bob, "a line without a conversation");
+    term_expect(&bob, "no conversation yet");
+    term_line(&bob, "/msg alice hello alice");
+    term_expect(&bob, "sent to alice");
+    term_expect(&alice, "] bob: hello alice");
+    term_line(&bob, "and a plain line goes to alice too");
+    term_expect(&alice, "] bob: and a plain line goes to alice too");
+
+    /* carol is offline: the message is stored. */
+    term_line(&alice, "/friend carol");
+    term_expect(&alice, "carol is your friend now");
+    term_line(&alice, "/msg carol are you there?");
+    term_expect(&alice, "stored for carol (offline)");
+
+    /* A group. */
+    term_line(&alice, "/create friends");
+    term_expect(&alice, "created group friends");
+    term_line(&bob, "/join friends");
+    term_expect(&bob, "joined friends");
+    term_line(&alice, "/g friends welcome, bob");
+    term_expect(&alice, "sent to friends");
+    term_expect(&bob, "] [friends] alice: welcome, bob");
+
+    /* carol logs in: the stored message comes after the login reply, marked offline, and
+     * alice, her friend, sees her come online. */
+    term_login(&carol, "carol");
+    term_expect(&carol, "] (offline) alice: are you there?");
+    term_expect(&alice, "* carol is online");
+    term_line(&carol, "/join friends");
+    term_expect(&carol, "joined friends");
+    term_line(&bob, "/g friends hello both");
+    term_expect(&bob, "sent to friends");
+    term_expect(&alice, "] [friends] bob: hello both");
+    term_expect(&carol, "] [friends] bob: hello both");
+
+    /* carol logs out; a group message waits for her, and her password is asked for. */
+    term_line(&carol, "/logout");
+    term_expect(&carol, "logged out");
+    term_expect(&alice, "* carol is offline");
+    term_line(&alice, "/g friends carol gets this at login");
+    term_expect(&alice, "sent to friends");
+    term_expect(&bob, "] [friends] alice: carol gets this at login");
+    term_line(&carol, "/login carol");
+    term_expect(&carol, "password for carol: ");
+    size_t asked_at = carol.mark;
+    term_line(&carol, "pw-carol");
+    term_expect(&carol, "logged in as carol; friends: alice; groups: friends");
+    ck_assert_msg(!strstr(carol.out + asked_at, "pw-carol"), "the password was echoed:\n%s",
+                  term_dump(&carol));
+    term_expect(&carol, "] (offline) [friends] alice: carol gets this at login");
+    term_line(&carol, "/leave friends");
+    term_expect(&carol, "left friends");
+
+    /* Refusals are shown with the contract's word and an explanation. */
+    term_line(&carol, "/msg nobody hi");
+    term_expect(&carol, "error: user_not_exist: no user is called nobody");
+    term_line(&carol, "/join friends");
+    term_line(&carol, "/join friends");
+    term_expect(&carol, "error: already_member: you are in friends already");
+    term_line(&carol, "/nonsense");
+    term_expect(&carol, "unknown command");
+    term_line(&carol, "/msg bob");
+    term_expect(&carol, "usage: /msg USER TEXT");
+
+    term_quit(&alice);
+    term_quit(&bob);
+    term_quit(&carol);
+    stop_chat();
+}
+END_TEST
+
+/* ---- a push while a line is half typed ---- */
+
+START_TEST(a_push_arriving_while_typing_keeps_the_half_typed_line_and_cursor)
+{
+    struct term alice, bob;
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    term_login(&alice, "alice");
+    term_login(&bob, "bob");
+
+    /* alice types, moves the cursor back over "typed" (5 x Left), and stops. */
+    term_type(&alice, "/msg bob this was typed");
+    term_type(&alice, "\033[D\033[D\033[D\033[D\033[D");
+    term_expect(&alice, "typed");
+
+    /* A message for her arrives meanwhile: printed above, the line drawn again. */
+    term_line(&bob, "/msg alice interrupting you");
+    term_expect(&bob, "sent to alice");
+    term_expect(&alice, "] bob: interrupting you");
+    term_expect(&alice, "alice> /msg bob this was typed");
+
+    /* Typing goes on at the cursor, and the whole line is sent intact. */
+    term_type(&alice, "half ");
+    term_type(&alice, "\r");
+    term_expect(&alice, "sent to bob");
+    term_expect(&bob, "] alice: this was half typed");
+
+    /* History: Up brings the last line back. */
+    term_type(&alice, "\033[A");
+    term_type(&alice, "\r");
+    term_expect(&alice, "sent to bob");
+    term_expect(&bob, "] alice: this was half typed");
+
+    term_quit(&alice);
+    term_quit(&bob);
+    stop_chat();
+}
+END_TEST
+
+/* ---- the non-interactive mode ---- */
+
+START_TEST(send_exits_0_and_prints_the_reply_and_listen_prints_pushes)
+{
+    struct run r;
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+
+    run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
+             "send", "bob", "stored one", NULL);
+    expect_run(&r, 0, "stored for bob (offline)\n", NULL);
+    ck_assert_str_eq(r.err, "");
+
+    /* bob listens: the stored message first, then a live one, one line each. */
+    struct term listen;
+    term_start(&listen, "--port", port_arg, "--user", "bob", "--password-file",
+               password_file("bob"), "listen", NULL);
+    term_expect(&listen, "listening as bob");
+    term_expect(&listen, "] (offline) alice: stored one\r\n");
+    run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
+             "send", "bob", "live one", NULL);
+    expect_run(&r, 0, "sent to bob\n", NULL);
+    term_expect(&listen, "] alice: live one\r\n");
+    kill(listen.pid, SIGTERM);
+    term_wait_exit(&listen);
+    term_free(&listen);
+
+    /* Refused by the server: exit 1, the word and why on stderr. */
+    run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
+             "send", "nobody", "x", NULL);
+    expect_run(&r, 1, NULL, "chat: send: error: user_not_exist: no user is called nobody");
+    run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("bob"),
+             "create", "g", NULL);
+    expect_run(&r, 1, NULL, "chat: login: error: passwd_error");
+    run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
+             "create", "g", NULL);
+    expect_run(&r, 0, "created group g", NULL);
+    run_chat(&r, "--port", port_arg, "--json", "--user", "alice", "--password-file",
+             password_file("alice"), "gsend", "g", "to the group", NULL);
+    expect_run(&r, 0, "{\"cmd\":\"group_chat_reply\",\"result\":\"success\",\"id\":2}\n", NULL);
+
+    /* Usage: exit 2. */
+    run_chat(&r, "--port", port_arg, "send", "bob", NULL);
+    expect_run(&r, 2, NULL, "wrong number of arguments for send");
+    run_chat(&r, "--port", port_arg, "--user", "alice", "send", "bob", "x", NULL);
+    expect_run(&r, 2, NULL, "send needs --password-file");
+    run_chat(&r, "--bogus", NULL);
+    expect_run(&r, 2, NULL, "unknown option --bogus");
+    stop_chat();
+}
+END_TEST
+
+/* ---- connection problems ---- */
+
+START_TEST(a_refused_connection_is_reported_with_exit_3)
+{
+    char port[16], want[100];
+    snprintf(port, sizeof(port), "%d", test_free_port("127.0.0.1"));
+    snprintf(want, sizeof(want), "chat: cannot connect to 127.0.0.1:%s: Connection refused\n",
+             port);
+    struct run r;
+    run_chat(&r, "--port", port, "--user", "a", "--password-file", "/dev/null", "send", "b", "x",
+             NULL);
+    expect_run(&r, 3, NULL, want);
+    ck_assert_str_eq(r.out, "");
+
+    struct term t;
+    term_start(&t, "--port", port, NULL);
+    want[strlen(want) - 1] = '\0'; /* the terminal ends lines with \r\n */
+    term_expect(&t, want);
+    ck_assert_int_eq(term_wait_exit(&t), 3);
+    term_free(&t);
+}
+END_TEST
+
+START_TEST(the_server_closing_the_connection_is_reported_with_exit_3)
+{
+    /* A fake server that reads the login and hangs up. */
+    int port, lfd = fake_listen(&port);
+    struct child c;
+    struct run r = {0};
+    char req[4096];
+    fake_client(&c, port);
+    int fd = fake_accept(lfd);
+    fake_read_request(fd, req, sizeof(req));
+    ck_assert_msg(strstr(req, "\"cmd\":\"login\""), "want a login first, got %s", req);
+    close(fd);
+    child_finish(&c, &r);
+    expect_run(&r, 3, NULL, "chat: the server closed the connection\n");
+
+    /* The real chatd stopping under an interactive client. */
+    start_chat();
+    register_user("alice");
+    struct term t;
+    term_login(&t, "alice");
+    int rc = chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
+    ck_assert_int_eq(rc, 0);
+    term_expect(&t, "chat: the server closed the connection");
+    ck_assert_int_eq(term_wait_exit(&t), 3);
+    term_free(&t);
+    chatd_proc_cleanup(&srv);
+    db_test_cleanup(&cfg);
+    close(lfd);
+}
+END_TEST
+
+START_TEST(no_reply_in_time_is_reported_with_exit_3)
+{
+    int port, lfd = fake_listen(&port);
+    struct child c;
+    struct run r = {0};
+    char req[4096];
+    fake_client(&c, port);
+    int fd = fake_accept(lfd);
+    fake_read_request(fd, req, sizeof(req));
+    child_finish(&c, &r); /* --timeout 5, and the fake server says nothing */
+    expect_run(&r, 3, NULL, "chat: no reply from the server to login within 5 s\n");
+    close(fd);
+    close(lfd);
+}
+END_TEST
+
+/* Lines a broken or hostile server might send in answer to the login. */
+static const struct {
+    const char *line;
+    const char *why;
+} bad_replies[] = {
+    {"this is not JSON\n", "(not JSON): this is not JSON"},
+    {"\x01\x02\xff\xfe garbage\n", "(not JSON): \\x01\\x02\\xff\\xfe garbage"},
+    {"[1,2,3]\n", "(not an object with a \"cmd\")"},
+    {"{\"result\":\"success\",\"id\":1}\n", "(not an object with a \"cmd\")"},
+    {"{\"cmd\":\"login_reply\",\"result\":\"success\",\"id\":99}\n", "(a reply to no request"},
+    {"{\"cmd\":\"login_reply\",\"result\":\"success\",\"id\":\"1\"}\n", "(a reply to no request"},
+    {"{\"cmd\":\"ping_reply\",\"result\":\"success\",\"id\":1}\n", "(a reply to another command)"},
+    {"{\"cmd\":\"login_reply\",\"result\":7,\"id\":1}\n", "(a reply without a result)"},
+    {"{\"cmd\":\"login_reply\",\"result\":\"success\"}\n", "(a reply without our id)"},
+    {"{\"cmd\":\"login_reply\",\"result\":\"success\",\"id\":1", "(a line cut off by the end"},
+};
+
+START_TEST(a_bad_reply_is_reported_with_exit_4)
+{
+    int port, lfd = fake_listen(&port);
+    struct child c;
+    struct run r = {0};
+    char req[4096];
+    fake_client(&c, port);
+    int fd = fake_accept(lfd);
+    fake_read_request(fd, req, sizeof(req));
+    fake_send(fd, bad_replies[_i].line, strlen(bad_replies[_i].line));
+    /* The cut-off line only shows as such when the connection ends. */
+    if (!strchr(bad_replies[_i].line, '\n'))
+        shutdown(fd, SHUT_WR);
+    child_finish(&c, &r);
+    expect_run(&r, 4, NULL, "chat: bad reply from the server ");
+    expect_run(&r, 4, NULL, bad_replies[_i].why);
+    close(fd);
+    close(lfd);
+}
+END_TEST
+
+START_TEST(a_line_longer_than_the_limit_is_a_bad_reply)
+{
+    int port, lfd = fake_listen(&port);
+    struct child c;
+    struct run r = {0};
+    char req[4096];
+    fake_client(&c, port);
+    int fd = fake_accept(lfd);
+    fake_read_request(fd, req, sizeof(req));
+    /* 2 MiB without a newline; the client gives up at 1 MiB and closes. */
+    static char chunk[65536];
+    memset(chunk, 'x', sizeof(chunk));
+    for (int i = 0; i < 32; i++)
+        if (send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL) < 0)
+            break;
+    child_finish(&c, &r);
+    expect_run(&r, 4, NULL, "(a line longer than 1 MiB)");
+    close(fd);
+    close(lfd);
+}
+END_TEST
+
+START_TEST(odd_pushes_are_shown_safely_and_do_not_stop_a_command)
+{
+    int port, lfd = fake_listen(&port);
+    struct child c;
+    struct run r = {0};
+    char req[4096];
+    fake_client(&c, port);
+    int fd = fake_accept(lfd);
+    fake_read_request(fd, req, sizeof(req));
+    const char *login =
+        "{\"cmd\":\"login_reply\",\"result\":\"success\",\"fri\":[5],\"group\":null,\"id\":1}\n"
+        "{\"cmd\":\"private_chat_recv\",\"user_from\":\"eve\",\"text\":\"\\u001b[2Jclear "
+        "screen\\nnew line\",\"ts\":\"soon\",\"msg_id\":\"m1\"}\n"
+        "{\"cmd\":\"private_chat_recv\",\"user_from\":\"eve\",\"text\":\"\\u001b[2Jclear "
+        "screen\\nnew line\",\"ts\":\"soon\",\"msg_id\":\"m1\"}\n"
+        "{\"cmd\":\"private_chat_recv\",\"user_from\":5}\n"
+        "{\"cmd\":\"something_new\",\"x\":[1,{\"y\":null}]}\n"
+        "{\"cmd\":\"error\",\"result\":\"bad_request\",\"reason\":\"a test\"}\n";
+    fake_send(fd, login, strlen(login));
+    fake_read_request(fd, req, sizeof(req));
+    ck_assert_msg(strstr(req, "\"cmd\":\"private_chat\"") && strstr(req, "\"id\":2"), "got %s",
+                  req);
+    const char *reply = "{\"cmd\":\"private_chat_reply\",\"result\":\"success\",\"id\":2,"
+                        "\"new_field\":{\"a\":1}}\n";
+    fake_send(fd, reply, strlen(reply));
+    child_finish(&c, &r);
+    expect_run(&r, 0, "] eve: \\x1b[2Jclear screen\\nnew line\n", NULL);
+    expect_run(&r, 0, "* message from the server: {\"cmd\":\"private_chat_recv\"", NULL);
+    expect_run(&r, 0, "* message from the server: {\"cmd\":\"something_new\"", NULL);
+    expect_run(&r, 0, "sent to bob\n", NULL);
+    /* The repeat (same msg_id) is shown once; no raw escape reaches the terminal. */
+    ck_assert_ptr_null(strstr(strstr(r.out, "eve:") + 1, "eve:"));
+    ck_assert_ptr_null(strchr(r.out, 0x1b));
+    close(fd);
+    close(lfd);
+}
+END_TEST
+
+static Suite *client_suite(void)
+{
+    Suite *s = suite_create("client");
+    TCase *tc = tcase_create("chatting");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, three_users_chat_privately_and_in_a_group_with_offline_delivery);
+    tcase_add_test(tc, a_push_arriving_while_typing_keeps_the_half_typed_line_and_cursor);
+    tcase_add_test(tc, send_exits_0_and_prints_the_reply_and_listen_prints_pushes);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("failures");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, a_refused_connection_is_reported_with_exit_3);
+    tcase_add_test(tc, the_server_closing_the_connection_is_reported_with_exit_3);
+    tcase_add_test(tc, no_reply_in_time_is_reported_with_exit_3);
+    tcase_add_loop_test(tc, a_bad_reply_is_reported_with_exit_4, 0,
+                        (int)(sizeof(bad_replies) / sizeof(bad_replies[0])));
+    tcase_add_test(tc, a_line_longer_than_the_limit_is_a_bad_reply);
+    tcase_add_test(tc, odd_pushes_are_shown_safely_and_do_not_stop_a_command);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return chatd_proc_run_suite(client_suite());
+}
