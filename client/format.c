@@ -263,7 +263,7 @@ static void add_success(struct strbuf *sb, enum chat_cmd cmd, const char *name, 
 {
     switch (cmd) {
     case CHAT_CMD_REGISTER:
-        sb_printf(sb, "registered %s; now /login %s", name, name);
+        sb_printf(sb, "registered %s", name);
         break;
     case CHAT_CMD_LOGIN:
         sb_printf(sb, "logged in as %s; friends: ", name);

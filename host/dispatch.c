@@ -1,6 +1,7 @@
 /* dispatch.c - from one complete frame to a plugin handler: JSON parsing, the generic
  * errors of the wire contract, login and user_from rules, and field checks. */
 #include "commands.h"
+#include "json_fast.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "request.h"
@@ -101,7 +102,9 @@ static void call_handler(struct chatd_request *req)
 void dispatch_frame(struct session *s, const char *data, size_t len)
 {
     json_error_t error;
-    json_t *body = json_loadb(data, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &error);
+    json_t *body = json_fast_parse_flat_object(data, len);
+    if (!body)
+        body = json_loadb(data, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &error);
     if (!body) {
         /* Well-formed JSON that this server cannot represent is a bad request, and the
          * stream is still in step; only bytes that are not JSON end the connection. */

@@ -46,19 +46,3 @@ int line_buffer_append(struct line_buffer *b, const void *bytes, size_t n)
     b->len += n;
     return 0;
 }
-
-int line_buffer_append_json(struct line_buffer *b, const json_t *v)
-{
-    size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
-    size_t n = json_dumpb(v, b->data + b->len, b->cap - b->len, flags);
-    if (n == 0)
-        return -1;
-    if (n > b->cap - b->len) {
-        /* Too small: json_dumpb said how much it needs; grow and write again. */
-        if (reserve(b, n) < 0)
-            return -1;
-        n = json_dumpb(v, b->data + b->len, b->cap - b->len, flags);
-    }
-    b->len += n;
-    return 0;
-}

@@ -4,7 +4,6 @@
 #ifndef CHATD_LINE_BUFFER_H
 #define CHATD_LINE_BUFFER_H
 
-#include <jansson.h>
 #include <stddef.h>
 
 struct line_buffer {
@@ -19,9 +18,5 @@ void line_buffer_free(struct line_buffer *b);
 
 /* Append n bytes. Returns 0, or -1 when out of memory (the buffer is unchanged). */
 int line_buffer_append(struct line_buffer *b, const void *bytes, size_t n);
-
-/* Append v as compact JSON (any value, not only objects). Returns 0, or -1 when v
- * cannot be serialised or memory runs out (the buffer is unchanged). */
-int line_buffer_append_json(struct line_buffer *b, const json_t *v);
 
 #endif

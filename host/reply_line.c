@@ -1,7 +1,8 @@
 /* reply_line.c - the line that answers a request, written straight from its parts. */
 #include "reply_line.h"
 
-#include <stdio.h>
+#include "json_emit.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,27 +19,9 @@ char *reply_line_prefix(const char *name)
     return prefix;
 }
 
-/* Result words and field names are nearly always plain (`success`, `user_not_exist`):
- * those are copied as they are; anything else goes through jansson, which escapes and
- * checks UTF-8. */
-static int append_string(struct line_buffer *b, const char *word)
+static int append_string(struct line_buffer *b, const char *text)
 {
-    size_t n = 0;
-    for (; word[n]; n++) {
-        unsigned char c = (unsigned char)word[n];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            break;
-    }
-    if (word[n] == '\0') {
-        return line_buffer_append(b, "\"", 1) || line_buffer_append(b, word, n) ||
-                       line_buffer_append(b, "\"", 1)
-                   ? -1
-                   : 0;
-    }
-    json_t *s = json_string(word);
-    int rc = s ? line_buffer_append_json(b, s) : -1;
-    json_decref(s);
-    return rc;
+    return json_emit_string(b, text, strlen(text));
 }
 
 static int is_host_key(const char *key)
@@ -56,7 +39,7 @@ static int append_fields(struct line_buffer *b, json_t *fields)
         if (is_host_key(key))
             continue;
         if (line_buffer_append(b, ",", 1) || append_string(b, key) ||
-            line_buffer_append(b, ":", 1) || line_buffer_append_json(b, value))
+            line_buffer_append(b, ":", 1) || json_emit(b, value))
             return -1;
     }
     return 0;
@@ -64,13 +47,7 @@ static int append_fields(struct line_buffer *b, json_t *fields)
 
 static int append_id(struct line_buffer *b, const json_t *id)
 {
-    if (json_is_integer(id)) {
-        char text[32];
-        int n =
-            snprintf(text, sizeof(text), ",\"id\":%" JSON_INTEGER_FORMAT, json_integer_value(id));
-        return line_buffer_append(b, text, (size_t)n);
-    }
-    return line_buffer_append(b, ",\"id\":", 6) || line_buffer_append_json(b, id) ? -1 : 0;
+    return line_buffer_append(b, ",\"id\":", 6) || json_emit(b, id) ? -1 : 0;
 }
 
 int reply_line_build(struct line_buffer *b, const char *prefix, const char *result, json_t *fields,

@@ -1,5 +1,6 @@
 /* session.c - one client connection: reading frames one request at a time, writing
  * lines, and the limits (connection count, idle timeout, slow readers). */
+#include "json_emit.h"
 #include "log.h"
 #include "server.h"
 #include "users.h"
@@ -108,7 +109,7 @@ void session_close_after_flush(struct session *s, const char *why)
 size_t session_format_line(struct server *srv, const json_t *obj)
 {
     srv->out.len = 0;
-    if (line_buffer_append_json(&srv->out, obj) < 0 || line_buffer_append(&srv->out, "\n", 1) < 0)
+    if (json_emit(&srv->out, obj) < 0 || line_buffer_append(&srv->out, "\n", 1) < 0)
         return 0;
     return srv->out.len;
 }
