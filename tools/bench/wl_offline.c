@@ -75,6 +75,7 @@ int workload_offline(struct bench *b)
     traffic_report(t, "stored_per_s", t->accepted_window, b->opt.verify ? stored : 0);
     report_int("stored", (long long)stored);
     if (b->opt.verify) {
+        /* From the first receiver's connect to the last stored message's arrival. */
         double secs = (double)(last - verify_start) / 1e9;
         report_obj_begin("verify");
         report_int("stored", (long long)stored);
@@ -83,6 +84,7 @@ int workload_offline(struct bench *b)
         report_int("duplicated", (long long)t->duplicated);
         report_num("seconds", secs);
         report_num("deliveries_per_s", secs > 0 ? (double)t->delivered / secs : 0);
+        report_setup(fv);
         report_obj_end();
     }
     report_setup(f);
