@@ -1,9 +1,9 @@
 /* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.0).
  *
- * A plugin is a shared object that includes this header (plus <jansson.h>, and the
- * MariaDB client header if it does database work) and exports exactly one symbol:
- * the constant descriptor `chatd_plugin`, defined with CHATD_PLUGIN_DEFINE(). Nothing
- * else of the host is linked: every host service reaches the plugin through the
+ * A plugin is a shared object that includes this header (plus <jansson.h>; database
+ * work goes through the host table, so no MariaDB header is needed) and exports exactly
+ * one symbol: the constant descriptor `chatd_plugin`, defined with CHATD_PLUGIN_DEFINE().
+ * Nothing else of the host is linked: every host service reaches the plugin through the
  * const function table `struct chatd_host` passed to its init function.
  *
  * Versioning. The ABI has a major and a minor number, independent of chatd's release
@@ -25,6 +25,11 @@
  *
  * Errors. Every function that can fail returns an int: 0 on success, a negative
  * CHATD_E* code from the one table below otherwise; chatd_strerror() names it.
+ *
+ * Building and testing. An installed chatd has this header as <chatd/plugin.h>, with
+ * the pkg-config file chatd-plugin, the CMake package chatd (chatd_add_plugin()), and
+ * the test kit <chatd/testkit.h>, which loads a plugin through chatd's own loader; see
+ * docs/plugins.md.
  */
 #ifndef CHATD_PLUGIN_H
 #define CHATD_PLUGIN_H
