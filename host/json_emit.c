@@ -6,70 +6,94 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Bytes that must be escaped in a JSON string: control characters, '"' and '\'. */
-static int needs_escape(unsigned char c)
+/* Whether any of the 8 bytes in w needs a look: a control character, '"', '\\' or a
+ * byte of a multi-byte UTF-8 sequence. (The usual zero-byte test, three times.) */
+static int word_needs_look(uint64_t w)
 {
-    return c < 0x20 || c == '"' || c == '\\';
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+    uint64_t control = (w - ones * 0x20) & ~w;
+    uint64_t is_quote = (quote - ones) & ~quote, is_backslash = (backslash - ones) & ~backslash;
+    return ((w | control | is_quote | is_backslash) & highs) != 0;
 }
 
-static int append_escape(struct line_buffer *b, unsigned char c)
+/* Write the escape for c (a control character, '"' or '\\') at out; returns its length. */
+static size_t write_escape(char *out, unsigned char c)
 {
     static const char hex[] = "0123456789ABCDEF";
-    char esc[6] = {'\\', 0, 0, 0, 0, 0};
-    size_t n = 2;
+    out[0] = '\\';
     switch (c) {
     case '"':
-        esc[1] = '"';
-        break;
+        out[1] = '"';
+        return 2;
     case '\\':
-        esc[1] = '\\';
-        break;
+        out[1] = '\\';
+        return 2;
     case '\n':
-        esc[1] = 'n';
-        break;
+        out[1] = 'n';
+        return 2;
     case '\r':
-        esc[1] = 'r';
-        break;
+        out[1] = 'r';
+        return 2;
     case '\t':
-        esc[1] = 't';
-        break;
+        out[1] = 't';
+        return 2;
     case '\b':
-        esc[1] = 'b';
-        break;
+        out[1] = 'b';
+        return 2;
     case '\f':
-        esc[1] = 'f';
-        break;
+        out[1] = 'f';
+        return 2;
     default:
-        memcpy(esc + 1, "u00", 3);
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 0xf];
-        n = 6;
+        memcpy(out + 1, "u00", 3);
+        out[4] = hex[c >> 4];
+        out[5] = hex[c & 0xf];
+        return 6;
     }
-    return line_buffer_append(b, esc, n);
 }
 
 int json_emit_string(struct line_buffer *b, const char *text, size_t n)
 {
-    if (!utf8_valid(text, n))
-        return -1;
     size_t start = b->len;
-    if (line_buffer_append(b, "\"", 1) < 0)
-        goto fail;
+    /* Escaping can grow a byte to six; room for all of it at once, then plain stores. */
+    if (n > ((size_t)-1) / 8 || line_buffer_grow(b, 6 * n + 2) < 0)
+        return -1;
     const unsigned char *s = (const unsigned char *)text;
-    size_t run = 0; /* start of the bytes not yet copied */
-    for (size_t i = 0; i < n; i++) {
-        if (!needs_escape(s[i]))
-            continue;
-        if (line_buffer_append(b, text + run, i - run) < 0 || append_escape(b, s[i]) < 0)
-            goto fail;
-        run = i + 1;
+    char *out = b->data + b->len;
+    *out++ = '"';
+    size_t i = 0;
+    while (i < n) {
+        if (n - i >= 8) {
+            uint64_t word;
+            memcpy(&word, s + i, sizeof(word));
+            if (!word_needs_look(word)) {
+                memcpy(out, s + i, 8);
+                out += 8;
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = s[i];
+        if (c >= 0x80) {
+            size_t len = utf8_sequence_length(s + i, n - i);
+            if (len == 0) {
+                b->len = start;
+                return -1;
+            }
+            memcpy(out, s + i, len);
+            out += len;
+            i += len;
+        } else if (c < 0x20 || c == '"' || c == '\\') {
+            out += write_escape(out, c);
+            i++;
+        } else {
+            *out++ = (char)c;
+            i++;
+        }
     }
-    if (line_buffer_append(b, text + run, n - run) < 0 || line_buffer_append(b, "\"", 1) < 0)
-        goto fail;
+    *out++ = '"';
+    b->len = (size_t)(out - b->data);
     return 0;
-fail:
-    b->len = start;
-    return -1;
 }
 
 static int append_integer(struct line_buffer *b, json_int_t value)

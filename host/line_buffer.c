@@ -2,7 +2,6 @@
 #include "line_buffer.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 int line_buffer_init(struct line_buffer *b, size_t cap)
 {
@@ -19,8 +18,7 @@ void line_buffer_free(struct line_buffer *b)
     b->len = b->cap = 0;
 }
 
-/* Make room for `more` bytes past len. */
-static int reserve(struct line_buffer *b, size_t more)
+int line_buffer_grow(struct line_buffer *b, size_t more)
 {
     if (b->cap - b->len >= more)
         return 0;
@@ -35,14 +33,5 @@ static int reserve(struct line_buffer *b, size_t more)
         return -1;
     b->data = grown;
     b->cap = cap;
-    return 0;
-}
-
-int line_buffer_append(struct line_buffer *b, const void *bytes, size_t n)
-{
-    if (reserve(b, n) < 0)
-        return -1;
-    memcpy(b->data + b->len, bytes, n);
-    b->len += n;
     return 0;
 }

@@ -5,8 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Length of the valid sequence starting at s (at most n bytes long), or 0. */
-static size_t sequence_length(const unsigned char *s, size_t n)
+size_t utf8_sequence_length(const unsigned char *s, size_t n)
 {
     unsigned c = s[0];
     size_t len;
@@ -50,7 +49,7 @@ int utf8_valid(const char *text, size_t n)
             i++;
             continue;
         }
-        size_t len = sequence_length(s + i, n - i);
+        size_t len = utf8_sequence_length(s + i, n - i);
         if (len == 0)
             return 0;
         i += len;

@@ -68,6 +68,25 @@ START_TEST(strings_escape_what_json_requires)
 }
 END_TEST
 
+START_TEST(special_bytes_are_found_at_every_position)
+{
+    /* Plain runs are copied eight bytes at a time: every offset must still see them. */
+    static const char *const special[] = {
+        "\"", "\\", "\n", "\x1f", "\x01", "\xc3\xa9", "\xf0\x9f\x98\x80", "\x7f", "~"};
+    for (size_t k = 0; k < sizeof(special) / sizeof(special[0]); k++) {
+        for (size_t at = 0; at < 24; at++) {
+            char text[64];
+            memset(text, 'a', 24);
+            size_t n = strlen(special[k]);
+            memcpy(text + at, special[k], n);
+            text[24 + n] = '\0';
+            memset(text + at + n, 'b', 24 - at);
+            assert_same_as_jansson(json_string(text));
+        }
+    }
+}
+END_TEST
+
 START_TEST(containers_keep_order_and_nesting)
 {
     assert_same_as_jansson(json_object());
@@ -130,6 +149,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, scalars_match_jansson);
     tcase_add_test(tc, strings_escape_what_json_requires);
+    tcase_add_test(tc, special_bytes_are_found_at_every_position);
     tcase_add_test(tc, containers_keep_order_and_nesting);
     tcase_add_test(tc, invalid_utf8_is_refused_and_leaves_the_buffer_as_it_was);
     tcase_add_test(tc, nesting_deeper_than_the_limit_is_refused);
