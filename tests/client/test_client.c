@@ -585,6 +585,26 @@ START_TEST(a_push_arriving_while_typing_keeps_the_half_typed_line_and_cursor)
 }
 END_TEST
 
+START_TEST(user_without_password_file_is_asked_for_the_password_and_ctrl_d_quits)
+{
+    struct term t;
+    start_chat();
+    register_user("alice");
+    term_start(&t, "--port", port_arg, "--user", "alice", NULL);
+    term_expect(&t, "password for alice: ");
+    size_t asked_at = t.mark;
+    term_line(&t, "pw-alice");
+    term_expect(&t, "logged in as alice");
+    ck_assert_msg(!strstr(t.out + asked_at, "pw-alice"), "the password was echoed:\n%s",
+                  term_dump(&t));
+    term_expect(&t, "alice> ");
+    term_type(&t, "\x04"); /* Ctrl-D on an empty line */
+    ck_assert_int_eq(term_wait_exit(&t), 0);
+    term_free(&t);
+    stop_chat();
+}
+END_TEST
+
 /* ---- the non-interactive mode ---- */
 
 START_TEST(send_exits_0_and_prints_the_reply_and_listen_prints_pushes)
@@ -813,6 +833,7 @@ static Suite *client_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, three_users_chat_privately_and_in_a_group_with_offline_delivery);
     tcase_add_test(tc, a_push_arriving_while_typing_keeps_the_half_typed_line_and_cursor);
+    tcase_add_test(tc, user_without_password_file_is_asked_for_the_password_and_ctrl_d_quits);
     tcase_add_test(tc, send_exits_0_and_prints_the_reply_and_listen_prints_pushes);
     suite_add_tcase(s, tc);
 
