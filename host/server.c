@@ -7,6 +7,7 @@
 #include "db.h"
 #include "log.h"
 #include "migrations.h"
+#include "output.h"
 #include "plugin_loader.h"
 #include "users.h"
 #include "workers.h"
@@ -50,6 +51,10 @@ struct server *server_new(struct config *cfg)
         return NULL;
     }
     srv->reaper = event_new(srv->base, -1, 0, on_reap, srv);
+    if (!srv->reaper || output_init(srv) < 0) {
+        server_free(srv);
+        return NULL;
+    }
     return srv;
 }
 
@@ -246,6 +251,7 @@ void server_free(struct server *srv)
         event_free(srv->shutdown_timer);
     if (srv->reaper)
         event_free(srv->reaper);
+    output_free(srv);
     if (srv->base)
         event_base_free(srv->base);
     line_buffer_free(&srv->out);

@@ -48,12 +48,16 @@ struct session {
     char *in;
     size_t in_start, in_end, in_cap;
     char peer[64];
-    unsigned busy : 1;       /* a request is in flight; the next frame waits */
-    unsigned in_process : 1; /* inside session_process() */
-    unsigned read_eof : 1;   /* the peer has closed its side */
-    unsigned closing : 1;    /* no more requests; close once the output is flushed */
-    unsigned dead : 1;       /* queued for the reaper; nothing is sent any more */
+    unsigned busy : 1;          /* a request is in flight; the next frame waits */
+    unsigned in_process : 1;    /* inside session_process() */
+    unsigned read_eof : 1;      /* the peer has closed its side */
+    unsigned closing : 1;       /* no more requests; close once the output is flushed */
+    unsigned dead : 1;          /* queued for the reaper; nothing is sent any more */
+    unsigned write_armed : 1;   /* a backlog: the bufferevent's write event sends it */
+    unsigned flush_queued : 1;  /* on the server's end-of-turn flush list (output.c) */
+    unsigned output_paused : 1; /* too many unread replies: requests wait (see session.c) */
     struct session *next_dead;
+    struct session *flush_next, **flush_prev;
     UT_hash_handle hh;
 };
 
@@ -76,7 +80,9 @@ struct server {
     struct event *accept_pause; /* re-enables accepting after running out of descriptors */
     struct event *stop_check;   /* stopping: waits for the last jobs */
 
-    struct session *sessions; /* by id */
+    struct event *flush;        /* end-of-turn write of queued output (output.c) */
+    struct session *flush_list; /* sessions with output to write this turn */
+    struct session *sessions;   /* by id */
     size_t n_sessions;
     chatd_session_id next_session_id;
     struct session *dead; /* closed sessions waiting for the reaper */
@@ -138,6 +144,9 @@ void session_close_after_flush(struct session *s, const char *why);
 void session_close(struct session *s, const char *why);
 /* The session's request finished: read the next frame. */
 void session_request_done(struct server *srv, chatd_session_id id);
+/* Some of s's output has been written (or none could be): arm or disarm the write
+ * event for what is left, and resume requests paused for output room. */
+void session_wrote(struct session *s);
 void session_free_all(struct server *srv);
 /* Free the sessions queued by session_close (the reaper event's work). */
 void session_reap(struct server *srv);

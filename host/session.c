@@ -2,6 +2,7 @@
  * lines, and the limits (connection count, idle timeout, slow readers). */
 #include "json_emit.h"
 #include "log.h"
+#include "output.h"
 #include "server.h"
 #include "users.h"
 
@@ -101,6 +102,7 @@ void session_close_after_flush(struct session *s, const char *why)
     bufferevent_set_timeouts(s->bev, NULL, &flush);
     bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
     bufferevent_setcb(s->bev, NULL, on_flushed, on_closing_event, s);
+    s->write_armed = 1;
     bufferevent_enable(s->bev, EV_WRITE);
 }
 
@@ -123,6 +125,8 @@ int session_send_line(struct session *s, const char *line, size_t len)
     if (evbuffer_add(out, line, len) < 0)
         return CHATD_ENOMEM;
     srv->metrics.bytes_out += len;
+    if (!s->write_armed)
+        output_queue(s);
     size_t backlog = evbuffer_get_length(out);
     if (backlog > (size_t)srv->cfg->max_output_bytes) {
         log_warn("session %llu (%s) disconnected: it is not reading, %zu bytes unsent "
@@ -200,27 +204,43 @@ static size_t fill_input(struct session *s)
     return (size_t)n;
 }
 
-/* The peer read enough of its replies: go on with its requests. */
-static void on_output_drained(struct bufferevent *bev, void *arg)
-{
-    (void)bev;
-    struct session *s = arg;
-    bufferevent_setcb(s->bev, on_read, NULL, on_event, s);
-    session_process(s);
-}
-
 /* Replies to a client's own requests are throttled, not punished: past half the
  * output limit the session stops taking requests until the client has read most of
- * its replies. Only output the client did not ask for (pushes) can reach the limit. */
+ * its replies (session_wrote resumes it). Only output the client did not ask for
+ * (pushes) can reach the limit. */
 static int output_has_room(struct session *s)
 {
     size_t pending = evbuffer_get_length(bufferevent_get_output(s->bev));
-    size_t limit = (size_t)s->server->cfg->max_output_bytes;
-    if (pending < limit / 2)
+    if (pending < (size_t)s->server->cfg->max_output_bytes / 2)
         return 1;
-    bufferevent_setwatermark(s->bev, EV_WRITE, limit / 4, 0);
-    bufferevent_setcb(s->bev, on_read, on_output_drained, on_event, s);
+    s->output_paused = 1;
     return 0;
+}
+
+void session_wrote(struct session *s)
+{
+    if (s->dead || s->closing)
+        return;
+    size_t pending = evbuffer_get_length(bufferevent_get_output(s->bev));
+    if (pending > 0 && !s->write_armed) {
+        s->write_armed = 1;
+        bufferevent_enable(s->bev, EV_WRITE);
+    } else if (pending == 0 && s->write_armed) {
+        s->write_armed = 0;
+        bufferevent_disable(s->bev, EV_WRITE);
+    }
+    if (s->output_paused && pending <= (size_t)s->server->cfg->max_output_bytes / 4) {
+        s->output_paused = 0;
+        session_process(s);
+    }
+}
+
+/* The write event sent part of a backlog (the low watermark is a quarter of the
+ * output limit, so this also comes in time to resume a paused session). */
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    session_wrote(arg);
 }
 
 static void session_process(struct session *s)
@@ -354,8 +374,9 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
     HASH_ADD(hh, srv->sessions, id, sizeof(s->id), s);
     srv->n_sessions++;
 
-    bufferevent_setcb(bev, on_read, NULL, on_event, s);
+    bufferevent_setcb(bev, on_read, on_write, on_event, s);
     bufferevent_setwatermark(bev, EV_READ, 0, INPUT_HIGH_WATER);
+    bufferevent_setwatermark(bev, EV_WRITE, (size_t)srv->cfg->max_output_bytes / 4, 0);
     if (srv->cfg->idle_timeout_s > 0) {
         struct timeval idle = {(time_t)srv->cfg->idle_timeout_s, 0};
         /* One common timeout queue for every session makes re-arming it O(1). */
@@ -364,13 +385,15 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
          * reading its replies cannot hold a session (and its buffers) forever. */
         bufferevent_set_timeouts(bev, common ? common : &idle, common ? common : &idle);
     }
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    /* Writing is armed only for a backlog (output.c). */
+    bufferevent_enable(bev, EV_READ);
     log_debug("session %llu accepted from %s", (unsigned long long)s->id, peer);
 }
 
 static void session_free(struct server *srv, struct session *s)
 {
     users_unbind(srv, s);
+    output_unqueue(s);
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
     bufferevent_free(s->bev);

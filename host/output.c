@@ -1,0 +1,91 @@
+/* output.c - getting sessions' queued lines onto the network (see output.h). */
+#include "output.h"
+
+#include "server.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <string.h>
+
+static void link_session(struct server *srv, struct session *s)
+{
+    s->flush_next = srv->flush_list;
+    s->flush_prev = &srv->flush_list;
+    if (srv->flush_list)
+        srv->flush_list->flush_prev = &s->flush_next;
+    srv->flush_list = s;
+    s->flush_queued = 1;
+}
+
+void output_unqueue(struct session *s)
+{
+    if (!s->flush_queued)
+        return;
+    *s->flush_prev = s->flush_next;
+    if (s->flush_next)
+        s->flush_next->flush_prev = s->flush_prev;
+    s->flush_next = NULL;
+    s->flush_prev = NULL;
+    s->flush_queued = 0;
+}
+
+void output_queue(struct session *s)
+{
+    if (s->flush_queued || s->write_armed || s->closing)
+        return;
+    struct server *srv = s->server;
+    int was_empty = srv->flush_list == NULL;
+    link_session(srv, s);
+    if (was_empty)
+        event_active(srv->flush, EV_TIMEOUT, 0);
+}
+
+/* Write what the socket takes. Returns 0, or -1 when the session was closed. */
+static int write_now(struct session *s, struct evbuffer *out)
+{
+    /* A socket bufferevent keeps the front of its output frozen so that only its own
+     * write callback drains it; this is that callback's write, done early. */
+    evbuffer_unfreeze(out, 1);
+    int rc = evbuffer_write(out, bufferevent_getfd(s->bev));
+    int error = errno;
+    evbuffer_freeze(out, 1);
+    if (rc < 0 && error != EAGAIN && error != EINTR) {
+        session_close(s, strerror(error));
+        return -1;
+    }
+    return 0;
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *srv = arg;
+    /* Sessions queued while these are written (a resumed session replying, say) are
+     * written by this same loop. */
+    while (srv->flush_list) {
+        struct session *s = srv->flush_list;
+        output_unqueue(s);
+        if (s->dead || s->closing)
+            continue; /* dead: nothing more is sent; closing: its bufferevent flushes */
+        struct evbuffer *out = bufferevent_get_output(s->bev);
+        /* An empty buffer may have been written already; writing it would report -1. */
+        if (evbuffer_get_length(out) > 0 && write_now(s, out) < 0)
+            continue;
+        session_wrote(s);
+    }
+}
+
+int output_init(struct server *srv)
+{
+    srv->flush = event_new(srv->base, -1, 0, on_flush, srv);
+    return srv->flush ? 0 : -1;
+}
+
+void output_free(struct server *srv)
+{
+    if (srv->flush)
+        event_free(srv->flush);
+    srv->flush = NULL;
+}
