@@ -20,7 +20,7 @@ struct stmt_entry {
     UT_hash_handle hh;
 };
 
-#define MAX_PARAMS 64
+#define MAX_PARAMS CHATD_DB_MAX_PARAMS
 
 int db_error_is_lost(unsigned code)
 {
@@ -187,6 +187,9 @@ static MYSQL_STMT *run(struct chatd_db *db, const char *sql, const struct chatd_
 {
     *status = 0;
     if (!db || !db->conn || !sql || nparams > MAX_PARAMS || (nparams && !params)) {
+        if (sql && nparams > MAX_PARAMS)
+            log_error("statement has %zu parameters, more than %d; in: %.80s", nparams,
+                      MAX_PARAMS, sql);
         *status = CHATD_EINVAL;
         return NULL;
     }

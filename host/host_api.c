@@ -248,4 +248,6 @@ const struct chatd_host host_api = {
     .now_ms = api_now_ms,
     .user_output_pending = api_user_output_pending,
     .is_authenticator = api_is_authenticator,
+    .request_hold = request_hold,
+    .request_release = request_release,
 };

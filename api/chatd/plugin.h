@@ -50,7 +50,10 @@ extern "C" {
  *  load each other. */
 #define CHATD_ABI_MAJOR 1
 /** The ABI minor this header describes. */
-#define CHATD_ABI_MINOR 0
+#define CHATD_ABI_MINOR 1
+
+/** The most parameters one database statement may bind (64 in ABI 1.0). */
+#define CHATD_DB_MAX_PARAMS 256
 
 /** Name of the one symbol a plugin exports. Stable across every major. */
 #define CHATD_PLUGIN_SYMBOL "chatd_plugin"
@@ -390,7 +393,8 @@ struct chatd_host {
 
     /* -- database helpers (worker thread, inside work() only) -- */
 
-    /** Run one prepared statement with `params` bound to its `?` marks. Stores the
+    /** Run one prepared statement with `params` bound to its `?` marks (at most
+     *  CHATD_DB_MAX_PARAMS of them; more is CHATD_EINVAL). Stores the
      *  number of affected rows in *affected and the AUTO_INCREMENT id in *insert_id
      *  (either may be NULL). CHATD_EDB (the error is logged with the SQL's first line),
      *  CHATD_EDBLOST, CHATD_ETIMEDOUT. */
@@ -427,6 +431,19 @@ struct chatd_host {
     /** Non-zero when the operator named this plugin in `[plugins] authenticator`, so
      *  that session_login and session_logout will work for it. Any thread. */
     int (*is_authenticator)(struct chatd_plugin *self);
+
+    /* -- since 1.1: replying later (loop thread) -- */
+
+    /** Keep `req` valid, and unanswered, past the callback it arrived in, so that the
+     *  plugin can reply from a later loop-thread callback: the done of one job that
+     *  serves many requests at once, say, or a timer. The session sends no further
+     *  request until this one is answered and released. Every hold needs one
+     *  request_release. Check CHATD_HOST_HAS(host, request_hold) when the plugin may run
+     *  on a 1.0 host. */
+    void (*request_hold)(struct chatd_request *req);
+    /** Give back one hold. After the last one the handle is invalid; a request that was
+     *  never replied to by then is answered `internal` and logged as a plugin bug. */
+    void (*request_release)(struct chatd_request *req);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

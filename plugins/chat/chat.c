@@ -234,6 +234,7 @@ static void chat_shutdown(struct chatd_plugin *self)
     accounts_shutdown();
     groups_shutdown();
     chat_writes_free();
+    offline_store_free();
 }
 
 CHATD_PLUGIN_DEFINE(.name = "chat", .version = "1.0.0",

@@ -124,6 +124,14 @@ void chat_release_held(struct online_user *u);
 /* Deliver what is stored for u (private messages and group backlog), oldest first,
  * then what was held meanwhile. */
 void chat_drain(struct online_user *u);
+/* Store a private message for `to`, who is not online here, and answer req (`offline`,
+ * `user_not_exist`, `forbidden` for a full mailbox) once it is committed. */
+void offline_store(struct chatd_request *req, const char *to, int64_t sender_id, const char *msg_id,
+                   const json_t *text, int64_t ts);
+/* Forget what is known of user's mailbox size: messages left it or came in another way. */
+void offline_store_forget(const char *user);
+/* Free what offline_store keeps (at shutdown). */
+void offline_store_free(void);
 /* Count a write for `user` that a later drain must wait for, and its end. */
 void chat_write_begin(const char *user);
 void chat_write_end(const char *user);

@@ -149,6 +149,7 @@ static void keep_done(struct chatd_request *req, void *arg, int status)
         HOST->log(chat.self, CHATD_LOG_ERROR,
                   "%zu private messages for %s could not be kept for their next login (%s)", j->n,
                   j->user, chatd_strerror(status));
+    offline_store_forget(j->user);
     chat_write_end(j->user);
     keep_free(j);
 }
@@ -511,6 +512,7 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
     struct drain_job *j = arg;
     struct online_user *u = drain_owner(j);
     if (j->acking) {
+        offline_store_forget(j->user);
         chat_write_end(j->user);
         if (status != 0)
             HOST->log(chat.self, CHATD_LOG_WARN,

@@ -1,86 +1,11 @@
 /* private_chat.c - one user to another. A recipient with a session on this server gets
- * the message at once, from memory, without the database; otherwise it is stored and
- * committed before the `offline` reply, and delivered after their next login. */
+ * the message at once, from memory, without the database; otherwise it is stored
+ * (offline_store.c) and committed before the `offline` reply, and delivered after
+ * their next login. */
 #include "chat.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-struct store_job {
-    char to[CHAT_NAME_MAX + 1];
-    int64_t sender_id;
-    char msg_id[40];
-    char *text;
-    size_t len;
-    int64_t ts;
-    int64_t limit;
-    int recipient_missing;
-    int mailbox_full;
-};
-
-static void store_free(struct store_job *j)
-{
-    free(j->text);
-    free(j);
-}
-
-/* Worker: find the recipient, check their backlog, store the message. The reply waits
- * for this job, so `offline` is only said of a committed message. */
-static int store_work(struct chatd_db *db, void *arg)
-{
-    struct store_job *j = arg;
-    struct chatd_value to = {.type = CHATD_PARAM_TEXT, .s = j->to, .len = strlen(j->to)};
-    int64_t recipient = 0;
-    int rc = HOST->db_query(db, "SELECT id FROM users WHERE name = ?", &to, 1, chat_read_int64,
-                            &recipient);
-    if (rc != 0)
-        return rc;
-    if (recipient == 0) {
-        j->recipient_missing = 1;
-        return 0;
-    }
-    struct chatd_value who = {.type = CHATD_PARAM_INT64, .i = recipient};
-    int64_t waiting = 0;
-    rc = HOST->db_query(db, "SELECT COUNT(*) FROM private_messages WHERE recipient_id = ?", &who, 1,
-                        chat_read_int64, &waiting);
-    if (rc != 0)
-        return rc;
-    if (waiting >= j->limit) {
-        j->mailbox_full = 1;
-        return 0;
-    }
-    struct chatd_value row[5] = {
-        who,
-        {.type = CHATD_PARAM_INT64, .i = j->sender_id},
-        {.type = CHATD_PARAM_TEXT, .s = j->msg_id, .len = strlen(j->msg_id)},
-        {.type = CHATD_PARAM_TEXT, .s = j->text, .len = j->len},
-        {.type = CHATD_PARAM_INT64, .i = j->ts},
-    };
-    return HOST->db_exec(
-        db,
-        "INSERT IGNORE INTO private_messages (recipient_id, sender_id, msg_id, text, ts) "
-        "VALUES (?, ?, ?, ?, ?)",
-        row, 5, NULL, NULL);
-}
-
-static void store_done(struct chatd_request *req, void *arg, int status)
-{
-    struct store_job *j = arg;
-    if (status != 0) {
-        chat_refuse(req, chat_status_word(status), "the message could not be stored");
-    } else if (j->recipient_missing) {
-        HOST->reply(req, "user_not_exist", NULL);
-    } else if (j->mailbox_full) {
-        chat_refuse(req, "forbidden", "the recipient's offline mailbox is full");
-    } else {
-        HOST->reply(req, "offline", NULL);
-        /* The recipient may have logged in while the message was being stored. */
-        struct online_user *u = chat_online(j->to);
-        if (u && chat.offline_delivery)
-            chat_drain(u);
-    }
-    store_free(j);
-}
 
 /* The push a recipient gets. Built key by key rather than with json_pack: every string
  * is already valid UTF-8 (a parsed request, a checked name, our own msg_id), so the
@@ -132,24 +57,11 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     if (!recipient)
         json_decref(push);
     struct online_user *sender = chat_online(from);
-    struct store_job *j = calloc(1, sizeof(*j));
-    if (!sender || !j || !(j->text = malloc(json_string_length(text) + 1))) {
-        free(j);
-        chat_refuse(req, "internal", sender ? "out of memory" : "sender is not online");
+    if (!sender) {
+        chat_refuse(req, "internal", "sender is not online");
         return;
     }
-    strcpy(j->to, to);
-    j->sender_id = sender->id;
-    memcpy(j->msg_id, msg_id, sizeof(j->msg_id));
-    j->len = json_string_length(text);
-    memcpy(j->text, json_string_value(text), j->len + 1);
-    j->ts = ts;
-    j->limit = chat.max_offline;
-    /* Safe to repeat: msg_id is unique, so a second insert of it changes nothing. */
-    static const struct chatd_job job = {
-        .work = store_work, .done = store_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
-    if (chat_submit(req, &job, j) < 0)
-        store_free(j);
+    offline_store(req, to, sender->id, msg_id, text, ts);
 }
 
 int private_chat_init(void)

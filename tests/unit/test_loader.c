@@ -112,10 +112,23 @@ END_TEST
 
 START_TEST(loader_refuses_wrong_major)
 {
+    char expected[300];
+    snprintf(expected, sizeof(expected),
+             "wrong_major.so was built for chatd plugin ABI %d.0, but this chatd provides ABI "
+             "%d.%d: rebuild the plugin against this chatd's <chatd/plugin.h>, or run a chatd "
+             "with ABI %d.x",
+             CHATD_ABI_MAJOR + 1, CHATD_ABI_MAJOR, CHATD_ABI_MINOR, CHATD_ABI_MAJOR + 1);
     setup_config("wrong_major", "");
-    assert_load_refused("wrong_major.so was built for chatd plugin ABI 2.0, but this chatd "
-                        "provides ABI 1.0: rebuild the plugin against this chatd's "
-                        "<chatd/plugin.h>, or run a chatd with ABI 2.x");
+    assert_load_refused(expected);
+}
+END_TEST
+
+START_TEST(loader_loads_a_plugin_built_for_abi_1_0)
+{
+    setup_config("abi_1_0", "");
+    ck_assert_msg(server_load_plugins(srv, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_eq(srv->n_plugins, 1);
+    teardown();
 }
 END_TEST
 
@@ -141,10 +154,14 @@ END_TEST
 
 START_TEST(loader_refuses_newer_minor)
 {
+    char expected[300];
+    snprintf(expected, sizeof(expected),
+             "newer_minor.so needs chatd plugin ABI %d.%d, but this chatd provides ABI %d.%d: "
+             "upgrade chatd, or use a build of the plugin for ABI %d.%d or older",
+             CHATD_ABI_MAJOR, CHATD_ABI_MINOR + 1, CHATD_ABI_MAJOR, CHATD_ABI_MINOR,
+             CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
     setup_config("newer_minor", "");
-    assert_load_refused("newer_minor.so needs chatd plugin ABI 1.1, but this chatd provides "
-                        "ABI 1.0: upgrade chatd, or use a build of the plugin for ABI 1.0 or "
-                        "older");
+    assert_load_refused(expected);
 }
 END_TEST
 
@@ -260,7 +277,10 @@ START_TEST(check_plugin_says_why_not_loadable)
 {
     char out[4096];
     ck_assert_int_eq(describe(FIXTURE("wrong_major"), out, sizeof(out)), 1);
-    ck_assert_ptr_nonnull(strstr(out, "abi:           2.0 (this chatd: 1.0)\n"));
+    char abi_line[100];
+    snprintf(abi_line, sizeof(abi_line), "abi:           %d.0 (this chatd: %d.%d)\n",
+             CHATD_ABI_MAJOR + 1, CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
+    ck_assert_ptr_nonnull(strstr(out, abi_line));
     ck_assert_ptr_nonnull(strstr(out, "loadable:      no: "));
     ck_assert_ptr_nonnull(strstr(out, "was built for chatd plugin ABI 2.0"));
     ck_assert_int_eq(describe(FIXTURE("no_descriptor"), out, sizeof(out)), 1);
@@ -278,6 +298,7 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, loader_refuses_plugin_option_out_of_range);
     tcase_add_test(tc, loader_refuses_plugin_string_option_too_long);
     tcase_add_test(tc, loader_refuses_wrong_major);
+    tcase_add_test(tc, loader_loads_a_plugin_built_for_abi_1_0);
     tcase_add_test(tc, loader_refuses_newer_minor);
     tcase_add_test(tc, loader_refuses_other_abi_without_running_its_code);
     tcase_add_test(tc, loader_refuses_object_without_descriptor);
