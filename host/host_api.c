@@ -220,6 +220,12 @@ static int64_t api_now_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+static int api_metric_set(struct chatd_plugin *self, const char *name, const char *help,
+                          double value)
+{
+    return metrics_plugin_gauge(&self->server->metrics, self->name, name, help, value);
+}
+
 const struct chatd_host host_api = {
     .size = sizeof(struct chatd_host),
     .abi_major = CHATD_ABI_MAJOR,
@@ -250,4 +256,5 @@ const struct chatd_host host_api = {
     .is_authenticator = api_is_authenticator,
     .request_hold = request_hold,
     .request_release = request_release,
+    .metric_set = api_metric_set,
 };

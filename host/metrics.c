@@ -2,6 +2,8 @@
  * and rendering them with the worker pool's counters in the Prometheus text format. */
 #include "metrics.h"
 
+#include "config.h"
+
 #include "server.h"
 #include "workers.h"
 
@@ -75,6 +77,67 @@ static void gauge(struct evbuffer *out, const char *name, const char *help, doub
                         value);
 }
 
+int metrics_plugin_gauge(struct metrics *m, const char *plugin, const char *name, const char *help,
+                         double value)
+{
+    if (!name || !config_valid_name(name, 64))
+        return CHATD_EINVAL;
+    char key[200];
+    snprintf(key, sizeof(key), "%s_%s", plugin, name);
+    struct plugin_gauge *g = m->plugin_gauges;
+    while (g && strcmp(g->key, key) != 0)
+        g = g->next;
+    if (!g) {
+        if (!(g = calloc(1, sizeof(*g))) || !(g->key = strdup(key)) ||
+            !(g->plugin = strdup(plugin)) || !(g->help = strdup(help ? help : name))) {
+            if (g) {
+                free(g->key);
+                free(g->plugin);
+            }
+            free(g);
+            return CHATD_ENOMEM;
+        }
+        g->next = m->plugin_gauges;
+        m->plugin_gauges = g;
+    }
+    g->value = value;
+    return 0;
+}
+
+void metrics_forget_plugin(struct metrics *m, const char *plugin)
+{
+    for (struct plugin_gauge **at = &m->plugin_gauges; *at;) {
+        struct plugin_gauge *g = *at;
+        if (strcmp(g->plugin, plugin) != 0) {
+            at = &g->next;
+            continue;
+        }
+        *at = g->next;
+        free(g->key);
+        free(g->plugin);
+        free(g->help);
+        free(g);
+    }
+}
+
+/* Plugins' help texts are theirs: keep the exposition format whole whatever they say. */
+static void plugin_gauges(struct evbuffer *out, const struct metrics *m)
+{
+    for (const struct plugin_gauge *g = m->plugin_gauges; g; g = g->next) {
+        evbuffer_add_printf(out, "# HELP chatd_%s ", g->key);
+        for (const char *c = g->help; *c; c++) {
+            if (*c == '\n')
+                evbuffer_add(out, " ", 1);
+            else if (*c == '\\')
+                evbuffer_add(out, "\\\\", 2);
+            else
+                evbuffer_add(out, c, 1);
+        }
+        evbuffer_add_printf(out, "\n# TYPE chatd_%s gauge\nchatd_%s %.9g\n", g->key, g->key,
+                            g->value);
+    }
+}
+
 void metrics_render(struct server *srv, struct evbuffer *out)
 {
     const struct metrics *m = &srv->metrics;
@@ -146,4 +209,5 @@ void metrics_render(struct server *srv, struct evbuffer *out)
     gauge(out, "chatd_jobs_wait_seconds_total", "Time jobs spent in the queue.",
           (double)p.wait_ns / 1e9);
     gauge(out, "chatd_jobs_run_seconds_total", "Time jobs spent running.", (double)p.run_ns / 1e9);
+    plugin_gauges(out, m);
 }

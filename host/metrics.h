@@ -12,6 +12,15 @@ struct evbuffer;
 /* Upper bounds of the request latency histogram, in seconds. */
 #define METRICS_LATENCY_BUCKETS 14
 
+/* A gauge a plugin sets (host_api metric_set), shown as chatd_<plugin>_<name>. */
+struct plugin_gauge {
+    char *key; /* "<plugin>_<name>" */
+    char *plugin;
+    char *help;
+    double value;
+    struct plugin_gauge *next;
+};
+
 struct metrics {
     uint64_t connections_accepted;
     uint64_t connections_refused;
@@ -23,6 +32,7 @@ struct metrics {
     double latency_sum;
     uint64_t latency_count;
     uint64_t sessions_logged_in;
+    struct plugin_gauge *plugin_gauges; /* a short list: a few per plugin */
 };
 
 enum generic_error {
@@ -40,6 +50,12 @@ void metrics_generic_error(struct metrics *m, const char *word);
 void metrics_reply(struct metrics *m, struct command *cmd, const char *result, double seconds);
 /* Free the per-command result counters of cmd. */
 void metrics_command_free(struct command *cmd);
+/* Set plugin's gauge `name` (help is kept from the first call). Returns 0, or a
+ * CHATD_E* code: EINVAL for a name outside [a-z0-9_]{1,64}, ENOMEM. */
+int metrics_plugin_gauge(struct metrics *m, const char *plugin, const char *name, const char *help,
+                         double value);
+/* Drop every gauge of plugin (it is being unloaded). */
+void metrics_forget_plugin(struct metrics *m, const char *plugin);
 /* Append the Prometheus text exposition of everything to out. */
 void metrics_render(struct server *srv, struct evbuffer *out);
 

@@ -315,6 +315,7 @@ void plugin_close(struct chatd_plugin *p)
         commands_remove_plugin(srv, p);
         users_unsubscribe_plugin(srv, p);
         timers_cancel_plugin(srv, p);
+        metrics_forget_plugin(&srv->metrics, p->name);
     }
     if (p->pending_jobs)
         log_error("plugin %s closed with %u jobs not done: their callbacks are lost", p->name,

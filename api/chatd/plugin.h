@@ -444,6 +444,14 @@ struct chatd_host {
     /** Give back one hold. After the last one the handle is invalid; a request that was
      *  never replied to by then is answered `internal` and logged as a plugin bug. */
     void (*request_release)(struct chatd_request *req);
+
+    /* -- since 1.1: metrics (loop thread) -- */
+
+    /** Set a gauge that the admin listener's /metrics shows as chatd_<plugin>_<name>
+     *  (`name`: a-z, 0-9 and _, 1 to 64 bytes; `help` is copied on the first call and
+     *  kept). The gauge goes away when the plugin is unloaded. CHATD_EINVAL for a bad
+     *  name. */
+    int (*metric_set)(struct chatd_plugin *self, const char *name, const char *help, double value);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

@@ -225,6 +225,8 @@ static int chat_init(struct chatd_plugin *self, const struct chatd_host *host)
      * bounds what a crash makes the server send again. */
     if (rc == 0)
         rc = host->timer_add(self, POSITION_SAVE_MS, 1, accounts_save_positions, NULL, NULL);
+    if (rc == 0)
+        rc = host->timer_add(self, 0, 0, offline_backlog_count, NULL, NULL);
     return rc;
 }
 

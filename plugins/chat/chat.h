@@ -130,6 +130,10 @@ void offline_store(struct chatd_request *req, const char *to, int64_t sender_id,
                    const json_t *text, int64_t ts);
 /* Forget what is known of user's mailbox size: messages left it or came in another way. */
 void offline_store_forget(const char *user);
+/* Move the /metrics gauge of stored private messages by change. */
+void offline_backlog_add(int64_t change);
+/* Timer callback: count the stored private messages once, to start the gauge. */
+void offline_backlog_count(void *arg);
 /* Free what offline_store keeps (at shutdown). */
 void offline_store_free(void);
 /* Count a write for `user` that a later drain must wait for, and its end. */

@@ -149,6 +149,8 @@ static void keep_done(struct chatd_request *req, void *arg, int status)
         HOST->log(chat.self, CHATD_LOG_ERROR,
                   "%zu private messages for %s could not be kept for their next login (%s)", j->n,
                   j->user, chatd_strerror(status));
+    else
+        offline_backlog_add((int64_t)j->n);
     offline_store_forget(j->user);
     chat_write_end(j->user);
     keep_free(j);
@@ -230,6 +232,7 @@ struct drain_job {
     /* What the batch sent, acknowledged once it reached the network. */
     int acking;
     int64_t ack_private;
+    uint64_t acked_private; /* private messages the acknowledgement deleted */
     struct group_ack *ack_groups;
     size_t n_ack_groups;
     uint64_t timer;
@@ -317,7 +320,7 @@ static int drain_work(struct chatd_db *db, void *arg)
             struct chatd_value v[2] = {id, {.type = CHATD_PARAM_INT64, .i = j->ack_private}};
             int rc =
                 HOST->db_exec(db, "DELETE FROM private_messages WHERE recipient_id = ? AND id <= ?",
-                              v, 2, NULL, NULL);
+                              v, 2, &j->acked_private, NULL);
             if (rc != 0)
                 return rc;
         }
@@ -513,6 +516,8 @@ static void drain_done(struct chatd_request *req, void *arg, int status)
     struct online_user *u = drain_owner(j);
     if (j->acking) {
         offline_store_forget(j->user);
+        if (status == 0)
+            offline_backlog_add(-(int64_t)j->acked_private);
         chat_write_end(j->user);
         if (status != 0)
             HOST->log(chat.self, CHATD_LOG_WARN,

@@ -271,14 +271,72 @@ static int list_recipients(struct batch *b)
     return 0;
 }
 
+/* ---- the backlog gauge ----------------------------------------------------------- */
+
+/* Private messages stored and not yet delivered, for /metrics: counted once after
+ * start, then moved by what is stored and what drains acknowledge. */
+static struct {
+    int known;
+    int64_t messages;
+} backlog;
+
+static void publish_backlog(void)
+{
+    HOST->metric_set(chat.self, "offline_messages",
+                     "Private messages stored for users who were offline, not yet delivered.",
+                     (double)backlog.messages);
+}
+
+void offline_backlog_add(int64_t change)
+{
+    if (!backlog.known)
+        return; /* the count, when it comes, includes it */
+    backlog.messages += change;
+    publish_backlog();
+}
+
+static int count_work(struct chatd_db *db, void *arg)
+{
+    return HOST->db_query(db, "SELECT COUNT(*) FROM private_messages", NULL, 0, chat_read_int64,
+                          arg);
+}
+
+static void count_done(struct chatd_request *req, void *arg, int status)
+{
+    (void)req;
+    int64_t *count = arg;
+    if (status == 0) {
+        backlog.known = 1;
+        backlog.messages = *count;
+        publish_backlog();
+    }
+    free(count);
+}
+
+/* A timer, because jobs cannot be submitted during init. */
+void offline_backlog_count(void *arg)
+{
+    (void)arg;
+    int64_t *count = calloc(1, sizeof(*count));
+    static const struct chatd_job job = {
+        .work = count_work, .done = count_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    if (count && HOST->job_submit(chat.self, NULL, &job, count) != 0)
+        free(count);
+}
+
 static void start_batches(void);
 
 static void batch_done(struct chatd_request *req, void *arg, int status)
 {
     (void)req;
     struct batch *b = arg;
-    if (status == 0)
+    if (status == 0) {
         remember_sizes(b);
+        int64_t stored = 0;
+        for (struct pending *p = b->first; p; p = p->next)
+            stored += p->outcome == STORED;
+        offline_backlog_add(stored);
+    }
     for (struct pending *p = b->first, *next; p; p = next) {
         next = p->next;
         answer(p, status);
@@ -353,6 +411,8 @@ void offline_store(struct chatd_request *req, const char *to, int64_t sender_id,
 
 void offline_store_free(void)
 {
+    backlog.known = 0;
+    backlog.messages = 0;
     struct mailbox *m, *tmp;
     HASH_ITER (hh, mailboxes, m, tmp) {
         HASH_DEL(mailboxes, m);

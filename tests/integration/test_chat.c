@@ -1707,6 +1707,54 @@ END_TEST
 
 /* ---- durability ---- */
 
+/* The value of gauge `name` on /metrics, waiting up to 5 s for it to become `want`;
+ * returns the last value seen (-1: not shown). */
+static double wait_for_gauge(int admin_port, const char *name, double want)
+{
+    double value = -1;
+    for (int tries = 0; tries < 50; tries++) {
+        char *metrics = test_http_get(admin_port, "/metrics");
+        ck_assert_msg(metrics != NULL, "cannot connect to the admin listener");
+        char line[128];
+        snprintf(line, sizeof(line), "\n%s ", name);
+        const char *at = strstr(metrics, line);
+        value = at ? strtod(at + strlen(line), NULL) : -1;
+        free(metrics);
+        if (value == want)
+            break;
+        chatd_sleep_ms(100);
+    }
+    return value;
+}
+
+START_TEST(metrics_show_the_offline_backlog)
+{
+    int admin_port = test_free_port("127.0.0.1");
+    ck_assert_int_gt(admin_port, 0);
+    char listen[64];
+    snprintf(listen, sizeof(listen), "admin.listen=127.0.0.1:%d", admin_port);
+    const char *const sets[] = {"admin.enable=yes", listen, NULL};
+    test_start_ms = wall_ms();
+    db_test_config(&cfg);
+    launch_with(sets);
+    struct test_client *alice = new_user("alice");
+    struct test_client *bob = new_user("bob");
+    logout(bob);
+    for (int i = 0; i < 3; i++)
+        send_private(alice, "bob", "while you were away", "offline");
+    double backlog = wait_for_gauge(admin_port, "chatd_chat_offline_messages", 3);
+    ck_assert_msg(backlog == 3, "want 3 messages waiting, /metrics says %g", backlog);
+    json_t *got = login_settled(bob, "bob");
+    ck_assert_uint_eq(json_array_size(got), 3);
+    json_decref(got);
+    backlog = wait_for_gauge(admin_port, "chatd_chat_offline_messages", 0);
+    ck_assert_msg(backlog == 0, "want none waiting after bob's login, /metrics says %g", backlog);
+    test_client_close(alice);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
 START_TEST(stored_messages_survive_a_restart)
 {
     static const char *const privates[] = {"p1", "p2", "p3"};
@@ -1893,6 +1941,7 @@ static Suite *chat_suite(void)
     tc = tcase_create("durability");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, stored_messages_survive_a_restart);
+    tcase_add_test(tc, metrics_show_the_offline_backlog);
     suite_add_tcase(s, tc);
     return s;
 }

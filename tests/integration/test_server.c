@@ -783,28 +783,6 @@ START_TEST(full_job_queue_answers_busy_at_once)
 }
 END_TEST
 
-/* One HTTP GET to the admin listener; returns the whole response (caller frees). */
-static char *http_get(int port, const char *path)
-{
-    struct test_client *c = test_client_connect("127.0.0.1", port, 0);
-    ck_assert_msg(c != NULL, "cannot connect to the admin listener");
-    char request[256];
-    snprintf(request, sizeof(request), "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
-    send_str(c, request);
-    size_t cap = 1 << 16, used = 0;
-    char *text = calloc(1, cap);
-    char line[4096];
-    ssize_t n;
-    while ((n = test_client_read_line(c, line, sizeof(line), TEST_CLIENT_TIMEOUT_MS)) >= 0 &&
-           used + (size_t)n + 2 < cap) {
-        memcpy(text + used, line, (size_t)n);
-        used += (size_t)n;
-        text[used++] = '\n';
-    }
-    test_client_close(c);
-    return text;
-}
-
 START_TEST(admin_listener_serves_metrics_and_health)
 {
     int admin_port = test_free_port("127.0.0.1");
@@ -818,10 +796,12 @@ START_TEST(admin_listener_serves_metrics_and_health)
     send_str(c, "[1]");
     json_decref(expect(c, "error", "bad_request"));
 
-    char *health = http_get(admin_port, "/healthz");
+    char *health = test_http_get(admin_port, "/healthz");
+    ck_assert_msg(health != NULL, "cannot connect to the admin listener");
     ck_assert_msg(strstr(health, "200 OK") && strstr(health, "\nok\n"), "healthz: %s", health);
     free(health);
-    char *metrics = http_get(admin_port, "/metrics");
+    char *metrics = test_http_get(admin_port, "/metrics");
+    ck_assert_msg(metrics != NULL, "cannot connect to the admin listener");
     /* The readiness probe and this test each sent one ping. */
     ck_assert_msg(strstr(metrics, "chatd_replies_total{cmd=\"ping\",result=\"success\"} 2\n"),
                   "metrics: %s", metrics);
