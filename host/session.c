@@ -385,7 +385,8 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
          * reading its replies cannot hold a session (and its buffers) forever. */
         bufferevent_set_timeouts(bev, common ? common : &idle, common ? common : &idle);
     }
-    /* Writing is armed only for a backlog (output.c). */
+    /* Writing is armed only for a backlog (output.c); a new bufferevent has it on. */
+    bufferevent_disable(bev, EV_WRITE);
     bufferevent_enable(bev, EV_READ);
     log_debug("session %llu accepted from %s", (unsigned long long)s->id, peer);
 }
