@@ -40,22 +40,25 @@ struct subscription {
 struct session {
     chatd_session_id id;
     struct server *server;
-    struct bufferevent *bev;
-    struct user *user; /* the user it is logged in as, or NULL */
+    struct bufferevent *bev; /* writes only: reading is session.c's own */
+    struct event *read_ev;   /* the socket is readable, or the session was idle too long */
+    struct user *user;       /* the user it is logged in as, or NULL */
     struct framer framer;
     /* Bytes taken from the socket but not yet consumed by the framer. Freed whenever
      * empty, so an idle session holds no input buffer. */
     char *in;
     size_t in_start, in_end, in_cap;
     char peer[64];
-    unsigned busy : 1;          /* a request is in flight; the next frame waits */
-    unsigned in_process : 1;    /* inside session_process() */
-    unsigned read_eof : 1;      /* the peer has closed its side */
-    unsigned closing : 1;       /* no more requests; close once the output is flushed */
-    unsigned dead : 1;          /* queued for the reaper; nothing is sent any more */
-    unsigned write_armed : 1;   /* a backlog: the bufferevent's write event sends it */
-    unsigned flush_queued : 1;  /* on the server's end-of-turn flush list (output.c) */
-    unsigned output_paused : 1; /* too many unread replies: requests wait (see session.c) */
+    unsigned busy : 1;           /* a request is in flight; the next frame waits */
+    unsigned in_process : 1;     /* inside session_process() */
+    unsigned read_eof : 1;       /* the peer has closed its side */
+    unsigned closing : 1;        /* no more requests; close once the output is flushed */
+    unsigned dead : 1;           /* queued for the reaper; nothing is sent any more */
+    unsigned write_armed : 1;    /* a backlog: the bufferevent's write event sends it */
+    unsigned flush_queued : 1;   /* on the server's end-of-turn flush list (output.c) */
+    unsigned output_paused : 1;  /* too many unread replies: requests wait (session.c) */
+    unsigned reading : 1;        /* read_ev is armed */
+    unsigned socket_drained : 1; /* the last read took all the kernel had */
     struct session *next_dead;
     struct session *flush_next, **flush_prev;
     UT_hash_handle hh;

@@ -17,17 +17,44 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* How much is read from the socket buffer per step. */
+/* How much is read from the socket per step. */
 #define READ_CHUNK 16384
-/* Stop reading from the socket when this much waits behind a request in flight: the
- * client's further frames then wait in the kernel, and TCP pushes back. */
-#define INPUT_HIGH_WATER (256 * 1024)
 /* How long a closing session may take to flush its last replies. */
 #define FLUSH_TIMEOUT_S 5
 
 static void session_process(struct session *s);
-static void on_read(struct bufferevent *bev, void *arg);
+static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
+
+/* Reading. A session reads its socket itself, straight into its frame buffer, and only
+ * while it can take a request: while one is in flight, its output is paused or it is
+ * closing, further frames wait in the kernel and TCP pushes back on the client.
+ * (libevent's bufferevent would ask the kernel how much is waiting before every read,
+ * one more system call per message, and copy through a buffer of its own.) The read
+ * event carries the idle timeout, in one common timeout queue for every session, which
+ * makes re-arming it O(1). */
+static void reading_on(struct session *s)
+{
+    if (s->reading || s->dead || s->closing || s->read_eof)
+        return;
+    const struct timeval *idle = NULL;
+    struct timeval limit = {(time_t)s->server->cfg->idle_timeout_s, 0};
+    if (limit.tv_sec > 0) {
+        idle = event_base_init_common_timeout(s->server->base, &limit);
+        if (!idle)
+            idle = &limit;
+    }
+    if (event_add(s->read_ev, idle) == 0)
+        s->reading = 1;
+}
+
+static void reading_off(struct session *s)
+{
+    if (!s->reading)
+        return;
+    event_del(s->read_ev);
+    s->reading = 0;
+}
 
 struct session *session_find(struct server *srv, chatd_session_id id)
 {
@@ -65,6 +92,7 @@ void session_close(struct session *s, const char *why)
     log_debug("session %llu (%s) closed: %s", (unsigned long long)s->id, s->peer, why);
     s->dead = 1;
     s->closing = 1;
+    reading_off(s);
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     s->next_dead = s->server->dead;
     s->server->dead = s;
@@ -92,7 +120,7 @@ void session_close_after_flush(struct session *s, const char *why)
         return;
     s->closing = 1;
     log_debug("session %llu (%s) closing: %s", (unsigned long long)s->id, s->peer, why);
-    bufferevent_disable(s->bev, EV_READ);
+    reading_off(s);
     if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
         session_close(s, why);
         return;
@@ -167,24 +195,23 @@ void session_send_error(struct session *s, const char *word, json_t *id, const c
     json_decref(msg);
 }
 
-/* Move bytes from the socket's buffer into the session's frame buffer. Returns how
- * many were moved. The frame buffer holds at most one partial frame plus what one read
- * brings, because complete frames are consumed as they are found. */
+/* Read from the socket into the session's frame buffer. Returns how many bytes came.
+ * The frame buffer holds at most one partial frame plus what one read brings, because
+ * complete frames are consumed as they are found. A read that fills less than it could
+ * took everything the kernel had: the next call waits for the read event instead of
+ * making a system call to hear "nothing yet". */
 static size_t fill_input(struct session *s)
 {
-    struct evbuffer *input = bufferevent_get_input(s->bev);
-    size_t available = evbuffer_get_length(input);
-    if (available == 0)
+    if (s->socket_drained || s->read_eof)
         return 0;
     if (s->in_start > 0) {
         memmove(s->in, s->in + s->in_start, s->in_end - s->in_start);
         s->in_end -= s->in_start;
         s->in_start = 0;
     }
-    size_t want = s->in_end + (available < READ_CHUNK ? available : READ_CHUNK);
-    if (want > s->in_cap) {
-        size_t cap = s->in_cap ? s->in_cap : 1024;
-        while (cap < want)
+    if (s->in_cap - s->in_end < READ_CHUNK) {
+        size_t cap = s->in_cap ? s->in_cap : READ_CHUNK;
+        while (cap - s->in_end < READ_CHUNK)
             cap *= 2;
         char *grown = realloc(s->in, cap);
         if (!grown) {
@@ -196,12 +223,23 @@ static size_t fill_input(struct session *s)
         s->in = grown;
         s->in_cap = cap;
     }
-    int n = evbuffer_remove(input, s->in + s->in_end, s->in_cap - s->in_end);
-    if (n <= 0)
-        return 0;
-    s->in_end += (size_t)n;
-    s->server->metrics.bytes_in += (uint64_t)n;
-    return (size_t)n;
+    size_t room = s->in_cap - s->in_end;
+    ssize_t n = recv(bufferevent_getfd(s->bev), s->in + s->in_end, room, 0);
+    if (n > 0) {
+        s->in_end += (size_t)n;
+        s->server->metrics.bytes_in += (uint64_t)n;
+        s->socket_drained = (size_t)n < room;
+        return (size_t)n;
+    }
+    if (n == 0) {
+        s->read_eof = 1;
+        reading_off(s);
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+        s->socket_drained = 1;
+    } else {
+        session_close(s, strerror(errno));
+    }
+    return 0;
 }
 
 /* Replies to a client's own requests are throttled, not punished: past half the
@@ -247,6 +285,7 @@ static void session_process(struct session *s)
 {
     struct server *srv = s->server;
     s->in_process = 1;
+    s->socket_drained = 0;
     int input_used_up = 0;
     while (!s->busy && !s->closing && !srv->stopping && output_has_room(s)) {
         struct frame frame;
@@ -279,6 +318,10 @@ static void session_process(struct session *s)
         }
     }
     s->in_process = 0;
+    if (s->busy || s->output_paused || s->closing || s->dead)
+        reading_off(s);
+    else
+        reading_on(s);
     if (s->in_start == s->in_end && s->in) {
         free(s->in);
         s->in = NULL;
@@ -299,30 +342,34 @@ void session_request_done(struct server *srv, chatd_session_id id)
     if (s->in_process)
         return; /* the read loop up the stack goes on by itself */
     /* Read on from a fresh callback, not from inside the plugin that just replied. */
-    bufferevent_trigger(s->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    event_active(s->read_ev, EV_READ, 0);
 }
 
-static void on_read(struct bufferevent *bev, void *arg)
+static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
-    (void)bev;
-    session_process(arg);
+    (void)fd;
+    struct session *s = arg;
+    if (s->dead)
+        return;
+    if (what & EV_TIMEOUT) {
+        log_info("session %llu (%s) idle for %llds, disconnected", (unsigned long long)s->id,
+                 s->peer, (long long)s->server->cfg->idle_timeout_s);
+        s->server->metrics.disconnects_idle++;
+        session_close(s, "idle timeout");
+        return;
+    }
+    session_process(s);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
     struct session *s = arg;
-    if (what & BEV_EVENT_EOF) {
-        s->read_eof = 1;
-        session_process(s); /* answer what was sent before the end, then close */
-    } else if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
+    /* The bufferevent only writes (reading is the session's own): its events are about
+     * output. */
+    if (what & BEV_EVENT_TIMEOUT) {
         session_close(s, "client did not read its last replies in time");
-    } else if (what & BEV_EVENT_TIMEOUT) {
-        log_info("session %llu (%s) idle for %llds, disconnected", (unsigned long long)s->id,
-                 s->peer, (long long)s->server->cfg->idle_timeout_s);
-        s->server->metrics.disconnects_idle++;
-        session_close(s, "idle timeout");
-    } else if (what & BEV_EVENT_ERROR) {
+    } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
         session_close(s, strerror(EVUTIL_SOCKET_ERROR()));
     }
 }
@@ -356,8 +403,12 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
 
     struct session *s = calloc(1, sizeof(*s));
     struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!s || !bev) {
+    struct event *read_ev =
+        s ? event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, s) : NULL;
+    if (!s || !bev || !read_ev) {
         free(s);
+        if (read_ev)
+            event_free(read_ev);
         if (bev)
             bufferevent_free(bev);
         else
@@ -369,25 +420,25 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
     srv->metrics.connections_accepted++;
     s->server = srv;
     s->bev = bev;
+    s->read_ev = read_ev;
     memcpy(s->peer, peer, sizeof(s->peer));
     framer_init(&s->framer, (size_t)srv->cfg->max_frame_bytes);
     HASH_ADD(hh, srv->sessions, id, sizeof(s->id), s);
     srv->n_sessions++;
 
-    bufferevent_setcb(bev, on_read, on_write, on_event, s);
-    bufferevent_setwatermark(bev, EV_READ, 0, INPUT_HIGH_WATER);
+    bufferevent_setcb(bev, NULL, on_write, on_event, s);
     bufferevent_setwatermark(bev, EV_WRITE, (size_t)srv->cfg->max_output_bytes / 4, 0);
     if (srv->cfg->idle_timeout_s > 0) {
         struct timeval idle = {(time_t)srv->cfg->idle_timeout_s, 0};
-        /* One common timeout queue for every session makes re-arming it O(1). */
         const struct timeval *common = event_base_init_common_timeout(srv->base, &idle);
-        /* The same limit for output that makes no progress: a client that stops
+        /* The idle limit also for output that makes no progress: a client that stops
          * reading its replies cannot hold a session (and its buffers) forever. */
-        bufferevent_set_timeouts(bev, common ? common : &idle, common ? common : &idle);
+        bufferevent_set_timeouts(bev, NULL, common ? common : &idle);
     }
-    /* Writing is armed only for a backlog (output.c); a new bufferevent has it on. */
-    bufferevent_disable(bev, EV_WRITE);
-    bufferevent_enable(bev, EV_READ);
+    /* The bufferevent only writes, and only for a backlog (output.c); a new one has
+     * writing on. */
+    bufferevent_disable(bev, EV_READ | EV_WRITE);
+    reading_on(s);
     log_debug("session %llu accepted from %s", (unsigned long long)s->id, peer);
 }
 
@@ -397,6 +448,7 @@ static void session_free(struct server *srv, struct session *s)
     output_unqueue(s);
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
+    event_free(s->read_ev);
     bufferevent_free(s->bev);
     free(s->in);
     free(s);
