@@ -10,6 +10,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void on_metrics(struct evhttp_request *req, void *arg)
 {
@@ -33,6 +34,24 @@ static void on_healthz(struct evhttp_request *req, void *arg)
                       stats.database_up ? "OK" : "Service Unavailable", NULL);
 }
 
+/* POST /reload: what SIGHUP does, answered with what happened (200) or why nothing did
+ * (409). */
+static void on_reload(struct evhttp_request *req, void *arg)
+{
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+        evbuffer_add_printf(out, "use POST /reload\n");
+        evhttp_send_reply(req, 405, "Method Not Allowed", NULL);
+        return;
+    }
+    char report[4096];
+    int rc = server_reload(arg, report, sizeof(report));
+    evbuffer_add(out, report, strlen(report));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "text/plain");
+    evhttp_send_reply(req, rc == 0 ? HTTP_OK : 409, rc == 0 ? "OK" : "Conflict", NULL);
+}
+
 int admin_open(struct server *srv, char *err, size_t errlen)
 {
     if (!srv->cfg->admin_enable)
@@ -43,15 +62,16 @@ int admin_open(struct server *srv, char *err, size_t errlen)
     srv->admin = evhttp_new(srv->base);
     int rc = -1;
     if (srv->admin) {
-        evhttp_set_allowed_methods(srv->admin, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
+        evhttp_set_allowed_methods(srv->admin, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST);
         evhttp_set_cb(srv->admin, "/metrics", on_metrics, srv);
         evhttp_set_cb(srv->admin, "/healthz", on_healthz, srv);
+        evhttp_set_cb(srv->admin, "/reload", on_reload, srv);
         rc = evhttp_bind_socket(srv->admin, where.host, (ev_uint16_t)atoi(where.port));
     }
     if (rc < 0)
         snprintf(err, errlen, "[admin] cannot listen on %s", srv->cfg->admin_listen);
     else
-        log_info("admin listener on %s (/metrics, /healthz)", srv->cfg->admin_listen);
+        log_info("admin listener on %s (/metrics, /healthz, POST /reload)", srv->cfg->admin_listen);
     free(where.host);
     free(where.port);
     return rc;

@@ -41,16 +41,45 @@ struct command *commands_find(struct server *srv, const char *name)
     return c;
 }
 
+static void command_free(struct command *c)
+{
+    metrics_command_free(c);
+    free(c->name);
+    free(c->reply_prefix);
+    free(c);
+}
+
 void commands_remove_plugin(struct server *srv, struct chatd_plugin *p)
 {
     struct command *c, *tmp;
     HASH_ITER (hh, srv->commands, c, tmp) {
         if (c->plugin == p) {
             HASH_DEL(srv->commands, c);
-            metrics_command_free(c);
-            free(c->name);
-            free(c->reply_prefix);
-            free(c);
+            command_free(c);
         }
+    }
+    HASH_ITER (hh, p->retired_commands, c, tmp) {
+        HASH_DEL(p->retired_commands, c);
+        command_free(c);
+    }
+}
+
+void commands_retire_plugin(struct server *srv, struct chatd_plugin *p)
+{
+    struct command *c, *tmp;
+    HASH_ITER (hh, srv->commands, c, tmp) {
+        if (c->plugin == p) {
+            HASH_DEL(srv->commands, c);
+            HASH_ADD_KEYPTR(hh, p->retired_commands, c->name, strlen(c->name), c);
+        }
+    }
+}
+
+void commands_restore_plugin(struct server *srv, struct chatd_plugin *p)
+{
+    struct command *c, *tmp;
+    HASH_ITER (hh, p->retired_commands, c, tmp) {
+        HASH_DEL(p->retired_commands, c);
+        HASH_ADD_KEYPTR(hh, srv->commands, c->name, strlen(c->name), c);
     }
 }

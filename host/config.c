@@ -586,3 +586,39 @@ void config_free(struct config *cfg)
     free(cfg->plugin_entries);
     memset(cfg, 0, sizeof(*cfg));
 }
+
+int config_build(struct config *cfg, const struct config_source *src, char *err, size_t errlen)
+{
+    char reason[CONFIG_ERROR_MAX + 64];
+    if (config_load(cfg, src->path, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < src->n_sets; i++) {
+        if (config_override(cfg, src->sets[i], err, errlen) < 0) {
+            config_free(cfg);
+            return -2;
+        }
+    }
+    if (src->n_sets && config_check_plugins(cfg, reason, sizeof(reason)) < 0) {
+        snprintf(err, errlen, "after --set: %s", reason);
+        config_free(cfg);
+        return -2;
+    }
+    if (src->listen && config_set_listen(cfg, src->listen, reason, sizeof(reason)) < 0) {
+        snprintf(err, errlen, "--listen: %s", reason);
+        config_free(cfg);
+        return -2;
+    }
+    if (src->plugin_dir) {
+        char *dir = strdup(src->plugin_dir);
+        if (!dir) {
+            snprintf(err, errlen, "out of memory");
+            config_free(cfg);
+            return -2;
+        }
+        free(cfg->plugin_dir);
+        cfg->plugin_dir = dir;
+    }
+    if (src->log_level)
+        cfg->log_level = log_level_parse(src->log_level);
+    return 0;
+}

@@ -74,6 +74,22 @@ struct config {
     size_t n_plugin_entries;
 };
 
+/* Where a config comes from: the file and the command line's overrides, kept for the
+ * life of the process so that a reload reads the same file with the same overrides. */
+struct config_source {
+    const char *path;
+    const char *const *sets; /* --set "section.key=value" */
+    size_t n_sets;
+    const char *listen;     /* --listen, or NULL */
+    const char *plugin_dir; /* --plugin-dir, or NULL */
+    const char *log_level;  /* --log-level, or NULL */
+};
+
+/* Read src->path and apply src's overrides over it, with every check. 0, or -1 for an
+ * error in the file and -2 for one in the overrides, with the reason (naming file:line
+ * for the file) in err; cfg is then freed. */
+int config_build(struct config *cfg, const struct config_source *src, char *err, size_t errlen);
+
 /* Read and check `path`. On failure returns -1 with "path:line: reason" in err (the
  * config is then freed). */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);

@@ -2,20 +2,22 @@
  * syslog. */
 #include "log.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <syslog.h>
 #include <time.h>
 
-static enum chatd_log_level current_level = CHATD_LOG_INFO;
+/* Read by every thread that logs, and changed by a reload on the loop thread. */
+static _Atomic int current_level = CHATD_LOG_INFO;
 static int to_syslog;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_configure(enum chatd_log_level level, int use_syslog, const char *ident)
 {
-    current_level = level;
+    current_level = (int)level;
     if (use_syslog && !to_syslog)
         openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
     else if (!use_syslog && to_syslog)
@@ -25,7 +27,7 @@ void log_configure(enum chatd_log_level level, int use_syslog, const char *ident
 
 enum chatd_log_level log_level(void)
 {
-    return current_level;
+    return (enum chatd_log_level)current_level;
 }
 
 int log_level_parse(const char *text)
@@ -38,7 +40,7 @@ int log_level_parse(const char *text)
 
 void log_writev(enum chatd_log_level level, const char *origin, const char *fmt, va_list ap)
 {
-    if (level > current_level || (int)level < 0)
+    if ((int)level > current_level || (int)level < 0)
         return;
     char message[2048];
     vsnprintf(message, sizeof(message), fmt, ap);

@@ -122,39 +122,25 @@ int main(int argc, char **argv)
 
     char err[2048];
     struct config cfg;
-    if (config_load(&cfg, o.config, err, sizeof(err)) < 0) {
+    const struct config_source source = {.path = o.config,
+                                         .sets = o.sets,
+                                         .n_sets = o.n_sets,
+                                         .listen = o.listen,
+                                         .plugin_dir = o.plugin_dir,
+                                         .log_level = o.log_level};
+    int built = config_build(&cfg, &source, err, sizeof(err));
+    if (built < 0) {
         fprintf(stderr, "chatd: %s\n", err);
-        return 1;
+        return built == -1 ? 1 : 2;
     }
-    for (size_t i = 0; i < o.n_sets; i++) {
-        if (config_override(&cfg, o.sets[i], err, sizeof(err)) < 0) {
-            fprintf(stderr, "chatd: %s\n", err);
-            config_free(&cfg);
-            return 2;
-        }
-    }
-    if (o.n_sets && config_check_plugins(&cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "chatd: after --set: %s\n", err);
-        config_free(&cfg);
-        return 2;
-    }
-    if (o.listen && config_set_listen(&cfg, o.listen, err, sizeof(err)) < 0) {
-        fprintf(stderr, "chatd: --listen: %s\n", err);
-        config_free(&cfg);
-        return 2;
-    }
-    if (o.plugin_dir) {
-        free(cfg.plugin_dir);
-        cfg.plugin_dir = strdup(o.plugin_dir);
-    }
-    if (o.log_level)
-        cfg.log_level = log_level_parse(o.log_level);
     log_configure((enum chatd_log_level)cfg.log_level, (int)cfg.log_syslog, cfg.log_ident);
 
     int rc = 1;
     struct server *srv = server_new(&cfg);
-    if (srv)
+    if (srv) {
         srv->check_only = o.test_only;
+        srv->source = &source;
+    }
     if (!srv) {
         fprintf(stderr, "chatd: cannot create the event loop\n");
     } else if (server_load_plugins(srv, err, sizeof(err)) < 0) {

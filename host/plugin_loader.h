@@ -7,6 +7,8 @@
 
 #include <chatd/plugin.h>
 #include <stdio.h>
+#include <sys/types.h>
+#include <time.h>
 
 struct server;
 
@@ -36,6 +38,22 @@ struct chatd_plugin {
     int is_authenticator;
     /* Jobs submitted and not yet done: the plugin must stay loaded until it is 0. */
     unsigned pending_jobs;
+    /* Requests routed to it and not yet released (held ones included): the same. */
+    unsigned inflight;
+    /* A reload took it out of service: no requests, events or timers reach it any more,
+     * and it is closed once inflight and pending_jobs are 0 (reload.c). */
+    int retiring;
+    struct chatd_plugin *next_retiring;
+    /* Its commands while retiring: out of the routing table, but the struct command of
+     * each in-flight request must stay valid (by name, like srv->commands). */
+    struct command *retired_commands;
+    /* What it was loaded from, to tell at a reload whether the file or its options
+     * changed: the configured file's identity, and its [plugin.<name>] lines. */
+    dev_t file_dev;
+    ino_t file_ino;
+    off_t file_size;
+    struct timespec file_mtime;
+    char *options_text;
     /* The last error the plugin logged while in init, quoted if init fails. */
     char init_error[256];
     /* A refusal found while the plugin was in init (a duplicate command). */

@@ -24,6 +24,7 @@ struct chatd_request *request_new(struct session *s, struct command *cmd, json_t
         return NULL;
     }
     req->holds = 1;
+    cmd->plugin->inflight++;
     clock_gettime(CLOCK_MONOTONIC, &req->arrived);
     return req;
 }
@@ -44,6 +45,9 @@ void request_release(struct chatd_request *req)
     }
     struct server *srv = req->server;
     chatd_session_id session = req->session;
+    /* A retired plugin is closed from a timer of its own once this reaches 0, never
+     * here, where its code may be on the stack. */
+    req->command->plugin->inflight--;
     json_decref(req->body);
     free(req->user);
     free(req);

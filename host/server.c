@@ -119,6 +119,7 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
             if (grown) {
                 srv->plugins = grown;
                 srv->plugins[srv->n_plugins++] = p;
+                reload_note_plugin(p, cfg);
                 continue;
             }
             plugin_close(p);
@@ -190,7 +191,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     if (sig == SIGHUP) {
-        log_warn("received SIGHUP: this chatd does not reload its config; ignored");
+        char report[4096];
+        log_info("received SIGHUP: reloading the config");
+        server_reload(arg, report, sizeof(report));
         return;
     }
     log_info("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -226,14 +229,19 @@ void server_free(struct server *srv)
         return;
     listeners_close(srv);
     admin_close(srv);
+    srv->tearing_down = 1;
     if (srv->base) {
         session_free_all(srv);
         /* Jobs still queued run to the end; their done callbacks need their plugins. */
         pool_free(srv->pool);
         /* Plugins go in reverse order of loading, so a later one may rely on an
-         * earlier one for as long as it runs. */
-        for (size_t i = srv->n_plugins; i-- > 0;)
+         * earlier one for as long as it runs; instances retired by a reload last. */
+        for (size_t i = srv->n_plugins; i-- > 0;) {
+            free(srv->plugins[i]->options_text);
+            srv->plugins[i]->options_text = NULL;
             plugin_close(srv->plugins[i]);
+        }
+        reload_close_retired(srv, 1);
     }
     free(srv->plugins);
     users_free_all(srv);
@@ -247,6 +255,8 @@ void server_free(struct server *srv)
         event_free(srv->accept_pause);
     if (srv->stop_check)
         event_free(srv->stop_check);
+    if (srv->retire_check)
+        event_free(srv->retire_check);
     if (srv->shutdown_timer)
         event_free(srv->shutdown_timer);
     if (srv->reaper)

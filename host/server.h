@@ -93,9 +93,17 @@ struct server {
 
     struct pool *pool; /* worker threads for plugin jobs */
     int check_only;    /* chatd -t: load and check, touch no database */
+    /* The config file and command-line overrides, re-read at a reload. */
+    const struct config_source *source;
 
     struct chatd_plugin **plugins;
     size_t n_plugins;
+    /* Plugins out of service after a reload, waiting for their work to drain, and
+     * new instances that failed after loading (reload.c). */
+    struct chatd_plugin *retiring;
+    struct event *retire_check;
+    unsigned reloads_pending; /* new instances still migrating */
+    int tearing_down;
     /* The table handed to plugins' init: NULL for host_api; the test kit sets its own. */
     const struct chatd_host *host_table;
     struct command *commands; /* by name */
@@ -121,6 +129,16 @@ void server_stop(struct server *srv);
 void server_free(struct server *srv);
 /* The session is gone or closing; the server may be done stopping. */
 void server_session_gone(struct server *srv);
+
+/* reload.c */
+/* Re-read the config (SIGHUP, POST /reload), validate all of it, and apply it, or keep
+ * the running one on any error. Writes what happened (or why nothing did) to report.
+ * 0 when applied (some plugins may still be migrating), -1 when refused. */
+int server_reload(struct server *srv, char *report, size_t len);
+/* Close the retiring plugins whose work has drained; all of them when tearing down. */
+void reload_close_retired(struct server *srv, int all);
+/* Remember a loaded plugin's file identity and options, for the next reload. */
+void reload_note_plugin(struct chatd_plugin *p, const struct config *cfg);
 
 /* listener.c */
 int listeners_open(struct server *srv, char *err, size_t errlen);

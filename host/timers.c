@@ -2,6 +2,8 @@
  * a plugin after it is shut down. */
 #include "timers.h"
 
+#include "plugin_loader.h"
+
 #include <stdlib.h>
 
 struct plugin_timer {
@@ -42,7 +44,7 @@ int timers_add(struct server *srv, struct chatd_plugin *p, uint32_t ms, int repe
 {
     if (!fn || (repeat && ms == 0))
         return CHATD_EINVAL;
-    if (srv->stopping)
+    if (srv->stopping || p->retiring)
         return CHATD_ESHUTDOWN;
     struct plugin_timer *t = calloc(1, sizeof(*t));
     if (!t)

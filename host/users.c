@@ -109,6 +109,20 @@ void users_unsubscribe_plugin(struct server *srv, struct chatd_plugin *p)
     srv->n_subscriptions = kept;
 }
 
+void users_replay_logins(struct server *srv, struct chatd_plugin *p)
+{
+    struct user *u, *tmp;
+    HASH_ITER (hh, srv->users, u, tmp) {
+        for (size_t i = 0; i < u->n_sessions; i++) {
+            for (size_t k = 0; k < srv->n_subscriptions; k++) {
+                struct subscription *sub = &srv->subscriptions[k];
+                if (sub->plugin == p && sub->event == CHATD_EVENT_LOGIN)
+                    sub->fn(CHATD_EVENT_LOGIN, u->sessions[i], u->name, i == 0, sub->arg);
+            }
+        }
+    }
+}
+
 void users_free_all(struct server *srv)
 {
     struct user *u, *tmp;

@@ -14,6 +14,9 @@ struct user *users_find(struct server *srv, const char *name);
 int users_subscribe(struct server *srv, struct chatd_plugin *p, enum chatd_event event,
                     chatd_event_fn fn, void *arg);
 void users_unsubscribe_plugin(struct server *srv, struct chatd_plugin *p);
+/* Raise CHATD_EVENT_LOGIN to p alone for every session logged in now (first_or_last
+ * on each user's first), so that a plugin started by a reload learns who is online. */
+void users_replay_logins(struct server *srv, struct chatd_plugin *p);
 void users_free_all(struct server *srv);
 
 #endif

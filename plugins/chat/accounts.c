@@ -123,6 +123,7 @@ struct login_result {
     size_t n_friends, cap_friends;
     char **group_names;
     size_t n_groups, cap_groups;
+    uint64_t generation; /* adopting: the online entry this load is for */
 };
 
 /* Set while session_login runs, so the LOGIN event can adopt the loaded lists. */
@@ -446,6 +447,58 @@ static void online_remove(struct online_user *u)
     free(u);
 }
 
+/* A user logged in while another instance of this plugin served (before a reload): the
+ * host replays their LOGIN to this instance, which puts them online at once (pushes
+ * reach them) and loads in a job what their login loaded. Until then their id is 0 and
+ * the commands that need it answer busy. No presence change: they never went away. */
+static void adopt_loaded(struct chatd_request *req, void *arg, int status)
+{
+    (void)req;
+    struct login_result *j = arg;
+    struct online_user *u = chat_online(j->name);
+    if (u && u->generation == j->generation) {
+        if (status != 0 || !j->found) {
+            HOST->log(chat.self, CHATD_LOG_ERROR, "cannot load %s, logged in before a reload: %s",
+                      j->name, status ? chatd_strerror(status) : "no such account");
+        } else {
+            u->id = j->id;
+            u->friends = j->friend_names;
+            u->n_friends = j->n_friends;
+            j->friend_names = NULL;
+            j->n_friends = 0;
+            if (chat.offline_delivery)
+                chat_drain(u);
+        }
+    }
+    login_free(j);
+}
+
+static void adopt(const char *user)
+{
+    struct login_result *j = calloc(1, sizeof(*j));
+    if (!j || strlen(user) > CHAT_NAME_MAX) {
+        free(j);
+        return;
+    }
+    strcpy(j->name, user);
+    struct online_user *u = online_add(j);
+    if (!u) {
+        login_free(j);
+        return;
+    }
+    u->id = 0;
+    j->generation = u->generation;
+    static const struct chatd_job job = {.work = login_read_work,
+                                         .done = adopt_loaded,
+                                         .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    int rc = HOST->job_submit(chat.self, NULL, &job, j);
+    if (rc != 0) {
+        HOST->log(chat.self, CHATD_LOG_ERROR, "cannot load %s, logged in before a reload: %s", user,
+                  chatd_strerror(rc));
+        login_free(j);
+    }
+}
+
 void accounts_on_event(enum chatd_event event, chatd_session_id session, const char *user,
                        int first_or_last, void *arg)
 {
@@ -457,6 +510,8 @@ void accounts_on_event(enum chatd_event event, chatd_session_id session, const c
         u = online_add(logging_in);
         if (u && chat.presence)
             tell_friends(u, "online");
+    } else if (event == CHATD_EVENT_LOGIN && first_or_last && !u && !logging_in) {
+        adopt(user);
     } else if (event == CHATD_EVENT_LOGOUT && first_or_last && u) {
         if (chat.presence)
             tell_friends(u, "offline");

@@ -100,6 +100,11 @@ static void handle_add_friend(struct chatd_request *req, const json_t *body, voi
         return;
     }
     struct online_user *me = chat_online(user);
+    /* Logged in before a reload of this plugin: the account is still being loaded. */
+    if (me && me->id == 0) {
+        chat_refuse(req, "busy", "the chat was just reloaded: try again");
+        return;
+    }
     struct friend_job *j = calloc(1, sizeof(*j));
     if (!me || !j) {
         free(j);

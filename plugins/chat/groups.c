@@ -232,6 +232,11 @@ static void submit_membership(struct chatd_request *req, const json_t *body, enu
     const char *user = HOST->request_user(req);
     const char *group = json_string_value(json_object_get(body, "group"));
     struct online_user *me = chat_online(user);
+    /* Logged in before a reload of this plugin: the account is still being loaded. */
+    if (me && me->id == 0) {
+        chat_refuse(req, "busy", "the chat was just reloaded: try again");
+        return;
+    }
     if (!chat_valid_name(group)) {
         if (op == OP_CREATE)
             chat_refuse(req, "failure",
@@ -506,6 +511,11 @@ static void handle_group_chat(struct chatd_request *req, const json_t *body, voi
         return;
     }
     struct online_user *me = chat_online(user);
+    /* Logged in before a reload of this plugin: the account is still being loaded. */
+    if (me && me->id == 0) {
+        chat_refuse(req, "busy", "the chat was just reloaded: try again");
+        return;
+    }
     struct send_job *j = calloc(1, sizeof(*j));
     if (!me || !j || !(j->text = malloc(json_string_length(text) + 1))) {
         free(j);

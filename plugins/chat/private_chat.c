@@ -57,6 +57,11 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     if (!recipient)
         json_decref(push);
     struct online_user *sender = chat_online(from);
+    /* Logged in before a reload of this plugin: the account is still being loaded. */
+    if (sender && sender->id == 0) {
+        chat_refuse(req, "busy", "the chat was just reloaded: try again");
+        return;
+    }
     if (!sender) {
         chat_refuse(req, "internal", "sender is not online");
         return;

@@ -1,0 +1,623 @@
+/* reload.c - live reload: re-read the config, validate all of it without touching the
+ * running server, then apply it (live settings; plugins enabled, disabled, or changed
+ * on disk or in their options), and close retired plugin instances once drained.
+ *
+ * A plugin instance is never closed while anything can still call into it: a retired
+ * instance loses its commands (they answer unknown_cmd or go to its successor), its
+ * subscriptions and its timers at once, and is closed (shutdown, then dlclose) from a
+ * timer of its own once its in-flight requests (held ones included) and jobs are done.
+ * Everything here runs on the loop thread, except migrate_work. */
+#include "commands.h"
+#include "log.h"
+#include "migrations.h"
+#include "plugin_loader.h"
+#include "server.h"
+#include "timers.h"
+#include "users.h"
+#include "workers.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Migrations of a plugin started by a reload may take long: they run on a worker, with a
+ * budget of their own instead of [database] job_timeout_ms. */
+#define MIGRATION_BUDGET_MS 600000
+/* How often retired instances are looked at while some wait to drain. */
+#define RETIRE_CHECK_MS 20
+
+static void say(char *report, size_t len, const char *fmt, ...) CHATD_PRINTF(3, 4);
+static void say(char *report, size_t len, const char *fmt, ...)
+{
+    size_t used = strlen(report);
+    if (used + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(report + used, len - used, fmt, ap);
+    va_end(ap);
+    used = strlen(report);
+    if (used + 1 < len) {
+        report[used] = '\n';
+        report[used + 1] = '\0';
+    }
+}
+
+/* The plugin's [plugin.<name>] lines as one string, to tell whether they changed. */
+static char *options_text(const struct config *cfg, const char *name)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < cfg->n_plugin_entries; i++)
+        if (strcmp(cfg->plugin_entries[i].plugin, name) == 0)
+            n += strlen(cfg->plugin_entries[i].key) + strlen(cfg->plugin_entries[i].value) + 2;
+    char *text = malloc(n);
+    if (!text)
+        return NULL;
+    text[0] = '\0';
+    for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
+        const struct config_entry *e = &cfg->plugin_entries[i];
+        if (strcmp(e->plugin, name) == 0) {
+            strcat(text, e->key);
+            strcat(text, "=");
+            strcat(text, e->value);
+            strcat(text, "\n");
+        }
+    }
+    return text;
+}
+
+static void note_file(struct chatd_plugin *p, const struct stat *st)
+{
+    p->file_dev = st->st_dev;
+    p->file_ino = st->st_ino;
+    p->file_size = st->st_size;
+    p->file_mtime = st->st_mtim;
+}
+
+static int same_file(const struct chatd_plugin *p, const struct stat *st)
+{
+    return p->file_dev == st->st_dev && p->file_ino == st->st_ino && p->file_size == st->st_size &&
+           p->file_mtime.tv_sec == st->st_mtim.tv_sec &&
+           p->file_mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+void reload_note_plugin(struct chatd_plugin *p, const struct config *cfg)
+{
+    struct stat st;
+    if (stat(p->path, &st) == 0)
+        note_file(p, &st);
+    free(p->options_text);
+    p->options_text = options_text(cfg, p->name);
+}
+
+static void on_retire_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    reload_close_retired(arg, 0);
+}
+
+void reload_close_retired(struct server *srv, int all)
+{
+    struct chatd_plugin **pp = &srv->retiring;
+    while (*pp) {
+        struct chatd_plugin *p = *pp;
+        if (all || (p->inflight == 0 && p->pending_jobs == 0)) {
+            *pp = p->next_retiring;
+            log_info("plugin %s %s unloaded", p->name, p->desc->version ? p->desc->version : "");
+            free(p->options_text);
+            p->options_text = NULL;
+            plugin_close(p);
+        } else {
+            pp = &p->next_retiring;
+        }
+    }
+    if (!srv->retiring && srv->retire_check)
+        event_del(srv->retire_check);
+}
+
+/* Take p out of service at once; it is closed once its work has drained. */
+static void retire(struct server *srv, struct chatd_plugin *p)
+{
+    if (p->server) {
+        commands_retire_plugin(srv, p);
+        users_unsubscribe_plugin(srv, p);
+        timers_cancel_plugin(srv, p);
+    }
+    p->retiring = 1;
+    p->next_retiring = srv->retiring;
+    srv->retiring = p;
+    if (!srv->retire_check)
+        srv->retire_check = event_new(srv->base, -1, EV_PERSIST, on_retire_check, srv);
+    struct timeval every = {0, RETIRE_CHECK_MS * 1000};
+    if (srv->retire_check && !evtimer_pending(srv->retire_check, NULL))
+        evtimer_add(srv->retire_check, &every);
+}
+
+static size_t find_active(struct server *srv, const char *name)
+{
+    for (size_t i = 0; i < srv->n_plugins; i++)
+        if (strcmp(srv->plugins[i]->name, name) == 0)
+            return i;
+    return SIZE_MAX;
+}
+
+/* Start a loaded, configured and migrated instance, and switch its commands over from
+ * the instance it replaces (if any), which then retires. On failure the running
+ * instance keeps serving and the new one is closed. */
+static int activate(struct server *srv, struct chatd_plugin *p)
+{
+    size_t at = find_active(srv, p->name);
+    struct chatd_plugin *old = at == SIZE_MAX ? NULL : srv->plugins[at];
+    struct chatd_plugin **grown = NULL;
+    if (!old && !(grown = realloc(srv->plugins, (srv->n_plugins + 1) * sizeof(*grown)))) {
+        log_error("reload: plugin %s not started: out of memory", p->name);
+        retire(srv, p);
+        return -1;
+    }
+    if (grown)
+        srv->plugins = grown;
+    if (old)
+        commands_retire_plugin(srv, old);
+    char err[1024];
+    if (plugin_start(p, srv, err, sizeof(err)) < 0) {
+        log_error("reload: plugin %s not started: %s%s", p->name, err,
+                  old ? "; the running instance keeps serving" : "");
+        commands_remove_plugin(srv, p);
+        users_unsubscribe_plugin(srv, p);
+        timers_cancel_plugin(srv, p);
+        if (old)
+            commands_restore_plugin(srv, old);
+        retire(srv, p);
+        return -1;
+    }
+    if (old) {
+        retire(srv, old);
+        srv->plugins[at] = p;
+    } else {
+        srv->plugins[srv->n_plugins++] = p;
+    }
+    /* The new instance learns who is logged in before any request reaches it. */
+    users_replay_logins(srv, p);
+    return 0;
+}
+
+struct migrate_job {
+    struct server *srv;
+    struct chatd_plugin *plugin;
+    char err[1024];
+};
+
+/* Worker thread: the plugin's code is mapped but none of it runs here; the
+ * migrations are data in its descriptor. */
+static int migrate_work(struct chatd_db *db, void *arg)
+{
+    struct migrate_job *j = arg;
+    return migrations_apply(db, j->plugin, j->err, sizeof(j->err)) < 0 ? CHATD_EDB : 0;
+}
+
+static void migrate_done(struct chatd_request *req, void *arg, int status)
+{
+    (void)req;
+    struct migrate_job *j = arg;
+    struct server *srv = j->srv;
+    srv->reloads_pending--;
+    if (status != 0 || srv->stopping || srv->tearing_down) {
+        if (status != 0)
+            log_error("reload: plugin %s not started: %s", j->plugin->name,
+                      j->err[0] ? j->err : chatd_strerror(status));
+        /* The pool still counts this job against the plugin: closed once it is done. */
+        retire(srv, j->plugin);
+    } else {
+        activate(srv, j->plugin);
+    }
+    free(j);
+}
+
+/* Copy a plugin file to a private file and return its path: dlopen of a fresh file
+ * gives a fresh handle (new code, new statics) even when only the options changed or
+ * the file was overwritten in place, and nothing done later to the configured file can
+ * touch the mapped copy. *st is the identity of the file copied. */
+static char *private_copy(const char *src, struct stat *st, char *err, size_t errlen)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    size_t n = strlen(tmp) + 32;
+    char *path = malloc(n);
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    int out = -1;
+    if (path) {
+        snprintf(path, n, "%s/chatd-plugin-XXXXXX", tmp);
+        if (in >= 0 && fstat(in, st) == 0)
+            out = mkstemp(path);
+    }
+    int ok = in >= 0 && out >= 0;
+    char buf[65536];
+    ssize_t got;
+    while (ok && (got = read(in, buf, sizeof(buf))) != 0) {
+        if (got < 0 || write(out, buf, (size_t)got) != got)
+            ok = 0;
+    }
+    if (out >= 0 && close(out) != 0)
+        ok = 0;
+    if (!ok) {
+        snprintf(err, errlen, "cannot copy %s to a private file in %s: %s", src, tmp,
+                 strerror(errno));
+        if (out >= 0)
+            unlink(path);
+        free(path);
+        path = NULL;
+    }
+    if (in >= 0)
+        close(in);
+    return path;
+}
+
+/* Load a new instance of plugin `name` from `path` and configure it from cfg. */
+static struct chatd_plugin *load_instance(const char *path, const char *name,
+                                          const struct config *cfg, char *err, size_t errlen)
+{
+    struct stat st;
+    char *copy = private_copy(path, &st, err, errlen);
+    if (!copy)
+        return NULL;
+    struct chatd_plugin *p = NULL;
+    int rc = plugin_open(copy, name, &p, err, errlen);
+    /* The mapping stays valid without the file's name. */
+    unlink(copy);
+    free(copy);
+    if (rc < 0)
+        return NULL;
+    char *configured = strdup(path);
+    if (!configured || plugin_configure(p, cfg, err, errlen) < 0) {
+        if (!configured)
+            snprintf(err, errlen, "out of memory");
+        free(configured);
+        plugin_close(p);
+        return NULL;
+    }
+    free(p->path);
+    p->path = configured;
+    note_file(p, &st);
+    p->options_text = options_text(cfg, name);
+    return p;
+}
+
+/* Whether plugin `name` at `path` would load and accept its options in cfg, tried in a
+ * child process so that a broken plugin's code (its constructors) never runs in chatd.
+ * 0, or -1 with the reason in err. */
+static int trial_load(const char *path, const char *name, const struct config *cfg, int db_enabled,
+                      char *err, size_t errlen)
+{
+    int pipefd[2];
+    if (pipe(pipefd) < 0) {
+        snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
+        snprintf(err, errlen, "cannot fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        struct chatd_plugin *p;
+        char reason[1024] = "";
+        int rc = plugin_open(path, name, &p, reason, sizeof(reason));
+        if (rc == 0)
+            rc = plugin_configure(p, cfg, reason, sizeof(reason));
+        if (rc == 0 && p->desc->migrations && p->desc->migrations->sql && !db_enabled) {
+            snprintf(reason, sizeof(reason),
+                     "it has schema migrations, so it needs [database] enable = yes");
+            rc = -1;
+        }
+        ssize_t ignored = write(pipefd[1], reason, strlen(reason));
+        (void)ignored;
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(pipefd[1]);
+    size_t used = 0;
+    ssize_t n;
+    while (used + 1 < errlen && (n = read(pipefd[0], err + used, errlen - used - 1)) > 0)
+        used += (size_t)n;
+    err[used] = '\0';
+    close(pipefd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (used == 0)
+        snprintf(err, errlen, "loading it crashed the test process");
+    return -1;
+}
+
+enum plugin_action { KEEP, START, REPLACE };
+
+struct plan_entry {
+    char *name;
+    char *path;
+    enum plugin_action action;
+    const char *why;
+};
+
+static int str_differs(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") != 0;
+}
+
+static int listeners_differ(const struct config *a, const struct config *b)
+{
+    if (a->n_listeners != b->n_listeners)
+        return 1;
+    for (size_t i = 0; i < a->n_listeners; i++)
+        if (str_differs(a->listeners[i].host, b->listeners[i].host) ||
+            str_differs(a->listeners[i].port, b->listeners[i].port))
+            return 1;
+    return 0;
+}
+
+static int database_differs(const struct config_database *a, const struct config_database *b)
+{
+    return a->enable != b->enable || str_differs(a->socket, b->socket) ||
+           str_differs(a->host, b->host) || a->port != b->port || str_differs(a->user, b->user) ||
+           str_differs(a->password, b->password) ||
+           str_differs(a->password_file, b->password_file) || str_differs(a->name, b->name) ||
+           a->tls != b->tls || a->tls_verify != b->tls_verify ||
+           str_differs(a->tls_ca, b->tls_ca) || str_differs(a->tls_cert, b->tls_cert) ||
+           str_differs(a->tls_key, b->tls_key) || a->workers != b->workers ||
+           a->queue_max != b->queue_max || a->job_timeout_ms != b->job_timeout_ms ||
+           a->connect_timeout_s != b->connect_timeout_s;
+}
+
+#define SWAP(a, b)                                                                                 \
+    do {                                                                                           \
+        __typeof__(a) swap_tmp_ = (a);                                                             \
+        (a) = (b);                                                                                 \
+        (b) = swap_tmp_;                                                                           \
+    } while (0)
+
+/* Apply what can change in a running server, report what cannot, and take the new
+ * plugin sections over (the old ones are freed with `next`). */
+static void apply_settings(struct server *srv, struct config *next, char *report, size_t len)
+{
+    struct config *cur = srv->cfg;
+    struct {
+        const char *name;
+        int64_t *live;
+        int64_t value;
+    } limits[] = {
+        {"[server] max_connections", &cur->max_connections, next->max_connections},
+        {"[server] idle_timeout", &cur->idle_timeout_s, next->idle_timeout_s},
+        {"[server] max_frame_bytes", &cur->max_frame_bytes, next->max_frame_bytes},
+        {"[server] max_output_bytes", &cur->max_output_bytes, next->max_output_bytes},
+        {"[server] shutdown_timeout", &cur->shutdown_timeout_s, next->shutdown_timeout_s},
+        {"[log] level", &cur->log_level, next->log_level},
+    };
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        if (*limits[i].live == limits[i].value)
+            continue;
+        say(report, len, "%s: %lld -> %lld", limits[i].name, (long long)*limits[i].live,
+            (long long)limits[i].value);
+        *limits[i].live = limits[i].value;
+    }
+    log_configure((enum chatd_log_level)cur->log_level, (int)cur->log_syslog, cur->log_ident);
+    const char *restart[5];
+    size_t n_restart = 0;
+    if (listeners_differ(cur, next))
+        restart[n_restart++] = "[server] listen";
+    if (cur->log_syslog != next->log_syslog || str_differs(cur->log_ident, next->log_ident))
+        restart[n_restart++] = "[log] syslog/ident";
+    if (cur->admin_enable != next->admin_enable ||
+        str_differs(cur->admin_listen, next->admin_listen))
+        restart[n_restart++] = "[admin]";
+    if (database_differs(&cur->db, &next->db))
+        restart[n_restart++] = "[database]";
+    for (size_t i = 0; i < n_restart; i++)
+        say(report, len, "%s changed: it needs a restart (kept as it was)", restart[i]);
+
+    SWAP(cur->plugin_dir, next->plugin_dir);
+    SWAP(cur->enabled, next->enabled);
+    SWAP(cur->enabled_lines, next->enabled_lines);
+    SWAP(cur->n_enabled, next->n_enabled);
+    SWAP(cur->authenticator, next->authenticator);
+    SWAP(cur->authenticator_line, next->authenticator_line);
+    SWAP(cur->plugin_entries, next->plugin_entries);
+    SWAP(cur->n_plugin_entries, next->n_plugin_entries);
+}
+
+static void plan_free(struct plan_entry *plan, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(plan[i].name);
+        free(plan[i].path);
+    }
+    free(plan);
+}
+
+/* Decide what each enabled plugin needs and check every new instance in a child. */
+static int make_plan(struct server *srv, const struct config *next, struct plan_entry **out,
+                     char *err, size_t errlen)
+{
+    const char *file = next->path ? next->path : "config";
+    struct plan_entry *plan = calloc(next->n_enabled ? next->n_enabled : 1, sizeof(*plan));
+    if (!plan) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char reason[1024];
+    for (size_t i = 0; i < next->n_enabled; i++) {
+        struct plan_entry *e = &plan[i];
+        const char *name = next->enabled[i];
+        if (!(e->name = strdup(name)) || !(e->path = plugin_path(next->plugin_dir, name))) {
+            snprintf(err, errlen, "out of memory");
+            plan_free(plan, next->n_enabled);
+            return -1;
+        }
+        struct stat st;
+        if (stat(e->path, &st) != 0) {
+            snprintf(err, errlen, "%s:%d: plugin '%s': cannot read %s: %s", file,
+                     next->enabled_lines[i], name, e->path, strerror(errno));
+            plan_free(plan, next->n_enabled);
+            return -1;
+        }
+        size_t at = find_active(srv, name);
+        char *options = options_text(next, name);
+        if (at == SIZE_MAX) {
+            e->action = START;
+            e->why = "newly enabled";
+        } else if (strcmp(srv->plugins[at]->path, e->path) != 0 ||
+                   !same_file(srv->plugins[at], &st)) {
+            e->action = REPLACE;
+            e->why = "its file changed";
+        } else if (!options || str_differs(options, srv->plugins[at]->options_text)) {
+            e->action = REPLACE;
+            e->why = "its options changed";
+        } else {
+            e->action = KEEP;
+        }
+        free(options);
+        if (e->action == KEEP)
+            continue;
+        if (trial_load(e->path, name, next, (int)srv->cfg->db.enable, reason, sizeof(reason)) < 0) {
+            /* Option errors already name their own line. */
+            if (strncmp(reason, file, strlen(file)) == 0)
+                snprintf(err, errlen, "%s", reason);
+            else
+                snprintf(err, errlen, "%s:%d: plugin '%s': %s", file, next->enabled_lines[i], name,
+                         reason);
+            plan_free(plan, next->n_enabled);
+            return -1;
+        }
+    }
+    *out = plan;
+    return 0;
+}
+
+/* Open, configure and migrate (in a job) or start one new instance. */
+static void start_instance(struct server *srv, const struct plan_entry *e, char *report, size_t len)
+{
+    char err[1024];
+    struct chatd_plugin *p = load_instance(e->path, e->name, srv->cfg, err, sizeof(err));
+    if (!p) {
+        say(report, len, "plugin %s not started: %s", e->name, err);
+        log_error("reload: plugin %s not started: %s", e->name, err);
+        return;
+    }
+    if (!p->desc->migrations || !p->desc->migrations->sql) {
+        if (activate(srv, p) == 0)
+            say(report, len, "plugin %s %s: %s, serving", e->name,
+                p->desc->version ? p->desc->version : "", e->why);
+        else
+            say(report, len, "plugin %s: %s, but it did not start (see the log)", e->name, e->why);
+        return;
+    }
+    struct migrate_job *j = calloc(1, sizeof(*j));
+    static const struct chatd_job job = {.work = migrate_work,
+                                         .done = migrate_done,
+                                         .flags = CHATD_JOB_DB,
+                                         .timeout_ms = MIGRATION_BUDGET_MS};
+    int rc = j ? 0 : CHATD_ENOMEM;
+    if (j) {
+        j->srv = srv;
+        j->plugin = p;
+        rc = pool_submit(srv->pool, p, NULL, &job, j);
+    }
+    if (rc != 0) {
+        free(j);
+        say(report, len, "plugin %s not started: its migrations could not be queued (%s)", e->name,
+            chatd_strerror(rc));
+        log_error("reload: plugin %s not started: its migrations could not be queued (%s)", e->name,
+                  chatd_strerror(rc));
+        retire(srv, p);
+        return;
+    }
+    srv->reloads_pending++;
+    say(report, len, "plugin %s %s: %s, migrating; it serves once migrated", e->name,
+        p->desc->version ? p->desc->version : "", e->why);
+}
+
+int server_reload(struct server *srv, char *report, size_t len)
+{
+    report[0] = '\0';
+    const char *refusal = NULL;
+    if (!srv->source)
+        refusal = "this chatd was not started from a config file";
+    else if (srv->stopping)
+        refusal = "chatd is stopping";
+    else if (srv->reloads_pending)
+        refusal = "plugins of the last reload are still migrating; try again once they serve";
+    if (refusal) {
+        say(report, len, "reload refused: %s", refusal);
+        log_warn("reload refused: %s", refusal);
+        return -1;
+    }
+    log_info("reloading %s", srv->source->path);
+    char err[2048];
+    struct config next;
+    struct plan_entry *plan = NULL;
+    if (config_build(&next, srv->source, err, sizeof(err)) < 0) {
+        say(report, len, "reload refused, the running config is kept: %s", err);
+        log_error("reload refused, the running config is kept: %s", err);
+        return -1;
+    }
+    if (make_plan(srv, &next, &plan, err, sizeof(err)) < 0) {
+        config_free(&next);
+        say(report, len, "reload refused, the running config is kept: %s", err);
+        log_error("reload refused, the running config is kept: %s", err);
+        return -1;
+    }
+    size_t n_plan = next.n_enabled;
+
+    /* Disabled plugins first: their commands answer unknown_cmd from now on. */
+    size_t kept = 0;
+    for (size_t i = 0; i < srv->n_plugins; i++) {
+        struct chatd_plugin *p = srv->plugins[i];
+        int enabled = 0;
+        for (size_t k = 0; k < n_plan && !enabled; k++)
+            enabled = strcmp(plan[k].name, p->name) == 0;
+        if (enabled) {
+            srv->plugins[kept++] = p;
+        } else {
+            say(report, len, "plugin %s: disabled; unloads once its work is done", p->name);
+            retire(srv, p);
+        }
+    }
+    srv->n_plugins = kept;
+
+    apply_settings(srv, &next, report, len);
+    config_free(&next);
+    for (size_t i = 0; i < srv->n_plugins; i++) {
+        struct chatd_plugin *p = srv->plugins[i];
+        p->is_authenticator =
+            srv->cfg->authenticator && strcmp(srv->cfg->authenticator, p->name) == 0;
+    }
+
+    for (size_t i = 0; i < n_plan; i++) {
+        if (plan[i].action == KEEP)
+            say(report, len, "plugin %s: unchanged", plan[i].name);
+        else
+            start_instance(srv, &plan[i], report, len);
+    }
+    plan_free(plan, n_plan);
+    log_info("reload of %s applied:", srv->source->path);
+    char *line = report;
+    while (*line) {
+        char *end = strchr(line, '\n');
+        log_info("  %.*s", (int)(end ? end - line : (long)strlen(line)), line);
+        if (!end)
+            break;
+        line = end + 1;
+    }
+    return 0;
+}

@@ -1,0 +1,646 @@
+/* test_reload.c - black-box tests of live reload (SIGHUP and the admin listener's POST
+ * /reload) on the real chatd binary: a plugin upgraded on disk, enabled, disabled or
+ * reconfigured while clients stay connected; bad configs and refused plugins that change
+ * nothing; the chat plugin reloaded under logged-in users and under a steady stream of
+ * messages (with a real MariaDB); and --check-plugin on the ABI fixtures.
+ *
+ * Plugins are installed the way docs/plugins.md tells operators to: copied next to the
+ * target and renamed over it, so the file chatd reads is always whole. */
+#include "chatd_proc.h"
+#include "client.h"
+#include "../db/db_test_env.h"
+
+#include <chatd/plugin.h>
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RELOAD_TIMEOUT_MS 15000
+
+static struct chatd_proc srv;
+static char plugin_dir[PATH_MAX];
+static char conf_path[PATH_MAX + 32];
+static struct config_database db;
+static int have_db;
+
+/* ---- files ---- */
+
+/* Copy src to dst, in place (same inode) or through a new file renamed over it. */
+static void copy_file(const char *src, const char *dst, int in_place)
+{
+    char tmp[PATH_MAX + 16];
+    snprintf(tmp, sizeof(tmp), "%s.new", dst);
+    int in = open(src, O_RDONLY);
+    ck_assert_msg(in >= 0, "cannot open %s: %s", src, strerror(errno));
+    int out = open(in_place ? dst : tmp, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+    ck_assert_msg(out >= 0, "cannot write %s: %s", in_place ? dst : tmp, strerror(errno));
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        ck_assert_int_eq(write(out, buf, (size_t)n), n);
+    close(in);
+    close(out);
+    if (!in_place)
+        ck_assert_msg(rename(tmp, dst) == 0, "rename to %s: %s", dst, strerror(errno));
+}
+
+/* Install plugin file `src` as NAME.so in the test's plugin folder. */
+static void install(const char *src, const char *name)
+{
+    char dst[PATH_MAX + 64];
+    snprintf(dst, sizeof(dst), "%s/%s.so", plugin_dir, name);
+    copy_file(src, dst, 0);
+}
+
+static void write_conf(const char *text)
+{
+    FILE *f = fopen(conf_path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", conf_path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A config of [plugins] with `enable` and `more` lines after it. */
+static void write_plugins_conf(const char *enable, const char *more)
+{
+    char text[8192];
+    snprintf(text, sizeof(text),
+             "; reload test\n"
+             "[log]\n"
+             "level = info\n"
+             "[plugins]\n"
+             "dir = %s\n"
+             "enable = %s\n"
+             "%s",
+             plugin_dir, enable, more ? more : "");
+    write_conf(text);
+}
+
+/* ---- the server ---- */
+
+static void start(const char *enable, const char *more, const char *const *sets)
+{
+    char dir[PATH_MAX];
+    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
+    snprintf(plugin_dir, sizeof(plugin_dir), "%s", dir);
+    snprintf(conf_path, sizeof(conf_path), "%s/reload.conf", dir);
+    install(CHATD_FIXTURE_DIR "/ping.so", "ping");
+    install(CHATD_FIXTURE_DIR "/versioned_v1.so", "versioned");
+    install(CHATD_PLUGIN_DIR "/chat.so", "chat");
+    write_plugins_conf(enable, more);
+    struct chatd_proc_options opts = {
+        .config_path = conf_path, .plugin_dir = plugin_dir, .sets = sets};
+    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+}
+
+static void stop(void)
+{
+    int rc = chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
+    chatd_proc_cleanup(&srv);
+    chatd_tmpdir_remove(plugin_dir);
+    if (have_db)
+        db_test_cleanup(&db);
+    ck_assert_msg(rc == 0, "chatd exited with %d after SIGTERM, want 0", rc);
+}
+
+static size_t log_count(const char *needle)
+{
+    char *text = chatd_file_read(srv.log);
+    size_t n = 0;
+    for (const char *at = text; at && (at = strstr(at, needle)); at += strlen(needle))
+        n++;
+    free(text);
+    return n;
+}
+
+static int log_has(const char *needle)
+{
+    return log_count(needle) > 0;
+}
+
+/* Reloads finished so far, applied or refused. */
+static size_t reloads_done(void)
+{
+    return log_count(" applied:") + log_count("reload refused");
+}
+
+static void wait_log(const char *needle, size_t count)
+{
+    long long deadline = chatd_now_ms() + RELOAD_TIMEOUT_MS;
+    while (log_count(needle) < count && chatd_now_ms() < deadline)
+        chatd_sleep_ms(10);
+    if (log_count(needle) < count)
+        chatd_proc_dump_log(&srv);
+    ck_assert_msg(log_count(needle) >= count, "the log never said '%s' %zu times", needle, count);
+}
+
+/* Send SIGHUP and wait until chatd has dealt with it. */
+static void sighup(void)
+{
+    size_t before = reloads_done();
+    ck_assert_int_eq(chatd_proc_signal(&srv, SIGHUP), 0);
+    long long deadline = chatd_now_ms() + RELOAD_TIMEOUT_MS;
+    while (reloads_done() == before && chatd_now_ms() < deadline)
+        chatd_sleep_ms(10);
+    ck_assert_msg(reloads_done() > before, "chatd did not finish a reload after SIGHUP");
+}
+
+/* ---- clients ---- */
+
+static struct test_client *connect_client(void)
+{
+    struct test_client *c = test_client_connect(srv.host, srv.port, 0);
+    ck_assert_msg(c != NULL, "cannot connect to chatd on port %d", srv.port);
+    return c;
+}
+
+static json_t *request(struct test_client *c, const char *text)
+{
+    ck_assert_msg(test_client_send_str(c, text) == 0, "send failed: %s", strerror(errno));
+    json_t *msg = test_client_read_json(c, TEST_CLIENT_TIMEOUT_MS);
+    ck_assert_msg(msg != NULL, "no reply to %s", text);
+    return msg;
+}
+
+static const char *str(const json_t *msg, const char *key)
+{
+    const char *v = json_string_value(json_object_get(msg, key));
+    return v ? v : "";
+}
+
+/* The version the `version` command answers with, or the result word when it fails. */
+static char *version_of(struct test_client *c)
+{
+    json_t *r = request(c, "{\"cmd\":\"version\"}");
+    char *v =
+        strdup(strcmp(str(r, "result"), "success") == 0 ? str(r, "version") : str(r, "result"));
+    json_decref(r);
+    return v;
+}
+
+static void assert_version(struct test_client *c, const char *want)
+{
+    char *got = version_of(c);
+    ck_assert_msg(strcmp(got, want) == 0, "version answered '%s', want '%s'", got, want);
+    free(got);
+}
+
+static void assert_ping(struct test_client *c)
+{
+    json_t *r = request(c, "{\"cmd\":\"ping\"}");
+    ck_assert_str_eq(str(r, "result"), "success");
+    json_decref(r);
+}
+
+/* One HTTP/1.0 request to the admin listener; the whole response (caller frees). */
+static char *http(int port, const char *method, const char *path)
+{
+    struct test_client *c = test_client_connect("127.0.0.1", port, 0);
+    ck_assert_msg(c != NULL, "cannot connect to the admin listener");
+    char req[256];
+    snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n", method,
+             path);
+    test_client_send_str(c, req);
+    size_t cap = 1 << 16, used = 0;
+    char *text = calloc(1, cap);
+    char line[4096];
+    ssize_t n;
+    while ((n = test_client_read_line(c, line, sizeof(line), RELOAD_TIMEOUT_MS)) > 0 &&
+           used + (size_t)n + 1 < cap) {
+        memcpy(text + used, line, (size_t)n);
+        used += (size_t)n;
+    }
+    test_client_close(c);
+    return text;
+}
+
+/* ---- plugins upgraded, enabled, disabled, reconfigured ---- */
+
+START_TEST(plugin_upgraded_on_disk_answers_as_v2_after_sighup)
+{
+    start("ping, versioned", NULL, NULL);
+    struct test_client *c = connect_client();
+    struct test_client *waiting = connect_client();
+    assert_version(c, "1.0.0");
+    /* A request in flight in v1 across the upgrade is answered by v1. */
+    ck_assert_int_eq(test_client_send_str(waiting, "{\"cmd\":\"slow\",\"ms\":700}"), 0);
+    chatd_sleep_ms(100);
+    install(CHATD_FIXTURE_DIR "/versioned_v2.so", "versioned");
+    sighup();
+    assert_version(c, "2.0.0");
+    json_t *late = test_client_read_json(waiting, TEST_CLIENT_TIMEOUT_MS);
+    ck_assert_msg(late != NULL, "the request in flight during the upgrade got no reply");
+    ck_assert_str_eq(str(late, "result"), "success");
+    ck_assert_str_eq(str(late, "version"), "1.0.0");
+    json_decref(late);
+    /* v1 is unloaded once that request is over. */
+    wait_log("plugin versioned 1.0.0 unloaded", 1);
+    assert_version(waiting, "2.0.0");
+    assert_ping(c);
+    /* Overwritten in place (same inode): chatd runs a private copy, so that is safe, and
+     * the new contents are seen. */
+    char dst[PATH_MAX + 64];
+    snprintf(dst, sizeof(dst), "%s/versioned.so", plugin_dir);
+    copy_file(CHATD_FIXTURE_DIR "/versioned_v1.so", dst, 1);
+    sighup();
+    assert_version(c, "1.0.0");
+    test_client_close(c);
+    test_client_close(waiting);
+    stop();
+}
+END_TEST
+
+START_TEST(disabled_plugin_answers_unknown_cmd_and_enabled_one_answers)
+{
+    int admin_port = test_free_port("127.0.0.1");
+    char admin[256];
+    snprintf(admin, sizeof(admin), "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n", admin_port);
+    start("ping", admin, NULL);
+    struct test_client *c = connect_client();
+    assert_version(c, "unknown_cmd");
+
+    write_plugins_conf("ping, versioned", admin);
+    char *answer = http(admin_port, "POST", "/reload");
+    ck_assert_msg(strstr(answer, "200 OK") && strstr(answer, "plugin versioned 1.0.0"),
+                  "POST /reload answered: %s", answer);
+    free(answer);
+    assert_version(c, "1.0.0");
+
+    /* Held in a job while the plugin is disabled: answered, then the plugin unloads. */
+    struct test_client *waiting = connect_client();
+    ck_assert_int_eq(test_client_send_str(waiting, "{\"cmd\":\"slow\",\"ms\":500}"), 0);
+    chatd_sleep_ms(100);
+    write_plugins_conf("ping", admin);
+    sighup();
+    assert_version(c, "unknown_cmd");
+    json_t *late = test_client_read_json(waiting, TEST_CLIENT_TIMEOUT_MS);
+    ck_assert_msg(late != NULL, "the request in flight when its plugin was disabled got no reply");
+    ck_assert_str_eq(str(late, "result"), "success");
+    json_decref(late);
+    wait_log("plugin versioned 1.0.0 unloaded", 1);
+    assert_ping(c);
+
+    answer = http(admin_port, "GET", "/reload");
+    ck_assert_msg(strstr(answer, "405"), "GET /reload answered: %s", answer);
+    free(answer);
+    test_client_close(c);
+    test_client_close(waiting);
+    stop();
+}
+END_TEST
+
+START_TEST(changed_options_reach_the_plugin)
+{
+    start("ping, versioned", NULL, NULL);
+    struct test_client *c = connect_client();
+    json_t *r = request(c, "{\"cmd\":\"version\"}");
+    ck_assert_str_eq(str(r, "greeting"), "hello");
+    json_decref(r);
+    write_plugins_conf("ping, versioned", "[plugin.versioned]\ngreeting = bonjour\n");
+    sighup();
+    r = request(c, "{\"cmd\":\"version\"}");
+    ck_assert_str_eq(str(r, "greeting"), "bonjour");
+    json_decref(r);
+    /* Live settings are applied, the others are reported as needing a restart. */
+    write_plugins_conf("ping, versioned",
+                       "[plugin.versioned]\ngreeting = bonjour\n[server]\nmax_connections = 77\n"
+                       "[database]\nworkers = 3\n");
+    sighup();
+    ck_assert(log_has("[server] max_connections: "));
+    ck_assert(log_has("[database] changed: it needs a restart"));
+    assert_ping(c);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
+/* SIGHUP with the current config changed by `conf` (NULL: unchanged) and, if `plugin`
+ * is set, that file installed as versioned.so: refused, naming `where`; v1 still
+ * answers. */
+static void assert_refused(struct test_client *c, const char *conf, const char *plugin,
+                           const char *where)
+{
+    if (conf)
+        write_conf(conf);
+    if (plugin)
+        install(plugin, "versioned");
+    size_t refused = log_count("reload refused");
+    sighup();
+    ck_assert_msg(log_count("reload refused") == refused + 1, "the reload was not refused");
+    if (!log_has(where))
+        chatd_proc_dump_log(&srv);
+    ck_assert_msg(log_has(where), "the refusal does not name '%s'", where);
+    assert_version(c, "1.0.0");
+    assert_ping(c);
+}
+
+START_TEST(bad_config_changes_nothing)
+{
+    start("ping, versioned", NULL, NULL);
+    struct test_client *c = connect_client();
+    assert_version(c, "1.0.0");
+    char conf[8192];
+
+    snprintf(conf, sizeof(conf), "[plugins]\ndir = %s\nenable = ping, versioned\nthis is not ini\n",
+             plugin_dir);
+    assert_refused(c, conf, NULL, "reload.conf:4:");
+
+    snprintf(conf, sizeof(conf),
+             "[server]\nmax_connection = 5\n[plugins]\ndir = %s\n"
+             "enable = ping, versioned\n",
+             plugin_dir);
+    assert_refused(c, conf, NULL, "reload.conf:2: unknown key 'max_connection'");
+
+    snprintf(conf, sizeof(conf), "[plugins]\ndir = %s\nenable = ping, versioned, nosuch\n",
+             plugin_dir);
+    assert_refused(c, conf, NULL, "reload.conf:3: plugin 'nosuch': cannot read");
+
+    snprintf(conf, sizeof(conf),
+             "[plugins]\ndir = %s\nenable = ping, versioned\n"
+             "[plugin.versioned]\nfarewell = bye\n",
+             plugin_dir);
+    assert_refused(c, conf, NULL, "reload.conf:5: unknown key 'farewell' in [plugin.versioned]");
+
+    /* Another ABI on disk: refused with both versions, before any of its code runs. */
+    snprintf(conf, sizeof(conf), "[plugins]\ndir = %s\nenable = ping, versioned\n", plugin_dir);
+    char want[PATH_MAX + 256];
+    snprintf(want, sizeof(want),
+             "reload.conf:3: plugin 'versioned': %s/versioned.so was built for chatd plugin ABI "
+             "%d.0, but this chatd provides ABI %d.%d",
+             plugin_dir, CHATD_ABI_MAJOR + 1, CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
+    assert_refused(c, conf, CHATD_FIXTURE_DIR "/wrong_major.so", want);
+    snprintf(want, sizeof(want), "needs chatd plugin ABI %d.%d, but this chatd provides ABI %d.%d",
+             CHATD_ABI_MAJOR, CHATD_ABI_MINOR + 1, CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
+    assert_refused(c, NULL, CHATD_FIXTURE_DIR "/newer_minor.so", want);
+    /* A good file again: applied. */
+    install(CHATD_FIXTURE_DIR "/versioned_v2.so", "versioned");
+    sighup();
+    assert_version(c, "2.0.0");
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
+/* ---- --check-plugin on the ABI fixtures ---- */
+
+static void check_plugin(const char *file, int want_status, const char *want)
+{
+    const char *const args[] = {"--check-plugin", file, NULL};
+    struct chatd_run_result r;
+    ck_assert_int_eq(chatd_run(args, 10000, &r), 0);
+    ck_assert_msg(r.status == want_status, "--check-plugin %s exited %d: %s%s", file, r.status,
+                  r.out, r.err);
+    ck_assert_msg(strstr(r.out, want), "--check-plugin %s does not say '%s': %s", file, want,
+                  r.out);
+    chatd_run_result_free(&r);
+}
+
+START_TEST(check_plugin_tells_which_abi_fixtures_would_load)
+{
+    char want[256];
+    check_plugin(CHATD_FIXTURE_DIR "/abi_1_0.so", 0, "loadable:      yes");
+    check_plugin(CHATD_FIXTURE_DIR "/versioned_v2.so", 0, "loadable:      yes");
+    snprintf(want, sizeof(want),
+             "loadable:      no: " CHATD_FIXTURE_DIR "/newer_minor.so needs chatd plugin ABI "
+             "%d.%d, but this chatd provides ABI %d.%d",
+             CHATD_ABI_MAJOR, CHATD_ABI_MINOR + 1, CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
+    check_plugin(CHATD_FIXTURE_DIR "/newer_minor.so", 1, want);
+    snprintf(want, sizeof(want),
+             "loadable:      no: " CHATD_FIXTURE_DIR "/wrong_major.so was built for chatd plugin "
+             "ABI %d.0, but this chatd provides ABI %d.%d",
+             CHATD_ABI_MAJOR + 1, CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
+    check_plugin(CHATD_FIXTURE_DIR "/wrong_major.so", 1, want);
+    check_plugin(CHATD_FIXTURE_DIR "/unresolved.so", 1, "loadable:      no: cannot load plugin");
+    check_plugin(CHATD_FIXTURE_DIR "/no_descriptor.so", 1, "loadable:      no:");
+}
+END_TEST
+
+/* ---- the chat plugin reloaded under logged-in users ---- */
+
+static long long next_id = 1;
+
+static void start_chat(void)
+{
+    db_test_config(&db);
+    have_db = 1;
+    static char socket[4200], name[200];
+    snprintf(socket, sizeof(socket), "database.socket=%s", db.socket);
+    snprintf(name, sizeof(name), "database.name=%s", db.name);
+    static const char *sets[8];
+    sets[0] = socket;
+    sets[1] = name;
+    sets[2] = "database.user=root";
+    sets[3] = "database.password_file=";
+    sets[4] = NULL;
+    start("ping, chat",
+          "authenticator = chat\n[plugin.chat]\npassword_opslimit = 1\n"
+          "password_memlimit_kib = 8\n[database]\nenable = yes\n",
+          sets);
+}
+
+/* Send `cmd` and read until its reply, keeping pushes in `pushes` (may be NULL). */
+static json_t *chat_request(struct test_client *c, json_t *cmd, json_t *pushes)
+{
+    json_int_t id = next_id++;
+    json_object_set_new(cmd, "id", json_integer(id));
+    ck_assert_int_eq(test_client_send_json(c, cmd), 0);
+    json_decref(cmd);
+    for (;;) {
+        /* Generous: the database may be slow while other suites run against it. */
+        json_t *msg = test_client_read_json(c, 4 * TEST_CLIENT_TIMEOUT_MS);
+        ck_assert_msg(msg != NULL, "no reply");
+        if (json_integer_value(json_object_get(msg, "id")) == id)
+            return msg;
+        if (pushes)
+            json_array_append(pushes, msg);
+        json_decref(msg);
+    }
+}
+
+static struct test_client *user(const char *name)
+{
+    struct test_client *c = connect_client();
+    json_t *r = chat_request(
+        c, json_pack("{ssssss}", "cmd", "register", "user", name, "passwd", "pw"), NULL);
+    json_decref(r);
+    r = chat_request(c, json_pack("{ssssss}", "cmd", "login", "user", name, "passwd", "pw"), NULL);
+    ck_assert_msg(strcmp(str(r, "result"), "success") == 0, "login of %s: %s", name,
+                  str(r, "result"));
+    json_decref(r);
+    return c;
+}
+
+/* private_chat from c to `to`; retried while the reloaded chat is still loading the
+ * sender's account (answered busy). Returns the result word (static). */
+static const char *send_private(struct test_client *c, const char *to, const char *text,
+                                json_t *pushes)
+{
+    static char result[32];
+    for (int attempt = 0; attempt < 200; attempt++) {
+        json_t *r = chat_request(
+            c, json_pack("{ssssss}", "cmd", "private_chat", "user_to", to, "text", text), pushes);
+        snprintf(result, sizeof(result), "%s", str(r, "result"));
+        json_decref(r);
+        if (strcmp(result, "busy") != 0)
+            return result;
+        chatd_sleep_ms(5);
+    }
+    return result;
+}
+
+/* Read pushes on c until `count` private messages arrived (those already in `pushes`
+ * count), checking their texts are "<prefix>0".. in order, each once. */
+static void expect_privates(struct test_client *c, json_t *pushes, const char *prefix, int count)
+{
+    int seen = 0;
+    size_t i = 0;
+    while (seen < count) {
+        json_t *msg;
+        if (i < json_array_size(pushes)) {
+            msg = json_incref(json_array_get(pushes, i++));
+        } else {
+            msg = test_client_read_json(c, TEST_CLIENT_TIMEOUT_MS);
+            ck_assert_msg(msg != NULL, "only %d of %d messages arrived", seen, count);
+        }
+        if (strcmp(str(msg, "cmd"), "private_chat_recv") == 0) {
+            char want[64];
+            snprintf(want, sizeof(want), "%s%d", prefix, seen);
+            ck_assert_msg(strcmp(str(msg, "text"), want) == 0, "got '%s'%s, want '%s'",
+                          str(msg, "text"),
+                          json_is_true(json_object_get(msg, "offline")) ? " (stored)" : "", want);
+            seen++;
+        }
+        json_decref(msg);
+    }
+}
+
+START_TEST(client_logged_in_before_a_reload_keeps_chatting)
+{
+    start_chat();
+    struct test_client *alice = user("alice");
+    struct test_client *bob = user("bob");
+    ck_assert_str_eq(send_private(alice, "bob", "m0", NULL), "success");
+    expect_privates(bob, json_array(), "m", 1);
+
+    install(CHATD_PLUGIN_DIR "/chat.so", "chat");
+    sighup();
+    wait_log("plugin chat 1.0.0 unloaded", 1);
+    ck_assert_str_eq(send_private(alice, "bob", "n0", NULL), "success");
+    json_t *pushes = json_array();
+    ck_assert_str_eq(send_private(bob, "alice", "r0", pushes), "success");
+    expect_privates(bob, pushes, "n", 1);
+    expect_privates(alice, json_array(), "r", 1);
+    /* Still logged in as the same users: the reloaded chat knows their accounts. */
+    json_t *r =
+        chat_request(alice, json_pack("{ssss}", "cmd", "add_friend", "friend", "bob"), NULL);
+    while (strcmp(str(r, "result"), "busy") == 0) {
+        json_decref(r);
+        chatd_sleep_ms(5);
+        r = chat_request(alice, json_pack("{ssss}", "cmd", "add_friend", "friend", "bob"), NULL);
+    }
+    ck_assert_msg(strcmp(str(r, "result"), "success") == 0, "add_friend after reload: %s",
+                  str(r, "result"));
+    json_decref(r);
+    test_client_close(alice);
+    test_client_close(bob);
+    stop();
+}
+END_TEST
+
+/* Take the private messages that have arrived at c (waiting up to timeout_ms for the
+ * first), checking they are "x<n>" in order from *seen on, each once. */
+static void take_privates(struct test_client *c, int *seen, int timeout_ms)
+{
+    char line[4096];
+    ssize_t n;
+    while ((n = test_client_read_line(c, line, sizeof(line), timeout_ms)) > 0) {
+        timeout_ms = 0;
+        json_t *msg = json_loadb(line, (size_t)n, 0, NULL);
+        ck_assert_msg(msg != NULL, "not JSON: %s", line);
+        if (strcmp(str(msg, "cmd"), "private_chat_recv") == 0) {
+            char want[32];
+            snprintf(want, sizeof(want), "x%d", *seen);
+            ck_assert_msg(strcmp(str(msg, "text"), want) == 0, "got '%s'%s, want '%s'",
+                          str(msg, "text"),
+                          json_is_true(json_object_get(msg, "offline")) ? " (stored)" : "", want);
+            (*seen)++;
+        }
+        json_decref(msg);
+    }
+    ck_assert_msg(n == TEST_CLIENT_TIMEOUT, "bob's connection failed (%zd)", n);
+}
+
+START_TEST(reload_under_load_loses_no_message)
+{
+    start_chat();
+    struct test_client *alice = user("alice");
+    struct test_client *bob = user("bob");
+    json_t *alice_pushes = json_array();
+    /* alice sends without pause and bob reads as they come; each reload starts while
+     * messages flow, and the next one once the chat it replaced has been unloaded,
+     * until four have gone through. */
+    const size_t reloads = 4;
+    size_t sent_reloads = 0;
+    int total = 0, seen = 0;
+    long long deadline = chatd_now_ms() + 60000;
+    for (;;) {
+        size_t unloaded = log_count("plugin chat 1.0.0 unloaded");
+        if (total >= 300 && unloaded >= reloads)
+            break;
+        ck_assert_msg(chatd_now_ms() < deadline, "the reloads did not finish: %zu of %zu", unloaded,
+                      reloads);
+        char text[32];
+        snprintf(text, sizeof(text), "x%d", total);
+        const char *result = send_private(alice, "bob", text, alice_pushes);
+        ck_assert_msg(strcmp(result, "success") == 0, "message %d answered %s", total, result);
+        total++;
+        take_privates(bob, &seen, 1);
+        if (total % 20 == 10 && unloaded == sent_reloads && sent_reloads < reloads) {
+            install(CHATD_PLUGIN_DIR "/chat.so", "chat");
+            ck_assert_int_eq(chatd_proc_signal(&srv, SIGHUP), 0);
+            sent_reloads++;
+        }
+    }
+    while (seen < total) {
+        int before = seen;
+        take_privates(bob, &seen, TEST_CLIENT_TIMEOUT_MS);
+        ck_assert_msg(seen > before, "only %d of %d messages arrived", seen, total);
+    }
+    ck_assert(chatd_proc_alive(&srv));
+    ck_assert_uint_eq(log_count("reload refused"), 0);
+    test_client_close(alice);
+    test_client_close(bob);
+    json_decref(alice_pushes);
+    stop();
+}
+END_TEST
+
+static Suite *reload_suite(void)
+{
+    Suite *s = suite_create("reload");
+    TCase *tc = tcase_create("plugins");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, plugin_upgraded_on_disk_answers_as_v2_after_sighup);
+    tcase_add_test(tc, disabled_plugin_answers_unknown_cmd_and_enabled_one_answers);
+    tcase_add_test(tc, changed_options_reach_the_plugin);
+    tcase_add_test(tc, bad_config_changes_nothing);
+    tcase_add_test(tc, check_plugin_tells_which_abi_fixtures_would_load);
+    suite_add_tcase(s, tc);
+    TCase *chat = tcase_create("chat");
+    tcase_set_timeout(chat, 120);
+    tcase_add_test(chat, client_logged_in_before_a_reload_keeps_chatting);
+    tcase_add_test(chat, reload_under_load_loses_no_message);
+    suite_add_tcase(s, chat);
+    return s;
+}
+
+int main(void)
+{
+    return chatd_proc_run_suite(reload_suite());
+}
