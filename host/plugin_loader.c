@@ -35,6 +35,7 @@ static void plugin_free(struct chatd_plugin *p)
     for (size_t i = 0; i < p->n_options; i++)
         free(p->options[i].text);
     free(p->options);
+    free(p->options_text);
     free(p->name);
     free(p->path);
     free(p);

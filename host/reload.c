@@ -111,8 +111,6 @@ void reload_close_retired(struct server *srv, int all)
         if (all || (p->inflight == 0 && p->pending_jobs == 0)) {
             *pp = p->next_retiring;
             log_info("plugin %s %s unloaded", p->name, p->desc->version ? p->desc->version : "");
-            free(p->options_text);
-            p->options_text = NULL;
             plugin_close(p);
         } else {
             pp = &p->next_retiring;

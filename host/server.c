@@ -236,11 +236,8 @@ void server_free(struct server *srv)
         pool_free(srv->pool);
         /* Plugins go in reverse order of loading, so a later one may rely on an
          * earlier one for as long as it runs; instances retired by a reload last. */
-        for (size_t i = srv->n_plugins; i-- > 0;) {
-            free(srv->plugins[i]->options_text);
-            srv->plugins[i]->options_text = NULL;
+        for (size_t i = srv->n_plugins; i-- > 0;)
             plugin_close(srv->plugins[i]);
-        }
         reload_close_retired(srv, 1);
     }
     free(srv->plugins);

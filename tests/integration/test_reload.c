@@ -494,15 +494,15 @@ static const char *send_private(struct test_client *c, const char *to, const cha
     return result;
 }
 
-/* Read pushes on c until `count` private messages arrived (those already in `pushes`
- * count), checking their texts are "<prefix>0".. in order, each once. */
+/* Read pushes on c until `count` private messages arrived (those already in `pushes`,
+ * which may be NULL, count), checking their texts are "<prefix>0".. in order, each once. */
 static void expect_privates(struct test_client *c, json_t *pushes, const char *prefix, int count)
 {
     int seen = 0;
     size_t i = 0;
     while (seen < count) {
         json_t *msg;
-        if (i < json_array_size(pushes)) {
+        if (pushes && i < json_array_size(pushes)) {
             msg = json_incref(json_array_get(pushes, i++));
         } else {
             msg = test_client_read_json(c, TEST_CLIENT_TIMEOUT_MS);
@@ -526,7 +526,7 @@ START_TEST(client_logged_in_before_a_reload_keeps_chatting)
     struct test_client *alice = user("alice");
     struct test_client *bob = user("bob");
     ck_assert_str_eq(send_private(alice, "bob", "m0", NULL), "success");
-    expect_privates(bob, json_array(), "m", 1);
+    expect_privates(bob, NULL, "m", 1);
 
     install(CHATD_PLUGIN_DIR "/chat.so", "chat");
     sighup();
@@ -535,7 +535,8 @@ START_TEST(client_logged_in_before_a_reload_keeps_chatting)
     json_t *pushes = json_array();
     ck_assert_str_eq(send_private(bob, "alice", "r0", pushes), "success");
     expect_privates(bob, pushes, "n", 1);
-    expect_privates(alice, json_array(), "r", 1);
+    json_decref(pushes);
+    expect_privates(alice, NULL, "r", 1);
     /* Still logged in as the same users: the reloaded chat knows their accounts. */
     json_t *r =
         chat_request(alice, json_pack("{ssss}", "cmd", "add_friend", "friend", "bob"), NULL);
