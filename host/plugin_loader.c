@@ -316,7 +316,9 @@ void plugin_close(struct chatd_plugin *p)
         commands_remove_plugin(srv, p);
         users_unsubscribe_plugin(srv, p);
         timers_cancel_plugin(srv, p);
-        metrics_forget_plugin(&srv->metrics, p->name);
+        /* A retired instance's successor owns the plugin's gauges now. */
+        if (!p->retiring || !server_plugin(srv, p->name))
+            metrics_forget_plugin(&srv->metrics, p->name);
     }
     if (p->pending_jobs)
         log_error("plugin %s closed with %u jobs not done: their callbacks are lost", p->name,

@@ -146,6 +146,12 @@ static size_t find_active(struct server *srv, const char *name)
     return SIZE_MAX;
 }
 
+struct chatd_plugin *server_plugin(struct server *srv, const char *name)
+{
+    size_t at = find_active(srv, name);
+    return at == SIZE_MAX ? NULL : srv->plugins[at];
+}
+
 /* Start a loaded, configured and migrated instance, and switch its commands over from
  * the instance it replaces (if any), which then retires. On failure the running
  * instance keeps serving and the new one is closed. */

@@ -238,6 +238,7 @@ void server_free(struct server *srv)
          * earlier one for as long as it runs; instances retired by a reload last. */
         for (size_t i = srv->n_plugins; i-- > 0;)
             plugin_close(srv->plugins[i]);
+        srv->n_plugins = 0;
         reload_close_retired(srv, 1);
     }
     free(srv->plugins);

@@ -135,6 +135,8 @@ void server_session_gone(struct server *srv);
  * the running one on any error. Writes what happened (or why nothing did) to report.
  * 0 when applied (some plugins may still be migrating), -1 when refused. */
 int server_reload(struct server *srv, char *report, size_t len);
+/* The plugin instance serving as `name` now, or NULL. */
+struct chatd_plugin *server_plugin(struct server *srv, const char *name);
 /* Close the retiring plugins whose work has drained; all of them when tearing down. */
 void reload_close_retired(struct server *srv, int all);
 /* Remember a loaded plugin's file identity and options, for the next reload. */

@@ -272,15 +272,23 @@ START_TEST(disabled_plugin_answers_unknown_cmd_and_enabled_one_answers)
     free(answer);
     assert_version(c, "1.0.0");
 
-    /* Held in a job while the plugin is disabled: answered, then the plugin unloads. */
+    /* In a job, and held with request_hold, while the plugin is disabled: both are
+     * answered, then the plugin unloads. */
     struct test_client *waiting = connect_client();
+    struct test_client *held = connect_client();
     ck_assert_int_eq(test_client_send_str(waiting, "{\"cmd\":\"slow\",\"ms\":500}"), 0);
+    ck_assert_int_eq(test_client_send_str(held, "{\"cmd\":\"later\",\"ms\":700}"), 0);
     chatd_sleep_ms(100);
     write_plugins_conf("ping", admin);
     sighup();
     assert_version(c, "unknown_cmd");
     json_t *late = test_client_read_json(waiting, TEST_CLIENT_TIMEOUT_MS);
     ck_assert_msg(late != NULL, "the request in flight when its plugin was disabled got no reply");
+    ck_assert_str_eq(str(late, "result"), "success");
+    json_decref(late);
+    ck_assert(!log_has("plugin versioned 1.0.0 unloaded"));
+    late = test_client_read_json(held, TEST_CLIENT_TIMEOUT_MS);
+    ck_assert_msg(late != NULL, "the held request got no reply");
     ck_assert_str_eq(str(late, "result"), "success");
     json_decref(late);
     wait_log("plugin versioned 1.0.0 unloaded", 1);
@@ -291,6 +299,7 @@ START_TEST(disabled_plugin_answers_unknown_cmd_and_enabled_one_answers)
     free(answer);
     test_client_close(c);
     test_client_close(waiting);
+    test_client_close(held);
     stop();
 }
 END_TEST
@@ -304,6 +313,15 @@ START_TEST(changed_options_reach_the_plugin)
     json_decref(r);
     write_plugins_conf("ping, versioned", "[plugin.versioned]\ngreeting = bonjour\n");
     sighup();
+    r = request(c, "{\"cmd\":\"version\"}");
+    ck_assert_str_eq(str(r, "greeting"), "bonjour");
+    json_decref(r);
+    /* A new instance whose init fails: the running one keeps serving. */
+    write_plugins_conf("ping, versioned",
+                       "[plugin.versioned]\ngreeting = hallo\nfail_init = yes\n");
+    sighup();
+    ck_assert(log_has("reload: plugin versioned not started: init failed: told to fail by "
+                      "fail_init"));
     r = request(c, "{\"cmd\":\"version\"}");
     ck_assert_str_eq(str(r, "greeting"), "bonjour");
     json_decref(r);
@@ -424,6 +442,7 @@ END_TEST
 /* ---- the chat plugin reloaded under logged-in users ---- */
 
 static long long next_id = 1;
+static int chat_admin_port;
 
 static void start_chat(void)
 {
@@ -438,10 +457,14 @@ static void start_chat(void)
     sets[2] = "database.user=root";
     sets[3] = "database.password_file=";
     sets[4] = NULL;
-    start("ping, chat",
-          "authenticator = chat\n[plugin.chat]\npassword_opslimit = 1\n"
-          "password_memlimit_kib = 8\n[database]\nenable = yes\n",
-          sets);
+    chat_admin_port = test_free_port("127.0.0.1");
+    char more[512];
+    snprintf(more, sizeof(more),
+             "authenticator = chat\n[plugin.chat]\npassword_opslimit = 1\n"
+             "password_memlimit_kib = 8\n[database]\nenable = yes\n[admin]\nenable = yes\n"
+             "listen = 127.0.0.1:%d\n",
+             chat_admin_port);
+    start("ping, chat", more, sets);
 }
 
 /* Send `cmd` and read until its reply, keeping pushes in `pushes` (may be NULL). */
@@ -531,6 +554,11 @@ START_TEST(client_logged_in_before_a_reload_keeps_chatting)
     install(CHATD_PLUGIN_DIR "/chat.so", "chat");
     sighup();
     wait_log("plugin chat 1.0.0 unloaded", 1);
+    /* The old instance's unloading leaves the new one's gauge in /metrics. */
+    char *metrics = test_http_get(chat_admin_port, "/metrics");
+    ck_assert_msg(metrics && strstr(metrics, "chatd_chat_offline_messages 0"),
+                  "no offline gauge after the reload: %s", metrics);
+    free(metrics);
     ck_assert_str_eq(send_private(alice, "bob", "n0", NULL), "success");
     json_t *pushes = json_array();
     ck_assert_str_eq(send_private(bob, "alice", "r0", pushes), "success");
