@@ -264,6 +264,23 @@ static char *private_copy(const char *src, struct stat *st, char *err, size_t er
     return path;
 }
 
+/* Replace every `copy` in text with `path`: refusals name the file the operator knows. */
+static void name_file(char *text, size_t cap, const char *copy, const char *path)
+{
+    char out[1024];
+    size_t used = 0;
+    const char *at = text, *hit;
+    while ((hit = strstr(at, copy)) && used < sizeof(out)) {
+        used +=
+            (size_t)snprintf(out + used, sizeof(out) - used, "%.*s%s", (int)(hit - at), at, path);
+        at = hit + strlen(copy);
+    }
+    if (used >= sizeof(out) || at == text)
+        return;
+    snprintf(out + used, sizeof(out) - used, "%s", at);
+    snprintf(text, cap, "%s", out);
+}
+
 /* Load a new instance of plugin `name` from `path` and configure it from cfg. */
 static struct chatd_plugin *load_instance(const char *path, const char *name,
                                           const struct config *cfg, char *err, size_t errlen)
@@ -276,6 +293,8 @@ static struct chatd_plugin *load_instance(const char *path, const char *name,
     int rc = plugin_open(copy, name, &p, err, errlen);
     /* The mapping stays valid without the file's name. */
     unlink(copy);
+    if (rc < 0)
+        name_file(err, errlen, copy, path);
     free(copy);
     if (rc < 0)
         return NULL;
@@ -317,7 +336,15 @@ static int trial_load(const char *path, const char *name, const struct config *c
         close(pipefd[0]);
         struct chatd_plugin *p;
         char reason[1024] = "";
-        int rc = plugin_open(path, name, &p, reason, sizeof(reason));
+        struct stat st;
+        /* A private copy here too: dlopen of a file overwritten in place (same inode)
+         * would hand back the copy of chatd's old mapping instead of the new code. */
+        char *copy = private_copy(path, &st, reason, sizeof(reason));
+        int rc = copy ? plugin_open(copy, name, &p, reason, sizeof(reason)) : -1;
+        if (copy) {
+            unlink(copy);
+            name_file(reason, sizeof(reason), copy, path);
+        }
         if (rc == 0)
             rc = plugin_configure(p, cfg, reason, sizeof(reason));
         if (rc == 0 && p->desc->migrations && p->desc->migrations->sql && !db_enabled) {

@@ -241,6 +241,40 @@ START_TEST(config_reports_first_of_several_errors)
 }
 END_TEST
 
+/* What a reload rebuilds: the file again, with the command line's overrides on top. */
+START_TEST(config_build_keeps_command_line_overrides)
+{
+    strcpy(path, "/tmp/chatd-test-config-XXXXXX");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    const char *text = "[server]\nlisten = 127.0.0.1:1\nmax_connections = 5\n[log]\nlevel = warn\n"
+                       "[plugins]\ndir = /nowhere\n";
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    const char *const sets[] = {"server.max_connections=7"};
+    const struct config_source src = {.path = path,
+                                      .sets = sets,
+                                      .n_sets = 1,
+                                      .listen = "127.0.0.1:2",
+                                      .plugin_dir = "/plugins",
+                                      .log_level = "debug"};
+    ck_assert_int_eq(config_build(&cfg, &src, err, sizeof(err)), 0);
+    ck_assert_int_eq(cfg.max_connections, 7);
+    ck_assert_uint_eq(cfg.n_listeners, 1);
+    ck_assert_str_eq(cfg.listeners[0].port, "2");
+    ck_assert_str_eq(cfg.plugin_dir, "/plugins");
+    ck_assert_int_eq(cfg.log_level, 3);
+    config_free(&cfg);
+
+    const char *const bad[] = {"server.max_connection=7"};
+    const struct config_source bad_src = {.path = path, .sets = bad, .n_sets = 1};
+    ck_assert_int_eq(config_build(&cfg, &bad_src, err, sizeof(err)), -2);
+    unlink(path);
+    const struct config_source gone = {.path = path};
+    ck_assert_int_eq(config_build(&cfg, &gone, err, sizeof(err)), -1);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -265,6 +299,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_refuses_overlong_line);
     tcase_add_test(tc, config_refuses_section_of_plugin_not_enabled);
     tcase_add_test(tc, config_refuses_plugin_enabled_twice);
+    tcase_add_test(tc, config_build_keeps_command_line_overrides);
     tcase_add_test(tc, config_refuses_bad_plugin_name);
     tcase_add_test(tc, config_refuses_authenticator_not_enabled);
     tcase_add_test(tc, config_reports_missing_file);
