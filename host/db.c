@@ -188,8 +188,8 @@ static MYSQL_STMT *run(struct chatd_db *db, const char *sql, const struct chatd_
     *status = 0;
     if (!db || !db->conn || !sql || nparams > MAX_PARAMS || (nparams && !params)) {
         if (sql && nparams > MAX_PARAMS)
-            log_error("statement has %zu parameters, more than %d; in: %.80s", nparams,
-                      MAX_PARAMS, sql);
+            log_error("statement has %zu parameters, more than %d; in: %.80s", nparams, MAX_PARAMS,
+                      sql);
         *status = CHATD_EINVAL;
         return NULL;
     }

@@ -38,14 +38,9 @@ struct server *server_new(struct config *cfg)
     if (!srv)
         return NULL;
     srv->cfg = cfg;
-    /* With the change list, a session's write interest switched off after a flush and
-     * on again by the next reply in the same loop turn costs no epoll_ctl at all. */
-    struct event_config *ev_cfg = event_config_new();
-    if (ev_cfg) {
-        event_config_set_flag(ev_cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-        srv->base = event_base_new_with_config(ev_cfg);
-        event_config_free(ev_cfg);
-    }
+    /* No epoll change list: it applies an event_del at the next turn, after the socket
+     * may have been closed and its number reused by a worker's database connection. */
+    srv->base = event_base_new();
     if (!srv->base || line_buffer_init(&srv->out, 4096) < 0) {
         server_free(srv);
         return NULL;
