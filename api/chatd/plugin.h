@@ -286,7 +286,10 @@ typedef int (*chatd_row_fn)(const struct chatd_value *cols, size_t ncols, void *
  * ------------------------------------------------------------------------------- */
 
 enum chatd_event {
-    /** A session became bound to a user (after a successful login). */
+    /** A session became bound to a user (after a successful login). An instance started
+     *  by a live reload also gets one for every session already logged in, right after
+     *  its init returns and before any request reaches it (first_or_last set on each
+     *  user's first session), so that it can rebuild what it keeps about users online. */
     CHATD_EVENT_LOGIN = 1,
     /** A session stopped being bound to a user: logout, disconnect or idle timeout. */
     CHATD_EVENT_LOGOUT = 2,
@@ -408,8 +411,9 @@ struct chatd_host {
 
     /** Call fn(arg) once after `ms` milliseconds (repeating every `ms` when `repeat` is
      *  non-zero; a repeating timer needs ms > 0). Stores an id for timer_cancel in *id
-     *  (may be NULL). CHATD_ESHUTDOWN while the server stops. Timers still pending at
-     *  shutdown are cancelled by the host before shutdown is called. */
+     *  (may be NULL). CHATD_ESHUTDOWN while the server stops, and once a reload has
+     *  retired this instance (its pending timers are then cancelled at once). Timers
+     *  still pending at shutdown are cancelled by the host before shutdown is called. */
     int (*timer_add)(struct chatd_plugin *self, uint32_t ms, int repeat, chatd_timer_fn fn,
                      void *arg, uint64_t *id);
     /** Cancel a timer; CHATD_ENOENT when it already fired (one-shot) or is unknown. */
