@@ -514,6 +514,11 @@ static int make_plan(struct server *srv, const struct config *next, struct plan_
         } else if (!options || str_differs(options, srv->plugins[at]->options_text)) {
             e->action = REPLACE;
             e->why = "its options changed";
+        } else if (srv->plugins[at]->is_authenticator !=
+                   (next->authenticator && strcmp(next->authenticator, name) == 0)) {
+            /* Its init may depend on the role (chat refuses to serve login without it). */
+            e->action = REPLACE;
+            e->why = "it was named or unnamed as the authenticator";
         } else {
             e->action = KEEP;
         }
@@ -628,11 +633,6 @@ int server_reload(struct server *srv, char *report, size_t len)
 
     apply_settings(srv, &next, report, len);
     config_free(&next);
-    for (size_t i = 0; i < srv->n_plugins; i++) {
-        struct chatd_plugin *p = srv->plugins[i];
-        p->is_authenticator =
-            srv->cfg->authenticator && strcmp(srv->cfg->authenticator, p->name) == 0;
-    }
 
     for (size_t i = 0; i < n_plan; i++) {
         if (plan[i].action == KEEP)

@@ -325,6 +325,12 @@ START_TEST(changed_options_reach_the_plugin)
     r = request(c, "{\"cmd\":\"version\"}");
     ck_assert_str_eq(str(r, "greeting"), "bonjour");
     json_decref(r);
+    /* Named as the authenticator: a new instance, as its init may depend on it. */
+    write_plugins_conf("ping, versioned",
+                       "authenticator = versioned\n[plugin.versioned]\ngreeting = bonjour\n");
+    sighup();
+    ck_assert(log_has("plugin versioned 1.0.0: it was named or unnamed as the authenticator"));
+    assert_version(c, "1.0.0");
     /* Live settings are applied, the others are reported as needing a restart. */
     write_plugins_conf("ping, versioned",
                        "[plugin.versioned]\ngreeting = bonjour\n[server]\nmax_connections = 77\n"
