@@ -294,6 +294,13 @@ START_TEST(disabled_plugin_answers_unknown_cmd_and_enabled_one_answers)
     wait_log("plugin versioned 1.0.0 unloaded", 1);
     assert_ping(c);
 
+    /* A plugin built for ABI 1.0 is enabled live like any other. */
+    install(CHATD_FIXTURE_DIR "/abi_1_0.so", "abi_1_0");
+    write_plugins_conf("ping, abi_1_0", admin);
+    sighup();
+    ck_assert(log_has("plugin abi_1_0 9.0.0: newly enabled, serving"));
+    assert_ping(c);
+
     answer = http(admin_port, "GET", "/reload");
     ck_assert_msg(strstr(answer, "405"), "GET /reload answered: %s", answer);
     free(answer);
