@@ -296,8 +296,6 @@ struct send_job {
     struct group *loaded; /* members read by this job when the group was not cached */
     int counted;          /* counted in the cached group's `sending` */
     int not_member;
-    struct chatd_request *req; /* held until send_done has answered it */
-    struct send_job *next;     /* in the queue, then in its batch */
 };
 
 static void send_free(struct send_job *j)
@@ -433,64 +431,6 @@ static void send_done(struct chatd_request *req, void *arg, int status)
     send_free(j);
 }
 
-/* Group messages are stored in batches: every message that arrives while a batch is
- * being written goes into the next one, stored in one transaction by one job. Beyond
- * the commit saved per message, the whole batch is fanned out in one loop turn, so
- * each member's connection gets one write for all of it. */
-#define SEND_BATCH_MAX   64
-#define SEND_BATCHES_MAX 2
-
-static struct {
-    struct send_job *head, **tail;
-    int batches; /* in flight */
-} send_queue = {NULL, &send_queue.head, 0};
-
-static int send_batch_work(struct chatd_db *db, void *arg)
-{
-    int rc = HOST->db_exec(db, "START TRANSACTION", NULL, 0, NULL, NULL);
-    for (struct send_job *j = arg; rc == 0 && j; j = j->next)
-        rc = send_work(db, j);
-    if (rc == 0)
-        rc = HOST->db_exec(db, "COMMIT", NULL, 0, NULL, NULL);
-    return rc; /* on an error the host rolls the transaction back */
-}
-
-static void start_send_batches(void);
-
-static void send_batch_done(struct chatd_request *unused, void *arg, int status)
-{
-    (void)unused;
-    for (struct send_job *j = arg, *next; j; j = next) {
-        next = j->next;
-        struct chatd_request *req = j->req;
-        send_done(req, j, status);
-        HOST->request_release(req);
-    }
-    send_queue.batches--;
-    start_send_batches();
-}
-
-static void start_send_batches(void)
-{
-    while (send_queue.head && send_queue.batches < SEND_BATCHES_MAX) {
-        struct send_job *first = send_queue.head, **end = &send_queue.head;
-        for (int n = 0; *end && n < SEND_BATCH_MAX; n++)
-            end = &(*end)->next;
-        send_queue.head = *end;
-        *end = NULL;
-        if (!send_queue.head)
-            send_queue.tail = &send_queue.head;
-        static const struct chatd_job job = {
-            .work = send_batch_work, .done = send_batch_done, .flags = CHATD_JOB_DB};
-        send_queue.batches++;
-        int rc = HOST->job_submit(chat.self, NULL, &job, first);
-        if (rc != 0) {
-            send_batch_done(NULL, first, rc);
-            return;
-        }
-    }
-}
-
 static void handle_group_chat(struct chatd_request *req, const json_t *body, void *arg)
 {
     (void)arg;
@@ -537,12 +477,13 @@ static void handle_group_chat(struct chatd_request *req, const json_t *body, voi
         chat_refuse(req, "internal", "out of memory");
         return;
     }
+    static const struct chatd_job job = {
+        .work = send_work, .done = send_done, .flags = CHATD_JOB_DB};
+    if (chat_submit(req, &job, j) < 0) {
+        send_free(j);
+        return;
+    }
     sends_begin(group);
-    j->req = req;
-    HOST->request_hold(req);
-    *send_queue.tail = j;
-    send_queue.tail = &j->next;
-    start_send_batches();
 }
 
 void groups_shutdown(void)
