@@ -40,8 +40,9 @@ struct chatd_plugin {
     unsigned pending_jobs;
     /* Requests routed to it and not yet released (held ones included): the same. */
     unsigned inflight;
-    /* A reload took it out of service: no requests, events or timers reach it any more,
-     * and it is closed once inflight and pending_jobs are 0 (reload.c). */
+    /* Non-zero once a reload took it out of service (1: it served; 2: a new instance
+     * that never started): no requests, events or timers reach it any more, and it is
+     * closed once inflight and pending_jobs are 0 (reload.c). */
     int retiring;
     struct chatd_plugin *next_retiring;
     /* Its commands while retiring: out of the routing table, but the struct command of

@@ -31,6 +31,9 @@
 #define MIGRATION_BUDGET_MS 600000
 /* How often retired instances are looked at while some wait to drain. */
 #define RETIRE_CHECK_MS 20
+/* Values of chatd_plugin.retiring. */
+#define RETIRED_SERVED 1
+#define RETIRED_UNUSED 2
 
 static void say(char *report, size_t len, const char *fmt, ...) CHATD_PRINTF(3, 4);
 static void say(char *report, size_t len, const char *fmt, ...)
@@ -110,7 +113,12 @@ void reload_close_retired(struct server *srv, int all)
         struct chatd_plugin *p = *pp;
         if (all || (p->inflight == 0 && p->pending_jobs == 0)) {
             *pp = p->next_retiring;
-            log_info("plugin %s %s unloaded", p->name, p->desc->version ? p->desc->version : "");
+            if (p->retiring == RETIRED_UNUSED)
+                log_info("plugin %s %s: the instance that did not start is closed", p->name,
+                         p->desc->version ? p->desc->version : "");
+            else
+                log_info("plugin %s %s unloaded", p->name,
+                         p->desc->version ? p->desc->version : "");
             plugin_close(p);
         } else {
             pp = &p->next_retiring;
@@ -120,15 +128,16 @@ void reload_close_retired(struct server *srv, int all)
         event_del(srv->retire_check);
 }
 
-/* Take p out of service at once; it is closed once its work has drained. */
-static void retire(struct server *srv, struct chatd_plugin *p)
+/* Take p out of service at once; it is closed once its work has drained. `how` says
+ * whether it served (RETIRED_SERVED) or never started (RETIRED_UNUSED). */
+static void retire(struct server *srv, struct chatd_plugin *p, int how)
 {
     if (p->server) {
         commands_retire_plugin(srv, p);
         users_unsubscribe_plugin(srv, p);
         timers_cancel_plugin(srv, p);
     }
-    p->retiring = 1;
+    p->retiring = how;
     p->next_retiring = srv->retiring;
     srv->retiring = p;
     if (!srv->retire_check)
@@ -162,7 +171,7 @@ static int activate(struct server *srv, struct chatd_plugin *p)
     struct chatd_plugin **grown = NULL;
     if (!old && !(grown = realloc(srv->plugins, (srv->n_plugins + 1) * sizeof(*grown)))) {
         log_error("reload: plugin %s not started: out of memory", p->name);
-        retire(srv, p);
+        retire(srv, p, RETIRED_UNUSED);
         return -1;
     }
     if (grown)
@@ -178,11 +187,11 @@ static int activate(struct server *srv, struct chatd_plugin *p)
         timers_cancel_plugin(srv, p);
         if (old)
             commands_restore_plugin(srv, old);
-        retire(srv, p);
+        retire(srv, p, RETIRED_UNUSED);
         return -1;
     }
     if (old) {
-        retire(srv, old);
+        retire(srv, old, RETIRED_SERVED);
         srv->plugins[at] = p;
     } else {
         srv->plugins[srv->n_plugins++] = p;
@@ -217,7 +226,7 @@ static void migrate_done(struct chatd_request *req, void *arg, int status)
             log_error("reload: plugin %s not started: %s", j->plugin->name,
                       j->err[0] ? j->err : chatd_strerror(status));
         /* The pool still counts this job against the plugin: closed once it is done. */
-        retire(srv, j->plugin);
+        retire(srv, j->plugin, RETIRED_UNUSED);
     } else {
         activate(srv, j->plugin);
     }
@@ -575,7 +584,7 @@ static void start_instance(struct server *srv, const struct plan_entry *e, char 
             chatd_strerror(rc));
         log_error("reload: plugin %s not started: its migrations could not be queued (%s)", e->name,
                   chatd_strerror(rc));
-        retire(srv, p);
+        retire(srv, p, RETIRED_UNUSED);
         return;
     }
     srv->reloads_pending++;
@@ -626,7 +635,7 @@ int server_reload(struct server *srv, char *report, size_t len)
             srv->plugins[kept++] = p;
         } else {
             say(report, len, "plugin %s: disabled; unloads once its work is done", p->name);
-            retire(srv, p);
+            retire(srv, p, RETIRED_SERVED);
         }
     }
     srv->n_plugins = kept;

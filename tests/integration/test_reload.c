@@ -329,6 +329,7 @@ START_TEST(changed_options_reach_the_plugin)
     sighup();
     ck_assert(log_has("reload: plugin versioned not started: init failed: told to fail by "
                       "fail_init"));
+    wait_log("plugin versioned 1.0.0: the instance that did not start is closed", 1);
     r = request(c, "{\"cmd\":\"version\"}");
     ck_assert_str_eq(str(r, "greeting"), "bonjour");
     json_decref(r);
