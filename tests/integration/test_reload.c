@@ -301,6 +301,15 @@ START_TEST(disabled_plugin_answers_unknown_cmd_and_enabled_one_answers)
     ck_assert(log_has("plugin abi_1_0 9.0.0: newly enabled, serving"));
     assert_ping(c);
 
+    write_plugins_conf("ping, abi_1_0, nosuch", admin);
+    answer = http(admin_port, "POST", "/reload");
+    ck_assert_msg(strstr(answer, "409 Conflict") &&
+                      strstr(answer, "reload refused, the running config is kept: ") &&
+                      strstr(answer, "reload.conf:6: plugin 'nosuch': cannot read"),
+                  "POST /reload of a bad config answered: %s", answer);
+    free(answer);
+    assert_ping(c);
+
     answer = http(admin_port, "GET", "/reload");
     ck_assert_msg(strstr(answer, "405"), "GET /reload answered: %s", answer);
     free(answer);
