@@ -77,6 +77,13 @@ static void gauge(struct evbuffer *out, const char *name, const char *help, doub
                         value);
 }
 
+/* A counter of seconds (it only grows, but is not a whole number). */
+static void seconds_counter(struct evbuffer *out, const char *name, const char *help, double value)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %.9g\n", name, help, name, name,
+                        value);
+}
+
 int metrics_plugin_gauge(struct metrics *m, const char *plugin, const char *name, const char *help,
                          double value)
 {
@@ -206,8 +213,9 @@ void metrics_render(struct server *srv, struct evbuffer *out)
     counter(out, "chatd_jobs_timed_out_total", "Jobs past their time budget.", p.timed_out);
     counter(out, "chatd_db_reconnects_total", "Database connections re-established.", p.reconnects);
     counter(out, "chatd_jobs_retried_total", "Idempotent jobs run again after a loss.", p.retries);
-    gauge(out, "chatd_jobs_wait_seconds_total", "Time jobs spent in the queue.",
-          (double)p.wait_ns / 1e9);
-    gauge(out, "chatd_jobs_run_seconds_total", "Time jobs spent running.", (double)p.run_ns / 1e9);
+    seconds_counter(out, "chatd_jobs_wait_seconds_total", "Time jobs spent in the queue.",
+                    (double)p.wait_ns / 1e9);
+    seconds_counter(out, "chatd_jobs_run_seconds_total", "Time jobs spent running.",
+                    (double)p.run_ns / 1e9);
     plugin_gauges(out, m);
 }

@@ -48,10 +48,11 @@ static void reading_on(struct session *s)
         s->reading = 1;
 }
 
+/* Always event_del: a session resumed by event_active (session_request_done) has its
+ * event re-armed by libevent after that callback, as every persistent event is, while
+ * s->reading still says off. */
 static void reading_off(struct session *s)
 {
-    if (!s->reading)
-        return;
     event_del(s->read_ev);
     s->reading = 0;
 }
@@ -351,6 +352,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     struct session *s = arg;
     if (s->dead)
         return;
+    if ((what & EV_TIMEOUT) && (s->busy || !s->reading)) {
+        reading_off(s); /* not idle: a request is in flight, or reading is paused */
+        return;
+    }
     if (what & EV_TIMEOUT) {
         log_info("session %llu (%s) idle for %llds, disconnected", (unsigned long long)s->id,
                  s->peer, (long long)s->server->cfg->idle_timeout_s);

@@ -27,6 +27,8 @@
 #define KILLER_IO_TIMEOUT_S 2
 /* How often the watchdog tries to reach a database that is down. */
 #define PROBE_INTERVAL_NS 250000000LL
+/* How often the watchdog asks a database that is up whether it still answers. */
+#define HEALTH_INTERVAL_NS 1000000000LL
 
 struct job {
     struct chatd_job spec;
@@ -78,6 +80,7 @@ struct pool {
     struct pool_stats stats; /* under lock */
     uint64_t up_generation;  /* bumped each time the database is seen up after being down */
     int64_t next_probe_ns;   /* the watchdog's next connection attempt while it is down */
+    int64_t next_health_ns;  /* its next question while it is up */
 };
 
 static int64_t now_ns(void)
@@ -271,6 +274,17 @@ static void kill_query(struct pool *pool, unsigned long thread_id)
                  pool->abort_running ? "chatd is stopping" : "past its time budget");
 }
 
+/* Watchdog thread: one statement on its own connection (opened when missing). Bounded
+ * by that connection's I/O timeout, as its KILL QUERY is. */
+static int database_answers(struct pool *pool)
+{
+    char err[512];
+    if ((!pool->killer.conn || pool->killer.broken) &&
+        db_open(&pool->killer, pool->cfg, pool->password, err, sizeof(err)) < 0)
+        return 0;
+    return db_simple(&pool->killer, "DO 1") == 0;
+}
+
 static void *watchdog_main(void *arg)
 {
     struct pool *pool = arg;
@@ -297,6 +311,20 @@ static void *watchdog_main(void *arg)
             queue_remove_at(pool, i);
             job->status = CHATD_ETIMEDOUT;
             post_done(pool, job);
+        }
+
+        /* While the database is up, ask it now and then whether it still answers, so
+         * that /healthz and chatd_db_up say so at once, not only once a job fails. */
+        if (pool->cfg->enable && pool->stats.database_up && now >= pool->next_health_ns) {
+            pool->next_health_ns = now + HEALTH_INTERVAL_NS;
+            pthread_mutex_unlock(&pool->lock);
+            int up = database_answers(pool);
+            pthread_mutex_lock(&pool->lock);
+            if (!up && pool->stats.database_up) {
+                pool->stats.database_up = 0;
+                pool->next_probe_ns = now + PROBE_INTERVAL_NS;
+                log_warn("the database does not answer");
+            }
         }
 
         /* While the database is down, probe it, so that workers waiting out their

@@ -43,6 +43,7 @@ struct recipient {
     int64_t known_id;    /* the id the loop thread knew (0: not known) */
     int64_t known;       /* the size the loop thread knew (-1: not known) */
     int64_t id, waiting; /* found and grown by the worker (waiting < 0: count it) */
+    int64_t stored;      /* messages this batch stored for them */
     UT_hash_handle hh;
 };
 
@@ -153,6 +154,7 @@ static int store_all(struct chatd_db *db, struct batch *b)
         } else {
             p->outcome = STORED;
             r->waiting++;
+            r->stored++;
             rows[n++] = p;
         }
     }
@@ -170,6 +172,7 @@ static int batch_work(struct chatd_db *db, void *arg)
     HASH_ITER (hh, b->recipients, r, tmp) {
         r->id = r->known_id;
         r->waiting = r->known;
+        r->stored = 0;
     }
     int rc = HOST->db_exec(db, "START TRANSACTION", NULL, 0, NULL, NULL);
     if (rc == 0)
@@ -207,7 +210,10 @@ static struct mailbox *mailbox_find(const char *name)
     return m;
 }
 
-/* Keep the sizes a committed batch ended with, unless a mailbox changed meanwhile. */
+/* Keep the sizes a committed batch ended with, unless a mailbox changed meanwhile. A
+ * size already kept (another batch in flight at the same time kept it) grows by what
+ * this batch stored, so two overlapping batches add up instead of the later one
+ * overwriting the earlier; it may then count a row twice, never miss one. */
 static void remember_sizes(struct batch *b)
 {
     if (b->epoch != mailbox_epoch)
@@ -217,13 +223,15 @@ static void remember_sizes(struct batch *b)
         if (r->id == 0 || r->waiting < 0)
             continue;
         struct mailbox *m = mailbox_find(r->name);
-        if (!m) {
-            if (!(m = calloc(1, sizeof(*m))) || !(m->name = chat_strdup(r->name))) {
-                free(m);
-                continue;
-            }
-            HASH_ADD_KEYPTR(hh, mailboxes, m->name, strlen(m->name), m);
+        if (m) {
+            m->waiting += r->stored;
+            continue;
         }
+        if (!(m = calloc(1, sizeof(*m))) || !(m->name = chat_strdup(r->name))) {
+            free(m);
+            continue;
+        }
+        HASH_ADD_KEYPTR(hh, mailboxes, m->name, strlen(m->name), m);
         m->id = r->id;
         m->waiting = r->waiting;
     }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct config_database cfg;
 
@@ -69,6 +70,62 @@ START_TEST(each_session_is_answered_in_order_while_sessions_run_in_parallel)
 }
 END_TEST
 
+/* chatd's CPU time so far, in seconds. */
+static double cpu_seconds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    unsigned long utime = 0, stime = 0;
+    int fields =
+        fscanf(f, "%*d %*s %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+    fclose(f);
+    ck_assert_int_eq(fields, 2);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* A session resumed after one job, whose next request waits on another job while more
+ * requests wait behind it, must stop reading: no busy loop on its readable socket, and
+ * no idle timeout while its request is in flight. */
+START_TEST(a_session_waiting_for_a_job_neither_spins_nor_times_out)
+{
+    db_test_config(&cfg);
+    char extra[1024];
+    database_conf(extra, sizeof(extra));
+    struct chatd_proc srv;
+    struct chatd_proc_options opts = {.enable = "ping, dbprobe",
+                                      .plugin_dir = CHATD_FIXTURE_DIR,
+                                      .server_conf = "idle_timeout = 1\n",
+                                      .extra_conf = extra};
+    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+    struct test_client *c = test_client_connect(srv.host, srv.port, 0);
+    ck_assert(c != NULL);
+    const char *burst = "{\"cmd\":\"db_sleep\",\"seconds\":0,\"id\":1}"
+                        "{\"cmd\":\"db_sleep\",\"seconds\":3,\"id\":2}"
+                        "{\"cmd\":\"ping\",\"id\":3}";
+    ck_assert_int_eq(test_client_send(c, burst, strlen(burst), TEST_CLIENT_TIMEOUT_MS), 0);
+    json_t *first = test_client_read_json(c, 5000);
+    ck_assert_msg(first != NULL, "no reply to the first job");
+    json_decref(first);
+    double before = cpu_seconds(srv.pid);
+    for (json_int_t id = 2; id <= 3; id++) {
+        json_t *msg = test_client_read_json(c, 10000);
+        ck_assert_msg(msg != NULL, "no reply %d: the session was closed", (int)id);
+        ck_assert_int_eq(json_integer_value(json_object_get(msg, "id")), id);
+        ck_assert_str_eq(json_string_value(json_object_get(msg, "result")), "success");
+        json_decref(msg);
+    }
+    double spent = cpu_seconds(srv.pid) - before;
+    ck_assert_msg(spent < 1.0, "chatd used %.2f s of CPU while one job slept 3 s", spent);
+    test_client_close(c);
+    int rc = chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
+    chatd_proc_cleanup(&srv);
+    ck_assert_int_eq(rc, 0);
+    db_test_cleanup(&cfg);
+}
+END_TEST
+
 START_TEST(a_failed_migration_stops_the_start)
 {
     db_test_config(&cfg);
@@ -99,6 +156,7 @@ int main(void)
     TCase *tc = tcase_create("jobs");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, each_session_is_answered_in_order_while_sessions_run_in_parallel);
+    tcase_add_test(tc, a_session_waiting_for_a_job_neither_spins_nor_times_out);
     tcase_add_test(tc, a_failed_migration_stops_the_start);
     suite_add_tcase(s, tc);
     return chatd_run_suite(s);

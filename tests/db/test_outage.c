@@ -54,14 +54,32 @@ static const char *result_of(const json_t *msg)
     return r ? r : "(none)";
 }
 
+/* Whether /healthz's status line contains `status` within timeout_ms (polled). */
+static int health_is(int admin_port, const char *status, int timeout_ms)
+{
+    long long until = now_ms() + timeout_ms;
+    do {
+        char *answer = test_http_get(admin_port, "/healthz");
+        int match = answer && strstr(answer, status) != NULL;
+        free(answer);
+        if (match)
+            return 1;
+        chatd_sleep_ms(100);
+    } while (now_ms() < until);
+    return 0;
+}
+
 START_TEST(pool_rides_out_a_database_restart)
 {
     db_test_config(&cfg);
+    int admin_port = test_free_port("127.0.0.1");
+    ck_assert_int_gt(admin_port, 0);
     char extra[2048];
     snprintf(extra, sizeof(extra),
              "[database]\nenable = yes\nsocket = %s\nuser = root\nname = %s\nworkers = 2\n"
-             "job_timeout_ms = 1500\nconnect_timeout = 1\n",
-             cfg.socket, cfg.name);
+             "job_timeout_ms = 1500\nconnect_timeout = 1\n"
+             "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n",
+             cfg.socket, cfg.name, admin_port);
     struct chatd_proc_options opts = {
         .enable = "ping, dbprobe", .plugin_dir = CHATD_FIXTURE_DIR, .extra_conf = extra};
     ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
@@ -73,8 +91,13 @@ START_TEST(pool_rides_out_a_database_restart)
     ck_assert_str_eq(result_of(msg), "success");
     json_decref(msg);
 
+    ck_assert_msg(health_is(admin_port, "200 OK", 1000), "/healthz is not ok at the start");
+
     /* The database dies at once, as in a crash. */
     db_test_server("kill");
+
+    /* /healthz tells within seconds, though no client has asked for the database. */
+    ck_assert_msg(health_is(admin_port, "503", 5000), "/healthz still ok 5 s into the outage");
 
     /* A database request during the outage gets an answer, and soon. */
     long long sent = now_ms();
@@ -113,6 +136,7 @@ START_TEST(pool_rides_out_a_database_restart)
     json_decref(msg);
     msg = request(pinger, "{\"cmd\":\"ping\"}");
     json_decref(msg);
+    ck_assert_msg(health_is(admin_port, "200 OK", 5000), "/healthz not ok again after the outage");
 
     test_client_close(worker);
     test_client_close(pinger);
