@@ -209,6 +209,8 @@ int server_run(struct server *srv)
     evsignal_add(srv->sigterm, NULL);
     evsignal_add(srv->sigint, NULL);
     evsignal_add(srv->sighup, NULL);
+    if (srv->pool)
+        pool_watch_health(srv->pool);
     log_info("chatd %s ready (%zu plugins, %zu commands)", CHATD_VERSION, srv->n_plugins,
              (size_t)HASH_COUNT(srv->commands));
 

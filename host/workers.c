@@ -81,6 +81,7 @@ struct pool {
     uint64_t up_generation;  /* bumped each time the database is seen up after being down */
     int64_t next_probe_ns;   /* the watchdog's next connection attempt while it is down */
     int64_t next_health_ns;  /* its next question while it is up */
+    int watch_health;        /* ask at all (pool_watch_health) */
 };
 
 static int64_t now_ns(void)
@@ -315,7 +316,8 @@ static void *watchdog_main(void *arg)
 
         /* While the database is up, ask it now and then whether it still answers, so
          * that /healthz and chatd_db_up say so at once, not only once a job fails. */
-        if (pool->cfg->enable && pool->stats.database_up && now >= pool->next_health_ns) {
+        if (pool->watch_health && pool->cfg->enable && pool->stats.database_up &&
+            now >= pool->next_health_ns) {
             pool->next_health_ns = now + HEALTH_INTERVAL_NS;
             pthread_mutex_unlock(&pool->lock);
             int up = database_answers(pool);
@@ -506,6 +508,13 @@ uint64_t pool_pending(struct pool *pool)
     uint64_t pending = pool->stats.submitted - pool->stats.completed;
     pthread_mutex_unlock(&pool->lock);
     return pending;
+}
+
+void pool_watch_health(struct pool *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->watch_health = 1;
+    pthread_mutex_unlock(&pool->lock);
 }
 
 void pool_get_stats(struct pool *pool, struct pool_stats *out)
