@@ -323,8 +323,11 @@ void plugin_close(struct chatd_plugin *p)
     if (p->pending_jobs)
         log_error("plugin %s closed with %u jobs not done: their callbacks are lost", p->name,
                   p->pending_jobs);
-    if (p->state == PLUGIN_RUNNING && p->desc->shutdown)
+    if (p->state == PLUGIN_RUNNING && p->desc->shutdown) {
+        /* A job or timer it started now would call into it after it is unmapped. */
+        p->state = PLUGIN_STOPPING;
         p->desc->shutdown(p);
+    }
     p->state = PLUGIN_STOPPED;
 #ifndef CHATD_KEEP_PLUGINS_MAPPED
     dlclose(p->dl);

@@ -22,7 +22,8 @@ enum plugin_state {
     PLUGIN_OPENED,  /* descriptor checked, no plugin code has run */
     PLUGIN_INITING, /* inside init: registration allowed */
     PLUGIN_RUNNING,
-    PLUGIN_STOPPED, /* shutdown has run */
+    PLUGIN_STOPPING, /* inside shutdown: no new jobs or timers (nothing may outlive it) */
+    PLUGIN_STOPPED,  /* shutdown has run */
 };
 
 /* The host's record of a plugin: the definition of the ABI's opaque handle. */

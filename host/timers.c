@@ -44,7 +44,7 @@ int timers_add(struct server *srv, struct chatd_plugin *p, uint32_t ms, int repe
 {
     if (!fn || (repeat && ms == 0))
         return CHATD_EINVAL;
-    if (srv->stopping || p->retiring)
+    if (srv->stopping || p->retiring || p->state == PLUGIN_STOPPING)
         return CHATD_ESHUTDOWN;
     struct plugin_timer *t = calloc(1, sizeof(*t));
     if (!t)

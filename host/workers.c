@@ -467,9 +467,12 @@ int pool_submit(struct pool *pool, struct chatd_plugin *plugin, struct chatd_req
         return CHATD_EINVAL;
     if ((job->flags & CHATD_JOB_DB) && !pool->cfg->enable)
         return CHATD_ENOSYS;
-    /* A plugin refused after init must not leave work behind that calls into it. */
+    /* A plugin refused after init must not leave work behind that calls into it, nor
+     * may one in its shutdown (it is unmapped right after). */
     if (plugin->state == PLUGIN_INITING)
         return CHATD_ESTATE;
+    if (plugin->state == PLUGIN_STOPPING)
+        return CHATD_ESHUTDOWN;
     struct job *j = calloc(1, sizeof(*j));
     if (!j)
         return CHATD_ENOMEM;

@@ -573,6 +573,24 @@ START_TEST(client_logged_in_before_a_reload_keeps_chatting)
     struct test_client *bob = user("bob");
     ck_assert_str_eq(send_private(alice, "bob", "m0", NULL), "success");
     expect_privates(bob, NULL, "m", 1);
+    /* A group message moves bob's read position in memory: the old instance's
+     * shutdown then has positions to save, and must not leave a job behind that would
+     * call into it once it is unmapped. */
+    json_decref(
+        chat_request(alice, json_pack("{ssss}", "cmd", "create_group", "group", "g"), NULL));
+    json_decref(chat_request(bob, json_pack("{ssss}", "cmd", "join_group", "group", "g"), NULL));
+    json_t *sent = chat_request(
+        alice, json_pack("{ssssss}", "cmd", "group_chat", "group", "g", "text", "g0"), NULL);
+    ck_assert_str_eq(str(sent, "result"), "success");
+    json_decref(sent);
+    for (;;) {
+        json_t *msg = test_client_read_json(bob, TEST_CLIENT_TIMEOUT_MS);
+        ck_assert_msg(msg != NULL, "bob did not get the group message");
+        int is_group = strcmp(str(msg, "cmd"), "group_chat_recv") == 0;
+        json_decref(msg);
+        if (is_group)
+            break;
+    }
 
     install(CHATD_PLUGIN_DIR "/chat.so", "chat");
     sighup();
