@@ -390,7 +390,8 @@ struct chatd_host {
      *  host copies *job. CHATD_EBUSY at once when the queue is full (answer `busy`),
      *  CHATD_ENOSYS for a CHATD_JOB_DB job when the database is not enabled,
      *  CHATD_ESTATE during init (a plugin refused after init must leave no work behind),
-     *  CHATD_ESHUTDOWN while stopping. On any error done is not called. */
+     *  CHATD_ESHUTDOWN while stopping and from the plugin's own shutdown (it is unmapped
+     *  right after). On any error done is not called. */
     int (*job_submit)(struct chatd_plugin *self, struct chatd_request *req,
                       const struct chatd_job *job, void *arg);
 
@@ -412,8 +413,9 @@ struct chatd_host {
     /** Call fn(arg) once after `ms` milliseconds (repeating every `ms` when `repeat` is
      *  non-zero; a repeating timer needs ms > 0). Stores an id for timer_cancel in *id
      *  (may be NULL). CHATD_ESHUTDOWN while the server stops, and once a reload has
-     *  retired this instance (its pending timers are then cancelled at once). Timers
-     *  still pending at shutdown are cancelled by the host before shutdown is called. */
+     *  retired this instance (its pending timers are then cancelled at once), and from
+     *  its own shutdown. Timers still pending at shutdown are cancelled by the host
+     *  before shutdown is called. */
     int (*timer_add)(struct chatd_plugin *self, uint32_t ms, int repeat, chatd_timer_fn fn,
                      void *arg, uint64_t *id);
     /** Cancel a timer; CHATD_ENOENT when it already fired (one-shot) or is unknown. */
