@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum key_kind { KEY_INT, KEY_BOOL, KEY_STRING, KEY_LOG_LEVEL, KEY_LISTEN, KEY_NAME_LIST, KEY_NAME };
 
@@ -620,5 +621,34 @@ int config_build(struct config *cfg, const struct config_source *src, char *err,
     }
     if (src->log_level)
         cfg->log_level = log_level_parse(src->log_level);
+    if (!src->plugin_dir && strcmp(cfg->plugin_dir, CHATD_DEFAULT_PLUGIN_DIR) == 0) {
+        char *installed = config_installed_path(CHATD_PLUGIN_DIR_FROM_BIN);
+        if (installed) {
+            free(cfg->plugin_dir);
+            cfg->plugin_dir = installed;
+        }
+    }
     return 0;
+}
+
+char *config_installed_path(const char *relative)
+{
+    char dir[PATH_MAX], joined[2 * PATH_MAX + 2];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+    if (n <= 0)
+        return NULL;
+    dir[n] = '\0';
+    /* The executable's folder, then one folder up for each leading "../". */
+    char *slash = strrchr(dir, '/');
+    while (slash) {
+        *slash = '\0';
+        if (strncmp(relative, "../", 3) != 0)
+            break;
+        relative += 3;
+        slash = strrchr(dir, '/');
+    }
+    if (!slash)
+        return NULL;
+    snprintf(joined, sizeof(joined), "%s/%s", dir, relative);
+    return access(joined, F_OK) == 0 ? strdup(joined) : NULL;
 }

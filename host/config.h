@@ -90,6 +90,12 @@ struct config_source {
  * for the file) in err; cfg is then freed. */
 int config_build(struct config *cfg, const struct config_source *src, char *err, size_t errlen);
 
+/* `relative` (a path relative to the folder of the running executable, such as
+ * CHATD_PLUGIN_DIR_FROM_BIN) made absolute, if it exists; else NULL. Malloc'ed. An
+ * install prefix given only at install time (cmake --install --prefix) moves chatd's
+ * files away from the defaults compiled in; this finds them beside the executable. */
+char *config_installed_path(const char *relative);
+
 /* Read and check `path`. On failure returns -1 with "path:line: reason" in err (the
  * config is then freed). */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);

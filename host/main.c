@@ -8,7 +8,9 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *out)
 {
@@ -119,6 +121,15 @@ int main(int argc, char **argv)
     struct options o = {.config = CHATD_DEFAULT_CONFIG};
     if (parse_args(argc, argv, &o) < 0)
         return 2;
+    /* Installed under a prefix chosen at install time: the sample config is beside us. */
+    static char installed_config[PATH_MAX];
+    char *beside = NULL;
+    if (strcmp(o.config, CHATD_DEFAULT_CONFIG) == 0 && access(o.config, R_OK) != 0 &&
+        (beside = config_installed_path(CHATD_CONFIG_FROM_BIN))) {
+        snprintf(installed_config, sizeof(installed_config), "%s", beside);
+        o.config = installed_config;
+    }
+    free(beside);
 
     char err[2048];
     struct config cfg;

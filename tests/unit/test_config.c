@@ -275,6 +275,22 @@ START_TEST(config_build_keeps_command_line_overrides)
 }
 END_TEST
 
+START_TEST(installed_paths_are_found_beside_the_executable)
+{
+    /* This test program lives in tests/unit/ of the build tree. */
+    char *self = config_installed_path("test_config");
+    ck_assert_ptr_nonnull(self);
+    char *up = config_installed_path("../unit/test_config");
+    ck_assert_ptr_nonnull(up);
+    ck_assert_str_eq(self, up);
+    ck_assert_ptr_nonnull(strstr(self, "/tests/unit/test_config"));
+    ck_assert_ptr_null(strstr(up, ".."));
+    ck_assert_ptr_null(config_installed_path("../no/such/thing"));
+    free(self);
+    free(up);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
@@ -305,6 +321,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_reports_missing_file);
     tcase_add_test(tc, config_listen_override_replaces_listeners);
     tcase_add_test(tc, config_reports_first_of_several_errors);
+    tcase_add_test(tc, installed_paths_are_found_beside_the_executable);
     suite_add_tcase(s, tc);
     return s;
 }
