@@ -62,6 +62,15 @@ struct chatd_plugin {
     char load_error[512];
 };
 
+/* How long a plugin's trial load in a child process may take. */
+#define PLUGIN_TRIAL_TIMEOUT_MS 10000
+
+/* The outcome of a trial load in child `pid`, which writes its refusal (if any) to fd
+ * and exits 0 when the plugin loads: 0, or -1 with the reason in err. Reads and closes
+ * fd, and reaps the child; one that takes longer than PLUGIN_TRIAL_TIMEOUT_MS is
+ * killed and the plugin refused. */
+int plugin_trial_result(pid_t pid, int fd, char *err, size_t errlen);
+
 /* The host table handed to every plugin (host_api.c). */
 extern const struct chatd_host host_api;
 

@@ -366,20 +366,7 @@ static int trial_load(const char *path, const char *name, const struct config *c
         _exit(rc == 0 ? 0 : 1);
     }
     close(pipefd[1]);
-    size_t used = 0;
-    ssize_t n;
-    while (used + 1 < errlen && (n = read(pipefd[0], err + used, errlen - used - 1)) > 0)
-        used += (size_t)n;
-    err[used] = '\0';
-    close(pipefd[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    if (used == 0)
-        snprintf(err, errlen, "loading it crashed the test process");
-    return -1;
+    return plugin_trial_result(pid, pipefd[0], err, errlen);
 }
 
 enum plugin_action { KEEP, START, REPLACE };
