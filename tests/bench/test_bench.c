@@ -25,20 +25,8 @@ static struct chatd_proc srv;
 static void start_server(void)
 {
     db_test_config(&cfg);
-    char socket[4200], name[200];
-    snprintf(socket, sizeof(socket), "database.socket=%s", cfg.socket);
-    snprintf(name, sizeof(name), "database.name=%s", cfg.name);
-    const char *sets[] = {socket,
-                          name,
-                          "database.user=root",
-                          "database.password_file=",
-                          "plugin.chat.password_opslimit=1",
-                          "plugin.chat.password_memlimit_kib=8",
-                          "log.level=warn",
-                          NULL};
-    struct chatd_proc_options opts = {.config_path = CHATD_SOURCE_DIR "/config/chatd.conf",
-                                      .sets = sets};
-    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+    const char *const more[] = {"log.level=warn", NULL};
+    ck_assert_msg(db_test_start_sample(&srv, &cfg, more) == 0, "chatd did not start");
 }
 
 static void stop_server(void)

@@ -41,19 +41,7 @@ static char port_arg[16];
 static void start_chat(void)
 {
     db_test_config(&cfg);
-    char socket[4200], name[200];
-    snprintf(socket, sizeof(socket), "database.socket=%s", cfg.socket);
-    snprintf(name, sizeof(name), "database.name=%s", cfg.name);
-    const char *sets[] = {socket,
-                          name,
-                          "database.user=root",
-                          "database.password_file=",
-                          "plugin.chat.password_opslimit=1",
-                          "plugin.chat.password_memlimit_kib=8",
-                          NULL};
-    struct chatd_proc_options opts = {.config_path = CHATD_SOURCE_DIR "/config/chatd.conf",
-                                      .sets = sets};
-    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+    ck_assert_msg(db_test_start_sample(&srv, &cfg, NULL) == 0, "chatd did not start");
     snprintf(port_arg, sizeof(port_arg), "%d", srv.port);
 }
 

@@ -80,3 +80,25 @@ void db_test_server(const char *action)
              action, dir);
     ck_assert_int_eq(system(command), 0);
 }
+
+int db_test_start_sample(struct chatd_proc *srv, const struct config_database *cfg,
+                         const char *const *more_sets)
+{
+    char socket[4200], name[200];
+    snprintf(socket, sizeof(socket), "database.socket=%s", cfg->socket);
+    snprintf(name, sizeof(name), "database.name=%s", cfg->name);
+    const char *sets[32] = {
+        socket,
+        name,
+        "database.user=root",
+        "database.password_file=",
+        "plugin.chat.password_opslimit=1",
+        "plugin.chat.password_memlimit_kib=8",
+    };
+    size_t n = 6;
+    for (size_t i = 0; more_sets && more_sets[i] && n < 31; i++)
+        sets[n++] = more_sets[i];
+    struct chatd_proc_options opts = {.config_path = CHATD_SOURCE_DIR "/config/chatd.conf",
+                                      .sets = sets};
+    return chatd_proc_start(srv, &opts);
+}

@@ -3,6 +3,7 @@
 #ifndef CHATD_DB_TEST_ENV_H
 #define CHATD_DB_TEST_ENV_H
 
+#include "chatd_proc.h"
 #include "config.h"
 
 /* Fill cfg for the test server (root over the unix socket) with a new, empty database
@@ -10,6 +11,12 @@
 void db_test_config(struct config_database *cfg);
 /* Drop the database made by db_test_config and free cfg's strings. */
 void db_test_cleanup(struct config_database *cfg);
+/* Start chatd as scripts/run does: the sample config (config/chatd.conf), with only the
+ * database (cfg, from db_test_config), a cheap password hash and more_sets (--set
+ * values, NULL-terminated; may be NULL) from the command line. chatd_proc_start's
+ * result. */
+int db_test_start_sample(struct chatd_proc *srv, const struct config_database *cfg,
+                         const char *const *more_sets);
 /* Stop or start the test server (scripts/mariadb with CHATD_TEST_DB_DIR). */
 void db_test_server(const char *action);
 

@@ -82,23 +82,8 @@ static void launch(const char *chat_set)
 /* launch with any number of extra --set values (NULL-terminated). */
 static void launch_with(const char *const *more_sets)
 {
-    char socket[4200], name[200];
-    snprintf(socket, sizeof(socket), "database.socket=%s", cfg.socket);
-    snprintf(name, sizeof(name), "database.name=%s", cfg.name);
-    const char *sets[16] = {
-        socket,
-        name,
-        "database.user=root",
-        "database.password_file=",
-        "plugin.chat.password_opslimit=1",
-        "plugin.chat.password_memlimit_kib=8",
-    };
-    size_t n = 6;
-    for (size_t i = 0; more_sets && more_sets[i] && n < 15; i++)
-        sets[n++] = more_sets[i];
-    struct chatd_proc_options opts = {.config_path = CHATD_SOURCE_DIR "/config/chatd.conf",
-                                      .sets = (const char *const *)sets};
-    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start with the chat plugin");
+    ck_assert_msg(db_test_start_sample(&srv, &cfg, more_sets) == 0,
+                  "chatd did not start with the chat plugin");
 }
 
 static void start_chat(const char *chat_options)
