@@ -433,6 +433,25 @@ static void fake_client(struct child *c, int port)
     child_start(c, argv);
 }
 
+/* A fake server with `chat send bob hi` connected to it and its first request (the
+ * login) read into req. */
+struct fake {
+    int lfd, fd;
+    struct child c;
+    struct run r;
+    char req[4096];
+};
+
+static void fake_start(struct fake *f)
+{
+    int port;
+    memset(f, 0, sizeof(*f));
+    f->lfd = fake_listen(&port);
+    fake_client(&f->c, port);
+    f->fd = fake_accept(f->lfd);
+    fake_read_request(f->fd, f->req, sizeof(f->req));
+}
+
 /* ---- three people chatting ---- */
 
 START_TEST(three_users_chat_privately_and_in_a_group_with_offline_delivery)
@@ -672,17 +691,12 @@ END_TEST
 START_TEST(the_server_closing_the_connection_is_reported_with_exit_3)
 {
     /* A fake server that reads the login and hangs up. */
-    int port, lfd = fake_listen(&port);
-    struct child c;
-    struct run r = {0};
-    char req[4096];
-    fake_client(&c, port);
-    int fd = fake_accept(lfd);
-    fake_read_request(fd, req, sizeof(req));
-    ck_assert_msg(strstr(req, "\"cmd\":\"login\""), "want a login first, got %s", req);
-    close(fd);
-    child_finish(&c, &r);
-    expect_run(&r, 3, NULL, "chat: the server closed the connection\n");
+    struct fake f;
+    fake_start(&f);
+    ck_assert_msg(strstr(f.req, "\"cmd\":\"login\""), "want a login first, got %s", f.req);
+    close(f.fd);
+    child_finish(&f.c, &f.r);
+    expect_run(&f.r, 3, NULL, "chat: the server closed the connection\n");
 
     /* The real chatd stopping under an interactive client. */
     start_chat();
@@ -696,23 +710,18 @@ START_TEST(the_server_closing_the_connection_is_reported_with_exit_3)
     term_free(&t);
     chatd_proc_cleanup(&srv);
     db_test_cleanup(&cfg);
-    close(lfd);
+    close(f.lfd);
 }
 END_TEST
 
 START_TEST(no_reply_in_time_is_reported_with_exit_3)
 {
-    int port, lfd = fake_listen(&port);
-    struct child c;
-    struct run r = {0};
-    char req[4096];
-    fake_client(&c, port);
-    int fd = fake_accept(lfd);
-    fake_read_request(fd, req, sizeof(req));
-    child_finish(&c, &r); /* --timeout 5, and the fake server says nothing */
-    expect_run(&r, 3, NULL, "chat: no reply from the server to login within 5 s\n");
-    close(fd);
-    close(lfd);
+    struct fake f;
+    fake_start(&f);
+    child_finish(&f.c, &f.r); /* --timeout 5, and the fake server says nothing */
+    expect_run(&f.r, 3, NULL, "chat: no reply from the server to login within 5 s\n");
+    close(f.fd);
+    close(f.lfd);
 }
 END_TEST
 
@@ -735,56 +744,41 @@ static const struct {
 
 START_TEST(a_bad_reply_is_reported_with_exit_4)
 {
-    int port, lfd = fake_listen(&port);
-    struct child c;
-    struct run r = {0};
-    char req[4096];
-    fake_client(&c, port);
-    int fd = fake_accept(lfd);
-    fake_read_request(fd, req, sizeof(req));
-    fake_send(fd, bad_replies[_i].line, strlen(bad_replies[_i].line));
+    struct fake f;
+    fake_start(&f);
+    fake_send(f.fd, bad_replies[_i].line, strlen(bad_replies[_i].line));
     /* The cut-off line only shows as such when the connection ends. */
     if (!strchr(bad_replies[_i].line, '\n'))
-        shutdown(fd, SHUT_WR);
-    child_finish(&c, &r);
-    expect_run(&r, 4, NULL, "chat: bad reply from the server ");
-    expect_run(&r, 4, NULL, bad_replies[_i].why);
-    close(fd);
-    close(lfd);
+        shutdown(f.fd, SHUT_WR);
+    child_finish(&f.c, &f.r);
+    expect_run(&f.r, 4, NULL, "chat: bad reply from the server ");
+    expect_run(&f.r, 4, NULL, bad_replies[_i].why);
+    close(f.fd);
+    close(f.lfd);
 }
 END_TEST
 
 START_TEST(a_line_longer_than_the_limit_is_a_bad_reply)
 {
-    int port, lfd = fake_listen(&port);
-    struct child c;
-    struct run r = {0};
-    char req[4096];
-    fake_client(&c, port);
-    int fd = fake_accept(lfd);
-    fake_read_request(fd, req, sizeof(req));
+    struct fake f;
+    fake_start(&f);
     /* 2 MiB without a newline; the client gives up at 1 MiB and closes. */
     static char chunk[65536];
     memset(chunk, 'x', sizeof(chunk));
     for (int i = 0; i < 32; i++)
-        if (send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL) < 0)
+        if (send(f.fd, chunk, sizeof(chunk), MSG_NOSIGNAL) < 0)
             break;
-    child_finish(&c, &r);
-    expect_run(&r, 4, NULL, "(a line longer than 1 MiB)");
-    close(fd);
-    close(lfd);
+    child_finish(&f.c, &f.r);
+    expect_run(&f.r, 4, NULL, "(a line longer than 1 MiB)");
+    close(f.fd);
+    close(f.lfd);
 }
 END_TEST
 
 START_TEST(odd_pushes_are_shown_safely_and_do_not_stop_a_command)
 {
-    int port, lfd = fake_listen(&port);
-    struct child c;
-    struct run r = {0};
-    char req[4096];
-    fake_client(&c, port);
-    int fd = fake_accept(lfd);
-    fake_read_request(fd, req, sizeof(req));
+    struct fake f;
+    fake_start(&f);
     const char *login =
         "{\"cmd\":\"login_reply\",\"result\":\"success\",\"fri\":[5],\"group\":null,\"id\":1}\n"
         "{\"cmd\":\"private_chat_recv\",\"user_from\":\"eve\",\"text\":\"\\u001b[2Jclear "
@@ -794,23 +788,23 @@ START_TEST(odd_pushes_are_shown_safely_and_do_not_stop_a_command)
         "{\"cmd\":\"private_chat_recv\",\"user_from\":5}\n"
         "{\"cmd\":\"something_new\",\"x\":[1,{\"y\":null}]}\n"
         "{\"cmd\":\"error\",\"result\":\"bad_request\",\"reason\":\"a test\"}\n";
-    fake_send(fd, login, strlen(login));
-    fake_read_request(fd, req, sizeof(req));
-    ck_assert_msg(strstr(req, "\"cmd\":\"private_chat\"") && strstr(req, "\"id\":2"), "got %s",
-                  req);
+    fake_send(f.fd, login, strlen(login));
+    fake_read_request(f.fd, f.req, sizeof(f.req));
+    ck_assert_msg(strstr(f.req, "\"cmd\":\"private_chat\"") && strstr(f.req, "\"id\":2"), "got %s",
+                  f.req);
     const char *reply = "{\"cmd\":\"private_chat_reply\",\"result\":\"success\",\"id\":2,"
                         "\"new_field\":{\"a\":1}}\n";
-    fake_send(fd, reply, strlen(reply));
-    child_finish(&c, &r);
-    expect_run(&r, 0, "] eve: \\x1b[2Jclear screen\\nnew line\n", NULL);
-    expect_run(&r, 0, "* message from the server: {\"cmd\":\"private_chat_recv\"", NULL);
-    expect_run(&r, 0, "* message from the server: {\"cmd\":\"something_new\"", NULL);
-    expect_run(&r, 0, "sent to bob\n", NULL);
+    fake_send(f.fd, reply, strlen(reply));
+    child_finish(&f.c, &f.r);
+    expect_run(&f.r, 0, "] eve: \\x1b[2Jclear screen\\nnew line\n", NULL);
+    expect_run(&f.r, 0, "* message from the server: {\"cmd\":\"private_chat_recv\"", NULL);
+    expect_run(&f.r, 0, "* message from the server: {\"cmd\":\"something_new\"", NULL);
+    expect_run(&f.r, 0, "sent to bob\n", NULL);
     /* The repeat (same msg_id) is shown once; no raw escape reaches the terminal. */
-    ck_assert_ptr_null(strstr(strstr(r.out, "eve:") + 1, "eve:"));
-    ck_assert_ptr_null(strchr(r.out, 0x1b));
-    close(fd);
-    close(lfd);
+    ck_assert_ptr_null(strstr(strstr(f.r.out, "eve:") + 1, "eve:"));
+    ck_assert_ptr_null(strchr(f.r.out, 0x1b));
+    close(f.fd);
+    close(f.lfd);
 }
 END_TEST
 
