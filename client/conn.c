@@ -424,8 +424,3 @@ int chat_conn_keepalive(struct chat_conn *c, int interval_ms)
     struct timeval tv = {.tv_sec = tick / 1000, .tv_usec = (tick % 1000) * 1000};
     return evtimer_add(c->keepalive_timer, &tv);
 }
-
-int chat_conn_failed(const struct chat_conn *c)
-{
-    return c->failed;
-}

@@ -60,7 +60,4 @@ size_t chat_conn_pending(const struct chat_conn *c);
  * timeout never closes a connection that only listens. Its replies are not reported. */
 int chat_conn_keepalive(struct chat_conn *c, int interval_ms);
 
-/* Whether the connection has failed (on_fail was called). */
-int chat_conn_failed(const struct chat_conn *c);
-
 #endif

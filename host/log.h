@@ -6,7 +6,8 @@
 #include <chatd/plugin.h>
 #include <stdarg.h>
 
-/* Where log lines go and which get through. Call before threads start. */
+/* Where log lines go and which get through. Call before threads start; a reload
+ * calls it again at run time (the level is read atomically). */
 void log_configure(enum chatd_log_level level, int use_syslog, const char *ident);
 enum chatd_log_level log_level(void);
 /* Parse "error", "warn", "info" or "debug"; -1 for anything else. */

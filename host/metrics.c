@@ -198,6 +198,7 @@ void metrics_render(struct server *srv, struct evbuffer *out)
                         (unsigned long long)cumulative, m->latency_sum,
                         (unsigned long long)m->latency_count);
 
+    plugin_gauges(out, m);
     if (!srv->pool)
         return;
     struct pool_stats p;
@@ -217,5 +218,4 @@ void metrics_render(struct server *srv, struct evbuffer *out)
                     (double)p.wait_ns / 1e9);
     seconds_counter(out, "chatd_jobs_run_seconds_total", "Time jobs spent running.",
                     (double)p.run_ns / 1e9);
-    plugin_gauges(out, m);
 }

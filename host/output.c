@@ -15,24 +15,22 @@ static void link_session(struct server *srv, struct session *s)
     if (srv->flush_list)
         srv->flush_list->flush_prev = &s->flush_next;
     srv->flush_list = s;
-    s->flush_queued = 1;
 }
 
 void output_unqueue(struct session *s)
 {
-    if (!s->flush_queued)
+    if (!s->flush_prev)
         return;
     *s->flush_prev = s->flush_next;
     if (s->flush_next)
         s->flush_next->flush_prev = s->flush_prev;
     s->flush_next = NULL;
     s->flush_prev = NULL;
-    s->flush_queued = 0;
 }
 
 void output_queue(struct session *s)
 {
-    if (s->flush_queued || s->write_armed || s->closing)
+    if (s->flush_prev || s->write_armed || s->closing)
         return;
     struct server *srv = s->server;
     int was_empty = srv->flush_list == NULL;

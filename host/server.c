@@ -38,9 +38,15 @@ struct server *server_new(struct config *cfg)
     if (!srv)
         return NULL;
     srv->cfg = cfg;
-    /* No epoll change list: it applies an event_del at the next turn, after the socket
-     * may have been closed and its number reused by a worker's database connection. */
-    srv->base = event_base_new();
+    /* No epoll change list (and no environment variable may switch it on): it applies
+     * an event_del at the next turn, after the socket may have been closed and its
+     * number reused by a worker's database connection. */
+    struct event_config *ev_cfg = event_config_new();
+    if (ev_cfg) {
+        event_config_set_flag(ev_cfg, EVENT_BASE_FLAG_IGNORE_ENV);
+        srv->base = event_base_new_with_config(ev_cfg);
+        event_config_free(ev_cfg);
+    }
     if (!srv->base || line_buffer_init(&srv->out, 4096) < 0) {
         server_free(srv);
         return NULL;

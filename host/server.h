@@ -55,11 +55,11 @@ struct session {
     unsigned closing : 1;        /* no more requests; close once the output is flushed */
     unsigned dead : 1;           /* queued for the reaper; nothing is sent any more */
     unsigned write_armed : 1;    /* a backlog: the bufferevent's write event sends it */
-    unsigned flush_queued : 1;   /* on the server's end-of-turn flush list (output.c) */
     unsigned output_paused : 1;  /* too many unread replies: requests wait (session.c) */
     unsigned reading : 1;        /* read_ev is armed */
     unsigned socket_drained : 1; /* the last read took all the kernel had */
     struct session *next_dead;
+    /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
     struct session *flush_next, **flush_prev;
     UT_hash_handle hh;
 };

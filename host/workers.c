@@ -119,9 +119,6 @@ static void publish_connection(struct worker *w, int connected)
     pthread_mutex_unlock(&w->pool->lock);
 }
 
-/* Make sure the worker has a live connection, without retrying faster than the
- * backoff allows: while the database is down, jobs fail fast instead of queueing up
- * behind connection attempts. */
 /* A connection idle longer than this is pinged before it is lent: the server may have
  * restarted or dropped it meanwhile (wait_timeout), and a job that may not be repeated
  * should not be the one to find out. */
@@ -261,11 +258,19 @@ static void queue_remove_at(struct pool *pool, size_t i)
     pool->count--;
 }
 
+/* Watchdog thread: its own connection, opened again when missing or broken. 0, or -1
+ * with the reason in err. */
+static int killer_ready(struct pool *pool, char *err, size_t errlen)
+{
+    if (pool->killer.conn && !pool->killer.broken)
+        return 0;
+    return db_open(&pool->killer, pool->cfg, pool->password, err, errlen) < 0 ? -1 : 0;
+}
+
 static void kill_query(struct pool *pool, unsigned long thread_id)
 {
     char err[512];
-    if ((!pool->killer.conn || pool->killer.broken) &&
-        db_open(&pool->killer, pool->cfg, pool->password, err, sizeof(err)) < 0) {
+    if (killer_ready(pool, err, sizeof(err)) < 0) {
         log_warn("watchdog cannot kill a query past its budget: %s", err);
         return;
     }
@@ -280,10 +285,7 @@ static void kill_query(struct pool *pool, unsigned long thread_id)
 static int database_answers(struct pool *pool)
 {
     char err[512];
-    if ((!pool->killer.conn || pool->killer.broken) &&
-        db_open(&pool->killer, pool->cfg, pool->password, err, sizeof(err)) < 0)
-        return 0;
-    return db_simple(&pool->killer, "DO 1") == 0;
+    return killer_ready(pool, err, sizeof(err)) == 0 && db_simple(&pool->killer, "DO 1") == 0;
 }
 
 static void *watchdog_main(void *arg)
@@ -389,18 +391,20 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     struct job *job = pool->done_head;
     pool->done_head = pool->done_tail = NULL;
     pthread_mutex_unlock(&pool->lock);
+    uint64_t completed = 0;
     while (job) {
         struct job *next = job->next;
         job->spec.done(job->req, job->arg, job->status);
         job->plugin->pending_jobs--;
         if (job->req)
             request_release(job->req);
-        pthread_mutex_lock(&pool->lock);
-        pool->stats.completed++;
-        pthread_mutex_unlock(&pool->lock);
         free(job);
         job = next;
+        completed++;
     }
+    pthread_mutex_lock(&pool->lock);
+    pool->stats.completed += completed;
+    pthread_mutex_unlock(&pool->lock);
 }
 
 struct pool *pool_new(struct event_base *base, const struct config_database *cfg, char *err,

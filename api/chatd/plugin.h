@@ -1,4 +1,4 @@
-/* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.0).
+/* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.1).
  *
  * A plugin is a shared object that includes this header (plus <jansson.h>; database
  * work goes through the host table, so no MariaDB header is needed) and exports exactly

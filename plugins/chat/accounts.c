@@ -318,13 +318,13 @@ struct online_user *chat_online(const char *name)
 
 static void tell_friends(struct online_user *u, const char *status)
 {
-    for (size_t i = 0; i < u->n_friends; i++) {
+    json_t *push = json_pack("{ssssss}", "cmd", "presence", "user", u->name, "status", status);
+    for (size_t i = 0; push && i < u->n_friends; i++) {
         struct online_user *f = chat_online(u->friends[i]);
         if (f)
-            chat_deliver(
-                f, json_pack("{ssssss}", "cmd", "presence", "user", u->name, "status", status), 0,
-                0);
+            chat_deliver(f, json_incref(push));
     }
+    json_decref(push);
 }
 
 static struct online_user *online_add(struct login_result *j)

@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <uthash.h>
 
-#define CHAT_NAME_MAX    32   /* user and group names: [A-Za-z0-9_], 1 to 32 bytes */
 #define CHAT_PASSWD_MAX  1024 /* bytes */
 #define CHAT_DRAIN_BATCH 100  /* stored messages read per list and drain batch */
 
@@ -29,6 +28,7 @@ struct read_position {
 struct held_push {
     json_t *msg;
     int64_t group_id, group_msg_id; /* 0 for anything but group messages */
+    int may_advance;                /* a group message that may move the read position */
 };
 
 /* A user with at least one session on this server. */
@@ -115,9 +115,12 @@ int chat_register_commands(const struct chatd_command *commands, const int *enab
 
 struct online_user *chat_online(const char *name);
 /* Deliver a push to every session of `u`, or hold it while stored messages drain.
- * Takes msg. For a group message, group_id and group_msg_id place it in the group's
- * log (0 otherwise). Returns 1 when sent or held, 0 when no session took it. */
-int chat_deliver(struct online_user *u, json_t *msg, int64_t group_id, int64_t group_msg_id);
+ * Takes msg. Returns 1 when sent or held, 0 when no session took it. */
+int chat_deliver(struct online_user *u, json_t *msg);
+/* The same for a group message: group_id and group_msg_id place it in the group's log;
+ * may_advance says whether sending it may move u's read position (see groups.c). */
+int chat_deliver_group(struct online_user *u, json_t *msg, int64_t group_id, int64_t group_msg_id,
+                       int may_advance);
 /* The user's last session ended: keep what was held for them (private messages are
  * stored for the next login; group messages stay in the group's log). */
 void chat_release_held(struct online_user *u);

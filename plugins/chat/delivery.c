@@ -51,21 +51,28 @@ void chat_advance_position(struct online_user *u, int64_t group_id, int64_t id)
 }
 
 /* Send now; 1 when at least one session took it. */
-static int send_now(struct online_user *u, json_t *msg, int64_t group_id, int64_t group_msg_id)
+static int send_now(struct online_user *u, const struct held_push *h)
 {
     size_t delivered = 0;
-    HOST->push_user(chat.self, u->name, msg, &delivered);
-    if (delivered > 0 && group_id && u->caught_up)
-        chat_advance_position(u, group_id, group_msg_id);
+    HOST->push_user(chat.self, u->name, h->msg, &delivered);
+    if (delivered > 0 && h->may_advance && u->caught_up)
+        chat_advance_position(u, h->group_id, h->group_msg_id);
     return delivered > 0;
 }
 
-int chat_deliver(struct online_user *u, json_t *msg, int64_t group_id, int64_t group_msg_id)
+int chat_deliver(struct online_user *u, json_t *msg)
+{
+    return chat_deliver_group(u, msg, 0, 0, 0);
+}
+
+int chat_deliver_group(struct online_user *u, json_t *msg, int64_t group_id, int64_t group_msg_id,
+                       int may_advance)
 {
     if (!msg)
         return 0;
+    struct held_push push = {msg, group_id, group_msg_id, may_advance && group_id};
     if (!u->draining)
-        return send_now(u, msg, group_id, group_msg_id);
+        return send_now(u, &push);
     if (u->n_held >= HELD_MAX) {
         json_decref(msg);
         if (group_id) {
@@ -86,7 +93,7 @@ int chat_deliver(struct online_user *u, json_t *msg, int64_t group_id, int64_t g
         u->held = more;
         u->cap_held = cap;
     }
-    u->held[u->n_held++] = (struct held_push){msg, group_id, group_msg_id};
+    u->held[u->n_held++] = push;
     return 1;
 }
 
@@ -118,10 +125,12 @@ static void keep_free(struct keep_job *j)
     free(j);
 }
 
+/* All of them in one transaction: one commit, however many were held. */
 static int keep_work(struct chatd_db *db, void *arg)
 {
     struct keep_job *j = arg;
-    for (size_t i = 0; i < j->n; i++) {
+    int rc = HOST->db_exec(db, "START TRANSACTION", NULL, 0, NULL, NULL);
+    for (size_t i = 0; rc == 0 && i < j->n; i++) {
         const struct kept *k = &j->items[i];
         /* Parameters in the order of the statement's marks. */
         struct chatd_value row[5] = {
@@ -131,14 +140,14 @@ static int keep_work(struct chatd_db *db, void *arg)
             {.type = CHATD_PARAM_INT64, .i = k->ts},
             {.type = CHATD_PARAM_TEXT, .s = k->from, .len = strlen(k->from)},
         };
-        int rc = HOST->db_exec(db,
-                               "INSERT IGNORE INTO private_messages (recipient_id, sender_id, "
-                               "msg_id, text, ts) SELECT ?, id, ?, ?, ? FROM users WHERE name = ?",
-                               row, 5, NULL, NULL);
-        if (rc != 0)
-            return rc;
+        rc = HOST->db_exec(db,
+                           "INSERT IGNORE INTO private_messages (recipient_id, sender_id, "
+                           "msg_id, text, ts) SELECT ?, id, ?, ?, ? FROM users WHERE name = ?",
+                           row, 5, NULL, NULL);
     }
-    return 0;
+    if (rc == 0)
+        rc = HOST->db_exec(db, "COMMIT", NULL, 0, NULL, NULL);
+    return rc; /* on an error the host rolls the transaction back */
 }
 
 static void keep_done(struct chatd_request *req, void *arg, int status)
@@ -389,7 +398,7 @@ static void finish_drain(struct online_user *u)
         if (h->group_id && h->group_msg_id <= position_of(u, h->group_id))
             json_decref(h->msg);
         else
-            send_now(u, h->msg, h->group_id, h->group_msg_id);
+            send_now(u, h);
     }
     u->n_held = 0;
 }

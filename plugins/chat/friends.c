@@ -81,7 +81,7 @@ static void friend_done(struct chatd_request *req, void *arg, int status)
         HOST->reply(req, "success", NULL);
         struct online_user *f = chat_online(j->friend_name);
         if (f)
-            chat_deliver(f, json_pack("{ssss}", "cmd", "friend_added", "user_from", user), 0, 0);
+            chat_deliver(f, json_pack("{ssss}", "cmd", "friend_added", "user_from", user));
     }
     free(j);
 }

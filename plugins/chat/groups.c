@@ -294,7 +294,6 @@ struct send_job {
     int64_t message_id;
     uint64_t epoch;
     struct group *loaded; /* members read by this job when the group was not cached */
-    int counted;          /* counted in the cached group's `sending` */
     int not_member;
 };
 
@@ -402,7 +401,7 @@ static void fan_out(const struct group *g, const struct send_job *j, int may_adv
             continue;
         struct online_user *u = chat_online(g->members[i].name);
         if (u) /* else it reads it from the log at next login */
-            chat_deliver(u, json_incref(msg), may_advance ? g->id : 0, j->message_id);
+            chat_deliver_group(u, json_incref(msg), g->id, j->message_id, may_advance);
     }
     json_decref(msg);
 }

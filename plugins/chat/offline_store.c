@@ -9,8 +9,9 @@
  * The mailbox limit needs each recipient's count of waiting messages. COUNT(*) walks
  * the recipient's whole index range, so it is done once per recipient and then kept
  * here, grown by what is stored, and forgotten whenever messages leave the mailbox
- * (a drain acknowledged them) or arrive another way (held pushes kept at logout). As
- * before, concurrent batches can pass the limit by a few messages. */
+ * (a drain acknowledged them) or arrive another way (held pushes kept at logout). Two
+ * batches in flight for one recipient each check the size they started from, so
+ * together they can pass the limit by up to one batch. */
 #include "chat.h"
 
 #include <stdlib.h>

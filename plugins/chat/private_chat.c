@@ -49,13 +49,10 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     /* A recipient online here gets it at once; if none of their sessions takes it
      * (all closing), it is stored as for an offline recipient. */
     struct online_user *recipient = chat_online(to);
-    json_t *push = private_push(from, text, ts, msg_id);
-    if (recipient && chat_deliver(recipient, push, 0, 0)) {
+    if (recipient && chat_deliver(recipient, private_push(from, text, ts, msg_id))) {
         HOST->reply(req, "success", NULL);
         return;
     }
-    if (!recipient)
-        json_decref(push);
     struct online_user *sender = chat_online(from);
     /* Logged in before a reload of this plugin: the account is still being loaded. */
     if (sender && sender->id == 0) {

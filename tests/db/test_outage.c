@@ -17,13 +17,6 @@
 static struct config_database cfg;
 static struct chatd_proc srv;
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Runs in the runner process after the test, even when it failed: the database must
  * be up again for the suites that follow. */
 static void restore_database(void)
@@ -57,7 +50,7 @@ static const char *result_of(const json_t *msg)
 /* Whether /healthz's status line contains `status` within timeout_ms (polled). */
 static int health_is(int admin_port, const char *status, int timeout_ms)
 {
-    long long until = now_ms() + timeout_ms;
+    long long until = chatd_now_ms() + timeout_ms;
     do {
         char *answer = test_http_get(admin_port, "/healthz");
         int match = answer && strstr(answer, status) != NULL;
@@ -65,7 +58,7 @@ static int health_is(int admin_port, const char *status, int timeout_ms)
         if (match)
             return 1;
         chatd_sleep_ms(100);
-    } while (now_ms() < until);
+    } while (chatd_now_ms() < until);
     return 0;
 }
 
@@ -100,23 +93,23 @@ START_TEST(pool_rides_out_a_database_restart)
     ck_assert_msg(health_is(admin_port, "503", 5000), "/healthz still ok 5 s into the outage");
 
     /* A database request during the outage gets an answer, and soon. */
-    long long sent = now_ms();
+    long long sent = chatd_now_ms();
     ck_assert_int_eq(test_client_send_str(worker, "{\"cmd\":\"db_echo\",\"text\":\"during\"}"), 0);
     /* Meanwhile ping, which needs no database, answers at full speed. */
     long long worst = 0;
     for (int i = 0; i < 20; i++) {
-        long long t = now_ms();
+        long long t = chatd_now_ms();
         msg = request(pinger, "{\"cmd\":\"ping\"}");
         ck_assert_str_eq(result_of(msg), "success");
         json_decref(msg);
-        if (now_ms() - t > worst)
-            worst = now_ms() - t;
+        if (chatd_now_ms() - t > worst)
+            worst = chatd_now_ms() - t;
         chatd_sleep_ms(20);
     }
     ck_assert_msg(worst < 100, "a ping took %lld ms during the outage", worst);
     msg = test_client_read_json(worker, 20000);
     ck_assert_msg(msg != NULL, "no answer to a database request during the outage");
-    long long answered = now_ms() - sent;
+    long long answered = chatd_now_ms() - sent;
     ck_assert_msg(strcmp(result_of(msg), "success") != 0, "a write succeeded without a database");
     json_decref(msg);
     ck_assert_msg(answered < 5000, "the request took %lld ms to be answered", answered);

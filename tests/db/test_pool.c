@@ -38,19 +38,6 @@ struct probe {
 
 static atomic_int running_now, running_max, done_count;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int64_t ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-    nanosleep(&ts, NULL);
-}
-
 static void setup(void)
 {
     evthread_use_pthreads();
@@ -92,7 +79,7 @@ static int probe_work(struct chatd_db *db, void *arg)
     if (p->sql)
         rc = db_exec(db, p->sql, NULL, 0, NULL, NULL);
     else if (p->sleep_ms)
-        sleep_ms(p->sleep_ms);
+        chatd_sleep_ms((int)p->sleep_ms);
     atomic_fetch_sub(&running_now, 1);
     return rc;
 }
@@ -117,10 +104,10 @@ static int submit(struct probe *p, uint32_t flags, uint32_t timeout_ms)
 /* Run the loop until `count` jobs are done or `limit_ms` passes. */
 static void run_until_done(int count, int64_t limit_ms)
 {
-    int64_t until = now_ms() + limit_ms;
-    while (atomic_load(&done_count) < count && now_ms() < until) {
+    int64_t until = chatd_now_ms() + limit_ms;
+    while (atomic_load(&done_count) < count && chatd_now_ms() < until) {
         event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        sleep_ms(1);
+        chatd_sleep_ms(1);
     }
 }
 
@@ -158,12 +145,12 @@ START_TEST(pool_refuses_at_once_when_queue_full)
     ck_assert_int_eq(submit(&blocker, 0, 0), 0);
     /* Wait until the worker has taken the blocker, so the queue is empty again. */
     for (int i = 0; i < 200 && atomic_load(&running_now) == 0; i++)
-        sleep_ms(5);
+        chatd_sleep_ms(5);
     ck_assert_int_eq(submit(&queued[0], 0, 0), 0);
     ck_assert_int_eq(submit(&queued[1], 0, 0), 0);
-    int64_t before = now_ms();
+    int64_t before = chatd_now_ms();
     ck_assert_int_eq(submit(&extra, 0, 0), CHATD_EBUSY);
-    ck_assert_int_lt(now_ms() - before, 50);
+    ck_assert_int_lt(chatd_now_ms() - before, 50);
     run_until_done(3, 10000);
     ck_assert(blocker.done && queued[0].done && queued[1].done);
     ck_assert(!extra.worked && !extra.done);
@@ -177,12 +164,12 @@ START_TEST(pool_kills_query_past_its_budget)
 {
     start_pool();
     struct probe slow = {.sql = "SELECT SLEEP(5)"};
-    int64_t before = now_ms();
+    int64_t before = chatd_now_ms();
     ck_assert_int_eq(submit(&slow, CHATD_JOB_DB, 300), 0);
     run_until_done(1, 10000);
     ck_assert(slow.done);
     ck_assert_int_eq(slow.status, CHATD_ETIMEDOUT);
-    ck_assert_int_lt(now_ms() - before, 3000);
+    ck_assert_int_lt(chatd_now_ms() - before, 3000);
     /* The pool is healthy afterwards. */
     struct probe next = {.sql = "DO 1"};
     ck_assert_int_eq(submit(&next, CHATD_JOB_DB, 0), 0);

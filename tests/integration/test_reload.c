@@ -201,22 +201,8 @@ static void assert_ping(struct test_client *c)
 /* One HTTP/1.0 request to the admin listener; the whole response (caller frees). */
 static char *http(int port, const char *method, const char *path)
 {
-    struct test_client *c = test_client_connect("127.0.0.1", port, 0);
-    ck_assert_msg(c != NULL, "cannot connect to the admin listener");
-    char req[256];
-    snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n", method,
-             path);
-    test_client_send_str(c, req);
-    size_t cap = 1 << 16, used = 0;
-    char *text = calloc(1, cap);
-    char line[4096];
-    ssize_t n;
-    while ((n = test_client_read_line(c, line, sizeof(line), RELOAD_TIMEOUT_MS)) > 0 &&
-           used + (size_t)n + 1 < cap) {
-        memcpy(text + used, line, (size_t)n);
-        used += (size_t)n;
-    }
-    test_client_close(c);
+    char *text = test_http(port, method, path);
+    ck_assert_msg(text != NULL, "cannot connect to the admin listener");
     return text;
 }
 

@@ -346,25 +346,30 @@ int test_client_wait_peer_read(struct test_client *c, int timeout_ms)
     }
 }
 
-char *test_http_get(int port, const char *path)
+char *test_http(int port, const char *method, const char *path)
 {
     struct test_client *c = test_client_connect("127.0.0.1", port, 0);
     if (!c)
         return NULL;
     char request[256];
-    snprintf(request, sizeof(request), "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    snprintf(request, sizeof(request), "%s %s HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+             method, path);
     test_client_send_str(c, request);
     size_t cap = 1 << 16, used = 0;
     char *text = calloc(1, cap);
     char line[4096];
     ssize_t n;
     while (text &&
-           (n = test_client_read_line(c, line, sizeof(line), TEST_CLIENT_TIMEOUT_MS)) >= 0 &&
-           used + (size_t)n + 2 < cap) {
+           (n = test_client_read_line(c, line, sizeof(line), 3 * TEST_CLIENT_TIMEOUT_MS)) > 0 &&
+           used + (size_t)n + 1 < cap) {
         memcpy(text + used, line, (size_t)n);
         used += (size_t)n;
-        text[used++] = '\n';
     }
     test_client_close(c);
     return text;
+}
+
+char *test_http_get(int port, const char *path)
+{
+    return test_http(port, "GET", path);
 }

@@ -79,8 +79,10 @@ int test_client_wait_peer_read(struct test_client *c, int timeout_ms);
 /* Pick a port that is free on `host` now, by binding port 0. Returns it, or -1. */
 int test_free_port(const char *host);
 
-/* One HTTP/1.0 GET of path from 127.0.0.1:port (the admin listener); the whole response,
- * headers and body, as lines (caller frees), or NULL when it cannot connect. */
+/* One HTTP/1.0 request (`method` `path`, empty body) to 127.0.0.1:port, the admin
+ * listener; the whole response, headers and body (caller frees), or NULL when it cannot
+ * connect. test_http_get is the GET. */
+char *test_http(int port, const char *method, const char *path);
 char *test_http_get(int port, const char *path);
 
 #endif

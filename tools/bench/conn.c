@@ -281,20 +281,3 @@ void conn_commit(struct conn *c, size_t len)
     if (c->fd >= 0)
         mark_dirty(c);
 }
-
-void conn_send(struct conn *c, const void *data, size_t len)
-{
-    memcpy(conn_reserve(c, len), data, len);
-    conn_commit(c, len);
-}
-
-void conn_flush_all(void)
-{
-    if (dirty_head)
-        flush_cb(-1, 0, NULL);
-}
-
-size_t conn_unsent(const struct conn *c)
-{
-    return c->out_len - c->out_off;
-}

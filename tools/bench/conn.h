@@ -63,13 +63,4 @@ void conn_free(struct conn *c);
 char *conn_reserve(struct conn *c, size_t len);
 void conn_commit(struct conn *c, size_t len);
 
-/* Queue bytes for sending (written at the end of this loop iteration). */
-void conn_send(struct conn *c, const void *data, size_t len);
-
-/* Write every connection's queued output now (at exit, say). */
-void conn_flush_all(void);
-
-/* Bytes queued on c and not yet written. */
-size_t conn_unsent(const struct conn *c);
-
 #endif
