@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -341,11 +342,25 @@ void plugin_close(struct chatd_plugin *p)
 /* Whether the object loads and its descriptor passes every check, tried in a child
  * process: loading runs the plugin's constructors, which must not run in chatd itself
  * just to describe a plugin. Returns 0, or -1 with the reason in err. */
+static int plugin_trial_result(pid_t pid, int fd, char *err, size_t errlen);
+
+static int open_only(void *arg, char *reason, size_t cap)
+{
+    struct chatd_plugin *p;
+    return plugin_open(arg, NULL, &p, reason, cap);
+}
+
 static int try_load_in_child(const char *path, char *err, size_t errlen)
+{
+    return plugin_trial(open_only, (void *)(uintptr_t)path, err, errlen);
+}
+
+int plugin_trial(int (*try_it)(void *arg, char *reason, size_t cap), void *arg, char *err,
+                 size_t errlen)
 {
     int pipefd[2];
     if (pipe(pipefd) < 0) {
-        snprintf(err, errlen, "cannot create a pipe");
+        snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
         return -1;
     }
     fflush(NULL);
@@ -353,14 +368,13 @@ static int try_load_in_child(const char *path, char *err, size_t errlen)
     if (pid < 0) {
         close(pipefd[0]);
         close(pipefd[1]);
-        snprintf(err, errlen, "cannot fork");
+        snprintf(err, errlen, "cannot fork: %s", strerror(errno));
         return -1;
     }
     if (pid == 0) {
         close(pipefd[0]);
-        struct chatd_plugin *p;
         char reason[1024] = "";
-        int rc = plugin_open(path, NULL, &p, reason, sizeof(reason));
+        int rc = try_it(arg, reason, sizeof(reason));
         ssize_t ignored = write(pipefd[1], reason, strlen(reason));
         (void)ignored;
         _exit(rc == 0 ? 0 : 1);
@@ -369,7 +383,7 @@ static int try_load_in_child(const char *path, char *err, size_t errlen)
     return plugin_trial_result(pid, pipefd[0], err, errlen);
 }
 
-int plugin_trial_result(pid_t pid, int fd, char *err, size_t errlen)
+static int plugin_trial_result(pid_t pid, int fd, char *err, size_t errlen)
 {
     /* A constructor that hangs must not hang chatd: the child gets a deadline. */
     struct timespec start, now;

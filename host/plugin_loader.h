@@ -65,11 +65,12 @@ struct chatd_plugin {
 /* How long a plugin's trial load in a child process may take. */
 #define PLUGIN_TRIAL_TIMEOUT_MS 10000
 
-/* The outcome of a trial load in child `pid`, which writes its refusal (if any) to fd
- * and exits 0 when the plugin loads: 0, or -1 with the reason in err. Reads and closes
- * fd, and reaps the child; one that takes longer than PLUGIN_TRIAL_TIMEOUT_MS is
- * killed and the plugin refused. */
-int plugin_trial_result(pid_t pid, int fd, char *err, size_t errlen);
+/* Run try_it(arg, reason, cap) in a child process, so that a plugin's code (its
+ * constructors) runs there and never in chatd: 0 when it returned 0, or -1 with its
+ * reason (or why the child failed) in err. A child that takes longer than
+ * PLUGIN_TRIAL_TIMEOUT_MS is killed and counts as a refusal. */
+int plugin_trial(int (*try_it)(void *arg, char *reason, size_t cap), void *arg, char *err,
+                 size_t errlen);
 
 /* The host table handed to every plugin (host_api.c). */
 extern const struct chatd_host host_api;

@@ -325,48 +325,40 @@ static struct chatd_plugin *load_instance(const char *path, const char *name,
 /* Whether plugin `name` at `path` would load and accept its options in cfg, tried in a
  * child process so that a broken plugin's code (its constructors) never runs in chatd.
  * 0, or -1 with the reason in err. */
+struct trial {
+    const char *path, *name;
+    const struct config *cfg;
+    int db_enabled;
+};
+
+/* In the trial's child: load a private copy, configure it, check its needs. */
+static int try_plugin(void *arg, char *reason, size_t cap)
+{
+    const struct trial *t = arg;
+    struct chatd_plugin *p;
+    struct stat st;
+    /* A private copy here too: dlopen of a file overwritten in place (same inode) would
+     * hand back the copy of chatd's old mapping instead of the new code. */
+    char *copy = private_copy(t->path, &st, reason, cap);
+    int rc = copy ? plugin_open(copy, t->name, &p, reason, cap) : -1;
+    if (copy) {
+        unlink(copy);
+        name_file(reason, cap, copy, t->path);
+    }
+    if (rc == 0)
+        rc = plugin_configure(p, t->cfg, reason, cap);
+    if (rc == 0 && p->desc->migrations && p->desc->migrations->sql && !t->db_enabled) {
+        snprintf(reason, cap, "it has schema migrations, so it needs [database] enable = yes");
+        rc = -1;
+    }
+    return rc;
+}
+
 static int trial_load(const char *path, const char *name, const struct config *cfg, int db_enabled,
                       char *err, size_t errlen)
 {
-    int pipefd[2];
-    if (pipe(pipefd) < 0) {
-        snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(pipefd[0]);
-        close(pipefd[1]);
-        snprintf(err, errlen, "cannot fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        close(pipefd[0]);
-        struct chatd_plugin *p;
-        char reason[1024] = "";
-        struct stat st;
-        /* A private copy here too: dlopen of a file overwritten in place (same inode)
-         * would hand back the copy of chatd's old mapping instead of the new code. */
-        char *copy = private_copy(path, &st, reason, sizeof(reason));
-        int rc = copy ? plugin_open(copy, name, &p, reason, sizeof(reason)) : -1;
-        if (copy) {
-            unlink(copy);
-            name_file(reason, sizeof(reason), copy, path);
-        }
-        if (rc == 0)
-            rc = plugin_configure(p, cfg, reason, sizeof(reason));
-        if (rc == 0 && p->desc->migrations && p->desc->migrations->sql && !db_enabled) {
-            snprintf(reason, sizeof(reason),
-                     "it has schema migrations, so it needs [database] enable = yes");
-            rc = -1;
-        }
-        ssize_t ignored = write(pipefd[1], reason, strlen(reason));
-        (void)ignored;
-        _exit(rc == 0 ? 0 : 1);
-    }
-    close(pipefd[1]);
-    return plugin_trial_result(pid, pipefd[0], err, errlen);
+    struct trial t = {path, name, cfg, db_enabled};
+    return plugin_trial(try_plugin, &t, err, errlen);
 }
 
 enum plugin_action { KEEP, START, REPLACE };
