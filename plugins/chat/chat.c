@@ -133,6 +133,16 @@ void chat_refuse(struct chatd_request *req, const char *result, const char *reas
     HOST->reply(req, result, reason ? json_pack("{ss}", "reason", reason) : NULL);
 }
 
+struct online_user *chat_sender(struct chatd_request *req)
+{
+    struct online_user *u = chat_online(HOST->request_user(req));
+    if (!u)
+        chat_refuse(req, "internal", "the sender is not online");
+    else if (u->id == 0)
+        chat_refuse(req, "busy", "the chat was just reloaded: try again");
+    return u && u->id ? u : NULL;
+}
+
 const char *chat_status_word(int status)
 {
     return status == CHATD_EBUSY ? "busy" : "internal";

@@ -114,6 +114,10 @@ int chat_read_int64(const struct chatd_value *cols, size_t ncols, void *arg);
 int chat_register_commands(const struct chatd_command *commands, const int *enabled, size_t n);
 
 struct online_user *chat_online(const char *name);
+/* The user who sent req, online here with their account loaded; or NULL once req has
+ * been answered: `busy` while the account of a user logged in before a reload of this
+ * plugin is still loading, `internal` when the user is not online here at all. */
+struct online_user *chat_sender(struct chatd_request *req);
 /* Deliver a push to every session of `u`, or hold it while stored messages drain.
  * Takes msg. Returns 1 when sent or held, 0 when no session took it. */
 int chat_deliver(struct online_user *u, json_t *msg);

@@ -99,15 +99,11 @@ static void handle_add_friend(struct chatd_request *req, const json_t *body, voi
         HOST->reply(req, "user_not_exist", NULL);
         return;
     }
-    struct online_user *me = chat_online(user);
-    /* Logged in before a reload of this plugin: the account is still being loaded. */
-    if (me && me->id == 0) {
-        chat_refuse(req, "busy", "the chat was just reloaded: try again");
+    struct online_user *me = chat_sender(req);
+    if (!me)
         return;
-    }
     struct friend_job *j = calloc(1, sizeof(*j));
-    if (!me || !j) {
-        free(j);
+    if (!j) {
         chat_refuse(req, "internal", "out of memory");
         return;
     }

@@ -231,12 +231,9 @@ static void submit_membership(struct chatd_request *req, const json_t *body, enu
 {
     const char *user = HOST->request_user(req);
     const char *group = json_string_value(json_object_get(body, "group"));
-    struct online_user *me = chat_online(user);
-    /* Logged in before a reload of this plugin: the account is still being loaded. */
-    if (me && me->id == 0) {
-        chat_refuse(req, "busy", "the chat was just reloaded: try again");
+    struct online_user *me = chat_sender(req);
+    if (!me)
         return;
-    }
     if (!chat_valid_name(group)) {
         if (op == OP_CREATE)
             chat_refuse(req, "failure",
@@ -246,8 +243,7 @@ static void submit_membership(struct chatd_request *req, const json_t *body, enu
         return;
     }
     struct membership_job *j = calloc(1, sizeof(*j));
-    if (!me || !j) {
-        free(j);
+    if (!j) {
         chat_refuse(req, "internal", "out of memory");
         return;
     }
@@ -449,14 +445,11 @@ static void handle_group_chat(struct chatd_request *req, const json_t *body, voi
         HOST->reply(req, "not_member", NULL);
         return;
     }
-    struct online_user *me = chat_online(user);
-    /* Logged in before a reload of this plugin: the account is still being loaded. */
-    if (me && me->id == 0) {
-        chat_refuse(req, "busy", "the chat was just reloaded: try again");
+    struct online_user *me = chat_sender(req);
+    if (!me)
         return;
-    }
     struct send_job *j = calloc(1, sizeof(*j));
-    if (!me || !j || !(j->text = malloc(json_string_length(text) + 1))) {
+    if (!j || !(j->text = malloc(json_string_length(text) + 1))) {
         free(j);
         chat_refuse(req, "internal", "out of memory");
         return;

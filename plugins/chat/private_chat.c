@@ -53,16 +53,9 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
         HOST->reply(req, "success", NULL);
         return;
     }
-    struct online_user *sender = chat_online(from);
-    /* Logged in before a reload of this plugin: the account is still being loaded. */
-    if (sender && sender->id == 0) {
-        chat_refuse(req, "busy", "the chat was just reloaded: try again");
+    struct online_user *sender = chat_sender(req);
+    if (!sender)
         return;
-    }
-    if (!sender) {
-        chat_refuse(req, "internal", "sender is not online");
-        return;
-    }
     offline_store(req, to, sender->id, msg_id, text, ts);
 }
 
