@@ -1,4 +1,4 @@
-/* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.1).
+/* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.2).
  *
  * A plugin is a shared object that includes this header (plus <jansson.h>; database
  * work goes through the host table, so no MariaDB header is needed) and exports exactly
@@ -7,11 +7,30 @@
  * const function table `struct chatd_host` passed to its init function.
  *
  * Versioning. The ABI has a major and a minor number, independent of chatd's release
- * number. The host loads a plugin when the majors are equal and the plugin's minor is
- * not newer than the host's. A minor release only appends: new members at the end of
- * `struct chatd_host` and of the descriptor, new error codes, new events, new flags.
- * Anything else is a new major. A plugin that wants a function added in a later minor
- * than the one it requires checks `host->size` first (see CHATD_HOST_HAS()).
+ * number. The host loads a plugin when the majors are equal and the minor the plugin
+ * needs (CHATD_PLUGIN_MIN_MINOR, by default the minor of the header it was built with)
+ * is not newer than the host's. A minor release only appends: new members at the end of
+ * `struct chatd_host` and of the descriptor, new structs, error codes, events, hooks
+ * and flags; the structs plugins fill in arrays (fields, options, migrations, commands)
+ * never change. Anything else is a new major. A plugin that uses a function
+ * newer than the minor it needs checks CHATD_HOST_HAS() first.
+ *
+ * The story so far:
+ *  - 1.0: commands with field tables, replies and pushes, sessions and users, events,
+ *    jobs with the database helpers, timers, options, migrations.
+ *  - 1.1: request_hold/request_release (reply later), metric_set (gauges), at most
+ *    CHATD_DB_MAX_PARAMS parameters per statement.
+ *  - 1.2: an instance pointer for every callback (instance_set), the minor a plugin
+ *    needs in its descriptor, integer ranges, defaults and option-bound limits in field
+ *    tables, job_run (submit or answer busy/internal), jobs from init, a monotonic
+ *    clock, on_user_flushed, db_query_rows, the table-name rule for migrations, hooks,
+ *    services with declared dependencies, and the delivery facility (deliver).
+ *
+ * Instances (since 1.2). A plugin keeps its state in one struct it allocates in init and
+ * hands to instance_set(); every callback that was registered with a NULL `arg`
+ * (command, event subscription, hook, timer, job) then receives that pointer as `arg`,
+ * and the descriptor's `destroy` gets it back after shutdown. With no globals, a reload
+ * can load a new instance of the same file beside the old one.
  *
  * Threads. Unless a function says otherwise, it runs on, and may only be called from,
  * the event-loop thread. Handlers, done callbacks, timers and event callbacks all run
@@ -50,7 +69,15 @@ extern "C" {
  *  load each other. */
 #define CHATD_ABI_MAJOR 1
 /** The ABI minor this header describes. */
-#define CHATD_ABI_MINOR 1
+#define CHATD_ABI_MINOR 2
+
+/** The oldest ABI minor this plugin needs: a plugin may define it before including
+ *  this header when it uses nothing newer (probing later members with
+ *  CHATD_HOST_HAS()), so that it also loads on hosts of that minor. Defaults to
+ *  CHATD_ABI_MINOR. Hosts before 1.2 read it as the minor the plugin was built for. */
+#ifndef CHATD_PLUGIN_MIN_MINOR
+#define CHATD_PLUGIN_MIN_MINOR CHATD_ABI_MINOR
+#endif
 
 /** The most parameters one database statement may bind (64 in ABI 1.0). */
 #define CHATD_DB_MAX_PARAMS 256
@@ -168,7 +195,16 @@ struct chatd_option {
 /** One numbered schema change. The host applies, at start, every migration whose
  *  version is above the one recorded for this plugin, in order, each in its own
  *  transaction, and records it. Versions start at 1 and increase by 1. The array ends
- *  with an entry whose sql is NULL. A migration is never edited once shipped: add one. */
+ *  with an entry whose sql is NULL. A migration is never edited once shipped: add one.
+ *
+ *  Table names (since 1.2, for plugins that need 1.2). Every table a plugin's migration
+ *  creates, alters, drops, renames, truncates or indexes is named after the plugin:
+ *  `<name>` or `<name>_<anything>` (e.g. accounts_users for the plugin accounts), so two
+ *  plugins never share a table by accident. chatd checks each migration before running
+ *  it and refuses the start (naming the plugin, the migration's version and the table)
+ *  when it names another. Reading other tables (INSERT ... SELECT from an older plugin's
+ *  table, to take its data over) is allowed. Plugins that need 1.0 or 1.1 are not
+ *  checked. */
 struct chatd_migration {
     uint32_t version;
     const char *description;
@@ -190,13 +226,31 @@ enum chatd_field_type {
 /** One field of a request, checked by the host before the handler runs: a missing
  *  required field, a wrong type, or a string outside [min_len, max_len] bytes is
  *  answered `<cmd>_reply` / `bad_request` with a reason naming the field, and the
- *  handler is not called. The array ends with an entry whose name is NULL. */
+ *  handler is not called. The array ends with an entry whose name is NULL. Since 1.2
+ *  the host copies the table when the command is registered, so it may be built in
+ *  init (from options, say); command_rules adds integer ranges and defaults. */
 struct chatd_field {
     const char *name;
     enum chatd_field_type type;
     int required;   /**< non-zero: the field must be present */
     size_t min_len; /**< strings: fewest bytes accepted */
     size_t max_len; /**< strings: most bytes accepted; 0 means no limit beyond the frame */
+};
+
+/** Since 1.2: more about one field of a registered command (command_rules). Give it
+ *  with designated initialisers: later minors may append members. */
+struct chatd_field_rule {
+    const char *field; /**< a field of the command's table */
+    /** Integers: the accepted range, checked like the field table (bad_request naming
+     *  the field and the range). min_int == max_int == 0: no range. */
+    int64_t min_int, max_int;
+    /** JSON text of the value an absent optional field takes before the handler runs
+     *  (e.g. "50", "false", "\"all\""); NULL: it stays absent. */
+    const char *default_json;
+    /** The name of a CHATD_OPT_INT option of the plugin whose value becomes the field's
+     *  max_len (strings) or max_int (integers), so a limit the operator sets is checked
+     *  by the host and not again by hand. NULL: none. */
+    const char *max_from_option;
 };
 
 /** Command flags. */
@@ -281,6 +335,16 @@ struct chatd_value {
  *  Return 0 to go on, non-zero to stop reading rows. */
 typedef int (*chatd_row_fn)(const struct chatd_value *cols, size_t ncols, void *arg);
 
+/** Since 1.2: every row of a query, gathered by the host (db_query_rows) into one block
+ *  that may cross back to the loop thread, so a plugin copies nothing by hand. Row r's
+ *  column c is values[r * n_cols + c]; text and blob values point into the block and
+ *  are NUL-terminated. Free it with rows_free (any thread). */
+struct chatd_rows {
+    size_t n_rows;
+    size_t n_cols;
+    const struct chatd_value *values;
+};
+
 /* ---------------------------------------------------------------------------------
  * Events and timers
  * ------------------------------------------------------------------------------- */
@@ -303,6 +367,100 @@ typedef void (*chatd_event_fn)(enum chatd_event event, chatd_session_id session,
 
 /** A timer callback, on the loop thread. */
 typedef void (*chatd_timer_fn)(void *arg);
+
+/** Since 1.2: called once when `user`'s queued output has reached the network (see
+ *  on_user_flushed), with status 0, or CHATD_ECLOSED when the user's last session ended
+ *  first, or CHATD_ETIMEDOUT when it did not happen within the time given. */
+typedef void (*chatd_flushed_fn)(const char *user, int status, void *arg);
+
+/* ---------------------------------------------------------------------------------
+ * Hooks (since 1.2): extending commands that other plugins serve
+ * ------------------------------------------------------------------------------- */
+
+/* The hook points chatd's own plugins run, each with its payload (a JSON object). A
+ * plugin may run hook points of its own under other names ("<plugin>.<event>").
+ *
+ * message.deliver - run by private_chat and groups before a message is accepted.
+ *   {"kind":"private"|"group","user_from":..,"user_to":.. (private) | "group":.. (group),
+ *    "text":..}. A hook may refuse it (hook_refuse: the sender gets that result word and
+ *   reason, nothing is stored or sent) or rewrite "text" (a string; other members are
+ *   read-only). It may decide later (return CHATD_HOOK_DEFER).
+ * message.accepted - run after a message was accepted (sent, stored or both): the
+ *   payload of message.deliver as delivered, plus "msg_id", "ts" and "result" (the word
+ *   the sender got: "success" or "offline"). Observe only.
+ * user.registered - run by accounts after a new account was committed: {"user":..}.
+ * user.login - run by accounts after a successful login, before login_reply is sent:
+ *   {"user":..,"session":N,"reply":{}}. Hooks add members to "reply" (not cmd, result,
+ *   id or reason), which login_reply carries; friends adds "fri", groups "group". Hooks
+ *   may defer (to read the database in a job).
+ * presence.changed - run by the host when a user's first session logs in or the last
+ *   one ends: {"user":..,"status":"online"|"offline"}. Observe only.
+ */
+#define CHATD_HOOK_MESSAGE_DELIVER  "message.deliver"
+#define CHATD_HOOK_MESSAGE_ACCEPTED "message.accepted"
+#define CHATD_HOOK_USER_REGISTERED  "user.registered"
+#define CHATD_HOOK_USER_LOGIN       "user.login"
+#define CHATD_HOOK_PRESENCE_CHANGED "presence.changed"
+
+/** One run of a hook point, handed to each hook function in turn. Valid until the
+ *  hook function returns, or, when it deferred, until it calls hook_resume. */
+struct chatd_hook_call;
+
+/** What a hook function returns. Anything negative is a CHATD_E* failure: the host logs
+ *  it with the plugin's name, counts it in /metrics (chatd_hook_failures_total) and goes
+ *  on with the next hook as if this one had not been there. */
+enum chatd_hook_return {
+    CHATD_HOOK_CONTINUE = 0, /**< done with it; the next hook runs */
+    CHATD_HOOK_DEFER = 1,    /**< will call hook_resume later (from a job's done, say) */
+};
+
+/** A hook function, on the loop thread. `payload` belongs to the call: read it, and
+ *  change what the hook point allows, until returning (or until hook_resume). */
+typedef int (*chatd_hook_fn)(struct chatd_hook_call *call, json_t *payload, void *arg);
+
+/** The outcome of a hook point's run, handed to the plugin that ran it. */
+struct chatd_hook_outcome {
+    int refused;        /**< non-zero when a hook refused */
+    const char *result; /**< the refusing hook's result word, or NULL */
+    const char *reason; /**< its reason, or NULL */
+};
+
+/** Called once the last hook is done (or refused): `payload` holds what the hooks made of
+ *  it, borrowed for the call. May run before hook_run returns. */
+typedef void (*chatd_hook_done_fn)(const struct chatd_hook_outcome *outcome, json_t *payload,
+                                   void *arg);
+
+/* ---------------------------------------------------------------------------------
+ * Services (since 1.2): functions one plugin offers to others
+ * ------------------------------------------------------------------------------- */
+
+/** A service as service_get finds it: the provider's table of functions (a struct the
+ *  service's own header defines, versioned by `version`; later versions only append)
+ *  and the provider's instance, the first argument of each of its functions. */
+struct chatd_service {
+    uint32_t version;
+    const void *fns;
+    void *instance;
+    void *pin; /**< the host's; set by service_hold */
+};
+
+/* ---------------------------------------------------------------------------------
+ * Delivery (since 1.2): one stream of messages per user
+ * ------------------------------------------------------------------------------- */
+
+enum chatd_deliver_flags {
+    /** Users with no session online get the message stored in chatd's inbox (committed
+     *  before done runs) and pushed, with "offline":true, right after their next
+     *  login_reply, in the order it was accepted among their other messages. */
+    CHATD_DELIVER_STORE = 1u << 0,
+};
+
+/** Where a delivered message went: `online` users had a session that got it (or will,
+ *  after the stored messages they are being sent), `stored` users got it stored.
+ *  `status` is 0, or CHATD_EOVERFLOW (nothing stored for a user whose inbox holds
+ *  max_stored messages; only with a single user), CHATD_EBUSY, CHATD_EDB... when the
+ *  store failed; the online users got the message in any case. */
+typedef void (*chatd_deliver_done_fn)(int status, size_t online, size_t stored, void *arg);
 
 /* ---------------------------------------------------------------------------------
  * The host function table
@@ -458,6 +616,119 @@ struct chatd_host {
      *  kept). The gauge goes away when the plugin is unloaded. CHATD_EINVAL for a bad
      *  name. */
     int (*metric_set)(struct chatd_plugin *self, const char *name, const char *help, double value);
+
+    /* -- since 1.2: the instance (loop thread) -- */
+
+    /** Make `instance` the plugin's instance: every command, subscription, hook, timer
+     *  and job it registers or submits with a NULL `arg` gets `instance` as its arg, and
+     *  the descriptor's destroy gets it after shutdown. Call it first thing in init.
+     *  Always 0. */
+    int (*instance_set)(struct chatd_plugin *self, void *instance);
+
+    /* -- since 1.2: commands (loop thread, during init only) -- */
+
+    /** Add rules to the fields of command `cmd`, registered by this plugin before:
+     *  `rules` ends with an entry whose field is NULL and is copied. CHATD_ENOENT for an
+     *  unknown command or field, CHATD_EINVAL for a default that is not valid JSON of
+     *  the field's type or a max_from_option that is not an integer option of the
+     *  plugin, CHATD_ESTATE outside init. */
+    int (*command_rules)(struct chatd_plugin *self, const char *cmd,
+                         const struct chatd_field_rule *rules);
+
+    /* -- since 1.2: jobs, the short way (loop thread, also during init) -- */
+
+    /** Submit `job` for `req` like job_submit, or, when that fails, answer req itself
+     *  (`busy` for CHATD_EBUSY, `internal` with the error's text otherwise) and call
+     *  job->done(NULL, arg, error) at once, so that done always runs exactly once and
+     *  frees arg. Returns what job_submit returned. `req` may be NULL (nothing to answer).
+     *  Since 1.2, job_submit and job_run also work during init: the jobs run once the
+     *  pool is up; a plugin whose init fails afterwards is unloaded only after its jobs
+     *  are done. */
+    int (*job_run)(struct chatd_plugin *self, struct chatd_request *req,
+                   const struct chatd_job *job, void *arg);
+
+    /* -- since 1.2: time (any thread) -- */
+
+    /** Milliseconds of a monotonic clock (CLOCK_MONOTONIC): for durations and deadlines,
+     *  never affected by changes of the wall clock. Unrelated to now_ms. */
+    int64_t (*monotonic_ms)(void);
+
+    /* -- since 1.2: flow control without polling (loop thread) -- */
+
+    /** Call fn(user, status, arg) once user_output_pending(user) is 0: at once (before
+     *  this returns) when it already is. Gives up after timeout_ms (0: 30 s) with
+     *  CHATD_ETIMEDOUT. Returns 0, CHATD_ENOMEM, or CHATD_ESHUTDOWN while stopping (fn is
+     *  then not called). A retired instance's pending calls are made with
+     *  CHATD_ESHUTDOWN before its shutdown. */
+    int (*on_user_flushed)(struct chatd_plugin *self, const char *user, uint32_t timeout_ms,
+                           chatd_flushed_fn fn, void *arg);
+
+    /* -- since 1.2: database rows without copying by hand (worker thread, in work()) -- */
+
+    /** Run a prepared statement like db_query and gather at most max_rows rows (0: no
+     *  limit beyond 100000) into *out, which the caller frees with rows_free, also when
+     *  the work's done runs on the loop thread. CHATD_EOVERFLOW when more rows came (*out
+     *  then holds the first max_rows), CHATD_ENOMEM, and db_query's errors (*out NULL). */
+    int (*db_query_rows)(struct chatd_db *db, const char *sql, const struct chatd_value *params,
+                         size_t nparams, size_t max_rows, struct chatd_rows **out);
+    /** Free what db_query_rows gathered; NULL is ignored. Any thread. */
+    void (*rows_free)(struct chatd_rows *rows);
+
+    /* -- since 1.2: hooks (loop thread) -- */
+
+    /** Call fn for every run of the hook point `hook` ("message.deliver"...) until
+     *  shutdown. Hooks of one point run in ascending `priority` (0 is the usual; a filter
+     *  that must see the original text takes a negative one), equal priorities in the
+     *  order of `[plugins] enable`. During init only: CHATD_ESTATE otherwise,
+     *  CHATD_EINVAL for an empty or over-long (64 bytes) name. */
+    int (*hook_add)(struct chatd_plugin *self, const char *hook, int priority, chatd_hook_fn fn,
+                    void *arg);
+    /** Run hook point `hook` with `payload` (an object, taken) through every hook added
+     *  for it, then call done (may be NULL: observe-only points), possibly before this
+     *  returns. A hook that defers longer than [server] hook_timeout_ms is logged and
+     *  counted (chatd_hook_timeouts_total) and skipped. Returns 0, or CHATD_ENOMEM /
+     *  CHATD_EINVAL (payload not an object; done is then not called). */
+    int (*hook_run)(struct chatd_plugin *self, const char *hook, json_t *payload,
+                    chatd_hook_done_fn done, void *arg);
+    /** Inside a hook function (or before hook_resume): stop the run; the plugin that ran
+     *  it gets `result` (a word, copied) and `reason` (copied, may be NULL). 0, or
+     *  CHATD_ESTATE when the call is already decided. */
+    int (*hook_refuse)(struct chatd_hook_call *call, const char *result, const char *reason);
+    /** After a hook function returned CHATD_HOOK_DEFER: go on with the next hook. The
+     *  call handle is invalid afterwards. Ignored (and 0) when the run already moved on
+     *  because the hook took too long. */
+    int (*hook_resume)(struct chatd_hook_call *call);
+
+    /* -- since 1.2: services (loop thread) -- */
+
+    /** Offer the table `fns` (static, or owned by the instance) as service `name` at
+     *  `version`. During init only, and only for a name in the descriptor's `provides`:
+     *  CHATD_EPERM otherwise; CHATD_EEXIST when another plugin offers it. */
+    int (*service_provide)(struct chatd_plugin *self, const char *name, uint32_t version,
+                           const void *fns, void *instance);
+    /** Find service `name` at `version` or later into *out. Valid until the current
+     *  callback returns; to use it longer (in a job, or until a callback of the
+     *  provider), service_hold it. CHATD_ENOENT when nobody offers it, CHATD_ENOSYS
+     *  when only an older version is offered. */
+    int (*service_get)(struct chatd_plugin *self, const char *name, uint32_t version,
+                       struct chatd_service *out);
+    /** Keep the provider of *svc loaded (and this plugin too) until service_release,
+     *  even across a reload that replaces it. Every hold needs one release. */
+    int (*service_hold)(struct chatd_plugin *self, struct chatd_service *svc);
+    void (*service_release)(struct chatd_plugin *self, struct chatd_service *svc);
+
+    /* -- since 1.2: delivery (loop thread) -- */
+
+    /** Deliver `msg` (an object, taken, e.g. a private_chat_recv push) to each of the
+     *  n_users users: pushed to their online sessions in the order deliver was called
+     *  (behind any stored messages still being sent to them), and with
+     *  CHATD_DELIVER_STORE stored for those with no session online. `max_stored` (0: no
+     *  limit) refuses the store for a user who already has that many stored messages.
+     *  done (may be NULL) runs once on the loop thread, before this returns when nothing
+     *  needed storing. Returns 0, CHATD_EINVAL, CHATD_ENOMEM, or CHATD_ENOSYS for
+     *  CHATD_DELIVER_STORE without a database (done is then not called). */
+    int (*deliver)(struct chatd_plugin *self, const char *const *users, size_t n_users, json_t *msg,
+                   uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done, void *arg);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */
@@ -482,7 +753,7 @@ typedef void (*chatd_shutdown_fn)(struct chatd_plugin *self);
  *  layout in every ABI major, so any host can say which ABI a plugin was built for. */
 struct chatd_plugin_descriptor {
     uint32_t abi_major;     /**< CHATD_ABI_MAJOR the plugin was built with */
-    uint32_t abi_minor;     /**< CHATD_ABI_MINOR the plugin was built with */
+    uint32_t abi_minor;     /**< the minor it needs: CHATD_PLUGIN_MIN_MINOR (1.0, 1.1: built) */
     uint32_t size;          /**< sizeof(struct chatd_plugin_descriptor) as built */
     uint32_t jansson_major; /**< JANSSON_MAJOR_VERSION the plugin was built with */
     const char *name;       /**< [a-z0-9_], 1 to 32 bytes; names the config section */
@@ -492,6 +763,18 @@ struct chatd_plugin_descriptor {
     const struct chatd_migration *migrations; /**< NULL or ended by a NULL sql */
     chatd_init_fn init;
     chatd_shutdown_fn shutdown; /**< may be NULL */
+    /* -- since 1.2 -- */
+    /** CHATD_ABI_MINOR of the header the plugin was built with (abi_minor is the minor it
+     *  needs, CHATD_PLUGIN_MIN_MINOR). */
+    uint32_t built_minor;
+    /** Services the plugin offers (service_provide), NULL-terminated; NULL for none. */
+    const char *const *provides;
+    /** Services the plugin needs, NULL-terminated; NULL for none. chatd refuses a config
+     *  that enables the plugin without a provider of each (naming both), and starts
+     *  providers first. */
+    const char *const *requires;
+    /** Called after shutdown with the instance given to instance_set; may be NULL. */
+    void (*destroy)(void *instance);
 };
 
 /** Define the plugin's descriptor. Give the remaining members as designated
@@ -502,9 +785,10 @@ struct chatd_plugin_descriptor {
     CHATD_PLUGIN_EXPORT extern const struct chatd_plugin_descriptor chatd_plugin;                  \
     const struct chatd_plugin_descriptor chatd_plugin = {                                          \
         .abi_major = CHATD_ABI_MAJOR,                                                              \
-        .abi_minor = CHATD_ABI_MINOR,                                                              \
+        .abi_minor = CHATD_PLUGIN_MIN_MINOR,                                                       \
         .size = (uint32_t)sizeof(struct chatd_plugin_descriptor),                                  \
         .jansson_major = JANSSON_MAJOR_VERSION,                                                    \
+        .built_minor = CHATD_ABI_MINOR,                                                            \
         __VA_ARGS__}
 
 #ifdef __cplusplus
