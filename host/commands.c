@@ -30,6 +30,14 @@ int commands_add(struct server *srv, struct chatd_plugin *p, const struct chatd_
     }
     c->spec = *cmd;
     c->plugin = p;
+    int rc = fields_copy(&c->fields, cmd->fields);
+    if (rc != 0) {
+        free(c->name);
+        free(c->reply_prefix);
+        free(c);
+        return rc;
+    }
+    c->spec.fields = c->fields.fields;
     HASH_ADD_KEYPTR(hh, srv->commands, c->name, strlen(c->name), c);
     return 0;
 }
@@ -44,6 +52,7 @@ struct command *commands_find(struct server *srv, const char *name)
 static void command_free(struct command *c)
 {
     metrics_command_free(c);
+    fields_free(&c->fields);
     free(c->name);
     free(c->reply_prefix);
     free(c);

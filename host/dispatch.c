@@ -9,73 +9,6 @@
 
 #include <string.h>
 
-static const char *field_type_name(enum chatd_field_type t)
-{
-    switch (t) {
-    case CHATD_FIELD_STRING:
-        return "a string";
-    case CHATD_FIELD_INT:
-        return "an integer";
-    case CHATD_FIELD_BOOL:
-        return "a boolean";
-    case CHATD_FIELD_OBJECT:
-        return "an object";
-    case CHATD_FIELD_ARRAY:
-        return "an array";
-    }
-    return "?";
-}
-
-static int has_type(const json_t *v, enum chatd_field_type t)
-{
-    switch (t) {
-    case CHATD_FIELD_STRING:
-        return json_is_string(v);
-    case CHATD_FIELD_INT:
-        return json_is_integer(v);
-    case CHATD_FIELD_BOOL:
-        return json_is_boolean(v);
-    case CHATD_FIELD_OBJECT:
-        return json_is_object(v);
-    case CHATD_FIELD_ARRAY:
-        return json_is_array(v);
-    }
-    return 0;
-}
-
-/* Check body against the command's field table; on failure write the reason. */
-static int check_fields(const json_t *body, const struct chatd_field *fields, char *reason,
-                        size_t len)
-{
-    for (const struct chatd_field *f = fields; f && f->name; f++) {
-        const json_t *v = json_object_get(body, f->name);
-        if (!v) {
-            if (f->required) {
-                snprintf(reason, len, "'%s' is required", f->name);
-                return -1;
-            }
-            continue;
-        }
-        if (!has_type(v, f->type)) {
-            snprintf(reason, len, "'%s' must be %s", f->name, field_type_name(f->type));
-            return -1;
-        }
-        if (f->type == CHATD_FIELD_STRING) {
-            size_t n = json_string_length(v);
-            if (f->max_len && (n < f->min_len || n > f->max_len)) {
-                snprintf(reason, len, "'%s' must be %zu to %zu bytes long", f->name, f->min_len,
-                         f->max_len);
-                return -1;
-            }
-            if (n < f->min_len) {
-                snprintf(reason, len, "'%s' must be at least %zu bytes long", f->name, f->min_len);
-                return -1;
-            }
-        }
-    }
-    return 0;
-}
-
 static void call_handler(struct chatd_request *req)
 {
     const struct chatd_command *spec = &req->command->spec;
@@ -92,11 +25,11 @@ static void call_handler(struct chatd_request *req)
             return;
         }
     }
-    if (check_fields(req->body, spec->fields, reason, sizeof(reason)) < 0) {
+    if (fields_check(&req->command->fields, req->body, reason, sizeof(reason)) < 0) {
         request_refuse(req, "bad_request", reason);
         return;
     }
-    spec->handler(req, req->body, spec->arg);
+    spec->handler(req, req->body, spec->arg ? spec->arg : req->command->plugin->instance);
 }
 
 void dispatch_frame(struct session *s, const char *data, size_t len)

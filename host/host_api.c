@@ -2,6 +2,8 @@
  * into the host's subsystems. */
 #include "commands.h"
 #include "db.h"
+#include "db_rows.h"
+#include "flush_watch.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "request.h"
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 static void api_log(struct chatd_plugin *self, enum chatd_log_level level, const char *fmt, ...)
     CHATD_PRINTF(3, 4);
@@ -166,24 +169,82 @@ static int api_session_logout(struct chatd_request *req)
     return 0;
 }
 
+/* A NULL arg means the plugin's instance (ABI 1.2; NULL for older plugins). */
+static void *arg_or_instance(const struct chatd_plugin *self, void *arg)
+{
+    return arg ? arg : self->instance;
+}
+
 static int api_subscribe(struct chatd_plugin *self, enum chatd_event event, chatd_event_fn fn,
                          void *arg)
 {
     if (self->state != PLUGIN_INITING)
         return CHATD_ESTATE;
-    return users_subscribe(self->server, self, event, fn, arg);
+    return users_subscribe(self->server, self, event, fn, arg_or_instance(self, arg));
 }
 
 static int api_job_submit(struct chatd_plugin *self, struct chatd_request *req,
                           const struct chatd_job *job, void *arg)
 {
-    return pool_submit(self->server->pool, self, req, job, arg);
+    /* chatd -t starts plugins but touches no database. */
+    if (self->server->check_only && job && (job->flags & CHATD_JOB_DB))
+        return CHATD_ENOSYS;
+    return pool_submit(self->server->pool, self, req, job, arg_or_instance(self, arg));
+}
+
+static int api_job_run(struct chatd_plugin *self, struct chatd_request *req,
+                       const struct chatd_job *job, void *arg)
+{
+    int rc = api_job_submit(self, req, job, arg);
+    if (rc == 0 || !job || !job->done)
+        return rc;
+    if (req)
+        request_reply(
+            req, rc == CHATD_EBUSY ? "busy" : "internal",
+            json_pack("{ss}", "reason",
+                      rc == CHATD_EBUSY ? "the server is busy, try again" : chatd_strerror(rc)));
+    job->done(NULL, arg_or_instance(self, arg), rc);
+    return rc;
 }
 
 static int api_timer_add(struct chatd_plugin *self, uint32_t ms, int repeat, chatd_timer_fn fn,
                          void *arg, uint64_t *id)
 {
-    return timers_add(self->server, self, ms, repeat, fn, arg, id);
+    return timers_add(self->server, self, ms, repeat, fn, arg_or_instance(self, arg), id);
+}
+
+static int api_instance_set(struct chatd_plugin *self, void *instance)
+{
+    self->instance = instance;
+    return 0;
+}
+
+static int api_command_rules(struct chatd_plugin *self, const char *cmd,
+                             const struct chatd_field_rule *rules)
+{
+    if (self->state != PLUGIN_INITING)
+        return CHATD_ESTATE;
+    struct command *c = cmd ? commands_find(self->server, cmd) : NULL;
+    if (!c || c->plugin != self)
+        return CHATD_ENOENT;
+    char why[200];
+    int rc = fields_add_rules(&c->fields, self, rules, why, sizeof(why));
+    if (rc != 0)
+        log_error("plugin %s: command '%s': %s", self->name, cmd, why);
+    return rc;
+}
+
+static int64_t api_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int api_on_user_flushed(struct chatd_plugin *self, const char *user, uint32_t timeout_ms,
+                               chatd_flushed_fn fn, void *arg)
+{
+    return flush_watch_add(self->server, self, user, timeout_ms, fn, arg_or_instance(self, arg));
 }
 
 static int api_timer_cancel(struct chatd_plugin *self, uint64_t id)
@@ -257,4 +318,11 @@ const struct chatd_host host_api = {
     .request_hold = request_hold,
     .request_release = request_release,
     .metric_set = api_metric_set,
+    .instance_set = api_instance_set,
+    .command_rules = api_command_rules,
+    .job_run = api_job_run,
+    .monotonic_ms = api_monotonic_ms,
+    .on_user_flushed = api_on_user_flushed,
+    .db_query_rows = db_query_rows,
+    .rows_free = db_rows_free,
 };

@@ -32,6 +32,9 @@ struct chatd_plugin {
     char *path;
     void *dl;
     const struct chatd_plugin_descriptor *desc;
+    /* The plugin's own state (instance_set, ABI 1.2): the arg of callbacks registered
+     * with a NULL one, and what the descriptor's destroy gets. */
+    void *instance;
     struct option_value *options;
     size_t n_options;
     enum plugin_state state;
@@ -61,6 +64,14 @@ struct chatd_plugin {
     /* A refusal found while the plugin was in init (a duplicate command). */
     char load_error[512];
 };
+
+/* Whether the plugin's descriptor has `member` (it was built with a header that has it). */
+#define PLUGIN_DESC_HAS(p, member)                                                                 \
+    ((p)->desc->size >=                                                                            \
+     offsetof(struct chatd_plugin_descriptor, member) + sizeof((p)->desc->member))
+/* The ABI minor the plugin was built with (1.0 and 1.1 descriptors say it in abi_minor). */
+#define PLUGIN_BUILT_MINOR(p)                                                                      \
+    (PLUGIN_DESC_HAS(p, built_minor) ? (p)->desc->built_minor : (p)->desc->abi_minor)
 
 /* How long a plugin's trial load in a child process may take. */
 #define PLUGIN_TRIAL_TIMEOUT_MS 10000

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "db.h"
 #include "log.h"
+#include "flush_watch.h"
 #include "migrations.h"
 #include "output.h"
 #include "plugin_loader.h"
@@ -243,6 +244,7 @@ void server_free(struct server *srv)
             plugin_close(srv->plugins[i]);
         srv->n_plugins = 0;
         reload_close_retired(srv, 1);
+        flush_watch_free_all(srv);
     }
     free(srv->plugins);
     users_free_all(srv);

@@ -4,6 +4,7 @@
 #define CHATD_HOST_SERVER_H
 
 #include "config.h"
+#include "fields.h"
 #include "framer.h"
 #include "line_buffer.h"
 #include "metrics.h"
@@ -18,11 +19,12 @@ struct result_count;
 struct evconnlistener;
 struct user;
 
-/* A command as registered by a plugin. The name is copied; the field table stays in
- * the plugin's memory, which is mapped for as long as the command is registered. */
+/* A command as registered by a plugin. The name and the field table are copied
+ * (spec.fields points at the copy). */
 struct command {
     char *name;
     struct chatd_command spec;
+    struct field_table fields;
     struct chatd_plugin *plugin;
     char *reply_prefix;           /* `{"cmd":"<name>_reply","result":` */
     struct result_count *results; /* replies by result word, for /metrics */
@@ -109,7 +111,8 @@ struct server {
     struct command *commands; /* by name */
     struct subscription *subscriptions;
     size_t n_subscriptions;
-    struct plugin_timer *timers; /* by id */
+    struct plugin_timer *timers;         /* by id */
+    struct flush_waiters *flush_waiters; /* on_user_flushed watches, by user (flush_watch.c) */
     uint64_t next_timer_id;
 
     /* Reused for every outgoing line, so replies and pushes allocate nothing. */

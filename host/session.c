@@ -1,5 +1,6 @@
 /* session.c - one client connection: reading frames one request at a time, writing
  * lines, and the limits (connection count, idle timeout, slow readers). */
+#include "flush_watch.h"
 #include "json_emit.h"
 #include "log.h"
 #include "output.h"
@@ -268,6 +269,8 @@ void session_wrote(struct session *s)
         s->write_armed = 0;
         bufferevent_disable(s->bev, EV_WRITE);
     }
+    if (pending == 0 && s->user)
+        flush_watch_flushed(s->server, s->user->name);
     if (s->output_paused && pending <= (size_t)s->server->cfg->max_output_bytes / 4) {
         s->output_paused = 0;
         session_process(s);

@@ -2,6 +2,8 @@
  * of login/logout events to subscribed plugins. */
 #include "users.h"
 
+#include "flush_watch.h"
+
 #include "log.h"
 
 #include <stdlib.h>
@@ -78,6 +80,7 @@ void users_unbind(struct server *srv, struct session *s)
     log_debug("session %llu logged out from %s", (unsigned long long)s->id, u->name);
     emit(srv, CHATD_EVENT_LOGOUT, s->id, u->name, last);
     if (last) {
+        flush_watch_user_gone(srv, u->name);
         HASH_DEL(srv->users, u);
         free(u->sessions);
         free(u->name);

@@ -471,9 +471,10 @@ int pool_submit(struct pool *pool, struct chatd_plugin *plugin, struct chatd_req
         return CHATD_EINVAL;
     if ((job->flags & CHATD_JOB_DB) && !pool->cfg->enable)
         return CHATD_ENOSYS;
-    /* A plugin refused after init must not leave work behind that calls into it, nor
-     * may one in its shutdown (it is unmapped right after). */
-    if (plugin->state == PLUGIN_INITING)
+    /* Plugins built before ABI 1.2 were promised CHATD_ESTATE from init; later ones may
+     * start jobs there (a plugin refused after init is closed once they are done). None
+     * may start one in its shutdown: it is unmapped right after. */
+    if (plugin->state == PLUGIN_INITING && PLUGIN_BUILT_MINOR(plugin) < 2)
         return CHATD_ESTATE;
     if (plugin->state == PLUGIN_STOPPING)
         return CHATD_ESHUTDOWN;
