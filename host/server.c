@@ -5,6 +5,7 @@
 #include "admin.h"
 #include "commands.h"
 #include "db.h"
+#include "db_watchdog.h"
 #include "log.h"
 #include "migrations.h"
 #include "output.h"
