@@ -4,6 +4,7 @@
 #include "db.h"
 #include "log.h"
 #include "plugin_loader.h"
+#include "plugin_options.h"
 #include "request.h"
 #include "server.h"
 #include "timers.h"

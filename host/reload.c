@@ -11,6 +11,8 @@
 #include "log.h"
 #include "migrations.h"
 #include "plugin_loader.h"
+#include "plugin_options.h"
+#include "plugin_trial.h"
 #include "server.h"
 #include "timers.h"
 #include "users.h"

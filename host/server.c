@@ -10,6 +10,7 @@
 #include "migrations.h"
 #include "output.h"
 #include "plugin_loader.h"
+#include "plugin_options.h"
 #include "users.h"
 #include "workers.h"
 
