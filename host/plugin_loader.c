@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "log.h"
 #include "plugin_options.h"
+#include "plugin_registry.h"
 #include "plugin_trial.h"
 #include "server.h"
 #include "timers.h"

@@ -39,7 +39,7 @@ struct chatd_plugin {
     unsigned inflight;
     /* Non-zero once a reload took it out of service (1: it served; 2: a new instance
      * that never started): no requests, events or timers reach it any more, and it is
-     * closed once inflight and pending_jobs are 0 (reload.c). */
+     * closed once inflight and pending_jobs are 0 (plugin_registry.c). */
     int retiring;
     struct chatd_plugin *next_retiring;
     /* Its commands while retiring: out of the routing table, but the struct command of

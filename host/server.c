@@ -11,6 +11,7 @@
 #include "output.h"
 #include "plugin_loader.h"
 #include "plugin_options.h"
+#include "plugin_registry.h"
 #include "users.h"
 #include "workers.h"
 
@@ -122,7 +123,7 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
             if (grown) {
                 srv->plugins = grown;
                 srv->plugins[srv->n_plugins++] = p;
-                reload_note_plugin(p, cfg);
+                registry_note_plugin(p, cfg);
                 continue;
             }
             plugin_close(p);
@@ -244,7 +245,7 @@ void server_free(struct server *srv)
         for (size_t i = srv->n_plugins; i-- > 0;)
             plugin_close(srv->plugins[i]);
         srv->n_plugins = 0;
-        reload_close_retired(srv, 1);
+        registry_close_retired(srv, 1);
     }
     free(srv->plugins);
     users_free_all(srv);

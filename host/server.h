@@ -99,7 +99,7 @@ struct server {
     struct chatd_plugin **plugins;
     size_t n_plugins;
     /* Plugins out of service after a reload, waiting for their work to drain, and
-     * new instances that failed after loading (reload.c). */
+     * new instances that failed after loading (plugin_registry.c). */
     struct chatd_plugin *retiring;
     struct event *retire_check;
     unsigned reloads_pending; /* new instances still migrating */
@@ -135,12 +135,6 @@ void server_session_gone(struct server *srv);
  * the running one on any error. Writes what happened (or why nothing did) to report.
  * 0 when applied (some plugins may still be migrating), -1 when refused. */
 int server_reload(struct server *srv, char *report, size_t len);
-/* The plugin instance serving as `name` now, or NULL. */
-struct chatd_plugin *server_plugin(struct server *srv, const char *name);
-/* Close the retiring plugins whose work has drained; all of them when tearing down. */
-void reload_close_retired(struct server *srv, int all);
-/* Remember a loaded plugin's file identity and options, for the next reload. */
-void reload_note_plugin(struct chatd_plugin *p, const struct config *cfg);
 
 /* listener.c */
 int listeners_open(struct server *srv, char *err, size_t errlen);
