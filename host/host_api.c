@@ -7,6 +7,7 @@
 #include "plugin_options.h"
 #include "request.h"
 #include "server.h"
+#include "session.h"
 #include "timers.h"
 #include "users.h"
 #include "workers.h"

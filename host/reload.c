@@ -3,6 +3,8 @@
  * on disk or in their options). Instances taken out of service retire through the
  * plugin registry (plugin_registry.c), which closes them once drained.
  * Everything here runs on the loop thread, except migrate_work. */
+#include "reload.h"
+
 #include "commands.h"
 #include "log.h"
 #include "migrations.h"
