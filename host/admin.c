@@ -4,6 +4,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "reload.h"
 #include "server.h"
 #include "workers.h"
 

@@ -1,11 +1,14 @@
 /* dispatch.c - from one complete frame to a plugin handler: JSON parsing, the generic
  * errors of the wire contract, login and user_from rules, and field checks. */
+#include "dispatch.h"
+
 #include "commands.h"
 #include "json_fast.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "request.h"
 #include "server.h"
+#include "session.h"
 
 #include <string.h>
 

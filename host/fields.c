@@ -1,7 +1,7 @@
 /* fields.c - checking a request's fields against its command's table and rules. */
 #include "fields.h"
 
-#include "plugin_loader.h"
+#include "plugin_options.h"
 
 #include <stdint.h>
 #include <stdio.h>

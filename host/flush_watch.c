@@ -4,6 +4,7 @@
 #include "flush_watch.h"
 
 #include "plugin_loader.h"
+#include "session.h"
 #include "users.h"
 
 #include <event2/buffer.h>

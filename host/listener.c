@@ -1,6 +1,9 @@
 /* listener.c - the listening sockets named by [server] listen, IPv4 and IPv6. */
+#include "listener.h"
+
 #include "log.h"
 #include "server.h"
+#include "session.h"
 
 #include <event2/listener.h>
 #include <netdb.h>

@@ -2,6 +2,7 @@
 #include "output.h"
 
 #include "server.h"
+#include "session.h"
 
 #include <errno.h>
 #include <event2/buffer.h>

@@ -1,9 +1,13 @@
 /* plugin_loader.c - dlopen of plugins, the ABI checks that decide whether one may load,
- * its option values, and the init/shutdown calls. */
+ * and the init/shutdown calls. Option values are plugin_options.c's, the trial load in a
+ * child process plugin_trial.c's. */
 #include "plugin_loader.h"
 
 #include "commands.h"
 #include "log.h"
+#include "plugin_options.h"
+#include "plugin_registry.h"
+#include "plugin_trial.h"
 #include "server.h"
 #include "timers.h"
 #include "users.h"
@@ -11,12 +15,6 @@
 #include "plugin_elf.h"
 
 #include <dlfcn.h>
-#include <limits.h>
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,111 +177,6 @@ int plugin_open(const char *path, const char *expected_name, struct chatd_plugin
     return 0;
 }
 
-struct option_value *plugin_option(struct chatd_plugin *p, const char *key)
-{
-    for (size_t i = 0; i < p->n_options; i++)
-        if (strcmp(p->options[i].option->key, key) == 0)
-            return &p->options[i];
-    return NULL;
-}
-
-static int set_option(struct option_value *v, const char *text, char *reason, size_t len)
-{
-    const struct chatd_option *o = v->option;
-    int flag;
-    switch (o->type) {
-    case CHATD_OPT_INT:
-        return config_parse_int(text, o->min, o->max, &v->number, reason, len);
-    case CHATD_OPT_BOOL:
-        if (config_parse_bool(text, &flag, reason, len) < 0)
-            return -1;
-        v->number = flag;
-        return 0;
-    case CHATD_OPT_STRING:
-        if (o->max > 0 && strlen(text) > (size_t)o->max) {
-            snprintf(reason, len, "longer than %lld bytes", (long long)o->max);
-            return -1;
-        }
-        free(v->text);
-        v->text = strdup(text);
-        return v->text ? 0 : -1;
-    }
-    return -1;
-}
-
-/* "file:line" for a line of the file, "--set" for a value from the command line. */
-static const char *where(const char *file, int line, char *buf, size_t len)
-{
-    if (line > 0)
-        snprintf(buf, len, "%s:%d", file, line);
-    else
-        snprintf(buf, len, "--set");
-    return buf;
-}
-
-int plugin_configure(struct chatd_plugin *p, const struct config *cfg, char *err, size_t errlen)
-{
-    const char *file = cfg->path ? cfg->path : "(config)";
-    size_t n = 0;
-    for (const struct chatd_option *o = p->desc->options; o && o->key; o++)
-        n++;
-    p->options = calloc(n ? n : 1, sizeof(*p->options));
-    if (!p->options) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    p->n_options = n;
-    char reason[CONFIG_ERROR_MAX];
-    char place[PATH_MAX + 16];
-    for (size_t i = 0; i < n; i++) {
-        p->options[i].option = &p->desc->options[i];
-        const char *def = p->desc->options[i].default_value;
-        if (def && set_option(&p->options[i], def, reason, sizeof(reason)) < 0) {
-            snprintf(err, errlen, "plugin '%s': default of '%s': %s", p->name,
-                     p->options[i].option->key, reason);
-            return -1;
-        }
-    }
-
-    for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
-        const struct config_entry *e = &cfg->plugin_entries[i];
-        if (strcmp(e->plugin, p->name) != 0)
-            continue;
-        struct option_value *v = plugin_option(p, e->key);
-        if (!v) {
-            char known[256] = "";
-            for (size_t k = 0; k < n; k++) {
-                size_t used = strlen(known);
-                snprintf(known + used, sizeof(known) - used, "%s%s", k ? ", " : "",
-                         p->options[k].option->key);
-            }
-            snprintf(err, errlen, "%s: unknown key '%s' in [plugin.%s] (it knows: %s)",
-                     where(file, e->line, place, sizeof(place)), e->key, p->name,
-                     n ? known : "no keys");
-            return -1;
-        }
-        if (set_option(v, e->value, reason, sizeof(reason)) < 0) {
-            snprintf(err, errlen, "%s: [plugin.%s] %s: %s",
-                     where(file, e->line, place, sizeof(place)), p->name, e->key, reason);
-            return -1;
-        }
-    }
-
-    for (size_t i = 0; i < n; i++) {
-        const struct option_value *v = &p->options[i];
-        int set = v->option->default_value != NULL;
-        for (size_t k = 0; !set && k < cfg->n_plugin_entries; k++)
-            set = strcmp(cfg->plugin_entries[k].plugin, p->name) == 0 &&
-                  strcmp(cfg->plugin_entries[k].key, v->option->key) == 0;
-        if (!set) {
-            snprintf(err, errlen, "%s: [plugin.%s] needs '%s' (%s)", file, p->name, v->option->key,
-                     v->option->help ? v->option->help : "no default");
-            return -1;
-        }
-    }
-    return 0;
-}
-
 int plugin_start(struct chatd_plugin *p, struct server *srv, char *err, size_t errlen)
 {
     p->server = srv;
@@ -346,93 +239,18 @@ void plugin_close(struct chatd_plugin *p)
     plugin_free(p);
 }
 
-/* Whether the object loads and its descriptor passes every check, tried in a child
- * process: loading runs the plugin's constructors, which must not run in chatd itself
- * just to describe a plugin. Returns 0, or -1 with the reason in err. */
-static int plugin_trial_result(pid_t pid, int fd, char *err, size_t errlen);
-
 static int open_only(void *arg, char *reason, size_t cap)
 {
     struct chatd_plugin *p;
     return plugin_open(arg, NULL, &p, reason, cap);
 }
 
+/* Whether the object loads and its descriptor passes every check, tried in a child
+ * process: loading runs the plugin's constructors, which must not run in chatd itself
+ * just to describe a plugin. Returns 0, or -1 with the reason in err. */
 static int try_load_in_child(const char *path, char *err, size_t errlen)
 {
     return plugin_trial(open_only, (void *)(uintptr_t)path, err, errlen);
-}
-
-int plugin_trial(int (*try_it)(void *arg, char *reason, size_t cap), void *arg, char *err,
-                 size_t errlen)
-{
-    int pipefd[2];
-    if (pipe(pipefd) < 0) {
-        snprintf(err, errlen, "cannot create a pipe: %s", strerror(errno));
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(pipefd[0]);
-        close(pipefd[1]);
-        snprintf(err, errlen, "cannot fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        close(pipefd[0]);
-        char reason[1024] = "";
-        int rc = try_it(arg, reason, sizeof(reason));
-        ssize_t ignored = write(pipefd[1], reason, strlen(reason));
-        (void)ignored;
-        _exit(rc == 0 ? 0 : 1);
-    }
-    close(pipefd[1]);
-    return plugin_trial_result(pid, pipefd[0], err, errlen);
-}
-
-static int plugin_trial_result(pid_t pid, int fd, char *err, size_t errlen)
-{
-    /* A constructor that hangs must not hang chatd: the child gets a deadline. */
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    size_t used = 0;
-    int timed_out = 0;
-    for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long elapsed = (long)(now.tv_sec - start.tv_sec) * 1000 +
-                       (long)(now.tv_nsec - start.tv_nsec) / 1000000;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int ready = elapsed < PLUGIN_TRIAL_TIMEOUT_MS
-                        ? poll(&pfd, 1, (int)(PLUGIN_TRIAL_TIMEOUT_MS - elapsed))
-                        : 0;
-        if (ready < 0 && errno == EINTR)
-            continue;
-        if (ready <= 0) {
-            timed_out = ready == 0;
-            break;
-        }
-        ssize_t n = read(fd, err + used, errlen - used - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || (used += (size_t)n) + 1 >= errlen)
-            break;
-    }
-    err[used] = '\0';
-    close(fd);
-    if (timed_out)
-        kill(pid, SIGKILL);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (timed_out) {
-        snprintf(err, errlen, "loading it did not finish within %d ms", PLUGIN_TRIAL_TIMEOUT_MS);
-        return -1;
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    if (used == 0)
-        snprintf(err, errlen, "loading it crashed the test process");
-    return -1;
 }
 
 int plugin_describe(const char *path, FILE *out)

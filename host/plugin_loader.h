@@ -1,5 +1,6 @@
-/* plugin_loader.h - opening plugin shared objects, checking their descriptors,
- * validating their config sections, and starting and stopping them. */
+/* plugin_loader.h - opening plugin shared objects, checking their descriptors, and
+ * starting and stopping them. Their options: plugin_options.h; trial loads in a child
+ * process: plugin_trial.h. */
 #ifndef CHATD_HOST_PLUGIN_LOADER_H
 #define CHATD_HOST_PLUGIN_LOADER_H
 
@@ -10,13 +11,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+struct option_value;
 struct server;
-
-struct option_value {
-    const struct chatd_option *option;
-    int64_t number; /* CHATD_OPT_INT and CHATD_OPT_BOOL */
-    char *text;     /* CHATD_OPT_STRING */
-};
 
 enum plugin_state {
     PLUGIN_OPENED,  /* descriptor checked, no plugin code has run */
@@ -46,7 +42,7 @@ struct chatd_plugin {
     unsigned inflight;
     /* Non-zero once a reload took it out of service (1: it served; 2: a new instance
      * that never started): no requests, events or timers reach it any more, and it is
-     * closed once inflight and pending_jobs are 0 (reload.c). */
+     * closed once inflight and pending_jobs are 0 (plugin_registry.c). */
     int retiring;
     struct chatd_plugin *next_retiring;
     /* Its commands while retiring: out of the routing table, but the struct command of
@@ -73,16 +69,6 @@ struct chatd_plugin {
 #define PLUGIN_BUILT_MINOR(p)                                                                      \
     (PLUGIN_DESC_HAS(p, built_minor) ? (p)->desc->built_minor : (p)->desc->abi_minor)
 
-/* How long a plugin's trial load in a child process may take. */
-#define PLUGIN_TRIAL_TIMEOUT_MS 10000
-
-/* Run try_it(arg, reason, cap) in a child process, so that a plugin's code (its
- * constructors) runs there and never in chatd: 0 when it returned 0, or -1 with its
- * reason (or why the child failed) in err. A child that takes longer than
- * PLUGIN_TRIAL_TIMEOUT_MS is killed and counts as a refusal. */
-int plugin_trial(int (*try_it)(void *arg, char *reason, size_t cap), void *arg, char *err,
-                 size_t errlen);
-
 /* The host table handed to every plugin (host_api.c). */
 extern const struct chatd_host host_api;
 
@@ -93,9 +79,6 @@ char *plugin_path(const char *dir, const char *name);
  * (may be NULL) must match the descriptor's name. -1 with the reason in err. */
 int plugin_open(const char *path, const char *expected_name, struct chatd_plugin **out, char *err,
                 size_t errlen);
-/* Check the plugin's [plugin.<name>] lines of cfg against its option table and store
- * the values (defaults for keys not set). -1 with "file:line: reason" in err. */
-int plugin_configure(struct chatd_plugin *p, const struct config *cfg, char *err, size_t errlen);
 /* Run the plugin's init with the host table. -1 with the reason in err (init failed,
  * or it registered a command another plugin has). */
 int plugin_start(struct chatd_plugin *p, struct server *srv, char *err, size_t errlen);
@@ -106,7 +89,5 @@ void plugin_close(struct chatd_plugin *p);
 /* Print the descriptor, options and whether this host would load it (--check-plugin).
  * Returns 0 when it would load. */
 int plugin_describe(const char *path, FILE *out);
-
-struct option_value *plugin_option(struct chatd_plugin *p, const char *key);
 
 #endif

@@ -1,16 +1,17 @@
 /* reload.c - live reload: re-read the config, validate all of it without touching the
  * running server, then apply it (live settings; plugins enabled, disabled, or changed
- * on disk or in their options), and close retired plugin instances once drained.
- *
- * A plugin instance is never closed while anything can still call into it: a retired
- * instance loses its commands (they answer unknown_cmd or go to its successor), its
- * subscriptions and its timers at once, and is closed (shutdown, then dlclose) from a
- * timer of its own once its in-flight requests (held ones included) and jobs are done.
+ * on disk or in their options). Instances taken out of service retire through the
+ * plugin registry (plugin_registry.c), which closes them once drained.
  * Everything here runs on the loop thread, except migrate_work. */
+#include "reload.h"
+
 #include "commands.h"
 #include "log.h"
 #include "migrations.h"
 #include "plugin_loader.h"
+#include "plugin_options.h"
+#include "plugin_registry.h"
+#include "plugin_trial.h"
 #include "server.h"
 #include "timers.h"
 #include "users.h"
@@ -29,11 +30,6 @@
 /* Migrations of a plugin started by a reload may take long: they run on a worker, with a
  * budget of their own instead of [database] job_timeout_ms. */
 #define MIGRATION_BUDGET_MS 600000
-/* How often retired instances are looked at while some wait to drain. */
-#define RETIRE_CHECK_MS 20
-/* Values of chatd_plugin.retiring. */
-#define RETIRED_SERVED 1
-#define RETIRED_UNUSED 2
 
 static void say(char *report, size_t len, const char *fmt, ...) CHATD_PRINTF(3, 4);
 static void say(char *report, size_t len, const char *fmt, ...)
@@ -52,126 +48,17 @@ static void say(char *report, size_t len, const char *fmt, ...)
     }
 }
 
-/* The plugin's [plugin.<name>] lines as one string, to tell whether they changed. */
-static char *options_text(const struct config *cfg, const char *name)
-{
-    size_t n = 1;
-    for (size_t i = 0; i < cfg->n_plugin_entries; i++)
-        if (strcmp(cfg->plugin_entries[i].plugin, name) == 0)
-            n += strlen(cfg->plugin_entries[i].key) + strlen(cfg->plugin_entries[i].value) + 2;
-    char *text = malloc(n);
-    if (!text)
-        return NULL;
-    text[0] = '\0';
-    for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
-        const struct config_entry *e = &cfg->plugin_entries[i];
-        if (strcmp(e->plugin, name) == 0) {
-            strcat(text, e->key);
-            strcat(text, "=");
-            strcat(text, e->value);
-            strcat(text, "\n");
-        }
-    }
-    return text;
-}
-
-static void note_file(struct chatd_plugin *p, const struct stat *st)
-{
-    p->file_dev = st->st_dev;
-    p->file_ino = st->st_ino;
-    p->file_size = st->st_size;
-    p->file_mtime = st->st_mtim;
-}
-
-static int same_file(const struct chatd_plugin *p, const struct stat *st)
-{
-    return p->file_dev == st->st_dev && p->file_ino == st->st_ino && p->file_size == st->st_size &&
-           p->file_mtime.tv_sec == st->st_mtim.tv_sec &&
-           p->file_mtime.tv_nsec == st->st_mtim.tv_nsec;
-}
-
-void reload_note_plugin(struct chatd_plugin *p, const struct config *cfg)
-{
-    struct stat st;
-    if (stat(p->path, &st) == 0)
-        note_file(p, &st);
-    free(p->options_text);
-    p->options_text = options_text(cfg, p->name);
-}
-
-static void on_retire_check(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    reload_close_retired(arg, 0);
-}
-
-void reload_close_retired(struct server *srv, int all)
-{
-    struct chatd_plugin **pp = &srv->retiring;
-    while (*pp) {
-        struct chatd_plugin *p = *pp;
-        if (all || (p->inflight == 0 && p->pending_jobs == 0)) {
-            *pp = p->next_retiring;
-            if (p->retiring == RETIRED_UNUSED)
-                log_info("plugin %s %s: the instance that did not start is closed", p->name,
-                         p->desc->version ? p->desc->version : "");
-            else
-                log_info("plugin %s %s unloaded", p->name,
-                         p->desc->version ? p->desc->version : "");
-            plugin_close(p);
-        } else {
-            pp = &p->next_retiring;
-        }
-    }
-    if (!srv->retiring && srv->retire_check)
-        event_del(srv->retire_check);
-}
-
-/* Take p out of service at once; it is closed once its work has drained. `how` says
- * whether it served (RETIRED_SERVED) or never started (RETIRED_UNUSED). */
-static void retire(struct server *srv, struct chatd_plugin *p, int how)
-{
-    if (p->server) {
-        commands_retire_plugin(srv, p);
-        users_unsubscribe_plugin(srv, p);
-        timers_cancel_plugin(srv, p);
-    }
-    p->retiring = how;
-    p->next_retiring = srv->retiring;
-    srv->retiring = p;
-    if (!srv->retire_check)
-        srv->retire_check = event_new(srv->base, -1, EV_PERSIST, on_retire_check, srv);
-    struct timeval every = {0, RETIRE_CHECK_MS * 1000};
-    if (srv->retire_check && !evtimer_pending(srv->retire_check, NULL))
-        evtimer_add(srv->retire_check, &every);
-}
-
-static size_t find_active(struct server *srv, const char *name)
-{
-    for (size_t i = 0; i < srv->n_plugins; i++)
-        if (strcmp(srv->plugins[i]->name, name) == 0)
-            return i;
-    return SIZE_MAX;
-}
-
-struct chatd_plugin *server_plugin(struct server *srv, const char *name)
-{
-    size_t at = find_active(srv, name);
-    return at == SIZE_MAX ? NULL : srv->plugins[at];
-}
-
 /* Start a loaded, configured and migrated instance, and switch its commands over from
  * the instance it replaces (if any), which then retires. On failure the running
  * instance keeps serving and the new one is closed. */
 static int activate(struct server *srv, struct chatd_plugin *p)
 {
-    size_t at = find_active(srv, p->name);
+    size_t at = registry_find(srv, p->name);
     struct chatd_plugin *old = at == SIZE_MAX ? NULL : srv->plugins[at];
     struct chatd_plugin **grown = NULL;
     if (!old && !(grown = realloc(srv->plugins, (srv->n_plugins + 1) * sizeof(*grown)))) {
         log_error("reload: plugin %s not started: out of memory", p->name);
-        retire(srv, p, RETIRED_UNUSED);
+        registry_retire(srv, p, RETIRED_UNUSED);
         return -1;
     }
     if (grown)
@@ -187,11 +74,11 @@ static int activate(struct server *srv, struct chatd_plugin *p)
         timers_cancel_plugin(srv, p);
         if (old)
             commands_restore_plugin(srv, old);
-        retire(srv, p, RETIRED_UNUSED);
+        registry_retire(srv, p, RETIRED_UNUSED);
         return -1;
     }
     if (old) {
-        retire(srv, old, RETIRED_SERVED);
+        registry_retire(srv, old, RETIRED_SERVED);
         srv->plugins[at] = p;
     } else {
         srv->plugins[srv->n_plugins++] = p;
@@ -226,7 +113,7 @@ static void migrate_done(struct chatd_request *req, void *arg, int status)
             log_error("reload: plugin %s not started: %s", j->plugin->name,
                       j->err[0] ? j->err : chatd_strerror(status));
         /* The pool still counts this job against the plugin: closed once it is done. */
-        retire(srv, j->plugin, RETIRED_UNUSED);
+        registry_retire(srv, j->plugin, RETIRED_UNUSED);
     } else {
         activate(srv, j->plugin);
     }
@@ -317,8 +204,8 @@ static struct chatd_plugin *load_instance(const char *path, const char *name,
     }
     free(p->path);
     p->path = configured;
-    note_file(p, &st);
-    p->options_text = options_text(cfg, name);
+    registry_note_file(p, &st);
+    p->options_text = registry_options_text(cfg, name);
     return p;
 }
 
@@ -490,13 +377,13 @@ static int make_plan(struct server *srv, const struct config *next, struct plan_
             plan_free(plan, next->n_enabled);
             return -1;
         }
-        size_t at = find_active(srv, name);
-        char *options = options_text(next, name);
+        size_t at = registry_find(srv, name);
+        char *options = registry_options_text(next, name);
         if (at == SIZE_MAX) {
             e->action = START;
             e->why = "newly enabled";
         } else if (strcmp(srv->plugins[at]->path, e->path) != 0 ||
-                   !same_file(srv->plugins[at], &st)) {
+                   !registry_same_file(srv->plugins[at], &st)) {
             e->action = REPLACE;
             e->why = "its file changed";
         } else if (!options || str_differs(options, srv->plugins[at]->options_text)) {
@@ -563,7 +450,7 @@ static void start_instance(struct server *srv, const struct plan_entry *e, char 
             chatd_strerror(rc));
         log_error("reload: plugin %s not started: its migrations could not be queued (%s)", e->name,
                   chatd_strerror(rc));
-        retire(srv, p, RETIRED_UNUSED);
+        registry_retire(srv, p, RETIRED_UNUSED);
         return;
     }
     srv->reloads_pending++;
@@ -614,7 +501,7 @@ int server_reload(struct server *srv, char *report, size_t len)
             srv->plugins[kept++] = p;
         } else {
             say(report, len, "plugin %s: disabled; unloads once its work is done", p->name);
-            retire(srv, p, RETIRED_SERVED);
+            registry_retire(srv, p, RETIRED_SERVED);
         }
     }
     srv->n_plugins = kept;

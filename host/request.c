@@ -5,6 +5,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "reply_line.h"
+#include "session.h"
 
 #include <stdlib.h>
 #include <string.h>

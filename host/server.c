@@ -5,11 +5,17 @@
 #include "admin.h"
 #include "commands.h"
 #include "db.h"
+#include "db_watchdog.h"
+#include "listener.h"
 #include "log.h"
 #include "flush_watch.h"
 #include "migrations.h"
 #include "output.h"
 #include "plugin_loader.h"
+#include "plugin_options.h"
+#include "plugin_registry.h"
+#include "reload.h"
+#include "session.h"
 #include "users.h"
 #include "workers.h"
 
@@ -121,7 +127,7 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
             if (grown) {
                 srv->plugins = grown;
                 srv->plugins[srv->n_plugins++] = p;
-                reload_note_plugin(p, cfg);
+                registry_note_plugin(p, cfg);
                 continue;
             }
             plugin_close(p);
@@ -243,7 +249,7 @@ void server_free(struct server *srv)
         for (size_t i = srv->n_plugins; i-- > 0;)
             plugin_close(srv->plugins[i]);
         srv->n_plugins = 0;
-        reload_close_retired(srv, 1);
+        registry_close_retired(srv, 1);
         flush_watch_free_all(srv);
     }
     free(srv->plugins);

@@ -1,5 +1,7 @@
-/* server.h - the host's shared state: the event loop, sessions, users, plugins and the
- * generic request path. Everything here runs on the loop thread. */
+/* server.h - the host's shared state (the event loop, sessions, users, plugins, commands)
+ * and server.c's functions: the server's life. Everything here runs on the loop thread.
+ * The files working on this state have their own headers: session.h, listener.h,
+ * dispatch.h, reload.h, plugin_registry.h. */
 #ifndef CHATD_HOST_SERVER_H
 #define CHATD_HOST_SERVER_H
 
@@ -101,7 +103,7 @@ struct server {
     struct chatd_plugin **plugins;
     size_t n_plugins;
     /* Plugins out of service after a reload, waiting for their work to drain, and
-     * new instances that failed after loading (reload.c). */
+     * new instances that failed after loading (plugin_registry.c). */
     struct chatd_plugin *retiring;
     struct event *retire_check;
     unsigned reloads_pending; /* new instances still migrating */
@@ -121,7 +123,6 @@ struct server {
     int stopping;
 };
 
-/* server.c */
 struct server *server_new(struct config *cfg);
 /* Load, configure and start every enabled plugin. -1 with the reason in err. */
 int server_load_plugins(struct server *srv, char *err, size_t errlen);
@@ -132,54 +133,5 @@ void server_stop(struct server *srv);
 void server_free(struct server *srv);
 /* The session is gone or closing; the server may be done stopping. */
 void server_session_gone(struct server *srv);
-
-/* reload.c */
-/* Re-read the config (SIGHUP, POST /reload), validate all of it, and apply it, or keep
- * the running one on any error. Writes what happened (or why nothing did) to report.
- * 0 when applied (some plugins may still be migrating), -1 when refused. */
-int server_reload(struct server *srv, char *report, size_t len);
-/* The plugin instance serving as `name` now, or NULL. */
-struct chatd_plugin *server_plugin(struct server *srv, const char *name);
-/* Close the retiring plugins whose work has drained; all of them when tearing down. */
-void reload_close_retired(struct server *srv, int all);
-/* Remember a loaded plugin's file identity and options, for the next reload. */
-void reload_note_plugin(struct chatd_plugin *p, const struct config *cfg);
-
-/* listener.c */
-int listeners_open(struct server *srv, char *err, size_t errlen);
-void listeners_close(struct server *srv);
-
-/* session.c */
-void session_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *addr,
-                    int socklen);
-struct session *session_find(struct server *srv, chatd_session_id id);
-/* Send one JSON object as one line. Returns CHATD_ECLOSED for a dead session, and
- * disconnects a slow reader whose unsent backlog passes the limit. Does not take obj. */
-int session_send(struct session *s, const json_t *obj);
-/* Serialise obj once into the server's scratch buffer as one line (for sending the same
- * push to many sessions); returns its length, 0 on failure. */
-size_t session_format_line(struct server *srv, const json_t *obj);
-/* Queue an already formatted line; same checks as session_send. */
-int session_send_line(struct session *s, const char *line, size_t len);
-/* Send a generic error {"cmd":"error","result":word,...}; `id` may be NULL. */
-void session_send_error(struct session *s, const char *word, json_t *id, const char *request,
-                        const char *reason);
-/* Stop reading, flush what is queued, then close. */
-void session_close_after_flush(struct session *s, const char *why);
-/* Close now (the actual free happens from a fresh loop callback). */
-void session_close(struct session *s, const char *why);
-/* The session's request finished: read the next frame. */
-void session_request_done(struct server *srv, chatd_session_id id);
-/* Some of s's output has been written (or none could be): arm or disarm the write
- * event for what is left, and resume requests paused for output room. */
-void session_wrote(struct session *s);
-void session_free_all(struct server *srv);
-/* Free the sessions queued by session_close (the reaper event's work). */
-void session_reap(struct server *srv);
-/* Stopping: close every session without a request in flight once flushed. */
-void session_begin_stop(struct server *srv);
-
-/* dispatch.c */
-void dispatch_frame(struct session *s, const char *data, size_t len);
 
 #endif

@@ -1,5 +1,8 @@
 /* session.c - one client connection: reading frames one request at a time, writing
  * lines, and the limits (connection count, idle timeout, slow readers). */
+#include "session.h"
+
+#include "dispatch.h"
 #include "flush_watch.h"
 #include "json_emit.h"
 #include "log.h"

@@ -1,15 +1,16 @@
 /* workers.c - the worker pool (see workers.h). Workers take jobs from one bounded
  * queue; finished jobs go to a completion list that one libevent event, activated from
- * the worker, drains on the loop thread. A watchdog thread enforces time budgets. */
+ * the worker, drains on the loop thread.
+ * Time budgets and the database's health are the watchdog's (db_watchdog.c). */
 #include "workers.h"
 
 #include "db.h"
+#include "db_watchdog.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "request.h"
+#include "workers_internal.h"
 
-#include <pthread.h>
-#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,82 +18,9 @@
 /* Reconnection backoff after a failed attempt: doubles from the first to the last. */
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_LAST_MS  5000
-/* How often the watchdog looks for jobs past their budget. */
-#define WATCHDOG_TICK_MS 20
-/* How long a killed query may take to stop before its socket is shut down: a server
- * that hangs never acts on KILL QUERY. */
-#define KILL_GRACE_NS 1000000000LL
-/* Read and write timeout of the watchdog's own connection, so a hung server cannot
- * hold it either. */
-#define KILLER_IO_TIMEOUT_S 2
-/* How often the watchdog tries to reach a database that is down. */
-#define PROBE_INTERVAL_NS 250000000LL
-/* How often the watchdog asks a database that is up whether it still answers. */
-#define HEALTH_INTERVAL_NS 1000000000LL
-
-struct job {
-    struct chatd_job spec;
-    struct chatd_plugin *plugin;
-    struct chatd_request *req;
-    void *arg;
-    int status;
-    int64_t submitted_ns, started_ns, deadline_ns;
-    struct job *next;
-};
-
-struct worker {
-    struct pool *pool;
-    pthread_t thread;
-    struct chatd_db db;
-    int connected_once;
-    int64_t next_attempt_ns;
-    int64_t backoff_ms;
-    /* Under pool->lock: the job running, and the connection as the watchdog may use it
-     * (published only once connected, withdrawn before the connection is closed). */
-    struct job *running;
-    unsigned long conn_thread_id; /* 0: no connection to kill queries on */
-    int conn_fd;                  /* -1: none */
-    int64_t killed_at_ns;         /* when KILL QUERY was sent for the running job */
-    int socket_shut;
-    int64_t last_used_ns;       /* when the connection last finished a job */
-    uint64_t failed_generation; /* pool->up_generation at the last failed connect */
-};
-
-struct pool {
-    struct event_base *base;
-    const struct config_database *cfg;
-    char *password;
-    pthread_mutex_t lock;
-    pthread_cond_t has_work;
-    pthread_cond_t watchdog_wake;
-    struct job **ring; /* the queue */
-    size_t cap, head, count;
-    struct job *done_head, *done_tail;
-    struct event *done_ev;
-    struct worker *workers;
-    size_t n_workers;
-    pthread_t watchdog;
-    int watchdog_started;
-    int watchdog_stop;      /* the watchdog outlives the workers, to cut jobs at shutdown */
-    int abort_running;      /* stopping: treat every running database job as overdue */
-    struct chatd_db killer; /* the watchdog's own connection, for KILL QUERY */
-    int stopping;
-    struct pool_stats stats; /* under lock */
-    uint64_t up_generation;  /* bumped each time the database is seen up after being down */
-    int64_t next_probe_ns;   /* the watchdog's next connection attempt while it is down */
-    int64_t next_health_ns;  /* its next question while it is up */
-    int watch_health;        /* ask at all (pool_watch_health) */
-};
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Hand a finished job to the loop thread (called with the lock held). */
-static void post_done(struct pool *pool, struct job *job)
+void pool_post_done(struct pool *pool, struct job *job)
 {
     job->next = NULL;
     int was_empty = pool->done_head == NULL;
@@ -241,142 +169,11 @@ static void *worker_main(void *arg)
         w->running = NULL;
         job->status = status;
         pool->stats.run_ns += (uint64_t)(now_ns() - job->started_ns);
-        post_done(pool, job);
+        pool_post_done(pool, job);
     }
     pthread_mutex_unlock(&pool->lock);
     publish_connection(w, 0);
     db_close(&w->db);
-    mysql_thread_end();
-    return NULL;
-}
-
-/* Remove the queued job at ring offset i, keeping the order of the others. */
-static void queue_remove_at(struct pool *pool, size_t i)
-{
-    for (size_t k = i; k + 1 < pool->count; k++)
-        pool->ring[(pool->head + k) % pool->cap] = pool->ring[(pool->head + k + 1) % pool->cap];
-    pool->count--;
-}
-
-/* Watchdog thread: its own connection, opened again when missing or broken. 0, or -1
- * with the reason in err. */
-static int killer_ready(struct pool *pool, char *err, size_t errlen)
-{
-    if (pool->killer.conn && !pool->killer.broken)
-        return 0;
-    return db_open(&pool->killer, pool->cfg, pool->password, err, errlen) < 0 ? -1 : 0;
-}
-
-static void kill_query(struct pool *pool, unsigned long thread_id)
-{
-    char err[512];
-    if (killer_ready(pool, err, sizeof(err)) < 0) {
-        log_warn("watchdog cannot kill a query past its budget: %s", err);
-        return;
-    }
-    struct chatd_value id = {.type = CHATD_PARAM_INT64, .i = (int64_t)thread_id};
-    if (db_exec(&pool->killer, "KILL QUERY ?", &id, 1, NULL, NULL) == 0)
-        log_warn("killed a database query (connection %lu): %s", thread_id,
-                 pool->abort_running ? "chatd is stopping" : "past its time budget");
-}
-
-/* Watchdog thread: one statement on its own connection (opened when missing). Bounded
- * by that connection's I/O timeout, as its KILL QUERY is. */
-static int database_answers(struct pool *pool)
-{
-    char err[512];
-    return killer_ready(pool, err, sizeof(err)) == 0 && db_simple(&pool->killer, "DO 1") == 0;
-}
-
-static void *watchdog_main(void *arg)
-{
-    struct pool *pool = arg;
-    mysql_thread_init();
-    pthread_mutex_lock(&pool->lock);
-    while (!pool->watchdog_stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += WATCHDOG_TICK_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&pool->watchdog_wake, &pool->lock, &until);
-        int64_t now = now_ns();
-
-        /* Jobs whose budget ran out while they waited never start. */
-        for (size_t i = 0; i < pool->count;) {
-            struct job *job = pool->ring[(pool->head + i) % pool->cap];
-            if (now <= job->deadline_ns) {
-                i++;
-                continue;
-            }
-            queue_remove_at(pool, i);
-            job->status = CHATD_ETIMEDOUT;
-            post_done(pool, job);
-        }
-
-        /* While the database is up, ask it now and then whether it still answers, so
-         * that /healthz and chatd_db_up say so at once, not only once a job fails. */
-        if (pool->watch_health && pool->cfg->enable && pool->stats.database_up &&
-            now >= pool->next_health_ns) {
-            pool->next_health_ns = now + HEALTH_INTERVAL_NS;
-            pthread_mutex_unlock(&pool->lock);
-            int up = database_answers(pool);
-            pthread_mutex_lock(&pool->lock);
-            if (!up && pool->stats.database_up) {
-                pool->stats.database_up = 0;
-                pool->next_probe_ns = now + PROBE_INTERVAL_NS;
-                log_warn("the database does not answer");
-            }
-        }
-
-        /* While the database is down, probe it, so that workers waiting out their
-         * backoff learn at once when it is back. */
-        if (pool->cfg->enable && !pool->stats.database_up && now >= pool->next_probe_ns) {
-            pool->next_probe_ns = now + PROBE_INTERVAL_NS;
-            pthread_mutex_unlock(&pool->lock);
-            char err[512];
-            int up = db_open(&pool->killer, pool->cfg, pool->password, err, sizeof(err)) == 0;
-            pthread_mutex_lock(&pool->lock);
-            if (up && !pool->stats.database_up) {
-                pool->stats.database_up = 1;
-                pool->up_generation++;
-                log_info("database answers again");
-            }
-        }
-
-        unsigned long victims[256];
-        size_t n_victims = 0;
-        for (size_t i = 0; i < pool->n_workers; i++) {
-            struct worker *w = &pool->workers[i];
-            if (!w->running || !(w->running->spec.flags & CHATD_JOB_DB))
-                continue;
-            int overdue = pool->abort_running || now > w->running->deadline_ns;
-            if (overdue && !atomic_load(&w->db.killed) && w->conn_thread_id && pool->cfg->enable) {
-                atomic_store(&w->db.killed, 1);
-                w->killed_at_ns = now;
-                if (n_victims < 256)
-                    victims[n_victims++] = w->conn_thread_id;
-            } else if (atomic_load(&w->db.killed) && !w->socket_shut && w->conn_fd >= 0 &&
-                       now > w->killed_at_ns + KILL_GRACE_NS) {
-                /* KILL QUERY did not end it: the server hangs. Cutting the socket makes
-                 * the worker's blocked read fail, so the job can end. */
-                shutdown(w->conn_fd, SHUT_RDWR);
-                w->socket_shut = 1;
-                log_warn("database did not stop a killed query within %lld ms; connection cut",
-                         KILL_GRACE_NS / 1000000);
-            }
-        }
-        if (n_victims == 0)
-            continue;
-        pthread_mutex_unlock(&pool->lock);
-        for (size_t i = 0; i < n_victims; i++)
-            kill_query(pool, victims[i]);
-        pthread_mutex_lock(&pool->lock);
-    }
-    pthread_mutex_unlock(&pool->lock);
-    db_close(&pool->killer);
     mysql_thread_end();
     return NULL;
 }
@@ -422,7 +219,6 @@ struct pool *pool_new(struct event_base *base, const struct config_database *cfg
     pool->n_workers = (size_t)cfg->workers;
     pool->workers = calloc(pool->n_workers, sizeof(*pool->workers));
     pool->done_ev = event_new(base, -1, 0, on_done, pool);
-    pool->killer.io_timeout_s = KILLER_IO_TIMEOUT_S;
     pool->stats.database_up = 1; /* until a connection attempt says otherwise */
     pool->stats.queue_max = pool->cap;
     pool->stats.workers = pool->n_workers;
@@ -445,13 +241,9 @@ struct pool *pool_new(struct event_base *base, const struct config_database *cfg
             return NULL;
         }
     }
-    {
-        if (pthread_create(&pool->watchdog, NULL, watchdog_main, pool) != 0) {
-            snprintf(err, errlen, "cannot start the watchdog thread");
-            pool_free(pool);
-            return NULL;
-        }
-        pool->watchdog_started = 1;
+    if (db_watchdog_start(pool, err, errlen) < 0) {
+        pool_free(pool);
+        return NULL;
     }
     return pool;
 fail:
@@ -518,13 +310,6 @@ uint64_t pool_pending(struct pool *pool)
     return pending;
 }
 
-void pool_watch_health(struct pool *pool)
-{
-    pthread_mutex_lock(&pool->lock);
-    pool->watch_health = 1;
-    pthread_mutex_unlock(&pool->lock);
-}
-
 void pool_get_stats(struct pool *pool, struct pool_stats *out)
 {
     pthread_mutex_lock(&pool->lock);
@@ -547,20 +332,14 @@ void pool_free(struct pool *pool)
         pool->head = (pool->head + 1) % pool->cap;
         pool->count--;
         job->status = CHATD_ESHUTDOWN;
-        post_done(pool, job);
+        pool_post_done(pool, job);
     }
     pthread_cond_broadcast(&pool->has_work);
     pthread_cond_broadcast(&pool->watchdog_wake);
     pthread_mutex_unlock(&pool->lock);
     for (size_t i = 0; i < pool->n_workers; i++)
         pthread_join(pool->workers[i].thread, NULL);
-    if (pool->watchdog_started) {
-        pthread_mutex_lock(&pool->lock);
-        pool->watchdog_stop = 1;
-        pthread_cond_broadcast(&pool->watchdog_wake);
-        pthread_mutex_unlock(&pool->lock);
-        pthread_join(pool->watchdog, NULL);
-    }
+    db_watchdog_stop(pool);
     on_done(-1, 0, pool); /* the callbacks of the jobs that finished last */
     event_free(pool->done_ev);
     pthread_mutex_destroy(&pool->lock);

@@ -1,6 +1,6 @@
 /* workers.h - the worker pool: threads that run plugin jobs off the loop thread, each
- * with its own database connection, a bounded queue, time budgets enforced with KILL
- * QUERY, reconnection with backoff, and counters. */
+ * with its own database connection, a bounded queue, reconnection with backoff, and
+ * counters. Its watchdog thread (time budgets, database health) is in db_watchdog.h. */
 #ifndef CHATD_HOST_WORKERS_H
 #define CHATD_HOST_WORKERS_H
 
@@ -38,9 +38,6 @@ int pool_submit(struct pool *pool, struct chatd_plugin *plugin, struct chatd_req
                 const struct chatd_job *job, void *arg);
 /* Let the workers finish the queue, join them, and run the last done callbacks. */
 void pool_free(struct pool *pool);
-/* From now on, the watchdog asks the database every second whether it still answers
- * (chatd -t never calls this: a config check touches no database). */
-void pool_watch_health(struct pool *pool);
 void pool_get_stats(struct pool *pool, struct pool_stats *out);
 /* Jobs submitted whose done callback has not run yet. */
 uint64_t pool_pending(struct pool *pool);

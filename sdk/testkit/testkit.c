@@ -5,6 +5,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "session.h"
 #include "users.h"
 
 #include <event2/buffer.h>

@@ -1,0 +1,13 @@
+/* dispatch.h - from one frame to a command handler (dispatch.c). Loop thread only. */
+#ifndef CHATD_HOST_DISPATCH_H
+#define CHATD_HOST_DISPATCH_H
+
+#include <stddef.h>
+
+struct session;
+
+/* Parse one frame a session read and route it to its command's handler, or answer it
+ * with a generic error. */
+void dispatch_frame(struct session *s, const char *data, size_t len);
+
+#endif

@@ -1,0 +1,15 @@
+/* listener.h - the client listeners, one listening socket per [server] listen address
+ * (listener.c). Loop thread only. */
+#ifndef CHATD_HOST_LISTENER_H
+#define CHATD_HOST_LISTENER_H
+
+#include <stddef.h>
+
+struct server;
+
+/* Open a listener on every configured address. -1 with the reason in err. */
+int listeners_open(struct server *srv, char *err, size_t errlen);
+/* Close them all (a stop begins, or the server is freed). */
+void listeners_close(struct server *srv);
+
+#endif

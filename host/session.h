@@ -1,0 +1,43 @@
+/* session.h - one client connection (session.c): accepting it, reading frames off its
+ * socket, sending replies and pushes, and closing it. Loop thread only. */
+#ifndef CHATD_HOST_SESSION_H
+#define CHATD_HOST_SESSION_H
+
+#include <chatd/plugin.h>
+#include <event2/util.h>
+#include <stddef.h>
+
+struct server;
+struct session;
+struct sockaddr;
+
+void session_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *addr,
+                    int socklen);
+struct session *session_find(struct server *srv, chatd_session_id id);
+/* Send one JSON object as one line. Returns CHATD_ECLOSED for a dead session, and
+ * disconnects a slow reader whose unsent backlog passes the limit. Does not take obj. */
+int session_send(struct session *s, const json_t *obj);
+/* Serialise obj once into the server's scratch buffer as one line (for sending the same
+ * push to many sessions); returns its length, 0 on failure. */
+size_t session_format_line(struct server *srv, const json_t *obj);
+/* Queue an already formatted line; same checks as session_send. */
+int session_send_line(struct session *s, const char *line, size_t len);
+/* Send a generic error {"cmd":"error","result":word,...}; `id` may be NULL. */
+void session_send_error(struct session *s, const char *word, json_t *id, const char *request,
+                        const char *reason);
+/* Stop reading, flush what is queued, then close. */
+void session_close_after_flush(struct session *s, const char *why);
+/* Close now (the actual free happens from a fresh loop callback). */
+void session_close(struct session *s, const char *why);
+/* The session's request finished: read the next frame. */
+void session_request_done(struct server *srv, chatd_session_id id);
+/* Some of s's output has been written (or none could be): arm or disarm the write
+ * event for what is left, and resume requests paused for output room. */
+void session_wrote(struct session *s);
+void session_free_all(struct server *srv);
+/* Free the sessions queued by session_close (the reaper event's work). */
+void session_reap(struct server *srv);
+/* Stopping: close every session without a request in flight once flushed. */
+void session_begin_stop(struct server *srv);
+
+#endif
