@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "plugin_loader.h"
+#include "table_names.h"
 
 #include <mysql.h>
 #include <stdio.h>
@@ -25,6 +26,27 @@ static int read_int64(const struct chatd_value *cols, size_t ncols, void *arg)
     return 0;
 }
 
+/* The table-name rule (table_names.h) for plugins that need ABI 1.2 or later, on every
+ * migration before any runs, so a bad one cannot leave the schema half changed. */
+static int check_table_names(const struct chatd_plugin *p, const struct chatd_migration *m,
+                             char *err, size_t errlen)
+{
+    if (p->desc->abi_minor < 2)
+        return 0;
+    for (; m->sql; m++) {
+        char table[128];
+        if (table_names_check(m->sql, p->name, table, sizeof(table)) < 0) {
+            snprintf(err, errlen,
+                     "migration %u (%s) touches table '%s', which is not the plugin's: the tables "
+                     "of plugin '%s' are named '%s' or '%s_...'",
+                     m->version, m->description ? m->description : "no description", table, p->name,
+                     p->name, p->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int apply_locked(struct chatd_db *db, struct chatd_plugin *p, char *err, size_t errlen)
 {
     const struct chatd_migration *m = p->desc->migrations;
@@ -39,6 +61,8 @@ static int apply_locked(struct chatd_db *db, struct chatd_plugin *p, char *err, 
         snprintf(err, errlen, "cannot read its schema version: %s", db->last_error);
         return -1;
     }
+    if (check_table_names(p, m, err, errlen) < 0)
+        return -1;
     uint32_t expected = 1;
     for (; m->sql; m++, expected++) {
         if (m->version != expected) {

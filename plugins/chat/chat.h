@@ -5,6 +5,9 @@
 #ifndef CHATD_PLUGIN_CHAT_H
 #define CHATD_PLUGIN_CHAT_H
 
+/* Built as a plugin for ABI 1.1 hosts: its tables predate the table-name rule. */
+#define CHATD_PLUGIN_MIN_MINOR 1
+
 #include "names.h"
 
 #include <chatd/plugin.h>
