@@ -98,6 +98,11 @@ struct test_client *session_as(const char *user, int reg);
 struct test_client *new_user(const char *user);
 /* Register `user` on a connection of its own, closed again. */
 void register_only(const char *user);
+/* Log `user`, online on `first`, in on a new connection too; nothing may be delivered
+ * to either session after the login. Returns the new connection. */
+struct test_client *second_session(struct test_client *first, const char *user);
+/* `creator` creates `group` (success) and `member` joins it (success). */
+void make_group(const char *group, struct test_client *creator, struct test_client *member);
 
 /* `arr` holds `n` private (group) messages with these texts, in this order. */
 void assert_privates(const json_t *arr, const char *from, const char *const *texts, size_t n,

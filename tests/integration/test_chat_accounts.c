@@ -106,8 +106,7 @@ START_TEST(login_reply_lists_friends_and_groups)
     expect_friend_added(bob, "alice");
     add_friend(alice, "carol", "success");
     group_cmd(alice, "create_group", "g1", "success");
-    group_cmd(bob, "create_group", "g2", "success");
-    group_cmd(alice, "join_group", "g2", "success");
+    make_group("g2", bob, alice);
 
     do_logout(alice);
     json_t *reply = do_login(alice, "alice", PASSWD, "success");

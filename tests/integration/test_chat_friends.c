@@ -83,14 +83,10 @@ START_TEST(a_user_on_two_connections_gets_every_push_on_both)
 {
     start_chat();
     struct test_client *a1 = new_user("alice");
-    struct test_client *a2 = connect_client();
-    json_decref(do_login(a2, "alice", PASSWD, "success"));
-    struct test_client *alices[] = {a1, a2};
-    assert_nothing_pending(settle_all(alices, 2, "alice"), "alice");
+    struct test_client *a2 = second_session(a1, "alice");
     struct test_client *bob = new_user("bob");
     struct test_client *carol = new_user("carol");
-    group_cmd(bob, "create_group", "g1", "success");
-    group_cmd(a1, "join_group", "g1", "success");
+    make_group("g1", bob, a1);
 
     send_private(bob, "alice", "private to both", "success");
     json_t *msg = read_on_both(a1, a2);
@@ -158,10 +154,7 @@ START_TEST(second_login_while_online_delivers_nothing_already_delivered)
     expect_private(a1, "bob", "live private", 0);
 
     /* A second device logs in: nothing was stored while no session was online. */
-    struct test_client *a2 = connect_client();
-    json_decref(do_login(a2, "alice", PASSWD, "success"));
-    struct test_client *alices[] = {a1, a2};
-    assert_nothing_pending(settle_all(alices, 2, "alice"), "alice");
+    struct test_client *a2 = second_session(a1, "alice");
 
     test_client_close(a1);
     test_client_close(a2);

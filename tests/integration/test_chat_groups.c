@@ -57,8 +57,7 @@ START_TEST(leave_group_answers_success_group_not_exist_not_member)
     start_chat();
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
-    group_cmd(alice, "create_group", "g1", "success");
-    group_cmd(bob, "join_group", "g1", "success");
+    make_group("g1", alice, bob);
     /* Cache the group's members with a message first. */
     send_group(alice, "g1", "before", "success");
     expect_group(bob, "g1", "alice", "before", 0);
@@ -104,14 +103,10 @@ START_TEST(group_message_reaches_every_other_members_sessions_but_not_the_sender
     start_chat();
     struct test_client *alice = new_user("alice");
     struct test_client *bob1 = new_user("bob");
-    struct test_client *bob2 = connect_client();
-    json_decref(do_login(bob2, "bob", PASSWD, "success"));
-    struct test_client *bobs[] = {bob1, bob2};
-    assert_nothing_pending(settle_all(bobs, 2, "bob"), "bob");
+    struct test_client *bob2 = second_session(bob1, "bob");
     struct test_client *carol = new_user("carol");
     struct test_client *dave = new_user("dave");
-    group_cmd(alice, "create_group", "g1", "success");
-    group_cmd(bob1, "join_group", "g1", "success");
+    make_group("g1", alice, bob1);
     group_cmd(carol, "join_group", "g1", "success");
 
     send_group(alice, "g1", "hello all", "success");
@@ -151,8 +146,7 @@ START_TEST(group_messages_sent_while_a_member_is_offline_arrive_at_login_in_orde
     start_chat();
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
-    group_cmd(alice, "create_group", "g1", "success");
-    group_cmd(bob, "join_group", "g1", "success");
+    make_group("g1", alice, bob);
     do_logout(bob);
     for (size_t i = 0; i < 3; i++)
         send_group(alice, "g1", texts[i], "success");
@@ -178,8 +172,7 @@ START_TEST(group_messages_received_live_are_not_delivered_again_at_login)
     start_chat();
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
-    group_cmd(alice, "create_group", "g1", "success");
-    group_cmd(bob, "join_group", "g1", "success");
+    make_group("g1", alice, bob);
     /* Friends, so that alice sees when the server has ended bob's session. */
     add_friend(alice, "bob", "success");
     expect_friend_added(bob, "alice");
@@ -245,8 +238,7 @@ START_TEST(a_large_group_backlog_arrives_whole_in_order_and_once)
     start_chat();
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
-    group_cmd(alice, "create_group", "big", "success");
-    group_cmd(bob, "join_group", "big", "success");
+    make_group("big", alice, bob);
     do_logout(bob);
     char text[64];
     for (int i = 1; i <= BIG_BACKLOG; i++) {

@@ -110,8 +110,7 @@ START_TEST(text_longer_than_max_text_bytes_is_refused_with_bad_request)
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
     register_only("carol");
-    group_cmd(alice, "create_group", "g1", "success");
-    group_cmd(bob, "join_group", "g1", "success");
+    make_group("g1", alice, bob);
 
     for (size_t i = 0; i < sizeof(too_long) / sizeof(too_long[0]); i++)
         send_text(alice, &too_long[i], "bad_request");
@@ -160,8 +159,7 @@ START_TEST(spoofed_user_from_is_forbidden_and_nothing_is_delivered)
     struct test_client *bob = new_user("bob");
     struct test_client *carol = new_user("carol");
     register_only("dave");
-    group_cmd(alice, "create_group", "g1", "success");
-    group_cmd(bob, "join_group", "g1", "success");
+    make_group("g1", alice, bob);
     group_cmd(carol, "join_group", "g1", "success");
     struct test_client *dave = session_as("dave", 0);
     group_cmd(dave, "join_group", "g1", "success");
@@ -213,8 +211,7 @@ START_TEST(hostile_text_round_trips_in_group_chat_online_and_offline)
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
     struct test_client *carol = new_user("carol");
-    group_cmd(alice, "create_group", "g1", "success");
-    group_cmd(bob, "join_group", "g1", "success");
+    make_group("g1", alice, bob);
     group_cmd(carol, "join_group", "g1", "success");
     do_logout(carol);
     for (size_t i = 0; i < N_HOSTILE; i++) {

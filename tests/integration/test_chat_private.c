@@ -227,8 +227,7 @@ START_TEST(stored_private_and_group_messages_keep_time_order_across_batches)
     start_chat();
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
-    group_cmd(alice, "create_group", "g", "success");
-    group_cmd(bob, "join_group", "g", "success");
+    make_group("g", alice, bob);
     do_logout(bob);
     char text[64];
     for (int i = 1; i <= 510; i++) {
@@ -278,8 +277,7 @@ START_TEST(stored_messages_survive_a_restart)
     start_chat();
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
-    group_cmd(alice, "create_group", "g1", "success");
-    group_cmd(bob, "join_group", "g1", "success");
+    make_group("g1", alice, bob);
     do_logout(bob);
     for (size_t i = 0; i < 3; i++)
         send_private(alice, "bob", privates[i], "offline");
