@@ -1,6 +1,7 @@
 /* db_test_env.c - see db_test_env.h. */
 #include "db_test_env.h"
 
+#include "chat_plugin.h"
 #include "db.h"
 
 #include <check.h>
@@ -87,13 +88,14 @@ int db_test_start_sample(struct chatd_proc *srv, const struct config_database *c
     char socket[4200], name[200];
     snprintf(socket, sizeof(socket), "database.socket=%s", cfg->socket);
     snprintf(name, sizeof(name), "database.name=%s", cfg->name);
+    char opslimit[CHAT_PLUGIN_TEXT_MAX], memlimit[CHAT_PLUGIN_TEXT_MAX];
     const char *sets[32] = {
         socket,
         name,
         "database.user=root",
         "database.password_file=",
-        "plugin.chat.password_opslimit=1",
-        "plugin.chat.password_memlimit_kib=8",
+        chat_plugin_set(opslimit, "password_opslimit", "1"),
+        chat_plugin_set(memlimit, "password_memlimit_kib", "8"),
     };
     size_t n = 6;
     for (size_t i = 0; more_sets && more_sets[i] && n < 31; i++)
