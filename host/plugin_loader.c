@@ -43,24 +43,22 @@ static void plugin_free(struct chatd_plugin *p)
     free(p);
 }
 
-/* The version gate: the fields every ABI major keeps in place, plus jansson's major. */
-static int check_versions(const char *path, uint32_t major, uint32_t minor, uint32_t size,
-                          uint32_t jansson_major, char *err, size_t errlen)
+int plugin_version_gate(const char *path, uint32_t major, uint32_t minor, uint32_t size,
+                        uint32_t jansson_major, uint32_t host_minor, char *err, size_t errlen)
 {
     if (major != CHATD_ABI_MAJOR) {
         snprintf(err, errlen,
-                 "%s was built for chatd plugin ABI %u.%u, but this chatd provides ABI %d.%d: "
+                 "%s was built for chatd plugin ABI %u.%u, but this chatd provides ABI %d.%u: "
                  "rebuild the plugin against this chatd's <chatd/plugin.h>, or run a chatd "
                  "with ABI %u.x",
-                 path, major, minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR, major);
+                 path, major, minor, CHATD_ABI_MAJOR, host_minor, major);
         return -1;
     }
-    if (minor > CHATD_ABI_MINOR) {
+    if (minor > host_minor) {
         snprintf(err, errlen,
-                 "%s needs chatd plugin ABI %u.%u, but this chatd provides ABI %d.%d: upgrade "
-                 "chatd, or use a build of the plugin for ABI %d.%d or older",
-                 path, major, minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR, CHATD_ABI_MAJOR,
-                 CHATD_ABI_MINOR);
+                 "%s needs chatd plugin ABI %u.%u, but this chatd provides ABI %d.%u: upgrade "
+                 "chatd, or use a build of the plugin for ABI %d.%u or older",
+                 path, major, minor, CHATD_ABI_MAJOR, host_minor, CHATD_ABI_MAJOR, host_minor);
         return -1;
     }
     if (size < DESCRIPTOR_V1_0_SIZE) {
@@ -90,15 +88,15 @@ static int check_file(const char *path, char *err, size_t errlen)
     uint32_t major, minor, size, jansson;
     elf_plugin_versions(ep, &major, &minor, &size, &jansson);
     elf_plugin_close(ep);
-    return check_versions(path, major, minor, size, jansson, err, errlen);
+    return plugin_version_gate(path, major, minor, size, jansson, CHATD_ABI_MINOR, err, errlen);
 }
 
 /* The checks that need the loaded descriptor (its strings and functions). */
 static int check_descriptor(const struct chatd_plugin_descriptor *d, const char *path,
                             const char *expected_name, char *err, size_t errlen)
 {
-    if (check_versions(path, d->abi_major, d->abi_minor, d->size, d->jansson_major, err, errlen) <
-        0)
+    if (plugin_version_gate(path, d->abi_major, d->abi_minor, d->size, d->jansson_major,
+                            CHATD_ABI_MINOR, err, errlen) < 0)
         return -1;
     if (!d->name || !config_valid_name(d->name, 32)) {
         snprintf(err, errlen, "%s has no valid name (a-z, 0-9 and _, 1 to 32 bytes)", path);
@@ -266,7 +264,8 @@ int plugin_describe(const char *path, FILE *out)
     /* The first three members are readable whatever the plugin's ABI. */
     fprintf(out, "file:          %s\nabi:           %u.%u (this chatd: %d.%d)\n", path, major,
             minor, CHATD_ABI_MAJOR, CHATD_ABI_MINOR);
-    int ok = check_versions(path, major, minor, size, jansson, err, sizeof(err)) == 0;
+    int ok = plugin_version_gate(path, major, minor, size, jansson, CHATD_ABI_MINOR, err,
+                                 sizeof(err)) == 0;
     if (ok)
         elf_plugin_print(ep, out);
     elf_plugin_close(ep);

@@ -69,6 +69,13 @@ struct chatd_plugin {
 #define PLUGIN_BUILT_MINOR(p)                                                                      \
     (PLUGIN_DESC_HAS(p, built_minor) ? (p)->desc->built_minor : (p)->desc->abi_minor)
 
+/* The version gate of a host of ABI 1.<host_minor>: the majors equal, the minor the
+ * plugin needs (`minor`, the descriptor's abi_minor) not newer, a descriptor at least as
+ * large as ABI 1.0's, the same jansson major. -1 with the refusal in err. chatd uses
+ * CHATD_ABI_MINOR; tests ask what an older host would say. */
+int plugin_version_gate(const char *path, uint32_t major, uint32_t minor, uint32_t size,
+                        uint32_t jansson_major, uint32_t host_minor, char *err, size_t errlen);
+
 /* The host table handed to every plugin (host_api.c). */
 extern const struct chatd_host host_api;
 

@@ -248,8 +248,8 @@ struct chatd_field_rule {
      *  (e.g. "50", "false", "\"all\""); NULL: it stays absent. */
     const char *default_json;
     /** The name of a CHATD_OPT_INT option of the plugin whose value becomes the field's
-     *  max_len (strings) or max_int (integers), so a limit the operator sets is checked
-     *  by the host and not again by hand. NULL: none. */
+     *  max_len (strings) or max_int (integers), replacing the table's, so a limit the
+     *  operator sets is checked by the host and not again by hand. NULL: none. */
     const char *max_from_option;
 };
 
@@ -296,11 +296,12 @@ enum chatd_job_flags {
 typedef int (*chatd_work_fn)(struct chatd_db *db, void *arg);
 
 /** Runs on the loop thread after work() returned, or instead of it when the job could
- *  not run (status CHATD_ETIMEDOUT, CHATD_EDBLOST...). A job that passes its time budget
- *  ends with CHATD_ETIMEDOUT: its running statement is killed and later ones are not
- *  run, but statements that completed before keep their effects, so do the job's
- *  writes in one transaction. `req` is the
- *  request the job was submitted for, or NULL. It frees `arg` if it owns it. Called
+ *  not run (status CHATD_ETIMEDOUT, CHATD_EDBLOST...), or (job_run) when it could not
+ *  even be submitted: then `req` is NULL because the host has answered it already. A job that
+ * passes its time budget ends with CHATD_ETIMEDOUT: its running statement is killed and later ones
+ * are not run, but statements that completed before keep their effects, so do the job's writes in
+ * one transaction: a transaction that work() leaves open when it fails is rolled back by the host.
+ * `req` is the request the job was submitted for, or NULL. It frees `arg` if it owns it. Called
  *  exactly once for every successfully submitted job. */
 typedef void (*chatd_done_fn)(struct chatd_request *req, void *arg, int status);
 
@@ -386,8 +387,8 @@ typedef void (*chatd_flushed_fn)(const char *user, int status, void *arg);
  *   reason, nothing is stored or sent) or rewrite "text" (a string; other members are
  *   read-only). It may decide later (return CHATD_HOOK_DEFER).
  * message.accepted - run after a message was accepted (sent, stored or both): the
- *   payload of message.deliver as delivered, plus "msg_id", "ts" and "result" (the word
- *   the sender got: "success" or "offline"). Observe only.
+ *   payload of message.deliver as delivered, plus "msg_id" (a string), "ts" (Unix ms)
+ *   and "result" (the word the sender got: "success" or "offline"). Observe only.
  * user.registered - run by accounts after a new account was committed: {"user":..}.
  * user.login - run by accounts after a successful login, before login_reply is sent:
  *   {"user":..,"session":N,"reply":{}}. Hooks add members to "reply" (not cmd, result,
@@ -395,6 +396,10 @@ typedef void (*chatd_flushed_fn)(const char *user, int status, void *arg);
  *   may defer (to read the database in a job).
  * presence.changed - run by the host when a user's first session logs in or the last
  *   one ends: {"user":..,"status":"online"|"offline"}. Observe only.
+ *
+ * On an observe-only point, hook_refuse and changes to the payload have no effect
+ * (hooks may still defer, to finish a job of their own first). Any plugin may run any
+ * point, the core ones included: a test kit or a bridge may.
  */
 #define CHATD_HOOK_MESSAGE_DELIVER  "message.deliver"
 #define CHATD_HOOK_MESSAGE_ACCEPTED "message.accepted"
@@ -415,7 +420,8 @@ enum chatd_hook_return {
 };
 
 /** A hook function, on the loop thread. `payload` belongs to the call: read it, and
- *  change what the hook point allows, until returning (or until hook_resume). */
+ *  change what the hook point allows, until returning (or until hook_resume). After
+ *  hook_refuse it returns CHATD_HOOK_CONTINUE (the run stops there). */
 typedef int (*chatd_hook_fn)(struct chatd_hook_call *call, json_t *payload, void *arg);
 
 /** The outcome of a hook point's run, handed to the plugin that ran it. */
@@ -496,8 +502,9 @@ struct chatd_host {
 
     /* -- commands (loop thread, during init only) -- */
 
-    /** Route requests whose `cmd` is cmd->name to cmd->handler. The host copies *cmd and
-     *  the name, but keeps pointing at cmd->fields, which must be static. CHATD_ESTATE
+    /** Route requests whose `cmd` is cmd->name to cmd->handler. The host copies *cmd, the
+     *  name and (since 1.2; 1.0 and 1.1 hosts keep pointing at it, so keep it static when
+     *  the plugin may run there) the field table. CHATD_ESTATE
      *  outside init; CHATD_EEXIST when another plugin has the name (the host then
      *  refuses the whole start, naming both plugins); CHATD_EINVAL for a bad name. */
     int (*register_command)(struct chatd_plugin *self, const struct chatd_command *cmd);
@@ -546,8 +553,10 @@ struct chatd_host {
     /** Queue `job` for a worker. `req` (may be NULL) stays valid, and unanswered, until
      *  job->done has run. `arg` is passed to work and done; the plugin owns it. The
      *  host copies *job. CHATD_EBUSY at once when the queue is full (answer `busy`),
-     *  CHATD_ENOSYS for a CHATD_JOB_DB job when the database is not enabled,
-     *  CHATD_ESTATE during init (a plugin refused after init must leave no work behind),
+     *  CHATD_ENOSYS for a CHATD_JOB_DB job when the database is not enabled (and under
+     *  `chatd -t`), CHATD_ESTATE during init for plugins built before 1.2 (since 1.2 a
+     *  job may start in init: it runs once the pool is up, and a plugin whose init fails
+     *  is closed only after its jobs are done),
      *  CHATD_ESHUTDOWN while stopping and from the plugin's own shutdown (it is unmapped
      *  right after). On any error done is not called. */
     int (*job_submit)(struct chatd_plugin *self, struct chatd_request *req,
@@ -773,7 +782,8 @@ struct chatd_plugin_descriptor {
      *  that enables the plugin without a provider of each (naming both), and starts
      *  providers first. */
     const char *const *requires;
-    /** Called after shutdown with the instance given to instance_set; may be NULL. */
+    /** Called once the plugin is closed (after shutdown, or after its init failed) with
+     *  the instance given to instance_set, when it gave one; may be NULL. */
     void (*destroy)(void *instance);
 };
 

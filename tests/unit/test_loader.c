@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "config.h"
 #include "log.h"
+#include "plugin_elf.h"
 #include "plugin_loader.h"
 #include "server.h"
 
@@ -15,6 +16,14 @@
 #include <unistd.h>
 
 #define FIXTURE(name) CHATD_FIXTURE_DIR "/" name ".so"
+
+/* The same for a name known only at run time. */
+static const char *FIXTURE_PATH(const char *name)
+{
+    static char path[512];
+    snprintf(path, sizeof(path), "%s/%s.so", CHATD_FIXTURE_DIR, name);
+    return path;
+}
 
 static struct config cfg;
 static struct server *srv;
@@ -129,6 +138,47 @@ START_TEST(loader_loads_a_plugin_built_for_abi_1_0)
     ck_assert_msg(server_load_plugins(srv, err, sizeof(err)) == 0, "%s", err);
     ck_assert_uint_eq(srv->n_plugins, 1);
     teardown();
+}
+END_TEST
+
+/* What the version gate of a host of ABI 1.<host_minor> says of fixture `name`. */
+static int gate_of_host(const char *name, uint32_t host_minor)
+{
+    struct elf_plugin *ep;
+    ck_assert_msg(elf_plugin_open(FIXTURE_PATH(name), &ep, err, sizeof(err)) == 0, "%s", err);
+    uint32_t major, minor, size, jansson;
+    elf_plugin_versions(ep, &major, &minor, &size, &jansson);
+    elf_plugin_close(ep);
+    return plugin_version_gate(name, major, minor, size, jansson, host_minor, err, sizeof(err));
+}
+
+START_TEST(loader_loads_plugins_built_for_1_1_and_built_for_1_2_needing_1_1)
+{
+    setup_config("old_1_1, needs_1_1", "");
+    ck_assert_msg(server_load_plugins(srv, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_eq(srv->n_plugins, 2);
+    ck_assert_uint_eq(PLUGIN_BUILT_MINOR(srv->plugins[0]), 1);
+    ck_assert_ptr_null(srv->plugins[0]->instance);
+    ck_assert_uint_eq(srv->plugins[1]->desc->abi_minor, 1);
+    ck_assert_uint_eq(PLUGIN_BUILT_MINOR(srv->plugins[1]), CHATD_ABI_MINOR);
+    /* On this host the 1.2 plugin found instance_set and used it. */
+    ck_assert_ptr_nonnull(srv->plugins[1]->instance);
+    ck_assert_ptr_nonnull(commands_find(srv, "old_echo"));
+    ck_assert_ptr_nonnull(commands_find(srv, "needs_probe"));
+    teardown();
+}
+END_TEST
+
+START_TEST(a_1_1_host_takes_what_needs_1_1_and_refuses_what_needs_1_2)
+{
+    ck_assert_int_eq(gate_of_host("old_1_1", 1), 0);
+    ck_assert_int_eq(gate_of_host("needs_1_1", 1), 0);
+    ck_assert_int_eq(gate_of_host("abi_1_0", 1), 0);
+    ck_assert_int_eq(gate_of_host("good", 1), -1);
+    ck_assert_msg(strstr(err, "good needs chatd plugin ABI 1.2, but this chatd provides ABI 1.1") !=
+                      NULL,
+                  "%s", err);
+    ck_assert_int_eq(gate_of_host("good", 2), 0);
 }
 END_TEST
 
@@ -300,6 +350,8 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, loader_refuses_wrong_major);
     tcase_add_test(tc, loader_loads_a_plugin_built_for_abi_1_0);
     tcase_add_test(tc, loader_refuses_newer_minor);
+    tcase_add_test(tc, loader_loads_plugins_built_for_1_1_and_built_for_1_2_needing_1_1);
+    tcase_add_test(tc, a_1_1_host_takes_what_needs_1_1_and_refuses_what_needs_1_2);
     tcase_add_test(tc, loader_refuses_other_abi_without_running_its_code);
     tcase_add_test(tc, loader_refuses_object_without_descriptor);
     tcase_add_test(tc, loader_refuses_unresolved_symbol);
