@@ -92,8 +92,8 @@ int db_test_start_sample(struct chatd_proc *srv, const struct config_database *c
         name,
         "database.user=root",
         "database.password_file=",
-        "plugin.chat.password_opslimit=1",
-        "plugin.chat.password_memlimit_kib=8",
+        "plugin.accounts.password_opslimit=1",
+        "plugin.accounts.password_memlimit_kib=8",
     };
     size_t n = 6;
     for (size_t i = 0; more_sets && more_sets[i] && n < 31; i++)

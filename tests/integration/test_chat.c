@@ -70,7 +70,7 @@ static long long wall_ms(void)
 
 /* Start chatd with the sample config, config/chatd.conf, as scripts/run does: only the
  * database (the test's own), a cheap password hash, and `chat_set` (one more --set,
- * e.g. "plugin.chat.max_text_bytes=16", or NULL) come from the command line. */
+ * e.g. "plugin.accounts.register=no", or NULL) come from the command line. */
 static void launch_with(const char *const *more_sets);
 
 static void launch(const char *chat_set)
@@ -1300,9 +1300,9 @@ START_TEST(limits_are_answered_with_clear_replies)
 {
     test_start_ms = wall_ms();
     db_test_config(&cfg);
-    const char *const sets[] = {"plugin.chat.max_groups_per_user=1",
-                                "plugin.chat.max_members_per_group=2",
-                                "plugin.chat.max_offline_messages=2", NULL};
+    const char *const sets[] = {"plugin.groups.max_groups_per_user=1",
+                                "plugin.groups.max_members_per_group=2",
+                                "plugin.private_chat.max_offline_messages=2", NULL};
     launch_with(sets);
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
@@ -1332,7 +1332,7 @@ END_TEST
 
 START_TEST(a_command_switched_off_is_unknown_cmd)
 {
-    start_chat("plugin.chat.register=no");
+    start_chat("plugin.accounts.register=no");
     struct test_client *c = connect_client();
     static const char request[] = "{\"cmd\":\"register\",\"user\":\"eve\",\"passwd\":\"x\"}";
     send_bytes(c, request, sizeof(request) - 1);
@@ -1804,7 +1804,11 @@ END_TEST
 
 START_TEST(text_longer_than_max_text_bytes_is_refused_with_bad_request)
 {
-    start_chat("plugin.chat.max_text_bytes=16");
+    test_start_ms = wall_ms();
+    db_test_config(&cfg);
+    const char *const sets[] = {"plugin.private_chat.max_text_bytes=16",
+                                "plugin.groups.max_text_bytes=16", NULL};
+    launch_with(sets);
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
     register_only("carol");
