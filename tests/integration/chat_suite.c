@@ -52,8 +52,11 @@ void start_chat(void)
 
 void start_chat_option(const char *option, const char *value)
 {
-    char set[CHAT_PLUGIN_TEXT_MAX];
-    const char *const sets[] = {chat_plugin_set(set, option, value), NULL};
+    char set[4][CHAT_PLUGIN_TEXT_MAX];
+    size_t n = chat_plugin_sets(option, value, set, 4);
+    const char *sets[5] = {NULL};
+    for (size_t i = 0; i < n; i++)
+        sets[i] = set[i];
     start_chat_with(sets);
 }
 

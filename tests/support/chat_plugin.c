@@ -5,24 +5,21 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Today one plugin serves every chat command. */
-#define CHAT_PLUGIN "chat"
-
 static const struct {
     const char *option;
     const char *plugin;
 } owners[] = {
     /* accounts */
-    {"register", CHAT_PLUGIN},
-    {"password_opslimit", CHAT_PLUGIN},
-    {"password_memlimit_kib", CHAT_PLUGIN},
-    /* private chat and offline delivery */
-    {"max_text_bytes", CHAT_PLUGIN},
-    {"max_offline_messages", CHAT_PLUGIN},
-    {"offline_messages", CHAT_PLUGIN}, /* the gauge */
+    {"register", "accounts"},
+    {"password_opslimit", "accounts"},
+    {"password_memlimit_kib", "accounts"},
+    /* private chat */
+    {"max_offline_messages", "private_chat"},
+    {"max_text_bytes", "private_chat"},
     /* groups */
-    {"max_groups_per_user", CHAT_PLUGIN},
-    {"max_members_per_group", CHAT_PLUGIN},
+    {"max_groups_per_user", "groups"},
+    {"max_members_per_group", "groups"},
+    {"max_text_bytes", "groups"},
 };
 
 const char *chat_plugin_of(const char *option)
@@ -40,6 +37,22 @@ const char *chat_plugin_set(char out[CHAT_PLUGIN_TEXT_MAX], const char *option, 
                      value);
     ck_assert(n > 0 && n < CHAT_PLUGIN_TEXT_MAX);
     return out;
+}
+
+size_t chat_plugin_sets(const char *option, const char *value, char out[][CHAT_PLUGIN_TEXT_MAX],
+                        size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof(owners) / sizeof(owners[0]); i++) {
+        if (strcmp(owners[i].option, option) != 0)
+            continue;
+        ck_assert(n < cap);
+        int len = snprintf(out[n++], CHAT_PLUGIN_TEXT_MAX, "plugin.%s.%s=%s", owners[i].plugin,
+                           option, value);
+        ck_assert(len > 0 && len < CHAT_PLUGIN_TEXT_MAX);
+    }
+    ck_assert_msg(n > 0, "chat_plugin.c does not say which plugin owns \"%s\"", option);
+    return n;
 }
 
 const char *chat_plugin_metric(char out[CHAT_PLUGIN_TEXT_MAX], const char *key)

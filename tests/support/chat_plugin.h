@@ -2,8 +2,8 @@
  * (accounts, friends, private and group chat): its options in --set values
  * ("plugin.<name>.<option>=<value>") and its gauges on /metrics ("chatd_<name>_<key>").
  *
- * When the chat plugin is split into several plugins, the table in chat_plugin.c says
- * which of them owns each option and gauge; no test spells a plugin name itself. */
+ * The table in chat_plugin.c says which of the chat's plugins owns each option and
+ * gauge; no test spells a plugin name itself. */
 #ifndef CHATD_TEST_CHAT_PLUGIN_H
 #define CHATD_TEST_CHAT_PLUGIN_H
 
@@ -12,12 +12,17 @@
 /* Longest text chat_plugin_set or chat_plugin_metric writes, NUL included. */
 #define CHAT_PLUGIN_TEXT_MAX 160
 
-/* The plugin that owns `option` (an option or a gauge key of the chat commands). The
- * test fails when the option is not in the table. */
+/* The plugin that owns `option` (an option or a gauge key of the chat commands), the
+ * first when several have it. The test fails when the option is not in the table. */
 const char *chat_plugin_of(const char *option);
 
 /* Write the --set value "plugin.<owner>.<option>=<value>" to out; returns out. */
 const char *chat_plugin_set(char out[CHAT_PLUGIN_TEXT_MAX], const char *option, const char *value);
+
+/* Write "plugin.<owner>.<option>=<value>" for every plugin that has `option` (e.g.
+ * max_text_bytes: private_chat and groups) to out[0..]; returns how many (at most cap). */
+size_t chat_plugin_sets(const char *option, const char *value, char out[][CHAT_PLUGIN_TEXT_MAX],
+                        size_t cap);
 
 /* Write the /metrics name "chatd_<owner>_<key>" of the owner's gauge `key`; returns out. */
 const char *chat_plugin_metric(char out[CHAT_PLUGIN_TEXT_MAX], const char *key);

@@ -54,7 +54,7 @@ static const char usage_text[] =
     "  -h, --help          this text\n"
     "\n"
     "Run chatd with a cheap password cost for every workload but login, e.g.\n"
-    "  --set plugin.chat.password_opslimit=1 --set plugin.chat.password_memlimit_kib=8\n"
+    "  --set plugin.accounts.password_opslimit=1 --set plugin.accounts.password_memlimit_kib=8\n"
     "else setup spends its time in Argon2id. For idle beyond 10,000 sessions, raise\n"
     "chatd's server.max_connections too.\n";
 

@@ -1,4 +1,4 @@
-/* test_chat_names.c - the chat plugin's rule for user and group names. */
+/* test_names.c - the chat plugins' rule for user and group names (plugins/common). */
 #include "names.h"
 
 #include "run_suite.h"
@@ -43,7 +43,7 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("chat_names");
+    Suite *s = suite_create("names");
     TCase *tc = tcase_create("names");
     tcase_add_test(tc, names_accept_letters_digits_and_underscore);
     tcase_add_test(tc, names_accept_1_to_32_bytes_only);

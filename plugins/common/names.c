@@ -1,5 +1,5 @@
 /* names.c - the rule for user and group names, kept apart so unit tests can check it
- * without loading the plugin. */
+ * without loading a plugin. */
 #include "names.h"
 
 #include <string.h>

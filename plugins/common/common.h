@@ -1,0 +1,55 @@
+/* common.h - small helpers the chat plugins share (accounts, friends, private_chat,
+ * groups). plugins/common is a static library linked into each of them with hidden
+ * visibility: every plugin gets its own copy, and none of it is exported. It holds no
+ * state; every function takes what it needs. */
+#ifndef CHATD_PLUGINS_COMMON_H
+#define CHATD_PLUGINS_COMMON_H
+
+#include "names.h"
+
+#include <chatd/plugin.h>
+#include <stddef.h>
+
+/* reply.c */
+
+/* Answer req with `result` and, when reason is not NULL, a "reason". */
+void chat_refuse(const struct chatd_host *host, struct chatd_request *req, const char *result,
+                 const char *reason);
+/* The word a failed job status is answered with: busy for CHATD_EBUSY, else internal. */
+const char *chat_status_word(int status);
+/* For a job's done: non-zero when the job failed (status != 0), after answering req
+ * with the status word and `reason`. A done whose req is NULL after job_run failed to
+ * submit: job_run has answered already, so nothing is sent. */
+int chat_job_failed(const struct chatd_host *host, struct chatd_request *req, int status,
+                    const char *reason);
+/* A copy of s (NULL when out of memory). */
+char *chat_strdup(const char *s);
+
+/* rows.c */
+
+/* A JSON array of the text column `col` of every row, in row order; NULL when out of
+ * memory. rows may be NULL (an empty array). */
+json_t *chat_column_array(const struct chatd_rows *rows, size_t col);
+/* The text of row r, column c. */
+const char *chat_cell(const struct chatd_rows *rows, size_t r, size_t c);
+/* Worker: the integer in the first column of the first row of a query into *out; 0
+ * when there is no row. */
+int chat_query_int64(const struct chatd_host *host, struct chatd_db *db, const char *sql,
+                     const struct chatd_value *params, size_t nparams, int64_t *out);
+
+/* accounts_client.c: using the "accounts" service (plugins/accounts/chatd_accounts.h) */
+
+/* Find the accounts service and hold it, for use by a job until chat_accounts_release.
+ * 0, or the error of service_get/service_hold (the plugin's request then gets
+ * `internal`). */
+int chat_accounts_acquire(const struct chatd_host *host, struct chatd_plugin *self,
+                          struct chatd_service *svc);
+/* Worker thread, inside the caller's own CHATD_JOB_DB job: 1 when `user` has an account,
+ * 0 when not, <0 a CHATD_E* error. */
+int chat_accounts_user_exists(const struct chatd_service *svc, struct chatd_db *db,
+                              const char *user);
+/* Give back what chat_accounts_acquire held (loop thread). */
+void chat_accounts_release(const struct chatd_host *host, struct chatd_plugin *self,
+                           struct chatd_service *svc);
+
+#endif

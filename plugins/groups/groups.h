@@ -1,0 +1,32 @@
+/* groups.h - the groups plugin's instance and the parts its files share. */
+#ifndef CHATD_PLUGIN_GROUPS_H
+#define CHATD_PLUGIN_GROUPS_H
+
+#include "common.h"
+
+#include <chatd/plugin.h>
+#include <stdint.h>
+
+struct groups {
+    const struct chatd_host *host;
+    struct chatd_plugin *self;
+    int64_t max_groups_per_user, max_members_per_group;
+};
+
+/* schema.c */
+extern const struct chatd_migration groups_migrations[];
+
+/* membership.c */
+void groups_handle_create(struct chatd_request *req, const json_t *body, void *arg);
+void groups_handle_join(struct chatd_request *req, const json_t *body, void *arg);
+void groups_handle_leave(struct chatd_request *req, const json_t *body, void *arg);
+
+/* group_chat.c */
+void groups_handle_chat(struct chatd_request *req, const json_t *body, void *arg);
+
+/* lists.c */
+void groups_handle_groups(struct chatd_request *req, const json_t *body, void *arg);
+void groups_handle_members(struct chatd_request *req, const json_t *body, void *arg);
+int groups_on_login(struct chatd_hook_call *call, json_t *payload, void *arg);
+
+#endif

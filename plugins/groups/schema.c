@@ -1,0 +1,68 @@
+/* schema.c - the groups plugin's tables, by user name:
+ *   groups_groups    a group and its owner (a group is never deleted);
+ *   groups_members   who is in which group;
+ *   groups_messages  the group's log, kept for history (delivery goes through chatd's
+ *                    inbox, not through this log);
+ *   groups_users     one row per user who ever created or joined a group, locked first
+ *                    by create and join so that two requests of one user cannot both
+ *                    pass max_groups_per_user.
+ *
+ * Upgrade from the former `chat` plugin: migration 5 copies its chat_groups,
+ * memberships and group_messages (ids kept, so group msg_ids "g<id>" stay the same),
+ * turning user ids into names, when the chat plugin's schema is recorded in
+ * chatd_schema and its tables are still there. The old tables are left as they were
+ * (chatd moves the unread group messages into its inbox from them). */
+#include "groups.h"
+
+const struct chatd_migration groups_migrations[] = {
+    {1, "groups",
+     "CREATE TABLE groups_groups ("
+     " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+     " name VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " owner VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+     " UNIQUE KEY groups_groups_name (name)"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    {2, "members of each group",
+     "CREATE TABLE groups_members ("
+     " group_id BIGINT NOT NULL,"
+     " user VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " joined_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),"
+     " PRIMARY KEY (group_id, user),"
+     " KEY groups_members_user (user),"
+     " CONSTRAINT groups_members_group FOREIGN KEY (group_id) REFERENCES groups_groups (id)"
+     " ON DELETE CASCADE"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    {3, "the log of each group",
+     "CREATE TABLE groups_messages ("
+     " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+     " group_id BIGINT NOT NULL,"
+     " sender VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " text TEXT NOT NULL,"
+     " ts BIGINT NOT NULL,"
+     " KEY groups_messages_group (group_id, id),"
+     " CONSTRAINT groups_messages_group FOREIGN KEY (group_id) REFERENCES groups_groups (id)"
+     " ON DELETE CASCADE"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    {4, "a row per user to lock while their memberships change",
+     "CREATE TABLE groups_users ("
+     " user VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    {5, "take over the groups, memberships and group log of the former chat plugin, if any",
+     "BEGIN NOT ATOMIC"
+     " IF EXISTS (SELECT 1 FROM chatd_schema WHERE plugin = 'chat')"
+     " AND (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()"
+     " AND table_name IN ('users', 'chat_groups', 'memberships', 'group_messages')) = 4 THEN"
+     " INSERT IGNORE INTO groups_groups (id, name, owner, created_at)"
+     " SELECT g.id, g.name, u.name, g.created_at FROM chat_groups g"
+     " JOIN users u ON u.id = g.owner_id;"
+     " INSERT IGNORE INTO groups_members (group_id, user, joined_at)"
+     " SELECT m.group_id, u.name, m.joined_at FROM memberships m"
+     " JOIN users u ON u.id = m.user_id;"
+     " INSERT IGNORE INTO groups_messages (id, group_id, sender, text, ts)"
+     " SELECT m.id, m.group_id, u.name, m.text, m.ts FROM group_messages m"
+     " JOIN users u ON u.id = m.sender_id;"
+     " END IF;"
+     " END"},
+    {0, NULL, NULL},
+};

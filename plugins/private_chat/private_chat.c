@@ -1,0 +1,249 @@
+/* private_chat.c - the private_chat plugin: one user to another.
+ *
+ * A message first runs the hook point "message.deliver" ({"kind":"private","user_from",
+ * "user_to","text"}), whose hooks may refuse it (the sender gets their result word and
+ * reason) or rewrite "text". Then a recipient with a session gets it at once through
+ * the host's delivery (`success`), without the database. Otherwise a job asks the
+ * accounts service whether the recipient exists (`user_not_exist`), and the host's
+ * delivery stores it in chatd's inbox (`offline`), refused past max_offline_messages
+ * (`forbidden`); if the recipient came online meanwhile it went to them (`success`).
+ * Accepted messages then run "message.accepted" (the payload plus msg_id, ts, result).
+ *
+ * This plugin keeps no table: stored messages live in the host's inbox, which delivers
+ * them after the recipient's next login_reply. */
+#include "common.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct private_chat {
+    const struct chatd_host *host;
+    struct chatd_plugin *self;
+    int64_t max_offline;
+    char boot[20];     /* makes msg_id unique across restarts and reloads */
+    uint64_t next_msg; /* msg_ids are "<boot>-<n>" */
+};
+
+/* One message on its way; owns everything it points at. */
+struct message {
+    struct private_chat *pc;
+    struct chatd_request *req; /* held until answered */
+    struct chatd_service accounts;
+    int holds_accounts;
+    json_t *payload; /* message.deliver's payload as the hooks left it */
+    char to[CHAT_NAME_MAX + 1];
+    char msg_id[40];
+    int64_t ts;
+    int exists;
+};
+
+static void finish(struct message *m, const char *result, const char *reason)
+{
+    struct private_chat *pc = m->pc;
+    chat_refuse(pc->host, m->req, result, reason);
+    if (strcmp(result, "success") == 0 || strcmp(result, "offline") == 0) {
+        json_t *accepted = json_deep_copy(m->payload);
+        if (accepted && json_object_set_new(accepted, "msg_id", json_string(m->msg_id)) == 0 &&
+            json_object_set_new(accepted, "ts", json_integer(m->ts)) == 0 &&
+            json_object_set_new(accepted, "result", json_string(result)) == 0)
+            pc->host->hook_run(pc->self, CHATD_HOOK_MESSAGE_ACCEPTED, accepted, NULL, NULL);
+        else
+            json_decref(accepted);
+    }
+    if (m->holds_accounts)
+        chat_accounts_release(pc->host, pc->self, &m->accounts);
+    pc->host->request_release(m->req);
+    json_decref(m->payload);
+    free(m);
+}
+
+/* The push the recipient gets. */
+static json_t *push_of(const struct message *m)
+{
+    return json_pack("{sssOsOsIss}", "cmd", "private_chat_recv", "user_from",
+                     json_object_get(m->payload, "user_from"), "text",
+                     json_object_get(m->payload, "text"), "ts", (json_int_t)m->ts, "msg_id",
+                     m->msg_id);
+}
+
+/* ---- a recipient with no session: check, then store --------------------------- */
+
+static void stored(int status, size_t online, size_t n_stored, void *arg)
+{
+    struct message *m = arg;
+    if (status == CHATD_EOVERFLOW)
+        finish(m, "forbidden", "the recipient's offline mailbox is full");
+    else if (status != 0)
+        finish(m, chat_status_word(status), "the message could not be stored");
+    else if (online > 0)
+        finish(m, "success", NULL); /* they came online meanwhile */
+    else
+        finish(m, n_stored > 0 ? "offline" : "internal", NULL);
+}
+
+/* Worker. */
+static int exists_work(struct chatd_db *db, void *arg)
+{
+    struct message *m = arg;
+    m->exists = chat_accounts_user_exists(&m->accounts, db, m->to);
+    return m->exists < 0 ? m->exists : 0;
+}
+
+static void exists_done(struct chatd_request *req, void *arg, int status)
+{
+    (void)req;
+    struct message *m = arg;
+    struct private_chat *pc = m->pc;
+    if (status != 0) {
+        finish(m, chat_status_word(status), "the recipient could not be looked up");
+        return;
+    }
+    if (!m->exists) {
+        finish(m, "user_not_exist", NULL);
+        return;
+    }
+    const char *to[] = {m->to};
+    int rc = pc->host->deliver(pc->self, to, 1, push_of(m), CHATD_DELIVER_STORE, pc->max_offline,
+                               stored, m);
+    if (rc != 0)
+        finish(m, chat_status_word(rc), chatd_strerror(rc));
+}
+
+static void store(struct message *m)
+{
+    struct private_chat *pc = m->pc;
+    if (chat_accounts_acquire(pc->host, pc->self, &m->accounts) != 0) {
+        finish(m, "internal", "the accounts service is not available");
+        return;
+    }
+    m->holds_accounts = 1;
+    static const struct chatd_job job = {
+        .work = exists_work, .done = exists_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    /* req stays held by this plugin, so the job is not tied to it: exists_done answers
+     * every outcome, a failed submit included. */
+    pc->host->job_run(pc->self, NULL, &job, m);
+}
+
+/* ---- after the hooks: live, or stored --------------------------------------------- */
+
+static void sent_live(int status, size_t online, size_t n_stored, void *arg)
+{
+    (void)status;
+    (void)n_stored;
+    struct message *m = arg;
+    if (online > 0)
+        finish(m, "success", NULL);
+    else
+        store(m); /* every session of theirs went away meanwhile */
+}
+
+static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)
+{
+    struct message *m = arg;
+    struct private_chat *pc = m->pc;
+    m->payload = json_deep_copy(payload); /* the hooks' payload is the host's */
+    if (!m->payload) {
+        m->payload = json_object();
+        finish(m, "internal", "out of memory");
+        return;
+    }
+    if (outcome->refused) {
+        finish(m, outcome->result ? outcome->result : "forbidden", outcome->reason);
+        return;
+    }
+    if (!json_is_string(json_object_get(payload, "text"))) {
+        finish(m, "internal", "a message.deliver hook broke the text");
+        return;
+    }
+    snprintf(m->msg_id, sizeof(m->msg_id), "%s-%llu", pc->boot, (unsigned long long)++pc->next_msg);
+    m->ts = pc->host->now_ms();
+    if (pc->host->user_session_count(pc->self, m->to) == 0) {
+        store(m);
+        return;
+    }
+    const char *to[] = {m->to};
+    int rc = pc->host->deliver(pc->self, to, 1, push_of(m), 0, 0, sent_live, m);
+    if (rc != 0)
+        finish(m, "internal", chatd_strerror(rc));
+}
+
+static void handle_private_chat(struct chatd_request *req, const json_t *body, void *arg)
+{
+    struct private_chat *pc = arg;
+    const char *to = json_string_value(json_object_get(body, "user_to"));
+    if (!chat_valid_name(to)) {
+        pc->host->reply(req, "user_not_exist", NULL);
+        return;
+    }
+    struct message *m = calloc(1, sizeof(*m));
+    json_t *payload =
+        json_pack("{sssssssO}", "kind", "private", "user_from", pc->host->request_user(req),
+                  "user_to", to, "text", json_object_get(body, "text"));
+    if (!m || !payload) {
+        free(m);
+        json_decref(payload);
+        chat_refuse(pc->host, req, "internal", "out of memory");
+        return;
+    }
+    m->pc = pc;
+    m->req = req;
+    strcpy(m->to, to);
+    pc->host->request_hold(req);
+    int rc = pc->host->hook_run(pc->self, CHATD_HOOK_MESSAGE_DELIVER, payload, decided, m);
+    if (rc != 0) {
+        chat_refuse(pc->host, req, "internal", chatd_strerror(rc));
+        pc->host->request_release(req);
+        free(m);
+    }
+}
+
+static const struct chatd_option options[] = {
+    {"max_text_bytes", CHATD_OPT_INT, "4096", 1, 65535,
+     "longest message text in bytes (longer: bad_request)"},
+    {"max_offline_messages", CHATD_OPT_INT, "10000", 1, 10000000,
+     "messages stored for one user; more are refused with forbidden"},
+    {NULL, 0, NULL, 0, 0, NULL},
+};
+
+static int private_chat_init(struct chatd_plugin *self, const struct chatd_host *host)
+{
+    struct private_chat *pc = calloc(1, sizeof(*pc));
+    if (!pc)
+        return CHATD_ENOMEM;
+    host->instance_set(self, pc);
+    pc->host = host;
+    pc->self = self;
+    host->option_int(self, "max_offline_messages", &pc->max_offline);
+    /* The boot part differs at every start and reload. */
+    snprintf(pc->boot, sizeof(pc->boot), "%llx", (unsigned long long)host->now_ms());
+
+    static const struct chatd_field fields[] = {
+        {"user_to", CHATD_FIELD_STRING, 1, 1, 256},
+        {"text", CHATD_FIELD_STRING, 1, 0, 0},
+        {NULL, 0, 0, 0, 0},
+    };
+    static const struct chatd_command command = {
+        .name = "private_chat", .handler = handle_private_chat, .fields = fields};
+    static const struct chatd_field_rule rules[] = {
+        {.field = "text", .max_from_option = "max_text_bytes"},
+        {.field = NULL},
+    };
+    int rc = host->register_command(self, &command);
+    if (rc == 0)
+        rc = host->command_rules(self, "private_chat", rules);
+    return rc;
+}
+
+static void private_chat_destroy(void *instance)
+{
+    free(instance);
+}
+
+static const char *const requires[] = {"accounts", NULL};
+
+CHATD_PLUGIN_DEFINE(.name = "private_chat", .version = "1.0.0",
+                    .description = "private_chat: messages from one user to another, stored "
+                                   "for recipients who are away",
+                    .options = options, .init = private_chat_init, .requires = requires,
+                    .destroy = private_chat_destroy);
