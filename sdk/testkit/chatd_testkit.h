@@ -160,6 +160,44 @@ CHATD_TESTKIT_API const char *chatd_testkit_string(const json_t *msg, const char
 CHATD_TESTKIT_API void chatd_testkit_check_reply_(const json_t *msg, const char *cmd,
                                                   const char *result, const char *file, int line);
 
+/** Run the host's loop until the plugin has no job whose done callback has not run, and
+ *  every reply and push the host has written so far has reached the kit's sessions:
+ *  after it, a push that has not arrived is not on its way from anything already
+ *  started (timers aside). For tests that check that something was NOT sent. 0, or -1
+ *  when that did not happen within the kit's timeout. */
+CHATD_TESTKIT_API int chatd_testkit_settle(struct chatd_testkit *kit);
+
+/* ---------------------------------------------------------------------------------
+ * Hooks (ABI 1.2)
+ * ------------------------------------------------------------------------------- */
+
+/** Run the hook point `hook` (CHATD_HOOK_MESSAGE_DELIVER, CHATD_HOOK_MESSAGE_ACCEPTED, or
+ *  one of the plugin's own) with a payload made from the printf-style `fmt` (a JSON
+ *  object; %% for a literal %), as the plugin that owns the point would: through the
+ *  host's hook_run, in priority order, every hook the plugin added for it. Waits until
+ *  the run is over (a hook that deferred has resumed; timers and jobs run meanwhile),
+ *  so that a test can stand in for the chat plugin:
+ *
+ *      json_t *out = chatd_testkit_run_hook(kit, CHATD_HOOK_MESSAGE_DELIVER,
+ *          "{\"kind\":\"private\",\"user_from\":\"ann\",\"user_to\":\"bob\",\"text\":\"%s\"}",
+ *          "darn");
+ *      ck_assert(!chatd_testkit_hook_refused(out));
+ *      ck_assert_str_eq(chatd_testkit_string(json_object_get(out, "payload"), "text"), "****");
+ *
+ *  Returns the outcome as {"refused":false,"payload":{..}}, or
+ *  {"refused":true,"result":"forbidden","reason":".."|null,"payload":{..}} when a hook
+ *  refused; `payload` is what the hooks made of the payload. For an observe-only point
+ *  (message.accepted) the run is over when every hook has returned: what they started
+ *  (jobs, then pushes) goes on afterwards, and chatd_testkit_settle waits for it. NULL,
+ *  with the reason in chatd_testkit_error, when the text is not a JSON object, the kit
+ *  has not started, the host has no hooks (before ABI 1.2), or the run did not end
+ *  within the kit's timeout. Owned by the kit, like every json_t it returns. */
+CHATD_TESTKIT_API json_t *chatd_testkit_run_hook(struct chatd_testkit *kit, const char *hook,
+                                                 const char *fmt, ...) CHATD_PRINTF(3, 4);
+
+/** Non-zero when `outcome`, from chatd_testkit_run_hook, says a hook refused. */
+CHATD_TESTKIT_API int chatd_testkit_hook_refused(const json_t *outcome);
+
 /* ---------------------------------------------------------------------------------
  * Contract breaches
  * ------------------------------------------------------------------------------- */

@@ -5,6 +5,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "plugin_loader.h"
 #include "session.h"
 #include "users.h"
 
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -181,6 +183,8 @@ struct chatd_testkit *chatd_testkit_new(const char *path)
     ck_assert_msg(kit->name != NULL, "testkit: out of memory");
     kit->timeout_ms = 5000;
     kit->strict = 1;
+    kit->hook_outcomes = json_array();
+    ck_assert_msg(kit->hook_outcomes != NULL, "testkit: out of memory");
     const char *socket = env_or("CHATD_TESTKIT_DB_SOCKET", env_or("CHATD_TEST_DB_SOCKET", NULL));
     if (socket) {
         db_settings(kit, socket);
@@ -321,6 +325,7 @@ void chatd_testkit_free(struct chatd_testkit *kit)
         json_decref(s->pushes);
         free(s);
     }
+    json_decref(kit->hook_outcomes);
     if (kit->have_cfg)
         config_free(&kit->cfg);
     db_drop(kit);
@@ -549,18 +554,28 @@ json_t *chatd_testkit_request_raw(struct chatd_testkit_session *s, const char *b
     return json_array_get(s->replies, w.replies_before);
 }
 
+/* printf into a new string of at most REQUEST_MAX bytes; its length in *len. */
+static char *vformat(const char *fmt, va_list ap, size_t *len)
+{
+    va_list copy;
+    va_copy(copy, ap);
+    int n = vsnprintf(NULL, 0, fmt, copy);
+    va_end(copy);
+    ck_assert_msg(n >= 0 && n < REQUEST_MAX, "testkit: request too long");
+    char *text = xcalloc(1, (size_t)n + 1);
+    vsnprintf(text, (size_t)n + 1, fmt, ap);
+    *len = (size_t)n;
+    return text;
+}
+
 json_t *chatd_testkit_request(struct chatd_testkit_session *s, const char *fmt, ...)
 {
     va_list ap;
+    size_t len;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *text = vformat(fmt, ap, &len);
     va_end(ap);
-    ck_assert_msg(n >= 0 && n < REQUEST_MAX, "testkit: request too long");
-    char *text = xcalloc(1, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(text, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    json_t *reply = chatd_testkit_request_raw(s, text, (size_t)n);
+    json_t *reply = chatd_testkit_request_raw(s, text, len);
     free(text);
     return reply;
 }
@@ -611,6 +626,142 @@ void chatd_testkit_check_reply_(const json_t *msg, const char *cmd, const char *
     char *text = json_dumps(msg, JSON_COMPACT);
     _ck_assert_failed(file, line, "Assertion failed", "expected %s/%s, got %s", cmd,
                       result ? result : "*", text ? text : "?");
+}
+
+/* ---------------------------------------------------------------------------------
+ * Settling, and hooks
+ * ------------------------------------------------------------------------------- */
+
+/* The plugin under test: the one named after the file, which the kit enables. */
+static struct chatd_plugin *kit_plugin(struct chatd_testkit *kit)
+{
+    for (size_t i = 0; kit->srv && i < kit->srv->n_plugins; i++)
+        if (strcmp(kit->srv->plugins[i]->name, kit->name) == 0)
+            return kit->srv->plugins[i];
+    return NULL;
+}
+
+/* No job left to finish, nothing queued by the host for a session whose client is
+ * there, and nothing in a client's socket that the kit has not read. */
+static int settled(void *arg)
+{
+    struct chatd_testkit *kit = arg;
+    for (size_t i = 0; i < kit->srv->n_plugins; i++)
+        if (kit->srv->plugins[i]->pending_jobs > 0)
+            return 0;
+    for (struct chatd_testkit_session *s = kit->sessions; s; s = s->next) {
+        if (!s->client)
+            continue;
+        struct session *hs = host_session(s);
+        if (hs && !hs->dead &&
+            (hs->flush_prev || evbuffer_get_length(bufferevent_get_output(hs->bev)) > 0))
+            return 0;
+        int unread = 0;
+        if (ioctl(bufferevent_getfd(s->client), FIONREAD, &unread) == 0 && unread > 0)
+            return 0;
+    }
+    return 1;
+}
+
+int chatd_testkit_settle(struct chatd_testkit *kit)
+{
+    kit->error[0] = '\0';
+    if (!kit->srv) {
+        set_error(kit, "testkit: the kit has not started");
+        return -1;
+    }
+    if (run_until(kit, settled, kit, kit->timeout_ms) < 0) {
+        set_error(kit, "testkit: jobs or output still pending after %u ms", kit->timeout_ms);
+        return -1;
+    }
+    return 0;
+}
+
+/* One chatd_testkit_run_hook waiting for its run's end. On the heap: when the kit
+ * gives up waiting, the run's done may still come, and frees it. */
+struct hook_wait {
+    json_t *outcome; /* set by the done callback */
+    int abandoned;
+};
+
+static void hook_done(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)
+{
+    struct hook_wait *w = arg;
+    json_t *out = json_pack("{sbso}", "refused", outcome->refused != 0, "payload",
+                            payload ? json_deep_copy(payload) : json_null());
+    ck_assert_msg(out != NULL, "testkit: out of memory");
+    if (outcome->refused) {
+        json_object_set_new(out, "result",
+                            outcome->result ? json_string(outcome->result) : json_null());
+        json_object_set_new(out, "reason",
+                            outcome->reason ? json_string(outcome->reason) : json_null());
+    }
+    if (w->abandoned) {
+        json_decref(out);
+        free(w);
+        return;
+    }
+    w->outcome = out;
+}
+
+static int hook_over(void *arg)
+{
+    const struct hook_wait *w = arg;
+    return w->outcome != NULL;
+}
+
+json_t *chatd_testkit_run_hook(struct chatd_testkit *kit, const char *hook, const char *fmt, ...)
+{
+    kit->error[0] = '\0';
+    struct chatd_plugin *plugin = kit_plugin(kit);
+    if (!plugin) {
+        set_error(kit, "testkit: the kit has not started");
+        return NULL;
+    }
+    if (!CHATD_HOST_HAS(&kit->table, hook_run) || !kit->table.hook_run) {
+        set_error(kit,
+                  "testkit: this chatd does not run hooks (no hook_run in its ABI %u.%u "
+                  "host table)",
+                  kit->table.abi_major, kit->table.abi_minor);
+        return NULL;
+    }
+    va_list ap;
+    size_t len;
+    va_start(ap, fmt);
+    char *text = vformat(fmt, ap, &len);
+    va_end(ap);
+    json_error_t error;
+    json_t *payload = json_loadb(text, len, 0, &error);
+    if (!json_is_object(payload)) {
+        set_error(kit, "testkit: the payload is not a JSON object (%s): %.200s",
+                  payload ? "another JSON value" : error.text, text);
+        json_decref(payload);
+        free(text);
+        return NULL;
+    }
+    free(text);
+    struct hook_wait *w = xcalloc(1, sizeof(*w));
+    int rc = kit->table.hook_run(plugin, hook, payload, hook_done, w); /* takes payload */
+    if (rc != 0) {
+        set_error(kit, "testkit: hook_run(\"%s\"): %s", hook, chatd_strerror(rc));
+        free(w); /* done is not called */
+        return NULL;
+    }
+    if (run_until(kit, hook_over, w, kit->timeout_ms) < 0) {
+        set_error(kit, "testkit: the run of hook point %s did not end within %u ms", hook,
+                  kit->timeout_ms);
+        w->abandoned = 1;
+        return NULL;
+    }
+    json_t *outcome = w->outcome;
+    free(w);
+    json_array_append_new(kit->hook_outcomes, outcome); /* the kit keeps it until free */
+    return outcome;
+}
+
+int chatd_testkit_hook_refused(const json_t *outcome)
+{
+    return json_is_true(json_object_get(outcome, "refused"));
 }
 
 /* ---------------------------------------------------------------------------------

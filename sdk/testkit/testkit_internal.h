@@ -40,6 +40,7 @@ struct chatd_testkit {
     size_t n_violations, n_reported;
 
     struct chatd_testkit_session *sessions;
+    json_t *hook_outcomes;          /* what chatd_testkit_run_hook returned, kept till free */
     struct chatd_testkit *next_kit; /* the kits alive in this process */
     char error[2048];
 };
