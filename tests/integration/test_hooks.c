@@ -66,22 +66,12 @@ static void stop(void)
 
 static size_t log_count(const char *needle)
 {
-    char *text = chatd_file_read(srv.log);
-    size_t n = 0;
-    for (const char *at = text; at && (at = strstr(at, needle)); at += strlen(needle))
-        n++;
-    free(text);
-    return n;
+    return chatd_proc_log_count(&srv, needle);
 }
 
 static void wait_log(const char *needle, size_t count)
 {
-    long long deadline = chatd_now_ms() + WAIT_MS;
-    while (log_count(needle) < count && chatd_now_ms() < deadline)
-        chatd_sleep_ms(10);
-    if (log_count(needle) < count)
-        chatd_proc_dump_log(&srv);
-    ck_assert_msg(log_count(needle) >= count, "the log never said '%s' %zu times", needle, count);
+    chatd_proc_wait_log(&srv, needle, count, WAIT_MS);
 }
 
 /* Where `needle` first is in the log (-1: nowhere). */
@@ -121,43 +111,35 @@ static void reload_with(const char *enable)
 
 static struct test_client *connect_client(void)
 {
-    struct test_client *c = test_client_connect(srv.host, srv.port, 0);
-    ck_assert_msg(c != NULL, "cannot connect to chatd on port %d", srv.port);
-    return c;
+    return chatd_proc_connect(&srv);
 }
 
-static json_t *request(struct test_client *c, const char *text)
+#define request chatd_proc_request
+#define str     chatd_json_str
+
+/* The strings of `array` joined with commas into out. */
+static const char *join(const json_t *array, char *out, size_t cap)
 {
-    ck_assert_msg(test_client_send_str(c, text) == 0, "send failed: %s", strerror(errno));
-    json_t *msg = test_client_read_json(c, TEST_CLIENT_TIMEOUT_MS);
-    ck_assert_msg(msg != NULL, "no reply to %s", text);
-    return msg;
+    size_t used = 0, i;
+    json_t *v;
+    out[0] = '\0';
+    json_array_foreach(array, i, v)
+    {
+        used += (size_t)snprintf(out + used, used < cap ? cap - used : 0, "%s%s", i ? "," : "",
+                                 json_string_value(v));
+    }
+    return out;
 }
 
-static const char *str(const json_t *msg, const char *key)
-{
-    const char *v = json_string_value(json_object_get(msg, key));
-    return v ? v : "";
-}
-
-/* Run hooker.message with `text`; return the reply with its "trace" joined as
- * "a,b" in *trace (static). */
+/* Run hooker.message with `text`; return the reply, its "trace" joined as "a,b" in
+ * *trace (static). */
 static json_t *run_hooks(struct test_client *c, const char *text, const char **trace)
 {
     char line[512];
     snprintf(line, sizeof(line), "{\"cmd\":\"hooker_test\",\"text\":\"%s\"}\n", text);
     json_t *r = request(c, line);
     static char joined[256];
-    joined[0] = '\0';
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(r, "trace"), i, v)
-    {
-        if (i)
-            strcat(joined, ",");
-        strncat(joined, json_string_value(v), 32);
-    }
-    *trace = joined;
+    *trace = join(json_object_get(r, "trace"), joined, sizeof(joined));
     return r;
 }
 
@@ -261,15 +243,8 @@ static void assert_presence(struct test_client *c, const char *cmd, const char *
     char line[128];
     snprintf(line, sizeof(line), "{\"cmd\":\"%s_presence\"}\n", cmd);
     json_t *r = request(c, line);
-    char joined[256] = "";
-    size_t i;
-    json_t *v;
-    json_array_foreach(json_object_get(r, "seen"), i, v)
-    {
-        if (i)
-            strcat(joined, ",");
-        strncat(joined, json_string_value(v), 64);
-    }
+    char joined[256];
+    join(json_object_get(r, "seen"), joined, sizeof(joined));
     ck_assert_msg(strcmp(joined, want) == 0, "%s saw '%s', want '%s'", cmd, joined, want);
     json_decref(r);
 }
