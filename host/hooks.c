@@ -179,8 +179,9 @@ static void advance(struct hook_run *run)
             call->in_fn = 0;
         }
         /* A resume before the function returned (a job_run whose done ran at once,
-         * say) means the step is already over. */
-        if (rc == CHATD_HOOK_DEFER && !call->resumed && !run->refused) {
+         * say) means the step is already over. A step that refused and deferred is
+         * still waited for: its plugin will resume the handle. */
+        if (rc == CHATD_HOOK_DEFER && !call->resumed) {
             rc = wait_for(run, call);
             if (rc == 0) {
                 run->advancing = 0;
