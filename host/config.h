@@ -33,6 +33,7 @@ struct config {
     int64_t max_frame_bytes;
     int64_t max_output_bytes; /* unsent backlog that disconnects a slow reader */
     int64_t shutdown_timeout_s;
+    int64_t hook_timeout_ms; /* a deferring hook is skipped after this long */
 
     /* [log] */
     int64_t log_level; /* enum chatd_log_level */

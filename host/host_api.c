@@ -4,11 +4,13 @@
 #include "db.h"
 #include "db_rows.h"
 #include "flush_watch.h"
+#include "hooks.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "plugin_options.h"
 #include "request.h"
 #include "server.h"
+#include "services.h"
 #include "session.h"
 #include "timers.h"
 #include "users.h"
@@ -289,6 +291,45 @@ static int api_metric_set(struct chatd_plugin *self, const char *name, const cha
     return metrics_plugin_gauge(&self->server->metrics, self->name, name, help, value);
 }
 
+static int api_hook_add(struct chatd_plugin *self, const char *hook, int priority, chatd_hook_fn fn,
+                        void *arg)
+{
+    if (self->state != PLUGIN_INITING)
+        return CHATD_ESTATE;
+    return hooks_add(self->server, self, hook, priority, fn, arg_or_instance(self, arg));
+}
+
+static int api_hook_run(struct chatd_plugin *self, const char *hook, json_t *payload,
+                        chatd_hook_done_fn done, void *arg)
+{
+    return hooks_run(self->server, self, hook, payload, done, arg);
+}
+
+static int api_service_provide(struct chatd_plugin *self, const char *name, uint32_t version,
+                               const void *fns, void *instance)
+{
+    if (self->state != PLUGIN_INITING)
+        return CHATD_ESTATE;
+    return services_provide(self->server, self, name, version, fns,
+                            arg_or_instance(self, instance));
+}
+
+static int api_service_get(struct chatd_plugin *self, const char *name, uint32_t version,
+                           struct chatd_service *out)
+{
+    return services_get(self->server, name, version, out);
+}
+
+static int api_service_hold(struct chatd_plugin *self, struct chatd_service *svc)
+{
+    return services_hold(self->server, self, svc);
+}
+
+static void api_service_release(struct chatd_plugin *self, struct chatd_service *svc)
+{
+    services_release(self->server, self, svc);
+}
+
 const struct chatd_host host_api = {
     .size = sizeof(struct chatd_host),
     .abi_major = CHATD_ABI_MAJOR,
@@ -327,4 +368,12 @@ const struct chatd_host host_api = {
     .on_user_flushed = api_on_user_flushed,
     .db_query_rows = db_query_rows,
     .rows_free = db_rows_free,
+    .hook_add = api_hook_add,
+    .hook_run = api_hook_run,
+    .hook_refuse = hooks_refuse,
+    .hook_resume = hooks_resume,
+    .service_provide = api_service_provide,
+    .service_get = api_service_get,
+    .service_hold = api_service_hold,
+    .service_release = api_service_release,
 };

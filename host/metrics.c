@@ -127,6 +127,77 @@ void metrics_forget_plugin(struct metrics *m, const char *plugin)
     }
 }
 
+void metrics_hook(struct metrics *m, const char *hook, const char *plugin,
+                  enum metrics_hook_kind kind)
+{
+    struct hook_count *c = m->hook_counts;
+    while (c && (strcmp(c->hook, hook) != 0 || strcmp(c->plugin, plugin) != 0))
+        c = c->next;
+    if (!c) {
+        if (!(c = calloc(1, sizeof(*c))) || !(c->hook = strdup(hook)) ||
+            !(c->plugin = strdup(plugin))) {
+            if (c)
+                free(c->hook);
+            free(c);
+            return;
+        }
+        c->next = m->hook_counts;
+        m->hook_counts = c;
+    }
+    if (kind == METRICS_HOOK_FAILURE)
+        c->failures++;
+    else
+        c->timeouts++;
+}
+
+void metrics_free(struct metrics *m)
+{
+    while (m->hook_counts) {
+        struct hook_count *c = m->hook_counts;
+        m->hook_counts = c->next;
+        free(c->hook);
+        free(c->plugin);
+        free(c);
+    }
+}
+
+/* A label value in the exposition format: backslash, quote and newline escaped. Hook
+ * point names are the plugins' own. */
+static void label_value(struct evbuffer *out, const char *text)
+{
+    for (const char *c = text; *c; c++) {
+        if (*c == '\\' || *c == '"')
+            evbuffer_add_printf(out, "\\%c", *c);
+        else if (*c == '\n')
+            evbuffer_add(out, "\\n", 2);
+        else
+            evbuffer_add(out, c, 1);
+    }
+}
+
+/* chatd_hook_failures_total and chatd_hook_timeouts_total, by hook point and plugin. */
+static void hook_counts(struct evbuffer *out, const struct metrics *m)
+{
+    static const struct {
+        const char *name, *help;
+        int timeouts;
+    } families[] = {
+        {"chatd_hook_failures_total", "Hook functions that returned an error, skipped.", 0},
+        {"chatd_hook_timeouts_total", "Deferred hooks skipped after [server] hook_timeout_ms.", 1},
+    };
+    for (size_t f = 0; f < 2; f++) {
+        evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n", families[f].name,
+                            families[f].help, families[f].name);
+        for (const struct hook_count *c = m->hook_counts; c; c = c->next) {
+            evbuffer_add_printf(out, "%s{hook=\"", families[f].name);
+            label_value(out, c->hook);
+            evbuffer_add_printf(
+                out, "\",plugin=\"%s\"} %llu\n", c->plugin,
+                (unsigned long long)(families[f].timeouts ? c->timeouts : c->failures));
+        }
+    }
+}
+
 /* Plugins' help texts are theirs: keep the exposition format whole whatever they say. */
 static void plugin_gauges(struct evbuffer *out, const struct metrics *m)
 {
@@ -199,6 +270,7 @@ void metrics_render(struct server *srv, struct evbuffer *out)
                         (unsigned long long)m->latency_count);
 
     plugin_gauges(out, m);
+    hook_counts(out, m);
     if (!srv->pool)
         return;
     struct pool_stats p;

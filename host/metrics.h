@@ -21,6 +21,17 @@ struct plugin_gauge {
     struct plugin_gauge *next;
 };
 
+/* Hook failures and timeouts of one plugin at one hook point. */
+struct hook_count {
+    char *hook;
+    char *plugin;
+    uint64_t failures, timeouts;
+    struct hook_count *next;
+};
+
+/* What metrics_hook counts. */
+enum metrics_hook_kind { METRICS_HOOK_FAILURE, METRICS_HOOK_TIMEOUT };
+
 struct metrics {
     uint64_t connections_accepted;
     uint64_t connections_refused;
@@ -33,6 +44,7 @@ struct metrics {
     uint64_t latency_count;
     uint64_t sessions_logged_in;
     struct plugin_gauge *plugin_gauges; /* a short list: a few per plugin */
+    struct hook_count *hook_counts;     /* kept across reloads, like every counter */
 };
 
 enum generic_error {
@@ -56,6 +68,11 @@ int metrics_plugin_gauge(struct metrics *m, const char *plugin, const char *name
                          double value);
 /* Drop every gauge of plugin (it is being unloaded). */
 void metrics_forget_plugin(struct metrics *m, const char *plugin);
+/* Count a failed (METRICS_HOOK_FAILURE) or timed-out hook of plugin at point hook. */
+void metrics_hook(struct metrics *m, const char *hook, const char *plugin,
+                  enum metrics_hook_kind kind);
+/* Free the hook counters (server teardown). */
+void metrics_free(struct metrics *m);
 /* Append the Prometheus text exposition of everything to out. */
 void metrics_render(struct server *srv, struct evbuffer *out);
 

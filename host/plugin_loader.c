@@ -4,11 +4,13 @@
 #include "plugin_loader.h"
 
 #include "commands.h"
+#include "hooks.h"
 #include "log.h"
 #include "plugin_options.h"
 #include "plugin_registry.h"
 #include "plugin_trial.h"
 #include "server.h"
+#include "services.h"
 #include "timers.h"
 #include "users.h"
 
@@ -194,12 +196,12 @@ int plugin_start(struct chatd_plugin *p, struct server *srv, char *err, size_t e
                  chatd_strerror(rc));
         /* Jobs it submitted in init must finish before it can be unmapped: their done
          * callbacks run from the loop (each within its time budget). */
-        while (p->pending_jobs > 0 && event_base_loop(srv->base, EVLOOP_ONCE) == 0)
+        while ((p->pending_jobs > 0 || p->pending_calls > 0) &&
+               event_base_loop(srv->base, EVLOOP_ONCE) == 0)
             ;
         /* init cleaned up after itself when it failed; only host-side state remains. */
         commands_remove_plugin(srv, p);
-        users_unsubscribe_plugin(srv, p);
-        timers_cancel_plugin(srv, p);
+        registry_detach(srv, p);
         p->state = PLUGIN_STOPPED;
     } else {
         snprintf(err, errlen, "%s", p->load_error);
@@ -213,8 +215,10 @@ void plugin_close(struct chatd_plugin *p)
     struct server *srv = p->server;
     if (srv) {
         commands_remove_plugin(srv, p);
-        users_unsubscribe_plugin(srv, p);
-        timers_cancel_plugin(srv, p);
+        registry_detach(srv, p);
+        /* Runs it started end now (done sees the refusal "shutdown"): never after its
+         * shutdown. */
+        hooks_stop_plugin(srv, p);
         /* A retired instance's successor owns the plugin's gauges now. */
         if (!p->retiring || !server_plugin(srv, p->name))
             metrics_forget_plugin(&srv->metrics, p->name);
@@ -231,6 +235,11 @@ void plugin_close(struct chatd_plugin *p)
         p->desc->destroy(p->instance);
     p->instance = NULL;
     p->state = PLUGIN_STOPPED;
+    if (srv) {
+        /* Handles of its hooks' cut deferrals were valid until now. */
+        hooks_forget_plugin(srv, p);
+        services_forget_plugin(srv, p);
+    }
 #ifndef CHATD_KEEP_PLUGINS_MAPPED
     dlclose(p->dl);
 #endif

@@ -40,9 +40,16 @@ struct chatd_plugin {
     unsigned pending_jobs;
     /* Requests routed to it and not yet released (held ones included): the same. */
     unsigned inflight;
+    /* Hook runs it started whose done has not run yet, and deferrals of its hooks not yet
+     * resumed (hooks.c): the same, since both call into it later. */
+    unsigned pending_calls;
+    /* Holds on services it provides (service_holds) and holds it took on services
+     * (holds_taken), not yet released (services.c): the same. */
+    unsigned service_holds;
+    unsigned holds_taken;
     /* Non-zero once a reload took it out of service (1: it served; 2: a new instance
-     * that never started): no requests, events or timers reach it any more, and it is
-     * closed once inflight and pending_jobs are 0 (plugin_registry.c). */
+     * that never started): no requests, events, hooks or timers reach it any more, and
+     * it is closed once every counter above is 0 (registry_plugin_busy). */
     int retiring;
     struct chatd_plugin *next_retiring;
     /* Its commands while retiring: out of the routing table, but the struct command of

@@ -3,15 +3,18 @@
  *
  * A plugin instance is never closed while anything can still call into it: a retired
  * instance loses its commands (they answer unknown_cmd or go to its successor), its
- * subscriptions and its timers at once, and is closed (shutdown, then dlclose) from a
- * timer of its own once its in-flight requests (held ones included) and jobs are done.
+ * subscriptions, its hooks, its services and its timers at once, and is closed
+ * (shutdown, then dlclose) from a timer of its own once its in-flight requests (held
+ * ones included), jobs, hook runs and service holds are done (registry_plugin_busy).
  * Everything here runs on the loop thread. */
 #include "plugin_registry.h"
 
 #include "commands.h"
+#include "hooks.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "server.h"
+#include "services.h"
 #include "timers.h"
 #include "users.h"
 
@@ -83,6 +86,19 @@ struct chatd_plugin *server_plugin(struct server *srv, const char *name)
     return at == SIZE_MAX ? NULL : srv->plugins[at];
 }
 
+int registry_plugin_busy(const struct chatd_plugin *p)
+{
+    return p->inflight || p->pending_jobs || p->pending_calls || p->service_holds || p->holds_taken;
+}
+
+void registry_detach(struct server *srv, struct chatd_plugin *p)
+{
+    users_unsubscribe_plugin(srv, p);
+    timers_cancel_plugin(srv, p);
+    hooks_retire_plugin(srv, p);
+    services_retire_plugin(srv, p);
+}
+
 static void on_retire_check(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -95,7 +111,7 @@ void registry_close_retired(struct server *srv, int all)
     struct chatd_plugin **pp = &srv->retiring;
     while (*pp) {
         struct chatd_plugin *p = *pp;
-        if (all || (p->inflight == 0 && p->pending_jobs == 0)) {
+        if (all || !registry_plugin_busy(p)) {
             *pp = p->next_retiring;
             if (p->retiring == RETIRED_UNUSED)
                 log_info("plugin %s %s: the instance that did not start is closed", p->name,
@@ -118,8 +134,7 @@ void registry_retire(struct server *srv, struct chatd_plugin *p, int how)
 {
     if (p->server) {
         commands_retire_plugin(srv, p);
-        users_unsubscribe_plugin(srv, p);
-        timers_cancel_plugin(srv, p);
+        registry_detach(srv, p);
     }
     p->retiring = how;
     p->next_retiring = srv->retiring;

@@ -22,6 +22,13 @@ size_t registry_find(struct server *srv, const char *name);
 /* The plugin instance serving as `name` now, or NULL. */
 struct chatd_plugin *server_plugin(struct server *srv, const char *name);
 
+/* Whether p still has work that calls into it later (requests, jobs, hook runs and
+ * deferrals, service holds either way): a retired instance is closed once it has none. */
+int registry_plugin_busy(const struct chatd_plugin *p);
+/* Stop everything that reaches p apart from its commands: event subscriptions, timers,
+ * hooks (pending deferrals of it are cut) and the services it offers. */
+void registry_detach(struct server *srv, struct chatd_plugin *p);
+
 /* Take p out of service at once; it is closed once its work has drained. `how` says
  * whether it served (RETIRED_SERVED) or never started (RETIRED_UNUSED). */
 void registry_retire(struct server *srv, struct chatd_plugin *p, int how);

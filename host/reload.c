@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "log.h"
 #include "migrations.h"
+#include "plugin_deps.h"
 #include "plugin_loader.h"
 #include "plugin_options.h"
 #include "plugin_registry.h"
@@ -70,8 +71,7 @@ static int activate(struct server *srv, struct chatd_plugin *p)
         log_error("reload: plugin %s not started: %s%s", p->name, err,
                   old ? "; the running instance keeps serving" : "");
         commands_remove_plugin(srv, p);
-        users_unsubscribe_plugin(srv, p);
-        timers_cancel_plugin(srv, p);
+        registry_detach(srv, p);
         if (old)
             commands_restore_plugin(srv, old);
         registry_retire(srv, p, RETIRED_UNUSED);
@@ -238,7 +238,48 @@ static int try_plugin(void *arg, char *reason, size_t cap)
         snprintf(reason, cap, "it has schema migrations, so it needs [database] enable = yes");
         rc = -1;
     }
+    if (rc == 0) {
+        /* Tell the parent the plugin's services, one "P name" or "R name" line each. */
+        struct dep_plugin d;
+        deps_from_plugin(p, 0, &d);
+        for (const char *const *s = d.provides; s && *s; s++)
+            say(reason, cap, "P %s", *s);
+        for (const char *const *s = d.requires; s && *s; s++)
+            say(reason, cap, "R %s", *s);
+    }
     return rc;
+}
+
+/* The services a trial child reported (P and R lines, see try_plugin) into two
+ * NULL-terminated lists. 0, or -1 when out of memory. */
+static int parse_services(const char *report, char ***provides, char ***requires)
+{
+    size_t lines = 1;
+    for (const char *c = report; *c; c++)
+        lines += *c == '\n';
+    char **lists[2] = {calloc(lines, sizeof(char *)), calloc(lines, sizeof(char *))};
+    *provides = lists[0];
+    *requires = lists[1];
+    if (!lists[0] || !lists[1])
+        return -1;
+    size_t used[2] = {0, 0};
+    for (const char *line = report; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        int which = line[0] == 'R';
+        if (len > 2 && (line[0] == 'P' || line[0] == 'R') &&
+            !(lists[which][used[which]++] = strndup(line + 2, len - 2)))
+            return -1;
+        line += len + (end != NULL);
+    }
+    return 0;
+}
+
+static void names_free(char **list)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        free(list[i]);
+    free(list);
 }
 
 static int trial_load(const char *path, const char *name, const struct config *cfg, int db_enabled,
@@ -255,6 +296,8 @@ struct plan_entry {
     char *path;
     enum plugin_action action;
     const char *why;
+    /* The services of the instance that will serve (from the trial for a new one). */
+    char **provides, **requires;
 };
 
 static int str_differs(const char *a, const char *b)
@@ -308,6 +351,7 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         {"[server] max_frame_bytes", &cur->max_frame_bytes, next->max_frame_bytes},
         {"[server] max_output_bytes", &cur->max_output_bytes, next->max_output_bytes},
         {"[server] shutdown_timeout", &cur->shutdown_timeout_s, next->shutdown_timeout_s},
+        {"[server] hook_timeout_ms", &cur->hook_timeout_ms, next->hook_timeout_ms},
         {"[log] level", &cur->log_level, next->log_level},
     };
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
@@ -347,13 +391,44 @@ static void plan_free(struct plan_entry *plan, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(plan[i].name);
         free(plan[i].path);
+        names_free(plan[i].provides);
+        names_free(plan[i].requires);
     }
     free(plan);
 }
 
-/* Decide what each enabled plugin needs and check every new instance in a child. */
+/* Check the services of the plugins next enables (each required one provided) and find
+ * the order to start new instances in (providers first) into order. */
+static int plan_order(struct server *srv, const struct config *next, const struct plan_entry *plan,
+                      size_t *order, char *err, size_t errlen)
+{
+    struct dep_plugin *deps = calloc(next->n_enabled ? next->n_enabled : 1, sizeof(*deps));
+    if (!deps) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < next->n_enabled; i++) {
+        struct chatd_plugin *running = server_plugin(srv, plan[i].name);
+        if (plan[i].action == KEEP && running) {
+            deps_from_plugin(running, next->enabled_lines[i], &deps[i]);
+        } else {
+            deps[i] = (struct dep_plugin){.name = plan[i].name,
+                                          .provides = (const char *const *)plan[i].provides,
+                                          .requires = (const char *const *)plan[i].requires,
+                                          .line = next->enabled_lines[i]};
+        }
+    }
+    int rc =
+        deps_order(deps, next->n_enabled, next->path ? next->path : "config", order, err, errlen);
+    free(deps);
+    return rc;
+}
+
+/* Decide what each enabled plugin needs and check every new instance in a child, and
+ * the services they provide and require; order (n_enabled entries) gets the order to
+ * start them in. */
 static int make_plan(struct server *srv, const struct config *next, struct plan_entry **out,
-                     char *err, size_t errlen)
+                     size_t *order, char *err, size_t errlen)
 {
     const char *file = next->path ? next->path : "config";
     struct plan_entry *plan = calloc(next->n_enabled ? next->n_enabled : 1, sizeof(*plan));
@@ -410,6 +485,15 @@ static int make_plan(struct server *srv, const struct config *next, struct plan_
             plan_free(plan, next->n_enabled);
             return -1;
         }
+        if (parse_services(reason, &e->provides, &e->requires) < 0) {
+            snprintf(err, errlen, "out of memory");
+            plan_free(plan, next->n_enabled);
+            return -1;
+        }
+    }
+    if (plan_order(srv, next, plan, order, err, errlen) < 0) {
+        plan_free(plan, next->n_enabled);
+        return -1;
     }
     *out = plan;
     return 0;
@@ -482,7 +566,11 @@ int server_reload(struct server *srv, char *report, size_t len)
         log_error("reload refused, the running config is kept: %s", err);
         return -1;
     }
-    if (make_plan(srv, &next, &plan, err, sizeof(err)) < 0) {
+    size_t *order = calloc(next.n_enabled ? next.n_enabled : 1, sizeof(*order));
+    if (!order || make_plan(srv, &next, &plan, order, err, sizeof(err)) < 0) {
+        if (!order)
+            snprintf(err, sizeof(err), "out of memory");
+        free(order);
         config_free(&next);
         say(report, len, "reload refused, the running config is kept: %s", err);
         log_error("reload refused, the running config is kept: %s", err);
@@ -509,12 +597,15 @@ int server_reload(struct server *srv, char *report, size_t len)
     apply_settings(srv, &next, report, len);
     config_free(&next);
 
-    for (size_t i = 0; i < n_plan; i++) {
-        if (plan[i].action == KEEP)
-            say(report, len, "plugin %s: unchanged", plan[i].name);
+    /* Providers of services first, as at start. */
+    for (size_t k = 0; k < n_plan; k++) {
+        const struct plan_entry *e = &plan[order[k]];
+        if (e->action == KEEP)
+            say(report, len, "plugin %s: unchanged", e->name);
         else
-            start_instance(srv, &plan[i], report, len);
+            start_instance(srv, e, report, len);
     }
+    free(order);
     plan_free(plan, n_plan);
     log_info("reload of %s applied:", srv->source->path);
     char *line = report;

@@ -9,12 +9,15 @@
 #include "listener.h"
 #include "log.h"
 #include "flush_watch.h"
+#include "hooks.h"
 #include "migrations.h"
 #include "output.h"
+#include "plugin_deps.h"
 #include "plugin_loader.h"
 #include "plugin_options.h"
 #include "plugin_registry.h"
 #include "reload.h"
+#include "services.h"
 #include "session.h"
 #include "users.h"
 #include "workers.h"
@@ -93,22 +96,64 @@ static int apply_migrations(struct server *srv, struct chatd_plugin *p, struct c
     return migrations_apply(db, p, err, errlen);
 }
 
+/* "file:line: plugin 'name': reason", for refusals that do not name their line. */
+static void locate(const struct config *cfg, size_t i, char *err, size_t errlen)
+{
+    char message[1024];
+    snprintf(message, sizeof(message), "%s:%d: plugin '%s': %s", cfg->path ? cfg->path : "config",
+             cfg->enabled_lines[i], cfg->enabled[i], err);
+    snprintf(err, errlen, "%s", message);
+}
+
+/* Open every enabled plugin (reading its descriptor) and order them so that providers
+ * of services start before their dependents. 0, or -1 with the reason in err. */
+static int open_in_order(const struct config *cfg, struct chatd_plugin **opened, size_t *order,
+                         char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->n_enabled; i++) {
+        char *path = plugin_path(cfg->plugin_dir, cfg->enabled[i]);
+        int rc = path ? plugin_open(path, cfg->enabled[i], &opened[i], err, errlen) : -1;
+        free(path);
+        if (rc < 0) {
+            if (!path)
+                snprintf(err, errlen, "out of memory");
+            locate(cfg, i, err, errlen);
+            return -1;
+        }
+    }
+    struct dep_plugin *deps = calloc(cfg->n_enabled ? cfg->n_enabled : 1, sizeof(*deps));
+    if (!deps) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < cfg->n_enabled; i++)
+        deps_from_plugin(opened[i], cfg->enabled_lines[i], &deps[i]);
+    int rc = deps_order(deps, cfg->n_enabled, cfg->path ? cfg->path : "config", order, err, errlen);
+    free(deps);
+    return rc;
+}
+
 int server_load_plugins(struct server *srv, char *err, size_t errlen)
 {
     const struct config *cfg = srv->cfg;
     srv->pool = pool_new(srv->base, &cfg->db, err, errlen);
     if (!srv->pool)
         return -1;
+    size_t n = cfg->n_enabled;
+    struct chatd_plugin **opened = calloc(n ? n : 1, sizeof(*opened));
+    size_t *order = calloc(n ? n : 1, sizeof(*order));
     struct chatd_db migration_db = {0};
-    int result = 0;
-    for (size_t i = 0; i < cfg->n_enabled && result == 0; i++) {
-        char *path = plugin_path(cfg->plugin_dir, cfg->enabled[i]);
-        struct chatd_plugin *p = NULL;
-        int rc = path ? plugin_open(path, cfg->enabled[i], &p, err, errlen) : -1;
-        free(path);
+    int result = opened && order ? open_in_order(cfg, opened, order, err, errlen) : -1;
+    if (!opened || !order)
+        snprintf(err, errlen, "out of memory");
+    for (size_t k = 0; k < n && result == 0; k++) {
+        size_t i = order[k];
+        struct chatd_plugin *p = opened[i];
+        opened[i] = NULL;
+        int rc = 0;
         /* Option errors already point at their own line of the plugin's section. */
         int located = 0;
-        if (rc == 0 && plugin_configure(p, cfg, err, errlen) < 0) {
+        if (plugin_configure(p, cfg, err, errlen) < 0) {
             plugin_close(p);
             rc = -1;
             located = 1;
@@ -133,13 +178,16 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
             plugin_close(p);
             snprintf(err, errlen, "out of memory");
         } else if (!located) {
-            char message[1024];
-            snprintf(message, sizeof(message), "%s:%d: plugin '%s': %s",
-                     cfg->path ? cfg->path : "config", cfg->enabled_lines[i], cfg->enabled[i], err);
-            snprintf(err, errlen, "%s", message);
+            locate(cfg, i, err, errlen);
         }
         result = -1;
     }
+    /* Whatever was opened but not started is closed unstarted. */
+    for (size_t i = 0; opened && i < n; i++)
+        if (opened[i])
+            plugin_close(opened[i]);
+    free(opened);
+    free(order);
     db_close(&migration_db);
     return result;
 }
@@ -244,14 +292,18 @@ void server_free(struct server *srv)
         session_free_all(srv);
         /* Jobs still queued run to the end; their done callbacks need their plugins. */
         pool_free(srv->pool);
-        /* Plugins go in reverse order of loading, so a later one may rely on an
-         * earlier one for as long as it runs; instances retired by a reload last. */
+        /* Plugins go in reverse order of starting (providers of services started
+         * before their dependents), so a later one may rely on an earlier one for as
+         * long as it runs; instances retired by a reload last. */
         for (size_t i = srv->n_plugins; i-- > 0;)
             plugin_close(srv->plugins[i]);
         srv->n_plugins = 0;
         registry_close_retired(srv, 1);
         flush_watch_free_all(srv);
     }
+    hooks_free_all(srv);
+    services_free_all(srv);
+    metrics_free(&srv->metrics);
     free(srv->plugins);
     users_free_all(srv);
     if (srv->sigterm)

@@ -20,6 +20,10 @@ struct evhttp;
 struct result_count;
 struct evconnlistener;
 struct user;
+struct hook_entry;
+struct hook_run;
+struct service_entry;
+struct service_pin;
 
 /* A command as registered by a plugin. The name and the field table are copied
  * (spec.fields points at the copy). */
@@ -113,6 +117,16 @@ struct server {
     struct command *commands; /* by name */
     struct subscription *subscriptions;
     size_t n_subscriptions;
+    /* Hook functions (hooks.c): every point's, in the order they were added. */
+    struct hook_entry *hooks;
+    size_t n_hooks;
+    uint64_t hook_seq;
+    struct hook_run *hook_runs;       /* runs not decided yet */
+    struct chatd_hook_call *hook_cut; /* deferrals cut, whose plugin has not resumed */
+    /* Services offered (services.c), and the holds on them. */
+    struct service_entry *services;
+    size_t n_services;
+    struct service_pin *service_pins;
     struct plugin_timer *timers;         /* by id */
     struct flush_waiters *flush_waiters; /* on_user_flushed watches, by user (flush_watch.c) */
     uint64_t next_timer_id;

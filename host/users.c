@@ -3,7 +3,7 @@
 #include "users.h"
 
 #include "flush_watch.h"
-
+#include "hooks.h"
 #include "log.h"
 
 #include <stdlib.h>
@@ -60,6 +60,8 @@ int users_bind(struct server *srv, struct session *s, const char *name)
     srv->metrics.sessions_logged_in++;
     log_debug("session %llu logged in as %s", (unsigned long long)s->id, name);
     emit(srv, CHATD_EVENT_LOGIN, s->id, u->name, u->n_sessions == 1);
+    if (u->n_sessions == 1)
+        hooks_presence_changed(srv, u->name, 1);
     return 0;
 }
 
@@ -80,6 +82,7 @@ void users_unbind(struct server *srv, struct session *s)
     log_debug("session %llu logged out from %s", (unsigned long long)s->id, u->name);
     emit(srv, CHATD_EVENT_LOGOUT, s->id, u->name, last);
     if (last) {
+        hooks_presence_changed(srv, u->name, 0);
         flush_watch_user_gone(srv, u->name);
         HASH_DEL(srv->users, u);
         free(u->sessions);

@@ -413,7 +413,8 @@ struct chatd_hook_call;
 
 /** What a hook function returns. Anything negative is a CHATD_E* failure: the host logs
  *  it with the plugin's name, counts it in /metrics (chatd_hook_failures_total) and goes
- *  on with the next hook as if this one had not been there. */
+ *  on with the next hook (what the failing hook already changed in the payload, or a
+ *  refusal it made, stays). */
 enum chatd_hook_return {
     CHATD_HOOK_CONTINUE = 0, /**< done with it; the next hook runs */
     CHATD_HOOK_DEFER = 1,    /**< will call hook_resume later (from a job's done, say) */
@@ -695,8 +696,11 @@ struct chatd_host {
     /** Run hook point `hook` with `payload` (an object, taken) through every hook added
      *  for it, then call done (may be NULL: observe-only points), possibly before this
      *  returns. A hook that defers longer than [server] hook_timeout_ms is logged and
-     *  counted (chatd_hook_timeouts_total) and skipped. Returns 0, or CHATD_ENOMEM /
-     *  CHATD_EINVAL (payload not an object; done is then not called). */
+     *  counted (chatd_hook_timeouts_total) and skipped, and so is a deferring hook whose
+     *  plugin a reload takes out of service. When the running plugin itself is unloaded
+     *  first, done runs before its shutdown with the refusal "shutdown". Returns 0, or
+     *  CHATD_ENOMEM / CHATD_EINVAL (payload not an object, bad name; done is then not
+     *  called). */
     int (*hook_run)(struct chatd_plugin *self, const char *hook, json_t *payload,
                     chatd_hook_done_fn done, void *arg);
     /** Inside a hook function (or before hook_resume): stop the run; the plugin that ran
@@ -705,14 +709,17 @@ struct chatd_host {
     int (*hook_refuse)(struct chatd_hook_call *call, const char *result, const char *reason);
     /** After a hook function returned CHATD_HOOK_DEFER: go on with the next hook. The
      *  call handle is invalid afterwards. Ignored (and 0) when the run already moved on
-     *  because the hook took too long. */
+     *  because the hook took too long or its plugin was retired (the handle stays valid
+     *  for this until the plugin is closed). */
     int (*hook_resume)(struct chatd_hook_call *call);
 
     /* -- since 1.2: services (loop thread) -- */
 
     /** Offer the table `fns` (static, or owned by the instance) as service `name` at
-     *  `version`. During init only, and only for a name in the descriptor's `provides`:
-     *  CHATD_EPERM otherwise; CHATD_EEXIST when another plugin offers it. */
+     *  `version`, with `instance` (NULL: the plugin's instance) as the first argument of
+     *  its functions. During init only (CHATD_ESTATE otherwise), and only for a name in
+     *  the descriptor's `provides` (CHATD_EPERM otherwise); CHATD_EEXIST when another
+     *  plugin offers it. */
     int (*service_provide)(struct chatd_plugin *self, const char *name, uint32_t version,
                            const void *fns, void *instance);
     /** Find service `name` at `version` or later into *out. Valid until the current
@@ -722,7 +729,10 @@ struct chatd_host {
     int (*service_get)(struct chatd_plugin *self, const char *name, uint32_t version,
                        struct chatd_service *out);
     /** Keep the provider of *svc loaded (and this plugin too) until service_release,
-     *  even across a reload that replaces it. Every hold needs one release. */
+     *  even across a reload that replaces it. Every hold needs one release; an instance a
+     *  reload retired is closed only once it released every hold it took, so release
+     *  when the use ends, not in shutdown. 0, or CHATD_EINVAL when *svc is not what
+     *  service_get found. */
     int (*service_hold)(struct chatd_plugin *self, struct chatd_service *svc);
     void (*service_release)(struct chatd_plugin *self, struct chatd_service *svc);
 

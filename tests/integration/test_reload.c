@@ -122,12 +122,7 @@ static void stop(void)
 
 static size_t log_count(const char *needle)
 {
-    char *text = chatd_file_read(srv.log);
-    size_t n = 0;
-    for (const char *at = text; at && (at = strstr(at, needle)); at += strlen(needle))
-        n++;
-    free(text);
-    return n;
+    return chatd_proc_log_count(&srv, needle);
 }
 
 static int log_has(const char *needle)
@@ -143,12 +138,7 @@ static size_t reloads_done(void)
 
 static void wait_log(const char *needle, size_t count)
 {
-    long long deadline = chatd_now_ms() + RELOAD_TIMEOUT_MS;
-    while (log_count(needle) < count && chatd_now_ms() < deadline)
-        chatd_sleep_ms(10);
-    if (log_count(needle) < count)
-        chatd_proc_dump_log(&srv);
-    ck_assert_msg(log_count(needle) >= count, "the log never said '%s' %zu times", needle, count);
+    chatd_proc_wait_log(&srv, needle, count, RELOAD_TIMEOUT_MS);
 }
 
 /* Send SIGHUP and wait until chatd has dealt with it. */
@@ -166,24 +156,11 @@ static void sighup(void)
 
 static struct test_client *connect_client(void)
 {
-    struct test_client *c = test_client_connect(srv.host, srv.port, 0);
-    ck_assert_msg(c != NULL, "cannot connect to chatd on port %d", srv.port);
-    return c;
+    return chatd_proc_connect(&srv);
 }
 
-static json_t *request(struct test_client *c, const char *text)
-{
-    ck_assert_msg(test_client_send_str(c, text) == 0, "send failed: %s", strerror(errno));
-    json_t *msg = test_client_read_json(c, TEST_CLIENT_TIMEOUT_MS);
-    ck_assert_msg(msg != NULL, "no reply to %s", text);
-    return msg;
-}
-
-static const char *str(const json_t *msg, const char *key)
-{
-    const char *v = json_string_value(json_object_get(msg, key));
-    return v ? v : "";
-}
+#define request chatd_proc_request
+#define str     chatd_json_str
 
 /* The version the `version` command answers with, or the result word when it fails. */
 static char *version_of(struct test_client *c)

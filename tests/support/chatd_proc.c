@@ -204,6 +204,49 @@ void chatd_proc_dump_log(const struct chatd_proc *p)
     print_file("chatd stderr", p->log);
 }
 
+size_t chatd_proc_log_count(const struct chatd_proc *p, const char *needle)
+{
+    char *text = chatd_file_read(p->log);
+    size_t n = 0;
+    for (const char *at = text; at && (at = strstr(at, needle)); at += strlen(needle))
+        n++;
+    free(text);
+    return n;
+}
+
+void chatd_proc_wait_log(const struct chatd_proc *p, const char *needle, size_t count,
+                         int timeout_ms)
+{
+    long long deadline = chatd_now_ms() + timeout_ms;
+    while (chatd_proc_log_count(p, needle) < count && chatd_now_ms() < deadline)
+        chatd_sleep_ms(10);
+    if (chatd_proc_log_count(p, needle) < count)
+        chatd_proc_dump_log(p);
+    ck_assert_msg(chatd_proc_log_count(p, needle) >= count, "the log never said '%s' %zu times",
+                  needle, count);
+}
+
+struct test_client *chatd_proc_connect(const struct chatd_proc *p)
+{
+    struct test_client *c = test_client_connect(p->host, p->port, 0);
+    ck_assert_msg(c != NULL, "cannot connect to chatd on port %d", p->port);
+    return c;
+}
+
+json_t *chatd_proc_request(struct test_client *c, const char *text)
+{
+    ck_assert_msg(test_client_send_str(c, text) == 0, "send failed: %s", strerror(errno));
+    json_t *msg = test_client_read_json(c, TEST_CLIENT_TIMEOUT_MS);
+    ck_assert_msg(msg != NULL, "no reply to %s", text);
+    return msg;
+}
+
+const char *chatd_json_str(const json_t *msg, const char *key)
+{
+    const char *v = json_string_value(json_object_get(msg, key));
+    return v ? v : "";
+}
+
 /* Whether chatd answers on its port: one connection sends a request, reads a reply
  * line, half-closes and waits for chatd to close. chatd frees a session (and counts it
  * no longer) before its socket closes, so after this the probe uses no slot. Returns 1

@@ -10,6 +10,7 @@
 #define CHATD_TEST_CHATD_PROC_H
 
 #include <check.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -93,6 +94,26 @@ void chatd_proc_cleanup(struct chatd_proc *p);
 
 /* Print chatd's log (stderr) to our stderr, for a failing test's diagnosis. */
 void chatd_proc_dump_log(const struct chatd_proc *p);
+
+/* How many times `needle` occurs in chatd's log (its stderr) so far. */
+size_t chatd_proc_log_count(const struct chatd_proc *p, const char *needle);
+
+/* Wait up to timeout_ms until chatd's log holds `needle` at least count times; fails the
+ * test (printing the log) when it does not. */
+void chatd_proc_wait_log(const struct chatd_proc *p, const char *needle, size_t count,
+                         int timeout_ms);
+
+struct test_client;
+
+/* Connect a test client to chatd; fails the test when it cannot. */
+struct test_client *chatd_proc_connect(const struct chatd_proc *p);
+
+/* Send `text` (one request line) and read the one JSON reply; fails the test when either
+ * does not happen within TEST_CLIENT_TIMEOUT_MS. The caller decrefs the reply. */
+json_t *chatd_proc_request(struct test_client *c, const char *text);
+
+/* The string member `key` of msg, or "" when it is absent or no string. */
+const char *chatd_json_str(const json_t *msg, const char *key);
 
 /* The result of one run of chatd to completion. */
 struct chatd_run_result {

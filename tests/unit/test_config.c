@@ -61,6 +61,7 @@ START_TEST(config_reads_values_and_defaults)
     ck_assert_int_eq(cfg.idle_timeout_s, 300);
     ck_assert_int_eq(cfg.max_frame_bytes, 65536);
     ck_assert_int_eq(cfg.max_output_bytes, 1048576);
+    ck_assert_int_eq(cfg.hook_timeout_ms, 2000);
     config_free(&cfg);
 }
 END_TEST
@@ -106,6 +107,18 @@ START_TEST(config_refuses_integer_out_of_range)
 {
     assert_refused("[server]\nidle_timeout = 5\nmax_frame_bytes = 10\n", 3,
                    "[server] max_frame_bytes: 10 is out of range [256, 16777216]");
+}
+END_TEST
+
+START_TEST(config_reads_hook_timeout_within_its_range)
+{
+    ck_assert_int_eq(load("[server]\nhook_timeout_ms = 10\n"), 0);
+    ck_assert_int_eq(cfg.hook_timeout_ms, 10);
+    config_free(&cfg);
+    assert_refused("[server]\nhook_timeout_ms = 9\n", 2,
+                   "[server] hook_timeout_ms: 9 is out of range [10, 600000]");
+    assert_refused("[server]\nhook_timeout_ms = 600001\n", 2,
+                   "[server] hook_timeout_ms: 600001 is out of range [10, 600000]");
 }
 END_TEST
 
@@ -302,6 +315,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_refuses_unknown_key);
     tcase_add_test(tc, config_refuses_non_integer);
     tcase_add_test(tc, config_refuses_integer_out_of_range);
+    tcase_add_test(tc, config_reads_hook_timeout_within_its_range);
     tcase_add_test(tc, config_refuses_bad_boolean);
     tcase_add_test(tc, config_refuses_bad_log_level);
     tcase_add_test(tc, config_refuses_listen_without_port);

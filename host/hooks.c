@@ -1,0 +1,422 @@
+/* hooks.c - hook points and their runs (see hooks.h). */
+#include "hooks.h"
+
+#include "log.h"
+#include "metrics.h"
+#include "plugin_loader.h"
+#include "server.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One hook function added by a plugin. */
+struct hook_entry {
+    char *hook;
+    int priority;
+    uint64_t seq; /* order of adding: the last tie-breaker */
+    struct chatd_plugin *plugin;
+    chatd_hook_fn fn;
+    void *arg;
+};
+
+/* One hook of a run, copied when the run starts: hooks added or removed later do not
+ * change a run's order, but a plugin retired meanwhile is skipped (plugin NULL). */
+struct hook_step {
+    struct chatd_plugin *plugin;
+    chatd_hook_fn fn;
+    void *arg;
+    int priority;
+    size_t position; /* the plugin's place in [plugins] enable */
+    uint64_t seq;
+};
+
+/* One run of a hook point. */
+struct hook_run {
+    struct server *srv;
+    char *hook;
+    json_t *payload;
+    struct chatd_plugin *runner; /* pinned until done has run; NULL: the host */
+    chatd_hook_done_fn done;
+    void *done_arg;
+    struct hook_step *steps;
+    size_t n_steps, next;
+    struct chatd_hook_call *waiting; /* the deferred step, or NULL */
+    struct event *wait;              /* its deadline; with none waiting: go on */
+    int advancing;                   /* inside advance(): a resume must not recurse */
+    int refused;
+    char *result, *reason;
+    struct hook_run *prev, *next_run; /* srv->hook_runs */
+};
+
+/* The handle of one step: what a hook function gets. */
+struct chatd_hook_call {
+    struct hook_run *run; /* NULL once its deferral was cut */
+    struct chatd_plugin *plugin;
+    int in_fn;                        /* its hook function has not returned yet */
+    int resumed;                      /* hook_resume came before the function returned */
+    struct chatd_hook_call *next_cut; /* srv->hook_cut, while cut and not resumed */
+};
+
+int hooks_add(struct server *srv, struct chatd_plugin *p, const char *hook, int priority,
+              chatd_hook_fn fn, void *arg)
+{
+    if (!hook || !*hook || strlen(hook) > HOOK_NAME_MAX || !fn)
+        return CHATD_EINVAL;
+    struct hook_entry *grown = realloc(srv->hooks, (srv->n_hooks + 1) * sizeof(*grown));
+    if (!grown)
+        return CHATD_ENOMEM;
+    srv->hooks = grown;
+    char *name = strdup(hook);
+    if (!name)
+        return CHATD_ENOMEM;
+    srv->hooks[srv->n_hooks++] = (struct hook_entry){.hook = name,
+                                                     .priority = priority,
+                                                     .seq = ++srv->hook_seq,
+                                                     .plugin = p,
+                                                     .fn = fn,
+                                                     .arg = arg};
+    return 0;
+}
+
+/* The plugin's place in [plugins] enable; a new instance started by a reload takes its
+ * name's place. Plugins not listed (the test kit) come last. */
+static size_t enable_position(const struct server *srv, const char *name)
+{
+    for (size_t i = 0; i < srv->cfg->n_enabled; i++)
+        if (strcmp(srv->cfg->enabled[i], name) == 0)
+            return i;
+    return SIZE_MAX;
+}
+
+static int step_order(const void *a, const void *b)
+{
+    const struct hook_step *x = a, *y = b;
+    if (x->priority != y->priority)
+        return x->priority < y->priority ? -1 : 1;
+    if (x->position != y->position)
+        return x->position < y->position ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void run_free(struct hook_run *run)
+{
+    struct server *srv = run->srv;
+    if (run->prev)
+        run->prev->next_run = run->next_run;
+    else
+        srv->hook_runs = run->next_run;
+    if (run->next_run)
+        run->next_run->prev = run->prev;
+    if (run->wait)
+        event_free(run->wait);
+    json_decref(run->payload);
+    free(run->steps);
+    free(run->hook);
+    free(run->result);
+    free(run->reason);
+    free(run);
+}
+
+/* The run is decided: hand its outcome to the plugin that ran it, exactly once. */
+static void finish(struct hook_run *run)
+{
+    struct chatd_hook_outcome outcome = {run->refused, run->result, run->reason};
+    if (run->done)
+        run->done(&outcome, run->payload, run->done_arg);
+    if (run->runner)
+        run->runner->pending_calls--;
+    run_free(run);
+}
+
+/* Stop waiting for the deferred step: its handle stays valid (on srv->hook_cut) until
+ * its plugin resumes it or is closed. */
+static void cut(struct hook_run *run)
+{
+    struct chatd_hook_call *call = run->waiting;
+    run->waiting = NULL;
+    evtimer_del(run->wait);
+    call->run = NULL;
+    call->plugin->pending_calls--;
+    call->next_cut = run->srv->hook_cut;
+    run->srv->hook_cut = call;
+}
+
+static void on_wait(evutil_socket_t fd, short what, void *arg);
+
+/* Defer: wait for the step's hook_resume, at most [server] hook_timeout_ms. */
+static int wait_for(struct hook_run *run, struct chatd_hook_call *call)
+{
+    struct server *srv = run->srv;
+    if (!run->wait && !(run->wait = evtimer_new(srv->base, on_wait, run)))
+        return CHATD_ENOMEM;
+    int64_t ms = srv->cfg->hook_timeout_ms;
+    struct timeval limit = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(run->wait, &limit);
+    run->waiting = call;
+    call->plugin->pending_calls++;
+    return 0;
+}
+
+/* Run the hooks from run->next on, until one defers or the run is decided. */
+static void advance(struct hook_run *run)
+{
+    if (run->advancing)
+        return;
+    run->advancing = 1;
+    while (!run->refused && run->next < run->n_steps) {
+        struct hook_step *st = &run->steps[run->next++];
+        if (!st->plugin)
+            continue;
+        struct chatd_plugin *p = st->plugin;
+        struct chatd_hook_call *call = calloc(1, sizeof(*call));
+        int rc = CHATD_ENOMEM;
+        if (call) {
+            call->run = run;
+            call->plugin = p;
+            call->in_fn = 1;
+            rc = st->fn(call, run->payload, st->arg);
+            call->in_fn = 0;
+        }
+        /* A resume before the function returned (a job_run whose done ran at once,
+         * say) means the step is already over. A step that refused and deferred is
+         * still waited for: its plugin will resume the handle. */
+        if (rc == CHATD_HOOK_DEFER && !call->resumed) {
+            rc = wait_for(run, call);
+            if (rc == 0) {
+                run->advancing = 0;
+                return;
+            }
+        }
+        free(call);
+        if (rc < 0) {
+            log_warn("hook %s: plugin %s failed: %s; the next hook runs", run->hook, p->name,
+                     chatd_strerror(rc));
+            metrics_hook(&run->srv->metrics, run->hook, p->name, METRICS_HOOK_FAILURE);
+        }
+    }
+    run->advancing = 0;
+    finish(run);
+}
+
+static void on_wait(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct hook_run *run = arg;
+    if (run->waiting) {
+        const char *name = run->waiting->plugin->name;
+        log_warn("hook %s: plugin %s did not resume within %lld ms; skipped, the next hook runs",
+                 run->hook, name, (long long)run->srv->cfg->hook_timeout_ms);
+        metrics_hook(&run->srv->metrics, run->hook, name, METRICS_HOOK_TIMEOUT);
+        cut(run);
+    }
+    advance(run);
+}
+
+int hooks_run(struct server *srv, struct chatd_plugin *runner, const char *hook, json_t *payload,
+              chatd_hook_done_fn done, void *arg)
+{
+    if (!json_is_object(payload) || !hook || !*hook || strlen(hook) > HOOK_NAME_MAX) {
+        json_decref(payload);
+        return CHATD_EINVAL;
+    }
+    struct hook_run *run = calloc(1, sizeof(*run));
+    size_t n = 0;
+    for (size_t i = 0; i < srv->n_hooks; i++)
+        n += strcmp(srv->hooks[i].hook, hook) == 0;
+    if (!run || !(run->hook = strdup(hook)) ||
+        (n && !(run->steps = calloc(n, sizeof(*run->steps))))) {
+        if (run)
+            free(run->hook);
+        free(run);
+        json_decref(payload);
+        return CHATD_ENOMEM;
+    }
+    for (size_t i = 0; i < srv->n_hooks; i++) {
+        const struct hook_entry *e = &srv->hooks[i];
+        /* A new instance still in init is not serving yet (its predecessor is). */
+        if (strcmp(e->hook, hook) != 0 || e->plugin->state != PLUGIN_RUNNING)
+            continue;
+        run->steps[run->n_steps++] =
+            (struct hook_step){.plugin = e->plugin,
+                               .fn = e->fn,
+                               .arg = e->arg,
+                               .priority = e->priority,
+                               .position = enable_position(srv, e->plugin->name),
+                               .seq = e->seq};
+    }
+    if (run->n_steps > 1)
+        qsort(run->steps, run->n_steps, sizeof(*run->steps), step_order);
+    run->srv = srv;
+    run->payload = payload;
+    run->runner = runner;
+    run->done = done;
+    run->done_arg = arg;
+    run->next_run = srv->hook_runs;
+    if (srv->hook_runs)
+        srv->hook_runs->prev = run;
+    srv->hook_runs = run;
+    if (runner)
+        runner->pending_calls++;
+    advance(run);
+    return 0;
+}
+
+int hooks_refuse(struct chatd_hook_call *call, const char *result, const char *reason)
+{
+    if (!call || !result || !*result)
+        return CHATD_EINVAL;
+    struct hook_run *run = call->run;
+    /* Only while the step is the run's current one: inside its function, or deferred. */
+    if (!run || run->refused || (!call->in_fn && run->waiting != call))
+        return CHATD_ESTATE;
+    char *r = strdup(result);
+    char *why = reason ? strdup(reason) : NULL;
+    if (!r || (reason && !why)) {
+        free(r);
+        free(why);
+        return CHATD_ENOMEM;
+    }
+    run->refused = 1;
+    run->result = r;
+    run->reason = why;
+    return 0;
+}
+
+int hooks_resume(struct chatd_hook_call *call)
+{
+    if (!call)
+        return 0;
+    if (call->in_fn) {
+        call->resumed = 1;
+        return 0;
+    }
+    struct hook_run *run = call->run;
+    if (!run) {
+        /* Cut before: forget the handle. */
+        struct server *srv = call->plugin->server;
+        for (struct chatd_hook_call **at = &srv->hook_cut; *at; at = &(*at)->next_cut) {
+            if (*at == call) {
+                *at = call->next_cut;
+                free(call);
+                break;
+            }
+        }
+        return 0;
+    }
+    if (run->waiting != call)
+        return 0;
+    run->waiting = NULL;
+    evtimer_del(run->wait);
+    call->plugin->pending_calls--;
+    free(call);
+    advance(run);
+    return 0;
+}
+
+void hooks_retire_plugin(struct server *srv, struct chatd_plugin *p)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < srv->n_hooks; i++) {
+        if (srv->hooks[i].plugin == p)
+            free(srv->hooks[i].hook);
+        else
+            srv->hooks[kept++] = srv->hooks[i];
+    }
+    srv->n_hooks = kept;
+    for (struct hook_run *run = srv->hook_runs; run; run = run->next_run) {
+        for (size_t i = run->next; i < run->n_steps; i++)
+            if (run->steps[i].plugin == p)
+                run->steps[i].plugin = NULL;
+        if (run->waiting && run->waiting->plugin == p) {
+            log_info("hook %s: plugin %s is unloading; the run goes on without it", run->hook,
+                     p->name);
+            cut(run);
+            /* Go on from the loop, not inside whatever is retiring the plugin. */
+            static const struct timeval now = {0, 0};
+            evtimer_add(run->wait, &now);
+        }
+    }
+}
+
+void hooks_stop_plugin(struct server *srv, struct chatd_plugin *p)
+{
+    hooks_retire_plugin(srv, p);
+    struct hook_run *run = srv->hook_runs;
+    while (run) {
+        struct hook_run *next = run->next_run;
+        if (run->runner == p && !run->advancing) {
+            if (run->waiting)
+                cut(run);
+            if (!run->refused) {
+                run->refused = 1;
+                run->result = strdup("shutdown");
+                run->reason = strdup("chatd is unloading the plugin that ran the hook point");
+            }
+            finish(run);
+            /* done may have started or ended other runs: start over. */
+            next = srv->hook_runs;
+        }
+        run = next;
+    }
+}
+
+void hooks_forget_plugin(struct server *srv, struct chatd_plugin *p)
+{
+    for (struct chatd_hook_call **at = &srv->hook_cut; *at;) {
+        struct chatd_hook_call *call = *at;
+        if (call->plugin == p) {
+            *at = call->next_cut;
+            free(call);
+        } else {
+            at = &call->next_cut;
+        }
+    }
+    struct hook_run *run = srv->hook_runs;
+    while (run) {
+        struct hook_run *next = run->next_run;
+        if (run->runner == p) {
+            log_error("hook %s: run by plugin %s in its shutdown and still pending: its done "
+                      "is not called",
+                      run->hook, p->name);
+            p->pending_calls--;
+            run->runner = NULL;
+            run->done = NULL;
+            if (!run->advancing) {
+                if (run->waiting)
+                    cut(run);
+                run_free(run);
+            }
+        }
+        run = next;
+    }
+}
+
+void hooks_presence_changed(struct server *srv, const char *user, int online)
+{
+    if (!srv->n_hooks)
+        return;
+    json_t *payload = json_pack("{ssss}", "user", user, "status", online ? "online" : "offline");
+    if (payload)
+        hooks_run(srv, NULL, CHATD_HOOK_PRESENCE_CHANGED, payload, NULL, NULL);
+}
+
+void hooks_free_all(struct server *srv)
+{
+    /* Every plugin is closed: no plugin counter may be touched any more. */
+    while (srv->hook_runs) {
+        free(srv->hook_runs->waiting);
+        run_free(srv->hook_runs);
+    }
+    while (srv->hook_cut) {
+        struct chatd_hook_call *call = srv->hook_cut;
+        srv->hook_cut = call->next_cut;
+        free(call);
+    }
+    for (size_t i = 0; i < srv->n_hooks; i++)
+        free(srv->hooks[i].hook);
+    free(srv->hooks);
+    srv->hooks = NULL;
+    srv->n_hooks = 0;
+}
