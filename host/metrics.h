@@ -56,6 +56,9 @@ int metrics_plugin_gauge(struct metrics *m, const char *plugin, const char *name
                          double value);
 /* Drop every gauge of plugin (it is being unloaded). */
 void metrics_forget_plugin(struct metrics *m, const char *plugin);
+/* Append one counter or gauge, with its HELP and TYPE lines, to out. */
+void metrics_counter(struct evbuffer *out, const char *name, const char *help, uint64_t value);
+void metrics_gauge(struct evbuffer *out, const char *name, const char *help, double value);
 /* Append the Prometheus text exposition of everything to out. */
 void metrics_render(struct server *srv, struct evbuffer *out);
 

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "db.h"
 #include "db_watchdog.h"
+#include "delivery.h"
 #include "listener.h"
 #include "log.h"
 #include "flush_watch.h"
@@ -66,31 +67,45 @@ struct server *server_new(struct config *cfg)
     return srv;
 }
 
-/* The connection migrations run on, opened when the first plugin with migrations is
- * met. Start-up is the one time the main thread talks to the database: no client is
- * connected yet, and nothing may be served before the schema is right. */
+/* Open the connection migrations run on, on first need. Start-up is the one time the
+ * main thread talks to the database: no client is connected yet, and nothing may be
+ * served before the schema is right. */
+static int migration_db_open(struct server *srv, struct chatd_db *db, char *err, size_t errlen)
+{
+    if (db->conn)
+        return 0;
+    char *password = NULL;
+    if (db_load_password(&srv->cfg->db, &password, err, errlen) < 0)
+        return -1;
+    int rc = db_open(db, &srv->cfg->db, password, err, errlen);
+    free(password);
+    return rc < 0 ? -1 : 0;
+}
+
 static int apply_migrations(struct server *srv, struct chatd_plugin *p, struct chatd_db *db,
                             char *err, size_t errlen)
 {
-    const struct config_database *cfg = &srv->cfg->db;
     if (!p->desc->migrations || !p->desc->migrations->sql)
         return 0;
-    if (!cfg->enable) {
+    if (!srv->cfg->db.enable) {
         snprintf(err, errlen, "it has schema migrations, so it needs [database] enable = yes");
         return -1;
     }
     if (srv->check_only)
         return 0;
-    if (!db->conn) {
-        char *password = NULL;
-        if (db_load_password(cfg, &password, err, errlen) < 0)
-            return -1;
-        int rc = db_open(db, cfg, password, err, errlen);
-        free(password);
-        if (rc < 0)
-            return -1;
-    }
+    if (migration_db_open(srv, db, err, errlen) < 0)
+        return -1;
     return migrations_apply(db, p, err, errlen);
+}
+
+/* The host's own tables (delivery's inbox) come before every plugin's. */
+static int apply_host_migrations(struct server *srv, struct chatd_db *db, char *err, size_t errlen)
+{
+    if (!srv->cfg->db.enable || srv->check_only)
+        return 0;
+    if (migration_db_open(srv, db, err, errlen) < 0 || delivery_migrate(srv, db, err, errlen) < 0)
+        return -1;
+    return 0;
 }
 
 int server_load_plugins(struct server *srv, char *err, size_t errlen)
@@ -99,8 +114,12 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
     srv->pool = pool_new(srv->base, &cfg->db, err, errlen);
     if (!srv->pool)
         return -1;
+    if (delivery_new(srv) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     struct chatd_db migration_db = {0};
-    int result = 0;
+    int result = apply_host_migrations(srv, &migration_db, err, errlen);
     for (size_t i = 0; i < cfg->n_enabled && result == 0; i++) {
         char *path = plugin_path(cfg->plugin_dir, cfg->enabled[i]);
         struct chatd_plugin *p = NULL;
@@ -141,6 +160,8 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
         result = -1;
     }
     db_close(&migration_db);
+    if (result == 0)
+        delivery_start(srv);
     return result;
 }
 
@@ -244,6 +265,8 @@ void server_free(struct server *srv)
         session_free_all(srv);
         /* Jobs still queued run to the end; their done callbacks need their plugins. */
         pool_free(srv->pool);
+        /* Messages still waiting to be stored fail; their plugins are still loaded. */
+        delivery_free(srv);
         /* Plugins go in reverse order of loading, so a later one may rely on an
          * earlier one for as long as it runs; instances retired by a reload last. */
         for (size_t i = srv->n_plugins; i-- > 0;)
