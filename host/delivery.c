@@ -9,10 +9,14 @@
  *  - The held list is bounded (DELIVERY_HELD_MAX). When it is full, the held pushes
  *    (those given CHATD_DELIVER_STORE; the others are dropped and counted) are moved
  *    into the inbox, in order, followed by the new message, and from then on every
- *    message for the user goes to the inbox ("spilling") until the drain has read the
- *    inbox to its end with no store for the user still in flight. Stores are written
- *    one batch at a time in acceptance order, so inbox order is acceptance order and
- *    the drain sends them in it; nothing can overtake an older spilled message.
+ *    message for the user given CHATD_DELIVER_STORE goes to the inbox ("spilling")
+ *    until the drain has read the inbox to its end with no store for the user still in
+ *    flight. Stores are written one batch at a time in acceptance order, so inbox order
+ *    is acceptance order and the drain sends them in it; nothing can overtake an older
+ *    spilled message. Pushes without CHATD_DELIVER_STORE cannot go to the inbox: while
+ *    spilling they are held (up to the bound, then dropped), and so go out after the
+ *    stored messages accepted after them: the one reordering, between pushes with and
+ *    without the flag, and only past a full held list.
  *  - When the user's last session ends, held pushes given CHATD_DELIVER_STORE are
  *    appended to the inbox in order (they are newer than anything in it).
  *  Exceptions: a drain that gives up after its retries (database down) lets held pushes
@@ -176,7 +180,8 @@ static int deliver_one(struct delivery *d, const char *name, json_t *msg, int st
         }
         return 1; /* every session is closing */
     }
-    if (!u->spilling && u->n_held < DELIVERY_HELD_MAX && hold(d, u, msg, store) == 0) {
+    /* While spilling, only what cannot be stored waits in memory. */
+    if ((!u->spilling || !store) && u->n_held < DELIVERY_HELD_MAX && hold(d, u, msg, store) == 0) {
         (*online)++;
         return 0;
     }
