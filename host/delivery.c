@@ -35,15 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *delivery_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *copy = malloc(n);
-    if (copy)
-        memcpy(copy, s, n);
-    return copy;
-}
-
 struct dl_user *delivery_user(struct delivery *d, const char *name, int create)
 {
     struct dl_user *u;
@@ -51,7 +42,7 @@ struct dl_user *delivery_user(struct delivery *d, const char *name, int create)
     if (u || !create)
         return u;
     u = calloc(1, sizeof(*u));
-    if (!u || !(u->name = delivery_strdup(name))) {
+    if (!u || !(u->name = strdup(name))) {
         free(u);
         return NULL;
     }
@@ -227,8 +218,7 @@ int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size
     for (size_t i = 0; i < n_users; i++) {
         if (!deliver_one(d, users[i], msg, store, &line, &len, &online) || !store)
             continue;
-        if (!item_for(&item, n_users) ||
-            !(item->users[item->n_users] = delivery_strdup(users[i]))) {
+        if (!item_for(&item, n_users) || !(item->users[item->n_users] = strdup(users[i]))) {
             status = CHATD_ENOMEM;
             break;
         }
@@ -312,7 +302,7 @@ void delivery_user_gone(struct server *srv, const char *user)
 int delivery_new(struct server *srv)
 {
     struct delivery *d = calloc(1, sizeof(*d));
-    if (!d || !(d->self.name = delivery_strdup(delivery_descriptor.name))) {
+    if (!d || !(d->self.name = strdup(delivery_descriptor.name))) {
         free(d);
         return -1;
     }

@@ -345,7 +345,7 @@ static void job_done(struct chatd_request *req, void *arg, int status)
 void drain_start(struct delivery *d, struct dl_user *u)
 {
     struct drain *dr = calloc(1, sizeof(*dr));
-    if (!dr || !(dr->user = delivery_strdup(u->name))) {
+    if (!dr || !(dr->user = strdup(u->name))) {
         free(dr);
         log_error("delivery of stored messages to %s: out of memory", u->name);
         u->draining = 0;

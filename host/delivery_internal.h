@@ -111,8 +111,6 @@ void delivery_user_release(struct delivery *d, struct dl_user *u);
 /* The drain of u ended (or gave up): stop holding, unless another login is pending,
  * and push what was held, in order. */
 void delivery_release_held(struct delivery *d, struct dl_user *u);
-/* Copy a C string; NULL when out of memory. */
-char *delivery_strdup(const char *s);
 
 /* inbox_store.c */
 /* Queue item (taken) for storing; counts it in each of its users' `stores`. Its done

@@ -141,7 +141,7 @@ struct store_item *inbox_store_item(const char *body, size_t len, const char *us
     item->body = malloc(len + 1);
     item->users = calloc(1, sizeof(*item->users));
     if (item->users)
-        item->users[0] = delivery_strdup(user);
+        item->users[0] = strdup(user);
     if (!item->body || !item->users || !item->users[0]) {
         free(item->body);
         if (item->users)
@@ -197,7 +197,7 @@ static void remember_size(struct delivery *d, const struct batch *b, const struc
     if (!c) {
         if (HASH_COUNT(d->counts) >= COUNTS_MAX)
             counts_clear(d);
-        if (!(c = calloc(1, sizeof(*c))) || !(c->name = delivery_strdup(item->users[0]))) {
+        if (!(c = calloc(1, sizeof(*c))) || !(c->name = strdup(item->users[0]))) {
             free(c);
             return;
         }

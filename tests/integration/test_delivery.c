@@ -175,18 +175,25 @@ static int text_index(const char *text, const char *prefix)
     return strncmp(text, prefix, n) == 0 ? atoi(text + n) : -1;
 }
 
+/* Store "<prefix>0" .. "<prefix><n-1>" for user; or expect them, stored, on c. */
+static void numbered(struct test_client *c, const char *user, const char *prefix, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char text[32];
+        snprintf(text, sizeof(text), "%s%d", prefix, i);
+        if (c)
+            expect_recv(c, text, 1);
+        else
+            store_for(user, text);
+    }
+}
+
 START_TEST(stored_messages_come_after_login_reply_oldest_first)
 {
     start();
-    for (int i = 0; i < 3; i++) {
-        char text[16];
-        snprintf(text, sizeof(text), "m%d", i);
-        store_for("bob", text);
-    }
+    numbered(NULL, "bob", "m", 3);
     struct test_client *bob = login("bob", 0);
-    expect_recv(bob, "m0", 1);
-    expect_recv(bob, "m1", 1);
-    expect_recv(bob, "m2", 1);
+    numbered(bob, "bob", "m", 3);
     expect_end(bob, "bob");
     char *metrics = test_http_get(admin_port, "/metrics");
     ck_assert_ptr_nonnull(metrics);
@@ -419,19 +426,11 @@ END_TEST
 START_TEST(stored_messages_survive_a_restart)
 {
     start();
-    for (int i = 0; i < 5; i++) {
-        char text[16];
-        snprintf(text, sizeof(text), "r%d", i);
-        store_for("bob", text);
-    }
+    numbered(NULL, "bob", "r", 5);
     stop_server();
     launch();
     struct test_client *bob = login("bob", 0);
-    for (int i = 0; i < 5; i++) {
-        char text[16];
-        snprintf(text, sizeof(text), "r%d", i);
-        expect_recv(bob, text, 1);
-    }
+    numbered(bob, "bob", "r", 5);
     expect_end(bob, "bob");
     test_client_close(bob);
     stop();
