@@ -270,8 +270,8 @@ void delivery_login_replied(struct server *srv, const char *user, uint64_t gener
             delivery_user_gone(srv, user);
         return;
     }
-    if (!success) {
-        delivery_release_held(d, u);
+    if (!success || !srv->cfg->db.enable || srv->check_only) {
+        delivery_release_held(d, u); /* nothing can be stored without a database */
         return;
     }
     if (u->draining) {
