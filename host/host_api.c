@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "db.h"
 #include "db_rows.h"
+#include "delivery.h"
 #include "flush_watch.h"
 #include "hooks.h"
 #include "log.h"
@@ -111,25 +112,13 @@ static int api_push_session(struct chatd_plugin *self, chatd_session_id session,
 static int api_push_user(struct chatd_plugin *self, const char *user, json_t *msg,
                          size_t *delivered)
 {
-    size_t sent = 0;
     if (delivered)
         *delivered = 0;
     if (!json_is_object(msg) || !user) {
         json_decref(msg);
         return CHATD_EINVAL;
     }
-    struct server *srv = self->server;
-    struct user *u = users_find(srv, user);
-    if (u) {
-        json_object_del(msg, "id");
-        /* Serialised once, however many devices the user has. */
-        size_t len = session_format_line(srv, msg);
-        for (size_t i = 0; len && i < u->n_sessions; i++) {
-            struct session *s = session_find(srv, u->sessions[i]);
-            if (s && session_send_line(s, srv->out.data, len) == 0)
-                sent++;
-        }
-    }
+    size_t sent = users_push(self->server, user, msg);
     json_decref(msg);
     if (delivered)
         *delivered = sent;
@@ -157,7 +146,19 @@ static int api_session_login(struct chatd_request *req, const char *user)
     struct session *s = session_find(req->server, req->session);
     if (!s)
         return CHATD_ECLOSED;
-    return users_bind(req->server, s, user);
+    if (s->user && strcmp(s->user->name, user) == 0)
+        return 0; /* already this user: nothing changes, nothing is sent again */
+    /* A second login in one request: the first one is over. */
+    request_login_answered(req, 0);
+    /* Pushes for the user wait from now until the reply, then the stored messages go
+     * first. */
+    uint64_t generation = delivery_login_begin(req->server, user);
+    int rc = users_bind(req->server, s, user);
+    req->login_user = rc == 0 ? strdup(user) : NULL;
+    req->login_generation = generation;
+    if (!req->login_user)
+        delivery_login_replied(req->server, user, generation, 0);
+    return rc;
 }
 
 static int api_session_logout(struct chatd_request *req)
@@ -249,6 +250,14 @@ static int api_on_user_flushed(struct chatd_plugin *self, const char *user, uint
                                chatd_flushed_fn fn, void *arg)
 {
     return flush_watch_add(self->server, self, user, timeout_ms, fn, arg_or_instance(self, arg));
+}
+
+static int api_deliver(struct chatd_plugin *self, const char *const *users, size_t n_users,
+                       json_t *msg, uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done,
+                       void *arg)
+{
+    return delivery_deliver(self, users, n_users, msg, flags, max_stored, done,
+                            arg_or_instance(self, arg));
 }
 
 static int api_timer_cancel(struct chatd_plugin *self, uint64_t id)
@@ -376,4 +385,5 @@ const struct chatd_host host_api = {
     .service_get = api_service_get,
     .service_hold = api_service_hold,
     .service_release = api_service_release,
+    .deliver = api_deliver,
 };

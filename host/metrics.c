@@ -3,6 +3,7 @@
 #include "metrics.h"
 
 #include "config.h"
+#include "delivery.h"
 
 #include "server.h"
 #include "workers.h"
@@ -65,13 +66,13 @@ void metrics_command_free(struct command *cmd)
     }
 }
 
-static void counter(struct evbuffer *out, const char *name, const char *help, uint64_t value)
+void metrics_counter(struct evbuffer *out, const char *name, const char *help, uint64_t value)
 {
     evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
                         (unsigned long long)value);
 }
 
-static void gauge(struct evbuffer *out, const char *name, const char *help, double value)
+void metrics_gauge(struct evbuffer *out, const char *name, const char *help, double value)
 {
     evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %.9g\n", name, help, name, name,
                         value);
@@ -219,21 +220,22 @@ static void plugin_gauges(struct evbuffer *out, const struct metrics *m)
 void metrics_render(struct server *srv, struct evbuffer *out)
 {
     const struct metrics *m = &srv->metrics;
-    gauge(out, "chatd_connections", "Open client connections.", (double)srv->n_sessions);
-    gauge(out, "chatd_sessions_logged_in", "Connections logged in as a user.",
-          (double)m->sessions_logged_in);
-    gauge(out, "chatd_users_online", "Users with at least one session.",
-          (double)HASH_COUNT(srv->users));
-    counter(out, "chatd_connections_accepted_total", "Connections accepted.",
-            m->connections_accepted);
-    counter(out, "chatd_connections_refused_total", "Connections refused at max_connections.",
-            m->connections_refused);
-    counter(out, "chatd_disconnects_slow_reader_total",
-            "Clients disconnected for passing max_output_bytes.", m->disconnects_slow_reader);
-    counter(out, "chatd_disconnects_idle_total", "Clients disconnected by idle_timeout.",
-            m->disconnects_idle);
-    counter(out, "chatd_received_bytes_total", "Bytes read from clients.", m->bytes_in);
-    counter(out, "chatd_sent_bytes_total", "Bytes queued for clients.", m->bytes_out);
+    metrics_gauge(out, "chatd_connections", "Open client connections.", (double)srv->n_sessions);
+    metrics_gauge(out, "chatd_sessions_logged_in", "Connections logged in as a user.",
+                  (double)m->sessions_logged_in);
+    metrics_gauge(out, "chatd_users_online", "Users with at least one session.",
+                  (double)HASH_COUNT(srv->users));
+    metrics_counter(out, "chatd_connections_accepted_total", "Connections accepted.",
+                    m->connections_accepted);
+    metrics_counter(out, "chatd_connections_refused_total",
+                    "Connections refused at max_connections.", m->connections_refused);
+    metrics_counter(out, "chatd_disconnects_slow_reader_total",
+                    "Clients disconnected for passing max_output_bytes.",
+                    m->disconnects_slow_reader);
+    metrics_counter(out, "chatd_disconnects_idle_total", "Clients disconnected by idle_timeout.",
+                    m->disconnects_idle);
+    metrics_counter(out, "chatd_received_bytes_total", "Bytes read from clients.", m->bytes_in);
+    metrics_counter(out, "chatd_sent_bytes_total", "Bytes queued for clients.", m->bytes_out);
 
     evbuffer_add_printf(out, "# HELP chatd_generic_errors_total Generic error lines sent, by "
                              "result.\n# TYPE chatd_generic_errors_total counter\n");
@@ -271,21 +273,26 @@ void metrics_render(struct server *srv, struct evbuffer *out)
 
     plugin_gauges(out, m);
     hook_counts(out, m);
+    delivery_render_metrics(srv, out);
     if (!srv->pool)
         return;
     struct pool_stats p;
     pool_get_stats(srv->pool, &p);
-    gauge(out, "chatd_db_up", "1 while the database answers.", p.database_up);
-    gauge(out, "chatd_jobs_queued", "Jobs waiting for a worker.", (double)p.queue_depth);
-    gauge(out, "chatd_jobs_queue_max", "Capacity of the job queue.", (double)p.queue_max);
-    gauge(out, "chatd_workers", "Worker threads.", (double)p.workers);
-    counter(out, "chatd_jobs_submitted_total", "Jobs accepted.", p.submitted);
-    counter(out, "chatd_jobs_completed_total", "Jobs whose done callback ran.", p.completed);
-    counter(out, "chatd_jobs_rejected_busy_total", "Jobs refused: queue full.", p.rejected_busy);
-    counter(out, "chatd_jobs_failed_total", "Jobs that ended with an error.", p.failed);
-    counter(out, "chatd_jobs_timed_out_total", "Jobs past their time budget.", p.timed_out);
-    counter(out, "chatd_db_reconnects_total", "Database connections re-established.", p.reconnects);
-    counter(out, "chatd_jobs_retried_total", "Idempotent jobs run again after a loss.", p.retries);
+    metrics_gauge(out, "chatd_db_up", "1 while the database answers.", p.database_up);
+    metrics_gauge(out, "chatd_jobs_queued", "Jobs waiting for a worker.", (double)p.queue_depth);
+    metrics_gauge(out, "chatd_jobs_queue_max", "Capacity of the job queue.", (double)p.queue_max);
+    metrics_gauge(out, "chatd_workers", "Worker threads.", (double)p.workers);
+    metrics_counter(out, "chatd_jobs_submitted_total", "Jobs accepted.", p.submitted);
+    metrics_counter(out, "chatd_jobs_completed_total", "Jobs whose done callback ran.",
+                    p.completed);
+    metrics_counter(out, "chatd_jobs_rejected_busy_total", "Jobs refused: queue full.",
+                    p.rejected_busy);
+    metrics_counter(out, "chatd_jobs_failed_total", "Jobs that ended with an error.", p.failed);
+    metrics_counter(out, "chatd_jobs_timed_out_total", "Jobs past their time budget.", p.timed_out);
+    metrics_counter(out, "chatd_db_reconnects_total", "Database connections re-established.",
+                    p.reconnects);
+    metrics_counter(out, "chatd_jobs_retried_total", "Idempotent jobs run again after a loss.",
+                    p.retries);
     seconds_counter(out, "chatd_jobs_wait_seconds_total", "Time jobs spent in the queue.",
                     (double)p.wait_ns / 1e9);
     seconds_counter(out, "chatd_jobs_run_seconds_total", "Time jobs spent running.",

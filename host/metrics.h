@@ -73,6 +73,9 @@ void metrics_hook(struct metrics *m, const char *hook, const char *plugin,
                   enum metrics_hook_kind kind);
 /* Free the hook counters (server teardown). */
 void metrics_free(struct metrics *m);
+/* Append one counter or gauge, with its HELP and TYPE lines, to out. */
+void metrics_counter(struct evbuffer *out, const char *name, const char *help, uint64_t value);
+void metrics_gauge(struct evbuffer *out, const char *name, const char *help, double value);
 /* Append the Prometheus text exposition of everything to out. */
 void metrics_render(struct server *srv, struct evbuffer *out);
 

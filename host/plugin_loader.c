@@ -104,6 +104,11 @@ static int check_descriptor(const struct chatd_plugin_descriptor *d, const char 
         snprintf(err, errlen, "%s has no valid name (a-z, 0-9 and _, 1 to 32 bytes)", path);
         return -1;
     }
+    if (strcmp(d->name, "chatd") == 0) {
+        /* chatd_schema records the host's own tables under this name. */
+        snprintf(err, errlen, "%s calls itself 'chatd', a name reserved for the host", path);
+        return -1;
+    }
     if (expected_name && strcmp(d->name, expected_name) != 0) {
         snprintf(err, errlen, "%s calls itself '%s', but was enabled as '%s'", path, d->name,
                  expected_name);

@@ -2,6 +2,7 @@
  * request a plugin forgot). */
 #include "request.h"
 
+#include "delivery.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "reply_line.h"
@@ -51,8 +52,19 @@ void request_release(struct chatd_request *req)
     req->command->plugin->inflight--;
     json_decref(req->body);
     free(req->user);
+    free(req->login_user);
     free(req);
     session_request_done(srv, session);
+}
+
+void request_login_answered(struct chatd_request *req, int success)
+{
+    if (!req->login_user)
+        return;
+    char *user = req->login_user;
+    req->login_user = NULL;
+    delivery_login_replied(req->server, user, req->login_generation, success);
+    free(user);
 }
 
 int request_reply(struct chatd_request *req, const char *result, json_t *fields)
@@ -88,6 +100,7 @@ int request_reply(struct chatd_request *req, const char *result, json_t *fields)
     if (s)
         session_send_line(s, line->data, line->len);
     json_decref(fields);
+    request_login_answered(req, rc == 0 && strcmp(result, "success") == 0);
     return rc;
 }
 

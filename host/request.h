@@ -18,6 +18,10 @@ struct chatd_request {
     char *user;              /* the session's user when the request arrived, or NULL */
     unsigned holds;          /* plugin callbacks running with it, plus pending jobs */
     struct timespec arrived; /* for the latency histogram */
+    /* The user this request bound its session to with session_login (NULL: none), and
+     * delivery's generation for it: the reply starts that user's stored messages. */
+    char *login_user;
+    uint64_t login_generation;
     unsigned replied : 1;
 };
 
@@ -29,6 +33,10 @@ void request_hold(struct chatd_request *req);
 void request_release(struct chatd_request *req);
 /* Answer with `<cmd>_reply`. Takes `fields`. */
 int request_reply(struct chatd_request *req, const char *result, json_t *fields);
+/* The login this request made (session_login) is answered: with success, delivery sends
+ * the user's stored messages next (after the reply, already queued); otherwise what it
+ * held goes out. Nothing when the request made no login. */
+void request_login_answered(struct chatd_request *req, int success);
 /* Answer with a reason, for host-side refusals (bad_request, not_logged_in...). */
 void request_refuse(struct chatd_request *req, const char *result, const char *reason);
 

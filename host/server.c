@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "db.h"
 #include "db_watchdog.h"
+#include "delivery.h"
 #include "listener.h"
 #include "log.h"
 #include "flush_watch.h"
@@ -69,30 +70,34 @@ struct server *server_new(struct config *cfg)
     return srv;
 }
 
-/* The connection migrations run on, opened when the first plugin with migrations is
- * met. Start-up is the one time the main thread talks to the database: no client is
- * connected yet, and nothing may be served before the schema is right. */
+/* Open the connection migrations run on, on first need. Start-up is the one time the
+ * main thread talks to the database: no client is connected yet, and nothing may be
+ * served before the schema is right. */
+static int migration_db_open(struct server *srv, struct chatd_db *db, char *err, size_t errlen)
+{
+    if (db->conn)
+        return 0;
+    char *password = NULL;
+    if (db_load_password(&srv->cfg->db, &password, err, errlen) < 0)
+        return -1;
+    int rc = db_open(db, &srv->cfg->db, password, err, errlen);
+    free(password);
+    return rc < 0 ? -1 : 0;
+}
+
 static int apply_migrations(struct server *srv, struct chatd_plugin *p, struct chatd_db *db,
                             char *err, size_t errlen)
 {
-    const struct config_database *cfg = &srv->cfg->db;
     if (!p->desc->migrations || !p->desc->migrations->sql)
         return 0;
-    if (!cfg->enable) {
+    if (!srv->cfg->db.enable) {
         snprintf(err, errlen, "it has schema migrations, so it needs [database] enable = yes");
         return -1;
     }
     if (srv->check_only)
         return 0;
-    if (!db->conn) {
-        char *password = NULL;
-        if (db_load_password(cfg, &password, err, errlen) < 0)
-            return -1;
-        int rc = db_open(db, cfg, password, err, errlen);
-        free(password);
-        if (rc < 0)
-            return -1;
-    }
+    if (migration_db_open(srv, db, err, errlen) < 0)
+        return -1;
     return migrations_apply(db, p, err, errlen);
 }
 
@@ -133,12 +138,26 @@ static int open_in_order(const struct config *cfg, struct chatd_plugin **opened,
     return rc;
 }
 
+/* The host's own tables (delivery's inbox) come before every plugin's. */
+static int apply_host_migrations(struct server *srv, struct chatd_db *db, char *err, size_t errlen)
+{
+    if (!srv->cfg->db.enable || srv->check_only)
+        return 0;
+    if (migration_db_open(srv, db, err, errlen) < 0 || delivery_migrate(srv, db, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
 int server_load_plugins(struct server *srv, char *err, size_t errlen)
 {
     const struct config *cfg = srv->cfg;
     srv->pool = pool_new(srv->base, &cfg->db, err, errlen);
     if (!srv->pool)
         return -1;
+    if (delivery_new(srv) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     size_t n = cfg->n_enabled;
     struct chatd_plugin **opened = calloc(n ? n : 1, sizeof(*opened));
     size_t *order = calloc(n ? n : 1, sizeof(*order));
@@ -146,6 +165,8 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
     int result = opened && order ? open_in_order(cfg, opened, order, err, errlen) : -1;
     if (!opened || !order)
         snprintf(err, errlen, "out of memory");
+    if (result == 0)
+        result = apply_host_migrations(srv, &migration_db, err, errlen);
     for (size_t k = 0; k < n && result == 0; k++) {
         size_t i = order[k];
         struct chatd_plugin *p = opened[i];
@@ -189,6 +210,8 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
     free(opened);
     free(order);
     db_close(&migration_db);
+    if (result == 0)
+        delivery_start(srv);
     return result;
 }
 
@@ -292,6 +315,8 @@ void server_free(struct server *srv)
         session_free_all(srv);
         /* Jobs still queued run to the end; their done callbacks need their plugins. */
         pool_free(srv->pool);
+        /* Messages still waiting to be stored fail; their plugins are still loaded. */
+        delivery_free(srv);
         /* Plugins go in reverse order of starting (providers of services started
          * before their dependents), so a later one may rely on an earlier one for as
          * long as it runs; instances retired by a reload last. */

@@ -5,6 +5,8 @@
 #include "flush_watch.h"
 #include "hooks.h"
 #include "log.h"
+#include "delivery.h"
+#include "session.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,28 @@ struct user *users_find(struct server *srv, const char *name)
     struct user *u;
     HASH_FIND_STR(srv->users, name, u);
     return u;
+}
+
+size_t users_push_line(struct server *srv, const struct user *u, const char *line, size_t len)
+{
+    size_t sent = 0;
+    for (size_t i = 0; len && i < u->n_sessions; i++) {
+        struct session *s = session_find(srv, u->sessions[i]);
+        if (s && session_send_line(s, line, len) == 0)
+            sent++;
+    }
+    return sent;
+}
+
+size_t users_push(struct server *srv, const char *name, json_t *msg)
+{
+    struct user *u = name ? users_find(srv, name) : NULL;
+    if (!u)
+        return 0;
+    json_object_del(msg, "id");
+    /* Serialised once, however many devices the user has. */
+    size_t len = session_format_line(srv, msg);
+    return users_push_line(srv, u, srv->out.data, len);
 }
 
 static void emit(struct server *srv, enum chatd_event event, chatd_session_id session,
@@ -82,6 +106,8 @@ void users_unbind(struct server *srv, struct session *s)
     log_debug("session %llu logged out from %s", (unsigned long long)s->id, u->name);
     emit(srv, CHATD_EVENT_LOGOUT, s->id, u->name, last);
     if (last) {
+        /* Delivery first: it answers its own flush watch as abandoned. */
+        delivery_user_gone(srv, u->name);
         hooks_presence_changed(srv, u->name, 0);
         flush_watch_user_gone(srv, u->name);
         HASH_DEL(srv->users, u);

@@ -10,6 +10,12 @@ int users_bind(struct server *srv, struct session *s, const char *name);
 /* Unbind s if it is logged in, raising CHATD_EVENT_LOGOUT. */
 void users_unbind(struct server *srv, struct session *s);
 struct user *users_find(struct server *srv, const char *name);
+/* Queue one formatted line (len bytes, '\n' included) to every session of user u.
+ * Returns how many sessions took it. */
+size_t users_push_line(struct server *srv, const struct user *u, const char *line, size_t len);
+/* Serialise msg once (borrowed; its "id" member removed first) and queue it to every
+ * session of user `name`. Returns how many sessions took it (0: none, or not online). */
+size_t users_push(struct server *srv, const char *name, json_t *msg);
 
 int users_subscribe(struct server *srv, struct chatd_plugin *p, enum chatd_event event,
                     chatd_event_fn fn, void *arg);

@@ -741,11 +741,15 @@ struct chatd_host {
     /** Deliver `msg` (an object, taken, e.g. a private_chat_recv push) to each of the
      *  n_users users: pushed to their online sessions in the order deliver was called
      *  (behind any stored messages still being sent to them), and with
-     *  CHATD_DELIVER_STORE stored for those with no session online. `max_stored` (0: no
-     *  limit) refuses the store for a user who already has that many stored messages.
-     *  done (may be NULL) runs once on the loop thread, before this returns when nothing
-     *  needed storing. Returns 0, CHATD_EINVAL, CHATD_ENOMEM, or CHATD_ENOSYS for
-     *  CHATD_DELIVER_STORE without a database (done is then not called). */
+     *  CHATD_DELIVER_STORE stored for those with no session online (and for an online
+     *  user who already has 1000 pushes waiting behind their stored messages). With
+     *  CHATD_DELIVER_STORE every name must be 1 to 32 printable ASCII bytes, the
+     *  inbox's limit. `max_stored` (0: no limit; used only when n_users is 1) refuses
+     *  the store for a user who already has that many stored messages. done (may be
+     *  NULL) runs once on the loop thread, before this returns when nothing needed
+     *  storing (also with CHATD_ENOMEM when memory ran out on the way). Returns 0,
+     *  CHATD_EINVAL, or CHATD_ENOSYS for CHATD_DELIVER_STORE without a database (done
+     *  is then not called). */
     int (*deliver)(struct chatd_plugin *self, const char *const *users, size_t n_users, json_t *msg,
                    uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done, void *arg);
 };

@@ -1,0 +1,48 @@
+/* delivery.h - the host's delivery facility (ABI 1.2 deliver): one stream of messages
+ * per user. Live pushes go out at once, or wait in order while the user's stored
+ * messages are being sent; users with no session get messages stored in chatd's inbox
+ * (chatd_messages, chatd_inbox), sent with "offline":true after their next successful
+ * login. The design and its guarantees: docs/architecture.md, "Offline delivery in the
+ * host". Loop thread only. */
+#ifndef CHATD_HOST_DELIVERY_H
+#define CHATD_HOST_DELIVERY_H
+
+#include <chatd/plugin.h>
+#include <stdint.h>
+
+struct server;
+struct evbuffer;
+struct chatd_db;
+
+/* Set up srv->delivery (after the worker pool exists). 0, or -1 out of memory. */
+int delivery_new(struct server *srv);
+/* Apply the host's own schema migrations (plugin name "chatd" in chatd_schema) on db, a
+ * connection of the start-up; call before any plugin's. -1 with the reason in err. */
+int delivery_migrate(struct server *srv, struct chatd_db *db, char *err, size_t errlen);
+/* Start background work that needs the pool running (the inbox gauge's first count). */
+void delivery_start(struct server *srv);
+/* Fail what still waits to be stored (done gets CHATD_ESHUTDOWN) and free everything.
+ * Call after pool_free and before the plugins are closed. */
+void delivery_free(struct server *srv);
+
+/* The host table's deliver (see chatd/plugin.h); `caller` is the plugin calling it. */
+int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size_t n_users,
+                     json_t *msg, uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done,
+                     void *arg);
+
+/* A request is about to bind a session to `user` (session_login, not already that
+ * user): live pushes for the user wait from now until the request's reply. Returns the
+ * generation to hand back to delivery_login_replied. */
+uint64_t delivery_login_begin(struct server *srv, const char *user);
+/* That request was answered (after its reply was queued): with success, the user's
+ * stored messages are sent next; otherwise whatever waited goes out. */
+void delivery_login_replied(struct server *srv, const char *user, uint64_t generation, int success);
+/* The user's last session ended: a running drain stops (what it sent but did not
+ * see written stays stored), and held messages stored with CHATD_DELIVER_STORE go back
+ * into the inbox, after everything in it. */
+void delivery_user_gone(struct server *srv, const char *user);
+
+/* Append the delivery counters and gauges to /metrics. */
+void delivery_render_metrics(struct server *srv, struct evbuffer *out);
+
+#endif

@@ -1,0 +1,145 @@
+/* delivery_internal.h - the state shared by the files of the delivery facility:
+ * delivery.c (deliver, per-user holding, logins), inbox_store.c (writing the inbox),
+ * delivery_drain.c (sending a user's inbox) and delivery_schema.c (the tables). Nothing
+ * else includes it. Loop thread only, except where a job says otherwise. */
+#ifndef CHATD_HOST_DELIVERY_INTERNAL_H
+#define CHATD_HOST_DELIVERY_INTERNAL_H
+
+#include "delivery.h"
+#include "plugin_loader.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uthash.h>
+
+/* Live pushes held for one user while their inbox drains. Past it, messages for the
+ * user go to the inbox instead (the held ones first), until the drain catches up. */
+#define DELIVERY_HELD_MAX 1000
+/* Rows read per drain batch, and the text pushed per batch (at least one message). */
+#define DELIVERY_BATCH_ROWS  100
+#define DELIVERY_BATCH_BYTES (64 * 1024)
+/* The longest user name the inbox keeps (chatd_inbox.user is VARCHAR(32) ascii_bin). */
+#define DELIVERY_NAME_MAX 32
+
+/* A push waiting for a user's drain to end. */
+struct held_push {
+    json_t *msg;
+    int store; /* delivered with CHATD_DELIVER_STORE: goes to the inbox if never sent */
+};
+
+struct drain;
+
+/* What delivery knows of one user: kept while they are online, and while work that
+ * names them (a store, an acknowledgement, a drain) is under way. */
+struct dl_user {
+    char *name;
+    int online;              /* between the first login_begin and user_gone */
+    uint64_t generation;     /* bumped at user_gone: tells one time online from the next */
+    unsigned logins_pending; /* logins bound, reply not yet sent */
+    int draining;            /* a drain runs: live pushes are held */
+    int drain_again;         /* a login came during the drain: read once more at its end */
+    /* Something was stored for the user during this hold (held list full): everything
+     * after it is stored too, until the drain has sent the inbox to the end. */
+    int spilling;
+    struct held_push *held;
+    size_t n_held, cap_held;
+    unsigned stores;     /* store items queued or in flight that name the user */
+    unsigned acks;       /* drain acknowledgements (inbox deletes) in flight */
+    struct drain *drain; /* the running drain, or NULL */
+    UT_hash_handle hh;
+};
+
+/* One message to be stored for some users: one chatd_messages row, one chatd_inbox row
+ * per user, in one transaction. */
+struct store_item {
+    char *body; /* the push as JSON text, without "offline" */
+    size_t len;
+    char **users;
+    size_t n_users;
+    int64_t max_stored;         /* > 0 with one user: refuse when their inbox is this full */
+    chatd_deliver_done_fn done; /* may be NULL */
+    void *arg;
+    struct chatd_plugin *caller; /* kept loaded (pending_jobs) until done ran; or NULL */
+    size_t online;               /* users the message was pushed or held for */
+    int status;                  /* set by the worker */
+    int64_t count_before;        /* max_stored: the user's inbox size (-1: count it) */
+    struct store_item *next;
+};
+
+/* A known inbox size, for max_stored without a COUNT per message. */
+struct inbox_count {
+    char *name;
+    int64_t rows;
+    UT_hash_handle hh;
+};
+
+struct delivery_stats {
+    uint64_t stored;         /* inbox rows written */
+    uint64_t refused;        /* stores refused for max_stored */
+    uint64_t store_failed;   /* messages whose store failed */
+    uint64_t drains;         /* drains started */
+    uint64_t drain_failures; /* drains given up after their retries */
+    uint64_t drained;        /* stored messages pushed by drains */
+    uint64_t held_overflow;  /* pushes that went to the inbox because the held list was full */
+    uint64_t dropped;        /* pushes without CHATD_DELIVER_STORE that could not wait */
+    uint64_t held;           /* pushes held right now */
+    int64_t inbox_rows;      /* rows in chatd_inbox (-1 until first counted) */
+};
+
+struct delivery {
+    struct server *srv;
+    /* The host's own record as a plugin named "chatd": what its jobs and flush watches
+     * are tied to, and the name its migrations are recorded under. */
+    struct chatd_plugin self;
+    struct dl_user *users; /* by name */
+    /* Store items, in acceptance order; one batch in flight at a time, so inbox ids
+     * follow acceptance order. */
+    struct store_item *queue_head, **queue_tail;
+    size_t queued;
+    int batch_in_flight;
+    struct inbox_count *counts; /* by name */
+    uint64_t count_epoch;       /* moves whenever a known size is forgotten */
+    struct delivery_stats stats;
+};
+
+/* delivery.c */
+/* The user's record, made when `create` is set; NULL when absent or out of memory. */
+struct dl_user *delivery_user(struct delivery *d, const char *name, int create);
+/* Free u if nothing needs it any more (offline, nothing in flight or held). */
+void delivery_user_release(struct delivery *d, struct dl_user *u);
+/* The drain of u ended (or gave up): stop holding, unless another login is pending,
+ * and push what was held, in order. */
+void delivery_release_held(struct delivery *d, struct dl_user *u);
+
+/* inbox_store.c */
+/* Queue item (taken) for storing; counts it in each of its users' `stores`. Its done
+ * runs once, on the loop thread, after the commit or the failure. */
+void inbox_store_add(struct delivery *d, struct store_item *item);
+/* A store item for one message (body copied) and one user, without a done callback. */
+struct store_item *inbox_store_item(const char *body, size_t len, const char *user);
+/* Free an item that was never queued. */
+void inbox_store_item_free(struct store_item *item);
+/* Forget the known inbox size of user (rows left it). */
+void inbox_store_forget(struct delivery *d, const char *user);
+/* Fail everything queued with CHATD_ESHUTDOWN and free the size cache. */
+void inbox_store_free(struct delivery *d);
+/* Submit a job counting chatd_inbox once, to start the inbox gauge. */
+void inbox_store_count_all(struct delivery *d);
+
+/* delivery_drain.c */
+/* Start sending u's inbox (u->draining is set by the caller). */
+void drain_start(struct delivery *d, struct dl_user *u);
+/* The last store naming u finished: a drain waiting to conclude looks again. */
+void drain_stores_done(struct delivery *d, struct dl_user *u);
+/* u's last session ended: stop its drain; the rows it sent and did not acknowledge
+ * stay stored. */
+void drain_abandon(struct delivery *d, struct dl_user *u);
+/* Free a drain at teardown (the loop no longer runs). */
+void drain_free_at_exit(struct drain *dr);
+
+/* delivery_schema.c */
+/* The descriptor of the host's pseudo-plugin "chatd": its migrations only. */
+extern const struct chatd_plugin_descriptor delivery_descriptor;
+
+#endif

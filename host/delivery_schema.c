@@ -1,0 +1,86 @@
+/* delivery_schema.c - the host's own tables, as migrations of the pseudo-plugin
+ * "chatd" (recorded in chatd_schema like any plugin's, applied at start before every
+ * plugin's):
+ *  - chatd_messages: each stored message once, as the push's JSON text;
+ *  - chatd_inbox: one row per recipient and message; its id is the acceptance order,
+ *    and a user's rows are read in id order through (user, id).
+ *  - migration 3 takes over, once, what the chat plugin of chatd 0.x left undelivered
+ *    in its own tables (private_messages; group_messages past memberships.read_pos). */
+#include "delivery_internal.h"
+
+static const struct chatd_migration migrations[] = {
+    {1, "stored messages, each once",
+     "CREATE TABLE chatd_messages ("
+     " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+     " body MEDIUMTEXT NOT NULL,"
+     " created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    {2, "the inbox: one row per recipient, in acceptance order",
+     "CREATE TABLE chatd_inbox ("
+     " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+     " user VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " message_id BIGINT NOT NULL,"
+     " KEY chatd_inbox_user (user, id),"
+     " KEY chatd_inbox_message (message_id)"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    /* The chat plugin's undelivered messages, as the pushes it would have sent, oldest
+     * (ts, then id) first. One message row per private message and per group message
+     * someone has not read; the group's rows get an inbox row per member behind it
+     * (not its sender). The old tables are left as they are. */
+    {3, "take over the undelivered messages of the chat plugin's tables",
+     "BEGIN NOT ATOMIC\n"
+     "  DECLARE base BIGINT DEFAULT 0;\n"
+     "  IF (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()\n"
+     "      AND table_name IN ('private_messages', 'users', 'group_messages', 'memberships',\n"
+     "                         'chat_groups')) = 5 THEN\n"
+     "    CREATE TEMPORARY TABLE chatd_upgrade (\n"
+     "      seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,\n"
+     "      kind CHAR(1) NOT NULL, src BIGINT NOT NULL, body MEDIUMTEXT NOT NULL,\n"
+     "      KEY chatd_upgrade_src (kind, src));\n"
+     "    INSERT INTO chatd_upgrade (kind, src, body)\n"
+     "      SELECT kind, src, body FROM (\n"
+     "        SELECT 'p' AS kind, p.id AS src, p.ts AS ts,\n"
+     "          JSON_OBJECT('cmd', 'private_chat_recv', 'user_from', u.name, 'text', p.text,\n"
+     "                      'ts', p.ts, 'msg_id', p.msg_id) AS body\n"
+     "        FROM private_messages p JOIN users u ON u.id = p.sender_id\n"
+     "        UNION ALL\n"
+     "        SELECT 'g', gm.id, gm.ts,\n"
+     "          JSON_OBJECT('cmd', 'group_chat_recv', 'group', g.name, 'user_from', u.name,\n"
+     "                      'text', gm.text, 'ts', gm.ts, 'msg_id', CONCAT('g', gm.id))\n"
+     "        FROM group_messages gm JOIN chat_groups g ON g.id = gm.group_id\n"
+     "        JOIN users u ON u.id = gm.sender_id\n"
+     "        WHERE EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = gm.group_id\n"
+     "                      AND gm.id > m.read_pos AND m.user_id <> gm.sender_id)\n"
+     "      ) old ORDER BY ts, src, kind;\n"
+     "    SELECT COALESCE(MAX(id), 0) INTO base FROM chatd_messages;\n"
+     "    INSERT INTO chatd_messages (id, body) SELECT base + seq, body FROM chatd_upgrade\n"
+     "      ORDER BY seq;\n"
+     "    INSERT INTO chatd_inbox (user, message_id)\n"
+     "      SELECT name, base + seq FROM (\n"
+     "        SELECT up.seq, r.name FROM chatd_upgrade up\n"
+     "        JOIN private_messages p ON up.kind = 'p' AND p.id = up.src\n"
+     "        JOIN users r ON r.id = p.recipient_id\n"
+     "        UNION ALL\n"
+     "        SELECT up.seq, r.name FROM chatd_upgrade up\n"
+     "        JOIN group_messages gm ON up.kind = 'g' AND gm.id = up.src\n"
+     "        JOIN memberships m ON m.group_id = gm.group_id AND gm.id > m.read_pos\n"
+     "          AND m.user_id <> gm.sender_id\n"
+     "        JOIN users r ON r.id = m.user_id\n"
+     "      ) rows_in ORDER BY seq, name;\n"
+     "    DROP TEMPORARY TABLE chatd_upgrade;\n"
+     "  END IF;\n"
+     "END"},
+    {0, NULL, NULL},
+};
+
+const struct chatd_plugin_descriptor delivery_descriptor = {
+    .abi_major = CHATD_ABI_MAJOR,
+    .abi_minor = CHATD_ABI_MINOR,
+    .size = (uint32_t)sizeof(struct chatd_plugin_descriptor),
+    .jansson_major = JANSSON_MAJOR_VERSION,
+    .name = "chatd",
+    .version = CHATD_VERSION,
+    .description = "the host's delivery facility",
+    .migrations = migrations,
+    .built_minor = CHATD_ABI_MINOR,
+};
