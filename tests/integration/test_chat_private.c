@@ -341,8 +341,8 @@ START_TEST(metrics_show_the_offline_backlog)
     do_logout(bob);
     for (int i = 0; i < 3; i++)
         send_private(alice, "bob", "while you were away", "offline");
-    char gauge[CHAT_PLUGIN_TEXT_MAX];
-    chat_plugin_metric(gauge, "offline_messages");
+    /* Stored messages wait in the host's inbox. */
+    const char *gauge = "chatd_delivery_inbox_messages";
     double backlog = wait_for_gauge(admin_port, gauge, 3);
     ck_assert_msg(backlog == 3, "want 3 messages waiting, /metrics says %g", backlog);
     json_t *got = login_settled(bob, "bob");

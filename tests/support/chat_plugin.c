@@ -54,10 +54,3 @@ size_t chat_plugin_sets(const char *option, const char *value, char out[][CHAT_P
     ck_assert_msg(n > 0, "chat_plugin.c does not say which plugin owns \"%s\"", option);
     return n;
 }
-
-const char *chat_plugin_metric(char out[CHAT_PLUGIN_TEXT_MAX], const char *key)
-{
-    int n = snprintf(out, CHAT_PLUGIN_TEXT_MAX, "chatd_%s_%s", chat_plugin_of(key), key);
-    ck_assert(n > 0 && n < CHAT_PLUGIN_TEXT_MAX);
-    return out;
-}

@@ -1,15 +1,15 @@
 /* chat_plugin.h - the one place where the tests name the plugin behind the chat commands
- * (accounts, friends, private and group chat): its options in --set values
- * ("plugin.<name>.<option>=<value>") and its gauges on /metrics ("chatd_<name>_<key>").
+ * (accounts, friends, private and group chat): their options in --set values
+ * ("plugin.<name>.<option>=<value>").
  *
- * The table in chat_plugin.c says which of the chat's plugins owns each option and
- * gauge; no test spells a plugin name itself. */
+ * The table in chat_plugin.c says which of the chat's plugins owns each option; no test
+ * spells a plugin name itself. */
 #ifndef CHATD_TEST_CHAT_PLUGIN_H
 #define CHATD_TEST_CHAT_PLUGIN_H
 
 #include <stddef.h>
 
-/* Longest text chat_plugin_set or chat_plugin_metric writes, NUL included. */
+/* Longest text chat_plugin_set writes, NUL included. */
 #define CHAT_PLUGIN_TEXT_MAX 160
 
 /* The plugin that owns `option` (an option or a gauge key of the chat commands), the
@@ -23,8 +23,5 @@ const char *chat_plugin_set(char out[CHAT_PLUGIN_TEXT_MAX], const char *option, 
  * max_text_bytes: private_chat and groups) to out[0..]; returns how many (at most cap). */
 size_t chat_plugin_sets(const char *option, const char *value, char out[][CHAT_PLUGIN_TEXT_MAX],
                         size_t cap);
-
-/* Write the /metrics name "chatd_<owner>_<key>" of the owner's gauge `key`; returns out. */
-const char *chat_plugin_metric(char out[CHAT_PLUGIN_TEXT_MAX], const char *key);
 
 #endif
