@@ -444,13 +444,26 @@ int config_check_plugins(const struct config *cfg, char *err, size_t errlen)
                  cfg->authenticator_line, cfg->authenticator);
         return -1;
     }
+    return 0;
+}
+
+/* A section of a plugin left out of enable is kept for when it is enabled again, so
+ * that switching a plugin off is one edit of the enable line; but a section naming no
+ * plugin of the folder is a typo, whose options would silently not apply. */
+static int check_disabled_sections(const struct config *cfg, char *err, size_t errlen)
+{
+    const char *path = cfg->path ? cfg->path : "config";
     for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
         const struct config_entry *e = &cfg->plugin_entries[i];
-        if (!is_enabled(cfg, e->plugin)) {
+        if (is_enabled(cfg, e->plugin))
+            continue;
+        char so[PATH_MAX];
+        int n = snprintf(so, sizeof(so), "%s/%s.so", cfg->plugin_dir, e->plugin);
+        if (n < 0 || (size_t)n >= sizeof(so) || access(so, F_OK) != 0) {
             snprintf(err, errlen,
-                     "%s:%d: [plugin.%s] configures a plugin that is not in [plugins] enable; "
-                     "enable it or comment the section out",
-                     path, e->line, e->plugin);
+                     "%s:%d: [plugin.%s] configures a plugin that is neither in [plugins] enable "
+                     "nor in %s: fix its name, enable it, or comment the section out",
+                     path, e->line, e->plugin, cfg->plugin_dir);
             return -1;
         }
     }
@@ -628,6 +641,10 @@ int config_build(struct config *cfg, const struct config_source *src, char *err,
             free(cfg->plugin_dir);
             cfg->plugin_dir = installed;
         }
+    }
+    if (check_disabled_sections(cfg, err, errlen) < 0) {
+        config_free(cfg);
+        return -1;
     }
     return 0;
 }

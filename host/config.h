@@ -110,8 +110,9 @@ int config_set_listen(struct config *cfg, const char *text, char *err, size_t er
 /* Apply a command-line "section.key=value" (chatd --set) on top of the loaded file,
  * with the same checks as a line of the file. -1 with the reason in err. */
 int config_override(struct config *cfg, const char *assignment, char *err, size_t errlen);
-/* The checks across sections: the authenticator and every [plugin.<name>] section name
- * an enabled plugin. Run by config_load, and again after command-line overrides. */
+/* The check across sections: the authenticator is an enabled plugin. Run by config_load,
+ * and again after command-line overrides. (A [plugin.<name>] section of a plugin that is
+ * not enabled must name a plugin of the folder: config_build checks that last.) */
 int config_check_plugins(const struct config *cfg, char *err, size_t errlen);
 /* Parse "host:port" or "[v6]:port" into a config_listen (without line). */
 int config_parse_listen(const char *text, struct config_listen *out, char *err, size_t errlen);

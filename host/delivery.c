@@ -107,20 +107,25 @@ void delivery_release_held(struct delivery *d, struct dl_user *u)
  * cannot wait there and are dropped. */
 static void spill_held(struct delivery *d, struct dl_user *u)
 {
+    /* Pushes that may not be stored (presence and the like) stay held, in their order. */
+    size_t kept = 0;
     for (size_t i = 0; i < u->n_held; i++) {
+        if (!u->held[i].store) {
+            u->held[kept++] = u->held[i];
+            continue;
+        }
         json_t *msg = u->held[i].msg;
-        char *body = u->held[i].store ? json_dumps(msg, JSON_COMPACT) : NULL;
+        char *body = json_dumps(msg, JSON_COMPACT);
         struct store_item *item = body ? inbox_store_item(body, strlen(body), u->name) : NULL;
         if (item)
             inbox_store_add(d, item);
-        else if (u->held[i].store)
-            log_error("a held message for %s could not be stored: out of memory", u->name);
         else
-            d->stats.dropped++;
+            log_error("a held message for %s could not be stored: out of memory", u->name);
         free(body);
         json_decref(msg);
     }
-    held_clear(d, u);
+    d->stats.held -= u->n_held - kept;
+    u->n_held = kept;
 }
 
 /* A name the inbox can keep: 1 to DELIVERY_NAME_MAX printable ASCII bytes. */

@@ -69,15 +69,19 @@ static json_t *push_of(const struct message *m)
 
 /* ---- a recipient with no session: check, then store --------------------------- */
 
-static void stored(int status, size_t online, size_t n_stored, void *arg)
+/* Where the host's delivery put the message. Stored for a user who is online means
+ * their held pushes were full while their stored messages were being sent: it reaches
+ * them right after those, so the sender is told success. */
+static void delivered(int status, size_t online, size_t n_stored, void *arg)
 {
     struct message *m = arg;
+    struct private_chat *pc = m->pc;
     if (status == CHATD_EOVERFLOW)
         finish(m, "forbidden", "the recipient's offline mailbox is full");
     else if (status != 0)
         finish(m, chat_status_word(status), "the message could not be stored");
-    else if (online > 0)
-        finish(m, "success", NULL); /* they came online meanwhile */
+    else if (online > 0 || (n_stored > 0 && pc->host->user_session_count(pc->self, m->to) > 0))
+        finish(m, "success", NULL);
     else
         finish(m, n_stored > 0 ? "offline" : "internal", NULL);
 }
@@ -105,7 +109,7 @@ static void exists_done(struct chatd_request *req, void *arg, int status)
     }
     const char *to[] = {m->to};
     int rc = pc->host->deliver(pc->self, to, 1, push_of(m), CHATD_DELIVER_STORE, pc->max_offline,
-                               stored, m);
+                               delivered, m);
     if (rc != 0)
         finish(m, chat_status_word(rc), chatd_strerror(rc));
 }
@@ -126,17 +130,6 @@ static void store(struct message *m)
 }
 
 /* ---- after the hooks: live, or stored --------------------------------------------- */
-
-static void sent_live(int status, size_t online, size_t n_stored, void *arg)
-{
-    (void)status;
-    (void)n_stored;
-    struct message *m = arg;
-    if (online > 0)
-        finish(m, "success", NULL);
-    else
-        store(m); /* every session of theirs went away meanwhile */
-}
 
 static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)
 {
@@ -162,10 +155,12 @@ static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, v
         store(m);
         return;
     }
+    /* Stored too when it cannot wait in memory, or every session went away meanwhile. */
     const char *to[] = {m->to};
-    int rc = pc->host->deliver(pc->self, to, 1, push_of(m), 0, 0, sent_live, m);
+    int rc = pc->host->deliver(pc->self, to, 1, push_of(m), CHATD_DELIVER_STORE, pc->max_offline,
+                               delivered, m);
     if (rc != 0)
-        finish(m, "internal", chatd_strerror(rc));
+        finish(m, chat_status_word(rc), chatd_strerror(rc));
 }
 
 static void handle_private_chat(struct chatd_request *req, const json_t *body, void *arg)

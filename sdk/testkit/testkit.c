@@ -555,6 +555,7 @@ json_t *chatd_testkit_request_raw(struct chatd_testkit_session *s, const char *b
 }
 
 /* printf into a new string of at most REQUEST_MAX bytes; its length in *len. */
+static char *vformat(const char *fmt, va_list ap, size_t *len) CHATD_PRINTF(1, 0);
 static char *vformat(const char *fmt, va_list ap, size_t *len)
 {
     va_list copy;

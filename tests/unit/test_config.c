@@ -200,11 +200,33 @@ START_TEST(config_refuses_overlong_line)
 }
 END_TEST
 
-START_TEST(config_refuses_section_of_plugin_not_enabled)
+/* config_build of `text` with the fixture folder as the plugin folder. */
+static int build_with_fixtures(const char *text)
 {
-    assert_refused("[plugins]\nenable = ping\n[plugin.good]\nrepeat = 1\n", 4,
-                   "[plugin.good] configures a plugin that is not in [plugins] enable; enable "
-                   "it or comment the section out");
+    char file[] = "/tmp/chatd-test-build-XXXXXX";
+    int fd = mkstemp(file);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    const struct config_source src = {.path = file, .plugin_dir = CHATD_FIXTURE_DIR};
+    int rc = config_build(&cfg, &src, err, sizeof(err));
+    unlink(file);
+    if (rc == 0)
+        config_free(&cfg);
+    return rc;
+}
+
+START_TEST(config_keeps_sections_of_plugins_left_out_but_refuses_unknown_ones)
+{
+    /* Switching a plugin off is one edit of the enable line: its section may stay. */
+    ck_assert_int_eq(build_with_fixtures("[plugins]\nenable = ping\n[plugin.good]\nrepeat = 1\n"),
+                     0);
+    /* A section naming no plugin of the folder is a typo. */
+    ck_assert_int_eq(build_with_fixtures("[plugins]\nenable = ping\n[plugin.goood]\nrepeat = 1\n"),
+                     -1);
+    ck_assert_msg(strstr(err, ":4: [plugin.goood] configures a plugin that is neither in "
+                              "[plugins] enable nor in ") != NULL,
+                  "%s", err);
 }
 END_TEST
 
@@ -327,7 +349,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_refuses_syntax_error);
     tcase_add_test(tc, config_refuses_unclosed_section);
     tcase_add_test(tc, config_refuses_overlong_line);
-    tcase_add_test(tc, config_refuses_section_of_plugin_not_enabled);
+    tcase_add_test(tc, config_keeps_sections_of_plugins_left_out_but_refuses_unknown_ones);
     tcase_add_test(tc, config_refuses_plugin_enabled_twice);
     tcase_add_test(tc, config_build_keeps_command_line_overrides);
     tcase_add_test(tc, config_refuses_bad_plugin_name);
