@@ -1,4 +1,21 @@
-/* hooks.c - hook points and their runs (see hooks.h). */
+/* hooks.c - hook points and their runs (see hooks.h).
+ *
+ * The step protocol, in the corner cases:
+ * - A hook function that calls hook_resume on its own call before it returns is done
+ *   with its step whatever it returns: CHATD_HOOK_DEFER is then taken as
+ *   CHATD_HOOK_CONTINUE (nothing is waited for, and the handle is invalid once the
+ *   function returned, as after any resume).
+ * - A hook function that calls hook_refuse and then returns CHATD_HOOK_DEFER is waited
+ *   for like any deferral: the run is decided (refused), but done only runs once its
+ *   plugin resumes the handle (or the deferral is cut), so the handle the plugin keeps
+ *   stays valid until then. hook_refuse during that wait returns CHATD_ESTATE.
+ * - On an observe-only run (one without a done: presence.changed, message.accepted,
+ *   user.registered), hook_refuse returns 0 and has no effect: every hook runs.
+ * - A deferral that is cut (hook_timeout_ms, or its plugin retired or stopped) keeps a
+ *   reference to the payload its plugin was given, and the run goes on with a copy: what
+ *   the plugin writes into it until it resumes goes nowhere, and hook_refuse on the cut
+ *   handle returns CHATD_ESTATE and is ignored. The handle and that payload are released
+ *   by hook_resume or when the plugin is closed. */
 #include "hooks.h"
 
 #include "log.h"
@@ -9,6 +26,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* A hook function that keeps the loop thread longer than this is logged and counted. */
+#define HOOK_SLOW_MS 50
 
 /* One hook function added by a plugin. */
 struct hook_entry {
@@ -44,6 +65,7 @@ struct hook_run {
     struct chatd_hook_call *waiting; /* the deferred step, or NULL */
     struct event *wait;              /* its deadline; with none waiting: go on */
     int advancing;                   /* inside advance(): a resume must not recurse */
+    int observe;                     /* no done: refusals are ignored */
     int refused;
     char *result, *reason;
     struct hook_run *prev, *next_run; /* srv->hook_runs */
@@ -55,8 +77,24 @@ struct chatd_hook_call {
     struct chatd_plugin *plugin;
     int in_fn;                        /* its hook function has not returned yet */
     int resumed;                      /* hook_resume came before the function returned */
+    json_t *payload;                  /* once cut: the payload its plugin was given (a ref) */
     struct chatd_hook_call *next_cut; /* srv->hook_cut, while cut and not resumed */
 };
+
+/* Free a handle, and the payload it kept once cut. */
+static void call_free(struct chatd_hook_call *call)
+{
+    if (call)
+        json_decref(call->payload);
+    free(call);
+}
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 int hooks_add(struct server *srv, struct chatd_plugin *p, const char *hook, int priority,
               chatd_hook_fn fn, void *arg)
@@ -130,13 +168,24 @@ static void finish(struct hook_run *run)
 }
 
 /* Stop waiting for the deferred step: its handle stays valid (on srv->hook_cut) until
- * its plugin resumes it or is closed. */
+ * its plugin resumes it or is closed, and so does the payload the plugin was given (it
+ * may write into it until then: a job's done). The run goes on with a copy, so those
+ * late writes reach neither the later hooks nor done. */
 static void cut(struct hook_run *run)
 {
     struct chatd_hook_call *call = run->waiting;
     run->waiting = NULL;
     evtimer_del(run->wait);
     call->run = NULL;
+    call->payload = json_incref(run->payload);
+    json_t *copy = json_deep_copy(run->payload);
+    if (copy) {
+        json_decref(run->payload);
+        run->payload = copy;
+    } else {
+        log_warn("hook %s: out of memory copying the payload; plugin %s may still change it",
+                 run->hook, call->plugin->name);
+    }
     call->plugin->pending_calls--;
     call->next_cut = run->srv->hook_cut;
     run->srv->hook_cut = call;
@@ -144,18 +193,20 @@ static void cut(struct hook_run *run)
 
 static void on_wait(evutil_socket_t fd, short what, void *arg);
 
-/* Defer: wait for the step's hook_resume, at most [server] hook_timeout_ms. */
-static int wait_for(struct hook_run *run, struct chatd_hook_call *call)
+/* Defer: wait for the step's hook_resume, at most [server] hook_timeout_ms. This cannot
+ * fail: the plugin holds the handle from now on (the timer was made with the run; if it
+ * cannot be armed, the wait has no deadline, logged). */
+static void wait_for(struct hook_run *run, struct chatd_hook_call *call)
 {
     struct server *srv = run->srv;
-    if (!run->wait && !(run->wait = evtimer_new(srv->base, on_wait, run)))
-        return CHATD_ENOMEM;
     int64_t ms = srv->cfg->hook_timeout_ms;
     struct timeval limit = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    evtimer_add(run->wait, &limit);
+    if (evtimer_add(run->wait, &limit) != 0)
+        log_error("hook %s: cannot arm the timer for plugin %s's deferral; waiting for its "
+                  "hook_resume without hook_timeout_ms",
+                  run->hook, call->plugin->name);
     run->waiting = call;
     call->plugin->pending_calls++;
-    return 0;
 }
 
 /* Run the hooks from run->next on, until one defers or the run is decided. */
@@ -175,18 +226,23 @@ static void advance(struct hook_run *run)
             call->run = run;
             call->plugin = p;
             call->in_fn = 1;
+            int64_t start = monotonic_ns();
             rc = st->fn(call, run->payload, st->arg);
+            int64_t ms = (monotonic_ns() - start) / 1000000;
             call->in_fn = 0;
+            if (ms > HOOK_SLOW_MS) {
+                log_warn("hook %s: plugin %s blocked the event loop for %lld ms (over %d ms)",
+                         run->hook, p->name, (long long)ms, HOOK_SLOW_MS);
+                metrics_hook(&run->srv->metrics, run->hook, p->name, METRICS_HOOK_SLOW);
+            }
         }
         /* A resume before the function returned (a job_run whose done ran at once,
          * say) means the step is already over. A step that refused and deferred is
          * still waited for: its plugin will resume the handle. */
         if (rc == CHATD_HOOK_DEFER && !call->resumed) {
-            rc = wait_for(run, call);
-            if (rc == 0) {
-                run->advancing = 0;
-                return;
-            }
+            wait_for(run, call);
+            run->advancing = 0;
+            return;
         }
         free(call);
         if (rc < 0) {
@@ -225,10 +281,15 @@ int hooks_run(struct server *srv, struct chatd_plugin *runner, const char *hook,
     size_t n = 0;
     for (size_t i = 0; i < srv->n_hooks; i++)
         n += strcmp(srv->hooks[i].hook, hook) == 0;
+    /* The deadline timer is made now, not when a hook defers: a deferral cannot fail
+     * then, when the plugin already holds its handle. */
     if (!run || !(run->hook = strdup(hook)) ||
-        (n && !(run->steps = calloc(n, sizeof(*run->steps))))) {
-        if (run)
+        (n && (!(run->steps = calloc(n, sizeof(*run->steps))) ||
+               !(run->wait = evtimer_new(srv->base, on_wait, run))))) {
+        if (run) {
             free(run->hook);
+            free(run->steps);
+        }
         free(run);
         json_decref(payload);
         return CHATD_ENOMEM;
@@ -253,6 +314,7 @@ int hooks_run(struct server *srv, struct chatd_plugin *runner, const char *hook,
     run->runner = runner;
     run->done = done;
     run->done_arg = arg;
+    run->observe = done == NULL;
     run->next_run = srv->hook_runs;
     if (srv->hook_runs)
         srv->hook_runs->prev = run;
@@ -268,9 +330,13 @@ int hooks_refuse(struct chatd_hook_call *call, const char *result, const char *r
     if (!call || !result || !*result)
         return CHATD_EINVAL;
     struct hook_run *run = call->run;
-    /* Only while the step is the run's current one: inside its function, or deferred. */
+    /* Only while the step is the run's current one: inside its function, or deferred. A
+     * cut step (run NULL) is not: its refusal is ignored. */
     if (!run || run->refused || (!call->in_fn && run->waiting != call))
         return CHATD_ESTATE;
+    /* Observe only: no effect, and the next hooks run. */
+    if (run->observe)
+        return 0;
     char *r = strdup(result);
     char *why = reason ? strdup(reason) : NULL;
     if (!r || (reason && !why)) {
@@ -299,7 +365,7 @@ int hooks_resume(struct chatd_hook_call *call)
         for (struct chatd_hook_call **at = &srv->hook_cut; *at; at = &(*at)->next_cut) {
             if (*at == call) {
                 *at = call->next_cut;
-                free(call);
+                call_free(call);
                 break;
             }
         }
@@ -333,9 +399,14 @@ void hooks_retire_plugin(struct server *srv, struct chatd_plugin *p)
             log_info("hook %s: plugin %s is unloading; the run goes on without it", run->hook,
                      p->name);
             cut(run);
-            /* Go on from the loop, not inside whatever is retiring the plugin. */
+            /* Go on from the loop, not inside whatever is retiring the plugin. The timer
+             * was just taken off the heap, so adding it back needs no memory; should it
+             * fail all the same, the run waits for its runner's stop. */
             static const struct timeval now = {0, 0};
-            evtimer_add(run->wait, &now);
+            if (evtimer_add(run->wait, &now) != 0)
+                log_error("hook %s: cannot schedule the run after plugin %s left it; it ends "
+                          "when plugin %s is stopped",
+                          run->hook, p->name, run->runner ? run->runner->name : "(host)");
         }
     }
 }
@@ -368,7 +439,7 @@ void hooks_forget_plugin(struct server *srv, struct chatd_plugin *p)
         struct chatd_hook_call *call = *at;
         if (call->plugin == p) {
             *at = call->next_cut;
-            free(call);
+            call_free(call);
         } else {
             at = &call->next_cut;
         }
@@ -406,13 +477,13 @@ void hooks_free_all(struct server *srv)
 {
     /* Every plugin is closed: no plugin counter may be touched any more. */
     while (srv->hook_runs) {
-        free(srv->hook_runs->waiting);
+        call_free(srv->hook_runs->waiting);
         run_free(srv->hook_runs);
     }
     while (srv->hook_cut) {
         struct chatd_hook_call *call = srv->hook_cut;
         srv->hook_cut = call->next_cut;
-        free(call);
+        call_free(call);
     }
     for (size_t i = 0; i < srv->n_hooks; i++)
         free(srv->hooks[i].hook);

@@ -7,7 +7,8 @@
  * run, and a deferring hook's plugin until it resumes or its deferral is cut (timed out,
  * or its plugin retired or closed). The handle a hook function gets (struct
  * chatd_hook_call) is its own for that one step: after a deferral was cut, a late
- * hook_resume finds it still valid (and ignores it) until its plugin is closed. */
+ * hook_resume finds it still valid (and ignores it) until its plugin is closed, and the
+ * payload that plugin was given stays allocated as long (the run went on with a copy). */
 #ifndef CHATD_HOST_HOOKS_H
 #define CHATD_HOST_HOOKS_H
 
@@ -25,19 +26,21 @@ int hooks_add(struct server *srv, struct chatd_plugin *p, const char *hook, int 
               chatd_hook_fn fn, void *arg);
 
 /* hook_run: run point `hook` with `payload` (taken) through its hooks, then call done
- * (may be NULL) exactly once, possibly before this returns. `runner` is the plugin that
- * runs the point, or NULL for the host itself. 0, or CHATD_EINVAL (payload not an
- * object, bad name) / CHATD_ENOMEM, with done not called. */
+ * (may be NULL: an observe-only run) exactly once, possibly before this returns. Hook
+ * functions that keep the loop over 50 ms are logged and counted (slow). `runner` is the plugin
+ * that runs the point, or NULL for the host itself. 0, or CHATD_EINVAL (payload not an object, bad
+ * name) / CHATD_ENOMEM, with done not called. */
 int hooks_run(struct server *srv, struct chatd_plugin *runner, const char *hook, json_t *payload,
               chatd_hook_done_fn done, void *arg);
 
 /* hook_refuse: decide the run of `call` as refused with result (a word) and reason. 0,
- * CHATD_EINVAL without a result, CHATD_ESTATE when the run is already decided or the
- * step is over. */
+ * CHATD_EINVAL without a result, CHATD_ESTATE when the run is already decided, the step
+ * is over or its deferral was cut (ignored). On an observe-only run (done NULL) it is 0
+ * and has no effect: the next hooks run. */
 int hooks_refuse(struct chatd_hook_call *call, const char *result, const char *reason);
 
 /* hook_resume: the step of `call` is done; the run goes on. Always 0: a call whose
- * deferral was cut meanwhile is freed and otherwise ignored. */
+ * deferral was cut meanwhile is freed (with the payload it kept) and otherwise ignored. */
 int hooks_resume(struct chatd_hook_call *call);
 
 /* p is being retired: its hooks leave every point and every run not yet past them, and

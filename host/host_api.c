@@ -311,7 +311,7 @@ static int api_hook_add(struct chatd_plugin *self, const char *hook, int priorit
 static int api_hook_run(struct chatd_plugin *self, const char *hook, json_t *payload,
                         chatd_hook_done_fn done, void *arg)
 {
-    return hooks_run(self->server, self, hook, payload, done, arg);
+    return hooks_run(self->server, self, hook, payload, done, arg_or_instance(self, arg));
 }
 
 static int api_service_provide(struct chatd_plugin *self, const char *name, uint32_t version,

@@ -147,8 +147,10 @@ void metrics_hook(struct metrics *m, const char *hook, const char *plugin,
     }
     if (kind == METRICS_HOOK_FAILURE)
         c->failures++;
-    else
+    else if (kind == METRICS_HOOK_TIMEOUT)
         c->timeouts++;
+    else
+        c->slow++;
 }
 
 void metrics_free(struct metrics *m)
@@ -176,25 +178,31 @@ static void label_value(struct evbuffer *out, const char *text)
     }
 }
 
-/* chatd_hook_failures_total and chatd_hook_timeouts_total, by hook point and plugin. */
+/* chatd_hook_failures_total, chatd_hook_timeouts_total and chatd_hook_slow_total, by
+ * hook point and plugin. */
 static void hook_counts(struct evbuffer *out, const struct metrics *m)
 {
     static const struct {
         const char *name, *help;
-        int timeouts;
+        enum metrics_hook_kind kind;
     } families[] = {
-        {"chatd_hook_failures_total", "Hook functions that returned an error, skipped.", 0},
-        {"chatd_hook_timeouts_total", "Deferred hooks skipped after [server] hook_timeout_ms.", 1},
+        {"chatd_hook_failures_total", "Hook functions that returned an error, skipped.",
+         METRICS_HOOK_FAILURE},
+        {"chatd_hook_timeouts_total", "Deferred hooks skipped after [server] hook_timeout_ms.",
+         METRICS_HOOK_TIMEOUT},
+        {"chatd_hook_slow_total", "Hook function calls that blocked the event loop for over 50 ms.",
+         METRICS_HOOK_SLOW},
     };
-    for (size_t f = 0; f < 2; f++) {
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
         evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n", families[f].name,
                             families[f].help, families[f].name);
         for (const struct hook_count *c = m->hook_counts; c; c = c->next) {
             evbuffer_add_printf(out, "%s{hook=\"", families[f].name);
             label_value(out, c->hook);
-            evbuffer_add_printf(
-                out, "\",plugin=\"%s\"} %llu\n", c->plugin,
-                (unsigned long long)(families[f].timeouts ? c->timeouts : c->failures));
+            uint64_t n = families[f].kind == METRICS_HOOK_FAILURE   ? c->failures
+                         : families[f].kind == METRICS_HOOK_TIMEOUT ? c->timeouts
+                                                                    : c->slow;
+            evbuffer_add_printf(out, "\",plugin=\"%s\"} %llu\n", c->plugin, (unsigned long long)n);
         }
     }
 }

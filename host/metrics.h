@@ -21,16 +21,16 @@ struct plugin_gauge {
     struct plugin_gauge *next;
 };
 
-/* Hook failures and timeouts of one plugin at one hook point. */
+/* Hook failures, timeouts and slow runs of one plugin at one hook point. */
 struct hook_count {
     char *hook;
     char *plugin;
-    uint64_t failures, timeouts;
+    uint64_t failures, timeouts, slow;
     struct hook_count *next;
 };
 
 /* What metrics_hook counts. */
-enum metrics_hook_kind { METRICS_HOOK_FAILURE, METRICS_HOOK_TIMEOUT };
+enum metrics_hook_kind { METRICS_HOOK_FAILURE, METRICS_HOOK_TIMEOUT, METRICS_HOOK_SLOW };
 
 struct metrics {
     uint64_t connections_accepted;
@@ -68,7 +68,8 @@ int metrics_plugin_gauge(struct metrics *m, const char *plugin, const char *name
                          double value);
 /* Drop every gauge of plugin (it is being unloaded). */
 void metrics_forget_plugin(struct metrics *m, const char *plugin);
-/* Count a failed (METRICS_HOOK_FAILURE) or timed-out hook of plugin at point hook. */
+/* Count a failed (METRICS_HOOK_FAILURE), timed-out (METRICS_HOOK_TIMEOUT) or slow
+ * (METRICS_HOOK_SLOW: its function blocked the loop) hook of plugin at point hook. */
 void metrics_hook(struct metrics *m, const char *hook, const char *plugin,
                   enum metrics_hook_kind kind);
 /* Free the hook counters (server teardown). */

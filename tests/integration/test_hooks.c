@@ -238,6 +238,79 @@ START_TEST(hook_failures_and_timeouts_are_logged_counted_and_skipped)
 }
 END_TEST
 
+/* The admin listener's /metrics, with [server] `server_conf` and hooker2 tracing only. */
+static int start_with_admin(const char *server_conf)
+{
+    int admin_port = test_free_port("127.0.0.1");
+    ck_assert_int_gt(admin_port, 0);
+    char extra[256];
+    snprintf(extra, sizeof(extra),
+             "[plugin.hooker2]\nactions = no\n[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n",
+             admin_port);
+    start(server_conf, "ping, hooker, hooker2", extra);
+    return admin_port;
+}
+
+START_TEST(cut_deferral_keeps_its_payload_and_late_writes_go_nowhere)
+{
+    int admin_port = start_with_admin("hook_timeout_ms = 400\n");
+    struct test_client *c = connect_client();
+    /* hooker is cut at 400 ms and the run is over (its payload released by the run)
+     * before, at 500 ms, hooker writes into the payload it was given, refuses and
+     * resumes. */
+    assert_run(c, "hooker:scribble", "success", "hooker:scribble", "hooker,hooker2");
+    chatd_sleep_ms(300);
+    /* The same while hooker2 still defers (400 to 600 ms): none of it counts. */
+    assert_run(c, "hooker:scribble hooker2:wait", "success", "hooker:scribble hooker2:wait",
+               "hooker,hooker2");
+    assert_run(c, "a cat", "success", "a dog", "hooker,hooker2");
+    wait_log("hook hooker.message: plugin hooker did not resume within 400 ms", 2);
+    char *metrics = test_http_get(admin_port, "/metrics");
+    ck_assert_msg(metrics != NULL, "cannot connect to the admin listener");
+    ck_assert_msg(
+        strstr(metrics, "chatd_hook_timeouts_total{hook=\"hooker.message\",plugin=\"hooker\"} 2\n"),
+        "metrics: %s", metrics);
+    free(metrics);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
+START_TEST(slow_hook_functions_are_logged_and_counted)
+{
+    int admin_port = start_with_admin(NULL);
+    struct test_client *c = connect_client();
+    assert_run(c, "busy", "success", "busy", "hooker,hooker2");
+    wait_log("hook hooker.message: plugin hooker blocked the event loop for ", 1);
+    assert_run(c, "a cat", "success", "a dog", "hooker,hooker2");
+    char *metrics = test_http_get(admin_port, "/metrics");
+    ck_assert_msg(metrics != NULL, "cannot connect to the admin listener");
+    ck_assert_msg(
+        strstr(metrics, "chatd_hook_slow_total{hook=\"hooker.message\",plugin=\"hooker\"} 1\n"),
+        "metrics: %s", metrics);
+    ck_assert_msg(
+        !strstr(metrics, "chatd_hook_slow_total{hook=\"hooker.message\",plugin=\"hooker2\"}"),
+        "metrics: %s", metrics);
+    free(metrics);
+    ck_assert_int_eq(log_count("plugin hooker2 blocked the event loop"), 0);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
+START_TEST(hook_run_done_gets_the_instance_for_a_null_arg)
+{
+    start(NULL, "ping, hooker", NULL);
+    struct test_client *c = connect_client();
+    json_t *r = request(c, "{\"cmd\":\"hooker_test_instance\",\"text\":\"a cat\"}\n");
+    ck_assert_str_eq(str(r, "result"), "success");
+    ck_assert_str_eq(str(r, "text"), "a dog");
+    json_decref(r);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
 static void assert_presence(struct test_client *c, const char *cmd, const char *want)
 {
     char line[128];
@@ -272,6 +345,21 @@ START_TEST(presence_changed_runs_at_first_login_and_last_logout)
     assert_presence(b, "hooker", "alice:online,alice:offline");
     test_client_close(a);
     test_client_close(b);
+    stop();
+}
+END_TEST
+
+START_TEST(a_refusal_on_an_observe_only_point_is_ignored)
+{
+    /* hooker refuses presence.changed for this user: hooker2 still sees it. */
+    start(NULL, "ping, hooker, hooker2", "authenticator = hooker\n");
+    struct test_client *a = connect_client();
+    json_t *r = request(a, "{\"cmd\":\"hooker_login\",\"user\":\"forbidden_al\"}\n");
+    ck_assert_str_eq(str(r, "result"), "success");
+    json_decref(r);
+    assert_presence(a, "hooker", "forbidden_al:online");
+    assert_presence(a, "hooker2", "forbidden_al:online");
+    test_client_close(a);
     stop();
 }
 END_TEST
@@ -374,6 +462,10 @@ static Suite *hooks_suite(void)
     tcase_add_test(tc, hooks_refuse_rewrite_and_defer);
     tcase_add_test(tc, hook_failures_and_timeouts_are_logged_counted_and_skipped);
     tcase_add_test(tc, presence_changed_runs_at_first_login_and_last_logout);
+    tcase_add_test(tc, cut_deferral_keeps_its_payload_and_late_writes_go_nowhere);
+    tcase_add_test(tc, slow_hook_functions_are_logged_and_counted);
+    tcase_add_test(tc, hook_run_done_gets_the_instance_for_a_null_arg);
+    tcase_add_test(tc, a_refusal_on_an_observe_only_point_is_ignored);
     suite_add_tcase(s, tc);
     tc = tcase_create("services");
     tcase_set_timeout(tc, 120);
