@@ -1,7 +1,7 @@
 /* wordfilter.c - masks or refuses listed words in private and group messages. An
  * example of a third-party chatd plugin that extends a command it does not serve: it
- * adds a hook to "message.deliver", which the chat plugin runs for every private and
- * group message before accepting it (see README.md).
+ * adds a hook to "message.deliver", which private_chat and groups run for every
+ * message before accepting it (see README.md).
  *
  * With words = darn, heck and action = mask:
  *   > {"cmd":"private_chat","user_to":"bob","text":"Darn, what the HECK_x heck!"}
