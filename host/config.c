@@ -85,24 +85,27 @@ static void set_error(struct parse_state *st, const char *fmt, ...)
     va_end(ap);
 }
 
-static char *xstrdup(const char *s)
+/* Out of memory: cfg->nomem is set and the build fails with "out of memory" (the caller
+ * stops chatd at start-up; a reload keeps the running configuration). Never aborts:
+ * a reload parses while chatd is serving. */
+static char *xstrdup(struct config *cfg, const char *s)
 {
     char *copy = strdup(s);
-    if (!copy) {
-        log_error("out of memory");
-        abort();
-    }
+    if (!copy)
+        cfg->nomem = 1;
     return copy;
 }
 
-static void *xrealloc(void *p, size_t n)
+/* Grow *p to n bytes; -1 (and *p unchanged) when out of memory. */
+static int xgrow(struct config *cfg, void *p, size_t n)
 {
-    void *q = realloc(p, n);
+    void *q = realloc(*(void **)p, n);
     if (!q) {
-        log_error("out of memory");
-        abort();
+        cfg->nomem = 1;
+        return -1;
     }
-    return q;
+    *(void **)p = q;
+    return 0;
 }
 
 int config_valid_name(const char *text, size_t max)
@@ -184,18 +187,30 @@ int config_parse_listen(const char *text, struct config_listen *out, char *err, 
         snprintf(err, errlen, "port '%s' must be a number from 1 to 65535", colon + 1);
         return -1;
     }
-    out->host = xstrdup(host);
-    out->port = xstrdup(colon + 1);
+    out->host = strdup(host);
+    out->port = strdup(colon + 1);
+    if (!out->host || !out->port) {
+        free(out->host);
+        free(out->port);
+        out->host = out->port = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     return 0;
 bad:
     snprintf(err, errlen, "'%s' is not address:port (use [addr]:port for IPv6)", text);
     return -1;
 }
 
-static void add_listener(struct config *cfg, struct config_listen *l)
+static int add_listener(struct config *cfg, struct config_listen *l)
 {
-    cfg->listeners = xrealloc(cfg->listeners, (cfg->n_listeners + 1) * sizeof(*l));
+    if (xgrow(cfg, &cfg->listeners, (cfg->n_listeners + 1) * sizeof(*l)) < 0) {
+        free(l->host);
+        free(l->port);
+        return -1;
+    }
     cfg->listeners[cfg->n_listeners++] = *l;
+    return 0;
 }
 
 static void free_listeners(struct config *cfg)
@@ -215,7 +230,10 @@ int config_set_listen(struct config *cfg, const char *text, char *err, size_t er
     if (config_parse_listen(text, &l, err, errlen) < 0)
         return -1;
     free_listeners(cfg);
-    add_listener(cfg, &l);
+    if (add_listener(cfg, &l) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     return 0;
 }
 
@@ -223,8 +241,10 @@ int config_set_listen(struct config *cfg, const char *text, char *err, size_t er
 static void parse_enable_list(struct parse_state *st, const char *value)
 {
     struct config *cfg = st->cfg;
-    char *copy = xstrdup(value);
+    char *copy = xstrdup(cfg, value);
     char *save = NULL;
+    if (!copy)
+        return;
     for (char *tok = strtok_r(copy, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
         if (!config_valid_name(tok, 32)) {
             set_error(st, "plugin name '%s' is invalid (use a-z, 0-9 and _, 1 to 32 bytes)", tok);
@@ -236,9 +256,10 @@ static void parse_enable_list(struct parse_state *st, const char *value)
                 goto out;
             }
         }
-        cfg->enabled = xrealloc(cfg->enabled, (cfg->n_enabled + 1) * sizeof(char *));
-        cfg->enabled_lines = xrealloc(cfg->enabled_lines, (cfg->n_enabled + 1) * sizeof(int));
-        cfg->enabled[cfg->n_enabled] = xstrdup(tok);
+        if (xgrow(cfg, &cfg->enabled, (cfg->n_enabled + 1) * sizeof(char *)) < 0 ||
+            xgrow(cfg, &cfg->enabled_lines, (cfg->n_enabled + 1) * sizeof(int)) < 0 ||
+            !(cfg->enabled[cfg->n_enabled] = xstrdup(cfg, tok)))
+            break;
         cfg->enabled_lines[cfg->n_enabled++] = st->line;
     }
 out:
@@ -287,7 +308,7 @@ static void apply_host_key(struct parse_state *st, const struct host_key *k, con
         }
         char **slot = (char **)(void *)(base + k->offset);
         free(*slot);
-        *slot = xstrdup(value);
+        *slot = xstrdup(cfg, value);
         if (k->offset == FIELD(authenticator))
             cfg->authenticator_line = st->line;
         return;
@@ -297,7 +318,7 @@ static void apply_host_key(struct parse_state *st, const struct host_key *k, con
         if (config_parse_listen(value, &l, reason, sizeof(reason)) < 0)
             goto bad;
         l.line = st->line;
-        add_listener(cfg, &l);
+        add_listener(cfg, &l); /* out of memory: cfg->nomem */
         return;
     }
     case KEY_NAME_LIST:
@@ -324,11 +345,31 @@ static int known_section(const char *section)
            strcmp(section, "admin") == 0;
 }
 
+/* Append [plugin.PLUGIN] KEY = VALUE; -1 out of memory (nothing appended). */
+static int add_entry(struct config *cfg, const char *plugin, const char *key, const char *value)
+{
+    if (xgrow(cfg, &cfg->plugin_entries,
+              (cfg->n_plugin_entries + 1) * sizeof(struct config_entry)) < 0)
+        return -1;
+    struct config_entry e = {
+        .plugin = xstrdup(cfg, plugin), .key = xstrdup(cfg, key), .value = xstrdup(cfg, value)};
+    if (!e.plugin || !e.key || !e.value) {
+        free(e.plugin);
+        free(e.key);
+        free(e.value);
+        return -1;
+    }
+    cfg->plugin_entries[cfg->n_plugin_entries++] = e;
+    return 0;
+}
+
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     struct parse_state *st = user;
     struct config *cfg = st->cfg;
 
+    if (cfg->nomem)
+        return 0; /* config_load reports it */
     if (section[0] == '\0') {
         set_error(st, "key '%s' comes before any [section]", name);
         return 0;
@@ -345,13 +386,9 @@ static int on_key(void *user, const char *section, const char *name, const char 
                 return 0;
             }
         }
-        cfg->plugin_entries = xrealloc(cfg->plugin_entries,
-                                       (cfg->n_plugin_entries + 1) * sizeof(struct config_entry));
-        struct config_entry *e = &cfg->plugin_entries[cfg->n_plugin_entries++];
-        e->plugin = xstrdup(plugin);
-        e->key = xstrdup(name);
-        e->value = xstrdup(value);
-        e->line = st->line;
+        if (add_entry(cfg, plugin, name, value) < 0)
+            return 0;
+        cfg->plugin_entries[cfg->n_plugin_entries - 1].line = st->line;
         return 1;
     }
 
@@ -473,7 +510,12 @@ static int check_disabled_sections(const struct config *cfg, char *err, size_t e
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
     config_defaults(cfg);
-    cfg->path = xstrdup(path);
+    cfg->path = xstrdup(cfg, path);
+    if (cfg->nomem) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        config_free(cfg);
+        return -1;
+    }
 
     struct parse_state st = {.cfg = cfg};
     st.file = fopen(path, "r");
@@ -487,7 +529,10 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 
     /* inih reports the first line where it or our handler failed; our own message
      * wins when it is for that line or an earlier one. */
-    if (st.error_line && (syntax_line <= 0 || st.error_line <= syntax_line)) {
+    if (cfg->nomem) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        st.error_line = -1;
+    } else if (st.error_line && (syntax_line <= 0 || st.error_line <= syntax_line)) {
         snprintf(err, errlen, "%s:%d: %s", path, st.error_line, st.error);
     } else if (syntax_line > 0) {
         snprintf(err, errlen, "%s:%d: syntax error (expected [section], key = value or a comment)",
@@ -541,15 +586,20 @@ int config_override(struct config *cfg, const char *assignment, char *err, size_
         for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
             struct config_entry *e = &cfg->plugin_entries[i];
             if (strcmp(e->plugin, plugin) == 0 && strcmp(e->key, key) == 0) {
+                char *copy = xstrdup(cfg, value);
+                if (!copy) {
+                    snprintf(err, errlen, "--set %s: out of memory", assignment);
+                    return -1;
+                }
                 free(e->value);
-                e->value = xstrdup(value);
+                e->value = copy;
                 return 0;
             }
         }
-        cfg->plugin_entries = xrealloc(cfg->plugin_entries,
-                                       (cfg->n_plugin_entries + 1) * sizeof(struct config_entry));
-        cfg->plugin_entries[cfg->n_plugin_entries++] = (struct config_entry){
-            .plugin = xstrdup(plugin), .key = xstrdup(key), .value = xstrdup(value)};
+        if (add_entry(cfg, plugin, key, value) < 0) {
+            snprintf(err, errlen, "--set %s: out of memory", assignment);
+            return -1;
+        }
         return 0;
     }
     for (size_t i = 0; i < N_HOST_KEYS; i++) {
@@ -566,6 +616,10 @@ int config_override(struct config *cfg, const char *assignment, char *err, size_
             cfg->n_enabled = 0;
         }
         apply_host_key(&st, k, value);
+        if (cfg->nomem) {
+            snprintf(err, errlen, "--set %s: out of memory", assignment);
+            return -1;
+        }
         if (st.error_line || st.error[0]) {
             snprintf(err, errlen, "--set %s: %s", assignment, st.error);
             return -1;
@@ -609,8 +663,9 @@ int config_build(struct config *cfg, const struct config_source *src, char *err,
         return -1;
     for (size_t i = 0; i < src->n_sets; i++) {
         if (config_override(cfg, src->sets[i], err, errlen) < 0) {
+            int rc = cfg->nomem ? -1 : -2; /* out of memory is no usage error */
             config_free(cfg);
-            return -2;
+            return rc;
         }
     }
     if (src->n_sets && config_check_plugins(cfg, reason, sizeof(reason)) < 0) {
@@ -620,15 +675,16 @@ int config_build(struct config *cfg, const struct config_source *src, char *err,
     }
     if (src->listen && config_set_listen(cfg, src->listen, reason, sizeof(reason)) < 0) {
         snprintf(err, errlen, "--listen: %s", reason);
+        int rc = cfg->nomem ? -1 : -2;
         config_free(cfg);
-        return -2;
+        return rc;
     }
     if (src->plugin_dir) {
         char *dir = strdup(src->plugin_dir);
         if (!dir) {
             snprintf(err, errlen, "out of memory");
             config_free(cfg);
-            return -2;
+            return -1;
         }
         free(cfg->plugin_dir);
         cfg->plugin_dir = dir;

@@ -73,6 +73,10 @@ struct config {
     /* [plugin.<name>] */
     struct config_entry *plugin_entries;
     size_t n_plugin_entries;
+
+    /* An allocation failed while this was built: the build fails with "out of memory"
+     * (at start-up chatd exits 1; a reload keeps the running configuration). */
+    int nomem;
 };
 
 /* Where a config comes from: the file and the command line's overrides, kept for the

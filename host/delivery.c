@@ -104,11 +104,11 @@ void delivery_release_held(struct delivery *d, struct dl_user *u)
 }
 
 /* Append u's held pushes to the inbox, in order; those without CHATD_DELIVER_STORE
- * cannot wait there and are dropped. */
+ * cannot wait there and stay held, as do those that ran out of memory on the way. */
 static void spill_held(struct delivery *d, struct dl_user *u)
 {
     /* Pushes that may not be stored (presence and the like) stay held, in their order. */
-    size_t kept = 0;
+    size_t kept = 0, nomem = 0;
     for (size_t i = 0; i < u->n_held; i++) {
         if (!u->held[i].store) {
             u->held[kept++] = u->held[i];
@@ -117,11 +117,15 @@ static void spill_held(struct delivery *d, struct dl_user *u)
         json_t *msg = u->held[i].msg;
         char *body = json_dumps(msg, JSON_COMPACT);
         struct store_item *item = body ? inbox_store_item(body, strlen(body), u->name) : NULL;
-        if (item)
-            inbox_store_add(d, item);
-        else
-            log_error("a held message for %s could not be stored: out of memory", u->name);
         free(body);
+        if (!item) {
+            /* Not lost: it stays held (sent after the drain, or spilled again). */
+            if (!nomem++)
+                log_error("held messages for %s stay in memory: out of memory", u->name);
+            u->held[kept++] = u->held[i];
+            continue;
+        }
+        inbox_store_add(d, item);
         json_decref(msg);
     }
     d->stats.held -= u->n_held - kept;
@@ -168,6 +172,9 @@ static int deliver_one(struct delivery *d, const char *name, json_t *msg, int st
             if (n && (*line = malloc(n))) {
                 memcpy(*line, d->srv->out.data, n);
                 *len = n;
+            } else {
+                log_error("a message for %s could not be sent: out of memory%s", name,
+                          store ? "; it is stored" : "");
             }
         }
         if (*line && users_push_line(d->srv, su, *line, *len) > 0) {
@@ -233,6 +240,8 @@ int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size
     if (status == 0 && item && !(item->body = json_dumps(msg, JSON_COMPACT)))
         status = CHATD_ENOMEM;
     json_decref(msg);
+    if (status != 0)
+        log_error("a message could not be stored: out of memory");
     if (status != 0 || !item) {
         if (item)
             inbox_store_item_free(item);

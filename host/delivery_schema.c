@@ -23,7 +23,8 @@ static const struct chatd_migration migrations[] = {
      " KEY chatd_inbox_user (user, id),"
      " KEY chatd_inbox_message (message_id)"
      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
-    /* The chat plugin's undelivered messages, as the pushes it would have sent, oldest
+    /* The chat plugin's undelivered messages (when its schema is recorded and its tables
+     * are there), as the pushes it would have sent, oldest
      * (ts, then id) first. One message row per private message and per group message
      * someone has not read; the group's rows get an inbox row per member behind it
      * (not its sender). The old tables are left as they are. */
@@ -32,7 +33,8 @@ static const struct chatd_migration migrations[] = {
      "  DECLARE base BIGINT DEFAULT 0;\n"
      "  IF (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()\n"
      "      AND table_name IN ('private_messages', 'users', 'group_messages', 'memberships',\n"
-     "                         'chat_groups')) = 5 THEN\n"
+     "                         'chat_groups')) = 5\n"
+     "     AND EXISTS (SELECT 1 FROM chatd_schema WHERE plugin = 'chat') THEN\n"
      "    CREATE TEMPORARY TABLE chatd_upgrade (\n"
      "      seq BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,\n"
      "      kind CHAR(1) NOT NULL, src BIGINT NOT NULL, body MEDIUMTEXT NOT NULL,\n"

@@ -220,8 +220,21 @@ static void grow_size(struct delivery *d, const struct store_item *item)
 
 static void submit_batch(struct delivery *d);
 
-/* Tell the item's caller, and its users' drains, how it went. */
-static void item_finish(struct delivery *d, struct store_item *item, int status)
+/* Give back the store counts of the item's first n users (taken by inbox_store_add). */
+static void release_stores(struct delivery *d, struct store_item *item, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct dl_user *u = delivery_user(d, item->users[i], 0);
+        if (!u)
+            continue;
+        if (--u->stores == 0)
+            drain_stores_done(d, u);
+        delivery_user_release(d, u);
+    }
+}
+
+/* Tell the item's caller how it went, and free it. */
+static void item_report(struct delivery *d, struct store_item *item, int status)
 {
     size_t stored = 0;
     if (status == 0 && item->status == 0) {
@@ -241,15 +254,14 @@ static void item_finish(struct delivery *d, struct store_item *item, int status)
         item->done(status != 0 ? status : item->status, item->online, stored, item->arg);
     if (item->caller)
         item->caller->pending_jobs--;
-    for (size_t i = 0; i < item->n_users; i++) {
-        struct dl_user *u = delivery_user(d, item->users[i], 0);
-        if (!u)
-            continue;
-        if (--u->stores == 0)
-            drain_stores_done(d, u);
-        delivery_user_release(d, u);
-    }
     inbox_store_item_free(item);
+}
+
+/* Tell the item's caller, and its users' drains, how it went. */
+static void item_finish(struct delivery *d, struct store_item *item, int status)
+{
+    release_stores(d, item, item->n_users);
+    item_report(d, item, status);
 }
 
 static void batch_done(struct chatd_request *req, void *arg, int status)
@@ -280,8 +292,22 @@ static void submit_batch(struct delivery *d)
     if (d->batch_in_flight || !d->queue_head)
         return;
     struct batch *b = calloc(1, sizeof(*b));
-    if (!b)
-        return; /* tried again at the next add or batch */
+    if (!b) {
+        /* Not left waiting for a next add that may never come: every queued item fails
+         * now (its done runs with CHATD_ENOMEM, its caller's pending_jobs comes down).
+         * The queue is taken first: a done may add again. */
+        struct store_item *item = d->queue_head;
+        log_error("%zu messages could not be stored: out of memory", d->queued);
+        d->queue_head = NULL;
+        d->queue_tail = &d->queue_head;
+        d->queued = 0;
+        while (item) {
+            struct store_item *next = item->next;
+            item_finish(d, item, CHATD_ENOMEM);
+            item = next;
+        }
+        return;
+    }
     b->d = d;
     b->epoch = d->count_epoch;
     struct store_item **tail = &b->first;
@@ -316,8 +342,16 @@ void inbox_store_add(struct delivery *d, struct store_item *item)
 {
     for (size_t i = 0; i < item->n_users; i++) {
         struct dl_user *u = delivery_user(d, item->users[i], 1);
-        if (u)
-            u->stores++;
+        if (!u) {
+            /* Without its count a drain could read the inbox before the item is in it:
+             * fail the item rather than store it unseen. */
+            if (item->done) /* item_report says it otherwise */
+                log_error("a message for %s could not be stored: out of memory", item->users[i]);
+            release_stores(d, item, i);
+            item_report(d, item, CHATD_ENOMEM);
+            return;
+        }
+        u->stores++;
     }
     item->next = NULL;
     *d->queue_tail = item;
@@ -366,8 +400,10 @@ void inbox_store_count_all(struct delivery *d)
         .work = count_all_work, .done = count_all_done, .flags = CHATD_JOB_DB};
     d->stats.inbox_rows = -1;
     struct count_job *j = calloc(1, sizeof(*j));
-    if (!j)
+    if (!j) {
+        log_error("the inbox could not be counted for /metrics: out of memory");
         return;
+    }
     j->d = d;
     if (pool_submit(d->srv->pool, &d->self, NULL, &job, j) != 0) {
         log_warn("the inbox could not be counted for /metrics");

@@ -466,7 +466,7 @@ static int make_plan(struct server *srv, const struct config *next, struct plan_
             e->why = "its options changed";
         } else if (srv->plugins[at]->is_authenticator !=
                    (next->authenticator && strcmp(next->authenticator, name) == 0)) {
-            /* Its init may depend on the role (chat refuses to serve login without it). */
+            /* Its init may depend on the role (accounts refuses to start without it). */
             e->action = REPLACE;
             e->why = "it was named or unnamed as the authenticator";
         } else {

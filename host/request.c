@@ -80,6 +80,11 @@ int request_reply(struct chatd_request *req, const char *result, json_t *fields)
         return CHATD_EINVAL;
     }
     req->replied = 1;
+    json_t *why = json_object_get(fields, "reason");
+    if (strcmp(result, "internal") == 0 && json_is_string(why) &&
+        strcmp(json_string_value(why), "out of memory") == 0)
+        log_error("plugin %s answered a '%s' request 'internal': out of memory",
+                  req->command->plugin->name, req->command->name);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     metrics_reply(&req->server->metrics, req->command, result,
@@ -94,8 +99,13 @@ int request_reply(struct chatd_request *req, const char *result, json_t *fields)
         log_error("plugin %s gave a '%s' reply that cannot be serialised; answered 'internal'",
                   req->command->plugin->name, req->command->name);
         rc = CHATD_EINVAL;
-        if (reply_line_build(line, req->command->reply_prefix, "internal", NULL, req->id) < 0)
+        if (reply_line_build(line, req->command->reply_prefix, "internal", NULL, req->id) < 0) {
+            /* Out of memory: the client sees its connection end rather than wait. */
+            log_error("session %llu: no memory for a reply; disconnected",
+                      (unsigned long long)req->session);
+            session_close(s, "out of memory");
             s = NULL;
+        }
     }
     if (s)
         session_send_line(s, line->data, line->len);

@@ -155,8 +155,14 @@ int session_send_line(struct session *s, const char *line, size_t len)
         return CHATD_ECLOSED;
     struct server *srv = s->server;
     struct evbuffer *out = bufferevent_get_output(s->bev);
-    if (evbuffer_add(out, line, len) < 0)
+    if (evbuffer_add(out, line, len) < 0) {
+        /* A client that silently misses a line (an answer, a message) would wait for
+         * it: it sees its connection end instead. */
+        log_error("session %llu (%s) disconnected: out of memory", (unsigned long long)s->id,
+                  s->peer);
+        session_close(s, "out of memory");
         return CHATD_ENOMEM;
+    }
     srv->metrics.bytes_out += len;
     if (!s->write_armed)
         output_queue(s);
@@ -188,8 +194,13 @@ void session_send_error(struct session *s, const char *word, json_t *id, const c
 {
     metrics_generic_error(&s->server->metrics, word);
     json_t *msg = json_pack("{ssss}", "cmd", "error", "result", word);
-    if (!msg)
+    if (!msg) {
+        /* Never left unanswered: the client sees its connection end instead. */
+        log_error("session %llu (%s) disconnected: out of memory", (unsigned long long)s->id,
+                  s->peer);
+        session_close(s, "out of memory");
         return;
+    }
     if (request)
         json_object_set_new(msg, "request", json_string(request));
     if (reason)

@@ -11,8 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define TOKENS_MAX 4096
-
 struct token {
     const char *start;
     size_t len;
@@ -20,9 +18,23 @@ struct token {
 };
 
 struct tokens {
-    struct token t[TOKENS_MAX];
-    size_t n;
+    struct token *t;
+    size_t n, cap;
 };
+
+/* Room for one more token; -1 when out of memory. */
+static int tokens_room(struct tokens *ts)
+{
+    if (ts->n < ts->cap)
+        return 0;
+    size_t cap = ts->cap ? ts->cap * 2 : 256;
+    struct token *more = realloc(ts->t, cap * sizeof(*more));
+    if (!more)
+        return -1;
+    ts->t = more;
+    ts->cap = cap;
+    return 0;
+}
 
 static int is_word_byte(char c)
 {
@@ -50,21 +62,23 @@ static const char *skip_noise(const char *p)
     return p;
 }
 
-static void tokenize(const char *sql, struct tokens *out)
+/* -1 when out of memory. */
+static int tokenize(const char *sql, struct tokens *out)
 {
-    out->n = 0;
     const char *p = sql;
-    while (*p && out->n < TOKENS_MAX) {
+    while (*p) {
         const char *after = skip_noise(p);
         if (after != p) {
             p = after;
             continue;
         }
+        if (tokens_room(out) < 0)
+            return -1;
         struct token *t = &out->t[out->n];
         if (*p == '`') {
             const char *end = strchr(p + 1, '`');
             if (!end)
-                return;
+                return 0;
             *t = (struct token){p + 1, (size_t)(end - p - 1), 1};
             out->n++;
             p = end + 1;
@@ -82,6 +96,7 @@ static void tokenize(const char *sql, struct tokens *out)
             p++;
         }
     }
+    return 0;
 }
 
 static int is_kw(const struct tokens *ts, size_t i, const char *kw)
@@ -207,15 +222,15 @@ static void check_statement_at(const struct tokens *ts, size_t i, struct check *
 
 int table_names_check(const char *sql, const char *plugin, char *bad, size_t badlen)
 {
-    struct tokens *ts = malloc(sizeof(*ts));
-    if (!ts) {
-        snprintf(bad, badlen, "(out of memory)");
+    struct tokens ts = {0};
+    if (tokenize(sql, &ts) < 0) {
+        free(ts.t);
+        snprintf(bad, badlen, "(out of memory reading the statement)");
         return -1;
     }
-    tokenize(sql, ts);
     struct check c = {plugin, bad, badlen, 0};
-    for (size_t i = 0; i < ts->n && !c.failed; i++)
-        check_statement_at(ts, i, &c);
-    free(ts);
+    for (size_t i = 0; i < ts.n && !c.failed; i++)
+        check_statement_at(&ts, i, &c);
+    free(ts.t);
     return c.failed ? -1 : 0;
 }

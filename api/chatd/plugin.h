@@ -43,7 +43,8 @@
  * it afterwards. No json_t may cross to a worker thread.
  *
  * Errors. Every function that can fail returns an int: 0 on success, a negative
- * CHATD_E* code from the one table below otherwise; chatd_strerror() names it.
+ * CHATD_E* code from the one table below otherwise; chatd_strerror() names it. Each
+ * function's comment lists every code it returns.
  *
  * Building and testing. An installed chatd has this header as <chatd/plugin.h>, with
  * the pkg-config file chatd-plugin, the CMake package chatd (chatd_add_plugin()), and
@@ -495,7 +496,8 @@ struct chatd_host {
     /** The value of a CHATD_OPT_INT key into *out. CHATD_ENOENT for an undeclared key,
      *  CHATD_EINVAL for a key of another type. */
     int (*option_int)(struct chatd_plugin *self, const char *key, int64_t *out);
-    /** The value of a CHATD_OPT_BOOL key (0 or 1) into *out. */
+    /** The value of a CHATD_OPT_BOOL key (0 or 1) into *out. CHATD_ENOENT for an
+     *  undeclared key, CHATD_EINVAL for a key of another type. */
     int (*option_bool)(struct chatd_plugin *self, const char *key, int *out);
     /** The value of a CHATD_OPT_STRING key; NULL for an undeclared key. The string is
      *  owned by the host and valid until shutdown (or the next reload) returns. */
@@ -507,7 +509,8 @@ struct chatd_host {
      *  name and (since 1.2; 1.0 and 1.1 hosts keep pointing at it, so keep it static when
      *  the plugin may run there) the field table. CHATD_ESTATE
      *  outside init; CHATD_EEXIST when another plugin has the name (the host then
-     *  refuses the whole start, naming both plugins); CHATD_EINVAL for a bad name. */
+     *  refuses the whole start, naming both plugins); CHATD_EINVAL for a bad name, no
+     *  handler, or a field of an unknown type; CHATD_ENOMEM. */
     int (*register_command)(struct chatd_plugin *self, const struct chatd_command *cmd);
 
     /* -- requests (loop thread) -- */
@@ -517,7 +520,8 @@ struct chatd_host {
      *  taken by the host; its `cmd`, `result` and `id` members are ignored. Exactly one
      *  reply per request: a second one returns CHATD_ESTATE and is logged as a bug. The
      *  request handle stays valid until the callback in which it was replied returns. A
-     *  reply for a client that has gone away returns 0 and is dropped. */
+     *  reply for a client that has gone away returns 0 and is dropped. CHATD_EINVAL for
+     *  a NULL req or result, or fields that are not an object (fields is still taken). */
     int (*reply)(struct chatd_request *req, const char *result, json_t *fields);
     /** The session the request came from. */
     chatd_session_id (*request_session)(const struct chatd_request *req);
@@ -527,11 +531,14 @@ struct chatd_host {
 
     /* -- sessions and users (loop thread) -- */
 
-    /** Send `msg` (an object, taken) to one session as one line. CHATD_ENOENT when the
-     *  session is gone. A push never carries an `id`. */
+    /** Send `msg` (an object, taken) to one session as one line. A push never carries an
+     *  `id`. CHATD_ENOENT when the session is gone, CHATD_ECLOSED when it is closing
+     *  (or was just closed for not reading its output), CHATD_EINVAL when msg is not an
+     *  object. */
     int (*push_session)(struct chatd_plugin *self, chatd_session_id session, json_t *msg);
     /** Send `msg` (an object, taken) to every session logged in as `user`. Stores in
-     *  *delivered (may be NULL) how many sessions got it; 0 sessions is not an error. */
+     *  *delivered (may be NULL) how many sessions got it; 0 sessions is not an error.
+     *  CHATD_EINVAL when msg is not an object or user is NULL. */
     int (*push_user)(struct chatd_plugin *self, const char *user, json_t *msg, size_t *delivered);
     /** How many sessions are logged in as `user` right now. */
     size_t (*user_session_count)(struct chatd_plugin *self, const char *user);
@@ -540,12 +547,18 @@ struct chatd_host {
     const char *(*session_user)(struct chatd_plugin *self, chatd_session_id session);
     /** Bind the request's session to `user` (copied), replacing any earlier binding, and
      *  raise CHATD_EVENT_LOGIN (and LOGOUT for the old user). Only the plugin the
-     *  operator names in `[plugins] authenticator` may call it: CHATD_EPERM for others. */
+     *  operator names in `[plugins] authenticator` may call it: CHATD_EPERM for others.
+     *  CHATD_EINVAL for an empty or NULL user, CHATD_ECLOSED when the session is gone,
+     *  CHATD_ENOMEM. Since 1.2 the host also holds the user's pushes from then on and,
+     *  once req is answered `success`, sends what its delivery stored for the user
+     *  first (see deliver). */
     int (*session_login)(struct chatd_request *req, const char *user);
     /** Unbind the request's session from its user and raise CHATD_EVENT_LOGOUT.
-     *  Authenticator only, like session_login. CHATD_ESTATE when not logged in. */
+     *  Authenticator only, like session_login (CHATD_EPERM). CHATD_ESTATE when not
+     *  logged in, CHATD_ECLOSED when the session is gone. */
     int (*session_logout)(struct chatd_request *req);
-    /** Call fn(arg) for `event` until shutdown. Loop thread, during init only. */
+    /** Call fn(arg) for `event` until shutdown. Loop thread, during init only:
+     *  CHATD_ESTATE otherwise. CHATD_EINVAL for no fn or an unknown event, CHATD_ENOMEM. */
     int (*subscribe)(struct chatd_plugin *self, enum chatd_event event, chatd_event_fn fn,
                      void *arg);
 
@@ -559,7 +572,8 @@ struct chatd_host {
      *  job may start in init: it runs once the pool is up, and a plugin whose init fails
      *  is closed only after its jobs are done),
      *  CHATD_ESHUTDOWN while stopping and from the plugin's own shutdown (it is unmapped
-     *  right after). On any error done is not called. */
+     *  right after), CHATD_EINVAL for no job, work or done, CHATD_ENOMEM. On any error
+     *  done is not called. */
     int (*job_submit)(struct chatd_plugin *self, struct chatd_request *req,
                       const struct chatd_job *job, void *arg);
 
@@ -583,7 +597,8 @@ struct chatd_host {
      *  (may be NULL). CHATD_ESHUTDOWN while the server stops, and once a reload has
      *  retired this instance (its pending timers are then cancelled at once), and from
      *  its own shutdown. Timers still pending at shutdown are cancelled by the host
-     *  before shutdown is called. */
+     *  before shutdown is called. CHATD_EINVAL for no fn or a repeating timer of 0 ms,
+     *  CHATD_ENOMEM. */
     int (*timer_add)(struct chatd_plugin *self, uint32_t ms, int repeat, chatd_timer_fn fn,
                      void *arg, uint64_t *id);
     /** Cancel a timer; CHATD_ENOENT when it already fired (one-shot) or is unknown. */
@@ -624,7 +639,7 @@ struct chatd_host {
     /** Set a gauge that the admin listener's /metrics shows as chatd_<plugin>_<name>
      *  (`name`: a-z, 0-9 and _, 1 to 64 bytes; `help` is copied on the first call and
      *  kept). The gauge goes away when the plugin is unloaded. CHATD_EINVAL for a bad
-     *  name. */
+     *  name, CHATD_ENOMEM. */
     int (*metric_set)(struct chatd_plugin *self, const char *name, const char *help, double value);
 
     /* -- since 1.2: the instance (loop thread) -- */
@@ -639,9 +654,11 @@ struct chatd_host {
 
     /** Add rules to the fields of command `cmd`, registered by this plugin before:
      *  `rules` ends with an entry whose field is NULL and is copied. CHATD_ENOENT for an
-     *  unknown command or field, CHATD_EINVAL for a default that is not valid JSON of
-     *  the field's type or a max_from_option that is not an integer option of the
-     *  plugin, CHATD_ESTATE outside init. */
+     *  unknown command or field; CHATD_EINVAL for a default that is not valid JSON of
+     *  the field's type (or on a required field), a range on a field that is not an
+     *  integer or with min_int > max_int, or a max_from_option that is not an integer
+     *  option of the plugin or is set on a field that is neither string nor integer
+     *  (the reason is logged); CHATD_ESTATE outside init. */
     int (*command_rules)(struct chatd_plugin *self, const char *cmd,
                          const struct chatd_field_rule *rules);
 
@@ -666,10 +683,11 @@ struct chatd_host {
     /* -- since 1.2: flow control without polling (loop thread) -- */
 
     /** Call fn(user, status, arg) once user_output_pending(user) is 0: at once (before
-     *  this returns) when it already is. Gives up after timeout_ms (0: 30 s) with
-     *  CHATD_ETIMEDOUT. Returns 0, CHATD_ENOMEM, or CHATD_ESHUTDOWN while stopping (fn is
-     *  then not called). A retired instance's pending calls are made with
-     *  CHATD_ESHUTDOWN before its shutdown. */
+     *  this returns, status 0) when it already is, and at once with CHATD_ECLOSED when
+     *  the user has no session. Gives up after timeout_ms (0: 30 s) with
+     *  CHATD_ETIMEDOUT. Returns 0, CHATD_EINVAL (no user or fn), CHATD_ENOMEM, or
+     *  CHATD_ESHUTDOWN while stopping or retired (fn is then not called). A retired instance's
+     * pending calls are made with CHATD_ESHUTDOWN before its shutdown. */
     int (*on_user_flushed)(struct chatd_plugin *self, const char *user, uint32_t timeout_ms,
                            chatd_flushed_fn fn, void *arg);
 
@@ -690,7 +708,7 @@ struct chatd_host {
      *  shutdown. Hooks of one point run in ascending `priority` (0 is the usual; a filter
      *  that must see the original text takes a negative one), equal priorities in the
      *  order of `[plugins] enable`. During init only: CHATD_ESTATE otherwise,
-     *  CHATD_EINVAL for an empty or over-long (64 bytes) name. */
+     *  CHATD_EINVAL for no fn or an empty or over-long (64 bytes) name, CHATD_ENOMEM. */
     int (*hook_add)(struct chatd_plugin *self, const char *hook, int priority, chatd_hook_fn fn,
                     void *arg);
     /** Run hook point `hook` with `payload` (an object, taken) through every hook added
@@ -704,8 +722,9 @@ struct chatd_host {
     int (*hook_run)(struct chatd_plugin *self, const char *hook, json_t *payload,
                     chatd_hook_done_fn done, void *arg);
     /** Inside a hook function (or before hook_resume): stop the run; the plugin that ran
-     *  it gets `result` (a word, copied) and `reason` (copied, may be NULL). 0, or
-     *  CHATD_ESTATE when the call is already decided. */
+     *  it gets `result` (a word, copied) and `reason` (copied, may be NULL). 0,
+     *  CHATD_ESTATE when the call is already decided, CHATD_EINVAL for no call or result,
+     *  CHATD_ENOMEM. */
     int (*hook_refuse)(struct chatd_hook_call *call, const char *result, const char *reason);
     /** After a hook function returned CHATD_HOOK_DEFER: go on with the next hook. The
      *  call handle is invalid afterwards. Ignored (and 0) when the run already moved on
@@ -719,20 +738,20 @@ struct chatd_host {
      *  `version`, with `instance` (NULL: the plugin's instance) as the first argument of
      *  its functions. During init only (CHATD_ESTATE otherwise), and only for a name in
      *  the descriptor's `provides` (CHATD_EPERM otherwise); CHATD_EEXIST when another
-     *  plugin offers it. */
+     *  plugin offers it; CHATD_EINVAL for no name or fns; CHATD_ENOMEM. */
     int (*service_provide)(struct chatd_plugin *self, const char *name, uint32_t version,
                            const void *fns, void *instance);
     /** Find service `name` at `version` or later into *out. Valid until the current
      *  callback returns; to use it longer (in a job, or until a callback of the
      *  provider), service_hold it. CHATD_ENOENT when nobody offers it, CHATD_ENOSYS
-     *  when only an older version is offered. */
+     *  when only an older version is offered, CHATD_EINVAL for no name or out. */
     int (*service_get)(struct chatd_plugin *self, const char *name, uint32_t version,
                        struct chatd_service *out);
     /** Keep the provider of *svc loaded (and this plugin too) until service_release,
      *  even across a reload that replaces it. Every hold needs one release; an instance a
      *  reload retired is closed only once it released every hold it took, so release
-     *  when the use ends, not in shutdown. 0, or CHATD_EINVAL when *svc is not what
-     *  service_get found. */
+     *  when the use ends, not in shutdown. 0, CHATD_EINVAL when *svc is not what
+     *  service_get found, CHATD_ENOMEM. */
     int (*service_hold)(struct chatd_plugin *self, struct chatd_service *svc);
     void (*service_release)(struct chatd_plugin *self, struct chatd_service *svc);
 

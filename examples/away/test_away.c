@@ -1,7 +1,7 @@
 /* test_away.c - the away plugin, tested with chatd's plugin test kit: the plugin file is
  * loaded by chatd's own loader, the sessions are clients of chatd's own request path, the
  * jobs run in a real MariaDB (CHATD_TESTKIT_DB_SOCKET), and the kit runs the hook point
- * "message.accepted" as the chat plugin does after accepting a private message. */
+ * "message.accepted" as private_chat does after accepting a private message. */
 #include <chatd/testkit.h>
 
 #include <stdlib.h>
@@ -37,7 +37,7 @@ static void set_away(struct chatd_testkit_session *s, const char *text)
                                "away_reply", "success");
 }
 
-/* What the chat plugin does once it has accepted a message: run message.accepted. */
+/* What private_chat does once it has accepted a message: run message.accepted. */
 static void accepted(const char *kind, const char *from, const char *to, const char *result)
 {
     static int n;

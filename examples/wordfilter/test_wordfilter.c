@@ -1,6 +1,6 @@
 /* test_wordfilter.c - the wordfilter plugin, tested with chatd's plugin test kit: the
  * plugin file is loaded by chatd's own loader, and the kit runs the hook point
- * "message.deliver" as the chat plugin does for every private and group message, so
+ * "message.deliver" as private_chat and groups do for every message, so
  * the tests see what the hook makes of a message without a chat plugin. No database. */
 #include <chatd/testkit.h>
 

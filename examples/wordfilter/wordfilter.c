@@ -1,7 +1,7 @@
 /* wordfilter.c - masks or refuses listed words in private and group messages. An
  * example of a third-party chatd plugin that extends a command it does not serve: it
- * adds a hook to "message.deliver", which the chat plugin runs for every private and
- * group message before accepting it (see README.md).
+ * adds a hook to "message.deliver", which private_chat and groups run for every
+ * message before accepting it (see README.md).
  *
  * With words = darn, heck and action = mask:
  *   > {"cmd":"private_chat","user_to":"bob","text":"Darn, what the HECK_x heck!"}
@@ -113,6 +113,14 @@ static size_t scan(const struct wordfilter *wf, const char *text, size_t len, ch
 
 /* -- the hook -------------------------------------------------------------------- */
 
+/* Refuse the message `internal`. If even that finds no memory, CHATD_ENOMEM is all that
+ * is left to say (the host logs it). */
+static int out_of_memory(struct wordfilter *wf, struct chatd_hook_call *call)
+{
+    return wf->host->hook_refuse(call, "internal", "out of memory") == 0 ? CHATD_HOOK_CONTINUE
+                                                                         : CHATD_ENOMEM;
+}
+
 static int on_deliver(struct chatd_hook_call *call, json_t *payload, void *arg)
 {
     struct wordfilter *wf = arg;
@@ -127,18 +135,19 @@ static int on_deliver(struct chatd_hook_call *call, json_t *payload, void *arg)
         return CHATD_HOOK_CONTINUE;
     }
     char *masked = malloc(len + 1);
-    if (!masked)
-        return CHATD_ENOMEM; /* logged by the host; the message goes on unfiltered */
+    int ok = masked != NULL;
     size_t masked_len = 0;
-    int rc = CHATD_HOOK_CONTINUE;
-    if (scan(wf, s, len, masked, &masked_len) > 0) {
+    if (ok && scan(wf, s, len, masked, &masked_len) > 0) {
         /* A masked character is never longer than the one it replaces: still UTF-8. */
         json_t *replaced = json_stringn(masked, masked_len);
-        if (!replaced || json_object_set_new(payload, "text", replaced) != 0)
-            rc = CHATD_ENOMEM;
+        ok = replaced && json_object_set_new(payload, "text", replaced) == 0;
     }
     free(masked);
-    return rc;
+    if (ok)
+        return CHATD_HOOK_CONTINUE;
+    /* A filter fails closed: a message it could not check is refused, never let through. */
+    wf->host->log(wf->self, CHATD_LOG_ERROR, "a message was refused: out of memory");
+    return out_of_memory(wf, call);
 }
 
 /* -- init and destroy -------------------------------------------------------------- */

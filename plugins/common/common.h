@@ -25,6 +25,17 @@ int chat_job_failed(const struct chatd_host *host, struct chatd_request *req, in
 /* A copy of s (NULL when out of memory). */
 char *chat_strdup(const char *s);
 
+/* message.c: the hook points around a message (private_chat, groups) */
+
+/* 0 when "message.deliver" let the message through with a text of at most max_text
+ * bytes; -1 with the result word and reason (may be NULL) the sender gets otherwise. */
+int chat_deliver_verdict(const struct chatd_hook_outcome *outcome, const json_t *payload,
+                         int64_t max_text, const char **result, const char **reason);
+/* Run "message.accepted" with a copy of payload plus msg_id, ts and result. */
+void chat_message_accepted(const struct chatd_host *host, struct chatd_plugin *self,
+                           const json_t *payload, const char *msg_id, int64_t ts,
+                           const char *result);
+
 /* rows.c */
 
 /* A JSON array of the text column `col` of every row, in row order; NULL when out of

@@ -33,14 +33,20 @@ static void list_done(struct chatd_request *req, void *arg, int status)
         json_t *list = json_array();
         for (size_t r = 0; list && r < j->rows->n_rows; r++) {
             const char *name = chat_cell(j->rows, r, 0);
-            json_array_append_new(list, json_pack("{sssb}", "user", name, "online",
-                                                  host->user_session_count(j->f->self, name) > 0));
+            if (json_array_append_new(
+                    list, json_pack("{sssb}", "user", name, "online",
+                                    host->user_session_count(j->f->self, name) > 0)) != 0) {
+                json_decref(list); /* never a partial list */
+                list = NULL;
+            }
         }
         json_t *fields = list ? json_pack("{so}", "friends", list) : NULL;
         if (fields)
             host->reply(req, "success", fields);
-        else
+        else {
+            host->log(j->f->self, CHATD_LOG_ERROR, "friends: out of memory");
             chat_refuse(host, req, "internal", "out of memory");
+        }
     }
     host->rows_free(j->rows);
     free(j);

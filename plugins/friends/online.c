@@ -53,10 +53,12 @@ void friends_online_add(struct friends *f, const char *user, const char *friend_
 {
     struct online_user *u = find(f, user);
     struct online_user *v = find(f, friend_name);
-    if (u)
-        add_friend(u, friend_name);
-    if (v)
-        add_friend(v, user);
+    /* The friendship is stored; only presence misses it until the next first login
+     * reads the list again. */
+    if ((u && add_friend(u, friend_name) != 0) || (v && add_friend(v, user) != 0))
+        f->host->log(f->self, CHATD_LOG_ERROR,
+                     "presence between %s and %s waits for their next login: out of memory", user,
+                     friend_name);
 }
 
 /* Push presence to the user's friends who have a session. */
@@ -75,14 +77,23 @@ static void tell_friends(struct friends *f, const struct online_user *u, const c
     free(to);
 }
 
-/* Complete one login: its reply gets "fri", and the first session announces the user. */
-static void serve_login(struct friends *f, struct online_user *u, json_t *payload,
-                        chatd_session_id session)
+/* Complete one login: its reply gets "fri", and the first session announces the user.
+ * Out of memory the login is refused `internal` (never answered with a partial list). */
+static void serve_login(struct friends *f, struct online_user *u, struct chatd_hook_call *call,
+                        json_t *payload, chatd_session_id session)
 {
     json_t *fri = json_array();
-    for (size_t i = 0; fri && i < u->n_friends; i++)
-        json_array_append_new(fri, json_string(u->friends[i]));
-    json_object_set_new(json_object_get(payload, "reply"), "fri", fri);
+    for (size_t i = 0; fri && i < u->n_friends; i++) {
+        if (json_array_append_new(fri, json_string(u->friends[i])) != 0) {
+            json_decref(fri);
+            fri = NULL;
+        }
+    }
+    if (!fri || json_object_set_new(json_object_get(payload, "reply"), "fri", fri) != 0) {
+        f->host->log(f->self, CHATD_LOG_ERROR, "the login of %s failed: out of memory", u->name);
+        f->host->hook_refuse(call, "internal", "out of memory");
+        return;
+    }
     if (session == u->announce) {
         u->announce = 0;
         if (f->presence)
@@ -98,7 +109,7 @@ static void resume_waiting(struct friends *f, struct online_user *u, int status)
         struct login_wait *w = u->waiting;
         u->waiting = w->next;
         if (status == 0)
-            serve_login(f, u, w->payload, w->session);
+            serve_login(f, u, w->call, w->payload, w->session);
         else
             f->host->hook_refuse(w->call, chat_status_word(status),
                                  "the friend list could not be read");
@@ -185,8 +196,11 @@ void friends_on_event(enum chatd_event event, chatd_session_id session, const ch
     struct online_user *u = find(f, user);
     if (event == CHATD_EVENT_LOGIN && first_or_last && !u && strlen(user) <= CHAT_NAME_MAX) {
         u = calloc(1, sizeof(*u));
-        if (!u)
+        if (!u) { /* the user.login hook then finds no entry: "fri" stays empty */
+            f->host->log(f->self, CHATD_LOG_ERROR,
+                         "no friend list or presence for %s: out of memory", user);
             return;
+        }
         strcpy(u->name, user);
         u->generation = ++f->next_generation;
         u->announce = session;
@@ -213,7 +227,7 @@ int friends_on_login(struct chatd_hook_call *call, json_t *payload, void *arg)
     chatd_session_id session =
         (chatd_session_id)json_integer_value(json_object_get(payload, "session"));
     if (u->loaded) {
-        serve_login(f, u, payload, session);
+        serve_login(f, u, call, payload, session);
         return CHATD_HOOK_CONTINUE;
     }
     int rc = u->loading ? 0 : load(f, u); /* the read at the first LOGIN failed: again */

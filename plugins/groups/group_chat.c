@@ -31,15 +31,8 @@ static void finish(struct message *m, const char *result, const char *reason)
 {
     struct groups *g = m->g;
     chat_refuse(g->host, m->req, result, reason);
-    if (strcmp(result, "success") == 0) {
-        json_t *accepted = json_deep_copy(m->payload);
-        if (accepted && json_object_set_new(accepted, "msg_id", json_string(m->msg_id)) == 0 &&
-            json_object_set_new(accepted, "ts", json_integer(m->ts)) == 0 &&
-            json_object_set_new(accepted, "result", json_string(result)) == 0)
-            g->host->hook_run(g->self, CHATD_HOOK_MESSAGE_ACCEPTED, accepted, NULL, NULL);
-        else
-            json_decref(accepted);
-    }
+    if (strcmp(result, "success") == 0)
+        chat_message_accepted(g->host, g->self, m->payload, m->msg_id, m->ts, result);
     g->host->request_release(m->req);
     g->host->rows_free(m->members);
     json_decref(m->payload);
@@ -139,16 +132,20 @@ static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, v
     struct message *m = arg;
     struct groups *g = m->g;
     m->payload = json_deep_copy(payload); /* the hooks' payload is the host's */
+    if (!m->payload) {
+        m->payload = json_object();
+        finish(m, "internal", "out of memory");
+        return;
+    }
+    /* Only "text" is the hooks' to change. */
+    json_object_set_new(m->payload, "user_from", json_string(m->sender));
+    json_object_set_new(m->payload, "group", json_string(m->group));
+    const char *result, *reason;
+    if (chat_deliver_verdict(outcome, m->payload, g->max_text, &result, &reason) < 0) {
+        finish(m, result, reason);
+        return;
+    }
     const json_t *text = json_object_get(m->payload, "text");
-    if (outcome->refused) {
-        finish(m, outcome->result ? outcome->result : "forbidden", outcome->reason);
-        return;
-    }
-    if (!json_is_string(text)) {
-        finish(m, "internal",
-               m->payload ? "a message.deliver hook broke the text" : "out of memory");
-        return;
-    }
     m->text_len = json_string_length(text);
     if (!(m->text = malloc(m->text_len + 1))) {
         finish(m, "internal", "out of memory");

@@ -57,6 +57,7 @@ static int groups_init(struct chatd_plugin *self, const struct chatd_host *host)
     g->self = self;
     host->option_int(self, "max_groups_per_user", &g->max_groups_per_user);
     host->option_int(self, "max_members_per_group", &g->max_members_per_group);
+    host->option_int(self, "max_text_bytes", &g->max_text);
     int rc = register_commands(g);
     if (rc == 0)
         rc = host->hook_add(self, CHATD_HOOK_USER_LOGIN, 0, groups_on_login, NULL);

@@ -11,6 +11,7 @@ struct groups {
     const struct chatd_host *host;
     struct chatd_plugin *self;
     int64_t max_groups_per_user, max_members_per_group;
+    int64_t max_text; /* a text a hook rewrote is held to it too */
 };
 
 /* schema.c */

@@ -141,10 +141,13 @@ static json_t *members_of(const struct list_job *j, int *is_member)
     for (size_t r = 0; members && r < j->rows->n_rows; r++) {
         const char *user = chat_cell(j->rows, r, 0);
         *is_member |= strcmp(user, j->user) == 0;
-        json_array_append_new(members,
-                              json_pack("{sssbsb}", "user", user, "online",
-                                        host->user_session_count(j->g->self, user) > 0, "owner",
-                                        j->rows->values[r * j->rows->n_cols + 1].i != 0));
+        if (json_array_append_new(
+                members, json_pack("{sssbsb}", "user", user, "online",
+                                   host->user_session_count(j->g->self, user) > 0, "owner",
+                                   j->rows->values[r * j->rows->n_cols + 1].i != 0)) != 0) {
+            json_decref(members); /* never a partial list */
+            members = NULL;
+        }
     }
     return members;
 }
@@ -159,12 +162,13 @@ static void members_done(struct chatd_request *req, void *arg, int status)
     } else {
         int is_member;
         json_t *members = members_of(j, &is_member);
-        if (!members)
-            chat_refuse(host, req, "internal", "out of memory");
-        else if (!is_member)
+        json_t *fields = members && is_member ? json_pack("{sO}", "members", members) : NULL;
+        if (members && !is_member)
             host->reply(req, "not_member", NULL);
+        else if (!fields)
+            chat_refuse(host, req, "internal", "out of memory");
         else
-            host->reply(req, "success", json_pack("{so}", "members", json_incref(members)));
+            host->reply(req, "success", fields);
         json_decref(members);
     }
     list_job_free(j);

@@ -21,6 +21,7 @@ struct private_chat {
     const struct chatd_host *host;
     struct chatd_plugin *self;
     int64_t max_offline;
+    int64_t max_text;
     char boot[20];     /* makes msg_id unique across restarts and reloads */
     uint64_t next_msg; /* msg_ids are "<boot>-<n>" */
 };
@@ -31,7 +32,8 @@ struct message {
     struct chatd_request *req; /* held until answered */
     struct chatd_service accounts;
     int holds_accounts;
-    json_t *payload; /* message.deliver's payload as the hooks left it */
+    json_t *payload;              /* message.deliver's payload as the hooks left it */
+    char from[CHAT_NAME_MAX + 1]; /* the session's user: hooks cannot change it */
     char to[CHAT_NAME_MAX + 1];
     char msg_id[40];
     int64_t ts;
@@ -42,15 +44,8 @@ static void finish(struct message *m, const char *result, const char *reason)
 {
     struct private_chat *pc = m->pc;
     chat_refuse(pc->host, m->req, result, reason);
-    if (strcmp(result, "success") == 0 || strcmp(result, "offline") == 0) {
-        json_t *accepted = json_deep_copy(m->payload);
-        if (accepted && json_object_set_new(accepted, "msg_id", json_string(m->msg_id)) == 0 &&
-            json_object_set_new(accepted, "ts", json_integer(m->ts)) == 0 &&
-            json_object_set_new(accepted, "result", json_string(result)) == 0)
-            pc->host->hook_run(pc->self, CHATD_HOOK_MESSAGE_ACCEPTED, accepted, NULL, NULL);
-        else
-            json_decref(accepted);
-    }
+    if (strcmp(result, "success") == 0 || strcmp(result, "offline") == 0)
+        chat_message_accepted(pc->host, pc->self, m->payload, m->msg_id, m->ts, result);
     if (m->holds_accounts)
         chat_accounts_release(pc->host, pc->self, &m->accounts);
     pc->host->request_release(m->req);
@@ -61,8 +56,7 @@ static void finish(struct message *m, const char *result, const char *reason)
 /* The push the recipient gets. */
 static json_t *push_of(const struct message *m)
 {
-    return json_pack("{sssOsOsIss}", "cmd", "private_chat_recv", "user_from",
-                     json_object_get(m->payload, "user_from"), "text",
+    return json_pack("{sssssOsIss}", "cmd", "private_chat_recv", "user_from", m->from, "text",
                      json_object_get(m->payload, "text"), "ts", (json_int_t)m->ts, "msg_id",
                      m->msg_id);
 }
@@ -141,12 +135,12 @@ static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, v
         finish(m, "internal", "out of memory");
         return;
     }
-    if (outcome->refused) {
-        finish(m, outcome->result ? outcome->result : "forbidden", outcome->reason);
-        return;
-    }
-    if (!json_is_string(json_object_get(payload, "text"))) {
-        finish(m, "internal", "a message.deliver hook broke the text");
+    /* Only "text" is the hooks' to change. */
+    json_object_set_new(m->payload, "user_from", json_string(m->from));
+    json_object_set_new(m->payload, "user_to", json_string(m->to));
+    const char *result, *reason;
+    if (chat_deliver_verdict(outcome, payload, pc->max_text, &result, &reason) < 0) {
+        finish(m, result, reason);
         return;
     }
     snprintf(m->msg_id, sizeof(m->msg_id), "%s-%llu", pc->boot, (unsigned long long)++pc->next_msg);
@@ -183,6 +177,7 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     }
     m->pc = pc;
     m->req = req;
+    snprintf(m->from, sizeof(m->from), "%s", pc->host->request_user(req));
     strcpy(m->to, to);
     pc->host->request_hold(req);
     int rc = pc->host->hook_run(pc->self, CHATD_HOOK_MESSAGE_DELIVER, payload, decided, m);
@@ -210,6 +205,7 @@ static int private_chat_init(struct chatd_plugin *self, const struct chatd_host 
     pc->host = host;
     pc->self = self;
     host->option_int(self, "max_offline_messages", &pc->max_offline);
+    host->option_int(self, "max_text_bytes", &pc->max_text);
     /* The boot part differs at every start and reload. */
     snprintf(pc->boot, sizeof(pc->boot), "%llx", (unsigned long long)host->now_ms());
 

@@ -466,6 +466,10 @@ END_TEST
 
 /* The chat plugin's tables as its migrations made them (plugins/chat/chat.c). */
 static const char *const old_schema[] = {
+    /* The host's record of the chat plugin at its last version. */
+    "CREATE TABLE chatd_schema (plugin VARCHAR(64) NOT NULL PRIMARY KEY,"
+    " version INT UNSIGNED NOT NULL, applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+    "INSERT INTO chatd_schema (plugin, version) VALUES ('chat', 7)",
     "CREATE TABLE users (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
     " name VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
     " password_hash VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"

@@ -1,0 +1,40 @@
+/* message.c - what private_chat and groups do alike around a message's hook points:
+ * reading the verdict of "message.deliver" and running "message.accepted". */
+#include "common.h"
+
+#include <string.h>
+
+int chat_deliver_verdict(const struct chatd_hook_outcome *outcome, const json_t *payload,
+                         int64_t max_text, const char **result, const char **reason)
+{
+    const json_t *text = json_object_get(payload, "text");
+    if (outcome->refused) {
+        *result = outcome->result ? outcome->result : "forbidden";
+        *reason = outcome->reason;
+    } else if (!json_is_string(text)) {
+        *result = "internal";
+        *reason = "a message.deliver hook broke the text";
+    } else if ((int64_t)json_string_length(text) > max_text) {
+        /* The client's text was checked against the limit; a rewrite must keep to it. */
+        *result = "internal";
+        *reason = "a message.deliver hook made the text longer than the server accepts";
+    } else {
+        return 0;
+    }
+    return -1;
+}
+
+void chat_message_accepted(const struct chatd_host *host, struct chatd_plugin *self,
+                           const json_t *payload, const char *msg_id, int64_t ts,
+                           const char *result)
+{
+    json_t *accepted = json_deep_copy(payload);
+    if (!accepted || json_object_set_new(accepted, "msg_id", json_string(msg_id)) != 0 ||
+        json_object_set_new(accepted, "ts", json_integer(ts)) != 0 ||
+        json_object_set_new(accepted, "result", json_string(result)) != 0) {
+        json_decref(accepted);
+        host->log(self, CHATD_LOG_ERROR, "message %s: out of memory for message.accepted", msg_id);
+        return;
+    }
+    host->hook_run(self, CHATD_HOOK_MESSAGE_ACCEPTED, accepted, NULL, NULL);
+}
