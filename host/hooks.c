@@ -68,6 +68,7 @@ struct hook_run {
     int observe;                     /* no done: refusals are ignored */
     int refused;
     char *result, *reason;
+    int out_of_memory; /* refused for want of memory: the outcome's words are static */
     struct hook_run *prev, *next_run; /* srv->hook_runs */
 };
 
@@ -151,8 +152,10 @@ static void run_free(struct hook_run *run)
     json_decref(run->payload);
     free(run->steps);
     free(run->hook);
-    free(run->result);
-    free(run->reason);
+    if (!run->out_of_memory) {
+        free(run->result);
+        free(run->reason);
+    }
     free(run);
 }
 
@@ -209,6 +212,20 @@ static void wait_for(struct hook_run *run, struct chatd_hook_call *call)
     call->plugin->pending_calls++;
 }
 
+/* Without memory a run cannot be decided by its hooks; it is refused `internal`
+ * rather than let through unfiltered (docs/architecture.md, "Out of memory"). An
+ * observe-only run just goes on. */
+static void refuse_for_memory(struct hook_run *run)
+{
+    log_error("hook %s: out of memory; the run is refused", run->hook);
+    if (run->observe || run->refused)
+        return;
+    run->refused = 1;
+    run->out_of_memory = 1;
+    run->result = (char *)(uintptr_t) "internal";
+    run->reason = (char *)(uintptr_t) "out of memory";
+}
+
 /* Run the hooks from run->next on, until one defers or the run is decided. */
 static void advance(struct hook_run *run)
 {
@@ -221,20 +238,21 @@ static void advance(struct hook_run *run)
             continue;
         struct chatd_plugin *p = st->plugin;
         struct chatd_hook_call *call = calloc(1, sizeof(*call));
-        int rc = CHATD_ENOMEM;
-        if (call) {
-            call->run = run;
-            call->plugin = p;
-            call->in_fn = 1;
-            int64_t start = monotonic_ns();
-            rc = st->fn(call, run->payload, st->arg);
-            int64_t ms = (monotonic_ns() - start) / 1000000;
-            call->in_fn = 0;
-            if (ms > HOOK_SLOW_MS) {
-                log_warn("hook %s: plugin %s blocked the event loop for %lld ms (over %d ms)",
-                         run->hook, p->name, (long long)ms, HOOK_SLOW_MS);
-                metrics_hook(&run->srv->metrics, run->hook, p->name, METRICS_HOOK_SLOW);
-            }
+        if (!call) {
+            refuse_for_memory(run);
+            continue;
+        }
+        call->run = run;
+        call->plugin = p;
+        call->in_fn = 1;
+        int64_t start = monotonic_ns();
+        int rc = st->fn(call, run->payload, st->arg);
+        int64_t ms = (monotonic_ns() - start) / 1000000;
+        call->in_fn = 0;
+        if (ms > HOOK_SLOW_MS) {
+            log_warn("hook %s: plugin %s blocked the event loop for %lld ms (over %d ms)",
+                     run->hook, p->name, (long long)ms, HOOK_SLOW_MS);
+            metrics_hook(&run->srv->metrics, run->hook, p->name, METRICS_HOOK_SLOW);
         }
         /* A resume before the function returned (a job_run whose done ran at once,
          * say) means the step is already over. A step that refused and deferred is
@@ -342,7 +360,8 @@ int hooks_refuse(struct chatd_hook_call *call, const char *result, const char *r
     if (!r || (reason && !why)) {
         free(r);
         free(why);
-        return CHATD_ENOMEM;
+        refuse_for_memory(run); /* still refused: a filter never fails open */
+        return 0;
     }
     run->refused = 1;
     run->result = r;

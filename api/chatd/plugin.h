@@ -423,7 +423,11 @@ enum chatd_hook_return {
 
 /** A hook function, on the loop thread. `payload` belongs to the call: read it, and
  *  change what the hook point allows, until returning (or until hook_resume). After
- *  hook_refuse it returns CHATD_HOOK_CONTINUE (the run stops there). */
+ *  hook_refuse it returns CHATD_HOOK_CONTINUE (the run stops there), or
+ *  CHATD_HOOK_DEFER to finish something first (the outcome is handed over once it
+ *  resumes or the deferral is cut). Calling hook_resume before returning ends the step:
+ *  a CHATD_HOOK_DEFER returned after it counts as CHATD_HOOK_CONTINUE. A hook function
+ *  that keeps the loop thread over 50 ms is logged and counted (chatd_hook_slow_total). */
 typedef int (*chatd_hook_fn)(struct chatd_hook_call *call, json_t *payload, void *arg);
 
 /** The outcome of a hook point's run, handed to the plugin that ran it. */
@@ -712,24 +716,28 @@ struct chatd_host {
     int (*hook_add)(struct chatd_plugin *self, const char *hook, int priority, chatd_hook_fn fn,
                     void *arg);
     /** Run hook point `hook` with `payload` (an object, taken) through every hook added
-     *  for it, then call done (may be NULL: observe-only points), possibly before this
-     *  returns. A hook that defers longer than [server] hook_timeout_ms is logged and
-     *  counted (chatd_hook_timeouts_total) and skipped, and so is a deferring hook whose
-     *  plugin a reload takes out of service. When the running plugin itself is unloaded
-     *  first, done runs before its shutdown with the refusal "shutdown". Returns 0, or
-     *  CHATD_ENOMEM / CHATD_EINVAL (payload not an object, bad name; done is then not
+     *  for it, then call done (NULL makes the run observe-only: refusals are ignored),
+     *  possibly before this returns; a NULL arg is the plugin's instance. A hook that defers longer
+     * than [server] hook_timeout_ms is logged and counted (chatd_hook_timeouts_total) and skipped,
+     * and so is a deferring hook whose plugin a reload takes out of service. When the running
+     * plugin itself is unloaded first, done runs before its shutdown with the refusal "shutdown".
+     * Returns 0, or CHATD_ENOMEM / CHATD_EINVAL (payload not an object, bad name; done is then not
      *  called). */
     int (*hook_run)(struct chatd_plugin *self, const char *hook, json_t *payload,
                     chatd_hook_done_fn done, void *arg);
     /** Inside a hook function (or before hook_resume): stop the run; the plugin that ran
-     *  it gets `result` (a word, copied) and `reason` (copied, may be NULL). 0,
-     *  CHATD_ESTATE when the call is already decided, CHATD_EINVAL for no call or result,
-     *  CHATD_ENOMEM. */
+     *  it gets `result` (a word, copied) and `reason` (copied, may be NULL). 0;
+     *  CHATD_ESTATE when the call is already decided, its step is over, or its deferral
+     *  was cut (the refusal is then ignored); CHATD_EINVAL for no call or result. Out
+     *  of memory, the run is still refused (`internal`, "out of memory"): a filter never
+     *  fails open. On an observe-only point (a run without done) it returns 0 and has
+     *  no effect: the next hooks run. */
     int (*hook_refuse)(struct chatd_hook_call *call, const char *result, const char *reason);
     /** After a hook function returned CHATD_HOOK_DEFER: go on with the next hook. The
      *  call handle is invalid afterwards. Ignored (and 0) when the run already moved on
      *  because the hook took too long or its plugin was retired (the handle stays valid
-     *  for this until the plugin is closed). */
+     *  for this until the plugin is closed; what the plugin writes into the payload
+     *  until then is discarded, since the run went on with a copy). */
     int (*hook_resume)(struct chatd_hook_call *call);
 
     /* -- since 1.2: services (loop thread) -- */
