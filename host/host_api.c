@@ -19,6 +19,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -172,6 +173,16 @@ static int api_session_logout(struct chatd_request *req)
         return CHATD_ESTATE;
     users_unbind(req->server, s);
     return 0;
+}
+
+static int api_user_logout_all(struct chatd_request *req)
+{
+    if (!req->command->plugin->is_authenticator)
+        return CHATD_EPERM;
+    if (!req->user)
+        return CHATD_ESTATE;
+    size_t ended = users_unbind_others(req->server, req->user, req->session);
+    return ended > INT_MAX ? INT_MAX : (int)ended;
 }
 
 /* A NULL arg means the plugin's instance (ABI 1.2; NULL for older plugins). */
@@ -386,4 +397,5 @@ const struct chatd_host host_api = {
     .service_hold = api_service_hold,
     .service_release = api_service_release,
     .deliver = api_deliver,
+    .user_logout_all = api_user_logout_all,
 };

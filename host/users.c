@@ -117,6 +117,25 @@ void users_unbind(struct server *srv, struct session *s)
     }
 }
 
+size_t users_unbind_others(struct server *srv, const char *name, chatd_session_id keep)
+{
+    size_t ended = 0;
+    /* One session per pass: each unbind raises events and may free the user. */
+    for (;;) {
+        struct user *u = name ? users_find(srv, name) : NULL;
+        struct session *victim = NULL;
+        for (size_t i = 0; u && !victim && i < u->n_sessions; i++)
+            if (u->sessions[i] != keep)
+                victim = session_find(srv, u->sessions[i]);
+        if (!victim)
+            return ended;
+        log_debug("session %llu logged out from %s by another session's logout all",
+                  (unsigned long long)victim->id, name);
+        users_unbind(srv, victim);
+        ended++;
+    }
+}
+
 int users_subscribe(struct server *srv, struct chatd_plugin *p, enum chatd_event event,
                     chatd_event_fn fn, void *arg)
 {

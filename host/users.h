@@ -9,6 +9,10 @@
 int users_bind(struct server *srv, struct session *s, const char *name);
 /* Unbind s if it is logged in, raising CHATD_EVENT_LOGOUT. */
 void users_unbind(struct server *srv, struct session *s);
+/* Unbind every session logged in as `name` except `keep` (a session id, possibly not
+ * logged in or gone), raising CHATD_EVENT_LOGOUT for each (presence goes offline when
+ * none is left). The sessions stay open. Returns how many were unbound. */
+size_t users_unbind_others(struct server *srv, const char *name, chatd_session_id keep);
 struct user *users_find(struct server *srv, const char *name);
 /* Queue one formatted line (len bytes, '\n' included) to every session of user u.
  * Returns how many sessions took it. */

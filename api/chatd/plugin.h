@@ -24,7 +24,8 @@
  *    needs in its descriptor, integer ranges, defaults and option-bound limits in field
  *    tables, job_run (submit or answer busy/internal), jobs from init, a monotonic
  *    clock, on_user_flushed, db_query_rows, the table-name rule for migrations, hooks,
- *    services with declared dependencies, and the delivery facility (deliver).
+ *    services with declared dependencies, the delivery facility (deliver), and
+ *    user_logout_all (end a user's other sessions).
  *
  * Instances (since 1.2). A plugin keeps its state in one struct it allocates in init and
  * hands to instance_set(); every callback that was registered with a NULL `arg`
@@ -779,6 +780,22 @@ struct chatd_host {
      *  is then not called). */
     int (*deliver)(struct chatd_plugin *self, const char *const *users, size_t n_users, json_t *msg,
                    uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done, void *arg);
+
+    /* -- since 1.2: sessions (loop thread) -- */
+
+    /** End the login of every OTHER session of the user the request was made as (the
+     *  user logged in on its session when it arrived): each is unbound from the user as
+     *  by session_logout, raising CHATD_EVENT_LOGOUT (and presence.changed "offline" when
+     *  no session of the user is left, which is when the request's own session is not
+     *  logged in as that user any more). Their connections stay open, logged out; the
+     *  host sends them nothing (a later request of theirs that needs a login is answered
+     *  `not_logged_in`). The request's own session is left as it is, also when it is
+     *  gone (a request can still end the others after its client disconnected). Meant
+     *  for `logout` with "all" (revoking a user's credentials everywhere). Returns how
+     *  many sessions it unbound (0 or more; INT_MAX at most), CHATD_EPERM when the
+     *  plugin is not the authenticator, CHATD_ESTATE when the request was made without
+     *  a login (a CHATD_CMD_ANONYMOUS command sent before login). */
+    int (*user_logout_all)(struct chatd_request *req);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

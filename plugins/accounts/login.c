@@ -1,11 +1,21 @@
-/* login.c - login by password, and logout.
+/* login.c - login by password or by token, and logout.
  *
- * A login reads the account (a database job), checks the password against its hash (a
- * job without a connection), binds the session (session_login), then runs the hook
+ * A password login reads the account (a database job), checks the password against its
+ * hash (a job without a connection), stores a new login token (a database job; skipped
+ * when token_lifetime_s is 0), binds the session (session_login), then runs the hook
  * point "user.login" with {"user","session","reply":{"fri":[],"group":[]}}: hooks of
  * other plugins put their members into "reply" (friends replaces "fri", groups
- * "group"), and login_reply carries them. The empty lists are there first so that
- * login_reply always has both, as the wire contract wants, whatever is enabled. */
+ * "group"), and login_reply carries them, plus "token". The empty lists are there
+ * first so that login_reply always has both, as the wire contract wants, whatever is
+ * enabled.
+ *
+ * A token login reads the account and looks the token's hash up in one database job,
+ * then goes on exactly like a password login from session_login; its login_reply
+ * carries the same token again (it stays valid until it expires: a token login never
+ * extends or replaces it). Hooks never see a token, and cannot set "token".
+ *
+ * logout with "all":true revokes every token of the user (a database job), then ends
+ * every other session of theirs (user_logout_all) and this one. */
 #include "accounts.h"
 
 #include <sodium.h>
@@ -16,9 +26,11 @@ struct login_job {
     struct accounts *a;
     struct chatd_request *req; /* held while the user.login hooks run */
     char name[CHAT_NAME_MAX + 1];
-    char *passwd;
+    char *passwd;               /* NULL for a token login */
     struct chatd_rows *account; /* password_hash; no row: no such user */
-    int verified;
+    int verified;               /* the password or the token is right */
+    int has_token;              /* token holds the token login_reply carries */
+    struct accounts_token token;
 };
 
 static void login_free(struct login_job *j)
@@ -28,6 +40,7 @@ static void login_free(struct login_job *j)
         free(j->passwd);
     }
     j->a->host->rows_free(j->account);
+    sodium_memzero(&j->token, sizeof(j->token));
     free(j);
 }
 
@@ -38,6 +51,28 @@ static int read_work(struct chatd_db *db, void *arg)
     struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = j->name, .len = strlen(j->name)};
     return j->a->host->db_query_rows(db, "SELECT password_hash FROM accounts_users WHERE name = ?",
                                      &name, 1, 1, &j->account);
+}
+
+/* Worker: the account, and whether the token the client sent is one of its own
+ * that has not expired. */
+static int token_read_work(struct chatd_db *db, void *arg)
+{
+    struct login_job *j = arg;
+    int rc = read_work(db, arg);
+    if (rc != 0 || j->account->n_rows == 0 || !j->has_token)
+        return rc;
+    rc = accounts_token_check(j->a, db, j->name, &j->token);
+    if (rc < 0)
+        return rc;
+    j->verified = rc;
+    return 0;
+}
+
+/* Worker: the new token of a password login. */
+static int token_store_work(struct chatd_db *db, void *arg)
+{
+    struct login_job *j = arg;
+    return accounts_token_store(j->a, db, j->name, &j->token);
 }
 
 /* Worker, no connection. */
@@ -59,9 +94,17 @@ static json_t *reply_fields(const json_t *payload)
     json_object_foreach((json_t *)json_object_get(payload, "reply"), key, value)
     {
         if (strcmp(key, "cmd") != 0 && strcmp(key, "result") != 0 && strcmp(key, "id") != 0 &&
-            strcmp(key, "reason") != 0)
+            strcmp(key, "reason") != 0 && strcmp(key, "token") != 0)
             json_object_set(fields, key, value);
     }
+    return fields;
+}
+
+/* The login's token, when it has one, added to login_reply's fields (taken). */
+static json_t *with_token(const struct login_job *j, json_t *fields)
+{
+    if (fields && j->has_token)
+        json_object_set_new(fields, "token", json_string(j->token.text));
     return fields;
 }
 
@@ -74,7 +117,7 @@ static void hooked(const struct chatd_hook_outcome *outcome, json_t *payload, vo
         host->session_logout(j->req);
         chat_refuse(host, j->req, outcome->result ? outcome->result : "forbidden", outcome->reason);
     } else {
-        host->reply(j->req, "success", reply_fields(payload));
+        host->reply(j->req, "success", with_token(j, reply_fields(payload)));
     }
     host->request_release(j->req);
     login_free(j);
@@ -99,10 +142,20 @@ static void logged_in(struct login_job *j, struct chatd_request *req)
         /* No hook ran: the session is logged in, with the lists left empty. */
         host->log(j->a->self, CHATD_LOG_WARN, "user.login hooks not run for %s: %s", j->name,
                   chatd_strerror(rc));
-        host->reply(req, "success", json_pack("{s[]s[]}", "fri", "group"));
+        host->reply(req, "success", with_token(j, json_pack("{s[]s[]}", "fri", "group")));
         host->request_release(req);
         login_free(j);
     }
+}
+
+static void token_stored(struct chatd_request *req, void *arg, int status)
+{
+    struct login_job *j = arg;
+    /* Not logged in yet: a login whose token could not be kept is not half-done. */
+    if (chat_job_failed(j->a->host, req, status, "the login token could not be stored"))
+        login_free(j);
+    else
+        logged_in(j, req);
 }
 
 static void verified(struct chatd_request *req, void *arg, int status)
@@ -112,6 +165,31 @@ static void verified(struct chatd_request *req, void *arg, int status)
         login_free(j);
     } else if (!j->verified) {
         j->a->host->reply(req, "passwd_error", NULL);
+        login_free(j);
+    } else if (j->a->token_lifetime_ms > 0) {
+        accounts_token_new(&j->token);
+        j->has_token = 1;
+        /* Idempotent: a retry stores the same token (INSERT IGNORE). */
+        static const struct chatd_job store = {.work = token_store_work,
+                                               .done = token_stored,
+                                               .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+        j->a->host->job_run(j->a->self, req, &store, j);
+    } else {
+        logged_in(j, req);
+    }
+}
+
+static void token_read_done(struct chatd_request *req, void *arg, int status)
+{
+    struct login_job *j = arg;
+    if (chat_job_failed(j->a->host, req, status, "the account could not be read")) {
+        login_free(j);
+    } else if (j->account->n_rows == 0) {
+        j->a->host->reply(req, "user_not_exist", NULL);
+        login_free(j);
+    } else if (!j->verified) {
+        chat_refuse(j->a->host, req, "token_invalid",
+                    "the token is unknown, expired or revoked: log in with the password");
         login_free(j);
     } else {
         logged_in(j, req);
@@ -139,30 +217,100 @@ void accounts_handle_login(struct chatd_request *req, const json_t *body, void *
 {
     struct accounts *a = arg;
     const char *name = json_string_value(json_object_get(body, "user"));
+    const char *passwd = json_string_value(json_object_get(body, "passwd"));
+    const char *token = json_string_value(json_object_get(body, "token"));
+    if (!passwd == !token) {
+        chat_refuse(a->host, req, "bad_request",
+                    passwd ? "give 'passwd' or 'token', not both"
+                           : "'passwd' or 'token' is required");
+        return;
+    }
     if (!chat_valid_name(name)) {
         a->host->reply(req, "user_not_exist", NULL);
         return;
     }
     struct login_job *j = calloc(1, sizeof(*j));
-    if (!j || !(j->passwd = chat_strdup(json_string_value(json_object_get(body, "passwd"))))) {
+    if (!j || (passwd && !(j->passwd = chat_strdup(passwd)))) {
         free(j);
         chat_refuse(a->host, req, "internal", "out of memory");
         return;
     }
     j->a = a;
     strcpy(j->name, name);
-    static const struct chatd_job read = {
-        .work = read_work, .done = read_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    if (passwd) {
+        static const struct chatd_job read = {
+            .work = read_work, .done = read_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+        a->host->job_run(a->self, req, &read, j);
+        return;
+    }
+    /* With tokens switched off every token is unknown; one that is not in the one
+     * spelling this plugin issues is unknown too. Either way the account is still read,
+     * so that an unknown user is user_not_exist as with a password. */
+    j->has_token = a->token_lifetime_ms > 0 && accounts_token_parse(&j->token, token) == 0;
+    static const struct chatd_job read = {.work = token_read_work,
+                                          .done = token_read_done,
+                                          .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
     a->host->job_run(a->self, req, &read, j);
+}
+
+static void logout_here(struct accounts *a, struct chatd_request *req)
+{
+    int rc = a->host->session_logout(req);
+    if (rc != 0 && rc != CHATD_ECLOSED)
+        chat_refuse(a->host, req, "internal", chatd_strerror(rc));
+    else
+        a->host->reply(req, "success", NULL);
+}
+
+struct logout_all_job {
+    struct accounts *a;
+    char name[CHAT_NAME_MAX + 1];
+};
+
+/* Worker. */
+static int revoke_work(struct chatd_db *db, void *arg)
+{
+    struct logout_all_job *j = arg;
+    return accounts_token_revoke_all(j->a, db, j->name);
+}
+
+static void revoked(struct chatd_request *req, void *arg, int status)
+{
+    struct logout_all_job *j = arg;
+    struct accounts *a = j->a;
+    /* Nothing was revoked: every session stays as it was. */
+    if (!chat_job_failed(a->host, req, status, "the login tokens could not be revoked")) {
+        int ended = a->host->user_logout_all(req);
+        if (ended < 0) {
+            chat_refuse(a->host, req, "internal", chatd_strerror(ended));
+        } else {
+            a->host->log(a->self, CHATD_LOG_INFO,
+                         "%s logged out everywhere: tokens revoked, %d other sessions ended",
+                         j->name, ended);
+            logout_here(a, req);
+        }
+    }
+    free(j);
 }
 
 void accounts_handle_logout(struct chatd_request *req, const json_t *body, void *arg)
 {
-    (void)body;
     struct accounts *a = arg;
-    int rc = a->host->session_logout(req);
-    if (rc != 0)
-        chat_refuse(a->host, req, "internal", chatd_strerror(rc));
-    else
-        a->host->reply(req, "success", NULL);
+    if (!json_is_true(json_object_get(body, "all"))) {
+        logout_here(a, req);
+        return;
+    }
+    const char *name = a->host->request_user(req);
+    struct logout_all_job *j = calloc(1, sizeof(*j));
+    if (!j || !name || strlen(name) > CHAT_NAME_MAX) {
+        const char *why = j ? "no user to log out" : "out of memory";
+        free(j);
+        chat_refuse(a->host, req, "internal", why);
+        return;
+    }
+    j->a = a;
+    strcpy(j->name, name);
+    static const struct chatd_job revoke = {
+        .work = revoke_work, .done = revoked, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    a->host->job_run(a->self, req, &revoke, j);
 }

@@ -1,4 +1,6 @@
-/* schema.c - the accounts plugin's tables: accounts_users, one row per account.
+/* schema.c - the accounts plugin's tables: accounts_users, one row per account, and
+ * accounts_tokens, one row per login token (its hash, whose user, created and
+ * expires_at in Unix ms; see tokens.c).
  *
  * Upgrade from the former `chat` plugin: migration 2 copies its `users` table (names,
  * password hashes, ids) into accounts_users when the chat plugin's schema is recorded
@@ -25,5 +27,15 @@ const struct chatd_migration accounts_migrations[] = {
      " SELECT id, name, password_hash, created_at FROM users;"
      " END IF;"
      " END"},
+    {3, "login tokens: only their hashes",
+     "CREATE TABLE accounts_tokens ("
+     " id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,"
+     " token_hash CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " user_name VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " created BIGINT NOT NULL,"
+     " expires_at BIGINT NOT NULL,"
+     " UNIQUE KEY accounts_tokens_hash (token_hash),"
+     " KEY accounts_tokens_user (user_name, id)"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
     {0, NULL, NULL},
 };

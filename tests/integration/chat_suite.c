@@ -4,6 +4,8 @@
 #include "../db/db_test_env.h"
 #include "chat_plugin.h"
 #include "check_client.h"
+#include "db.h"
+#include "db_rows.h"
 
 #include <check.h>
 #include <errno.h>
@@ -87,6 +89,23 @@ void stop_chat(void)
 struct test_client *connect_client(void)
 {
     return check_connect(&srv);
+}
+
+struct chatd_rows *query_chat_db(const char *sql, const struct chatd_value *params, size_t nparams)
+{
+    struct chatd_db db = {0};
+    char err[512];
+    ck_assert_msg(db_open(&db, &cfg, "", err, sizeof(err)) == 0, "%s", err);
+    struct chatd_rows *rows = NULL;
+    int rc = db_query_rows(&db, sql, params, nparams, 0, &rows);
+    ck_assert_msg(rc == 0, "%s: %s", sql, db.last_error);
+    db_close(&db);
+    return rows;
+}
+
+void free_chat_rows(struct chatd_rows *rows)
+{
+    db_rows_free(rows);
 }
 
 /* ---- reading and checking messages ---- */

@@ -16,6 +16,7 @@
 
 #include "check_client.h"
 
+#include <chatd/plugin.h>
 #include <jansson.h>
 #include <stddef.h>
 
@@ -38,6 +39,11 @@ void restart_chat(void);
 void stop_chat(void);
 
 struct test_client *connect_client(void);
+
+/* Run one query (prepared, params bound) on the running server's database, on a
+ * connection of the test's own, and return every row; free them with free_chat_rows. */
+struct chatd_rows *query_chat_db(const char *sql, const struct chatd_value *params, size_t nparams);
+void free_chat_rows(struct chatd_rows *rows);
 
 /* ---- reading and checking messages ---- */
 

@@ -1,9 +1,13 @@
 /* test_chat_accounts.c - black-box tests of the chat accounts against the wire contract:
  * register, login and logout, what needs a login, the ids every reply echoes, a command
- * switched off, and hostile passwords. See chat_suite.h for the server and the helpers. */
+ * switched off, hostile passwords, and login tokens with logout "all" (version 2,
+ * "Resuming without the password"). See chat_suite.h for the server and the helpers. */
 #include "chat_suite.h"
 
 #include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 /* ---- register and login ---- */
 
@@ -249,6 +253,318 @@ START_TEST(hostile_passwords_work_and_only_exactly)
 }
 END_TEST
 
+/* ---- login tokens and logout "all" ---- */
+
+/* A 43-character token of the right alphabet that no server issued. */
+#define NEVER_ISSUED "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+
+/* The "token" of a successful login_reply: a non-empty string, returned as a copy. */
+static char *token_of(const json_t *reply)
+{
+    const char *t = json_string_value(json_object_get(reply, "token"));
+    ck_assert_msg(t && *t, "want a \"token\" (a non-empty string) in %s", check_dump(reply));
+    char *copy = strdup(t);
+    ck_assert_ptr_nonnull(copy);
+    return copy;
+}
+
+/* Password login on c (success); returns its token. */
+static char *login_for_token(struct test_client *c, const char *user)
+{
+    json_t *reply = do_login(c, user, PASSWD, "success");
+    char *t = token_of(reply);
+    json_decref(reply);
+    return t;
+}
+
+static json_t *token_login(struct test_client *c, const char *user, const char *token,
+                           const char *result)
+{
+    return call(c, result, "{ssssss}", "cmd", "login", "user", user, "token", token);
+}
+
+static void expect_token_invalid(struct test_client *c, const char *user, const char *token)
+{
+    json_t *reply = token_login(c, user, token, "token_invalid");
+    ck_assert_msg(json_is_string(json_object_get(reply, "reason")), "want a reason in %s",
+                  check_dump(reply));
+    json_decref(reply);
+}
+
+static long long tokens_of(const char *user)
+{
+    struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = user, .len = strlen(user)};
+    struct chatd_rows *rows =
+        query_chat_db("SELECT COUNT(*) FROM accounts_tokens WHERE user_name = ?", &name, 1);
+    ck_assert_uint_eq(rows->n_rows, 1);
+    long long n =
+        rows->values[0].type == CHATD_PARAM_INT64 ? rows->values[0].i : atoll(rows->values[0].s);
+    free_chat_rows(rows);
+    return n;
+}
+
+START_TEST(a_token_logs_the_same_user_in_again_with_the_same_reply)
+{
+    start_chat();
+    struct test_client *alice = new_user("alice");
+    struct test_client *bob = new_user("bob");
+    add_friend(alice, "bob", "success");
+    expect_friend_added(bob, "alice");
+    group_cmd(alice, "create_group", "g1", "success");
+
+    struct test_client *phone = connect_client();
+    char *token = login_for_token(phone, "alice");
+    ck_assert_str_ne(token, PASSWD);
+
+    /* A new connection, no password: the same fields as a password login, and the same
+     * token again (a token login does not replace it). */
+    struct test_client *laptop = connect_client();
+    json_t *reply = token_login(laptop, "alice", token, "success");
+    assert_names(reply, "fri", 1, "bob");
+    assert_names(reply, "group", 1, "g1");
+    ck_assert_str_eq(json_string_value(json_object_get(reply, "token")), token);
+    json_decref(reply);
+    send_private(laptop, "bob", "from the laptop", "success");
+    expect_private(bob, "alice", "from the laptop", 0);
+
+    /* It keeps working until it expires; every password login issues a new one. */
+    struct test_client *tablet = connect_client();
+    json_decref(token_login(tablet, "alice", token, "success"));
+    char *fresh = login_for_token(tablet, "alice");
+    ck_assert_str_ne(fresh, token);
+    json_decref(token_login(phone, "alice", fresh, "success"));
+    json_decref(token_login(phone, "alice", token, "success"));
+
+    free(fresh);
+    free(token);
+    test_client_close(tablet);
+    test_client_close(laptop);
+    test_client_close(phone);
+    test_client_close(alice);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(an_unknown_or_other_users_token_is_token_invalid)
+{
+    start_chat();
+    register_only("alice");
+    register_only("bob");
+    struct test_client *a = connect_client();
+    char *alices = login_for_token(a, "alice");
+
+    struct test_client *c = connect_client();
+    expect_token_invalid(c, "bob", alices);
+    expect_token_invalid(c, "bob", NEVER_ISSUED);
+    expect_token_invalid(c, "alice", NEVER_ISSUED);
+    expect_token_invalid(c, "alice", "x");
+    expect_token_invalid(c, "alice", "");
+    /* One character changed, or the token padded. */
+    char changed[64];
+    snprintf(changed, sizeof(changed), "%s", alices);
+    changed[0] = changed[0] == 'A' ? 'B' : 'A';
+    expect_token_invalid(c, "alice", changed);
+    snprintf(changed, sizeof(changed), "%s=", alices);
+    expect_token_invalid(c, "alice", changed);
+    /* An unknown user is user_not_exist, as with a password. */
+    json_decref(token_login(c, "nobody", alices, "user_not_exist"));
+    /* None of that logged c in; alice's token still works for alice. */
+    expect(c, "not_logged_in", "{ss}", "cmd", "logout");
+    json_decref(token_login(c, "alice", alices, "success"));
+
+    free(alices);
+    test_client_close(a);
+    test_client_close(c);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(login_needs_exactly_one_of_passwd_and_token)
+{
+    start_chat();
+    register_only("alice");
+    struct test_client *a = connect_client();
+    char *token = login_for_token(a, "alice");
+    struct test_client *c = connect_client();
+    json_t *reply = call(c, "bad_request", "{ssssssss}", "cmd", "login", "user", "alice", "passwd",
+                         PASSWD, "token", token);
+    ck_assert_msg(json_is_string(json_object_get(reply, "reason")), "want a reason in %s",
+                  check_dump(reply));
+    json_decref(reply);
+    reply = call(c, "bad_request", "{ssss}", "cmd", "login", "user", "alice");
+    ck_assert_msg(json_is_string(json_object_get(reply, "reason")), "want a reason in %s",
+                  check_dump(reply));
+    json_decref(reply);
+    expect(c, "bad_request", "{sssssi}", "cmd", "login", "user", "alice", "token", 7);
+    expect(c, "not_logged_in", "{ss}", "cmd", "logout");
+    free(token);
+    test_client_close(a);
+    test_client_close(c);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(an_expired_token_is_token_invalid)
+{
+    start_chat_option("token_lifetime_s", "1");
+    register_only("alice");
+    struct test_client *c = connect_client();
+    long long issued = tokens_of("alice");
+    ck_assert_int_eq(issued, 0);
+    char *token = login_for_token(c, "alice");
+    struct test_client *d = connect_client();
+    json_decref(token_login(d, "alice", token, "success"));
+    struct timespec wait = {.tv_sec = 1, .tv_nsec = 300 * 1000000L};
+    nanosleep(&wait, NULL);
+    struct test_client *e = connect_client();
+    expect_token_invalid(e, "alice", token);
+    /* Sessions logged in with it stay logged in; the password still works. */
+    expect(d, "success", "{ss}", "cmd", "logout");
+    free(token);
+    token = login_for_token(e, "alice");
+    free(token);
+    /* The expired token was dropped when the new one was stored. */
+    ck_assert_int_eq(tokens_of("alice"), 1);
+    test_client_close(c);
+    test_client_close(d);
+    test_client_close(e);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(token_lifetime_0_switches_tokens_off)
+{
+    start_chat_option("token_lifetime_s", "0");
+    register_only("alice");
+    struct test_client *c = connect_client();
+    json_t *reply = do_login(c, "alice", PASSWD, "success");
+    ck_assert_msg(!json_object_get(reply, "token"), "want no token in %s", check_dump(reply));
+    json_decref(reply);
+    ck_assert_int_eq(tokens_of("alice"), 0);
+    struct test_client *d = connect_client();
+    expect_token_invalid(d, "alice", NEVER_ISSUED);
+    test_client_close(c);
+    test_client_close(d);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(max_tokens_per_user_drops_the_oldest)
+{
+    start_chat_option("max_tokens_per_user", "2");
+    register_only("alice");
+    struct test_client *c = connect_client();
+    char *t[3];
+    for (int i = 0; i < 3; i++)
+        t[i] = login_for_token(c, "alice");
+    ck_assert_int_eq(tokens_of("alice"), 2);
+    struct test_client *d = connect_client();
+    expect_token_invalid(d, "alice", t[0]);
+    json_decref(token_login(d, "alice", t[1], "success"));
+    json_decref(token_login(d, "alice", t[2], "success"));
+    for (int i = 0; i < 3; i++)
+        free(t[i]);
+    test_client_close(c);
+    test_client_close(d);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(logout_all_revokes_every_token_and_ends_the_other_sessions)
+{
+    start_chat();
+    register_only("alice");
+    struct test_client *bob = connect_client();
+    do_register(bob, "bob", PASSWD, "success");
+    char *bobs = login_for_token(bob, "bob");
+    struct test_client *phone = connect_client();
+    char *phones = login_for_token(phone, "alice");
+    add_friend(phone, "bob", "success");
+    expect_friend_added(bob, "alice");
+    struct test_client *laptop = connect_client();
+    char *laptops = login_for_token(laptop, "alice");
+    struct test_client *tablet = connect_client();
+    json_decref(token_login(tablet, "alice", phones, "success"));
+    expect_quiet(bob); /* no presence for alice's second and third sessions */
+
+    /* "all" must be a boolean; false is an ordinary logout. */
+    expect(laptop, "bad_request", "{ssss}", "cmd", "logout", "all", "yes");
+    expect(tablet, "success", "{sssb}", "cmd", "logout", "all", 0);
+    expect(tablet, "not_logged_in", "{ss}", "cmd", "logout");
+    json_decref(token_login(tablet, "alice", phones, "success"));
+
+    expect(laptop, "success", "{sssb}", "cmd", "logout", "all", 1);
+    /* alice is gone everywhere: her friend sees her offline once. */
+    expect_presence(bob, "alice", "offline");
+    expect_quiet(bob);
+    /* The other sessions were sent nothing, are open and are logged out. */
+    struct test_client *others[] = {phone, tablet, laptop};
+    for (size_t i = 0; i < 3; i++) {
+        expect_quiet(others[i]);
+        send_private(others[i], "bob", "still there?", "not_logged_in");
+        expect(others[i], "not_logged_in", "{ss}", "cmd", "logout");
+    }
+    /* Every token of alice is revoked, not bob's. */
+    ck_assert_int_eq(tokens_of("alice"), 0);
+    struct test_client *c = connect_client();
+    expect_token_invalid(c, "alice", phones);
+    expect_token_invalid(c, "alice", laptops);
+    json_decref(token_login(c, "bob", bobs, "success"));
+    /* The password still works, on a connection that was logged out. */
+    char *again = login_for_token(phone, "alice");
+    expect_presence(bob, "alice", "online");
+    json_decref(token_login(tablet, "alice", again, "success"));
+
+    free(again);
+    free(bobs);
+    free(phones);
+    free(laptops);
+    test_client_close(c);
+    test_client_close(phone);
+    test_client_close(laptop);
+    test_client_close(tablet);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(the_database_keeps_only_hashes_of_tokens)
+{
+    start_chat();
+    register_only("alice");
+    struct test_client *c = connect_client();
+    char *t[2];
+    for (int i = 0; i < 2; i++)
+        t[i] = login_for_token(c, "alice");
+    struct chatd_rows *rows = query_chat_db("SELECT * FROM accounts_tokens", NULL, 0);
+    ck_assert_uint_eq(rows->n_rows, 2);
+    for (size_t r = 0; r < rows->n_rows; r++) {
+        for (size_t col = 0; col < rows->n_cols; col++) {
+            const struct chatd_value *v = &rows->values[r * rows->n_cols + col];
+            if (v->type != CHATD_PARAM_TEXT && v->type != CHATD_PARAM_BLOB)
+                continue;
+            for (int i = 0; i < 2; i++)
+                ck_assert_msg(!strstr(v->s, t[i]),
+                              "column %zu of accounts_tokens holds the token %s", col, t[i]);
+        }
+    }
+    free_chat_rows(rows);
+    /* Created and expiry in Unix ms, 30 days apart by default. */
+    rows = query_chat_db("SELECT expires_at - created FROM accounts_tokens", NULL, 0);
+    for (size_t r = 0; r < rows->n_rows; r++) {
+        const struct chatd_value *v = &rows->values[r];
+        long long life = v->type == CHATD_PARAM_INT64 ? v->i : atoll(v->s);
+        ck_assert_int_eq(life, 30LL * 24 * 3600 * 1000);
+    }
+    free_chat_rows(rows);
+    free(t[0]);
+    free(t[1]);
+    test_client_close(c);
+    stop_chat();
+}
+END_TEST
+
 static Suite *chat_accounts_suite(void)
 {
     Suite *s = suite_create("chat_accounts");
@@ -268,6 +584,14 @@ static Suite *chat_accounts_suite(void)
     tcase_add_test(tc, every_reply_echoes_integer_and_string_ids);
     tcase_add_test(tc, a_command_switched_off_is_unknown_cmd);
     tcase_add_test(tc, hostile_passwords_work_and_only_exactly);
+    tcase_add_test(tc, a_token_logs_the_same_user_in_again_with_the_same_reply);
+    tcase_add_test(tc, an_unknown_or_other_users_token_is_token_invalid);
+    tcase_add_test(tc, login_needs_exactly_one_of_passwd_and_token);
+    tcase_add_test(tc, an_expired_token_is_token_invalid);
+    tcase_add_test(tc, token_lifetime_0_switches_tokens_off);
+    tcase_add_test(tc, max_tokens_per_user_drops_the_oldest);
+    tcase_add_test(tc, logout_all_revokes_every_token_and_ends_the_other_sessions);
+    tcase_add_test(tc, the_database_keeps_only_hashes_of_tokens);
     suite_add_tcase(s, tc);
     return s;
 }

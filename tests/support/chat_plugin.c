@@ -13,6 +13,8 @@ static const struct {
     {"register", "accounts"},
     {"password_opslimit", "accounts"},
     {"password_memlimit_kib", "accounts"},
+    {"token_lifetime_s", "accounts"},
+    {"max_tokens_per_user", "accounts"},
     /* private chat */
     {"max_offline_messages", "private_chat"},
     {"max_text_bytes", "private_chat"},
