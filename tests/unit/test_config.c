@@ -61,7 +61,7 @@ START_TEST(config_reads_values_and_defaults)
     ck_assert_int_eq(cfg.idle_timeout_s, 300);
     ck_assert_int_eq(cfg.max_frame_bytes, 65536);
     ck_assert_int_eq(cfg.max_output_bytes, 1048576);
-    ck_assert_int_eq(cfg.hook_timeout_ms, 2000);
+    ck_assert_int_eq(cfg.hook_timeout_ms, 10000);
     config_free(&cfg);
 }
 END_TEST
