@@ -59,46 +59,47 @@ static struct chatd_value int_value(int64_t i)
     return (struct chatd_value){.type = CHATD_PARAM_INT64, .i = i};
 }
 
-static int store_in_transaction(struct accounts *a, struct chatd_db *db, const char *user,
-                                const struct accounts_token *t, int64_t now)
+/* The user's expired tokens, and the oldest beyond max_tokens, deleted one by one by
+ * primary key after a plain read: deleting by a range of the (user_name, id) index
+ * would lock gaps, and logins storming at once deadlocked on them. */
+static int prune(struct accounts *a, struct chatd_db *db, const char *user, int64_t now)
 {
     const struct chatd_host *host = a->host;
-    struct chatd_value expired[2] = {text_value(user), int_value(now)};
-    int rc =
-        host->db_exec(db, "DELETE FROM accounts_tokens WHERE user_name = ? AND expires_at <= ?",
-                      expired, 2, NULL, NULL);
-    if (rc != 0)
-        return rc;
-    /* IGNORE: a retry after a lost connection finds its own row. */
-    struct chatd_value row[4] = {text_value(t->hash), text_value(user), int_value(now),
-                                 int_value(now + a->token_lifetime_ms)};
-    rc = host->db_exec(db,
-                       "INSERT IGNORE INTO accounts_tokens (token_hash, user_name, created, "
-                       "expires_at) VALUES (?, ?, ?, ?)",
-                       row, 4, NULL, NULL);
-    if (rc != 0)
-        return rc;
-    /* Keep the newest max_tokens: delete below the id of the max_tokens-th newest. */
-    struct chatd_value oldest[3] = {text_value(user), text_value(user),
-                                    int_value(a->max_tokens - 1)};
-    return host->db_exec(db,
-                         "DELETE FROM accounts_tokens WHERE user_name = ? AND id < "
-                         "(SELECT id FROM (SELECT id FROM accounts_tokens WHERE user_name = ? "
-                         "ORDER BY id DESC LIMIT 1 OFFSET ?) AS kept)",
-                         oldest, 3, NULL, NULL);
+    struct chatd_value name = text_value(user);
+    struct chatd_rows *rows = NULL;
+    int rc = host->db_query_rows(
+        db, "SELECT id, expires_at FROM accounts_tokens WHERE user_name = ? ORDER BY id DESC",
+        &name, 1, 0, &rows);
+    for (size_t r = 0; rc == 0 && r < rows->n_rows; r++) {
+        const struct chatd_value *row = &rows->values[r * rows->n_cols];
+        if ((int64_t)r < a->max_tokens && row[1].i > now)
+            continue;
+        struct chatd_value id = int_value(row[0].i);
+        rc = host->db_exec(db, "DELETE FROM accounts_tokens WHERE id = ?", &id, 1, NULL, NULL);
+    }
+    host->rows_free(rows);
+    return rc;
 }
 
 int accounts_token_store(struct accounts *a, struct chatd_db *db, const char *user,
                          const struct accounts_token *t)
 {
     const struct chatd_host *host = a->host;
-    int rc = host->db_exec(db, "START TRANSACTION", NULL, 0, NULL, NULL);
-    if (rc == 0)
-        rc = store_in_transaction(a, db, user, t, host->now_ms());
-    if (rc == 0)
-        rc = host->db_exec(db, "COMMIT", NULL, 0, NULL, NULL);
-    /* On failure the host rolls the open transaction back. */
-    return rc;
+    int64_t now = host->now_ms();
+    /* IGNORE: a retry after a lost connection finds its own row. */
+    struct chatd_value row[4] = {text_value(t->hash), text_value(user), int_value(now),
+                                 int_value(now + a->token_lifetime_ms)};
+    int rc = host->db_exec(db,
+                           "INSERT IGNORE INTO accounts_tokens (token_hash, user_name, created, "
+                           "expires_at) VALUES (?, ?, ?, ?)",
+                           row, 4, NULL, NULL);
+    if (rc != 0)
+        return rc;
+    /* The token is stored: pruning is housekeeping, which the next login does again. */
+    if (prune(a, db, user, now) != 0)
+        host->log(a->self, CHATD_LOG_WARN, "old tokens of %s not pruned; the next login will",
+                  user);
+    return 0;
 }
 
 int accounts_token_check(struct accounts *a, struct chatd_db *db, const char *user,
