@@ -288,6 +288,14 @@ static void on_wait(evutil_socket_t fd, short what, void *arg)
     advance(run);
 }
 
+int hooks_has(const struct server *srv, const char *hook)
+{
+    for (size_t i = 0; hook && i < srv->n_hooks; i++)
+        if (srv->hooks[i].plugin->state == PLUGIN_RUNNING && strcmp(srv->hooks[i].hook, hook) == 0)
+            return 1;
+    return 0;
+}
+
 int hooks_run(struct server *srv, struct chatd_plugin *runner, const char *hook, json_t *payload,
               chatd_hook_done_fn done, void *arg)
 {
@@ -295,10 +303,20 @@ int hooks_run(struct server *srv, struct chatd_plugin *runner, const char *hook,
         json_decref(payload);
         return CHATD_EINVAL;
     }
-    struct hook_run *run = calloc(1, sizeof(*run));
     size_t n = 0;
     for (size_t i = 0; i < srv->n_hooks; i++)
         n += strcmp(srv->hooks[i].hook, hook) == 0;
+    if (n == 0) {
+        /* Nobody hooked this point (the usual case for each message): decided at once,
+         * with nothing allocated. */
+        if (done) {
+            const struct chatd_hook_outcome none = {0, NULL, NULL};
+            done(&none, payload, arg);
+        }
+        json_decref(payload);
+        return 0;
+    }
+    struct hook_run *run = calloc(1, sizeof(*run));
     /* The deadline timer is made now, not when a hook defers: a deferral cannot fail
      * then, when the plugin already holds its handle. */
     if (!run || !(run->hook = strdup(hook)) ||

@@ -25,6 +25,9 @@ struct server;
 int hooks_add(struct server *srv, struct chatd_plugin *p, const char *hook, int priority,
               chatd_hook_fn fn, void *arg);
 
+/* hook_has: non-zero when a serving plugin has a hook on `hook`. */
+int hooks_has(const struct server *srv, const char *hook);
+
 /* hook_run: run point `hook` with `payload` (taken) through its hooks, then call done
  * (may be NULL: an observe-only run) exactly once, possibly before this returns. Hook
  * functions that keep the loop over 50 ms are logged and counted (slow). `runner` is the plugin

@@ -175,6 +175,11 @@ static int api_session_logout(struct chatd_request *req)
     return 0;
 }
 
+static int api_hook_has(struct chatd_plugin *self, const char *hook)
+{
+    return hooks_has(self->server, hook);
+}
+
 static int api_user_logout_all(struct chatd_request *req)
 {
     if (!req->command->plugin->is_authenticator)
@@ -398,4 +403,5 @@ const struct chatd_host host_api = {
     .service_release = api_service_release,
     .deliver = api_deliver,
     .user_logout_all = api_user_logout_all,
+    .hook_has = api_hook_has,
 };

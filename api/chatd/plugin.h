@@ -24,8 +24,8 @@
  *    needs in its descriptor, integer ranges, defaults and option-bound limits in field
  *    tables, job_run (submit or answer busy/internal), jobs from init, a monotonic
  *    clock, on_user_flushed, db_query_rows, the table-name rule for migrations, hooks,
- *    services with declared dependencies, the delivery facility (deliver), and
- *    user_logout_all (end a user's other sessions).
+ *    services with declared dependencies, the delivery facility (deliver),
+ *    user_logout_all (end a user's other sessions) and hook_has.
  *
  * Instances (since 1.2). A plugin keeps its state in one struct it allocates in init and
  * hands to instance_set(); every callback that was registered with a NULL `arg`
@@ -796,6 +796,11 @@ struct chatd_host {
      *  plugin is not the authenticator, CHATD_ESTATE when the request was made without
      *  a login (a CHATD_CMD_ANONYMOUS command sent before login). */
     int (*user_logout_all)(struct chatd_request *req);
+
+    /** Non-zero when some serving plugin has a hook on point `hook`, so that a plugin
+     *  can skip building a payload nobody would read (message.accepted for every
+     *  message, say). hook_run with no hooks is cheap too, but the payload is not. */
+    int (*hook_has)(struct chatd_plugin *self, const char *hook);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

@@ -31,10 +31,21 @@ char *chat_strdup(const char *s);
  * bytes; -1 with the result word and reason (may be NULL) the sender gets otherwise. */
 int chat_deliver_verdict(const struct chatd_hook_outcome *outcome, const json_t *payload,
                          int64_t max_text, const char **result, const char **reason);
-/* Run "message.accepted" with a copy of payload plus msg_id, ts and result. */
+/* An accepted message, as "message.accepted" describes it. */
+struct chat_accepted {
+    const char *kind;   /* "private" or "group" */
+    const char *from;   /* the sender */
+    const char *to_key; /* "user_to" or "group" */
+    const char *to;
+    json_t *text; /* borrowed */
+    const char *msg_id;
+    int64_t ts;
+    const char *result; /* the word the sender got */
+};
+
+/* Run "message.accepted" for a, when some plugin hooks it. */
 void chat_message_accepted(const struct chatd_host *host, struct chatd_plugin *self,
-                           const json_t *payload, const char *msg_id, int64_t ts,
-                           const char *result);
+                           const struct chat_accepted *a);
 
 /* rows.c */
 

@@ -1,5 +1,6 @@
 /* message.c - what private_chat and groups do alike around a message's hook points:
- * reading the verdict of "message.deliver" and running "message.accepted". */
+ * reading the verdict of "message.deliver" and running "message.accepted". Both build
+ * a payload only when some plugin hooks the point. */
 #include "common.h"
 
 #include <string.h>
@@ -25,16 +26,18 @@ int chat_deliver_verdict(const struct chatd_hook_outcome *outcome, const json_t 
 }
 
 void chat_message_accepted(const struct chatd_host *host, struct chatd_plugin *self,
-                           const json_t *payload, const char *msg_id, int64_t ts,
-                           const char *result)
+                           const struct chat_accepted *a)
 {
-    json_t *accepted = json_deep_copy(payload);
-    if (!accepted || json_object_set_new(accepted, "msg_id", json_string(msg_id)) != 0 ||
-        json_object_set_new(accepted, "ts", json_integer(ts)) != 0 ||
-        json_object_set_new(accepted, "result", json_string(result)) != 0) {
-        json_decref(accepted);
-        host->log(self, CHATD_LOG_ERROR, "message %s: out of memory for message.accepted", msg_id);
+    /* Built only for someone to read: this runs for every message. */
+    if (!host->hook_has(self, CHATD_HOOK_MESSAGE_ACCEPTED))
+        return;
+    json_t *payload = json_pack("{sssssssOsssIss}", "kind", a->kind, "user_from", a->from,
+                                a->to_key, a->to, "text", a->text, "msg_id", a->msg_id, "ts",
+                                (json_int_t)a->ts, "result", a->result);
+    if (!payload) {
+        host->log(self, CHATD_LOG_ERROR, "message %s: out of memory for message.accepted",
+                  a->msg_id);
         return;
     }
-    host->hook_run(self, CHATD_HOOK_MESSAGE_ACCEPTED, accepted, NULL, NULL);
+    host->hook_run(self, CHATD_HOOK_MESSAGE_ACCEPTED, payload, NULL, NULL);
 }

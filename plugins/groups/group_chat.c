@@ -15,7 +15,7 @@
 struct message {
     struct groups *g;
     struct chatd_request *req; /* held until answered */
-    json_t *payload;           /* message.deliver's payload as the hooks left it */
+    json_t *text_json;         /* the text, as message.deliver's hooks left it */
     char group[CHAT_NAME_MAX + 1];
     char sender[CHAT_NAME_MAX + 1];
     char *text; /* for the worker */
@@ -31,11 +31,14 @@ static void finish(struct message *m, const char *result, const char *reason)
 {
     struct groups *g = m->g;
     chat_refuse(g->host, m->req, result, reason);
-    if (strcmp(result, "success") == 0)
-        chat_message_accepted(g->host, g->self, m->payload, m->msg_id, m->ts, result);
+    if (strcmp(result, "success") == 0) {
+        const struct chat_accepted a = {"group",      m->sender, "group", m->group,
+                                        m->text_json, m->msg_id, m->ts,   result};
+        chat_message_accepted(g->host, g->self, &a);
+    }
     g->host->request_release(m->req);
     g->host->rows_free(m->members);
-    json_decref(m->payload);
+    json_decref(m->text_json);
     free(m->text);
     free(m);
 }
@@ -118,45 +121,43 @@ static void stored(struct chatd_request *req, void *arg, int status)
         finish(m, "success", NULL); /* nobody else to tell */
         return;
     }
-    json_t *push = json_pack("{sssssssOsIss}", "cmd", "group_chat_recv", "group", m->group,
-                             "user_from", m->sender, "text", json_object_get(m->payload, "text"),
-                             "ts", (json_int_t)m->ts, "msg_id", m->msg_id);
+    json_t *push =
+        json_pack("{sssssssOsIss}", "cmd", "group_chat_recv", "group", m->group, "user_from",
+                  m->sender, "text", m->text_json, "ts", (json_int_t)m->ts, "msg_id", m->msg_id);
     int rc = g->host->deliver(g->self, to, n, push, CHATD_DELIVER_STORE, 0, delivered, m);
     free(to);
     if (rc != 0)
         finish(m, "internal", chatd_strerror(rc));
 }
 
-static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)
+/* The message goes to the group's log (a job), then to the members. */
+static void send_message(struct message *m)
 {
-    struct message *m = arg;
     struct groups *g = m->g;
-    m->payload = json_deep_copy(payload); /* the hooks' payload is the host's */
-    if (!m->payload) {
-        m->payload = json_object();
-        finish(m, "internal", "out of memory");
-        return;
-    }
-    /* Only "text" is the hooks' to change. */
-    json_object_set_new(m->payload, "user_from", json_string(m->sender));
-    json_object_set_new(m->payload, "group", json_string(m->group));
-    const char *result, *reason;
-    if (chat_deliver_verdict(outcome, m->payload, g->max_text, &result, &reason) < 0) {
-        finish(m, result, reason);
-        return;
-    }
-    const json_t *text = json_object_get(m->payload, "text");
-    m->text_len = json_string_length(text);
+    m->text_len = json_string_length(m->text_json);
     if (!(m->text = malloc(m->text_len + 1))) {
         finish(m, "internal", "out of memory");
         return;
     }
-    memcpy(m->text, json_string_value(text), m->text_len + 1);
+    memcpy(m->text, json_string_value(m->text_json), m->text_len + 1);
     m->ts = g->host->now_ms();
     static const struct chatd_job job = {.work = store_work, .done = stored, .flags = CHATD_JOB_DB};
     /* req stays held by this plugin, so the job is not tied to it: stored answers every
      * outcome, a failed submit included. */
     g->host->job_run(g->self, NULL, &job, m);
+}
+
+static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)
+{
+    struct message *m = arg;
+    const char *result, *reason;
+    if (chat_deliver_verdict(outcome, payload, m->g->max_text, &result, &reason) < 0) {
+        finish(m, result, reason);
+        return;
+    }
+    /* Only "text" is the hooks' to change. */
+    m->text_json = json_incref(json_object_get(payload, "text"));
+    send_message(m);
 }
 
 void groups_handle_chat(struct chatd_request *req, const json_t *body, void *arg)
@@ -169,11 +170,7 @@ void groups_handle_chat(struct chatd_request *req, const json_t *body, void *arg
         return;
     }
     struct message *m = strlen(user) <= CHAT_NAME_MAX ? calloc(1, sizeof(*m)) : NULL;
-    json_t *payload = json_pack("{sssssssO}", "kind", "group", "user_from", user, "group", group,
-                                "text", json_object_get(body, "text"));
-    if (!m || !payload) {
-        free(m);
-        json_decref(payload);
+    if (!m) {
         chat_refuse(g->host, req, "internal", "out of memory");
         return;
     }
@@ -182,10 +179,16 @@ void groups_handle_chat(struct chatd_request *req, const json_t *body, void *arg
     strcpy(m->group, group);
     strcpy(m->sender, user);
     g->host->request_hold(req);
-    int rc = g->host->hook_run(g->self, CHATD_HOOK_MESSAGE_DELIVER, payload, decided, m);
-    if (rc != 0) {
-        chat_refuse(g->host, req, "internal", chatd_strerror(rc));
-        g->host->request_release(req);
-        free(m);
+    json_t *text = json_object_get(body, "text");
+    if (!g->host->hook_has(g->self, CHATD_HOOK_MESSAGE_DELIVER)) {
+        m->text_json = json_incref(text);
+        send_message(m);
+        return;
     }
+    json_t *payload =
+        json_pack("{sssssssO}", "kind", "group", "user_from", user, "group", group, "text", text);
+    int rc = payload ? g->host->hook_run(g->self, CHATD_HOOK_MESSAGE_DELIVER, payload, decided, m)
+                     : CHATD_ENOMEM;
+    if (rc != 0)
+        finish(m, "internal", chatd_strerror(rc));
 }

@@ -12,6 +12,7 @@
  * This plugin keeps no table: stored messages live in the host's inbox, which delivers
  * them after the recipient's next login_reply. */
 #include "common.h"
+#include "known_users.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@ struct private_chat {
     int64_t max_text;
     char boot[20];     /* makes msg_id unique across restarts and reloads */
     uint64_t next_msg; /* msg_ids are "<boot>-<n>" */
+    struct known_users known;
 };
 
 /* One message on its way; owns everything it points at. */
@@ -32,7 +34,7 @@ struct message {
     struct chatd_request *req; /* held until answered */
     struct chatd_service accounts;
     int holds_accounts;
-    json_t *payload;              /* message.deliver's payload as the hooks left it */
+    json_t *text;                 /* the text, as message.deliver's hooks left it */
     char from[CHAT_NAME_MAX + 1]; /* the session's user: hooks cannot change it */
     char to[CHAT_NAME_MAX + 1];
     char msg_id[40];
@@ -44,12 +46,15 @@ static void finish(struct message *m, const char *result, const char *reason)
 {
     struct private_chat *pc = m->pc;
     chat_refuse(pc->host, m->req, result, reason);
-    if (strcmp(result, "success") == 0 || strcmp(result, "offline") == 0)
-        chat_message_accepted(pc->host, pc->self, m->payload, m->msg_id, m->ts, result);
+    if (strcmp(result, "success") == 0 || strcmp(result, "offline") == 0) {
+        const struct chat_accepted a = {"private", m->from,   "user_to", m->to,
+                                        m->text,   m->msg_id, m->ts,     result};
+        chat_message_accepted(pc->host, pc->self, &a);
+    }
     if (m->holds_accounts)
         chat_accounts_release(pc->host, pc->self, &m->accounts);
     pc->host->request_release(m->req);
-    json_decref(m->payload);
+    json_decref(m->text);
     free(m);
 }
 
@@ -57,8 +62,7 @@ static void finish(struct message *m, const char *result, const char *reason)
 static json_t *push_of(const struct message *m)
 {
     return json_pack("{sssssOsIss}", "cmd", "private_chat_recv", "user_from", m->from, "text",
-                     json_object_get(m->payload, "text"), "ts", (json_int_t)m->ts, "msg_id",
-                     m->msg_id);
+                     m->text, "ts", (json_int_t)m->ts, "msg_id", m->msg_id);
 }
 
 /* ---- a recipient with no session: check, then store --------------------------- */
@@ -88,11 +92,21 @@ static int exists_work(struct chatd_db *db, void *arg)
     return m->exists < 0 ? m->exists : 0;
 }
 
+/* The recipient has an account: store (or send, if they came online meanwhile). */
+static void store_known(struct message *m)
+{
+    struct private_chat *pc = m->pc;
+    const char *to[] = {m->to};
+    int rc = pc->host->deliver(pc->self, to, 1, push_of(m), CHATD_DELIVER_STORE, pc->max_offline,
+                               delivered, m);
+    if (rc != 0)
+        finish(m, chat_status_word(rc), chatd_strerror(rc));
+}
+
 static void exists_done(struct chatd_request *req, void *arg, int status)
 {
     (void)req;
     struct message *m = arg;
-    struct private_chat *pc = m->pc;
     if (status != 0) {
         finish(m, chat_status_word(status), "the recipient could not be looked up");
         return;
@@ -101,16 +115,17 @@ static void exists_done(struct chatd_request *req, void *arg, int status)
         finish(m, "user_not_exist", NULL);
         return;
     }
-    const char *to[] = {m->to};
-    int rc = pc->host->deliver(pc->self, to, 1, push_of(m), CHATD_DELIVER_STORE, pc->max_offline,
-                               delivered, m);
-    if (rc != 0)
-        finish(m, chat_status_word(rc), chatd_strerror(rc));
+    known_users_add(&m->pc->known, m->to);
+    store_known(m);
 }
 
 static void store(struct message *m)
 {
     struct private_chat *pc = m->pc;
+    if (known_users_has(&pc->known, m->to)) {
+        store_known(m);
+        return;
+    }
     if (chat_accounts_acquire(pc->host, pc->self, &m->accounts) != 0) {
         finish(m, "internal", "the accounts service is not available");
         return;
@@ -125,36 +140,36 @@ static void store(struct message *m)
 
 /* ---- after the hooks: live, or stored --------------------------------------------- */
 
-static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)
+/* The message goes: to the recipient's sessions, or stored for them. */
+static void send_message(struct message *m)
 {
-    struct message *m = arg;
     struct private_chat *pc = m->pc;
-    m->payload = json_deep_copy(payload); /* the hooks' payload is the host's */
-    if (!m->payload) {
-        m->payload = json_object();
-        finish(m, "internal", "out of memory");
-        return;
-    }
-    /* Only "text" is the hooks' to change. */
-    json_object_set_new(m->payload, "user_from", json_string(m->from));
-    json_object_set_new(m->payload, "user_to", json_string(m->to));
-    const char *result, *reason;
-    if (chat_deliver_verdict(outcome, payload, pc->max_text, &result, &reason) < 0) {
-        finish(m, result, reason);
-        return;
-    }
     snprintf(m->msg_id, sizeof(m->msg_id), "%s-%llu", pc->boot, (unsigned long long)++pc->next_msg);
     m->ts = pc->host->now_ms();
     if (pc->host->user_session_count(pc->self, m->to) == 0) {
         store(m);
         return;
     }
+    known_users_add(&pc->known, m->to); /* online, so they have an account */
     /* Stored too when it cannot wait in memory, or every session went away meanwhile. */
     const char *to[] = {m->to};
     int rc = pc->host->deliver(pc->self, to, 1, push_of(m), CHATD_DELIVER_STORE, pc->max_offline,
                                delivered, m);
     if (rc != 0)
         finish(m, chat_status_word(rc), chatd_strerror(rc));
+}
+
+static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)
+{
+    struct message *m = arg;
+    const char *result, *reason;
+    if (chat_deliver_verdict(outcome, payload, m->pc->max_text, &result, &reason) < 0) {
+        finish(m, result, reason);
+        return;
+    }
+    /* Only "text" is the hooks' to change. */
+    m->text = json_incref(json_object_get(payload, "text"));
+    send_message(m);
 }
 
 static void handle_private_chat(struct chatd_request *req, const json_t *body, void *arg)
@@ -166,12 +181,7 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
         return;
     }
     struct message *m = calloc(1, sizeof(*m));
-    json_t *payload =
-        json_pack("{sssssssO}", "kind", "private", "user_from", pc->host->request_user(req),
-                  "user_to", to, "text", json_object_get(body, "text"));
-    if (!m || !payload) {
-        free(m);
-        json_decref(payload);
+    if (!m) {
         chat_refuse(pc->host, req, "internal", "out of memory");
         return;
     }
@@ -180,12 +190,18 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     snprintf(m->from, sizeof(m->from), "%s", pc->host->request_user(req));
     strcpy(m->to, to);
     pc->host->request_hold(req);
-    int rc = pc->host->hook_run(pc->self, CHATD_HOOK_MESSAGE_DELIVER, payload, decided, m);
-    if (rc != 0) {
-        chat_refuse(pc->host, req, "internal", chatd_strerror(rc));
-        pc->host->request_release(req);
-        free(m);
+    json_t *text = json_object_get(body, "text");
+    if (!pc->host->hook_has(pc->self, CHATD_HOOK_MESSAGE_DELIVER)) {
+        m->text = json_incref(text);
+        send_message(m);
+        return;
     }
+    json_t *payload = json_pack("{sssssssO}", "kind", "private", "user_from", m->from, "user_to",
+                                to, "text", text);
+    int rc = payload ? pc->host->hook_run(pc->self, CHATD_HOOK_MESSAGE_DELIVER, payload, decided, m)
+                     : CHATD_ENOMEM;
+    if (rc != 0)
+        finish(m, "internal", chatd_strerror(rc));
 }
 
 static const struct chatd_option options[] = {
@@ -228,7 +244,9 @@ static int private_chat_init(struct chatd_plugin *self, const struct chatd_host 
 
 static void private_chat_destroy(void *instance)
 {
-    free(instance);
+    struct private_chat *pc = instance;
+    known_users_free(&pc->known);
+    free(pc);
 }
 
 static const char *const requires[] = {"accounts", NULL};
