@@ -199,11 +199,6 @@ int plugin_start(struct chatd_plugin *p, struct server *srv, char *err, size_t e
     if (rc != 0) {
         snprintf(err, errlen, "init failed: %s%s(%s)", p->init_error, p->init_error[0] ? " " : "",
                  chatd_strerror(rc));
-        /* Jobs it submitted in init must finish before it can be unmapped: their done
-         * callbacks run from the loop (each within its time budget). */
-        while ((p->pending_jobs > 0 || p->pending_calls > 0) &&
-               event_base_loop(srv->base, EVLOOP_ONCE) == 0)
-            ;
         /* init cleaned up after itself when it failed; only host-side state remains. */
         commands_remove_plugin(srv, p);
         registry_detach(srv, p);

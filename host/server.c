@@ -148,6 +148,31 @@ static int apply_host_migrations(struct server *srv, struct chatd_db *db, char *
     return 0;
 }
 
+/* Jobs (and hook runs) a plugin started in an init that then failed must end before it
+ * is unmapped. Nothing serves yet at start, so the loop runs here for their callbacks
+ * (each job within its time budget); a reload retires such an instance instead, and the
+ * registry closes it once they are done (reload.c). */
+static void on_init_wait_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static void wait_for_init_work(struct server *srv, struct chatd_plugin *p)
+{
+    /* Before the listeners open, the base may have no event added (the pool only
+     * activates its own): a short timer keeps each turn of the loop waiting. */
+    struct event *tick = evtimer_new(srv->base, on_init_wait_tick, NULL);
+    while (tick && (p->pending_jobs > 0 || p->pending_calls > 0)) {
+        struct timeval tv = {0, 10000};
+        if (evtimer_add(tick, &tv) < 0 || event_base_loop(srv->base, EVLOOP_ONCE) < 0)
+            break;
+    }
+    if (tick)
+        event_free(tick);
+}
+
 int server_load_plugins(struct server *srv, char *err, size_t errlen)
 {
     const struct config *cfg = srv->cfg;
@@ -184,6 +209,7 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
             rc = -1;
         }
         if (rc == 0 && plugin_start(p, srv, err, errlen) < 0) {
+            wait_for_init_work(srv, p);
             plugin_close(p);
             rc = -1;
         }

@@ -10,6 +10,7 @@
 #include "run_suite.h"
 
 #include <check.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -145,6 +146,32 @@ START_TEST(flushed_comes_after_the_output_reached_the_network)
 }
 END_TEST
 
+START_TEST(an_init_that_fails_after_starting_a_job_is_refused_cleanly)
+{
+    db_test_config(&cfg);
+    char dir[PATH_MAX], path[PATH_MAX], text[1024];
+    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
+    snprintf(text, sizeof(text),
+             "[plugins]\ndir = %s\nenable = modern\n[plugin.modern]\nfail_init = yes\n"
+             "[database]\nenable = yes\nsocket = %s\nuser = root\nname = %s\n",
+             CHATD_FIXTURE_DIR, cfg.socket, cfg.name);
+    ck_assert_int_eq(chatd_file_write(dir, "fail.conf", text, path, sizeof(path)), 0);
+    char listen[64];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", test_free_port("127.0.0.1"));
+    const char *const args[] = {"-c", path, "-l", listen, NULL};
+    struct chatd_run_result r;
+    ck_assert_int_eq(chatd_run(args, 20000, &r), 0);
+    /* Refused at start, naming why; its job ended before it was unloaded (a crash or a
+     * sanitizer report would change the status). */
+    ck_assert_msg(r.status == 1, "chatd exited with %d; stderr: %s", r.status, r.err);
+    ck_assert_msg(strstr(r.err, "asked to fail after starting a job") != NULL, "%s", r.err);
+    ck_assert_msg(strstr(r.err, "jobs not done") == NULL, "%s", r.err);
+    chatd_run_result_free(&r);
+    chatd_tmpdir_remove(dir);
+    db_test_cleanup(&cfg);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("abi12");
@@ -154,6 +181,7 @@ int main(void)
     tcase_add_test(tc, field_rules_are_checked_by_the_host);
     tcase_add_test(tc, rows_are_gathered_by_the_host);
     tcase_add_test(tc, flushed_comes_after_the_output_reached_the_network);
+    tcase_add_test(tc, an_init_that_fails_after_starting_a_job_is_refused_cleanly);
     suite_add_tcase(s, tc);
     return chatd_proc_run_suite(s);
 }
