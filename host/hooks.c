@@ -16,6 +16,7 @@
  *   the plugin writes into it until it resumes goes nowhere, and hook_refuse on the cut
  *   handle returns CHATD_ESTATE and is ignored. The handle and that payload are released
  *   by hook_resume or when the plugin is closed. */
+#include "clock.h"
 #include "hooks.h"
 
 #include "log.h"
@@ -88,13 +89,6 @@ static void call_free(struct chatd_hook_call *call)
     if (call)
         json_decref(call->payload);
     free(call);
-}
-
-static int64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 int hooks_add(struct server *srv, struct chatd_plugin *p, const char *hook, int priority,
@@ -245,9 +239,9 @@ static void advance(struct hook_run *run)
         call->run = run;
         call->plugin = p;
         call->in_fn = 1;
-        int64_t start = monotonic_ns();
+        int64_t start = now_ns();
         int rc = st->fn(call, run->payload, st->arg);
-        int64_t ms = (monotonic_ns() - start) / 1000000;
+        int64_t ms = (now_ns() - start) / 1000000;
         call->in_fn = 0;
         if (ms > HOOK_SLOW_MS) {
             log_warn("hook %s: plugin %s blocked the event loop for %lld ms (over %d ms)",
@@ -288,10 +282,15 @@ static void on_wait(evutil_socket_t fd, short what, void *arg)
     advance(run);
 }
 
+static int hook_serves(const struct hook_entry *e, const char *hook)
+{
+    return e->plugin->state == PLUGIN_RUNNING && strcmp(e->hook, hook) == 0;
+}
+
 int hooks_has(const struct server *srv, const char *hook)
 {
     for (size_t i = 0; hook && i < srv->n_hooks; i++)
-        if (srv->hooks[i].plugin->state == PLUGIN_RUNNING && strcmp(srv->hooks[i].hook, hook) == 0)
+        if (hook_serves(&srv->hooks[i], hook))
             return 1;
     return 0;
 }
@@ -303,9 +302,11 @@ int hooks_run(struct server *srv, struct chatd_plugin *runner, const char *hook,
         json_decref(payload);
         return CHATD_EINVAL;
     }
+    /* The hooks that will run: those of serving instances (one still in init is not
+     * serving yet; its predecessor is). */
     size_t n = 0;
     for (size_t i = 0; i < srv->n_hooks; i++)
-        n += strcmp(srv->hooks[i].hook, hook) == 0;
+        n += hook_serves(&srv->hooks[i], hook);
     if (n == 0) {
         /* Nobody hooked this point (the usual case for each message): decided at once,
          * with nothing allocated. */
@@ -319,9 +320,8 @@ int hooks_run(struct server *srv, struct chatd_plugin *runner, const char *hook,
     struct hook_run *run = calloc(1, sizeof(*run));
     /* The deadline timer is made now, not when a hook defers: a deferral cannot fail
      * then, when the plugin already holds its handle. */
-    if (!run || !(run->hook = strdup(hook)) ||
-        (n && (!(run->steps = calloc(n, sizeof(*run->steps))) ||
-               !(run->wait = evtimer_new(srv->base, on_wait, run))))) {
+    if (!run || !(run->hook = strdup(hook)) || !(run->steps = calloc(n, sizeof(*run->steps))) ||
+        !(run->wait = evtimer_new(srv->base, on_wait, run))) {
         if (run) {
             free(run->hook);
             free(run->steps);
@@ -332,8 +332,7 @@ int hooks_run(struct server *srv, struct chatd_plugin *runner, const char *hook,
     }
     for (size_t i = 0; i < srv->n_hooks; i++) {
         const struct hook_entry *e = &srv->hooks[i];
-        /* A new instance still in init is not serving yet (its predecessor is). */
-        if (strcmp(e->hook, hook) != 0 || e->plugin->state != PLUGIN_RUNNING)
+        if (!hook_serves(e, hook))
             continue;
         run->steps[run->n_steps++] =
             (struct hook_step){.plugin = e->plugin,

@@ -1,6 +1,7 @@
 /* host_api.c - the function table every plugin receives: thin, checked entry points
  * into the host's subsystems. */
 #include "commands.h"
+#include "clock.h"
 #include "db.h"
 #include "db_rows.h"
 #include "delivery.h"
@@ -220,10 +221,8 @@ static int api_job_run(struct chatd_plugin *self, struct chatd_request *req,
     if (rc == 0 || !job || !job->done)
         return rc;
     if (req)
-        request_reply(
-            req, rc == CHATD_EBUSY ? "busy" : "internal",
-            json_pack("{ss}", "reason",
-                      rc == CHATD_EBUSY ? "the server is busy, try again" : chatd_strerror(rc)));
+        request_refuse(req, rc == CHATD_EBUSY ? "busy" : "internal",
+                       rc == CHATD_EBUSY ? "the server is busy, try again" : chatd_strerror(rc));
     job->done(NULL, arg_or_instance(self, arg), rc);
     return rc;
 }
@@ -257,9 +256,7 @@ static int api_command_rules(struct chatd_plugin *self, const char *cmd,
 
 static int64_t api_monotonic_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return now_ns() / 1000000;
 }
 
 static int api_on_user_flushed(struct chatd_plugin *self, const char *user, uint32_t timeout_ms,

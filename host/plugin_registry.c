@@ -9,6 +9,7 @@
  * Everything here runs on the loop thread. */
 #include "plugin_registry.h"
 
+#include "flush_watch.h"
 #include "commands.h"
 #include "hooks.h"
 #include "log.h"
@@ -95,6 +96,7 @@ void registry_detach(struct server *srv, struct chatd_plugin *p)
 {
     users_unsubscribe_plugin(srv, p);
     timers_cancel_plugin(srv, p);
+    flush_watch_cancel_plugin(srv, p);
     hooks_retire_plugin(srv, p);
     services_retire_plugin(srv, p);
 }

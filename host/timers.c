@@ -2,7 +2,6 @@
  * a plugin after it is shut down. */
 #include "timers.h"
 
-#include "flush_watch.h"
 #include "plugin_loader.h"
 
 #include <stdlib.h>
@@ -81,8 +80,6 @@ int timers_cancel(struct server *srv, struct chatd_plugin *p, uint64_t id)
 
 void timers_cancel_plugin(struct server *srv, struct chatd_plugin *p)
 {
-    /* Flush watches are timers that may fire early: they go too. */
-    flush_watch_cancel_plugin(srv, p);
     struct plugin_timer *t, *tmp;
     HASH_ITER (hh, srv->timers, t, tmp) {
         if (t->plugin == p)

@@ -3,6 +3,7 @@
 #ifndef CHATD_HOST_WORKERS_INTERNAL_H
 #define CHATD_HOST_WORKERS_INTERNAL_H
 
+#include "clock.h"
 #include "workers.h"
 
 #include "db.h"
@@ -64,13 +65,6 @@ struct pool {
     int64_t next_health_ns;  /* its next question while it is up */
     int watch_health;        /* ask at all (pool_watch_health) */
 };
-
-static inline int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Hand a finished job to the loop thread (called with the lock held). */
 void pool_post_done(struct pool *pool, struct job *job);

@@ -134,6 +134,9 @@ static int on_deliver(struct chatd_hook_call *call, json_t *payload, void *arg)
             wf->host->hook_refuse(call, "forbidden", "message contains a blocked word");
         return CHATD_HOOK_CONTINUE;
     }
+    /* Every message passes here: allocate only for one that has something to mask. */
+    if (!scan(wf, s, len, NULL, NULL))
+        return CHATD_HOOK_CONTINUE;
     char *masked = malloc(len + 1);
     int ok = masked != NULL;
     size_t masked_len = 0;

@@ -11,14 +11,10 @@ static int user_exists(void *instance, struct chatd_db *db, const char *user)
     if (!chat_valid_name(user))
         return 0;
     struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = user, .len = strlen(user)};
-    struct chatd_rows *rows = NULL;
-    int rc = a->host->db_query_rows(db, "SELECT 1 FROM accounts_users WHERE name = ?", &name, 1, 1,
-                                    &rows);
-    if (rc != 0)
-        return rc;
-    int exists = rows->n_rows > 0;
-    a->host->rows_free(rows);
-    return exists;
+    int64_t exists = 0;
+    int rc = chat_query_int64(a->host, db, "SELECT 1 FROM accounts_users WHERE name = ?", &name, 1,
+                              &exists);
+    return rc != 0 ? rc : exists != 0;
 }
 
 struct exists_job {

@@ -92,8 +92,9 @@ static int exists_work(struct chatd_db *db, void *arg)
     return m->exists < 0 ? m->exists : 0;
 }
 
-/* The recipient has an account: store (or send, if they came online meanwhile). */
-static void store_known(struct message *m)
+/* The recipient has an account: send to their sessions, or store for them (the host
+ * decides, at the moment it delivers). */
+static void deliver_known(struct message *m)
 {
     struct private_chat *pc = m->pc;
     const char *to[] = {m->to};
@@ -116,14 +117,14 @@ static void exists_done(struct chatd_request *req, void *arg, int status)
         return;
     }
     known_users_add(&m->pc->known, m->to);
-    store_known(m);
+    deliver_known(m);
 }
 
 static void store(struct message *m)
 {
     struct private_chat *pc = m->pc;
     if (known_users_has(&pc->known, m->to)) {
-        store_known(m);
+        deliver_known(m);
         return;
     }
     if (chat_accounts_acquire(pc->host, pc->self, &m->accounts) != 0) {
@@ -152,11 +153,7 @@ static void send_message(struct message *m)
     }
     known_users_add(&pc->known, m->to); /* online, so they have an account */
     /* Stored too when it cannot wait in memory, or every session went away meanwhile. */
-    const char *to[] = {m->to};
-    int rc = pc->host->deliver(pc->self, to, 1, push_of(m), CHATD_DELIVER_STORE, pc->max_offline,
-                               delivered, m);
-    if (rc != 0)
-        finish(m, chat_status_word(rc), chatd_strerror(rc));
+    deliver_known(m);
 }
 
 static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)
