@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -69,11 +70,12 @@ SSL_CTX *tls_context_new(const struct config_tls *tls, char *err, size_t errlen)
         file_error("certificate", tls->certificate, err, errlen);
         goto fail;
     }
-    if (!SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM)) {
+    int loaded = SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM);
+    if (!loaded && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
         file_error("key", tls->key, err, errlen);
         goto fail;
     }
-    if (!SSL_CTX_check_private_key(ctx)) {
+    if (!loaded || !SSL_CTX_check_private_key(ctx)) {
         ERR_clear_error();
         snprintf(err, errlen, "[tls] key %s does not belong to [tls] certificate %s", tls->key,
                  tls->certificate);
