@@ -45,8 +45,11 @@ SSL *chat_tls_new(const struct chat_tls *tls, const char *host, char *err, size_
     SSL_CTX_free(ctx); /* the SSL holds it */
     if (!ssl)
         goto fail;
+    /* SNI, for a server with several names (OpenSSL's macro takes a mutable string). */
+    char name[256];
+    snprintf(name, sizeof(name), "%s", host);
     if (!is_ip_address(host))
-        SSL_set_tlsext_host_name(ssl, host);
+        SSL_set_tlsext_host_name(ssl, name);
     /* The certificate must name the host we were asked to reach (an address too). */
     if (!tls->insecure) {
         X509_VERIFY_PARAM *param = SSL_get0_param(ssl);

@@ -169,7 +169,8 @@ struct test_client *test_client_connect_tls(const char *host, int port,
         goto fail;
     if (tls->ca_file)
         SSL_set1_host(c->ssl, "localhost");
-    SSL_set_tlsext_host_name(c->ssl, "localhost");
+    char name[] = "localhost"; /* OpenSSL's macro takes a mutable string */
+    SSL_set_tlsext_host_name(c->ssl, name);
     long long deadline = chatd_now_ms() + TEST_CLIENT_TIMEOUT_MS;
     int rc;
     while ((rc = SSL_connect(c->ssl)) != 1) {
