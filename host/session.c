@@ -465,6 +465,8 @@ static void session_free(struct server *srv, struct session *s)
     output_unqueue(s);
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
+    if (s->transport->close)
+        s->transport->close(s);
     event_free(s->read_ev);
     bufferevent_free(s->bev);
     free(s->in);

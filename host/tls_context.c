@@ -53,6 +53,11 @@ SSL_CTX *tls_context_new(const struct config_tls *tls, char *err, size_t errlen)
      * client costs the server a handshake whenever the client likes. */
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* A client that closes its socket without close_notify has ended its stream, as on
+     * a plain connection: no error, and no alert sent after its last replies. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
     /* An idle connection gives its read and write buffers back (about 34 KiB). */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (!SSL_CTX_set_min_proto_version(ctx,

@@ -34,6 +34,8 @@ struct transport {
     /* End of a loop turn: put on the network what it takes of `out` now (what is left
      * goes out through the bufferevent's write event). 0, or -1 with errno. */
     int (*write)(struct session *s, struct evbuffer *out);
+    /* The session is being freed: a last word to the peer, if any (NULL: none). */
+    void (*close)(struct session *s);
 };
 
 extern const struct transport transport_tcp;

@@ -87,6 +87,16 @@ static int tls_write(struct session *s, struct evbuffer *out)
     return 0;
 }
 
+/* Best effort, without waiting: tell the client the stream ends here (close_notify),
+ * so that it can tell our close from a cut connection. */
+static void tls_close(struct session *s)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
+    if (SSL_is_init_finished(ssl))
+        SSL_shutdown(ssl);
+    ERR_clear_error();
+}
+
 static void tls_on_bev_read(struct bufferevent *bev, void *arg)
 {
     (void)bev;
@@ -156,4 +166,5 @@ const struct transport transport_tls = {
     .read_off = tls_read_off,
     .read = tls_read,
     .write = tls_write,
+    .close = tls_close,
 };
