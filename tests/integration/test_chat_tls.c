@@ -45,6 +45,26 @@ START_TEST(a_tls_client_and_a_plain_client_chat)
 }
 END_TEST
 
+/* As on a plain connection, requests sent just before the client's end of stream (its
+ * close_notify, then its FIN) are answered before chatd closes. */
+START_TEST(a_tls_client_that_closes_its_side_gets_its_last_replies)
+{
+    start_chat_tls(NULL, cert, key, sizeof(cert));
+    struct test_client *c = connect_tls_client(cert);
+    check_send_str(c, "{\"cmd\":\"ping\",\"id\":1}{\"cmd\":\"ping\",\"id\":2}");
+    ck_assert_int_eq(test_client_shutdown_write(c), 0);
+    for (int id = 1; id <= 2; id++) {
+        json_t *reply = check_read_json(c);
+        check_json_str(reply, "cmd", "ping_reply");
+        ck_assert_int_eq(json_integer_value(json_object_get(reply, "id")), id);
+        json_decref(reply);
+    }
+    ck_assert_int_eq(test_client_expect_eof(c, TEST_CLIENT_TIMEOUT_MS), 1);
+    test_client_close(c);
+    stop_chat();
+}
+END_TEST
+
 /* Plain bytes on the TLS port end that connection only; TLS 1.1 is refused. */
 START_TEST(the_tls_port_refuses_plain_bytes_and_old_versions)
 {
@@ -211,6 +231,7 @@ static Suite *chat_tls_suite(void)
     TCase *tc = tcase_create("tls");
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, a_tls_client_and_a_plain_client_chat);
+    tcase_add_test(tc, a_tls_client_that_closes_its_side_gets_its_last_replies);
     tcase_add_test(tc, the_tls_port_refuses_plain_bytes_and_old_versions);
     tcase_add_test(tc, a_handshake_that_does_not_come_is_cut_off);
     tcase_add_test(tc, a_reload_serves_a_new_certificate_to_new_connections_only);
