@@ -179,13 +179,18 @@ int chat_batch(const struct chat_options *o, int argc, char **argv)
     static const struct chat_conn_handlers handlers = {on_reply, on_push, on_fail};
     b.base = event_base_new();
     if (b.base) {
-        b.conn = chat_conn_new(b.base, fd, o->timeout_ms, &handlers, &b);
+        b.conn = chat_conn_new(b.base, fd, o->timeout_ms, &o->tls, o->host, &handlers, &b, err,
+                               sizeof(err));
         b.stop_timer = evtimer_new(b.base, on_stop, &b);
     } else {
         close(fd);
     }
     b.seen = chat_seen_new(SEEN_IDS);
-    if (!b.conn || !b.stop_timer || !b.seen || chat_conn_keepalive(b.conn, CHAT_KEEPALIVE_MS)) {
+    if (b.base && !b.conn) {
+        fprintf(stderr, "chat: %s\n", err); /* out of memory, or a CA file it cannot use */
+        b.exit_code = CHAT_EXIT_USAGE;
+    } else if (!b.conn || !b.stop_timer || !b.seen ||
+               chat_conn_keepalive(b.conn, CHAT_KEEPALIVE_MS)) {
         fprintf(stderr, "chat: out of memory\n");
         b.exit_code = CHAT_EXIT_USAGE;
     } else {

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -293,10 +295,14 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         }
         fail(c, CHAT_EXIT_CONNECTION, "the server closed the connection");
     } else if (what & BEV_EVENT_ERROR) {
-        char message[200];
+        char message[300], reason[200];
         int e = EVUTIL_SOCKET_ERROR();
-        snprintf(message, sizeof(message), "the connection to the server was lost: %s",
-                 e ? strerror(e) : "unknown error");
+        unsigned long tls_error = bufferevent_get_openssl_error(bev);
+        if (tls_error)
+            chat_tls_reason(tls_error, reason, sizeof(reason));
+        else
+            snprintf(reason, sizeof(reason), "%s", e ? strerror(e) : "unknown error");
+        snprintf(message, sizeof(message), "the connection to the server was lost: %s", reason);
         fail(c, CHAT_EXIT_CONNECTION, message);
     }
 }
@@ -321,9 +327,33 @@ static void on_keepalive(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the public functions ---- */
 
-struct chat_conn *chat_conn_new(struct event_base *base, int fd, int reply_timeout_ms,
-                                const struct chat_conn_handlers *h, void *ctx)
+/* The connection's bufferevent: plain, or TLS through libevent's OpenSSL filter. */
+static struct bufferevent *open_bufferevent(struct event_base *base, int fd,
+                                            const struct chat_tls *tls, const char *host, char *err,
+                                            size_t cap)
 {
+    if (!tls || !tls->enabled)
+        return bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    SSL *ssl = chat_tls_new(tls, host, err, cap);
+    if (!ssl)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, fd, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    /* chatd may close without a close_notify: that is the end of the stream. */
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+struct chat_conn *chat_conn_new(struct event_base *base, int fd, int reply_timeout_ms,
+                                const struct chat_tls *tls, const char *host,
+                                const struct chat_conn_handlers *h, void *ctx, char *err,
+                                size_t cap)
+{
+    snprintf(err, cap, "out of memory");
     struct chat_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         close(fd);
@@ -335,7 +365,7 @@ struct chat_conn *chat_conn_new(struct event_base *base, int fd, int reply_timeo
     c->reply_timeout_ms = reply_timeout_ms;
     c->next_id = 1;
     c->last_send_ms = mono_ms();
-    c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->bev = open_bufferevent(base, fd, tls, host, err, cap);
     if (!c->bev) {
         close(fd);
         free(c);

@@ -6,6 +6,7 @@
 #define CHAT_CONN_H
 
 #include "commands.h"
+#include "tls.h"
 
 #include <event2/event.h>
 #include <jansson.h>
@@ -40,11 +41,14 @@ struct chat_conn;
  * -1 with the reason in err, e.g. "cannot connect to 127.0.0.1:8000: Connection refused". */
 int chat_connect(const char *host, const char *port, int timeout_ms, char *err, size_t cap);
 
-/* Take over the connected socket `fd` (closed by chat_conn_free). A request not answered
- * within reply_timeout_ms fails the connection. `h` is copied; `ctx` is passed to the
- * handlers. NULL when out of memory (fd is then closed). */
+/* Take over the connected socket `fd` (closed by chat_conn_free), speaking TLS with the
+ * server `host` when tls->enabled. A request not answered within reply_timeout_ms fails
+ * the connection. `h` is copied; `ctx` is passed to the handlers. NULL with the reason
+ * in err (fd is then closed). */
 struct chat_conn *chat_conn_new(struct event_base *base, int fd, int reply_timeout_ms,
-                                const struct chat_conn_handlers *h, void *ctx);
+                                const struct chat_tls *tls, const char *host,
+                                const struct chat_conn_handlers *h, void *ctx, char *err,
+                                size_t cap);
 
 void chat_conn_free(struct chat_conn *c);
 

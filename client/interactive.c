@@ -243,9 +243,15 @@ int chat_interactive(const struct chat_options *o, const char *prog)
     s.seen = chat_seen_new(SEEN_IDS);
     if (!s.base || !s.seen)
         goto oom;
-    s.conn = chat_conn_new(s.base, fd, o->timeout_ms, &conn_handlers, &s);
+    s.conn = chat_conn_new(s.base, fd, o->timeout_ms, &o->tls, o->host, &conn_handlers, &s, err,
+                           sizeof(err));
     fd = -1;
-    if (!s.conn || chat_conn_keepalive(s.conn, CHAT_KEEPALIVE_MS) != 0)
+    if (!s.conn) {
+        fprintf(stderr, "chat: %s\n", err); /* out of memory, or a CA file it cannot use */
+        s.exit_code = CHAT_EXIT_USAGE;
+        goto done;
+    }
+    if (chat_conn_keepalive(s.conn, CHAT_KEEPALIVE_MS) != 0)
         goto oom;
     for (size_t i = 0; i < 4; i++) {
         sig_events[i] = evsignal_new(s.base, signals[i], on_signal, &s);

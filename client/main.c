@@ -25,6 +25,11 @@ static const char usage_text[] =
     "options:\n"
     "  --host HOST           the server's name or address (default 127.0.0.1)\n"
     "  --port PORT           the server's port (default 8000)\n"
+    "  --tls                 speak TLS (scripts/run listens with TLS on its port + 1),\n"
+    "                        checking the server's certificate and name\n"
+    "  --ca-file FILE        with --tls: trust the CA certificate(s) in FILE (such as\n"
+    "                        scripts/run's var/tls/cert.pem) instead of the system's\n"
+    "  --insecure            with --tls: do not check the certificate at all\n"
     "  --user USER           log in as USER (at the start, in interactive mode)\n"
     "  --password-file FILE  read the password from the first line of FILE ('-': stdin)\n"
     "  --timeout SECONDS     wait at most this long to connect and for each reply\n"
@@ -138,9 +143,15 @@ int main(int argc, char **argv)
         } else if (strcmp(opt, "--json") == 0) {
             o.json = 1;
             continue;
+        } else if (strcmp(opt, "--tls") == 0) {
+            o.tls.enabled = 1;
+            continue;
+        } else if (strcmp(opt, "--insecure") == 0) {
+            o.tls.insecure = 1;
+            continue;
         }
-        static const char *const with_value[] = {"--host", "--port", "--user", "--password-file",
-                                                 "--timeout"};
+        static const char *const with_value[] = {"--host",          "--port",    "--user",
+                                                 "--password-file", "--timeout", "--ca-file"};
         int known = 0;
         for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
             known |= strcmp(opt, with_value[k]) == 0;
@@ -157,12 +168,18 @@ int main(int argc, char **argv)
             o.user = val;
         else if (strcmp(opt, "--password-file") == 0)
             password_file = val;
+        else if (strcmp(opt, "--ca-file") == 0)
+            o.tls.ca_file = val;
         else if (strcmp(opt, "--timeout") == 0) {
             if (parse_int(val, 1, 3600, &seconds) != 0)
                 return usage_error("--timeout wants whole seconds from 1 to 3600, not '%s'", val);
             o.timeout_ms = seconds * 1000;
         }
     }
+    if ((o.tls.ca_file || o.tls.insecure) && !o.tls.enabled)
+        return usage_error("--ca-file and --insecure go with --tls");
+    if (o.tls.ca_file && o.tls.insecure)
+        return usage_error("--ca-file and --insecure exclude each other");
     if (password_file) {
         if (read_password_file(password_file, password, sizeof(password)) != 0)
             return CHAT_EXIT_USAGE;

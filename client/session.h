@@ -3,6 +3,8 @@
 #ifndef CHAT_SESSION_H
 #define CHAT_SESSION_H
 
+#include "tls.h"
+
 struct chat_options {
     const char *host;     /* default 127.0.0.1 */
     const char *port;     /* default 8000 */
@@ -11,6 +13,7 @@ struct chat_options {
     int timeout_ms;       /* for connecting and for each reply */
     int json;             /* --json: print the server's lines as they are */
     int listen_seconds;   /* listen --seconds N; 0 means until interrupted */
+    struct chat_tls tls;  /* --tls, --ca-file, --insecure */
 };
 
 /* Keep-alive: a connection that sends nothing is closed by the server after its idle

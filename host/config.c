@@ -13,7 +13,16 @@
 #include <string.h>
 #include <unistd.h>
 
-enum key_kind { KEY_INT, KEY_BOOL, KEY_STRING, KEY_LOG_LEVEL, KEY_LISTEN, KEY_NAME_LIST, KEY_NAME };
+enum key_kind {
+    KEY_INT,
+    KEY_BOOL,
+    KEY_STRING,
+    KEY_LOG_LEVEL,
+    KEY_LISTEN,
+    KEY_NAME_LIST,
+    KEY_NAME,
+    KEY_TLS_VERSION
+};
 
 struct host_key {
     const char *section;
@@ -25,6 +34,11 @@ struct host_key {
 };
 
 #define FIELD(member) offsetof(struct config, member)
+
+/* Forward secrecy and authenticated encryption only (Mozilla's "intermediate" list). */
+#define TLS_DEFAULT_CIPHERS                                                                        \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
 /* Every key the host itself understands. Defaults are written as in the file. */
 static const struct host_key host_keys[] = {
@@ -41,6 +55,11 @@ static const struct host_key host_keys[] = {
     {"plugins", "dir", KEY_STRING, FIELD(plugin_dir), 1, PATH_MAX, CHATD_DEFAULT_PLUGIN_DIR},
     {"plugins", "enable", KEY_NAME_LIST, 0, 0, 0, NULL},
     {"plugins", "authenticator", KEY_NAME, FIELD(authenticator), 1, 32, NULL},
+    {"tls", "certificate", KEY_STRING, FIELD(tls.certificate), 0, PATH_MAX, ""},
+    {"tls", "key", KEY_STRING, FIELD(tls.key), 0, PATH_MAX, ""},
+    {"tls", "ciphers", KEY_STRING, FIELD(tls.ciphers), 1, 2048, TLS_DEFAULT_CIPHERS},
+    {"tls", "min_version", KEY_TLS_VERSION, FIELD(tls.min_version), 0, 0, "1.2"},
+    {"tls", "handshake_timeout", KEY_INT, FIELD(tls.handshake_timeout_s), 1, 600, "10"},
     {"admin", "enable", KEY_BOOL, FIELD(admin_enable), 0, 0, "no"},
     {"admin", "listen", KEY_STRING, FIELD(admin_listen), 3, 300, "127.0.0.1:9100"},
     {"database", "enable", KEY_BOOL, FIELD(db.enable), 0, 0, "no"},
@@ -158,10 +177,33 @@ int config_parse_bool(const char *text, int *out, char *err, size_t errlen)
     return -1;
 }
 
-int config_parse_listen(const char *text, struct config_listen *out, char *err, size_t errlen)
+/* "host:port tls": the address, then the word that marks a TLS listener. */
+static int split_tls_word(const char *text, char *address, size_t cap, int *tls, char *err,
+                          size_t errlen)
+{
+    size_t n = strcspn(text, " \t");
+    const char *word = text + n + strspn(text + n, " \t");
+    *tls = *word != '\0';
+    if (*tls && strcmp(word, "tls") != 0) {
+        snprintf(err, errlen, "'%s' after the address: the only word allowed there is tls", word);
+        return -1;
+    }
+    if (n >= cap) {
+        snprintf(err, errlen, "'%s' is too long for an address", text);
+        return -1;
+    }
+    memcpy(address, text, n);
+    address[n] = '\0';
+    return 0;
+}
+
+int config_parse_listen(const char *whole, struct config_listen *out, char *err, size_t errlen)
 {
     const char *colon;
-    char host[256];
+    char host[256], text[320];
+    int tls;
+    if (split_tls_word(whole, text, sizeof(text), &tls, err, errlen) < 0)
+        return -1;
     if (text[0] == '[') {
         const char *close = strchr(text, ']');
         if (!close || close[1] != ':') {
@@ -196,6 +238,7 @@ int config_parse_listen(const char *text, struct config_listen *out, char *err, 
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    out->tls = tls;
     return 0;
 bad:
     snprintf(err, errlen, "'%s' is not address:port (use [addr]:port for IPv6)", text);
@@ -226,12 +269,59 @@ static void free_listeners(struct config *cfg)
 
 int config_set_listen(struct config *cfg, const char *text, char *err, size_t errlen)
 {
-    struct config_listen l = {0};
-    if (config_parse_listen(text, &l, err, errlen) < 0)
-        return -1;
-    free_listeners(cfg);
-    if (add_listener(cfg, &l) < 0) {
+    struct config next = {0};
+    char *list = strdup(text), *save = NULL;
+    if (!list) {
         snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (char *one = strtok_r(list, ",", &save); one && rc == 0; one = strtok_r(NULL, ",", &save)) {
+        one += strspn(one, " \t");
+        struct config_listen l = {0};
+        rc = config_parse_listen(one, &l, err, errlen);
+        if (rc == 0 && add_listener(&next, &l) < 0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+    free(list);
+    if (rc == 0 && next.n_listeners == 0) {
+        snprintf(err, errlen, "'%s' names no address", text);
+        rc = -1;
+    }
+    if (rc < 0) {
+        free_listeners(&next);
+        return -1;
+    }
+    free_listeners(cfg);
+    cfg->listeners = next.listeners;
+    cfg->n_listeners = next.n_listeners;
+    return 0;
+}
+
+int config_has_tls_listener(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++)
+        if (cfg->listeners[i].tls)
+            return 1;
+    return 0;
+}
+
+/* A TLS listener needs its certificate and key (whether they load is tls_context.c's
+ * check, at start and at every reload). */
+static int check_tls(const struct config *cfg, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->n_listeners; i++) {
+        const struct config_listen *l = &cfg->listeners[i];
+        if (!l->tls || (cfg->tls.certificate[0] && cfg->tls.key[0]))
+            continue;
+        char where[64] = "--listen";
+        if (l->line)
+            snprintf(where, sizeof(where), "line %d", l->line);
+        snprintf(err, errlen,
+                 "%s: the TLS listener %s:%s (%s) needs [tls] certificate and [tls] key",
+                 cfg->path ? cfg->path : "config", l->host, l->port, where);
         return -1;
     }
     return 0;
@@ -324,6 +414,13 @@ static void apply_host_key(struct parse_state *st, const struct host_key *k, con
     case KEY_NAME_LIST:
         parse_enable_list(st, value);
         return;
+    case KEY_TLS_VERSION:
+        if (strcmp(value, "1.2") != 0 && strcmp(value, "1.3") != 0) {
+            snprintf(reason, sizeof(reason), "'%s' is not 1.2 or 1.3", value);
+            goto bad;
+        }
+        *(int64_t *)(void *)(base + k->offset) = value[2] == '2' ? 12 : 13;
+        return;
     }
     return;
 bad:
@@ -342,7 +439,7 @@ static int known_section(const char *section)
         return config_valid_name(plugin, 32);
     return strcmp(section, "server") == 0 || strcmp(section, "log") == 0 ||
            strcmp(section, "plugins") == 0 || strcmp(section, "database") == 0 ||
-           strcmp(section, "admin") == 0;
+           strcmp(section, "admin") == 0 || strcmp(section, "tls") == 0;
 }
 
 /* Append [plugin.PLUGIN] KEY = VALUE; -1 out of memory (nothing appended). */
@@ -444,7 +541,7 @@ static char *read_line(char *buf, int size, void *user)
             if (!known_section(section))
                 set_error(st,
                           "unknown section [%s] (known: [server], [log], [plugins], "
-                          "[database], [admin], [plugin.<name>])",
+                          "[database], [admin], [tls], [plugin.<name>])",
                           section);
         }
     }
@@ -642,6 +739,9 @@ void config_free(struct config *cfg)
     free(cfg->enabled_lines);
     free(cfg->authenticator);
     free(cfg->admin_listen);
+    free(cfg->tls.certificate);
+    free(cfg->tls.key);
+    free(cfg->tls.ciphers);
     char **db_strings[] = {&cfg->db.socket,   &cfg->db.host,          &cfg->db.user,
                            &cfg->db.password, &cfg->db.password_file, &cfg->db.name,
                            &cfg->db.tls_ca,   &cfg->db.tls_cert,      &cfg->db.tls_key};
@@ -698,7 +798,7 @@ int config_build(struct config *cfg, const struct config_source *src, char *err,
             cfg->plugin_dir = installed;
         }
     }
-    if (check_disabled_sections(cfg, err, errlen) < 0) {
+    if (check_disabled_sections(cfg, err, errlen) < 0 || check_tls(cfg, err, errlen) < 0) {
         config_free(cfg);
         return -1;
     }

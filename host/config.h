@@ -11,6 +11,7 @@
 struct config_listen {
     char *host; /* numeric address or name, without brackets */
     char *port;
+    int tls; /* marked `tls`: sessions on it speak TLS (transport_tls.c) */
     int line;
 };
 
@@ -47,6 +48,15 @@ struct config {
     size_t n_enabled;
     char *authenticator;
     int authenticator_line;
+
+    /* [tls] */
+    struct config_tls {
+        char *certificate;   /* PEM: the server certificate, then its chain */
+        char *key;           /* PEM: its private key */
+        char *ciphers;       /* OpenSSL cipher list for TLS 1.2 (1.3 keeps its own suites) */
+        int64_t min_version; /* 12 or 13: TLS 1.2 or 1.3 */
+        int64_t handshake_timeout_s; /* a handshake not done by then closes the connection */
+    } tls;
 
     /* [admin] */
     int64_t admin_enable;
@@ -108,8 +118,9 @@ int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 void config_defaults(struct config *cfg);
 void config_free(struct config *cfg);
 
-/* Replace the listeners with one "host:port" (the --listen and scripts/run --port
- * override). Returns -1 with a reason in err when it does not parse. */
+/* Replace the listeners with "host:port[ tls]", or several separated by commas (the
+ * --listen and scripts/run --port override). Returns -1 with a reason in err when it
+ * does not parse. */
 int config_set_listen(struct config *cfg, const char *text, char *err, size_t errlen);
 /* Apply a command-line "section.key=value" (chatd --set) on top of the loaded file,
  * with the same checks as a line of the file. -1 with the reason in err. */
@@ -118,8 +129,12 @@ int config_override(struct config *cfg, const char *assignment, char *err, size_
  * and again after command-line overrides. (A [plugin.<name>] section of a plugin that is
  * not enabled must name a plugin of the folder: config_build checks that last.) */
 int config_check_plugins(const struct config *cfg, char *err, size_t errlen);
-/* Parse "host:port" or "[v6]:port" into a config_listen (without line). */
+/* Parse "host:port" or "[v6]:port", optionally followed by the word "tls", into a
+ * config_listen (without line). */
 int config_parse_listen(const char *text, struct config_listen *out, char *err, size_t errlen);
+
+/* 1 when a listener is marked tls. */
+int config_has_tls_listener(const struct config *cfg);
 
 /* Value parsers shared with plugin options; each returns 0 or -1 with a reason. */
 int config_parse_int(const char *text, int64_t min, int64_t max, int64_t *out, char *err,

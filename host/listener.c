@@ -4,6 +4,7 @@
 #include "log.h"
 #include "server.h"
 #include "session.h"
+#include "transport.h"
 
 #include <event2/listener.h>
 #include <netdb.h>
@@ -18,7 +19,14 @@ static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struc
                       int socklen, void *arg)
 {
     (void)listener;
-    session_accept(arg, fd, addr, socklen);
+    session_accept(arg, &transport_tcp, fd, addr, socklen);
+}
+
+static void on_accept_tls(struct evconnlistener *listener, evutil_socket_t fd,
+                          struct sockaddr *addr, int socklen, void *arg)
+{
+    (void)listener;
+    session_accept(arg, &transport_tls, fd, addr, socklen);
 }
 
 static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
@@ -64,8 +72,9 @@ static int open_one(struct server *srv, const struct config_listen *l, char *err
         unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
         if (ai->ai_family == AF_INET6)
             flags |= LEV_OPT_BIND_IPV6ONLY;
-        struct evconnlistener *lev = evconnlistener_new_bind(srv->base, on_accept, srv, flags, 1024,
-                                                             ai->ai_addr, (int)ai->ai_addrlen);
+        struct evconnlistener *lev =
+            evconnlistener_new_bind(srv->base, l->tls ? on_accept_tls : on_accept, srv, flags, 1024,
+                                    ai->ai_addr, (int)ai->ai_addrlen);
         if (!lev) {
             snprintf(err, errlen, "cannot listen on %s%s%s:%s: %s",
                      ai->ai_family == AF_INET6 ? "[" : "", l->host,
@@ -89,10 +98,11 @@ static int open_one(struct server *srv, const struct config_listen *l, char *err
         char host[64], port[16];
         getnameinfo((struct sockaddr *)&bound, len, host, sizeof(host), port, sizeof(port),
                     NI_NUMERICHOST | NI_NUMERICSERV);
+        const char *tls = l->tls ? " (TLS)" : "";
         if (bound.ss_family == AF_INET6)
-            log_info("listening on [%s]:%s", host, port);
+            log_info("listening on [%s]:%s%s", host, port, tls);
         else
-            log_info("listening on %s:%s", host, port);
+            log_info("listening on %s:%s%s", host, port, tls);
         ok = 0;
     }
     freeaddrinfo(res);

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "server.h"
+#include "tls_context.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -22,7 +23,8 @@ static void usage(FILE *out)
             "  -c, --config FILE        config file (default %s)\n"
             "  -t, --test-config        check the config and its plugins, then exit\n"
             "  -l, --listen ADDR:PORT   listen here instead of [server] listen\n"
-            "                           (use [ADDR]:PORT for IPv6)\n"
+            "                           (use [ADDR]:PORT for IPv6; several separated by\n"
+            "                           commas; ADDR:PORT tls for a TLS listener)\n"
             "  -p, --plugin-dir DIR     load plugins from DIR instead of [plugins] dir\n"
             "  -s, --set S.K=VALUE      set key K of section S, over the file (repeatable;\n"
             "                           e.g. --set database.socket=/run/mysqld.sock)\n"
@@ -154,6 +156,9 @@ int main(int argc, char **argv)
     }
     if (!srv) {
         fprintf(stderr, "chatd: cannot create the event loop\n");
+    } else if (config_has_tls_listener(&cfg) &&
+               !(srv->tls_ctx = tls_context_new(&cfg.tls, err, sizeof(err)))) {
+        fprintf(stderr, "chatd: %s\n", err);
     } else if (server_load_plugins(srv, err, sizeof(err)) < 0) {
         fprintf(stderr, "chatd: %s\n", err);
     } else if (o.test_only) {

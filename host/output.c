@@ -3,6 +3,7 @@
 
 #include "server.h"
 #include "session.h"
+#include "transport.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -43,14 +44,8 @@ void output_queue(struct session *s)
 /* Write what the socket takes. Returns 0, or -1 when the session was closed. */
 static int write_now(struct session *s, struct evbuffer *out)
 {
-    /* A socket bufferevent keeps the front of its output frozen so that only its own
-     * write callback drains it; this is that callback's write, done early. */
-    evbuffer_unfreeze(out, 1);
-    int rc = evbuffer_write(out, bufferevent_getfd(s->bev));
-    int error = errno;
-    evbuffer_freeze(out, 1);
-    if (rc < 0 && error != EAGAIN && error != EINTR) {
-        session_close(s, strerror(error));
+    if (s->transport->write(s, out) < 0 && errno != EAGAIN && errno != EINTR) {
+        session_close(s, strerror(errno));
         return -1;
     }
     return 0;

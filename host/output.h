@@ -1,7 +1,8 @@
 /* output.h - getting sessions' queued lines onto the network.
  *
  * Lines are appended to a session's bufferevent output during a loop turn; at the end
- * of the turn one callback writes each such session's output straight to its socket.
+ * of the turn one callback writes each such session's output through its transport
+ * (plain TCP: straight to its socket; TLS leaves it to the bufferevent, transport.h).
  * Only what the socket does not take arms the bufferevent's write event, and with it
  * the write timeout. A session that keeps up with its output thus costs one writev per
  * loop turn and no epoll_ctl at all, where libevent's own path arms and disarms the

@@ -15,6 +15,7 @@
 #include "plugin_trial.h"
 #include "server.h"
 #include "timers.h"
+#include "tls_context.h"
 #include "users.h"
 #include "workers.h"
 
@@ -311,7 +312,8 @@ static int listeners_differ(const struct config *a, const struct config *b)
         return 1;
     for (size_t i = 0; i < a->n_listeners; i++)
         if (str_differs(a->listeners[i].host, b->listeners[i].host) ||
-            str_differs(a->listeners[i].port, b->listeners[i].port))
+            str_differs(a->listeners[i].port, b->listeners[i].port) ||
+            a->listeners[i].tls != b->listeners[i].tls)
             return 1;
     return 0;
 }
@@ -353,6 +355,7 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         {"[server] shutdown_timeout", &cur->shutdown_timeout_s, next->shutdown_timeout_s},
         {"[server] hook_timeout_ms", &cur->hook_timeout_ms, next->hook_timeout_ms},
         {"[log] level", &cur->log_level, next->log_level},
+        {"[tls] handshake_timeout", &cur->tls.handshake_timeout_s, next->tls.handshake_timeout_s},
     };
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         if (*limits[i].live == limits[i].value)
@@ -376,6 +379,7 @@ static void apply_settings(struct server *srv, struct config *next, char *report
     for (size_t i = 0; i < n_restart; i++)
         say(report, len, "%s changed: it needs a restart (kept as it was)", restart[i]);
 
+    SWAP(cur->tls, next->tls); /* its context is built by server_reload */
     SWAP(cur->plugin_dir, next->plugin_dir);
     SWAP(cur->enabled, next->enabled);
     SWAP(cur->enabled_lines, next->enabled_lines);
@@ -566,12 +570,23 @@ int server_reload(struct server *srv, char *report, size_t len)
         log_error("reload refused, the running config is kept: %s", err);
         return -1;
     }
+    /* Certificates are re-read: a renewed one serves the connections accepted from now
+     * on. A bad one refuses the whole reload, and the running one stays. */
+    SSL_CTX *tls_ctx = NULL;
+    if (srv->tls_ctx && config_has_tls_listener(&next) &&
+        !(tls_ctx = tls_context_new(&next.tls, err, sizeof(err)))) {
+        config_free(&next);
+        say(report, len, "reload refused, the running config is kept: %s", err);
+        log_error("reload refused, the running config is kept: %s", err);
+        return -1;
+    }
     size_t *order = calloc(next.n_enabled ? next.n_enabled : 1, sizeof(*order));
     if (!order || make_plan(srv, &next, &plan, order, err, sizeof(err)) < 0) {
         if (!order)
             snprintf(err, sizeof(err), "out of memory");
         free(order);
         config_free(&next);
+        SSL_CTX_free(tls_ctx);
         say(report, len, "reload refused, the running config is kept: %s", err);
         log_error("reload refused, the running config is kept: %s", err);
         return -1;
@@ -596,6 +611,11 @@ int server_reload(struct server *srv, char *report, size_t len)
 
     apply_settings(srv, &next, report, len);
     config_free(&next);
+    if (tls_ctx) {
+        SSL_CTX_free(srv->tls_ctx); /* sessions keep it alive for as long as they run */
+        srv->tls_ctx = tls_ctx;
+        say(report, len, "[tls] certificate and key re-read: new connections get them");
+    }
 
     /* Providers of services first, as at start. */
     for (size_t k = 0; k < n_plan; k++) {

@@ -24,6 +24,7 @@
 #include "workers.h"
 
 #include <event2/thread.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +375,7 @@ void server_free(struct server *srv)
     if (srv->reaper)
         event_free(srv->reaper);
     output_free(srv);
+    SSL_CTX_free(srv->tls_ctx);
     if (srv->base)
         event_base_free(srv->base);
     line_buffer_free(&srv->out);

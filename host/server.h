@@ -24,6 +24,8 @@ struct hook_entry;
 struct hook_run;
 struct service_entry;
 struct service_pin;
+struct ssl_ctx_st;
+struct transport;
 
 /* A command as registered by a plugin. The name and the field table are copied
  * (spec.fields points at the copy). */
@@ -48,9 +50,10 @@ struct subscription {
 struct session {
     chatd_session_id id;
     struct server *server;
-    struct bufferevent *bev; /* writes only: reading is session.c's own */
-    struct event *read_ev;   /* the socket is readable, or the session was idle too long */
-    struct user *user;       /* the user it is logged in as, or NULL */
+    const struct transport *transport; /* plain TCP or TLS (transport.h) */
+    struct bufferevent *bev;           /* output; input too for a transport that reads through it */
+    struct event *read_ev;             /* input is there, or the session was idle too long */
+    struct user *user;                 /* the user it is logged in as, or NULL */
     struct framer framer;
     /* Bytes taken from the socket but not yet consumed by the framer. Freed whenever
      * empty, so an idle session holds no input buffer. */
@@ -66,6 +69,7 @@ struct session {
     unsigned output_paused : 1;  /* too many unread replies: requests wait (session.c) */
     unsigned reading : 1;        /* read_ev is armed */
     unsigned socket_drained : 1; /* the last read took all the kernel had */
+    unsigned stream_ended : 1;   /* TLS: the bufferevent saw the end of the stream */
     struct session *next_dead;
     /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
     struct session *flush_next, **flush_prev;
@@ -84,6 +88,9 @@ struct server {
     struct event_base *base;
     struct config *cfg;
     struct evconnlistener **listeners;
+    /* The TLS listeners' context (tls_context.h), replaced at a reload; each TLS
+     * session holds a reference to the one it was accepted with. NULL: no TLS. */
+    struct ssl_ctx_st *tls_ctx;
     struct evhttp *admin; /* the admin listener, or NULL */
     struct metrics metrics;
     size_t n_listeners;

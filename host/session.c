@@ -8,6 +8,7 @@
 #include "log.h"
 #include "output.h"
 #include "server.h"
+#include "transport.h"
 #include "users.h"
 
 #include <arpa/inet.h>
@@ -30,13 +31,10 @@ static void session_process(struct session *s);
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 
-/* Reading. A session reads its socket itself, straight into its frame buffer, and only
- * while it can take a request: while one is in flight, its output is paused or it is
- * closing, further frames wait in the kernel and TCP pushes back on the client.
- * (libevent's bufferevent would ask the kernel how much is waiting before every read,
- * one more system call per message, and copy through a buffer of its own.) The read
- * event carries the idle timeout, in one common timeout queue for every session, which
- * makes re-arming it O(1). */
+/* Reading. A session reads (through its transport: transport.h) straight into its frame
+ * buffer, and only while it can take a request: while one is in flight, its output is
+ * paused or it is closing, further frames wait in the kernel and TCP pushes back on the
+ * client. Reading carries the idle timeout. */
 static void reading_on(struct session *s)
 {
     if (s->reading || s->dead || s->closing || s->read_eof)
@@ -48,16 +46,16 @@ static void reading_on(struct session *s)
         if (!idle)
             idle = &limit;
     }
-    if (event_add(s->read_ev, idle) == 0)
+    if (s->transport->read_on(s, idle) == 0)
         s->reading = 1;
 }
 
-/* Always event_del: a session resumed by event_active (session_request_done) has its
+/* Always read_off: a session resumed by event_active (session_request_done) has its
  * event re-armed by libevent after that callback, as every persistent event is, while
  * s->reading still says off. */
 static void reading_off(struct session *s)
 {
-    event_del(s->read_ev);
+    s->transport->read_off(s);
     s->reading = 0;
 }
 
@@ -211,7 +209,7 @@ void session_send_error(struct session *s, const char *word, json_t *id, const c
     json_decref(msg);
 }
 
-/* Read from the socket into the session's frame buffer. Returns how many bytes came.
+/* Read from the transport into the session's frame buffer. Returns how many bytes came.
  * The frame buffer holds at most one partial frame plus what one read brings, because
  * complete frames are consumed as they are found. A read that fills less than it could
  * took everything the kernel had: the next call waits for the read event instead of
@@ -240,7 +238,7 @@ static size_t fill_input(struct session *s)
         s->in_cap = cap;
     }
     size_t room = s->in_cap - s->in_end;
-    ssize_t n = recv(bufferevent_getfd(s->bev), s->in + s->in_end, room, 0);
+    ssize_t n = s->transport->read(s, s->in + s->in_end, room);
     if (n > 0) {
         s->in_end += (size_t)n;
         s->server->metrics.bytes_in += (uint64_t)n;
@@ -387,8 +385,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     (void)bev;
     struct session *s = arg;
-    /* The bufferevent only writes (reading is the session's own): its events are about
-     * output. */
+    if (s->transport->on_bev_event && s->transport->on_bev_event(s, what))
+        return;
+    /* The rest is about output. */
     if (what & BEV_EVENT_TIMEOUT) {
         session_close(s, "client did not read its last replies in time");
     } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
@@ -407,8 +406,8 @@ static void refuse(evutil_socket_t fd, const char *peer)
     log_warn("refused %s: max_connections reached", peer);
 }
 
-void session_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *addr,
-                    int socklen)
+void session_accept(struct server *srv, const struct transport *transport, evutil_socket_t fd,
+                    const struct sockaddr *addr, int socklen)
 {
     (void)socklen;
     char peer[64];
@@ -424,31 +423,26 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
     struct session *s = calloc(1, sizeof(*s));
-    struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    struct event *read_ev =
-        s ? event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, s) : NULL;
-    if (!s || !bev || !read_ev) {
-        free(s);
-        if (read_ev)
-            event_free(read_ev);
-        if (bev)
-            bufferevent_free(bev);
-        else
+    if (s) {
+        s->server = srv;
+        s->transport = transport;
+    }
+    if (!s || transport->open(s, fd, on_readable) < 0) {
+        if (!s)
             evutil_closesocket(fd);
+        free(s);
         log_error("cannot accept %s: out of memory", peer);
         return;
     }
+    struct bufferevent *bev = s->bev;
     s->id = ++srv->next_session_id;
     srv->metrics.connections_accepted++;
-    s->server = srv;
-    s->bev = bev;
-    s->read_ev = read_ev;
     memcpy(s->peer, peer, sizeof(s->peer));
     framer_init(&s->framer, (size_t)srv->cfg->max_frame_bytes);
     HASH_ADD(hh, srv->sessions, id, sizeof(s->id), s);
     srv->n_sessions++;
 
-    bufferevent_setcb(bev, NULL, on_write, on_event, s);
+    bufferevent_setcb(bev, transport->on_bev_read, on_write, on_event, s);
     bufferevent_setwatermark(bev, EV_WRITE, (size_t)srv->cfg->max_output_bytes / 4, 0);
     if (srv->cfg->idle_timeout_s > 0) {
         struct timeval idle = {(time_t)srv->cfg->idle_timeout_s, 0};
@@ -457,11 +451,12 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
          * reading its replies cannot hold a session (and its buffers) forever. */
         bufferevent_set_timeouts(bev, NULL, common ? common : &idle);
     }
-    /* The bufferevent only writes, and only for a backlog (output.c); a new one has
-     * writing on. */
+    /* The bufferevent writes only for a backlog (output.c), and reads only for a
+     * transport that reads through it; a new one has writing on. */
     bufferevent_disable(bev, EV_READ | EV_WRITE);
     reading_on(s);
-    log_debug("session %llu accepted from %s", (unsigned long long)s->id, peer);
+    log_debug("session %llu accepted from %s (%s)", (unsigned long long)s->id, peer,
+              transport->name);
 }
 
 static void session_free(struct server *srv, struct session *s)
@@ -470,6 +465,8 @@ static void session_free(struct server *srv, struct session *s)
     output_unqueue(s);
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
+    if (s->transport->close)
+        s->transport->close(s);
     event_free(s->read_ev);
     bufferevent_free(s->bev);
     free(s->in);

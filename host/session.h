@@ -1,5 +1,5 @@
 /* session.h - one client connection (session.c): accepting it, reading frames off its
- * socket, sending replies and pushes, and closing it. Loop thread only. */
+ * transport, sending replies and pushes, and closing it. Loop thread only. */
 #ifndef CHATD_HOST_SESSION_H
 #define CHATD_HOST_SESSION_H
 
@@ -10,9 +10,11 @@
 struct server;
 struct session;
 struct sockaddr;
+struct transport;
 
-void session_accept(struct server *srv, evutil_socket_t fd, const struct sockaddr *addr,
-                    int socklen);
+/* A connection accepted on a listener whose sessions speak `transport`. */
+void session_accept(struct server *srv, const struct transport *transport, evutil_socket_t fd,
+                    const struct sockaddr *addr, int socklen);
 struct session *session_find(struct server *srv, chatd_session_id id);
 /* Send one JSON object as one line. Returns CHATD_ECLOSED for a dead session, and
  * disconnects a slow reader whose unsent backlog passes the limit. Does not take obj. */

@@ -17,9 +17,13 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #   clang-format                   the formatting check
 #   netcat-openbsd                 `nc`, for talking to a running chatd by hand
 #   libedit-dev                    line editing and history in `chat`, the terminal client (BSD)
+#   libssl-dev                     TLS: chatd's TLS listeners (with libevent's OpenSSL
+#                                  bufferevents), `chat --tls` and `chatd-bench --tls`
+#   openssl                        the command that makes scripts/run's self-signed
+#                                  certificate and the TLS tests' certificates
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
     uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
-    libedit-dev)
+    libedit-dev libssl-dev openssl)
 CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "session.h"
+#include "transport.h"
 #include "users.h"
 
 #include <event2/buffer.h>
@@ -458,7 +459,8 @@ struct chatd_testkit_session *chatd_testkit_connect(struct chatd_testkit *kit)
     s->pushes = json_array();
     chatd_session_id before = kit->srv->next_session_id;
     struct sockaddr_un peer = {.sun_family = AF_UNIX};
-    session_accept(kit->srv, fds[0], (const struct sockaddr *)&peer, (int)sizeof(peer));
+    session_accept(kit->srv, &transport_tcp, fds[0], (const struct sockaddr *)&peer,
+                   (int)sizeof(peer));
     s->id = kit->srv->next_session_id;
     s->next = kit->sessions;
     kit->sessions = s;

@@ -8,6 +8,7 @@
  * generous deadline that only a hung client reaches. */
 #include "chatd_proc.h"
 #include "client.h"
+#include "tls_files.h"
 #include "../db/db_test_env.h"
 
 #include <check.h>
@@ -665,6 +666,49 @@ START_TEST(send_exits_0_and_prints_the_reply_and_listen_prints_pushes)
 }
 END_TEST
 
+/* ---- TLS ---- */
+
+/* chat --tls against chatd's TLS listener, checking the certificate (made for this
+ * test) and the host name; and the plain port for a user registered in clear. */
+START_TEST(chat_speaks_tls_and_checks_the_certificate)
+{
+    char dir[PATH_MAX], cert[PATH_MAX + 16], key[PATH_MAX + 16];
+    char cert_set[PATH_MAX + 64], key_set[PATH_MAX + 64], tls_port[16];
+    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
+    ck_assert_int_eq(test_tls_make_certificate(dir, "server", cert, key, sizeof(cert)), 0);
+    snprintf(cert_set, sizeof(cert_set), "tls.certificate=%s", cert);
+    snprintf(key_set, sizeof(key_set), "tls.key=%s", key);
+    const char *sets[] = {cert_set, key_set, NULL};
+    db_test_config(&cfg);
+    ck_assert_msg(db_test_start_sample_tls(&srv, &cfg, sets, 1) == 0, "chatd did not start");
+    snprintf(port_arg, sizeof(port_arg), "%d", srv.port);
+    snprintf(tls_port, sizeof(tls_port), "%d", srv.tls_port);
+    register_user("bob");
+
+    struct run r;
+    run_chat(&r, "--tls", "--ca-file", cert, "--port", tls_port, "--user", "alice",
+             "--password-file", password_file("alice"), "register", NULL);
+    expect_run(&r, 0, "registered alice", NULL);
+    run_chat(&r, "--tls", "--ca-file", cert, "--host", "localhost", "--port", tls_port, "--user",
+             "alice", "--password-file", password_file("alice"), "send", "bob", "over TLS", NULL);
+    expect_run(&r, 0, "stored for bob (offline)\n", NULL);
+    /* Verification is on by default: the system's CAs do not know this certificate. */
+    run_chat(&r, "--tls", "--port", tls_port, "--user", "alice", "--password-file",
+             password_file("alice"), "login", NULL);
+    expect_run(&r, 3, NULL, "certificate verify failed");
+    run_chat(&r, "--tls", "--insecure", "--port", tls_port, "--user", "alice", "--password-file",
+             password_file("alice"), "login", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    /* bob reads it in clear. */
+    run_chat(&r, "--port", port_arg, "--user", "bob", "--password-file", password_file("bob"),
+             "listen", "--seconds", "1", NULL);
+    expect_run(&r, 0, "(offline) alice: over TLS", NULL);
+    run_chat(&r, "--insecure", "login", NULL);
+    expect_run(&r, 2, NULL, "--ca-file and --insecure go with --tls");
+    stop_chat();
+}
+END_TEST
+
 /* ---- connection problems ---- */
 
 START_TEST(a_refused_connection_is_reported_with_exit_3)
@@ -817,6 +861,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, a_push_arriving_while_typing_keeps_the_half_typed_line_and_cursor);
     tcase_add_test(tc, user_without_password_file_is_asked_for_the_password_and_ctrl_d_quits);
     tcase_add_test(tc, send_exits_0_and_prints_the_reply_and_listen_prints_pushes);
+    tcase_add_test(tc, chat_speaks_tls_and_checks_the_certificate);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("failures");

@@ -85,6 +85,12 @@ void db_test_server(const char *action)
 int db_test_start_sample(struct chatd_proc *srv, const struct config_database *cfg,
                          const char *const *more_sets)
 {
+    return db_test_start_sample_tls(srv, cfg, more_sets, 0);
+}
+
+int db_test_start_sample_tls(struct chatd_proc *srv, const struct config_database *cfg,
+                             const char *const *more_sets, int tls)
+{
     char socket[4200], name[200];
     snprintf(socket, sizeof(socket), "database.socket=%s", cfg->socket);
     snprintf(name, sizeof(name), "database.name=%s", cfg->name);
@@ -100,7 +106,7 @@ int db_test_start_sample(struct chatd_proc *srv, const struct config_database *c
     size_t n = 6;
     for (size_t i = 0; more_sets && more_sets[i] && n < 31; i++)
         sets[n++] = more_sets[i];
-    struct chatd_proc_options opts = {.config_path = CHATD_SOURCE_DIR "/config/chatd.conf",
-                                      .sets = sets};
+    struct chatd_proc_options opts = {
+        .config_path = CHATD_SOURCE_DIR "/config/chatd.conf", .sets = sets, .tls = tls};
     return chatd_proc_start(srv, &opts);
 }

@@ -17,6 +17,10 @@ void db_test_cleanup(struct config_database *cfg);
  * result. */
 int db_test_start_sample(struct chatd_proc *srv, const struct config_database *cfg,
                          const char *const *more_sets);
+/* db_test_start_sample, with a TLS listener too when `tls` (srv->tls_port; more_sets
+ * must give tls.certificate and tls.key). */
+int db_test_start_sample_tls(struct chatd_proc *srv, const struct config_database *cfg,
+                             const char *const *more_sets, int tls);
 /* Stop or start the test server (scripts/mariadb with CHATD_TEST_DB_DIR). */
 void db_test_server(const char *action);
 

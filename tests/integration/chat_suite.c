@@ -6,6 +6,7 @@
 #include "check_client.h"
 #include "db.h"
 #include "db_rows.h"
+#include "tls_files.h"
 
 #include <check.h>
 #include <errno.h>
@@ -89,6 +90,42 @@ void stop_chat(void)
 struct test_client *connect_client(void)
 {
     return check_connect(&srv);
+}
+
+void start_chat_tls(const char *const *more_sets, char *cert, char *key, size_t cap)
+{
+    static char dir[PATH_MAX], cert_path[PATH_MAX + 16], key_path[PATH_MAX + 16];
+    static char cert_set[PATH_MAX + 64], key_set[PATH_MAX + 64];
+    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
+    ck_assert_int_eq(test_tls_make_certificate(dir, "server", cert_path, key_path, PATH_MAX + 16),
+                     0);
+    snprintf(cert_set, sizeof(cert_set), "tls.certificate=%s", cert_path);
+    snprintf(key_set, sizeof(key_set), "tls.key=%s", key_path);
+    const char *sets[32] = {cert_set, key_set};
+    size_t n = 2;
+    for (size_t i = 0; more_sets && more_sets[i] && n < 31; i++)
+        sets[n++] = more_sets[i];
+    if (cert)
+        snprintf(cert, cap, "%s", cert_path);
+    if (key)
+        snprintf(key, cap, "%s", key_path);
+    test_start_ms = wall_ms();
+    db_test_config(&cfg);
+    ck_assert_msg(db_test_start_sample_tls(&srv, &cfg, sets, 1) == 0,
+                  "chatd did not start with a TLS listener");
+}
+
+struct test_client *connect_tls_client(const char *ca_file)
+{
+    const struct test_tls_options tls = {.ca_file = ca_file};
+    struct test_client *c = test_client_connect_tls(srv.host, srv.tls_port, &tls, 0);
+    ck_assert_msg(c != NULL, "no TLS connection to chatd on port %d", srv.tls_port);
+    return c;
+}
+
+struct chatd_proc *chat_proc(void)
+{
+    return &srv;
 }
 
 struct chatd_rows *query_chat_db(const char *sql, const struct chatd_value *params, size_t nparams)

@@ -40,6 +40,14 @@ void stop_chat(void);
 
 struct test_client *connect_client(void);
 
+/* start_chat_with, and a TLS listener too, with a certificate made for this test (see
+ * tls_files.h) whose paths are given back (cap bytes each; may be NULL). */
+void start_chat_tls(const char *const *more_sets, char *cert, char *key, size_t cap);
+/* A TLS connection to it, checking the certificate against the CA file. */
+struct test_client *connect_tls_client(const char *ca_file);
+/* The running server, for signals, its log and its ports. */
+struct chatd_proc *chat_proc(void);
+
 /* Run one query (prepared, params bound) on the running server's database, on a
  * connection of the test's own, and return every row; free them with free_chat_rows. */
 struct chatd_rows *query_chat_db(const char *sql, const struct chatd_value *params, size_t nparams);

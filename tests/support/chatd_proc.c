@@ -351,9 +351,14 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
             fprintf(stderr, "chatd_proc: no free port on %s: %s\n", p->host, strerror(errno));
             return -1;
         }
-        char listen[128];
+        char listen[256], tls_listen[128] = "";
         snprintf(listen, sizeof(listen), strchr(p->host, ':') ? "[%s]:%d" : "%s:%d", p->host,
                  p->port);
+        p->tls_port = opts && opts->tls ? test_free_port(p->host) : 0;
+        if (p->tls_port > 0)
+            snprintf(tls_listen, sizeof(tls_listen),
+                     strchr(p->host, ':') ? ",[%s]:%d tls" : ",%s:%d tls", p->host, p->tls_port);
+        strncat(listen, tls_listen, sizeof(listen) - strlen(listen) - 1);
         const char *argv[80] = {
             CHATD_BINARY, "-c", p->config, "-l", listen, "-p", p->plugin_dir,
         };

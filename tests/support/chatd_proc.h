@@ -53,12 +53,16 @@ struct chatd_proc_options {
     const char *config_path;
     /* Values for chatd's --set, "section.key=value", ended by NULL. May be NULL. */
     const char *const *sets;
+    /* Also listen with TLS on a second free port (tls_port); the sets must then give
+     * tls.certificate and tls.key. */
+    int tls;
 };
 
 /* A chatd child process and the files it uses. */
 struct chatd_proc {
     pid_t pid; /* 0 when not running */
     int port;
+    int tls_port; /* the TLS listener's, or 0 */
     char host[64];
     char dir[PATH_MAX];         /* temporary directory holding the files below */
     char config[PATH_MAX + 32]; /* the config file */

@@ -8,7 +8,11 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,10 +131,91 @@ struct test_client *test_client_try_connect(const char *host, int port)
     return client_open(host, port, 0, 0);
 }
 
+/* Wait until the socket is ready for what OpenSSL asked for (its last result `rc`).
+ * 0 to retry, -1 on a failure or at the deadline. */
+static int tls_wait(struct test_client *c, int rc, long long deadline)
+{
+    int err = SSL_get_error(c->ssl, rc);
+    short events = err == SSL_ERROR_WANT_READ ? POLLIN : err == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
+    long long left = deadline - chatd_now_ms();
+    if (!events || left <= 0)
+        return -1;
+    struct pollfd pfd = {.fd = c->fd, .events = events};
+    return poll(&pfd, 1, (int)left) < 0 && errno != EINTR ? -1 : 0;
+}
+
+struct test_client *test_client_connect_tls(const char *host, int port,
+                                            const struct test_tls_options *tls, int quiet)
+{
+    struct test_client *c = client_open(host, port, 0, !quiet);
+    if (!c)
+        return NULL;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx)
+        goto fail;
+    if (tls->max_version) {
+        SSL_CTX_set_security_level(ctx, 0); /* old versions need the old ciphers */
+        SSL_CTX_set_min_proto_version(ctx, 0);
+        SSL_CTX_set_max_proto_version(ctx, tls->max_version);
+    }
+    if (tls->ca_file) {
+        if (!SSL_CTX_load_verify_locations(ctx, tls->ca_file, NULL))
+            goto fail_ctx;
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
+    c->ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx); /* the SSL holds it */
+    if (!c->ssl || !SSL_set_fd(c->ssl, c->fd))
+        goto fail;
+    if (tls->ca_file)
+        SSL_set1_host(c->ssl, "localhost");
+    char name[] = "localhost"; /* OpenSSL's macro takes a mutable string */
+    SSL_set_tlsext_host_name(c->ssl, name);
+    long long deadline = chatd_now_ms() + TEST_CLIENT_TIMEOUT_MS;
+    int rc;
+    while ((rc = SSL_connect(c->ssl)) != 1) {
+        if (tls_wait(c, rc, deadline) < 0)
+            goto fail;
+    }
+    return c;
+fail_ctx:
+    SSL_CTX_free(ctx);
+fail:
+    if (!quiet) {
+        char reason[256] = "timed out or closed";
+        unsigned long e = ERR_peek_last_error();
+        if (e)
+            ERR_error_string_n(e, reason, sizeof(reason));
+        fprintf(stderr, "test_client: TLS with %s port %d: %s\n", host, port, reason);
+    }
+    ERR_clear_error();
+    test_client_close(c);
+    return NULL;
+}
+
+const char *test_client_tls_compression(const struct test_client *c)
+{
+    const COMP_METHOD *m = SSL_get_current_compression(c->ssl);
+    return m ? SSL_COMP_get_name(m) : NULL;
+}
+
+int test_client_tls_peer_fingerprint(const struct test_client *c, char out[65])
+{
+    X509 *cert = SSL_get1_peer_certificate(c->ssl);
+    unsigned char md[32];
+    unsigned int n = 0;
+    int ok = cert && X509_digest(cert, EVP_sha256(), md, &n) && n == 32;
+    X509_free(cert);
+    for (unsigned i = 0; ok && i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    return ok ? 0 : -1;
+}
+
 void test_client_close(struct test_client *c)
 {
     if (!c)
         return;
+    SSL_free(c->ssl);
     close(c->fd);
     free(c);
 }
@@ -139,6 +224,16 @@ int test_client_send(struct test_client *c, const void *data, size_t len, int ti
 {
     const char *p = data;
     long long deadline = chatd_now_ms() + timeout_ms;
+    while (len > 0 && c->ssl) {
+        int n = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+        } else if (tls_wait(c, n, deadline) < 0) {
+            errno = chatd_now_ms() >= deadline ? ETIMEDOUT : EPIPE;
+            return -1;
+        }
+    }
     while (len > 0) {
         ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
         if (n > 0) {
@@ -177,7 +272,30 @@ int test_client_send_json(struct test_client *c, const json_t *msg)
 
 int test_client_shutdown_write(struct test_client *c)
 {
+    if (c->ssl)
+        SSL_shutdown(c->ssl); /* sends close_notify; reading goes on */
     return shutdown(c->fd, SHUT_WR);
+}
+
+/* fill() for a TLS client: a readable socket may hold only part of a record. */
+static ssize_t fill_tls(struct test_client *c, int timeout_ms)
+{
+    long long deadline = chatd_now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+    for (;;) {
+        int n = SSL_read(c->ssl, c->buf + c->len, (int)(sizeof(c->buf) - c->len));
+        if (n > 0) {
+            c->len += (size_t)n;
+            return n;
+        }
+        int err = SSL_get_error(c->ssl, n);
+        if (err == SSL_ERROR_ZERO_RETURN || err == SSL_ERROR_SYSCALL || err == SSL_ERROR_SSL) {
+            ERR_clear_error();
+            c->reset = err != SSL_ERROR_ZERO_RETURN;
+            return 0; /* closed, cleanly or not: the end either way */
+        }
+        if (tls_wait(c, n, deadline) < 0)
+            return TEST_CLIENT_TIMEOUT;
+    }
 }
 
 /* Read what is available into the buffer, waiting up to timeout_ms for something.
@@ -187,6 +305,8 @@ static ssize_t fill(struct test_client *c, int timeout_ms)
 {
     if (c->len == sizeof(c->buf))
         return TEST_CLIENT_ERROR;
+    if (c->ssl)
+        return fill_tls(c, timeout_ms);
     struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
     int rc = poll(&pfd, 1, timeout_ms < 0 ? 0 : timeout_ms);
     if (rc < 0)

@@ -20,8 +20,11 @@
 /* The longest line a client can receive. */
 #define TEST_CLIENT_BUF_SIZE 65536
 
+struct ssl_st;
+
 struct test_client {
     int fd;
+    struct ssl_st *ssl;             /* a TLS connection (test_client_connect_tls), or NULL */
     size_t len;                     /* bytes buffered in buf */
     int reset;                      /* the last read failed with ECONNRESET */
     char buf[TEST_CLIENT_BUF_SIZE]; /* received bytes not yet returned as lines */
@@ -34,6 +37,22 @@ struct test_client *test_client_connect(const char *host, int port, int rcvbuf);
 
 /* test_client_connect without the message: for polling until a server listens. */
 struct test_client *test_client_try_connect(const char *host, int port);
+
+/* How a TLS test client checks the server. */
+struct test_tls_options {
+    const char *ca_file; /* trust this PEM certificate (name checked: localhost); NULL: no check */
+    int max_version;     /* 0, or TLS1_1_VERSION etc. to offer no newer version */
+};
+
+/* Connect and do a TLS handshake; later calls speak TLS. NULL after printing why (the
+ * handshake's failure included) unless quiet. */
+struct test_client *test_client_connect_tls(const char *host, int port,
+                                            const struct test_tls_options *tls, int quiet);
+
+/* The TLS connection's compression method's name, or NULL when there is none. */
+const char *test_client_tls_compression(const struct test_client *c);
+/* The server's certificate's SHA-256 fingerprint as hex (65 bytes with the NUL). */
+int test_client_tls_peer_fingerprint(const struct test_client *c, char out[65]);
 
 void test_client_close(struct test_client *c);
 

@@ -78,7 +78,7 @@ START_TEST(config_refuses_unknown_section)
 {
     assert_refused("[server]\nlisten = 127.0.0.1:1\n[srever]\nx = 1\n", 3,
                    "unknown section [srever] (known: [server], [log], [plugins], "
-                   "[database], [admin], [plugin.<name>])");
+                   "[database], [admin], [tls], [plugin.<name>])");
 }
 END_TEST
 
@@ -86,7 +86,7 @@ START_TEST(config_refuses_unknown_section_without_keys)
 {
     assert_refused("[server]\n\n[extra]\n", 3,
                    "unknown section [extra] (known: [server], [log], [plugins], "
-                   "[database], [admin], [plugin.<name>])");
+                   "[database], [admin], [tls], [plugin.<name>])");
 }
 END_TEST
 
@@ -269,6 +269,60 @@ START_TEST(config_listen_override_replaces_listeners)
 }
 END_TEST
 
+START_TEST(config_reads_tls_listeners_and_section)
+{
+    ck_assert_int_eq(load("[server]\nlisten = 127.0.0.1:1\nlisten = [::1]:2   tls\n[tls]\n"
+                          "certificate = /c.pem\nkey = /k.pem\nmin_version = 1.3\n"),
+                     0);
+    ck_assert_int_eq(cfg.listeners[0].tls, 0);
+    ck_assert_int_eq(cfg.listeners[1].tls, 1);
+    ck_assert_str_eq(cfg.listeners[1].host, "::1");
+    ck_assert_str_eq(cfg.tls.certificate, "/c.pem");
+    ck_assert_int_eq(cfg.tls.min_version, 13);
+    ck_assert_int_eq(cfg.tls.handshake_timeout_s, 10);
+    ck_assert_ptr_nonnull(strstr(cfg.tls.ciphers, "ECDHE"));
+    ck_assert_int_eq(config_has_tls_listener(&cfg), 1);
+    /* --listen takes several, each maybe marked. */
+    ck_assert_int_eq(
+        config_set_listen(&cfg, "127.0.0.1:8000, 127.0.0.1:8001 tls", err, sizeof(err)), 0);
+    ck_assert_uint_eq(cfg.n_listeners, 2);
+    ck_assert_int_eq(cfg.listeners[0].tls, 0);
+    ck_assert_str_eq(cfg.listeners[1].port, "8001");
+    ck_assert_int_eq(cfg.listeners[1].tls, 1);
+    ck_assert_int_eq(config_set_listen(&cfg, "127.0.0.1:8000 ssl", err, sizeof(err)), -1);
+    ck_assert_uint_eq(cfg.n_listeners, 2);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[tls]\n"), 0);
+    ck_assert_int_eq(cfg.tls.min_version, 12);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(config_refuses_bad_tls_values)
+{
+    assert_refused("[server]\nlisten = 127.0.0.1:1 ssl\n", 2,
+                   "[server] listen: 'ssl' after the address: the only word allowed there is tls");
+    assert_refused("[tls]\nmin_version = 1.1\n", 2, "[tls] min_version: '1.1' is not 1.2 or 1.3");
+    assert_refused("[tls]\nhandshake_timeout = 0\n", 2,
+                   "[tls] handshake_timeout: 0 is out of range [1, 600]");
+}
+END_TEST
+
+/* A TLS listener without its certificate and key stops chatd before it starts. */
+START_TEST(config_build_refuses_tls_listener_without_certificate)
+{
+    ck_assert_int_eq(
+        build_with_fixtures("[server]\nlisten = 127.0.0.1:1\nlisten = 127.0.0.1:2 tls\n"
+                            "[tls]\ncertificate = /c.pem\n"),
+        -1);
+    ck_assert_ptr_nonnull(strstr(err, ": the TLS listener 127.0.0.1:2 (line 3) needs [tls] "
+                                      "certificate and [tls] key"));
+    ck_assert_int_eq(build_with_fixtures("[server]\nlisten = 127.0.0.1:2 tls\n"
+                                         "[tls]\ncertificate = /c.pem\nkey = /k.pem\n"),
+                     0);
+}
+END_TEST
+
 START_TEST(config_reports_first_of_several_errors)
 {
     assert_refused("[server]\nmax_connections = x\n[bogus]\n", 2,
@@ -357,6 +411,9 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_reports_missing_file);
     tcase_add_test(tc, config_listen_override_replaces_listeners);
     tcase_add_test(tc, config_reports_first_of_several_errors);
+    tcase_add_test(tc, config_reads_tls_listeners_and_section);
+    tcase_add_test(tc, config_refuses_bad_tls_values);
+    tcase_add_test(tc, config_build_refuses_tls_listener_without_certificate);
     tcase_add_test(tc, installed_paths_are_found_beside_the_executable);
     suite_add_tcase(s, tc);
     return s;

@@ -16,20 +16,23 @@ struct options {
     const char *workload;
     const char *host;
     int port;
-    int users;       /* private: ring size; login, idle: users registered; offline: senders */
-    int inflight;    /* requests in flight per sender */
-    double seconds;  /* length of the measured run */
-    int members;     /* group: members */
-    int senders;     /* group: members that send */
-    int sessions;    /* idle: sessions held */
-    double hold;     /* idle: seconds they are held */
-    int concurrency; /* connections being set up (or, login: logging in) at once */
-    long count;      /* login: stop after this many logins (0: after --seconds) */
-    int receivers;   /* offline: users that are sent to and never log in (during the run) */
-    int verify;      /* offline: then log the receivers in and count what arrives */
-    int server_pid;  /* chatd's pid: its CPU time, and (idle) its memory */
-    int text_bytes;  /* pad message texts to about this many bytes */
-    double drain;    /* seconds to wait for what is still in flight after the run */
+    int users;           /* private: ring size; login, idle: users registered; offline: senders */
+    int inflight;        /* requests in flight per sender */
+    double seconds;      /* length of the measured run */
+    int members;         /* group: members */
+    int senders;         /* group: members that send */
+    int sessions;        /* idle: sessions held */
+    double hold;         /* idle: seconds they are held */
+    int concurrency;     /* connections being set up (or, login: logging in) at once */
+    long count;          /* login: stop after this many logins (0: after --seconds) */
+    int receivers;       /* offline: users that are sent to and never log in (during the run) */
+    int verify;          /* offline: then log the receivers in and count what arrives */
+    int tls;             /* --tls: every connection speaks TLS */
+    const char *ca_file; /* --ca-file: trust this CA (else the system's) */
+    int insecure;        /* --insecure: no check of the server's certificate */
+    int server_pid;      /* chatd's pid: its CPU time, and (idle) its memory */
+    int text_bytes;      /* pad message texts to about this many bytes */
+    double drain;        /* seconds to wait for what is still in flight after the run */
     const char *password;
     const char *prefix; /* user names are PREFIX<n>, the group PREFIXg */
 };

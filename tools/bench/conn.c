@@ -5,6 +5,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +21,8 @@ static int flush_pending;
 static struct conn *dirty_head;
 static char *scratch;
 static size_t scratch_cap;
+static SSL_CTX *tls_ctx; /* --tls */
+static const char *tls_host;
 
 static void do_write(struct conn *c);
 
@@ -51,8 +56,33 @@ void conn_system_init(struct event_base *base)
         die("out of memory");
 }
 
+void conn_tls_init(const char *host, const char *ca_file, int insecure)
+{
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx)
+        die("out of memory");
+    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+    if (!insecure) {
+        if (!(ca_file ? SSL_CTX_load_verify_locations(tls_ctx, ca_file, NULL)
+                      : SSL_CTX_set_default_verify_paths(tls_ctx)))
+            die("cannot use the CA file %s", ca_file ? ca_file : "(system)");
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+        tls_host = host;
+    }
+}
+
+/* OpenSSL's reason for the last failure, for a connection's close. */
+static const char *tls_reason(void)
+{
+    const char *reason = ERR_reason_error_string(ERR_peek_last_error());
+    ERR_clear_error();
+    return reason ? reason : "TLS error";
+}
+
 void conn_system_free(void)
 {
+    SSL_CTX_free(tls_ctx);
+    tls_ctx = NULL;
     event_free(flush_ev);
     flush_ev = NULL;
     free(scratch);
@@ -79,10 +109,69 @@ static void fail(struct conn *c, const char *why)
         c->ops->on_close(c, why);
 }
 
+/* send(2) or SSL_write: bytes sent, or -1 with errno (EAGAIN: not now). */
+static ssize_t conn_send(struct conn *c, const void *buf, size_t len)
+{
+    if (!c->ssl)
+        return send(c->fd, buf, len, MSG_NOSIGNAL);
+    int n = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    int err = SSL_get_error(c->ssl, n);
+    errno = err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+    return -1;
+}
+
+/* recv(2) or SSL_read: bytes, 0 at the end, or -1 with errno (EAGAIN: nothing now). */
+static ssize_t conn_recv(struct conn *c, void *buf, size_t len)
+{
+    if (!c->ssl)
+        return recv(c->fd, buf, len, 0);
+    int n = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (n > 0)
+        return n;
+    int err = SSL_get_error(c->ssl, n);
+    if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0))
+        return 0;
+    errno = err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE ? EAGAIN : EPROTO;
+    return -1;
+}
+
+static void connected(struct conn *c)
+{
+    c->connected = 1;
+    event_add(c->rev, NULL);
+    unsigned gen = c->gen;
+    if (c->ops->on_connect)
+        c->ops->on_connect(c);
+    if (c->gen != gen)
+        return;
+    c->blocked = 0;
+    do_write(c);
+}
+
+/* Drive the TLS handshake on whichever event it waits for. */
+static void handshake(struct conn *c)
+{
+    int rc = SSL_do_handshake(c->ssl);
+    if (rc == 1) {
+        event_del(c->wev);
+        connected(c);
+        return;
+    }
+    int err = SSL_get_error(c->ssl, rc);
+    if (err == SSL_ERROR_WANT_READ)
+        event_add(c->rev, NULL);
+    else if (err == SSL_ERROR_WANT_WRITE)
+        event_add(c->wev, NULL);
+    else
+        fail(c, tls_reason());
+}
+
 static void do_write(struct conn *c)
 {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n > 0) {
             c->out_off += (size_t)n;
             continue;
@@ -103,7 +192,12 @@ static void do_write(struct conn *c)
 static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
+    (void)fd;
     struct conn *c = arg;
+    if (c->ssl && !c->connected) {
+        handshake(c);
+        return;
+    }
     size_t have = c->tail_len;
     if (have + READ_CHUNK / 2 > scratch_cap) {
         size_t cap = 2 * (have + READ_CHUNK / 2);
@@ -115,7 +209,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (have)
         memcpy(scratch, c->tail, have);
-    ssize_t n = recv(fd, scratch + have, scratch_cap - have, 0);
+    ssize_t n = conn_recv(c, scratch + have, scratch_cap - have);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
@@ -147,12 +241,19 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     if (rest)
         memcpy(c->tail, p, rest);
     c->tail_len = rest;
+    /* OpenSSL may hold decrypted bytes the socket will not announce again. */
+    if (c->ssl && SSL_pending(c->ssl) > 0)
+        event_active(c->rev, EV_READ, 1);
 }
 
 static void write_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct conn *c = arg;
+    if (c->ssl && !c->connected) {
+        handshake(c);
+        return;
+    }
     if (!c->connected) {
         int err = 0;
         socklen_t len = sizeof(err);
@@ -162,13 +263,17 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
             fail(c, strerror(err));
             return;
         }
-        c->connected = 1;
-        event_add(c->rev, NULL);
-        unsigned gen = c->gen;
-        if (c->ops->on_connect)
-            c->ops->on_connect(c);
-        if (c->gen != gen)
+        if (tls_ctx) {
+            c->ssl = SSL_new(tls_ctx);
+            if (!c->ssl || !SSL_set_fd(c->ssl, fd) ||
+                (tls_host && !X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), tls_host)))
+                die("out of memory");
+            SSL_set_connect_state(c->ssl);
+            handshake(c);
             return;
+        }
+        connected(c);
+        return;
     }
     c->blocked = 0;
     do_write(c);
@@ -224,6 +329,8 @@ void conn_close(struct conn *c)
     event_free(c->rev);
     event_free(c->wev);
     c->rev = c->wev = NULL;
+    SSL_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
     c->connected = 0;

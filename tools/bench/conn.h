@@ -1,6 +1,7 @@
-/* conn.h - one TCP connection to chatd: a non-blocking connect, output gathered in a
- * buffer and written once per loop iteration (however many requests were queued in
- * that iteration), input read in large chunks and handed over as lines.
+/* conn.h - one TCP connection to chatd: a non-blocking connect (and a TLS handshake
+ * with --tls), output gathered in a buffer and written once per loop iteration (however
+ * many requests were queued in that iteration), input read in large chunks and handed
+ * over as lines.
  *
  * Reads go into one scratch buffer shared by all connections; only the unfinished end
  * of a chunk is kept per connection, so 10,000 idle connections cost little memory.
@@ -14,6 +15,7 @@
 #include <stdint.h>
 
 struct conn;
+struct ssl_st;
 
 struct conn_ops {
     /* The connection is established (what was queued before is being sent). */
@@ -37,6 +39,7 @@ struct conn {
     char *tail; /* an unfinished line from the last read */
     size_t tail_len, tail_cap;
     int dirty, blocked;
+    struct ssl_st *ssl; /* with --tls, once connecting */
     struct conn *next_dirty;
     int64_t connect_start_ns;
 };
@@ -46,6 +49,10 @@ void conn_init(struct conn *c);
 
 /* Set up the flush event and the read scratch for this loop. Call once. */
 void conn_system_init(struct event_base *base);
+/* From now on every connection speaks TLS with the server at `host` (an IPv4 address,
+ * which its certificate must name unless insecure), trusting ca_file (NULL: the
+ * system's CAs). Exits on an unusable CA file. */
+void conn_tls_init(const char *host, const char *ca_file, int insecure);
 /* Free them, once every connection is freed. */
 void conn_system_free(void);
 

@@ -46,6 +46,8 @@ int main(int argc, char **argv)
     if (!b.base)
         die("cannot create the event loop");
     conn_system_init(b.base);
+    if (b.opt.tls)
+        conn_tls_init(b.opt.host, b.opt.ca_file, b.opt.insecure);
     fprintf(stderr, "chatd-bench: workload %s against %s:%d, users %s<n>\n", b.opt.workload,
             b.opt.host, b.opt.port, b.prefix);
 

@@ -41,6 +41,9 @@ static const char usage_text[] =
     "Options:\n"
     "  --host ADDR         chatd's IPv4 address (127.0.0.1)\n"
     "  --port P            chatd's port (required)\n"
+    "  --tls               speak TLS (the certificate is checked for --host)\n"
+    "  --ca-file FILE      with --tls: trust the CA certificate(s) in FILE\n"
+    "  --insecure          with --tls: do not check the certificate\n"
     "  --server-pid PID    chatd's pid: its CPU time over the window (and, idle, its\n"
     "                      memory) is read from /proc and reported beside the bench's\n"
     "  --concurrency K     connects and logins outstanding at once during setup (64),\n"
@@ -109,6 +112,12 @@ void options_parse(struct bench *b, int argc, char **argv)
         } else if (strcmp(a, "--verify") == 0) {
             o->verify = 1;
             continue;
+        } else if (strcmp(a, "--tls") == 0) {
+            o->tls = 1;
+            continue;
+        } else if (strcmp(a, "--insecure") == 0) {
+            o->insecure = 1;
+            continue;
         }
         if (strncmp(a, "--", 2) != 0)
             usage_error("unexpected argument '%s'", a);
@@ -151,11 +160,15 @@ void options_parse(struct bench *b, int argc, char **argv)
             o->password = v;
         else if (strcmp(a, "--prefix") == 0)
             o->prefix = v;
+        else if (strcmp(a, "--ca-file") == 0)
+            o->ca_file = v;
         else
             usage_error("unknown option '%s'", a);
     }
     if (o->port == 0)
         usage_error("%s", "--port is required");
+    if ((o->ca_file || o->insecure) && !o->tls)
+        usage_error("%s", "--ca-file and --insecure go with --tls");
     b->addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
     if (inet_pton(AF_INET, o->host, &b->addr.sin_addr) != 1)
         usage_error("--host needs an IPv4 address, not '%s'", o->host);

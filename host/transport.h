@@ -1,0 +1,44 @@
+/* transport.h - how a session's bytes arrive and leave: plain TCP (transport_tcp.c) or
+ * TLS (transport_tls.c). session.c frames what `read` gives it and appends replies to
+ * the output of s->bev; the transport says where input comes from and how output gets
+ * onto the network. Loop thread only. */
+#ifndef CHATD_HOST_TRANSPORT_H
+#define CHATD_HOST_TRANSPORT_H
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <sys/types.h>
+
+struct session;
+struct evbuffer;
+struct timeval;
+
+struct transport {
+    const char *name; /* for the log: "tcp", "tls" */
+    /* Make s->bev (output, and input when the transport reads through it) and s->read_ev
+     * (whose callback `on_input` session.c runs to read: EV_READ for input or the end of
+     * it, EV_TIMEOUT when the session was idle too long) for the accepted socket fd,
+     * which the bufferevent then owns. 0, or -1 with nothing made (fd still open). */
+    int (*open)(struct session *s, evutil_socket_t fd, event_callback_fn on_input);
+    /* Extra bufferevent read callback (NULL: the bufferevent does not read). */
+    bufferevent_data_cb on_bev_read;
+    /* A bufferevent event for the transport; returns 1 when handled, 0 to leave it to
+     * session.c's output handling (NULL: none). */
+    int (*on_bev_event)(struct session *s, short what);
+    /* Wait for input, with the idle limit (NULL: none); -1 when that fails. */
+    int (*read_on)(struct session *s, const struct timeval *idle);
+    void (*read_off)(struct session *s);
+    /* recv(2) for the session: bytes read, 0 at the end of the stream, -1 with errno
+     * (EAGAIN: nothing more for now). */
+    ssize_t (*read)(struct session *s, void *buf, size_t len);
+    /* End of a loop turn: put on the network what it takes of `out` now (what is left
+     * goes out through the bufferevent's write event). 0, or -1 with errno. */
+    int (*write)(struct session *s, struct evbuffer *out);
+    /* The session is being freed: a last word to the peer, if any (NULL: none). */
+    void (*close)(struct session *s);
+};
+
+extern const struct transport transport_tcp;
+extern const struct transport transport_tls;
+
+#endif
