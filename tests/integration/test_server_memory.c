@@ -78,6 +78,12 @@ END_TEST
 
 /* ---- partial frames ---- */
 
+static void wait_read(struct test_client *c)
+{
+    ck_assert_msg(test_client_wait_peer_read(c, 10000) == 0,
+                  "chatd did not read a partial frame within 10 s");
+}
+
 START_TEST(input_of_a_partial_frame_does_not_grow_past_the_frame_limit)
 {
     /* A large limit, so that each buffer is a mapping of its own whose size shows in
@@ -93,10 +99,13 @@ START_TEST(input_of_a_partial_frame_does_not_grow_past_the_frame_limit)
     for (int i = 0; i < N; i++) {
         c[i] = connect_client();
         check_send(c[i], frame, PARTIAL);
+        wait_read(c[i]);
     }
-    for (int i = 0; i < N; i++)
-        ck_assert_msg(test_client_wait_peer_read(c[i], 10000) == 0,
-                      "chatd did not read a partial frame within 10 s");
+    /* A little more, read into a buffer already near the limit. */
+    for (int i = 0; i < N; i++) {
+        check_send(c[i], frame + 64, 32);
+        wait_read(c[i]);
+    }
     /* Each buffer holds at most the limit plus a byte; doubling it, as before, would
      * have taken each to 2 MiB. */
     long long added = status_kib("VmData:") - before;
