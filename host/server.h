@@ -72,7 +72,7 @@ struct session {
     /* The frame and login deadlines (session_limits.c), on a monotonic clock in ms. */
     struct event *deadline_ev; /* fires at deadline_at_ms when that is not 0 */
     int64_t deadline_at_ms;
-    int64_t login_by_ms;      /* closed if still anonymous then; 0: no deadline */
+    int64_t login_by_ms;      /* closed then unless logged in (users_bind clears it) */
     int64_t partial_since_ms; /* since when a begun frame waits for its rest; 0: none */
     UT_hash_handle hh;
 };

@@ -80,9 +80,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
             return;
         }
     }
-    if (s->login_by_ms && s->user) {
-        s->login_by_ms = 0;
-    } else if (s->login_by_ms && now >= s->login_by_ms) {
+    if (s->login_by_ms && now >= s->login_by_ms) {
         if (!s->busy) {
             snprintf(reason, sizeof(reason), "not logged in within %llds",
                      (long long)cfg->login_timeout_s);

@@ -15,8 +15,8 @@ size_t session_output_pause(const struct config *cfg);
 /* The output level at which a paused session takes requests again. */
 size_t session_output_resume(const struct config *cfg);
 
-/* A new session: create its deadline timer and start the login deadline. Returns 0,
- * or -1 when out of memory. */
+/* A new session: create its deadline timer and start the login deadline, which its
+ * first login ends (users_bind). Returns 0, or -1 when out of memory. */
 int session_deadlines_start(struct session *s);
 void session_deadlines_free(struct session *s);
 

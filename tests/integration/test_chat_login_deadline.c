@@ -12,8 +12,12 @@ START_TEST(anonymous_session_is_closed_at_login_timeout_and_logged_in_one_is_not
     start_chat_with(sets);
     struct test_client *anon = connect_client();
     struct test_client *user = connect_client();
+    struct test_client *left = connect_client();
     do_register(user, "alice", PASSWD, "success");
     json_decref(do_login(user, "alice", PASSWD, "success"));
+    /* One that logged out again is not anonymous for the deadline. */
+    json_decref(do_login(left, "alice", PASSWD, "success"));
+    do_logout(left);
 
     /* A ping is answered, but does not put the deadline off. */
     expect(anon, "success", "{ss}", "cmd", "ping");
@@ -27,11 +31,13 @@ START_TEST(anonymous_session_is_closed_at_login_timeout_and_logged_in_one_is_not
     ck_assert_msg(test_client_expect_eof(anon, 5000), "the anonymous session stayed open");
     test_client_close(anon);
 
-    /* The logged-in session, connected after the other, is past its deadline too once
-     * this wait is over, and is still served. */
+    /* The logged-in sessions, connected after the other, are past their deadline too
+     * once this wait is over, and are still served. */
     chatd_sleep_ms(1500);
     expect(user, "success", "{ss}", "cmd", "ping");
+    expect(left, "success", "{ss}", "cmd", "ping");
     test_client_close(user);
+    test_client_close(left);
     stop_chat();
 }
 END_TEST
