@@ -33,6 +33,11 @@ struct config {
     int64_t idle_timeout_s; /* 0: never */
     int64_t max_frame_bytes;
     int64_t max_output_bytes; /* unsent backlog that disconnects a slow reader */
+    /* Unsent output from which a session takes no more requests (at most half of
+     * max_output_bytes counts: session_limits.c). */
+    int64_t output_pause_bytes;
+    int64_t frame_timeout_s; /* a begun frame must be complete within; 0: never */
+    int64_t login_timeout_s; /* a new session must log in within; 0: never */
     int64_t shutdown_timeout_s;
     int64_t hook_timeout_ms; /* a deferring hook is skipped after this long */
 

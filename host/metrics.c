@@ -242,6 +242,12 @@ void metrics_render(struct server *srv, struct evbuffer *out)
                     m->disconnects_slow_reader);
     metrics_counter(out, "chatd_disconnects_idle_total", "Clients disconnected by idle_timeout.",
                     m->disconnects_idle);
+    metrics_counter(out, "chatd_disconnects_frame_timeout_total",
+                    "Clients disconnected for not completing a begun request within frame_timeout.",
+                    m->disconnects_frame_timeout);
+    metrics_counter(out, "chatd_disconnects_login_timeout_total",
+                    "Clients disconnected for not logging in within login_timeout.",
+                    m->disconnects_login_timeout);
     metrics_counter(out, "chatd_received_bytes_total", "Bytes read from clients.", m->bytes_in);
     metrics_counter(out, "chatd_sent_bytes_total", "Bytes queued for clients.", m->bytes_out);
 

@@ -73,6 +73,11 @@ struct session {
     struct session *next_dead;
     /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
     struct session *flush_next, **flush_prev;
+    /* The frame and login deadlines (session_limits.c), on a monotonic clock in ms. */
+    struct event *deadline_ev; /* fires at deadline_at_ms when that is not 0 */
+    int64_t deadline_at_ms;
+    int64_t login_by_ms;      /* closed then unless logged in (users_bind clears it) */
+    int64_t partial_since_ms; /* since when a begun frame waits for its rest; 0: none */
     UT_hash_handle hh;
 };
 

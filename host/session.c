@@ -8,6 +8,7 @@
 #include "log.h"
 #include "output.h"
 #include "server.h"
+#include "session_limits.h"
 #include "transport.h"
 #include "users.h"
 
@@ -211,7 +212,9 @@ void session_send_error(struct session *s, const char *word, json_t *id, const c
 
 /* Read from the transport into the session's frame buffer. Returns how many bytes came.
  * The frame buffer holds at most one partial frame plus what one read brings, because
- * complete frames are consumed as they are found. A read that fills less than it could
+ * complete frames are consumed as they are found; it never grows past the frame limit
+ * plus one byte (or one read, if that is more), the most needed to finish a frame or
+ * find it too large. A read that fills less than it could
  * took everything the kernel had: the next call waits for the read event instead of
  * making a system call to hear "nothing yet". */
 static size_t fill_input(struct session *s)
@@ -223,10 +226,13 @@ static size_t fill_input(struct session *s)
         s->in_end -= s->in_start;
         s->in_start = 0;
     }
-    if (s->in_cap - s->in_end < READ_CHUNK) {
+    size_t most = s->framer.max_frame + 1 > READ_CHUNK ? s->framer.max_frame + 1 : READ_CHUNK;
+    if (s->in_cap - s->in_end < READ_CHUNK && s->in_cap < most) {
         size_t cap = s->in_cap ? s->in_cap : READ_CHUNK;
-        while (cap - s->in_end < READ_CHUNK)
+        while (cap - s->in_end < READ_CHUNK && cap < most)
             cap *= 2;
+        if (cap > most)
+            cap = most;
         char *grown = realloc(s->in, cap);
         if (!grown) {
             log_error("session %llu (%s): out of memory for its input", (unsigned long long)s->id,
@@ -256,14 +262,14 @@ static size_t fill_input(struct session *s)
     return 0;
 }
 
-/* Replies to a client's own requests are throttled, not punished: past half the
- * output limit the session stops taking requests until the client has read most of
- * its replies (session_wrote resumes it). Only output the client did not ask for
- * (pushes) can reach the limit. */
+/* Replies to a client's own requests are throttled, not punished: from the pause level
+ * (output_pause_bytes, at most half the output limit) the session stops taking requests
+ * until the client has read half of that (session_wrote resumes it). Only output the
+ * client did not ask for (pushes) can reach the limit. */
 static int output_has_room(struct session *s)
 {
     size_t pending = evbuffer_get_length(bufferevent_get_output(s->bev));
-    if (pending < (size_t)s->server->cfg->max_output_bytes / 2)
+    if (pending < session_output_pause(s->server->cfg))
         return 1;
     s->output_paused = 1;
     return 0;
@@ -283,18 +289,39 @@ void session_wrote(struct session *s)
     }
     if (pending == 0 && s->user)
         flush_watch_flushed(s->server, s->user->name);
-    if (s->output_paused && pending <= (size_t)s->server->cfg->max_output_bytes / 4) {
+    if (s->output_paused && pending <= session_output_resume(s->server->cfg)) {
         s->output_paused = 0;
         session_process(s);
     }
 }
 
-/* The write event sent part of a backlog (the low watermark is a quarter of the
- * output limit, so this also comes in time to resume a paused session). */
+/* The write event sent part of a backlog (the low watermark is the level at which a
+ * paused session resumes, so this comes in time for it). */
 static void on_write(struct bufferevent *bev, void *arg)
 {
     (void)bev;
     session_wrote(arg);
+}
+
+/* Give back input memory a session does not need now: all of it once the buffer is
+ * empty, and the unused part while the client's unread replies hold its requests back,
+ * which can last as long as the client likes. (A session waiting for its own request
+ * keeps its buffer: it reads on in a moment.) */
+static void input_release(struct session *s)
+{
+    size_t pending = s->in_end - s->in_start;
+    if (s->in && pending == 0) {
+        free(s->in);
+        s->in = NULL;
+        s->in_start = s->in_end = s->in_cap = 0;
+    } else if (s->output_paused && pending < s->in_cap) {
+        memmove(s->in, s->in + s->in_start, pending);
+        char *fitted = realloc(s->in, pending);
+        if (fitted)
+            s->in = fitted;
+        s->in_start = 0;
+        s->in_end = s->in_cap = pending;
+    }
 }
 
 static void session_process(struct session *s)
@@ -309,11 +336,14 @@ static void session_process(struct session *s)
         enum framer_status st = framer_next(&s->framer, pending, s->in_end - s->in_start, &frame);
         s->in_start += frame.consumed;
         if (st == FRAMER_READY) {
+            s->partial_since_ms = 0;
             dispatch_frame(s, frame.data, frame.len);
         } else if (st == FRAMER_NEED_MORE) {
             if (fill_input(s) > 0)
                 continue;
             input_used_up = 1;
+            if (s->in_end > s->in_start && !s->read_eof)
+                session_frame_waits(s);
             if (s->read_eof && s->in_end > s->in_start) {
                 /* The end of the stream ends a bare number (answered bad_request);
                  * anything else left over is an unfinished value, which the parser
@@ -338,11 +368,7 @@ static void session_process(struct session *s)
         reading_off(s);
     else
         reading_on(s);
-    if (s->in_start == s->in_end && s->in) {
-        free(s->in);
-        s->in = NULL;
-        s->in_start = s->in_end = s->in_cap = 0;
-    }
+    input_release(s);
     /* After the client's end of stream, close once every request it sent is answered;
      * a pause for output room is not the end. */
     if (!s->busy && !s->closing && ((s->read_eof && input_used_up) || srv->stopping))
@@ -443,7 +469,7 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     srv->n_sessions++;
 
     bufferevent_setcb(bev, transport->on_bev_read, on_write, on_event, s);
-    bufferevent_setwatermark(bev, EV_WRITE, (size_t)srv->cfg->max_output_bytes / 4, 0);
+    bufferevent_setwatermark(bev, EV_WRITE, session_output_resume(srv->cfg), 0);
     if (srv->cfg->idle_timeout_s > 0) {
         struct timeval idle = {(time_t)srv->cfg->idle_timeout_s, 0};
         const struct timeval *common = event_base_init_common_timeout(srv->base, &idle);
@@ -454,6 +480,11 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     /* The bufferevent writes only for a backlog (output.c), and reads only for a
      * transport that reads through it; a new one has writing on. */
     bufferevent_disable(bev, EV_READ | EV_WRITE);
+    if (session_deadlines_start(s) < 0) {
+        log_error("cannot accept %s: out of memory", peer);
+        session_close(s, "out of memory");
+        return;
+    }
     reading_on(s);
     log_debug("session %llu accepted from %s (%s)", (unsigned long long)s->id, peer,
               transport->name);
@@ -468,6 +499,7 @@ static void session_free(struct server *srv, struct session *s)
     if (s->transport->close)
         s->transport->close(s);
     event_free(s->read_ev);
+    session_deadlines_free(s);
     bufferevent_free(s->bev);
     free(s->in);
     free(s);

@@ -81,6 +81,7 @@ int users_bind(struct server *srv, struct session *s, const char *name)
     }
     u->sessions[u->n_sessions++] = s->id;
     s->user = u;
+    s->login_by_ms = 0; /* logged in: no login deadline any more (session_limits.c) */
     srv->metrics.sessions_logged_in++;
     log_debug("session %llu logged in as %s", (unsigned long long)s->id, name);
     emit(srv, CHATD_EVENT_LOGIN, s->id, u->name, u->n_sessions == 1);

@@ -87,10 +87,10 @@ END_TEST
 
 START_TEST(sigterm_flushes_replies_a_slow_client_has_not_read_yet)
 {
-    start_with("max_output_bytes = 67108864\n");
+    start_with("max_output_bytes = 67108864\noutput_pause_bytes = 33554432\n");
     /* Replies to these requests (about 8 MB) fill the small receive buffer and the
      * socket's send buffer (which the kernel may grow to a few MB), so many of them
-     * still wait inside chatd at SIGTERM. */
+     * still wait inside chatd at SIGTERM (the pause level lets chatd hold them all). */
     struct test_client *c = test_client_connect(srv.host, srv.port, 4096);
     ck_assert(c != NULL);
     enum { N = 10000, PAD = 800 };

@@ -62,6 +62,9 @@ START_TEST(config_reads_values_and_defaults)
     ck_assert_int_eq(cfg.max_frame_bytes, 65536);
     ck_assert_int_eq(cfg.max_output_bytes, 1048576);
     ck_assert_int_eq(cfg.hook_timeout_ms, 10000);
+    ck_assert_int_eq(cfg.output_pause_bytes, 32768);
+    ck_assert_int_eq(cfg.frame_timeout_s, 10);
+    ck_assert_int_eq(cfg.login_timeout_s, 60);
     config_free(&cfg);
 }
 END_TEST
@@ -119,6 +122,23 @@ START_TEST(config_reads_hook_timeout_within_its_range)
                    "[server] hook_timeout_ms: 9 is out of range [10, 600000]");
     assert_refused("[server]\nhook_timeout_ms = 600001\n", 2,
                    "[server] hook_timeout_ms: 600001 is out of range [10, 600000]");
+}
+END_TEST
+
+START_TEST(config_reads_memory_and_deadline_keys_within_their_ranges)
+{
+    ck_assert_int_eq(
+        load("[server]\noutput_pause_bytes = 1024\nframe_timeout = 0\nlogin_timeout = 86400\n"), 0);
+    ck_assert_int_eq(cfg.output_pause_bytes, 1024);
+    ck_assert_int_eq(cfg.frame_timeout_s, 0);
+    ck_assert_int_eq(cfg.login_timeout_s, 86400);
+    config_free(&cfg);
+    assert_refused("[server]\noutput_pause_bytes = 1023\n", 2,
+                   "[server] output_pause_bytes: 1023 is out of range [1024, 1073741824]");
+    assert_refused("[server]\n\nframe_timeout = 3601\n", 3,
+                   "[server] frame_timeout: 3601 is out of range [0, 3600]");
+    assert_refused("[server]\nlogin_timeout = -1\n", 2,
+                   "[server] login_timeout: -1 is out of range [0, 86400]");
 }
 END_TEST
 
@@ -392,6 +412,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_refuses_non_integer);
     tcase_add_test(tc, config_refuses_integer_out_of_range);
     tcase_add_test(tc, config_reads_hook_timeout_within_its_range);
+    tcase_add_test(tc, config_reads_memory_and_deadline_keys_within_their_ranges);
     tcase_add_test(tc, config_refuses_bad_boolean);
     tcase_add_test(tc, config_refuses_bad_log_level);
     tcase_add_test(tc, config_refuses_listen_without_port);

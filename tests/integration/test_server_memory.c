@@ -1,0 +1,173 @@
+/* test_server_memory.c - black-box tests of what bounds a connection's memory and time in
+ * the real chatd binary: clients that pipeline without reading are held back in little
+ * memory (output_pause_bytes), a partial frame's input never grows past the frame limit,
+ * and a begun frame must be completed within frame_timeout (slowloris). Memory is read
+ * from /proc with generous margins; the figures themselves come from tools/chatd-abuse. */
+#include "server_suite.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* A "Vm...:" line of chatd's /proc/PID/status, in KiB. */
+static long long status_kib(const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)srv.pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    long long kib = -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, field, strlen(field)) == 0)
+            kib = strtoll(line + strlen(field), NULL, 10);
+    fclose(f);
+    ck_assert_msg(kib >= 0, "no %s in %s", field, path);
+    return kib;
+}
+
+/* ---- clients that do not read ---- */
+
+START_TEST(clients_pipelining_without_reading_are_held_back_in_little_memory)
+{
+    start();
+    struct test_client *other = connect_client();
+    assert_ping_works(other, 1);
+    long long before = status_kib("VmRSS:");
+
+    enum { N = 100, PINGS = 4096 };
+    static const char ping[] = "{\"cmd\":\"ping\"}";
+    static char burst[(sizeof(ping) - 1) * PINGS];
+    for (size_t i = 0; i < PINGS; i++)
+        memcpy(burst + i * (sizeof(ping) - 1), ping, sizeof(ping) - 1);
+    struct test_client *c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = test_client_connect(srv.host, srv.port, 4096);
+        ck_assert(c[i] != NULL);
+        fcntl(c[i]->fd, F_SETFL, fcntl(c[i]->fd, F_GETFL) | O_NONBLOCK);
+    }
+    /* Send until chatd takes nothing from any of them for a second: it has stopped
+     * reading them, and their writes block. */
+    long long give_up = chatd_now_ms() + 60000, quiet_since = chatd_now_ms();
+    while (chatd_now_ms() - quiet_since < 1000 && chatd_now_ms() < give_up) {
+        int progress = 0;
+        for (int i = 0; i < N; i++)
+            progress |= send(c[i]->fd, burst, sizeof(burst), MSG_NOSIGNAL) > 0;
+        if (progress)
+            quiet_since = chatd_now_ms();
+        else
+            chatd_sleep_ms(50);
+    }
+    ck_assert_msg(chatd_now_ms() < give_up, "chatd kept reading clients that read no reply");
+
+    /* Each holds output_pause_bytes (32 KiB) of replies and one read of requests, about
+     * 4 MiB for all; before that limit each held 512 KiB of replies, 50 MiB in all. */
+    long long added = status_kib("VmRSS:") - before;
+    ck_assert_msg(added < 16 * 1024, "%d clients that do not read added %lld KiB to chatd's RSS", N,
+                  added);
+    assert_ping_works(other, 2);
+    for (int i = 0; i < N; i++)
+        test_client_close(c[i]);
+    test_client_close(other);
+    stop();
+}
+END_TEST
+
+/* ---- partial frames ---- */
+
+static void wait_read(struct test_client *c)
+{
+    ck_assert_msg(test_client_wait_peer_read(c, 10000) == 0,
+                  "chatd did not read a partial frame within 10 s");
+}
+
+START_TEST(input_of_a_partial_frame_does_not_grow_past_the_frame_limit)
+{
+    /* A large limit, so that each buffer is a mapping of its own whose size shows in
+     * VmData whether or not its pages are touched. */
+    enum { N = 20, MAX_FRAME = 1 << 20, PARTIAL = MAX_FRAME - 64 };
+    start_with("max_frame_bytes = 1048576\nframe_timeout = 0\n");
+    char *frame = malloc(PARTIAL);
+    ck_assert(frame != NULL);
+    memset(frame, 'a', PARTIAL);
+    memcpy(frame, "{\"cmd\":\"ping\",\"x\":\"", 19);
+    long long before = status_kib("VmData:");
+    struct test_client *c[N];
+    for (int i = 0; i < N; i++) {
+        c[i] = connect_client();
+        check_send(c[i], frame, PARTIAL);
+        wait_read(c[i]);
+    }
+    /* A little more, read into a buffer already near the limit. */
+    for (int i = 0; i < N; i++) {
+        check_send(c[i], frame + 64, 32);
+        wait_read(c[i]);
+    }
+    /* Each buffer holds at most the limit plus a byte; doubling it, as before, would
+     * have taken each to 2 MiB. */
+    long long added = status_kib("VmData:") - before;
+    ck_assert_msg(added < N * 1536, "%d partial frames of %d bytes added %lld KiB to VmData", N,
+                  PARTIAL, added);
+    /* A frame that ends just under the limit is still taken. */
+    check_send_str(c[0], "\",\"id\":1}");
+    json_t *reply = expect(c[0], "ping_reply", "success");
+    assert_int_id(reply, 1);
+    json_decref(reply);
+    for (int i = 0; i < N; i++)
+        test_client_close(c[i]);
+    free(frame);
+    stop();
+}
+END_TEST
+
+START_TEST(frame_not_completed_within_frame_timeout_is_refused_then_closed)
+{
+    int admin_port = test_free_port("127.0.0.1");
+    ck_assert_int_gt(admin_port, 0);
+    char extra[128];
+    snprintf(extra, sizeof(extra), "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n", admin_port);
+    struct chatd_proc_options opts = {.server_conf = "frame_timeout = 1\n", .extra_conf = extra};
+    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+
+    struct test_client *idle = connect_client();
+    struct test_client *slow = connect_client();
+    check_send_str(slow, "{\"cmd\":\"ping\",\"id\":");
+    json_t *err = expect(slow, "error", "timeout");
+    ck_assert_msg(strstr(chatd_json_str(err, "reason"), "not completed within 1s"),
+                  "the reason does not say why: %s", check_dump(err));
+    json_decref(err);
+    assert_closed(slow);
+    test_client_close(slow);
+
+    /* Only a begun frame has a deadline: a client silent between requests is served. */
+    assert_ping_works(idle, 2);
+    char *metrics = test_http_get(admin_port, "/metrics");
+    ck_assert_msg(metrics != NULL, "cannot connect to the admin listener");
+    ck_assert_msg(strstr(metrics, "chatd_disconnects_frame_timeout_total 1\n"), "metrics: %s",
+                  metrics);
+    free(metrics);
+    test_client_close(idle);
+    stop();
+}
+END_TEST
+
+static Suite *server_memory_suite(void)
+{
+    Suite *s = suite_create("server_memory");
+    /* Generous bounds: a test waits at most a few seconds unless something is wrong. */
+    TCase *tc = tcase_create("memory");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, clients_pipelining_without_reading_are_held_back_in_little_memory);
+    tcase_add_test(tc, input_of_a_partial_frame_does_not_grow_past_the_frame_limit);
+    tcase_add_test(tc, frame_not_completed_within_frame_timeout_is_refused_then_closed);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return chatd_proc_run_suite(server_memory_suite());
+}
