@@ -6,6 +6,7 @@
 #include "json_fast.h"
 #include "log.h"
 #include "plugin_loader.h"
+#include "ratelimit.h"
 #include "request.h"
 #include "server.h"
 #include "session.h"
@@ -85,6 +86,10 @@ void dispatch_frame(struct session *s, const char *data, size_t len)
     const json_t *cmd = json_object_get(body, "cmd");
     if (!json_is_string(cmd)) {
         session_send_error(s, "bad_request", id, NULL, "'cmd' must be a string");
+        json_decref(body);
+        return;
+    }
+    if (ratelimit_request(s, json_string_value(cmd), id) > 0) {
         json_decref(body);
         return;
     }

@@ -83,6 +83,8 @@ void accounts_handle_register(struct chatd_request *req, const json_t *body, voi
     struct accounts *a = arg;
     const char *name = json_string_value(json_object_get(body, "user"));
     const json_t *passwd = json_object_get(body, "passwd");
+    if (a->host->auth_attempt(a->self, req, NULL) != 0)
+        return; /* answered rate_limited */
     if (!chat_valid_name(name)) {
         chat_refuse(a->host, req, "failure",
                     "a name is 1 to 32 ASCII letters, digits or underscores");

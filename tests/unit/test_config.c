@@ -78,7 +78,7 @@ START_TEST(config_refuses_unknown_section)
 {
     assert_refused("[server]\nlisten = 127.0.0.1:1\n[srever]\nx = 1\n", 3,
                    "unknown section [srever] (known: [server], [log], [plugins], "
-                   "[database], [admin], [plugin.<name>])");
+                   "[database], [admin], [limits], [plugin.<name>])");
 }
 END_TEST
 
@@ -86,7 +86,7 @@ START_TEST(config_refuses_unknown_section_without_keys)
 {
     assert_refused("[server]\n\n[extra]\n", 3,
                    "unknown section [extra] (known: [server], [log], [plugins], "
-                   "[database], [admin], [plugin.<name>])");
+                   "[database], [admin], [limits], [plugin.<name>])");
 }
 END_TEST
 
