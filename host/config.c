@@ -57,8 +57,8 @@ static const struct host_key host_keys[] = {
      "200/2s"},
     {"limits", "connections_per_address", KEY_RATE, FIELD(limits.connections_per_address), 0, 0,
      "60/60s"},
-    {"limits", "max_connections_per_address", KEY_INT, FIELD(limits.max_connections_per_address),
-     0, 1000000, "100"},
+    {"limits", "max_connections_per_address", KEY_INT, FIELD(limits.max_connections_per_address), 0,
+     1000000, "100"},
     {"limits", "max_tracked", KEY_INT, FIELD(limits.max_tracked), 16, 10000000, "100000"},
     {"admin", "enable", KEY_BOOL, FIELD(admin_enable), 0, 0, "no"},
     {"admin", "listen", KEY_STRING, FIELD(admin_listen), 3, 300, "127.0.0.1:9100"},
@@ -206,8 +206,7 @@ int config_parse_rate(const char *text, struct config_rate *out, char *err, size
         out->period_ms = period * units[i].ms;
         return 0;
     }
-    snprintf(err, errlen, "'%s' is not COUNT/PERIOD (such as 20/60s, 10/15m, 100/1h) or off",
-             text);
+    snprintf(err, errlen, "'%s' is not COUNT/PERIOD (such as 20/60s, 10/15m, 100/1h) or off", text);
     return -1;
 }
 

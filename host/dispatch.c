@@ -67,7 +67,10 @@ void dispatch_frame(struct session *s, const char *data, size_t len)
             session_send_error(s, "bad_request", NULL, NULL, unsupported);
             return;
         }
-        log_debug("session %llu: bad JSON: %s", (unsigned long long)s->id, error.text);
+        /* Where, never what: jansson's text quotes the bytes it stumbled on, which can be
+         * a password or a token (the client gets the text, it sent those bytes). */
+        log_debug("session %llu: bad JSON at byte %d of a %zu-byte frame (jansson error %d)",
+                  (unsigned long long)s->id, error.position, len, (int)json_error_code(&error));
         session_send_error(s, "bad_json", NULL, NULL, error.text);
         session_close_after_flush(s, "bad JSON");
         return;

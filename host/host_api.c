@@ -352,8 +352,7 @@ static void api_service_release(struct chatd_plugin *self, struct chatd_service 
     services_release(self->server, self, svc);
 }
 
-static int api_auth_attempt(struct chatd_plugin *self, struct chatd_request *req,
-                            const char *name)
+static int api_auth_attempt(struct chatd_plugin *self, struct chatd_request *req, const char *name)
 {
     if (!self->is_authenticator)
         return CHATD_EPERM;

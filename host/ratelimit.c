@@ -30,8 +30,8 @@ struct rate_table {
 };
 
 static const char *const kind_names[RATE_LIMIT_KINDS] = {
-    "login_per_address",       "failed_login_per_name",      "requests_per_session",
-    "connections_per_address", "max_connections_per_address"};
+    "login_per_address", "failed_login_per_name", "requests_per_session", "connections_per_address",
+    "max_connections_per_address"};
 
 const char *rate_limit_name(enum rate_limit_kind kind)
 {
@@ -214,8 +214,8 @@ int64_t ratelimit_connection_open(struct server *srv, const struct rate_key *key
     if (lim->max_connections_per_address == 0 && lim->connections_per_address.burst == 0)
         return 0;
     int64_t now = now_ns();
-    struct rate_entry *e = lookup(srv, srv->limits.connections, key,
-                                  &lim->connections_per_address, 1, now);
+    struct rate_entry *e =
+        lookup(srv, srv->limits.connections, key, &lim->connections_per_address, 1, now);
     if (!e)
         return 0;
     if (lim->max_connections_per_address > 0 &&
@@ -251,13 +251,12 @@ void ratelimit_connection_closed(struct server *srv, const struct rate_key *key)
 int64_t ratelimit_request(struct session *s, const char *cmd, json_t *id)
 {
     struct server *srv = s->server;
-    int64_t wait =
-        rate_bucket_take(&s->requests, &srv->cfg->limits.requests_per_session, now_ns());
+    int64_t wait = rate_bucket_take(&s->requests, &srv->cfg->limits.requests_per_session, now_ns());
     if (wait == 0)
         return 0;
     srv->limits.refused[RATE_REQUESTS]++;
-    json_t *reply = json_pack("{s:s+,s:s,s:I,s:s}", "cmd", cmd, "_reply", "result",
-                              "rate_limited", "retry_after_ms", (json_int_t)wait, "reason",
+    json_t *reply = json_pack("{s:s+,s:s,s:I,s:s}", "cmd", cmd, "_reply", "result", "rate_limited",
+                              "retry_after_ms", (json_int_t)wait, "reason",
                               "too many requests on this connection");
     if (reply && id)
         json_object_set(reply, "id", id);

@@ -47,11 +47,11 @@ struct rate_bucket {
 
 /* The limits that refuse, each with its own counter in /metrics. */
 enum rate_limit_kind {
-    RATE_LOGIN_ADDRESS,  /* login and register attempts per source address */
-    RATE_FAILED_NAME,    /* failed logins per account name */
-    RATE_REQUESTS,       /* requests per session */
-    RATE_CONNECTIONS,    /* new connections per source address */
-    RATE_CONCURRENT,     /* open connections per source address */
+    RATE_LOGIN_ADDRESS, /* login and register attempts per source address */
+    RATE_FAILED_NAME,   /* failed logins per account name */
+    RATE_REQUESTS,      /* requests per session */
+    RATE_CONNECTIONS,   /* new connections per source address */
+    RATE_CONCURRENT,    /* open connections per source address */
     RATE_LIMIT_KINDS
 };
 

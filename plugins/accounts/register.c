@@ -38,14 +38,18 @@ static int hash_work(struct chatd_db *db, void *arg)
 static int store_work(struct chatd_db *db, void *arg)
 {
     struct register_job *j = arg;
-    struct chatd_value row[2] = {
+    struct chatd_value row[3] = {
+        {.type = CHATD_PARAM_TEXT, .s = j->name, .len = strlen(j->name)},
         {.type = CHATD_PARAM_TEXT, .s = j->name, .len = strlen(j->name)},
         {.type = CHATD_PARAM_TEXT, .s = j->hash, .len = strlen(j->hash)},
     };
     uint64_t added = 0;
-    int rc = j->a->host->db_exec(
-        db, "INSERT IGNORE INTO accounts_users (name, password_hash) VALUES (?, ?)", row, 2, &added,
-        NULL);
+    /* Ignored when the name is taken in any case (the unique name_folded). */
+    int rc =
+        j->a->host->db_exec(db,
+                            "INSERT IGNORE INTO accounts_users (name, name_folded, password_hash)"
+                            " VALUES (?, LOWER(?), ?)",
+                            row, 3, &added, NULL);
     j->taken = rc == 0 && added == 0;
     return rc;
 }

@@ -359,7 +359,7 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
         };
         size_t argc = 7;
         static const char *const test_limits[] = {
-            "limits.login_per_address=1000000/1s",   "limits.failed_login_per_name=1000000/1s",
+            "limits.login_per_address=1000000/1s",    "limits.failed_login_per_name=1000000/1s",
             "limits.requests_per_session=1000000/1s", "limits.connections_per_address=1000000/1s",
             "limits.max_connections_per_address=0",
         };
