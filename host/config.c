@@ -59,7 +59,7 @@ static const struct host_key host_keys[] = {
      "60/60s"},
     {"limits", "max_connections_per_address", KEY_INT, FIELD(limits.max_connections_per_address), 0,
      1000000, "100"},
-    {"limits", "max_tracked", KEY_INT, FIELD(limits.max_tracked), 16, 10000000, "100000"},
+    {"limits", "max_tracked", KEY_INT, FIELD(limits.max_tracked), 16, 10000000, "50000"},
     {"admin", "enable", KEY_BOOL, FIELD(admin_enable), 0, 0, "no"},
     {"admin", "listen", KEY_STRING, FIELD(admin_listen), 3, 300, "127.0.0.1:9100"},
     {"database", "enable", KEY_BOOL, FIELD(db.enable), 0, 0, "no"},
