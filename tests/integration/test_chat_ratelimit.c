@@ -118,7 +118,11 @@ END_TEST
 
 START_TEST(requests_per_session_are_limited)
 {
-    const char *const sets[] = {ALL_OFF, "limits.requests_per_session=10/1h", NULL};
+    int admin_port = test_free_port("127.0.0.1");
+    char admin[64];
+    snprintf(admin, sizeof(admin), "admin.listen=127.0.0.1:%d", admin_port);
+    const char *const sets[] = {ALL_OFF, "limits.requests_per_session=10/1h", "admin.enable=yes",
+                                admin, NULL};
     start_chat_with(sets);
     struct test_client *c = connect_client();
     for (int i = 0; i < 10; i++)
@@ -133,6 +137,13 @@ START_TEST(requests_per_session_are_limited)
     /* Another session has its own budget. */
     struct test_client *d = connect_client();
     expect(d, "success", "{ss}", "cmd", "ping");
+    /* /metrics counts the refusals by limit. */
+    char *metrics = test_http_get(admin_port, "/metrics");
+    ck_assert_ptr_nonnull(metrics);
+    ck_assert_msg(strstr(metrics, "chatd_rate_limited_total{limit=\"requests_per_session\"} 2\n") &&
+                      strstr(metrics, "chatd_rate_limited_total{limit=\"login_per_address\"} 0\n"),
+                  "no rate-limit counters in\n%s", metrics);
+    free(metrics);
     test_client_close(c);
     test_client_close(d);
     stop_chat();
