@@ -21,7 +21,8 @@ enum key_kind {
     KEY_LISTEN,
     KEY_NAME_LIST,
     KEY_NAME,
-    KEY_TLS_VERSION
+    KEY_TLS_VERSION,
+    KEY_RATE
 };
 
 struct host_key {
@@ -63,6 +64,16 @@ static const struct host_key host_keys[] = {
     {"tls", "ciphers", KEY_STRING, FIELD(tls.ciphers), 1, 2048, TLS_DEFAULT_CIPHERS},
     {"tls", "min_version", KEY_TLS_VERSION, FIELD(tls.min_version), 0, 0, "1.2"},
     {"tls", "handshake_timeout", KEY_INT, FIELD(tls.handshake_timeout_s), 1, 600, "10"},
+    {"limits", "login_per_address", KEY_RATE, FIELD(limits.login_per_address), 0, 0, "20/60s"},
+    {"limits", "failed_login_per_name", KEY_RATE, FIELD(limits.failed_login_per_name), 0, 0,
+     "10/15m"},
+    {"limits", "requests_per_session", KEY_RATE, FIELD(limits.requests_per_session), 0, 0,
+     "200/2s"},
+    {"limits", "connections_per_address", KEY_RATE, FIELD(limits.connections_per_address), 0, 0,
+     "60/60s"},
+    {"limits", "max_connections_per_address", KEY_INT, FIELD(limits.max_connections_per_address), 0,
+     1000000, "100"},
+    {"limits", "max_tracked", KEY_INT, FIELD(limits.max_tracked), 16, 10000000, "50000"},
     {"admin", "enable", KEY_BOOL, FIELD(admin_enable), 0, 0, "no"},
     {"admin", "listen", KEY_STRING, FIELD(admin_listen), 3, 300, "127.0.0.1:9100"},
     {"database", "enable", KEY_BOOL, FIELD(db.enable), 0, 0, "no"},
@@ -177,6 +188,39 @@ int config_parse_bool(const char *text, int *out, char *err, size_t errlen)
         }
     }
     snprintf(err, errlen, "'%s' is not a boolean (yes/no, true/false, on/off, 1/0)", text);
+    return -1;
+}
+
+int config_parse_rate(const char *text, struct config_rate *out, char *err, size_t errlen)
+{
+    if (strcmp(text, "off") == 0) {
+        out->burst = 0;
+        out->period_ms = 1000;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long long count = strtoll(text, &end, 10);
+    long long period = 0;
+    if (end != text && *end == '/' && end[1] >= '0' && end[1] <= '9')
+        period = strtoll(end + 1, &end, 10);
+    static const struct {
+        char unit;
+        long long ms, max; /* the unit in ms; the most of it (one day) */
+    } units[] = {{'s', 1000, 86400}, {'m', 60000, 1440}, {'h', 3600000, 24}};
+    for (size_t i = 0; period > 0 && errno == 0 && i < sizeof(units) / sizeof(units[0]); i++) {
+        if (end[0] != units[i].unit || end[1] != '\0')
+            continue;
+        if (count < 1 || count > 1000000 || period > units[i].max) {
+            snprintf(err, errlen, "'%s': the count must be 1 to 1000000, the period at most a day",
+                     text);
+            return -1;
+        }
+        out->burst = count;
+        out->period_ms = period * units[i].ms;
+        return 0;
+    }
+    snprintf(err, errlen, "'%s' is not COUNT/PERIOD (such as 20/60s, 10/15m, 100/1h) or off", text);
     return -1;
 }
 
@@ -424,6 +468,11 @@ static void apply_host_key(struct parse_state *st, const struct host_key *k, con
         }
         *(int64_t *)(void *)(base + k->offset) = value[2] == '2' ? 12 : 13;
         return;
+    case KEY_RATE:
+        if (config_parse_rate(value, (struct config_rate *)(void *)(base + k->offset), reason,
+                              sizeof(reason)) < 0)
+            goto bad;
+        return;
     }
     return;
 bad:
@@ -442,7 +491,8 @@ static int known_section(const char *section)
         return config_valid_name(plugin, 32);
     return strcmp(section, "server") == 0 || strcmp(section, "log") == 0 ||
            strcmp(section, "plugins") == 0 || strcmp(section, "database") == 0 ||
-           strcmp(section, "admin") == 0 || strcmp(section, "tls") == 0;
+           strcmp(section, "admin") == 0 || strcmp(section, "tls") == 0 ||
+           strcmp(section, "limits") == 0;
 }
 
 /* Append [plugin.PLUGIN] KEY = VALUE; -1 out of memory (nothing appended). */
@@ -544,7 +594,7 @@ static char *read_line(char *buf, int size, void *user)
             if (!known_section(section))
                 set_error(st,
                           "unknown section [%s] (known: [server], [log], [plugins], "
-                          "[database], [admin], [tls], [plugin.<name>])",
+                          "[database], [admin], [tls], [limits], [plugin.<name>])",
                           section);
         }
     }

@@ -23,6 +23,13 @@ struct config_entry {
     int line;
 };
 
+/* A token bucket: a burst of `burst`, refilled at `burst` per `period_ms`. burst 0: the
+ * limit is off. */
+struct config_rate {
+    int64_t burst;
+    int64_t period_ms;
+};
+
 struct config {
     char *path;
 
@@ -62,6 +69,15 @@ struct config {
         int64_t min_version; /* 12 or 13: TLS 1.2 or 1.3 */
         int64_t handshake_timeout_s; /* a handshake not done by then closes the connection */
     } tls;
+    /* [limits] (ratelimit.h) */
+    struct config_limits {
+        struct config_rate login_per_address;
+        struct config_rate failed_login_per_name;
+        struct config_rate requests_per_session;
+        struct config_rate connections_per_address;
+        int64_t max_connections_per_address; /* 0: off */
+        int64_t max_tracked;                 /* entries per table of buckets */
+    } limits;
 
     /* [admin] */
     int64_t admin_enable;
@@ -145,6 +161,9 @@ int config_has_tls_listener(const struct config *cfg);
 int config_parse_int(const char *text, int64_t min, int64_t max, int64_t *out, char *err,
                      size_t errlen);
 int config_parse_bool(const char *text, int *out, char *err, size_t errlen);
+/* A rate, "COUNT/PERIOD" with PERIOD a number and s, m or h ("20/60s": a burst of 20,
+ * refilled at 20 per 60 s), or "off" (burst 0). */
+int config_parse_rate(const char *text, struct config_rate *out, char *err, size_t errlen);
 /* A plugin or command name: [a-z0-9_], 1 to max bytes. */
 int config_valid_name(const char *text, size_t max);
 

@@ -6,6 +6,7 @@
 #include "json_fast.h"
 #include "log.h"
 #include "plugin_loader.h"
+#include "ratelimit.h"
 #include "request.h"
 #include "server.h"
 #include "session.h"
@@ -66,7 +67,10 @@ void dispatch_frame(struct session *s, const char *data, size_t len)
             session_send_error(s, "bad_request", NULL, NULL, unsupported);
             return;
         }
-        log_debug("session %llu: bad JSON: %s", (unsigned long long)s->id, error.text);
+        /* Where, never what: jansson's text quotes the bytes it stumbled on, which can be
+         * a password or a token (the client gets the text, it sent those bytes). */
+        log_debug("session %llu: bad JSON at byte %d of a %zu-byte frame (jansson error %d)",
+                  (unsigned long long)s->id, error.position, len, (int)json_error_code(&error));
         session_send_error(s, "bad_json", NULL, NULL, error.text);
         session_close_after_flush(s, "bad JSON");
         return;
@@ -85,6 +89,10 @@ void dispatch_frame(struct session *s, const char *data, size_t len)
     const json_t *cmd = json_object_get(body, "cmd");
     if (!json_is_string(cmd)) {
         session_send_error(s, "bad_request", id, NULL, "'cmd' must be a string");
+        json_decref(body);
+        return;
+    }
+    if (ratelimit_request(s, json_string_value(cmd), id) > 0) {
         json_decref(body);
         return;
     }

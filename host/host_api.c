@@ -352,6 +352,26 @@ static void api_service_release(struct chatd_plugin *self, struct chatd_service 
     services_release(self->server, self, svc);
 }
 
+static int api_auth_attempt(struct chatd_plugin *self, struct chatd_request *req, const char *name)
+{
+    if (!self->is_authenticator)
+        return CHATD_EPERM;
+    if (!req)
+        return CHATD_EINVAL;
+    return ratelimit_auth_attempt(req, name);
+}
+
+static int api_auth_failed(struct chatd_plugin *self, struct chatd_request *req, const char *name,
+                           const char *why)
+{
+    if (!self->is_authenticator)
+        return CHATD_EPERM;
+    if (!req || !name)
+        return CHATD_EINVAL;
+    ratelimit_auth_failed(req, name, why);
+    return 0;
+}
+
 const struct chatd_host host_api = {
     .size = sizeof(struct chatd_host),
     .abi_major = CHATD_ABI_MAJOR,
@@ -401,4 +421,6 @@ const struct chatd_host host_api = {
     .deliver = api_deliver,
     .user_logout_all = api_user_logout_all,
     .hook_has = api_hook_has,
+    .auth_attempt = api_auth_attempt,
+    .auth_failed = api_auth_failed,
 };

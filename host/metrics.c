@@ -248,6 +248,17 @@ void metrics_render(struct server *srv, struct evbuffer *out)
     metrics_counter(out, "chatd_disconnects_login_timeout_total",
                     "Clients disconnected for not logging in within login_timeout.",
                     m->disconnects_login_timeout);
+    evbuffer_add_printf(out, "# HELP chatd_rate_limited_total Requests and connections refused "
+                             "rate_limited, by [limits] key.\n# TYPE chatd_rate_limited_total "
+                             "counter\n");
+    for (int i = 0; i < RATE_LIMIT_KINDS; i++)
+        evbuffer_add_printf(out, "chatd_rate_limited_total{limit=\"%s\"} %llu\n",
+                            rate_limit_name((enum rate_limit_kind)i),
+                            (unsigned long long)srv->limits.refused[i]);
+    metrics_counter(out, "chatd_rate_limit_evictions_total",
+                    "Rate-limit keys forgotten at [limits] max_tracked.", srv->limits.evictions);
+    metrics_gauge(out, "chatd_rate_limit_keys", "Addresses and names with a rate-limit bucket.",
+                  (double)ratelimits_tracked(&srv->limits));
     metrics_counter(out, "chatd_received_bytes_total", "Bytes read from clients.", m->bytes_in);
     metrics_counter(out, "chatd_sent_bytes_total", "Bytes queued for clients.", m->bytes_out);
 

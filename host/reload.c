@@ -367,6 +367,10 @@ static void apply_settings(struct server *srv, struct config *next, char *report
             (long long)limits[i].value);
         *limits[i].live = limits[i].value;
     }
+    if (memcmp(&cur->limits, &next->limits, sizeof(cur->limits)) != 0) {
+        say(report, len, "[limits] changed");
+        cur->limits = next->limits;
+    }
     log_configure((enum chatd_log_level)cur->log_level, (int)cur->log_syslog, cur->log_ident);
     const char *restart[5];
     size_t n_restart = 0;

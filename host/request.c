@@ -21,6 +21,8 @@ struct chatd_request *request_new(struct session *s, struct command *cmd, json_t
     req->session = s->id;
     req->body = body;
     req->id = id;
+    req->source = s->source;
+    memcpy(req->peer, s->peer, sizeof(req->peer));
     if (s->user && !(req->user = strdup(s->user->name))) {
         free(req);
         return NULL;

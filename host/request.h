@@ -13,9 +13,11 @@ struct chatd_request {
     struct server *server;
     struct command *command;
     chatd_session_id session;
-    json_t *body;            /* owned */
-    json_t *id;              /* inside body, or NULL */
-    char *user;              /* the session's user when the request arrived, or NULL */
+    json_t *body;           /* owned */
+    json_t *id;             /* inside body, or NULL */
+    char *user;             /* the session's user when the request arrived, or NULL */
+    struct rate_key source; /* the session's address, and as text (for logs) */
+    char peer[64];
     unsigned holds;          /* plugin callbacks running with it, plus pending jobs */
     struct timespec arrived; /* for the latency histogram */
     /* The user this request bound its session to with session_login (NULL: none), and

@@ -59,7 +59,7 @@ struct server *server_new(struct config *cfg)
         srv->base = event_base_new_with_config(ev_cfg);
         event_config_free(ev_cfg);
     }
-    if (!srv->base || line_buffer_init(&srv->out, 4096) < 0) {
+    if (!srv->base || line_buffer_init(&srv->out, 4096) < 0 || ratelimits_init(&srv->limits) < 0) {
         server_free(srv);
         return NULL;
     }
@@ -353,6 +353,7 @@ void server_free(struct server *srv)
         registry_close_retired(srv, 1);
         flush_watch_free_all(srv);
     }
+    ratelimits_free(&srv->limits);
     hooks_free_all(srv);
     services_free_all(srv);
     metrics_free(&srv->metrics);

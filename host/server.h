@@ -10,6 +10,7 @@
 #include "framer.h"
 #include "line_buffer.h"
 #include "metrics.h"
+#include "ratelimit.h"
 
 #include <chatd/plugin.h>
 #include <event2/event.h>
@@ -60,6 +61,9 @@ struct session {
     char *in;
     size_t in_start, in_end, in_cap;
     char peer[64];
+    struct rate_key source;      /* its address, for the per-address limits */
+    struct rate_bucket requests; /* [limits] requests_per_session */
+    unsigned counted : 1;        /* counted as open by ratelimit_connection_open */
     unsigned busy : 1;           /* a request is in flight; the next frame waits */
     unsigned in_process : 1;     /* inside session_process() */
     unsigned read_eof : 1;       /* the peer has closed its side */
@@ -98,6 +102,7 @@ struct server {
     struct ssl_ctx_st *tls_ctx;
     struct evhttp *admin; /* the admin listener, or NULL */
     struct metrics metrics;
+    struct ratelimits limits;
     size_t n_listeners;
     struct event *sigterm, *sigint, *sighup, *shutdown_timer, *reaper;
     struct event *accept_pause; /* re-enables accepting after running out of descriptors */

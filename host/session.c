@@ -421,15 +421,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-/* Refuse a connection over the limit with a line the client can understand. */
-static void refuse(evutil_socket_t fd, const char *peer)
+/* Refuse a connection over a limit with a line the client can understand. */
+static void refuse(evutil_socket_t fd, const char *line)
 {
-    static const char line[] =
-        "{\"cmd\":\"error\",\"result\":\"busy\",\"reason\":\"too many connections\"}\n";
-    ssize_t ignored = send(fd, line, sizeof(line) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t ignored = send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)ignored;
     evutil_closesocket(fd);
-    log_warn("refused %s: max_connections reached", peer);
 }
 
 void session_accept(struct server *srv, const struct transport *transport, evutil_socket_t fd,
@@ -440,7 +437,24 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     describe_peer(addr, peer, sizeof(peer));
     if (srv->stopping || srv->n_sessions >= (size_t)srv->cfg->max_connections) {
         srv->metrics.connections_refused++;
-        refuse(fd, peer);
+        refuse(fd, "{\"cmd\":\"error\",\"result\":\"busy\",\"reason\":\"too many connections\"}\n");
+        log_warn("refused %s: max_connections reached", peer);
+        return;
+    }
+    struct rate_key source;
+    rate_key_address(&source, addr);
+    const char *over = NULL;
+    int64_t wait = ratelimit_connection_open(srv, &source, &over);
+    if (wait > 0) {
+        char line[160];
+        snprintf(line, sizeof(line),
+                 "{\"cmd\":\"error\",\"result\":\"rate_limited\",\"retry_after_ms\":%lld,"
+                 "\"reason\":\"%s\"}\n",
+                 (long long)wait, over);
+        refuse(fd, line);
+        /* Only at debug: a flood of connections must not become a flood of log lines
+         * (chatd_rate_limited_total counts them). */
+        log_debug("refused %s: %s", peer, over);
         return;
     }
     /* Replies and pushes are small: without this, a receiver's delayed ACK can hold
@@ -456,11 +470,14 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     if (!s || transport->open(s, fd, on_readable) < 0) {
         if (!s)
             evutil_closesocket(fd);
+        ratelimit_connection_closed(srv, &source);
         free(s);
         log_error("cannot accept %s: out of memory", peer);
         return;
     }
     struct bufferevent *bev = s->bev;
+    s->source = source;
+    s->counted = 1;
     s->id = ++srv->next_session_id;
     srv->metrics.connections_accepted++;
     memcpy(s->peer, peer, sizeof(s->peer));
@@ -494,6 +511,8 @@ static void session_free(struct server *srv, struct session *s)
 {
     users_unbind(srv, s);
     output_unqueue(s);
+    if (s->counted)
+        ratelimit_connection_closed(srv, &s->source);
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
     if (s->transport->close)

@@ -1,4 +1,4 @@
-/* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.2).
+/* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.3).
  *
  * A plugin is a shared object that includes this header (plus <jansson.h>; database
  * work goes through the host table, so no MariaDB header is needed) and exports exactly
@@ -26,6 +26,9 @@
  *    clock, on_user_flushed, db_query_rows, the table-name rule for migrations, hooks,
  *    services with declared dependencies, the delivery facility (deliver),
  *    user_logout_all (end a user's other sessions) and hook_has.
+ *  - 1.3: login admission for authenticators: auth_attempt (the host's rate limits
+ *    before a login or register) and auth_failed (a failed login, logged and charged to
+ *    the name), with the error code CHATD_ELIMITED.
  *
  * Instances (since 1.2). A plugin keeps its state in one struct it allocates in init and
  * hands to instance_set(); every callback that was registered with a NULL `arg`
@@ -71,7 +74,7 @@ extern "C" {
  *  load each other. */
 #define CHATD_ABI_MAJOR 1
 /** The ABI minor this header describes. */
-#define CHATD_ABI_MINOR 2
+#define CHATD_ABI_MINOR 3
 
 /** The oldest ABI minor this plugin needs: a plugin may define it before including
  *  this header when it uses nothing newer (probing later members with
@@ -116,7 +119,8 @@ extern "C" {
     X(ECLOSED, -12, "session closed")                                                              \
     X(EOVERFLOW, -13, "value too large")                                                           \
     X(ESHUTDOWN, -14, "server is shutting down")                                                   \
-    X(EPLUGIN, -15, "plugin failed")
+    X(EPLUGIN, -15, "plugin failed")                                                               \
+    X(ELIMITED, -16, "rate limited")
 
 enum chatd_error {
 #define CHATD_ERRNO_ENUM(name, value, text) CHATD_##name = (value),
@@ -801,6 +805,25 @@ struct chatd_host {
      *  can skip building a payload nobody would read (message.accepted for every
      *  message, say). hook_run with no hooks is cheap too, but the payload is not. */
     int (*hook_has)(struct chatd_plugin *self, const char *hook);
+
+    /* -- since 1.3: login admission (loop thread; the authenticator only) -- */
+
+    /** Call first thing for every authentication attempt, before any password hash or
+     *  database job: a login, a register. It applies the host's [limits]: attempts per
+     *  source address (always; each call counts one), and, when `name` is given, the
+     *  failed logins of that account name (only looked at here; auth_failed counts
+     *  them). Give `name` for a password login; give NULL for a register and for a
+     *  login by token, so that someone who guesses passwords for a name cannot lock its
+     *  user out of logging in by token. Returns 0 (go on), CHATD_ELIMITED when the host
+     *  has answered req `rate_limited` with retry_after_ms (reply nothing more),
+     *  CHATD_EPERM when the plugin is not the authenticator, CHATD_EINVAL for no req. */
+    int (*auth_attempt)(struct chatd_plugin *self, struct chatd_request *req, const char *name);
+    /** A login for `name` failed (`why`: "wrong password", "unknown user", "bad token"...,
+     *  never a secret): the host logs it at warn with the name and the source address
+     *  and counts it against the name's failed-login limit. Returns 0, CHATD_EPERM when
+     *  the plugin is not the authenticator, CHATD_EINVAL for no req or name. */
+    int (*auth_failed)(struct chatd_plugin *self, struct chatd_request *req, const char *name,
+                       const char *why);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

@@ -14,6 +14,12 @@
  * carries the same token again (it stays valid until it expires: a token login never
  * extends or replaces it). Hooks never see a token, and cannot set "token".
  *
+ * Every login first passes the host's admission (auth_attempt: attempts per address,
+ * and for a password login the name's failed logins, before any hash is computed); a
+ * login that fails is reported with auth_failed, which logs it and counts it against
+ * the name. A token login is not held back by the name's failures, so that guessing a
+ * user's password cannot lock them out of logging in by token.
+ *
  * logout with "all":true revokes every token of the user (a database job), then ends
  * every other session of theirs (user_logout_all) and this one. */
 #include "accounts.h"
@@ -32,6 +38,15 @@ struct login_job {
     int has_token;              /* token holds the token login_reply carries */
     struct accounts_token token;
 };
+
+/* Answer a failed login with `result` (and `reason`, may be NULL), reported to the
+ * host as `why`. */
+static void login_failed(struct login_job *j, struct chatd_request *req, const char *result,
+                         const char *reason, const char *why)
+{
+    j->a->host->auth_failed(j->a->self, req, j->name, why);
+    chat_refuse(j->a->host, req, result, reason);
+}
 
 static void login_free(struct login_job *j)
 {
@@ -164,7 +179,7 @@ static void verified(struct chatd_request *req, void *arg, int status)
     if (chat_job_failed(j->a->host, req, status, "the password could not be checked")) {
         login_free(j);
     } else if (!j->verified) {
-        j->a->host->reply(req, "passwd_error", NULL);
+        login_failed(j, req, "passwd_error", NULL, "wrong password");
         login_free(j);
     } else if (j->a->token_lifetime_ms > 0) {
         accounts_token_new(&j->token);
@@ -185,11 +200,12 @@ static void token_read_done(struct chatd_request *req, void *arg, int status)
     if (chat_job_failed(j->a->host, req, status, "the account could not be read")) {
         login_free(j);
     } else if (j->account->n_rows == 0) {
-        j->a->host->reply(req, "user_not_exist", NULL);
+        login_failed(j, req, "user_not_exist", NULL, "unknown user");
         login_free(j);
     } else if (!j->verified) {
-        chat_refuse(j->a->host, req, "token_invalid",
-                    "the token is unknown, expired or revoked: log in with the password");
+        login_failed(j, req, "token_invalid",
+                     "the token is unknown, expired or revoked: log in with the password",
+                     "bad token");
         login_free(j);
     } else {
         logged_in(j, req);
@@ -204,7 +220,7 @@ static void read_done(struct chatd_request *req, void *arg, int status)
         return;
     }
     if (j->account->n_rows == 0) {
-        j->a->host->reply(req, "user_not_exist", NULL);
+        login_failed(j, req, "user_not_exist", NULL, "unknown user");
         login_free(j);
         return;
     }
@@ -225,7 +241,11 @@ void accounts_handle_login(struct chatd_request *req, const json_t *body, void *
                            : "'passwd' or 'token' is required");
         return;
     }
+    /* A password login is held back by the name's failed logins, a token login not. */
+    if (a->host->auth_attempt(a->self, req, passwd ? name : NULL) != 0)
+        return; /* answered rate_limited */
     if (!chat_valid_name(name)) {
+        a->host->auth_failed(a->self, req, name, "not a valid user name");
         a->host->reply(req, "user_not_exist", NULL);
         return;
     }

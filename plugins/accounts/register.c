@@ -38,14 +38,18 @@ static int hash_work(struct chatd_db *db, void *arg)
 static int store_work(struct chatd_db *db, void *arg)
 {
     struct register_job *j = arg;
-    struct chatd_value row[2] = {
+    struct chatd_value row[3] = {
+        {.type = CHATD_PARAM_TEXT, .s = j->name, .len = strlen(j->name)},
         {.type = CHATD_PARAM_TEXT, .s = j->name, .len = strlen(j->name)},
         {.type = CHATD_PARAM_TEXT, .s = j->hash, .len = strlen(j->hash)},
     };
     uint64_t added = 0;
-    int rc = j->a->host->db_exec(
-        db, "INSERT IGNORE INTO accounts_users (name, password_hash) VALUES (?, ?)", row, 2, &added,
-        NULL);
+    /* Ignored when the name is taken in any case (the unique name_folded). */
+    int rc =
+        j->a->host->db_exec(db,
+                            "INSERT IGNORE INTO accounts_users (name, name_folded, password_hash)"
+                            " VALUES (?, LOWER(?), ?)",
+                            row, 3, &added, NULL);
     j->taken = rc == 0 && added == 0;
     return rc;
 }
@@ -83,6 +87,8 @@ void accounts_handle_register(struct chatd_request *req, const json_t *body, voi
     struct accounts *a = arg;
     const char *name = json_string_value(json_object_get(body, "user"));
     const json_t *passwd = json_object_get(body, "passwd");
+    if (a->host->auth_attempt(a->self, req, NULL) != 0)
+        return; /* answered rate_limited */
     if (!chat_valid_name(name)) {
         chat_refuse(a->host, req, "failure",
                     "a name is 1 to 32 ASCII letters, digits or underscores");

@@ -2,6 +2,13 @@
  * accounts_tokens, one row per login token (its hash, whose user, created and
  * expires_at in Unix ms; see tokens.c).
  *
+ * Names are unique regardless of case (migration 4): name_folded holds the name in
+ * lower case under a unique key, so `Alice` cannot register beside `alice`. Lookups
+ * (login, the accounts service) still go by the exact spelling. A database that already
+ * held names differing only in case keeps every one of those accounts, each still
+ * logging in under its own spelling; the oldest (lowest id) owns the folded name, the
+ * others have none (NULL), and no new spelling of it can be registered.
+ *
  * Upgrade from the former `chat` plugin: migration 2 copies its `users` table (names,
  * password hashes, ids) into accounts_users when the chat plugin's schema is recorded
  * in chatd_schema and the table is still there. The old table is left as it was; once
@@ -37,5 +44,14 @@ const struct chatd_migration accounts_migrations[] = {
      " UNIQUE KEY accounts_tokens_hash (token_hash),"
      " KEY accounts_tokens_user (user_name, id)"
      ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    {4, "names unique regardless of case: name_folded, unique, for the oldest of each spelling",
+     "BEGIN NOT ATOMIC"
+     " ALTER TABLE accounts_users ADD COLUMN name_folded VARCHAR(32) CHARACTER SET ascii"
+     " COLLATE ascii_bin NULL AFTER name;"
+     " UPDATE accounts_users t JOIN (SELECT MIN(id) AS id FROM accounts_users GROUP BY "
+     "LOWER(name)) f"
+     " ON f.id = t.id SET t.name_folded = LOWER(t.name);"
+     " ALTER TABLE accounts_users ADD UNIQUE KEY accounts_users_name_folded (name_folded);"
+     " END"},
     {0, NULL, NULL},
 };

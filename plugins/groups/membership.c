@@ -47,10 +47,13 @@ static int create_group(struct chatd_db *db, struct membership_job *j)
     int rc = check_group_limit(db, j, &ok);
     if (rc != 0 || !ok)
         return rc;
-    struct chatd_value row[2] = {text(j->group), text(j->user)};
+    struct chatd_value row[3] = {text(j->group), text(j->group), text(j->user)};
     uint64_t added = 0, id = 0;
-    rc = host->db_exec(db, "INSERT IGNORE INTO groups_groups (name, owner) VALUES (?, ?)", row, 2,
-                       &added, &id);
+    /* Ignored when the name is taken in any case (the unique name_folded). */
+    rc = host->db_exec(db,
+                       "INSERT IGNORE INTO groups_groups (name, name_folded, owner)"
+                       " VALUES (?, LOWER(?), ?)",
+                       row, 3, &added, &id);
     if (rc != 0)
         return rc;
     if (added == 0) {

@@ -7,6 +7,10 @@
  *                    by create and join so that two requests of one user cannot both
  *                    pass max_groups_per_user.
  *
+ * Group names are unique regardless of case (migration 6), as account names are (see
+ * the accounts plugin's schema.c): name_folded, unique, NULL for the younger groups of
+ * a spelling that a database already held twice; lookups go by the exact spelling.
+ *
  * Upgrade from the former `chat` plugin: migration 5 copies its chat_groups,
  * memberships and group_messages (ids kept, so group msg_ids "g<id>" stay the same),
  * turning user ids into names, when the chat plugin's schema is recorded in
@@ -63,6 +67,14 @@ const struct chatd_migration groups_migrations[] = {
      " SELECT m.id, m.group_id, u.name, m.text, m.ts FROM group_messages m"
      " JOIN users u ON u.id = m.sender_id;"
      " END IF;"
+     " END"},
+    {6, "names unique regardless of case: name_folded, unique, for the oldest of each spelling",
+     "BEGIN NOT ATOMIC"
+     " ALTER TABLE groups_groups ADD COLUMN name_folded VARCHAR(32) CHARACTER SET ascii"
+     " COLLATE ascii_bin NULL AFTER name;"
+     " UPDATE groups_groups t JOIN (SELECT MIN(id) AS id FROM groups_groups GROUP BY LOWER(name)) f"
+     " ON f.id = t.id SET t.name_folded = LOWER(t.name);"
+     " ALTER TABLE groups_groups ADD UNIQUE KEY groups_groups_name_folded (name_folded);"
      " END"},
     {0, NULL, NULL},
 };

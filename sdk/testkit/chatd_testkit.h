@@ -75,7 +75,9 @@ CHATD_TESTKIT_API int chatd_testkit_option(struct chatd_testkit *kit, const char
 
 /** Set any config key, "section.key=value" as with `chatd --set`, for example
  *  "plugins.authenticator=NAME" to make the plugin the authenticator, or
- *  "server.max_output_bytes=65536". Before chatd_testkit_start only; checked at start. */
+ *  "server.max_output_bytes=65536". Before chatd_testkit_start only; checked at start.
+ *  The kit's sessions all come from one address, so it switches every [limits] key off;
+ *  set one here to test a plugin under it. */
 CHATD_TESTKIT_API int chatd_testkit_set(struct chatd_testkit *kit, const char *assignment);
 
 /** Load the plugin as chatd does at start: the ELF and ABI checks, its options, its

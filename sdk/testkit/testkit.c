@@ -258,6 +258,14 @@ int chatd_testkit_start(struct chatd_testkit *kit)
         apply(kit, "plugins.enable=%s", kit->name) < 0 ||
         apply(kit, "log.level=%s", env_or("CHATD_TESTKIT_LOG_LEVEL", "warn")) < 0)
         return -1;
+    /* Every kit session comes from one address: [limits] are off unless a test sets them. */
+    static const char *const limits_off[] = {
+        "limits.login_per_address=off", "limits.failed_login_per_name=off",
+        "limits.requests_per_session=off", "limits.connections_per_address=off",
+        "limits.max_connections_per_address=0"};
+    for (size_t i = 0; i < sizeof(limits_off) / sizeof(limits_off[0]); i++)
+        if (apply(kit, "%s", limits_off[i]) < 0)
+            return -1;
     if (kit->has_db &&
         (db_create(kit) < 0 || apply(kit, "database.enable=yes") < 0 ||
          apply(kit, "database.socket=%s", kit->db.socket) < 0 ||

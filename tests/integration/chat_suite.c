@@ -128,6 +128,26 @@ struct chatd_proc *chat_proc(void)
     return &srv;
 }
 
+struct test_client *try_connect_client(void)
+{
+    return test_client_try_connect(srv.host, srv.port);
+}
+
+const char *chat_log_path(void)
+{
+    return srv.log;
+}
+
+void exec_chat_db(const char *sql, const struct chatd_value *params, size_t nparams)
+{
+    struct chatd_db db = {0};
+    char err[512];
+    ck_assert_msg(db_open(&db, &cfg, "", err, sizeof(err)) == 0, "%s", err);
+    int rc = db_exec(&db, sql, params, nparams, NULL, NULL);
+    ck_assert_msg(rc == 0, "%s: %s", sql, db.last_error);
+    db_close(&db);
+}
+
 struct chatd_rows *query_chat_db(const char *sql, const struct chatd_value *params, size_t nparams)
 {
     struct chatd_db db = {0};

@@ -39,6 +39,14 @@ void restart_chat(void);
 void stop_chat(void);
 
 struct test_client *connect_client(void);
+/* A connection that may be refused: NULL when nothing could connect (unlike
+ * connect_client, this does not fail the test). */
+struct test_client *try_connect_client(void);
+/* chatd's log file (its stderr: every line is there before the reply it precedes). */
+const char *chat_log_path(void);
+/* Run one statement that returns no rows (prepared, params bound) on the running
+ * server's database, on a connection of the test's own. */
+void exec_chat_db(const char *sql, const struct chatd_value *params, size_t nparams);
 
 /* start_chat_with, and a TLS listener too, with a certificate made for this test (see
  * tls_files.h) whose paths are given back (cap bytes each; may be NULL). */

@@ -363,6 +363,15 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
             CHATD_BINARY, "-c", p->config, "-l", listen, "-p", p->plugin_dir,
         };
         size_t argc = 7;
+        static const char *const test_limits[] = {
+            "limits.login_per_address=1000000/1s",    "limits.failed_login_per_name=1000000/1s",
+            "limits.requests_per_session=1000000/1s", "limits.connections_per_address=1000000/1s",
+            "limits.max_connections_per_address=0",
+        };
+        for (size_t i = 0; !(opts && opts->real_limits) && i < 5; i++) {
+            argv[argc++] = "-s";
+            argv[argc++] = test_limits[i];
+        }
         for (size_t i = 0; opts && opts->sets && opts->sets[i] && argc + 3 < 80; i++) {
             argv[argc++] = "-s";
             argv[argc++] = opts->sets[i];

@@ -56,6 +56,11 @@ struct chatd_proc_options {
     /* Also listen with TLS on a second free port (tls_port); the sets must then give
      * tls.certificate and tls.key. */
     int tls;
+    /* 0: chatd runs with [limits] so generous they never refuse (chatd_proc.c gives them
+     * with --set before `sets`, which may override them), because the suites log
+     * in and connect from 127.0.0.1 far more often than [limits]' defaults allow;
+     * 1: with [limits] as the config says. */
+    int real_limits;
 };
 
 /* A chatd child process and the files it uses. */

@@ -81,7 +81,7 @@ START_TEST(config_refuses_unknown_section)
 {
     assert_refused("[server]\nlisten = 127.0.0.1:1\n[srever]\nx = 1\n", 3,
                    "unknown section [srever] (known: [server], [log], [plugins], "
-                   "[database], [admin], [tls], [plugin.<name>])");
+                   "[database], [admin], [tls], [limits], [plugin.<name>])");
 }
 END_TEST
 
@@ -89,7 +89,7 @@ START_TEST(config_refuses_unknown_section_without_keys)
 {
     assert_refused("[server]\n\n[extra]\n", 3,
                    "unknown section [extra] (known: [server], [log], [plugins], "
-                   "[database], [admin], [tls], [plugin.<name>])");
+                   "[database], [admin], [tls], [limits], [plugin.<name>])");
 }
 END_TEST
 
@@ -139,6 +139,47 @@ START_TEST(config_reads_memory_and_deadline_keys_within_their_ranges)
                    "[server] frame_timeout: 3601 is out of range [0, 3600]");
     assert_refused("[server]\nlogin_timeout = -1\n", 2,
                    "[server] login_timeout: -1 is out of range [0, 86400]");
+}
+END_TEST
+
+START_TEST(config_reads_limits_with_defaults_on)
+{
+    ck_assert_int_eq(load("[limits]\nlogin_per_address = 5/2m\nrequests_per_session = off\n"
+                          "connections_per_address = 100/1h\nmax_connections_per_address = 0\n"),
+                     0);
+    ck_assert_int_eq(cfg.limits.login_per_address.burst, 5);
+    ck_assert_int_eq(cfg.limits.login_per_address.period_ms, 120000);
+    ck_assert_int_eq(cfg.limits.requests_per_session.burst, 0);
+    ck_assert_int_eq(cfg.limits.connections_per_address.period_ms, 3600000);
+    ck_assert_int_eq(cfg.limits.max_connections_per_address, 0);
+    /* Untouched keys keep their defaults: on. */
+    ck_assert_int_eq(cfg.limits.failed_login_per_name.burst, 10);
+    ck_assert_int_eq(cfg.limits.failed_login_per_name.period_ms, 900000);
+    ck_assert_int_eq(cfg.limits.max_tracked, 50000);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[server]\n"), 0);
+    ck_assert_int_eq(cfg.limits.login_per_address.burst, 20);
+    ck_assert_int_eq(cfg.limits.login_per_address.period_ms, 60000);
+    ck_assert_int_eq(cfg.limits.requests_per_session.burst, 200);
+    ck_assert_int_eq(cfg.limits.connections_per_address.burst, 60);
+    ck_assert_int_eq(cfg.limits.max_connections_per_address, 100);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(config_refuses_bad_rates)
+{
+    const char *const bad[] = {"20",    "20/",    "20/60", "20/60x",     "0/60s",   "-1/60s",
+                               "20/0s", "20/25h", "x/60s", "1000001/1s", "20/60s/", "on"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[128], reason[256];
+        snprintf(text, sizeof(text), "[server]\n[limits]\nlogin_per_address = %s\n", bad[i]);
+        ck_assert_int_eq(load(text), -1);
+        snprintf(reason, sizeof(reason), "%s:3: [limits] login_per_address: ", path);
+        ck_assert_msg(strncmp(err, reason, strlen(reason)) == 0, "%s: %s", bad[i], err);
+    }
+    assert_refused("[limits]\nmax_tracked = 15\n", 2,
+                   "[limits] max_tracked: 15 is out of range [16, 10000000]");
 }
 END_TEST
 
@@ -413,6 +454,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_refuses_integer_out_of_range);
     tcase_add_test(tc, config_reads_hook_timeout_within_its_range);
     tcase_add_test(tc, config_reads_memory_and_deadline_keys_within_their_ranges);
+    tcase_add_test(tc, config_reads_limits_with_defaults_on);
+    tcase_add_test(tc, config_refuses_bad_rates);
     tcase_add_test(tc, config_refuses_bad_boolean);
     tcase_add_test(tc, config_refuses_bad_log_level);
     tcase_add_test(tc, config_refuses_listen_without_port);

@@ -59,7 +59,11 @@ static const char usage_text[] =
     "Run chatd with a cheap password cost for every workload but login, e.g.\n"
     "  --set plugin.accounts.password_opslimit=1 --set plugin.accounts.password_memlimit_kib=8\n"
     "else setup spends its time in Argon2id. For idle beyond 10,000 sessions, raise\n"
-    "chatd's server.max_connections too.\n";
+    "chatd's server.max_connections too. Every bench client has one address, which\n"
+    "chatd's [limits] would refuse: switch them off for a bench, with\n"
+    "  --set limits.login_per_address=off --set limits.failed_login_per_name=off\n"
+    "  --set limits.requests_per_session=off --set limits.connections_per_address=off\n"
+    "  --set limits.max_connections_per_address=0\n";
 
 static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void usage_error(const char *fmt, ...)
