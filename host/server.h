@@ -66,6 +66,10 @@ struct session {
     unsigned output_paused : 1;  /* too many unread replies: requests wait (session.c) */
     unsigned reading : 1;        /* read_ev is armed */
     unsigned socket_drained : 1; /* the last read took all the kernel had */
+    /* The request in flight (while busy), marked gone when the session closes. */
+    struct chatd_request *request;
+    /* While a request is in flight: watches for the client resetting the connection. */
+    struct event *hangup_ev;
     struct session *next_dead;
     /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
     struct session *flush_next, **flush_prev;

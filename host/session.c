@@ -7,6 +7,7 @@
 #include "json_emit.h"
 #include "log.h"
 #include "output.h"
+#include "request.h"
 #include "server.h"
 #include "users.h"
 
@@ -87,6 +88,29 @@ static void describe_peer(const struct sockaddr *addr, char *out, size_t len)
     }
 }
 
+/* While a request is in flight the session does not read (its next frame waits), so a
+ * client that resets its connection would go unnoticed until the reply. This event
+ * (EV_CLOSED: the peer's end of stream, or a reset) tells: a reset closes the session at
+ * once, which marks the request gone, so a job of it that has not started yet is not
+ * run. An orderly end of stream is a half-close, whose requests are still answered
+ * (docs/protocol.md): the read path sees it once the request is done. Not persistent:
+ * it fires once per request at most. */
+static void on_hangup(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct session *s = arg;
+    char byte;
+    if (recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno != EAGAIN &&
+        errno != EWOULDBLOCK && errno != EINTR)
+        session_close(s, "connection reset while a request was in flight");
+}
+
+static void hangup_watch(struct session *s)
+{
+    if (s->busy && !s->read_eof && !s->dead)
+        event_add(s->hangup_ev, NULL);
+}
+
 /* Queue the session for the reaper, which frees it from a fresh loop callback: a
  * session can be closed from deep inside a plugin call (a push to a slow reader) while
  * something up the stack still iterates over sessions. */
@@ -97,6 +121,9 @@ void session_close(struct session *s, const char *why)
     log_debug("session %llu (%s) closed: %s", (unsigned long long)s->id, s->peer, why);
     s->dead = 1;
     s->closing = 1;
+    if (s->busy)
+        request_mark_gone(s->request);
+    event_del(s->hangup_ev);
     reading_off(s);
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     s->next_dead = s->server->dead;
@@ -336,6 +363,7 @@ static void session_process(struct session *s)
         }
     }
     s->in_process = 0;
+    hangup_watch(s);
     if (s->busy || s->output_paused || s->closing || s->dead)
         reading_off(s);
     else
@@ -357,6 +385,8 @@ void session_request_done(struct server *srv, chatd_session_id id)
     if (!s)
         return;
     s->busy = 0;
+    s->request = NULL;
+    event_del(s->hangup_ev);
     if (s->in_process)
         return; /* the read loop up the stack goes on by itself */
     /* Read on from a fresh callback, not from inside the plugin that just replied. */
@@ -427,10 +457,13 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
     struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     struct event *read_ev =
         s ? event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, s) : NULL;
-    if (!s || !bev || !read_ev) {
+    struct event *hangup_ev = s ? event_new(srv->base, fd, EV_CLOSED, on_hangup, s) : NULL;
+    if (!s || !bev || !read_ev || !hangup_ev) {
         free(s);
         if (read_ev)
             event_free(read_ev);
+        if (hangup_ev)
+            event_free(hangup_ev);
         if (bev)
             bufferevent_free(bev);
         else
@@ -443,6 +476,7 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
     s->server = srv;
     s->bev = bev;
     s->read_ev = read_ev;
+    s->hangup_ev = hangup_ev;
     memcpy(s->peer, peer, sizeof(s->peer));
     framer_init(&s->framer, (size_t)srv->cfg->max_frame_bytes);
     HASH_ADD(hh, srv->sessions, id, sizeof(s->id), s);
@@ -471,6 +505,7 @@ static void session_free(struct server *srv, struct session *s)
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
     event_free(s->read_ev);
+    event_free(s->hangup_ev);
     bufferevent_free(s->bev);
     free(s->in);
     free(s);
