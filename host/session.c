@@ -90,11 +90,13 @@ static void describe_peer(const struct sockaddr *addr, char *out, size_t len)
 
 /* While a request is in flight the session does not read (its next frame waits), so a
  * client that resets its connection would go unnoticed until the reply. This event
- * (EV_CLOSED: the peer's end of stream, or a reset) tells: a reset closes the session at
- * once, which marks the request gone, so a job of it that has not started yet is not
- * run. An orderly end of stream is a half-close, whose requests are still answered
- * (docs/protocol.md): the read path sees it once the request is done. Not persistent:
- * it fires once per request at most. */
+ * tells (libevent reports a reset as readable, an end of stream as EV_CLOSED): a reset
+ * closes the session at once, which marks the request gone, so a job of it that has not
+ * started yet is not run. An orderly end of stream is a half-close, whose requests are
+ * still answered (docs/protocol.md), and bytes waiting are the client's next requests:
+ * the read path sees both once the request is done. Not persistent: it fires once per
+ * request at most (at once for a client that pipelines, whose reset is then noticed at
+ * its next read). */
 static void on_hangup(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -457,7 +459,8 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
     struct bufferevent *bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     struct event *read_ev =
         s ? event_new(srv->base, fd, EV_READ | EV_PERSIST, on_readable, s) : NULL;
-    struct event *hangup_ev = s ? event_new(srv->base, fd, EV_CLOSED, on_hangup, s) : NULL;
+    struct event *hangup_ev =
+        s ? event_new(srv->base, fd, EV_READ | EV_CLOSED, on_hangup, s) : NULL;
     if (!s || !bev || !read_ev || !hangup_ev) {
         free(s);
         if (read_ev)

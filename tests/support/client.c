@@ -180,6 +180,13 @@ int test_client_shutdown_write(struct test_client *c)
     return shutdown(c->fd, SHUT_WR);
 }
 
+void test_client_reset(struct test_client *c)
+{
+    struct linger now = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+    test_client_close(c);
+}
+
 /* Read what is available into the buffer, waiting up to timeout_ms for something.
  * Returns bytes read (> 0), 0 at the end of the stream, TEST_CLIENT_TIMEOUT or
  * TEST_CLIENT_ERROR. */
