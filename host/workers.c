@@ -13,8 +13,15 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The nice value of the CPU queue's threads: hashing gets the cores the loop, the
+ * database workers (and a local MariaDB) leave idle, so a login flood cannot slow the
+ * commands of users already in. On Linux a nice value is per thread, and who = 0 is
+ * the calling thread. */
+#define CPU_WORKER_NICE 10
 
 /* Reconnection backoff after a failed attempt: doubles from the first to the last. */
 #define BACKOFF_FIRST_MS 100
@@ -147,6 +154,8 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct pool *pool = w->pool;
     struct job_queue *q = w->queue;
+    if (q == &pool->cpu)
+        setpriority(PRIO_PROCESS, 0, CPU_WORKER_NICE);
     mysql_thread_init();
     pthread_mutex_lock(&pool->lock);
     for (;;) {

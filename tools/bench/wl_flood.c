@@ -1,8 +1,8 @@
 /* wl_flood.c - workload "flood": what a login flood does to users already logged in.
- * U users (--users) log in, then each keeps one private_chat in flight to a user who is
- * never online (a database write per message) for T seconds (--seconds): the quiet
- * window. Then F connections (--flooders) start looping logins with a wrong password
- * for one existing name, each sending the next as soon as the last is answered, and the
+ * U users (--users) log in, then each keeps one database command in flight, join_group
+ * and leave_group of one group in turn (a database write each), for T seconds
+ * (--seconds): the quiet window. Then F connections (--flooders) start looping logins with a wrong
+ * password for one existing name, each sending the next as soon as the last is answered, and the
  * users go on for T seconds more: the flood window. The figures are the users' reply
  * latency in each window, and what the flood's logins were answered. Run chatd at its
  * real password cost: the flood is Argon2id work. */
@@ -22,7 +22,7 @@ struct flood {
     struct bench *b;
     struct peer *users;
     int n_users;
-    char to[40], victim[40];
+    char group[40], victim[40];
     struct conn *flooders;
     int flooding;
     int window; /* 0 quiet, 1 flood, 2 over */
@@ -34,15 +34,18 @@ struct flood {
 
 static struct flood *current;
 
-static void send_chat(struct flood *fl, struct peer *p)
+/* The user's next command: create_group first (the first user's succeeds, the others'
+ * find it taken), then join_group and leave_group in turn. */
+static void send_next(struct flood *fl, struct peer *p)
 {
+    static const char *const cmds[] = {"create_group", "join_group", "leave_group"};
+    const char *cmd = cmds[p->next_seq == 0 ? 0 : 1 + (p->next_seq - 1) % 2];
+    p->next_seq++;
     char *out = conn_reserve(&p->c, 160);
-    int len =
-        sprintf(out, "{\"cmd\":\"private_chat\",\"user_to\":\"%s\",\"text\":\"x\"}\n", fl->to);
+    int len = sprintf(out, "{\"cmd\":\"%s\",\"group\":\"%s\"}\n", cmd, fl->group);
     conn_commit(&p->c, (size_t)len);
     p->c.connect_start_ns = now_ns();
 }
-
 static void user_connected(struct conn *c)
 {
     (void)c;
@@ -53,16 +56,23 @@ static void user_line(struct conn *c, char *line, size_t len)
     struct flood *fl = current;
     size_t n;
     const char *cmd = proto_cmd(line, len, &n);
-    if (!proto_cmd_is(cmd, n, "private_chat_reply"))
+    struct peer *p = (struct peer *)c;
+    int created = proto_cmd_is(cmd, n, "create_group_reply");
+    if (!created && !proto_cmd_is(cmd, n, "join_group_reply") &&
+        !proto_cmd_is(cmd, n, "leave_group_reply"))
         return;
-    if (fl->window < 2) {
-        if (proto_result_is(line, len, "offline")) {
+    if (created) {
+        send_next(fl, p); /* setting up: success for one user, failure (taken) for the rest */
+    } else if (fl->window < 2) {
+        /* The group's creator is already a member at its first join: any answer from
+         * the database counts; busy and internal are failures. */
+        if (!proto_result_is(line, len, "busy") && !proto_result_is(line, len, "internal")) {
             hist_record(&fl->lat[fl->window], now_ns() - c->connect_start_ns);
             fl->replies[fl->window]++;
         } else if (fl->failures++ == 0) {
             snprintf(fl->failure, sizeof(fl->failure), "%.*s", (int)len, line);
         }
-        send_chat(fl, (struct peer *)c);
+        send_next(fl, p);
     }
 }
 
@@ -148,12 +158,12 @@ int workload_flood(struct bench *b)
     fl->flooders = calloc((size_t)b->opt.flooders, sizeof(*fl->flooders));
     if (!fl->users || !fl->flooders)
         die("out of memory");
-    user_name(b, u, fl->to);
-    user_name(b, u + 1, fl->victim);
+    snprintf(fl->group, sizeof(fl->group), "%sg", b->prefix);
+    user_name(b, u, fl->victim);
     peers_init(fl->users, u, 0);
     for (int i = 0; i < b->opt.flooders; i++)
         conn_init(&fl->flooders[i]);
-    setup_register(b, 0, u + 2, f);
+    setup_register(b, 0, u + 1, f);
     setup_login(b, fl->users, u, &user_ops, f);
 
     struct event *switch_ev = event_new(b->base, -1, EV_PERSIST, next_window, fl);
@@ -161,7 +171,7 @@ int workload_flood(struct bench *b)
                          (suseconds_t)((b->opt.seconds - (double)(time_t)b->opt.seconds) * 1e6)};
     event_add(switch_ev, &tv);
     for (int i = 0; i < u; i++)
-        send_chat(fl, &fl->users[i]);
+        send_next(fl, &fl->users[i]);
     event_base_dispatch(b->base);
     event_free(switch_ev);
 
