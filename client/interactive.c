@@ -20,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "token_store.h"
+
 #define SEEN_IDS 10000
 
 struct interactive {
@@ -183,11 +185,26 @@ static void on_reply(void *ctx, enum chat_cmd cmd, const char *name, const json_
 {
     struct interactive *s = ctx;
     int ok = 0;
+    const char *host = s->o->host, *port = s->o->port;
+    const char *result = json_string_value(json_object_get(reply, "result"));
+    if (cmd == CHAT_CMD_LOGIN && name && result && strcmp(result, "token_invalid") == 0) {
+        /* The saved login has expired or was revoked: forget it, ask for the password. */
+        chat_token_forget(host, port, name);
+        char line[400];
+        snprintf(line, sizeof(line), "/login %s", name);
+        on_line(s, line);
+        return;
+    }
     char *text = chat_format_reply(cmd, name, reply, &ok);
+    const char *token = json_string_value(json_object_get(reply, "token"));
     if (ok && cmd == CHAT_CMD_LOGIN) {
         snprintf(s->user, sizeof(s->user), "%s", name ? name : "");
         set_prompt(s);
-    } else if (ok && cmd == CHAT_CMD_LOGOUT) {
+        if (token && name && chat_token_save(host, port, name, token) != 0)
+            say(s, "warning: cannot save the login token; the next login asks for the password");
+    } else if (ok && (cmd == CHAT_CMD_LOGOUT || cmd == CHAT_CMD_LOGOUT_ALL)) {
+        if (cmd == CHAT_CMD_LOGOUT_ALL)
+            chat_token_forget(host, port, s->user);
         s->user[0] = '\0';
         set_prompt(s);
     }
@@ -257,9 +274,13 @@ int chat_interactive(const struct chat_options *o, const char *prog)
         goto oom;
     set_prompt(&s);
     sayf(&s, "connected to %s:%s; /help lists the commands", o->host, o->port);
+    char token[CHAT_TOKEN_MAX];
     if (o->user && o->password) {
         struct chat_command c = {.cmd = CHAT_CMD_LOGIN, .name = o->user};
         send_command(&s, &c, o->password);
+    } else if (o->user && chat_token_load(o->host, o->port, o->user, token) == 0) {
+        struct chat_command c = {.cmd = CHAT_CMD_LOGIN, .name = o->user, .token = token};
+        send_command(&s, &c, NULL);
     } else if (o->user) {
         struct chat_command c = {.cmd = CHAT_CMD_LOGIN, .name = o->user};
         char line[400];
