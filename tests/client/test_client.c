@@ -811,6 +811,59 @@ START_TEST(the_server_closing_the_connection_is_reported_with_exit_3)
 }
 END_TEST
 
+/* Answer the login request in req on fd with success (and `token`, unless NULL). */
+static void fake_login_success(int fd, const char *req, const char *token)
+{
+    const char *id = strstr(req, "\"id\":");
+    ck_assert_ptr_nonnull(id);
+    char reply[300];
+    int n =
+        snprintf(reply, sizeof(reply),
+                 "{\"cmd\":\"login_reply\",\"result\":\"success\",\"fri\":[],"
+                 "\"group\":[]%s%s%s,\"id\":%d}\n",
+                 token ? ",\"token\":\"" : "", token ? token : "", token ? "\"" : "", atoi(id + 5));
+    fake_send(fd, reply, (size_t)n);
+}
+
+/* A logged-in interactive client whose connection is lost logs in again on a new one,
+ * with the token its password login saved. */
+START_TEST(a_lost_connection_is_resumed_with_the_saved_token)
+{
+    char dir[PATH_MAX], pw[PATH_MAX + 64], port_text[16], want[100];
+    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
+    ck_assert_int_eq(chatd_file_write(dir, "pw", "secret\n", pw, sizeof(pw)), 0);
+    snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
+    setenv("XDG_STATE_HOME", state_dir, 1);
+    int port;
+    int lfd = fake_listen(&port);
+    snprintf(port_text, sizeof(port_text), "%d", port);
+    struct term t;
+    term_start(&t, "--port", port_text, "--user", "alice", "--password-file", pw, NULL);
+    int fd = fake_accept(lfd);
+    char req[4096];
+    fake_read_request(fd, req, sizeof(req));
+    ck_assert_msg(strstr(req, "\"passwd\":\"secret\""), "want a password login, got %s", req);
+    fake_login_success(fd, req, "tok-1");
+    term_expect(&t, "logged in as alice");
+    close(fd); /* the connection is lost */
+    term_expect(&t, "reconnecting in 1 s");
+    fd = fake_accept(lfd);
+    fake_read_request(fd, req, sizeof(req));
+    ck_assert_msg(strstr(req, "\"token\":\"tok-1\"") && !strstr(req, "passwd"),
+                  "want a token login, got %s", req);
+    fake_login_success(fd, req, NULL);
+    snprintf(want, sizeof(want), "connected to 127.0.0.1:%d again", port);
+    term_expect(&t, want);
+    term_expect(&t, "logged in as alice");
+    kill(t.pid, SIGTERM);
+    term_wait_exit(&t);
+    term_free(&t);
+    close(fd);
+    close(lfd);
+    chatd_tmpdir_remove(dir);
+}
+END_TEST
+
 START_TEST(no_reply_in_time_is_reported_with_exit_3)
 {
     struct fake f;
@@ -915,6 +968,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, user_without_password_file_is_asked_for_the_password_and_ctrl_d_quits);
     tcase_add_test(tc, send_exits_0_and_prints_the_reply_and_listen_prints_pushes);
     tcase_add_test(tc, a_saved_token_logs_in_without_the_password_until_it_is_invalid);
+    tcase_add_test(tc, a_lost_connection_is_resumed_with_the_saved_token);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("failures");
