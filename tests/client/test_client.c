@@ -756,6 +756,29 @@ START_TEST(a_saved_token_logs_in_without_the_password_until_it_is_invalid)
     chmod(path, 0600);
     run_chat(&r, "--port", port_arg, "--user", "alice", "login", NULL);
     expect_run(&r, 1, NULL, "the saved login is no longer valid");
+
+    /* Interactively: a saved token logs in at the start; one the server refuses is
+     * forgotten and the password asked for, and that login saves a new token. */
+    run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
+             "login", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    struct term t;
+    term_start(&t, "--port", port_arg, "--user", "alice", NULL);
+    term_expect(&t, "logged in as alice");
+    ck_assert_msg(!strstr(t.out, "password for"), "asked for a password:\n%s", term_dump(&t));
+    term_type(&t, "\x04");
+    ck_assert_int_eq(term_wait_exit(&t), 0);
+    term_free(&t);
+    write_bogus_token(path);
+    term_start(&t, "--port", port_arg, "--user", "alice", NULL);
+    term_expect(&t, "password for alice: ");
+    ck_assert_int_ne(access(path, F_OK), 0);
+    term_line(&t, "pw-alice");
+    term_expect(&t, "logged in as alice");
+    term_type(&t, "\x04");
+    ck_assert_int_eq(term_wait_exit(&t), 0);
+    term_free(&t);
+    assert_mode(path, 0600);
     free(before);
     free(saved);
     stop_chat();
