@@ -151,12 +151,20 @@ START_TEST(a_failed_migration_stops_the_start)
 }
 END_TEST
 
-/* chatd with dbprobe and one CPU worker, whose queue holds `queue_max` jobs. */
+static int admin_port;
+
+/* chatd with dbprobe and one CPU worker, whose queue holds `queue_max` jobs, and its
+ * admin listener on admin_port. */
 static void start_one_cpu_worker(struct chatd_proc *srv, int queue_max)
 {
     db_test_config(&cfg);
     static char extra[1024], server[128];
     database_conf(extra, sizeof(extra));
+    admin_port = test_free_port("127.0.0.1");
+    ck_assert_int_gt(admin_port, 0);
+    size_t used = strlen(extra);
+    snprintf(extra + used, sizeof(extra) - used, "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n",
+             admin_port);
     snprintf(server, sizeof(server), "cpu_workers = 1\ncpu_queue_max = %d\n", queue_max);
     struct chatd_proc_options opts = {.enable = "ping, dbprobe",
                                       .plugin_dir = CHATD_FIXTURE_DIR,
@@ -179,6 +187,20 @@ static struct test_client *send_on_new(struct chatd_proc *srv, const char *reque
     ck_assert(c != NULL);
     ck_assert_int_eq(test_client_send_str(c, request), 0);
     return c;
+}
+
+/* The value of one unlabelled series of /metrics. */
+static double metric(const char *name)
+{
+    char *text = test_http_get(admin_port, "/metrics");
+    ck_assert_msg(text != NULL, "cannot reach the admin listener");
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name);
+    const char *at = strstr(text, key);
+    ck_assert_msg(at != NULL, "no %s in /metrics:\n%s", name, text);
+    double value = atof(at + strlen(key));
+    free(text);
+    return value;
 }
 
 static const char *result_of(const json_t *msg)
@@ -213,6 +235,9 @@ START_TEST(a_full_cpu_queue_answers_busy_at_once)
         ck_assert_str_eq(result_of(msg), "success");
         json_decref(msg);
     }
+    ck_assert_int_ge((int)metric("chatd_cpu_jobs_rejected_busy_total"), 3);
+    ck_assert_int_eq((int)metric("chatd_cpu_jobs_queue_max"), 2);
+    ck_assert_int_eq((int)metric("chatd_jobs_rejected_busy_total"), 0);
     for (int i = 0; i < CLIENTS; i++)
         test_client_close(c[i]);
     stop(&srv);
@@ -253,6 +278,9 @@ START_TEST(a_job_whose_client_reset_is_not_run)
     ck_assert_str_eq(result_of(msg), "success");
     json_decref(msg);
     ck_assert_int_eq(cpu_runs(&srv), 2);
+    ck_assert_int_eq((int)metric("chatd_cpu_jobs_dropped_closed_total"), 1);
+    ck_assert_int_eq((int)metric("chatd_cpu_workers"), 1);
+    ck_assert_int_eq((int)metric("chatd_cpu_jobs_completed_total"), 3);
     test_client_close(first);
     test_client_close(last);
     stop(&srv);
