@@ -2,6 +2,11 @@
  * one command, print its reply and exit with a status a script can test. `listen` logs
  * in and prints pushes, one per line, for a while.
  *
+ * A password login saves the login token the server sends (token_store.h); without
+ * --password-file the login uses the saved token. A saved token the server no longer
+ * knows (token_invalid) is forgotten, and the user is told to log in with the
+ * password.
+ *
  * Logging in makes the server deliver the user's stored messages to this connection, so
  * every push that arrives is printed (to stdout, one per line, like `listen`) rather
  * than silently dropped. */
@@ -10,6 +15,7 @@
 #include "format.h"
 #include "seen.h"
 #include "session.h"
+#include "token_store.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -28,6 +34,7 @@ struct batch {
     const char *verb; /* the subcommand, for messages */
     struct chat_command steps[2];
     size_t n_steps, next_step;
+    char token[CHAT_TOKEN_MAX]; /* the saved login token, when steps[0] uses it */
     int listen;
     int exit_code;
     int done;
@@ -84,7 +91,23 @@ static void on_reply(void *ctx, enum chat_cmd cmd, const char *name, const json_
     if (b->done)
         return;
     int ok = 0;
+    const struct chat_options *o = b->o;
+    const char *result = json_string_value(json_object_get(reply, "result"));
+    if (cmd == CHAT_CMD_LOGIN && b->steps[0].token && result &&
+        strcmp(result, "token_invalid") == 0) {
+        chat_token_forget(o->host, o->port, o->user);
+        fprintf(stderr, "chat: login: the saved login is no longer valid (forgotten); "
+                        "log in with --password-file\n");
+        finish(b, CHAT_EXIT_REFUSED);
+        return;
+    }
     char *text = chat_format_reply(cmd, name, reply, &ok);
+    const char *token = json_string_value(json_object_get(reply, "token"));
+    if (ok && cmd == CHAT_CMD_LOGIN && token && !b->steps[0].token &&
+        chat_token_save(o->host, o->port, o->user, token) != 0)
+        fprintf(stderr, "chat: warning: cannot save the login token\n");
+    if (ok && cmd == CHAT_CMD_LOGOUT_ALL)
+        chat_token_forget(o->host, o->port, o->user);
     /* The login before another command is a means, not the result: shown only if it fails. */
     int last = b->next_step == b->n_steps && !b->listen;
     if (!ok) {
@@ -144,9 +167,15 @@ static void plan(struct batch *b, int argc, char **argv)
         const char *verb;
         enum chat_cmd cmd;
     } verbs[] = {
-        {"send", CHAT_CMD_MSG},      {"gsend", CHAT_CMD_GROUP_MSG}, {"friend", CHAT_CMD_FRIEND},
-        {"create", CHAT_CMD_CREATE}, {"join", CHAT_CMD_JOIN},       {"leave", CHAT_CMD_LEAVE},
-        {"login", CHAT_CMD_LOGIN},   {"listen", CHAT_CMD_LOGIN},
+        {"send", CHAT_CMD_MSG},
+        {"gsend", CHAT_CMD_GROUP_MSG},
+        {"friend", CHAT_CMD_FRIEND},
+        {"create", CHAT_CMD_CREATE},
+        {"join", CHAT_CMD_JOIN},
+        {"leave", CHAT_CMD_LEAVE},
+        {"login", CHAT_CMD_LOGIN},
+        {"listen", CHAT_CMD_LOGIN},
+        {"logout-all", CHAT_CMD_LOGOUT_ALL},
     };
     const struct chat_options *o = b->o;
     b->verb = argv[0];
@@ -157,6 +186,8 @@ static void plan(struct batch *b, int argc, char **argv)
     }
     b->steps[b->n_steps++] =
         (struct chat_command){.cmd = CHAT_CMD_LOGIN, .name = o->user, .extra = o->password};
+    if (!o->password && chat_token_load(o->host, o->port, o->user, b->token) == 0)
+        b->steps[0].token = b->token;
     b->listen = strcmp(argv[0], "listen") == 0;
     for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
         if (strcmp(argv[0], verbs[i].verb) != 0 || verbs[i].cmd == CHAT_CMD_LOGIN)

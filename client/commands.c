@@ -6,7 +6,8 @@
 
 /* What each command takes. A table, so the parser, /help and usage errors agree. */
 enum chat_args {
-    ARGS_NONE,          /* /logout */
+    ARGS_NONE,          /* /quit */
+    ARGS_ALL,           /* /logout [all]: "all" picks the command's other form */
     ARGS_NAME,          /* /friend USER */
     ARGS_NAME_TEXT,     /* /msg USER TEXT: TEXT is the rest of the line */
     ARGS_NAME_PASSWORD, /* /login USER [PASS]: PASS is the rest of the line */
@@ -37,7 +38,9 @@ static const struct chat_command_info commands[] = {
     {CHAT_CMD_LEAVE, "leave", "leave_group", "group", ARGS_NAME, "/leave GROUP", "leave a group"},
     {CHAT_CMD_GROUP_MSG, "g", "group_chat", "group", ARGS_NAME_TEXT, "/g GROUP TEXT",
      "send a message to a group"},
-    {CHAT_CMD_LOGOUT, "logout", "logout", NULL, ARGS_NONE, "/logout", "log out (stay connected)"},
+    {CHAT_CMD_LOGOUT, "logout", "logout", NULL, ARGS_ALL, "/logout [all]",
+     "log out (stay connected); all: everywhere, and forget the saved login"},
+    {CHAT_CMD_LOGOUT_ALL, NULL, "logout", NULL, ARGS_NONE, NULL, NULL},
     {CHAT_CMD_QUIT, "quit", NULL, NULL, ARGS_NONE, "/quit", "leave chat (also Ctrl-D, Ctrl-C)"},
     {CHAT_CMD_HELP, "help", NULL, NULL, ARGS_NONE, "/help", "show this list"},
     {CHAT_CMD_PING, NULL, "ping", NULL, ARGS_NONE, NULL, NULL},
@@ -103,6 +106,15 @@ int chat_command_parse(char *line, struct chat_command *out)
     switch (info->args) {
     case ARGS_NONE:
         return *p ? CHAT_PARSE_USAGE : CHAT_PARSE_OK;
+    case ARGS_ALL:
+        if (!*p)
+            return CHAT_PARSE_OK;
+        out->name = next_word(&p);
+        if (!out->name || strcmp(out->name, "all") != 0 || *p)
+            return CHAT_PARSE_USAGE;
+        out->cmd = CHAT_CMD_LOGOUT_ALL;
+        out->name = NULL;
+        return CHAT_PARSE_OK;
     case ARGS_NAME:
         out->name = next_word(&p);
         return out->name && !*p ? CHAT_PARSE_OK : CHAT_PARSE_USAGE;
@@ -162,11 +174,16 @@ json_t *chat_command_request(const struct chat_command *c, const char *password)
     if (info->args == ARGS_NAME_TEXT &&
         (!c->text || json_object_set_new(req, "text", json_string(c->text)) != 0))
         goto fail;
-    if (info->args == ARGS_NAME_PASSWORD) {
+    if (c->cmd == CHAT_CMD_LOGIN && c->token && !password) {
+        if (json_object_set_new(req, "token", json_string(c->token)) != 0)
+            goto fail;
+    } else if (info->args == ARGS_NAME_PASSWORD) {
         const char *pass = password ? password : c->extra;
         if (!pass || json_object_set_new(req, "passwd", json_string(pass)) != 0)
             goto fail;
     }
+    if (c->cmd == CHAT_CMD_LOGOUT_ALL && json_object_set_new(req, "all", json_true()) != 0)
+        goto fail;
     return req;
 fail:
     json_decref(req);

@@ -17,6 +17,7 @@ enum chat_cmd {
     CHAT_CMD_LEAVE,
     CHAT_CMD_GROUP_MSG,
     CHAT_CMD_LOGOUT,
+    CHAT_CMD_LOGOUT_ALL, /* /logout all: every session ends, every login token is revoked */
     CHAT_CMD_QUIT,
     CHAT_CMD_HELP,
     CHAT_CMD_PING, /* sent by the client itself, to keep an idle connection open */
@@ -29,6 +30,7 @@ struct chat_command {
     const char *name;  /* USER or GROUP (register, login, msg, friend, create, join...) */
     const char *extra; /* PASS for register and login; NULL when it should be prompted */
     const char *text;  /* TEXT for msg and g, the rest of the line as typed */
+    const char *token; /* login: a login token to log in with instead of a password */
 };
 
 /* Results of chat_command_parse. */

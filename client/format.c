@@ -290,6 +290,9 @@ static void add_success(struct strbuf *sb, enum chat_cmd cmd, const char *name, 
     case CHAT_CMD_LOGOUT:
         sb_puts(sb, "logged out");
         break;
+    case CHAT_CMD_LOGOUT_ALL:
+        sb_puts(sb, "logged out everywhere; the saved login is forgotten");
+        break;
     default:
         sb_puts(sb, "done");
         break;

@@ -20,7 +20,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "token_store.h"
+
 #define SEEN_IDS 10000
+
+/* After a lost connection, a user with a saved login token is logged in again on a new
+ * connection: this many attempts, the first after RECONNECT_FIRST_S, each delay
+ * doubling. */
+#define RECONNECT_ATTEMPTS 3
+#define RECONNECT_FIRST_S  1
 
 struct interactive {
     const struct chat_options *o;
@@ -36,7 +44,12 @@ struct interactive {
     char pw_name[300];
     enum chat_cmd to_cmd; /* the conversation plain lines go to: CHAT_CMD_MSG or _GROUP_MSG */
     char to_name[300];
+    struct event *reconnect; /* a timer: the next attempt after a lost connection */
+    int attempts;            /* made since the connection was lost */
+    int lost_code;           /* the exit status if no attempt succeeds */
 };
+
+static const struct chat_conn_handlers conn_handlers;
 
 static void say(struct interactive *s, const char *line)
 {
@@ -183,11 +196,26 @@ static void on_reply(void *ctx, enum chat_cmd cmd, const char *name, const json_
 {
     struct interactive *s = ctx;
     int ok = 0;
+    const char *host = s->o->host, *port = s->o->port;
+    const char *result = json_string_value(json_object_get(reply, "result"));
+    if (cmd == CHAT_CMD_LOGIN && name && result && strcmp(result, "token_invalid") == 0) {
+        /* The saved login has expired or was revoked: forget it, ask for the password. */
+        chat_token_forget(host, port, name);
+        char line[400];
+        snprintf(line, sizeof(line), "/login %s", name);
+        on_line(s, line);
+        return;
+    }
     char *text = chat_format_reply(cmd, name, reply, &ok);
+    const char *token = json_string_value(json_object_get(reply, "token"));
     if (ok && cmd == CHAT_CMD_LOGIN) {
         snprintf(s->user, sizeof(s->user), "%s", name ? name : "");
         set_prompt(s);
-    } else if (ok && cmd == CHAT_CMD_LOGOUT) {
+        if (token && name && chat_token_save(host, port, name, token) != 0)
+            say(s, "warning: cannot save the login token; the next login asks for the password");
+    } else if (ok && (cmd == CHAT_CMD_LOGOUT || cmd == CHAT_CMD_LOGOUT_ALL)) {
+        if (cmd == CHAT_CMD_LOGOUT_ALL)
+            chat_token_forget(host, port, s->user);
         s->user[0] = '\0';
         set_prompt(s);
     }
@@ -207,12 +235,69 @@ static void on_push(void *ctx, const json_t *push)
     free(text);
 }
 
+static void schedule_reconnect(struct interactive *s)
+{
+    struct timeval delay = {.tv_sec = RECONNECT_FIRST_S << s->attempts};
+    sayf(s, "reconnecting in %ld s", (long)delay.tv_sec);
+    evtimer_add(s->reconnect, &delay);
+}
+
+/* The reconnect timer: a new connection, and a login with the saved token. Requests
+ * that were waiting for a reply on the old connection are not sent again. */
+static void on_reconnect(evutil_socket_t fd_unused, short what, void *arg)
+{
+    (void)fd_unused;
+    (void)what;
+    struct interactive *s = arg;
+    char err[400], token[CHAT_TOKEN_MAX] = "";
+    s->attempts++;
+    if (chat_token_load(s->o->host, s->o->port, s->user, token) != 0) {
+        quit(s, s->lost_code); /* the token is gone (logout all elsewhere): nothing to use */
+        return;
+    }
+    /* The failed connection stays until a new one is ready: commands typed meanwhile
+     * are refused by it ("not connected"). */
+    int fd = chat_connect(s->o->host, s->o->port, s->o->timeout_ms, err, sizeof(err));
+    struct chat_conn *conn = fd >= 0
+                                 ? chat_conn_new(s->base, fd, s->o->timeout_ms, &s->o->tls,
+                                                 s->o->host, &conn_handlers, s, err, sizeof(err))
+                                 : NULL;
+    if (conn && chat_conn_keepalive(conn, CHAT_KEEPALIVE_MS) == 0) {
+        chat_conn_free(s->conn);
+        s->conn = conn;
+        s->attempts = 0;
+        s->failure[0] = '\0';
+        sayf(s, "connected to %s:%s again", s->o->host, s->o->port);
+        struct chat_command c = {.cmd = CHAT_CMD_LOGIN, .name = s->user, .token = token};
+        send_command(s, &c, NULL);
+        return;
+    }
+    chat_conn_free(conn);
+    if (s->attempts < RECONNECT_ATTEMPTS)
+        schedule_reconnect(s);
+    else
+        quit(s, s->lost_code);
+}
+
 static void on_fail(void *ctx, int exit_code, const char *message)
 {
     struct interactive *s = ctx;
     snprintf(s->failure, sizeof(s->failure), "%s", message);
+    char token[CHAT_TOKEN_MAX];
+    /* A lost connection of a logged-in user with a saved login: log in again. Replies
+     * that make no sense (exit 4) end chat as before. */
+    if (exit_code == CHAT_EXIT_CONNECTION && s->user[0] && !s->quitting && s->reconnect &&
+        chat_token_load(s->o->host, s->o->port, s->user, token) == 0) {
+        say(s, message);
+        s->lost_code = exit_code;
+        s->attempts = 0;
+        schedule_reconnect(s);
+        return;
+    }
     quit(s, exit_code);
 }
+
+static const struct chat_conn_handlers conn_handlers = {on_reply, on_push, on_fail};
 
 /* ---- signals ---- */
 
@@ -235,7 +320,6 @@ int chat_interactive(const struct chat_options *o, const char *prog)
         fprintf(stderr, "chat: %s\n", err);
         return CHAT_EXIT_CONNECTION;
     }
-    static const struct chat_conn_handlers conn_handlers = {on_reply, on_push, on_fail};
     static const struct chat_editor_handlers editor_handlers = {on_line, on_password, on_eof};
     static const int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGWINCH};
     struct event *sig_events[4] = {0};
@@ -251,7 +335,8 @@ int chat_interactive(const struct chat_options *o, const char *prog)
         s.exit_code = CHAT_EXIT_USAGE;
         goto done;
     }
-    if (chat_conn_keepalive(s.conn, CHAT_KEEPALIVE_MS) != 0)
+    s.reconnect = evtimer_new(s.base, on_reconnect, &s);
+    if (!s.reconnect || chat_conn_keepalive(s.conn, CHAT_KEEPALIVE_MS) != 0)
         goto oom;
     for (size_t i = 0; i < 4; i++) {
         sig_events[i] = evsignal_new(s.base, signals[i], on_signal, &s);
@@ -263,9 +348,13 @@ int chat_interactive(const struct chat_options *o, const char *prog)
         goto oom;
     set_prompt(&s);
     sayf(&s, "connected to %s:%s; /help lists the commands", o->host, o->port);
+    char token[CHAT_TOKEN_MAX];
     if (o->user && o->password) {
         struct chat_command c = {.cmd = CHAT_CMD_LOGIN, .name = o->user};
         send_command(&s, &c, o->password);
+    } else if (o->user && chat_token_load(o->host, o->port, o->user, token) == 0) {
+        struct chat_command c = {.cmd = CHAT_CMD_LOGIN, .name = o->user, .token = token};
+        send_command(&s, &c, NULL);
     } else if (o->user) {
         struct chat_command c = {.cmd = CHAT_CMD_LOGIN, .name = o->user};
         char line[400];
@@ -285,6 +374,8 @@ done:
     for (size_t i = 0; i < 4; i++)
         if (sig_events[i])
             event_free(sig_events[i]);
+    if (s.reconnect)
+        event_free(s.reconnect);
     chat_conn_free(s.conn);
     chat_seen_free(s.seen);
     if (s.base)

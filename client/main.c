@@ -2,6 +2,7 @@
  * non-interactive mode, the password file, and --help. */
 #include "exit_codes.h"
 #include "session.h"
+#include "token_store.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -37,7 +38,8 @@ static const char usage_text[] =
     "  --json                commands print the server's lines as they are (JSON)\n"
     "  --help, --version\n"
     "\n"
-    "commands (each needs --user and --password-file; all but register log in first):\n"
+    "commands (each needs --user, and --password-file unless a login token is saved;\n"
+    "all but register log in first):\n"
     "  register              create the account --user\n"
     "  login                 check that --user can log in\n"
     "  send USER TEXT        send a private message\n"
@@ -46,8 +48,12 @@ static const char usage_text[] =
     "  create GROUP          create a group (and join it)\n"
     "  join GROUP            join a group\n"
     "  leave GROUP           leave a group\n"
+    "  logout-all            log out everywhere, revoking every login token\n"
     "  listen [--seconds N]  print incoming messages, one a line, for N seconds\n"
     "                        (default: until interrupted or the connection ends)\n"
+    "A password login saves the server's login token under\n"
+    "$XDG_STATE_HOME/chatd/tokens/ (~/.local/state/...; readable by you only); later\n"
+    "logins use it and need no password until it expires or logout-all revokes it.\n"
     "Messages that arrive while a command runs (such as those stored while you were\n"
     "offline) are printed too, one a line, before or after the reply.\n"
     "\n"
@@ -109,8 +115,8 @@ static int command_args(const char *cmd)
     static const struct {
         const char *name;
         int args;
-    } table[] = {{"register", 0}, {"login", 0}, {"send", 2},  {"gsend", 2}, {"friend", 1},
-                 {"create", 1},   {"join", 1},  {"leave", 1}, {"listen", 0}};
+    } table[] = {{"register", 0}, {"login", 0}, {"send", 2},  {"gsend", 2},  {"friend", 1},
+                 {"create", 1},   {"join", 1},  {"leave", 1}, {"listen", 0}, {"logout-all", 0}};
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         if (strcmp(table[i].name, cmd) == 0)
             return table[i].args;
@@ -204,7 +210,9 @@ int main(int argc, char **argv)
         return usage_error("wrong number of arguments for %s", cmd[0]);
     if (!o.user)
         return usage_error("%s needs --user", cmd[0]);
-    if (!o.password)
+    char token[CHAT_TOKEN_MAX];
+    if (!o.password &&
+        (strcmp(cmd[0], "register") == 0 || chat_token_load(o.host, o.port, o.user, token) != 0))
         return usage_error("%s needs --password-file", cmd[0]);
     return chat_batch(&o, n, cmd);
 }

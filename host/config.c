@@ -53,6 +53,8 @@ static const struct host_key host_keys[] = {
     {"server", "login_timeout", KEY_INT, FIELD(login_timeout_s), 0, 86400, "60"},
     {"server", "shutdown_timeout", KEY_INT, FIELD(shutdown_timeout_s), 0, 3600, "10"},
     {"server", "hook_timeout_ms", KEY_INT, FIELD(hook_timeout_ms), 10, 600000, "10000"},
+    {"server", "cpu_workers", KEY_INT, FIELD(cpu_workers), 0, 256, "0"},
+    {"server", "cpu_queue_max", KEY_INT, FIELD(cpu_queue_max), 1, 1000000, "64"},
     {"log", "level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, "info"},
     {"log", "syslog", KEY_BOOL, FIELD(log_syslog), 0, 0, "no"},
     {"log", "syslog_ident", KEY_STRING, FIELD(log_ident), 1, 64, "chatd"},

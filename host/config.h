@@ -47,6 +47,8 @@ struct config {
     int64_t login_timeout_s; /* a new session must log in within; 0: never */
     int64_t shutdown_timeout_s;
     int64_t hook_timeout_ms; /* a deferring hook is skipped after this long */
+    int64_t cpu_workers;     /* threads for jobs without CHATD_JOB_DB; 0: one per core */
+    int64_t cpu_queue_max;   /* such jobs that may wait; one more is answered busy */
 
     /* [log] */
     int64_t log_level; /* enum chatd_log_level */

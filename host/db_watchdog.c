@@ -1,6 +1,7 @@
 /* db_watchdog.c - the worker pool's watchdog thread (see db_watchdog.h): with its own
- * database connection it kills queries past their budget, drops queued jobs whose budget
- * ran out, and keeps the pool's database_up current. */
+ * database connection it kills queries past their budget (counted from when the job
+ * started to run: time in the queue is not the job's doing), and keeps the pool's
+ * database_up current. */
 #include "db_watchdog.h"
 
 #include "log.h"
@@ -21,14 +22,6 @@
 #define PROBE_INTERVAL_NS 250000000LL
 /* How often the watchdog asks a database that is up whether it still answers. */
 #define HEALTH_INTERVAL_NS 1000000000LL
-
-/* Remove the queued job at ring offset i, keeping the order of the others. */
-static void queue_remove_at(struct pool *pool, size_t i)
-{
-    for (size_t k = i; k + 1 < pool->count; k++)
-        pool->ring[(pool->head + k) % pool->cap] = pool->ring[(pool->head + k + 1) % pool->cap];
-    pool->count--;
-}
 
 /* Watchdog thread: its own connection, opened again when missing or broken. 0, or -1
  * with the reason in err. */
@@ -76,28 +69,16 @@ static void *watchdog_main(void *arg)
         pthread_cond_timedwait(&pool->watchdog_wake, &pool->lock, &until);
         int64_t now = now_ns();
 
-        /* Jobs whose budget ran out while they waited never start. */
-        for (size_t i = 0; i < pool->count;) {
-            struct job *job = pool->ring[(pool->head + i) % pool->cap];
-            if (now <= job->deadline_ns) {
-                i++;
-                continue;
-            }
-            queue_remove_at(pool, i);
-            job->status = CHATD_ETIMEDOUT;
-            pool_post_done(pool, job);
-        }
-
         /* While the database is up, ask it now and then whether it still answers, so
          * that /healthz and chatd_db_up say so at once, not only once a job fails. */
-        if (pool->watch_health && pool->cfg->enable && pool->stats.database_up &&
+        if (pool->watch_health && pool->cfg->enable && pool->database_up &&
             now >= pool->next_health_ns) {
             pool->next_health_ns = now + HEALTH_INTERVAL_NS;
             pthread_mutex_unlock(&pool->lock);
             int up = database_answers(pool);
             pthread_mutex_lock(&pool->lock);
-            if (!up && pool->stats.database_up) {
-                pool->stats.database_up = 0;
+            if (!up && pool->database_up) {
+                pool->database_up = 0;
                 pool->next_probe_ns = now + PROBE_INTERVAL_NS;
                 log_warn("the database does not answer");
             }
@@ -105,14 +86,14 @@ static void *watchdog_main(void *arg)
 
         /* While the database is down, probe it, so that workers waiting out their
          * backoff learn at once when it is back. */
-        if (pool->cfg->enable && !pool->stats.database_up && now >= pool->next_probe_ns) {
+        if (pool->cfg->enable && !pool->database_up && now >= pool->next_probe_ns) {
             pool->next_probe_ns = now + PROBE_INTERVAL_NS;
             pthread_mutex_unlock(&pool->lock);
             char err[512];
             int up = db_open(&pool->killer, pool->cfg, pool->password, err, sizeof(err)) == 0;
             pthread_mutex_lock(&pool->lock);
-            if (up && !pool->stats.database_up) {
-                pool->stats.database_up = 1;
+            if (up && !pool->database_up) {
+                pool->database_up = 1;
                 pool->up_generation++;
                 log_info("database answers again");
             }

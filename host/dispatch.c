@@ -110,6 +110,7 @@ void dispatch_frame(struct session *s, const char *data, size_t len)
         return;
     }
     s->busy = 1;
+    s->request = req;
     call_handler(req);
     request_release(req);
 }

@@ -85,6 +85,44 @@ static void seconds_counter(struct evbuffer *out, const char *name, const char *
                         value);
 }
 
+/* The series of one of the worker pool's queues, named `prefix`_..., its threads
+ * `workers`; `what` starts each help text. */
+static void queue_metrics(struct evbuffer *out, const char *prefix, const char *workers,
+                          const char *what, const struct queue_stats *q)
+{
+    static const char *const suffixes[] = {"_submitted_total",     "_completed_total",
+                                           "_rejected_busy_total", "_failed_total",
+                                           "_timed_out_total",     "_dropped_closed_total"};
+    static const char *const helps[] = {"accepted.",
+                                        "whose done callback ran.",
+                                        "refused: queue full.",
+                                        "that ended with an error.",
+                                        "past their time budget.",
+                                        "not run: their client had gone."};
+    const uint64_t counts[] = {q->submitted, q->completed, q->rejected_busy,
+                               q->failed,    q->timed_out, q->dropped_closed};
+    char name[96], help[160];
+    snprintf(name, sizeof(name), "%s_queued", prefix);
+    snprintf(help, sizeof(help), "%s waiting for a worker.", what);
+    metrics_gauge(out, name, help, (double)q->queue_depth);
+    snprintf(name, sizeof(name), "%s_queue_max", prefix);
+    snprintf(help, sizeof(help), "Capacity of the queue of %s.", what);
+    metrics_gauge(out, name, help, (double)q->queue_max);
+    snprintf(help, sizeof(help), "Worker threads for %s.", what);
+    metrics_gauge(out, workers, help, (double)q->workers);
+    for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+        snprintf(name, sizeof(name), "%s%s", prefix, suffixes[i]);
+        snprintf(help, sizeof(help), "%s %s", what, helps[i]);
+        metrics_counter(out, name, help, counts[i]);
+    }
+    snprintf(name, sizeof(name), "%s_wait_seconds_total", prefix);
+    snprintf(help, sizeof(help), "%s: time spent in the queue.", what);
+    seconds_counter(out, name, help, (double)q->wait_ns / 1e9);
+    snprintf(name, sizeof(name), "%s_run_seconds_total", prefix);
+    snprintf(help, sizeof(help), "%s: time spent running.", what);
+    seconds_counter(out, name, help, (double)q->run_ns / 1e9);
+}
+
 int metrics_plugin_gauge(struct metrics *m, const char *plugin, const char *name, const char *help,
                          double value)
 {
@@ -304,22 +342,10 @@ void metrics_render(struct server *srv, struct evbuffer *out)
     struct pool_stats p;
     pool_get_stats(srv->pool, &p);
     metrics_gauge(out, "chatd_db_up", "1 while the database answers.", p.database_up);
-    metrics_gauge(out, "chatd_jobs_queued", "Jobs waiting for a worker.", (double)p.queue_depth);
-    metrics_gauge(out, "chatd_jobs_queue_max", "Capacity of the job queue.", (double)p.queue_max);
-    metrics_gauge(out, "chatd_workers", "Worker threads.", (double)p.workers);
-    metrics_counter(out, "chatd_jobs_submitted_total", "Jobs accepted.", p.submitted);
-    metrics_counter(out, "chatd_jobs_completed_total", "Jobs whose done callback ran.",
-                    p.completed);
-    metrics_counter(out, "chatd_jobs_rejected_busy_total", "Jobs refused: queue full.",
-                    p.rejected_busy);
-    metrics_counter(out, "chatd_jobs_failed_total", "Jobs that ended with an error.", p.failed);
-    metrics_counter(out, "chatd_jobs_timed_out_total", "Jobs past their time budget.", p.timed_out);
+    queue_metrics(out, "chatd_jobs", "chatd_workers", "Database jobs", &p.db);
+    queue_metrics(out, "chatd_cpu_jobs", "chatd_cpu_workers", "CPU jobs (no database)", &p.cpu);
     metrics_counter(out, "chatd_db_reconnects_total", "Database connections re-established.",
                     p.reconnects);
     metrics_counter(out, "chatd_jobs_retried_total", "Idempotent jobs run again after a loss.",
                     p.retries);
-    seconds_counter(out, "chatd_jobs_wait_seconds_total", "Time jobs spent in the queue.",
-                    (double)p.wait_ns / 1e9);
-    seconds_counter(out, "chatd_jobs_run_seconds_total", "Time jobs spent running.",
-                    (double)p.run_ns / 1e9);
 }

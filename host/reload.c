@@ -372,7 +372,7 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         cur->limits = next->limits;
     }
     log_configure((enum chatd_log_level)cur->log_level, (int)cur->log_syslog, cur->log_ident);
-    const char *restart[5];
+    const char *restart[6];
     size_t n_restart = 0;
     if (listeners_differ(cur, next))
         restart[n_restart++] = "[server] listen";
@@ -383,6 +383,8 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         restart[n_restart++] = "[admin]";
     if (database_differs(&cur->db, &next->db))
         restart[n_restart++] = "[database]";
+    if (cur->cpu_workers != next->cpu_workers || cur->cpu_queue_max != next->cpu_queue_max)
+        restart[n_restart++] = "[server] cpu_workers/cpu_queue_max";
     for (size_t i = 0; i < n_restart; i++)
         say(report, len, "%s changed: it needs a restart (kept as it was)", restart[i]);
 

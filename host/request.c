@@ -28,9 +28,20 @@ struct chatd_request *request_new(struct session *s, struct command *cmd, json_t
         return NULL;
     }
     req->holds = 1;
+    atomic_init(&req->gone, 0);
     cmd->plugin->inflight++;
     clock_gettime(CLOCK_MONOTONIC, &req->arrived);
     return req;
+}
+
+void request_mark_gone(struct chatd_request *req)
+{
+    atomic_store(&req->gone, 1);
+}
+
+int request_gone(struct chatd_request *req)
+{
+    return atomic_load(&req->gone);
 }
 
 void request_hold(struct chatd_request *req)

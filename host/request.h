@@ -4,6 +4,7 @@
 
 #include "server.h"
 
+#include <stdatomic.h>
 #include <time.h>
 
 /* The definition of the ABI's opaque request handle. It lives apart from the session,
@@ -25,9 +26,16 @@ struct chatd_request {
     char *login_user;
     uint64_t login_generation;
     unsigned replied : 1;
+    /* Set on the loop thread when the session closes, read by the worker that takes a
+     * job of this request: a job whose client has gone is not run. */
+    atomic_bool gone;
 };
 
 struct chatd_request *request_new(struct session *s, struct command *cmd, json_t *body, json_t *id);
+/* Its session has closed (loop thread): no answer can reach the client any more. */
+void request_mark_gone(struct chatd_request *req);
+/* Whether it has (any thread). */
+int request_gone(struct chatd_request *req);
 /* Keep the request alive across a callback or a job. */
 void request_hold(struct chatd_request *req);
 /* Drop a hold. At the last one, an unanswered request is answered `internal` and logged

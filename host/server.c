@@ -177,7 +177,8 @@ static void wait_for_init_work(struct server *srv, struct chatd_plugin *p)
 int server_load_plugins(struct server *srv, char *err, size_t errlen)
 {
     const struct config *cfg = srv->cfg;
-    srv->pool = pool_new(srv->base, &cfg->db, err, errlen);
+    struct pool_cpu_config cpu = {.workers = cfg->cpu_workers, .queue_max = cfg->cpu_queue_max};
+    srv->pool = pool_new(srv->base, &cfg->db, &cpu, err, errlen);
     if (!srv->pool)
         return -1;
     if (delivery_new(srv) < 0) {

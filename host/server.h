@@ -74,6 +74,10 @@ struct session {
     unsigned reading : 1;        /* read_ev is armed */
     unsigned socket_drained : 1; /* the last read took all the kernel had */
     unsigned stream_ended : 1;   /* TLS: the bufferevent saw the end of the stream */
+    /* The request in flight (while busy), marked gone when the session closes. */
+    struct chatd_request *request;
+    /* While a request is in flight: watches for the client resetting the connection. */
+    struct event *hangup_ev;
     struct session *next_dead;
     /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
     struct session *flush_next, **flush_prev;

@@ -7,6 +7,7 @@
 #include "json_emit.h"
 #include "log.h"
 #include "output.h"
+#include "request.h"
 #include "server.h"
 #include "session_limits.h"
 #include "transport.h"
@@ -86,6 +87,31 @@ static void describe_peer(const struct sockaddr *addr, char *out, size_t len)
     }
 }
 
+/* While a request is in flight the session does not read (its next frame waits), so a
+ * client that resets its connection would go unnoticed until the reply. This event
+ * tells (libevent reports a reset as readable, an end of stream as EV_CLOSED): a reset
+ * closes the session at once, which marks the request gone, so a job of it that has not
+ * started yet is not run. An orderly end of stream is a half-close, whose requests are
+ * still answered (docs/protocol.md), and bytes waiting are the client's next requests:
+ * the read path sees both once the request is done. Not persistent: it fires once per
+ * request at most (at once for a client that pipelines, whose reset is then noticed at
+ * its next read). */
+static void on_hangup(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct session *s = arg;
+    char byte;
+    if (recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno != EAGAIN &&
+        errno != EWOULDBLOCK && errno != EINTR)
+        session_close(s, "connection reset while a request was in flight");
+}
+
+static void hangup_watch(struct session *s)
+{
+    if (s->busy && !s->read_eof && !s->dead)
+        event_add(s->hangup_ev, NULL);
+}
+
 /* Queue the session for the reaper, which frees it from a fresh loop callback: a
  * session can be closed from deep inside a plugin call (a push to a slow reader) while
  * something up the stack still iterates over sessions. */
@@ -96,6 +122,9 @@ void session_close(struct session *s, const char *why)
     log_debug("session %llu (%s) closed: %s", (unsigned long long)s->id, s->peer, why);
     s->dead = 1;
     s->closing = 1;
+    if (s->busy)
+        request_mark_gone(s->request);
+    event_del(s->hangup_ev);
     reading_off(s);
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     s->next_dead = s->server->dead;
@@ -364,6 +393,7 @@ static void session_process(struct session *s)
         }
     }
     s->in_process = 0;
+    hangup_watch(s);
     if (s->busy || s->output_paused || s->closing || s->dead)
         reading_off(s);
     else
@@ -381,6 +411,8 @@ void session_request_done(struct server *srv, chatd_session_id id)
     if (!s)
         return;
     s->busy = 0;
+    s->request = NULL;
+    event_del(s->hangup_ev);
     if (s->in_process)
         return; /* the read loop up the stack goes on by itself */
     /* Read on from a fresh callback, not from inside the plugin that just replied. */
@@ -476,6 +508,15 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
         return;
     }
     struct bufferevent *bev = s->bev;
+    s->hangup_ev = event_new(srv->base, fd, EV_READ | EV_CLOSED, on_hangup, s);
+    if (!s->hangup_ev) {
+        ratelimit_connection_closed(srv, &source);
+        event_free(s->read_ev);
+        bufferevent_free(bev);
+        free(s);
+        log_error("cannot accept %s: out of memory", peer);
+        return;
+    }
     s->source = source;
     s->counted = 1;
     s->id = ++srv->next_session_id;
@@ -519,6 +560,7 @@ static void session_free(struct server *srv, struct session *s)
         s->transport->close(s);
     event_free(s->read_ev);
     session_deadlines_free(s);
+    event_free(s->hangup_ev);
     bufferevent_free(s->bev);
     free(s->in);
     free(s);

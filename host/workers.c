@@ -1,6 +1,6 @@
-/* workers.c - the worker pool (see workers.h). Workers take jobs from one bounded
- * queue; finished jobs go to a completion list that one libevent event, activated from
- * the worker, drains on the loop thread.
+/* workers.c - the worker pool (see workers.h). Each worker takes jobs from one of two
+ * bounded queues (database jobs, CPU jobs); finished jobs of both go to one completion
+ * list that one libevent event, activated from the worker, drains on the loop thread.
  * Time budgets and the database's health are the watchdog's (db_watchdog.c). */
 #include "workers.h"
 
@@ -13,14 +13,22 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
+
+/* The nice value of the CPU queue's threads: hashing gets the cores the loop, the
+ * database workers (and a local MariaDB) leave idle, so a login flood cannot slow the
+ * commands of users already in. On Linux a nice value is per thread, and who = 0 is
+ * the calling thread. */
+#define CPU_WORKER_NICE 10
 
 /* Reconnection backoff after a failed attempt: doubles from the first to the last. */
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_LAST_MS  5000
 
 /* Hand a finished job to the loop thread (called with the lock held). */
-void pool_post_done(struct pool *pool, struct job *job)
+static void pool_post_done(struct pool *pool, struct job *job)
 {
     job->next = NULL;
     int was_empty = pool->done_head == NULL;
@@ -30,9 +38,9 @@ void pool_post_done(struct pool *pool, struct job *job)
         pool->done_head = job;
     pool->done_tail = job;
     if (job->status != 0)
-        pool->stats.failed++;
+        job->queue->stats.failed++;
     if (job->status == CHATD_ETIMEDOUT)
-        pool->stats.timed_out++;
+        job->queue->stats.timed_out++;
     /* One wake-up per batch: the loop drains the whole list each time. */
     if (was_empty)
         event_active(pool->done_ev, EV_READ, 0);
@@ -64,7 +72,7 @@ static int connect_worker(struct worker *w)
         w->next_attempt_ns = now_ns() + w->backoff_ms * 1000000;
         log_warn("%s; next attempt in %lld ms", err, (long long)w->backoff_ms);
         pthread_mutex_lock(&pool->lock);
-        pool->stats.database_up = 0;
+        pool->database_up = 0;
         w->failed_generation = pool->up_generation;
         pthread_mutex_unlock(&pool->lock);
         return CHATD_EDBLOST;
@@ -72,12 +80,12 @@ static int connect_worker(struct worker *w)
     publish_connection(w, 1);
     pthread_mutex_lock(&pool->lock);
     if (w->backoff_ms || w->connected_once) {
-        pool->stats.reconnects++;
+        pool->reconnects++;
         log_info("database connection re-established");
     }
-    if (!pool->stats.database_up)
+    if (!pool->database_up)
         pool->up_generation++;
-    pool->stats.database_up = 1;
+    pool->database_up = 1;
     pthread_mutex_unlock(&pool->lock);
     w->connected_once = 1;
     w->backoff_ms = 0;
@@ -119,7 +127,7 @@ static int run_job(struct worker *w, struct job *job)
         !atomic_load(&w->db.killed)) {
         /* The connection was lost under the job: once, at once, on a new one. */
         pthread_mutex_lock(&w->pool->lock);
-        w->pool->stats.retries++;
+        w->pool->retries++;
         pthread_mutex_unlock(&w->pool->lock);
         if (connect_worker(w) == 0)
             rc = job->spec.work(&w->db, job->arg);
@@ -128,27 +136,44 @@ static int run_job(struct worker *w, struct job *job)
         db_simple(&w->db, "ROLLBACK"); /* leave no transaction open for the next job */
     w->last_used_ns = now_ns();
     pthread_mutex_lock(&w->pool->lock);
-    w->pool->stats.database_up = w->db.conn && !w->db.broken;
+    w->pool->database_up = w->db.conn && !w->db.broken;
     pthread_mutex_unlock(&w->pool->lock);
     return rc;
+}
+
+static struct job *queue_take(struct job_queue *q)
+{
+    struct job *job = q->ring[q->head];
+    q->head = (q->head + 1) % q->cap;
+    q->count--;
+    return job;
 }
 
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct pool *pool = w->pool;
+    struct job_queue *q = w->queue;
+    if (q == &pool->cpu)
+        setpriority(PRIO_PROCESS, 0, CPU_WORKER_NICE);
     mysql_thread_init();
     pthread_mutex_lock(&pool->lock);
     for (;;) {
-        while (pool->count == 0 && !pool->stopping)
-            pthread_cond_wait(&pool->has_work, &pool->lock);
-        if (pool->count == 0)
+        while (q->count == 0 && !pool->stopping)
+            pthread_cond_wait(&q->has_work, &pool->lock);
+        if (q->count == 0)
             break; /* stopping, and nothing left to do */
-        struct job *job = pool->ring[pool->head];
-        pool->head = (pool->head + 1) % pool->cap;
-        pool->count--;
+        struct job *job = queue_take(q);
         job->started_ns = now_ns();
-        pool->stats.wait_ns += (uint64_t)(job->started_ns - job->submitted_ns);
+        job->deadline_ns = job->started_ns + job->budget_ns;
+        q->stats.wait_ns += (uint64_t)(job->started_ns - job->submitted_ns);
+        if (job->req && request_gone(job->req)) {
+            /* Its client left while it waited: nobody would read the answer. */
+            q->stats.dropped_closed++;
+            job->status = CHATD_ECLOSED;
+            pool_post_done(pool, job);
+            continue;
+        }
         w->running = job;
         atomic_store(&w->db.killed, 0);
         pthread_mutex_unlock(&pool->lock);
@@ -168,7 +193,7 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&pool->lock);
         w->running = NULL;
         job->status = status;
-        pool->stats.run_ns += (uint64_t)(now_ns() - job->started_ns);
+        q->stats.run_ns += (uint64_t)(now_ns() - job->started_ns);
         pool_post_done(pool, job);
     }
     pthread_mutex_unlock(&pool->lock);
@@ -188,24 +213,46 @@ static void on_done(evutil_socket_t fd, short what, void *arg)
     struct job *job = pool->done_head;
     pool->done_head = pool->done_tail = NULL;
     pthread_mutex_unlock(&pool->lock);
-    uint64_t completed = 0;
+    uint64_t completed_db = 0, completed_cpu = 0;
     while (job) {
         struct job *next = job->next;
         job->spec.done(job->req, job->arg, job->status);
         job->plugin->pending_jobs--;
         if (job->req)
             request_release(job->req);
+        if (job->queue == &pool->db)
+            completed_db++;
+        else
+            completed_cpu++;
         free(job);
         job = next;
-        completed++;
     }
     pthread_mutex_lock(&pool->lock);
-    pool->stats.completed += completed;
+    pool->db.stats.completed += completed_db;
+    pool->cpu.stats.completed += completed_cpu;
     pthread_mutex_unlock(&pool->lock);
 }
 
-struct pool *pool_new(struct event_base *base, const struct config_database *cfg, char *err,
-                      size_t errlen)
+static int queue_init(struct job_queue *q, int64_t cap, size_t workers)
+{
+    q->cap = (size_t)cap;
+    q->ring = calloc(q->cap, sizeof(*q->ring));
+    q->stats.queue_max = q->cap;
+    q->stats.workers = workers;
+    return q->ring ? 0 : -1;
+}
+
+/* 0 workers for the CPU queue: one per online core, as hashing is bound by the cores. */
+static size_t cpu_workers(const struct pool_cpu_config *cpu)
+{
+    if (cpu->workers > 0)
+        return (size_t)cpu->workers;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (size_t)cores : 1;
+}
+
+struct pool *pool_new(struct event_base *base, const struct config_database *cfg,
+                      const struct pool_cpu_config *cpu, char *err, size_t errlen)
 {
     struct pool *pool = calloc(1, sizeof(*pool));
     if (!pool) {
@@ -214,32 +261,37 @@ struct pool *pool_new(struct event_base *base, const struct config_database *cfg
     }
     pool->base = base;
     pool->cfg = cfg;
-    pool->cap = (size_t)cfg->queue_max;
-    pool->ring = calloc(pool->cap, sizeof(*pool->ring));
-    pool->n_workers = (size_t)cfg->workers;
+    size_t n_db = (size_t)cfg->workers, n_cpu = cpu_workers(cpu);
+    int queues = queue_init(&pool->db, cfg->queue_max, n_db);
+    queues |= queue_init(&pool->cpu, cpu->queue_max, n_cpu);
+    pool->n_workers = n_db + n_cpu;
     pool->workers = calloc(pool->n_workers, sizeof(*pool->workers));
     pool->done_ev = event_new(base, -1, 0, on_done, pool);
-    pool->stats.database_up = 1; /* until a connection attempt says otherwise */
-    pool->stats.queue_max = pool->cap;
-    pool->stats.workers = pool->n_workers;
-    if (!pool->ring || !pool->workers || !pool->done_ev) {
+    pool->database_up = 1; /* until a connection attempt says otherwise */
+    if (queues < 0 || !pool->workers || !pool->done_ev) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     if (cfg->enable && db_load_password(cfg, &pool->password, err, errlen) < 0)
         goto fail;
     pthread_mutex_init(&pool->lock, NULL);
-    pthread_cond_init(&pool->has_work, NULL);
+    pthread_cond_init(&pool->db.has_work, NULL);
+    pthread_cond_init(&pool->cpu.has_work, NULL);
     pthread_cond_init(&pool->watchdog_wake, NULL);
-    for (size_t i = 0; i < pool->n_workers; i++) {
-        pool->workers[i].pool = pool;
-        pool->workers[i].conn_fd = -1;
-        if (pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]) != 0) {
-            snprintf(err, errlen, "cannot start worker threads");
-            pool->n_workers = i;
-            pool_free(pool);
-            return NULL;
-        }
+    size_t n_started = 0;
+    for (; n_started < pool->n_workers; n_started++) {
+        struct worker *w = &pool->workers[n_started];
+        w->pool = pool;
+        w->queue = n_started < n_db ? &pool->db : &pool->cpu;
+        w->conn_fd = -1;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0)
+            break;
+    }
+    if (n_started < pool->n_workers) {
+        snprintf(err, errlen, "cannot start worker threads");
+        pool->n_workers = n_started;
+        pool_free(pool);
+        return NULL;
     }
     if (db_watchdog_start(pool, err, errlen) < 0) {
         pool_free(pool);
@@ -249,7 +301,8 @@ struct pool *pool_new(struct event_base *base, const struct config_database *cfg
 fail:
     if (pool->done_ev)
         event_free(pool->done_ev);
-    free(pool->ring);
+    free(pool->db.ring);
+    free(pool->cpu.ring);
     free(pool->workers);
     free(pool->password);
     free(pool);
@@ -277,23 +330,25 @@ int pool_submit(struct pool *pool, struct chatd_plugin *plugin, struct chatd_req
     j->plugin = plugin;
     j->req = req;
     j->arg = arg;
+    j->queue = (job->flags & CHATD_JOB_DB) ? &pool->db : &pool->cpu;
     j->submitted_ns = now_ns();
     uint32_t budget = job->timeout_ms ? job->timeout_ms : (uint32_t)pool->cfg->job_timeout_ms;
-    j->deadline_ns = j->submitted_ns + (int64_t)budget * 1000000;
+    j->budget_ns = (int64_t)budget * 1000000;
 
+    struct job_queue *q = j->queue;
     pthread_mutex_lock(&pool->lock);
-    if (pool->stopping || pool->count == pool->cap) {
+    if (pool->stopping || q->count == q->cap) {
         int rc = pool->stopping ? CHATD_ESHUTDOWN : CHATD_EBUSY;
         if (!pool->stopping)
-            pool->stats.rejected_busy++;
+            q->stats.rejected_busy++;
         pthread_mutex_unlock(&pool->lock);
         free(j);
         return rc;
     }
-    pool->ring[(pool->head + pool->count) % pool->cap] = j;
-    pool->count++;
-    pool->stats.submitted++;
-    pthread_cond_signal(&pool->has_work);
+    q->ring[(q->head + q->count) % q->cap] = j;
+    q->count++;
+    q->stats.submitted++;
+    pthread_cond_signal(&q->has_work);
     pthread_mutex_unlock(&pool->lock);
 
     plugin->pending_jobs++;
@@ -305,7 +360,8 @@ int pool_submit(struct pool *pool, struct chatd_plugin *plugin, struct chatd_req
 uint64_t pool_pending(struct pool *pool)
 {
     pthread_mutex_lock(&pool->lock);
-    uint64_t pending = pool->stats.submitted - pool->stats.completed;
+    uint64_t pending = pool->db.stats.submitted - pool->db.stats.completed +
+                       pool->cpu.stats.submitted - pool->cpu.stats.completed;
     pthread_mutex_unlock(&pool->lock);
     return pending;
 }
@@ -313,28 +369,38 @@ uint64_t pool_pending(struct pool *pool)
 void pool_get_stats(struct pool *pool, struct pool_stats *out)
 {
     pthread_mutex_lock(&pool->lock);
-    *out = pool->stats;
-    out->queue_depth = pool->count;
+    out->db = pool->db.stats;
+    out->db.queue_depth = pool->db.count;
+    out->cpu = pool->cpu.stats;
+    out->cpu.queue_depth = pool->cpu.count;
+    out->reconnects = pool->reconnects;
+    out->retries = pool->retries;
+    out->database_up = pool->database_up;
     pthread_mutex_unlock(&pool->lock);
+}
+
+/* Jobs still queued are not started: they end with CHATD_ESHUTDOWN (lock held). */
+static void queue_cancel(struct pool *pool, struct job_queue *q)
+{
+    while (q->count > 0) {
+        struct job *job = queue_take(q);
+        job->status = CHATD_ESHUTDOWN;
+        pool_post_done(pool, job);
+    }
+    pthread_cond_broadcast(&q->has_work);
 }
 
 void pool_free(struct pool *pool)
 {
     if (!pool)
         return;
-    /* Jobs still queued are not started: they end with CHATD_ESHUTDOWN. Database jobs
-     * still running are killed, so stopping never waits for a long query. */
+    /* Database jobs still running are killed, so stopping never waits for a long
+     * query. */
     pthread_mutex_lock(&pool->lock);
     pool->stopping = 1;
     pool->abort_running = 1;
-    while (pool->count > 0) {
-        struct job *job = pool->ring[pool->head];
-        pool->head = (pool->head + 1) % pool->cap;
-        pool->count--;
-        job->status = CHATD_ESHUTDOWN;
-        pool_post_done(pool, job);
-    }
-    pthread_cond_broadcast(&pool->has_work);
+    queue_cancel(pool, &pool->db);
+    queue_cancel(pool, &pool->cpu);
     pthread_cond_broadcast(&pool->watchdog_wake);
     pthread_mutex_unlock(&pool->lock);
     for (size_t i = 0; i < pool->n_workers; i++)
@@ -343,9 +409,11 @@ void pool_free(struct pool *pool)
     on_done(-1, 0, pool); /* the callbacks of the jobs that finished last */
     event_free(pool->done_ev);
     pthread_mutex_destroy(&pool->lock);
-    pthread_cond_destroy(&pool->has_work);
+    pthread_cond_destroy(&pool->db.has_work);
+    pthread_cond_destroy(&pool->cpu.has_work);
     pthread_cond_destroy(&pool->watchdog_wake);
-    free(pool->ring);
+    free(pool->db.ring);
+    free(pool->cpu.ring);
     free(pool->workers);
     free(pool->password);
     free(pool);

@@ -12,18 +12,31 @@
 #include <stdint.h>
 #include <time.h>
 
+/* A bounded queue and the stats of the jobs that go through it. Database jobs and the
+ * others (CPU work such as password hashing) have one each, served by workers of their
+ * own, so that neither kind ever waits behind the other. */
+struct job_queue {
+    struct job **ring;
+    size_t cap, head, count;
+    pthread_cond_t has_work;
+    struct queue_stats stats; /* under pool->lock */
+};
+
 struct job {
     struct chatd_job spec;
     struct chatd_plugin *plugin;
     struct chatd_request *req;
     void *arg;
+    struct job_queue *queue;
     int status;
+    int64_t budget_ns; /* counted from started_ns: waiting in the queue is not running */
     int64_t submitted_ns, started_ns, deadline_ns;
     struct job *next;
 };
 
 struct worker {
     struct pool *pool;
+    struct job_queue *queue; /* the one it takes jobs from */
     pthread_t thread;
     struct chatd_db db;
     int connected_once;
@@ -45,13 +58,11 @@ struct pool {
     const struct config_database *cfg;
     char *password;
     pthread_mutex_t lock;
-    pthread_cond_t has_work;
     pthread_cond_t watchdog_wake;
-    struct job **ring; /* the queue */
-    size_t cap, head, count;
+    struct job_queue db, cpu;
     struct job *done_head, *done_tail;
     struct event *done_ev;
-    struct worker *workers;
+    struct worker *workers; /* the database queue's first, then the CPU queue's */
     size_t n_workers;
     pthread_t watchdog;
     int watchdog_started;
@@ -59,14 +70,12 @@ struct pool {
     int abort_running;      /* stopping: treat every running database job as overdue */
     struct chatd_db killer; /* the watchdog's own connection, for KILL QUERY */
     int stopping;
-    struct pool_stats stats; /* under lock */
-    uint64_t up_generation;  /* bumped each time the database is seen up after being down */
-    int64_t next_probe_ns;   /* the watchdog's next connection attempt while it is down */
-    int64_t next_health_ns;  /* its next question while it is up */
-    int watch_health;        /* ask at all (pool_watch_health) */
+    uint64_t reconnects, retries; /* under lock */
+    int database_up;
+    uint64_t up_generation; /* bumped each time the database is seen up after being down */
+    int64_t next_probe_ns;  /* the watchdog's next connection attempt while it is down */
+    int64_t next_health_ns; /* its next question while it is up */
+    int watch_health;       /* ask at all (pool_watch_health) */
 };
-
-/* Hand a finished job to the loop thread (called with the lock held). */
-void pool_post_done(struct pool *pool, struct job *job);
 
 #endif

@@ -288,7 +288,11 @@ struct chatd_command {
 
 enum chatd_job_flags {
     /** work() needs a database connection; without it, db is NULL (CPU work such as
-     *  password hashing). */
+     *  password hashing). The flag also chooses the queue: database jobs and the others
+     *  have bounded queues and worker threads of their own ([database] workers and
+     *  queue_max; [server] cpu_workers and cpu_queue_max), so neither ever waits behind
+     *  the other. Set it only when work() uses db, and do no heavy CPU work in a
+     *  database job. */
     CHATD_JOB_DB = 1u << 0,
     /** Running work() twice has the same effect as once: the host may retry it once on
      *  a fresh connection after the connection was lost. */
@@ -302,8 +306,11 @@ enum chatd_job_flags {
 typedef int (*chatd_work_fn)(struct chatd_db *db, void *arg);
 
 /** Runs on the loop thread after work() returned, or instead of it when the job could
- *  not run (status CHATD_ETIMEDOUT, CHATD_EDBLOST...), or (job_run) when it could not
- *  even be submitted: then `req` is NULL because the host has answered it already. A job that
+ *  not run (status CHATD_EDBLOST, CHATD_ESHUTDOWN, or CHATD_ECLOSED: `req`'s client had
+ *  gone when a worker took the job, so work() was skipped; a reply is dropped), or
+ *  (job_run) when it could not even be submitted: then `req` is NULL because the host has
+ *  answered it already. The time budget counts from when work() starts, not from
+ *  submission. A job that
  * passes its time budget ends with CHATD_ETIMEDOUT: its running statement is killed and later ones
  * are not run, but statements that completed before keep their effects, so do the job's writes in
  * one transaction: a transaction that work() leaves open when it fails is rolled back by the host.

@@ -168,7 +168,8 @@ static void set_done(struct chatd_request *req, void *arg, int status)
         host->reply(req, "success", NULL);
     else if (req)
         host->reply(req, "internal", NULL);
-    if (status != 0)
+    /* CHATD_ECLOSED: the client left before the job ran; nothing failed. */
+    if (status != 0 && status != CHATD_ECLOSED)
         host->log(j->away->self, CHATD_LOG_WARN, "away for %s failed: %s", j->user,
                   chatd_strerror(status));
     job_free(j);

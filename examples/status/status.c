@@ -140,8 +140,10 @@ static void set_done(struct chatd_request *req, void *arg, int status)
         host->reply(req, "success", json_pack("{sI}", "ts", (json_int_t)j->ts));
         host->option_bool(plugin, "broadcast", &push);
     } else {
-        host->log(plugin, CHATD_LOG_WARN, "set_status for %s failed: %s", j->user,
-                  chatd_strerror(status));
+        /* CHATD_ECLOSED: the client left before the job ran; nothing failed. */
+        if (status != CHATD_ECLOSED)
+            host->log(plugin, CHATD_LOG_WARN, "set_status for %s failed: %s", j->user,
+                      chatd_strerror(status));
         host->reply(req, "internal", NULL);
     }
     if (push)

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +35,7 @@
 static struct config_database cfg;
 static struct chatd_proc srv;
 static char port_arg[16];
+static char state_dir[PATH_MAX + 16]; /* the clients' $XDG_STATE_HOME: saved tokens */
 
 /* ---- the server ---- */
 
@@ -44,6 +46,10 @@ static void start_chat(void)
     db_test_config(&cfg);
     ck_assert_msg(db_test_start_sample(&srv, &cfg, NULL) == 0, "chatd did not start");
     snprintf(port_arg, sizeof(port_arg), "%d", srv.port);
+    /* Every client of the test (they inherit it) saves its login tokens in the server's
+     * folder, never in the home of whoever runs the tests. */
+    snprintf(state_dir, sizeof(state_dir), "%s/state", srv.dir);
+    setenv("XDG_STATE_HOME", state_dir, 1);
 }
 
 static void stop_chat(void)
@@ -658,7 +664,7 @@ START_TEST(send_exits_0_and_prints_the_reply_and_listen_prints_pushes)
     /* Usage: exit 2. */
     run_chat(&r, "--port", port_arg, "send", "bob", NULL);
     expect_run(&r, 2, NULL, "wrong number of arguments for send");
-    run_chat(&r, "--port", port_arg, "--user", "alice", "send", "bob", "x", NULL);
+    run_chat(&r, "--port", port_arg, "--user", "carol", "send", "bob", "x", NULL);
     expect_run(&r, 2, NULL, "send needs --password-file");
     run_chat(&r, "--bogus", NULL);
     expect_run(&r, 2, NULL, "unknown option --bogus");
@@ -709,6 +715,120 @@ START_TEST(chat_speaks_tls_and_checks_the_certificate)
 }
 END_TEST
 
+/* ---- the saved login token ---- */
+
+static void token_file(const char *user, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/chatd/tokens/127.0.0.1_%s_%s", state_dir, port_arg, user);
+}
+
+static void assert_mode(const char *path, mode_t want)
+{
+    struct stat st;
+    ck_assert_msg(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
+    ck_assert_msg((st.st_mode & 0777) == want, "%s has mode %o, want %o", path,
+                  (unsigned)(st.st_mode & 0777), (unsigned)want);
+}
+
+static void write_bogus_token(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("not-a-token\n", f);
+    fclose(f);
+    chmod(path, 0600);
+}
+
+/* A password login saves the token where only its user can read it; a later run
+ * without the password logs in with it; a token the server no longer knows is forgotten
+ * and the user is told to use the password; logout-all revokes and forgets it. */
+START_TEST(a_saved_token_logs_in_without_the_password_until_it_is_invalid)
+{
+    struct run r;
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    char path[PATH_MAX + 200], dir[PATH_MAX + 100];
+    token_file("alice", path, sizeof(path));
+    snprintf(dir, sizeof(dir), "%s/chatd/tokens", state_dir);
+
+    run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
+             "login", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    assert_mode(path, 0600);
+    assert_mode(dir, 0700);
+    char *saved = chatd_file_read(path);
+    ck_assert_ptr_nonnull(saved);
+    ck_assert_uint_gt(strlen(saved), 10);
+
+    /* No password: the token logs in. */
+    run_chat(&r, "--port", port_arg, "--user", "alice", "send", "bob", "by token", NULL);
+    expect_run(&r, 0, "stored for bob (offline)\n", NULL);
+
+    /* Given the password, chat logs in with it, and the token it gets replaces the
+     * saved one (here one the server would not know). */
+    write_bogus_token(path);
+    run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
+             "send", "bob", "by password", NULL);
+    expect_run(&r, 0, "stored for bob (offline)\n", NULL);
+    char *renewed = chatd_file_read(path);
+    ck_assert_ptr_nonnull(renewed);
+    ck_assert_str_ne(renewed, "not-a-token\n");
+    free(renewed);
+
+    /* Without the password: refused, and the file is gone. */
+    write_bogus_token(path);
+    run_chat(&r, "--port", port_arg, "--user", "alice", "send", "bob", "x", NULL);
+    expect_run(&r, 1, NULL, "the saved login is no longer valid");
+    ck_assert_int_ne(access(path, F_OK), 0);
+
+    /* logout-all revokes the tokens and forgets the file: the old token is refused. */
+    run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
+             "login", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    char *before = chatd_file_read(path);
+    ck_assert_ptr_nonnull(before);
+    run_chat(&r, "--port", port_arg, "--user", "alice", "logout-all", NULL);
+    expect_run(&r, 0, "logged out everywhere", NULL);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    run_chat(&r, "--port", port_arg, "--user", "alice", "login", NULL);
+    expect_run(&r, 2, NULL, "login needs --password-file");
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(before, f);
+    fclose(f);
+    chmod(path, 0600);
+    run_chat(&r, "--port", port_arg, "--user", "alice", "login", NULL);
+    expect_run(&r, 1, NULL, "the saved login is no longer valid");
+
+    /* Interactively: a saved token logs in at the start; one the server refuses is
+     * forgotten and the password asked for, and that login saves a new token. */
+    run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
+             "login", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    struct term t;
+    term_start(&t, "--port", port_arg, "--user", "alice", NULL);
+    term_expect(&t, "logged in as alice");
+    ck_assert_msg(!strstr(t.out, "password for"), "asked for a password:\n%s", term_dump(&t));
+    term_type(&t, "\x04");
+    ck_assert_int_eq(term_wait_exit(&t), 0);
+    term_free(&t);
+    write_bogus_token(path);
+    term_start(&t, "--port", port_arg, "--user", "alice", NULL);
+    term_expect(&t, "password for alice: ");
+    ck_assert_int_ne(access(path, F_OK), 0);
+    term_line(&t, "pw-alice");
+    term_expect(&t, "logged in as alice");
+    term_type(&t, "\x04");
+    ck_assert_int_eq(term_wait_exit(&t), 0);
+    term_free(&t);
+    assert_mode(path, 0600);
+    free(before);
+    free(saved);
+    stop_chat();
+}
+END_TEST
+
 /* ---- connection problems ---- */
 
 START_TEST(a_refused_connection_is_reported_with_exit_3)
@@ -755,6 +875,59 @@ START_TEST(the_server_closing_the_connection_is_reported_with_exit_3)
     chatd_proc_cleanup(&srv);
     db_test_cleanup(&cfg);
     close(f.lfd);
+}
+END_TEST
+
+/* Answer the login request in req on fd with success (and `token`, unless NULL). */
+static void fake_login_success(int fd, const char *req, const char *token)
+{
+    const char *id = strstr(req, "\"id\":");
+    ck_assert_ptr_nonnull(id);
+    char reply[300];
+    int n =
+        snprintf(reply, sizeof(reply),
+                 "{\"cmd\":\"login_reply\",\"result\":\"success\",\"fri\":[],"
+                 "\"group\":[]%s%s%s,\"id\":%d}\n",
+                 token ? ",\"token\":\"" : "", token ? token : "", token ? "\"" : "", atoi(id + 5));
+    fake_send(fd, reply, (size_t)n);
+}
+
+/* A logged-in interactive client whose connection is lost logs in again on a new one,
+ * with the token its password login saved. */
+START_TEST(a_lost_connection_is_resumed_with_the_saved_token)
+{
+    char dir[PATH_MAX], pw[PATH_MAX + 64], port_text[16], want[100];
+    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
+    ck_assert_int_eq(chatd_file_write(dir, "pw", "secret\n", pw, sizeof(pw)), 0);
+    snprintf(state_dir, sizeof(state_dir), "%s/state", dir);
+    setenv("XDG_STATE_HOME", state_dir, 1);
+    int port;
+    int lfd = fake_listen(&port);
+    snprintf(port_text, sizeof(port_text), "%d", port);
+    struct term t;
+    term_start(&t, "--port", port_text, "--user", "alice", "--password-file", pw, NULL);
+    int fd = fake_accept(lfd);
+    char req[4096];
+    fake_read_request(fd, req, sizeof(req));
+    ck_assert_msg(strstr(req, "\"passwd\":\"secret\""), "want a password login, got %s", req);
+    fake_login_success(fd, req, "tok-1");
+    term_expect(&t, "logged in as alice");
+    close(fd); /* the connection is lost */
+    term_expect(&t, "reconnecting in 1 s");
+    fd = fake_accept(lfd);
+    fake_read_request(fd, req, sizeof(req));
+    ck_assert_msg(strstr(req, "\"token\":\"tok-1\"") && !strstr(req, "passwd"),
+                  "want a token login, got %s", req);
+    fake_login_success(fd, req, NULL);
+    snprintf(want, sizeof(want), "connected to 127.0.0.1:%d again", port);
+    term_expect(&t, want);
+    term_expect(&t, "logged in as alice");
+    kill(t.pid, SIGTERM);
+    term_wait_exit(&t);
+    term_free(&t);
+    close(fd);
+    close(lfd);
+    chatd_tmpdir_remove(dir);
 }
 END_TEST
 
@@ -862,6 +1035,8 @@ static Suite *client_suite(void)
     tcase_add_test(tc, user_without_password_file_is_asked_for_the_password_and_ctrl_d_quits);
     tcase_add_test(tc, send_exits_0_and_prints_the_reply_and_listen_prints_pushes);
     tcase_add_test(tc, chat_speaks_tls_and_checks_the_certificate);
+    tcase_add_test(tc, a_saved_token_logs_in_without_the_password_until_it_is_invalid);
+    tcase_add_test(tc, a_lost_connection_is_resumed_with_the_saved_token);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("failures");

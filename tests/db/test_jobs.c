@@ -1,5 +1,6 @@
-/* test_jobs.c - database jobs seen from clients of a real chatd: each session's
- * requests are answered in the order sent while many sessions' jobs run at once, and a
+/* test_jobs.c - jobs seen from clients of a real chatd: each session's requests are
+ * answered in the order sent while many sessions' jobs run at once; a full queue of CPU
+ * jobs answers busy at once; a job whose client reset its connection is not run; and a
  * plugin whose migration fails stops the start with a message naming the plugin, the
  * version and MariaDB's error. */
 #include "chatd_proc.h"
@@ -150,6 +151,142 @@ START_TEST(a_failed_migration_stops_the_start)
 }
 END_TEST
 
+static int admin_port;
+
+/* chatd with dbprobe and one CPU worker, whose queue holds `queue_max` jobs, and its
+ * admin listener on admin_port. */
+static void start_one_cpu_worker(struct chatd_proc *srv, int queue_max)
+{
+    db_test_config(&cfg);
+    static char extra[1024], server[128];
+    database_conf(extra, sizeof(extra));
+    admin_port = test_free_port("127.0.0.1");
+    ck_assert_int_gt(admin_port, 0);
+    size_t used = strlen(extra);
+    snprintf(extra + used, sizeof(extra) - used, "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n",
+             admin_port);
+    snprintf(server, sizeof(server), "cpu_workers = 1\ncpu_queue_max = %d\n", queue_max);
+    struct chatd_proc_options opts = {.enable = "ping, dbprobe",
+                                      .plugin_dir = CHATD_FIXTURE_DIR,
+                                      .server_conf = server,
+                                      .extra_conf = extra};
+    ck_assert_msg(chatd_proc_start(srv, &opts) == 0, "chatd did not start");
+}
+
+static void stop(struct chatd_proc *srv)
+{
+    int rc = chatd_proc_stop(srv, CHATD_PROC_STOP_TIMEOUT_MS);
+    chatd_proc_cleanup(srv);
+    ck_assert_int_eq(rc, 0);
+    db_test_cleanup(&cfg);
+}
+
+static struct test_client *send_on_new(struct chatd_proc *srv, const char *request)
+{
+    struct test_client *c = test_client_connect(srv->host, srv->port, 0);
+    ck_assert(c != NULL);
+    ck_assert_int_eq(test_client_send_str(c, request), 0);
+    return c;
+}
+
+/* The value of one unlabelled series of /metrics. */
+static double metric(const char *name)
+{
+    char *text = test_http_get(admin_port, "/metrics");
+    ck_assert_msg(text != NULL, "cannot reach the admin listener");
+    char key[128];
+    snprintf(key, sizeof(key), "\n%s ", name);
+    const char *at = strstr(text, key);
+    ck_assert_msg(at != NULL, "no %s in /metrics:\n%s", name, text);
+    double value = atof(at + strlen(key));
+    free(text);
+    return value;
+}
+
+static const char *result_of(const json_t *msg)
+{
+    return json_string_value(json_object_get(msg, "result"));
+}
+
+#define LONG_SLEEP "{\"cmd\":\"cpu_sleep\",\"ms\":3000}"
+
+/* One worker busy for 3 s and two jobs queued: every further one is answered busy long
+ * before the first job could end (a queue that only timed jobs out would answer them
+ * after seconds, an unbounded one never). */
+START_TEST(a_full_cpu_queue_answers_busy_at_once)
+{
+    struct chatd_proc srv;
+    start_one_cpu_worker(&srv, 2);
+    enum { CLIENTS = 6 };
+    struct test_client *c[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++)
+        c[i] = send_on_new(&srv, LONG_SLEEP);
+    /* The last three cannot fit: one running, two waiting. */
+    for (int i = CLIENTS - 1; i >= 3; i--) {
+        json_t *msg = test_client_read_json(c[i], 1500);
+        ck_assert_msg(msg != NULL, "client %d: no answer while the queue was full", i);
+        ck_assert_str_eq(result_of(msg), "busy");
+        json_decref(msg);
+    }
+    /* The first two are run, in turn. */
+    for (int i = 0; i < 2; i++) {
+        json_t *msg = test_client_read_json(c[i], 20000);
+        ck_assert_msg(msg != NULL, "client %d: no answer", i);
+        ck_assert_str_eq(result_of(msg), "success");
+        json_decref(msg);
+    }
+    ck_assert_int_ge((int)metric("chatd_cpu_jobs_rejected_busy_total"), 3);
+    ck_assert_int_eq((int)metric("chatd_cpu_jobs_queue_max"), 2);
+    ck_assert_int_eq((int)metric("chatd_jobs_rejected_busy_total"), 0);
+    for (int i = 0; i < CLIENTS; i++)
+        test_client_close(c[i]);
+    stop(&srv);
+}
+END_TEST
+
+static int cpu_runs(struct chatd_proc *srv)
+{
+    struct test_client *c = send_on_new(srv, "{\"cmd\":\"cpu_runs\"}");
+    json_t *msg = test_client_read_json(c, 10000);
+    ck_assert(msg != NULL);
+    int runs = (int)json_integer_value(json_object_get(msg, "runs"));
+    json_decref(msg);
+    test_client_close(c);
+    return runs;
+}
+
+/* A client that sends a request and resets its connection while the request's job
+ * waits for a worker: the job is dropped before work() runs. */
+START_TEST(a_job_whose_client_reset_is_not_run)
+{
+    struct chatd_proc srv;
+    start_one_cpu_worker(&srv, 8);
+    struct test_client *first = send_on_new(&srv, LONG_SLEEP);
+    chatd_sleep_ms(200); /* let the worker take it */
+    struct test_client *gone = send_on_new(&srv, "{\"cmd\":\"cpu_sleep\",\"ms\":1}");
+    chatd_sleep_ms(300); /* let chatd queue its job */
+    test_client_reset(gone);
+    json_t *msg = test_client_read_json(first, 20000);
+    ck_assert(msg != NULL);
+    ck_assert_str_eq(result_of(msg), "success");
+    json_decref(msg);
+    /* One worker, one queue in order: once this one is answered, the gone client's job
+     * has been taken (and dropped). */
+    struct test_client *last = send_on_new(&srv, "{\"cmd\":\"cpu_sleep\",\"ms\":0}");
+    msg = test_client_read_json(last, 20000);
+    ck_assert(msg != NULL);
+    ck_assert_str_eq(result_of(msg), "success");
+    json_decref(msg);
+    ck_assert_int_eq(cpu_runs(&srv), 2);
+    ck_assert_int_eq((int)metric("chatd_cpu_jobs_dropped_closed_total"), 1);
+    ck_assert_int_eq((int)metric("chatd_cpu_workers"), 1);
+    ck_assert_int_eq((int)metric("chatd_cpu_jobs_completed_total"), 3);
+    test_client_close(first);
+    test_client_close(last);
+    stop(&srv);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("jobs");
@@ -158,6 +295,8 @@ int main(void)
     tcase_add_test(tc, each_session_is_answered_in_order_while_sessions_run_in_parallel);
     tcase_add_test(tc, a_session_waiting_for_a_job_neither_spins_nor_times_out);
     tcase_add_test(tc, a_failed_migration_stops_the_start);
+    tcase_add_test(tc, a_full_cpu_queue_answers_busy_at_once);
+    tcase_add_test(tc, a_job_whose_client_reset_is_not_run);
     suite_add_tcase(s, tc);
     return chatd_run_suite(s);
 }

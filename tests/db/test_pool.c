@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 static struct config_database cfg;
+static struct pool_cpu_config cpu_cfg;
 static struct event_base *base;
 static struct pool *pool;
 static struct chatd_plugin fake_plugin;
@@ -33,6 +34,7 @@ struct probe {
     int worked;
     int status;
     int done;
+    int done_seq; /* 1 for the first done callback of the test, 2 for the next... */
     int done_on_loop_thread;
 };
 
@@ -44,6 +46,7 @@ static void setup(void)
     mysql_library_init(0, NULL, NULL);
     log_configure(CHATD_LOG_ERROR, 0, "test");
     db_test_config(&cfg);
+    cpu_cfg = (struct pool_cpu_config){.workers = 2, .queue_max = 64};
     base = event_base_new();
     loop_thread = pthread_self();
     memset(&fake_plugin, 0, sizeof(fake_plugin));
@@ -55,7 +58,7 @@ static void setup(void)
 static void start_pool(void)
 {
     char err[512];
-    pool = pool_new(base, &cfg, err, sizeof(err));
+    pool = pool_new(base, &cfg, &cpu_cfg, err, sizeof(err));
     ck_assert_msg(pool != NULL, "%s", err);
 }
 
@@ -90,6 +93,7 @@ static void probe_done(struct chatd_request *req, void *arg, int status)
     struct probe *p = arg;
     p->status = status;
     p->done = 1;
+    p->done_seq = atomic_load(&done_count) + 1;
     p->done_on_loop_thread = pthread_equal(pthread_self(), loop_thread);
     atomic_fetch_add(&done_count, 1);
 }
@@ -130,16 +134,16 @@ START_TEST(pool_runs_jobs_concurrently_and_finishes_on_loop_thread)
     ck_assert_uint_eq(fake_plugin.pending_jobs, 0);
     struct pool_stats stats;
     pool_get_stats(pool, &stats);
-    ck_assert_uint_eq(stats.submitted, 8);
-    ck_assert_uint_eq(stats.completed, 8);
+    ck_assert_uint_eq(stats.db.submitted, 8);
+    ck_assert_uint_eq(stats.db.completed, 8);
     ck_assert_int_eq(stats.database_up, 1);
 }
 END_TEST
 
 START_TEST(pool_refuses_at_once_when_queue_full)
 {
-    cfg.workers = 1;
-    cfg.queue_max = 2;
+    cpu_cfg.workers = 1;
+    cpu_cfg.queue_max = 2;
     start_pool();
     struct probe blocker = {.sleep_ms = 300}, queued[2] = {{0}}, extra = {0};
     ck_assert_int_eq(submit(&blocker, 0, 0), 0);
@@ -156,7 +160,8 @@ START_TEST(pool_refuses_at_once_when_queue_full)
     ck_assert(!extra.worked && !extra.done);
     struct pool_stats stats;
     pool_get_stats(pool, &stats);
-    ck_assert_uint_eq(stats.rejected_busy, 1);
+    ck_assert_uint_eq(stats.cpu.rejected_busy, 1);
+    ck_assert_uint_eq(stats.db.rejected_busy, 0);
 }
 END_TEST
 
@@ -177,21 +182,60 @@ START_TEST(pool_kills_query_past_its_budget)
     ck_assert_int_eq(next.status, 0);
     struct pool_stats stats;
     pool_get_stats(pool, &stats);
-    ck_assert_uint_eq(stats.timed_out, 1);
+    ck_assert_uint_eq(stats.db.timed_out, 1);
 }
 END_TEST
 
-START_TEST(pool_times_out_jobs_that_wait_too_long)
+START_TEST(pool_counts_a_budget_from_when_the_job_starts)
 {
     cfg.workers = 1;
     start_pool();
-    struct probe blocker = {.sleep_ms = 600}, waiting = {.sql = "DO 1"};
-    ck_assert_int_eq(submit(&blocker, 0, 0), 0);
-    ck_assert_int_eq(submit(&waiting, CHATD_JOB_DB, 150), 0);
+    struct probe blocker = {.sql = "DO SLEEP(0.6)"}, waiting = {.sql = "DO SLEEP(0.05)"};
+    ck_assert_int_eq(submit(&blocker, CHATD_JOB_DB, 0), 0);
+    ck_assert_int_eq(submit(&waiting, CHATD_JOB_DB, 300), 0);
     run_until_done(2, 10000);
-    ck_assert_int_eq(waiting.status, CHATD_ETIMEDOUT);
-    ck_assert_msg(!waiting.worked, "a job past its budget in the queue must not run");
     ck_assert_int_eq(blocker.status, 0);
+    ck_assert_msg(waiting.worked, "a job that waited past its budget must still run");
+    ck_assert_int_eq(waiting.status, 0);
+}
+END_TEST
+
+/* Each kind of job has its own queue and workers: with every worker of one kind busy
+ * and more of its jobs waiting, a job of the other kind still runs at once (it is done
+ * before the blocker is). */
+static void assert_runs_past_a_full_queue(uint32_t full_kind, uint32_t other_kind)
+{
+    struct probe blocker = {.sql = "DO SLEEP(1)", .sleep_ms = 1000};
+    struct probe waiting = {.sql = "DO 1"}, other = {.sql = "DO 1"};
+    if (!(full_kind & CHATD_JOB_DB))
+        blocker.sql = waiting.sql = NULL;
+    else
+        other.sql = NULL;
+    int before = atomic_load(&done_count);
+    ck_assert_int_eq(submit(&blocker, full_kind, 0), 0);
+    for (int i = 0; i < 200 && atomic_load(&running_now) == 0; i++)
+        chatd_sleep_ms(5);
+    ck_assert_int_eq(submit(&waiting, full_kind, 0), 0);
+    ck_assert_int_eq(submit(&other, other_kind, 0), 0);
+    run_until_done(before + 3, 10000);
+    ck_assert(blocker.done && waiting.done && other.done);
+    ck_assert_int_eq(other.status, 0);
+    ck_assert_msg(other.done_seq < blocker.done_seq, "a job waited behind the other kind's");
+}
+
+START_TEST(pool_runs_cpu_and_database_jobs_apart)
+{
+    cfg.workers = 1;
+    cpu_cfg.workers = 1;
+    start_pool();
+    assert_runs_past_a_full_queue(CHATD_JOB_DB, 0);
+    assert_runs_past_a_full_queue(0, CHATD_JOB_DB);
+    struct pool_stats stats;
+    pool_get_stats(pool, &stats);
+    ck_assert_uint_eq(stats.db.submitted, 3);
+    ck_assert_uint_eq(stats.cpu.submitted, 3);
+    ck_assert_uint_eq(stats.cpu.workers, 1);
+    ck_assert_uint_eq(stats.db.workers, 1);
 }
 END_TEST
 
@@ -385,7 +429,8 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, pool_runs_jobs_concurrently_and_finishes_on_loop_thread);
     tcase_add_test(tc, pool_refuses_at_once_when_queue_full);
     tcase_add_test(tc, pool_kills_query_past_its_budget);
-    tcase_add_test(tc, pool_times_out_jobs_that_wait_too_long);
+    tcase_add_test(tc, pool_counts_a_budget_from_when_the_job_starts);
+    tcase_add_test(tc, pool_runs_cpu_and_database_jobs_apart);
     tcase_add_test(tc, pool_refuses_database_job_without_database);
     tcase_add_test(tc, db_binds_parameters_without_interpreting_them);
     tcase_add_test(tc, db_reads_values_longer_than_its_buffers);

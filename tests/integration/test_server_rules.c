@@ -94,7 +94,8 @@ END_TEST
 
 START_TEST(full_job_queue_answers_busy_at_once)
 {
-    start_with_rules("[database]\nworkers = 1\nqueue_max = 1\n");
+    /* busy_job is a CPU job (no CHATD_JOB_DB): its queue is [server] cpu_queue_max. */
+    start_with_rules("[server]\ncpu_workers = 1\ncpu_queue_max = 1\n");
     /* One job runs, one waits; the third client's job finds the queue full. */
     struct test_client *c[3];
     for (int i = 0; i < 3; i++)

@@ -277,6 +277,13 @@ int test_client_shutdown_write(struct test_client *c)
     return shutdown(c->fd, SHUT_WR);
 }
 
+void test_client_reset(struct test_client *c)
+{
+    struct linger now = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+    test_client_close(c);
+}
+
 /* fill() for a TLS client: a readable socket may hold only part of a record. */
 static ssize_t fill_tls(struct test_client *c, int timeout_ms)
 {

@@ -70,6 +70,9 @@ int test_client_send_json(struct test_client *c, const json_t *msg);
 /* Half-close: tell the server no more bytes will come (shutdown SHUT_WR). */
 int test_client_shutdown_write(struct test_client *c);
 
+/* Close with a reset (SO_LINGER 0), as a client that is gone for good, and free c. */
+void test_client_reset(struct test_client *c);
+
 /* Read one line, '\n' included, into `line` (NUL-terminated). Returns its length, or
  * TEST_CLIENT_EOF, TEST_CLIENT_TIMEOUT or TEST_CLIENT_ERROR. Bytes received after the
  * line stay buffered for the next call. EOF is returned only once every complete line

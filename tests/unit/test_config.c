@@ -183,6 +183,23 @@ START_TEST(config_refuses_bad_rates)
 }
 END_TEST
 
+START_TEST(config_reads_the_cpu_queue_within_its_range)
+{
+    ck_assert_int_eq(load("[server]\ncpu_workers = 3\ncpu_queue_max = 1\n"), 0);
+    ck_assert_int_eq(cfg.cpu_workers, 3);
+    ck_assert_int_eq(cfg.cpu_queue_max, 1);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[server]\n"), 0);
+    ck_assert_int_eq(cfg.cpu_workers, 0);
+    ck_assert_int_eq(cfg.cpu_queue_max, 64);
+    config_free(&cfg);
+    assert_refused("[server]\ncpu_workers = 257\n", 2,
+                   "[server] cpu_workers: 257 is out of range [0, 256]");
+    assert_refused("[server]\n\ncpu_queue_max = 0\n", 3,
+                   "[server] cpu_queue_max: 0 is out of range [1, 1000000]");
+}
+END_TEST
+
 START_TEST(config_refuses_bad_boolean)
 {
     assert_refused("[log]\nsyslog = maybe\n", 2,
@@ -456,6 +473,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_reads_memory_and_deadline_keys_within_their_ranges);
     tcase_add_test(tc, config_reads_limits_with_defaults_on);
     tcase_add_test(tc, config_refuses_bad_rates);
+    tcase_add_test(tc, config_reads_the_cpu_queue_within_its_range);
     tcase_add_test(tc, config_refuses_bad_boolean);
     tcase_add_test(tc, config_refuses_bad_log_level);
     tcase_add_test(tc, config_refuses_listen_without_port);

@@ -35,6 +35,9 @@ struct options {
     double drain;        /* seconds to wait for what is still in flight after the run */
     const char *password;
     const char *prefix; /* user names are PREFIX<n>, the group PREFIXg */
+    const char *tokens; /* relogin: the file of names and tokens */
+    int save;           /* relogin: log in by password and write the tokens */
+    int flooders;       /* flood: connections looping wrong-password logins */
 };
 
 /* One run of the bench. */
@@ -66,5 +69,7 @@ int workload_group(struct bench *b);
 int workload_idle(struct bench *b);
 int workload_login(struct bench *b);
 int workload_offline(struct bench *b);
+int workload_relogin(struct bench *b);
+int workload_flood(struct bench *b);
 
 #endif

@@ -60,6 +60,10 @@ int main(int argc, char **argv)
         status = workload_idle(&b);
     else if (strcmp(b.opt.workload, "login") == 0)
         status = workload_login(&b);
+    else if (strcmp(b.opt.workload, "relogin") == 0)
+        status = workload_relogin(&b);
+    else if (strcmp(b.opt.workload, "flood") == 0)
+        status = workload_flood(&b);
     else
         status = workload_offline(&b);
     conn_system_free();

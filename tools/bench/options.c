@@ -33,11 +33,22 @@ static const char usage_text[] =
     "  login    login storm: N users registered (--users, 100), then K connections at\n"
     "           a time (--concurrency, 8) connect, log in and close, for T seconds or\n"
     "           --count logins. Figures: logins/s, connects/s, login latency.\n"
+    "  relogin  users back with their login tokens, as after a restart. With --save:\n"
+    "           N users (--users, 10000) registered and logged in by password (run\n"
+    "           chatd at a cheap password cost), their tokens written to --tokens FILE.\n"
+    "           Without: every user of FILE logs in by token, K at a time\n"
+    "           (--concurrency, 64). Figure: all_in_s, until the last is in.\n"
+    "           tools/bench-relogin does both, at the default cost for the second.\n"
+    "  flood    U logged-in users (--users, 20) each send join_group, leave_group in turn\n"
+    "           (database writes) for T seconds, then again while F connections\n"
+    "           (--flooders, 150) loop wrong-password logins. Figures: the users'\n"
+    "           reply latency without and with the flood. Run at the real cost.\n"
     "  offline  N senders (--users, 100), W in flight each (--inflight, 4), write for T\n"
     "           seconds to R users (--receivers, N) that never log in, so every message\n"
     "           is stored. Figures: stored messages/s, reply latency. --verify then logs\n"
     "           the receivers in and counts that every stored message arrives once.\n"
-    "\n"
+    "\n";
+static const char usage_options[] =
     "Options:\n"
     "  --host ADDR         chatd's IPv4 address (127.0.0.1)\n"
     "  --port P            chatd's port (required)\n"
@@ -54,9 +65,13 @@ static const char usage_text[] =
     "  --password P        the users' password (bench-pw)\n"
     "  --prefix NAME       user names are NAME<n> and the group NAMEg; existing users\n"
     "                      with the same password are reused (default: new per run)\n"
+    "  --tokens FILE       relogin: where the tokens are written (--save) and read\n"
+    "  --save              relogin: the preparation step (see above)\n"
+    "  --flooders F        flood: connections looping wrong-password logins (150)\n"
     "  -h, --help          this text\n"
     "\n"
-    "Run chatd with a cheap password cost for every workload but login, e.g.\n"
+    "Run chatd with a cheap password cost for every workload but login, flood and\n"
+    "relogin without --save, e.g.\n"
     "  --set plugin.accounts.password_opslimit=1 --set plugin.accounts.password_memlimit_kib=8\n"
     "else setup spends its time in Argon2id. For idle beyond 10,000 sessions, raise\n"
     "chatd's server.max_connections too. Every bench client has one address, which\n"
@@ -112,6 +127,7 @@ void options_parse(struct bench *b, int argc, char **argv)
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage_text, stdout);
+            fputs(usage_options, stdout);
             exit(0);
         } else if (strcmp(a, "--verify") == 0) {
             o->verify = 1;
@@ -121,6 +137,9 @@ void options_parse(struct bench *b, int argc, char **argv)
             continue;
         } else if (strcmp(a, "--insecure") == 0) {
             o->insecure = 1;
+            continue;
+        } else if (strcmp(a, "--save") == 0) {
+            o->save = 1;
             continue;
         }
         if (strncmp(a, "--", 2) != 0)
@@ -166,6 +185,10 @@ void options_parse(struct bench *b, int argc, char **argv)
             o->prefix = v;
         else if (strcmp(a, "--ca-file") == 0)
             o->ca_file = v;
+        else if (strcmp(a, "--tokens") == 0)
+            o->tokens = v;
+        else if (strcmp(a, "--flooders") == 0)
+            o->flooders = (int)num(a, v, 1, 100000);
         else
             usage_error("unknown option '%s'", a);
     }
@@ -184,8 +207,13 @@ void options_parse(struct bench *b, int argc, char **argv)
     int private = strcmp(w, "private") == 0, group = strcmp(w, "group") == 0;
     int idle = strcmp(w, "idle") == 0, login = strcmp(w, "login") == 0;
     int offline = strcmp(w, "offline") == 0;
-    if (!private && !group && !idle && !login && !offline)
+    int relogin = strcmp(w, "relogin") == 0, flood = strcmp(w, "flood") == 0;
+    if (!private && !group && !idle && !login && !offline && !relogin && !flood)
         usage_error("unknown workload '%s'", w);
+    if (relogin && !o->tokens)
+        usage_error("%s", "relogin needs --tokens FILE");
+    if (!o->flooders)
+        o->flooders = 150;
     if (!o->inflight)
         o->inflight = private ? 8 : 4;
     /* At the real password cost a login takes a worker 0.1 s or more, and a login that
@@ -200,7 +228,7 @@ void options_parse(struct bench *b, int argc, char **argv)
     if (!o->sessions)
         o->sessions = 1000;
     if (!o->users)
-        o->users = idle ? o->sessions : 100;
+        o->users = idle ? o->sessions : relogin ? 10000 : flood ? 20 : 100;
     if (!o->receivers)
         o->receivers = o->users;
     if (private && o->users < 2)
