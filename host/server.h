@@ -84,7 +84,7 @@ struct server {
     struct event_base *base;
     struct config *cfg;
     struct evconnlistener **listeners;
-    struct evhttp *admin; /* the admin listener, or NULL */
+    struct admin *admin; /* the admin listener (admin.c), or NULL */
     struct metrics metrics;
     size_t n_listeners;
     struct event *sigterm, *sigint, *sighup, *shutdown_timer, *reaper;
