@@ -46,9 +46,10 @@ static void refuse(struct evhttp_request *req, int code, const char *reason, con
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     if (evcon)
         evhttp_connection_get_peer(evcon, &address, &port);
-    log_warn("admin listener: refused %s from %s:%u: %s",
-             evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req)), address ? address : "?",
-             (unsigned)port, why);
+    /* The path without the query, where someone may have put the token. */
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    log_warn("admin listener: refused %s from %s:%u: %s", path ? path : "?",
+             address ? address : "?", (unsigned)port, why);
     if (code == 401)
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
                           "Bearer realm=\"chatd admin\"");
@@ -72,8 +73,9 @@ static int admitted(struct admin *admin, struct evhttp_request *req, int needs_t
         return 0;
     }
     if (!admin_bearer_ok(req, admin->token)) {
-        refuse(req, 401, "Unauthorized",
-               "no or a wrong token (send Authorization: Bearer <the token of [admin] token_file>)");
+        refuse(
+            req, 401, "Unauthorized",
+            "no or a wrong token (send Authorization: Bearer <the token of [admin] token_file>)");
         return 0;
     }
     return 1;
