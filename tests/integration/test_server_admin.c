@@ -2,11 +2,12 @@
  * real chatd: the bearer token of POST /reload (and of /metrics with metrics_token), the
  * refusal of what a browser could send, the limits on a request's headers and body (the
  * body refused without being buffered) and on connections, and the descriptor budget
- * checked against RLIMIT_NOFILE at start. */
+ * checked against RLIMIT_NOFILE at start and at a reload. */
 #include "server_suite.h"
 
 #include <check.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,32 @@ START_TEST(soft_rlimit_nofile_is_raised_to_fit)
 }
 END_TEST
 
+START_TEST(reload_over_rlimit_nofile_is_refused)
+{
+    limit_descriptors(1200, 1200);
+    start_with("max_connections = 1000\n");
+    char *text = chatd_file_read(srv.config);
+    ck_assert_ptr_nonnull(text);
+    char *at = strstr(text, "max_connections = 1000");
+    ck_assert_ptr_nonnull(at);
+    memcpy(at, "max_connections = 5000", 22);
+    FILE *f = fopen(srv.config, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    ck_assert_int_eq(chatd_proc_signal(&srv, SIGHUP), 0);
+    chatd_proc_wait_log(&srv,
+                        "reload refused, the running config is kept: [server] "
+                        "max_connections (5000)",
+                        1, 5000);
+    struct test_client *c = connect_client();
+    assert_ping_works(c, 1);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
 static Suite *server_admin_suite(void)
 {
     Suite *s = suite_create("server_admin");
@@ -354,6 +381,7 @@ static Suite *server_admin_suite(void)
     tcase_add_test(tc, connection_cap_holds_and_chat_clients_are_served);
     tcase_add_test(tc, connection_limits_over_rlimit_nofile_stop_chatd);
     tcase_add_test(tc, soft_rlimit_nofile_is_raised_to_fit);
+    tcase_add_test(tc, reload_over_rlimit_nofile_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }
