@@ -1,4 +1,4 @@
-/* admin.h - the admin HTTP listener: /metrics and /healthz. */
+/* admin.h - the admin HTTP listener: /metrics, /healthz and POST /reload. */
 #ifndef CHATD_HOST_ADMIN_H
 #define CHATD_HOST_ADMIN_H
 

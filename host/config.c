@@ -78,6 +78,9 @@ static const struct host_key host_keys[] = {
     {"limits", "max_tracked", KEY_INT, FIELD(limits.max_tracked), 16, 10000000, "50000"},
     {"admin", "enable", KEY_BOOL, FIELD(admin_enable), 0, 0, "no"},
     {"admin", "listen", KEY_STRING, FIELD(admin_listen), 3, 300, "127.0.0.1:9100"},
+    {"admin", "max_connections", KEY_INT, FIELD(admin_max_connections), 1, 10000, "16"},
+    {"admin", "token_file", KEY_STRING, FIELD(admin_token_file), 0, PATH_MAX, ""},
+    {"admin", "metrics_token", KEY_BOOL, FIELD(admin_metrics_token), 0, 0, "no"},
     {"database", "enable", KEY_BOOL, FIELD(db.enable), 0, 0, "no"},
     {"database", "socket", KEY_STRING, FIELD(db.socket), 0, PATH_MAX, ""},
     {"database", "host", KEY_STRING, FIELD(db.host), 1, 255, "localhost"},
@@ -797,6 +800,7 @@ void config_free(struct config *cfg)
     free(cfg->tls.certificate);
     free(cfg->tls.key);
     free(cfg->tls.ciphers);
+    free(cfg->admin_token_file);
     char **db_strings[] = {&cfg->db.socket,   &cfg->db.host,          &cfg->db.user,
                            &cfg->db.password, &cfg->db.password_file, &cfg->db.name,
                            &cfg->db.tls_ca,   &cfg->db.tls_cert,      &cfg->db.tls_key};

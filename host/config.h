@@ -84,6 +84,9 @@ struct config {
     /* [admin] */
     int64_t admin_enable;
     char *admin_listen; /* address:port of /metrics and /healthz */
+    int64_t admin_max_connections;
+    char *admin_token_file;      /* "": no token, POST /reload is refused */
+    int64_t admin_metrics_token; /* /metrics needs the token too */
 
     /* [database] */
     struct config_database {

@@ -6,6 +6,7 @@
 #include "reload.h"
 
 #include "commands.h"
+#include "descriptors.h"
 #include "log.h"
 #include "migrations.h"
 #include "plugin_deps.h"
@@ -379,7 +380,10 @@ static void apply_settings(struct server *srv, struct config *next, char *report
     if (cur->log_syslog != next->log_syslog || str_differs(cur->log_ident, next->log_ident))
         restart[n_restart++] = "[log] syslog/ident";
     if (cur->admin_enable != next->admin_enable ||
-        str_differs(cur->admin_listen, next->admin_listen))
+        str_differs(cur->admin_listen, next->admin_listen) ||
+        cur->admin_max_connections != next->admin_max_connections ||
+        str_differs(cur->admin_token_file, next->admin_token_file) ||
+        cur->admin_metrics_token != next->admin_metrics_token)
         restart[n_restart++] = "[admin]";
     if (database_differs(&cur->db, &next->db))
         restart[n_restart++] = "[database]";
@@ -575,6 +579,15 @@ int server_reload(struct server *srv, char *report, size_t len)
     struct config next;
     struct plan_entry *plan = NULL;
     if (config_build(&next, srv->source, err, sizeof(err)) < 0) {
+        say(report, len, "reload refused, the running config is kept: %s", err);
+        log_error("reload refused, the running config is kept: %s", err);
+        return -1;
+    }
+    /* Of the limits on descriptors only max_connections changes without a restart. */
+    struct config will_run = *srv->cfg;
+    will_run.max_connections = next.max_connections;
+    if (descriptors_reserve(&will_run, err, sizeof(err)) < 0) {
+        config_free(&next);
         say(report, len, "reload refused, the running config is kept: %s", err);
         log_error("reload refused, the running config is kept: %s", err);
         return -1;

@@ -3,6 +3,7 @@
 #include "server.h"
 
 #include "admin.h"
+#include "descriptors.h"
 #include "commands.h"
 #include "db.h"
 #include "db_watchdog.h"
@@ -311,7 +312,8 @@ int server_run(struct server *srv)
 {
     char err[1024];
     signal(SIGPIPE, SIG_IGN);
-    if (listeners_open(srv, err, sizeof(err)) < 0 || admin_open(srv, err, sizeof(err)) < 0) {
+    if (descriptors_reserve(srv->cfg, err, sizeof(err)) < 0 ||
+        listeners_open(srv, err, sizeof(err)) < 0 || admin_open(srv, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
     }

@@ -15,16 +15,21 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #   check, libsubunit-dev          the unit and integration test framework
 #   clang, libclang-rt-14-dev      the sanitizer build of the test suite (ASan + UBSan + LSan)
 #   clang-format                   the formatting check
-#   netcat-openbsd                 `nc`, for talking to a running chatd by hand
+#   git                            the formatting check lists the files to check with `git ls-files`
+#   netcat-openbsd                 `nc`: scripts/test-example, and talking to a running chatd by hand
 #   libedit-dev                    line editing and history in `chat`, the terminal client (BSD)
 #   libssl-dev                     TLS: chatd's TLS listeners (with libevent's OpenSSL
 #                                  bufferevents), `chat --tls` and `chatd-bench --tls`
 #   openssl                        the command that makes scripts/run's self-signed
 #                                  certificate and the TLS tests' certificates
+# Not listed, as every Debian 12 has them (Essential, or Priority required): bash, dash,
+# coreutils, sed, grep, findutils (xargs), util-linux (setsid in scripts/mariadb, setpriv in
+# tests/db/test_mariadb_lockdown.sh), dpkg, apt, mawk (awk). mariadb-server brings
+# mariadb-client (mariadb, mariadb-admin); gcc brings binutils (nm, in scripts/test-example).
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
     uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
     libedit-dev libssl-dev openssl)
-CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format)
+CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
 # apt-get line and stop.

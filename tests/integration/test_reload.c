@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define RELOAD_TIMEOUT_MS 15000
@@ -187,10 +188,14 @@ static void assert_ping(struct test_client *c)
     json_decref(r);
 }
 
-/* One HTTP/1.0 request to the admin listener; the whole response (caller frees). */
+/* The token of the admin listener's POST /reload. */
+#define ADMIN_TOKEN "reload-test-token-0123456789"
+
+/* One HTTP/1.0 request to the admin listener, with its token; the whole response (caller
+ * frees). */
 static char *http(int port, const char *method, const char *path)
 {
-    char *text = test_http(port, method, path);
+    char *text = test_http_with(port, method, path, "Authorization: Bearer " ADMIN_TOKEN "\r\n");
     ck_assert_msg(text != NULL, "cannot connect to the admin listener");
     return text;
 }
@@ -234,8 +239,13 @@ END_TEST
 START_TEST(disabled_plugin_answers_unknown_cmd_and_enabled_one_answers)
 {
     int admin_port = test_free_port("127.0.0.1");
-    char admin[256];
-    snprintf(admin, sizeof(admin), "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n", admin_port);
+    char token_dir[PATH_MAX], token[PATH_MAX + 32], admin[PATH_MAX + 128];
+    ck_assert_int_eq(chatd_tmpdir_make(token_dir, sizeof(token_dir)), 0);
+    ck_assert_int_eq(
+        chatd_file_write(token_dir, "admin.token", ADMIN_TOKEN "\n", token, sizeof(token)), 0);
+    ck_assert_int_eq(chmod(token, 0600), 0);
+    snprintf(admin, sizeof(admin),
+             "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\ntoken_file = %s\n", admin_port, token);
     start("ping", admin, NULL);
     struct test_client *c = connect_client();
     assert_version(c, "unknown_cmd");

@@ -473,14 +473,11 @@ int test_client_wait_peer_read(struct test_client *c, int timeout_ms)
     }
 }
 
-char *test_http(int port, const char *method, const char *path)
+char *test_http_raw(int port, const char *request)
 {
     struct test_client *c = test_client_connect("127.0.0.1", port, 0);
     if (!c)
         return NULL;
-    char request[256];
-    snprintf(request, sizeof(request), "%s %s HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-             method, path);
     test_client_send_str(c, request);
     size_t cap = 1 << 16, used = 0;
     char *text = calloc(1, cap);
@@ -494,6 +491,19 @@ char *test_http(int port, const char *method, const char *path)
     }
     test_client_close(c);
     return text;
+}
+
+char *test_http(int port, const char *method, const char *path)
+{
+    return test_http_with(port, method, path, "");
+}
+
+char *test_http_with(int port, const char *method, const char *path, const char *headers)
+{
+    char request[4096];
+    snprintf(request, sizeof(request), "%s %s HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n%s\r\n",
+             method, path, headers);
+    return test_http_raw(port, request);
 }
 
 char *test_http_get(int port, const char *path)

@@ -105,6 +105,10 @@ int test_free_port(const char *host);
  * listener; the whole response, headers and body (caller frees), or NULL when it cannot
  * connect. test_http_get is the GET. */
 char *test_http(int port, const char *method, const char *path);
+/* test_http with more header lines, each ended by "\r\n" (e.g. an Authorization). */
+char *test_http_with(int port, const char *method, const char *path, const char *headers);
+/* Send `request` as it is; the whole response, or NULL when it cannot connect. */
+char *test_http_raw(int port, const char *request);
 char *test_http_get(int port, const char *path);
 
 #endif

@@ -69,6 +69,28 @@ START_TEST(config_reads_values_and_defaults)
 }
 END_TEST
 
+START_TEST(config_reads_the_admin_keys)
+{
+    ck_assert_int_eq(load("[admin]\nenable = yes\n"), 0);
+    ck_assert_int_eq(cfg.admin_max_connections, 16);
+    ck_assert_str_eq(cfg.admin_token_file, "");
+    ck_assert_int_eq(cfg.admin_metrics_token, 0);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[admin]\nmax_connections = 3\ntoken_file = /run/chatd/admin.token\n"
+                          "metrics_token = yes\n"),
+                     0);
+    ck_assert_int_eq(cfg.admin_max_connections, 3);
+    ck_assert_str_eq(cfg.admin_token_file, "/run/chatd/admin.token");
+    ck_assert_int_eq(cfg.admin_metrics_token, 1);
+    config_free(&cfg);
+    assert_refused("[admin]\n\nmax_connections = 0\n", 3,
+                   "[admin] max_connections: 0 is out of range [1, 10000]");
+    assert_refused("[admin]\nmetrics_token = maybe\n", 2,
+                   "[admin] metrics_token: 'maybe' is not a boolean (yes/no, true/false, on/off, "
+                   "1/0)");
+}
+END_TEST
+
 START_TEST(config_accepts_a_byte_order_mark_and_hash_comments)
 {
     ck_assert_int_eq(load("\xEF\xBB\xBF# comment\n[server]\nlisten = 127.0.0.1:1\n"), 0);
@@ -463,6 +485,7 @@ static Suite *config_suite(void)
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, config_reads_values_and_defaults);
+    tcase_add_test(tc, config_reads_the_admin_keys);
     tcase_add_test(tc, config_accepts_a_byte_order_mark_and_hash_comments);
     tcase_add_test(tc, config_refuses_unknown_section);
     tcase_add_test(tc, config_refuses_unknown_section_without_keys);
