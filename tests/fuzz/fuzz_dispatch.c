@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "config.h"
 #include "log.h"
+#include "request.h"
 #include "server.h"
 #include "session.h"
 #include "users.h"
@@ -32,7 +33,7 @@ static void answer_success(struct chatd_request *req, const json_t *body, void *
 {
     (void)body;
     (void)arg;
-    srv->host_table->reply(req, "success", NULL);
+    request_reply(req, "success", NULL);
 }
 
 static void set(const char *assignment)
