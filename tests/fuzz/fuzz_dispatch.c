@@ -8,8 +8,8 @@
  *
  * Each input is one connection: its first byte says whether the session is logged in
  * (as "alice"), the rest is what the client sends before closing its end. The session
- * must then answer every complete frame and close, and every line it sent must be a
- * JSON object with a `cmd`. */
+ * must then close by itself (nothing left waiting), every line it sent must be a JSON
+ * object with a `cmd`, and its last line must be complete. */
 #include "commands.h"
 #include "config.h"
 #include "log.h"
