@@ -570,14 +570,27 @@ static int on_key(void *user, const char *section, const char *name, const char 
 static char *read_line(char *buf, int size, void *user)
 {
     struct parse_state *st = user;
-    if (!fgets(buf, size, st->file))
+    /* fgets, but counting the bytes read: after a NUL byte, strlen would miss the rest
+     * of the line, so a line could pass the length check and its tail be read as a
+     * line of its own (a comment that sets a key). */
+    size_t n = 0;
+    int c = EOF;
+    while (n < (size_t)size - 1 && (c = getc(st->file)) != EOF) {
+        buf[n++] = (char)c;
+        if (c == '\n')
+            break;
+    }
+    if (n == 0)
         return NULL;
+    buf[n] = '\0';
     st->line++;
-    size_t n = strlen(buf);
-    if (n == (size_t)size - 1 && buf[n - 1] != '\n' && !feof(st->file)) {
-        set_error(st, "line is longer than %d bytes", size - 2);
-        int c;
-        while ((c = fgetc(st->file)) != EOF && c != '\n')
+    int has_nul = memchr(buf, '\0', n) != NULL;
+    if (has_nul || (n == (size_t)size - 1 && buf[n - 1] != '\n' && !feof(st->file))) {
+        if (has_nul)
+            set_error(st, "a NUL byte (the file is not text)");
+        else
+            set_error(st, "line is longer than %d bytes", size - 2);
+        while (buf[n - 1] != '\n' && (c = getc(st->file)) != EOF && c != '\n')
             ;
         buf[0] = '\0';
         return buf;

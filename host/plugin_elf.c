@@ -21,10 +21,13 @@ struct elf_plugin {
     uint64_t descriptor; /* virtual address of the symbol */
 };
 
-/* Bounds-checked pointer into the mapped file. */
-static const void *at(const struct elf_plugin *ep, uint64_t offset, uint64_t len)
+/* Bounds-checked pointer into the mapped file: NULL unless the len bytes at offset lie
+ * inside it, at a multiple of `align`, the alignment of the type the caller reads them
+ * as (the map starts on a page, so the offset's alignment is the address's). A real
+ * object aligns its tables and fields; a misaligned read would be undefined. */
+static const void *at(const struct elf_plugin *ep, uint64_t offset, uint64_t len, uint64_t align)
 {
-    if (offset > ep->size || len > ep->size - offset)
+    if (offset > ep->size || len > ep->size - offset || offset % align != 0)
         return NULL;
     return ep->base + offset;
 }
@@ -33,18 +36,20 @@ static const Elf64_Shdr *section(const struct elf_plugin *ep, size_t index)
 {
     if (index >= ep->eh->e_shnum)
         return NULL;
-    return at(ep, ep->eh->e_shoff + (uint64_t)index * ep->eh->e_shentsize, sizeof(Elf64_Shdr));
+    return at(ep, ep->eh->e_shoff + (uint64_t)index * ep->eh->e_shentsize, sizeof(Elf64_Shdr),
+              _Alignof(Elf64_Shdr));
 }
 
 /* The file offset of a virtual address, through the loadable segments. */
-static const void *at_address(const struct elf_plugin *ep, uint64_t vaddr, uint64_t len)
+static const void *at_address(const struct elf_plugin *ep, uint64_t vaddr, uint64_t len,
+                              uint64_t align)
 {
     for (size_t i = 0; i < ep->eh->e_phnum; i++) {
-        const Elf64_Phdr *ph =
-            at(ep, ep->eh->e_phoff + (uint64_t)i * ep->eh->e_phentsize, sizeof(Elf64_Phdr));
+        const Elf64_Phdr *ph = at(ep, ep->eh->e_phoff + (uint64_t)i * ep->eh->e_phentsize,
+                                  sizeof(Elf64_Phdr), _Alignof(Elf64_Phdr));
         if (ph && ph->p_type == PT_LOAD && vaddr >= ph->p_vaddr &&
             vaddr + len <= ph->p_vaddr + ph->p_filesz)
-            return at(ep, ph->p_offset + (vaddr - ph->p_vaddr), len);
+            return at(ep, ph->p_offset + (vaddr - ph->p_vaddr), len, align);
     }
     return NULL;
 }
@@ -57,14 +62,14 @@ static uint64_t pointer_at(const struct elf_plugin *ep, uint64_t vaddr)
         const Elf64_Shdr *sh = section(ep, i);
         if (!sh || sh->sh_type != SHT_RELA || sh->sh_entsize != sizeof(Elf64_Rela))
             continue;
-        const Elf64_Rela *rela = at(ep, sh->sh_offset, sh->sh_size);
+        const Elf64_Rela *rela = at(ep, sh->sh_offset, sh->sh_size, _Alignof(Elf64_Rela));
         for (size_t k = 0; rela && k < sh->sh_size / sizeof(Elf64_Rela); k++) {
             uint32_t type = ELF64_R_TYPE(rela[k].r_info);
             if (rela[k].r_offset == vaddr && (type == R_X86_64_RELATIVE || type == 1027))
                 return (uint64_t)rela[k].r_addend; /* 1027: R_AARCH64_RELATIVE */
         }
     }
-    const uint64_t *raw = at_address(ep, vaddr, sizeof(uint64_t));
+    const uint64_t *raw = at_address(ep, vaddr, sizeof(uint64_t), _Alignof(uint64_t));
     return raw ? *raw : 0;
 }
 
@@ -72,7 +77,7 @@ static const char *string_at(const struct elf_plugin *ep, uint64_t vaddr)
 {
     if (vaddr == 0)
         return NULL;
-    const char *s = at_address(ep, vaddr, 1);
+    const char *s = at_address(ep, vaddr, 1, 1);
     if (!s)
         return NULL;
     /* It must end inside the file. */
@@ -82,13 +87,13 @@ static const char *string_at(const struct elf_plugin *ep, uint64_t vaddr)
 
 static uint32_t u32_at(const struct elf_plugin *ep, uint64_t vaddr)
 {
-    const uint32_t *v = at_address(ep, vaddr, sizeof(uint32_t));
+    const uint32_t *v = at_address(ep, vaddr, sizeof(uint32_t), _Alignof(uint32_t));
     return v ? *v : 0;
 }
 
 static int64_t i64_at(const struct elf_plugin *ep, uint64_t vaddr)
 {
-    const int64_t *v = at_address(ep, vaddr, sizeof(int64_t));
+    const int64_t *v = at_address(ep, vaddr, sizeof(int64_t), _Alignof(int64_t));
     return v ? *v : 0;
 }
 
@@ -103,8 +108,8 @@ static int each_defined_symbol(const struct elf_plugin *ep, symbol_fn fn, void *
         if (!sh || sh->sh_type != SHT_DYNSYM || sh->sh_entsize != sizeof(Elf64_Sym))
             continue;
         const Elf64_Shdr *strtab = section(ep, sh->sh_link);
-        const Elf64_Sym *syms = at(ep, sh->sh_offset, sh->sh_size);
-        const char *names = strtab ? at(ep, strtab->sh_offset, strtab->sh_size) : NULL;
+        const Elf64_Sym *syms = at(ep, sh->sh_offset, sh->sh_size, _Alignof(Elf64_Sym));
+        const char *names = strtab ? at(ep, strtab->sh_offset, strtab->sh_size, 1) : NULL;
         if (!syms || !names)
             return -1;
         for (size_t k = 0; k < sh->sh_size / sizeof(Elf64_Sym); k++) {
@@ -126,7 +131,7 @@ static int is_descriptor(const Elf64_Sym *sym, const char *name, void *arg)
 {
     struct elf_plugin *ep = arg;
     if (strcmp(name, CHATD_PLUGIN_SYMBOL) != 0 ||
-        !at_address(ep, sym->st_value, 4 * sizeof(uint32_t)))
+        !at_address(ep, sym->st_value, 4 * sizeof(uint32_t), _Alignof(uint32_t)))
         return 0;
     ep->descriptor = sym->st_value;
     return 1;
@@ -191,7 +196,7 @@ int elf_plugin_open(const char *path, struct elf_plugin **out, char *err, size_t
     }
     ep->base = map;
     ep->size = (size_t)st.st_size;
-    ep->eh = at(ep, 0, sizeof(Elf64_Ehdr));
+    ep->eh = at(ep, 0, sizeof(Elf64_Ehdr), _Alignof(Elf64_Ehdr));
     if (!ep->eh || memcmp(ep->eh->e_ident, ELFMAG, SELFMAG) != 0 ||
         ep->eh->e_ident[EI_CLASS] != ELFCLASS64 || ep->eh->e_ident[EI_DATA] != ELFDATA2LSB ||
         ep->eh->e_type != ET_DYN || ep->eh->e_shentsize != sizeof(Elf64_Shdr) ||

@@ -14,18 +14,23 @@ static char path[64];
 static char err[1024];
 static struct config cfg;
 
-/* Write `text` to a fresh temp file and load it; returns config_load's result. */
-static int load(const char *text)
+/* Write len bytes to a fresh temp file and load it; returns config_load's result. */
+static int load_bytes(const char *text, size_t len)
 {
     strcpy(path, "/tmp/chatd-test-config-XXXXXX");
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
     close(fd);
     err[0] = '\0';
     int rc = config_load(&cfg, path, err, sizeof(err));
     unlink(path);
     return rc;
+}
+
+static int load(const char *text)
+{
+    return load_bytes(text, strlen(text));
 }
 
 /* Assert the load fails with exactly "<path>:<line>: <reason>". */
@@ -300,6 +305,24 @@ START_TEST(config_refuses_overlong_line)
 }
 END_TEST
 
+/* Found by fuzz_config (tests/fuzz): after a NUL byte, the reader's length check saw a
+ * short line, so the tail of a long line was read as a line of its own - here a
+ * comment set max_connections - and errors named lines past the end of the file. */
+START_TEST(config_refuses_a_nul_byte)
+{
+    char text[512];
+    size_t n = (size_t)snprintf(text, sizeof(text), "[server]\n; a comment");
+    text[n++] = '\0';
+    memset(text + n, 'x', 199 - (n - strlen("[server]\n")));
+    n += 199 - (n - strlen("[server]\n"));
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "max_connections = 5\n[log]\nlevel = info\n");
+    ck_assert_int_eq(load_bytes(text, n), -1);
+    char expected[1024];
+    snprintf(expected, sizeof(expected), "%s:2: a NUL byte (the file is not text)", path);
+    ck_assert_str_eq(err, expected);
+}
+END_TEST
+
 /* config_build of `text` with the fixture folder as the plugin folder. */
 static int build_with_fixtures(const char *text)
 {
@@ -508,6 +531,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_refuses_syntax_error);
     tcase_add_test(tc, config_refuses_unclosed_section);
     tcase_add_test(tc, config_refuses_overlong_line);
+    tcase_add_test(tc, config_refuses_a_nul_byte);
     tcase_add_test(tc, config_keeps_sections_of_plugins_left_out_but_refuses_unknown_ones);
     tcase_add_test(tc, config_refuses_plugin_enabled_twice);
     tcase_add_test(tc, config_build_keeps_command_line_overrides);
