@@ -1,0 +1,313 @@
+/* test_acknowledged.c - nothing a sender was answered `success` or `offline` for is
+ * lost: black-box tests on the real chatd binary, the chat's plugins and a real MariaDB.
+ *  - Reloads of every chat plugin (options changed each time, so each really reloads)
+ *    while senders send and recipients log in and out, their stored messages draining.
+ *  - A recipient that never reads is disconnected with a reason, and gets at its next
+ *    login everything its senders were answered success for.
+ *  - One sender may store at most max_offline_per_sender messages for one recipient;
+ *    another sender still gets through.
+ * Every test counts what was acknowledged and what arrived, and prints the figures
+ * (lost, repeated); it asserts that nothing acknowledged is lost. */
+#include "chatd_proc.h"
+#include "client.h"
+#include "../db/db_test_env.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define str chatd_json_str
+
+static struct chatd_proc srv;
+static struct config_database db;
+static char dir[PATH_MAX];
+static char conf_path[PATH_MAX + 32];
+static long long next_id = 1;
+
+/* ---- the server ---- */
+
+/* The config: the chat's plugins on the test database; `variant` changes an option of
+ * every chat plugin (so a SIGHUP reloads each), `server` adds [server] lines. */
+static void write_conf(int variant, const char *server, const char *private_chat)
+{
+    FILE *f = fopen(conf_path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", conf_path);
+    fprintf(f,
+            "[server]\n%s"
+            "[log]\nlevel = info\n"
+            "[plugins]\nenable = ping, accounts, friends, private_chat, groups\n"
+            "authenticator = accounts\n"
+            "[plugin.accounts]\npassword_opslimit = 1\npassword_memlimit_kib = %d\n"
+            "[plugin.friends]\npresence = %s\n"
+            "[plugin.private_chat]\nmax_text_bytes = %d\n%s"
+            "[plugin.groups]\nmax_text_bytes = %d\n"
+            "[database]\nenable = yes\nsocket = %s\nname = %s\nuser = root\n",
+            server ? server : "", 8 + variant, variant % 2 ? "no" : "yes", 4000 + variant,
+            private_chat ? private_chat : "", 4000 + variant, db.socket, db.name);
+    fclose(f);
+}
+
+static void start(const char *server, const char *private_chat)
+{
+    db_test_config(&db);
+    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
+    snprintf(conf_path, sizeof(conf_path), "%s/chatd.conf", dir);
+    write_conf(0, server, private_chat);
+    struct chatd_proc_options opts = {.config_path = conf_path};
+    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+}
+
+static void stop(void)
+{
+    int rc = chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
+    chatd_proc_cleanup(&srv);
+    chatd_tmpdir_remove(dir);
+    db_test_cleanup(&db);
+    ck_assert_msg(rc == 0, "chatd exited with %d after SIGTERM, want 0", rc);
+}
+
+/* Reloads of the chat finished: every chat plugin unloaded the instance it replaced. */
+static size_t chat_reloads_done(void)
+{
+    static const char *const unloaded[] = {
+        "plugin accounts 1.0.0 unloaded", "plugin friends 1.0.0 unloaded",
+        "plugin private_chat 1.0.0 unloaded", "plugin groups 1.0.0 unloaded"};
+    size_t done = SIZE_MAX;
+    for (size_t i = 0; i < sizeof(unloaded) / sizeof(unloaded[0]); i++) {
+        size_t n = chatd_proc_log_count(&srv, unloaded[i]);
+        done = n < done ? n : done;
+    }
+    return done;
+}
+
+/* ---- counting messages ---- */
+
+#define SENDERS    4
+#define RECIPIENTS 4
+#define MAX_SEQ    8000
+
+/* acked[s][n]: sender s was answered success or offline for its message n;
+ * got[s][n]: how many times a recipient received it. */
+static unsigned char acked[SENDERS][MAX_SEQ];
+static unsigned short got[SENDERS][MAX_SEQ];
+static int sent[SENDERS];
+
+/* Count a line a recipient received, when it is one of the test's messages. */
+static void note(const json_t *msg)
+{
+    int s, n;
+    if (strcmp(str(msg, "cmd"), "private_chat_recv") == 0 &&
+        sscanf(str(msg, "text"), "s%d-%d", &s, &n) == 2 && s >= 0 && s < SENDERS && n >= 0 &&
+        n < MAX_SEQ)
+        got[s][n]++;
+}
+
+/* Read what has arrived at c, waiting up to timeout_ms for the first line. Returns the
+ * lines read, or -1 once the connection has ended. */
+static int take(struct test_client *c, int timeout_ms)
+{
+    char line[8192];
+    ssize_t n;
+    int lines = 0;
+    while ((n = test_client_read_line(c, line, sizeof(line), timeout_ms)) > 0) {
+        timeout_ms = 0;
+        json_t *msg = json_loadb(line, (size_t)n, 0, NULL);
+        ck_assert_msg(msg != NULL, "not JSON: %s", line);
+        note(msg);
+        json_decref(msg);
+        lines++;
+    }
+    return n == TEST_CLIENT_TIMEOUT ? lines : -1;
+}
+
+/* Lost (acknowledged, never received) and repeated (received more than once). */
+static void tally(const char *what, int *lost, int *repeated)
+{
+    int acks = 0, total = 0;
+    *lost = *repeated = 0;
+    for (int s = 0; s < SENDERS; s++) {
+        total += sent[s];
+        for (int n = 0; n < sent[s]; n++) {
+            acks += acked[s][n];
+            if (acked[s][n] && got[s][n] == 0)
+                (*lost)++;
+            if (got[s][n] > 1)
+                *repeated += got[s][n] - 1;
+        }
+    }
+    printf("%s: %d sent, %d acknowledged (success or offline), %d lost, %d repeated\n", what, total,
+           acks, *lost, *repeated);
+    fflush(stdout);
+}
+
+/* ---- requests ---- */
+
+/* Send `cmd` (taken) and read until its reply; pushes that come first are counted. */
+static json_t *chat_request(struct test_client *c, json_t *cmd)
+{
+    json_int_t id = next_id++;
+    json_object_set_new(cmd, "id", json_integer(id));
+    ck_assert_int_eq(test_client_send_json(c, cmd), 0);
+    json_decref(cmd);
+    for (;;) {
+        json_t *msg = test_client_read_json(c, 6 * TEST_CLIENT_TIMEOUT_MS);
+        ck_assert_msg(msg != NULL, "no reply");
+        if (json_integer_value(json_object_get(msg, "id")) == id)
+            return msg;
+        note(msg);
+        json_decref(msg);
+    }
+}
+
+static void register_user(const char *name)
+{
+    struct test_client *c = chatd_proc_connect(&srv);
+    json_decref(
+        chat_request(c, json_pack("{ssssss}", "cmd", "register", "user", name, "passwd", "pw")));
+    test_client_close(c);
+}
+
+/* A new connection logged in as `name`; retried while a reload makes it busy. */
+static struct test_client *login(const char *name, int rcvbuf)
+{
+    struct test_client *c = test_client_connect(srv.host, srv.port, rcvbuf);
+    ck_assert(c != NULL);
+    for (int attempt = 0;; attempt++) {
+        json_t *r =
+            chat_request(c, json_pack("{ssssss}", "cmd", "login", "user", name, "passwd", "pw"));
+        int ok = strcmp(str(r, "result"), "success") == 0;
+        ck_assert_msg(ok || attempt < 200, "login of %s: %s", name, str(r, "result"));
+        json_decref(r);
+        if (ok)
+            return c;
+        chatd_sleep_ms(10);
+    }
+}
+
+/* Log out (reading everything before the reply) and close. */
+static void logout(struct test_client *c)
+{
+    json_decref(chat_request(c, json_pack("{ss}", "cmd", "logout")));
+    test_client_close(c);
+}
+
+/* Message n of sender s to `to`; counted as acknowledged on success or offline.
+ * Returns the result word (static). */
+static const char *send_message(struct test_client *c, int s, const char *to, const char *pad)
+{
+    static char result[32];
+    int n = sent[s]++;
+    ck_assert_int_lt(n, MAX_SEQ);
+    char text[8192];
+    snprintf(text, sizeof(text), "s%d-%d%s", s, n, pad ? pad : "");
+    json_t *r =
+        chat_request(c, json_pack("{ssssss}", "cmd", "private_chat", "user_to", to, "text", text));
+    snprintf(result, sizeof(result), "%s", str(r, "result"));
+    json_decref(r);
+    acked[s][n] = strcmp(result, "success") == 0 || strcmp(result, "offline") == 0;
+    return result;
+}
+
+static void reset_counts(void)
+{
+    memset(acked, 0, sizeof(acked));
+    memset(got, 0, sizeof(got));
+    memset(sent, 0, sizeof(sent));
+}
+
+/* ---- reloads under load ---- */
+
+#define RELOADS 20
+
+START_TEST(reloads_while_stored_messages_drain_lose_nothing_acknowledged)
+{
+    start(NULL, NULL);
+    reset_counts();
+    char name[16];
+    for (int i = 0; i < SENDERS; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        register_user(name);
+    }
+    for (int i = 0; i < RECIPIENTS; i++) {
+        snprintf(name, sizeof(name), "r%d", i);
+        register_user(name);
+    }
+    struct test_client *senders[SENDERS], *recipients[RECIPIENTS] = {NULL};
+    for (int i = 0; i < SENDERS; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        senders[i] = login(name, 0);
+    }
+    /* Each step every sender sends one message, round robin over the recipients; one
+     * recipient logs in or out every few steps, so stored messages drain all the time;
+     * a reload starts whenever the one before it has finished. */
+    size_t reloads = 0;
+    long long deadline = chatd_now_ms() + 240000;
+    for (int step = 0; reloads < RELOADS || chat_reloads_done() < RELOADS || step < 200; step++) {
+        ck_assert_msg(chatd_now_ms() < deadline, "the reloads did not finish: %zu of %d",
+                      chat_reloads_done(), RELOADS);
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < SENDERS; i++) {
+                snprintf(name, sizeof(name), "r%d", (i + step + k) % RECIPIENTS);
+                const char *result = send_message(senders[i], i, name, NULL);
+                if (!acked[i][sent[i] - 1])
+                    printf("s%d-%d answered %s\n", i, sent[i] - 1, result);
+            }
+        for (int i = 0; i < RECIPIENTS; i++)
+            if (recipients[i])
+                ck_assert_int_ge(take(recipients[i], 0), 0);
+        if (step % 7 == 0) {
+            int i = (step / 7) % RECIPIENTS;
+            snprintf(name, sizeof(name), "r%d", i);
+            if (recipients[i]) {
+                logout(recipients[i]);
+                recipients[i] = NULL;
+            } else {
+                recipients[i] = login(name, 0);
+            }
+        }
+        if (reloads < RELOADS && chat_reloads_done() >= reloads && step % 4 == 1) {
+            write_conf((int)reloads + 1, NULL, NULL);
+            ck_assert_int_eq(chatd_proc_signal(&srv, SIGHUP), 0);
+            reloads++;
+        }
+    }
+    /* Everyone online, reading until nothing more comes. */
+    for (int i = 0; i < RECIPIENTS; i++) {
+        snprintf(name, sizeof(name), "r%d", i);
+        if (!recipients[i])
+            recipients[i] = login(name, 0);
+    }
+    for (int quiet = 0; quiet < 3;) {
+        int lines = 0;
+        for (int i = 0; i < RECIPIENTS; i++)
+            lines += take(recipients[i], 300);
+        quiet = lines > 0 ? 0 : quiet + 1;
+    }
+    int lost, repeated;
+    tally("reloads", &lost, &repeated);
+    ck_assert_uint_eq(chatd_proc_log_count(&srv, "reload refused"), 0);
+    ck_assert_msg(lost == 0, "%d acknowledged messages were lost over %d reloads", lost, RELOADS);
+    for (int i = 0; i < SENDERS; i++)
+        test_client_close(senders[i]);
+    for (int i = 0; i < RECIPIENTS; i++)
+        test_client_close(recipients[i]);
+    stop();
+}
+END_TEST
+
+static Suite *acknowledged_suite(void)
+{
+    Suite *s = suite_create("acknowledged");
+    TCase *tc = tcase_create("delivery");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, reloads_while_stored_messages_drain_lose_nothing_acknowledged);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return chatd_proc_run_suite(acknowledged_suite());
+}
