@@ -95,9 +95,14 @@ static unsigned short got[SENDERS][MAX_SEQ];
 static int sent[SENDERS];
 
 /* Count a line a recipient received, when it is one of the test's messages. */
+/* {"cmd":"error"} lines a recipient received. */
+static int error_lines;
+
 static void note(const json_t *msg)
 {
     int s, n;
+    if (strcmp(str(msg, "cmd"), "error") == 0)
+        error_lines++;
     if (strcmp(str(msg, "cmd"), "private_chat_recv") == 0 &&
         sscanf(str(msg, "text"), "s%d-%d", &s, &n) == 2 && s >= 0 && s < SENDERS && n >= 0 &&
         n < MAX_SEQ)
@@ -297,12 +302,98 @@ START_TEST(reloads_while_stored_messages_drain_lose_nothing_acknowledged)
 }
 END_TEST
 
+/* ---- a recipient that does not read ---- */
+
+START_TEST(slow_reader_gets_at_its_next_login_what_its_senders_were_answered_success_for)
+{
+    start("max_output_bytes = 16384\n", NULL);
+    reset_counts();
+    register_user("s0");
+    register_user("r0");
+    /* r0 logs in with a small receive buffer and reads nothing more. */
+    struct test_client *slow = login("r0", 4096);
+    struct test_client *sender = login("s0", 0);
+    /* Until the server's socket buffers are full and the output waiting for r0 passes
+     * max_output_bytes, then a few more (stored). */
+    static char pad[3001];
+    memset(pad, 'p', sizeof(pad) - 1);
+    int live = 0, after = -1;
+    for (int n = 0; n < MAX_SEQ - 1 && after != 0; n++) {
+        live += strcmp(send_message(sender, 0, "r0", pad), "success") == 0;
+        if (after > 0)
+            after--;
+        else if (after < 0 && n % 20 == 0 &&
+                 chatd_proc_log_count(&srv, "disconnected: it is not reading") > 0)
+            after = 20;
+    }
+    ck_assert_msg(after == 0, "the slow reader was never disconnected");
+    /* What the old connection was written before it was cut off, up to its end. */
+    error_lines = 0;
+    int old_lines = 0, lines;
+    while ((lines = take(slow, TEST_CLIENT_TIMEOUT_MS)) > 0)
+        old_lines += lines;
+    ck_assert_msg(lines < 0, "the slow reader's connection is still open");
+    test_client_close(slow);
+    int old_errors = error_lines;
+    struct test_client *again = login("r0", 0);
+    while (take(again, 1000) > 0)
+        ;
+    int lost, repeated;
+    tally("slow reader", &lost, &repeated);
+    printf("slow reader: %d answered success, %d lines on the old connection (error lines: %d)\n",
+           live, old_lines, old_errors);
+    ck_assert_msg(live > 0, "no message went out live");
+    ck_assert_msg(lost == 0, "%d acknowledged messages were lost", lost);
+    test_client_close(again);
+    test_client_close(sender);
+    stop();
+}
+END_TEST
+
+/* ---- one sender's share of another user's mailbox ---- */
+
+START_TEST(one_sender_is_stopped_at_its_share_of_a_mailbox_and_another_gets_through)
+{
+    start(NULL, "max_offline_per_sender = 5\n");
+    reset_counts();
+    register_user("s0");
+    register_user("s1");
+    register_user("r0");
+    struct test_client *flooder = login("s0", 0);
+    for (int n = 0; n < 5; n++)
+        ck_assert_str_eq(send_message(flooder, 0, "r0", NULL), "offline");
+    json_t *r = chat_request(
+        flooder, json_pack("{ssssss}", "cmd", "private_chat", "user_to", "r0", "text", "more"));
+    ck_assert_str_eq(str(r, "result"), "forbidden");
+    ck_assert_str_eq(str(r, "reason"), "you already have 5 messages waiting for r0 "
+                                       "(max_offline_per_sender)");
+    json_decref(r);
+    struct test_client *other = login("s1", 0);
+    ck_assert_str_eq(send_message(other, 1, "r0", NULL), "offline");
+    struct test_client *rcpt = login("r0", 0);
+    while (take(rcpt, 1000) > 0)
+        ;
+    int lost, repeated;
+    tally("per-sender quota", &lost, &repeated);
+    ck_assert_int_eq(lost, 0);
+    /* Delivered, they no longer count: the sender may store again. */
+    logout(rcpt);
+    ck_assert_str_eq(send_message(flooder, 0, "r0", NULL), "offline");
+    test_client_close(flooder);
+    test_client_close(other);
+    stop();
+}
+END_TEST
+
 static Suite *acknowledged_suite(void)
 {
     Suite *s = suite_create("acknowledged");
     TCase *tc = tcase_create("delivery");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, reloads_while_stored_messages_drain_lose_nothing_acknowledged);
+    tcase_add_test(tc,
+                   slow_reader_gets_at_its_next_login_what_its_senders_were_answered_success_for);
+    tcase_add_test(tc, one_sender_is_stopped_at_its_share_of_a_mailbox_and_another_gets_through);
     suite_add_tcase(s, tc);
     return s;
 }
