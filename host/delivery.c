@@ -96,10 +96,17 @@ void delivery_release_held(struct delivery *d, struct dl_user *u)
 {
     if (u->draining || u->logins_pending)
         return; /* still holding: a login's reply or its drain is ahead */
-    for (size_t i = 0; i < u->n_held; i++) {
-        users_push(d->srv, u->name, u->held[i].msg);
-        json_decref(u->held[i].msg);
+    struct user *su = users_find(d->srv, u->name);
+    for (size_t i = 0; su && i < u->n_held; i++) {
+        json_t *msg = u->held[i].msg;
+        size_t len = session_format_line(d->srv, msg);
+        if (u->held[i].store)
+            unsent_push_line(d->srv, su, d->srv->out.data, len, msg);
+        else
+            users_push_line(d->srv, su, d->srv->out.data, len);
     }
+    for (size_t i = 0; i < u->n_held; i++)
+        json_decref(u->held[i].msg);
     held_clear(d, u);
 }
 
@@ -177,7 +184,10 @@ static int deliver_one(struct delivery *d, const char *name, json_t *msg, int st
                           store ? "; it is stored" : "");
             }
         }
-        if (*line && users_push_line(d->srv, su, *line, *len) > 0) {
+        size_t took = !*line  ? 0
+                      : store ? unsent_push_line(d->srv, su, *line, *len, msg)
+                              : users_push_line(d->srv, su, *line, *len);
+        if (took > 0) {
             (*online)++;
             return 0;
         }
@@ -390,6 +400,10 @@ void delivery_render_metrics(struct server *srv, struct evbuffer *out)
     metrics_counter(out, "chatd_delivery_held_overflow_total",
                     "Messages stored because the held list of an online user was full.",
                     s->held_overflow);
+    metrics_counter(out, "chatd_delivery_unsent_stored_total",
+                    "Messages stored because the session they were pushed to ended before "
+                    "writing them.",
+                    s->unsent_stored);
     metrics_counter(out, "chatd_delivery_dropped_total",
                     "Pushes without CHATD_DELIVER_STORE that could not wait and were dropped.",
                     s->dropped);

@@ -83,6 +83,7 @@ struct delivery_stats {
     uint64_t drained;        /* stored messages pushed by drains */
     uint64_t held_overflow;  /* pushes that went to the inbox because the held list was full */
     uint64_t dropped;        /* pushes without CHATD_DELIVER_STORE that could not wait */
+    uint64_t unsent_stored;  /* pushes stored because their session ended before writing them */
     uint64_t held;           /* pushes held right now */
     int64_t inbox_rows;      /* rows in chatd_inbox (-1 until first counted) */
 };

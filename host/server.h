@@ -66,6 +66,9 @@ struct session {
     unsigned output_paused : 1;  /* too many unread replies: requests wait (session.c) */
     unsigned reading : 1;        /* read_ev is armed */
     unsigned socket_drained : 1; /* the last read took all the kernel had */
+    unsigned cut_off : 1;        /* disconnected as a slow reader: takes no more output */
+    uint64_t out_added;          /* bytes ever queued to its output (written: less what waits) */
+    struct unsent *unsent;       /* delivered pushes not yet written (delivery_unsent.c) */
     struct session *next_dead;
     /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
     struct session *flush_next, **flush_prev;
