@@ -213,14 +213,15 @@ static int deliver_one(struct delivery *d, const char *name, json_t *msg, int st
 }
 
 int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size_t n_users,
-                     json_t *msg, uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done,
-                     void *arg)
+                     json_t *msg, uint32_t flags, int64_t max_stored,
+                     const struct delivery_sender *sender, chatd_deliver_done_fn done, void *arg)
 {
     struct server *srv = caller->server;
     struct delivery *d = srv->delivery;
     int store = (flags & CHATD_DELIVER_STORE) != 0;
     int rc = 0;
-    if (!json_is_object(msg) || (n_users > 0 && !users) || max_stored < 0 || !d)
+    if (!json_is_object(msg) || (n_users > 0 && !users) || max_stored < 0 || !d ||
+        sender->max_per_sender < 0 || (sender->name && !storable_name(sender->name)))
         rc = CHATD_EINVAL;
     for (size_t i = 0; rc == 0 && i < n_users; i++)
         if (!users[i] || (store && !storable_name(users[i])))
@@ -249,6 +250,8 @@ int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size
     free(line);
     if (status == 0 && item && !(item->body = json_dumps(msg, JSON_COMPACT)))
         status = CHATD_ENOMEM;
+    if (status == 0 && item && sender->name && !(item->sender = strdup(sender->name)))
+        status = CHATD_ENOMEM;
     json_decref(msg);
     if (status != 0)
         log_error("a message could not be stored: out of memory");
@@ -261,6 +264,7 @@ int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size
     }
     item->len = strlen(item->body);
     item->max_stored = n_users == 1 ? max_stored : 0;
+    item->max_per_sender = n_users == 1 && item->sender ? sender->max_per_sender : 0;
     item->done = done;
     item->arg = arg;
     item->online = online;
@@ -389,6 +393,10 @@ void delivery_render_metrics(struct server *srv, struct evbuffer *out)
     metrics_counter(out, "chatd_delivery_stored_total", "Inbox rows stored.", s->stored);
     metrics_counter(out, "chatd_delivery_store_refused_total",
                     "Stores refused because the recipient's inbox was full.", s->refused);
+    metrics_counter(out, "chatd_delivery_store_refused_sender_total",
+                    "Stores refused because the sender already had max_per_sender messages "
+                    "stored for the recipient.",
+                    s->refused_sender);
     metrics_counter(out, "chatd_delivery_store_failed_total", "Messages whose store failed.",
                     s->store_failed);
     metrics_counter(out, "chatd_delivery_drains_total", "Drains of a user's inbox started.",

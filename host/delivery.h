@@ -25,10 +25,19 @@ void delivery_start(struct server *srv);
  * Call after pool_free and before the plugins are closed. */
 void delivery_free(struct server *srv);
 
-/* The host table's deliver (see chatd/plugin.h); `caller` is the plugin calling it. */
+/* Who sent a message, and how many of theirs one recipient's inbox may hold (0: no
+ * limit). The sender is passed to the host (ABI 1.3 deliver_from) rather than read out
+ * of the message: the push's fields are the plugin's, not the host's. */
+struct delivery_sender {
+    const char *name; /* NULL: not known (deliver) */
+    int64_t max_per_sender;
+};
+
+/* The host table's deliver and deliver_from (see chatd/plugin.h); `caller` is the
+ * plugin calling it. */
 int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size_t n_users,
-                     json_t *msg, uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done,
-                     void *arg);
+                     json_t *msg, uint32_t flags, int64_t max_stored,
+                     const struct delivery_sender *sender, chatd_deliver_done_fn done, void *arg);
 
 /* A request is about to bind a session to `user` (session_login, not already that
  * user): live pushes for the user wait from now until the request's reply. Returns the

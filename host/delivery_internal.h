@@ -58,6 +58,8 @@ struct store_item {
     char **users;
     size_t n_users;
     int64_t max_stored;         /* > 0 with one user: refuse when their inbox is this full */
+    char *sender;               /* who sent it (kept in the inbox rows), or NULL */
+    int64_t max_per_sender;     /* > 0 with one user and a sender: refuse at this many */
     chatd_deliver_done_fn done; /* may be NULL */
     void *arg;
     struct chatd_plugin *caller; /* kept loaded (pending_jobs) until done ran; or NULL */
@@ -77,6 +79,7 @@ struct inbox_count {
 struct delivery_stats {
     uint64_t stored;         /* inbox rows written */
     uint64_t refused;        /* stores refused for max_stored */
+    uint64_t refused_sender; /* stores refused for max_per_sender */
     uint64_t store_failed;   /* messages whose store failed */
     uint64_t drains;         /* drains started */
     uint64_t drain_failures; /* drains given up after their retries */

@@ -62,7 +62,9 @@ static int keep(struct session *s, const char *user, json_t *msg)
     struct unsent_push *p = &un->q[un->head + un->n++];
     p->end = s->out_added;
     p->msg = json_incref(msg);
-    snprintf(p->user, sizeof(p->user), "%s", user);
+    size_t n = strlen(user); /* deliver checked it fits (storable_name) */
+    memcpy(p->user, user, n < sizeof(p->user) ? n + 1 : sizeof(p->user));
+    p->user[sizeof(p->user) - 1] = '\0';
     return 0;
 }
 

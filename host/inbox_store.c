@@ -67,16 +67,34 @@ static int limited_size(struct chatd_db *db, struct batch *b, struct store_item 
                     &item->count_before);
 }
 
-#define INBOX_HEAD "INSERT INTO chatd_inbox (user, message_id) VALUES "
-#define ROW        "(?, ?)"
+/* How many messages from item's sender wait in its one user's inbox, counted inside the
+ * batch's transaction, so earlier items of the batch are in it: exact, with no cache to
+ * keep. The (user, sender) index bounds the walk to that sender's rows, which the limit
+ * keeps few; only messages given a sender limit pay for it. */
+static int sender_count(struct chatd_db *db, const struct store_item *item, int64_t *count)
+{
+    struct chatd_value v[2] = {
+        {.type = CHATD_PARAM_TEXT, .s = item->users[0], .len = strlen(item->users[0])},
+        {.type = CHATD_PARAM_TEXT, .s = item->sender, .len = strlen(item->sender)},
+    };
+    return db_query(db, "SELECT COUNT(*) FROM chatd_inbox WHERE user = ? AND sender = ?", v, 2,
+                    read_count, count);
+}
+
+#define INBOX_HEAD "INSERT INTO chatd_inbox (user, message_id, sender) VALUES "
+#define ROW        "(?, ?, ?)"
 #define ROWS4      ROW ", " ROW ", " ROW ", " ROW
 #define ROWS16     ROWS4 ", " ROWS4 ", " ROWS4 ", " ROWS4
 #define ROWS32     ROWS16 ", " ROWS16
 
-static void bind_row(struct chatd_value *v, const char *user, int64_t message_id)
+static void bind_row(struct chatd_value *v, const char *user, int64_t message_id,
+                     const char *sender)
 {
     v[0] = (struct chatd_value){.type = CHATD_PARAM_TEXT, .s = user, .len = strlen(user)};
     v[1] = (struct chatd_value){.type = CHATD_PARAM_INT64, .i = message_id};
+    v[2] = sender
+               ? (struct chatd_value){.type = CHATD_PARAM_TEXT, .s = sender, .len = strlen(sender)}
+               : (struct chatd_value){.type = CHATD_PARAM_NULL};
 }
 
 static int store_one(struct chatd_db *db, const struct store_item *item)
@@ -85,16 +103,16 @@ static int store_one(struct chatd_db *db, const struct store_item *item)
     uint64_t message_id = 0;
     int rc =
         db_exec(db, "INSERT INTO chatd_messages (body) VALUES (?)", &body, 1, NULL, &message_id);
-    struct chatd_value v[CHUNK * 2];
+    struct chatd_value v[CHUNK * 3];
     size_t i = 0;
     for (; rc == 0 && i + CHUNK <= item->n_users; i += CHUNK) {
         for (size_t k = 0; k < CHUNK; k++)
-            bind_row(v + 2 * k, item->users[i + k], (int64_t)message_id);
-        rc = db_exec(db, INBOX_HEAD ROWS32, v, CHUNK * 2, NULL, NULL);
+            bind_row(v + 3 * k, item->users[i + k], (int64_t)message_id, item->sender);
+        rc = db_exec(db, INBOX_HEAD ROWS32, v, CHUNK * 3, NULL, NULL);
     }
     for (; rc == 0 && i < item->n_users; i++) {
-        bind_row(v, item->users[i], (int64_t)message_id);
-        rc = db_exec(db, INBOX_HEAD ROW, v, 2, NULL, NULL);
+        bind_row(v, item->users[i], (int64_t)message_id, item->sender);
+        rc = db_exec(db, INBOX_HEAD ROW, v, 3, NULL, NULL);
     }
     return rc;
 }
@@ -114,6 +132,14 @@ static int batch_work(struct chatd_db *db, void *arg)
                 continue;
             }
         }
+        if (rc == 0 && item->max_per_sender > 0) {
+            int64_t mine = 0;
+            rc = sender_count(db, item, &mine);
+            if (rc == 0 && mine >= item->max_per_sender) {
+                item->status = CHATD_EPERM;
+                continue;
+            }
+        }
         if (rc == 0)
             rc = store_one(db, item);
     }
@@ -130,6 +156,7 @@ void inbox_store_item_free(struct store_item *item)
         free(item->users[i]);
     free(item->users);
     free(item->body);
+    free(item->sender);
     free(item);
 }
 
@@ -244,6 +271,8 @@ static void item_report(struct delivery *d, struct store_item *item, int status)
             d->stats.inbox_rows += (int64_t)stored;
     } else if (status == 0 && item->status == CHATD_EOVERFLOW) {
         d->stats.refused++;
+    } else if (status == 0 && item->status == CHATD_EPERM) {
+        d->stats.refused_sender++;
     } else {
         d->stats.store_failed++;
         if (!item->done) /* nobody else will say it */

@@ -169,7 +169,10 @@ static void cut_off_slow_reader(struct session *s, size_t backlog)
     struct evbuffer_ptr nl = evbuffer_search(out, "\n", 1, NULL);
     size_t keep = nl.pos >= 0 ? (size_t)nl.pos + 1 : 0;
     struct evbuffer *head = evbuffer_new();
-    evbuffer_unfreeze(out, 1);
+    /* The socket bufferevent keeps the start of its output frozen between writes. */
+    int frozen = evbuffer_drain(out, 0) < 0;
+    if (frozen)
+        evbuffer_unfreeze(out, 1);
     if (head && evbuffer_remove_buffer(out, head, keep) == (int)keep) {
         s->out_added -= evbuffer_get_length(out);
         evbuffer_drain(out, evbuffer_get_length(out));
@@ -181,7 +184,8 @@ static void cut_off_slow_reader(struct session *s, size_t backlog)
         if (evbuffer_add(out, why, sizeof(why) - 1) == 0)
             s->out_added += sizeof(why) - 1;
     }
-    evbuffer_freeze(out, 1);
+    if (frozen)
+        evbuffer_freeze(out, 1);
     if (head)
         evbuffer_free(head);
     session_close_after_flush(s, "slow reader");

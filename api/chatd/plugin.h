@@ -71,7 +71,7 @@ extern "C" {
  *  load each other. */
 #define CHATD_ABI_MAJOR 1
 /** The ABI minor this header describes. */
-#define CHATD_ABI_MINOR 2
+#define CHATD_ABI_MINOR 3
 
 /** The oldest ABI minor this plugin needs: a plugin may define it before including
  *  this header when it uses nothing newer (probing later members with
@@ -801,6 +801,22 @@ struct chatd_host {
      *  can skip building a payload nobody would read (message.accepted for every
      *  message, say). hook_run with no hooks is cheap too, but the payload is not. */
     int (*hook_has)(struct chatd_plugin *self, const char *hook);
+
+    /* -- since 1.3: delivery with the sender's share of a mailbox (loop thread) -- */
+
+    /** deliver, naming the message's `sender` (a user name, 1 to 32 printable ASCII
+     *  bytes; NULL: none, as deliver) so that one sender cannot fill another user's
+     *  inbox for everyone: with `max_per_sender` > 0 and a single user, the store is
+     *  refused when `sender` already has that many messages stored for that user (ones
+     *  delivered since no longer count). Stored rows keep the sender; the count is
+     *  exact (taken in the store's transaction). done's status is then CHATD_EPERM
+     *  (nothing stored for the user; max_stored is checked first and gives
+     *  CHATD_EOVERFLOW), otherwise as deliver's. Returns 0, CHATD_EINVAL (also for a
+     *  sender the inbox cannot keep, or max_per_sender < 0), or CHATD_ENOSYS for
+     *  CHATD_DELIVER_STORE without a database (done is then not called). */
+    int (*deliver_from)(struct chatd_plugin *self, const char *sender, const char *const *users,
+                        size_t n_users, json_t *msg, uint32_t flags, int64_t max_stored,
+                        int64_t max_per_sender, chatd_deliver_done_fn done, void *arg);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

@@ -103,7 +103,8 @@ static void note(const json_t *msg)
     int s, n;
     if (strcmp(str(msg, "cmd"), "error") == 0)
         error_lines++;
-    if (strcmp(str(msg, "cmd"), "private_chat_recv") == 0 &&
+    const char *cmd = str(msg, "cmd");
+    if ((strcmp(cmd, "private_chat_recv") == 0 || strcmp(cmd, "group_chat_recv") == 0) &&
         sscanf(str(msg, "text"), "s%d-%d", &s, &n) == 2 && s >= 0 && s < SENDERS && n >= 0 &&
         n < MAX_SEQ)
         got[s][n]++;
@@ -219,6 +220,22 @@ static const char *send_message(struct test_client *c, int s, const char *to, co
     return result;
 }
 
+/* Message n of sender s to group g, as send_message. */
+static const char *send_group(struct test_client *c, int s, const char *g, const char *pad)
+{
+    static char result[32];
+    int n = sent[s]++;
+    ck_assert_int_lt(n, MAX_SEQ);
+    char text[8192];
+    snprintf(text, sizeof(text), "s%d-%d%s", s, n, pad ? pad : "");
+    json_t *r =
+        chat_request(c, json_pack("{ssssss}", "cmd", "group_chat", "group", g, "text", text));
+    snprintf(result, sizeof(result), "%s", str(r, "result"));
+    json_decref(r);
+    acked[s][n] = strcmp(result, "success") == 0;
+    return result;
+}
+
 static void reset_counts(void)
 {
     memset(acked, 0, sizeof(acked));
@@ -317,6 +334,11 @@ START_TEST(slow_reader_gets_at_its_next_login_what_its_senders_were_answered_suc
     /* r0 logs in with a small receive buffer and reads nothing more. */
     struct test_client *slow = login("r0", 4096);
     struct test_client *sender = login("s0", 0);
+    /* Group messages too (counted as sender 1's): groups delivers them the same way. */
+    json_decref(chat_request(sender, json_pack("{ssss}", "cmd", "create_group", "group", "g")));
+    json_t *joined = chat_request(slow, json_pack("{ssss}", "cmd", "join_group", "group", "g"));
+    ck_assert_str_eq(str(joined, "result"), "success");
+    json_decref(joined);
     /* Until the server's socket buffers are full and the output waiting for r0 passes
      * max_output_bytes, then a few more (stored). */
     static char pad[3001];
@@ -324,6 +346,8 @@ START_TEST(slow_reader_gets_at_its_next_login_what_its_senders_were_answered_suc
     int live = 0, after = -1;
     for (int n = 0; n < MAX_SEQ - 1 && after != 0; n++) {
         live += strcmp(send_message(sender, 0, "r0", pad), "success") == 0;
+        if (n % 2 == 0)
+            send_group(sender, 1, "g", pad);
         if (after > 0)
             after--;
         else if (after < 0 && n % 20 == 0 &&
