@@ -14,7 +14,8 @@
  * batch in flight the limit is exact; a drain deleting at the same time only makes a
  * batch see a size higher than the real one (it refuses early, never late). Rows that
  * come back to the inbox without a limit (held pushes at logout or on overflow) can
- * take a user past it. */
+ * take a user past it. A sender's share (deliver_from's max_per_sender) is checked
+ * after it, by inbox_quota.c; each inbox row keeps its sender for that. */
 #include "delivery_internal.h"
 
 #include "db.h"
@@ -65,20 +66,6 @@ static int limited_size(struct chatd_db *db, struct batch *b, struct store_item 
     item->count_before = 0;
     return db_query(db, "SELECT COUNT(*) FROM chatd_inbox WHERE user = ?", &who, 1, read_count,
                     &item->count_before);
-}
-
-/* How many messages from item's sender wait in its one user's inbox, counted inside the
- * batch's transaction, so earlier items of the batch are in it: exact, with no cache to
- * keep. The (user, sender) index bounds the walk to that sender's rows, which the limit
- * keeps few; only messages given a sender limit pay for it. */
-static int sender_count(struct chatd_db *db, const struct store_item *item, int64_t *count)
-{
-    struct chatd_value v[2] = {
-        {.type = CHATD_PARAM_TEXT, .s = item->users[0], .len = strlen(item->users[0])},
-        {.type = CHATD_PARAM_TEXT, .s = item->sender, .len = strlen(item->sender)},
-    };
-    return db_query(db, "SELECT COUNT(*) FROM chatd_inbox WHERE user = ? AND sender = ?", v, 2,
-                    read_count, count);
 }
 
 #define INBOX_HEAD "INSERT INTO chatd_inbox (user, message_id, sender) VALUES "
@@ -133,12 +120,9 @@ static int batch_work(struct chatd_db *db, void *arg)
             }
         }
         if (rc == 0 && item->max_per_sender > 0) {
-            int64_t mine = 0;
-            rc = sender_count(db, item, &mine);
-            if (rc == 0 && mine >= item->max_per_sender) {
-                item->status = CHATD_EPERM;
+            rc = inbox_quota_check(db, b->first, item);
+            if (item->status != 0)
                 continue;
-            }
         }
         if (rc == 0)
             rc = store_one(db, item);
@@ -302,6 +286,7 @@ static void batch_done(struct chatd_request *req, void *arg, int status)
     for (struct store_item *item = b->first; item; item = item->next) {
         if (status == 0) {
             remember_size(d, b, item);
+            inbox_quota_committed(d, item);
             if (item->status == 0)
                 grow_size(d, item);
         }
@@ -352,6 +337,7 @@ static void submit_batch(struct delivery *d)
             if (c)
                 item->count_before = c->rows;
         }
+        inbox_quota_prepare(d, item);
         *tail = item;
         tail = &item->next;
     }
@@ -399,6 +385,7 @@ void inbox_store_free(struct delivery *d)
     d->queue_tail = &d->queue_head;
     d->queued = 0;
     counts_clear(d);
+    inbox_quota_free(d);
 }
 
 struct count_job {
