@@ -106,9 +106,8 @@ static int store_one(struct chatd_db *db, const struct store_item *item)
 
 /* The whole batch in one transaction: committed together, or (on any error, which
  * the host follows with a ROLLBACK) not at all. */
-static int batch_work(struct chatd_db *db, void *arg)
+static int batch_try(struct chatd_db *db, struct batch *b)
 {
-    struct batch *b = arg;
     int rc = db_simple(db, "START TRANSACTION");
     for (struct store_item *item = b->first; rc == 0 && item; item = item->next) {
         item->status = 0;
@@ -129,6 +128,25 @@ static int batch_work(struct chatd_db *db, void *arg)
     }
     if (rc == 0)
         rc = db_simple(db, "COMMIT");
+    return rc;
+}
+
+/* A drain's acknowledgement deleting a user's rows while a batch inserts some can
+ * deadlock with it in InnoDB, which then rolls one back; that is no failure of the
+ * messages (some already answered as delivered, whose senders nobody could tell): the
+ * batch runs again. What it read before stays valid: counts only fall meanwhile. */
+#define BATCH_TRIES 4
+
+static int batch_work(struct chatd_db *db, void *arg)
+{
+    struct batch *b = arg;
+    int rc = batch_try(db, b);
+    for (int tries = 1;
+         rc == CHATD_EDB && db_error_is_conflict(db->last_errno) && tries < BATCH_TRIES; tries++) {
+        log_info("storing %s: %s; trying again", b->first->users[0], db->last_error);
+        db_simple(db, "ROLLBACK");
+        rc = batch_try(db, b);
+    }
     return rc;
 }
 

@@ -85,7 +85,8 @@ static void delivered(int status, size_t online, size_t n_stored, void *arg)
                  (long long)pc->max_per_sender, m->to);
         finish(m, "forbidden", why);
     } else if (status != 0) {
-        finish(m, chat_status_word(status), "the message could not be stored");
+        snprintf(why, sizeof(why), "the message could not be stored: %s", chatd_strerror(status));
+        finish(m, chat_status_word(status), why);
     } else if (online > 0 || (n_stored > 0 && pc->host->user_session_count(pc->self, m->to) > 0)) {
         finish(m, "success", NULL);
     } else {
