@@ -100,10 +100,18 @@ void delivery_release_held(struct delivery *d, struct dl_user *u)
     for (size_t i = 0; su && i < u->n_held; i++) {
         json_t *msg = u->held[i].msg;
         size_t len = session_format_line(d->srv, msg);
-        if (u->held[i].store)
-            unsent_push_line(d->srv, su, d->srv->out.data, len, msg);
-        else
+        if (!u->held[i].store) {
             users_push_line(d->srv, su, d->srv->out.data, len);
+            continue;
+        }
+        if (len > 0 && unsent_push_line(d->srv, su, d->srv->out.data, len, msg) == 0) {
+            /* Every session is closing: it waits in the inbox instead. */
+            struct store_item *item = inbox_store_item(d->srv->out.data, len - 1, u->name);
+            if (item)
+                inbox_store_add(d, item);
+            else
+                log_error("a message for %s is lost: out of memory", u->name);
+        }
     }
     for (size_t i = 0; i < u->n_held; i++)
         json_decref(u->held[i].msg);

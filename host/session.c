@@ -95,6 +95,7 @@ void session_close(struct session *s, const char *why)
 {
     if (s->dead)
         return;
+    unsent_store(s);
     log_debug("session %llu (%s) closed: %s", (unsigned long long)s->id, s->peer, why);
     s->dead = 1;
     s->closing = 1;
@@ -124,6 +125,9 @@ void session_close_after_flush(struct session *s, const char *why)
 {
     if (s->closing)
         return;
+    /* Now, not when it is freed: messages for the user from here on are stored, and
+     * must come after these (the flush may still write some: then they come twice). */
+    unsent_store(s);
     s->closing = 1;
     log_debug("session %llu (%s) closing: %s", (unsigned long long)s->id, s->peer, why);
     reading_off(s);
@@ -506,7 +510,6 @@ void session_accept(struct server *srv, evutil_socket_t fd, const struct sockadd
 
 static void session_free(struct server *srv, struct session *s)
 {
-    unsent_store(s); /* before the user's held pushes, which are newer */
     users_unbind(srv, s);
     output_unqueue(s);
     HASH_DEL(srv->sessions, s);

@@ -97,6 +97,16 @@ static int sent[SENDERS];
 /* Count a line a recipient received, when it is one of the test's messages. */
 /* {"cmd":"error"} lines a recipient received. */
 static int error_lines;
+/* For one recipient's connection: the last n seen per sender, and how many came out of
+ * order (a sender's messages to one user must arrive in the order sent). */
+static int last_n[SENDERS];
+static int out_of_order;
+
+static void order_reset(void)
+{
+    for (int s = 0; s < SENDERS; s++)
+        last_n[s] = -1;
+}
 
 static void note(const json_t *msg)
 {
@@ -106,8 +116,11 @@ static void note(const json_t *msg)
     const char *cmd = str(msg, "cmd");
     if ((strcmp(cmd, "private_chat_recv") == 0 || strcmp(cmd, "group_chat_recv") == 0) &&
         sscanf(str(msg, "text"), "s%d-%d", &s, &n) == 2 && s >= 0 && s < SENDERS && n >= 0 &&
-        n < MAX_SEQ)
+        n < MAX_SEQ) {
         got[s][n]++;
+        out_of_order += n <= last_n[s];
+        last_n[s] = n;
+    }
 }
 
 /* Read what has arrived at c, waiting up to timeout_ms for the first line. Returns the
@@ -357,6 +370,8 @@ START_TEST(slow_reader_gets_at_its_next_login_what_its_senders_were_answered_suc
     ck_assert_msg(after == 0, "the slow reader was never disconnected");
     /* What the old connection was written before it was cut off, up to its end. */
     error_lines = 0;
+    out_of_order = 0;
+    order_reset();
     int old_lines = 0, ended = 0;
     while (!ended) {
         int lines = take(slow, TEST_CLIENT_TIMEOUT_MS, &ended);
@@ -365,6 +380,7 @@ START_TEST(slow_reader_gets_at_its_next_login_what_its_senders_were_answered_suc
     }
     test_client_close(slow);
     int old_errors = error_lines;
+    order_reset();
     struct test_client *again = login("r0", 0);
     while (take(again, 1000, NULL) > 0)
         ;
@@ -376,6 +392,7 @@ START_TEST(slow_reader_gets_at_its_next_login_what_its_senders_were_answered_suc
     ck_assert_msg(live > 0, "no message went out live");
     ck_assert_msg(old_errors == 1, "the slow reader was sent %d error lines, want 1", old_errors);
     ck_assert_msg(lost == 0, "%d acknowledged messages were lost", lost);
+    ck_assert_msg(out_of_order == 0, "%d messages came out of order", out_of_order);
     test_client_close(again);
     test_client_close(sender);
     stop();
