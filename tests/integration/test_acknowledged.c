@@ -1,9 +1,11 @@
 /* test_acknowledged.c - nothing a sender was answered `success` or `offline` for is
  * lost: black-box tests on the real chatd binary, the chat's plugins and a real MariaDB.
  *  - Reloads of every chat plugin (options changed each time, so each really reloads)
- *    while senders send and recipients log in and out, their stored messages draining.
+ *    while senders send private and group messages and recipients log in and out,
+ *    their stored messages draining.
  *  - A recipient that never reads is disconnected with a reason, and gets at its next
- *    login everything its senders were answered success for.
+ *    login every private and group message its senders were answered success for, in
+ *    order.
  *  - One sender may store at most max_offline_per_sender messages for one recipient;
  *    another sender still gets through.
  * Every test counts what was acknowledged and what arrived, and prints the figures
@@ -84,27 +86,32 @@ static size_t chat_reloads_done(void)
 
 /* ---- counting messages ---- */
 
-#define SENDERS    4
+#define SENDERS 4
+/* Counted streams of messages "s<stream>-<n>": private messages of sender i are stream i,
+ * group messages of sender i stream SENDERS + i (in the slow-reader test, 1). */
+#define STREAMS    (2 * SENDERS)
 #define RECIPIENTS 4
 #define MAX_SEQ    8000
 
 /* acked[s][n]: sender s was answered success or offline for its message n;
  * got[s][n]: how many times a recipient received it. */
-static unsigned char acked[SENDERS][MAX_SEQ];
-static unsigned short got[SENDERS][MAX_SEQ];
-static int sent[SENDERS];
+static unsigned char acked[STREAMS][MAX_SEQ];
+static unsigned short got[STREAMS][MAX_SEQ];
+static int sent[STREAMS];
+/* How many recipients each message of a stream goes to (0 counts as 1). */
+static int copies[STREAMS];
 
 /* Count a line a recipient received, when it is one of the test's messages. */
 /* {"cmd":"error"} lines a recipient received. */
 static int error_lines;
 /* For one recipient's connection: the last n seen per sender, and how many came out of
  * order (a sender's messages to one user must arrive in the order sent). */
-static int last_n[SENDERS];
+static int last_n[STREAMS];
 static int out_of_order;
 
 static void order_reset(void)
 {
-    for (int s = 0; s < SENDERS; s++)
+    for (int s = 0; s < STREAMS; s++)
         last_n[s] = -1;
 }
 
@@ -115,7 +122,7 @@ static void note(const json_t *msg)
         error_lines++;
     const char *cmd = str(msg, "cmd");
     if ((strcmp(cmd, "private_chat_recv") == 0 || strcmp(cmd, "group_chat_recv") == 0) &&
-        sscanf(str(msg, "text"), "s%d-%d", &s, &n) == 2 && s >= 0 && s < SENDERS && n >= 0 &&
+        sscanf(str(msg, "text"), "s%d-%d", &s, &n) == 2 && s >= 0 && s < STREAMS && n >= 0 &&
         n < MAX_SEQ) {
         got[s][n]++;
         out_of_order += n <= last_n[s];
@@ -150,14 +157,15 @@ static void tally(const char *what, int *lost, int *repeated)
 {
     int acks = 0, total = 0;
     *lost = *repeated = 0;
-    for (int s = 0; s < SENDERS; s++) {
+    for (int s = 0; s < STREAMS; s++) {
         total += sent[s];
+        int want = copies[s] > 0 ? copies[s] : 1;
         for (int n = 0; n < sent[s]; n++) {
             acks += acked[s][n];
-            if (acked[s][n] && got[s][n] == 0 && (*lost)++ < 10)
-                printf("%s: s%d-%d lost\n", what, s, n);
-            if (got[s][n] > 1)
-                *repeated += got[s][n] - 1;
+            if (acked[s][n] && got[s][n] < want && (*lost += want - got[s][n]) <= 10)
+                printf("%s: s%d-%d lost (%d of %d copies)\n", what, s, n, got[s][n], want);
+            if (got[s][n] > want)
+                *repeated += got[s][n] - want;
         }
     }
     printf("%s: %d sent, %d acknowledged (success or offline), %d lost, %d repeated\n", what, total,
@@ -256,6 +264,7 @@ static void reset_counts(void)
     memset(acked, 0, sizeof(acked));
     memset(got, 0, sizeof(got));
     memset(sent, 0, sizeof(sent));
+    memset(copies, 0, sizeof(copies));
 }
 
 /* ---- reloads under load ---- */
@@ -276,9 +285,23 @@ START_TEST(reloads_while_stored_messages_drain_lose_nothing_acknowledged)
         register_user(name);
     }
     struct test_client *senders[SENDERS], *recipients[RECIPIENTS] = {NULL};
+    char group[SENDERS][8];
     for (int i = 0; i < SENDERS; i++) {
         snprintf(name, sizeof(name), "s%d", i);
         senders[i] = login(name, 0);
+        /* Each sender's group has every recipient in it. */
+        snprintf(group[i], sizeof(group[i]), "g%d", i);
+        json_decref(chat_request(senders[i],
+                                 json_pack("{ssss}", "cmd", "create_group", "group", group[i])));
+        copies[SENDERS + i] = RECIPIENTS;
+    }
+    for (int k = 0; k < RECIPIENTS; k++) {
+        snprintf(name, sizeof(name), "r%d", k);
+        struct test_client *c = login(name, 0);
+        for (int i = 0; i < SENDERS; i++)
+            json_decref(
+                chat_request(c, json_pack("{ssss}", "cmd", "join_group", "group", group[i])));
+        logout(c);
     }
     /* Each step every sender sends one message, round robin over the recipients; one
      * recipient logs in or out every few steps, so stored messages drain all the time;
@@ -292,6 +315,8 @@ START_TEST(reloads_while_stored_messages_drain_lose_nothing_acknowledged)
             for (int i = 0; i < SENDERS; i++) {
                 snprintf(name, sizeof(name), "r%d", (i + step + k) % RECIPIENTS);
                 send_message(senders[i], i, name, NULL);
+                if (k == 0)
+                    send_group(senders[i], SENDERS + i, group[i], NULL);
             }
         for (int i = 0; i < RECIPIENTS; i++)
             if (recipients[i])
