@@ -22,6 +22,11 @@ struct stmt_entry {
 
 #define MAX_PARAMS CHATD_DB_MAX_PARAMS
 
+int db_error_is_conflict(unsigned code)
+{
+    return code == ER_LOCK_DEADLOCK || code == ER_LOCK_WAIT_TIMEOUT;
+}
+
 int db_error_is_lost(unsigned code)
 {
     switch (code) {

@@ -38,6 +38,9 @@ int db_open(struct chatd_db *db, const struct config_database *cfg, const char *
 void db_close(struct chatd_db *db);
 /* Whether a MariaDB error code means the connection is gone. */
 int db_error_is_lost(unsigned code);
+/* Whether it means the transaction lost to another (deadlock, lock wait timeout) and
+ * may simply run again. */
+int db_error_is_conflict(unsigned code);
 
 /* The host table's db_exec and db_query (see chatd/plugin.h). */
 int db_exec(struct chatd_db *db, const char *sql, const struct chatd_value *params, size_t nparams,

@@ -96,10 +96,25 @@ void delivery_release_held(struct delivery *d, struct dl_user *u)
 {
     if (u->draining || u->logins_pending)
         return; /* still holding: a login's reply or its drain is ahead */
-    for (size_t i = 0; i < u->n_held; i++) {
-        users_push(d->srv, u->name, u->held[i].msg);
-        json_decref(u->held[i].msg);
+    struct user *su = users_find(d->srv, u->name);
+    for (size_t i = 0; su && i < u->n_held; i++) {
+        json_t *msg = u->held[i].msg;
+        size_t len = session_format_line(d->srv, msg);
+        if (!u->held[i].store) {
+            users_push_line(d->srv, su, d->srv->out.data, len);
+            continue;
+        }
+        if (len > 0 && unsent_push_line(d->srv, su, d->srv->out.data, len, msg) == 0) {
+            /* Every session is closing: it waits in the inbox instead. */
+            struct store_item *item = inbox_store_item(d->srv->out.data, len - 1, u->name);
+            if (item)
+                inbox_store_add(d, item);
+            else
+                log_error("a message for %s is lost: out of memory", u->name);
+        }
     }
+    for (size_t i = 0; i < u->n_held; i++)
+        json_decref(u->held[i].msg);
     held_clear(d, u);
 }
 
@@ -177,7 +192,10 @@ static int deliver_one(struct delivery *d, const char *name, json_t *msg, int st
                           store ? "; it is stored" : "");
             }
         }
-        if (*line && users_push_line(d->srv, su, *line, *len) > 0) {
+        size_t took = !*line  ? 0
+                      : store ? unsent_push_line(d->srv, su, *line, *len, msg)
+                              : users_push_line(d->srv, su, *line, *len);
+        if (took > 0) {
             (*online)++;
             return 0;
         }
@@ -203,14 +221,15 @@ static int deliver_one(struct delivery *d, const char *name, json_t *msg, int st
 }
 
 int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size_t n_users,
-                     json_t *msg, uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done,
-                     void *arg)
+                     json_t *msg, uint32_t flags, int64_t max_stored,
+                     const struct delivery_sender *sender, chatd_deliver_done_fn done, void *arg)
 {
     struct server *srv = caller->server;
     struct delivery *d = srv->delivery;
     int store = (flags & CHATD_DELIVER_STORE) != 0;
     int rc = 0;
-    if (!json_is_object(msg) || (n_users > 0 && !users) || max_stored < 0 || !d)
+    if (!json_is_object(msg) || (n_users > 0 && !users) || max_stored < 0 || !d ||
+        sender->max_per_sender < 0 || (sender->name && !storable_name(sender->name)))
         rc = CHATD_EINVAL;
     for (size_t i = 0; rc == 0 && i < n_users; i++)
         if (!users[i] || (store && !storable_name(users[i])))
@@ -239,6 +258,8 @@ int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size
     free(line);
     if (status == 0 && item && !(item->body = json_dumps(msg, JSON_COMPACT)))
         status = CHATD_ENOMEM;
+    if (status == 0 && item && sender->name && !(item->sender = strdup(sender->name)))
+        status = CHATD_ENOMEM;
     json_decref(msg);
     if (status != 0)
         log_error("a message could not be stored: out of memory");
@@ -251,6 +272,7 @@ int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size
     }
     item->len = strlen(item->body);
     item->max_stored = n_users == 1 ? max_stored : 0;
+    item->max_per_sender = n_users == 1 && item->sender ? sender->max_per_sender : 0;
     item->done = done;
     item->arg = arg;
     item->online = online;
@@ -379,6 +401,10 @@ void delivery_render_metrics(struct server *srv, struct evbuffer *out)
     metrics_counter(out, "chatd_delivery_stored_total", "Inbox rows stored.", s->stored);
     metrics_counter(out, "chatd_delivery_store_refused_total",
                     "Stores refused because the recipient's inbox was full.", s->refused);
+    metrics_counter(out, "chatd_delivery_store_refused_sender_total",
+                    "Stores refused because the sender already had max_per_sender messages "
+                    "stored for the recipient.",
+                    s->refused_sender);
     metrics_counter(out, "chatd_delivery_store_failed_total", "Messages whose store failed.",
                     s->store_failed);
     metrics_counter(out, "chatd_delivery_drains_total", "Drains of a user's inbox started.",
@@ -390,6 +416,10 @@ void delivery_render_metrics(struct server *srv, struct evbuffer *out)
     metrics_counter(out, "chatd_delivery_held_overflow_total",
                     "Messages stored because the held list of an online user was full.",
                     s->held_overflow);
+    metrics_counter(out, "chatd_delivery_unsent_stored_total",
+                    "Messages stored because the session they were pushed to ended before "
+                    "writing them.",
+                    s->unsent_stored);
     metrics_counter(out, "chatd_delivery_dropped_total",
                     "Pushes without CHATD_DELIVER_STORE that could not wait and were dropped.",
                     s->dropped);

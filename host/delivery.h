@@ -25,10 +25,19 @@ void delivery_start(struct server *srv);
  * Call after pool_free and before the plugins are closed. */
 void delivery_free(struct server *srv);
 
-/* The host table's deliver (see chatd/plugin.h); `caller` is the plugin calling it. */
+/* Who sent a message, and how many of theirs one recipient's inbox may hold (0: no
+ * limit). The sender is passed to the host (ABI 1.3 deliver_from) rather than read out
+ * of the message: the push's fields are the plugin's, not the host's. */
+struct delivery_sender {
+    const char *name; /* NULL: not known (deliver) */
+    int64_t max_per_sender;
+};
+
+/* The host table's deliver and deliver_from (see chatd/plugin.h); `caller` is the
+ * plugin calling it. */
 int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size_t n_users,
-                     json_t *msg, uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done,
-                     void *arg);
+                     json_t *msg, uint32_t flags, int64_t max_stored,
+                     const struct delivery_sender *sender, chatd_deliver_done_fn done, void *arg);
 
 /* A request is about to bind a session to `user` (session_login, not already that
  * user): live pushes for the user wait from now until the request's reply. Returns the
@@ -41,6 +50,21 @@ void delivery_login_replied(struct server *srv, const char *user, uint64_t gener
  * see written stays stored), and held messages stored with CHATD_DELIVER_STORE go back
  * into the inbox, after everything in it. */
 void delivery_user_gone(struct server *srv, const char *user);
+
+/* delivery_unsent.c: pushes delivered to a session but not yet written to its socket,
+ * stored for the user's next login if the session ends first. */
+struct user;
+struct session;
+/* Queue a formatted line (len bytes) of msg, a message given CHATD_DELIVER_STORE, to
+ * every session of u that is not closing, keeping for each where the line ends.
+ * Returns how many sessions took it. */
+size_t unsent_push_line(struct server *srv, const struct user *u, const char *line, size_t len,
+                        json_t *msg);
+/* s wrote some of its output: forget the pushes now wholly written. */
+void unsent_written(struct session *s);
+/* s is cut off or freed: store every push it has not wholly written, in order, for the
+ * user it was delivered to, and forget them. */
+void unsent_store(struct session *s);
 
 /* Append the delivery counters and gauges to /metrics. */
 void delivery_render_metrics(struct server *srv, struct evbuffer *out);

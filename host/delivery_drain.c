@@ -269,9 +269,14 @@ static void push_batch(struct drain *dr, struct dl_user *u)
 {
     struct delivery *d = dr->d;
     const struct chatd_rows *rows = dr->rows;
+    /* A quarter of max_output_bytes at most, so that a batch cannot by itself cut off
+     * the session it is sent to as a slow reader (at least one message goes). */
+    size_t limit = (size_t)d->srv->cfg->max_output_bytes / 4;
+    if (limit > DELIVERY_BATCH_BYTES)
+        limit = DELIVERY_BATCH_BYTES;
     size_t bytes = 0;
     dr->n_ack = 0;
-    for (size_t r = 0; rows && r < rows->n_rows && bytes < DELIVERY_BATCH_BYTES; r++) {
+    for (size_t r = 0; rows && r < rows->n_rows && bytes < limit; r++) {
         const struct chatd_value *c = rows->values + r * rows->n_cols;
         json_error_t error;
         json_t *msg = json_loadb(c[2].s ? c[2].s : "", c[2].len, 0, &error);

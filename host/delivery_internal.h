@@ -58,6 +58,9 @@ struct store_item {
     char **users;
     size_t n_users;
     int64_t max_stored;         /* > 0 with one user: refuse when their inbox is this full */
+    char *sender;               /* who sent it (kept in the inbox rows), or NULL */
+    int64_t max_per_sender;     /* > 0 with one user and a sender: refuse at this many */
+    int64_t sender_rows;        /* max_per_sender: the sender's rows for the user (-1: count) */
     chatd_deliver_done_fn done; /* may be NULL */
     void *arg;
     struct chatd_plugin *caller; /* kept loaded (pending_jobs) until done ran; or NULL */
@@ -77,12 +80,14 @@ struct inbox_count {
 struct delivery_stats {
     uint64_t stored;         /* inbox rows written */
     uint64_t refused;        /* stores refused for max_stored */
+    uint64_t refused_sender; /* stores refused for max_per_sender */
     uint64_t store_failed;   /* messages whose store failed */
     uint64_t drains;         /* drains started */
     uint64_t drain_failures; /* drains given up after their retries */
     uint64_t drained;        /* stored messages pushed by drains */
     uint64_t held_overflow;  /* pushes that went to the inbox because the held list was full */
     uint64_t dropped;        /* pushes without CHATD_DELIVER_STORE that could not wait */
+    uint64_t unsent_stored;  /* pushes stored because their session ended before writing them */
     uint64_t held;           /* pushes held right now */
     int64_t inbox_rows;      /* rows in chatd_inbox (-1 until first counted) */
 };
@@ -98,8 +103,9 @@ struct delivery {
     struct store_item *queue_head, **queue_tail;
     size_t queued;
     int batch_in_flight;
-    struct inbox_count *counts; /* by name */
-    uint64_t count_epoch;       /* moves whenever a known size is forgotten */
+    struct inbox_count *counts;        /* by name */
+    uint64_t count_epoch;              /* moves whenever a known size is forgotten */
+    struct inbox_count *sender_counts; /* by "user\nsender": upper bounds (inbox_quota.c) */
     struct delivery_stats stats;
 };
 
@@ -126,6 +132,17 @@ void inbox_store_forget(struct delivery *d, const char *user);
 void inbox_store_free(struct delivery *d);
 /* Submit a job counting chatd_inbox once, to start the inbox gauge. */
 void inbox_store_count_all(struct delivery *d);
+
+/* inbox_quota.c: a sender's share of one user's inbox */
+/* Take the item's known bound into it as its batch is formed. */
+void inbox_quota_prepare(struct delivery *d, struct store_item *item);
+/* Worker, in the batch's transaction (first: the batch's first item): set item->status
+ * to CHATD_EPERM when its sender already has max_per_sender rows for its user. 0, or
+ * the database's error. */
+int inbox_quota_check(struct chatd_db *db, const struct store_item *first, struct store_item *item);
+/* The batch holding item was committed: keep the bounds it ended with. */
+void inbox_quota_committed(struct delivery *d, const struct store_item *item);
+void inbox_quota_free(struct delivery *d);
 
 /* delivery_drain.c */
 /* Start sending u's inbox (u->draining is set by the caller). */

@@ -5,7 +5,8 @@
  *  - chatd_inbox: one row per recipient and message; its id is the acceptance order,
  *    and a user's rows are read in id order through (user, id).
  *  - migration 3 takes over, once, what the chat plugin of chatd 0.x left undelivered
- *    in its own tables (private_messages; group_messages past memberships.read_pos). */
+ *    in its own tables (private_messages; group_messages past memberships.read_pos);
+ *  - migration 4 records each inbox row's sender (when the plugin named one). */
 #include "delivery_internal.h"
 
 static const struct chatd_migration migrations[] = {
@@ -72,6 +73,12 @@ static const struct chatd_migration migrations[] = {
      "    DROP TEMPORARY TABLE chatd_upgrade;\n"
      "  END IF;\n"
      "END"},
+    /* Who sent each stored message, for a sender's share of one user's inbox
+     * (deliver_from's max_per_sender); NULL for rows stored without one. */
+    {4, "the sender of each inbox row, for per-sender limits",
+     "ALTER TABLE chatd_inbox"
+     " ADD COLUMN sender VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NULL,"
+     " ADD KEY chatd_inbox_sender (user, sender)"},
     {0, NULL, NULL},
 };
 

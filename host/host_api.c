@@ -269,7 +269,17 @@ static int api_deliver(struct chatd_plugin *self, const char *const *users, size
                        json_t *msg, uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done,
                        void *arg)
 {
-    return delivery_deliver(self, users, n_users, msg, flags, max_stored, done,
+    const struct delivery_sender none = {NULL, 0};
+    return delivery_deliver(self, users, n_users, msg, flags, max_stored, &none, done,
+                            arg_or_instance(self, arg));
+}
+
+static int api_deliver_from(struct chatd_plugin *self, const char *sender, const char *const *users,
+                            size_t n_users, json_t *msg, uint32_t flags, int64_t max_stored,
+                            int64_t max_per_sender, chatd_deliver_done_fn done, void *arg)
+{
+    const struct delivery_sender from = {sender, max_per_sender};
+    return delivery_deliver(self, users, n_users, msg, flags, max_stored, &from, done,
                             arg_or_instance(self, arg));
 }
 
@@ -423,4 +433,5 @@ const struct chatd_host host_api = {
     .hook_has = api_hook_has,
     .auth_attempt = api_auth_attempt,
     .auth_failed = api_auth_failed,
+    .deliver_from = api_deliver_from,
 };

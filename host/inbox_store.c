@@ -14,7 +14,8 @@
  * batch in flight the limit is exact; a drain deleting at the same time only makes a
  * batch see a size higher than the real one (it refuses early, never late). Rows that
  * come back to the inbox without a limit (held pushes at logout or on overflow) can
- * take a user past it. */
+ * take a user past it. A sender's share (deliver_from's max_per_sender) is checked
+ * after it, by inbox_quota.c; each inbox row keeps its sender for that. */
 #include "delivery_internal.h"
 
 #include "db.h"
@@ -67,16 +68,20 @@ static int limited_size(struct chatd_db *db, struct batch *b, struct store_item 
                     &item->count_before);
 }
 
-#define INBOX_HEAD "INSERT INTO chatd_inbox (user, message_id) VALUES "
-#define ROW        "(?, ?)"
+#define INBOX_HEAD "INSERT INTO chatd_inbox (user, message_id, sender) VALUES "
+#define ROW        "(?, ?, ?)"
 #define ROWS4      ROW ", " ROW ", " ROW ", " ROW
 #define ROWS16     ROWS4 ", " ROWS4 ", " ROWS4 ", " ROWS4
 #define ROWS32     ROWS16 ", " ROWS16
 
-static void bind_row(struct chatd_value *v, const char *user, int64_t message_id)
+static void bind_row(struct chatd_value *v, const char *user, int64_t message_id,
+                     const char *sender)
 {
     v[0] = (struct chatd_value){.type = CHATD_PARAM_TEXT, .s = user, .len = strlen(user)};
     v[1] = (struct chatd_value){.type = CHATD_PARAM_INT64, .i = message_id};
+    v[2] = sender
+               ? (struct chatd_value){.type = CHATD_PARAM_TEXT, .s = sender, .len = strlen(sender)}
+               : (struct chatd_value){.type = CHATD_PARAM_NULL};
 }
 
 static int store_one(struct chatd_db *db, const struct store_item *item)
@@ -85,25 +90,24 @@ static int store_one(struct chatd_db *db, const struct store_item *item)
     uint64_t message_id = 0;
     int rc =
         db_exec(db, "INSERT INTO chatd_messages (body) VALUES (?)", &body, 1, NULL, &message_id);
-    struct chatd_value v[CHUNK * 2];
+    struct chatd_value v[CHUNK * 3];
     size_t i = 0;
     for (; rc == 0 && i + CHUNK <= item->n_users; i += CHUNK) {
         for (size_t k = 0; k < CHUNK; k++)
-            bind_row(v + 2 * k, item->users[i + k], (int64_t)message_id);
-        rc = db_exec(db, INBOX_HEAD ROWS32, v, CHUNK * 2, NULL, NULL);
+            bind_row(v + 3 * k, item->users[i + k], (int64_t)message_id, item->sender);
+        rc = db_exec(db, INBOX_HEAD ROWS32, v, CHUNK * 3, NULL, NULL);
     }
     for (; rc == 0 && i < item->n_users; i++) {
-        bind_row(v, item->users[i], (int64_t)message_id);
-        rc = db_exec(db, INBOX_HEAD ROW, v, 2, NULL, NULL);
+        bind_row(v, item->users[i], (int64_t)message_id, item->sender);
+        rc = db_exec(db, INBOX_HEAD ROW, v, 3, NULL, NULL);
     }
     return rc;
 }
 
 /* The whole batch in one transaction: committed together, or (on any error, which
  * the host follows with a ROLLBACK) not at all. */
-static int batch_work(struct chatd_db *db, void *arg)
+static int batch_try(struct chatd_db *db, struct batch *b)
 {
-    struct batch *b = arg;
     int rc = db_simple(db, "START TRANSACTION");
     for (struct store_item *item = b->first; rc == 0 && item; item = item->next) {
         item->status = 0;
@@ -114,11 +118,35 @@ static int batch_work(struct chatd_db *db, void *arg)
                 continue;
             }
         }
+        if (rc == 0 && item->max_per_sender > 0) {
+            rc = inbox_quota_check(db, b->first, item);
+            if (item->status != 0)
+                continue;
+        }
         if (rc == 0)
             rc = store_one(db, item);
     }
     if (rc == 0)
         rc = db_simple(db, "COMMIT");
+    return rc;
+}
+
+/* A drain's acknowledgement deleting a user's rows while a batch inserts some can
+ * deadlock with it in InnoDB, which then rolls one back; that is no failure of the
+ * messages (some already answered as delivered, whose senders nobody could tell): the
+ * batch runs again. What it read before stays valid: counts only fall meanwhile. */
+#define BATCH_TRIES 4
+
+static int batch_work(struct chatd_db *db, void *arg)
+{
+    struct batch *b = arg;
+    int rc = batch_try(db, b);
+    for (int tries = 1;
+         rc == CHATD_EDB && db_error_is_conflict(db->last_errno) && tries < BATCH_TRIES; tries++) {
+        log_info("storing %s: %s; trying again", b->first->users[0], db->last_error);
+        db_simple(db, "ROLLBACK");
+        rc = batch_try(db, b);
+    }
     return rc;
 }
 
@@ -130,6 +158,7 @@ void inbox_store_item_free(struct store_item *item)
         free(item->users[i]);
     free(item->users);
     free(item->body);
+    free(item->sender);
     free(item);
 }
 
@@ -244,6 +273,8 @@ static void item_report(struct delivery *d, struct store_item *item, int status)
             d->stats.inbox_rows += (int64_t)stored;
     } else if (status == 0 && item->status == CHATD_EOVERFLOW) {
         d->stats.refused++;
+    } else if (status == 0 && item->status == CHATD_EPERM) {
+        d->stats.refused_sender++;
     } else {
         d->stats.store_failed++;
         if (!item->done) /* nobody else will say it */
@@ -273,6 +304,7 @@ static void batch_done(struct chatd_request *req, void *arg, int status)
     for (struct store_item *item = b->first; item; item = item->next) {
         if (status == 0) {
             remember_size(d, b, item);
+            inbox_quota_committed(d, item);
             if (item->status == 0)
                 grow_size(d, item);
         }
@@ -323,6 +355,7 @@ static void submit_batch(struct delivery *d)
             if (c)
                 item->count_before = c->rows;
         }
+        inbox_quota_prepare(d, item);
         *tail = item;
         tail = &item->next;
     }
@@ -370,6 +403,7 @@ void inbox_store_free(struct delivery *d)
     d->queue_tail = &d->queue_head;
     d->queued = 0;
     counts_clear(d);
+    inbox_quota_free(d);
 }
 
 struct count_job {

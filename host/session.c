@@ -2,6 +2,7 @@
  * lines, and the limits (connection count, idle timeout, slow readers). */
 #include "session.h"
 
+#include "delivery.h"
 #include "dispatch.h"
 #include "flush_watch.h"
 #include "json_emit.h"
@@ -119,6 +120,7 @@ void session_close(struct session *s, const char *why)
 {
     if (s->dead)
         return;
+    unsent_store(s);
     log_debug("session %llu (%s) closed: %s", (unsigned long long)s->id, s->peer, why);
     s->dead = 1;
     s->closing = 1;
@@ -151,6 +153,9 @@ void session_close_after_flush(struct session *s, const char *why)
 {
     if (s->closing)
         return;
+    /* Now, not when it is freed: messages for the user from here on are stored, and
+     * must come after these (the flush may still write some: then they come twice). */
+    unsent_store(s);
     s->closing = 1;
     log_debug("session %llu (%s) closing: %s", (unsigned long long)s->id, s->peer, why);
     reading_off(s);
@@ -177,9 +182,50 @@ size_t session_format_line(struct server *srv, const json_t *obj)
     return srv->out.len;
 }
 
+/* A reader too slow for its pushes. What it was delivered and has not written is stored
+ * for its next login (unsent_store); its output is cut back to the end of the line
+ * being written, one error line saying why follows, and it closes once that is flushed
+ * (or after FLUSH_TIMEOUT_S). The line being written may be a stored message: the one
+ * that can come twice. */
+static void cut_off_slow_reader(struct session *s, size_t backlog)
+{
+    struct server *srv = s->server;
+    log_warn("session %llu (%s)%s%s disconnected: it is not reading, %zu bytes unsent "
+             "(max_output_bytes %lld)",
+             (unsigned long long)s->id, s->peer, s->user ? " user " : "",
+             s->user ? s->user->name : "", backlog, (long long)srv->cfg->max_output_bytes);
+    srv->metrics.disconnects_slow_reader++;
+    unsent_store(s);
+    s->cut_off = 1;
+    struct evbuffer *out = bufferevent_get_output(s->bev);
+    struct evbuffer_ptr nl = evbuffer_search(out, "\n", 1, NULL);
+    size_t keep = nl.pos >= 0 ? (size_t)nl.pos + 1 : 0;
+    struct evbuffer *head = evbuffer_new();
+    /* The socket bufferevent keeps the start of its output frozen between writes. */
+    int frozen = evbuffer_drain(out, 0) < 0;
+    if (frozen)
+        evbuffer_unfreeze(out, 1);
+    if (head && evbuffer_remove_buffer(out, head, keep) == (int)keep) {
+        s->out_added -= evbuffer_get_length(out);
+        evbuffer_drain(out, evbuffer_get_length(out));
+        evbuffer_add_buffer(out, head);
+        static const char why[] =
+            "{\"cmd\":\"error\",\"result\":\"slow_reader\",\"reason\":\"disconnected: "
+            "output waiting for this connection passed max_output_bytes; messages not yet "
+            "written are stored for your next login\"}\n";
+        if (evbuffer_add(out, why, sizeof(why) - 1) == 0)
+            s->out_added += sizeof(why) - 1;
+    }
+    if (frozen)
+        evbuffer_freeze(out, 1);
+    if (head)
+        evbuffer_free(head);
+    session_close_after_flush(s, "slow reader");
+}
+
 int session_send_line(struct session *s, const char *line, size_t len)
 {
-    if (s->dead)
+    if (s->dead || s->cut_off)
         return CHATD_ECLOSED;
     struct server *srv = s->server;
     struct evbuffer *out = bufferevent_get_output(s->bev);
@@ -192,16 +238,12 @@ int session_send_line(struct session *s, const char *line, size_t len)
         return CHATD_ENOMEM;
     }
     srv->metrics.bytes_out += len;
+    s->out_added += len;
     if (!s->write_armed)
         output_queue(s);
     size_t backlog = evbuffer_get_length(out);
     if (backlog > (size_t)srv->cfg->max_output_bytes) {
-        log_warn("session %llu (%s) disconnected: it is not reading, %zu bytes unsent "
-                 "(max_output_bytes %lld)",
-                 (unsigned long long)s->id, s->peer, backlog,
-                 (long long)srv->cfg->max_output_bytes);
-        srv->metrics.disconnects_slow_reader++;
-        session_close(s, "slow reader");
+        cut_off_slow_reader(s, backlog);
         return CHATD_ECLOSED;
     }
     return 0;
@@ -309,6 +351,8 @@ void session_wrote(struct session *s)
     if (s->dead || s->closing)
         return;
     size_t pending = evbuffer_get_length(bufferevent_get_output(s->bev));
+    if (s->unsent)
+        unsent_written(s);
     if (pending > 0 && !s->write_armed) {
         s->write_armed = 1;
         bufferevent_enable(s->bev, EV_WRITE);

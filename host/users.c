@@ -23,7 +23,7 @@ size_t users_push_line(struct server *srv, const struct user *u, const char *lin
     size_t sent = 0;
     for (size_t i = 0; len && i < u->n_sessions; i++) {
         struct session *s = session_find(srv, u->sessions[i]);
-        if (s && session_send_line(s, line, len) == 0)
+        if (s && !s->closing && session_send_line(s, line, len) == 0)
             sent++;
     }
     return sent;

@@ -28,7 +28,8 @@
  *    user_logout_all (end a user's other sessions) and hook_has.
  *  - 1.3: login admission for authenticators: auth_attempt (the host's rate limits
  *    before a login or register) and auth_failed (a failed login, logged and charged to
- *    the name), with the error code CHATD_ELIMITED.
+ *    the name), with the error code CHATD_ELIMITED; deliver_from (deliver naming the
+ *    sender, with a per-sender share of a recipient's inbox).
  *
  * Instances (since 1.2). A plugin keeps its state in one struct it allocates in init and
  * hands to instance_set(); every callback that was registered with a NULL `arg`
@@ -831,6 +832,22 @@ struct chatd_host {
      *  the plugin is not the authenticator, CHATD_EINVAL for no req or name. */
     int (*auth_failed)(struct chatd_plugin *self, struct chatd_request *req, const char *name,
                        const char *why);
+
+    /* -- since 1.3: delivery with the sender's share of a mailbox (loop thread) -- */
+
+    /** deliver, naming the message's `sender` (a user name, 1 to 32 printable ASCII
+     *  bytes; NULL: none, as deliver) so that one sender cannot fill another user's
+     *  inbox for everyone: with `max_per_sender` > 0 and a single user, the store is
+     *  refused when `sender` already has that many messages stored for that user (ones
+     *  delivered since no longer count). Stored rows keep the sender; the count is
+     *  exact (taken in the store's transaction). done's status is then CHATD_EPERM
+     *  (nothing stored for the user; max_stored is checked first and gives
+     *  CHATD_EOVERFLOW), otherwise as deliver's. Returns 0, CHATD_EINVAL (also for a
+     *  sender the inbox cannot keep, or max_per_sender < 0), or CHATD_ENOSYS for
+     *  CHATD_DELIVER_STORE without a database (done is then not called). */
+    int (*deliver_from)(struct chatd_plugin *self, const char *sender, const char *const *users,
+                        size_t n_users, json_t *msg, uint32_t flags, int64_t max_stored,
+                        int64_t max_per_sender, chatd_deliver_done_fn done, void *arg);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

@@ -5,8 +5,9 @@
  * reason) or rewrite "text". Then a recipient with a session gets it at once through
  * the host's delivery (`success`), without the database. Otherwise a job asks the
  * accounts service whether the recipient exists (`user_not_exist`), and the host's
- * delivery stores it in chatd's inbox (`offline`), refused past max_offline_messages
- * (`forbidden`); if the recipient came online meanwhile it went to them (`success`).
+ * delivery stores it in chatd's inbox (`offline`), refused past max_offline_messages or
+ * past max_offline_per_sender from this sender (`forbidden`, the reason says which); if
+ * the recipient came online meanwhile it went to them (`success`).
  * Accepted messages then run "message.accepted" (the payload plus msg_id, ts, result).
  *
  * This plugin keeps no table: stored messages live in the host's inbox, which delivers
@@ -22,6 +23,7 @@ struct private_chat {
     const struct chatd_host *host;
     struct chatd_plugin *self;
     int64_t max_offline;
+    int64_t max_per_sender; /* 0: no limit */
     int64_t max_text;
     char boot[20];     /* makes msg_id unique across restarts and reloads */
     uint64_t next_msg; /* msg_ids are "<boot>-<n>" */
@@ -74,14 +76,22 @@ static void delivered(int status, size_t online, size_t n_stored, void *arg)
 {
     struct message *m = arg;
     struct private_chat *pc = m->pc;
-    if (status == CHATD_EOVERFLOW)
+    char why[128];
+    if (status == CHATD_EOVERFLOW) {
         finish(m, "forbidden", "the recipient's offline mailbox is full");
-    else if (status != 0)
-        finish(m, chat_status_word(status), "the message could not be stored");
-    else if (online > 0 || (n_stored > 0 && pc->host->user_session_count(pc->self, m->to) > 0))
+    } else if (status == CHATD_EPERM) {
+        snprintf(why, sizeof(why),
+                 "you already have %lld messages waiting for %s (max_offline_per_sender)",
+                 (long long)pc->max_per_sender, m->to);
+        finish(m, "forbidden", why);
+    } else if (status != 0) {
+        snprintf(why, sizeof(why), "the message could not be stored: %s", chatd_strerror(status));
+        finish(m, chat_status_word(status), why);
+    } else if (online > 0 || (n_stored > 0 && pc->host->user_session_count(pc->self, m->to) > 0)) {
         finish(m, "success", NULL);
-    else
+    } else {
         finish(m, n_stored > 0 ? "offline" : "internal", NULL);
+    }
 }
 
 /* Worker. */
@@ -98,8 +108,10 @@ static void deliver_known(struct message *m)
 {
     struct private_chat *pc = m->pc;
     const char *to[] = {m->to};
-    int rc = pc->host->deliver(pc->self, to, 1, push_of(m), CHATD_DELIVER_STORE, pc->max_offline,
-                               delivered, m);
+    /* The host counts the sender's share: it needs the sender's name with the message
+     * (deliver_from, ABI 1.3); this plugin keeps no table in which to count it. */
+    int rc = pc->host->deliver_from(pc->self, m->from, to, 1, push_of(m), CHATD_DELIVER_STORE,
+                                    pc->max_offline, pc->max_per_sender, delivered, m);
     if (rc != 0)
         finish(m, chat_status_word(rc), chatd_strerror(rc));
 }
@@ -206,6 +218,9 @@ static const struct chatd_option options[] = {
      "longest message text in bytes (longer: bad_request)"},
     {"max_offline_messages", CHATD_OPT_INT, "10000", 1, 10000000,
      "messages stored for one user; more are refused with forbidden"},
+    {"max_offline_per_sender", CHATD_OPT_INT, "1000", 0, 10000000,
+     "messages one sender may have stored for one user (0: no limit); more are refused "
+     "with forbidden, while other senders still get through"},
     {NULL, 0, NULL, 0, 0, NULL},
 };
 
@@ -218,6 +233,7 @@ static int private_chat_init(struct chatd_plugin *self, const struct chatd_host 
     pc->host = host;
     pc->self = self;
     host->option_int(self, "max_offline_messages", &pc->max_offline);
+    host->option_int(self, "max_offline_per_sender", &pc->max_per_sender);
     host->option_int(self, "max_text_bytes", &pc->max_text);
     /* The boot part differs at every start and reload. */
     snprintf(pc->boot, sizeof(pc->boot), "%llx", (unsigned long long)host->now_ms());
