@@ -16,6 +16,7 @@
 #include "request.h"
 #include "server.h"
 #include "session.h"
+#include "transport.h"
 #include "users.h"
 
 #include "fuzz_check.h"
@@ -53,6 +54,11 @@ static void start_server(void)
     set("plugins.authenticator=accounts");
     set("database.enable=yes");
     set("log.level=error");
+    /* Every input is a new connection from the one unix-socket "address": the
+     * per-address connection limits would refuse all but the first few. The request
+     * limits stay on, so their path is fuzzed too. */
+    set("limits.connections_per_address=off");
+    set("limits.max_connections_per_address=0");
     log_configure((enum chatd_log_level)cfg.log_level, 0, "fuzz_dispatch");
     srv = server_new(&cfg);
     FUZZ_CHECK(srv != NULL);
@@ -107,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) == 0);
     struct sockaddr_un peer = {.sun_family = AF_UNIX};
     chatd_session_id before = srv->next_session_id;
-    session_accept(srv, fds[0], (const struct sockaddr *)&peer, (int)sizeof(peer));
+    session_accept(srv, &transport_tcp, fds[0], (const struct sockaddr *)&peer, (int)sizeof(peer));
     chatd_session_id id = srv->next_session_id;
     FUZZ_CHECK(id != before && session_find(srv, id));
     if (data[0] & 1)

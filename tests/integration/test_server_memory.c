@@ -13,6 +13,21 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* Under AddressSanitizer chatd's memory is the sanitizer's: freed blocks wait in its
+ * quarantine (hundreds of MiB after the requests of these tests), so the figures say
+ * nothing about chatd's own bounds. The behaviour is still checked; the sizes only in
+ * builds without it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define MEMORY_IS_CHATDS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEMORY_IS_CHATDS 0
+#endif
+#endif
+#ifndef MEMORY_IS_CHATDS
+#define MEMORY_IS_CHATDS 1
+#endif
+
 /* A "Vm...:" line of chatd's /proc/PID/status, in KiB. */
 static long long status_kib(const char *field)
 {
@@ -66,8 +81,8 @@ START_TEST(clients_pipelining_without_reading_are_held_back_in_little_memory)
     /* Each holds output_pause_bytes (32 KiB) of replies and one read of requests, about
      * 4 MiB for all; before that limit each held 512 KiB of replies, 50 MiB in all. */
     long long added = status_kib("VmRSS:") - before;
-    ck_assert_msg(added < 16 * 1024, "%d clients that do not read added %lld KiB to chatd's RSS", N,
-                  added);
+    ck_assert_msg(!MEMORY_IS_CHATDS || added < 16 * 1024,
+                  "%d clients that do not read added %lld KiB to chatd's RSS", N, added);
     assert_ping_works(other, 2);
     for (int i = 0; i < N; i++)
         test_client_close(c[i]);
@@ -109,8 +124,8 @@ START_TEST(input_of_a_partial_frame_does_not_grow_past_the_frame_limit)
     /* Each buffer holds at most the limit plus a byte; doubling it, as before, would
      * have taken each to 2 MiB. */
     long long added = status_kib("VmData:") - before;
-    ck_assert_msg(added < N * 1536, "%d partial frames of %d bytes added %lld KiB to VmData", N,
-                  PARTIAL, added);
+    ck_assert_msg(!MEMORY_IS_CHATDS || added < N * 1536,
+                  "%d partial frames of %d bytes added %lld KiB to VmData", N, PARTIAL, added);
     /* A frame that ends just under the limit is still taken. */
     check_send_str(c[0], "\",\"id\":1}");
     json_t *reply = expect(c[0], "ping_reply", "success");

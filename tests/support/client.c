@@ -450,6 +450,15 @@ static int read_queues(const char *path, int mine, int theirs, unsigned long *ou
     return found == 3 ? 0 : -1;
 }
 
+int test_client_wait_readable(struct test_client *c, int timeout_ms)
+{
+    if (c->len > 0 || (c->ssl && SSL_pending(c->ssl) > 0))
+        return 1;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    int n = poll(&p, 1, timeout_ms);
+    return n < 0 ? -1 : n > 0;
+}
+
 int test_client_wait_peer_read(struct test_client *c, int timeout_ms)
 {
     struct sockaddr_storage me, peer;

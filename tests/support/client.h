@@ -92,6 +92,10 @@ long test_client_wait_closed(struct test_client *c, int timeout_ms);
  * read (waiting up to timeout_ms) reports the end of the stream, 0 otherwise. */
 int test_client_expect_eof(struct test_client *c, int timeout_ms);
 
+/* Wait up to timeout_ms for something to read (bytes already buffered count). Returns 1
+ * when there is, 0 when nothing came in time, -1 on error. */
+int test_client_wait_readable(struct test_client *c, int timeout_ms);
+
 /* Wait until the server has read every byte this client sent: the client's send queue
  * and the server socket's receive queue are both empty (Linux: /proc/net/tcp and tcp6).
  * The server may still be acting on the last bytes it read. Returns 0, or -1 on timeout
