@@ -213,8 +213,9 @@ static const char *result_of(const json_t *msg)
 /* One worker busy for 6 s and two jobs queued: every further one is answered busy long
  * before the first job could end (a queue that only timed jobs out would answer them
  * after seconds, an unbounded one never). chatd takes the six connections in an order of
- * its own, so which three are refused is not known: the three answers that come within
- * 4 s (well before the first job ends) must all be busy, and the other three success. */
+ * its own, and a third job may find the queue full before the worker has taken the first
+ * from it: so at least three answers come within 4 s (well before the first job ends),
+ * all busy, and the rest are two or three successes and at most one more busy. */
 START_TEST(a_full_cpu_queue_answers_busy_at_once)
 {
     struct chatd_proc srv;
@@ -238,16 +239,21 @@ START_TEST(a_full_cpu_queue_answers_busy_at_once)
             busy++;
         }
     }
-    ck_assert_msg(busy == 3, "%d of 6 answered busy while the queue was full, not 3", busy);
-    /* The other three are run, in turn. */
+    ck_assert_msg(busy >= 3, "only %d of 6 answered busy while the queue was full", busy);
+    int succeeded = 0;
     for (int i = 0; i < CLIENTS; i++) {
         if (answered[i])
             continue;
         json_t *msg = test_client_read_json(c[i], 30000);
         ck_assert_msg(msg != NULL, "client %d: no answer", i);
-        ck_assert_str_eq(result_of(msg), "success");
+        if (strcmp(result_of(msg), "busy") == 0)
+            busy++;
+        else
+            ck_assert_str_eq(result_of(msg), "success");
+        succeeded += strcmp(result_of(msg), "success") == 0;
         json_decref(msg);
     }
+    ck_assert_msg(busy <= 4 && succeeded >= 2, "%d busy, %d success of 6", busy, succeeded);
     ck_assert_int_ge((int)metric("chatd_cpu_jobs_rejected_busy_total"), 3);
     ck_assert_int_eq((int)metric("chatd_cpu_jobs_queue_max"), 2);
     ck_assert_int_eq((int)metric("chatd_jobs_rejected_busy_total"), 0);

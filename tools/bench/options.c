@@ -47,6 +47,8 @@ static const char usage_text[] =
     "           seconds to R users (--receivers, N) that never log in, so every message\n"
     "           is stored. Figures: stored messages/s, reply latency. --verify then logs\n"
     "           the receivers in and counts that every stored message arrives once.\n"
+    "           Each sender stores more than [plugin.private_chat] max_offline_per_sender\n"
+    "           (1000) allows for one user: run chatd with it 0 (no limit).\n"
     "\n";
 static const char usage_options[] =
     "Options:\n"
