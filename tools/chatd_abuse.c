@@ -11,7 +11,8 @@
  *              until chatd has closed each (frame_timeout) and whether it said why.
  *
  * Connections come from one address: raise chatd's per-address connection limits for
- * the run (e.g. --set server.<per-address key>=...) and keep max_connections above C. */
+ * the run (--set limits.connections_per_address=off --set limits.max_connections_per_address=0)
+ * and keep max_connections above C. */
 #include "bench/sysinfo.h"
 
 #include <arpa/inet.h>
@@ -63,7 +64,8 @@ static void usage(FILE *out)
           "  --max-wait S        give up on slowloris after S seconds (120)\n"
           "\n"
           "All connections come from one address: start chatd with its per-address\n"
-          "connection limits raised above C (--set server.<key>=...), max_connections\n"
+          "connection limits off (--set limits.connections_per_address=off\n"
+          "--set limits.max_connections_per_address=0), max_connections\n"
           "above C, and an open-file limit above C + 100 (this program raises its own\n"
           "soft limit to the hard one). Run each workload against a freshly started\n"
           "chatd: memory it freed stays in its heap and hides the next one's cost.\n",

@@ -5,6 +5,7 @@
 #include "db.h"
 
 #include <check.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,11 @@ void db_test_config(struct config_database *cfg)
     cfg->socket = dup_or_empty(socket);
     cfg->host = dup_or_empty("localhost");
     cfg->port = 3306;
-    cfg->user = dup_or_empty("root");
+    /* scripts/mariadb's administrator: MariaDB's root for the system's root, else the
+     * account of the user running it (unix_socket authentication, no password). */
+    const struct passwd *pw = getpwuid(geteuid());
+    ck_assert_msg(pw != NULL, "no name for user id %ld", (long)geteuid());
+    cfg->user = dup_or_empty(pw->pw_name);
     cfg->password = dup_or_empty("");
     cfg->password_file = dup_or_empty("");
     cfg->name = dup_or_empty("mysql");
@@ -91,14 +96,15 @@ int db_test_start_sample(struct chatd_proc *srv, const struct config_database *c
 int db_test_start_sample_tls(struct chatd_proc *srv, const struct config_database *cfg,
                              const char *const *more_sets, int tls)
 {
-    char socket[4200], name[200];
+    char socket[4200], name[200], user[200];
     snprintf(socket, sizeof(socket), "database.socket=%s", cfg->socket);
+    snprintf(user, sizeof(user), "database.user=%s", cfg->user);
     snprintf(name, sizeof(name), "database.name=%s", cfg->name);
     char opslimit[CHAT_PLUGIN_TEXT_MAX], memlimit[CHAT_PLUGIN_TEXT_MAX];
     const char *sets[32] = {
         socket,
         name,
-        "database.user=root",
+        user,
         "database.password_file=",
         chat_plugin_set(opslimit, "password_opslimit", "1"),
         chat_plugin_set(memlimit, "password_memlimit_kib", "8"),

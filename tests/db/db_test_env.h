@@ -6,7 +6,8 @@
 #include "chatd_proc.h"
 #include "config.h"
 
-/* Fill cfg for the test server (root over the unix socket) with a new, empty database
+/* Fill cfg for the test server (the administrator over the unix socket: root,
+ * or the user running the tests when not root) with a new, empty database
  * of its own, created now. Fails the test when CHATD_TEST_DB_SOCKET is not set. */
 void db_test_config(struct config_database *cfg);
 /* Drop the database made by db_test_config and free cfg's strings. */

@@ -23,8 +23,8 @@ static void start_modern(const char *plugin_conf)
     char extra[1024];
     snprintf(extra, sizeof(extra),
              "[plugins]\nauthenticator = modern\n%s\n[database]\nenable = yes\nsocket = %s\n"
-             "user = root\nname = %s\n",
-             plugin_conf ? plugin_conf : "", cfg.socket, cfg.name);
+             "user = %s\nname = %s\n",
+             plugin_conf ? plugin_conf : "", cfg.socket, cfg.user, cfg.name);
     struct chatd_proc_options opts = {
         .enable = "ping, modern", .plugin_dir = CHATD_FIXTURE_DIR, .extra_conf = extra};
     ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
@@ -153,8 +153,8 @@ START_TEST(an_init_that_fails_after_starting_a_job_is_refused_cleanly)
     ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
     snprintf(text, sizeof(text),
              "[plugins]\ndir = %s\nenable = modern\n[plugin.modern]\nfail_init = yes\n"
-             "[database]\nenable = yes\nsocket = %s\nuser = root\nname = %s\n",
-             CHATD_FIXTURE_DIR, cfg.socket, cfg.name);
+             "[database]\nenable = yes\nsocket = %s\nuser = %s\nname = %s\n",
+             CHATD_FIXTURE_DIR, cfg.socket, cfg.user, cfg.name);
     ck_assert_int_eq(chatd_file_write(dir, "fail.conf", text, path, sizeof(path)), 0);
     char listen[64];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", test_free_port("127.0.0.1"));

@@ -19,9 +19,8 @@ static struct config_database cfg;
 
 static void database_conf(char *out, size_t len)
 {
-    snprintf(out, len,
-             "[database]\nenable = yes\nsocket = %s\nuser = root\nname = %s\nworkers = 4\n",
-             cfg.socket, cfg.name);
+    snprintf(out, len, "[database]\nenable = yes\nsocket = %s\nuser = %s\nname = %s\nworkers = 4\n",
+             cfg.socket, cfg.user, cfg.name);
 }
 
 START_TEST(each_session_is_answered_in_order_while_sessions_run_in_parallel)

@@ -69,10 +69,10 @@ START_TEST(pool_rides_out_a_database_restart)
     ck_assert_int_gt(admin_port, 0);
     char extra[2048];
     snprintf(extra, sizeof(extra),
-             "[database]\nenable = yes\nsocket = %s\nuser = root\nname = %s\nworkers = 2\n"
+             "[database]\nenable = yes\nsocket = %s\nuser = %s\nname = %s\nworkers = 2\n"
              "job_timeout_ms = 1500\nconnect_timeout = 1\n"
              "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n",
-             cfg.socket, cfg.name, admin_port);
+             cfg.socket, cfg.user, cfg.name, admin_port);
     struct chatd_proc_options opts = {
         .enable = "ping, dbprobe", .plugin_dir = CHATD_FIXTURE_DIR, .extra_conf = extra};
     ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");

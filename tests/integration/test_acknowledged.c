@@ -45,9 +45,9 @@ static void write_conf(int variant, const char *server, const char *private_chat
             "[plugin.friends]\npresence = %s\n"
             "[plugin.private_chat]\nmax_text_bytes = %d\n%s"
             "[plugin.groups]\nmax_text_bytes = %d\n"
-            "[database]\nenable = yes\nsocket = %s\nname = %s\nuser = root\n",
+            "[database]\nenable = yes\nsocket = %s\nname = %s\nuser = %s\n",
             server ? server : "", 8 + variant, variant % 2 ? "no" : "yes", 4000 + variant,
-            private_chat ? private_chat : "", 4000 + variant, db.socket, db.name);
+            private_chat ? private_chat : "", 4000 + variant, db.socket, db.name, db.user);
     fclose(f);
 }
 

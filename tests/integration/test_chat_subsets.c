@@ -92,14 +92,15 @@ static void write_subset_config(const char *const *left_out, char *path, size_t 
  * NULL-terminated list), as db_test_start_sample does otherwise. */
 static void start_subset(const char *const *left_out)
 {
-    char path[PATH_MAX + 32], enable[128], socket[4200], name[200];
+    char path[PATH_MAX + 32], enable[128], socket[4200], name[200], user[200];
     char opslimit[CHAT_PLUGIN_TEXT_MAX], memlimit[CHAT_PLUGIN_TEXT_MAX];
     write_subset_config(left_out, path, sizeof(path));
     enable_without(enable, sizeof(enable), left_out);
     db_test_config(&cfg);
     snprintf(socket, sizeof(socket), "database.socket=%s", cfg.socket);
     snprintf(name, sizeof(name), "database.name=%s", cfg.name);
-    const char *sets[16] = {enable, socket, name, "database.user=root", "database.password_file="};
+    snprintf(user, sizeof(user), "database.user=%s", cfg.user);
+    const char *sets[16] = {enable, socket, name, user, "database.password_file="};
     size_t n = 5;
     if (!is_left_out("accounts", left_out)) { /* a plugin key needs its plugin enabled */
         sets[n++] = chat_plugin_set(opslimit, "password_opslimit", "1");

@@ -30,9 +30,9 @@ static void launch(void)
     admin_port = test_free_port("127.0.0.1");
     snprintf(extra, sizeof(extra),
              "authenticator = deliverer\n"
-             "[database]\nenable = yes\nsocket = %s\nuser = root\nname = %s\nworkers = 4\n"
+             "[database]\nenable = yes\nsocket = %s\nuser = %s\nname = %s\nworkers = 4\n"
              "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n",
-             cfg.socket, cfg.name, admin_port);
+             cfg.socket, cfg.user, cfg.name, admin_port);
     struct chatd_proc_options opts = {
         .enable = "ping, deliverer", .plugin_dir = CHATD_FIXTURE_DIR, .extra_conf = extra};
     ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");

@@ -456,13 +456,14 @@ static void start_chat(void)
 {
     db_test_config(&db);
     have_db = 1;
-    static char socket[4200], name[200];
+    static char socket[4200], name[200], user[200];
     snprintf(socket, sizeof(socket), "database.socket=%s", db.socket);
+    snprintf(user, sizeof(user), "database.user=%s", db.user);
     snprintf(name, sizeof(name), "database.name=%s", db.name);
     static const char *sets[8];
     sets[0] = socket;
     sets[1] = name;
-    sets[2] = "database.user=root";
+    sets[2] = user;
     sets[3] = "database.password_file=";
     sets[4] = NULL;
     chat_admin_port = test_free_port("127.0.0.1");
