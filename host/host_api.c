@@ -227,6 +227,11 @@ static int api_job_run(struct chatd_plugin *self, struct chatd_request *req,
     return rc;
 }
 
+static size_t api_job_room(struct chatd_plugin *self, uint32_t flags)
+{
+    return self->server->pool ? pool_room(self->server->pool, flags) : 0;
+}
+
 static int api_timer_add(struct chatd_plugin *self, uint32_t ms, int repeat, chatd_timer_fn fn,
                          void *arg, uint64_t *id)
 {
@@ -434,4 +439,5 @@ const struct chatd_host host_api = {
     .auth_attempt = api_auth_attempt,
     .auth_failed = api_auth_failed,
     .deliver_from = api_deliver_from,
+    .job_room = api_job_room,
 };

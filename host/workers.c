@@ -357,6 +357,15 @@ int pool_submit(struct pool *pool, struct chatd_plugin *plugin, struct chatd_req
     return 0;
 }
 
+size_t pool_room(struct pool *pool, uint32_t flags)
+{
+    const struct job_queue *q = (flags & CHATD_JOB_DB) ? &pool->db : &pool->cpu;
+    pthread_mutex_lock(&pool->lock);
+    size_t room = pool->stopping ? 0 : q->cap - q->count;
+    pthread_mutex_unlock(&pool->lock);
+    return room;
+}
+
 uint64_t pool_pending(struct pool *pool)
 {
     pthread_mutex_lock(&pool->lock);

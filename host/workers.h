@@ -60,5 +60,7 @@ void pool_free(struct pool *pool);
 void pool_get_stats(struct pool *pool, struct pool_stats *out);
 /* Jobs submitted whose done callback has not run yet. */
 uint64_t pool_pending(struct pool *pool);
+/* Jobs with these CHATD_JOB_* flags that could still be queued now (0 while stopping). */
+size_t pool_room(struct pool *pool, uint32_t flags);
 
 #endif

@@ -29,7 +29,8 @@
  *  - 1.3: login admission for authenticators: auth_attempt (the host's rate limits
  *    before a login or register) and auth_failed (a failed login, logged and charged to
  *    the name), with the error code CHATD_ELIMITED; deliver_from (deliver naming the
- *    sender, with a per-sender share of a recipient's inbox).
+ *    sender, with a per-sender share of a recipient's inbox); job_room (the room left in
+ *    a job queue, for admission).
  *
  * Instances (since 1.2). A plugin keeps its state in one struct it allocates in init and
  * hands to instance_set(); every callback that was registered with a NULL `arg`
@@ -848,6 +849,15 @@ struct chatd_host {
     int (*deliver_from)(struct chatd_plugin *self, const char *sender, const char *const *users,
                         size_t n_users, json_t *msg, uint32_t flags, int64_t max_stored,
                         int64_t max_per_sender, chatd_deliver_done_fn done, void *arg);
+
+    /* -- since 1.3: admission (loop thread) -- */
+
+    /** How many more jobs of the kind `flags` names (CHATD_JOB_DB: the database queue;
+     *  without it: the CPU queue) could be queued right now before job_run would answer
+     *  busy. For admission before costly preparation: a login that would read an account
+     *  from the database only to find the hashing queue full asks first and answers busy
+     *  at once. 0 also while the server stops. */
+    size_t (*job_room)(struct chatd_plugin *self, uint32_t flags);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

@@ -18,7 +18,8 @@
  * and for a password login the name's failed logins, before any hash is computed); a
  * login that fails is reported with auth_failed, which logs it and counts it against
  * the name. A token login is not held back by the name's failures, so that guessing a
- * user's password cannot lock them out of logging in by token.
+ * user's password cannot lock them out of logging in by token. A password login finding
+ * the hashing queue full (job_room) is answered busy before it reads the account.
  *
  * logout with "all":true revokes every token of the user (a database job), then ends
  * every other session of theirs (user_logout_all) and this one. */
@@ -247,6 +248,14 @@ void accounts_handle_login(struct chatd_request *req, const json_t *body, void *
     if (!chat_valid_name(name)) {
         a->host->auth_failed(a->self, req, name, "not a valid user name");
         a->host->reply(req, "user_not_exist", NULL);
+        return;
+    }
+    /* A password login reads the account, then hashes. With the hashing queue full it
+     * would be answered busy after the read: answered so now, so that a login flood
+     * costs the database nothing and logged-in users' database work never waits
+     * behind it. */
+    if (passwd && a->host->job_room(a->self, 0) == 0) {
+        chat_refuse(a->host, req, "busy", "too many logins at once, try again");
         return;
     }
     struct login_job *j = calloc(1, sizeof(*j));

@@ -63,14 +63,7 @@ void start_chat_option(const char *option, const char *value)
     start_chat_with(sets);
 }
 
-/* --set values of start_chat_for_flood beyond the password cost: every per-address or
- * per-account limit that a flood of a few thousand logins from 127.0.0.1 would hit
- * belongs here, raised far above it. */
-static const char *const flood_sets[] = {
-    NULL,
-};
-
-void start_chat_for_flood(void)
+void start_chat_for_flood(const char *const *more_sets)
 {
     char set[4][CHAT_PLUGIN_TEXT_MAX];
     const char *sets[32] = {
@@ -78,8 +71,8 @@ void start_chat_for_flood(void)
         chat_plugin_set(set[1], "password_memlimit_kib", "65536"),
     };
     size_t n = 2;
-    for (size_t i = 0; flood_sets[i] && n < 31; i++)
-        sets[n++] = flood_sets[i];
+    for (size_t i = 0; more_sets && more_sets[i] && n < 31; i++)
+        sets[n++] = more_sets[i];
     start_chat_with(sets);
 }
 

@@ -32,10 +32,9 @@ void start_chat(void);
 /* start_chat with one option of the chat commands' plugin (see chat_plugin.h). */
 void start_chat_option(const char *option, const char *value);
 /* start_chat at the default password cost (Argon2id as shipped, not the tests' cheap
- * one), with the settings a flood from this one address needs: flood_sets in
- * chat_suite.c, where per-address limits are raised well above a test's flood, so that
- * what a flood test sees is the job queues, not the limits. */
-void start_chat_for_flood(void);
+ * one), plus more_sets (may be NULL). The test support's limits are far above a test's
+ * flood, so what a flood test sees is the job queues, not [limits]. */
+void start_chat_for_flood(const char *const *more_sets);
 /* Stop chatd (it must exit 0) and start it again, without extra --set values, on the
  * same database. */
 void restart_chat(void);

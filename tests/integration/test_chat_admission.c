@@ -56,7 +56,7 @@ static int drain_flood(struct test_client **flooders)
  * the time the flood's hashes take. */
 START_TEST(a_login_flood_does_not_hold_up_database_commands)
 {
-    start_chat_for_flood();
+    start_chat_for_flood(NULL);
     register_only("victim");
     register_only("bob");
     struct test_client *alice = new_user("alice");
@@ -86,12 +86,52 @@ START_TEST(a_login_flood_does_not_hold_up_database_commands)
 }
 END_TEST
 
+/* With one hashing thread and a queue of one, most of a burst of password logins finds
+ * the hashing queue full before its account is read: answered busy at once, with the
+ * reason that says so, so that a flood costs the database nothing. */
+START_TEST(a_login_finding_the_hashing_queue_full_is_refused_before_reading_the_account)
+{
+    static const char *const one_hasher[] = {"server.cpu_workers=1", "server.cpu_queue_max=1",
+                                             NULL};
+    start_chat_for_flood(one_hasher);
+    register_only("victim");
+    enum { BURST = 40 };
+    struct test_client *c[BURST];
+    for (int i = 0; i < BURST; i++) {
+        c[i] = connect_client();
+        check_send_str(c[i], "{\"cmd\":\"login\",\"user\":\"victim\",\"passwd\":\"wrong\"}");
+    }
+    int early = 0, wrong = 0;
+    for (int i = 0; i < BURST; i++) {
+        json_t *msg = test_client_read_json(c[i], 120000);
+        ck_assert_msg(msg != NULL, "login %d: no answer", i);
+        const char *result = json_string_value(json_object_get(msg, "result"));
+        const char *reason = json_string_value(json_object_get(msg, "reason"));
+        ck_assert_ptr_nonnull(result);
+        if (strcmp(result, "passwd_error") == 0)
+            wrong++;
+        else if (strcmp(result, "busy") == 0 && reason && strstr(reason, "too many logins"))
+            early++;
+        else
+            ck_assert_msg(strcmp(result, "busy") == 0, "a login was answered %s", result);
+        json_decref(msg);
+        test_client_close(c[i]);
+    }
+    ck_assert_msg(wrong > 0, "no login of %d was checked", BURST);
+    ck_assert_msg(early > 0, "%d logins, %d checked, none refused before the account was read",
+                  BURST, wrong);
+    stop_chat();
+}
+END_TEST
+
 static Suite *chat_admission_suite(void)
 {
     Suite *s = suite_create("chat_admission");
     TCase *tc = tcase_create("flood");
     tcase_set_timeout(tc, 280);
     tcase_add_test(tc, a_login_flood_does_not_hold_up_database_commands);
+    tcase_add_test(tc,
+                   a_login_finding_the_hashing_queue_full_is_refused_before_reading_the_account);
     suite_add_tcase(s, tc);
     return s;
 }
