@@ -18,12 +18,12 @@
  *     chatd_testkit_free(kit);
  *
  * Database. Give the kit a MariaDB with CHATD_TESTKIT_DB_SOCKET (a unix socket; the
- * user is CHATD_TESTKIT_DB_USER, default root, with CHATD_TESTKIT_DB_PASSWORD, default
- * empty). Each kit then creates a database of its own, applies the plugin's
- * migrations to it, runs database jobs in it, and drops it when freed. Without a
- * socket (CHATD_TEST_DB_SOCKET, which chatd's own test script sets, is used too) the
- * kit runs as chatd does with `[database] enable = no`: CPU jobs run, database jobs are
- * refused with CHATD_ENOSYS, and a plugin with migrations does not start.
+ * user is CHATD_TESTKIT_DB_USER, default the user running it, with CHATD_TESTKIT_DB_PASSWORD,
+ * default empty). Each kit then creates a database of its own, applies the plugin's migrations to
+ * it, runs database jobs in it, and drops it when freed. Without a socket (CHATD_TEST_DB_SOCKET,
+ * which chatd's own test script sets, is used too) the kit runs as chatd does with `[database]
+ * enable = no`: CPU jobs run, database jobs are refused with CHATD_ENOSYS, and a plugin with
+ * migrations does not start.
  *
  * Contract breaches. The kit fails the running Check test (ck_abort_msg) the moment it
  * sees the plugin break the ABI's rules: a second reply to one request, or a request

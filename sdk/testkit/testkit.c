@@ -12,6 +12,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,7 +108,10 @@ static void db_settings(struct chatd_testkit *kit, const char *socket)
     db->socket = xstrdup(socket);
     db->host = xstrdup("localhost");
     db->port = 3306;
-    db->user = xstrdup(env_or("CHATD_TESTKIT_DB_USER", "root"));
+    /* scripts/mariadb's administrator is MariaDB's account of the user running it (root
+     * for the system's root), through unix_socket authentication. */
+    const struct passwd *pw = getpwuid(geteuid());
+    db->user = xstrdup(env_or("CHATD_TESTKIT_DB_USER", pw ? pw->pw_name : "root"));
     db->password = xstrdup(env_or("CHATD_TESTKIT_DB_PASSWORD", ""));
     db->password_file = xstrdup("");
     db->name = xstrdup("mysql");
