@@ -10,6 +10,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "plugin_options.h"
+#include "ratelimit.h"
 #include "request.h"
 #include "server.h"
 #include "services.h"
@@ -148,14 +149,18 @@ static int api_session_login(struct chatd_request *req, const char *user)
     struct session *s = session_find(req->server, req->session);
     if (!s)
         return CHATD_ECLOSED;
-    if (s->user && strcmp(s->user->name, user) == 0)
+    if (s->user && strcmp(s->user->name, user) == 0) {
+        ratelimit_auth_succeeded(req, user);
         return 0; /* already this user: nothing changes, nothing is sent again */
+    }
     /* A second login in one request: the first one is over. */
     request_login_answered(req, 0);
     /* Pushes for the user wait from now until the reply, then the stored messages go
      * first. */
     uint64_t generation = delivery_login_begin(req->server, user);
     int rc = users_bind(req->server, s, user);
+    if (rc == 0)
+        ratelimit_auth_succeeded(req, user);
     req->login_user = rc == 0 ? strdup(user) : NULL;
     req->login_generation = generation;
     if (!req->login_user)

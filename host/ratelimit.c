@@ -287,20 +287,17 @@ int ratelimit_auth_attempt(struct chatd_request *req, const char *name)
     }
     if (!name || lim->failed_login_per_name.burst == 0)
         return 0;
-    /* Only looked at here: failures take the tokens (ratelimit_auth_failed). */
+    /* Every password login takes a token now, not when it has failed: guesses still
+     * being hashed count too, so a burst of them in parallel cannot pass the limit. One
+     * that logs in gives it back (ratelimit_auth_succeeded). */
     struct rate_key key;
     rate_key_name(&key, name);
-    int64_t now = now_ns();
-    struct rate_entry *e =
-        lookup(srv, srv->limits.failures, &key, &lim->failed_login_per_name, 0, now);
-    if (!e)
-        return 0;
-    refill(&e->bucket, &lim->failed_login_per_name, now);
-    wait = wait_ms(&e->bucket, &lim->failed_login_per_name);
+    wait = take(srv, srv->limits.failures, &key, &lim->failed_login_per_name);
     if (wait > 0) {
         refuse_attempt(req, RATE_FAILED_NAME, wait, "too many failed logins for this name");
         return CHATD_ELIMITED;
     }
+    req->auth_charged = 1;
     return 0;
 }
 
@@ -314,7 +311,27 @@ void ratelimit_auth_failed(struct chatd_request *req, const char *name, const ch
         shown[i] = isalnum((unsigned char)name[i]) || name[i] == '_' ? name[i] : '?';
     shown[n] = '\0';
     log_warn("failed login for '%s' from %s: %s", shown, req->peer, why ? why : "refused");
+    if (req->auth_charged)
+        return; /* taken when it was attempted */
     struct rate_key key;
     rate_key_name(&key, name);
     take(srv, srv->limits.failures, &key, &srv->cfg->limits.failed_login_per_name);
+}
+
+void ratelimit_auth_succeeded(struct chatd_request *req, const char *user)
+{
+    if (!req->auth_charged)
+        return;
+    req->auth_charged = 0;
+    struct server *srv = req->server;
+    const struct config_rate *rate = &srv->cfg->limits.failed_login_per_name;
+    struct rate_key key;
+    rate_key_name(&key, user);
+    int64_t now = now_ns();
+    struct rate_entry *e = lookup(srv, srv->limits.failures, &key, rate, 0, now);
+    if (!e || rate->burst == 0)
+        return;
+    refill(&e->bucket, rate, now);
+    e->bucket.tokens =
+        e->bucket.tokens + 1.0 > (double)rate->burst ? (double)rate->burst : e->bucket.tokens + 1.0;
 }

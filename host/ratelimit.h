@@ -93,5 +93,9 @@ int64_t ratelimit_request(struct session *s, const char *cmd, json_t *id);
 /* The ABI's auth_attempt and auth_failed (api/chatd/plugin.h). */
 int ratelimit_auth_attempt(struct chatd_request *req, const char *name);
 void ratelimit_auth_failed(struct chatd_request *req, const char *name, const char *why);
+/* req logged its session in as user: a password login gives back what auth_attempt
+ * took from the name's bucket, so that only logins that fail (or are still running)
+ * count against it. */
+void ratelimit_auth_succeeded(struct chatd_request *req, const char *user);
 
 #endif

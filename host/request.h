@@ -26,6 +26,9 @@ struct chatd_request {
     char *login_user;
     uint64_t login_generation;
     unsigned replied : 1;
+    /* A password login charged its name's failed_login_per_name bucket (auth_attempt):
+     * logging the session in gives the token back, a failure keeps it. */
+    unsigned auth_charged : 1;
     /* Set on the loop thread when the session closes, read by the worker that takes a
      * job of this request: a job whose client has gone is not run. */
     atomic_bool gone;

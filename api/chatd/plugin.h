@@ -820,8 +820,9 @@ struct chatd_host {
     /** Call first thing for every authentication attempt, before any password hash or
      *  database job: a login, a register. It applies the host's [limits]: attempts per
      *  source address (always; each call counts one), and, when `name` is given, the
-     *  failed logins of that account name (only looked at here; auth_failed counts
-     *  them). Give `name` for a password login; give NULL for a register and for a
+     *  failed logins of that account name (each password login takes one when it
+     *  starts, so guesses still being checked count too; one that logs the session in
+     *  with session_login gives it back). Give `name` for a password login; give NULL for a register and for a
      *  login by token, so that someone who guesses passwords for a name cannot lock its
      *  user out of logging in by token. Returns 0 (go on), CHATD_ELIMITED when the host
      *  has answered req `rate_limited` with retry_after_ms (reply nothing more),
@@ -829,7 +830,8 @@ struct chatd_host {
     int (*auth_attempt)(struct chatd_plugin *self, struct chatd_request *req, const char *name);
     /** A login for `name` failed (`why`: "wrong password", "unknown user", "bad token"...,
      *  never a secret): the host logs it at warn with the name and the source address
-     *  and counts it against the name's failed-login limit. Returns 0, CHATD_EPERM when
+     *  and counts it against the name's failed-login limit (unless auth_attempt took
+     *  it already, for a password login). Returns 0, CHATD_EPERM when
      *  the plugin is not the authenticator, CHATD_EINVAL for no req or name. */
     int (*auth_failed)(struct chatd_plugin *self, struct chatd_request *req, const char *name,
                        const char *why);

@@ -116,6 +116,41 @@ START_TEST(failed_logins_per_name_are_limited_but_token_login_still_works)
 }
 END_TEST
 
+/* Guesses sent at once, still being hashed, count against the name too: a burst in
+ * parallel gets no more through than the limit. Logins that succeed do not count. */
+START_TEST(a_parallel_burst_of_guesses_gets_no_more_than_the_name_limit)
+{
+    const char *const sets[] = {ALL_OFF, "limits.failed_login_per_name=3/1h", NULL};
+    start_chat_with(sets);
+    struct test_client *c = connect_client();
+    do_register(c, "carol", PASSWD, "success");
+    for (int i = 0; i < 5; i++)
+        json_decref(login_as(c, "carol", PASSWD, "success"));
+    enum { BURST = 20 };
+    struct test_client *g[BURST];
+    for (int i = 0; i < BURST; i++) {
+        g[i] = connect_client();
+        check_send_str(g[i], "{\"cmd\":\"login\",\"user\":\"carol\",\"passwd\":\"guess\"}");
+    }
+    int checked = 0, limited = 0;
+    for (int i = 0; i < BURST; i++) {
+        json_t *msg = test_client_read_json(g[i], 60000);
+        ck_assert_msg(msg != NULL, "guess %d: no answer", i);
+        const char *result = json_string_value(json_object_get(msg, "result"));
+        ck_assert_ptr_nonnull(result);
+        checked += strcmp(result, "passwd_error") == 0;
+        limited += strcmp(result, "rate_limited") == 0;
+        json_decref(msg);
+        test_client_close(g[i]);
+    }
+    ck_assert_msg(checked <= 3 && checked + limited == BURST,
+                  "of %d parallel guesses %d were checked, %d rate_limited (limit 3)", BURST,
+                  checked, limited);
+    test_client_close(c);
+    stop_chat();
+}
+END_TEST
+
 START_TEST(requests_per_session_are_limited)
 {
     int admin_port = test_free_port("127.0.0.1");
@@ -354,6 +389,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, login_and_register_attempts_per_address_are_limited);
     tcase_add_test(tc, failed_logins_per_name_are_limited_but_token_login_still_works);
+    tcase_add_test(tc, a_parallel_burst_of_guesses_gets_no_more_than_the_name_limit);
     tcase_add_test(tc, requests_per_session_are_limited);
     tcase_add_test(tc, new_connections_per_address_are_limited);
     tcase_add_test(tc, concurrent_connections_per_address_are_limited);
