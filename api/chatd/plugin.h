@@ -822,11 +822,12 @@ struct chatd_host {
      *  source address (always; each call counts one), and, when `name` is given, the
      *  failed logins of that account name (each password login takes one when it
      *  starts, so guesses still being checked count too; one that logs the session in
-     *  with session_login gives it back). Give `name` for a password login; give NULL for a register and for a
-     *  login by token, so that someone who guesses passwords for a name cannot lock its
-     *  user out of logging in by token. Returns 0 (go on), CHATD_ELIMITED when the host
-     *  has answered req `rate_limited` with retry_after_ms (reply nothing more),
-     *  CHATD_EPERM when the plugin is not the authenticator, CHATD_EINVAL for no req. */
+     *  with session_login gives it back). Give `name` for a password login; give NULL
+     *  for a register and for a login by token, so that someone who guesses passwords
+     *  for a name cannot lock its user out of logging in by token. Returns 0 (go on),
+     *  CHATD_ELIMITED when the host has answered req `rate_limited` with retry_after_ms
+     *  (reply nothing more), CHATD_EPERM when the plugin is not the authenticator,
+     *  CHATD_EINVAL for no req. */
     int (*auth_attempt)(struct chatd_plugin *self, struct chatd_request *req, const char *name);
     /** A login for `name` failed (`why`: "wrong password", "unknown user", "bad token"...,
      *  never a secret): the host logs it at warn with the name and the source address
