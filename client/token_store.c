@@ -64,11 +64,6 @@ static int path_of(const char *host, const char *port, const char *user, char *o
     return n < 0 || (size_t)n >= cap - used ? -1 : 0;
 }
 
-int chat_token_path(const char *host, const char *port, const char *user, char *out, size_t cap)
-{
-    return path_of(host, port, user, out, cap, 0);
-}
-
 int chat_token_load(const char *host, const char *port, const char *user, char out[CHAT_TOKEN_MAX])
 {
     char path[4096];

@@ -9,9 +9,6 @@
 
 #define CHAT_TOKEN_MAX 256
 
-/* The file's path for host:port and user into out. 0, or -1 when no home folder is
- * known or the path does not fit. */
-int chat_token_path(const char *host, const char *port, const char *user, char *out, size_t cap);
 /* The stored token into out (NUL-terminated). 0, or -1 when there is none (or it cannot
  * be read, or the file is open to other users: it is then not used). */
 int chat_token_load(const char *host, const char *port, const char *user, char out[CHAT_TOKEN_MAX]);

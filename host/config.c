@@ -343,6 +343,7 @@ int config_set_listen(struct config *cfg, const char *text, char *err, size_t er
         rc = -1;
     }
     if (rc < 0) {
+        cfg->nomem |= next.nomem; /* out of memory is no usage error (config_build) */
         free_listeners(&next);
         return -1;
     }

@@ -407,3 +407,10 @@ int db_simple(struct chatd_db *db, const char *sql)
 {
     return db_exec(db, sql, NULL, 0, NULL, NULL);
 }
+
+int db_read_int64(const struct chatd_value *cols, size_t ncols, void *arg)
+{
+    if (ncols == 1 && cols[0].type == CHATD_PARAM_INT64)
+        *(int64_t *)arg = cols[0].i;
+    return 0;
+}

@@ -42,6 +42,8 @@ int db_error_is_lost(unsigned code);
  * may simply run again. */
 int db_error_is_conflict(unsigned code);
 
+/* A db_query row callback: one integer column into *(int64_t *)arg. */
+int db_read_int64(const struct chatd_value *cols, size_t ncols, void *arg);
 /* The host table's db_exec and db_query (see chatd/plugin.h). */
 int db_exec(struct chatd_db *db, const char *sql, const struct chatd_value *params, size_t nparams,
             uint64_t *affected, uint64_t *insert_id);

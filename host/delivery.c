@@ -332,6 +332,12 @@ void delivery_user_gone(struct server *srv, const char *user)
     u->drain_again = 0;
     u->spilling = 0;
     spill_held(d, u);
+    /* Nobody is left to push to: what could not wait in the inbox (presence and the
+     * like, stale by the next login) goes, so the user's record can go too. */
+    d->stats.dropped += u->n_held;
+    for (size_t i = 0; i < u->n_held; i++)
+        json_decref(u->held[i].msg);
+    held_clear(d, u);
     delivery_user_release(d, u);
 }
 

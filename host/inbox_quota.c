@@ -59,13 +59,6 @@ void inbox_quota_prepare(struct delivery *d, struct store_item *item)
 
 /* ---- worker side ----------------------------------------------------------------- */
 
-static int read_count(const struct chatd_value *cols, size_t ncols, void *arg)
-{
-    if (ncols == 1 && cols[0].type == CHATD_PARAM_INT64)
-        *(int64_t *)arg = cols[0].i;
-    return 0;
-}
-
 int inbox_quota_check(struct chatd_db *db, const struct store_item *first, struct store_item *item)
 {
     /* The bound as this batch sees it: after the latest earlier item of the same pair,
@@ -83,7 +76,7 @@ int inbox_quota_check(struct chatd_db *db, const struct store_item *first, struc
         };
         rows = 0;
         int rc = db_query(db, "SELECT COUNT(*) FROM chatd_inbox WHERE user = ? AND sender = ?", v,
-                          2, read_count, &rows);
+                          2, db_read_int64, &rows);
         if (rc != 0)
             return rc;
     }

@@ -40,13 +40,6 @@ struct batch {
 
 /* ---- worker side ----------------------------------------------------------------- */
 
-static int read_count(const struct chatd_value *cols, size_t ncols, void *arg)
-{
-    if (ncols == 1 && cols[0].type == CHATD_PARAM_INT64)
-        *(int64_t *)arg = cols[0].i;
-    return 0;
-}
-
 /* The inbox size of item's one user as this batch sees it: from an earlier item of the
  * batch for the same user, from the loop's cache, or counted now. */
 static int limited_size(struct chatd_db *db, struct batch *b, struct store_item *item)
@@ -64,7 +57,7 @@ static int limited_size(struct chatd_db *db, struct batch *b, struct store_item 
     struct chatd_value who = {
         .type = CHATD_PARAM_TEXT, .s = item->users[0], .len = strlen(item->users[0])};
     item->count_before = 0;
-    return db_query(db, "SELECT COUNT(*) FROM chatd_inbox WHERE user = ?", &who, 1, read_count,
+    return db_query(db, "SELECT COUNT(*) FROM chatd_inbox WHERE user = ?", &who, 1, db_read_int64,
                     &item->count_before);
 }
 
@@ -414,7 +407,7 @@ struct count_job {
 static int count_all_work(struct chatd_db *db, void *arg)
 {
     struct count_job *j = arg;
-    return db_query(db, "SELECT COUNT(*) FROM chatd_inbox", NULL, 0, read_count, &j->rows);
+    return db_query(db, "SELECT COUNT(*) FROM chatd_inbox", NULL, 0, db_read_int64, &j->rows);
 }
 
 /* Rows stored or deleted while the count ran are not in the gauge (it stayed -1 until

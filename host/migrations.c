@@ -18,14 +18,6 @@ static const char create_schema_table[] =
     " applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP"
     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
 
-/* Row callback: one integer column into *(int64_t *)arg. */
-static int read_int64(const struct chatd_value *cols, size_t ncols, void *arg)
-{
-    if (ncols == 1 && cols[0].type == CHATD_PARAM_INT64)
-        *(int64_t *)arg = cols[0].i;
-    return 0;
-}
-
 /* The table-name rule (table_names.h) for plugins that need ABI 1.2 or later, on every
  * migration before any runs, so a bad one cannot leave the schema half changed. */
 static int check_table_names(const struct chatd_plugin *p, const struct chatd_migration *m,
@@ -56,7 +48,7 @@ static int apply_locked(struct chatd_db *db, struct chatd_plugin *p, char *err, 
     }
     struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = p->name, .len = strlen(p->name)};
     int64_t current = 0;
-    if (db_query(db, "SELECT version FROM chatd_schema WHERE plugin = ?", &name, 1, read_int64,
+    if (db_query(db, "SELECT version FROM chatd_schema WHERE plugin = ?", &name, 1, db_read_int64,
                  &current) != 0) {
         snprintf(err, errlen, "cannot read its schema version: %s", db->last_error);
         return -1;
@@ -109,7 +101,7 @@ int migrations_apply(struct chatd_db *db, struct chatd_plugin *p, char *err, siz
         return 0;
     /* Two chatd starting at once against one database take turns. */
     int64_t locked = 0;
-    if (db_query(db, "SELECT GET_LOCK('chatd_migrations', 60)", NULL, 0, read_int64, &locked) !=
+    if (db_query(db, "SELECT GET_LOCK('chatd_migrations', 60)", NULL, 0, db_read_int64, &locked) !=
             0 ||
         locked != 1) {
         snprintf(err, errlen, "cannot take the migration lock: %s",

@@ -208,8 +208,9 @@ static int64_t take(struct server *srv, struct rate_table *t, const struct rate_
 }
 
 int64_t ratelimit_connection_open(struct server *srv, const struct rate_key *key,
-                                  const char **reason)
+                                  const char **reason, int *counted)
 {
+    *counted = 0;
     const struct config_limits *lim = &srv->cfg->limits;
     if (lim->max_connections_per_address == 0 && lim->connections_per_address.burst == 0)
         return 0;
@@ -234,6 +235,7 @@ int64_t ratelimit_connection_open(struct server *srv, const struct rate_key *key
     }
     if (e->open++ == 0)
         DL_DELETE(srv->limits.connections->lru, e);
+    *counted = 1;
     return 0;
 }
 

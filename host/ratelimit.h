@@ -78,12 +78,13 @@ void rate_key_address(struct rate_key *k, const struct sockaddr *addr);
  * else the milliseconds until one is due (at least 1). */
 int64_t rate_bucket_take(struct rate_bucket *b, const struct config_rate *rate, int64_t now_ns);
 
-/* A new connection from key: 0 and counted as open (connection_closed uncounts it),
- * or the milliseconds to wait, with the reason, when it is over the new-connection or
- * the concurrent-connection limit (the latter gives a nominal 1000 ms: nobody knows
- * when one of the others closes). */
+/* A new connection from key: 0, or the milliseconds to wait, with the reason, when it
+ * is over the new-connection or the concurrent-connection limit (the latter gives a
+ * nominal 1000 ms: nobody knows when one of the others closes). *counted says whether
+ * an accepted one was counted as open (not with both limits off, nor out of memory):
+ * only then does its close call connection_closed. */
 int64_t ratelimit_connection_open(struct server *srv, const struct rate_key *key,
-                                  const char **reason);
+                                  const char **reason, int *counted);
 void ratelimit_connection_closed(struct server *srv, const struct rate_key *key);
 
 /* One request of session s: 0, or the milliseconds to wait after answering it

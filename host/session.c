@@ -520,7 +520,8 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     struct rate_key source;
     rate_key_address(&source, addr);
     const char *over = NULL;
-    int64_t wait = ratelimit_connection_open(srv, &source, &over);
+    int counted = 0;
+    int64_t wait = ratelimit_connection_open(srv, &source, &over, &counted);
     if (wait > 0) {
         char line[160];
         snprintf(line, sizeof(line),
@@ -543,26 +544,23 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
         s->server = srv;
         s->transport = transport;
     }
-    if (!s || transport->open(s, fd, on_readable) < 0) {
-        if (!s)
+    if (!s || transport->open(s, fd, on_readable) < 0 ||
+        !(s->hangup_ev = event_new(srv->base, fd, EV_READ | EV_CLOSED, on_hangup, s))) {
+        if (!s) {
             evutil_closesocket(fd);
-        ratelimit_connection_closed(srv, &source);
+        } else if (s->bev) { /* opened: the bufferevent owns (and closes) fd */
+            event_free(s->read_ev);
+            bufferevent_free(s->bev);
+        }
+        if (counted)
+            ratelimit_connection_closed(srv, &source);
         free(s);
         log_error("cannot accept %s: out of memory", peer);
         return;
     }
     struct bufferevent *bev = s->bev;
-    s->hangup_ev = event_new(srv->base, fd, EV_READ | EV_CLOSED, on_hangup, s);
-    if (!s->hangup_ev) {
-        ratelimit_connection_closed(srv, &source);
-        event_free(s->read_ev);
-        bufferevent_free(bev);
-        free(s);
-        log_error("cannot accept %s: out of memory", peer);
-        return;
-    }
     s->source = source;
-    s->counted = 1;
+    s->counted = counted;
     s->id = ++srv->next_session_id;
     srv->metrics.connections_accepted++;
     memcpy(s->peer, peer, sizeof(s->peer));

@@ -259,14 +259,20 @@ static void workload_partial(const struct options *o)
     int left = o->connections;
     double start = now_s();
     while (left > 0 && now_s() - start < 60) {
+        int progress = 0;
         for (int i = 0; i < o->connections; i++) {
             if (done[i] >= o->partial_bytes)
                 continue;
             ssize_t n =
                 send(fds[i], frame + done[i], (size_t)(o->partial_bytes - done[i]), MSG_NOSIGNAL);
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                n = o->partial_bytes - done[i]; /* closed by chatd: nothing more to send */
+            progress |= n > 0;
             if (n > 0 && (done[i] += (int)n) >= o->partial_bytes)
                 left--;
         }
+        if (!progress)
+            sleep_s(0.01);
     }
     /* Let chatd read what the kernel holds for it (well within the default
      * frame_timeout). */

@@ -107,16 +107,12 @@ int accounts_token_check(struct accounts *a, struct chatd_db *db, const char *us
 {
     struct chatd_value params[3] = {text_value(t->hash), text_value(user),
                                     int_value(a->host->now_ms())};
-    struct chatd_rows *rows = NULL;
-    int rc = a->host->db_query_rows(db,
-                                    "SELECT 1 FROM accounts_tokens WHERE token_hash = ? AND "
-                                    "user_name = ? AND expires_at > ?",
-                                    params, 3, 1, &rows);
-    if (rc != 0)
-        return rc;
-    int valid = rows->n_rows > 0;
-    a->host->rows_free(rows);
-    return valid;
+    int64_t valid = 0;
+    int rc = chat_query_int64(a->host, db,
+                              "SELECT 1 FROM accounts_tokens WHERE token_hash = ? AND "
+                              "user_name = ? AND expires_at > ?",
+                              params, 3, &valid);
+    return rc != 0 ? rc : valid == 1;
 }
 
 int accounts_token_revoke_all(struct accounts *a, struct chatd_db *db, const char *user)

@@ -93,14 +93,32 @@ START_TEST(open_connections_per_address_are_capped)
     v4(&a, "192.0.2.1");
     v4(&b, "192.0.2.2");
     const char *why = NULL;
+    int counted = 0;
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why), 0);
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why), 1000);
+        ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why, &counted), 0);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why, &counted), 1000);
     ck_assert_ptr_nonnull(why);
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &b, &why), 0);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &b, &why, &counted), 0);
     ratelimit_connection_closed(&srv, &a);
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why), 0);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why, &counted), 0);
     ck_assert_uint_eq(srv.limits.refused[RATE_CONCURRENT], 1);
+    ck_assert_int_eq(counted, 1);
+}
+END_TEST
+
+/* With both per-address limits off nothing is counted, so the session's close must not
+ * uncount (a reload may switch them on between its open and its close). */
+START_TEST(with_both_limits_off_a_connection_is_not_counted)
+{
+    cfg.limits.max_connections_per_address = 0;
+    cfg.limits.connections_per_address.burst = 0;
+    struct rate_key a;
+    v4(&a, "192.0.2.1");
+    const char *why = NULL;
+    int counted = 1;
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why, &counted), 0);
+    ck_assert_int_eq(counted, 0);
+    ck_assert_uint_eq(ratelimits_tracked(&srv.limits), 0);
 }
 END_TEST
 
@@ -111,11 +129,12 @@ START_TEST(new_connections_per_address_are_rate_limited)
     struct rate_key a;
     v4(&a, "192.0.2.1");
     const char *why = NULL;
+    int counted = 0;
     for (int i = 0; i < 5; i++) {
-        ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why), 0);
+        ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why, &counted), 0);
         ratelimit_connection_closed(&srv, &a);
     }
-    int64_t wait = ratelimit_connection_open(&srv, &a, &why);
+    int64_t wait = ratelimit_connection_open(&srv, &a, &why, &counted);
     ck_assert_int_gt(wait, 0);
     ck_assert_int_le(wait, 3600000 / 5 + 1);
     ck_assert_uint_eq(srv.limits.refused[RATE_CONNECTIONS], 1);
@@ -130,11 +149,12 @@ START_TEST(a_flood_of_addresses_takes_bounded_memory)
     cfg.limits.max_connections_per_address = 0;
     cfg.limits.connections_per_address = (struct config_rate){.burst = 1, .period_ms = 3600000};
     const char *why = NULL;
+    int counted = 0;
     for (unsigned i = 0; i < 5000; i++) {
         struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000000u + i)};
         struct rate_key k;
         rate_key_address(&k, (struct sockaddr *)&in);
-        ck_assert_int_eq(ratelimit_connection_open(&srv, &k, &why), 0);
+        ck_assert_int_eq(ratelimit_connection_open(&srv, &k, &why, &counted), 0);
         ratelimit_connection_closed(&srv, &k);
         ck_assert_uint_le(ratelimits_tracked(&srv.limits), 16);
     }
@@ -144,15 +164,15 @@ START_TEST(a_flood_of_addresses_takes_bounded_memory)
     cfg.limits.connections_per_address.burst = 0;
     struct rate_key held;
     v4(&held, "192.0.2.77");
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &held, &why), 0);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &held, &why, &counted), 0);
     for (unsigned i = 0; i < 100; i++) {
         struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0b000000u + i)};
         struct rate_key k;
         rate_key_address(&k, (struct sockaddr *)&in);
-        ck_assert_int_eq(ratelimit_connection_open(&srv, &k, &why), 0);
+        ck_assert_int_eq(ratelimit_connection_open(&srv, &k, &why, &counted), 0);
         ratelimit_connection_closed(&srv, &k);
     }
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &held, &why), 1000);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &held, &why, &counted), 1000);
 }
 END_TEST
 
@@ -166,6 +186,7 @@ int main(void)
     tc = tcase_create("tables");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, open_connections_per_address_are_capped);
+    tcase_add_test(tc, with_both_limits_off_a_connection_is_not_counted);
     tcase_add_test(tc, new_connections_per_address_are_rate_limited);
     tcase_add_test(tc, a_flood_of_addresses_takes_bounded_memory);
     suite_add_tcase(s, tc);

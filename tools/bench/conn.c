@@ -62,6 +62,9 @@ void conn_tls_init(const char *host, const char *ca_file, int insecure)
     if (!tls_ctx)
         die("out of memory");
     SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+    /* A blocked SSL_write is retried from wherever the output buffer is by then (it may
+     * have moved or grown meanwhile); the bytes are the same. */
+    SSL_CTX_set_mode(tls_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (!insecure) {
         if (!(ca_file ? SSL_CTX_load_verify_locations(tls_ctx, ca_file, NULL)
                       : SSL_CTX_set_default_verify_paths(tls_ctx)))

@@ -86,7 +86,7 @@ static const struct conn_ops user_ops = {user_connected, user_line, user_closed}
 
 static void send_wrong_login(struct flood *fl, struct conn *c)
 {
-    char *out = conn_reserve(c, 120);
+    char *out = conn_reserve(c, 100 + strlen(fl->victim) + strlen(fl->b->opt.password));
     int len = sprintf(out, "{\"cmd\":\"login\",\"user\":\"%s\",\"passwd\":\"not-%s\"}\n",
                       fl->victim, fl->b->opt.password);
     conn_commit(c, (size_t)len);
@@ -194,7 +194,6 @@ int workload_flood(struct bench *b)
     report_end();
 
     for (int i = 0; i < b->opt.flooders; i++) {
-        conn_close(&fl->flooders[i]);
         conn_free(&fl->flooders[i]);
     }
     peers_free(fl->users, u);
