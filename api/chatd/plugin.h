@@ -1,4 +1,4 @@
-/* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.3).
+/* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.4).
  *
  * A plugin is a shared object that includes this header (plus <jansson.h>; database
  * work goes through the host table, so no MariaDB header is needed) and exports exactly
@@ -31,6 +31,11 @@
  *    the name), with the error code CHATD_ELIMITED; deliver_from (deliver naming the
  *    sender, with a per-sender share of a recipient's inbox); job_room (the room left in
  *    a job queue, for admission).
+ *  - 1.4: sequenced, durable messages: post (one message for some users, committed in
+ *    a group before anyone sees it, with a sequence number, idempotent by the sender's
+ *    client_msg_id, kept for history), message_last_id, history_read and read_mark;
+ *    session_login reads the login's device, ack and since (devices, acknowledgements,
+ *    resuming); deliver with CHATD_DELIVER_STORE is a post without a conversation.
  *
  * Instances (since 1.2). A plugin keeps its state in one struct it allocates in init and
  * hands to instance_set(); every callback that was registered with a NULL `arg`
@@ -76,7 +81,7 @@ extern "C" {
  *  load each other. */
 #define CHATD_ABI_MAJOR 1
 /** The ABI minor this header describes. */
-#define CHATD_ABI_MINOR 3
+#define CHATD_ABI_MINOR 4
 
 /** The oldest ABI minor this plugin needs: a plugin may define it before including
  *  this header when it uses nothing newer (probing later members with
@@ -477,7 +482,10 @@ struct chatd_service {
 enum chatd_deliver_flags {
     /** Users with no session online get the message stored in chatd's inbox (committed
      *  before done runs) and pushed, with "offline":true, right after their next
-     *  login_reply, in the order it was accepted among their other messages. */
+     *  login_reply, in the order it was accepted among their other messages. Since
+     *  1.4 such a delivery is a post (see chatd_host.post) without a conversation or
+     *  client_msg_id: committed before any session gets it, with a "seq" added; the
+     *  message's own fields (its msg_id) are left as they are. */
     CHATD_DELIVER_STORE = 1u << 0,
 };
 
@@ -487,6 +495,93 @@ enum chatd_deliver_flags {
  *  max_stored messages; only with a single user), CHATD_EBUSY, CHATD_EDB... when the
  *  store failed; the online users got the message in any case. */
 typedef void (*chatd_deliver_done_fn)(int status, size_t online, size_t stored, void *arg);
+
+/* ---------------------------------------------------------------------------------
+ * Posting (since 1.4): sequenced, durable messages with history
+ * ------------------------------------------------------------------------------- */
+
+enum chatd_post_flags {
+    /** A private message: a device of its (one) recipient acknowledging it sends the
+     *  sender a "delivered" receipt, read_mark a "read" one. */
+    CHATD_POST_PRIVATE = 1u << 0,
+};
+
+/** One message to post: what post copies before it returns (msg is taken). */
+struct chatd_post {
+    /** The user who sent it: 1 to 32 printable ASCII bytes. */
+    const char *sender;
+    /** The history it belongs to, 1 to 70 bytes of [A-Za-z0-9_|#:.-] (private_chat uses
+     *  "<lower name>|<higher name>", groups "#<group>"), or NULL: not in any history. */
+    const char *conversation;
+    /** The recipients (1 to 32 printable ASCII bytes each); the sender may be among them
+     *  only when the plugin wants them to get it too. */
+    const char *const *users;
+    size_t n_users;
+    /** The push, an object (taken). The host adds "msg_id" (the message's id as a
+     *  decimal string), "seq" (the same id as an integer) and "ts" (Unix ms) to it, and
+     *  "offline":true when it is sent after a login. */
+    json_t *msg;
+    /** NULL, or the sender's own id for the message (1 to 64 bytes): a post with a
+     *  client_msg_id this sender already used is not delivered again, its done gets the
+     *  first post's msg_id, seq, ts and online (see chatd_posted.repeat). Kept at least
+     *  as long as the message (never less than 24 hours). */
+    const char *client_msg_id;
+    uint32_t flags; /**< chatd_post_flags */
+    /** With one recipient: refuse (CHATD_EOVERFLOW) when no session of theirs is online
+     *  and they already have this many messages waiting for their next login; 0: no
+     *  limit. */
+    int64_t max_stored;
+    /** With one recipient: refuse (CHATD_EPERM) when no session of theirs is online and
+     *  this sender already has this many of the messages waiting for them; 0: no
+     *  limit. */
+    int64_t max_per_sender;
+};
+
+/** What became of a post, for its done callback (valid during the call only). */
+struct chatd_posted {
+    /** 0: committed (and pushed to the recipients online). Otherwise nothing was posted:
+     *  CHATD_EOVERFLOW / CHATD_EPERM (max_stored / max_per_sender), CHATD_EDB,
+     *  CHATD_EDBLOST, CHATD_EBUSY (the commit queue is full), CHATD_ESHUTDOWN,
+     *  CHATD_ENOMEM. */
+    int status;
+    /** Non-zero when client_msg_id repeated an earlier post of the sender: nothing was
+     *  delivered now; msg_id, seq, ts and online are the first post's. */
+    int repeat;
+    const char *msg_id; /**< the id as a decimal string; NULL unless status is 0 */
+    int64_t seq;        /**< the same id as an integer: its place in every recipient's sequence */
+    int64_t ts;         /**< when it was accepted, Unix ms */
+    /** How many recipients had a session online when it was accepted (their sessions
+     *  got it; the others get it at their next login). */
+    size_t online;
+};
+
+typedef void (*chatd_post_done_fn)(const struct chatd_posted *posted, void *arg);
+
+/** What history_read reads: one conversation, newest last. */
+struct chatd_history_query {
+    const char *conversation; /**< as in chatd_post */
+    /** Only messages with a smaller id (0: up to the newest). */
+    int64_t before;
+    /** Only messages with this id or a larger one (0: from the oldest kept); a group
+     *  member's first message, say. */
+    int64_t floor;
+    /** At most this many (1 to 1000). */
+    int limit;
+    /** The user reading: their own private messages (CHATD_POST_PRIVATE) get
+     *  "delivered" and "read" flags. NULL: none. */
+    const char *viewer;
+};
+
+/** messages: an array (borrowed) of objects shaped like the pushes without "cmd", with
+ *  "msg_id", "seq" and "ts", oldest first; `more` non-zero when older ones exist.
+ *  status 0, or CHATD_EDB, CHATD_EDBLOST, CHATD_EBUSY, CHATD_ETIMEDOUT, CHATD_ENOMEM,
+ *  CHATD_ECLOSED (messages is NULL then). */
+typedef void (*chatd_history_done_fn)(int status, json_t *messages, int more, void *arg);
+
+/** read_mark's outcome: 0 (marked; a receipt went to the peer when it moved the mark),
+ *  CHATD_ENOENT (msg_id is not a private message from the peer to the reader),
+ *  CHATD_EDB, CHATD_EDBLOST, CHATD_EBUSY, CHATD_ETIMEDOUT, CHATD_ENOMEM, CHATD_ECLOSED. */
+typedef void (*chatd_read_done_fn)(int status, void *arg);
 
 /* ---------------------------------------------------------------------------------
  * The host function table
@@ -569,7 +664,9 @@ struct chatd_host {
      *  CHATD_EINVAL for an empty or NULL user, CHATD_ECLOSED when the session is gone,
      *  CHATD_ENOMEM. Since 1.2 the host also holds the user's pushes from then on and,
      *  once req is answered `success`, sends what its delivery stored for the user
-     *  first (see deliver). */
+     *  first (see deliver). Since 1.4 it reads the login request's "device", "ack" and
+     *  "since" (docs/protocol.md, "Devices"): CHATD_EINVAL, binding nothing, when one
+     *  of them breaks its rule (answer bad_request). */
     int (*session_login)(struct chatd_request *req, const char *user);
     /** Unbind the request's session from its user and raise CHATD_EVENT_LOGOUT.
      *  Authenticator only, like session_login (CHATD_EPERM). CHATD_ESTATE when not
@@ -861,6 +958,39 @@ struct chatd_host {
      *  from the database only to find the hashing queue full asks first and answers busy
      *  at once. 0 also while the server stops. */
     size_t (*job_room)(struct chatd_plugin *self, uint32_t flags);
+
+    /* -- since 1.4: posting sequenced, durable messages (loop thread) -- */
+
+    /** Post one message (see struct chatd_post): the host gives it the next id of the
+     *  server's message sequence, writes it with others in one transaction ("group
+     *  commit"), with a row per recipient who must get it later, and only then pushes it
+     *  to the recipients' sessions, in id order, and runs done, once, on the loop
+     *  thread. So a post whose done saw status 0 survives a crash of chatd, and every
+     *  device of every recipient gets it exactly once (see docs/protocol.md,
+     *  "Devices"). Returns 0 (done will run), CHATD_EINVAL (a name, conversation or
+     *  client_msg_id out of its rules, no users, msg not an object; msg is freed),
+     *  CHATD_ENOSYS without a database, CHATD_ENOMEM (done is not called then). */
+    int (*post)(struct chatd_plugin *self, const struct chatd_post *post, chatd_post_done_fn done,
+                void *arg);
+    /** The id of the last message posted (0 before the first): a message posted later
+     *  has a larger one. For a group's membership: what the member may see starts
+     *  after it. */
+    int64_t (*message_last_id)(struct chatd_plugin *self);
+    /** Read one page of a conversation's history (a job on the host's connection).
+     *  `req` (may be NULL) stays unanswered until done has run. Returns 0 (done will
+     *  run), CHATD_EINVAL (no conversation, limit out of range), CHATD_ENOSYS without a
+     *  database, CHATD_EBUSY, CHATD_ENOMEM (done is not called then). */
+    int (*history_read)(struct chatd_plugin *self, struct chatd_request *req,
+                        const struct chatd_history_query *query, chatd_history_done_fn done,
+                        void *arg);
+    /** The request's user has read every private message from `peer` up to the one
+     *  numbered `msg_id` (its seq): the mark only moves forward, and when it moves,
+     *  peer's sessions get {"cmd":"receipt","msg_id":...,"user":<reader>,
+     *  "status":"read"} for that message. A job; req stays unanswered until done has
+     *  run. Returns 0 (done will run), CHATD_EINVAL, CHATD_ESTATE (req not logged in),
+     *  CHATD_ENOSYS, CHATD_EBUSY, CHATD_ENOMEM (done is not called then). */
+    int (*read_mark)(struct chatd_request *req, const char *peer, int64_t msg_id,
+                     chatd_read_done_fn done, void *arg);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */
