@@ -79,6 +79,58 @@ static const struct chatd_migration migrations[] = {
      "ALTER TABLE chatd_inbox"
      " ADD COLUMN sender VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NULL,"
      " ADD KEY chatd_inbox_sender (user, sender)"},
+    /* Delivery version 2 (docs/architecture.md, "Delivery version 2"): each message
+     * kept for history and numbered by its id, which is every recipient's seq. */
+    {5, "messages kept for history: sender, conversation, time, client id, flags",
+     "ALTER TABLE chatd_messages"
+     " ADD COLUMN sender VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NULL,"
+     " ADD COLUMN conversation VARCHAR(70) CHARACTER SET ascii COLLATE ascii_bin NULL,"
+     " ADD COLUMN ts BIGINT NOT NULL DEFAULT 0,"
+     " ADD COLUMN client_msg_id VARBINARY(64) NULL,"
+     " ADD COLUMN flags INT NOT NULL DEFAULT 0,"
+     " ADD KEY chatd_messages_conversation (conversation, id),"
+     " ADD UNIQUE KEY chatd_messages_client (sender, client_msg_id)"},
+    {6, "times of the messages stored before version 2",
+     "UPDATE chatd_messages SET ts = FLOOR(UNIX_TIMESTAMP(created_at) * 1000) WHERE ts = 0"},
+    /* The inbox becomes the timeline: one row per recipient who must still be sent the
+     * message, ordered by the message's id (inbox ids followed it already). The rows of
+     * chatd_inbox are taken over by a later migration, with the code that uses it. */
+    {7, "the timeline: the messages each user's devices must still be sent",
+     "CREATE TABLE chatd_timeline ("
+     " user VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " message_id BIGINT NOT NULL,"
+     " sender VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NULL,"
+     " PRIMARY KEY (user, message_id),"
+     " KEY chatd_timeline_message (message_id)"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    /* Each device's position: the highest seq it acknowledged. Device '' is the user's
+     * version 1 position (the newest message pushed to any session of theirs). */
+    {8, "devices and their positions",
+     "CREATE TABLE chatd_devices ("
+     " user VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " device VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " acked BIGINT NOT NULL DEFAULT 0,"
+     " seen_at BIGINT NOT NULL DEFAULT 0,"
+     " PRIMARY KEY (user, device),"
+     " KEY chatd_devices_seen (seen_at)"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    {9, "read marks: a user has read a peer's private messages up to an id",
+     "CREATE TABLE chatd_reads ("
+     " user VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " peer VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,"
+     " upto BIGINT NOT NULL,"
+     " PRIMARY KEY (user, peer)"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    /* The highest message id ever committed, so that ids are never used twice even
+     * when retention has deleted every message. */
+    {10, "counters",
+     "CREATE TABLE chatd_counters ("
+     " name VARCHAR(32) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,"
+     " value BIGINT NOT NULL"
+     ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"},
+    {11, "the message id counter",
+     "INSERT INTO chatd_counters (name, value)"
+     " SELECT 'message_id', COALESCE(MAX(id), 0) FROM chatd_messages"},
     {0, NULL, NULL},
 };
 
