@@ -1,0 +1,39 @@
+/* stream.h - the read side of delivery version 2 (docs/architecture.md, "Delivery
+ * version 2"): what each logged-in session of a user is sent, and from where. Sessions
+ * carry a position (their device's acknowledged seq, the login's since, or the user's
+ * version 1 position); after login_reply a session is sent the user's timeline rows
+ * after its position, then live pushes, each seq once. Also: the devices and their
+ * positions, `ack`, receipts, read marks and the hourly prune.
+ *
+ * The write side (post.h: posting, group commit) calls the two functions below for
+ * every committed message, in seq order. Loop thread only. */
+#ifndef CHATD_HOST_STREAM_H
+#define CHATD_HOST_STREAM_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+
+/* Whether a message for `user` accepted now must get a chatd_timeline row: no session
+ * of theirs is online, or they have a registered device (an acknowledging login ever),
+ * or one of their sessions is still being sent its stored messages. */
+int stream_needs_row(struct server *srv, const char *user);
+
+/* Send a committed message to every session of `user`: msg (borrowed) is the push
+ * with "msg_id", "seq" and "ts" set; `seq` is its seq. A session still being sent its
+ * stored messages holds it (and skips it if the timeline already gave it that seq).
+ * `receipt_sender`: for a private message (CHATD_POST_PRIVATE), its sender, who gets a
+ * "delivered" receipt when a device of `user` acknowledges it; NULL otherwise. Returns
+ * how many sessions took it: 0 when the user has no session (then the caller writes
+ * the user's timeline row, unless it wrote one already). */
+size_t stream_push(struct server *srv, const char *user, json_t *msg, int64_t seq,
+                   const char *receipt_sender);
+
+/* Send a push that is not a posted message (presence, friend_added, deliver() without
+ * CHATD_DELIVER_STORE): to every session of `user`, behind what a draining session is
+ * still being sent. msg is borrowed. Returns how many sessions took it. */
+size_t stream_push_live(struct server *srv, const char *user, json_t *msg);
+
+#endif
