@@ -94,7 +94,7 @@ void delivery_release_held(struct delivery *d, struct dl_user *u)
 
 /* Send or hold msg for one user: 1 when it went out or waits, 0 when the user has no
  * session or the held list is full (dropped; a posted message has its timeline row). */
-static int push_one(struct delivery *d, const char *name, json_t *msg)
+static int push_one(struct delivery *d, const char *name, json_t *msg, int posted)
 {
     struct user *su = users_find(d->srv, name);
     if (!su)
@@ -102,7 +102,11 @@ static int push_one(struct delivery *d, const char *name, json_t *msg)
     struct dl_user *u = delivery_user(d, name, 0);
     if (!u || (!u->draining && !u->logins_pending)) {
         size_t len = session_format_line(d->srv, msg);
-        return len > 0 && users_push_line(d->srv, su, d->srv->out.data, len) > 0;
+        if (len == 0)
+            return 0;
+        /* A posted message a session ends before writing gets a timeline row then. */
+        return (posted ? unsent_push_line(d->srv, su, d->srv->out.data, len, msg)
+                       : users_push_line(d->srv, su, d->srv->out.data, len)) > 0;
     }
     if (u->n_held < DELIVERY_HELD_MAX && hold(d, u, msg) == 0)
         return 1;
@@ -110,9 +114,9 @@ static int push_one(struct delivery *d, const char *name, json_t *msg)
     return 0;
 }
 
-size_t delivery_push(struct server *srv, const char *user, json_t *msg)
+size_t delivery_push(struct server *srv, const char *user, json_t *msg, int posted)
 {
-    return srv->delivery ? (size_t)push_one(srv->delivery, user, msg) : 0;
+    return srv->delivery ? (size_t)push_one(srv->delivery, user, msg, posted) : 0;
 }
 
 uint64_t delivery_login_begin(struct server *srv, const char *user)

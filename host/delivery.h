@@ -22,8 +22,10 @@ int delivery_migrate(struct server *srv, struct chatd_db *db, char *err, size_t 
 void delivery_free(struct server *srv);
 
 /* Push msg (borrowed) to the sessions of `user`, or hold it while their stored
- * messages are sent. Returns 1 when it went out or waits, 0 otherwise. */
-size_t delivery_push(struct server *srv, const char *user, json_t *msg);
+ * messages are sent; `posted`: a posted message (with "seq"), which a session that ends
+ * before writing it stores for the user's next login. Returns 1 when it went out or
+ * waits, 0 otherwise. */
+size_t delivery_push(struct server *srv, const char *user, json_t *msg, int posted);
 
 /* A request is about to bind a session to `user` (session_login, not already that
  * user): live pushes for the user wait from now until the request's reply. Returns the
@@ -33,15 +35,14 @@ uint64_t delivery_login_begin(struct server *srv, const char *user);
  * stored messages are sent next; otherwise whatever waited goes out. */
 void delivery_login_replied(struct server *srv, const char *user, uint64_t generation, int success);
 /* The user's last session ended: a running drain stops (what it sent but did not
- * see written stays stored), and held messages stored with CHATD_DELIVER_STORE go back
- * into the inbox, after everything in it. */
+ * see written stays stored), and held pushes are dropped. */
 void delivery_user_gone(struct server *srv, const char *user);
 
 /* delivery_unsent.c: pushes delivered to a session but not yet written to its socket,
  * stored for the user's next login if the session ends first. */
 struct user;
 struct session;
-/* Queue a formatted line (len bytes) of msg, a message given CHATD_DELIVER_STORE, to
+/* Queue a formatted line (len bytes) of msg, a posted message, to
  * every session of u that is not closing, keeping for each where the line ends.
  * Returns how many sessions took it. */
 size_t unsent_push_line(struct server *srv, const struct user *u, const char *line, size_t len,

@@ -1,9 +1,9 @@
 /* delivery_unsent.c - messages delivered to a session but not yet written to its socket.
  *
- * A message deliver() was asked to store (CHATD_DELIVER_STORE) and pushed live was
- * answered as delivered; if its session then ends before writing it (a slow reader cut
- * off, an idle or write timeout, a connection that broke), it goes into the inbox for
- * the user's next login instead of being lost.
+ * A posted message pushed live was answered as delivered; if its session then ends
+ * before writing it (a slow reader cut off, an idle or write timeout, a connection that
+ * broke), it gets a timeline row (post_store_rows) for the user's next login instead of
+ * being lost.
  *
  * Cheap on the hot path: per such push, one entry per session (where the line ends in
  * the session's output, counted in bytes ever queued, a reference to the message, the

@@ -17,7 +17,7 @@ int stream_needs_row(struct server *srv, const char *user)
 
 size_t stream_push_live(struct server *srv, const char *user, json_t *msg)
 {
-    return delivery_push(srv, user, msg);
+    return delivery_push(srv, user, msg, 0);
 }
 
 size_t stream_push(struct server *srv, const char *user, json_t *msg, int64_t seq,
@@ -25,5 +25,5 @@ size_t stream_push(struct server *srv, const char *user, json_t *msg, int64_t se
 {
     (void)seq;
     (void)receipt_sender;
-    return stream_push_live(srv, user, msg);
+    return delivery_push(srv, user, msg, 1);
 }
