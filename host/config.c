@@ -76,6 +76,10 @@ static const struct host_key host_keys[] = {
     {"limits", "max_connections_per_address", KEY_INT, FIELD(limits.max_connections_per_address), 0,
      1000000, "100"},
     {"limits", "max_tracked", KEY_INT, FIELD(limits.max_tracked), 16, 10000000, "50000"},
+    {"messages", "retention_days", KEY_INT, FIELD(messages.retention_days), 1, 36500, "365"},
+    {"messages", "retention_count", KEY_INT, FIELD(messages.retention_count), 0, 1000000000, "0"},
+    {"messages", "device_forget_days", KEY_INT, FIELD(messages.device_forget_days), 1, 36500, "90"},
+    {"messages", "max_devices", KEY_INT, FIELD(messages.max_devices), 1, 1000, "32"},
     {"admin", "enable", KEY_BOOL, FIELD(admin_enable), 0, 0, "no"},
     {"admin", "listen", KEY_STRING, FIELD(admin_listen), 3, 300, "127.0.0.1:9100"},
     {"admin", "max_connections", KEY_INT, FIELD(admin_max_connections), 1, 10000, "16"},
@@ -498,7 +502,7 @@ static int known_section(const char *section)
     return strcmp(section, "server") == 0 || strcmp(section, "log") == 0 ||
            strcmp(section, "plugins") == 0 || strcmp(section, "database") == 0 ||
            strcmp(section, "admin") == 0 || strcmp(section, "tls") == 0 ||
-           strcmp(section, "limits") == 0;
+           strcmp(section, "limits") == 0 || strcmp(section, "messages") == 0;
 }
 
 /* Append [plugin.PLUGIN] KEY = VALUE; -1 out of memory (nothing appended). */
@@ -613,7 +617,7 @@ static char *read_line(char *buf, int size, void *user)
             if (!known_section(section))
                 set_error(st,
                           "unknown section [%s] (known: [server], [log], [plugins], "
-                          "[database], [admin], [tls], [limits], [plugin.<name>])",
+                          "[database], [admin], [tls], [limits], [messages], [plugin.<name>])",
                           section);
         }
     }

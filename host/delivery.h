@@ -39,33 +39,6 @@ int delivery_deliver(struct chatd_plugin *caller, const char *const *users, size
                      json_t *msg, uint32_t flags, int64_t max_stored,
                      const struct delivery_sender *sender, chatd_deliver_done_fn done, void *arg);
 
-/* A request is about to bind a session to `user` (session_login, not already that
- * user): live pushes for the user wait from now until the request's reply. Returns the
- * generation to hand back to delivery_login_replied. */
-uint64_t delivery_login_begin(struct server *srv, const char *user);
-/* That request was answered (after its reply was queued): with success, the user's
- * stored messages are sent next; otherwise whatever waited goes out. */
-void delivery_login_replied(struct server *srv, const char *user, uint64_t generation, int success);
-/* The user's last session ended: a running drain stops (what it sent but did not
- * see written stays stored), and held messages stored with CHATD_DELIVER_STORE go back
- * into the inbox, after everything in it. */
-void delivery_user_gone(struct server *srv, const char *user);
-
-/* delivery_unsent.c: pushes delivered to a session but not yet written to its socket,
- * stored for the user's next login if the session ends first. */
-struct user;
-struct session;
-/* Queue a formatted line (len bytes) of msg, a message given CHATD_DELIVER_STORE, to
- * every session of u that is not closing, keeping for each where the line ends.
- * Returns how many sessions took it. */
-size_t unsent_push_line(struct server *srv, const struct user *u, const char *line, size_t len,
-                        json_t *msg);
-/* s wrote some of its output: forget the pushes now wholly written. */
-void unsent_written(struct session *s);
-/* s is cut off or freed: store every push it has not wholly written, in order, for the
- * user it was delivered to, and forget them. */
-void unsent_store(struct session *s);
-
 /* Append the delivery counters and gauges to /metrics. */
 void delivery_render_metrics(struct server *srv, struct evbuffer *out);
 

@@ -14,6 +14,7 @@
 #include "request.h"
 #include "server.h"
 #include "services.h"
+#include "stream_sessions.h"
 #include "session.h"
 #include "timers.h"
 #include "users.h"
@@ -153,19 +154,24 @@ static int api_session_login(struct chatd_request *req, const char *user)
         ratelimit_auth_succeeded(req, user);
         return 0; /* already this user: nothing changes, nothing is sent again */
     }
+    struct stream_login lg;
+    char reason[96];
+    if (stream_login_parse(req->body, &lg, reason, sizeof(reason)) != 0)
+        return CHATD_EINVAL; /* binding nothing: the plugin answers bad_request */
     /* A second login in one request: the first one is over. */
     request_login_answered(req, 0);
-    /* Pushes for the user wait from now until the reply, then the stored messages go
-     * first. */
-    uint64_t generation = delivery_login_begin(req->server, user);
     int rc = users_bind(req->server, s, user);
-    if (rc == 0)
-        ratelimit_auth_succeeded(req, user);
-    req->login_user = rc == 0 ? strdup(user) : NULL;
-    req->login_generation = generation;
+    if (rc != 0)
+        return rc;
+    ratelimit_auth_succeeded(req, user);
+    /* Pushes for the session wait from now until the reply, then its timeline goes
+     * first. */
+    uint64_t login = stream_login_bound(req->server, s, &lg);
+    req->login_user = strdup(user);
+    req->login_generation = login;
     if (!req->login_user)
-        delivery_login_replied(req->server, user, generation, 0);
-    return rc;
+        stream_login_replied(req->server, s->id, login, 0);
+    return 0;
 }
 
 static int api_session_logout(struct chatd_request *req)
@@ -445,4 +451,5 @@ const struct chatd_host host_api = {
     .auth_failed = api_auth_failed,
     .deliver_from = api_deliver_from,
     .job_room = api_job_room,
+    .read_mark = stream_read_mark,
 };

@@ -249,8 +249,7 @@ static void release_stores(struct delivery *d, struct store_item *item, size_t n
         struct dl_user *u = delivery_user(d, item->users[i], 0);
         if (!u)
             continue;
-        if (--u->stores == 0)
-            drain_stores_done(d, u);
+        u->stores--;
         delivery_user_release(d, u);
     }
 }

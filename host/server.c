@@ -8,6 +8,7 @@
 #include "db.h"
 #include "db_watchdog.h"
 #include "delivery.h"
+#include "stream_sessions.h"
 #include "listener.h"
 #include "log.h"
 #include "flush_watch.h"
@@ -182,7 +183,7 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
     srv->pool = pool_new(srv->base, &cfg->db, &cpu, err, errlen);
     if (!srv->pool)
         return -1;
-    if (delivery_new(srv) < 0) {
+    if (delivery_new(srv) < 0 || stream_new(srv) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -239,8 +240,10 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
     free(opened);
     free(order);
     db_close(&migration_db);
-    if (result == 0)
+    if (result == 0) {
         delivery_start(srv);
+        stream_start(srv);
+    }
     return result;
 }
 
@@ -347,6 +350,7 @@ void server_free(struct server *srv)
         pool_free(srv->pool);
         /* Messages still waiting to be stored fail; their plugins are still loaded. */
         delivery_free(srv);
+        stream_free(srv);
         /* Plugins go in reverse order of starting (providers of services started
          * before their dependents), so a later one may rely on an earlier one for as
          * long as it runs; instances retired by a reload last. */
