@@ -432,6 +432,7 @@ void stream_session_end(struct server *srv, struct session *s)
         }
     }
     u->n_sessions--;
+    u->devices[0].seen_at = stream_wall_ms();
     if (ss->ack) {
         struct device *d = devices_get(st, u, ss->device, u->devices[0].acked);
         if (d)
