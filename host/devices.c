@@ -338,9 +338,8 @@ static void on_write_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct stream *st = arg;
-    if (st->writing || !st->dirty || !st->srv->cfg->db.enable || st->srv->check_only) {
-        if (st->dirty && st->srv->cfg->db.enable && !st->srv->check_only)
-            arm(st);
+    if (st->writing) {
+        arm(st);
         return;
     }
     struct position_write *w = calloc(1, sizeof(*w));
@@ -367,7 +366,7 @@ static void on_write_timer(evutil_socket_t fd, short what, void *arg)
 
 void devices_dirty(struct stream *st, struct stream_user *u)
 {
-    if (u->on_dirty_list)
+    if (u->on_dirty_list || !st->srv->cfg->db.enable || st->srv->check_only)
         return;
     u->on_dirty_list = 1;
     u->dirty_next = st->dirty;
@@ -381,7 +380,7 @@ void devices_logout(struct stream *st, struct stream_user *u)
     if (u->on_dirty_list)
         unlist(st, u);
     if (!u->loaded || !st->srv->cfg->db.enable || st->srv->check_only)
-        return; /* what is in memory was never read: writing it could lose positions */
+        return; /* never read (or no table to read): writing could lose positions */
     struct position_write *w = calloc(1, sizeof(*w));
     int64_t lowest = u->devices[0].acked;
     for (size_t i = 1; i < u->n_devices; i++)

@@ -160,13 +160,16 @@ static int api_session_login(struct chatd_request *req, const char *user)
         return CHATD_EINVAL; /* binding nothing: the plugin answers bad_request */
     /* A second login in one request: the first one is over. */
     request_login_answered(req, 0);
-    int rc = users_bind(req->server, s, user);
-    if (rc != 0)
-        return rc;
-    ratelimit_auth_succeeded(req, user);
+    users_unbind(req->server, s);
     /* Pushes for the session wait from now until the reply, then its timeline goes
-     * first. */
-    uint64_t login = stream_login_bound(req->server, s, &lg);
+     * first; from before the bind, so that what the login's events push waits too. */
+    uint64_t login = stream_login_bound(req->server, s, user, &lg);
+    int rc = users_bind(req->server, s, user);
+    if (rc != 0) {
+        stream_session_end(req->server, s);
+        return rc;
+    }
+    ratelimit_auth_succeeded(req, user);
     req->login_user = strdup(user);
     req->login_generation = login;
     if (!req->login_user)

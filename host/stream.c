@@ -106,11 +106,12 @@ int stream_login_parse(const json_t *body, struct stream_login *out, char *reaso
     return 0;
 }
 
-uint64_t stream_login_bound(struct server *srv, struct session *s, const struct stream_login *lg)
+uint64_t stream_login_bound(struct server *srv, struct session *s, const char *user,
+                            const struct stream_login *lg)
 {
     struct stream *st = srv->stream;
     static uint64_t logins;
-    struct stream_user *u = st && s->user ? stream_user(st, s->user->name, 1) : NULL;
+    struct stream_user *u = st ? stream_user(st, user, 1) : NULL;
     struct stream_session *ss = u ? calloc(1, sizeof(*ss)) : NULL;
     if (ss && lg->ack && !(ss->receipts = calloc(STREAM_RECEIPTS_MAX, sizeof(*ss->receipts)))) {
         free(ss);
@@ -183,7 +184,9 @@ void stream_login_replied(struct server *srv, chatd_session_id session, uint64_t
     struct stream_session *ss = s ? s->stream : NULL;
     if (!st || !ss || ss->login != login || ss->state != SS_REPLY)
         return;
-    if (!success || !srv->cfg->db.enable || srv->check_only) {
+    /* A name longer than the tables keep has no timeline: nothing can be posted to it. */
+    if (!success || !srv->cfg->db.enable || srv->check_only ||
+        strlen(ss->u->name) > STREAM_NAME_MAX) {
         stream_go_live(st, ss);
         return;
     }

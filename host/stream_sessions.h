@@ -30,16 +30,17 @@ struct stream_login {
 /* Read "device", "ack" and "since" of a login request. 0, or CHATD_EINVAL when one of
  * them breaks its rule (reason set). */
 int stream_login_parse(const json_t *body, struct stream_login *out, char *reason, size_t len);
-/* Session s was just bound to its user by a login: its pushes are held until
- * stream_login_replied. Returns the login's number (0 out of memory: then s is treated
- * as a version 1 session sent nothing stored). */
-uint64_t stream_login_bound(struct server *srv, struct session *s, const struct stream_login *lg);
+/* Session s (logged in as nobody) is about to be bound to `user` by a login: its pushes
+ * are held from now until stream_login_replied. Returns the login's number (0 out of
+ * memory: then s is sent only what comes live). */
+uint64_t stream_login_bound(struct server *srv, struct session *s, const char *user,
+                            const struct stream_login *lg);
 /* That login was answered: with success the session is sent its timeline after its
  * position, then its held pushes; otherwise the held pushes go out. */
 void stream_login_replied(struct server *srv, chatd_session_id session, uint64_t login,
                           int success);
-/* s is being unbound from its user (logout, close): pushes it never wrote get timeline
- * rows again; at the user's last session their positions are written. */
+/* s is being unbound from its user (logout, close), or its bind failed: pushes it never wrote get
+ * timeline rows again; at the user's last session their positions are written. */
 void stream_session_end(struct server *srv, struct session *s);
 /* s wrote some of its output. */
 void stream_session_wrote(struct session *s);
