@@ -356,7 +356,8 @@ static void on_write_timer(evutil_socket_t fd, short what, void *arg)
         stream_user_release(st, u);
     }
     if (w->n == 0 || submit_write(st, w) != 0) {
-        log_error("device positions could not be written now; they are at the next logout");
+        if (w->n > 0)
+            log_error("device positions could not be written now; they are at the next logout");
         free(w->rows);
         free(w);
         return;
