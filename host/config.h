@@ -80,13 +80,6 @@ struct config {
         int64_t max_connections_per_address; /* 0: off */
         int64_t max_tracked;                 /* entries per table of buckets */
     } limits;
-    /* [messages]: retention and devices (stream.h) */
-    struct config_messages {
-        int64_t retention_days;     /* messages older are deleted by the hourly prune */
-        int64_t retention_count;    /* per conversation; 0: no limit */
-        int64_t device_forget_days; /* devices not seen for this long are forgotten */
-        int64_t max_devices;        /* per user; the least recently seen goes */
-    } messages;
 
     /* [admin] */
     int64_t admin_enable;
@@ -112,6 +105,15 @@ struct config {
         int64_t job_timeout_ms;
         int64_t connect_timeout_s;
     } db;
+
+    /* [messages] */
+    struct config_messages {
+        int64_t batch_max;          /* posts per commit batch (post.c) */
+        int64_t retention_days;     /* messages older are deleted by the hourly prune */
+        int64_t retention_count;    /* per conversation; 0: no limit */
+        int64_t device_forget_days; /* devices not seen for this long are forgotten */
+        int64_t max_devices;        /* per user; the least recently seen goes */
+    } messages;
 
     /* [plugin.<name>] */
     struct config_entry *plugin_entries;

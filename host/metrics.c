@@ -3,8 +3,8 @@
 #include "metrics.h"
 
 #include "config.h"
-#include "delivery.h"
 #include "stream_sessions.h"
+#include "post.h"
 
 #include "server.h"
 #include "workers.h"
@@ -337,8 +337,8 @@ void metrics_render(struct server *srv, struct evbuffer *out)
 
     plugin_gauges(out, m);
     hook_counts(out, m);
-    delivery_render_metrics(srv, out);
     stream_render_metrics(srv, out);
+    post_render_metrics(srv, out);
     if (!srv->pool)
         return;
     struct pool_stats p;

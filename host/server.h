@@ -123,10 +123,10 @@ struct server {
     struct session *dead; /* closed sessions waiting for the reaper */
     struct user *users;   /* by name */
 
-    struct pool *pool;         /* worker threads for plugin jobs */
-    struct delivery *delivery; /* the deliver() facility (delivery.h) */
-    struct stream *stream;     /* the read side of the message stream (stream_sessions.h) */
-    int check_only;            /* chatd -t: load and check, touch no database */
+    struct pool *pool;       /* worker threads for plugin jobs */
+    struct stream *stream;   /* the read side of the message stream (stream_sessions.h) */
+    struct post_state *post; /* post() and the commit batches (post.h) */
+    int check_only;          /* chatd -t: load and check, touch no database */
     /* The config file and command-line overrides, re-read at a reload. */
     const struct config_source *source;
 

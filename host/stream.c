@@ -20,6 +20,7 @@
 #include "commands.h"
 #include "log.h"
 #include "metrics.h"
+#include "migrations.h"
 #include "post.h"
 #include "server.h"
 #include "session.h"
@@ -452,16 +453,6 @@ void stream_session_end(struct server *srv, struct session *s)
 
 /* ---- set-up and metrics ------------------------------------------------------------ */
 
-static const struct chatd_plugin_descriptor stream_descriptor = {
-    .abi_major = CHATD_ABI_MAJOR,
-    .abi_minor = CHATD_ABI_MINOR,
-    .size = (uint32_t)sizeof(struct chatd_plugin_descriptor),
-    .jansson_major = JANSSON_MAJOR_VERSION,
-    .name = "chatd",
-    .version = CHATD_VERSION,
-    .description = "the host's message stream: drains, positions, ack, receipts",
-};
-
 int stream_new(struct server *srv)
 {
     struct stream *st = calloc(1, sizeof(*st));
@@ -470,7 +461,7 @@ int stream_new(struct server *srv)
         return -1;
     }
     st->srv = srv;
-    st->self.desc = &stream_descriptor;
+    st->self.desc = &delivery_descriptor;
     st->self.state = PLUGIN_RUNNING;
     st->self.server = srv;
     srv->stream = st;
@@ -479,6 +470,15 @@ int stream_new(struct server *srv)
         return -1;
     }
     return 0;
+}
+
+int stream_migrate(struct server *srv, struct chatd_db *db, char *err, size_t errlen)
+{
+    char why[768];
+    if (migrations_apply(db, &srv->stream->self, why, sizeof(why)) == 0)
+        return 0;
+    snprintf(err, errlen, "chatd's own tables: %s", why);
+    return -1;
 }
 
 void stream_start(struct server *srv)

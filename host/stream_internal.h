@@ -183,6 +183,10 @@ int64_t stream_wall_ms(void);
 /* ack.c */
 int ack_register(struct stream *st);
 
+/* delivery_schema.c: the descriptor of the host's pseudo-plugin "chatd", with the
+ * migrations of its tables. */
+extern const struct chatd_plugin_descriptor delivery_descriptor;
+
 /* prune.c */
 void prune_start(struct stream *st);
 void prune_free(struct stream *st);

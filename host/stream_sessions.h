@@ -12,9 +12,13 @@
 struct server;
 struct session;
 struct evbuffer;
+struct chatd_db;
 
 /* Set up srv->stream and register the host's command `ack`. 0, or -1 out of memory. */
 int stream_new(struct server *srv);
+/* Apply the host's own schema migrations (plugin name "chatd" in chatd_schema) on db, a
+ * connection of the start-up; call before any plugin's. -1 with the reason in err. */
+int stream_migrate(struct server *srv, struct chatd_db *db, char *err, size_t errlen);
 /* Start the hourly prune (the pool runs). */
 void stream_start(struct server *srv);
 /* Free everything (after pool_free). */

@@ -201,6 +201,7 @@ START_TEST(stored_messages_come_after_login_reply_oldest_first)
     expect_end(bob, "bob");
     char *metrics = test_http_get(admin_port, "/metrics");
     ck_assert_ptr_nonnull(metrics);
+    ck_assert_ptr_nonnull(strstr(metrics, "chatd_post_timeline_rows_total 3\n"));
     ck_assert_ptr_nonnull(strstr(metrics, "chatd_stream_drains_total 1\n"));
     ck_assert_ptr_nonnull(strstr(metrics, "chatd_stream_drained_total 3\n"));
     ck_assert_ptr_nonnull(strstr(metrics, "chatd_stream_held 0\n"));

@@ -254,6 +254,21 @@ START_TEST(config_reads_the_cpu_queue_within_its_range)
 }
 END_TEST
 
+START_TEST(config_reads_the_commit_batch_size_within_its_range)
+{
+    ck_assert_int_eq(load("[messages]\nbatch_max = 250\n"), 0);
+    ck_assert_int_eq(cfg.messages.batch_max, 250);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[server]\n"), 0);
+    ck_assert_int_eq(cfg.messages.batch_max, 1000);
+    config_free(&cfg);
+    assert_refused("[messages]\nbatch_max = 0\n", 2,
+                   "[messages] batch_max: 0 is out of range [1, 100000]");
+    assert_refused("[messages]\n\nbatch_max = 100001\n", 3,
+                   "[messages] batch_max: 100001 is out of range [1, 100000]");
+}
+END_TEST
+
 START_TEST(config_refuses_bad_boolean)
 {
     assert_refused("[log]\nsyslog = maybe\n", 2,
@@ -572,6 +587,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_build_refuses_tls_listener_without_certificate);
     tcase_add_test(tc, installed_paths_are_found_beside_the_executable);
     tcase_add_test(tc, config_reads_messages_retention_and_devices);
+    tcase_add_test(tc, config_reads_the_commit_batch_size_within_its_range);
     suite_add_tcase(s, tc);
     return s;
 }
