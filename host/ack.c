@@ -19,7 +19,7 @@ static void send_receipt(struct stream *st, const char *to, int64_t seq, const c
 {
     char id[24];
     snprintf(id, sizeof(id), "%lld", (long long)seq);
-    json_t *msg = json_pack("{sssssssss}", "cmd", "receipt", "msg_id", id, "user", reader, "status",
+    json_t *msg = json_pack("{ssssssss}", "cmd", "receipt", "msg_id", id, "user", reader, "status",
                             "delivered");
     if (!msg)
         return;

@@ -70,6 +70,7 @@ static struct device *device_add(struct stream_user *u, const char *name, int64_
     snprintf(d->name, sizeof(d->name), "%s", name);
     d->acked = acked;
     d->seen_at = seen_at;
+    d->provisional = 0;
     return d;
 }
 
@@ -122,15 +123,23 @@ static void load_done(struct chatd_request *req, void *arg, int status)
                 status = CHATD_ENOMEM;
                 break;
             }
-            if (c[1].i > d->acked)
+            if (c[1].i > d->acked || d->provisional)
                 d->acked = c[1].i;
+            d->provisional = 0;
             if (c[2].i > d->seen_at)
                 d->seen_at = c[2].i;
         }
         if (status == 0) {
             u->loaded = 1;
+            for (size_t i = 1; i < u->n_devices; i++) {
+                if (u->devices[i].provisional && u->devices[i].acked < u->devices[0].acked)
+                    u->devices[i].acked = u->devices[0].acked;
+                u->devices[i].provisional = 0;
+            }
             devices_trim(st, u);
             recount(u);
+            if (u->n_sessions == 0)
+                devices_logout(st, u); /* they all left while this was read */
         } else {
             log_error("the devices of %s could not be read (%s): their sessions are sent only "
                       "what comes from now on",
@@ -172,6 +181,7 @@ struct device *devices_get(struct stream *st, struct stream_user *u, const char 
     d = device_add(u, name, position, stream_wall_ms());
     if (!d)
         return NULL;
+    d->provisional = !u->loaded;
     u->has_devices = 1;
     devices_trim(st, u);
     devices_dirty(st, u);

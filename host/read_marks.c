@@ -79,7 +79,7 @@ static void mark_done(struct chatd_request *req, void *arg, int status)
     if (status == 0 && m->moved) {
         char id[24];
         snprintf(id, sizeof(id), "%lld", (long long)m->msg_id);
-        json_t *msg = json_pack("{sssssssss}", "cmd", "receipt", "msg_id", id, "user", m->reader,
+        json_t *msg = json_pack("{ssssssss}", "cmd", "receipt", "msg_id", id, "user", m->reader,
                                 "status", "read");
         if (msg) {
             stream_push_live(st->srv, m->peer, msg);

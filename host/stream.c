@@ -148,6 +148,7 @@ static void session_begin(struct stream *st, struct stream_session *ss)
 {
     struct stream_user *u = ss->u;
     int64_t v1 = u->devices[0].acked;
+    u->devices[0].seen_at = stream_wall_ms();
     if (!ss->ack) {
         ss->position = v1;
     } else {

@@ -136,7 +136,8 @@ static size_t push_page(struct stream_drain *dr)
             json_object_set_new(msg, "msg_id", json_string(id));
         }
         json_object_set_new(msg, "seq", json_integer(seq));
-        json_object_set_new(msg, "ts", json_integer(c[3].i));
+        if (c[2].i || !json_object_get(msg, "ts"))
+            json_object_set_new(msg, "ts", json_integer(c[3].i)); /* deliver()'s keep theirs */
         json_object_set_new(msg, "offline", json_true());
         const char *receipt_sender =
             (c[4].i & CHATD_POST_PRIVATE) && c[5].type == CHATD_PARAM_TEXT ? c[5].s : NULL;

@@ -32,6 +32,9 @@ struct device {
     char name[STREAM_DEVICE_MAX + 1]; /* "" is the user's version 1 position */
     int64_t acked;
     int64_t seen_at; /* Unix ms */
+    /* Made before the user's devices were read: takes the read "" position unless the
+     * table had it. */
+    int provisional;
 };
 
 struct stream_session;
