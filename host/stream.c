@@ -134,6 +134,7 @@ uint64_t stream_login_bound(struct server *srv, struct session *s, const char *u
         u->has_devices = 1; /* from now on every message for u gets a timeline row */
     }
     ss->since = lg->since;
+    ss->ceiling = post_last_id(srv);
     ss->login = ++logins;
     ss->next = u->sessions;
     u->sessions = ss;

@@ -36,7 +36,11 @@ struct stream_drain {
     struct stream *st;
     struct stream_session *ss; /* NULL once abandoned */
     char user[STREAM_NAME_MAX + 1];
-    int64_t after;           /* read rows after this seq */
+    int64_t after; /* read rows after this seq */
+    /* ... and up to this one: what was posted before the session was bound. Later
+     * messages reach it as live pushes (held until the drain ends), not from the
+     * timeline, unless held ones were dropped: then it reads to the end. */
+    int64_t upto;
     int busy;                /* a job or a watch is out: it frees an abandoned drain */
     int failures;            /* failed jobs in a row */
     struct chatd_rows *rows; /* the page read (worker) */
@@ -54,9 +58,10 @@ static void drain_free(struct stream_drain *dr)
 static int read_work(struct chatd_db *db, void *arg)
 {
     struct stream_drain *dr = arg;
-    struct chatd_value v[3] = {
+    struct chatd_value v[4] = {
         {.type = CHATD_PARAM_TEXT, .s = dr->user, .len = strlen(dr->user)},
         {.type = CHATD_PARAM_INT64, .i = dr->after},
+        {.type = CHATD_PARAM_INT64, .i = dr->upto},
         {.type = CHATD_PARAM_INT64, .i = STREAM_PAGE_ROWS},
     };
     db_rows_free(dr->rows);
@@ -64,8 +69,9 @@ static int read_work(struct chatd_db *db, void *arg)
     return db_query_rows(db,
                          "SELECT m.id, m.body, m.conversation IS NOT NULL, m.ts, m.flags, m.sender "
                          "FROM chatd_timeline t JOIN chatd_messages m ON m.id = t.message_id "
-                         "WHERE t.user = ? AND t.message_id > ? ORDER BY t.message_id LIMIT ?",
-                         v, 3, STREAM_PAGE_ROWS, &dr->rows);
+                         "WHERE t.user = ? AND t.message_id > ? AND t.message_id <= ? "
+                         "ORDER BY t.message_id LIMIT ?",
+                         v, 4, STREAM_PAGE_ROWS, &dr->rows);
 }
 
 static void drain_read(struct stream_drain *dr);
@@ -217,6 +223,8 @@ static void drain_read(struct stream_drain *dr)
 {
     static const struct chatd_job read_job = {
         .work = read_work, .done = job_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    if (dr->ss->reread)
+        dr->upto = INT64_MAX;
     dr->ss->reread = 0;
     dr->busy = 1;
     int rc = pool_submit(dr->st->srv->pool, &dr->st->self, NULL, &read_job, dr);
@@ -239,6 +247,7 @@ void drain_start(struct stream *st, struct stream_session *ss)
     dr->ss = ss;
     snprintf(dr->user, sizeof(dr->user), "%s", ss->u->name);
     dr->after = ss->position;
+    dr->upto = ss->ceiling;
     ss->drain = dr;
     st->stats.drains++;
     drain_read(dr);

@@ -98,7 +98,10 @@ struct stream_session {
     int64_t since;                      /* with ack: the login's since, or -1 */
     int64_t position;                   /* what it is sent after */
     int64_t sent_max;                   /* the highest seq it was sent */
-    uint64_t login;                     /* which login of the session this is */
+    /* The last message posted when it was bound: its drain reads the timeline up to
+     * there; what came later reaches it live (held while it drains). */
+    int64_t ceiling;
+    uint64_t login; /* which login of the session this is */
     struct held_push *held;
     size_t n_held, cap_held;
     int reread;                     /* held message pushes were dropped: read once more */
