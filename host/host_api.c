@@ -156,8 +156,11 @@ static int api_session_login(struct chatd_request *req, const char *user)
     }
     struct stream_login lg;
     char reason[96];
-    if (stream_login_parse(req->body, &lg, reason, sizeof(reason)) != 0)
+    if (stream_login_parse(req->body, &lg, reason, sizeof(reason)) != 0) {
+        log_debug("session %llu: login as %s refused: %s", (unsigned long long)req->session, user,
+                  reason);
         return CHATD_EINVAL; /* binding nothing: the plugin answers bad_request */
+    }
     /* A second login in one request: the first one is over. */
     request_login_answered(req, 0);
     users_unbind(req->server, s);
