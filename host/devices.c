@@ -91,6 +91,7 @@ static void devices_trim(struct stream *st, struct stream_user *u)
         if (!oldest)
             return;
         u->devices[oldest] = u->devices[--u->n_devices];
+        u->forgot = 1;
         st->stats.devices_forgotten++;
     }
 }
@@ -194,6 +195,7 @@ struct position_row {
     char user[STREAM_NAME_MAX + 1];
     char device[STREAM_DEVICE_MAX + 1];
     int64_t acked, seen_at;
+    int trim; /* the user's first row, when the user forgot devices in memory */
 };
 
 struct position_write {
@@ -244,7 +246,7 @@ static int write_work(struct chatd_db *db, void *arg)
     for (size_t i = 0; rc == 0 && i < w->n; i++)
         rc = upsert(db, &w->rows[i]);
     for (size_t i = 0; rc == 0 && i < w->n; i++)
-        if (i == 0 || strcmp(w->rows[i].user, w->rows[i - 1].user) != 0)
+        if (w->rows[i].trim)
             rc = trim(db, w->rows[i].user, w->max_devices);
     if (rc == 0)
         rc = db_simple(db, "COMMIT");
@@ -265,7 +267,7 @@ static int write_work(struct chatd_db *db, void *arg)
 }
 
 /* Copy u's positions into w. 0, or -1 out of memory. */
-static int snapshot(struct position_write *w, const struct stream_user *u)
+static int snapshot(struct position_write *w, struct stream_user *u)
 {
     struct position_row *more = realloc(w->rows, (w->n + u->n_devices) * sizeof(*more));
     if (!more)
@@ -277,7 +279,9 @@ static int snapshot(struct position_write *w, const struct stream_user *u)
         snprintf(p->device, sizeof(p->device), "%s", u->devices[i].name);
         p->acked = u->devices[i].acked;
         p->seen_at = u->devices[i].seen_at;
+        p->trim = i == 0 && u->forgot;
     }
+    u->forgot = 0;
     return 0;
 }
 

@@ -50,7 +50,7 @@ struct stream_user {
     struct device *devices; /* devices[0] is "" */
     size_t n_devices, cap_devices;
     int64_t acked_max; /* the highest position of a device other than "" */
-    int dirty;         /* positions changed since they were last written */
+    int forgot;        /* devices were forgotten (max_devices): the table must be trimmed */
     unsigned jobs;     /* jobs in flight naming the user */
     size_t n_sessions; /* sessions bound through the stream */
     size_t n_draining; /* of them, being sent their timeline */
