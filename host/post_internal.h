@@ -138,8 +138,8 @@ struct post_state {
     size_t queued;
     struct post_row *rows; /* waiting for the next batch */
     size_t n_rows, cap_rows;
-    struct post_item *deferred; /* done waits for the next batch (late rows) */
-    struct post_item *by_key;   /* queued and in flight, by client_msg_id */
+    struct post_item *deferred, **deferred_tail; /* done waits for the next batch (late rows) */
+    struct post_item *by_key;                    /* queued and in flight, by client_msg_id */
     struct commit_batch *flight_head, **flight_tail;
     unsigned in_flight;
     int exact_in_flight;
