@@ -547,7 +547,9 @@ int post_new(struct server *srv)
     ps->queue_tail = &ps->queue_head;
     ps->flight_tail = &ps->flight_head;
     ps->deferred_tail = &ps->deferred;
-    if (!(ps->submit_ev = event_new(srv->base, -1, 0, on_submit, ps))) {
+    if (commit_sql_init(&ps->sql) != 0 ||
+        !(ps->submit_ev = event_new(srv->base, -1, 0, on_submit, ps))) {
+        commit_sql_free(&ps->sql);
         free(ps->self.name);
         free(ps);
         return -1;
@@ -593,6 +595,7 @@ void post_free(struct server *srv)
     rows_free(ps->rows, ps->n_rows);
     post_quota_free(ps);
     event_free(ps->submit_ev);
+    commit_sql_free(&ps->sql);
     commit_order_destroy(&ps->order);
     free(ps->self.name);
     free(ps);
