@@ -3,8 +3,9 @@
  *     chatd_messages by the unique key (sender, client_msg_id), 16 at a time; a match
  *     is a repeat (not written, answered with the first message's id and time);
  *  2. the limits (post_quota.c) of posts to one recipient who was offline;
- *  3. the message rows, by multi-row INSERTs with their ids given (a power of two rows
- *     each, 32 at most), then the timeline rows the same way (64 at most) (INSERT IGNORE: a row
+ *  3. the message rows, by multi-row INSERTs with their ids given (one statement per
+ *     32 rows, its text made for that many: commit_sql), then the timeline rows the
+ *     same way (64 a statement) (INSERT IGNORE: a row
  * written twice is one row), then rows for earlier messages (post_store_rows);
  *  4. its turn, then the counter raised to the batch's last id, and COMMIT.
  * Two batches may be in flight on two connections (post.c): the later one writes its
@@ -16,6 +17,7 @@
 #include "db.h"
 #include "log.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void commit_order_init(struct commit_order *o)
@@ -129,45 +131,68 @@ static int find_repeats(struct chatd_db *db, struct commit_batch *b)
 #define MSG_HEAD                                                                                   \
     "INSERT INTO chatd_messages (id, body, sender, conversation, ts, client_msg_id, flags) "       \
     "VALUES "
-#define MSG_COLS   7
-#define MSG_ROW    "(?, ?, ?, ?, ?, ?, ?)"
-#define TL_HEAD    "INSERT IGNORE INTO chatd_timeline (user, message_id, sender) VALUES "
-#define TL_COLS    3
-#define TL_ROW     "(?, ?, ?)"
-#define TIMES2(r)  r ", " r
-#define TIMES4(r)  TIMES2(TIMES2(r))
-#define TIMES8(r)  TIMES2(TIMES4(r))
-#define TIMES16(r) TIMES2(TIMES8(r))
-#define TIMES32(r) TIMES2(TIMES16(r))
-#define TIMES64(r) TIMES2(TIMES32(r))
-/* The most rows one statement takes: CHATD_DB_MAX_PARAMS parameters. */
-#define MSG_BIG 32
-#define TL_BIG  64
-_Static_assert(MSG_BIG *MSG_COLS <= CHATD_DB_MAX_PARAMS && TL_BIG * TL_COLS <= CHATD_DB_MAX_PARAMS,
+#define MSG_COLS 7
+#define MSG_ROW  "(?, ?, ?, ?, ?, ?, ?)"
+#define TL_HEAD  "INSERT IGNORE INTO chatd_timeline (user, message_id, sender) VALUES "
+#define TL_COLS  3
+#define TL_ROW   "(?, ?, ?)"
+_Static_assert(COMMIT_MESSAGE_ROWS *MSG_COLS <= CHATD_DB_MAX_PARAMS &&
+                   COMMIT_TIMELINE_ROWS * TL_COLS <= CHATD_DB_MAX_PARAMS,
                "a statement binds at most CHATD_DB_MAX_PARAMS parameters");
 
-/* Rows are bound into a chunk of `big` rows and go out in statements of a power of two
- * rows each (big, ..., 2, 1): at most one statement per bit of the count. */
+/* head, then n times row, comma separated. */
+static char *rows_sql(const char *head, const char *row, size_t n)
+{
+    size_t hl = strlen(head), rl = strlen(row);
+    char *sql = malloc(hl + n * (rl + 2) + 1);
+    if (!sql)
+        return NULL;
+    char *p = sql;
+    memcpy(p, head, hl);
+    p += hl;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) {
+            memcpy(p, ", ", 2);
+            p += 2;
+        }
+        memcpy(p, row, rl);
+        p += rl;
+    }
+    *p = '\0';
+    return sql;
+}
+
+int commit_sql_init(struct commit_sql *sql)
+{
+    for (size_t i = 0; i < COMMIT_MESSAGE_ROWS; i++)
+        if (!(sql->messages[i] = rows_sql(MSG_HEAD, MSG_ROW, i + 1)))
+            return -1;
+    for (size_t i = 0; i < COMMIT_TIMELINE_ROWS; i++)
+        if (!(sql->timeline[i] = rows_sql(TL_HEAD, TL_ROW, i + 1)))
+            return -1;
+    return 0;
+}
+
+void commit_sql_free(struct commit_sql *sql)
+{
+    for (size_t i = 0; i < COMMIT_MESSAGE_ROWS; i++)
+        free(sql->messages[i]);
+    for (size_t i = 0; i < COMMIT_TIMELINE_ROWS; i++)
+        free(sql->timeline[i]);
+}
+
+/* Rows are bound into a chunk of up to `big` rows, which goes out as one statement. */
 struct inserter {
     struct chatd_db *db;
-    const char *sql[7]; /* sql[k]: 2^k rows; up to `big` */
+    char *const *sql; /* sql[k]: k + 1 rows */
     size_t cols, big, n;
     struct chatd_value v[CHATD_DB_MAX_PARAMS];
 };
 
 static int flush_rows(struct inserter *in)
 {
-    int rc = 0;
-    size_t done = 0;
-    while (rc == 0 && done < in->n) {
-        size_t left = in->n - done;
-        size_t bit = 0;
-        while (((size_t)2 << bit) <= left && ((size_t)2 << bit) <= in->big)
-            bit++;
-        size_t k = (size_t)1 << bit;
-        rc = db_exec(in->db, in->sql[bit], in->v + done * in->cols, k * in->cols, NULL, NULL);
-        done += k;
-    }
+    int rc =
+        in->n > 0 ? db_exec(in->db, in->sql[in->n - 1], in->v, in->n * in->cols, NULL, NULL) : 0;
     in->n = 0;
     return rc;
 }
@@ -181,12 +206,8 @@ static struct chatd_value *row_slot(struct inserter *in, int *rc)
 
 static int write_messages(struct chatd_db *db, struct commit_batch *b)
 {
-    struct inserter in = {.db = db,
-                          .sql = {MSG_HEAD MSG_ROW, MSG_HEAD TIMES2(MSG_ROW),
-                                  MSG_HEAD TIMES4(MSG_ROW), MSG_HEAD TIMES8(MSG_ROW),
-                                  MSG_HEAD TIMES16(MSG_ROW), MSG_HEAD TIMES32(MSG_ROW)},
-                          .cols = MSG_COLS,
-                          .big = MSG_BIG};
+    struct inserter in = {
+        .db = db, .sql = b->ps->sql.messages, .cols = MSG_COLS, .big = COMMIT_MESSAGE_ROWS};
     int rc = 0;
     for (struct post_item *item = b->first; rc == 0 && item; item = item->next) {
         if (!written(item))
@@ -208,12 +229,8 @@ static int write_messages(struct chatd_db *db, struct commit_batch *b)
 
 static int write_timeline(struct chatd_db *db, struct commit_batch *b)
 {
-    struct inserter in = {.db = db,
-                          .sql = {TL_HEAD TL_ROW, TL_HEAD TIMES2(TL_ROW), TL_HEAD TIMES4(TL_ROW),
-                                  TL_HEAD TIMES8(TL_ROW), TL_HEAD TIMES16(TL_ROW),
-                                  TL_HEAD TIMES32(TL_ROW), TL_HEAD TIMES64(TL_ROW)},
-                          .cols = TL_COLS,
-                          .big = TL_BIG};
+    struct inserter in = {
+        .db = db, .sql = b->ps->sql.timeline, .cols = TL_COLS, .big = COMMIT_TIMELINE_ROWS};
     int rc = 0;
     for (struct post_item *item = b->first; rc == 0 && item; item = item->next) {
         for (size_t i = 0; rc == 0 && written(item) && i < item->n_users; i++) {

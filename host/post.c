@@ -191,11 +191,13 @@ void post_store_rows(struct server *srv, const char *user, const int64_t *ids, s
     submit_batches(ps);
 }
 
-/* Deferred posts (late rows) wait in a list; they are done after the next commit. */
+/* Deferred posts (late rows) wait in a list, in id order; they are done after the
+ * next commit. */
 static void defer(struct post_state *ps, struct post_item *item)
 {
-    item->next = ps->deferred;
-    ps->deferred = item;
+    item->next = NULL;
+    *ps->deferred_tail = item;
+    ps->deferred_tail = &item->next;
 }
 
 /* Push one committed post to its recipients; 1 when some recipient who had no row
@@ -337,6 +339,7 @@ static void submit_batches(struct post_state *ps)
         ps->n_rows = ps->cap_rows = 0;
         b->deferred = ps->deferred;
         ps->deferred = NULL;
+        ps->deferred_tail = &ps->deferred;
         b->ticket = ps->next_ticket;
         static const struct chatd_job job = {
             .work = commit_batch_work, .done = batch_done, .flags = CHATD_JOB_DB};
@@ -543,7 +546,10 @@ int post_new(struct server *srv)
     ps->self.server = srv;
     ps->queue_tail = &ps->queue_head;
     ps->flight_tail = &ps->flight_head;
-    if (!(ps->submit_ev = event_new(srv->base, -1, 0, on_submit, ps))) {
+    ps->deferred_tail = &ps->deferred;
+    if (commit_sql_init(&ps->sql) != 0 ||
+        !(ps->submit_ev = event_new(srv->base, -1, 0, on_submit, ps))) {
+        commit_sql_free(&ps->sql);
         free(ps->self.name);
         free(ps);
         return -1;
@@ -589,6 +595,7 @@ void post_free(struct server *srv)
     rows_free(ps->rows, ps->n_rows);
     post_quota_free(ps);
     event_free(ps->submit_ev);
+    commit_sql_free(&ps->sql);
     commit_order_destroy(&ps->order);
     free(ps->self.name);
     free(ps);

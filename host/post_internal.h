@@ -102,6 +102,18 @@ struct commit_batch {
     struct commit_batch *next;
 };
 
+/* The most rows one INSERT of a batch takes (CHATD_DB_MAX_PARAMS parameters at most):
+ * message rows have 7 columns, timeline rows 3. */
+#define COMMIT_MESSAGE_ROWS  32
+#define COMMIT_TIMELINE_ROWS 64
+
+/* The INSERT texts of the batches, one per row count, so that n rows are one statement
+ * (up to the maximum): made once at start, read by the workers. */
+struct commit_sql {
+    char *messages[COMMIT_MESSAGE_ROWS]; /* messages[k]: k + 1 rows */
+    char *timeline[COMMIT_TIMELINE_ROWS];
+};
+
 /* The order in which in-flight batches commit, across worker threads. */
 struct commit_order {
     pthread_mutex_t lock;
@@ -138,13 +150,14 @@ struct post_state {
     size_t queued;
     struct post_row *rows; /* waiting for the next batch */
     size_t n_rows, cap_rows;
-    struct post_item *deferred; /* done waits for the next batch (late rows) */
-    struct post_item *by_key;   /* queued and in flight, by client_msg_id */
+    struct post_item *deferred, **deferred_tail; /* done waits for the next batch (late rows) */
+    struct post_item *by_key;                    /* queued and in flight, by client_msg_id */
     struct commit_batch *flight_head, **flight_tail;
     unsigned in_flight;
     int exact_in_flight;
     uint64_t next_ticket;
     struct commit_order order;
+    struct commit_sql sql;
     struct post_bound *stored_bounds; /* by user */
     struct post_bound *sender_bounds; /* by "user\nsender" */
     struct post_stats stats;
@@ -167,6 +180,9 @@ int post_valid_name(const char *name);
 int commit_batch_work(struct chatd_db *db, void *arg);
 void commit_order_init(struct commit_order *o);
 void commit_order_destroy(struct commit_order *o);
+/* Make the statement texts. 0, or -1 out of memory (commit_sql_free frees what was made). */
+int commit_sql_init(struct commit_sql *sql);
+void commit_sql_free(struct commit_sql *sql);
 
 /* post_quota.c */
 /* Take the loop's bounds into item as its batch forms; non-zero when the worker must
