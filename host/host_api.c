@@ -6,6 +6,7 @@
 #include "db_rows.h"
 #include "delivery.h"
 #include "flush_watch.h"
+#include "history.h"
 #include "hooks.h"
 #include "log.h"
 #include "plugin_loader.h"
@@ -445,4 +446,5 @@ const struct chatd_host host_api = {
     .auth_failed = api_auth_failed,
     .deliver_from = api_deliver_from,
     .job_room = api_job_room,
+    .history_read = history_read,
 };

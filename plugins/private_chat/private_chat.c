@@ -14,6 +14,7 @@
  * them after the recipient's next login_reply. */
 #include "common.h"
 #include "known_users.h"
+#include "read.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ struct private_chat {
     char boot[20];     /* makes msg_id unique across restarts and reloads */
     uint64_t next_msg; /* msg_ids are "<boot>-<n>" */
     struct known_users known;
+    struct read_command read; /* read.c */
 };
 
 /* One message on its way; owns everything it points at. */
@@ -252,6 +254,8 @@ static int private_chat_init(struct chatd_plugin *self, const struct chatd_host 
     int rc = host->register_command(self, &command);
     if (rc == 0)
         rc = host->command_rules(self, "private_chat", rules);
+    if (rc == 0)
+        rc = read_register(&pc->read, host, self);
     return rc;
 }
 
