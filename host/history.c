@@ -1,7 +1,7 @@
 /* history.c - history_read (ABI 1.4): one page of a conversation, a job of the host's
- * pseudo-plugin "chatd" (like delivery's), so that its statement and its time budget are
- * the host's whatever plugin asks. The caller stays loaded (pending_jobs) until its done
- * has run.
+ * pseudo-plugin "chatd" (the stream's record, like read_mark's jobs), so that its
+ * statement and its time budget are the host's whatever plugin asks. The caller stays loaded
+ * (pending_jobs) until its done has run.
  *
  * A page is one prepared statement on the (conversation, id) key:
  *   WHERE conversation = ? AND id < before AND id >= floor ORDER BY id DESC LIMIT n+1
@@ -17,9 +17,9 @@
 #include "history.h"
 
 #include "db.h"
-#include "delivery_internal.h"
 #include "log.h"
 #include "server.h"
+#include "stream_internal.h"
 #include "workers.h"
 
 #include <inttypes.h>
@@ -182,7 +182,7 @@ int history_read(struct chatd_plugin *self, struct chatd_request *req,
         (query->viewer && strlen(query->viewer) > HISTORY_VIEWER_MAX))
         return CHATD_EINVAL;
     struct server *srv = self->server;
-    if (!srv->cfg->db.enable || srv->check_only)
+    if (!srv->stream || !srv->cfg->db.enable || srv->check_only)
         return CHATD_ENOSYS;
     struct history_job *j = calloc(1, sizeof(*j));
     if (!j)
@@ -198,7 +198,7 @@ int history_read(struct chatd_plugin *self, struct chatd_request *req,
     j->limit = query->limit;
     static const struct chatd_job job = {
         .work = history_work, .done = history_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
-    int rc = pool_submit(srv->pool, &srv->delivery->self, req, &job, j);
+    int rc = pool_submit(srv->pool, &srv->stream->self, req, &job, j);
     if (rc != 0) {
         free(j);
         return rc;
