@@ -434,8 +434,8 @@ START_TEST(history_shows_delivered_and_read_on_ones_own_private_messages_only)
 
     /* bob's phone gets them and acknowledges the second. */
     struct test_client *bob = connect_client();
-    json_decref(call(bob, "success", "{sssssssb}", "cmd", "login", "user", "bob", "passwd", PASSWD,
-                     "device", "phone", "ack", 1));
+    json_decref(call(bob, "success", "{sssssssssb}", "cmd", "login", "user", "bob", "passwd",
+                     PASSWD, "device", "phone", "ack", 1));
     json_t *pushed[3];
     for (int i = 0; i < 3; i++)
         pushed[i] = read_push(bob, "private_chat_recv");
