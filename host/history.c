@@ -62,15 +62,6 @@ static void peer_of(const char *conversation, const char *viewer, char *peer, si
         snprintf(peer, cap, "%.*s", (int)first_len, conversation);
 }
 
-/* The conversation rule of struct chatd_post: 1 to 70 bytes of [A-Za-z0-9_|#:.-]. */
-static int conversation_valid(const char *c)
-{
-    size_t n = c ? strlen(c) : 0;
-    if (n == 0 || n > CONVERSATION_MAX)
-        return 0;
-    return strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_|#:.-") == n;
-}
-
 static int flag_set(const struct chatd_value *v)
 {
     return v->type == CHATD_PARAM_INT64 && v->i != 0;
@@ -177,7 +168,9 @@ static void history_done(struct chatd_request *req, void *arg, int status)
 int history_read(struct chatd_plugin *self, struct chatd_request *req,
                  const struct chatd_history_query *query, chatd_history_done_fn done, void *arg)
 {
-    if (!query || !done || !conversation_valid(query->conversation) || query->limit < 1 ||
+    /* A key that breaks post's rule was never posted to: its page is empty. */
+    size_t key_len = query && query->conversation ? strlen(query->conversation) : 0;
+    if (!done || key_len == 0 || key_len > CONVERSATION_MAX || query->limit < 1 ||
         query->limit > HISTORY_LIMIT_MAX || query->before < 0 || query->floor < 0 ||
         (query->viewer && strlen(query->viewer) > HISTORY_VIEWER_MAX))
         return CHATD_EINVAL;
