@@ -77,7 +77,7 @@ static void groups_destroy(void *instance)
 static const char *const requires[] = {"accounts", NULL};
 static const char *const provides[] = {CHATD_GROUPS_SERVICE, NULL};
 
-CHATD_PLUGIN_DEFINE(.name = "groups", .version = "2.0.0",
+CHATD_PLUGIN_DEFINE(.name = "groups", .version = "1.0.0",
                     .description = "groups: create, join, leave, group_chat, groups, "
                                    "group_members, group at login",
                     .options = options, .migrations = groups_migrations, .init = groups_init,

@@ -2,9 +2,9 @@
  *   groups_groups    a group and its owner (a group is never deleted);
  *   groups_members   who is in which group, and since_msg: the last message id posted
  *                    before they joined (migration 7), where their history starts;
- *   groups_messages  the group's log up to version 1.x, kept for old data: since 2.0
- *                    group messages are posted to the host (chatd_messages, conversation
- *                    "#<group>") and nothing writes here any more;
+ *   groups_messages  the group's log before delivery version 2, kept for old data:
+ *                    group messages are now posted to the host (chatd_messages,
+ *                    conversation "#<group>") and nothing writes here any more;
  *   groups_users     one row per user who ever created or joined a group, locked first
  *                    by create and join so that two requests of one user cannot both
  *                    pass max_groups_per_user.
