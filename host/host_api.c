@@ -6,6 +6,7 @@
 #include "db_rows.h"
 #include "post.h"
 #include "flush_watch.h"
+#include "history.h"
 #include "hooks.h"
 #include "log.h"
 #include "plugin_loader.h"
@@ -468,5 +469,6 @@ const struct chatd_host host_api = {
     .job_room = api_job_room,
     .post = api_post,
     .message_last_id = api_message_last_id,
+    .history_read = history_read,
     .read_mark = stream_read_mark,
 };

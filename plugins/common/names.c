@@ -2,6 +2,9 @@
  * without loading a plugin. */
 #include "names.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int chat_valid_name(const char *name)
@@ -18,4 +21,20 @@ int chat_valid_name(const char *name)
             return 0;
     }
     return 1;
+}
+
+void chat_private_conversation(const char *a, const char *b, char out[CHAT_CONVERSATION_MAX + 1])
+{
+    int a_first = strcmp(a, b) <= 0;
+    snprintf(out, CHAT_CONVERSATION_MAX + 1, "%.32s|%.32s", a_first ? a : b, a_first ? b : a);
+}
+
+long long chat_msg_id_value(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > 19 || strspn(s, "0123456789") != n)
+        return 0;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    return errno == 0 && v > 0 ? v : 0;
 }

@@ -9,4 +9,16 @@
 /* Non-zero when `name` (may be NULL) follows the rule. */
 int chat_valid_name(const char *name);
 
+/* The value of a msg_id as the host gives them (ABI 1.4: the message's id in decimal):
+ * 1 to 19 digits, a positive int64. 0 when s (may be NULL) is not one. */
+long long chat_msg_id_value(const char *s);
+
+/* The longest history key of a private conversation: two names and the bar. */
+#define CHAT_CONVERSATION_MAX (2 * CHAT_NAME_MAX + 1)
+
+/* The history key (struct chatd_post's conversation) of the private conversation
+ * between users a and b, valid names: "<lower>|<higher>" in byte order, the same
+ * whoever of the two asks. */
+void chat_private_conversation(const char *a, const char *b, char out[CHAT_CONVERSATION_MAX + 1]);
+
 #endif

@@ -2,15 +2,19 @@
  *
  * It first runs the hook point "message.deliver" ({"kind":"group","user_from","group",
  * "text"}), whose hooks may refuse it or rewrite "text". Then one job finds the group
- * and its members, checks the sender is one, and writes the message to the group's
- * log; its id makes the msg_id ("g<id>"). The host's delivery then pushes it to every
- * other member online and stores it in chatd's inbox for the others; `success` is
- * answered once that is committed, and "message.accepted" runs. */
+ * and its members and checks the sender is one. The message is then posted to the host
+ * (ABI 1.4 post) for every other member, in the conversation "#<group>": the host
+ * numbers it, keeps it once for the group's history, commits it, pushes it to the
+ * members online and keeps it for the others' next login. `success` (with msg_id, seq
+ * and ts) is answered once that is committed, and "message.accepted" runs. A request
+ * with a client_msg_id the sender used before gets the first message's answer and
+ * delivers nothing. */
 #include "groups.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define CLIENT_MSG_ID_MAX 64
 
 struct message {
     struct groups *g;
@@ -18,33 +22,47 @@ struct message {
     json_t *text_json;         /* the text, as message.deliver's hooks left it */
     char group[CHAT_NAME_MAX + 1];
     char sender[CHAT_NAME_MAX + 1];
-    char *text; /* for the worker */
-    size_t text_len;
-    int64_t ts;
-    int64_t group_id, log_id;
+    char client_msg_id[CLIENT_MSG_ID_MAX + 1]; /* "" for none */
+    int64_t group_id;
     struct chatd_rows *members; /* user names */
     int not_member;
-    char msg_id[32];
 };
 
-static void finish(struct message *m, const char *result, const char *reason)
+/* Answer (fields taken, may be NULL), then free m. */
+static void finish(struct message *m, const char *result, const char *reason, json_t *fields)
 {
     struct groups *g = m->g;
-    chat_refuse(g->host, m->req, result, reason);
-    if (strcmp(result, "success") == 0) {
-        const struct chat_accepted a = {"group",      m->sender, "group", m->group,
-                                        m->text_json, m->msg_id, m->ts,   result};
-        chat_message_accepted(g->host, g->self, &a);
+    if (reason) {
+        if (!fields)
+            fields = json_object();
+        json_object_set_new(fields, "reason", json_string(reason));
     }
+    g->host->reply(m->req, result, fields);
     g->host->request_release(m->req);
     g->host->rows_free(m->members);
     json_decref(m->text_json);
-    free(m->text);
     free(m);
 }
 
-/* Worker. Not idempotent: a repeat would log the message twice. */
-static int store_work(struct chatd_db *db, void *arg)
+static void posted(const struct chatd_posted *p, void *arg)
+{
+    struct message *m = arg;
+    if (p->status != 0) {
+        finish(m, chat_status_word(p->status), chatd_strerror(p->status), NULL);
+        return;
+    }
+    if (!p->repeat) {
+        const struct chat_accepted a = {"group",      m->sender, "group", m->group,
+                                        m->text_json, p->msg_id, p->ts,   "success"};
+        chat_message_accepted(m->g->host, m->g->self, &a);
+    }
+    finish(m, "success", NULL,
+           json_pack("{sssIsI}", "msg_id", p->msg_id, "seq", (json_int_t)p->seq, "ts",
+                     (json_int_t)p->ts));
+}
+
+/* Worker: the group and its members. */
+static int members_work(struct chatd_db *db, void *arg)
 {
     struct message *m = arg;
     const struct chatd_host *host = m->g->host;
@@ -53,6 +71,8 @@ static int store_work(struct chatd_db *db, void *arg)
                               &m->group_id);
     if (rc != 0 || m->group_id == 0)
         return rc;
+    host->rows_free(m->members); /* a retry reads them again */
+    m->members = NULL;
     struct chatd_value id = {.type = CHATD_PARAM_INT64, .i = m->group_id};
     rc = host->db_query_rows(db, "SELECT user FROM groups_members WHERE group_id = ?", &id, 1, 0,
                              &m->members);
@@ -62,54 +82,15 @@ static int store_work(struct chatd_db *db, void *arg)
     for (size_t r = 0; r < m->members->n_rows; r++)
         if (strcmp(chat_cell(m->members, r, 0), m->sender) == 0)
             m->not_member = 0;
-    if (m->not_member)
-        return 0;
-    struct chatd_value row[4] = {
-        id,
-        {.type = CHATD_PARAM_TEXT, .s = m->sender, .len = strlen(m->sender)},
-        {.type = CHATD_PARAM_TEXT, .s = m->text, .len = m->text_len},
-        {.type = CHATD_PARAM_INT64, .i = m->ts}};
-    uint64_t log_id = 0;
-    rc = host->db_exec(
-        db, "INSERT INTO groups_messages (group_id, sender, text, ts) VALUES (?, ?, ?, ?)", row, 4,
-        NULL, &log_id);
-    m->log_id = (int64_t)log_id;
-    return rc;
+    return 0;
 }
 
-static void delivered(int status, size_t online, size_t n_stored, void *arg)
+static void post_to_members(struct message *m)
 {
-    (void)online;
-    (void)n_stored;
-    struct message *m = arg;
-    if (status != 0)
-        finish(m, chat_status_word(status),
-               "the message reached the members online but could not be stored for the others");
-    else
-        finish(m, "success", NULL);
-}
-
-static void stored(struct chatd_request *req, void *arg, int status)
-{
-    (void)req;
-    struct message *m = arg;
     struct groups *g = m->g;
-    if (status != 0) {
-        finish(m, chat_status_word(status), "the message could not be stored");
-        return;
-    }
-    if (m->group_id == 0) {
-        finish(m, "group_not_exist", NULL);
-        return;
-    }
-    if (m->not_member) {
-        finish(m, "not_member", NULL);
-        return;
-    }
-    snprintf(m->msg_id, sizeof(m->msg_id), "g%lld", (long long)m->log_id);
     const char **to = calloc(m->members->n_rows ? m->members->n_rows : 1, sizeof(*to));
     if (!to) {
-        finish(m, "internal", "out of memory");
+        finish(m, "internal", "out of memory", NULL);
         return;
     }
     size_t n = 0;
@@ -118,33 +99,48 @@ static void stored(struct chatd_request *req, void *arg, int status)
             to[n++] = chat_cell(m->members, r, 0);
     if (n == 0) {
         free(to);
-        finish(m, "success", NULL); /* nobody else to tell */
+        finish(m, "success", NULL, NULL); /* nobody else to tell, nothing to keep */
         return;
     }
-    json_t *push =
-        json_pack("{sssssssOsIss}", "cmd", "group_chat_recv", "group", m->group, "user_from",
-                  m->sender, "text", m->text_json, "ts", (json_int_t)m->ts, "msg_id", m->msg_id);
-    int rc = g->host->deliver(g->self, to, n, push, CHATD_DELIVER_STORE, 0, delivered, m);
+    char conversation[CHAT_NAME_MAX + 2];
+    conversation[0] = '#';
+    strcpy(conversation + 1, m->group);
+    const struct chatd_post post = {
+        .sender = m->sender,
+        .conversation = conversation,
+        .users = to,
+        .n_users = n,
+        .msg = json_pack("{sssssssO}", "cmd", "group_chat_recv", "group", m->group, "user_from",
+                         m->sender, "text", m->text_json),
+        .client_msg_id = m->client_msg_id[0] ? m->client_msg_id : NULL,
+    };
+    int rc = post.msg ? g->host->post(g->self, &post, posted, m) : CHATD_ENOMEM;
     free(to);
     if (rc != 0)
-        finish(m, "internal", chatd_strerror(rc));
+        finish(m, "internal", chatd_strerror(rc), NULL);
 }
 
-/* The message goes to the group's log (a job), then to the members. */
+static void members_read(struct chatd_request *req, void *arg, int status)
+{
+    (void)req;
+    struct message *m = arg;
+    if (status != 0)
+        finish(m, chat_status_word(status), "the group could not be read", NULL);
+    else if (m->group_id == 0)
+        finish(m, "group_not_exist", NULL, NULL);
+    else if (m->not_member)
+        finish(m, "not_member", NULL, NULL);
+    else
+        post_to_members(m);
+}
+
 static void send_message(struct message *m)
 {
-    struct groups *g = m->g;
-    m->text_len = json_string_length(m->text_json);
-    if (!(m->text = malloc(m->text_len + 1))) {
-        finish(m, "internal", "out of memory");
-        return;
-    }
-    memcpy(m->text, json_string_value(m->text_json), m->text_len + 1);
-    m->ts = g->host->now_ms();
-    static const struct chatd_job job = {.work = store_work, .done = stored, .flags = CHATD_JOB_DB};
-    /* req stays held by this plugin, so the job is not tied to it: stored answers every
-     * outcome, a failed submit included. */
-    g->host->job_run(g->self, NULL, &job, m);
+    static const struct chatd_job job = {
+        .work = members_work, .done = members_read, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    /* req stays held by this plugin, so the job is not tied to it: members_read answers
+     * every outcome, a failed submit included. */
+    m->g->host->job_run(m->g->self, NULL, &job, m);
 }
 
 static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)
@@ -152,7 +148,7 @@ static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, v
     struct message *m = arg;
     const char *result, *reason;
     if (chat_deliver_verdict(outcome, payload, m->g->max_text, &result, &reason) < 0) {
-        finish(m, result, reason);
+        finish(m, result, reason, NULL);
         return;
     }
     /* Only "text" is the hooks' to change. */
@@ -169,6 +165,8 @@ void groups_handle_chat(struct chatd_request *req, const json_t *body, void *arg
         g->host->reply(req, "group_not_exist", NULL);
         return;
     }
+    /* The field table holds it to 1 to 64 bytes (the host refuses \u0000 in strings). */
+    const json_t *client_id = json_object_get(body, "client_msg_id");
     struct message *m = strlen(user) <= CHAT_NAME_MAX ? calloc(1, sizeof(*m)) : NULL;
     if (!m) {
         chat_refuse(g->host, req, "internal", "out of memory");
@@ -178,6 +176,8 @@ void groups_handle_chat(struct chatd_request *req, const json_t *body, void *arg
     m->req = req;
     strcpy(m->group, group);
     strcpy(m->sender, user);
+    if (client_id)
+        strcpy(m->client_msg_id, json_string_value(client_id));
     g->host->request_hold(req);
     json_t *text = json_object_get(body, "text");
     if (!g->host->hook_has(g->self, CHATD_HOOK_MESSAGE_DELIVER)) {
@@ -190,5 +190,5 @@ void groups_handle_chat(struct chatd_request *req, const json_t *body, void *arg
     int rc = payload ? g->host->hook_run(g->self, CHATD_HOOK_MESSAGE_DELIVER, payload, decided, m)
                      : CHATD_ENOMEM;
     if (rc != 0)
-        finish(m, "internal", chatd_strerror(rc));
+        finish(m, "internal", chatd_strerror(rc), NULL);
 }

@@ -1,9 +1,9 @@
 /* groups.c - the groups plugin: create_group, join_group, leave_group, group_chat, the
- * list commands `groups` and `group_members`, and "group" in login_reply (a user.login
- * hook). Groups and memberships are stored by user name; a group message is written to
- * the group's log (groups_messages, kept for history) and handed to the host's
- * delivery, which pushes it to members online and stores it in chatd's inbox for the
- * others. */
+ * list commands `groups` and `group_members`, "group" in login_reply (a user.login
+ * hook), and the "groups" service (chatd_groups.h). Groups and memberships are stored
+ * by user name; a group message is posted to the host (ABI 1.4 post, conversation
+ * "#<group>"), which keeps it once for the group's history, pushes it to the members
+ * online and keeps it for the others' next login. */
 #include "groups.h"
 
 #include <stdlib.h>
@@ -25,6 +25,7 @@ static int register_commands(struct groups *g)
     static const struct chatd_field chat_fields[] = {
         {"group", CHATD_FIELD_STRING, 1, 1, 256},
         {"text", CHATD_FIELD_STRING, 1, 0, 0},
+        {"client_msg_id", CHATD_FIELD_STRING, 0, 1, 64},
         {NULL, 0, 0, 0, 0},
     };
     static const struct chatd_command commands[] = {
@@ -61,6 +62,9 @@ static int groups_init(struct chatd_plugin *self, const struct chatd_host *host)
     int rc = register_commands(g);
     if (rc == 0)
         rc = host->hook_add(self, CHATD_HOOK_USER_LOGIN, 0, groups_on_login, NULL);
+    if (rc == 0)
+        rc = host->service_provide(self, CHATD_GROUPS_SERVICE, CHATD_GROUPS_VERSION,
+                                   &groups_service_v1, NULL);
     return rc;
 }
 
@@ -71,9 +75,10 @@ static void groups_destroy(void *instance)
 
 /* Served through the accounts plugin's login (the user.login hook) and for its users. */
 static const char *const requires[] = {"accounts", NULL};
+static const char *const provides[] = {CHATD_GROUPS_SERVICE, NULL};
 
 CHATD_PLUGIN_DEFINE(.name = "groups", .version = "1.0.0",
                     .description = "groups: create, join, leave, group_chat, groups, "
                                    "group_members, group at login",
                     .options = options, .migrations = groups_migrations, .init = groups_init,
-                    .requires = requires, .destroy = groups_destroy);
+                    .requires = requires, .provides = provides, .destroy = groups_destroy);

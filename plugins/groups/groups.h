@@ -2,6 +2,7 @@
 #ifndef CHATD_PLUGIN_GROUPS_H
 #define CHATD_PLUGIN_GROUPS_H
 
+#include "chatd_groups.h"
 #include "common.h"
 
 #include <chatd/plugin.h>
@@ -24,6 +25,9 @@ void groups_handle_leave(struct chatd_request *req, const json_t *body, void *ar
 
 /* group_chat.c */
 void groups_handle_chat(struct chatd_request *req, const json_t *body, void *arg);
+
+/* service.c: the "groups" service, version 1 */
+extern const struct chatd_groups_v1 groups_service_v1;
 
 /* lists.c */
 void groups_handle_groups(struct chatd_request *req, const json_t *body, void *arg);

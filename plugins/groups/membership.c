@@ -15,6 +15,7 @@ struct membership_job {
     char group[CHAT_NAME_MAX + 1];
     char user[CHAT_NAME_MAX + 1];
     int64_t group_id;
+    int64_t since_msg;   /* the last message posted when the request arrived */
     const char *outcome; /* the result word, or NULL for success */
     const char *reason;
 };
@@ -40,6 +41,18 @@ static int check_group_limit(struct chatd_db *db, struct membership_job *j, int 
     return rc;
 }
 
+/* pair: the group's id and the user's name. The member's history starts after the last
+ * message posted when the request arrived. */
+static int add_member(struct chatd_db *db, const struct membership_job *j,
+                      const struct chatd_value *pair)
+{
+    const struct chatd_value row[3] = {
+        pair[0], pair[1], {.type = CHATD_PARAM_INT64, .i = j->since_msg}};
+    return j->g->host->db_exec(
+        db, "INSERT INTO groups_members (group_id, user, since_msg) VALUES (?, ?, ?)", row, 3, NULL,
+        NULL);
+}
+
 static int create_group(struct chatd_db *db, struct membership_job *j)
 {
     const struct chatd_host *host = j->g->host;
@@ -62,8 +75,7 @@ static int create_group(struct chatd_db *db, struct membership_job *j)
         return 0;
     }
     struct chatd_value member[2] = {{.type = CHATD_PARAM_INT64, .i = (int64_t)id}, text(j->user)};
-    return host->db_exec(db, "INSERT INTO groups_members (group_id, user) VALUES (?, ?)", member, 2,
-                         NULL, NULL);
+    return add_member(db, j, member);
 }
 
 static int join_group(struct chatd_db *db, struct membership_job *j, const struct chatd_value *pair)
@@ -94,8 +106,7 @@ static int join_group(struct chatd_db *db, struct membership_job *j, const struc
         return 0;
     }
     /* A new member gets the group's messages from now on: nothing sent before. */
-    return host->db_exec(db, "INSERT INTO groups_members (group_id, user) VALUES (?, ?)", pair, 2,
-                         NULL, NULL);
+    return add_member(db, j, pair);
 }
 
 static int change(struct chatd_db *db, struct membership_job *j)
@@ -179,6 +190,8 @@ static void submit(struct groups *g, struct chatd_request *req, const json_t *bo
     j->op = op;
     strcpy(j->group, group);
     strcpy(j->user, user);
+    /* Taken now, on the loop thread: any message posted after this has a larger id. */
+    j->since_msg = g->host->message_last_id(g->self);
     static const struct chatd_job job = {
         .work = membership_work, .done = membership_done, .flags = CHATD_JOB_DB};
     g->host->job_run(g->self, req, &job, j);

@@ -1,8 +1,10 @@
 /* schema.c - the groups plugin's tables, by user name:
  *   groups_groups    a group and its owner (a group is never deleted);
- *   groups_members   who is in which group;
- *   groups_messages  the group's log, kept for history (delivery goes through chatd's
- *                    inbox, not through this log);
+ *   groups_members   who is in which group, and since_msg: the last message id posted
+ *                    before they joined (migration 7), where their history starts;
+ *   groups_messages  the group's log before delivery version 2, kept for old data:
+ *                    group messages are now posted to the host (chatd_messages,
+ *                    conversation "#<group>") and nothing writes here any more;
  *   groups_users     one row per user who ever created or joined a group, locked first
  *                    by create and join so that two requests of one user cannot both
  *                    pass max_groups_per_user.
@@ -76,5 +78,10 @@ const struct chatd_migration groups_migrations[] = {
      " ON f.id = t.id SET t.name_folded = LOWER(t.name);"
      " ALTER TABLE groups_groups ADD UNIQUE KEY groups_groups_name_folded (name_folded);"
      " END"},
+    /* A member sees the group's messages from when they (last) joined: the id of the last
+     * message posted when their join arrived. Members from before this migration get
+     * 0, the whole history the host keeps (which starts with version 2). */
+    {7, "where each member's view of the group's history starts",
+     "ALTER TABLE groups_members ADD COLUMN since_msg BIGINT NOT NULL DEFAULT 0"},
     {0, NULL, NULL},
 };

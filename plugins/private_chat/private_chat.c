@@ -15,6 +15,7 @@
  * This plugin keeps no table: messages live in the host's (chatd_messages). */
 #include "common.h"
 #include "known_users.h"
+#include "read.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@ struct private_chat {
     int64_t max_per_sender; /* 0: no limit */
     int64_t max_text;
     struct known_users known;
+    struct read_command read; /* read.c */
 };
 
 /* One message on its way; owns everything it points at. */
@@ -261,6 +263,8 @@ static int private_chat_init(struct chatd_plugin *self, const struct chatd_host 
     int rc = host->register_command(self, &command);
     if (rc == 0)
         rc = host->command_rules(self, "private_chat", rules);
+    if (rc == 0)
+        rc = read_register(&pc->read, host, self);
     return rc;
 }
 

@@ -61,6 +61,7 @@ START_TEST(names_differing_only_in_case_survive_the_upgrade)
                  " DROP COLUMN name_folded",
                  NULL, 0);
     exec_chat_db("UPDATE chatd_schema SET version = 3 WHERE plugin = 'accounts'", NULL, 0);
+    exec_chat_db("ALTER TABLE groups_members DROP COLUMN since_msg", NULL, 0); /* migration 7 */
     exec_chat_db("UPDATE chatd_schema SET version = 5 WHERE plugin = 'groups'", NULL, 0);
     exec_chat_db("INSERT INTO accounts_users (name, password_hash)"
                  " SELECT 'ALICE', password_hash FROM accounts_users WHERE name = 'alice'",

@@ -19,7 +19,8 @@
 #include <string.h>
 
 /* Every plugin of the sample config's enable list, in its order. */
-static const char *const all_plugins[] = {"ping", "accounts", "friends", "private_chat", "groups"};
+static const char *const all_plugins[] = {"ping",         "accounts", "friends",
+                                          "private_chat", "groups",   "history"};
 #define N_PLUGINS (sizeof(all_plugins) / sizeof(all_plugins[0]))
 
 /* The server under test and its database (this file starts its own, since the config is
@@ -404,6 +405,12 @@ START_TEST(without_groups_its_commands_are_unknown_and_the_rest_works)
     expect_presence(alice, "bob", "online");
     expect_quiet(alice);
 
+    /* history: private conversations work; no group exists without the groups service. */
+    json_t *page = call(bob, "success", "{ssss}", "cmd", "history", "with", "alice");
+    ck_assert_uint_eq(json_array_size(json_object_get(page, "messages")), 2);
+    json_decref(page);
+    expect(bob, "group_not_exist", "{ssss}", "cmd", "history", "group", "g1");
+
     test_client_close(alice);
     test_client_close(bob);
     stop_subset();
@@ -447,16 +454,17 @@ START_TEST(without_accounts_the_config_is_refused_naming_the_plugin_and_the_serv
     /* Each row leaves accounts out (and its section and the authenticator line, which
      * would be refused first); the first enabled plugin that needs it is named. */
     static const struct {
-        const char *left_out[4];
+        const char *left_out[5];
         const char *dependent;
     } cases[] = {
         {{"accounts"}, "friends"},
-        {{"accounts", "private_chat", "groups"}, "friends"},
-        {{"accounts", "friends", "groups"}, "private_chat"},
-        {{"accounts", "friends", "private_chat"}, "groups"},
+        {{"accounts", "private_chat", "groups", "history"}, "friends"},
+        {{"accounts", "friends", "groups", "history"}, "private_chat"},
+        {{"accounts", "friends", "private_chat", "history"}, "groups"},
+        {{"accounts", "friends", "private_chat", "groups"}, "history"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *left_out[5] = {NULL};
+        const char *left_out[6] = {NULL};
         memcpy(left_out, cases[i].left_out, sizeof(cases[i].left_out));
         char path[PATH_MAX + 32], enable[128], want[512];
         write_subset_config(left_out, path, sizeof(path));
@@ -486,7 +494,7 @@ END_TEST
  * the host refuses the file for its [plugin.private_chat] or [plugin.groups] section. */
 START_TEST(the_sample_config_checks_with_any_one_chat_plugin_left_out_of_enable)
 {
-    static const char *const left_out[] = {"friends", "private_chat", "groups"};
+    static const char *const left_out[] = {"friends", "private_chat", "groups", "history"};
     for (size_t i = 0; i < sizeof(left_out) / sizeof(left_out[0]); i++) {
         const char *const one[] = {left_out[i], NULL};
         char enable[128];
@@ -511,11 +519,13 @@ static const char *const chat_requests[] = {
     "{\"cmd\":\"private_chat\",\"user_to\":\"bob\",\"text\":\"hi\"}",
     "{\"cmd\":\"create_group\",\"group\":\"g1\"}",
     "{\"cmd\":\"group_chat\",\"group\":\"g1\",\"text\":\"hi\"}",
+    "{\"cmd\":\"history\",\"with\":\"bob\"}",
 };
 
 START_TEST(ping_alone_starts_and_the_chat_commands_are_unknown)
 {
-    static const char *const left_out[] = {"accounts", "friends", "private_chat", "groups", NULL};
+    static const char *const left_out[] = {"accounts", "friends", "private_chat",
+                                           "groups",   "history", NULL};
     start_subset(left_out);
     struct test_client *c = connect_subset();
     for (size_t i = 0; i < sizeof(chat_requests) / sizeof(chat_requests[0]); i++)

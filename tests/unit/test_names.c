@@ -41,6 +41,44 @@ START_TEST(names_refuse_everything_else)
 }
 END_TEST
 
+START_TEST(msg_ids_are_positive_decimal_int64s)
+{
+    ck_assert_int_eq(chat_msg_id_value("1"), 1);
+    ck_assert_int_eq(chat_msg_id_value("9223372036854775807"), 9223372036854775807LL);
+    const char *bad[] = {NULL,
+                         "",
+                         "0",
+                         "00",
+                         "-1",
+                         "+1",
+                         " 1",
+                         "1 ",
+                         "1e3",
+                         "0x10",
+                         "g12",
+                         "9223372036854775808",
+                         "12345678901234567890"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(chat_msg_id_value(bad[i]) == 0, "'%s' was accepted",
+                      bad[i] ? bad[i] : "NULL");
+}
+END_TEST
+
+START_TEST(private_conversation_is_the_same_from_both_sides)
+{
+    char ab[CHAT_CONVERSATION_MAX + 1], ba[CHAT_CONVERSATION_MAX + 1];
+    chat_private_conversation("LiHua", "Bob", ab);
+    chat_private_conversation("Bob", "LiHua", ba);
+    ck_assert_str_eq(ab, "Bob|LiHua"); /* byte order: upper case first */
+    ck_assert_str_eq(ba, ab);
+    char longest[CHAT_NAME_MAX + 1];
+    memset(longest, 'z', CHAT_NAME_MAX);
+    longest[CHAT_NAME_MAX] = '\0';
+    chat_private_conversation(longest, longest, ab);
+    ck_assert_uint_eq(strlen(ab), CHAT_CONVERSATION_MAX);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("names");
@@ -48,6 +86,8 @@ int main(void)
     tcase_add_test(tc, names_accept_letters_digits_and_underscore);
     tcase_add_test(tc, names_accept_1_to_32_bytes_only);
     tcase_add_test(tc, names_refuse_everything_else);
+    tcase_add_test(tc, msg_ids_are_positive_decimal_int64s);
+    tcase_add_test(tc, private_conversation_is_the_same_from_both_sides);
     suite_add_tcase(s, tc);
     return chatd_run_suite(s);
 }

@@ -1,0 +1,116 @@
+/* test_chat_group_post.c - black-box tests of group_chat as a posted message
+ * (docs/protocol.md, "Idempotent sends"): success carries msg_id, seq and ts, the push
+ * the same msg_id and seq; a repeated client_msg_id gets the first answer and delivers
+ * nothing; client_msg_id's rules. See chat_suite.h for the server and the helpers. */
+#include "chat_suite.h"
+
+#include <check.h>
+#include <string.h>
+
+static json_t *group_chat_with_id(struct test_client *c, const char *text, const char *client_id,
+                                  const char *result)
+{
+    return call(c, result, "{ssssssss}", "cmd", "group_chat", "group", "g1", "text", text,
+                "client_msg_id", client_id);
+}
+
+/* reply's msg_id is the decimal string of its seq, and it has a ts. */
+static void check_posted(const json_t *reply)
+{
+    const json_t *seq = json_object_get(reply, "seq");
+    const char *msg_id = json_string_value(json_object_get(reply, "msg_id"));
+    char want[32];
+    snprintf(want, sizeof(want), "%" JSON_INTEGER_FORMAT, json_integer_value(seq));
+    if (!json_is_integer(seq) || !msg_id || strcmp(msg_id, want) != 0 ||
+        !json_is_integer(json_object_get(reply, "ts")))
+        ck_abort_msg("want msg_id, seq and ts in %s", check_dump(reply));
+}
+
+START_TEST(a_repeated_client_msg_id_gets_the_first_answer_and_delivers_nothing)
+{
+    start_chat();
+    struct test_client *alice = new_user("alice");
+    struct test_client *carol = new_user("carol");
+    make_group("g1", alice, carol);
+    json_t *first = group_chat_with_id(alice, "hello", "k1", "success");
+    check_posted(first);
+    json_t *push = read_push(carol, "group_chat_recv");
+    check_group(push, "g1", "alice", "hello", 0);
+    ck_assert(json_equal(json_object_get(push, "msg_id"), json_object_get(first, "msg_id")));
+    ck_assert(json_equal(json_object_get(push, "seq"), json_object_get(first, "seq")));
+    /* The retry: the same answer, nothing for carol. */
+    json_t *again = group_chat_with_id(alice, "hello", "k1", "success");
+    json_object_del(first, "id");
+    json_object_del(again, "id");
+    if (!json_equal(first, again))
+        ck_abort_msg("want the first answer %s again, got %s", check_dump(first),
+                     check_dump(again));
+    expect_quiet(carol);
+    /* A new id is a new message; another sender's "k1" is theirs. */
+    json_t *second = group_chat_with_id(alice, "again", "k2", "success");
+    ck_assert_int_gt(json_integer_value(json_object_get(second, "seq")),
+                     json_integer_value(json_object_get(first, "seq")));
+    json_decref(read_push(carol, "group_chat_recv"));
+    json_t *carols = group_chat_with_id(carol, "mine", "k1", "success");
+    ck_assert(!json_equal(json_object_get(carols, "msg_id"), json_object_get(first, "msg_id")));
+    json_decref(read_push(alice, "group_chat_recv"));
+    /* Without client_msg_id, the reply still says which message it was. */
+    json_t *plain =
+        call(alice, "success", "{ssssss}", "cmd", "group_chat", "group", "g1", "text", "plain");
+    check_posted(plain);
+    json_decref(read_push(carol, "group_chat_recv"));
+    /* The group's history holds each message once. */
+    json_t *page = call(alice, "success", "{ssss}", "cmd", "history", "group", "g1");
+    ck_assert_uint_eq(json_array_size(json_object_get(page, "messages")), 4);
+    json_decref(page);
+    json_decref(first);
+    json_decref(again);
+    json_decref(second);
+    json_decref(carols);
+    json_decref(plain);
+    json_decref(push);
+    test_client_close(alice);
+    test_client_close(carol);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(client_msg_id_is_a_string_of_1_to_64_bytes)
+{
+    start_chat();
+    struct test_client *alice = new_user("alice");
+    struct test_client *carol = new_user("carol");
+    make_group("g1", alice, carol);
+    char longest[65], too_long[66];
+    memset(longest, 'x', 64);
+    longest[64] = '\0';
+    memset(too_long, 'x', 65);
+    too_long[65] = '\0';
+    json_decref(group_chat_with_id(alice, "long id", longest, "success"));
+    json_decref(read_push(carol, "group_chat_recv"));
+    json_decref(group_chat_with_id(alice, "too long", too_long, "bad_request"));
+    json_decref(group_chat_with_id(alice, "empty", "", "bad_request"));
+    expect_json(alice, "bad_request",
+                "{\"cmd\":\"group_chat\",\"group\":\"g1\",\"text\":\"n\",\"client_msg_id\":5}");
+    expect_quiet(carol);
+    test_client_close(alice);
+    test_client_close(carol);
+    stop_chat();
+}
+END_TEST
+
+static Suite *chat_group_post_suite(void)
+{
+    Suite *s = suite_create("chat_group_post");
+    TCase *tc = tcase_create("group_post");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, a_repeated_client_msg_id_gets_the_first_answer_and_delivers_nothing);
+    tcase_add_test(tc, client_msg_id_is_a_string_of_1_to_64_bytes);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return chatd_proc_run_suite(chat_group_post_suite());
+}
