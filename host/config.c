@@ -49,6 +49,7 @@ static const struct host_key host_keys[] = {
     {"server", "max_frame_bytes", KEY_INT, FIELD(max_frame_bytes), 256, 16 << 20, "65536"},
     {"server", "max_output_bytes", KEY_INT, FIELD(max_output_bytes), 4096, 1 << 30, "1048576"},
     {"server", "output_pause_bytes", KEY_INT, FIELD(output_pause_bytes), 1024, 1 << 30, "32768"},
+    {"server", "max_pipelined", KEY_INT, FIELD(max_pipelined), 1, 1024, "16"},
     {"server", "frame_timeout", KEY_INT, FIELD(frame_timeout_s), 0, 3600, "10"},
     {"server", "login_timeout", KEY_INT, FIELD(login_timeout_s), 0, 86400, "60"},
     {"server", "shutdown_timeout", KEY_INT, FIELD(shutdown_timeout_s), 0, 3600, "10"},

@@ -43,6 +43,9 @@ struct config {
     /* Unsent output from which a session takes no more requests (at most half of
      * max_output_bytes counts: session_limits.c). */
     int64_t output_pause_bytes;
+    /* Requests of pipelined commands (CHATD_CMD_PIPELINED) one session may have in
+     * flight at once; 1: none pipelined. */
+    int64_t max_pipelined;
     int64_t frame_timeout_s; /* a begun frame must be complete within; 0: never */
     int64_t login_timeout_s; /* a new session must log in within; 0: never */
     int64_t shutdown_timeout_s;

@@ -7,6 +7,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "ratelimit.h"
+#include "reply_order.h"
 #include "request.h"
 #include "server.h"
 #include "session.h"
@@ -109,8 +110,33 @@ void dispatch_frame(struct session *s, const char *data, size_t len)
         json_decref(body);
         return;
     }
+    if (reply_order_add(s, req) < 0) {
+        request_drop_unstarted(req);
+        session_send_error(s, "internal", id, NULL, "out of memory");
+        return;
+    }
+    if (command->spec.flags & CHATD_CMD_PIPELINED) {
+        /* The next frame is read at once, up to max_pipelined in flight. */
+        s->busy = s->n_inflight >= (unsigned)s->server->cfg->max_pipelined;
+    } else if (s->n_inflight > 1) {
+        /* It waits for the pipelined requests before it (session_process). */
+        s->parked = req;
+        s->busy = 1;
+        return;
+    } else {
+        s->serial = 1;
+        s->busy = 1;
+    }
+    call_handler(req);
+    request_release(req);
+}
+
+void dispatch_parked(struct session *s)
+{
+    struct chatd_request *req = s->parked;
+    s->parked = NULL;
+    s->serial = 1;
     s->busy = 1;
-    s->request = req;
     call_handler(req);
     request_release(req);
 }

@@ -10,4 +10,8 @@ struct session;
  * with a generic error. */
 void dispatch_frame(struct session *s, const char *data, size_t len);
 
+/* Start the request that waited (not pipelined) for the pipelined ones before it,
+ * once they are all done (s->n_inflight is 1: itself). */
+void dispatch_parked(struct session *s);
+
 #endif

@@ -354,6 +354,7 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         {"[server] max_frame_bytes", &cur->max_frame_bytes, next->max_frame_bytes},
         {"[server] max_output_bytes", &cur->max_output_bytes, next->max_output_bytes},
         {"[server] output_pause_bytes", &cur->output_pause_bytes, next->output_pause_bytes},
+        {"[server] max_pipelined", &cur->max_pipelined, next->max_pipelined},
         {"[server] frame_timeout", &cur->frame_timeout_s, next->frame_timeout_s},
         {"[server] login_timeout", &cur->login_timeout_s, next->login_timeout_s},
         {"[server] shutdown_timeout", &cur->shutdown_timeout_s, next->shutdown_timeout_s},

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "reply_line.h"
+#include "reply_order.h"
 #include "session.h"
 
 #include <stdlib.h>
@@ -63,11 +64,18 @@ void request_release(struct chatd_request *req)
     /* A retired plugin is closed from a timer of its own once this reaches 0, never
      * here, where its code may be on the stack. */
     req->command->plugin->inflight--;
+    reply_order_remove(req);
     json_decref(req->body);
     free(req->user);
     free(req->login_user);
     free(req);
     session_request_done(srv, session);
+}
+
+void request_drop_unstarted(struct chatd_request *req)
+{
+    req->replied = 1;
+    request_release(req);
 }
 
 void request_login_answered(struct chatd_request *req, int success)
@@ -120,8 +128,11 @@ int request_reply(struct chatd_request *req, const char *result, json_t *fields)
             s = NULL;
         }
     }
-    if (s)
-        session_send_line(s, line->data, line->len);
+    if (s && reply_order_send(s, req, line->data, line->len) < 0) {
+        log_error("session %llu: no memory to keep a reply in order; disconnected",
+                  (unsigned long long)req->session);
+        session_close(s, "out of memory");
+    }
     json_decref(fields);
     request_login_answered(req, rc == 0 && strcmp(result, "success") == 0);
     return rc;

@@ -25,6 +25,7 @@ struct chatd_request {
      * the stream's number for that login: the reply starts the session's timeline. */
     char *login_user;
     uint64_t login_generation;
+    struct reply_slot *slot; /* its place among its session's requests (reply_order.c) */
     unsigned replied : 1;
     /* A password login charged its name's failed_login_per_name bucket (auth_attempt):
      * logging the session in gives the token back, a failure keeps it. */
@@ -44,6 +45,9 @@ void request_hold(struct chatd_request *req);
 /* Drop a hold. At the last one, an unanswered request is answered `internal` and logged
  * as a plugin bug; then the request is freed and its session reads on. */
 void request_release(struct chatd_request *req);
+/* Free a request whose handler never ran (it waited behind others, and its session
+ * closed): no answer, none is due. */
+void request_drop_unstarted(struct chatd_request *req);
 /* Answer with `<cmd>_reply`. Takes `fields`. */
 int request_reply(struct chatd_request *req, const char *result, json_t *fields);
 /* The login this request made (session_login) is answered: with success, delivery sends

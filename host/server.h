@@ -64,7 +64,8 @@ struct session {
     struct rate_key source;      /* its address, for the per-address limits */
     struct rate_bucket requests; /* [limits] requests_per_session */
     unsigned counted : 1;        /* counted as open by ratelimit_connection_open */
-    unsigned busy : 1;           /* a request is in flight; the next frame waits */
+    unsigned busy : 1;           /* the next frame waits (a request in flight, dispatch.c) */
+    unsigned serial : 1;         /* a request that is not pipelined is in flight */
     unsigned in_process : 1;     /* inside session_process() */
     unsigned read_eof : 1;       /* the peer has closed its side */
     unsigned closing : 1;        /* no more requests; close once the output is flushed */
@@ -74,8 +75,12 @@ struct session {
     unsigned reading : 1;        /* read_ev is armed */
     unsigned socket_drained : 1; /* the last read took all the kernel had */
     unsigned stream_ended : 1;   /* TLS: the bufferevent saw the end of the stream */
-    /* The request in flight (while busy), marked gone when the session closes. */
-    struct chatd_request *request;
+    /* The requests in flight, oldest first (reply_order.c), marked gone when the
+     * session closes; with pipelined commands there can be several. */
+    struct reply_slot *slots;
+    unsigned n_inflight;
+    /* A request that is not pipelined, waiting for those in flight to be done. */
+    struct chatd_request *parked;
     /* While a request is in flight: watches for the client resetting the connection. */
     struct event *hangup_ev;
     unsigned cut_off : 1;          /* disconnected as a slow reader: takes no more output */

@@ -4,6 +4,7 @@
 
 #include "stream_sessions.h"
 #include "dispatch.h"
+#include "reply_order.h"
 #include "flush_watch.h"
 #include "json_emit.h"
 #include "log.h"
@@ -123,8 +124,11 @@ void session_close(struct session *s, const char *why)
     log_debug("session %llu (%s) closed: %s", (unsigned long long)s->id, s->peer, why);
     s->dead = 1;
     s->closing = 1;
-    if (s->busy)
-        request_mark_gone(s->request);
+    struct chatd_request *parked = s->parked;
+    s->parked = NULL;
+    reply_order_close(s);
+    if (parked)
+        request_drop_unstarted(parked);
     event_del(s->hangup_ev);
     reading_off(s);
     bufferevent_disable(s->bev, EV_READ | EV_WRITE);
@@ -397,6 +401,8 @@ static void session_process(struct session *s)
     s->in_process = 1;
     s->socket_drained = 0;
     int input_used_up = 0;
+    if (s->parked && s->n_inflight == 1)
+        dispatch_parked(s);
     while (!s->busy && !s->closing && !srv->stopping && output_has_room(s)) {
         struct frame frame;
         const char *pending = s->in ? s->in + s->in_start : "";
@@ -439,7 +445,7 @@ static void session_process(struct session *s)
     input_release(s);
     /* After the client's end of stream, close once every request it sent is answered;
      * a pause for output room is not the end. */
-    if (!s->busy && !s->closing && ((s->read_eof && input_used_up) || srv->stopping))
+    if (!s->n_inflight && !s->closing && ((s->read_eof && input_used_up) || srv->stopping))
         session_close_after_flush(s, srv->stopping ? "server stopping" : "client closed");
 }
 
@@ -448,9 +454,11 @@ void session_request_done(struct server *srv, chatd_session_id id)
     struct session *s = session_find(srv, id);
     if (!s)
         return;
-    s->busy = 0;
-    s->request = NULL;
-    event_del(s->hangup_ev);
+    /* While a request that is not pipelined runs, it is the only one: it is this one. */
+    s->serial = 0;
+    s->busy = s->parked || s->n_inflight >= (unsigned)srv->cfg->max_pipelined;
+    if (!s->busy)
+        event_del(s->hangup_ev);
     if (s->in_process)
         return; /* the read loop up the stack goes on by itself */
     /* Read on from a fresh callback, not from inside the plugin that just replied. */
@@ -463,7 +471,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     struct session *s = arg;
     if (s->dead)
         return;
-    if ((what & EV_TIMEOUT) && (s->busy || !s->reading)) {
+    if ((what & EV_TIMEOUT) && (s->busy || s->n_inflight || !s->reading)) {
         reading_off(s); /* not idle: a request is in flight, or reading is paused */
         return;
     }
@@ -627,7 +635,7 @@ void session_begin_stop(struct server *srv)
 {
     struct session *s, *tmp;
     HASH_ITER (hh, srv->sessions, s, tmp) {
-        if (!s->busy)
+        if (!s->n_inflight)
             session_close_after_flush(s, "server stopping");
     }
 }

@@ -81,7 +81,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
         }
     }
     if (s->login_by_ms && now >= s->login_by_ms) {
-        if (!s->busy) {
+        if (!s->n_inflight) {
             snprintf(reason, sizeof(reason), "not logged in within %llds",
                      (long long)cfg->login_timeout_s);
             expire(s, reason, "login timeout", &m->disconnects_login_timeout);

@@ -272,6 +272,15 @@ enum chatd_command_flags {
      *  this flag the host answers `not_logged_in` before the handler runs, and answers
      *  `forbidden` when a `user_from` field differs from the session's user. */
     CHATD_CMD_ANONYMOUS = 1u << 0,
+    /** Since 1.4: the session may send its next requests before this one is answered
+     *  (up to [server] max_pipelined in flight): the handler may run while earlier
+     *  requests of the same session are unanswered. The host still sends the replies in
+     *  request order, and commits the posts made for them (chatd_post.req) in request
+     *  order, so a sender's messages keep their order. For commands whose handling does
+     *  not depend on the outcome of the session's earlier requests (sending a message);
+     *  a command without the flag waits until every earlier request is done, and the
+     *  session reads nothing more until it is. Hosts before 1.4 ignore it. */
+    CHATD_CMD_PIPELINED = 1u << 1,
 };
 
 /** A command handler. Runs on the loop thread; must not block. `body` is the whole
@@ -535,6 +544,12 @@ struct chatd_post {
      *  this sender already has this many of the messages waiting for them; 0: no
      *  limit. */
     int64_t max_per_sender;
+    /** The request the post is made for, or NULL. Posts made for the pipelined requests
+     *  of one session (CHATD_CMD_PIPELINED) are committed in the order the requests
+     *  arrived, whatever order their jobs finish in: a post for a later request waits
+     *  until every earlier request of the session has posted or been answered (and is
+     *  dropped, done getting CHATD_ECLOSED, if the session closes meanwhile). */
+    struct chatd_request *req;
 };
 
 /** What became of a post, for its done callback (valid during the call only). */
@@ -542,7 +557,7 @@ struct chatd_posted {
     /** 0: committed (and pushed to the recipients online). Otherwise nothing was posted:
      *  CHATD_EOVERFLOW / CHATD_EPERM (max_stored / max_per_sender), CHATD_EDB,
      *  CHATD_EDBLOST, CHATD_EBUSY (the commit queue is full), CHATD_ESHUTDOWN,
-     *  CHATD_ENOMEM. */
+     *  CHATD_ENOMEM, CHATD_ECLOSED (see chatd_post.req). */
     int status;
     /** Non-zero when client_msg_id repeated an earlier post of the sender: nothing was
      *  delivered now; msg_id, seq, ts and online are the first post's. */

@@ -68,6 +68,7 @@ START_TEST(config_reads_values_and_defaults)
     ck_assert_int_eq(cfg.max_output_bytes, 1048576);
     ck_assert_int_eq(cfg.hook_timeout_ms, 10000);
     ck_assert_int_eq(cfg.output_pause_bytes, 32768);
+    ck_assert_int_eq(cfg.max_pipelined, 16);
     ck_assert_int_eq(cfg.frame_timeout_s, 10);
     ck_assert_int_eq(cfg.login_timeout_s, 60);
     config_free(&cfg);
@@ -160,6 +161,8 @@ START_TEST(config_reads_memory_and_deadline_keys_within_their_ranges)
     ck_assert_int_eq(cfg.frame_timeout_s, 0);
     ck_assert_int_eq(cfg.login_timeout_s, 86400);
     config_free(&cfg);
+    assert_refused("[server]\nmax_pipelined = 0\n", 2,
+                   "[server] max_pipelined: 0 is out of range [1, 1024]");
     assert_refused("[server]\noutput_pause_bytes = 1023\n", 2,
                    "[server] output_pause_bytes: 1023 is out of range [1024, 1073741824]");
     assert_refused("[server]\n\nframe_timeout = 3601\n", 3,
