@@ -21,6 +21,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "reply_order.h"
 #include "server.h"
 #include "stream.h"
 #include "users.h"
@@ -89,6 +90,7 @@ void post_item_free(struct post_item *item)
     free(item->conversation);
     free(item->client_msg_id);
     free(item->key);
+    free(item->staged_key);
     free(item);
 }
 
@@ -418,8 +420,8 @@ static char *dup_or_null(const char *s, int *nomem)
     return copy;
 }
 
-/* The item for p (msg taken): its copies, its id, and its push. NULL out of memory. */
-static struct post_item *item_new(struct post_state *ps, const struct chatd_post *p, int own_fields)
+/* The item for p (msg taken): its copies, not yet numbered. NULL out of memory. */
+static struct post_item *item_new(const struct chatd_post *p, int own_fields)
 {
     struct post_item *item = calloc(1, sizeof(*item));
     if (!item) {
@@ -427,13 +429,18 @@ static struct post_item *item_new(struct post_state *ps, const struct chatd_post
         return NULL;
     }
     item->msg = p->msg;
+    item->own_fields = own_fields;
+    item->flags = p->flags & CHATD_POST_PRIVATE;
+    item->max_stored = p->max_stored;
+    item->max_per_sender = p->max_per_sender;
     int nomem = 0;
     item->sender = dup_or_null(p->sender, &nomem);
     item->conversation = dup_or_null(p->conversation, &nomem);
     item->client_msg_id = dup_or_null(p->client_msg_id, &nomem);
     item->users = calloc(p->n_users, sizeof(*item->users));
     item->needs_row = calloc(p->n_users, 1);
-    if (nomem || !item->users || !item->needs_row) {
+    if (nomem || !item->users || !item->needs_row ||
+        (p->client_msg_id && !(item->staged_key = twin_key(p->sender, p->client_msg_id)))) {
         post_item_free(item);
         return NULL;
     }
@@ -443,6 +450,13 @@ static struct post_item *item_new(struct post_state *ps, const struct chatd_post
             return NULL;
         }
     }
+    return item;
+}
+
+/* Give item the next id and its time, and write them into its push. -1 out of memory
+ * (the id is not used). */
+static int item_number(struct post_state *ps, struct post_item *item)
+{
     item->id = ps->last_id + 1;
     item->ts = wall_ms();
     char id[24];
@@ -450,15 +464,53 @@ static struct post_item *item_new(struct post_state *ps, const struct chatd_post
     json_object_del(item->msg, "offline");
     json_object_del(item->msg, "id");
     if (json_object_set_new(item->msg, "seq", json_integer(item->id)) != 0 ||
-        (!own_fields && (json_object_set_new(item->msg, "msg_id", json_string(id)) != 0 ||
-                         json_object_set_new(item->msg, "ts", json_integer(item->ts)) != 0)) ||
-        !(item->body = json_dumps(item->msg, JSON_COMPACT))) {
-        post_item_free(item);
-        return NULL;
-    }
+        (!item->own_fields &&
+         (json_object_set_new(item->msg, "msg_id", json_string(id)) != 0 ||
+          json_object_set_new(item->msg, "ts", json_integer(item->ts)) != 0)) ||
+        !(item->body = json_dumps(item->msg, JSON_COMPACT)))
+        return -1;
     item->len = strlen(item->body);
     ps->last_id = item->id;
-    return item;
+    return 0;
+}
+
+/* The post's turn has come (reply_order.h): accept it now, which is what gives it its
+ * place in the sequence; or drop it when its session closed first. */
+static void accept_item(void *arg, int cancelled)
+{
+    struct post_item *item = arg;
+    struct server *srv = item->caller->server;
+    struct post_state *ps = srv->post;
+    struct post_item *twin =
+        !cancelled && item->staged_key ? pending_twin(ps, item->staged_key) : NULL;
+    if (twin && wait_on_twin(twin, item->done, item->arg, item->caller) == 0) {
+        /* The post with that client_msg_id still being committed answers this one. */
+        item->caller->pending_jobs--;
+        post_item_free(item);
+        return;
+    }
+    int status = cancelled                      ? CHATD_ECLOSED
+                 : twin                         ? CHATD_ENOMEM
+                 : ps->queued >= POST_QUEUE_MAX ? CHATD_EBUSY
+                 : item_number(ps, item) < 0    ? CHATD_ENOMEM
+                                                : 0;
+    if (status != 0) {
+        item_finish(ps, item, status);
+        return;
+    }
+    for (size_t i = 0; i < item->n_users; i++) {
+        item->online += users_find(srv, item->users[i]) != NULL;
+        item->needs_row[i] = stream_needs_row(srv, item->users[i]) != 0;
+    }
+    item->flags |= item->online > 0 ? POST_FLAG_ONLINE : 0;
+    if (item->n_users != 1 || item->online != 0)
+        item->max_stored = item->max_per_sender = 0;
+    if (item->staged_key) {
+        item->key = item->staged_key;
+        item->staged_key = NULL;
+        HASH_ADD_KEYPTR(hh, ps->by_key, item->key, strlen(item->key), item);
+    }
+    post_enqueue(ps, item);
 }
 
 int post_accept(struct chatd_plugin *caller, const struct chatd_post *p, int own_fields,
@@ -475,49 +527,20 @@ int post_accept(struct chatd_plugin *caller, const struct chatd_post *p, int own
         json_decref(p->msg);
         return CHATD_ENOSYS;
     }
-    char *key = p->client_msg_id ? twin_key(p->sender, p->client_msg_id) : NULL;
-    if (p->client_msg_id && !key) {
-        json_decref(p->msg);
+    struct post_item *item = item_new(p, own_fields);
+    if (!item)
         return CHATD_ENOMEM;
-    }
-    struct post_item *twin = key ? pending_twin(ps, key) : NULL;
-    if (twin) {
-        free(key);
-        json_decref(p->msg);
-        return wait_on_twin(twin, done, arg, caller);
-    }
-    if (ps->queued >= POST_QUEUE_MAX) {
-        free(key);
-        json_decref(p->msg);
-        struct chatd_posted busy = {.status = CHATD_EBUSY};
-        ps->stats.failed++;
-        if (done)
-            done(&busy, arg);
-        return 0;
-    }
-    struct post_item *item = item_new(ps, p, own_fields);
-    if (!item) {
-        free(key);
-        return CHATD_ENOMEM;
-    }
-    for (size_t i = 0; i < item->n_users; i++) {
-        item->online += users_find(srv, item->users[i]) != NULL;
-        item->needs_row[i] = stream_needs_row(srv, item->users[i]) != 0;
-    }
-    item->flags = (p->flags & CHATD_POST_PRIVATE) | (item->online > 0 ? POST_FLAG_ONLINE : 0);
-    if (item->n_users == 1 && item->online == 0) {
-        item->max_stored = p->max_stored;
-        item->max_per_sender = p->max_per_sender;
-    }
-    if (key) {
-        item->key = key;
-        HASH_ADD_KEYPTR(hh, ps->by_key, item->key, strlen(item->key), item);
-    }
     item->done = done;
     item->arg = arg;
     item->caller = caller;
     caller->pending_jobs++;
-    post_enqueue(ps, item);
+    /* A pipelined request's post waits for the session's earlier requests to post or
+     * be answered, so one sender's messages are numbered in the order sent. */
+    if (reply_order_when_turn(p->req, accept_item, item) != 0) {
+        caller->pending_jobs--;
+        post_item_free(item);
+        return CHATD_ENOMEM;
+    }
     return 0;
 }
 

@@ -49,6 +49,8 @@ struct post_item {
     char *conversation;  /* or NULL */
     char *client_msg_id; /* or NULL */
     char *key;           /* "sender\nclient_msg_id" while in by_key, or NULL */
+    char *staged_key;    /* the same, until the post is accepted (its turn came) */
+    int own_fields;      /* deliver(): the push keeps its own msg_id and ts */
     uint32_t flags;      /* chatd_messages.flags */
     char **users;
     size_t n_users;

@@ -26,10 +26,11 @@ struct reply_slot {
     struct reply_slot *next;
     struct session *session;
     struct chatd_request *req; /* NULL once the request is freed */
-    char *line;                /* its reply, waiting for earlier ones */
+    char *line;                /* its reply, waiting for earlier ones (NULL: none is sent) */
     size_t len;
     struct turn *turns, **turns_tail; /* posts waiting for earlier requests to settle */
     unsigned settled : 1;             /* it has posted or been answered */
+    unsigned ready : 1;               /* answered, its reply waiting for earlier ones */
     unsigned sent : 1;                /* its reply went out */
 };
 
@@ -105,23 +106,28 @@ int reply_order_send(struct session *s, struct chatd_request *req, const char *l
     }
     slot->settled = 1;
     if (!earlier_all(slot, 0)) {
-        if (!(slot->line = malloc(len ? len : 1)))
+        if (line && !(slot->line = malloc(len ? len : 1)))
             return -1;
-        memcpy(slot->line, line, len);
+        if (line)
+            memcpy(slot->line, line, len);
         slot->len = len;
+        slot->ready = 1;
         run_turns(s);
         return 0;
     }
     /* A send can close the session (a reader too slow), which frees every slot. */
-    session_send_line(s, line, len);
+    if (line)
+        session_send_line(s, line, len);
     if (s->dead)
         return 0;
     slot->sent = 1;
-    for (struct reply_slot *next = slot->next; next && next->line; next = next->next) {
+    for (struct reply_slot *next = slot->next; next && next->ready; next = next->next) {
         char *waiting = next->line;
         next->line = NULL;
+        next->ready = 0;
         next->sent = 1;
-        session_send_line(s, waiting, next->len);
+        if (waiting)
+            session_send_line(s, waiting, next->len);
         free(waiting);
         if (s->dead)
             return 0;

@@ -16,7 +16,8 @@ int reply_order_add(struct session *s, struct chatd_request *req);
 
 /* Send req's reply line now if every earlier request's reply has gone out (and then
  * the replies of later requests that were waiting for it), else keep a copy until
- * then. Settles req. 0, or -1 out of memory (nothing kept: the caller closes s). */
+ * then; line NULL: req is answered without a reply (ack). Settles req. 0, or -1 out of
+ * memory (nothing kept: the caller closes s). */
 int reply_order_send(struct session *s, struct chatd_request *req, const char *line, size_t len);
 
 /* Call fn(arg, 0) once every request of req's session that arrived before req is

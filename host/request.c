@@ -141,6 +141,9 @@ int request_reply(struct chatd_request *req, const char *result, json_t *fields)
 void request_accept_silently(struct chatd_request *req)
 {
     req->replied = 1;
+    struct session *s = session_find(req->server, req->session);
+    if (s)
+        reply_order_send(s, req, NULL, 0); /* no memory is needed without a line */
 }
 
 void request_refuse(struct chatd_request *req, const char *result, const char *reason)

@@ -113,6 +113,7 @@ static void post_to_members(struct message *m)
         .msg = json_pack("{sssssssO}", "cmd", "group_chat_recv", "group", m->group, "user_from",
                          m->sender, "text", m->text_json),
         .client_msg_id = m->client_msg_id[0] ? m->client_msg_id : NULL,
+        .req = m->req,
     };
     int rc = post.msg ? g->host->post(g->self, &post, posted, m) : CHATD_ENOMEM;
     free(to);

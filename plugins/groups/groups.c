@@ -32,7 +32,10 @@ static int register_commands(struct groups *g)
         {.name = "create_group", .handler = groups_handle_create, .fields = group_field},
         {.name = "join_group", .handler = groups_handle_join, .fields = group_field},
         {.name = "leave_group", .handler = groups_handle_leave, .fields = group_field},
-        {.name = "group_chat", .handler = groups_handle_chat, .fields = chat_fields},
+        {.name = "group_chat",
+         .handler = groups_handle_chat,
+         .fields = chat_fields,
+         .flags = CHATD_CMD_PIPELINED},
         {.name = "groups", .handler = groups_handle_groups},
         {.name = "group_members", .handler = groups_handle_members, .fields = group_field},
     };

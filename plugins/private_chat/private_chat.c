@@ -117,6 +117,7 @@ static void post_message(struct message *m)
         .flags = CHATD_POST_PRIVATE,
         .max_stored = pc->max_offline,
         .max_per_sender = pc->max_per_sender,
+        .req = m->req,
     };
     int rc = post.msg ? pc->host->post(pc->self, &post, posted, m) : CHATD_ENOMEM;
     if (rc != 0)
@@ -254,8 +255,10 @@ static int private_chat_init(struct chatd_plugin *self, const struct chatd_host 
         {"client_msg_id", CHATD_FIELD_STRING, 0, 1, CLIENT_MSG_ID_MAX},
         {NULL, 0, 0, 0, 0},
     };
-    static const struct chatd_command command = {
-        .name = "private_chat", .handler = handle_private_chat, .fields = fields};
+    static const struct chatd_command command = {.name = "private_chat",
+                                                 .handler = handle_private_chat,
+                                                 .fields = fields,
+                                                 .flags = CHATD_CMD_PIPELINED};
     static const struct chatd_field_rule rules[] = {
         {.field = "text", .max_from_option = "max_text_bytes"},
         {.field = NULL},
