@@ -49,6 +49,9 @@ struct chat_editor {
     char pw[PASSWORD_MAX + 1];
     size_t pw_len;
     struct evbuffer *plain;       /* stdin's bytes when it is no terminal */
+    int held;                     /* ...whose lines wait (chat_editor_hold) */
+    int plain_eof, eof_told;      /* the input ended; on_eof was called */
+    struct event *release;        /* delivers the lines held, from the event loop */
     unsigned char keys[KEYS_MAX]; /* typed bytes; libedit reads them from keys[kpos] */
     size_t nkeys, kpos;
     mbstate_t mbs;           /* decoding UTF-8 for libedit */
@@ -342,12 +345,11 @@ static void read_tty(struct chat_editor *e)
     feed_keys(e);
 }
 
-static void read_plain(struct chat_editor *e)
+/* Piped input: deliver the buffered lines, unless held; at the end of the input, the
+ * last line (even without a newline) and then the end. */
+static void deliver_plain(struct chat_editor *e)
 {
-    int n = evbuffer_read(e->plain, STDIN_FILENO, 4096);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
-        return;
-    for (;;) {
+    while (!e->held) {
         size_t len;
         char *line = evbuffer_readln(e->plain, &len, EVBUFFER_EOL_CRLF);
         if (!line)
@@ -358,20 +360,40 @@ static void read_plain(struct chat_editor *e)
         wipe(line, len);
         free(line);
     }
-    if (n <= 0) {
-        /* A last line without a newline still counts. */
-        size_t len = evbuffer_get_length(e->plain);
-        if (len > 0) {
-            char *line = calloc(1, len + 1);
-            if (line) {
-                evbuffer_remove(e->plain, line, len);
-                deliver(e, line);
-                free(line);
-            }
+    if (e->held || !e->plain_eof || e->eof_told)
+        return;
+    size_t len = evbuffer_get_length(e->plain);
+    if (len > 0) {
+        char *line = calloc(1, len + 1);
+        if (line) {
+            evbuffer_remove(e->plain, line, len);
+            deliver(e, line);
+            free(line);
         }
-        event_del(e->input);
-        e->h.on_eof(e->ctx);
+        if (e->held)
+            return;
     }
+    e->eof_told = 1;
+    e->h.on_eof(e->ctx);
+}
+
+static void on_release(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    deliver_plain(arg);
+}
+
+static void read_plain(struct chat_editor *e)
+{
+    int n = evbuffer_read(e->plain, STDIN_FILENO, 4096);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        e->plain_eof = 1;
+        event_del(e->input);
+    }
+    deliver_plain(e);
 }
 
 static void on_input(evutil_socket_t fd, short what, void *arg)
@@ -404,8 +426,9 @@ struct chat_editor *chat_editor_new(struct event_base *base, const char *prog,
     e->input = event_new(base, STDIN_FILENO, EV_READ | EV_PERSIST, on_input, e);
     e->redraw = event_new(base, -1, 0, on_redraw, e);
     e->esc_timer = evtimer_new(base, on_esc_timeout, e);
+    e->release = event_new(base, -1, 0, on_release, e);
     e->cols = term_cols();
-    if (!e->input || !e->redraw || !e->esc_timer)
+    if (!e->input || !e->redraw || !e->esc_timer || !e->release)
         goto fail;
     if (e->tty) {
         HistEvent ev;
@@ -459,6 +482,8 @@ void chat_editor_free(struct chat_editor *e)
         event_free(e->redraw);
     if (e->esc_timer)
         event_free(e->esc_timer);
+    if (e->release)
+        event_free(e->release);
     if (e->plain)
         evbuffer_free(e->plain);
     wipe(e->pw, sizeof(e->pw));
@@ -504,6 +529,15 @@ void chat_editor_resize(struct chat_editor *e)
     hide(e);
     e->cols = term_cols();
     el_resize(e->el);
+}
+
+void chat_editor_hold(struct chat_editor *e, int hold)
+{
+    if (e->tty || e->held == hold)
+        return;
+    e->held = hold;
+    if (!hold)
+        event_active(e->release, EV_TIMEOUT, 0);
 }
 
 int chat_editor_is_tty(const struct chat_editor *e)

@@ -48,6 +48,11 @@ void chat_editor_remember(struct chat_editor *e, const char *line);
  * width) and draw it again at the new one. */
 void chat_editor_resize(struct chat_editor *e);
 
+/* Piped input only: hold the next lines (and the end of the input) back while `hold`,
+ * e.g. until the reply to a command came, so that each line sees what the ones before
+ * it did; released, they are delivered from the event loop. */
+void chat_editor_hold(struct chat_editor *e, int hold);
+
 /* Whether stdin and stdout are a terminal (else lines are read plainly, from a pipe). */
 int chat_editor_is_tty(const struct chat_editor *e);
 

@@ -98,7 +98,8 @@ static void say_owned(struct interactive *s, char *text)
 static void say_failed(struct interactive *s, const char *line)
 {
     say(s, line);
-    s->failed = 1;
+    if (!chat_editor_is_tty(s->ed))
+        s->failed = 1;
 }
 
 static void quit(struct interactive *s, int code)
@@ -255,9 +256,24 @@ static int only_spaces(const char *line)
     return line[strspn(line, " \t")] == '\0';
 }
 
+static void handle_line(struct interactive *s, char *line);
+
+/* Piped input: the next line waits for the replies to this one, so a plain line after
+ * "/msg bob hi" goes to bob once the server accepted that. */
+static void hold_while_pending(struct interactive *s)
+{
+    if (s->conn)
+        chat_editor_hold(s->ed, chat_conn_pending(s->conn) > 0);
+}
+
 static void on_line(void *ctx, char *line)
 {
-    struct interactive *s = ctx;
+    handle_line(ctx, line);
+    hold_while_pending(ctx);
+}
+
+static void handle_line(struct interactive *s, char *line)
+{
     if (only_spaces(line) || s->quitting)
         return; /* an empty or whitespace-only line sends nothing */
     if (line[0] != '/' || line[1] == '/') {
@@ -352,6 +368,7 @@ static void on_password(void *ctx, char *password)
         }
     }
     send_command(s, &c, password, 0);
+    hold_while_pending(s);
 }
 
 static void on_eof(void *ctx)
@@ -457,6 +474,7 @@ static void on_reply(void *ctx, enum chat_cmd cmd, const char *name, const json_
             free(text);
         }
     }
+    hold_while_pending(s);
     if (s->quitting && chat_conn_pending(s->conn) == 0)
         quit(s, s->failed ? CHAT_EXIT_REFUSED : CHAT_EXIT_OK);
 }
