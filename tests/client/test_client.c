@@ -1143,6 +1143,72 @@ START_TEST(a_client_resumes_after_chatd_restarts_without_duplicates_or_gaps)
 }
 END_TEST
 
+/* ---- receipts, read marks and history ---- */
+
+/* alice's message to bob is marked received when bob's client acknowledges it, and read
+ * once bob has it shown with alice as his conversation; /history pages back through the
+ * conversation with those marks, and again for the page before. */
+START_TEST(receipts_mark_own_messages_and_history_pages_back)
+{
+    struct term alice, bob;
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    term_login(&alice, "alice");
+    term_login(&bob, "bob");
+    term_line(&alice, "/msg bob first");
+    term_expect(&alice, "] you -> bob: first");
+    term_expect(&bob, "] alice: first");
+    term_expect(&alice, "* bob has received your message of ");
+    term_expect(&alice, ": first");
+    /* bob answers: alice is his conversation now, so what he was shown from her is read. */
+    term_line(&bob, "/msg alice reply");
+    term_expect(&alice, "] bob: reply");
+    term_expect(&alice, "* bob has read your message of ");
+    term_expect(&alice, ": first (and those before it)");
+    for (int i = 1; i <= 3; i++) {
+        char line[40];
+        snprintf(line, sizeof(line), "m%d", i);
+        term_line(&alice, line);
+        snprintf(line, sizeof(line), "] you -> bob: m%d", i);
+        term_expect(&alice, line);
+    }
+
+    term_line(&alice, "/history 2");
+    term_expect(&alice, "-- 2 messages (/history again for older ones) --");
+    term_expect(&alice, "] you -> bob: m2");
+    term_expect(&alice, "] you -> bob: m3");
+    term_line(&alice, "/history 2");
+    term_expect(&alice, "-- 2 messages (/history again for older ones) --");
+    term_expect(&alice, "] bob: reply");
+    term_expect(&alice, "] you -> bob: m1");
+    term_line(&alice, "/history 2");
+    term_expect(&alice, "-- 1 message, from the first --");
+    term_expect(&alice, "] you -> bob: first (read)");
+    term_line(&alice, "/history 2");
+    term_expect(&alice, "no older messages");
+    term_line(&alice, "/history 500");
+    term_expect(&alice, "usage: /history [N], N from 1 to 200");
+
+    /* A group's history, from bob's side. */
+    term_line(&alice, "/create g1");
+    term_expect(&alice, "created group g1");
+    term_line(&bob, "/join g1");
+    term_expect(&bob, "joined g1");
+    term_line(&alice, "/g g1 to the group");
+    term_expect(&bob, "] [g1] alice: to the group");
+    term_line(&bob, "/g g1 and back");
+    term_expect(&bob, "bob [g1]> ");
+    term_line(&bob, "/history");
+    term_expect(&bob, "-- 2 messages, from the first --");
+    term_expect(&bob, "] [g1] alice: to the group");
+    term_expect(&bob, "] [g1] you: and back");
+    term_quit(&alice);
+    term_quit(&bob);
+    stop_chat();
+}
+END_TEST
+
 /* ---- options, the config file, piped input ---- */
 
 START_TEST(options_take_their_value_after_an_equals_sign_and_h_is_help)
@@ -1433,6 +1499,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, a_client_resumes_after_chatd_restarts_without_duplicates_or_gaps);
     tcase_add_test(tc, who_groups_and_members_list_with_online_and_owner_marks);
     tcase_add_test(tc, register_asks_for_the_password_twice);
+    tcase_add_test(tc, receipts_mark_own_messages_and_history_pages_back);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("options");
