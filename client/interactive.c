@@ -156,25 +156,6 @@ static void send_command(struct interactive *s, const struct chat_command *c, co
     send_request(s, c->cmd, c->name, req);
 }
 
-/* Leave once what was shown is acknowledged and every request answered. */
-static void quit_gracefully(struct interactive *s)
-{
-    if (s->lost || !s->conn) {
-        quit(s, s->failed ? CHAT_EXIT_REFUSED : CHAT_EXIT_OK);
-        return;
-    }
-    s->quitting = 1;
-    if (chat_acks_flush(s->acks)) {
-        /* The ping's reply says the ack before it has arrived. */
-        json_t *req = json_pack("{ss}", "cmd", "ping");
-        if (req)
-            chat_conn_send(s->conn, CHAT_CMD_SYNC, NULL, req);
-        json_decref(req);
-    }
-    if (chat_conn_pending(s->conn) == 0)
-        quit(s, s->failed ? CHAT_EXIT_REFUSED : CHAT_EXIT_OK);
-}
-
 /* ---- marking the conversation read ---- */
 
 static void on_read_timer(evutil_socket_t fd, short what, void *arg)
@@ -185,7 +166,7 @@ static void on_read_timer(evutil_socket_t fd, short what, void *arg)
     if (s->lost || !s->unread_id[0] || strcmp(s->unread_id, s->read_id) == 0)
         return;
     json_t *req =
-        json_pack("{sssss}", "cmd", "read", "with", s->unread_from, "msg_id", s->unread_id);
+        json_pack("{ssssss}", "cmd", "read", "with", s->unread_from, "msg_id", s->unread_id);
     if (req && chat_conn_send(s->conn, CHAT_CMD_READ, s->unread_from, req) == 0)
         snprintf(s->read_id, sizeof(s->read_id), "%s", s->unread_id);
     json_decref(req);
@@ -199,6 +180,29 @@ static void maybe_mark_read(struct interactive *s)
         struct timeval tv = {.tv_sec = 0, .tv_usec = READ_DELAY_MS * 1000};
         evtimer_add(s->read_timer, &tv);
     }
+}
+
+/* Leave once what was shown is acknowledged and every request answered. */
+static void quit_gracefully(struct interactive *s)
+{
+    if (s->lost || !s->conn) {
+        quit(s, s->failed ? CHAT_EXIT_REFUSED : CHAT_EXIT_OK);
+        return;
+    }
+    s->quitting = 1;
+    if (evtimer_pending(s->read_timer, NULL)) { /* the read mark due: now */
+        evtimer_del(s->read_timer);
+        on_read_timer(-1, 0, s);
+    }
+    if (chat_acks_flush(s->acks)) {
+        /* The ping's reply says the ack before it has arrived. */
+        json_t *req = json_pack("{ss}", "cmd", "ping");
+        if (req)
+            chat_conn_send(s->conn, CHAT_CMD_SYNC, NULL, req);
+        json_decref(req);
+    }
+    if (chat_conn_pending(s->conn) == 0)
+        quit(s, s->failed ? CHAT_EXIT_REFUSED : CHAT_EXIT_OK);
 }
 
 /* ---- typed lines ---- */
@@ -475,6 +479,10 @@ static void on_reply(void *ctx, enum chat_cmd cmd, const char *name, const json_
         }
     }
     hold_while_pending(s);
+    if (s->quitting && evtimer_pending(s->read_timer, NULL)) { /* marked while leaving */
+        evtimer_del(s->read_timer);
+        on_read_timer(-1, 0, s);
+    }
     if (s->quitting && chat_conn_pending(s->conn) == 0)
         quit(s, s->failed ? CHAT_EXIT_REFUSED : CHAT_EXIT_OK);
 }

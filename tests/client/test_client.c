@@ -1145,46 +1145,49 @@ END_TEST
 
 /* ---- receipts, read marks and history ---- */
 
-/* alice's message to bob is marked received when bob's client acknowledges it, and read
- * once bob has it shown with alice as his conversation; /history pages back through the
- * conversation with those marks, and again for the page before. */
-START_TEST(receipts_mark_own_messages_and_history_pages_back)
+/* bob answers alice: she is his conversation now, so what he was shown from her is
+ * marked read (his /quit sends the mark and his acknowledgement before it leaves). */
+static void bob_reads_alices_first(struct term *alice)
+{
+    struct term bob;
+    term_login(&bob, "bob");
+    term_line(alice, "/msg bob first");
+    term_expect(alice, "] you -> bob: first");
+    term_expect(&bob, "] alice: first");
+    term_line(&bob, "/msg alice reply");
+    term_expect(&bob, "] you -> alice: reply");
+    term_expect(alice, "] bob: reply");
+    term_quit(&bob);
+}
+
+/* /history pages back through the conversation, oldest first in each page, with the
+ * marks of your own messages; again for the page before; and a group's history. */
+START_TEST(history_pages_back_with_the_marks_of_own_messages)
 {
     struct term alice, bob;
     start_chat();
     register_user("alice");
     register_user("bob");
     term_login(&alice, "alice");
-    term_login(&bob, "bob");
-    term_line(&alice, "/msg bob first");
-    term_expect(&alice, "] you -> bob: first");
-    term_expect(&bob, "] alice: first");
-    term_expect(&alice, "* bob has received your message of ");
-    term_expect(&alice, ": first");
-    /* bob answers: alice is his conversation now, so what he was shown from her is read. */
-    term_line(&bob, "/msg alice reply");
-    term_expect(&alice, "] bob: reply");
-    term_expect(&alice, "* bob has read your message of ");
-    term_expect(&alice, ": first (and those before it)");
+    bob_reads_alices_first(&alice);
     for (int i = 1; i <= 3; i++) {
-        char line[40];
+        char line[80];
         snprintf(line, sizeof(line), "m%d", i);
         term_line(&alice, line);
-        snprintf(line, sizeof(line), "] you -> bob: m%d", i);
+        snprintf(line, sizeof(line), "] you -> bob: m%d (stored: bob is offline)", i);
         term_expect(&alice, line);
     }
-
     term_line(&alice, "/history 2");
     term_expect(&alice, "-- 2 messages (/history again for older ones) --");
-    term_expect(&alice, "] you -> bob: m2");
-    term_expect(&alice, "] you -> bob: m3");
+    term_expect(&alice, "] you -> bob: m2\r\n");
+    term_expect(&alice, "] you -> bob: m3\r\n");
     term_line(&alice, "/history 2");
     term_expect(&alice, "-- 2 messages (/history again for older ones) --");
-    term_expect(&alice, "] bob: reply");
-    term_expect(&alice, "] you -> bob: m1");
+    term_expect(&alice, "] bob: reply\r\n");
+    term_expect(&alice, "] you -> bob: m1\r\n");
     term_line(&alice, "/history 2");
     term_expect(&alice, "-- 1 message, from the first --");
-    term_expect(&alice, "] you -> bob: first (read)");
+    term_expect(&alice, "] you -> bob: first (read)\r\n");
     term_line(&alice, "/history 2");
     term_expect(&alice, "no older messages");
     term_line(&alice, "/history 500");
@@ -1193,6 +1196,7 @@ START_TEST(receipts_mark_own_messages_and_history_pages_back)
     /* A group's history, from bob's side. */
     term_line(&alice, "/create g1");
     term_expect(&alice, "created group g1");
+    term_login(&bob, "bob");
     term_line(&bob, "/join g1");
     term_expect(&bob, "joined g1");
     term_line(&alice, "/g g1 to the group");
@@ -1205,6 +1209,25 @@ START_TEST(receipts_mark_own_messages_and_history_pages_back)
     term_expect(&bob, "] [g1] you: and back");
     term_quit(&alice);
     term_quit(&bob);
+    stop_chat();
+}
+END_TEST
+
+/* alice's message is marked received when bob's client acknowledges it, and read when
+ * he has it shown with alice as his conversation. */
+START_TEST(receipts_mark_own_messages_received_and_read)
+{
+    struct term alice;
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    term_login(&alice, "alice");
+    bob_reads_alices_first(&alice);
+    term_expect(&alice, "* bob has received your message of ");
+    term_expect(&alice, ": first");
+    term_expect(&alice, "* bob has read your message of ");
+    term_expect(&alice, ": first (and those before it)");
+    term_quit(&alice);
     stop_chat();
 }
 END_TEST
@@ -1499,7 +1522,8 @@ static Suite *client_suite(void)
     tcase_add_test(tc, a_client_resumes_after_chatd_restarts_without_duplicates_or_gaps);
     tcase_add_test(tc, who_groups_and_members_list_with_online_and_owner_marks);
     tcase_add_test(tc, register_asks_for_the_password_twice);
-    tcase_add_test(tc, receipts_mark_own_messages_and_history_pages_back);
+    tcase_add_test(tc, history_pages_back_with_the_marks_of_own_messages);
+    tcase_add_test(tc, receipts_mark_own_messages_received_and_read);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("options");
