@@ -182,6 +182,15 @@ static void maybe_mark_read(struct interactive *s)
     }
 }
 
+/* Send the read mark that waits for its timer now (before leaving). */
+static void send_due_read(struct interactive *s)
+{
+    if (evtimer_pending(s->read_timer, NULL)) {
+        evtimer_del(s->read_timer);
+        on_read_timer(-1, 0, s);
+    }
+}
+
 /* Leave once what was shown is acknowledged and every request answered. */
 static void quit_gracefully(struct interactive *s)
 {
@@ -190,10 +199,7 @@ static void quit_gracefully(struct interactive *s)
         return;
     }
     s->quitting = 1;
-    if (evtimer_pending(s->read_timer, NULL)) { /* the read mark due: now */
-        evtimer_del(s->read_timer);
-        on_read_timer(-1, 0, s);
-    }
+    send_due_read(s);
     if (chat_acks_flush(s->acks)) {
         /* The ping's reply says the ack before it has arrived. */
         json_t *req = json_pack("{ss}", "cmd", "ping");
@@ -479,10 +485,8 @@ static void on_reply(void *ctx, enum chat_cmd cmd, const char *name, const json_
         }
     }
     hold_while_pending(s);
-    if (s->quitting && evtimer_pending(s->read_timer, NULL)) { /* marked while leaving */
-        evtimer_del(s->read_timer);
-        on_read_timer(-1, 0, s);
-    }
+    if (s->quitting)
+        send_due_read(s); /* the reply switched the conversation while leaving */
     if (s->quitting && chat_conn_pending(s->conn) == 0)
         quit(s, s->failed ? CHAT_EXIT_REFUSED : CHAT_EXIT_OK);
 }
