@@ -682,8 +682,14 @@ START_TEST(send_exits_0_and_prints_the_reply_and_listen_prints_pushes)
     expect_run(&r, 0, "sent to bob\n", NULL);
     term_expect(&listen, "] alice: live one\r\n");
     kill(listen.pid, SIGTERM);
-    term_wait_exit(&listen);
+    ck_assert_int_eq(term_wait_exit(&listen), 0);
     term_free(&listen);
+    /* What listen printed was acknowledged before it left: the next run of this
+     * installation (the same device) gets neither message again. */
+    run_chat(&r, "--port", port_arg, "--user", "bob", "--password-file", password_file("bob"),
+             "listen", "--seconds", "1", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    ck_assert_msg(!strstr(r.out, "alice:"), "shown again:\n%s", r.out);
 
     /* Refused by the server: exit 1, the word and why on stderr. */
     run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
