@@ -165,6 +165,7 @@ static void on_read_timer(evutil_socket_t fd, short what, void *arg)
     struct interactive *s = arg;
     if (s->lost || !s->unread_id[0] || strcmp(s->unread_id, s->read_id) == 0)
         return;
+    chat_acks_flush(s->acks); /* received before read: the receipts come in that order */
     json_t *req =
         json_pack("{ssssss}", "cmd", "read", "with", s->unread_from, "msg_id", s->unread_id);
     if (req && chat_conn_send(s->conn, CHAT_CMD_READ, s->unread_from, req) == 0)

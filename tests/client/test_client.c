@@ -1229,7 +1229,9 @@ START_TEST(receipts_mark_own_messages_received_and_read)
     register_user("alice");
     register_user("bob");
     term_login(&alice, "alice");
+    size_t before = alice.mark;
     bob_reads_alices_first(&alice);
+    alice.mark = before; /* the receipts may come before bob's reply or after it */
     term_expect(&alice, "* bob has received your message of ");
     term_expect(&alice, ": first");
     term_expect(&alice, "* bob has read your message of ");
