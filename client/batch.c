@@ -9,7 +9,10 @@
  *
  * Logging in makes the server deliver the user's stored messages to this connection, so
  * every push that arrives is printed (to stdout, one per line, like `listen`) rather
- * than silently dropped. */
+ * than silently dropped. The login acknowledges (acks.h), with the installation's device
+ * name: what is printed is acknowledged before chat exits, so the next run does not get
+ * it again. */
+#include "acks.h"
 #include "conn.h"
 #include "exit_codes.h"
 #include "format.h"
@@ -18,6 +21,7 @@
 #include "token_store.h"
 
 #include <event2/event.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,12 +34,15 @@ struct batch {
     struct event_base *base;
     struct chat_conn *conn;
     struct chat_seen *seen;
+    struct chat_acks *acks;
     struct event *stop_timer;
+    struct event *sig_events[2];
     const char *verb; /* the subcommand, for messages */
     struct chat_command steps[2];
     size_t n_steps, next_step;
     char token[CHAT_TOKEN_MAX]; /* the saved login token, when steps[0] uses it */
     int listen;
+    int stopping;
     int exit_code;
     int done;
 };
@@ -57,11 +64,23 @@ static void print_json(const json_t *msg)
     free(text);
 }
 
+/* Done: leave once the ack for what was printed has reached the server (the reply to a
+ * ping sent after it says so). */
+static void finish_acknowledged(struct batch *b)
+{
+    if (b->done)
+        return;
+    json_t *req = chat_acks_flush(b->acks) ? json_pack("{ss}", "cmd", "ping") : NULL;
+    if (!req || chat_conn_send(b->conn, CHAT_CMD_SYNC, NULL, req) != 0)
+        finish(b, CHAT_EXIT_OK);
+    json_decref(req);
+}
+
 static void send_next(struct batch *b)
 {
     if (b->next_step == b->n_steps) {
         if (!b->listen) {
-            finish(b, CHAT_EXIT_OK);
+            finish_acknowledged(b);
         } else {
             fprintf(stderr, "chat: listening as %s\n", b->o->user);
             if (b->o->listen_seconds > 0) {
@@ -73,6 +92,12 @@ static void send_next(struct batch *b)
     }
     const struct chat_command *c = &b->steps[b->next_step++];
     json_t *req = chat_command_request(c, NULL);
+    if (req && c->cmd == CHAT_CMD_LOGIN && chat_acks_login_fields(b->acks, req, b->o->device, 0)) {
+        json_decref(req);
+        fprintf(stderr, "chat: out of memory\n");
+        finish(b, CHAT_EXIT_USAGE);
+        return;
+    }
     if (!req) {
         fprintf(stderr, "chat: %s: the text is not valid UTF-8\n", b->verb);
         finish(b, CHAT_EXIT_USAGE);
@@ -85,11 +110,17 @@ static void send_next(struct batch *b)
     json_decref(req);
 }
 
-static void on_reply(void *ctx, enum chat_cmd cmd, const char *name, const json_t *reply)
+static void on_reply(void *ctx, enum chat_cmd cmd, const char *name, const json_t *req,
+                     const json_t *reply)
 {
     struct batch *b = ctx;
+    (void)req;
     if (b->done)
         return;
+    if (cmd == CHAT_CMD_SYNC) {
+        finish(b, CHAT_EXIT_OK);
+        return;
+    }
     int ok = 0;
     const struct chat_options *o = b->o;
     const char *result = json_string_value(json_object_get(reply, "result"));
@@ -132,7 +163,11 @@ static void on_reply(void *ctx, enum chat_cmd cmd, const char *name, const json_
 static void on_push(void *ctx, const json_t *push)
 {
     struct batch *b = ctx;
-    if (b->done || chat_seen_repeat(b->seen, push))
+    if (chat_acks_is_answer(push)) {
+        chat_acks_refused(b->acks); /* a server without acks: nothing to say to a script */
+        return;
+    }
+    if (b->done || chat_acks_is_repeat(b->acks, push) || chat_seen_repeat(b->seen, push))
         return;
     if (b->o->json) {
         print_json(push);
@@ -142,6 +177,7 @@ static void on_push(void *ctx, const json_t *push)
         free(text);
     }
     fflush(stdout);
+    chat_acks_shown(b->acks, push);
 }
 
 static void on_fail(void *ctx, int exit_code, const char *message)
@@ -153,11 +189,16 @@ static void on_fail(void *ctx, int exit_code, const char *message)
     finish(b, exit_code);
 }
 
+/* listen's time is up, or it was interrupted (SIGINT, SIGTERM). */
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    finish(arg, CHAT_EXIT_OK);
+    struct batch *b = arg;
+    if (b->stopping++)
+        finish(b, CHAT_EXIT_OK); /* asked twice, or the ack's answer is late: leave now */
+    else
+        finish_acknowledged(b);
 }
 
 /* The steps for a subcommand; main.c has checked the number of arguments. */
@@ -217,11 +258,20 @@ int chat_batch(const struct chat_options *o, int argc, char **argv)
         close(fd);
     }
     b.seen = chat_seen_new(SEEN_IDS);
+    b.acks = b.base ? chat_acks_new(b.base) : NULL;
+    if (b.acks)
+        chat_acks_attach(b.acks, b.conn);
+    static const int signals[2] = {SIGINT, SIGTERM};
+    for (size_t i = 0; b.base && i < 2; i++) {
+        b.sig_events[i] = evsignal_new(b.base, signals[i], on_stop, &b);
+        if (b.sig_events[i])
+            evsignal_add(b.sig_events[i], NULL);
+    }
     if (b.base && !b.conn) {
         fprintf(stderr, "chat: %s\n", err); /* out of memory, or a CA file it cannot use */
         b.exit_code = CHAT_EXIT_USAGE;
-    } else if (!b.conn || !b.stop_timer || !b.seen ||
-               chat_conn_keepalive(b.conn, CHAT_KEEPALIVE_MS)) {
+    } else if (!b.conn || !b.stop_timer || !b.seen || !b.acks || !b.sig_events[0] ||
+               !b.sig_events[1] || chat_conn_keepalive(b.conn, CHAT_KEEPALIVE_MS)) {
         fprintf(stderr, "chat: out of memory\n");
         b.exit_code = CHAT_EXIT_USAGE;
     } else {
@@ -231,7 +281,11 @@ int chat_batch(const struct chat_options *o, int argc, char **argv)
     }
     if (b.stop_timer)
         event_free(b.stop_timer);
+    for (size_t i = 0; i < 2; i++)
+        if (b.sig_events[i])
+            event_free(b.sig_events[i]);
     chat_conn_free(b.conn);
+    chat_acks_free(b.acks);
     chat_seen_free(b.seen);
     if (b.base)
         event_base_free(b.base);

@@ -11,6 +11,7 @@ enum chat_args {
     ARGS_NAME,          /* /friend USER */
     ARGS_NAME_TEXT,     /* /msg USER TEXT: TEXT is the rest of the line */
     ARGS_NAME_PASSWORD, /* /login USER [PASS]: PASS is the rest of the line */
+    ARGS_OPT_NAME,      /* /history [N] */
 };
 
 struct chat_command_info {
@@ -38,6 +39,15 @@ static const struct chat_command_info commands[] = {
     {CHAT_CMD_LEAVE, "leave", "leave_group", "group", ARGS_NAME, "/leave GROUP", "leave a group"},
     {CHAT_CMD_GROUP_MSG, "g", "group_chat", "group", ARGS_NAME_TEXT, "/g GROUP TEXT",
      "send a message to a group"},
+    {CHAT_CMD_WHO, "who", "friends", NULL, ARGS_NONE, "/who",
+     "your friends, and who of them is online"},
+    {CHAT_CMD_GROUPS, "groups", "groups", NULL, ARGS_NONE, "/groups", "the groups you are in"},
+    {CHAT_CMD_MEMBERS, "members", "group_members", "group", ARGS_NAME, "/members GROUP",
+     "who is in GROUP: its owner, and who is online"},
+    {CHAT_CMD_HISTORY, "history", "history", NULL, ARGS_OPT_NAME, "/history [N]",
+     "the last N (20) messages of your conversation; again: the N before"},
+    {CHAT_CMD_READ, NULL, "read", NULL, ARGS_NONE, NULL, NULL},
+    {CHAT_CMD_SYNC, NULL, "ping", NULL, ARGS_NONE, NULL, NULL},
     {CHAT_CMD_LOGOUT, "logout", "logout", NULL, ARGS_ALL, "/logout [all]",
      "log out (stay connected); all: everywhere, and forget the saved login"},
     {CHAT_CMD_LOGOUT_ALL, NULL, "logout", NULL, ARGS_NONE, NULL, NULL},
@@ -126,6 +136,9 @@ int chat_command_parse(char *line, struct chat_command *out)
         out->name = next_word(&p);
         out->extra = *p ? p : NULL;
         return out->name ? CHAT_PARSE_OK : CHAT_PARSE_USAGE;
+    case ARGS_OPT_NAME:
+        out->name = next_word(&p);
+        return !*p ? CHAT_PARSE_OK : CHAT_PARSE_USAGE;
     }
     return CHAT_PARSE_USAGE;
 }
@@ -138,7 +151,7 @@ const char *chat_command_usage(enum chat_cmd cmd)
 
 const char *chat_command_help(void)
 {
-    static char text[2048];
+    static char text[4096];
     if (text[0])
         return text;
     size_t used = 0;

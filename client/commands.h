@@ -20,14 +20,22 @@ enum chat_cmd {
     CHAT_CMD_LOGOUT_ALL, /* /logout all: every session ends, every login token is revoked */
     CHAT_CMD_QUIT,
     CHAT_CMD_HELP,
-    CHAT_CMD_PING, /* sent by the client itself, to keep an idle connection open */
+    CHAT_CMD_PING,    /* sent by the client itself, to keep an idle connection open */
+    CHAT_CMD_WHO,     /* /who: friends, with who is online */
+    CHAT_CMD_GROUPS,  /* /groups: the groups you are in */
+    CHAT_CMD_MEMBERS, /* /members GROUP: who is in it, owner and online */
+    CHAT_CMD_HISTORY, /* /history [N]: the current conversation's history (interactive.c) */
+    CHAT_CMD_READ,    /* sent by the client itself: messages shown in the conversation */
+    CHAT_CMD_SYNC,    /* a ping whose reply tells that what was sent before it (an ack) has
+                       * reached the server: sent before leaving */
 };
 
 /* One command as typed: the kind and up to two words and a text. The strings point into
  * the parsed line (which the caller keeps alive) or are NULL when absent. */
 struct chat_command {
     enum chat_cmd cmd;
-    const char *name;  /* USER or GROUP (register, login, msg, friend, create, join...) */
+    const char *name;  /* USER or GROUP (register, login, msg, friend, create, join...), or
+                        * N of /history (NULL when left out) */
     const char *extra; /* PASS for register and login; NULL when it should be prompted */
     const char *text;  /* TEXT for msg and g, the rest of the line as typed */
     const char *token; /* login: a login token to log in with instead of a password */

@@ -27,6 +27,7 @@ struct pending {
     long long deadline_ms;
     enum chat_cmd cmd;
     char *name;
+    json_t *req; /* the request as sent, with its id */
 };
 
 struct chat_conn {
@@ -196,6 +197,7 @@ static void pending_pop(struct chat_conn *c)
         c->tail = NULL;
     c->n_pending--;
     free(p->name);
+    json_decref(p->req);
     free(p);
     arm_reply_timer(c);
 }
@@ -229,12 +231,15 @@ static void handle_reply(struct chat_conn *c, const json_t *msg, const char *cmd
     }
     enum chat_cmd which = p->cmd;
     char *name = p->name;
+    json_t *req = p->req;
     p->name = NULL;
+    p->req = NULL;
     pending_pop(c);
     /* Keep-alive pings are the connection's own business, whatever their answer. */
     if (which != CHAT_CMD_PING)
-        c->h.on_reply(c->ctx, which, name, msg);
+        c->h.on_reply(c->ctx, which, name, req, msg);
     free(name);
+    json_decref(req);
 }
 
 static void handle_line(struct chat_conn *c, const char *line, size_t len)
@@ -250,8 +255,8 @@ static void handle_line(struct chat_conn *c, const char *line, size_t len)
         fail_bad_line(c, "not an object with a \"cmd\"", line, len);
     else if (json_object_get(msg, "id"))
         handle_reply(c, msg, cmd, line, len);
-    else if (ends_with(cmd, "_reply"))
-        fail_bad_line(c, "a reply without our id", line, len);
+    else if (ends_with(cmd, "_reply") && strcmp(cmd, "ack_reply") != 0)
+        fail_bad_line(c, "a reply without our id", line, len); /* acks are sent without one */
     else
         c->h.on_push(c->ctx, msg);
     json_decref(msg);
@@ -389,6 +394,7 @@ void chat_conn_free(struct chat_conn *c)
         struct pending *p = c->head;
         c->head = p->next;
         free(p->name);
+        json_decref(p->req);
         free(p);
     }
     if (c->reply_timer)
@@ -423,6 +429,7 @@ int chat_conn_send(struct chat_conn *c, enum chat_cmd cmd, const char *name, jso
         return -1;
     }
     free(text);
+    p->req = json_incref(req);
     c->next_id++;
     c->last_send_ms = mono_ms();
     if (c->tail)
@@ -434,6 +441,18 @@ int chat_conn_send(struct chat_conn *c, enum chat_cmd cmd, const char *name, jso
     if (c->head == p)
         arm_reply_timer(c);
     return 0;
+}
+
+int chat_conn_send_oneway(struct chat_conn *c, json_t *req)
+{
+    if (c->failed)
+        return -1;
+    char *text = json_dumps(req, JSON_COMPACT);
+    int rc = text && bufferevent_write(c->bev, text, strlen(text)) == 0 ? 0 : -1;
+    free(text);
+    if (rc == 0)
+        c->last_send_ms = mono_ms();
+    return rc;
 }
 
 size_t chat_conn_pending(const struct chat_conn *c)

@@ -20,11 +20,13 @@
  * loop instead, and free it afterwards). */
 struct chat_conn_handlers {
     /* The reply to a request sent with chat_conn_send: the command and the name it was
-     * sent with, and the reply, which is "<cmd>_reply" or a generic "error" with our id
-     * and always has a string "result". */
-    void (*on_reply)(void *ctx, enum chat_cmd cmd, const char *name, const json_t *reply);
-    /* A line that is no reply: a push (*_recv, presence, friend_added, or one this
-     * client does not know), or a generic error without an id, such as
+     * sent with, the request as sent, and the reply, which is "<cmd>_reply" or a generic
+     * "error" with our id and always has a string "result". */
+    void (*on_reply)(void *ctx, enum chat_cmd cmd, const char *name, const json_t *req,
+                     const json_t *reply);
+    /* A line that is no reply: a push (*_recv, presence, friend_added, receipt, or one
+     * this client does not know), an ack_reply (acks carry no id), or a generic error
+     * without an id, such as
      * {"cmd":"error","result":"busy","reason":"too many connections"}. */
     void (*on_push)(void *ctx, const json_t *push);
     /* The connection is over. `exit_code` is CHAT_EXIT_CONNECTION (closed, lost, no
@@ -56,6 +58,10 @@ void chat_conn_free(struct chat_conn *c);
  * may be NULL), to be matched with its reply. Returns 0, or -1 when out of memory or
  * the connection has failed. */
 int chat_conn_send(struct chat_conn *c, enum chat_cmd cmd, const char *name, json_t *req);
+
+/* Send `req` (borrowed) as it is, without an id and expecting no reply (an ack). 0, or
+ * -1 when out of memory or the connection has failed. */
+int chat_conn_send_oneway(struct chat_conn *c, json_t *req);
 
 /* Requests sent and not answered yet (keep-alive pings included). */
 size_t chat_conn_pending(const struct chat_conn *c);

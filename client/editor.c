@@ -2,7 +2,15 @@
  * is readable. libedit keeps the line, the cursor and the history; to print a line from
  * the server, this file wipes the edit line from the screen (it knows the prompt and the
  * cursor's place, so how many rows to go up), prints, and has libedit draw the line
- * again with EL_REFRESH, which redraws from where the cursor now is. */
+ * again with EL_REFRESH, which redraws from where the cursor now is.
+ *
+ * libedit reads its keys from this file (EL_GETCFN), out of a buffer filled from stdin,
+ * and el_gets is called only once a whole key is buffered (an escape sequence such as
+ * an arrow key may come in pieces), because a libedit that waits for the rest of a key
+ * blocks the event loop, and with it the lines from the server. A lone Esc that nothing
+ * follows within ESC_TIMEOUT_MS is dropped (in emacs mode: it only starts a Meta key),
+ * and Ctrl-R and Ctrl-S search the history for the line typed so far in one key, instead
+ * of libedit's incremental search, which reads keys until it ends. */
 #define _XOPEN_SOURCE 700 /* wcwidth */
 #include "editor.h"
 
@@ -13,11 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 #include <wchar.h>
 
-#define HISTORY_SIZE 1000
-#define PASSWORD_MAX 1100 /* a little more than the server's 1024, so too long is seen */
+#define HISTORY_SIZE   1000
+#define PASSWORD_MAX   1100 /* a little more than the server's 1024, so too long is seen */
+#define KEYS_MAX       4096 /* typed bytes not yet given to libedit */
+#define ESC_TIMEOUT_MS 300  /* how long an Esc waits for the rest of its key */
 
 struct chat_editor {
     struct event_base *base;
@@ -37,7 +48,19 @@ struct chat_editor {
     int delivering;    /* inside on_line or on_password */
     char pw[PASSWORD_MAX + 1];
     size_t pw_len;
-    struct evbuffer *plain; /* stdin's bytes when it is no terminal */
+    struct evbuffer *plain;       /* stdin's bytes when it is no terminal */
+    int held;                     /* ...whose lines wait (chat_editor_hold) */
+    int plain_eof, eof_told;      /* the input ended; on_eof was called */
+    struct event *release;        /* delivers the lines held, from the event loop */
+    unsigned char keys[KEYS_MAX]; /* typed bytes; libedit reads them from keys[kpos] */
+    size_t nkeys, kpos;
+    mbstate_t mbs;           /* decoding UTF-8 for libedit */
+    struct event *esc_timer; /* an incomplete key at the start of keys waits this long */
+    int cols;                /* the terminal's width when the line was drawn */
+    struct termios cooked;   /* the terminal as chat found it */
+    struct termios raw;      /* ... and as libedit set it for editing */
+    int have_termios;
+    int suspended; /* stopped by Ctrl-Z: the terminal is given back */
 };
 
 /* ---- the screen ---- */
@@ -81,11 +104,12 @@ static int cursor_row(struct chat_editor *e)
         for (const wchar_t *p = li->buffer; p < li->cursor; p++)
             pos += char_width(*p);
     }
-    return (int)(pos / (size_t)term_cols());
+    return (int)(pos / (size_t)e->cols);
 }
 
 /* Wipe the prompt and the line from the screen, leaving the cursor at the start of the
- * row where the prompt was. */
+ * row where the prompt was. The rows are counted at the width the line was drawn at: a
+ * terminal widened since has not moved what is on it. */
 static void hide(struct chat_editor *e)
 {
     if (!e->tty || !e->editing || e->hidden)
@@ -182,23 +206,63 @@ static void password_key(struct chat_editor *e, unsigned char c)
     }
 }
 
-static void read_tty(struct chat_editor *e)
+/* The length of the whole key at k (n bytes buffered): an escape sequence (CSI with its
+ * parameters up to its final byte, SS3 and one more byte, or Esc and one byte: a Meta
+ * key), a UTF-8 character, or one byte. 0 when the key is not complete yet. */
+static size_t key_length(const unsigned char *k, size_t n)
 {
-    int avail = 0;
-    /* Readable with nothing to read: the terminal is gone. */
-    if (ioctl(STDIN_FILENO, FIONREAD, &avail) != 0 || avail <= 0) {
-        end_line(e);
-        e->h.on_eof(e->ctx);
-        return;
+    if (k[0] == 0x1b) {
+        if (n < 2)
+            return 0;
+        if (k[1] == 'O')
+            return n >= 3 ? 3 : 0;
+        if (k[1] != '[')
+            return 2;
+        for (size_t i = 2; i < n; i++)
+            if (k[i] >= 0x40 && k[i] <= 0x7e)
+                return i + 1;
+        return 0;
     }
-    if (e->password) {
-        unsigned char buf[256];
-        ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-        for (ssize_t i = 0; i < n && e->password && e->editing; i++)
-            password_key(e, buf[i]);
-        wipe(buf, sizeof(buf));
-        return;
+    size_t want = k[0] >= 0xf0 ? 4 : k[0] >= 0xe0 ? 3 : k[0] >= 0xc0 ? 2 : 1;
+    return n >= want ? want : 0;
+}
+
+/* libedit's key reader (EL_GETCFN): the next character from the buffer. Only when
+ * libedit wants more than was typed (a sequence no key completes) does it wait for stdin. */
+static int read_key(EditLine *el, wchar_t *out)
+{
+    void *data = NULL;
+    el_get(el, EL_CLIENTDATA, &data);
+    struct chat_editor *e = data;
+    for (;;) {
+        if (e->kpos == e->nkeys) {
+            unsigned char c;
+            ssize_t n = read(STDIN_FILENO, &c, 1);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return n == 0 ? 0 : -1;
+            e->keys[0] = c;
+            e->kpos = 0;
+            e->nkeys = 1;
+        }
+        char c = (char)e->keys[e->kpos++];
+        wchar_t wc;
+        size_t r = mbrtowc(&wc, &c, 1, &e->mbs);
+        if (r == (size_t)-2)
+            continue;
+        if (r == (size_t)-1) {
+            memset(&e->mbs, 0, sizeof(e->mbs));
+            wc = (unsigned char)c;
+        }
+        *out = wc;
+        return 1;
     }
+}
+
+/* One command for libedit, and what it made of the line. */
+static void edit_key(struct chat_editor *e)
+{
     int count = 0;
     const char *line = el_gets(e->el, &count);
     if (!line || count <= 0)
@@ -219,12 +283,73 @@ static void read_tty(struct chat_editor *e)
     start_line(e);
 }
 
-static void read_plain(struct chat_editor *e)
+/* Give libedit (or the password) every whole key buffered; an incomplete one at the end
+ * waits for its rest, or for the Esc timeout. */
+static void feed_keys(struct chat_editor *e)
 {
-    int n = evbuffer_read(e->plain, STDIN_FILENO, 4096);
+    evtimer_del(e->esc_timer);
+    while (e->kpos < e->nkeys && e->editing) {
+        if (e->password) {
+            password_key(e, e->keys[e->kpos]);
+            e->keys[e->kpos++] = 0;
+            continue;
+        }
+        if (key_length(e->keys + e->kpos, e->nkeys - e->kpos) == 0) {
+            struct timeval tv = {.tv_sec = 0, .tv_usec = ESC_TIMEOUT_MS * 1000};
+            evtimer_add(e->esc_timer, &tv);
+            break;
+        }
+        size_t before = e->kpos;
+        edit_key(e);
+        if (e->kpos == before && e->editing)
+            break; /* libedit took nothing: leave the rest for the next key */
+    }
+    memmove(e->keys, e->keys + e->kpos, e->nkeys - e->kpos);
+    e->nkeys -= e->kpos;
+    e->kpos = 0;
+}
+
+/* Nothing completed the key at the start of the buffer in time: in emacs mode it is
+ * dropped (a lone Esc only starts a Meta key); in vi mode libedit gets it (Esc leaves
+ * insert mode). */
+static void on_esc_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct chat_editor *e = arg;
+    const char *mode = NULL;
+    if (!e->editing || e->kpos == e->nkeys)
+        return;
+    on_redraw(-1, 0, e);
+    if (el_get(e->el, EL_EDITOR, &mode) == 0 && mode && strcmp(mode, "vi") == 0) {
+        edit_key(e);
+    } else {
+        e->kpos = e->nkeys;
+        memset(&e->mbs, 0, sizeof(e->mbs));
+    }
+    feed_keys(e);
+    fflush(stdout);
+}
+
+static void read_tty(struct chat_editor *e)
+{
+    ssize_t n = read(STDIN_FILENO, e->keys + e->nkeys, sizeof(e->keys) - e->nkeys);
     if (n < 0 && (errno == EINTR || errno == EAGAIN))
         return;
-    for (;;) {
+    if (n <= 0) { /* the terminal is gone */
+        end_line(e);
+        e->h.on_eof(e->ctx);
+        return;
+    }
+    e->nkeys += (size_t)n;
+    feed_keys(e);
+}
+
+/* Piped input: deliver the buffered lines, unless held; at the end of the input, the
+ * last line (even without a newline) and then the end. */
+static void deliver_plain(struct chat_editor *e)
+{
+    while (!e->held) {
         size_t len;
         char *line = evbuffer_readln(e->plain, &len, EVBUFFER_EOL_CRLF);
         if (!line)
@@ -235,20 +360,40 @@ static void read_plain(struct chat_editor *e)
         wipe(line, len);
         free(line);
     }
-    if (n <= 0) {
-        /* A last line without a newline still counts. */
-        size_t len = evbuffer_get_length(e->plain);
-        if (len > 0) {
-            char *line = calloc(1, len + 1);
-            if (line) {
-                evbuffer_remove(e->plain, line, len);
-                deliver(e, line);
-                free(line);
-            }
+    if (e->held || !e->plain_eof || e->eof_told)
+        return;
+    size_t len = evbuffer_get_length(e->plain);
+    if (len > 0) {
+        char *line = calloc(1, len + 1);
+        if (line) {
+            evbuffer_remove(e->plain, line, len);
+            deliver(e, line);
+            free(line);
         }
-        event_del(e->input);
-        e->h.on_eof(e->ctx);
+        if (e->held)
+            return;
     }
+    e->eof_told = 1;
+    e->h.on_eof(e->ctx);
+}
+
+static void on_release(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    deliver_plain(arg);
+}
+
+static void read_plain(struct chat_editor *e)
+{
+    int n = evbuffer_read(e->plain, STDIN_FILENO, 4096);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        e->plain_eof = 1;
+        event_del(e->input);
+    }
+    deliver_plain(e);
 }
 
 static void on_input(evutil_socket_t fd, short what, void *arg)
@@ -280,7 +425,10 @@ struct chat_editor *chat_editor_new(struct event_base *base, const char *prog,
     snprintf(e->prompt, sizeof(e->prompt), "> ");
     e->input = event_new(base, STDIN_FILENO, EV_READ | EV_PERSIST, on_input, e);
     e->redraw = event_new(base, -1, 0, on_redraw, e);
-    if (!e->input || !e->redraw)
+    e->esc_timer = evtimer_new(base, on_esc_timeout, e);
+    e->release = event_new(base, -1, 0, on_release, e);
+    e->cols = term_cols();
+    if (!e->input || !e->redraw || !e->esc_timer || !e->release)
         goto fail;
     if (e->tty) {
         HistEvent ev;
@@ -290,10 +438,15 @@ struct chat_editor *chat_editor_new(struct event_base *base, const char *prog,
             goto fail;
         history(e->hist, &ev, H_SETSIZE, HISTORY_SIZE);
         history(e->hist, &ev, H_SETUNIQUE, 1);
+        e->have_termios = tcgetattr(STDIN_FILENO, &e->cooked) == 0;
         el_set(e->el, EL_CLIENTDATA, e);
+        el_set(e->el, EL_GETCFN, read_key);
         el_set(e->el, EL_EDITOR, "emacs");
         el_set(e->el, EL_PROMPT, prompt_fn);
         el_set(e->el, EL_HIST, history, e->hist);
+        /* Searches that take one key (see the top of the file); ~/.editrc may differ. */
+        el_set(e->el, EL_BIND, "^R", "ed-search-prev-history", NULL);
+        el_set(e->el, EL_BIND, "^S", "ed-search-next-history", NULL);
         el_source(e->el, NULL); /* the user's ~/.editrc, if any */
     } else {
         e->plain = evbuffer_new();
@@ -303,6 +456,8 @@ struct chat_editor *chat_editor_new(struct event_base *base, const char *prog,
     if (event_add(e->input, NULL) != 0)
         goto fail;
     start_line(e);
+    if (e->tty && e->have_termios)
+        e->have_termios = tcgetattr(STDIN_FILENO, &e->raw) == 0;
     return e;
 fail:
     chat_editor_free(e);
@@ -325,6 +480,10 @@ void chat_editor_free(struct chat_editor *e)
         event_free(e->input);
     if (e->redraw)
         event_free(e->redraw);
+    if (e->esc_timer)
+        event_free(e->esc_timer);
+    if (e->release)
+        event_free(e->release);
     if (e->plain)
         evbuffer_free(e->plain);
     wipe(e->pw, sizeof(e->pw));
@@ -368,5 +527,50 @@ void chat_editor_resize(struct chat_editor *e)
     if (!e->tty)
         return;
     hide(e);
+    e->cols = term_cols();
     el_resize(e->el);
+}
+
+void chat_editor_hold(struct chat_editor *e, int hold)
+{
+    if (e->tty || e->held == hold)
+        return;
+    e->held = hold;
+    if (!hold)
+        event_active(e->release, EV_TIMEOUT, 0);
+}
+
+int chat_editor_is_tty(const struct chat_editor *e)
+{
+    return e->tty;
+}
+
+void chat_editor_suspend(struct chat_editor *e)
+{
+    if (!e->tty || e->suspended)
+        return;
+    hide(e);
+    fflush(stdout);
+    if (e->have_termios) {
+        tcgetattr(STDIN_FILENO, &e->raw);
+        tcsetattr(STDIN_FILENO, TCSADRAIN, &e->cooked);
+    }
+    e->suspended = 1;
+}
+
+void chat_editor_resume(struct chat_editor *e)
+{
+    if (!e->tty)
+        return;
+    /* Continued without a Ctrl-Z of ours (after SIGSTOP): the shell may have printed
+     * below the line and changed the terminal; start the line afresh there. */
+    if (!e->suspended)
+        hide(e);
+    e->suspended = 0;
+    if (e->have_termios && e->editing)
+        tcsetattr(STDIN_FILENO, TCSADRAIN, &e->raw);
+    e->cols = term_cols();
+    el_resize(e->el);
+    e->hidden = e->editing;
+    on_redraw(-1, 0, e);
 }

@@ -44,7 +44,24 @@ void chat_editor_ask_password(struct chat_editor *e, const char *prompt);
 /* Add a line to the history (up and down arrows). */
 void chat_editor_remember(struct chat_editor *e, const char *line);
 
-/* The terminal changed size (SIGWINCH): lay the edit line out again. */
+/* The terminal changed size (SIGWINCH): wipe the edit line as it was drawn (at the old
+ * width) and draw it again at the new one. */
 void chat_editor_resize(struct chat_editor *e);
+
+/* Piped input only: hold the next lines (and the end of the input) back while `hold`,
+ * e.g. until the reply to a command came, so that each line sees what the ones before
+ * it did; released, they are delivered from the event loop. */
+void chat_editor_hold(struct chat_editor *e, int hold);
+
+/* Whether stdin and stdout are a terminal (else lines are read plainly, from a pipe). */
+int chat_editor_is_tty(const struct chat_editor *e);
+
+/* Ctrl-Z (SIGTSTP), before stopping: wipe the edit line and give the terminal back its
+ * modes from before chat started. */
+void chat_editor_suspend(struct chat_editor *e);
+
+/* Continued (SIGCONT, or back from the stop of chat_editor_suspend): take the terminal
+ * again in libedit's raw mode, and draw the prompt and the line as they were. */
+void chat_editor_resume(struct chat_editor *e);
 
 #endif

@@ -79,14 +79,31 @@ static char *sb_finish(struct strbuf *sb)
     return sb->data;
 }
 
+/* The length of the character at p that must be escaped, or 0: C0 controls and DEL,
+ * C1 controls (U+0080..U+009F, in UTF-8 0xC2 0x80..0x9F) and the bidirectional
+ * embeddings, overrides and isolates U+202A..U+202E and U+2066..U+2069 (0xE2 0x80
+ * 0xAA..0xAE, 0xE2 0x81 0xA6..0xA9), which could make a text read backwards or spill its
+ * direction into what follows it on the line. */
+static size_t escaped_len(const unsigned char *p)
+{
+    if (*p < 0x20 || *p == 0x7f)
+        return 1;
+    if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+        return 2;
+    if (p[0] == 0xe2 && ((p[1] == 0x80 && p[2] >= 0xaa && p[2] <= 0xae) ||
+                         (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9)))
+        return 3;
+    return 0;
+}
+
 /* Append `text` with control characters escaped (see chat_sanitize). */
 static void sb_add_sanitized(struct strbuf *sb, const char *text)
 {
     const unsigned char *p = (const unsigned char *)text;
     while (*p) {
         const unsigned char *run = p;
-        /* C1 controls are U+0080..U+009F, in UTF-8 0xC2 0x80..0x9F. */
-        while (*p && *p >= 0x20 && *p != 0x7f && !(p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+        size_t n = 0;
+        while (*p && (n = escaped_len(p)) == 0)
             p++;
         sb_add(sb, (const char *)run, (size_t)(p - run));
         if (!*p)
@@ -97,12 +114,13 @@ static void sb_add_sanitized(struct strbuf *sb, const char *text)
             sb_puts(sb, "\\t");
         else if (*p == '\r')
             sb_puts(sb, "\\r");
-        else if (*p == 0xc2) {
+        else if (n == 2)
             sb_printf(sb, "\\u%04x", (unsigned)p[1]);
-            p++;
-        } else
+        else if (n == 3)
+            sb_printf(sb, "\\u%04x", 0x2000u | ((p[1] & 0x3fu) << 6) | (p[2] & 0x3fu));
+        else
             sb_printf(sb, "\\x%02x", (unsigned)*p);
-        p++;
+        p += n;
     }
 }
 
@@ -140,18 +158,28 @@ static const char *get_str(const json_t *obj, const char *key)
     return json_string_value(json_object_get(obj, key));
 }
 
-/* The time prefix for a push: its ts when it has a plausible one, else now. */
-static void add_time(struct strbuf *sb, const json_t *push)
+/* A message's ts when it has a plausible one, else now. */
+static long long ts_of(const json_t *msg)
 {
-    const json_t *ts = json_object_get(push, "ts");
-    long long ms = now_ms();
+    const json_t *ts = json_object_get(msg, "ts");
     if (json_is_integer(ts) && json_integer_value(ts) > 0 &&
         json_integer_value(ts) < 253402300799000LL) /* before the year 10000 */
-        ms = json_integer_value(ts);
+        return json_integer_value(ts);
+    return now_ms();
+}
+
+static void add_time_ms(struct strbuf *sb, long long ms)
+{
     char when[40];
     chat_format_time(ms, when, sizeof(when));
     sb_puts(sb, when);
     sb_puts(sb, " ");
+}
+
+/* The time prefix for a push: its ts when it has a plausible one, else now. */
+static void add_time(struct strbuf *sb, const json_t *push)
+{
+    add_time_ms(sb, ts_of(push));
 }
 
 static void add_unknown(struct strbuf *sb, const json_t *push)
@@ -160,6 +188,99 @@ static void add_unknown(struct strbuf *sb, const json_t *push)
     sb_puts(sb, "* message from the server: ");
     sb_add_sanitized(sb, raw ? raw : "(cannot show)");
     free(raw);
+}
+
+static int receipt_ok(const json_t *push)
+{
+    const char *status = get_str(push, "status");
+    return get_str(push, "user") && status &&
+           (strcmp(status, "delivered") == 0 || strcmp(status, "read") == 0);
+}
+
+char *chat_format_receipt(const json_t *push, const char *text, long long sent_ts)
+{
+    struct strbuf sb = {0};
+    const json_t *id = json_object_get(push, "msg_id");
+    int read = strcmp(get_str(push, "status"), "read") == 0;
+    add_time_ms(&sb, now_ms());
+    sb_puts(&sb, "* ");
+    sb_add_sanitized(&sb, get_str(push, "user"));
+    sb_puts(&sb, read ? " has read your message" : " has received your message");
+    if (text) {
+        char when[40];
+        chat_format_time(sent_ts, when, sizeof(when));
+        sb_printf(&sb, " of %s: ", when);
+        sb_add_sanitized(&sb, text);
+    } else if (json_is_string(id)) {
+        sb_puts(&sb, " ");
+        sb_add_sanitized(&sb, json_string_value(id));
+    }
+    if (read)
+        sb_puts(&sb, " (and those before it)");
+    return sb_finish(&sb);
+}
+
+/* The mark of an own private message from history: " (read)", " (delivered)" or "". */
+static void add_mark(struct strbuf *sb, const json_t *msg)
+{
+    if (json_is_true(json_object_get(msg, "read")))
+        sb_puts(sb, " (read)");
+    else if (json_is_true(json_object_get(msg, "delivered")))
+        sb_puts(sb, " (delivered)");
+}
+
+char *chat_format_history_entry(const json_t *msg, const char *me, const char *peer)
+{
+    const char *from = get_str(msg, "user_from");
+    const char *text = get_str(msg, "text");
+    const char *group = get_str(msg, "group");
+    if (!from || !text)
+        return chat_format_push(msg);
+    struct strbuf sb = {0};
+    add_time(&sb, msg);
+    if (group) {
+        sb_puts(&sb, "[");
+        sb_add_sanitized(&sb, group);
+        sb_puts(&sb, "] ");
+    }
+    int own = me && strcmp(from, me) == 0;
+    if (own && !group && peer) {
+        sb_puts(&sb, "you -> ");
+        sb_add_sanitized(&sb, peer);
+    } else if (own) {
+        sb_puts(&sb, "you");
+    } else {
+        sb_add_sanitized(&sb, from);
+    }
+    sb_puts(&sb, ": ");
+    sb_add_sanitized(&sb, text);
+    if (own && !group)
+        add_mark(&sb, msg);
+    return sb_finish(&sb);
+}
+
+char *chat_format_sent(enum chat_cmd cmd, const char *name, const char *text, const json_t *reply)
+{
+    struct strbuf sb = {0};
+    const char *result = get_str(reply, "result");
+    add_time(&sb, reply);
+    if (cmd == CHAT_CMD_GROUP_MSG) {
+        sb_puts(&sb, "[");
+        sb_add_sanitized(&sb, name);
+        sb_puts(&sb, "] you: ");
+        sb_add_sanitized(&sb, text);
+    } else {
+        sb_puts(&sb, "you -> ");
+        sb_add_sanitized(&sb, name);
+        sb_puts(&sb, ": ");
+        sb_add_sanitized(&sb, text);
+        if (result && strcmp(result, "offline") == 0) {
+            sb_puts(&sb, " (stored: ");
+            sb_add_sanitized(&sb, name);
+            sb_puts(&sb, " is offline)");
+        }
+    }
+    return sb_finish(&sb);
 }
 
 char *chat_format_push(const json_t *push)
@@ -198,6 +319,9 @@ char *chat_format_push(const json_t *push)
         sb_puts(&sb, "* ");
         sb_add_sanitized(&sb, from);
         sb_puts(&sb, " added you as a friend");
+    } else if (strcmp(cmd, "receipt") == 0 && receipt_ok(push)) {
+        free(sb.data);
+        return chat_format_receipt(push, NULL, 0);
     } else {
         add_unknown(&sb, push);
     }
@@ -259,9 +383,45 @@ static void add_name_list(struct strbuf *sb, const json_t *list)
         sb_puts(sb, "none");
 }
 
+/* "bob (online), carol" from friends_reply's or group_members_reply's list of
+ * {"user","online"[,"owner"]}, or "none". */
+static void add_user_list(struct strbuf *sb, const json_t *list)
+{
+    size_t i, shown = 0;
+    const json_t *v;
+    json_array_foreach(list, i, v)
+    {
+        const char *user = get_str(v, "user");
+        if (!user)
+            continue;
+        int owner = json_is_true(json_object_get(v, "owner"));
+        int online = json_is_true(json_object_get(v, "online"));
+        if (shown++)
+            sb_puts(sb, ", ");
+        sb_add_sanitized(sb, user);
+        if (owner || online)
+            sb_printf(sb, " (%s%s%s)", owner ? "owner" : "", owner && online ? ", " : "",
+                      online ? "online" : "");
+    }
+    if (!shown)
+        sb_puts(sb, "none");
+}
+
 static void add_success(struct strbuf *sb, enum chat_cmd cmd, const char *name, const json_t *reply)
 {
     switch (cmd) {
+    case CHAT_CMD_WHO:
+        sb_puts(sb, "friends: ");
+        add_user_list(sb, json_object_get(reply, "friends"));
+        break;
+    case CHAT_CMD_GROUPS:
+        sb_puts(sb, "groups: ");
+        add_name_list(sb, json_object_get(reply, "groups"));
+        break;
+    case CHAT_CMD_MEMBERS:
+        sb_printf(sb, "members of %s: ", name);
+        add_user_list(sb, json_object_get(reply, "members"));
+        break;
     case CHAT_CMD_REGISTER:
         sb_printf(sb, "registered %s", name);
         break;

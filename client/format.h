@@ -23,6 +23,22 @@ char *chat_format_push(const json_t *push);
  * the result; NULL only when out of memory. */
 char *chat_format_reply(enum chat_cmd cmd, const char *name, const json_t *reply, int *ok);
 
+/* The line for a history entry (history_reply's "messages"): like a push, but your own
+ * messages (user_from is `me`) show as "you -> PEER: text" (private, `peer` being the
+ * conversation's other user) with their mark, " (delivered)" or " (read)", or as
+ * "[group] you: text". The caller frees the result; NULL only when out of memory. */
+char *chat_format_history_entry(const json_t *msg, const char *me, const char *peer);
+
+/* The line for your own message that the server accepted (the reply to /msg or /g, with
+ * its ts): "[14:03:27] you -> bob: text", with " (stored: bob is offline)" for an
+ * offline reply, or "[14:03:27] [friends] you: text". Frees like the others. */
+char *chat_format_sent(enum chat_cmd cmd, const char *name, const char *text, const json_t *reply);
+
+/* The line for a receipt push (status delivered or read): "[now] * bob has received your
+ * message of 14:03:27: text" when the message's text and ts are known (text not NULL),
+ * else naming its msg_id; a read receipt adds " (and those before it)". */
+char *chat_format_receipt(const json_t *push, const char *text, long long sent_ts);
+
 /* A human explanation of a result word of the wire contract, for `name` (may be NULL).
  * Writes into buf (always NUL-terminated) and returns it. */
 const char *chat_explain_result(const char *word, const char *name, char *buf, size_t cap);

@@ -9,6 +9,7 @@ struct chat_options {
     const char *host;     /* default 127.0.0.1 */
     const char *port;     /* default 8000 */
     const char *user;     /* --user, or NULL */
+    const char *device;   /* the device name to log in with (device.h) */
     const char *password; /* read from --password-file, or NULL */
     int timeout_ms;       /* for connecting and for each reply */
     int json;             /* --json: print the server's lines as they are */

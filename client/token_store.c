@@ -1,6 +1,8 @@
 /* token_store.c - the login token file (see token_store.h). */
 #include "token_store.h"
 
+#include "state_dir.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,35 +11,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The folder of the token files into out, created (0700) with its parents as needed
- * when `create`. */
+/* The folder of the token files into out, created (0700) as needed when `create`. */
 static int token_dir(char *out, size_t cap, int create)
 {
-    const char *state = getenv("XDG_STATE_HOME");
-    const char *home = getenv("HOME");
-    int n;
-    if (state && state[0] == '/')
-        n = snprintf(out, cap, "%s/chatd/tokens", state);
-    else if (home && home[0] == '/')
-        n = snprintf(out, cap, "%s/.local/state/chatd/tokens", home);
-    else
+    if (chat_state_path("tokens", out, cap, create) != 0)
         return -1;
-    if (n < 0 || (size_t)n >= cap)
+    if (create && mkdir(out, 0700) != 0 && errno != EEXIST)
         return -1;
-    if (!create)
-        return 0;
-    for (char *p = out + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        int rc = mkdir(out, 0700);
-        *p = '/';
-        if (rc != 0 && errno != EEXIST)
-            return -1;
-    }
-    if (mkdir(out, 0700) != 0 && errno != EEXIST)
-        return -1;
-    return chmod(out, 0700); /* also a folder made earlier with a wider mode */
+    return create ? chmod(out, 0700) : 0; /* also a folder made earlier with a wider mode */
 }
 
 /* A file name from host, port and user: characters other than letters, digits, '.',

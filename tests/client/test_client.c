@@ -22,10 +22,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 /* Generous: a client under a sanitizer on a loaded machine still answers well within it. */
@@ -283,20 +285,30 @@ struct run {
 struct child {
     pid_t pid;
     int out_fd, err_fd;
+    int in_fd; /* the write end of stdin's pipe, or -1 */
 };
 
-/* Start chat with argv (argv[0] included) and pipes for stdout and stderr. */
-static void child_start(struct child *c, char **argv)
+/* Start chat with argv (argv[0] included) and pipes for stdout and stderr; stdin is
+ * /dev/null, or (input not NULL) a pipe that gives `input` and ends when child_finish
+ * begins. */
+static void child_start(struct child *c, char **argv, const char *input)
 {
-    int out[2], err[2];
+    int out[2], err[2], in[2];
     ck_assert_int_eq(pipe(out), 0);
     ck_assert_int_eq(pipe(err), 0);
+    ck_assert_int_eq(pipe(in), 0);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        int null = open("/dev/null", O_RDONLY);
-        dup2(null, 0);
+        if (!input) {
+            int null = open("/dev/null", O_RDONLY);
+            dup2(null, 0);
+        } else {
+            dup2(in[0], 0);
+        }
+        close(in[0]);
+        close(in[1]);
         dup2(out[1], 1);
         dup2(err[1], 2);
         close(out[0]);
@@ -306,6 +318,14 @@ static void child_start(struct child *c, char **argv)
     }
     close(out[1]);
     close(err[1]);
+    close(in[0]);
+    c->in_fd = -1;
+    if (input) { /* small: it fits in the pipe */
+        ck_assert_int_eq(write(in[1], input, strlen(input)), (ssize_t)strlen(input));
+        c->in_fd = in[1];
+    } else {
+        close(in[1]);
+    }
     c->pid = pid;
     c->out_fd = out[0];
     c->err_fd = err[0];
@@ -318,6 +338,8 @@ static void child_finish(struct child *c, struct run *r)
     char *bufs[2] = {r->out, r->err};
     int fds[2] = {c->out_fd, c->err_fd};
     long long deadline = chatd_now_ms() + DEADLINE_MS;
+    if (c->in_fd >= 0)
+        close(c->in_fd);
     while (fds[0] >= 0 || fds[1] >= 0) {
         struct pollfd p[2] = {{.fd = fds[0], .events = POLLIN}, {.fd = fds[1], .events = POLLIN}};
         long long left = deadline - chatd_now_ms();
@@ -353,7 +375,21 @@ static void run_chat(struct run *r, const char *first, ...)
     va_start(ap, first);
     build_argv(argv, first, ap);
     va_end(ap);
-    child_start(&c, argv);
+    child_start(&c, argv, NULL);
+    memset(r, 0, sizeof(*r));
+    child_finish(&c, r);
+}
+
+/* run_chat with `input` piped to its stdin. */
+static void run_chat_input(struct run *r, const char *input, const char *first, ...)
+{
+    struct child c;
+    char *argv[MAX_ARGS];
+    va_list ap;
+    va_start(ap, first);
+    build_argv(argv, first, ap);
+    va_end(ap);
+    child_start(&c, argv, input);
     memset(r, 0, sizeof(*r));
     child_finish(&c, r);
 }
@@ -437,7 +473,7 @@ static void fake_client(struct child *c, int port)
     for (size_t i = 0; i < n; i++)
         argv[i] = arg_copy(args[i]);
     argv[n] = NULL;
-    child_start(c, argv);
+    child_start(c, argv, NULL);
 }
 
 /* A fake server with `chat send bob hi` connected to it and its first request (the
@@ -486,12 +522,13 @@ START_TEST(three_users_chat_privately_and_in_a_group_with_offline_delivery)
     term_expect(&alice, "bob is your friend now");
     term_expect(&bob, "* alice added you as a friend");
     term_line(&alice, "/msg bob hi bob, caf\xc3\xa9?");
-    term_expect(&alice, "sent to bob");
+    term_expect(&alice, "] you -> bob: hi bob, caf\xc3\xa9?");
+    term_expect(&alice, "alice -> bob> "); /* the prompt names the conversation */
     term_expect(&bob, "] alice: hi bob, caf\xc3\xa9?");
     term_line(&bob, "a line without a conversation");
     term_expect(&bob, "no conversation yet");
     term_line(&bob, "/msg alice hello alice");
-    term_expect(&bob, "sent to alice");
+    term_expect(&bob, "] you -> alice: hello alice");
     term_expect(&alice, "] bob: hello alice");
     term_line(&bob, "and a plain line goes to alice too");
     term_expect(&alice, "] bob: and a plain line goes to alice too");
@@ -500,7 +537,7 @@ START_TEST(three_users_chat_privately_and_in_a_group_with_offline_delivery)
     term_line(&alice, "/friend carol");
     term_expect(&alice, "carol is your friend now");
     term_line(&alice, "/msg carol are you there?");
-    term_expect(&alice, "stored for carol (offline)");
+    term_expect(&alice, "] you -> carol: are you there? (stored: carol is offline)");
 
     /* A group. */
     term_line(&alice, "/create friends");
@@ -508,7 +545,8 @@ START_TEST(three_users_chat_privately_and_in_a_group_with_offline_delivery)
     term_line(&bob, "/join friends");
     term_expect(&bob, "joined friends");
     term_line(&alice, "/g friends welcome, bob");
-    term_expect(&alice, "sent to friends");
+    term_expect(&alice, "] [friends] you: welcome, bob");
+    term_expect(&alice, "alice [friends]> ");
     term_expect(&bob, "] [friends] alice: welcome, bob");
 
     /* carol logs in: the stored message comes after the login reply, marked offline, and
@@ -519,7 +557,7 @@ START_TEST(three_users_chat_privately_and_in_a_group_with_offline_delivery)
     term_line(&carol, "/join friends");
     term_expect(&carol, "joined friends");
     term_line(&bob, "/g friends hello both");
-    term_expect(&bob, "sent to friends");
+    term_expect(&bob, "] [friends] you: hello both");
     term_expect(&alice, "] [friends] bob: hello both");
     term_expect(&carol, "] [friends] bob: hello both");
 
@@ -528,7 +566,7 @@ START_TEST(three_users_chat_privately_and_in_a_group_with_offline_delivery)
     term_expect(&carol, "logged out");
     term_expect(&alice, "* carol is offline");
     term_line(&alice, "/g friends carol gets this at login");
-    term_expect(&alice, "sent to friends");
+    term_expect(&alice, "] [friends] you: carol gets this at login");
     term_expect(&bob, "] [friends] alice: carol gets this at login");
     term_line(&carol, "/login carol");
     term_expect(&carol, "password for carol: ");
@@ -577,20 +615,20 @@ START_TEST(a_push_arriving_while_typing_keeps_the_half_typed_line_and_cursor)
 
     /* A message for her arrives meanwhile: printed above, the line drawn again. */
     term_line(&bob, "/msg alice interrupting you");
-    term_expect(&bob, "sent to alice");
+    term_expect(&bob, "] you -> alice: interrupting you");
     term_expect(&alice, "] bob: interrupting you");
     term_expect(&alice, "alice> /msg bob this was typed");
 
     /* Typing goes on at the cursor, and the whole line is sent intact. */
     term_type(&alice, "half ");
     term_type(&alice, "\r");
-    term_expect(&alice, "sent to bob");
+    term_expect(&alice, "] you -> bob: this was half typed");
     term_expect(&bob, "] alice: this was half typed");
 
     /* History: Up brings the last line back. */
     term_type(&alice, "\033[A");
     term_type(&alice, "\r");
-    term_expect(&alice, "sent to bob");
+    term_expect(&alice, "] you -> bob: this was half typed");
     term_expect(&bob, "] alice: this was half typed");
 
     term_quit(&alice);
@@ -644,8 +682,14 @@ START_TEST(send_exits_0_and_prints_the_reply_and_listen_prints_pushes)
     expect_run(&r, 0, "sent to bob\n", NULL);
     term_expect(&listen, "] alice: live one\r\n");
     kill(listen.pid, SIGTERM);
-    term_wait_exit(&listen);
+    ck_assert_int_eq(term_wait_exit(&listen), 0);
     term_free(&listen);
+    /* What listen printed was acknowledged before it left: the next run of this
+     * installation (the same device) gets neither message again. */
+    run_chat(&r, "--port", port_arg, "--user", "bob", "--password-file", password_file("bob"),
+             "listen", "--seconds", "1", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    ck_assert_msg(!strstr(r.out, "alice:"), "shown again:\n%s", r.out);
 
     /* Refused by the server: exit 1, the word and why on stderr. */
     run_chat(&r, "--port", port_arg, "--user", "alice", "--password-file", password_file("alice"),
@@ -659,7 +703,8 @@ START_TEST(send_exits_0_and_prints_the_reply_and_listen_prints_pushes)
     expect_run(&r, 0, "created group g", NULL);
     run_chat(&r, "--port", port_arg, "--json", "--user", "alice", "--password-file",
              password_file("alice"), "gsend", "g", "to the group", NULL);
-    expect_run(&r, 0, "{\"cmd\":\"group_chat_reply\",\"result\":\"success\",\"id\":2}\n", NULL);
+    expect_run(&r, 0, "{\"cmd\":\"group_chat_reply\",\"result\":\"success\",", NULL);
+    expect_run(&r, 0, ",\"id\":2}\n", NULL); /* the server's line as it came */
 
     /* Usage: exit 2. */
     run_chat(&r, "--port", port_arg, "send", "bob", NULL);
@@ -862,16 +907,25 @@ START_TEST(the_server_closing_the_connection_is_reported_with_exit_3)
     child_finish(&f.c, &f.r);
     expect_run(&f.r, 3, NULL, "chat: the server closed the connection\n");
 
-    /* The real chatd stopping under an interactive client. */
+    /* The real chatd stopping under an interactive client: it says so and tries again
+     * until told to quit. With piped input, chat ends with exit 3. */
     start_chat();
     register_user("alice");
     struct term t;
     term_login(&t, "alice");
+    struct child piped;
+    arg_used = 0;
+    char *argv[] = {arg_copy("chat"), arg_copy("--port"), arg_copy(port_arg), NULL};
+    child_start(&piped, argv, "/login alice pw-alice\n");
     int rc = chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
     ck_assert_int_eq(rc, 0);
-    term_expect(&t, "chat: the server closed the connection");
-    ck_assert_int_eq(term_wait_exit(&t), 3);
+    term_expect(&t, "the server closed the connection; reconnecting in ");
+    term_line(&t, "/quit");
+    ck_assert_int_eq(term_wait_exit(&t), 0);
     term_free(&t);
+    struct run r;
+    child_finish(&piped, &r);
+    expect_run(&r, 3, NULL, "chat: "); /* closed, or (if that came first) cannot connect */
     chatd_proc_cleanup(&srv);
     db_test_cleanup(&cfg);
     close(f.lfd);
@@ -913,7 +967,7 @@ START_TEST(a_lost_connection_is_resumed_with_the_saved_token)
     fake_login_success(fd, req, "tok-1");
     term_expect(&t, "logged in as alice");
     close(fd); /* the connection is lost */
-    term_expect(&t, "reconnecting in 1 s");
+    term_expect(&t, "the server closed the connection; reconnecting in ");
     fd = fake_accept(lfd);
     fake_read_request(fd, req, sizeof(req));
     ck_assert_msg(strstr(req, "\"token\":\"tok-1\"") && !strstr(req, "passwd"),
@@ -1025,6 +1079,443 @@ START_TEST(odd_pushes_are_shown_safely_and_do_not_stop_a_command)
 }
 END_TEST
 
+/* ---- the acknowledged stream across a restart of chatd ---- */
+
+static size_t count_of(const char *haystack, const char *needle)
+{
+    size_t n = 0;
+    for (const char *at = haystack; (at = strstr(at, needle)); at += strlen(needle))
+        n++;
+    return n;
+}
+
+/* chatd stops under a logged-in client with a half-typed line and starts again on the
+ * same port: the client says so briefly, comes back by itself, logs in with its token
+ * and resumes after the last message it showed: what was sent while it was away arrives
+ * once, nothing shown before comes again, and the line is still there to finish. */
+START_TEST(a_client_resumes_after_chatd_restarts_without_duplicates_or_gaps)
+{
+    struct term alice;
+    struct run r;
+    char line[100];
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    term_login(&alice, "alice");
+    for (int i = 1; i <= 3; i++) {
+        snprintf(line, sizeof(line), "before restart %d", i);
+        run_chat(&r, "--port", port_arg, "--user", "bob", "--password-file", password_file("bob"),
+                 "send", "alice", line, NULL);
+        expect_run(&r, 0, NULL, NULL);
+        term_expect(&alice, line);
+    }
+    term_line(&alice, "/msg bob see you");
+    term_expect(&alice, "alice -> bob> ");
+    term_type(&alice, "half typed");
+    term_expect(&alice, "half typed");
+
+    struct chatd_proc old = srv;
+    ck_assert_int_eq(chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS), 0);
+    term_expect(&alice, "the server closed the connection; reconnecting in ");
+    ck_assert_msg(db_test_start_sample_on(&srv, &cfg, old.port) == 0, "chatd did not start again");
+    /* Sent while alice is away, or while she is coming back. */
+    for (int i = 1; i <= 3; i++) {
+        snprintf(line, sizeof(line), "while away %d", i);
+        run_chat(&r, "--port", port_arg, "--user", "bob", "--password-file", password_file("bob"),
+                 "send", "alice", line, NULL);
+        expect_run(&r, 0, NULL, NULL);
+    }
+    term_expect(&alice, "connected to 127.0.0.1:");
+    term_expect(&alice, "logged in as alice");
+    size_t back_at = alice.mark;
+    for (int i = 1; i <= 3; i++) {
+        snprintf(line, sizeof(line), "bob: while away %d", i);
+        term_expect(&alice, line);
+    }
+    /* The line typed before is still there, and goes out whole. */
+    term_expect(&alice, "alice -> bob> half typed");
+    term_type(&alice, " and finished\r");
+    term_expect(&alice, "] you -> bob: half typed and finished");
+    for (int i = 1; i <= 3; i++) {
+        snprintf(line, sizeof(line), "bob: before restart %d", i);
+        ck_assert_msg(count_of(alice.out, line) == 1 && !strstr(alice.out + back_at, line),
+                      "\"%s\" shown %zu times", line, count_of(alice.out, line));
+        snprintf(line, sizeof(line), "bob: while away %d", i);
+        ck_assert_msg(count_of(alice.out, line) == 1, "\"%s\" shown %zu times", line,
+                      count_of(alice.out, line));
+    }
+    term_quit(&alice);
+    chatd_proc_cleanup(&old);
+    stop_chat();
+}
+END_TEST
+
+/* ---- receipts, read marks and history ---- */
+
+/* bob answers alice: she is his conversation now, so what he was shown from her is
+ * marked read (his /quit sends the mark and his acknowledgement before it leaves). */
+static void bob_reads_alices_first(struct term *alice)
+{
+    struct term bob;
+    term_login(&bob, "bob");
+    term_line(alice, "/msg bob first");
+    term_expect(alice, "] you -> bob: first");
+    term_expect(&bob, "] alice: first");
+    term_line(&bob, "/msg alice reply");
+    term_expect(&bob, "] you -> alice: reply");
+    term_expect(alice, "] bob: reply");
+    term_quit(&bob);
+}
+
+/* /history pages back through the conversation, oldest first in each page, with the
+ * marks of your own messages; again for the page before; and a group's history. */
+START_TEST(history_pages_back_with_the_marks_of_own_messages)
+{
+    struct term alice, bob;
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    term_login(&alice, "alice");
+    bob_reads_alices_first(&alice);
+    for (int i = 1; i <= 3; i++) {
+        char line[80];
+        snprintf(line, sizeof(line), "m%d", i);
+        term_line(&alice, line);
+        snprintf(line, sizeof(line), "] you -> bob: m%d (stored: bob is offline)", i);
+        term_expect(&alice, line);
+    }
+    term_line(&alice, "/history 2");
+    term_expect(&alice, "-- 2 messages (/history again for older ones) --");
+    term_expect(&alice, "] you -> bob: m2\r\n");
+    term_expect(&alice, "] you -> bob: m3\r\n");
+    term_line(&alice, "/history 2");
+    term_expect(&alice, "-- 2 messages (/history again for older ones) --");
+    term_expect(&alice, "] bob: reply\r\n");
+    term_expect(&alice, "] you -> bob: m1\r\n");
+    term_line(&alice, "/history 2");
+    term_expect(&alice, "-- 1 message, from the first --");
+    term_expect(&alice, "] you -> bob: first (read)\r\n");
+    term_line(&alice, "/history 2");
+    term_expect(&alice, "no older messages");
+    term_line(&alice, "/history 500");
+    term_expect(&alice, "usage: /history [N], N from 1 to 200");
+
+    /* A group's history, from bob's side. */
+    term_line(&alice, "/create g1");
+    term_expect(&alice, "created group g1");
+    term_login(&bob, "bob");
+    term_line(&bob, "/join g1");
+    term_expect(&bob, "joined g1");
+    term_line(&alice, "/g g1 to the group");
+    term_expect(&bob, "] [g1] alice: to the group");
+    term_line(&bob, "/g g1 and back");
+    term_expect(&bob, "bob [g1]> ");
+    term_line(&bob, "/history");
+    term_expect(&bob, "-- 2 messages, from the first --");
+    term_expect(&bob, "] [g1] alice: to the group");
+    term_expect(&bob, "] [g1] you: and back");
+    term_quit(&alice);
+    term_quit(&bob);
+    stop_chat();
+}
+END_TEST
+
+/* alice's message is marked received when bob's client acknowledges it, and read when
+ * he has it shown with alice as his conversation. */
+START_TEST(receipts_mark_own_messages_received_and_read)
+{
+    struct term alice;
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    term_login(&alice, "alice");
+    size_t before = alice.mark;
+    bob_reads_alices_first(&alice);
+    alice.mark = before; /* the receipts may come before bob's reply or after it */
+    term_expect(&alice, "* bob has received your message of ");
+    term_expect(&alice, ": first");
+    term_expect(&alice, "* bob has read your message of ");
+    term_expect(&alice, ": first (and those before it)");
+    term_quit(&alice);
+    stop_chat();
+}
+END_TEST
+
+/* ---- options, the config file, piped input ---- */
+
+START_TEST(options_take_their_value_after_an_equals_sign_and_h_is_help)
+{
+    struct run r;
+    start_chat();
+    register_user("alice");
+    char port_eq[32];
+    snprintf(port_eq, sizeof(port_eq), "--port=%s", port_arg);
+    run_chat(&r, "--host=127.0.0.1", port_eq, "--user=alice", "--password-file",
+             password_file("alice"), "--timeout=5", "login", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    run_chat(&r, "-h", NULL);
+    expect_run(&r, 0, "usage: chat [OPTIONS]", NULL);
+    run_chat(&r, "--help", NULL);
+    expect_run(&r, 0, "--config FILE", NULL);
+    run_chat(&r, "--tls=yes", "login", NULL);
+    expect_run(&r, 2, NULL, "--tls takes no value");
+    run_chat(&r, "--port=", "--user", "alice", "login", NULL);
+    expect_run(&r, 2, NULL, NULL);
+    run_chat(&r, "--device=bad/name", "login", NULL);
+    expect_run(&r, 2, NULL, "--device wants 1 to 64 of");
+    run_chat(&r, "-x", NULL);
+    expect_run(&r, 2, NULL, "unknown option -x");
+    stop_chat();
+}
+END_TEST
+
+/* The config file gives host, port and user (the command line overrides it); a bad line
+ * is named with its file and line. */
+START_TEST(the_config_file_gives_host_port_and_user)
+{
+    struct run r;
+    char dir[PATH_MAX], path[PATH_MAX + 64], file[PATH_MAX + 100], text[300];
+    char cfg_home[PATH_MAX + 16];
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
+    snprintf(cfg_home, sizeof(cfg_home), "%s/cfg", dir);
+    ck_assert_int_eq(mkdir(cfg_home, 0700), 0);
+    snprintf(path, sizeof(path), "%s/chatd", cfg_home);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    snprintf(text, sizeof(text),
+             "# where alice chats\nhost = 127.0.0.1\nport = %s\nuser = alice\n"
+             "device = alices-laptop\ntls = no\n",
+             port_arg);
+    ck_assert_int_eq(chatd_file_write(path, "chat.conf", text, file, sizeof(file)), 0);
+    setenv("XDG_CONFIG_HOME", cfg_home, 1);
+    run_chat(&r, "--password-file", password_file("alice"), "send", "bob", "configured", NULL);
+    expect_run(&r, 0, "stored for bob (offline)", NULL);
+    /* The command line wins: bob, not the file's alice. */
+    run_chat(&r, "--user", "bob", "--password-file", password_file("bob"), "listen", "--seconds",
+             "1", NULL);
+    expect_run(&r, 0, "(offline) alice: configured", NULL);
+    unsetenv("XDG_CONFIG_HOME");
+
+    char bad[PATH_MAX + 64], want[PATH_MAX + 100];
+    ck_assert_int_eq(
+        chatd_file_write(dir, "bad.conf", "port = 8000\n\ncolour = blue\n", bad, sizeof(bad)), 0);
+    run_chat(&r, "--config", bad, "login", NULL);
+    snprintf(want, sizeof(want), "chat: %s:3: unknown key 'colour'", bad);
+    expect_run(&r, 2, NULL, want);
+    ck_assert_int_eq(chatd_file_write(dir, "bad2.conf", "port = 99999\n", bad, sizeof(bad)), 0);
+    run_chat(&r, "--config", bad, "login", NULL);
+    expect_run(&r, 2, NULL, ":1: port wants a number from 1 to 65535");
+    run_chat(&r, "--config", "/nonexistent/chat.conf", "login", NULL);
+    expect_run(&r, 2, NULL, "cannot read the config file /nonexistent/chat.conf");
+    chatd_tmpdir_remove(dir);
+    stop_chat();
+}
+END_TEST
+
+/* Commands piped in: exit 0 when every one worked, 1 when one failed; whitespace-only
+ * lines send nothing. */
+START_TEST(piped_commands_exit_1_when_one_failed_and_blank_lines_send_nothing)
+{
+    struct run r;
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    run_chat_input(&r, "/login alice pw-alice\n/msg bob first\n   \n\t \nlast\n", "--port",
+                   port_arg, NULL);
+    expect_run(&r, 0, "you -> bob: first", NULL);
+    run_chat(&r, "--port", port_arg, "--user", "bob", "--password-file", password_file("bob"),
+             "listen", "--seconds", "1", NULL);
+    expect_run(&r, 0, "alice: first\n", NULL);
+    ck_assert_msg(count_of(r.out, "alice: ") == 2, "want 2 messages, got:\n%s", r.out);
+    ck_assert_ptr_nonnull(strstr(r.out, "alice: last\n"));
+
+    run_chat_input(&r, "/login alice pw-alice\n/msg nobody hi\n/who\n", "--port", port_arg, NULL);
+    expect_run(&r, 1, "error: user_not_exist", NULL);
+    run_chat_input(&r, "/login alice pw-alice\n/nonsense\n", "--port", port_arg, NULL);
+    expect_run(&r, 1, "unknown command", NULL);
+    run_chat_input(&r, "/login alice wrong\n", "--port", port_arg, NULL);
+    expect_run(&r, 1, "passwd_error", NULL);
+    stop_chat();
+}
+END_TEST
+
+/* ---- the lists, the prompt, registering ---- */
+
+START_TEST(who_groups_and_members_list_with_online_and_owner_marks)
+{
+    struct term alice;
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    register_user("carol");
+    term_login(&alice, "alice");
+    term_line(&alice, "/friend bob");
+    term_expect(&alice, "bob is your friend now");
+    term_line(&alice, "/friend carol");
+    term_expect(&alice, "carol is your friend now");
+    term_line(&alice, "/create g1");
+    term_expect(&alice, "created group g1");
+    struct run r;
+    run_chat(&r, "--port", port_arg, "--user", "bob", "--password-file", password_file("bob"),
+             "join", "g1", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    struct term bob;
+    term_login(&bob, "bob");
+    term_expect(&alice, "* bob is online");
+    term_line(&alice, "/who");
+    term_expect(&alice, "friends: bob (online), carol\r\n");
+    term_line(&alice, "/groups");
+    term_expect(&alice, "groups: g1\r\n");
+    term_line(&alice, "/members g1");
+    term_expect(&alice, "members of g1: alice (owner, online), bob (online)\r\n");
+    term_line(&alice, "/members nope");
+    term_expect(&alice, "error: group_not_exist");
+
+    /* A failed /msg leaves the conversation as it was. */
+    term_line(&alice, "/msg bob hi");
+    term_expect(&alice, "alice -> bob> ");
+    term_line(&alice, "/msg nobody hi");
+    term_expect(&alice, "error: user_not_exist");
+    term_expect(&alice, "alice -> bob> ");
+    term_line(&alice, "plain line");
+    term_expect(&bob, "] alice: plain line");
+    term_quit(&bob);
+    term_quit(&alice);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(register_asks_for_the_password_twice)
+{
+    struct term t;
+    start_chat();
+    term_start(&t, "--port", port_arg, NULL);
+    term_expect(&t, "chat> ");
+    term_line(&t, "/register dave");
+    term_expect(&t, "password for dave: ");
+    term_line(&t, "one-secret");
+    term_expect(&t, "the same password again: ");
+    term_line(&t, "another");
+    term_expect(&t, "the two passwords differ; not registered");
+    term_line(&t, "/register dave");
+    term_expect(&t, "password for dave: ");
+    term_line(&t, "pw-dave");
+    term_expect(&t, "the same password again: ");
+    term_line(&t, "pw-dave");
+    term_expect(&t, "registered dave");
+    ck_assert_msg(!strstr(t.out, "one-secret") && !strstr(t.out, "pw-dave"),
+                  "a password was echoed:\n%s", term_dump(&t));
+    term_line(&t, "/login dave pw-dave");
+    term_expect(&t, "logged in as dave");
+    term_quit(&t);
+    stop_chat();
+}
+END_TEST
+
+/* ---- the terminal: Ctrl-Z, resizing, a lone Esc, a history search ---- */
+
+/* Whether the client's terminal is in libedit's raw mode (no line discipline). */
+static int term_is_raw(const struct term *t)
+{
+    struct termios tio;
+    ck_assert_int_eq(tcgetattr(t->fd, &tio), 0);
+    return !(tio.c_lflag & ICANON) && !(tio.c_lflag & ECHO);
+}
+
+START_TEST(after_a_stop_and_continue_the_line_is_redrawn_and_raw_mode_restored)
+{
+    struct term t;
+    start_chat();
+    register_user("alice");
+    term_login(&t, "alice");
+    term_expect(&t, "alice> ");
+    term_type(&t, "half a line");
+    term_expect(&t, "half a line");
+    ck_assert(term_is_raw(&t));
+
+    /* Ctrl-Z: the terminal goes back to its modes (a session leader in an orphaned
+     * process group is not actually stopped by it, so chat carries on at once). */
+    kill(t.pid, SIGTSTP);
+    term_expect(&t, "alice> half a line");
+
+    /* Stopped and continued: the shell put the terminal back in cooked mode meanwhile. */
+    kill(t.pid, SIGSTOP);
+    struct termios tio;
+    ck_assert_int_eq(tcgetattr(t.fd, &tio), 0);
+    tio.c_lflag |= ICANON | ECHO;
+    ck_assert_int_eq(tcsetattr(t.fd, TCSANOW, &tio), 0);
+    kill(t.pid, SIGCONT);
+    term_expect(&t, "alice> half a line");
+    long long deadline = chatd_now_ms() + DEADLINE_MS;
+    while (!term_is_raw(&t) && chatd_now_ms() < deadline)
+        term_pump(&t, 50);
+    ck_assert_msg(term_is_raw(&t), "the terminal is not in raw mode after SIGCONT");
+    term_type(&t, "\r");
+    term_expect(&t, "no conversation yet");
+    term_quit(&t);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(widening_the_terminal_wipes_every_row_of_the_line)
+{
+    struct term t;
+    start_chat();
+    register_user("alice");
+    term_login(&t, "alice");
+    term_expect(&t, "alice> ");
+    /* 7 + 150 columns: two rows at 120 columns, one at 200. */
+    char line[151];
+    memset(line, 'x', 150);
+    line[150] = '\0';
+    term_type(&t, line);
+    term_expect(&t, "xxxxxxxxxx");
+    term_pump(&t, 200);
+    t.mark = t.len;
+    struct winsize ws = {.ws_row = 40, .ws_col = 200};
+    ck_assert_int_eq(ioctl(t.fd, TIOCSWINSZ, &ws), 0); /* SIGWINCH for chat */
+    /* Up one row (where the prompt starts, as drawn at 120 columns), and clear. */
+    term_expect(&t, "\r\033[1A\033[J");
+    term_expect(&t, "alice> xxxxxxxxxx");
+    term_type(&t, "\x15"); /* Ctrl-U: the line is wiped */
+    term_quit(&t);
+    stop_chat();
+}
+END_TEST
+
+START_TEST(messages_are_shown_after_a_lone_esc_and_during_a_search)
+{
+    struct term alice;
+    struct run r;
+    start_chat();
+    register_user("alice");
+    register_user("bob");
+    term_login(&alice, "alice");
+    term_type(&alice, "\033"); /* a lone Esc, and nothing after it */
+    run_chat(&r, "--port", port_arg, "--user", "bob", "--password-file", password_file("bob"),
+             "send", "alice", "after the esc", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    term_expect(&alice, "] bob: after the esc");
+    /* The Esc was dropped, not kept to make a Meta key of the next key typed (a second
+     * later: far beyond its timeout). */
+    chatd_sleep_ms(1000);
+    term_type(&alice, "/msg bob b\r");
+    term_expect(&alice, "] you -> bob: b");
+
+    term_type(&alice, "\x12"); /* Ctrl-R: search the history */
+    run_chat(&r, "--port", port_arg, "--user", "bob", "--password-file", password_file("bob"),
+             "send", "alice", "during the search", NULL);
+    expect_run(&r, 0, NULL, NULL);
+    term_expect(&alice, "] bob: during the search");
+    term_type(&alice, "\r");
+    term_expect(&alice, "] you -> bob: b");
+    term_quit(&alice);
+    stop_chat();
+}
+END_TEST
+
 static Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
@@ -1037,6 +1528,25 @@ static Suite *client_suite(void)
     tcase_add_test(tc, chat_speaks_tls_and_checks_the_certificate);
     tcase_add_test(tc, a_saved_token_logs_in_without_the_password_until_it_is_invalid);
     tcase_add_test(tc, a_lost_connection_is_resumed_with_the_saved_token);
+    tcase_add_test(tc, a_client_resumes_after_chatd_restarts_without_duplicates_or_gaps);
+    tcase_add_test(tc, who_groups_and_members_list_with_online_and_owner_marks);
+    tcase_add_test(tc, register_asks_for_the_password_twice);
+    tcase_add_test(tc, history_pages_back_with_the_marks_of_own_messages);
+    tcase_add_test(tc, receipts_mark_own_messages_received_and_read);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("options");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, options_take_their_value_after_an_equals_sign_and_h_is_help);
+    tcase_add_test(tc, the_config_file_gives_host_port_and_user);
+    tcase_add_test(tc, piped_commands_exit_1_when_one_failed_and_blank_lines_send_nothing);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("terminal");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, after_a_stop_and_continue_the_line_is_redrawn_and_raw_mode_restored);
+    tcase_add_test(tc, widening_the_terminal_wipes_every_row_of_the_line);
+    tcase_add_test(tc, messages_are_shown_after_a_lone_esc_and_during_a_search);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("failures");

@@ -93,8 +93,9 @@ int db_test_start_sample(struct chatd_proc *srv, const struct config_database *c
     return db_test_start_sample_tls(srv, cfg, more_sets, 0);
 }
 
-int db_test_start_sample_tls(struct chatd_proc *srv, const struct config_database *cfg,
-                             const char *const *more_sets, int tls)
+/* db_test_start_sample_tls on `port` (0: a free one). */
+static int start_sample(struct chatd_proc *srv, const struct config_database *cfg,
+                        const char *const *more_sets, int tls, int port)
 {
     char socket[4200], name[200], user[200];
     snprintf(socket, sizeof(socket), "database.socket=%s", cfg->socket);
@@ -112,7 +113,20 @@ int db_test_start_sample_tls(struct chatd_proc *srv, const struct config_databas
     size_t n = 6;
     for (size_t i = 0; more_sets && more_sets[i] && n < 31; i++)
         sets[n++] = more_sets[i];
-    struct chatd_proc_options opts = {
-        .config_path = CHATD_SOURCE_DIR "/config/chatd.conf", .sets = sets, .tls = tls};
+    struct chatd_proc_options opts = {.config_path = CHATD_SOURCE_DIR "/config/chatd.conf",
+                                      .sets = sets,
+                                      .tls = tls,
+                                      .port = port};
     return chatd_proc_start(srv, &opts);
+}
+
+int db_test_start_sample_tls(struct chatd_proc *srv, const struct config_database *cfg,
+                             const char *const *more_sets, int tls)
+{
+    return start_sample(srv, cfg, more_sets, tls, 0);
+}
+
+int db_test_start_sample_on(struct chatd_proc *srv, const struct config_database *cfg, int port)
+{
+    return start_sample(srv, cfg, NULL, 0, port);
 }

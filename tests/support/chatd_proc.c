@@ -346,7 +346,7 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
     }
 
     for (int attempt = 1; attempt <= START_ATTEMPTS; attempt++) {
-        p->port = test_free_port(p->host);
+        p->port = opts && opts->port ? opts->port : test_free_port(p->host);
         if (p->port < 0) {
             fprintf(stderr, "chatd_proc: no free port on %s: %s\n", p->host, strerror(errno));
             return -1;

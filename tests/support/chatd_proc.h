@@ -61,6 +61,8 @@ struct chatd_proc_options {
      * in and connect from 127.0.0.1 far more often than [limits]' defaults allow;
      * 1: with [limits] as the config says. */
     int real_limits;
+    /* Listen on this port (to start chatd again where clients left it); 0: a free one. */
+    int port;
 };
 
 /* A chatd child process and the files it uses. */
