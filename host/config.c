@@ -81,6 +81,7 @@ static const struct host_key host_keys[] = {
     {"admin", "max_connections", KEY_INT, FIELD(admin_max_connections), 1, 10000, "16"},
     {"admin", "token_file", KEY_STRING, FIELD(admin_token_file), 0, PATH_MAX, ""},
     {"admin", "metrics_token", KEY_BOOL, FIELD(admin_metrics_token), 0, 0, "no"},
+    {"messages", "batch_max", KEY_INT, FIELD(messages.batch_max), 1, 100000, "1000"},
     {"database", "enable", KEY_BOOL, FIELD(db.enable), 0, 0, "no"},
     {"database", "socket", KEY_STRING, FIELD(db.socket), 0, PATH_MAX, ""},
     {"database", "host", KEY_STRING, FIELD(db.host), 1, 255, "localhost"},
@@ -498,7 +499,7 @@ static int known_section(const char *section)
     return strcmp(section, "server") == 0 || strcmp(section, "log") == 0 ||
            strcmp(section, "plugins") == 0 || strcmp(section, "database") == 0 ||
            strcmp(section, "admin") == 0 || strcmp(section, "tls") == 0 ||
-           strcmp(section, "limits") == 0;
+           strcmp(section, "limits") == 0 || strcmp(section, "messages") == 0;
 }
 
 /* Append [plugin.PLUGIN] KEY = VALUE; -1 out of memory (nothing appended). */
@@ -613,7 +614,7 @@ static char *read_line(char *buf, int size, void *user)
             if (!known_section(section))
                 set_error(st,
                           "unknown section [%s] (known: [server], [log], [plugins], "
-                          "[database], [admin], [tls], [limits], [plugin.<name>])",
+                          "[database], [admin], [tls], [limits], [messages], [plugin.<name>])",
                           section);
         }
     }

@@ -106,6 +106,11 @@ struct config {
         int64_t connect_timeout_s;
     } db;
 
+    /* [messages] */
+    struct config_messages {
+        int64_t batch_max; /* posts per commit batch (post.c) */
+    } messages;
+
     /* [plugin.<name>] */
     struct config_entry *plugin_entries;
     size_t n_plugin_entries;

@@ -88,9 +88,9 @@ static int read_work(struct chatd_db *db, void *arg)
     db_rows_free(dr->rows);
     dr->rows = NULL;
     return db_query_rows(db,
-                         "SELECT i.id, i.message_id, m.body FROM chatd_inbox i "
-                         "JOIN chatd_messages m ON m.id = i.message_id "
-                         "WHERE i.user = ? ORDER BY i.id LIMIT ?",
+                         "SELECT t.message_id, t.message_id, m.body FROM chatd_timeline t "
+                         "JOIN chatd_messages m ON m.id = t.message_id "
+                         "WHERE t.user = ? ORDER BY t.message_id LIMIT ?",
                          v, 2, DELIVERY_BATCH_ROWS, &dr->rows);
 }
 
@@ -112,14 +112,8 @@ static int ack_work(struct chatd_db *db, void *arg)
     bind_ids(v + 1, dr->ack_ids, dr->n_ack);
     int rc = db_simple(db, "START TRANSACTION");
     if (rc == 0)
-        rc = db_exec(db, "DELETE FROM chatd_inbox WHERE user = ? AND id IN (" Q100 ")", v,
-                     DELIVERY_BATCH_ROWS + 1, &dr->deleted, NULL);
-    bind_ids(v, dr->ack_msgs, dr->n_ack);
-    if (rc == 0)
-        rc = db_exec(db,
-                     "DELETE FROM chatd_messages WHERE id IN (" Q100 ") AND NOT EXISTS "
-                     "(SELECT 1 FROM chatd_inbox i WHERE i.message_id = chatd_messages.id)",
-                     v, DELIVERY_BATCH_ROWS, NULL, NULL);
+        rc = db_exec(db, "DELETE FROM chatd_timeline WHERE user = ? AND message_id IN (" Q100 ")",
+                     v, DELIVERY_BATCH_ROWS + 1, &dr->deleted, NULL);
     if (rc == 0)
         rc = db_simple(db, "COMMIT");
     return rc;
@@ -309,11 +303,6 @@ static void job_done(struct chatd_request *req, void *arg, int status)
     dr->wait = WAIT_NONE;
     if (dr->acking && u) {
         u->acks--;
-        if (status == 0) {
-            inbox_store_forget(d, dr->user);
-            if (d->stats.inbox_rows >= (int64_t)dr->deleted)
-                d->stats.inbox_rows -= (int64_t)dr->deleted;
-        }
     }
     if (dr->abandoned || !u) {
         drain_free(dr);

@@ -6,7 +6,9 @@
  *    and a user's rows are read in id order through (user, id).
  *  - migration 3 takes over, once, what the chat plugin of chatd 0.x left undelivered
  *    in its own tables (private_messages; group_messages past memberships.read_pos);
- *  - migration 4 records each inbox row's sender (when the plugin named one). */
+ *  - migration 4 records each inbox row's sender (when the plugin named one);
+ *  - 5 to 11: delivery version 2's columns and tables (chatd_timeline, chatd_devices,
+ *    chatd_reads, chatd_counters); 12 and 13 move the inbox into the timeline. */
 #include "delivery_internal.h"
 
 static const struct chatd_migration migrations[] = {
@@ -131,6 +133,12 @@ static const struct chatd_migration migrations[] = {
     {11, "the message id counter",
      "INSERT INTO chatd_counters (name, value)"
      " SELECT 'message_id', COALESCE(MAX(id), 0) FROM chatd_messages"},
+    /* The inbox's rows become timeline rows (post.c writes only the timeline): in the
+     * inbox's order, which followed the messages' ids. Then the inbox goes. */
+    {12, "the inbox's rows move to the timeline",
+     "INSERT IGNORE INTO chatd_timeline (user, message_id, sender)"
+     " SELECT user, message_id, sender FROM chatd_inbox ORDER BY id"},
+    {13, "the inbox is gone", "DROP TABLE chatd_inbox"},
     {0, NULL, NULL},
 };
 

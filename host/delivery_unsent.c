@@ -13,6 +13,7 @@
  * stored, in order. Stored messages a drain pushes are not kept here: their inbox rows
  * stay until a flush watch has seen them written. */
 #include "delivery_internal.h"
+#include "post.h"
 
 #include "log.h"
 #include "server.h"
@@ -114,16 +115,16 @@ void unsent_store(struct session *s)
     size_t stored = 0, lost = 0;
     for (size_t i = un->head; i < un->head + un->n; i++) {
         struct unsent_push *p = &un->q[i];
-        char *body = d ? json_dumps(p->msg, JSON_COMPACT) : NULL;
-        struct store_item *item = body ? inbox_store_item(body, strlen(body), p->user) : NULL;
-        free(body);
-        json_decref(p->msg);
-        if (!item) {
+        /* A posted message: a timeline row for its seq, with the next commit batch. */
+        json_t *seq = json_object_get(p->msg, "seq");
+        if (json_is_integer(seq)) {
+            int64_t id = json_integer_value(seq);
+            post_store_rows(s->server, p->user, &id, 1);
+            stored++;
+        } else {
             lost++;
-            continue;
         }
-        inbox_store_add(d, item); /* after what it stored before: the order holds */
-        stored++;
+        json_decref(p->msg);
     }
     if (stored) {
         d->stats.unsent_stored += stored;
@@ -132,7 +133,7 @@ void unsent_store(struct session *s)
                  (unsigned long long)s->id, s->peer, stored, un->q[un->head].user);
     }
     if (lost)
-        log_error("session %llu (%s): %zu messages not written to it are lost: out of memory",
+        log_error("session %llu (%s): %zu messages not written to it are lost: not posted",
                   (unsigned long long)s->id, s->peer, lost);
     free(un->q);
     free(un);

@@ -5,6 +5,7 @@
 #include "db.h"
 #include "db_rows.h"
 #include "delivery.h"
+#include "post.h"
 #include "flush_watch.h"
 #include "hooks.h"
 #include "log.h"
@@ -279,18 +280,27 @@ static int api_deliver(struct chatd_plugin *self, const char *const *users, size
                        json_t *msg, uint32_t flags, int64_t max_stored, chatd_deliver_done_fn done,
                        void *arg)
 {
-    const struct delivery_sender none = {NULL, 0};
-    return delivery_deliver(self, users, n_users, msg, flags, max_stored, &none, done,
-                            arg_or_instance(self, arg));
+    return post_deliver(self, NULL, users, n_users, msg, flags, max_stored, 0, done,
+                        arg_or_instance(self, arg));
 }
 
 static int api_deliver_from(struct chatd_plugin *self, const char *sender, const char *const *users,
                             size_t n_users, json_t *msg, uint32_t flags, int64_t max_stored,
                             int64_t max_per_sender, chatd_deliver_done_fn done, void *arg)
 {
-    const struct delivery_sender from = {sender, max_per_sender};
-    return delivery_deliver(self, users, n_users, msg, flags, max_stored, &from, done,
-                            arg_or_instance(self, arg));
+    return post_deliver(self, sender, users, n_users, msg, flags, max_stored, max_per_sender, done,
+                        arg_or_instance(self, arg));
+}
+
+static int api_post(struct chatd_plugin *self, const struct chatd_post *post,
+                    chatd_post_done_fn done, void *arg)
+{
+    return post_message(self, post, done, arg_or_instance(self, arg));
+}
+
+static int64_t api_message_last_id(struct chatd_plugin *self)
+{
+    return post_last_id(self->server);
 }
 
 static int api_timer_cancel(struct chatd_plugin *self, uint64_t id)
@@ -445,4 +455,6 @@ const struct chatd_host host_api = {
     .auth_failed = api_auth_failed,
     .deliver_from = api_deliver_from,
     .job_room = api_job_room,
+    .post = api_post,
+    .message_last_id = api_message_last_id,
 };

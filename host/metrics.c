@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "delivery.h"
+#include "post.h"
 
 #include "server.h"
 #include "workers.h"
@@ -337,6 +338,7 @@ void metrics_render(struct server *srv, struct evbuffer *out)
     plugin_gauges(out, m);
     hook_counts(out, m);
     delivery_render_metrics(srv, out);
+    post_render_metrics(srv, out);
     if (!srv->pool)
         return;
     struct pool_stats p;

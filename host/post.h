@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 struct server;
+struct chatd_db;
+struct evbuffer;
 
 /* The host table's post (see chatd/plugin.h); `caller` is the plugin calling it. */
 int post_message(struct chatd_plugin *caller, const struct chatd_post *post,
@@ -24,5 +26,24 @@ int64_t post_last_id(struct server *srv);
  * the next commit batch: the messages a session of theirs was pushed but never wrote
  * before it ended. */
 void post_store_rows(struct server *srv, const char *user, const int64_t *ids, size_t n);
+
+/* The host table's deliver and deliver_from (ABI 1.2 and 1.3) on top of post: with
+ * CHATD_DELIVER_STORE a post without conversation or client_msg_id, without it a live
+ * push (post_deliver.c). `sender` may be NULL. */
+int post_deliver(struct chatd_plugin *caller, const char *sender, const char *const *users,
+                 size_t n_users, json_t *msg, uint32_t flags, int64_t max_stored,
+                 int64_t max_per_sender, chatd_deliver_done_fn done, void *arg);
+
+/* Set up srv->post (after the worker pool exists). 0, or -1 out of memory. */
+int post_new(struct server *srv);
+/* Read where the id counter starts (above MAX(chatd_messages.id) and
+ * chatd_counters.message_id) on db, a connection of the start-up, after the host's
+ * migrations. -1 with the reason in err. */
+int post_load_counter(struct server *srv, struct chatd_db *db, char *err, size_t errlen);
+/* Fail what still waits to be committed (done gets CHATD_ESHUTDOWN) and free
+ * everything. Call after pool_free and before the plugins are closed. */
+void post_free(struct server *srv);
+/* Append the posting counters and gauges to /metrics. */
+void post_render_metrics(struct server *srv, struct evbuffer *out);
 
 #endif

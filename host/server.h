@@ -125,6 +125,7 @@ struct server {
 
     struct pool *pool;         /* worker threads for plugin jobs */
     struct delivery *delivery; /* the deliver() facility (delivery.h) */
+    struct post_state *post;   /* post() and the commit batches (post.h) */
     int check_only;            /* chatd -t: load and check, touch no database */
     /* The config file and command-line overrides, re-read at a reload. */
     const struct config_source *source;

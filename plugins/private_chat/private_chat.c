@@ -2,16 +2,17 @@
  *
  * A message first runs the hook point "message.deliver" ({"kind":"private","user_from",
  * "user_to","text"}), whose hooks may refuse it (the sender gets their result word and
- * reason) or rewrite "text". Then a recipient with a session gets it at once through
- * the host's delivery (`success`), without the database. Otherwise a job asks the
- * accounts service whether the recipient exists (`user_not_exist`), and the host's
- * delivery stores it in chatd's inbox (`offline`), refused past max_offline_messages or
- * past max_offline_per_sender from this sender (`forbidden`, the reason says which); if
- * the recipient came online meanwhile it went to them (`success`).
+ * reason) or rewrite "text". A recipient with no session is looked up first through
+ * the accounts service (`user_not_exist`). Then the message is posted (ABI 1.4) in the
+ * conversation "<lower name>|<higher name>" (byte order): committed, then pushed, and
+ * the sender is answered `success` (the recipient had a session when it was accepted)
+ * or `offline` (they get it at their next login), with its msg_id, seq and ts. Away
+ * recipients hold at most max_offline_messages, and max_offline_per_sender from one
+ * sender (`forbidden`, the reason says which). A request's "client_msg_id" makes a
+ * retry safe: a repeat is answered as the first was and delivers nothing.
  * Accepted messages then run "message.accepted" (the payload plus msg_id, ts, result).
  *
- * This plugin keeps no table: stored messages live in the host's inbox, which delivers
- * them after the recipient's next login_reply. */
+ * This plugin keeps no table: messages live in the host's (chatd_messages). */
 #include "common.h"
 #include "known_users.h"
 
@@ -19,14 +20,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The longest client_msg_id (the field rule says the same). */
+#define CLIENT_MSG_ID_MAX 64
+
 struct private_chat {
     const struct chatd_host *host;
     struct chatd_plugin *self;
     int64_t max_offline;
     int64_t max_per_sender; /* 0: no limit */
     int64_t max_text;
-    char boot[20];     /* makes msg_id unique across restarts and reloads */
-    uint64_t next_msg; /* msg_ids are "<boot>-<n>" */
     struct known_users known;
 };
 
@@ -39,18 +41,20 @@ struct message {
     json_t *text;                 /* the text, as message.deliver's hooks left it */
     char from[CHAT_NAME_MAX + 1]; /* the session's user: hooks cannot change it */
     char to[CHAT_NAME_MAX + 1];
-    char msg_id[40];
-    int64_t ts;
+    char client_msg_id[CLIENT_MSG_ID_MAX + 1]; /* "": none */
     int exists;
 };
 
-static void finish(struct message *m, const char *result, const char *reason)
+/* Answer the sender with `result` and `fields` (taken, may be NULL), run
+ * message.accepted for an accepted message that is not a repeat, and free m. */
+static void finish(struct message *m, const char *result, json_t *fields,
+                   const struct chatd_posted *posted)
 {
     struct private_chat *pc = m->pc;
-    chat_refuse(pc->host, m->req, result, reason);
-    if (strcmp(result, "success") == 0 || strcmp(result, "offline") == 0) {
-        const struct chat_accepted a = {"private", m->from,   "user_to", m->to,
-                                        m->text,   m->msg_id, m->ts,     result};
+    pc->host->reply(m->req, result, fields);
+    if (posted && !posted->repeat) {
+        const struct chat_accepted a = {"private", m->from,        "user_to",  m->to,
+                                        m->text,   posted->msg_id, posted->ts, result};
         chat_message_accepted(pc->host, pc->self, &a);
     }
     if (m->holds_accounts)
@@ -60,39 +64,64 @@ static void finish(struct message *m, const char *result, const char *reason)
     free(m);
 }
 
-/* The push the recipient gets. */
-static json_t *push_of(const struct message *m)
+static void refuse(struct message *m, const char *result, const char *reason)
 {
-    return json_pack("{sssssOsIss}", "cmd", "private_chat_recv", "user_from", m->from, "text",
-                     m->text, "ts", (json_int_t)m->ts, "msg_id", m->msg_id);
+    finish(m, result, reason ? json_pack("{ss}", "reason", reason) : NULL, NULL);
 }
 
-/* ---- a recipient with no session: check, then store --------------------------- */
+/* ---- posting ------------------------------------------------------------------------ */
 
-/* Where the host's delivery put the message. Stored for a user who is online means
- * their held pushes were full while their stored messages were being sent: it reaches
- * them right after those, so the sender is told success. */
-static void delivered(int status, size_t online, size_t n_stored, void *arg)
+static void posted(const struct chatd_posted *p, void *arg)
 {
     struct message *m = arg;
     struct private_chat *pc = m->pc;
     char why[128];
-    if (status == CHATD_EOVERFLOW) {
-        finish(m, "forbidden", "the recipient's offline mailbox is full");
-    } else if (status == CHATD_EPERM) {
+    if (p->status == CHATD_EOVERFLOW) {
+        refuse(m, "forbidden", "the recipient's offline mailbox is full");
+    } else if (p->status == CHATD_EPERM) {
         snprintf(why, sizeof(why),
                  "you already have %lld messages waiting for %s (max_offline_per_sender)",
                  (long long)pc->max_per_sender, m->to);
-        finish(m, "forbidden", why);
-    } else if (status != 0) {
-        snprintf(why, sizeof(why), "the message could not be stored: %s", chatd_strerror(status));
-        finish(m, chat_status_word(status), why);
-    } else if (online > 0 || (n_stored > 0 && pc->host->user_session_count(pc->self, m->to) > 0)) {
-        finish(m, "success", NULL);
+        refuse(m, "forbidden", why);
+    } else if (p->status != 0) {
+        snprintf(why, sizeof(why), "the message could not be stored: %s",
+                 chatd_strerror(p->status));
+        refuse(m, chat_status_word(p->status), why);
     } else {
-        finish(m, n_stored > 0 ? "offline" : "internal", NULL);
+        json_t *fields = json_pack("{sssIsI}", "msg_id", p->msg_id, "seq", (json_int_t)p->seq, "ts",
+                                   (json_int_t)p->ts);
+        finish(m, p->online > 0 ? "success" : "offline", fields, p);
     }
 }
+
+/* Post the message to m->to: the host commits it, pushes it, then calls posted. */
+static void post_message(struct message *m)
+{
+    struct private_chat *pc = m->pc;
+    /* The conversation's name is the same whoever writes: the two names in byte order. */
+    int from_first = strcmp(m->from, m->to) <= 0;
+    char conversation[2 * CHAT_NAME_MAX + 2];
+    snprintf(conversation, sizeof(conversation), "%s|%s", from_first ? m->from : m->to,
+             from_first ? m->to : m->from);
+    const char *to[] = {m->to};
+    const struct chatd_post post = {
+        .sender = m->from,
+        .conversation = conversation,
+        .users = to,
+        .n_users = 1,
+        .msg = json_pack("{sssssO}", "cmd", "private_chat_recv", "user_from", m->from, "text",
+                         m->text),
+        .client_msg_id = m->client_msg_id[0] ? m->client_msg_id : NULL,
+        .flags = CHATD_POST_PRIVATE,
+        .max_stored = pc->max_offline,
+        .max_per_sender = pc->max_per_sender,
+    };
+    int rc = post.msg ? pc->host->post(pc->self, &post, posted, m) : CHATD_ENOMEM;
+    if (rc != 0)
+        refuse(m, chat_status_word(rc), chatd_strerror(rc));
+}
+
+/* ---- a recipient with no session: do they exist? ------------------------------------ */
 
 /* Worker. */
 static int exists_work(struct chatd_db *db, void *arg)
@@ -102,45 +131,38 @@ static int exists_work(struct chatd_db *db, void *arg)
     return m->exists < 0 ? m->exists : 0;
 }
 
-/* The recipient has an account: send to their sessions, or store for them (the host
- * decides, at the moment it delivers). */
-static void deliver_known(struct message *m)
-{
-    struct private_chat *pc = m->pc;
-    const char *to[] = {m->to};
-    /* The host counts the sender's share: it needs the sender's name with the message
-     * (deliver_from, ABI 1.3); this plugin keeps no table in which to count it. */
-    int rc = pc->host->deliver_from(pc->self, m->from, to, 1, push_of(m), CHATD_DELIVER_STORE,
-                                    pc->max_offline, pc->max_per_sender, delivered, m);
-    if (rc != 0)
-        finish(m, chat_status_word(rc), chatd_strerror(rc));
-}
-
 static void exists_done(struct chatd_request *req, void *arg, int status)
 {
     (void)req;
     struct message *m = arg;
     if (status != 0) {
-        finish(m, chat_status_word(status), "the recipient could not be looked up");
+        refuse(m, chat_status_word(status), "the recipient could not be looked up");
         return;
     }
     if (!m->exists) {
-        finish(m, "user_not_exist", NULL);
+        refuse(m, "user_not_exist", NULL);
         return;
     }
     known_users_add(&m->pc->known, m->to);
-    deliver_known(m);
+    post_message(m);
 }
 
-static void store(struct message *m)
+/* After the hooks: a recipient who is online or known to exist gets it posted at once;
+ * otherwise the accounts service is asked first. */
+static void send_message(struct message *m)
 {
     struct private_chat *pc = m->pc;
+    if (pc->host->user_session_count(pc->self, m->to) > 0) {
+        known_users_add(&pc->known, m->to); /* online, so they have an account */
+        post_message(m);
+        return;
+    }
     if (known_users_has(&pc->known, m->to)) {
-        deliver_known(m);
+        post_message(m);
         return;
     }
     if (chat_accounts_acquire(pc->host, pc->self, &m->accounts) != 0) {
-        finish(m, "internal", "the accounts service is not available");
+        refuse(m, "internal", "the accounts service is not available");
         return;
     }
     m->holds_accounts = 1;
@@ -151,29 +173,12 @@ static void store(struct message *m)
     pc->host->job_run(pc->self, NULL, &job, m);
 }
 
-/* ---- after the hooks: live, or stored --------------------------------------------- */
-
-/* The message goes: to the recipient's sessions, or stored for them. */
-static void send_message(struct message *m)
-{
-    struct private_chat *pc = m->pc;
-    snprintf(m->msg_id, sizeof(m->msg_id), "%s-%llu", pc->boot, (unsigned long long)++pc->next_msg);
-    m->ts = pc->host->now_ms();
-    if (pc->host->user_session_count(pc->self, m->to) == 0) {
-        store(m);
-        return;
-    }
-    known_users_add(&pc->known, m->to); /* online, so they have an account */
-    /* Stored too when it cannot wait in memory, or every session went away meanwhile. */
-    deliver_known(m);
-}
-
 static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)
 {
     struct message *m = arg;
     const char *result, *reason;
     if (chat_deliver_verdict(outcome, payload, m->pc->max_text, &result, &reason) < 0) {
-        finish(m, result, reason);
+        refuse(m, result, reason);
         return;
     }
     /* Only "text" is the hooks' to change. */
@@ -198,6 +203,9 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     m->req = req;
     snprintf(m->from, sizeof(m->from), "%s", pc->host->request_user(req));
     strcpy(m->to, to);
+    const char *client_msg_id = json_string_value(json_object_get(body, "client_msg_id"));
+    if (client_msg_id) /* the field rule keeps it within 1 to 64 bytes */
+        snprintf(m->client_msg_id, sizeof(m->client_msg_id), "%s", client_msg_id);
     pc->host->request_hold(req);
     json_t *text = json_object_get(body, "text");
     if (!pc->host->hook_has(pc->self, CHATD_HOOK_MESSAGE_DELIVER)) {
@@ -210,7 +218,7 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     int rc = payload ? pc->host->hook_run(pc->self, CHATD_HOOK_MESSAGE_DELIVER, payload, decided, m)
                      : CHATD_ENOMEM;
     if (rc != 0)
-        finish(m, "internal", chatd_strerror(rc));
+        refuse(m, "internal", chatd_strerror(rc));
 }
 
 static const struct chatd_option options[] = {
@@ -235,12 +243,13 @@ static int private_chat_init(struct chatd_plugin *self, const struct chatd_host 
     host->option_int(self, "max_offline_messages", &pc->max_offline);
     host->option_int(self, "max_offline_per_sender", &pc->max_per_sender);
     host->option_int(self, "max_text_bytes", &pc->max_text);
-    /* The boot part differs at every start and reload. */
-    snprintf(pc->boot, sizeof(pc->boot), "%llx", (unsigned long long)host->now_ms());
+    if (!CHATD_HOST_HAS(host, post))
+        return CHATD_ENOSYS; /* messages are posted (ABI 1.4) */
 
     static const struct chatd_field fields[] = {
         {"user_to", CHATD_FIELD_STRING, 1, 1, 256},
         {"text", CHATD_FIELD_STRING, 1, 0, 0},
+        {"client_msg_id", CHATD_FIELD_STRING, 0, 1, CLIENT_MSG_ID_MAX},
         {NULL, 0, 0, 0, 0},
     };
     static const struct chatd_command command = {

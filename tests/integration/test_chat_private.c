@@ -341,15 +341,15 @@ START_TEST(metrics_show_the_offline_backlog)
     do_logout(bob);
     for (int i = 0; i < 3; i++)
         send_private(alice, "bob", "while you were away", "offline");
-    /* Stored messages wait in the host's inbox. */
-    const char *gauge = "chatd_delivery_inbox_messages";
+    /* Stored messages wait in the host's timeline: a row each. */
+    const char *gauge = "chatd_post_timeline_rows_total";
     double backlog = wait_for_gauge(admin_port, gauge, 3);
     ck_assert_msg(backlog == 3, "want 3 messages waiting, /metrics says %g", backlog);
     json_t *got = login_settled(bob, "bob");
     ck_assert_uint_eq(json_array_size(got), 3);
     json_decref(got);
-    backlog = wait_for_gauge(admin_port, gauge, 0);
-    ck_assert_msg(backlog == 0, "want none waiting after bob's login, /metrics says %g", backlog);
+    double drained = wait_for_gauge(admin_port, "chatd_delivery_drained_total", 3);
+    ck_assert_msg(drained == 3, "want 3 sent after bob's login, /metrics says %g", drained);
     test_client_close(alice);
     test_client_close(bob);
     stop_chat();

@@ -108,7 +108,7 @@ START_TEST(config_refuses_unknown_section)
 {
     assert_refused("[server]\nlisten = 127.0.0.1:1\n[srever]\nx = 1\n", 3,
                    "unknown section [srever] (known: [server], [log], [plugins], "
-                   "[database], [admin], [tls], [limits], [plugin.<name>])");
+                   "[database], [admin], [tls], [limits], [messages], [plugin.<name>])");
 }
 END_TEST
 
@@ -116,7 +116,7 @@ START_TEST(config_refuses_unknown_section_without_keys)
 {
     assert_refused("[server]\n\n[extra]\n", 3,
                    "unknown section [extra] (known: [server], [log], [plugins], "
-                   "[database], [admin], [tls], [limits], [plugin.<name>])");
+                   "[database], [admin], [tls], [limits], [messages], [plugin.<name>])");
 }
 END_TEST
 
@@ -224,6 +224,21 @@ START_TEST(config_reads_the_cpu_queue_within_its_range)
                    "[server] cpu_workers: 257 is out of range [0, 256]");
     assert_refused("[server]\n\ncpu_queue_max = 0\n", 3,
                    "[server] cpu_queue_max: 0 is out of range [1, 1000000]");
+}
+END_TEST
+
+START_TEST(config_reads_the_commit_batch_size_within_its_range)
+{
+    ck_assert_int_eq(load("[messages]\nbatch_max = 250\n"), 0);
+    ck_assert_int_eq(cfg.messages.batch_max, 250);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[server]\n"), 0);
+    ck_assert_int_eq(cfg.messages.batch_max, 1000);
+    config_free(&cfg);
+    assert_refused("[messages]\nbatch_max = 0\n", 2,
+                   "[messages] batch_max: 0 is out of range [1, 100000]");
+    assert_refused("[messages]\n\nbatch_max = 100001\n", 3,
+                   "[messages] batch_max: 100001 is out of range [1, 100000]");
 }
 END_TEST
 
@@ -544,6 +559,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_refuses_bad_tls_values);
     tcase_add_test(tc, config_build_refuses_tls_listener_without_certificate);
     tcase_add_test(tc, installed_paths_are_found_beside_the_executable);
+    tcase_add_test(tc, config_reads_the_commit_batch_size_within_its_range);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,275 @@
+/* commit_batch.c - one commit batch's transaction, on a database worker:
+ *  1. the idempotency look-ups: posts with a client_msg_id are matched against
+ *     chatd_messages by the unique key (sender, client_msg_id), 16 at a time; a match
+ *     is a repeat (not written, answered with the first message's id and time);
+ *  2. the limits (post_quota.c) of posts to one recipient who was offline;
+ *  3. the message rows, by multi-row INSERTs with their ids given (64, 8, then 1 row
+ *     at a time), then the timeline rows the same way (INSERT IGNORE: a row written
+ *     twice is one row), then rows for earlier messages (post_store_rows);
+ *  4. its turn, then the counter raised to the batch's last id, and COMMIT.
+ * Two batches may be in flight on two connections (post.c): the later one writes its
+ * rows while the earlier one commits, and waits for its turn (the ticket order, which
+ * is id order) only to raise the counter and commit. So readers never see a message
+ * before every message with a smaller id that will ever be committed. */
+#include "post_internal.h"
+
+#include "db.h"
+#include "log.h"
+
+#include <string.h>
+
+void commit_order_init(struct commit_order *o)
+{
+    pthread_mutex_init(&o->lock, NULL);
+    pthread_cond_init(&o->turn_changed, NULL);
+    o->turn = 0;
+}
+
+void commit_order_destroy(struct commit_order *o)
+{
+    pthread_cond_destroy(&o->turn_changed);
+    pthread_mutex_destroy(&o->lock);
+}
+
+static void turn_take(struct commit_order *o, uint64_t ticket)
+{
+    pthread_mutex_lock(&o->lock);
+    while (o->turn != ticket)
+        pthread_cond_wait(&o->turn_changed, &o->lock);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void turn_pass(struct commit_order *o)
+{
+    pthread_mutex_lock(&o->lock);
+    o->turn++;
+    pthread_cond_broadcast(&o->turn_changed);
+    pthread_mutex_unlock(&o->lock);
+}
+
+static struct chatd_value text(const char *s)
+{
+    return s ? (struct chatd_value){.type = CHATD_PARAM_TEXT, .s = s, .len = strlen(s)}
+             : (struct chatd_value){.type = CHATD_PARAM_NULL};
+}
+
+static struct chatd_value int64(int64_t i)
+{
+    return (struct chatd_value){.type = CHATD_PARAM_INT64, .i = i};
+}
+
+static int written(const struct post_item *item)
+{
+    return item->status == 0 && !item->repeat;
+}
+
+/* ---- 1. idempotency --------------------------------------------------------------- */
+
+#define LOOKUP_N    16
+#define PAIR        "(sender = ? AND client_msg_id = ?)"
+#define PAIRS4      PAIR " OR " PAIR " OR " PAIR " OR " PAIR
+#define LOOKUP_HEAD "SELECT sender, client_msg_id, id, ts, flags FROM chatd_messages WHERE "
+
+struct lookup {
+    struct post_item *items[LOOKUP_N];
+    size_t n;
+};
+
+static int on_match(const struct chatd_value *cols, size_t ncols, void *arg)
+{
+    struct lookup *l = arg;
+    if (ncols != 5 || cols[0].type != CHATD_PARAM_TEXT)
+        return 0;
+    for (size_t i = 0; i < l->n; i++) {
+        struct post_item *item = l->items[i];
+        if (strlen(item->sender) == cols[0].len &&
+            memcmp(item->sender, cols[0].s, cols[0].len) == 0 &&
+            strlen(item->client_msg_id) == cols[1].len &&
+            memcmp(item->client_msg_id, cols[1].s, cols[1].len) == 0) {
+            item->repeat = 1;
+            item->first_id = cols[2].i;
+            item->first_ts = cols[3].i;
+            item->first_flags = (uint32_t)cols[4].i;
+        }
+    }
+    return 0;
+}
+
+static int lookup_run(struct chatd_db *db, struct lookup *l)
+{
+    struct chatd_value v[2 * LOOKUP_N];
+    for (size_t i = 0; i < LOOKUP_N; i++) {
+        /* The last pair repeats: one statement text serves every chunk. */
+        const struct post_item *item = l->items[i < l->n ? i : l->n - 1];
+        v[2 * i] = text(item->sender);
+        v[2 * i + 1] = text(item->client_msg_id);
+    }
+    int rc = db_query(db, LOOKUP_HEAD PAIRS4 " OR " PAIRS4 " OR " PAIRS4 " OR " PAIRS4, v,
+                      2 * LOOKUP_N, on_match, l);
+    l->n = 0;
+    return rc;
+}
+
+static int find_repeats(struct chatd_db *db, struct commit_batch *b)
+{
+    struct lookup l = {.n = 0};
+    int rc = 0;
+    for (struct post_item *item = b->first; rc == 0 && item; item = item->next) {
+        if (!item->client_msg_id)
+            continue;
+        l.items[l.n++] = item;
+        if (l.n == LOOKUP_N)
+            rc = lookup_run(db, &l);
+    }
+    return rc == 0 && l.n > 0 ? lookup_run(db, &l) : rc;
+}
+
+/* ---- 3. rows ---------------------------------------------------------------------- */
+
+#define MSG_HEAD                                                                                   \
+    "INSERT INTO chatd_messages (id, body, sender, conversation, ts, client_msg_id, flags) "       \
+    "VALUES "
+#define MSG_COLS   7
+#define MSG_ROW    "(?, ?, ?, ?, ?, ?, ?)"
+#define TL_HEAD    "INSERT IGNORE INTO chatd_timeline (user, message_id, sender) VALUES "
+#define TL_COLS    3
+#define TL_ROW     "(?, ?, ?)"
+#define CHUNK      64
+#define TIMES8(r)  r ", " r ", " r ", " r ", " r ", " r ", " r ", " r
+#define TIMES64(r) TIMES8(TIMES8(r))
+
+/* Rows are bound into a chunk of CHUNK rows and go out 64, 8 or 1 at a time. */
+struct inserter {
+    struct chatd_db *db;
+    const char *sql1, *sql8, *sql64;
+    size_t cols, n;
+    struct chatd_value v[CHUNK * MSG_COLS];
+};
+
+static int flush_rows(struct inserter *in)
+{
+    int rc = 0;
+    size_t done = 0;
+    while (rc == 0 && done < in->n) {
+        size_t left = in->n - done;
+        size_t k = left >= 64 ? 64 : left >= 8 ? 8 : 1;
+        const char *sql = k == 64 ? in->sql64 : k == 8 ? in->sql8 : in->sql1;
+        rc = db_exec(in->db, sql, in->v + done * in->cols, k * in->cols, NULL, NULL);
+        done += k;
+    }
+    in->n = 0;
+    return rc;
+}
+
+static struct chatd_value *row_slot(struct inserter *in, int *rc)
+{
+    if (in->n == CHUNK)
+        *rc = flush_rows(in);
+    return in->v + in->cols * in->n++;
+}
+
+static int write_messages(struct chatd_db *db, struct commit_batch *b)
+{
+    struct inserter in = {.db = db,
+                          .sql1 = MSG_HEAD MSG_ROW,
+                          .sql8 = MSG_HEAD TIMES8(MSG_ROW),
+                          .sql64 = MSG_HEAD TIMES64(MSG_ROW),
+                          .cols = MSG_COLS};
+    int rc = 0;
+    for (struct post_item *item = b->first; rc == 0 && item; item = item->next) {
+        if (!written(item))
+            continue;
+        struct chatd_value *v = row_slot(&in, &rc);
+        v[0] = int64(item->id);
+        v[1] = (struct chatd_value){.type = CHATD_PARAM_TEXT, .s = item->body, .len = item->len};
+        v[2] = text(item->sender);
+        v[3] = text(item->conversation);
+        v[4] = int64(item->ts);
+        v[5] = item->client_msg_id ? (struct chatd_value){.type = CHATD_PARAM_BLOB,
+                                                          .s = item->client_msg_id,
+                                                          .len = strlen(item->client_msg_id)}
+                                   : text(NULL);
+        v[6] = int64(item->flags);
+    }
+    return rc == 0 ? flush_rows(&in) : rc;
+}
+
+static int write_timeline(struct chatd_db *db, struct commit_batch *b)
+{
+    struct inserter in = {.db = db,
+                          .sql1 = TL_HEAD TL_ROW,
+                          .sql8 = TL_HEAD TIMES8(TL_ROW),
+                          .sql64 = TL_HEAD TIMES64(TL_ROW),
+                          .cols = TL_COLS};
+    int rc = 0;
+    for (struct post_item *item = b->first; rc == 0 && item; item = item->next) {
+        for (size_t i = 0; rc == 0 && written(item) && i < item->n_users; i++) {
+            if (!item->needs_row[i])
+                continue;
+            struct chatd_value *v = row_slot(&in, &rc);
+            v[0] = text(item->users[i]);
+            v[1] = int64(item->id);
+            v[2] = text(item->sender);
+        }
+    }
+    rc = rc == 0 ? flush_rows(&in) : rc;
+    /* Rows of messages committed before: their sender is the message's. */
+    for (size_t i = 0; rc == 0 && i < b->n_rows; i++) {
+        struct chatd_value v[2] = {text(b->rows[i].user), int64(b->rows[i].message_id)};
+        rc = db_exec(db,
+                     "INSERT IGNORE INTO chatd_timeline (user, message_id, sender) "
+                     "SELECT ?, id, sender FROM chatd_messages WHERE id = ?",
+                     v, 2, NULL, NULL);
+    }
+    return rc;
+}
+
+/* ---- the transaction -------------------------------------------------------------- */
+
+static int batch_try(struct chatd_db *db, struct commit_batch *b, int *have_turn)
+{
+    for (struct post_item *item = b->first; item; item = item->next)
+        item->status = item->repeat = 0;
+    int rc = db_simple(db, "START TRANSACTION");
+    if (rc == 0)
+        rc = find_repeats(db, b);
+    for (struct post_item *item = b->first; rc == 0 && item; item = item->next)
+        if (!item->repeat && (item->max_stored > 0 || item->max_per_sender > 0))
+            rc = post_quota_check(db, b, item);
+    if (rc == 0)
+        rc = write_messages(db, b);
+    if (rc == 0)
+        rc = write_timeline(db, b);
+    if (!*have_turn) {
+        turn_take(&b->ps->order, b->ticket);
+        *have_turn = 1;
+    }
+    struct chatd_value last = int64(b->max_id);
+    if (rc == 0 && b->max_id > 0)
+        rc = db_exec(
+            db, "UPDATE chatd_counters SET value = GREATEST(value, ?) WHERE name = 'message_id'",
+            &last, 1, NULL, NULL);
+    if (rc == 0)
+        rc = db_simple(db, "COMMIT");
+    return rc;
+}
+
+/* A transaction that lost to another (deadlock, lock wait) runs again. */
+#define BATCH_TRIES 4
+
+int commit_batch_work(struct chatd_db *db, void *arg)
+{
+    struct commit_batch *b = arg;
+    int have_turn = 0;
+    int rc = batch_try(db, b, &have_turn);
+    for (int tries = 1;
+         rc == CHATD_EDB && db_error_is_conflict(db->last_errno) && tries < BATCH_TRIES; tries++) {
+        log_info("a commit batch of %zu messages: %s; trying again", b->n_items, db->last_error);
+        db_simple(db, "ROLLBACK");
+        rc = batch_try(db, b, &have_turn);
+    }
+    if (!have_turn)
+        turn_take(&b->ps->order, b->ticket);
+    turn_pass(&b->ps->order);
+    return rc;
+}

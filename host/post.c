@@ -1,0 +1,601 @@
+/* post.c - post(): accepting a message, the commit queue, and what happens after a
+ * commit (docs/architecture.md, "Delivery version 2").
+ *
+ * Accepting (loop thread): the arguments are checked; a client_msg_id that a post of
+ * the same sender still queued or in flight used makes this post a waiter on that one
+ * (it gets the same outcome, as a repeat). Otherwise the post gets the next id and its
+ * time, the push gets "msg_id", "seq" and "ts", and for each recipient stream.h says
+ * whether a timeline row must be written with it (they are away, or have devices).
+ *
+ * Committing: posts queue in id order; a batch takes up to [messages] batch_max of them
+ * (with the timeline rows post_store_rows asked for) into one job and one transaction
+ * (commit_batch.c). Up to POST_IN_FLIGHT batches are in flight: the next one forms and
+ * writes while one commits. A batch whose limits must be counted exactly goes alone.
+ *
+ * After a commit, on the loop thread and strictly in batch order (a batch done early
+ * waits for the ones before it): each post, in id order, is pushed to each recipient
+ * (stream_push), then its done runs. A recipient who got it on no session and had no
+ * row written (they left between acceptance and commit) gets a row with the next batch,
+ * and that post's done waits for it. */
+#include "post_internal.h"
+
+#include "db.h"
+#include "log.h"
+#include "server.h"
+#include "stream.h"
+#include "users.h"
+#include "workers.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int post_valid_name(const char *name)
+{
+    size_t n = 0;
+    for (; name[n]; n++)
+        if (n >= POST_NAME_MAX || (unsigned char)name[n] <= ' ' || (unsigned char)name[n] > '~')
+            return 0;
+    return n > 0;
+}
+
+static int valid_conversation(const char *c)
+{
+    size_t n = strlen(c);
+    if (n < 1 || n > POST_CONVERSATION_MAX)
+        return 0;
+    return strspn(c, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_|#:.-") == n;
+}
+
+/* own_fields (deliver): the sender may be NULL. */
+static int valid_post(const struct chatd_post *p, int own_fields)
+{
+    if (!p || (!p->sender && !own_fields) || (p->sender && !post_valid_name(p->sender)) ||
+        !p->users || p->n_users == 0 || !json_is_object(p->msg) || p->max_stored < 0 ||
+        p->max_per_sender < 0 || (p->conversation && !valid_conversation(p->conversation)))
+        return 0;
+    if (p->client_msg_id) {
+        if (!p->sender)
+            return 0;
+        size_t n = strlen(p->client_msg_id);
+        if (n < 1 || n > POST_CLIENT_ID_MAX)
+            return 0;
+    }
+    for (size_t i = 0; i < p->n_users; i++)
+        if (!p->users[i] || !post_valid_name(p->users[i]))
+            return 0;
+    return 1;
+}
+
+void post_item_free(struct post_item *item)
+{
+    for (size_t i = 0; i < item->n_users; i++)
+        free(item->users[i]);
+    free(item->users);
+    free(item->needs_row);
+    json_decref(item->msg);
+    free(item->body);
+    free(item->sender);
+    free(item->conversation);
+    free(item->client_msg_id);
+    free(item->key);
+    free(item);
+}
+
+/* ---- outcomes --------------------------------------------------------------------- */
+
+static void report(const struct chatd_posted *posted, chatd_post_done_fn done, void *arg,
+                   struct chatd_plugin *caller)
+{
+    if (done)
+        done(posted, arg);
+    if (caller)
+        caller->pending_jobs--;
+}
+
+/* Run item's done and its waiters' with `status` (0: committed, or a repeat), and free
+ * it. */
+static void item_finish(struct post_state *ps, struct post_item *item, int status)
+{
+    if (item->key) {
+        HASH_DEL(ps->by_key, item);
+        free(item->key);
+        item->key = NULL;
+    }
+    if (status == 0)
+        status = item->status;
+    char id[24];
+    struct chatd_posted posted = {.status = status, .repeat = item->repeat};
+    if (status == 0) {
+        int64_t seq = item->repeat ? item->first_id : item->id;
+        uint32_t flags = item->repeat ? item->first_flags : item->flags;
+        snprintf(id, sizeof(id), "%" PRId64, seq);
+        posted.msg_id = id;
+        posted.seq = seq;
+        posted.ts = item->repeat ? item->first_ts : item->ts;
+        posted.online = item->repeat ? (flags & POST_FLAG_ONLINE ? 1 : 0) : item->online;
+    }
+    if (status == 0 && item->repeat)
+        ps->stats.repeats++;
+    else if (status == 0)
+        ps->stats.posted++;
+    else if (status == CHATD_EOVERFLOW || status == CHATD_EPERM)
+        ps->stats.refused++;
+    else
+        ps->stats.failed++;
+    report(&posted, item->done, item->arg, item->caller);
+    /* Later posts with the same client_msg_id: the same answer, as repeats. */
+    posted.repeat = status == 0;
+    while (item->waiters) {
+        struct post_waiter *w = item->waiters;
+        item->waiters = w->next;
+        if (status == 0)
+            ps->stats.repeats++;
+        report(&posted, w->done, w->arg, w->caller);
+        free(w);
+    }
+    post_item_free(item);
+}
+
+/* ---- the queue -------------------------------------------------------------------- */
+
+static void submit_batches(struct post_state *ps);
+
+static int rows_add(struct post_state *ps, const char *user, int64_t message_id)
+{
+    if (ps->n_rows == ps->cap_rows) {
+        size_t cap = ps->cap_rows ? 2 * ps->cap_rows : 16;
+        struct post_row *more = realloc(ps->rows, cap * sizeof(*more));
+        if (!more)
+            return -1;
+        ps->rows = more;
+        ps->cap_rows = cap;
+    }
+    char *copy = strdup(user);
+    if (!copy)
+        return -1;
+    ps->rows[ps->n_rows++] = (struct post_row){copy, message_id};
+    return 0;
+}
+
+static void rows_free(struct post_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].user);
+    free(rows);
+}
+
+void post_store_rows(struct server *srv, const char *user, const int64_t *ids, size_t n)
+{
+    struct post_state *ps = srv->post;
+    if (!ps || !srv->cfg->db.enable || srv->check_only)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (rows_add(ps, user, ids[i]) != 0) {
+            log_error("%zu messages for %s could not be kept for their next login: out of memory",
+                      n - i, user);
+            break;
+        }
+        post_quota_grow(ps, user, NULL);
+    }
+    submit_batches(ps);
+}
+
+/* Deferred posts (late rows) wait in a list; they are done after the next commit. */
+static void defer(struct post_state *ps, struct post_item *item)
+{
+    item->next = ps->deferred;
+    ps->deferred = item;
+}
+
+/* Push one committed post to its recipients; 1 when some recipient who had no row
+ * got it on no session (a row was queued: its done waits for the next batch). */
+static int push_committed(struct post_state *ps, struct post_item *item)
+{
+    int late = 0;
+    const char *receipt_sender = item->flags & CHATD_POST_PRIVATE ? item->sender : NULL;
+    for (size_t i = 0; i < item->n_users; i++) {
+        size_t took = stream_push(ps->srv, item->users[i], item->msg, item->id, receipt_sender);
+        if (took > 0 || item->needs_row[i])
+            continue;
+        if (rows_add(ps, item->users[i], item->id) != 0) {
+            log_error("message %" PRId64 " for %s is lost: out of memory", item->id,
+                      item->users[i]);
+            continue;
+        }
+        post_quota_grow(ps, item->users[i], item->sender);
+        ps->stats.late_rows++;
+        late = 1;
+    }
+    return late;
+}
+
+static void batch_apply(struct post_state *ps, struct commit_batch *b)
+{
+    ps->in_flight--;
+    if (b->exact)
+        ps->exact_in_flight = 0;
+    ps->stats.batches++;
+    if (b->status != 0)
+        log_error("a commit batch of %zu messages failed: %s", b->n_items,
+                  chatd_strerror(b->status));
+    else
+        ps->stats.rows += b->n_rows;
+    for (struct post_item *item = b->first; item && b->status == 0; item = item->next)
+        if (item->max_stored > 0 || item->max_per_sender > 0)
+            post_quota_committed(ps, item);
+    while (b->deferred) {
+        struct post_item *item = b->deferred;
+        b->deferred = item->next;
+        if (b->status != 0)
+            log_error("message %" PRId64 " is committed, but not kept for a recipient who left",
+                      item->id);
+        item_finish(ps, item, b->status);
+    }
+    while (b->first) {
+        struct post_item *item = b->first;
+        b->first = item->next;
+        if (b->status == 0 && item->status == 0 && !item->repeat) {
+            for (size_t i = 0; i < item->n_users; i++)
+                ps->stats.rows += item->needs_row[i];
+            if (push_committed(ps, item)) {
+                defer(ps, item);
+                continue;
+            }
+        }
+        item_finish(ps, item, b->status);
+    }
+    rows_free(b->rows, b->n_rows);
+    free(b);
+}
+
+static void batch_done(struct chatd_request *req, void *arg, int status)
+{
+    (void)req;
+    struct commit_batch *b = arg;
+    struct post_state *ps = b->ps;
+    b->status = status;
+    b->finished = 1;
+    /* In order: a batch done before an earlier one waits for it. */
+    while (ps->flight_head && ps->flight_head->finished) {
+        struct commit_batch *first = ps->flight_head;
+        ps->flight_head = first->next;
+        if (!ps->flight_head)
+            ps->flight_tail = &ps->flight_head;
+        batch_apply(ps, first);
+    }
+    submit_batches(ps);
+}
+
+/* Take posts off the queue into b, up to batch_max; stops before a post that needs an
+ * exact count while other batches are in flight. */
+static void batch_fill(struct post_state *ps, struct commit_batch *b)
+{
+    struct post_item **tail = &b->first;
+    size_t max = (size_t)ps->srv->cfg->messages.batch_max;
+    while (ps->queue_head && b->n_items < max) {
+        struct post_item *item = ps->queue_head;
+        int exact =
+            (item->max_stored > 0 || item->max_per_sender > 0) && post_quota_prepare(ps, item);
+        if (exact && ps->in_flight > 0)
+            break;
+        if (exact)
+            b->exact = 1;
+        ps->queue_head = item->next;
+        ps->queued--;
+        item->next = NULL;
+        for (size_t i = 0; i < item->n_users; i++)
+            if (item->needs_row[i])
+                post_quota_grow(ps, item->users[i], item->sender);
+        *tail = item;
+        tail = &item->next;
+        b->n_items++;
+        b->max_id = item->id;
+        if (b->exact)
+            break; /* its counts are taken alone */
+    }
+    if (!ps->queue_head)
+        ps->queue_tail = &ps->queue_head;
+}
+
+/* Fail a batch that could not be submitted. */
+static void batch_fail(struct post_state *ps, struct commit_batch *b, int status)
+{
+    ps->in_flight++; /* batch_apply counts it down */
+    b->status = status;
+    batch_apply(ps, b);
+}
+
+static void submit_batches(struct post_state *ps)
+{
+    while (ps->in_flight < POST_IN_FLIGHT && !ps->exact_in_flight &&
+           (ps->queue_head || ps->n_rows > 0 || ps->deferred)) {
+        struct commit_batch *b = calloc(1, sizeof(*b));
+        if (!b) {
+            log_error("%zu messages wait to be committed: out of memory", ps->queued);
+            return; /* the next post or commit tries again */
+        }
+        b->ps = ps;
+        batch_fill(ps, b);
+        if (!b->first && ps->n_rows == 0 && !ps->deferred) {
+            free(b); /* the head needs an exact count: after the batches in flight */
+            return;
+        }
+        b->rows = ps->rows;
+        b->n_rows = ps->n_rows;
+        ps->rows = NULL;
+        ps->n_rows = ps->cap_rows = 0;
+        b->deferred = ps->deferred;
+        ps->deferred = NULL;
+        b->ticket = ps->next_ticket;
+        static const struct chatd_job job = {
+            .work = commit_batch_work, .done = batch_done, .flags = CHATD_JOB_DB};
+        int rc = pool_submit(ps->srv->pool, &ps->self, NULL, &job, b);
+        if (rc != 0) {
+            log_warn("%zu messages could not be queued for their commit (%s)", b->n_items,
+                     chatd_strerror(rc));
+            batch_fail(ps, b, rc);
+            continue;
+        }
+        ps->next_ticket++;
+        ps->in_flight++;
+        ps->exact_in_flight = b->exact;
+        *ps->flight_tail = b;
+        ps->flight_tail = &b->next;
+    }
+}
+
+void post_enqueue(struct post_state *ps, struct post_item *item)
+{
+    item->next = NULL;
+    *ps->queue_tail = item;
+    ps->queue_tail = &item->next;
+    ps->queued++;
+    submit_batches(ps);
+}
+
+/* ---- accepting -------------------------------------------------------------------- */
+
+/* A post of the same sender with the same client_msg_id, queued or in flight. */
+static struct post_item *pending_twin(struct post_state *ps, const char *key)
+{
+    struct post_item *twin;
+    HASH_FIND_STR(ps->by_key, key, twin);
+    return twin;
+}
+
+static char *twin_key(const char *sender, const char *client_msg_id)
+{
+    size_t a = strlen(sender), b = strlen(client_msg_id);
+    char *key = malloc(a + b + 2);
+    if (key) {
+        memcpy(key, sender, a);
+        key[a] = '\n';
+        memcpy(key + a + 1, client_msg_id, b + 1);
+    }
+    return key;
+}
+
+static int wait_on_twin(struct post_item *twin, chatd_post_done_fn done, void *arg,
+                        struct chatd_plugin *caller)
+{
+    struct post_waiter *w = calloc(1, sizeof(*w));
+    if (!w)
+        return CHATD_ENOMEM;
+    *w = (struct post_waiter){done, arg, caller, twin->waiters};
+    twin->waiters = w;
+    caller->pending_jobs++;
+    return 0;
+}
+
+static char *dup_or_null(const char *s, int *nomem)
+{
+    char *copy = s ? strdup(s) : NULL;
+    if (s && !copy)
+        *nomem = 1;
+    return copy;
+}
+
+/* The item for p (msg taken): its copies, its id, and its push. NULL out of memory. */
+static struct post_item *item_new(struct post_state *ps, const struct chatd_post *p, int own_fields)
+{
+    struct post_item *item = calloc(1, sizeof(*item));
+    if (!item) {
+        json_decref(p->msg);
+        return NULL;
+    }
+    item->msg = p->msg;
+    int nomem = 0;
+    item->sender = dup_or_null(p->sender, &nomem);
+    item->conversation = dup_or_null(p->conversation, &nomem);
+    item->client_msg_id = dup_or_null(p->client_msg_id, &nomem);
+    item->users = calloc(p->n_users, sizeof(*item->users));
+    item->needs_row = calloc(p->n_users, 1);
+    if (nomem || !item->users || !item->needs_row) {
+        post_item_free(item);
+        return NULL;
+    }
+    for (; item->n_users < p->n_users; item->n_users++) {
+        if (!(item->users[item->n_users] = strdup(p->users[item->n_users]))) {
+            post_item_free(item);
+            return NULL;
+        }
+    }
+    item->id = ps->last_id + 1;
+    item->ts = wall_ms();
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRId64, item->id);
+    json_object_del(item->msg, "offline");
+    json_object_del(item->msg, "id");
+    if (json_object_set_new(item->msg, "seq", json_integer(item->id)) != 0 ||
+        (!own_fields && (json_object_set_new(item->msg, "msg_id", json_string(id)) != 0 ||
+                         json_object_set_new(item->msg, "ts", json_integer(item->ts)) != 0)) ||
+        !(item->body = json_dumps(item->msg, JSON_COMPACT))) {
+        post_item_free(item);
+        return NULL;
+    }
+    item->len = strlen(item->body);
+    ps->last_id = item->id;
+    return item;
+}
+
+int post_accept(struct chatd_plugin *caller, const struct chatd_post *p, int own_fields,
+                chatd_post_done_fn done, void *arg)
+{
+    struct server *srv = caller->server;
+    struct post_state *ps = srv->post;
+    if (!ps || !valid_post(p, own_fields)) {
+        if (p && json_is_object(p->msg))
+            json_decref(p->msg);
+        return CHATD_EINVAL;
+    }
+    if (!srv->cfg->db.enable || srv->check_only) {
+        json_decref(p->msg);
+        return CHATD_ENOSYS;
+    }
+    char *key = p->client_msg_id ? twin_key(p->sender, p->client_msg_id) : NULL;
+    if (p->client_msg_id && !key) {
+        json_decref(p->msg);
+        return CHATD_ENOMEM;
+    }
+    struct post_item *twin = key ? pending_twin(ps, key) : NULL;
+    if (twin) {
+        free(key);
+        json_decref(p->msg);
+        return wait_on_twin(twin, done, arg, caller);
+    }
+    if (ps->queued >= POST_QUEUE_MAX) {
+        free(key);
+        json_decref(p->msg);
+        struct chatd_posted busy = {.status = CHATD_EBUSY};
+        ps->stats.failed++;
+        if (done)
+            done(&busy, arg);
+        return 0;
+    }
+    struct post_item *item = item_new(ps, p, own_fields);
+    if (!item) {
+        free(key);
+        return CHATD_ENOMEM;
+    }
+    for (size_t i = 0; i < item->n_users; i++) {
+        item->online += users_find(srv, item->users[i]) != NULL;
+        item->needs_row[i] = stream_needs_row(srv, item->users[i]) != 0;
+    }
+    item->flags = (p->flags & CHATD_POST_PRIVATE) | (item->online > 0 ? POST_FLAG_ONLINE : 0);
+    if (item->n_users == 1 && item->online == 0) {
+        item->max_stored = p->max_stored;
+        item->max_per_sender = p->max_per_sender;
+    }
+    if (key) {
+        item->key = key;
+        HASH_ADD_KEYPTR(hh, ps->by_key, item->key, strlen(item->key), item);
+    }
+    item->done = done;
+    item->arg = arg;
+    item->caller = caller;
+    caller->pending_jobs++;
+    post_enqueue(ps, item);
+    return 0;
+}
+
+int post_message(struct chatd_plugin *caller, const struct chatd_post *post,
+                 chatd_post_done_fn done, void *arg)
+{
+    return post_accept(caller, post, 0, done, arg);
+}
+
+int64_t post_last_id(struct server *srv)
+{
+    return srv->post ? srv->post->last_id : 0;
+}
+
+/* ---- life ------------------------------------------------------------------------- */
+
+int post_new(struct server *srv)
+{
+    struct post_state *ps = calloc(1, sizeof(*ps));
+    if (!ps || !(ps->self.name = strdup("chatd"))) {
+        free(ps);
+        return -1;
+    }
+    ps->srv = srv;
+    ps->self.state = PLUGIN_RUNNING;
+    ps->self.server = srv;
+    ps->queue_tail = &ps->queue_head;
+    ps->flight_tail = &ps->flight_head;
+    commit_order_init(&ps->order);
+    srv->post = ps;
+    return 0;
+}
+
+int post_load_counter(struct server *srv, struct chatd_db *db, char *err, size_t errlen)
+{
+    int64_t last = 0;
+    int rc = db_query(db,
+                      "SELECT GREATEST(COALESCE((SELECT MAX(id) FROM chatd_messages), 0), "
+                      "COALESCE((SELECT value FROM chatd_counters WHERE name = 'message_id'), 0))",
+                      NULL, 0, db_read_int64, &last);
+    if (rc != 0) {
+        snprintf(err, errlen, "reading the message id counter: %s", db->last_error);
+        return -1;
+    }
+    srv->post->last_id = last;
+    return 0;
+}
+
+void post_free(struct server *srv)
+{
+    struct post_state *ps = srv->post;
+    if (!ps)
+        return;
+    while (ps->queue_head) {
+        struct post_item *item = ps->queue_head;
+        ps->queue_head = item->next;
+        item_finish(ps, item, CHATD_ESHUTDOWN);
+    }
+    while (ps->deferred) {
+        struct post_item *item = ps->deferred;
+        ps->deferred = item->next;
+        item_finish(ps, item, CHATD_ESHUTDOWN);
+    }
+    if (ps->n_rows)
+        log_error("%zu messages pushed to sessions that ended are not kept: chatd stopped",
+                  ps->n_rows);
+    rows_free(ps->rows, ps->n_rows);
+    post_quota_free(ps);
+    commit_order_destroy(&ps->order);
+    free(ps->self.name);
+    free(ps);
+    srv->post = NULL;
+}
+
+void post_render_metrics(struct server *srv, struct evbuffer *out)
+{
+    const struct post_state *ps = srv->post;
+    if (!ps)
+        return;
+    const struct post_stats *s = &ps->stats;
+    metrics_gauge(out, "chatd_post_queue", "Posted messages waiting for their commit batch.",
+                  (double)ps->queued);
+    metrics_counter(out, "chatd_post_committed_total", "Messages posted and committed.", s->posted);
+    metrics_counter(out, "chatd_post_repeats_total",
+                    "Posts answered as repeats of an earlier client_msg_id.", s->repeats);
+    metrics_counter(out, "chatd_post_refused_total",
+                    "Posts refused by max_stored or max_per_sender.", s->refused);
+    metrics_counter(out, "chatd_post_failed_total", "Posts whose commit failed.", s->failed);
+    metrics_counter(out, "chatd_post_timeline_rows_total", "Timeline rows written.", s->rows);
+    metrics_counter(out, "chatd_post_late_rows_total",
+                    "Timeline rows written after the push, for recipients who had left.",
+                    s->late_rows);
+    metrics_counter(out, "chatd_post_batches_total", "Commit batches.", s->batches);
+}
