@@ -108,7 +108,11 @@ struct config {
 
     /* [messages] */
     struct config_messages {
-        int64_t batch_max; /* posts per commit batch (post.c) */
+        int64_t batch_max;          /* posts per commit batch (post.c) */
+        int64_t retention_days;     /* messages older are deleted by the hourly prune */
+        int64_t retention_count;    /* per conversation; 0: no limit */
+        int64_t device_forget_days; /* devices not seen for this long are forgotten */
+        int64_t max_devices;        /* per user; the least recently seen goes */
     } messages;
 
     /* [plugin.<name>] */

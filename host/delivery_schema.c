@@ -9,7 +9,7 @@
  *  - migration 4 records each inbox row's sender (when the plugin named one);
  *  - 5 to 11: delivery version 2's columns and tables (chatd_timeline, chatd_devices,
  *    chatd_reads, chatd_counters); 12 and 13 move the inbox into the timeline. */
-#include "delivery_internal.h"
+#include "stream_internal.h"
 
 static const struct chatd_migration migrations[] = {
     {1, "stored messages, each once",
@@ -149,7 +149,7 @@ const struct chatd_plugin_descriptor delivery_descriptor = {
     .jansson_major = JANSSON_MAJOR_VERSION,
     .name = "chatd",
     .version = CHATD_VERSION,
-    .description = "the host's delivery facility",
+    .description = "the host's message stream: messages, timeline, devices, ack, receipts",
     .migrations = migrations,
     .built_minor = CHATD_ABI_MINOR,
 };

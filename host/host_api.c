@@ -4,7 +4,6 @@
 #include "clock.h"
 #include "db.h"
 #include "db_rows.h"
-#include "delivery.h"
 #include "post.h"
 #include "flush_watch.h"
 #include "hooks.h"
@@ -15,6 +14,7 @@
 #include "request.h"
 #include "server.h"
 #include "services.h"
+#include "stream_sessions.h"
 #include "session.h"
 #include "timers.h"
 #include "users.h"
@@ -154,19 +154,27 @@ static int api_session_login(struct chatd_request *req, const char *user)
         ratelimit_auth_succeeded(req, user);
         return 0; /* already this user: nothing changes, nothing is sent again */
     }
+    struct stream_login lg;
+    char reason[96];
+    if (stream_login_parse(req->body, &lg, reason, sizeof(reason)) != 0)
+        return CHATD_EINVAL; /* binding nothing: the plugin answers bad_request */
     /* A second login in one request: the first one is over. */
     request_login_answered(req, 0);
-    /* Pushes for the user wait from now until the reply, then the stored messages go
-     * first. */
-    uint64_t generation = delivery_login_begin(req->server, user);
+    users_unbind(req->server, s);
+    /* Pushes for the session wait from now until the reply, then its timeline goes
+     * first; from before the bind, so that what the login's events push waits too. */
+    uint64_t login = stream_login_bound(req->server, s, user, &lg);
     int rc = users_bind(req->server, s, user);
-    if (rc == 0)
-        ratelimit_auth_succeeded(req, user);
-    req->login_user = rc == 0 ? strdup(user) : NULL;
-    req->login_generation = generation;
+    if (rc != 0) {
+        stream_session_end(req->server, s);
+        return rc;
+    }
+    ratelimit_auth_succeeded(req, user);
+    req->login_user = strdup(user);
+    req->login_generation = login;
     if (!req->login_user)
-        delivery_login_replied(req->server, user, generation, 0);
-    return rc;
+        stream_login_replied(req->server, s->id, login, 0);
+    return 0;
 }
 
 static int api_session_logout(struct chatd_request *req)
@@ -457,4 +465,5 @@ const struct chatd_host host_api = {
     .job_room = api_job_room,
     .post = api_post,
     .message_last_id = api_message_last_id,
+    .read_mark = stream_read_mark,
 };

@@ -3,7 +3,7 @@
 #include "metrics.h"
 
 #include "config.h"
-#include "delivery.h"
+#include "stream_sessions.h"
 #include "post.h"
 
 #include "server.h"
@@ -337,7 +337,7 @@ void metrics_render(struct server *srv, struct evbuffer *out)
 
     plugin_gauges(out, m);
     hook_counts(out, m);
-    delivery_render_metrics(srv, out);
+    stream_render_metrics(srv, out);
     post_render_metrics(srv, out);
     if (!srv->pool)
         return;

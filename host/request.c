@@ -2,7 +2,7 @@
  * request a plugin forgot). */
 #include "request.h"
 
-#include "delivery.h"
+#include "stream_sessions.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "reply_line.h"
@@ -76,7 +76,7 @@ void request_login_answered(struct chatd_request *req, int success)
         return;
     char *user = req->login_user;
     req->login_user = NULL;
-    delivery_login_replied(req->server, user, req->login_generation, success);
+    stream_login_replied(req->server, req->session, req->login_generation, success);
     free(user);
 }
 
@@ -125,6 +125,11 @@ int request_reply(struct chatd_request *req, const char *result, json_t *fields)
     json_decref(fields);
     request_login_answered(req, rc == 0 && strcmp(result, "success") == 0);
     return rc;
+}
+
+void request_accept_silently(struct chatd_request *req)
+{
+    req->replied = 1;
 }
 
 void request_refuse(struct chatd_request *req, const char *result, const char *reason)

@@ -22,7 +22,7 @@ struct chatd_request {
     unsigned holds;          /* plugin callbacks running with it, plus pending jobs */
     struct timespec arrived; /* for the latency histogram */
     /* The user this request bound its session to with session_login (NULL: none), and
-     * delivery's generation for it: the reply starts that user's stored messages. */
+     * the stream's number for that login: the reply starts the session's timeline. */
     char *login_user;
     uint64_t login_generation;
     unsigned replied : 1;
@@ -50,6 +50,8 @@ int request_reply(struct chatd_request *req, const char *result, json_t *fields)
  * the user's stored messages next (after the reply, already queued); otherwise what it
  * held goes out. Nothing when the request made no login. */
 void request_login_answered(struct chatd_request *req, int success);
+/* Take a request whose command has no reply when it is accepted (the host's `ack`). */
+void request_accept_silently(struct chatd_request *req);
 /* Answer with a reason, for host-side refusals (bad_request, not_logged_in...). */
 void request_refuse(struct chatd_request *req, const char *result, const char *reason);
 

@@ -7,8 +7,8 @@
 #include "commands.h"
 #include "db.h"
 #include "db_watchdog.h"
-#include "delivery.h"
 #include "post.h"
+#include "stream_sessions.h"
 #include "listener.h"
 #include "log.h"
 #include "flush_watch.h"
@@ -141,12 +141,12 @@ static int open_in_order(const struct config *cfg, struct chatd_plugin **opened,
     return rc;
 }
 
-/* The host's own tables (delivery's inbox) come before every plugin's. */
+/* The host's own tables (messages, the timeline, devices) come before every plugin's. */
 static int apply_host_migrations(struct server *srv, struct chatd_db *db, char *err, size_t errlen)
 {
     if (!srv->cfg->db.enable || srv->check_only)
         return 0;
-    if (migration_db_open(srv, db, err, errlen) < 0 || delivery_migrate(srv, db, err, errlen) < 0 ||
+    if (migration_db_open(srv, db, err, errlen) < 0 || stream_migrate(srv, db, err, errlen) < 0 ||
         post_load_counter(srv, db, err, errlen) < 0)
         return -1;
     return 0;
@@ -184,7 +184,7 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
     srv->pool = pool_new(srv->base, &cfg->db, &cpu, err, errlen);
     if (!srv->pool)
         return -1;
-    if (delivery_new(srv) < 0 || post_new(srv) < 0) {
+    if (stream_new(srv) < 0 || post_new(srv) < 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -241,6 +241,8 @@ int server_load_plugins(struct server *srv, char *err, size_t errlen)
     free(opened);
     free(order);
     db_close(&migration_db);
+    if (result == 0)
+        stream_start(srv);
     return result;
 }
 
@@ -347,7 +349,7 @@ void server_free(struct server *srv)
         pool_free(srv->pool);
         /* Messages still waiting to be stored fail; their plugins are still loaded. */
         post_free(srv);
-        delivery_free(srv);
+        stream_free(srv);
         /* Plugins go in reverse order of starting (providers of services started
          * before their dependents), so a later one may rely on an earlier one for as
          * long as it runs; instances retired by a reload last. */

@@ -78,9 +78,9 @@ struct session {
     struct chatd_request *request;
     /* While a request is in flight: watches for the client resetting the connection. */
     struct event *hangup_ev;
-    unsigned cut_off : 1;  /* disconnected as a slow reader: takes no more output */
-    uint64_t out_added;    /* bytes ever queued to its output (written: less what waits) */
-    struct unsent *unsent; /* delivered pushes not yet written (delivery_unsent.c) */
+    unsigned cut_off : 1;          /* disconnected as a slow reader: takes no more output */
+    uint64_t out_added;            /* bytes ever queued to its output (written: less what waits) */
+    struct stream_session *stream; /* its part of the message stream (stream.c), or NULL */
     struct session *next_dead;
     /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
     struct session *flush_next, **flush_prev;
@@ -123,10 +123,10 @@ struct server {
     struct session *dead; /* closed sessions waiting for the reaper */
     struct user *users;   /* by name */
 
-    struct pool *pool;         /* worker threads for plugin jobs */
-    struct delivery *delivery; /* the deliver() facility (delivery.h) */
-    struct post_state *post;   /* post() and the commit batches (post.h) */
-    int check_only;            /* chatd -t: load and check, touch no database */
+    struct pool *pool;       /* worker threads for plugin jobs */
+    struct stream *stream;   /* the read side of the message stream (stream_sessions.h) */
+    struct post_state *post; /* post() and the commit batches (post.h) */
+    int check_only;          /* chatd -t: load and check, touch no database */
     /* The config file and command-line overrides, re-read at a reload. */
     const struct config_source *source;
 

@@ -2,7 +2,7 @@
  * lines, and the limits (connection count, idle timeout, slow readers). */
 #include "session.h"
 
-#include "delivery.h"
+#include "stream_sessions.h"
 #include "dispatch.h"
 #include "flush_watch.h"
 #include "json_emit.h"
@@ -120,7 +120,6 @@ void session_close(struct session *s, const char *why)
 {
     if (s->dead)
         return;
-    unsent_store(s);
     log_debug("session %llu (%s) closed: %s", (unsigned long long)s->id, s->peer, why);
     s->dead = 1;
     s->closing = 1;
@@ -153,9 +152,6 @@ void session_close_after_flush(struct session *s, const char *why)
 {
     if (s->closing)
         return;
-    /* Now, not when it is freed: messages for the user from here on are stored, and
-     * must come after these (the flush may still write some: then they come twice). */
-    unsent_store(s);
     s->closing = 1;
     log_debug("session %llu (%s) closing: %s", (unsigned long long)s->id, s->peer, why);
     reading_off(s);
@@ -182,8 +178,8 @@ size_t session_format_line(struct server *srv, const json_t *obj)
     return srv->out.len;
 }
 
-/* A reader too slow for its pushes. What it was delivered and has not written is stored
- * for its next login (unsent_store); its output is cut back to the end of the line
+/* A reader too slow for its pushes. What it was pushed and has not written comes again
+ * at its next login (stream.c, when it ends); its output is cut back to the end of the line
  * being written, one error line saying why follows, and it closes once that is flushed
  * (or after FLUSH_TIMEOUT_S). The line being written may be a stored message: the one
  * that can come twice. */
@@ -195,7 +191,6 @@ static void cut_off_slow_reader(struct session *s, size_t backlog)
              (unsigned long long)s->id, s->peer, s->user ? " user " : "",
              s->user ? s->user->name : "", backlog, (long long)srv->cfg->max_output_bytes);
     srv->metrics.disconnects_slow_reader++;
-    unsent_store(s);
     s->cut_off = 1;
     struct evbuffer *out = bufferevent_get_output(s->bev);
     struct evbuffer_ptr nl = evbuffer_search(out, "\n", 1, NULL);
@@ -351,8 +346,7 @@ void session_wrote(struct session *s)
     if (s->dead || s->closing)
         return;
     size_t pending = evbuffer_get_length(bufferevent_get_output(s->bev));
-    if (s->unsent)
-        unsent_written(s);
+    stream_session_wrote(s);
     if (pending > 0 && !s->write_armed) {
         s->write_armed = 1;
         bufferevent_enable(s->bev, EV_WRITE);

@@ -5,7 +5,7 @@
 #include "flush_watch.h"
 #include "hooks.h"
 #include "log.h"
-#include "delivery.h"
+#include "stream_sessions.h"
 #include "session.h"
 
 #include <stdlib.h>
@@ -104,11 +104,12 @@ void users_unbind(struct server *srv, struct session *s)
         }
     }
     int last = u->n_sessions == 0;
+    /* Before the events: what it never wrote gets rows again, and at the last session
+     * the user's positions are written. */
+    stream_session_end(srv, s);
     log_debug("session %llu logged out from %s", (unsigned long long)s->id, u->name);
     emit(srv, CHATD_EVENT_LOGOUT, s->id, u->name, last);
     if (last) {
-        /* Delivery first: it answers its own flush watch as abandoned. */
-        delivery_user_gone(srv, u->name);
         hooks_presence_changed(srv, u->name, 0);
         flush_watch_user_gone(srv, u->name);
         HASH_DEL(srv->users, u);

@@ -143,6 +143,14 @@ static void logged_in(struct login_job *j, struct chatd_request *req)
 {
     const struct chatd_host *host = j->a->host;
     int rc = host->session_login(req, j->name);
+    if (rc == CHATD_EINVAL) {
+        /* The login's device, ack or since broke its rule (docs/protocol.md, "Devices"). */
+        chat_refuse(host, req, "bad_request",
+                    "device must be 1 to 64 of A-Z a-z 0-9 _ . -, ack true or false, since an "
+                    "integer >= 0 with \"ack\":true");
+        login_free(j);
+        return;
+    }
     if (rc != 0) {
         chat_refuse(host, req, "internal", chatd_strerror(rc));
         login_free(j);

@@ -1,7 +1,9 @@
-/* test_delivery.c - black-box tests of the host's delivery facility (deliver(), the
- * inbox and the drain after login) through the fixture plugin `deliverer`, which logs
- * sessions in (it is the authenticator) and calls deliver() for its `send` command.
- * Each test starts chatd on a fresh database of the test MariaDB.
+/* test_delivery.c - black-box tests of the host's message stream (deliver() and post(),
+ * the timeline sent after login, devices, `ack`, since, receipts, the prune) through the
+ * fixture plugin `deliverer`, which logs sessions in (it is the authenticator; the host
+ * reads the login's device, ack and since), calls deliver() for its `send` command,
+ * post() for `post` (a private message) and read_mark() for `read`. Each test starts
+ * chatd on a fresh database of the test MariaDB.
  *
  * Ordering without timing: a push caused by a request is queued to its recipients
  * before the sender gets its reply, and live pushes to a user whose stored messages are
@@ -23,6 +25,7 @@ static struct config_database cfg;
 static struct chatd_proc srv;
 static struct test_client *sender; /* an anonymous session that sends */
 static int admin_port;
+static const char *more_conf = ""; /* extra config lines (sections) for the next launch */
 
 static void launch(void)
 {
@@ -31,8 +34,8 @@ static void launch(void)
     snprintf(extra, sizeof(extra),
              "authenticator = deliverer\n"
              "[database]\nenable = yes\nsocket = %s\nuser = %s\nname = %s\nworkers = 4\n"
-             "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n",
-             cfg.socket, cfg.user, cfg.name, admin_port);
+             "[admin]\nenable = yes\nlisten = 127.0.0.1:%d\n%s",
+             cfg.socket, cfg.user, cfg.name, admin_port, more_conf);
     struct chatd_proc_options opts = {
         .enable = "ping, deliverer", .plugin_dir = CHATD_FIXTURE_DIR, .extra_conf = extra};
     ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
@@ -59,6 +62,7 @@ static void stop(void)
 {
     stop_server();
     db_test_cleanup(&cfg);
+    more_conf = "";
 }
 
 static struct test_client *connect_rcvbuf(int rcvbuf)
@@ -198,7 +202,9 @@ START_TEST(stored_messages_come_after_login_reply_oldest_first)
     char *metrics = test_http_get(admin_port, "/metrics");
     ck_assert_ptr_nonnull(metrics);
     ck_assert_ptr_nonnull(strstr(metrics, "chatd_post_timeline_rows_total 3\n"));
-    ck_assert_ptr_nonnull(strstr(metrics, "chatd_delivery_drained_total 3\n"));
+    ck_assert_ptr_nonnull(strstr(metrics, "chatd_stream_drains_total 1\n"));
+    ck_assert_ptr_nonnull(strstr(metrics, "chatd_stream_drained_total 3\n"));
+    ck_assert_ptr_nonnull(strstr(metrics, "chatd_stream_held 0\n"));
     free(metrics);
     test_client_close(bob);
     stop();
@@ -308,7 +314,7 @@ START_TEST(live_messages_wait_behind_a_draining_backlog)
 }
 END_TEST
 
-START_TEST(a_full_held_list_moves_to_the_inbox_in_order)
+START_TEST(a_full_held_list_is_read_again_from_the_timeline_in_order)
 {
     start();
     for (int i = 0; i < 10; i++) {
@@ -317,26 +323,24 @@ START_TEST(a_full_held_list_moves_to_the_inbox_in_order)
         free(t);
     }
     /* Bound 10 s before its reply: everything sent meanwhile waits, 1000 at most in
-     * memory; then the held ones and the rest go to the inbox behind s0..s9. */
+     * memory; past that the held messages are dropped and read from the timeline
+     * instead, behind s0..s9, in order. */
     struct test_client *bob = connect_rcvbuf(0);
     login_request(bob, "bob", 10000);
     ck_assert_int_eq(test_client_wait_peer_read(bob, 5000), 0);
     chatd_sleep_ms(50);
-    long long stored = 0;
     for (int i = 0; i < 1100; i++) {
         char text[16];
         snprintf(text, sizeof(text), "l%d", i);
         struct sent s = send_to("bob", text, 1, 0);
-        ck_assert_int_eq(s.online + s.stored, 1);
-        stored += s.stored;
+        ck_assert_str_eq(s.result, "success");
     }
-    ck_assert_int_gt(stored, 0);
     expect_login_reply(bob);
     expect_stream(bob, 10, 1100);
     char *metrics = test_http_get(admin_port, "/metrics");
     ck_assert_ptr_nonnull(metrics);
-    ck_assert_ptr_null(strstr(metrics, "chatd_delivery_held_overflow_total 0\n"));
-    ck_assert_ptr_nonnull(strstr(metrics, "chatd_delivery_held 0\n"));
+    ck_assert_ptr_null(strstr(metrics, "chatd_stream_held_dropped_total 0\n"));
+    ck_assert_ptr_nonnull(strstr(metrics, "chatd_stream_held 0\n"));
     free(metrics);
     test_client_close(bob);
     stop();
@@ -383,8 +387,9 @@ START_TEST(a_disconnect_mid_drain_loses_nothing)
     json_t *msg = read_msg(bob);
     int first = text_index(str(msg, "text"), "s");
     json_decref(msg);
-    /* At least once: nothing is skipped (a batch written but not yet acknowledged comes
-     * again), and what was acknowledged is not sent again. */
+    /* A version 1 session: at least once. Nothing is skipped (what was pushed and not
+     * written comes again), and what was written before the last page is not sent
+     * again. */
     ck_assert_int_le(first, next);
     ck_assert_int_gt(first, 0);
     for (int i = first + 1; i < 600; i++) {
@@ -414,7 +419,7 @@ START_TEST(max_stored_refuses_with_overflow)
         expect_recv(bob, "fits", 1);
     expect_end(bob, "bob");
     test_client_close(bob);
-    /* Delivered messages left the inbox: there is room again. */
+    /* Below bob's position after his logout: the rows are gone, there is room again. */
     chatd_sleep_ms(300);
     s = send_to("bob", "fits again", 1, 3);
     ck_assert_str_eq(s.result, "success");
@@ -555,6 +560,419 @@ START_TEST(the_chat_plugins_undelivered_messages_are_taken_over_once)
 }
 END_TEST
 
+/* ---- devices, ack, since, receipts (delivery version 2) ---------------------------- */
+
+/* Log in as user with a login body's extra members (device, ack, since); the reply's
+ * result. */
+static struct test_client *login_with(const char *user, json_t *extra, const char *want)
+{
+    struct test_client *c = connect_rcvbuf(0);
+    json_t *req = json_pack("{ssss}", "cmd", "login", "user", user);
+    json_object_update(req, extra);
+    json_decref(extra);
+    send_json(c, req);
+    json_t *r = read_msg(c);
+    ck_assert_str_eq(str(r, "cmd"), "login_reply");
+    ck_assert_str_eq(str(r, "result"), want);
+    json_decref(r);
+    return c;
+}
+
+/* A session of user's device `device` that acknowledges; since < 0: none. */
+static struct test_client *login_device(const char *user, const char *device, long long since)
+{
+    json_t *extra = json_pack("{sssb}", "device", device, "ack", 1);
+    if (since >= 0)
+        json_object_set_new(extra, "since", json_integer(since));
+    return login_with(user, extra, "success");
+}
+
+/* Post a private message from `from` to `to`; its seq. */
+static long long post(const char *from, const char *to, const char *text)
+{
+    send_json(sender, json_pack("{ssssssss}", "cmd", "post", "from", from, "to", to, "text", text));
+    json_t *r = read_msg(sender);
+    ck_assert_str_eq(str(r, "cmd"), "post_reply");
+    ck_assert_str_eq(str(r, "result"), "success");
+    long long seq = json_integer_value(json_object_get(r, "seq"));
+    ck_assert_int_gt(seq, 0);
+    json_decref(r);
+    return seq;
+}
+
+/* The next line is recv of `text` with `seq` (offline as in expect_recv). */
+static void expect_seq(struct test_client *c, const char *text, long long seq, int offline)
+{
+    json_t *m = read_msg(c);
+    ck_assert_str_eq(str(m, "cmd"), "recv");
+    ck_assert_str_eq(str(m, "text"), text);
+    ck_assert_int_eq(json_integer_value(json_object_get(m, "seq")), seq);
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", seq);
+    ck_assert_str_eq(str(m, "msg_id"), id);
+    ck_assert_int_gt(json_integer_value(json_object_get(m, "ts")), 0);
+    if (offline >= 0)
+        ck_assert_int_eq(json_is_true(json_object_get(m, "offline")), offline);
+    json_decref(m);
+}
+
+/* Nothing more for `user` on either of two sessions of theirs. */
+static void expect_end2(struct test_client *a, struct test_client *b, const char *user)
+{
+    struct sent s = send_to(user, "end", 0, 0);
+    ck_assert_int_eq(s.online, 1);
+    expect_recv(a, "end", 0);
+    expect_recv(b, "end", 0);
+}
+
+static void ack(struct test_client *c, long long seq)
+{
+    send_json(c, json_pack("{sssI}", "cmd", "ack", "seq", (json_int_t)seq));
+}
+
+/* A request c sends is answered (with `result`): everything c sent before was taken. */
+static void expect_reply(struct test_client *c, json_t *req, const char *cmd, const char *result)
+{
+    send_json(c, req);
+    json_t *r = read_msg(c);
+    ck_assert_str_eq(str(r, "cmd"), cmd);
+    ck_assert_str_eq(str(r, "result"), result);
+    json_decref(r);
+}
+
+static void sync_with(struct test_client *c)
+{
+    expect_reply(c, json_pack("{ss}", "cmd", "ping"), "ping_reply", "success");
+}
+
+/* Close c and give chatd time to see it (its user may go offline). */
+static void leave(struct test_client *c)
+{
+    test_client_close(c);
+    chatd_sleep_ms(300);
+}
+
+static void expect_receipt(struct test_client *c, long long seq, const char *user,
+                           const char *status)
+{
+    json_t *m = read_msg(c);
+    ck_assert_str_eq(str(m, "cmd"), "receipt");
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", seq);
+    ck_assert_str_eq(str(m, "msg_id"), id);
+    ck_assert_str_eq(str(m, "user"), user);
+    ck_assert_str_eq(str(m, "status"), status);
+    json_decref(m);
+}
+
+/* One number from the test database. */
+static long long db_number(const char *sql)
+{
+    struct chatd_db db = {0};
+    char err[512];
+    ck_assert_msg(db_open(&db, &cfg, "", err, sizeof(err)) == 0, "%s", err);
+    int64_t n = -1;
+    ck_assert_msg(db_query(&db, sql, NULL, 0, db_read_int64, &n) == 0, "%s", db.last_error);
+    db_close(&db);
+    return n;
+}
+
+static void db_run(const char *sql)
+{
+    struct chatd_db db = {0};
+    char err[512];
+    ck_assert_msg(db_open(&db, &cfg, "", err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(db_simple(&db, sql) == 0, "%s", db.last_error);
+    db_close(&db);
+}
+
+START_TEST(two_devices_one_offline_both_get_every_message_once_in_order)
+{
+    start();
+    struct test_client *phone = login_device("bob", "phone", -1);
+    struct test_client *laptop = login_device("bob", "laptop", -1);
+    sync_with(phone);
+    leave(phone);
+    long long seq[5];
+    char text[5][8];
+    for (int i = 0; i < 5; i++) {
+        snprintf(text[i], sizeof(text[i]), "m%d", i);
+        seq[i] = post("alice", "bob", text[i]);
+        ck_assert(i == 0 || seq[i] > seq[i - 1]);
+    }
+    for (int i = 0; i < 5; i++)
+        expect_seq(laptop, text[i], seq[i], 0);
+    ack(laptop, seq[4]);
+    expect_end(laptop, "bob");
+    leave(laptop);
+    /* The phone was away for all five: it gets them now, once, in order, with the
+     * same seqs; the laptop acknowledged them and gets nothing again. */
+    phone = login_device("bob", "phone", -1);
+    for (int i = 0; i < 5; i++)
+        expect_seq(phone, text[i], seq[i], 1);
+    expect_end(phone, "bob");
+    laptop = login_device("bob", "laptop", -1);
+    expect_end2(phone, laptop, "bob");
+    /* A message while both are online reaches both, once. */
+    long long last = post("alice", "bob", "both");
+    expect_seq(phone, "both", last, 0);
+    expect_seq(laptop, "both", last, 0);
+    expect_end2(phone, laptop, "bob");
+    test_client_close(phone);
+    test_client_close(laptop);
+    stop();
+}
+END_TEST
+
+START_TEST(a_device_that_acknowledged_before_leaving_gets_nothing_twice)
+{
+    start();
+    long long seq[3];
+    for (int i = 0; i < 3; i++)
+        seq[i] = post("alice", "bob", "first");
+    struct test_client *bob = login_device("bob", "phone", -1);
+    for (int i = 0; i < 3; i++)
+        expect_seq(bob, "first", seq[i], 1);
+    /* Acknowledge and leave at once, without waiting for anything. */
+    ack(bob, seq[2]);
+    test_client_close(bob);
+    chatd_sleep_ms(300);
+    bob = login_device("bob", "phone", -1);
+    expect_end(bob, "bob");
+    /* Two more, read but not acknowledged: they come again (never lost). */
+    sync_with(bob);
+    leave(bob);
+    long long a = post("alice", "bob", "second");
+    long long b = post("alice", "bob", "third");
+    bob = login_device("bob", "phone", -1);
+    expect_seq(bob, "second", a, 1);
+    expect_seq(bob, "third", b, 1);
+    test_client_close(bob);
+    chatd_sleep_ms(300);
+    bob = login_device("bob", "phone", -1);
+    expect_seq(bob, "second", a, 1);
+    expect_seq(bob, "third", b, 1);
+    ack(bob, b);
+    expect_end(bob, "bob");
+    leave(bob);
+    /* Positions survive a restart. */
+    stop_server();
+    launch();
+    bob = login_device("bob", "phone", -1);
+    expect_end(bob, "bob");
+    test_client_close(bob);
+    stop();
+}
+END_TEST
+
+START_TEST(since_resumes_after_the_given_seq)
+{
+    start();
+    long long seq[3];
+    seq[0] = post("alice", "bob", "s0");
+    seq[1] = post("alice", "bob", "s1");
+    seq[2] = post("alice", "bob", "s2");
+    struct test_client *bob = login_device("bob", "phone", seq[0]);
+    expect_seq(bob, "s1", seq[1], 1);
+    expect_seq(bob, "s2", seq[2], 1);
+    expect_end(bob, "bob");
+    /* Another device asks for everything it may still have. */
+    struct test_client *tablet = login_device("bob", "tablet", 0);
+    expect_seq(tablet, "s0", seq[0], 1);
+    expect_seq(tablet, "s1", seq[1], 1);
+    expect_seq(tablet, "s2", seq[2], 1);
+    expect_end2(bob, tablet, "bob");
+    test_client_close(tablet);
+    test_client_close(bob);
+    stop();
+}
+END_TEST
+
+START_TEST(login_refuses_broken_device_ack_and_since)
+{
+    start();
+    json_t *bad[] = {
+        json_pack("{ss}", "device", ""),
+        json_pack("{ss}", "device", "a b"),
+        json_pack("{ss}", "device",
+                  "x234567890123456789012345678901234567890123456789012345678901234"
+                  "5"),
+        json_pack("{si}", "device", 7),
+        json_pack("{ss}", "ack", "yes"),
+        json_pack("{si}", "since", 3),
+        json_pack("{sbsi}", "ack", 0, "since", 3),
+        json_pack("{sbsi}", "ack", 1, "since", -1),
+        json_pack("{sbss}", "ack", 1, "since", "3"),
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct test_client *c = login_with("bob", bad[i], "bad_request");
+        /* Bound to nothing: still anonymous. */
+        expect_reply(c, json_pack("{sssI}", "cmd", "ack", "seq", (json_int_t)1), "ack_reply",
+                     "not_logged_in");
+        test_client_close(c);
+    }
+    struct test_client *ok = login_with("bob", json_pack("{sb}", "ack", 1), "success");
+    test_client_close(ok);
+    stop();
+}
+END_TEST
+
+START_TEST(ack_answers_only_what_it_refuses)
+{
+    start();
+    struct test_client *anon = connect_rcvbuf(0);
+    expect_reply(anon, json_pack("{sssI}", "cmd", "ack", "seq", (json_int_t)1), "ack_reply",
+                 "not_logged_in");
+    test_client_close(anon);
+    struct test_client *v1 = login("carol", 0);
+    expect_reply(v1, json_pack("{sssI}", "cmd", "ack", "seq", (json_int_t)1), "ack_reply",
+                 "bad_request");
+    test_client_close(v1);
+    long long first = post("alice", "bob", "one");
+    struct test_client *bob = login_device("bob", "phone", -1);
+    expect_seq(bob, "one", first, 1);
+    json_t *bad[] = {
+        json_pack("{ss}", "cmd", "ack"),
+        json_pack("{ssss}", "cmd", "ack", "seq", "1"),
+        json_pack("{sssI}", "cmd", "ack", "seq", (json_int_t)-1),
+        json_pack("{sssf}", "cmd", "ack", "seq", 1.5),
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_reply(bob, bad[i], "ack_reply", "bad_request");
+    /* Accepted: no reply; past what it was sent counts as all it was sent. */
+    ack(bob, 1000000000000LL);
+    sync_with(bob);
+    leave(bob);
+    long long second = post("alice", "bob", "two");
+    bob = login_device("bob", "phone", -1);
+    expect_seq(bob, "two", second, 1);
+    expect_end(bob, "bob");
+    test_client_close(bob);
+    stop();
+}
+END_TEST
+
+START_TEST(a_version_1_client_gets_exactly_what_arrived_while_it_was_away)
+{
+    start();
+    struct test_client *bob = login("bob", 0);
+    /* Committed while bob's session may still be reading the timeline: then it comes
+     * from there, offline, once. */
+    long long live = post("alice", "bob", "live");
+    expect_seq(bob, "live", live, -1);
+    leave(bob);
+    long long a = post("alice", "bob", "away1");
+    long long b = post("alice", "bob", "away2");
+    bob = login("bob", 0);
+    expect_seq(bob, "away1", a, 1);
+    expect_seq(bob, "away2", b, 1);
+    expect_end(bob, "bob");
+    /* A second session while the first is online: nothing stored for it. */
+    struct test_client *again = login("bob", 0);
+    expect_end2(bob, again, "bob");
+    test_client_close(again);
+    test_client_close(bob);
+    chatd_sleep_ms(300);
+    bob = login("bob", 0);
+    expect_end(bob, "bob");
+    test_client_close(bob);
+    stop();
+}
+END_TEST
+
+START_TEST(receipts_come_once_per_message_and_status)
+{
+    start();
+    struct test_client *alice = login("alice", 0);
+    struct test_client *phone = login_device("bob", "phone", -1);
+    struct test_client *laptop = login_device("bob", "laptop", -1);
+    long long seq = post("alice", "bob", "hi");
+    expect_seq(phone, "hi", seq, -1);
+    expect_seq(laptop, "hi", seq, -1);
+    ack(phone, seq);
+    expect_receipt(alice, seq, "bob", "delivered");
+    /* The second device, and the first again: no second receipt. */
+    ack(laptop, seq);
+    ack(phone, seq);
+    sync_with(laptop);
+    sync_with(phone);
+    expect_end(alice, "alice");
+    /* Read: once; a mark that does not move sends nothing. */
+    expect_reply(phone,
+                 json_pack("{sssssI}", "cmd", "read", "with", "alice", "msg_id", (json_int_t)seq),
+                 "read_reply", "success");
+    expect_receipt(alice, seq, "bob", "read");
+    expect_reply(laptop,
+                 json_pack("{sssssI}", "cmd", "read", "with", "alice", "msg_id", (json_int_t)seq),
+                 "read_reply", "success");
+    expect_end(alice, "alice");
+    /* Not a private message from carol to bob. */
+    expect_reply(phone,
+                 json_pack("{sssssI}", "cmd", "read", "with", "carol", "msg_id", (json_int_t)seq),
+                 "read_reply", "not_found");
+    test_client_close(laptop);
+    test_client_close(phone);
+    test_client_close(alice);
+    stop();
+}
+END_TEST
+
+START_TEST(at_most_max_devices_are_kept_the_least_recently_seen_goes)
+{
+    more_conf = "[messages]\nmax_devices = 2\n";
+    start();
+    const char *devices[] = {"d1", "d2", "d3"};
+    for (int i = 0; i < 3; i++) {
+        struct test_client *c = login_device("bob", devices[i], -1);
+        sync_with(c);
+        leave(c);
+    }
+    chatd_sleep_ms(500);
+    ck_assert_int_eq(db_number("SELECT COUNT(*) FROM chatd_devices WHERE user = 'bob' AND "
+                               "device <> ''"),
+                     2);
+    ck_assert_int_eq(db_number("SELECT COUNT(*) FROM chatd_devices WHERE device = 'd1'"), 0);
+    stop();
+}
+END_TEST
+
+START_TEST(the_prune_forgets_old_devices_and_old_messages)
+{
+    more_conf = "[messages]\nretention_count = 2\n";
+    start();
+    struct test_client *bob = login_device("bob", "old", -1);
+    sync_with(bob);
+    leave(bob);
+    long long seq[4];
+    for (int i = 0; i < 4; i++)
+        seq[i] = post("alice", "bob", "kept?");
+    ck_assert_int_eq(db_number("SELECT COUNT(*) FROM chatd_devices WHERE device = 'old'"), 1);
+    /* Seen long ago; the messages two days old (younger than retention_days, but
+     * retention_count keeps the newest 2 of a conversation once they are a day old). */
+    db_run("UPDATE chatd_devices SET seen_at = 1000 WHERE device = 'old'");
+    db_run("UPDATE chatd_messages SET ts = (UNIX_TIMESTAMP() - 2 * 86400) * 1000");
+    stop_server();
+    launch(); /* the first prune runs a few seconds after start */
+    long long devices = 1, messages = 0;
+    for (int i = 0; i < 100 && (devices != 0 || messages != 2); i++) {
+        chatd_sleep_ms(200);
+        devices = db_number("SELECT COUNT(*) FROM chatd_devices WHERE device = 'old'");
+        messages = db_number("SELECT COUNT(*) FROM chatd_messages");
+    }
+    ck_assert_int_eq(devices, 0);
+    ck_assert_int_eq(messages, 2);
+    ck_assert_int_eq(db_number("SELECT MIN(id) FROM chatd_messages"), seq[2]);
+    /* Their timeline rows went with them. */
+    long long rows = -1;
+    for (int i = 0; i < 50 && rows != 2; i++) {
+        chatd_sleep_ms(100);
+        rows = db_number("SELECT COUNT(*) FROM chatd_timeline WHERE user = 'bob'");
+    }
+    ck_assert_int_eq(rows, 2);
+    stop();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("delivery");
@@ -564,12 +982,24 @@ int main(void)
     tcase_add_test(tc, nothing_comes_before_the_login_reply);
     tcase_add_test(tc, online_users_get_pushes_at_once);
     tcase_add_test(tc, live_messages_wait_behind_a_draining_backlog);
-    tcase_add_test(tc, a_full_held_list_moves_to_the_inbox_in_order);
+    tcase_add_test(tc, a_full_held_list_is_read_again_from_the_timeline_in_order);
     tcase_add_test(tc, a_disconnect_mid_drain_loses_nothing);
     tcase_add_test(tc, max_stored_refuses_with_overflow);
     tcase_add_test(tc, stored_messages_survive_a_restart);
     tcase_add_test(tc, a_second_session_does_not_get_what_the_first_got);
     tcase_add_test(tc, the_chat_plugins_undelivered_messages_are_taken_over_once);
     suite_add_tcase(s, tc);
+    TCase *devices = tcase_create("devices");
+    tcase_set_timeout(devices, 120);
+    tcase_add_test(devices, two_devices_one_offline_both_get_every_message_once_in_order);
+    tcase_add_test(devices, a_device_that_acknowledged_before_leaving_gets_nothing_twice);
+    tcase_add_test(devices, since_resumes_after_the_given_seq);
+    tcase_add_test(devices, login_refuses_broken_device_ack_and_since);
+    tcase_add_test(devices, ack_answers_only_what_it_refuses);
+    tcase_add_test(devices, a_version_1_client_gets_exactly_what_arrived_while_it_was_away);
+    tcase_add_test(devices, receipts_come_once_per_message_and_status);
+    tcase_add_test(devices, at_most_max_devices_are_kept_the_least_recently_seen_goes);
+    tcase_add_test(devices, the_prune_forgets_old_devices_and_old_messages);
+    suite_add_tcase(s, devices);
     return chatd_proc_run_suite(s);
 }

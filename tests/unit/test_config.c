@@ -194,6 +194,33 @@ START_TEST(config_reads_limits_with_defaults_on)
 }
 END_TEST
 
+START_TEST(config_reads_messages_retention_and_devices)
+{
+    ck_assert_int_eq(load("[server]\n"), 0);
+    ck_assert_int_eq(cfg.messages.retention_days, 365);
+    ck_assert_int_eq(cfg.messages.retention_count, 0);
+    ck_assert_int_eq(cfg.messages.device_forget_days, 90);
+    ck_assert_int_eq(cfg.messages.max_devices, 32);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[messages]\nretention_days = 1\nretention_count = 500\n"
+                          "device_forget_days = 7\nmax_devices = 1\n"),
+                     0);
+    ck_assert_int_eq(cfg.messages.retention_days, 1);
+    ck_assert_int_eq(cfg.messages.retention_count, 500);
+    ck_assert_int_eq(cfg.messages.device_forget_days, 7);
+    ck_assert_int_eq(cfg.messages.max_devices, 1);
+    config_free(&cfg);
+    assert_refused("[messages]\nretention_days = 0\n", 2,
+                   "[messages] retention_days: 0 is out of range [1, 36500]");
+    assert_refused("[messages]\nretention_count = -1\n", 2,
+                   "[messages] retention_count: -1 is out of range [0, 1000000000]");
+    assert_refused("[server]\n[messages]\ndevice_forget_days = 0\n", 3,
+                   "[messages] device_forget_days: 0 is out of range [1, 36500]");
+    assert_refused("[messages]\nmax_devices = 0\n", 2,
+                   "[messages] max_devices: 0 is out of range [1, 1000]");
+}
+END_TEST
+
 START_TEST(config_refuses_bad_rates)
 {
     const char *const bad[] = {"20",    "20/",    "20/60", "20/60x",     "0/60s",   "-1/60s",
@@ -559,6 +586,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_refuses_bad_tls_values);
     tcase_add_test(tc, config_build_refuses_tls_listener_without_certificate);
     tcase_add_test(tc, installed_paths_are_found_beside_the_executable);
+    tcase_add_test(tc, config_reads_messages_retention_and_devices);
     tcase_add_test(tc, config_reads_the_commit_batch_size_within_its_range);
     suite_add_tcase(s, tc);
     return s;
