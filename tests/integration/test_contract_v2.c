@@ -21,6 +21,8 @@
 
 /* ---- the stream as a client sees it ---- */
 
+static void flush(struct test_client *c);
+
 static struct test_client *courier;
 static int courier_registered;
 static unsigned marks;
@@ -80,7 +82,9 @@ static long long collect_n(struct test_client *const *cs, size_t n, const char *
 {
     char text[32];
     snprintf(text, sizeof(text), "mark %u", ++marks);
-    send_private(courier_session(), user, text, "success");
+    struct test_client *from = courier_session();
+    flush(from); /* delivered receipts for earlier markers */
+    send_private(from, user, text, "success");
     long long seq = -1;
     for (size_t i = 0; i < n; i++) {
         out[i] = json_array();
@@ -328,8 +332,11 @@ START_TEST(two_devices_one_offline_both_get_every_message_once_in_order)
     ack_sync(bob[0], mark);
     ack_sync(bob[1], mark);
 
-    /* The phone goes away; more arrives, the laptop gets it live. */
+    /* The phone goes away; more arrives, the laptop gets it live. (The senders were
+     * sent delivered receipts for their private messages.) */
     test_client_close(bob[0]);
+    flush(alice);
+    flush(carol);
     send_private(alice, "bob", "p3", "success");
     send_group(carol, "g", "g3", "success");
     send_private(alice, "bob", "p4", "success");
@@ -349,6 +356,7 @@ START_TEST(two_devices_one_offline_both_get_every_message_once_in_order)
     json_array_extend(phone, missed);
     json_decref(missed);
     ack_sync(bob[0], mark);
+    flush(carol);
     send_group(carol, "g", "g5", "success");
     collect_n(bob, 2, "bob", got);
     assert_stream(got[0], all + 9, 1, 0);
@@ -412,6 +420,7 @@ START_TEST(a_device_that_leaves_right_after_reading_gets_nothing_twice_after_ack
     test_client_close(bob);
 
     /* Two more; acknowledge only the first of them: the second comes again. */
+    flush(alice); /* delivered receipts */
     send_private(alice, "bob", "a4", "offline");
     send_private(alice, "bob", "a5", "offline");
     bob = device_session("bob", "phone", -1);
@@ -430,6 +439,7 @@ START_TEST(a_device_that_leaves_right_after_reading_gets_nothing_twice_after_ack
     test_client_close(bob);
 
     /* since: exactly the messages after it, not moving the acknowledged position. */
+    flush(alice);
     struct accepted a6 = send_private_id(alice, "bob", "a6", "a6", "offline");
     send_private_id(alice, "bob", "a7", "a7", "offline");
     bob = device_session("bob", "phone", a6.seq);
@@ -462,6 +472,7 @@ START_TEST(an_ack_past_what_the_session_was_sent_counts_up_to_what_it_was_sent)
     json_decref(got);
     ack_sync(bob, mark + 1000000);
     test_client_close(bob);
+    flush(alice); /* the delivered receipt */
     send_private(alice, "bob", "b2", "offline");
     bob = device_session("bob", "phone", -1);
     got = collect(bob, "bob", NULL);
