@@ -3,9 +3,9 @@
  *     chatd_messages by the unique key (sender, client_msg_id), 16 at a time; a match
  *     is a repeat (not written, answered with the first message's id and time);
  *  2. the limits (post_quota.c) of posts to one recipient who was offline;
- *  3. the message rows, by multi-row INSERTs with their ids given (64, 8, then 1 row
- *     at a time), then the timeline rows the same way (INSERT IGNORE: a row written
- *     twice is one row), then rows for earlier messages (post_store_rows);
+ *  3. the message rows, by multi-row INSERTs with their ids given (a power of two rows
+ *     each, 32 at most), then the timeline rows the same way (64 at most) (INSERT IGNORE: a row
+ * written twice is one row), then rows for earlier messages (post_store_rows);
  *  4. its turn, then the counter raised to the batch's last id, and COMMIT.
  * Two batches may be in flight on two connections (post.c): the later one writes its
  * rows while the earlier one commits, and waits for its turn (the ticket order, which
@@ -134,16 +134,25 @@ static int find_repeats(struct chatd_db *db, struct commit_batch *b)
 #define TL_HEAD    "INSERT IGNORE INTO chatd_timeline (user, message_id, sender) VALUES "
 #define TL_COLS    3
 #define TL_ROW     "(?, ?, ?)"
-#define CHUNK      64
-#define TIMES8(r)  r ", " r ", " r ", " r ", " r ", " r ", " r ", " r
-#define TIMES64(r) TIMES8(TIMES8(r))
+#define TIMES2(r)  r ", " r
+#define TIMES4(r)  TIMES2(TIMES2(r))
+#define TIMES8(r)  TIMES2(TIMES4(r))
+#define TIMES16(r) TIMES2(TIMES8(r))
+#define TIMES32(r) TIMES2(TIMES16(r))
+#define TIMES64(r) TIMES2(TIMES32(r))
+/* The most rows one statement takes: CHATD_DB_MAX_PARAMS parameters. */
+#define MSG_BIG 32
+#define TL_BIG  64
+_Static_assert(MSG_BIG *MSG_COLS <= CHATD_DB_MAX_PARAMS && TL_BIG * TL_COLS <= CHATD_DB_MAX_PARAMS,
+               "a statement binds at most CHATD_DB_MAX_PARAMS parameters");
 
-/* Rows are bound into a chunk of CHUNK rows and go out 64, 8 or 1 at a time. */
+/* Rows are bound into a chunk of `big` rows and go out in statements of a power of two
+ * rows each (big, ..., 2, 1): at most one statement per bit of the count. */
 struct inserter {
     struct chatd_db *db;
-    const char *sql1, *sql8, *sql64;
-    size_t cols, n;
-    struct chatd_value v[CHUNK * MSG_COLS];
+    const char *sql[7]; /* sql[k]: 2^k rows; up to `big` */
+    size_t cols, big, n;
+    struct chatd_value v[CHATD_DB_MAX_PARAMS];
 };
 
 static int flush_rows(struct inserter *in)
@@ -152,9 +161,11 @@ static int flush_rows(struct inserter *in)
     size_t done = 0;
     while (rc == 0 && done < in->n) {
         size_t left = in->n - done;
-        size_t k = left >= 64 ? 64 : left >= 8 ? 8 : 1;
-        const char *sql = k == 64 ? in->sql64 : k == 8 ? in->sql8 : in->sql1;
-        rc = db_exec(in->db, sql, in->v + done * in->cols, k * in->cols, NULL, NULL);
+        size_t bit = 0;
+        while (((size_t)2 << bit) <= left && ((size_t)2 << bit) <= in->big)
+            bit++;
+        size_t k = (size_t)1 << bit;
+        rc = db_exec(in->db, in->sql[bit], in->v + done * in->cols, k * in->cols, NULL, NULL);
         done += k;
     }
     in->n = 0;
@@ -163,7 +174,7 @@ static int flush_rows(struct inserter *in)
 
 static struct chatd_value *row_slot(struct inserter *in, int *rc)
 {
-    if (in->n == CHUNK)
+    if (in->n == in->big)
         *rc = flush_rows(in);
     return in->v + in->cols * in->n++;
 }
@@ -171,10 +182,11 @@ static struct chatd_value *row_slot(struct inserter *in, int *rc)
 static int write_messages(struct chatd_db *db, struct commit_batch *b)
 {
     struct inserter in = {.db = db,
-                          .sql1 = MSG_HEAD MSG_ROW,
-                          .sql8 = MSG_HEAD TIMES8(MSG_ROW),
-                          .sql64 = MSG_HEAD TIMES64(MSG_ROW),
-                          .cols = MSG_COLS};
+                          .sql = {MSG_HEAD MSG_ROW, MSG_HEAD TIMES2(MSG_ROW),
+                                  MSG_HEAD TIMES4(MSG_ROW), MSG_HEAD TIMES8(MSG_ROW),
+                                  MSG_HEAD TIMES16(MSG_ROW), MSG_HEAD TIMES32(MSG_ROW)},
+                          .cols = MSG_COLS,
+                          .big = MSG_BIG};
     int rc = 0;
     for (struct post_item *item = b->first; rc == 0 && item; item = item->next) {
         if (!written(item))
@@ -197,10 +209,11 @@ static int write_messages(struct chatd_db *db, struct commit_batch *b)
 static int write_timeline(struct chatd_db *db, struct commit_batch *b)
 {
     struct inserter in = {.db = db,
-                          .sql1 = TL_HEAD TL_ROW,
-                          .sql8 = TL_HEAD TIMES8(TL_ROW),
-                          .sql64 = TL_HEAD TIMES64(TL_ROW),
-                          .cols = TL_COLS};
+                          .sql = {TL_HEAD TL_ROW, TL_HEAD TIMES2(TL_ROW), TL_HEAD TIMES4(TL_ROW),
+                                  TL_HEAD TIMES8(TL_ROW), TL_HEAD TIMES16(TL_ROW),
+                                  TL_HEAD TIMES32(TL_ROW), TL_HEAD TIMES64(TL_ROW)},
+                          .cols = TL_COLS,
+                          .big = TL_BIG};
     int rc = 0;
     for (struct post_item *item = b->first; rc == 0 && item; item = item->next) {
         for (size_t i = 0; rc == 0 && written(item) && i < item->n_users; i++) {

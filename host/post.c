@@ -26,6 +26,7 @@
 #include "users.h"
 #include "workers.h"
 
+#include <event2/event.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,13 +355,22 @@ static void submit_batches(struct post_state *ps)
     }
 }
 
+static void on_submit(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    submit_batches(arg);
+}
+
 void post_enqueue(struct post_state *ps, struct post_item *item)
 {
     item->next = NULL;
     *ps->queue_tail = item;
     ps->queue_tail = &item->next;
     ps->queued++;
-    submit_batches(ps);
+    /* A commit that ends submits by itself; otherwise after this turn's requests. */
+    if (ps->in_flight < POST_IN_FLIGHT && !event_pending(ps->submit_ev, EV_TIMEOUT, NULL))
+        event_active(ps->submit_ev, EV_TIMEOUT, 0);
 }
 
 /* ---- accepting -------------------------------------------------------------------- */
@@ -533,6 +543,11 @@ int post_new(struct server *srv)
     ps->self.server = srv;
     ps->queue_tail = &ps->queue_head;
     ps->flight_tail = &ps->flight_head;
+    if (!(ps->submit_ev = event_new(srv->base, -1, 0, on_submit, ps))) {
+        free(ps->self.name);
+        free(ps);
+        return -1;
+    }
     commit_order_init(&ps->order);
     srv->post = ps;
     return 0;
@@ -573,6 +588,7 @@ void post_free(struct server *srv)
                   ps->n_rows);
     rows_free(ps->rows, ps->n_rows);
     post_quota_free(ps);
+    event_free(ps->submit_ev);
     commit_order_destroy(&ps->order);
     free(ps->self.name);
     free(ps);

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <uthash.h>
 
+struct event;
+
 /* The longest user name the timeline keeps (VARCHAR(32) ascii_bin), conversation and
  * client_msg_id (chatd_messages). */
 #define POST_NAME_MAX         32
@@ -126,6 +128,9 @@ struct post_stats {
 
 struct post_state {
     struct server *srv;
+    /* Forms batches at the end of the loop turn, so that the posts of every request
+     * read in that turn go together. */
+    struct event *submit_ev;
     struct chatd_plugin self; /* "chatd": what its jobs are tied to */
     int64_t last_id;
     int64_t batch_max;

@@ -94,7 +94,10 @@ static int prune_counts(struct chatd_db *db, struct prune *p)
                    "ORDER BY id LIMIT ?",
                    v, 4, p);
     }
-    /* A conversation whose excess is all younger than a day is passed over until then. */
+    /* More conversations may be over the count: look again while this pass deleted
+     * some (one whose excess is all younger than a day is passed over until then). */
+    if (cs->n == CONVERSATIONS && p->affected > 0)
+        p->again = 1;
     return rc;
 }
 

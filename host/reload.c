@@ -360,6 +360,7 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         {"[server] hook_timeout_ms", &cur->hook_timeout_ms, next->hook_timeout_ms},
         {"[log] level", &cur->log_level, next->log_level},
         {"[tls] handshake_timeout", &cur->tls.handshake_timeout_s, next->tls.handshake_timeout_s},
+        {"[messages] batch_max", &cur->messages.batch_max, next->messages.batch_max},
     };
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         if (*limits[i].live == limits[i].value)

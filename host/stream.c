@@ -18,6 +18,7 @@
 #include "stream_internal.h"
 
 #include "commands.h"
+#include "json_emit.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrations.h"
@@ -251,14 +252,30 @@ static void receipt_keep(struct stream_session *ss, int64_t seq, const char *sen
     snprintf(ss->receipts[at].sender, sizeof(ss->receipts[at].sender), "%s", sender);
 }
 
+/* msg as one line in st->line. 0, or -1 when it cannot be serialised. */
+static int format(struct stream *st, const json_t *msg, int64_t seq)
+{
+    if (seq > 0 && msg == st->line_msg && seq == st->line_seq)
+        return 0;
+    st->line_msg = NULL;
+    st->line.len = 0;
+    if (json_emit(&st->line, msg) < 0 || line_buffer_append(&st->line, "\n", 1) < 0)
+        return -1;
+    if (seq > 0) {
+        st->line_msg = msg;
+        st->line_seq = seq;
+    }
+    return 0;
+}
+
 int stream_send(struct stream *st, struct stream_session *ss, json_t *msg, int64_t seq,
                 const char *receipt_sender)
 {
     struct session *s = ss->s;
     if (seq > 0 && seq <= ss->sent_max)
         return 0; /* it had it already */
-    size_t len = session_format_line(st->srv, msg);
-    if (len == 0 || s->closing || session_send_line(s, st->srv->out.data, len) != 0)
+    if (s->closing || format(st, msg, seq) != 0 ||
+        session_send_line(s, st->line.data, st->line.len) != 0)
         return -1;
     if (seq <= 0)
         return 0;
@@ -504,6 +521,7 @@ void stream_free(struct server *srv)
         free(u->name);
         free(u);
     }
+    line_buffer_free(&st->line);
     free(st->self.name);
     free(st);
     srv->stream = NULL;

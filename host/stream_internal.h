@@ -6,6 +6,7 @@
 #ifndef CHATD_HOST_STREAM_INTERNAL_H
 #define CHATD_HOST_STREAM_INTERNAL_H
 
+#include "line_buffer.h"
 #include "plugin_loader.h"
 #include "stream.h"
 #include "stream_sessions.h"
@@ -147,6 +148,12 @@ struct stream {
     int writing;               /* that write is in flight */
     struct event *prune_timer;
     int pruning;
+    /* The last message push formatted, kept for the next session or user it goes to
+     * (a group message to 500 members is formatted once): by the message and its seq,
+     * which no other message shares. */
+    struct line_buffer line;
+    const json_t *line_msg;
+    int64_t line_seq;
     struct stream_stats stats;
 };
 

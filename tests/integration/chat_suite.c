@@ -95,15 +95,14 @@ void restart_chat(void)
     launch(NULL);
 }
 
-void kill_and_restart_chat(void)
+void crash_and_restart_chat(void)
 {
     if (postman) {
         test_client_close(postman);
         postman = NULL;
     }
     ck_assert_int_eq(chatd_proc_signal(&srv, SIGKILL), 0);
-    int rc = chatd_proc_wait(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
-    ck_assert_msg(rc == 128 + SIGKILL, "chatd exited with %d after SIGKILL", rc);
+    chatd_proc_wait(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
     chatd_proc_cleanup(&srv);
     launch(NULL);
 }

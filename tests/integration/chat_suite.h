@@ -38,8 +38,9 @@ void start_chat_for_flood(const char *const *more_sets);
 /* Stop chatd (it must exit 0) and start it again, without extra --set values, on the
  * same database. */
 void restart_chat(void);
-/* Kill chatd with SIGKILL, as a crash would, and start it again on the same database. */
-void kill_and_restart_chat(void);
+/* Kill chatd with SIGKILL (no clean-up of any kind) and start it again, as
+ * restart_chat. */
+void crash_and_restart_chat(void);
 /* Stop chatd with SIGTERM (it must exit 0; under sanitizers, also leak-free) and drop
  * the test's database. */
 void stop_chat(void);

@@ -3,9 +3,9 @@
  *  - Reloads of every chat plugin (options changed each time, so each really reloads)
  *    while senders send private and group messages and recipients log in and out,
  *    their stored messages draining.
- *  - A recipient that never reads is disconnected with a reason, and gets at its next
- *    login every private and group message its senders were answered success for, in
- *    order.
+ *  - A recipient that never reads (a version 1 session, or a device that never
+ *    acknowledges) is disconnected with a reason, and gets at its next login every
+ *    private and group message its senders were answered success for, in order.
  *  - One sender may store at most max_offline_per_sender messages for one recipient;
  *    another sender still gets through.
  * Every test counts what was acknowledged and what arrived, and prints the figures
@@ -201,13 +201,18 @@ static void register_user(const char *name)
 }
 
 /* A new connection logged in as `name`; retried while a reload makes it busy. */
-static struct test_client *login(const char *name, int rcvbuf)
+/* Log in as name; with `device` (not NULL) as that device, acknowledging. */
+static struct test_client *login_as(const char *name, int rcvbuf, const char *device)
 {
     struct test_client *c = test_client_connect(srv.host, srv.port, rcvbuf);
     ck_assert(c != NULL);
     for (int attempt = 0;; attempt++) {
-        json_t *r =
-            chat_request(c, json_pack("{ssssss}", "cmd", "login", "user", name, "passwd", "pw"));
+        json_t *req = json_pack("{ssssss}", "cmd", "login", "user", name, "passwd", "pw");
+        if (device) {
+            json_object_set_new(req, "device", json_string(device));
+            json_object_set_new(req, "ack", json_true());
+        }
+        json_t *r = chat_request(c, req);
         int ok = strcmp(str(r, "result"), "success") == 0;
         ck_assert_msg(ok || attempt < 200, "login of %s: %s", name, str(r, "result"));
         json_decref(r);
@@ -215,6 +220,11 @@ static struct test_client *login(const char *name, int rcvbuf)
             return c;
         chatd_sleep_ms(10);
     }
+}
+
+static struct test_client *login(const char *name, int rcvbuf)
+{
+    return login_as(name, rcvbuf, NULL);
 }
 
 /* Log out (reading everything before the reply) and close. */
@@ -363,14 +373,16 @@ END_TEST
 
 /* ---- a recipient that does not read ---- */
 
-START_TEST(slow_reader_gets_at_its_next_login_what_its_senders_were_answered_success_for)
+/* A recipient (a version 1 session, or a device that never acknowledges) that stops
+ * reading is cut off; at its next login it gets everything it was not written. */
+static void slow_reader(const char *device)
 {
     start("max_output_bytes = 16384\n", NULL);
     reset_counts();
     register_user("s0");
     register_user("r0");
     /* r0 logs in with a small receive buffer and reads nothing more. */
-    struct test_client *slow = login("r0", 4096);
+    struct test_client *slow = login_as("r0", 4096, device);
     struct test_client *sender = login("s0", 0);
     /* Group messages too (counted as sender 1's): groups delivers them the same way. */
     json_decref(chat_request(sender, json_pack("{ssss}", "cmd", "create_group", "group", "g")));
@@ -406,11 +418,11 @@ START_TEST(slow_reader_gets_at_its_next_login_what_its_senders_were_answered_suc
     test_client_close(slow);
     int old_errors = error_lines;
     order_reset();
-    struct test_client *again = login("r0", 0);
+    struct test_client *again = login_as("r0", 0, device);
     while (take(again, 1000, NULL) > 0)
         ;
     int lost, repeated;
-    tally("slow reader", &lost, &repeated);
+    tally(device ? "slow reader (device)" : "slow reader", &lost, &repeated);
     printf("slow reader: %d answered success, %d lines on the old connection (error lines: %d)\n",
            live, old_lines, old_errors);
     fflush(stdout);
@@ -421,6 +433,17 @@ START_TEST(slow_reader_gets_at_its_next_login_what_its_senders_were_answered_suc
     test_client_close(again);
     test_client_close(sender);
     stop();
+}
+
+START_TEST(slow_reader_gets_at_its_next_login_what_its_senders_were_answered_success_for)
+{
+    slow_reader(NULL);
+}
+END_TEST
+
+START_TEST(a_slow_device_gets_at_its_next_login_everything_it_did_not_acknowledge)
+{
+    slow_reader("phone");
 }
 END_TEST
 
@@ -468,6 +491,7 @@ static Suite *acknowledged_suite(void)
     suite_add_tcase(s, reload);
     TCase *slow = tcase_create("slow_reader");
     tcase_set_timeout(slow, 120);
+    tcase_add_test(slow, a_slow_device_gets_at_its_next_login_everything_it_did_not_acknowledge);
     tcase_add_test(slow,
                    slow_reader_gets_at_its_next_login_what_its_senders_were_answered_success_for);
     suite_add_tcase(s, slow);

@@ -100,6 +100,29 @@ START_TEST(login_with_a_wrong_password_is_passwd_error)
 }
 END_TEST
 
+START_TEST(login_with_a_broken_device_ack_or_since_is_bad_request)
+{
+    start_chat();
+    struct test_client *c = connect_client();
+    do_register(c, "alice", PASSWD, "success");
+    expect(c, "bad_request", "{ssssssss}", "cmd", "login", "user", "alice", "passwd", PASSWD,
+           "device", "no spaces");
+    expect_json(c, "bad_request",
+                "{\"cmd\":\"login\",\"user\":\"alice\",\"passwd\":\"" PASSWD "\","
+                "\"ack\":\"yes\"}");
+    expect_json(c, "bad_request",
+                "{\"cmd\":\"login\",\"user\":\"alice\",\"passwd\":\"" PASSWD "\","
+                "\"since\":5}");
+    /* Bound to nothing. */
+    expect(c, "not_logged_in", "{ss}", "cmd", "logout");
+    expect_json(c, "success",
+                "{\"cmd\":\"login\",\"user\":\"alice\",\"passwd\":\"" PASSWD "\","
+                "\"device\":\"phone-1.a_b\",\"ack\":true,\"since\":0}");
+    test_client_close(c);
+    stop_chat();
+}
+END_TEST
+
 START_TEST(login_reply_lists_friends_and_groups)
 {
     start_chat();
@@ -573,6 +596,7 @@ static Suite *chat_accounts_suite(void)
     TCase *tc = tcase_create("accounts");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, register_accepts_letters_digits_underscore_1_to_32);
+    tcase_add_test(tc, login_with_a_broken_device_ack_or_since_is_bad_request);
     tcase_add_test(tc, register_refuses_a_taken_name_and_keeps_the_first_password);
     tcase_add_test(tc, register_refuses_invalid_names);
     tcase_add_test(tc, register_refuses_an_empty_password);

@@ -198,6 +198,42 @@ START_TEST(a_client_msg_id_out_of_its_rule_is_a_bad_request)
 }
 END_TEST
 
+/* Many senders at once: their posts share commit batches (each session has one request
+ * in flight, so only many sessions make a batch of many posts). */
+START_TEST(many_senders_at_once_are_all_committed)
+{
+    enum { SENDERS = 150 };
+    start_chat();
+    register_only("bob");
+    struct test_client *senders[SENDERS];
+    char name[32];
+    for (int i = 0; i < SENDERS; i++) {
+        snprintf(name, sizeof(name), "s%d", i);
+        senders[i] = new_user(name);
+    }
+    /* bob is known to exist from now on: no accounts job (a database worker) between
+     * the requests and their posts. */
+    send_private(senders[0], "bob", "first", "offline");
+    const char *req = "{\"cmd\":\"private_chat\",\"user_to\":\"bob\",\"text\":\"burst\"}\n";
+    for (int i = 0; i < SENDERS; i++)
+        ck_assert_int_eq(test_client_send_str(senders[i], req), 0);
+    for (int i = 0; i < SENDERS; i++) {
+        json_t *r = test_client_read_json(senders[i], 10000);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_msg(strcmp(json_string_value(json_object_get(r, "result")), "offline") == 0,
+                      "want offline: %s", check_dump(r));
+        json_decref(r);
+        test_client_close(senders[i]);
+    }
+    struct test_client *bob = connect_client();
+    json_t *got = login_settled(bob, "bob");
+    ck_assert_uint_eq(json_array_size(got), SENDERS + 1);
+    json_decref(got);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("chat_post");
@@ -208,6 +244,7 @@ int main(void)
     tcase_add_test(tc, a_retry_while_the_first_is_still_committing_delivers_once);
     tcase_add_test(tc, a_client_msg_id_is_remembered_across_a_restart);
     tcase_add_test(tc, a_client_msg_id_out_of_its_rule_is_a_bad_request);
+    tcase_add_test(tc, many_senders_at_once_are_all_committed);
     suite_add_tcase(s, tc);
     return chatd_proc_run_suite(s);
 }

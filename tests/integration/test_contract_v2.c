@@ -665,7 +665,7 @@ START_TEST(kill_9_mid_stream_loses_no_accepted_message)
                 accepted += crash_read_reply(&grp);
     }
     courier_gone();
-    kill_and_restart_chat();
+    crash_and_restart_chat();
     test_client_reset(alice);
     test_client_reset(dave);
     test_client_reset(phone);
@@ -1268,7 +1268,7 @@ START_TEST(sends_refuse_a_bad_client_msg_id)
     /* 64 bytes of anything is fine. */
     struct accepted a = send_private_id(
         alice, "bob", "64",
-        "\xe4\xbd\xa0 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "success");
+        "\xe4\xbd\xa0 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "success");
     json_t *got = collect(bob, "bob", NULL);
     assert_got_accepted(got, a, "64");
     json_decref(got);

@@ -32,6 +32,7 @@ struct options {
     int insecure;        /* --insecure: no check of the server's certificate */
     int server_pid;      /* chatd's pid: its CPU time, and (idle) its memory */
     int text_bytes;      /* pad message texts to about this many bytes */
+    int client_ids;      /* private, offline: every message has its own client_msg_id */
     double drain;        /* seconds to wait for what is still in flight after the run */
     const char *password;
     const char *prefix; /* user names are PREFIX<n>, the group PREFIXg */

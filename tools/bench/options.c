@@ -62,6 +62,8 @@ static const char usage_options[] =
     "  --concurrency K     connects and logins outstanding at once during setup (64),\n"
     "                      and the login storm's parallel logins (8)\n"
     "  --text-bytes N      pad message texts to about N bytes (no padding)\n"
+    "  --client-ids        private, offline: give every message a client_msg_id (the\n"
+    "                      idempotent send, one more look-up in its commit batch)\n"
     "  --drain S           after the window, wait up to S seconds for replies and\n"
     "                      deliveries still in flight (5)\n"
     "  --password P        the users' password (bench-pw)\n"
@@ -133,6 +135,9 @@ void options_parse(struct bench *b, int argc, char **argv)
             exit(0);
         } else if (strcmp(a, "--verify") == 0) {
             o->verify = 1;
+            continue;
+        } else if (strcmp(a, "--client-ids") == 0) {
+            o->client_ids = 1;
             continue;
         } else if (strcmp(a, "--tls") == 0) {
             o->tls = 1;

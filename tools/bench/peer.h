@@ -18,6 +18,7 @@ struct peer {
     int slot;
     char *req; /* the request up to the number of the message in its text */
     size_t req_len;
+    size_t head_len; /* of req, before "text": where --client-ids puts the id */
     uint64_t next_seq;
     unsigned inflight;
     int64_t *sent_ns; /* send times of the requests in flight, oldest at sent_head */

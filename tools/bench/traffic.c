@@ -14,15 +14,30 @@ static void send_one(struct traffic *t, struct peer *p)
 {
     struct conn *c = &p->c;
     int pad = t->b->opt.text_bytes;
-    char *o = conn_reserve(c, p->req_len + 48 + (size_t)(pad > 0 ? pad : 0));
-    size_t n = p->req_len;
-    memcpy(o, p->req, n);
+    char *o = conn_reserve(c, p->req_len + 96 + (size_t)(pad > 0 ? pad : 0));
+    size_t n = 0;
+    if (t->b->opt.client_ids) {
+        /* {"cmd":...,"user_to":"x","client_msg_id":"<base>-<seq>","text":"... */
+        memcpy(o, p->req, p->head_len);
+        n = p->head_len;
+        memcpy(o + n, "\"client_msg_id\":\"", 17);
+        n += 17;
+        n += proto_put_u64(o + n, t->id_base);
+        o[n++] = '-';
+        n += proto_put_u64(o + n, p->next_seq);
+        memcpy(o + n, "\",", 2);
+        n += 2;
+    }
+    size_t skip = t->b->opt.client_ids ? p->head_len : 0; /* the head is out already */
+    memcpy(o + n, p->req + skip, p->req_len - skip);
+    n += p->req_len - skip;
+    size_t text_start = n;
     n += proto_put_u64(o + n, p->next_seq++);
     o[n++] = ' ';
     int64_t t0 = now_ns();
     n += proto_put_u64(o + n, (uint64_t)t0);
     /* Padding after the numbers, up to about --text-bytes of text. */
-    size_t text_len = n - p->req_len + 4;
+    size_t text_len = n - text_start + 4;
     if (pad > 0 && (size_t)pad > text_len + 1) {
         o[n++] = ' ';
         memset(o + n, 'x', (size_t)pad - text_len - 1);
@@ -104,6 +119,7 @@ const struct conn_ops traffic_ops = {NULL, traffic_line, traffic_closed};
 void traffic_init(struct traffic *t)
 {
     current = t;
+    t->id_base = (uint64_t)now_ns() / 1000000;
     for (int i = 0; i < t->n; i++) {
         struct peer *p = &t->peers[i];
         p->t = t;
@@ -123,6 +139,7 @@ void traffic_set_sender(struct traffic *t, struct peer *p, int slot, const char 
     if (!p->req || !p->sent_ns)
         die("out of memory");
     memcpy(p->req, head, hl);
+    p->head_len = hl;
     p->req_len = hl + (size_t)sprintf(p->req + hl, "\"text\":\"b %d ", p->user);
 }
 
@@ -253,6 +270,7 @@ void traffic_report(const struct traffic *t, const char *rate_key, uint64_t rate
     report_num("seconds", secs);
     report_num(rate_key, secs > 0 ? (double)rate_count / secs : 0);
     report_num("replies_per_s", secs > 0 ? (double)t->replies_window / secs : 0);
+    report_num("accepted_per_s", secs > 0 ? (double)t->accepted_window / secs : 0);
     if (t->fanout > 0)
         report_hist_ms("latency_ms", &t->delivery_lat);
     report_hist_ms("reply_latency_ms", &t->reply_lat);

@@ -33,6 +33,7 @@ struct traffic {
     struct hist reply_lat;    /* send to reply, replies in the window */
     struct cpu_window cpu;
     int64_t start_ns;
+    uint64_t id_base;  /* --client-ids: ids are "<id_base>-<seq>", new in every run */
     char refusal[160]; /* the first reply that was not ok_word */
 };
 
