@@ -303,6 +303,42 @@ static void assert_got_accepted(const json_t *got, struct accepted a, const char
     }
 }
 
+/* Close c, a session of `user`, and wait until `watcher`, in the group "w" with `user`,
+ * sees them offline (the server has taken the close): a message to them is then
+ * answered offline. */
+static void close_until_offline(struct test_client *c, struct test_client *watcher,
+                                const char *user)
+{
+    test_client_close(c);
+    long long deadline = chatd_now_ms() + 10000;
+    for (;;) {
+        flush(watcher); /* receipts */
+        json_t *r = call(watcher, "success", "{ssss}", "cmd", "group_members", "group", "w");
+        size_t i;
+        const json_t *member;
+        int online = -1;
+        json_array_foreach(json_object_get(r, "members"), i, member)
+        {
+            if (check_json_str_is(member, "user", user))
+                online = json_is_true(json_object_get(member, "online"));
+        }
+        json_decref(r);
+        if (online == 0)
+            return;
+        ck_assert_msg(online == 1 && chatd_now_ms() < deadline, "%s is not seen going offline",
+                      user);
+        chatd_sleep_ms(20);
+    }
+}
+
+/* `user` registered, in the group "w" with watcher, and offline. */
+static void watched_user(struct test_client *watcher, const char *user)
+{
+    struct test_client *c = new_user(user);
+    make_group("w", watcher, c);
+    close_until_offline(c, watcher, user);
+}
+
 /* ---- two devices ---- */
 
 START_TEST(two_devices_one_offline_both_get_every_message_once_in_order)
@@ -400,7 +436,7 @@ START_TEST(a_device_that_leaves_right_after_reading_gets_nothing_twice_after_ack
     static const char *const texts[] = {"a1", "a2", "a3", "a4", "a5", "a6", "a7"};
     start_chat();
     struct test_client *alice = new_user("alice");
-    register_only("bob");
+    watched_user(alice, "bob");
     for (int i = 0; i < 3; i++)
         send_private(alice, "bob", texts[i], "offline");
 
@@ -417,7 +453,7 @@ START_TEST(a_device_that_leaves_right_after_reading_gets_nothing_twice_after_ack
     long long mark;
     assert_no_messages(collect(bob, "bob", &mark), "bob's phone after acking all");
     ack_sync(bob, mark);
-    test_client_close(bob);
+    close_until_offline(bob, alice, "bob");
 
     /* Two more; acknowledge only the first of them: the second comes again. */
     flush(alice); /* delivered receipts */
@@ -436,7 +472,7 @@ START_TEST(a_device_that_leaves_right_after_reading_gets_nothing_twice_after_ack
     assert_stream(got, texts + 4, 1, 1);
     json_decref(got);
     ack_sync(bob, mark);
-    test_client_close(bob);
+    close_until_offline(bob, alice, "bob");
 
     /* since: exactly the messages after it, not moving the acknowledged position. */
     flush(alice);
@@ -463,7 +499,7 @@ START_TEST(an_ack_past_what_the_session_was_sent_counts_up_to_what_it_was_sent)
     static const char *const texts[] = {"b1", "b2"};
     start_chat();
     struct test_client *alice = new_user("alice");
-    register_only("bob");
+    watched_user(alice, "bob");
     struct test_client *bob = device_session("bob", "phone", -1);
     send_private(alice, "bob", "b1", "success");
     long long mark;
@@ -471,7 +507,7 @@ START_TEST(an_ack_past_what_the_session_was_sent_counts_up_to_what_it_was_sent)
     assert_stream(got, texts, 1, 0);
     json_decref(got);
     ack_sync(bob, mark + 1000000);
-    test_client_close(bob);
+    close_until_offline(bob, alice, "bob");
     flush(alice); /* the delivered receipt */
     send_private(alice, "bob", "b2", "offline");
     bob = device_session("bob", "phone", -1);
@@ -1101,7 +1137,7 @@ START_TEST(a_version_1_client_gets_what_arrived_while_away_once_without_ack)
     start_chat();
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
-    make_group("g", alice, bob);
+    make_group("w", alice, bob);
     /* Live: the push carries seq (a version 1 client ignores it). */
     send_private(alice, "bob", "v1", "success");
     json_t *got = collect(bob, "bob", NULL);
@@ -1110,7 +1146,7 @@ START_TEST(a_version_1_client_gets_what_arrived_while_away_once_without_ack)
     /* Away: what arrived meanwhile, once, oldest first; nothing again at the next login. */
     do_logout(bob);
     send_private(alice, "bob", "v2", "offline");
-    send_group(alice, "g", "gv", "success");
+    send_group(alice, "w", "gv", "success");
     json_decref(do_login(bob, "bob", PASSWD, "success"));
     got = collect(bob, "bob", NULL);
     assert_stream(got, texts + 1, 2, 1);
@@ -1119,7 +1155,7 @@ START_TEST(a_version_1_client_gets_what_arrived_while_away_once_without_ack)
     json_decref(do_login(bob, "bob", PASSWD, "success"));
     assert_no_messages(collect(bob, "bob", NULL), "bob at his next login");
     /* Leaving right after reading, without logout: nothing twice either. */
-    test_client_close(bob);
+    close_until_offline(bob, alice, "bob");
     send_private(alice, "bob", "v3", "offline");
     bob = connect_client();
     json_decref(do_login(bob, "bob", PASSWD, "success"));
@@ -1141,7 +1177,7 @@ START_TEST(a_version_1_client_gets_what_arrived_while_away_once_without_ack)
     got = collect(phone, "bob", NULL);
     assert_stream(got, texts + 4, 1, 0);
     json_decref(got);
-    test_client_close(phone);
+    close_until_offline(phone, alice, "bob");
     send_private(alice, "bob", "m2", "offline");
     bob = connect_client();
     json_decref(do_login(bob, "bob", PASSWD, "success"));
