@@ -17,6 +17,7 @@ static const struct {
     {"max_tokens_per_user", "accounts"},
     /* private chat */
     {"max_offline_messages", "private_chat"},
+    {"max_offline_per_sender", "private_chat"},
     {"max_text_bytes", "private_chat"},
     /* groups */
     {"max_groups_per_user", "groups"},
