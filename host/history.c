@@ -8,7 +8,8 @@
  * so it costs the same at ten million rows as at ten; the extra row only says whether
  * there are older ones. The same statement computes, for the viewer's own private
  * messages, whether the peer has them: "delivered" when a device of the peer
- * acknowledged them (chatd_devices, any device but the version 1 position ""), "read"
+ * acknowledged them (chatd_devices, any device but the version 1 position "", or what
+ * the loop knows of the peer's devices, since positions are written a second late), "read"
  * when the peer's read mark (chatd_reads) reached them. Those two look-ups do not
  * depend on the row, so MariaDB runs them once per page.
  *
@@ -41,6 +42,9 @@ struct history_job {
     char peer[HISTORY_VIEWER_MAX + 1];   /* the viewer's partner in a private conversation */
     int64_t before, floor;
     int limit;
+    /* The peer's highest acknowledged position as the loop knows it: acknowledgements
+     * reach chatd_devices up to a second later (devices.c). */
+    int64_t peer_acked;
     /* Set by the worker. */
     json_t *newest_first; /* the page as read, newest first */
     size_t rows;          /* rows read, the one past the page included */
@@ -117,6 +121,7 @@ static int history_work(struct chatd_db *db, void *arg)
         peer = (struct chatd_value){CHATD_PARAM_TEXT, 0, j->peer, strlen(j->peer)};
     const struct chatd_value params[] = {
         viewer,
+        {CHATD_PARAM_INT64, j->peer_acked, NULL, 0},
         peer,
         peer,
         viewer,
@@ -125,14 +130,15 @@ static int history_work(struct chatd_db *db, void *arg)
         {CHATD_PARAM_INT64, j->floor, NULL, 0},
         {CHATD_PARAM_INT64, (int64_t)j->limit + 1, NULL, 0},
     };
-    static const char sql[] = "SELECT m.id, m.ts, m.body, m.sender = ? AND (m.flags & 1) <> 0,"
-                              " m.id <= (SELECT COALESCE(MAX(d.acked), 0) FROM chatd_devices d"
-                              "          WHERE d.user = ? AND d.device <> ''),"
-                              " m.id <= (SELECT COALESCE(MAX(r.upto), 0) FROM chatd_reads r"
-                              "          WHERE r.user = ? AND r.peer = ?)"
-                              " FROM chatd_messages m"
-                              " WHERE m.conversation = ? AND m.id < ? AND m.id >= ?"
-                              " ORDER BY m.id DESC LIMIT ?";
+    static const char sql[] =
+        "SELECT m.id, m.ts, m.body, m.sender = ? AND (m.flags & 1) <> 0,"
+        " m.id <= GREATEST(?, (SELECT COALESCE(MAX(d.acked), 0)"
+        "          FROM chatd_devices d WHERE d.user = ? AND d.device <> '')),"
+        " m.id <= (SELECT COALESCE(MAX(r.upto), 0) FROM chatd_reads r"
+        "          WHERE r.user = ? AND r.peer = ?)"
+        " FROM chatd_messages m"
+        " WHERE m.conversation = ? AND m.id < ? AND m.id >= ?"
+        " ORDER BY m.id DESC LIMIT ?";
     int rc = db_query(db, sql, params, sizeof(params) / sizeof(params[0]), on_row, j);
     return rc == 0 && j->out_of_memory ? CHATD_ENOMEM : rc;
 }
@@ -186,6 +192,8 @@ int history_read(struct chatd_plugin *self, struct chatd_request *req,
     strcpy(j->conversation, query->conversation);
     snprintf(j->viewer, sizeof(j->viewer), "%s", query->viewer ? query->viewer : "");
     peer_of(j->conversation, j->viewer, j->peer, sizeof(j->peer));
+    const struct stream_user *peer = j->peer[0] ? stream_user(srv->stream, j->peer, 0) : NULL;
+    j->peer_acked = peer && peer->loaded ? peer->acked_max : 0;
     j->before = query->before;
     j->floor = query->floor;
     j->limit = query->limit;

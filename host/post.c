@@ -62,8 +62,9 @@ static int valid_conversation(const char *c)
 static int valid_post(const struct chatd_post *p, int own_fields)
 {
     if (!p || (!p->sender && !own_fields) || (p->sender && !post_valid_name(p->sender)) ||
-        !p->users || p->n_users == 0 || !json_is_object(p->msg) || p->max_stored < 0 ||
-        p->max_per_sender < 0 || (p->conversation && !valid_conversation(p->conversation)))
+        (p->n_users && !p->users) || (p->n_users == 0 && !p->conversation) ||
+        !json_is_object(p->msg) || p->max_stored < 0 || p->max_per_sender < 0 ||
+        (p->conversation && !valid_conversation(p->conversation)))
         return 0;
     if (p->client_msg_id) {
         if (!p->sender)
@@ -437,8 +438,8 @@ static struct post_item *item_new(const struct chatd_post *p, int own_fields)
     item->sender = dup_or_null(p->sender, &nomem);
     item->conversation = dup_or_null(p->conversation, &nomem);
     item->client_msg_id = dup_or_null(p->client_msg_id, &nomem);
-    item->users = calloc(p->n_users, sizeof(*item->users));
-    item->needs_row = calloc(p->n_users, 1);
+    item->users = calloc(p->n_users ? p->n_users : 1, sizeof(*item->users));
+    item->needs_row = calloc(p->n_users ? p->n_users : 1, 1);
     if (nomem || !item->users || !item->needs_row ||
         (p->client_msg_id && !(item->staged_key = twin_key(p->sender, p->client_msg_id)))) {
         post_item_free(item);

@@ -523,7 +523,8 @@ struct chatd_post {
      *  "<lower name>|<higher name>", groups "#<group>"), or NULL: not in any history. */
     const char *conversation;
     /** The recipients (1 to 32 printable ASCII bytes each); the sender may be among them
-     *  only when the plugin wants them to get it too. */
+     *  only when the plugin wants them to get it too. None (n_users 0) only with a
+     *  conversation: the message is kept for its history (a group of one). */
     const char *const *users;
     size_t n_users;
     /** The push, an object (taken). The host adds "msg_id" (the message's id as a
@@ -983,7 +984,8 @@ struct chatd_host {
      *  thread. So a post whose done saw status 0 survives a crash of chatd, and every
      *  device of every recipient gets it exactly once (see docs/protocol.md,
      *  "Devices"). Returns 0 (done will run), CHATD_EINVAL (a name, conversation or
-     *  client_msg_id out of its rules, no users, msg not an object; msg is freed),
+     *  client_msg_id out of its rules, no users and no conversation,
+     *  msg not an object; msg is freed),
      *  CHATD_ENOSYS without a database, CHATD_ENOMEM (done is not called then). */
     int (*post)(struct chatd_plugin *self, const struct chatd_post *post, chatd_post_done_fn done,
                 void *arg);

@@ -97,11 +97,6 @@ static void post_to_members(struct message *m)
     for (size_t r = 0; r < m->members->n_rows; r++)
         if (strcmp(chat_cell(m->members, r, 0), m->sender) != 0)
             to[n++] = chat_cell(m->members, r, 0);
-    if (n == 0) {
-        free(to);
-        finish(m, "success", NULL, NULL); /* nobody else to tell, nothing to keep */
-        return;
-    }
     char conversation[CHAT_NAME_MAX + 2];
     conversation[0] = '#';
     strcpy(conversation + 1, m->group);
