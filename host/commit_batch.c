@@ -41,11 +41,38 @@ static void turn_take(struct commit_order *o, uint64_t ticket)
     pthread_mutex_unlock(&o->lock);
 }
 
+/* Move the turn on, past the tickets given up meanwhile. Under the lock. */
+static void turn_advance(struct commit_order *o)
+{
+    o->turn++;
+    for (size_t i = 0; i < o->n_skipped;) {
+        if (o->skipped[i] == o->turn) {
+            o->skipped[i] = o->skipped[--o->n_skipped];
+            o->turn++;
+            i = 0;
+        } else {
+            i++;
+        }
+    }
+    pthread_cond_broadcast(&o->turn_changed);
+}
+
 static void turn_pass(struct commit_order *o)
 {
     pthread_mutex_lock(&o->lock);
-    o->turn++;
-    pthread_cond_broadcast(&o->turn_changed);
+    turn_advance(o);
+    pthread_mutex_unlock(&o->lock);
+}
+
+void commit_order_release(struct commit_order *o, struct commit_batch *b)
+{
+    if (b->turn_used)
+        return;
+    pthread_mutex_lock(&o->lock);
+    if (o->turn == b->ticket)
+        turn_advance(o);
+    else if (o->n_skipped < POST_IN_FLIGHT)
+        o->skipped[o->n_skipped++] = b->ticket;
     pthread_mutex_unlock(&o->lock);
 }
 
@@ -301,5 +328,6 @@ int commit_batch_work(struct chatd_db *db, void *arg)
     if (!have_turn)
         turn_take(&b->ps->order, b->ticket);
     turn_pass(&b->ps->order);
+    b->turn_used = 1;
     return rc;
 }

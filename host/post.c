@@ -271,6 +271,7 @@ static void batch_done(struct chatd_request *req, void *arg, int status)
     struct post_state *ps = b->ps;
     b->status = status;
     b->finished = 1;
+    commit_order_release(&ps->order, b);
     /* In order: a batch done before an earlier one waits for it. */
     while (ps->flight_head && ps->flight_head->finished) {
         struct commit_batch *first = ps->flight_head;

@@ -101,6 +101,7 @@ struct commit_batch {
     int exact;      /* some post needs an exact count: nothing else may be in flight */
     int status;     /* the job's, once done */
     int finished;   /* the job's done ran */
+    int turn_used;  /* set by the worker once it passed its turn */
     struct commit_batch *next;
 };
 
@@ -121,6 +122,10 @@ struct commit_order {
     pthread_mutex_t lock;
     pthread_cond_t turn_changed;
     uint64_t turn; /* the ticket that commits next */
+    /* Tickets of batches whose work never ran (no connection, the server stopping):
+     * skipped when the turn reaches them. At most one per batch in flight. */
+    uint64_t skipped[POST_IN_FLIGHT];
+    size_t n_skipped;
 };
 
 /* An upper bound of a user's (or a user's and sender's) waiting timeline rows. */
@@ -182,6 +187,9 @@ int post_valid_name(const char *name);
 int commit_batch_work(struct chatd_db *db, void *arg);
 void commit_order_init(struct commit_order *o);
 void commit_order_destroy(struct commit_order *o);
+/* Loop thread, from a batch's done: a batch whose work never ran gives up its turn, so
+ * the batches after it do not wait for it for ever. */
+void commit_order_release(struct commit_order *o, struct commit_batch *b);
 /* Make the statement texts. 0, or -1 out of memory (commit_sql_free frees what was made). */
 int commit_sql_init(struct commit_sql *sql);
 void commit_sql_free(struct commit_sql *sql);

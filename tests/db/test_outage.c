@@ -140,13 +140,66 @@ START_TEST(pool_rides_out_a_database_restart)
 }
 END_TEST
 
+/* Posts are committed in batches, two in flight, each waiting for its turn to commit:
+ * a batch whose job never ran (no connection) must not keep the next one waiting for
+ * ever. Several clients post while the database dies and comes back. */
+#define POSTERS 8
+
+START_TEST(posting_rides_out_a_database_restart)
+{
+    db_test_config(&cfg);
+    char extra[2048];
+    snprintf(extra, sizeof(extra),
+             "[database]\nenable = yes\nsocket = %s\nuser = %s\nname = %s\nworkers = 4\n"
+             "job_timeout_ms = 1500\nconnect_timeout = 1\n",
+             cfg.socket, cfg.user, cfg.name);
+    struct chatd_proc_options opts = {
+        .enable = "ping, deliverer", .plugin_dir = CHATD_FIXTURE_DIR, .extra_conf = extra};
+    ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+    struct test_client *posters[POSTERS];
+    for (int i = 0; i < POSTERS; i++)
+        ck_assert((posters[i] = test_client_connect(srv.host, srv.port, 0)) != NULL);
+    static const char post[] = "{\"cmd\":\"post\",\"from\":\"ann\",\"to\":\"bob\",\"text\":\"x\"}";
+    for (int round = 0; round < 12; round++) {
+        if (round == 4)
+            db_test_server("kill");
+        if (round == 8)
+            db_test_server("start");
+        for (int i = 0; i < POSTERS; i++)
+            ck_assert_int_eq(test_client_send_str(posters[i], post), 0);
+        for (int i = 0; i < POSTERS; i++) {
+            json_t *msg = test_client_read_json(posters[i], 20000);
+            ck_assert_msg(msg != NULL, "round %d: a post was not answered", round);
+            json_decref(msg);
+        }
+    }
+    /* Back to normal: posts are committed again (the pool reconnects by itself). */
+    int committed = 0;
+    for (long long until = chatd_now_ms() + 15000; !committed && chatd_now_ms() < until;) {
+        json_t *msg = request(posters[0], post);
+        committed = strcmp(result_of(msg), "success") == 0;
+        json_decref(msg);
+        if (!committed)
+            chatd_sleep_ms(200);
+    }
+    ck_assert_msg(committed, "no post was committed after the database came back");
+    for (int i = 0; i < POSTERS; i++)
+        test_client_close(posters[i]);
+    int rc = chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
+    chatd_proc_cleanup(&srv);
+    ck_assert_msg(rc == 0, "chatd did not stop cleanly (%d)", rc);
+    db_test_cleanup(&cfg);
+}
+END_TEST
+
 static Suite *outage_suite(void)
 {
     Suite *s = suite_create("outage");
     TCase *tc = tcase_create("outage");
     tcase_add_unchecked_fixture(tc, no_setup, restore_database);
-    tcase_set_timeout(tc, 90);
+    tcase_set_timeout(tc, 180);
     tcase_add_test(tc, pool_rides_out_a_database_restart);
+    tcase_add_test(tc, posting_rides_out_a_database_restart);
     suite_add_tcase(s, tc);
     return s;
 }
