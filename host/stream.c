@@ -156,7 +156,10 @@ static void session_begin(struct stream *st, struct stream_session *ss)
     } else {
         struct device *d = devices_get(st, u, ss->device, v1);
         int64_t acked = d ? d->acked : v1;
-        ss->position = ss->since >= 0 ? ss->since : acked;
+        /* A since past every seq given out would skip (and let ack pass) the messages
+         * still to come up to it: it counts as the newest. */
+        int64_t since = ss->since > ss->ceiling ? ss->ceiling : ss->since;
+        ss->position = since >= 0 ? since : acked;
         if (d)
             d->seen_at = stream_wall_ms();
         devices_dirty(st, u);

@@ -814,6 +814,28 @@ START_TEST(since_resumes_after_the_given_seq)
 }
 END_TEST
 
+/* A since past the newest seq (a client's mistake, or a database restored from a
+ * backup) counts as the newest: the messages that come later are not skipped, and an
+ * ack cannot move the device past them. */
+START_TEST(a_since_past_the_newest_seq_misses_nothing)
+{
+    start();
+    long long s0 = post("alice", "bob", "s0");
+    struct test_client *bob = login_device("bob", "phone", s0 + 1000);
+    long long s1 = post("alice", "bob", "s1");
+    expect_seq(bob, "s1", s1, 0);
+    ack(bob, s0 + 1000);
+    sync_with(bob);
+    leave(bob);
+    long long s2 = post("alice", "bob", "s2");
+    bob = login_device("bob", "phone", -1);
+    expect_seq(bob, "s2", s2, 1);
+    expect_end(bob, "bob");
+    test_client_close(bob);
+    stop();
+}
+END_TEST
+
 START_TEST(login_refuses_broken_device_ack_and_since)
 {
     start();
@@ -1021,6 +1043,7 @@ int main(void)
     tcase_add_test(devices, two_devices_one_offline_both_get_every_message_once_in_order);
     tcase_add_test(devices, a_device_that_acknowledged_before_leaving_gets_nothing_twice);
     tcase_add_test(devices, since_resumes_after_the_given_seq);
+    tcase_add_test(devices, a_since_past_the_newest_seq_misses_nothing);
     tcase_add_test(devices, login_refuses_broken_device_ack_and_since);
     tcase_add_test(devices, ack_answers_only_what_it_refuses);
     tcase_add_test(devices, a_version_1_client_gets_exactly_what_arrived_while_it_was_away);
