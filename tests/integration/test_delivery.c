@@ -791,6 +791,40 @@ START_TEST(a_device_that_acknowledged_before_leaving_gets_nothing_twice)
 }
 END_TEST
 
+/* A device's first login between a message's acceptance (no row: its user was online
+ * on a version 1 session only) and its commit: the device is pushed the message, and
+ * if it leaves without acknowledging, the message comes again at its next login. */
+START_TEST(a_device_new_during_a_commit_gets_the_message_again)
+{
+    start();
+    struct test_client *v1 = login("bob", 0);
+    expect_end(v1, "bob");
+    struct chatd_db db = {0};
+    char err[512];
+    ck_assert_msg(db_open(&db, &cfg, "", err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(db_simple(&db, "LOCK TABLES chatd_messages WRITE") == 0, "%s", db.last_error);
+    send_json(sender,
+              json_pack("{ssssssss}", "cmd", "post", "from", "alice", "to", "bob", "text", "m"));
+    chatd_sleep_ms(300); /* accepted; its commit waits for the lock */
+    struct test_client *phone = login_device("bob", "phone", -1);
+    ck_assert_msg(db_simple(&db, "UNLOCK TABLES") == 0, "%s", db.last_error);
+    db_close(&db);
+    json_t *r = read_msg(sender);
+    ck_assert_str_eq(str(r, "result"), "success");
+    long long seq = json_integer_value(json_object_get(r, "seq"));
+    json_decref(r);
+    expect_seq(v1, "m", seq, 0);
+    expect_seq(phone, "m", seq, -1);
+    leave(phone);
+    phone = login_device("bob", "phone", -1);
+    expect_seq(phone, "m", seq, 1);
+    expect_end2(v1, phone, "bob");
+    test_client_close(phone);
+    test_client_close(v1);
+    stop();
+}
+END_TEST
+
 START_TEST(since_resumes_after_the_given_seq)
 {
     start();
@@ -1043,6 +1077,7 @@ int main(void)
     tcase_add_test(devices, two_devices_one_offline_both_get_every_message_once_in_order);
     tcase_add_test(devices, a_device_that_acknowledged_before_leaving_gets_nothing_twice);
     tcase_add_test(devices, since_resumes_after_the_given_seq);
+    tcase_add_test(devices, a_device_new_during_a_commit_gets_the_message_again);
     tcase_add_test(devices, a_since_past_the_newest_seq_misses_nothing);
     tcase_add_test(devices, login_refuses_broken_device_ack_and_since);
     tcase_add_test(devices, ack_answers_only_what_it_refuses);
