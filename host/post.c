@@ -14,9 +14,9 @@
  *
  * After a commit, on the loop thread and strictly in batch order (a batch done early
  * waits for the ones before it): each post, in id order, is pushed to each recipient
- * (stream_push), then its done runs. A recipient who got it on no session and had no
- * row written (they left between acceptance and commit) gets a row with the next batch,
- * and that post's done waits for it. */
+ * (stream_push), then its done runs. A recipient who had no row written and now needs
+ * one (they left between acceptance and commit, or logged in a device) gets a row with
+ * the next batch, and that post's done waits for it. */
 #include "post_internal.h"
 
 #include "db.h"
@@ -204,14 +204,16 @@ static void defer(struct post_state *ps, struct post_item *item)
 }
 
 /* Push one committed post to its recipients; 1 when some recipient who had no row
- * got it on no session (a row was queued: its done waits for the next batch). */
+ * needs one now (a row was queued: its done waits for the next batch). */
 static int push_committed(struct post_state *ps, struct post_item *item)
 {
     int late = 0;
     const char *receipt_sender = item->flags & CHATD_POST_PRIVATE ? item->sender : NULL;
     for (size_t i = 0; i < item->n_users; i++) {
         size_t took = stream_push(ps->srv, item->users[i], item->msg, item->id, receipt_sender);
-        if (took > 0 || item->needs_row[i])
+        /* A session that took it may not keep it: one of a device that logged in since
+         * the acceptance is sent it again from the row. */
+        if (item->needs_row[i] || (took > 0 && !stream_needs_row(ps->srv, item->users[i])))
             continue;
         if (rows_add(ps, item->users[i], item->id) != 0) {
             log_error("message %" PRId64 " for %s is lost: out of memory", item->id,

@@ -156,7 +156,10 @@ static void session_begin(struct stream *st, struct stream_session *ss)
     } else {
         struct device *d = devices_get(st, u, ss->device, v1);
         int64_t acked = d ? d->acked : v1;
-        ss->position = ss->since >= 0 ? ss->since : acked;
+        /* A since past every seq given out would skip (and let ack pass) the messages
+         * still to come up to it: it counts as the newest. */
+        int64_t since = ss->since > ss->ceiling ? ss->ceiling : ss->since;
+        ss->position = since >= 0 ? since : acked;
         if (d)
             d->seen_at = stream_wall_ms();
         devices_dirty(st, u);
@@ -253,16 +256,17 @@ static void receipt_keep(struct stream_session *ss, int64_t seq, const char *sen
 }
 
 /* msg as one line in st->line. 0, or -1 when it cannot be serialised. */
-static int format(struct stream *st, const json_t *msg, int64_t seq)
+static int format(struct stream *st, json_t *msg, int64_t seq)
 {
     if (seq > 0 && msg == st->line_msg && seq == st->line_seq)
         return 0;
+    json_decref(st->line_msg);
     st->line_msg = NULL;
     st->line.len = 0;
     if (json_emit(&st->line, msg) < 0 || line_buffer_append(&st->line, "\n", 1) < 0)
         return -1;
     if (seq > 0) {
-        st->line_msg = msg;
+        st->line_msg = json_incref(msg);
         st->line_seq = seq;
     }
     return 0;
@@ -522,6 +526,7 @@ void stream_free(struct server *srv)
         free(u);
     }
     line_buffer_free(&st->line);
+    json_decref(st->line_msg);
     free(st->self.name);
     free(st);
     srv->stream = NULL;

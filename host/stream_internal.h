@@ -150,9 +150,10 @@ struct stream {
     int pruning;
     /* The last message push formatted, kept for the next session or user it goes to
      * (a group message to 500 members is formatted once): by the message and its seq,
-     * which no other message shares. */
+     * which no other message shares. The message is referenced, so that its address
+     * cannot be reused by another copy of that seq (a drained one, "offline":true). */
     struct line_buffer line;
-    const json_t *line_msg;
+    json_t *line_msg;
     int64_t line_seq;
     struct stream_stats stats;
 };
