@@ -7,6 +7,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "session.h"
+#include "stream_sessions.h"
 #include "transport.h"
 #include "users.h"
 
@@ -494,8 +495,16 @@ struct chatd_testkit_session *chatd_testkit_login(struct chatd_testkit *kit, con
     struct chatd_testkit_session *s = chatd_testkit_connect(kit);
     if (!s)
         return NULL;
-    int rc = users_bind(kit->srv, host_session(s), user);
+    /* As session_login does: the stream holds the session's pushes until the login is
+     * answered, then sends what waits for it (a version 1 login). */
+    struct session *hs = host_session(s);
+    const struct stream_login v1 = {.ack = 0, .device = NULL, .since = -1};
+    uint64_t login = stream_login_bound(kit->srv, hs, user, &v1);
+    int rc = users_bind(kit->srv, hs, user);
+    if (rc != 0)
+        stream_session_end(kit->srv, hs);
     ck_assert_msg(rc == 0, "testkit: cannot log a session in as %s: %s", user, chatd_strerror(rc));
+    stream_login_replied(kit->srv, hs->id, login, 1);
     testkit_report_violations(kit);
     return s;
 }
