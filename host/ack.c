@@ -37,7 +37,7 @@ static void receipts_due(struct stream *st, struct stream_session *ss, int64_t f
             break;
         if (e->seq > from)
             send_receipt(st, e->sender, e->seq, ss->u->name);
-        ss->receipts_head = (ss->receipts_head + 1) % STREAM_RECEIPTS_MAX;
+        ss->receipts_head = (ss->receipts_head + 1) % ss->cap_receipts;
         ss->n_receipts--;
     }
 }

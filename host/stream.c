@@ -115,10 +115,6 @@ uint64_t stream_login_bound(struct server *srv, struct session *s, const char *u
     static uint64_t logins;
     struct stream_user *u = st ? stream_user(st, user, 1) : NULL;
     struct stream_session *ss = u ? calloc(1, sizeof(*ss)) : NULL;
-    if (ss && lg->ack && !(ss->receipts = calloc(STREAM_RECEIPTS_MAX, sizeof(*ss->receipts)))) {
-        free(ss);
-        ss = NULL;
-    }
     if (!ss) {
         log_error("session %llu (%s): out of memory; it is sent no stored messages",
                   (unsigned long long)s->id, s->peer);
@@ -244,11 +240,34 @@ void stream_session_wrote(struct session *s)
         ss->unsent_head = 0;
 }
 
+/* Grow the ring of receipts owed (it starts empty: a session that is sent no private
+ * message costs nothing), keeping its order. 0, or -1 at its bound or out of memory. */
+static int receipts_grow(struct stream_session *ss)
+{
+    size_t cap = ss->cap_receipts ? ss->cap_receipts * 2 : 16;
+    if (ss->cap_receipts == STREAM_RECEIPTS_MAX)
+        return -1;
+    if (cap > STREAM_RECEIPTS_MAX)
+        cap = STREAM_RECEIPTS_MAX;
+    struct receipt_entry *ring = malloc(cap * sizeof(*ring));
+    if (!ring)
+        return -1;
+    for (size_t i = 0; i < ss->n_receipts; i++)
+        ring[i] = ss->receipts[(ss->receipts_head + i) % ss->cap_receipts];
+    free(ss->receipts);
+    ss->receipts = ring;
+    ss->cap_receipts = cap;
+    ss->receipts_head = 0;
+    return 0;
+}
+
 static void receipt_keep(struct stream_session *ss, int64_t seq, const char *sender)
 {
-    size_t at = (ss->receipts_head + ss->n_receipts) % STREAM_RECEIPTS_MAX;
-    if (ss->n_receipts == STREAM_RECEIPTS_MAX)
-        ss->receipts_head = (ss->receipts_head + 1) % STREAM_RECEIPTS_MAX; /* the oldest goes */
+    if (ss->n_receipts == ss->cap_receipts && receipts_grow(ss) != 0 && ss->cap_receipts == 0)
+        return; /* no memory for the first: this receipt is not sent */
+    size_t at = (ss->receipts_head + ss->n_receipts) % ss->cap_receipts;
+    if (ss->n_receipts == ss->cap_receipts)
+        ss->receipts_head = (ss->receipts_head + 1) % ss->cap_receipts; /* the oldest goes */
     else
         ss->n_receipts++;
     ss->receipts[at].seq = seq;

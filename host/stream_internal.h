@@ -108,8 +108,8 @@ struct stream_session {
     int reread;                     /* held message pushes were dropped: read once more */
     struct stream_drain *drain;     /* while draining */
     struct receipt_entry *receipts; /* ring, with ack only */
-    size_t receipts_head, n_receipts;
-    struct unsent_entry *unsent; /* ring: q[head, head + n) */
+    size_t receipts_head, n_receipts, cap_receipts; /* grown on demand */
+    struct unsent_entry *unsent;                    /* ring: q[head, head + n) */
     size_t unsent_head, n_unsent, cap_unsent;
 };
 

@@ -999,6 +999,30 @@ START_TEST(receipts_come_once_per_message_and_status)
 }
 END_TEST
 
+/* A session's ring of receipts owed grows as it is sent private messages (it starts
+ * empty): 100 messages acknowledged at once earn 100 receipts, in order, once each. */
+START_TEST(one_ack_for_many_messages_sends_a_receipt_for_each)
+{
+    start();
+    struct test_client *alice = login("alice", 0);
+    struct test_client *phone = login_device("bob", "phone", -1);
+    long long seqs[100];
+    for (int i = 0; i < 100; i++) {
+        seqs[i] = post("alice", "bob", "many");
+        expect_seq(phone, "many", seqs[i], -1);
+    }
+    ack(phone, seqs[99]);
+    for (int i = 0; i < 100; i++)
+        expect_receipt(alice, seqs[i], "bob", "delivered");
+    ack(phone, seqs[99]);
+    sync_with(phone);
+    expect_end(alice, "alice");
+    test_client_close(phone);
+    test_client_close(alice);
+    stop();
+}
+END_TEST
+
 START_TEST(at_most_max_devices_are_kept_the_least_recently_seen_goes)
 {
     more_conf = "[messages]\nmax_devices = 2\n";
@@ -1083,6 +1107,7 @@ int main(void)
     tcase_add_test(devices, ack_answers_only_what_it_refuses);
     tcase_add_test(devices, a_version_1_client_gets_exactly_what_arrived_while_it_was_away);
     tcase_add_test(devices, receipts_come_once_per_message_and_status);
+    tcase_add_test(devices, one_ack_for_many_messages_sends_a_receipt_for_each);
     tcase_add_test(devices, at_most_max_devices_are_kept_the_least_recently_seen_goes);
     tcase_add_test(devices, the_prune_forgets_old_devices_and_old_messages);
     suite_add_tcase(s, devices);
