@@ -206,6 +206,7 @@ struct position_write {
     /* At a logout: delete the user's timeline rows up to here (-1: none). */
     int64_t delete_upto;
     uint64_t deleted;
+    struct position_write *next; /* waiting behind the write in flight */
 };
 
 static int upsert(struct chatd_db *db, const struct position_row *p)
@@ -319,6 +320,33 @@ static void unlist(struct stream *st, struct stream_user *u)
     u->dirty_next = NULL;
 }
 
+/* A logout's write failed or was dropped: the user no longer waits for it. */
+static void logout_write_over(struct stream *st, struct position_write *w)
+{
+    struct stream_user *u = w->n ? stream_user(st, w->rows[0].user, 0) : NULL;
+    if (u) {
+        u->jobs--;
+        stream_user_release(st, u);
+    }
+}
+
+/* The next write waiting behind the one that ended, if any. 0 when one was submitted. */
+static int submit_waiting(struct stream *st)
+{
+    while (st->waiting) {
+        struct position_write *w = st->waiting;
+        if (!(st->waiting = w->next))
+            st->waiting_tail = &st->waiting;
+        if (submit_write(st, w) == 0)
+            return 0;
+        log_error("device positions of %s could not be written", w->n ? w->rows[0].user : "");
+        logout_write_over(st, w);
+        free(w->rows);
+        free(w);
+    }
+    return -1;
+}
+
 static void write_done(struct chatd_request *req, void *arg, int status)
 {
     (void)req;
@@ -332,19 +360,15 @@ static void write_done(struct chatd_request *req, void *arg, int status)
         log_error("device positions of %s%s could not be written: %s", w->n ? w->rows[0].user : "",
                   w->n > 1 && w->delete_upto < 0 ? " and others" : "", chatd_strerror(status));
     }
-    if (w->delete_upto >= 0) {
-        struct stream_user *u = w->n ? stream_user(st, w->rows[0].user, 0) : NULL;
-        if (u) {
-            u->jobs--;
-            stream_user_release(st, u);
-        }
-    } else {
-        st->writing = 0;
-        if (st->dirty)
-            arm(st);
-    }
+    if (w->delete_upto >= 0)
+        logout_write_over(st, w);
     free(w->rows);
     free(w);
+    if (submit_waiting(st) == 0)
+        return;
+    st->writing = 0;
+    if (st->dirty)
+        arm(st);
 }
 
 static void on_write_timer(evutil_socket_t fd, short what, void *arg)
@@ -409,12 +433,16 @@ void devices_logout(struct stream *st, struct stream_user *u)
         return;
     }
     w->delete_upto = lowest;
-    if (submit_write(st, w) != 0) {
+    if (st->writing) {
+        *st->waiting_tail = w; /* after the write in flight, which may hold older values */
+        st->waiting_tail = &w->next;
+    } else if (submit_write(st, w) != 0) {
         log_error("device positions of %s could not be written", u->name);
         free(w->rows);
         free(w);
         return;
     }
+    st->writing = 1;
     u->jobs++;
 }
 
@@ -425,4 +453,11 @@ void devices_free(struct stream *st)
     st->write_timer = NULL;
     while (st->dirty)
         unlist(st, st->dirty);
+    while (st->waiting) {
+        struct position_write *w = st->waiting;
+        st->waiting = w->next;
+        free(w->rows);
+        free(w);
+    }
+    st->waiting_tail = &st->waiting;
 }

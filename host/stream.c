@@ -503,6 +503,7 @@ int stream_new(struct server *srv)
         return -1;
     }
     st->srv = srv;
+    st->waiting_tail = &st->waiting;
     st->self.desc = &delivery_descriptor;
     st->self.state = PLUGIN_RUNNING;
     st->self.server = srv;

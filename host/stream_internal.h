@@ -145,7 +145,10 @@ struct stream {
     struct stream_user *users; /* by name */
     struct stream_user *dirty; /* users whose positions wait to be written */
     struct event *write_timer; /* writes them, at most once a second */
-    int writing;               /* that write is in flight */
+    /* A position write is in flight: one at a time, so that a user's "" position, which
+     * may go back at a logout, is never overwritten by an older write that ends later. */
+    int writing;
+    struct position_write *waiting, **waiting_tail; /* logout writes behind it */
     struct event *prune_timer;
     int pruning;
     /* The last message push formatted, kept for the next session or user it goes to
