@@ -100,11 +100,9 @@ static void posted(const struct chatd_posted *p, void *arg)
 static void post_message(struct message *m)
 {
     struct private_chat *pc = m->pc;
-    /* The conversation's name is the same whoever writes: the two names in byte order. */
-    int from_first = strcmp(m->from, m->to) <= 0;
-    char conversation[2 * CHAT_NAME_MAX + 2];
-    snprintf(conversation, sizeof(conversation), "%s|%s", from_first ? m->from : m->to,
-             from_first ? m->to : m->from);
+    /* The conversation's name is the same whoever writes (history reads it too). */
+    char conversation[CHAT_CONVERSATION_MAX + 1];
+    chat_private_conversation(m->from, m->to, conversation);
     const char *to[] = {m->to};
     const struct chatd_post post = {
         .sender = m->from,
