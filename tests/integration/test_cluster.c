@@ -250,6 +250,7 @@ START_TEST(nodes_serve_their_own_users_while_redis_is_down_and_rebuild_after)
 
     redis_proc_stop(&redis);
     wait_metric(&b, "chatd_cluster_redis_up", 0);
+    wait_metric(&a, "chatd_cluster_redis_up", 0);
     char *health = healthz(&b);
     ck_assert_msg(strstr(health, " 200 ") && strstr(health, "\r\n\r\nok\nredis: down\n"), "%s",
                   health);
