@@ -23,9 +23,10 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #   openssl                        the command that makes scripts/run's self-signed
 #                                  certificate and the TLS tests' certificates
 #   redis-server                   the private Redis of scripts/redis, which scripts/run
-#                                  --nodes starts for the cluster (brings redis-cli)
+#                                  --nodes starts for the cluster (brings redis-cli); the
+#                                  system service the package sets up is not used
 #   haproxy                        the TCP proxy scripts/run --nodes puts in front of the
-#                                  cluster's nodes
+#                                  cluster's nodes (its system service is not used either)
 # Not listed, as every Debian 12 has them (Essential, or Priority required): bash, dash,
 # coreutils, sed, grep, findutils (xargs), util-linux (setsid in scripts/mariadb, setpriv in
 # tests/db/test_mariadb_lockdown.sh), dpkg, apt, mawk (awk). mariadb-server brings
