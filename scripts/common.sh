@@ -1,5 +1,5 @@
-# common.sh - shared by scripts/run and scripts/test: the packages chatd needs, and
-# how to configure and build it. Sourced, not run.
+# common.sh - shared by scripts/run, scripts/test and scripts/redis: the packages chatd
+# needs, how to configure and build it, and whether a process still runs. Sourced, not run.
 
 CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -54,6 +54,14 @@ ensure_packages() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# alive PID: whether that process still runs. A zombie (it exited and its parent has not
+# reaped it yet) does not: kill -0 would still find it.
+alive() {
+    local state
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
 }
 
 # build DIR [cmake args...]: configure (once) and build into DIR.
