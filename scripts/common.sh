@@ -22,8 +22,11 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  bufferevents), `chat --tls` and `chatd-bench --tls`
 #   openssl                        the command that makes scripts/run's self-signed
 #                                  certificate and the TLS tests' certificates
+#   libhiredis-dev                 [cluster]: the Redis client (hiredis 0.14) and its
+#                                  libevent adapter, on chatd's loop
 #   redis-server                   the private Redis of scripts/redis, which scripts/run
-#                                  --nodes starts for the cluster (brings redis-cli); the
+#                                  --nodes starts for the cluster, and the one the cluster
+#                                  tests start (tests/support); brings redis-cli. The
 #                                  system service the package sets up is not used
 #   haproxy                        the TCP proxy scripts/run --nodes puts in front of the
 #                                  cluster's nodes (its system service is not used either)
@@ -33,7 +36,7 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # mariadb-client (mariadb, mariadb-admin); gcc brings binutils (nm, in scripts/test-example).
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
     uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
-    libedit-dev libssl-dev openssl redis-server haproxy)
+    libedit-dev libssl-dev openssl libhiredis-dev redis-server haproxy)
 CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
