@@ -1,5 +1,5 @@
-# common.sh - shared by scripts/run and scripts/test: the packages chatd needs, and
-# how to configure and build it. Sourced, not run.
+# common.sh - shared by scripts/run, scripts/test and scripts/redis: the packages chatd
+# needs, how to configure and build it, and whether a process still runs. Sourced, not run.
 
 CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -24,15 +24,20 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  certificate and the TLS tests' certificates
 #   libhiredis-dev                 [cluster]: the Redis client (hiredis 0.14) and its
 #                                  libevent adapter, on chatd's loop
-#   redis-server                   the private Redis the cluster tests start (tests/support)
+#   redis-server                   the private Redis of scripts/redis, which scripts/run
+#                                  --nodes starts for the cluster, and the one the cluster
+#                                  tests start (tests/support); brings redis-cli. The
+#                                  system service the package sets up is not used
+#   haproxy                        the TCP proxy scripts/run --nodes puts in front of the
+#                                  cluster's nodes (its system service is not used either)
 # Not listed, as every Debian 12 has them (Essential, or Priority required): bash, dash,
 # coreutils, sed, grep, findutils (xargs), util-linux (setsid in scripts/mariadb, setpriv in
 # tests/db/test_mariadb_lockdown.sh), dpkg, apt, mawk (awk). mariadb-server brings
 # mariadb-client (mariadb, mariadb-admin); gcc brings binutils (nm, in scripts/test-example).
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
     uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
-    libedit-dev libssl-dev openssl libhiredis-dev)
-CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git redis-server)
+    libedit-dev libssl-dev openssl libhiredis-dev redis-server haproxy)
+CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
 # apt-get line and stop.
@@ -52,6 +57,14 @@ ensure_packages() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# alive PID: whether that process still runs. A zombie (it exited and its parent has not
+# reaped it yet) does not: kill -0 would still find it.
+alive() {
+    local state
+    state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
 }
 
 # build DIR [cmake args...]: configure (once) and build into DIR.
