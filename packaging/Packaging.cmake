@@ -64,6 +64,8 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
 set(CPACK_DEBIAN_SERVER_PACKAGE_NAME chatd)
 set(CPACK_DEBIAN_SERVER_PACKAGE_SECTION net)
+# procps: /bin/kill, the unit's ExecReload.
+set(CPACK_DEBIAN_SERVER_PACKAGE_DEPENDS "procps")
 set(CPACK_DEBIAN_SERVER_PACKAGE_SUGGESTS "mariadb-server")
 set(CPACK_COMPONENT_SERVER_DESCRIPTION "chat server whose commands are plugins
 chatd speaks JSON lines over TCP and TLS, keeps its users, friends, groups and
