@@ -30,6 +30,8 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  system service the package sets up is not used
 #   haproxy                        the TCP proxy scripts/run --nodes puts in front of the
 #                                  cluster's nodes (its system service is not used either)
+#   debootstrap                    the clean Debian 12 root scripts/test-packages installs
+#                                  the .deb packages into
 # Not listed, as every Debian 12 has them (Essential, or Priority required): bash, dash,
 # coreutils, sed, grep, findutils (xargs), util-linux (setsid in scripts/mariadb, setpriv in
 # tests/db/test_mariadb_lockdown.sh), dpkg, apt, mawk (awk). mariadb-server brings
@@ -37,7 +39,7 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
     uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
     libedit-dev libssl-dev openssl libhiredis-dev redis-server haproxy)
-CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git)
+CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git debootstrap)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
 # apt-get line and stop.
