@@ -30,6 +30,9 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  system service the package sets up is not used
 #   haproxy                        the TCP proxy scripts/run --nodes puts in front of the
 #                                  cluster's nodes (its system service is not used either)
+#   dpkg-dev, file                 cpack's Debian packages (packaging/build-debs): their
+#                                  Depends come from dpkg-shlibdeps, on the files that
+#                                  `file` says are ELF
 #   debootstrap                    the clean Debian 12 root scripts/test-packages installs
 #                                  the .deb packages into
 # Not listed, as every Debian 12 has them (Essential, or Priority required): bash, dash,
@@ -39,7 +42,7 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
     uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
     libedit-dev libssl-dev openssl libhiredis-dev redis-server haproxy)
-CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git debootstrap)
+CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git dpkg-dev file debootstrap)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
 # apt-get line and stop.
