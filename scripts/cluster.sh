@@ -89,8 +89,9 @@ prefixed() {
     exec sed -u "s/^/$1| /" >&2
 }
 
-node_pids=()
+node_pids=()    # by node number
 haproxy_pid=
+filter_pids=()  # the prefixed filters of their output
 stopping=
 # The first Ctrl-C or SIGTERM: HAProxy closes its ports and lets open connections run
 # (soft stop, SIGUSR1) while every node stops gracefully (SIGTERM: it finishes the
@@ -110,7 +111,7 @@ cleanup_cluster() {
     local pid
     [ -n "$stopping" ] || stop_cluster
     # Their output filters end with them.
-    for pid in "${node_pids[@]}" $haproxy_pid "${filter_pids[@]}"; do
+    for pid in "${node_pids[@]}" ${haproxy_pid:+"$haproxy_pid"} "${filter_pids[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
     "$CHATD_ROOT/scripts/redis" stop "$var/redis"
@@ -120,7 +121,6 @@ cleanup_cluster() {
 # start_logged NAME COMMAND...: COMMAND in the background in a session of its own (a
 # terminal's Ctrl-C reaches only this script), its output on stderr with each line led
 # by NAME; sets started_pid.
-filter_pids=()
 start_logged() {
     local name=$1 fd
     shift
@@ -205,7 +205,7 @@ say_where() {
 # the last node, stops the rest. The status: the first one not 0 of the nodes, or of
 # HAProxy when it exited on its own.
 wait_for_cluster() {
-    local live=("${node_pids[@]}" $haproxy_pid) done_pid status=0 st pid k still
+    local live=("${node_pids[@]}" ${haproxy_pid:+"$haproxy_pid"}) done_pid status=0 st pid k still
     while [ ${#live[@]} -gt 0 ]; do
         done_pid=
         wait -n -p done_pid "${live[@]}" && st=0 || st=$?

@@ -98,10 +98,25 @@ if ! grep -q "^a cluster of $nodes chatd nodes" "$tmp/run.log"; then
 fi
 ok "scripts/run --nodes $nodes started (HAProxy on $port)"
 
-# Every process it started, for the check at the end.
+# Every process it started, for the check at the end: its descendants (nodes, HAProxy,
+# the filters of their output), and MariaDB and Redis, which leave its process tree.
+descendants() { # PID
+    cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+        { pid = $1; sub(/.*\) /, ""); parent[pid] = $2 }
+        END {
+            found[root] = 1
+            do {
+                more = 0
+                for (p in parent)
+                    if (!(p in found) && (parent[p] in found)) { found[p] = 1; more = 1 }
+            } while (more)
+            for (p in found) if (p != root) print p
+        }'
+}
 pids=("$run_pid" "$(cat "$var/redis/redis.pid")" "$(cat "$var/mariadb/mysqld.pid")")
-pids+=($(sed -n 's/.*(pid \([0-9]*\)).*/\1/p' "$tmp/run.log"))
-check "scripts/run names the pids of HAProxy and every node" test ${#pids[@]} -eq $((3 + 1 + nodes))
+mapfile -t -O ${#pids[@]} pids < <(descendants "$run_pid")
+printed=$(sed -n 's/.*(pid \([0-9]*\)).*/\1/p' "$tmp/run.log" | wc -l)
+check "scripts/run names the pids of HAProxy and every node ($printed)" test "$printed" -eq $((nodes + 1))
 
 # One connection through HAProxy (nc): register, log in, ping, each awaiting its reply.
 session() { # USER
@@ -198,7 +213,7 @@ for cmdline in $(grep -alF "$tmp" /proc/[0-9]*/cmdline 2>/dev/null); do
     pid=${pid%/cmdline}
     alive "$pid" && left="$left $pid"
 done
-check "no process it started is left (${left:-none})" test -z "$left"
+check "none of the ${#pids[@]} processes it started is left (${left:-none})" test -z "$left"
 
 if [ "$failed" -ne 0 ]; then
     echo "scripts/run's output:"
