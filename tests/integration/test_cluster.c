@@ -179,8 +179,17 @@ START_TEST(a_user_on_one_node_is_online_on_the_other)
     ck_assert_double_eq(metric(&b, "chatd_cluster_nodes"), 1);
     ck_assert_int_eq(friend_online(alice, "bob"), 1);
 
-    /* A second session elsewhere keeps her online when the first logs out. */
-    struct test_client *alice2 = user_on(&b, "alice");
+    /* A second session elsewhere keeps her online when the first logs out. It gets
+     * her friends in its login reply: the login events' first_or_last stay this
+     * node's, which the friends plugin keeps its lists on. */
+    struct test_client *alice2 = chatd_proc_connect(&b.proc);
+    json_t *login = ask(alice2, "{\"cmd\":\"login\",\"user\":\"alice\",\"passwd\":\"pass word\"}");
+    ck_assert_str_eq(chatd_json_str(login, "result"), "success");
+    json_t *fri = json_object_get(login, "fri");
+    ck_assert_msg(json_array_size(fri) == 1 &&
+                      strcmp(json_string_value(json_array_get(fri, 0)), "bob") == 0,
+                  "fri: %s", json_dumps(login, 0));
+    json_decref(login);
     expect_result(alice, "{\"cmd\":\"logout\"}", "success");
     ck_assert_int_eq(friend_online(bob, "alice"), 1);
     expect_result(alice2, "{\"cmd\":\"logout\"}", "success");
