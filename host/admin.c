@@ -6,6 +6,7 @@
 
 #include "admin_conns.h"
 #include "admin_guard.h"
+#include "cluster.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -92,7 +93,9 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     evhttp_send_reply(req, HTTP_OK, "OK", NULL);
 }
 
-/* ok while the database answers (or none is configured). */
+/* ok while the database answers (or none is configured). With [cluster], a second line
+ * says whether Redis is up; its loss makes the answer 503 only with [cluster] required
+ * = yes, since a node without Redis still serves its own users. */
 static void on_healthz(struct evhttp_request *req, void *arg)
 {
     struct admin *admin = arg;
@@ -102,9 +105,14 @@ static void on_healthz(struct evhttp_request *req, void *arg)
     struct pool_stats stats = {.database_up = 1};
     if (srv->pool && srv->cfg->db.enable)
         pool_get_stats(srv->pool, &stats);
-    reply_text(req, stats.database_up ? HTTP_OK : 503,
-               stats.database_up ? "OK" : "Service Unavailable",
-               stats.database_up ? "ok" : "database down");
+    int redis_up = cluster_redis_up(srv);
+    int healthy = stats.database_up && (redis_up || !srv->cfg->cluster.required);
+    char text[64];
+    snprintf(text, sizeof(text), "%s%s", stats.database_up ? "ok" : "database down",
+             !srv->cluster ? ""
+             : redis_up    ? "\nredis: up"
+                           : "\nredis: down");
+    reply_text(req, healthy ? HTTP_OK : 503, healthy ? "OK" : "Service Unavailable", text);
 }
 
 /* POST /reload: what SIGHUP does, answered with what happened (200) or why nothing did

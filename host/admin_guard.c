@@ -1,44 +1,21 @@
 /* admin_guard.c - the admin listener's token and its cross-site check. */
 #include "admin_guard.h"
 
-#include <errno.h>
+#include "secret_file.h"
+
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 int admin_token_load(const char *path, char **token, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        snprintf(err, errlen, "[admin] token_file %s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
     char line[ADMIN_TOKEN_MAX + 2];
-    ssize_t n = -1;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-        snprintf(err, errlen, "[admin] token_file %s: not a regular file", path);
-    else if (st.st_mode & (S_IROTH | S_IWOTH))
-        snprintf(err, errlen,
-                 "[admin] token_file %s: other users can read or write it (mode %03o); "
-                 "chmod 600 it",
-                 path, (unsigned)(st.st_mode & 0777));
-    else if ((n = read(fd, line, sizeof(line) - 1)) < 0)
-        snprintf(err, errlen, "[admin] token_file %s: cannot read: %s", path, strerror(errno));
-    close(fd);
-    if (n < 0)
+    if (secret_file_first_line("[admin] token_file", path, line, sizeof(line), err, errlen) < 0)
         return -1;
-    line[n] = '\0';
-    size_t len = strcspn(line, "\r\n");
-    while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
-        len--;
-    line[len] = '\0';
+    size_t len = strlen(line);
     if (len < ADMIN_TOKEN_MIN || len > ADMIN_TOKEN_MAX || strpbrk(line, " \t")) {
         snprintf(err, errlen,
                  "[admin] token_file %s: the first line must be a token of %d to %d bytes "

@@ -4,6 +4,8 @@
 
 #include "log.h"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -22,7 +24,9 @@ enum key_kind {
     KEY_NAME_LIST,
     KEY_NAME,
     KEY_TLS_VERSION,
-    KEY_RATE
+    KEY_RATE,
+    KEY_NODE_NAME,
+    KEY_REDIS
 };
 
 struct host_key {
@@ -104,6 +108,17 @@ static const struct host_key host_keys[] = {
     {"database", "queue_max", KEY_INT, FIELD(db.queue_max), 1, 1000000, "4096"},
     {"database", "job_timeout_ms", KEY_INT, FIELD(db.job_timeout_ms), 10, 600000, "5000"},
     {"database", "connect_timeout", KEY_INT, FIELD(db.connect_timeout_s), 1, 600, "3"},
+    {"cluster", "enable", KEY_BOOL, FIELD(cluster.enable), 0, 0, "no"},
+    /* Default: the host name (config_defaults). */
+    {"cluster", "node", KEY_NODE_NAME, FIELD(cluster.node), 1, 32, NULL},
+    {"cluster", "redis", KEY_REDIS, FIELD(cluster.redis), 1, PATH_MAX, "127.0.0.1:6379"},
+    {"cluster", "redis_password_file", KEY_STRING, FIELD(cluster.redis_password_file), 0, PATH_MAX,
+     ""},
+    {"cluster", "lease_ms", KEY_INT, FIELD(cluster.lease_ms), 1000, 3600000, "10000"},
+    {"cluster", "connect_timeout_ms", KEY_INT, FIELD(cluster.connect_timeout_ms), 10, 600000,
+     "2000"},
+    {"cluster", "gap_wait_ms", KEY_INT, FIELD(cluster.gap_wait_ms), 1, 600000, "200"},
+    {"cluster", "required", KEY_BOOL, FIELD(cluster.required), 0, 0, "no"},
 };
 #define N_HOST_KEYS (sizeof(host_keys) / sizeof(host_keys[0]))
 
@@ -163,6 +178,83 @@ int config_valid_name(const char *text, size_t max)
             return 0;
     }
     return 1;
+}
+
+int config_valid_node_name(const char *text)
+{
+    size_t n = strlen(text);
+    if (n == 0 || n > 32)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = text[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* The host name up to its first dot, each byte outside a node name's set made '-', cut
+ * to 32 bytes; "chatd" when there is none. */
+static void default_node_name(char *out, size_t cap)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        host[0] = '\0';
+    host[strcspn(host, ".")] = '\0';
+    size_t n = 0;
+    for (; host[n] && n < 32 && n + 1 < cap; n++) {
+        char one[2] = {host[n], '\0'};
+        out[n] = config_valid_node_name(one) ? host[n] : '-';
+    }
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, cap, "chatd");
+}
+
+void config_redis_free(struct config_redis *r)
+{
+    free(r->unix_path);
+    free(r->host);
+    memset(r, 0, sizeof(*r));
+}
+
+int config_parse_redis(const char *text, struct config_redis *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (strncmp(text, "unix:", 5) == 0) {
+        if (text[5] != '/' || strlen(text + 5) >= 108) { /* sun_path */
+            snprintf(err, errlen, "'%s': unix: needs an absolute path of at most 107 bytes", text);
+            return -1;
+        }
+        if (!(out->unix_path = strdup(text + 5))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    struct config_listen where = {0};
+    if (config_parse_listen(text, &where, err, errlen) < 0)
+        return -1;
+    int rc = -1;
+    unsigned char addr[16];
+    if (where.tls)
+        snprintf(err, errlen, "'%s': no TLS to Redis (use unix:/path or address:port)", text);
+    else if (strcmp(where.host, "localhost") != 0 && inet_pton(AF_INET, where.host, addr) != 1 &&
+             inet_pton(AF_INET6, where.host, addr) != 1)
+        snprintf(err, errlen,
+                 "'%s': give a numeric address (or localhost): a name would be looked up with a "
+                 "blocking call",
+                 text);
+    else if (!(out->host = strdup(strcmp(where.host, "localhost") == 0 ? "127.0.0.1" : where.host)))
+        snprintf(err, errlen, "out of memory");
+    else {
+        out->port = atoi(where.port);
+        rc = 0;
+    }
+    free(where.host);
+    free(where.port);
+    return rc;
 }
 
 int config_parse_int(const char *text, int64_t min, int64_t max, int64_t *out, char *err,
@@ -485,6 +577,24 @@ static void apply_host_key(struct parse_state *st, const struct host_key *k, con
                               sizeof(reason)) < 0)
             goto bad;
         return;
+    case KEY_NODE_NAME:
+    case KEY_REDIS: {
+        struct config_redis redis;
+        if (k->kind == KEY_NODE_NAME && !config_valid_node_name(value)) {
+            snprintf(reason, sizeof(reason), "'%s' is not 1 to 32 of A-Z, a-z, 0-9, _, . and -",
+                     value);
+            goto bad;
+        }
+        if (k->kind == KEY_REDIS) {
+            if (config_parse_redis(value, &redis, reason, sizeof(reason)) < 0)
+                goto bad;
+            config_redis_free(&redis);
+        }
+        char **slot = (char **)(void *)(base + k->offset);
+        free(*slot);
+        *slot = xstrdup(cfg, value);
+        return;
+    }
     }
     return;
 bad:
@@ -504,7 +614,8 @@ static int known_section(const char *section)
     return strcmp(section, "server") == 0 || strcmp(section, "log") == 0 ||
            strcmp(section, "plugins") == 0 || strcmp(section, "database") == 0 ||
            strcmp(section, "admin") == 0 || strcmp(section, "tls") == 0 ||
-           strcmp(section, "limits") == 0 || strcmp(section, "messages") == 0;
+           strcmp(section, "limits") == 0 || strcmp(section, "messages") == 0 ||
+           strcmp(section, "cluster") == 0;
 }
 
 /* Append [plugin.PLUGIN] KEY = VALUE; -1 out of memory (nothing appended). */
@@ -619,7 +730,8 @@ static char *read_line(char *buf, int size, void *user)
             if (!known_section(section))
                 set_error(st,
                           "unknown section [%s] (known: [server], [log], [plugins], "
-                          "[database], [admin], [tls], [limits], [messages], [plugin.<name>])",
+                          "[database], [admin], [tls], [limits], [messages], [cluster], "
+                          "[plugin.<name>])",
                           section);
         }
     }
@@ -638,6 +750,9 @@ void config_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     apply_defaults(cfg);
+    char node[33];
+    default_node_name(node, sizeof(node));
+    cfg->cluster.node = xstrdup(cfg, node);
 }
 
 static int is_enabled(const struct config *cfg, const char *name)
@@ -826,6 +941,9 @@ void config_free(struct config *cfg)
                            &cfg->db.tls_ca,   &cfg->db.tls_cert,      &cfg->db.tls_key};
     for (size_t i = 0; i < sizeof(db_strings) / sizeof(db_strings[0]); i++)
         free(*db_strings[i]);
+    free(cfg->cluster.node);
+    free(cfg->cluster.redis);
+    free(cfg->cluster.redis_password_file);
     for (size_t i = 0; i < cfg->n_plugin_entries; i++) {
         free(cfg->plugin_entries[i].plugin);
         free(cfg->plugin_entries[i].key);

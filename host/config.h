@@ -118,6 +118,18 @@ struct config {
         int64_t max_devices;        /* per user; the least recently seen goes */
     } messages;
 
+    /* [cluster] (cluster.h): none of it changes at a reload */
+    struct config_cluster {
+        int64_t enable;
+        char *node;                /* this node's name: 1-32 of [A-Za-z0-9_.-] */
+        char *redis;               /* "unix:/path" or "address:port" */
+        char *redis_password_file; /* "": no AUTH */
+        int64_t lease_ms;          /* the node's lease in Redis; renewed every third */
+        int64_t connect_timeout_ms;
+        int64_t gap_wait_ms; /* how long an id range waits for its announcement */
+        int64_t required;    /* /healthz answers 503 while Redis is down */
+    } cluster;
+
     /* [plugin.<name>] */
     struct config_entry *plugin_entries;
     size_t n_plugin_entries;
@@ -170,6 +182,20 @@ int config_check_plugins(const struct config *cfg, char *err, size_t errlen);
 /* Parse "host:port" or "[v6]:port", optionally followed by the word "tls", into a
  * config_listen (without line). */
 int config_parse_listen(const char *text, struct config_listen *out, char *err, size_t errlen);
+
+/* Where Redis is: [cluster] redis parsed. */
+struct config_redis {
+    char *unix_path; /* "unix:/path": the socket; else NULL */
+    char *host;      /* "address:port": a numeric address (or localhost, as 127.0.0.1) */
+    int port;
+};
+/* Parse "unix:/absolute/path", "address:port" or "[v6-address]:port". A host name is
+ * refused (hiredis would resolve it with a blocking lookup on the loop), except
+ * localhost. Malloc'ed into out (free with config_redis_free); -1 with a reason. */
+int config_parse_redis(const char *text, struct config_redis *out, char *err, size_t errlen);
+void config_redis_free(struct config_redis *r);
+/* A node name: 1 to 32 of [A-Za-z0-9_.-]. */
+int config_valid_node_name(const char *text);
 
 /* 1 when a listener is marked tls. */
 int config_has_tls_listener(const struct config *cfg);

@@ -1,7 +1,8 @@
 /* host_api.c - the function table every plugin receives: thin, checked entry points
  * into the host's subsystems. */
-#include "commands.h"
 #include "clock.h"
+#include "cluster.h"
+#include "commands.h"
 #include "db.h"
 #include "db_rows.h"
 #include "post.h"
@@ -133,7 +134,8 @@ static int api_push_user(struct chatd_plugin *self, const char *user, json_t *ms
 static size_t api_user_session_count(struct chatd_plugin *self, const char *user)
 {
     struct user *u = user ? users_find(self->server, user) : NULL;
-    return u ? u->n_sessions : 0;
+    /* In the cluster: this node's sessions and the other nodes'. */
+    return (u ? u->n_sessions : 0) + cluster_remote_sessions(self->server, user);
 }
 
 static const char *api_session_user(struct chatd_plugin *self, chatd_session_id session)

@@ -2,6 +2,7 @@
  * and rendering them with the worker pool's counters in the Prometheus text format. */
 #include "metrics.h"
 
+#include "cluster.h"
 #include "config.h"
 #include "stream_sessions.h"
 #include "post.h"
@@ -339,6 +340,7 @@ void metrics_render(struct server *srv, struct evbuffer *out)
     hook_counts(out, m);
     stream_render_metrics(srv, out);
     post_render_metrics(srv, out);
+    cluster_render_metrics(srv, out);
     if (!srv->pool)
         return;
     struct pool_stats p;

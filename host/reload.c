@@ -332,6 +332,17 @@ static int database_differs(const struct config_database *a, const struct config
            a->connect_timeout_s != b->connect_timeout_s;
 }
 
+/* The node's name and lease are part of what other nodes know of it: [cluster] changes
+ * only with a restart. */
+static int cluster_differs(const struct config_cluster *a, const struct config_cluster *b)
+{
+    return a->enable != b->enable || str_differs(a->node, b->node) ||
+           str_differs(a->redis, b->redis) ||
+           str_differs(a->redis_password_file, b->redis_password_file) ||
+           a->lease_ms != b->lease_ms || a->connect_timeout_ms != b->connect_timeout_ms ||
+           a->gap_wait_ms != b->gap_wait_ms || a->required != b->required;
+}
+
 #define SWAP(a, b)                                                                                 \
     do {                                                                                           \
         __typeof__(a) swap_tmp_ = (a);                                                             \
@@ -375,7 +386,7 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         cur->limits = next->limits;
     }
     log_configure((enum chatd_log_level)cur->log_level, (int)cur->log_syslog, cur->log_ident);
-    const char *restart[6];
+    const char *restart[7];
     size_t n_restart = 0;
     if (listeners_differ(cur, next))
         restart[n_restart++] = "[server] listen";
@@ -391,6 +402,8 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         restart[n_restart++] = "[database]";
     if (cur->cpu_workers != next->cpu_workers || cur->cpu_queue_max != next->cpu_queue_max)
         restart[n_restart++] = "[server] cpu_workers/cpu_queue_max";
+    if (cluster_differs(&cur->cluster, &next->cluster))
+        restart[n_restart++] = "[cluster]";
     for (size_t i = 0; i < n_restart; i++)
         say(report, len, "%s changed: it needs a restart (kept as it was)", restart[i]);
 

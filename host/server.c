@@ -3,6 +3,7 @@
 #include "server.h"
 
 #include "admin.h"
+#include "cluster.h"
 #include "descriptors.h"
 #include "commands.h"
 #include "db.h"
@@ -315,7 +316,8 @@ int server_run(struct server *srv)
     char err[1024];
     signal(SIGPIPE, SIG_IGN);
     if (descriptors_reserve(srv->cfg, err, sizeof(err)) < 0 ||
-        listeners_open(srv, err, sizeof(err)) < 0 || admin_open(srv, err, sizeof(err)) < 0) {
+        listeners_open(srv, err, sizeof(err)) < 0 || admin_open(srv, err, sizeof(err)) < 0 ||
+        cluster_start(srv, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
     }
@@ -342,6 +344,7 @@ void server_free(struct server *srv)
         return;
     listeners_close(srv);
     admin_close(srv);
+    cluster_stop(srv);
     srv->tearing_down = 1;
     if (srv->base) {
         session_free_all(srv);

@@ -112,7 +112,8 @@ struct server {
     /* The TLS listeners' context (tls_context.h), replaced at a reload; each TLS
      * session holds a reference to the one it was accepted with. NULL: no TLS. */
     struct ssl_ctx_st *tls_ctx;
-    struct admin *admin; /* the admin listener (admin.c), or NULL */
+    struct admin *admin;     /* the admin listener (admin.c), or NULL */
+    struct cluster *cluster; /* the link to the other nodes (cluster.h), or NULL */
     struct metrics metrics;
     struct ratelimits limits;
     size_t n_listeners;

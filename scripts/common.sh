@@ -22,14 +22,17 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  bufferevents), `chat --tls` and `chatd-bench --tls`
 #   openssl                        the command that makes scripts/run's self-signed
 #                                  certificate and the TLS tests' certificates
+#   libhiredis-dev                 [cluster]: the Redis client (hiredis 0.14) and its
+#                                  libevent adapter, on chatd's loop
+#   redis-server                   the private Redis the cluster tests start (tests/support)
 # Not listed, as every Debian 12 has them (Essential, or Priority required): bash, dash,
 # coreutils, sed, grep, findutils (xargs), util-linux (setsid in scripts/mariadb, setpriv in
 # tests/db/test_mariadb_lockdown.sh), dpkg, apt, mawk (awk). mariadb-server brings
 # mariadb-client (mariadb, mariadb-admin); gcc brings binutils (nm, in scripts/test-example).
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
     uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
-    libedit-dev libssl-dev openssl)
-CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git)
+    libedit-dev libssl-dev openssl libhiredis-dev)
+CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git redis-server)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
 # apt-get line and stop.

@@ -97,6 +97,72 @@ START_TEST(config_reads_the_admin_keys)
 }
 END_TEST
 
+START_TEST(config_reads_the_cluster_keys)
+{
+    ck_assert_int_eq(load("[server]\nlisten = 127.0.0.1:1\n"), 0);
+    ck_assert_int_eq(cfg.cluster.enable, 0);
+    ck_assert_int_eq(config_valid_node_name(cfg.cluster.node), 1); /* from the host name */
+    ck_assert_str_eq(cfg.cluster.redis, "127.0.0.1:6379");
+    ck_assert_str_eq(cfg.cluster.redis_password_file, "");
+    ck_assert_int_eq(cfg.cluster.lease_ms, 10000);
+    ck_assert_int_eq(cfg.cluster.connect_timeout_ms, 2000);
+    ck_assert_int_eq(cfg.cluster.gap_wait_ms, 200);
+    ck_assert_int_eq(cfg.cluster.required, 0);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[cluster]\nenable = yes\nnode = eu-1.a_B\nredis = unix:/run/r.sock\n"
+                          "redis_password_file = /etc/chatd/redis.password\nlease_ms = 1000\n"
+                          "connect_timeout_ms = 500\ngap_wait_ms = 50\nrequired = yes\n"),
+                     0);
+    ck_assert_int_eq(cfg.cluster.enable, 1);
+    ck_assert_str_eq(cfg.cluster.node, "eu-1.a_B");
+    ck_assert_str_eq(cfg.cluster.redis, "unix:/run/r.sock");
+    ck_assert_str_eq(cfg.cluster.redis_password_file, "/etc/chatd/redis.password");
+    ck_assert_int_eq(cfg.cluster.lease_ms, 1000);
+    ck_assert_int_eq(cfg.cluster.connect_timeout_ms, 500);
+    ck_assert_int_eq(cfg.cluster.gap_wait_ms, 50);
+    ck_assert_int_eq(cfg.cluster.required, 1);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[cluster]\nredis = [::1]:6380\n"), 0);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[cluster]\nredis = localhost:6380\n"), 0);
+    config_free(&cfg);
+
+    struct config_redis r;
+    ck_assert_int_eq(config_parse_redis("localhost:7", &r, err, sizeof(err)), 0);
+    ck_assert_str_eq(r.host, "127.0.0.1");
+    ck_assert_int_eq(r.port, 7);
+    ck_assert_ptr_null(r.unix_path);
+    config_redis_free(&r);
+    ck_assert_int_eq(config_parse_redis("unix:/tmp/x.sock", &r, err, sizeof(err)), 0);
+    ck_assert_str_eq(r.unix_path, "/tmp/x.sock");
+    ck_assert_ptr_null(r.host);
+    config_redis_free(&r);
+}
+END_TEST
+
+START_TEST(config_refuses_bad_cluster_values)
+{
+    assert_refused("[cluster]\n\nnode = a b\n", 3,
+                   "[cluster] node: 'a b' is not 1 to 32 of A-Z, a-z, 0-9, _, . and -");
+    assert_refused("[cluster]\nnode = 123456789012345678901234567890123\n", 2,
+                   "[cluster] node: '123456789012345678901234567890123' is not 1 to 32 of A-Z, "
+                   "a-z, 0-9, _, . and -");
+    assert_refused("[cluster]\nredis = redis.example.org:6379\n", 2,
+                   "[cluster] redis: 'redis.example.org:6379': give a numeric address (or "
+                   "localhost): a name would be looked up with a blocking call");
+    assert_refused("[cluster]\nredis = unix:run/r.sock\n", 2,
+                   "[cluster] redis: 'unix:run/r.sock': unix: needs an absolute path of at most "
+                   "107 bytes");
+    assert_refused("[cluster]\nredis = 127.0.0.1\n", 2,
+                   "[cluster] redis: '127.0.0.1' is not address:port (use [addr]:port for IPv6)");
+    assert_refused("[cluster]\nlease_ms = 999\n", 2,
+                   "[cluster] lease_ms: 999 is out of range [1000, 3600000]");
+    assert_refused("[cluster]\nrequired = maybe\n", 2,
+                   "[cluster] required: 'maybe' is not a boolean (yes/no, true/false, on/off, "
+                   "1/0)");
+}
+END_TEST
+
 START_TEST(config_accepts_a_byte_order_mark_and_hash_comments)
 {
     ck_assert_int_eq(load("\xEF\xBB\xBF# comment\n[server]\nlisten = 127.0.0.1:1\n"), 0);
@@ -109,7 +175,7 @@ START_TEST(config_refuses_unknown_section)
 {
     assert_refused("[server]\nlisten = 127.0.0.1:1\n[srever]\nx = 1\n", 3,
                    "unknown section [srever] (known: [server], [log], [plugins], "
-                   "[database], [admin], [tls], [limits], [messages], [plugin.<name>])");
+                   "[database], [admin], [tls], [limits], [messages], [cluster], [plugin.<name>])");
 }
 END_TEST
 
@@ -117,7 +183,7 @@ START_TEST(config_refuses_unknown_section_without_keys)
 {
     assert_refused("[server]\n\n[extra]\n", 3,
                    "unknown section [extra] (known: [server], [log], [plugins], "
-                   "[database], [admin], [tls], [limits], [messages], [plugin.<name>])");
+                   "[database], [admin], [tls], [limits], [messages], [cluster], [plugin.<name>])");
 }
 END_TEST
 
@@ -580,6 +646,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_keeps_sections_of_plugins_left_out_but_refuses_unknown_ones);
     tcase_add_test(tc, config_refuses_plugin_enabled_twice);
     tcase_add_test(tc, config_build_keeps_command_line_overrides);
+    tcase_add_test(tc, config_reads_the_cluster_keys);
+    tcase_add_test(tc, config_refuses_bad_cluster_values);
     tcase_add_test(tc, config_refuses_bad_plugin_name);
     tcase_add_test(tc, config_refuses_authenticator_not_enabled);
     tcase_add_test(tc, config_reports_missing_file);

@@ -1,0 +1,62 @@
+/* cluster.h - what the rest of the host asks of the cluster ([cluster], issue 13): the
+ * other nodes' users, publishing to a node, and being told of messages and presence.
+ * With [cluster] enable = no (srv->cluster is NULL) every function here is a no-op and
+ * answers as a lone node would: no remote sessions, nothing published. Loop thread only.
+ *
+ * What Redis holds (docs/architecture.md, "The cluster: decisions and reasons"):
+ *   chatd:node:<name>   this node's lease: its incarnation, with a time to live of
+ *                       [cluster] lease_ms, renewed every third of it
+ *   chatd:users:<name>  a hash: user -> session count on that node, and under the
+ *                       empty field the node's change counter (see cluster_presence.c)
+ *   chatd:nodes         the set of node names with a hash
+ * and the channels chatd:all (presence changes, "a node is gone") and
+ * chatd:node:<name> (messages for that node: cluster_publish). */
+#ifndef CHATD_HOST_CLUSTER_H
+#define CHATD_HOST_CLUSTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct evbuffer;
+
+/* Start the link to Redis and the node's lease (nothing with enable = no). Reads the
+ * password file; -1 with the reason in err. The link connects on the loop, later. */
+int cluster_start(struct server *srv, char *err, size_t errlen);
+/* Close the link (the lease lapses on its own) and free the replica. */
+void cluster_stop(struct server *srv);
+
+/* users.c: `user` now has `local` sessions on this node (after a login or logout). */
+void cluster_local_sessions(struct server *srv, const char *user, size_t local);
+
+/* Sessions `user` has on other nodes, as this node's replica knows them: 0 with no
+ * cluster or while Redis is down. */
+size_t cluster_remote_sessions(const struct server *srv, const char *user);
+/* The names of the other nodes where `user` has a session, at most cap of them, into
+ * nodes (valid until the loop turns). Returns how many there are (may exceed cap). */
+size_t cluster_user_nodes(const struct server *srv, const char *user, const char **nodes,
+                          size_t cap);
+
+/* Publish `payload` (any bytes) on node's channel chatd:node:<node>. -1 with no cluster,
+ * while Redis is down, or out of memory: the caller treats the node as unreachable.
+ * Redis drops a publish no node listens to; nothing confirms delivery. */
+int cluster_publish(struct server *srv, const char *node, const char *payload, size_t len);
+
+/* A message published to this node's channel, as it was published. */
+typedef void (*cluster_receive_fn)(struct server *srv, const char *payload, size_t len, void *arg);
+/* Set the one receiver (NULL: none; messages are then dropped). */
+void cluster_on_receive(struct server *srv, cluster_receive_fn fn, void *arg);
+
+/* A user's presence in the cluster changed through another node (their first session
+ * anywhere began, or their last one ended, a node's loss included). Changes made by
+ * this node's own sessions are users.c's and are not reported here. */
+typedef void (*cluster_presence_fn)(struct server *srv, const char *user, int online, void *arg);
+/* Set the one listener (NULL: none). */
+void cluster_on_presence(struct server *srv, cluster_presence_fn fn, void *arg);
+
+/* 1 with no cluster or while Redis is up, else 0 (/healthz). */
+int cluster_redis_up(const struct server *srv);
+/* The cluster's series for /metrics (nothing with no cluster). */
+void cluster_render_metrics(const struct server *srv, struct evbuffer *out);
+
+#endif

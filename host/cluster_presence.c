@@ -1,0 +1,694 @@
+/* cluster_presence.c - the node's lease and users in Redis, and its replica of the
+ * other nodes' users (cluster.h).
+ *
+ * Every change a node makes to its hash carries its change counter (seq, started at
+ * the clock's microseconds so a new incarnation counts above the old one): the hash
+ * holds it under the empty field, written in the same command (or MULTI) as the
+ * change, and the change is published as "u <node> <seq> <count> <user>". Counts are
+ * absolute, so applying one twice changes nothing, and a full read of a node's hash
+ * (after a (re)connect, or when the node says "s <node> <seq>": I rewrote my hash)
+ * never undoes a newer change that arrived before its reply: per user the replica keeps
+ * the seq it was last set at, and a user removed while a read is in flight stays as a
+ * tombstone (count 0) until the read is applied.
+ *
+ * A node whose lease key is gone is dropped by a Lua script that checks the lease and
+ * deletes the hash atomically (so a node restarting meanwhile keeps its new hash), and
+ * publishes "d <node>"; every node drops it from its replica on that message or on not
+ * finding it in chatd:nodes at its next check. */
+#include "cluster.h"
+
+#include "cluster_link.h"
+#include "log.h"
+#include "server.h"
+#include "users.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define NODES_KEY   "chatd:nodes"
+#define ALL_CHANNEL "chatd:all"
+#define CHECK_MS    1000
+/* Users per HSET when the whole hash is written. */
+#define HSET_CHUNK 500
+
+static const char drop_script[] = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+                                  "redis.call('DEL', KEYS[2]) "
+                                  "redis.call('SREM', KEYS[3], ARGV[1]) "
+                                  "redis.call('PUBLISH', ARGV[2], 'd ' .. ARGV[1]) "
+                                  "return 1";
+
+struct remote_user {
+    char *name;
+    uint64_t count; /* 0: a tombstone, while a read of the node is in flight */
+    uint64_t seq;
+    UT_hash_handle hh;
+};
+
+struct remote_node {
+    char *name;
+    struct remote_user *users;
+    unsigned reads; /* full reads in flight */
+    int listed;     /* found in chatd:nodes by the last check */
+    struct remote_node *next;
+};
+
+struct cluster {
+    struct server *srv;
+    struct cluster_link *link;
+    const char *node; /* srv->cfg->cluster.node */
+    char lease_key[64], users_key[64], channel[64];
+    char incarnation[33];
+    uint64_t seq;
+    int64_t lease_ms;
+    struct event *renew_ev, *check_ev;
+    int renew_pending;
+    struct remote_node *nodes;
+    cluster_receive_fn receive;
+    void *receive_arg;
+    cluster_presence_fn presence;
+    void *presence_arg;
+    uint64_t published, received, nodes_dropped;
+};
+
+/* A full read's reply and for which node. */
+struct node_read {
+    struct cluster *c;
+    char *node;
+};
+
+static int command(struct cluster *c, cluster_reply_fn done, void *arg, int argc, const char **argv)
+{
+    size_t lens[16];
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    return cluster_link_command(c->link, done, arg, argc, argv, lens);
+}
+
+static struct remote_node *node_find(struct cluster *c, const char *name, size_t len)
+{
+    for (struct remote_node *n = c->nodes; n; n = n->next)
+        if (strlen(n->name) == len && memcmp(n->name, name, len) == 0)
+            return n;
+    return NULL;
+}
+
+static struct remote_node *node_get(struct cluster *c, const char *name, size_t len)
+{
+    struct remote_node *n = node_find(c, name, len);
+    if (n)
+        return n;
+    if (!(n = calloc(1, sizeof(*n))) || !(n->name = strndup(name, len))) {
+        free(n);
+        return NULL;
+    }
+    n->next = c->nodes;
+    c->nodes = n;
+    return n;
+}
+
+static uint64_t remote_count(const struct cluster *c, const char *user)
+{
+    uint64_t total = 0;
+    for (const struct remote_node *n = c->nodes; n; n = n->next) {
+        struct remote_user *u;
+        HASH_FIND_STR(n->users, user, u);
+        if (u)
+            total += u->count;
+    }
+    return total;
+}
+
+static int online(struct cluster *c, const char *user)
+{
+    return users_find(c->srv, user) != NULL || remote_count(c, user) > 0;
+}
+
+/* Tell the listener when user's presence in the cluster is not what it was. */
+static void presence_after(struct cluster *c, const char *user, int before)
+{
+    int now = online(c, user);
+    if (now != before && c->presence)
+        c->presence(c->srv, user, now, c->presence_arg);
+}
+
+static void user_remove(struct remote_node *n, struct remote_user *u)
+{
+    HASH_DEL(n->users, u);
+    free(u->name);
+    free(u);
+}
+
+/* Set user's count on node n at seq (0: gone), unless the replica knows a later one. */
+static void user_set(struct cluster *c, struct remote_node *n, const char *user, size_t len,
+                     uint64_t count, uint64_t seq)
+{
+    char *name = strndup(user, len);
+    if (!name)
+        return;
+    struct remote_user *u;
+    HASH_FIND_STR(n->users, name, u);
+    if (u && u->seq >= seq) {
+        free(name);
+        return;
+    }
+    int before = online(c, name);
+    if (!u && (count > 0 || n->reads)) {
+        if (!(u = calloc(1, sizeof(*u)))) {
+            free(name);
+            return;
+        }
+        u->name = strdup(name);
+        if (!u->name) {
+            free(u);
+            free(name);
+            return;
+        }
+        HASH_ADD_KEYPTR(hh, n->users, u->name, strlen(u->name), u);
+    }
+    if (u && count == 0 && !n->reads) {
+        user_remove(n, u);
+    } else if (u) {
+        u->count = count;
+        u->seq = seq;
+    }
+    presence_after(c, name, before);
+    free(name);
+}
+
+static void node_drop(struct cluster *c, struct remote_node *n)
+{
+    for (struct remote_node **at = &c->nodes; *at; at = &(*at)->next) {
+        if (*at == n) {
+            *at = n->next;
+            break;
+        }
+    }
+    struct remote_user *u, *tmp;
+    HASH_ITER (hh, n->users, u, tmp) {
+        HASH_DEL(n->users, u);
+        if (u->count > 0 && c->presence && !online(c, u->name))
+            c->presence(c->srv, u->name, 0, c->presence_arg);
+        free(u->name);
+        free(u);
+    }
+    free(n->name);
+    free(n);
+}
+
+static void drop_all(struct cluster *c)
+{
+    while (c->nodes)
+        node_drop(c, c->nodes);
+}
+
+/* A full read of one node's hash: the users at the hash's seq. A hash that is gone
+ * means the node is. */
+static void on_node_read(redisReply *r, void *arg)
+{
+    struct node_read *rd = arg;
+    struct cluster *c = rd->c;
+    struct remote_node *n = r ? node_find(c, rd->node, strlen(rd->node)) : NULL;
+    if (n)
+        n->reads--;
+    if (n && r->type == REDIS_REPLY_ARRAY && r->elements == 0) {
+        node_drop(c, n);
+    } else if (n && r->type == REDIS_REPLY_ARRAY && r->elements % 2 == 0) {
+        uint64_t seq = 0;
+        for (size_t i = 0; i < r->elements; i += 2)
+            if (r->element[i]->len == 0)
+                seq = strtoull(r->element[i + 1]->str, NULL, 10);
+        /* Users the read does not hold, set at or before it, are gone. */
+        struct remote_user *u, *tmp;
+        HASH_ITER (hh, n->users, u, tmp) {
+            if (u->seq > seq)
+                continue;
+            int listed = 0;
+            for (size_t i = 0; !listed && i < r->elements; i += 2)
+                listed = r->element[i]->len == strlen(u->name) &&
+                         memcmp(r->element[i]->str, u->name, r->element[i]->len) == 0;
+            if (!listed) {
+                char *name = u->name;
+                u->name = NULL;
+                int before = online(c, name);
+                HASH_DEL(n->users, u);
+                free(u);
+                presence_after(c, name, before);
+                free(name);
+            }
+        }
+        for (size_t i = 0; i < r->elements; i += 2)
+            if (r->element[i]->len > 0)
+                user_set(c, n, r->element[i]->str, r->element[i]->len,
+                         strtoull(r->element[i + 1]->str, NULL, 10), seq);
+        /* Tombstones have done their work once no read is in flight. */
+        HASH_ITER (hh, n->users, u, tmp)
+            if (!n->reads && u->count == 0)
+                user_remove(n, u);
+    }
+    free(rd->node);
+    free(rd);
+}
+
+static void read_node(struct cluster *c, const char *name, size_t len)
+{
+    struct remote_node *n = node_get(c, name, len);
+    struct node_read *rd = malloc(sizeof(*rd));
+    char key[96];
+    snprintf(key, sizeof(key), "chatd:users:%.*s", (int)len, name);
+    const char *argv[] = {"HGETALL", key};
+    if (!n || !rd || !(rd->node = strndup(name, len))) {
+        free(rd);
+        return;
+    }
+    rd->c = c;
+    if (command(c, on_node_read, rd, 2, argv) < 0) {
+        free(rd->node);
+        free(rd);
+        return;
+    }
+    n->reads++;
+}
+
+static void on_drop_script(redisReply *r, void *arg)
+{
+    struct node_read *rd = arg;
+    struct cluster *c = rd->c;
+    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        c->nodes_dropped++;
+        log_info("cluster: node %s lost its lease: its users are offline", rd->node);
+        struct remote_node *n = node_find(c, rd->node, strlen(rd->node));
+        if (n)
+            node_drop(c, n);
+    } else if (r && r->type == REDIS_REPLY_ERROR) {
+        log_warn("cluster: the lease check failed: %s", r->str);
+    }
+    free(rd->node);
+    free(rd);
+}
+
+/* The check: drop nodes whose lease is gone, read nodes the replica misses, forget
+ * those no longer listed. */
+static void on_members(redisReply *r, void *arg)
+{
+    struct cluster *c = arg;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (struct remote_node *n = c->nodes; n; n = n->next)
+        n->listed = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *m = r->element[i];
+        if (m->type != REDIS_REPLY_STRING ||
+            (m->len == strlen(c->node) && memcmp(m->str, c->node, m->len) == 0))
+            continue;
+        if (!node_find(c, m->str, m->len))
+            read_node(c, m->str, m->len);
+        struct remote_node *n = node_find(c, m->str, m->len);
+        if (n)
+            n->listed = 1;
+        struct node_read *rd = malloc(sizeof(*rd));
+        if (!rd || !(rd->node = strndup(m->str, m->len))) {
+            free(rd);
+            continue;
+        }
+        rd->c = c;
+        char lease[96], users[96];
+        snprintf(lease, sizeof(lease), "chatd:node:%s", rd->node);
+        snprintf(users, sizeof(users), "chatd:users:%s", rd->node);
+        const char *argv[] = {"EVAL", drop_script, "3",      lease,
+                              users,  NODES_KEY,   rd->node, ALL_CHANNEL};
+        if (command(c, on_drop_script, rd, 8, argv) < 0) {
+            free(rd->node);
+            free(rd);
+        }
+    }
+    for (struct remote_node *n = c->nodes, *next; n; n = next) {
+        next = n->next;
+        if (!n->listed && !n->reads)
+            node_drop(c, n);
+    }
+}
+
+static void on_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cluster *c = arg;
+    const char *argv[] = {"SMEMBERS", NODES_KEY};
+    command(c, on_members, c, 2, argv);
+}
+
+static void publish_all(struct cluster *c, const char *text)
+{
+    const char *argv[] = {"PUBLISH", ALL_CHANNEL, text};
+    if (command(c, NULL, NULL, 3, argv) == 0)
+        c->published++;
+}
+
+static void on_registered(redisReply *r, void *arg)
+{
+    struct cluster *c = arg;
+    if (r && r->type != REDIS_REPLY_ARRAY)
+        cluster_link_fail(c->link, r->type == REDIS_REPLY_ERROR ? r->str : "EXEC failed");
+}
+
+/* Write this node's whole hash, lease and membership in one transaction, then tell
+ * the others to read it. */
+static void register_node(struct cluster *c)
+{
+    char seq[24], lease_ms[24];
+    snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
+    snprintf(lease_ms, sizeof(lease_ms), "%" PRId64, c->lease_ms);
+    const char *multi[] = {"MULTI"};
+    const char *del[] = {"DEL", c->users_key};
+    command(c, NULL, NULL, 1, multi);
+    command(c, NULL, NULL, 2, del);
+    const char *argv[4 + 2 * HSET_CHUNK];
+    size_t lens[4 + 2 * HSET_CHUNK];
+    char counts[HSET_CHUNK][24];
+    int argc = 0;
+    struct user *u = c->srv->users;
+    do {
+        argc = 0;
+        argv[argc++] = "HSET";
+        argv[argc++] = c->users_key;
+        argv[argc++] = "";
+        argv[argc++] = seq;
+        for (size_t k = 0; u && k < HSET_CHUNK; k++, u = u->hh.next) {
+            snprintf(counts[k], sizeof(counts[k]), "%zu", u->n_sessions);
+            argv[argc++] = u->name;
+            argv[argc++] = counts[k];
+        }
+        for (int i = 0; i < argc; i++)
+            lens[i] = strlen(argv[i]);
+        cluster_link_command(c->link, NULL, NULL, argc, argv, lens);
+    } while (u);
+    const char *set[] = {"SET", c->lease_key, c->incarnation, "PX", lease_ms};
+    const char *sadd[] = {"SADD", NODES_KEY, c->node};
+    const char *exec[] = {"EXEC"};
+    command(c, NULL, NULL, 5, set);
+    command(c, NULL, NULL, 3, sadd);
+    command(c, on_registered, c, 1, exec);
+    char text[96];
+    snprintf(text, sizeof(text), "s %s %s", c->node, seq);
+    publish_all(c, text);
+}
+
+static void on_renewed(redisReply *r, void *arg)
+{
+    struct cluster *c = arg;
+    if (!r)
+        return;
+    c->renew_pending = 0;
+    if (r->type == REDIS_REPLY_NIL) {
+        /* The lease lapsed and the others dropped this node: write it all again. */
+        log_warn("cluster: this node's lease had lapsed; registering again");
+        register_node(c);
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        cluster_link_fail(c->link, r->str);
+    }
+}
+
+static void on_renew(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cluster *c = arg;
+    struct cluster_link_stats st;
+    cluster_link_get_stats(c->link, &st);
+    if (!st.up)
+        return;
+    if (c->renew_pending) {
+        /* Redis took a third of the lease without answering: the others will soon
+         * count this node as gone; a fresh connection registers it again. */
+        cluster_link_fail(c->link, "the lease renewal was not answered in time");
+        return;
+    }
+    char lease_ms[24];
+    snprintf(lease_ms, sizeof(lease_ms), "%" PRId64, c->lease_ms);
+    const char *argv[] = {"SET", c->lease_key, c->incarnation, "PX", lease_ms, "XX"};
+    if (command(c, on_renewed, c, 6, argv) == 0)
+        c->renew_pending = 1;
+}
+
+static void on_up(void *arg)
+{
+    struct cluster *c = arg;
+    c->renew_pending = 0;
+    register_node(c);
+    /* Subscribed before reading: no change is missed between the two. */
+    on_check(-1, 0, c);
+}
+
+static void on_down(void *arg)
+{
+    struct cluster *c = arg;
+    c->renew_pending = 0;
+    drop_all(c);
+}
+
+/* "u <node> <seq> <count> <user>", "s <node> <seq>", "d <node>". */
+static void on_all(struct cluster *c, const char *p, size_t len)
+{
+    const char *end = p + len;
+    if (len < 3 || p[1] != ' ')
+        return;
+    char kind = p[0];
+    const char *node = p + 2;
+    const char *node_end = memchr(node, ' ', (size_t)(end - node));
+    size_t node_len = (size_t)((node_end ? node_end : end) - node);
+    if (node_len == strlen(c->node) && memcmp(node, c->node, node_len) == 0)
+        return; /* this node's own */
+    if (kind == 'd') {
+        struct remote_node *n = node_find(c, node, node_len);
+        if (n)
+            node_drop(c, n);
+        return;
+    }
+    if (kind == 's') {
+        read_node(c, node, node_len);
+        return;
+    }
+    if (kind != 'u' || !node_end)
+        return;
+    char fields[64];
+    size_t flen = (size_t)(end - node_end - 1);
+    memcpy(fields, node_end + 1, flen < sizeof(fields) - 1 ? flen : sizeof(fields) - 1);
+    fields[flen < sizeof(fields) - 1 ? flen : sizeof(fields) - 1] = '\0';
+    unsigned long long seq, count;
+    int user_at = 0;
+    if (sscanf(fields, "%llu %llu %n", &seq, &count, &user_at) != 2 || user_at == 0)
+        return;
+    const char *user = node_end + 1 + user_at;
+    struct remote_node *n = user < end ? node_get(c, node, node_len) : NULL;
+    if (n)
+        user_set(c, n, user, (size_t)(end - user), count, seq);
+}
+
+static void on_message(void *arg, const char *channel, size_t channel_len, const char *payload,
+                       size_t len)
+{
+    struct cluster *c = arg;
+    c->received++;
+    if (channel_len == strlen(c->channel) && memcmp(channel, c->channel, channel_len) == 0) {
+        if (c->receive)
+            c->receive(c->srv, payload, len, c->receive_arg);
+        return;
+    }
+    on_all(c, payload, len);
+}
+
+void cluster_local_sessions(struct server *srv, const char *user, size_t local)
+{
+    struct cluster *c = srv->cluster;
+    if (!c)
+        return;
+    struct cluster_link_stats st;
+    cluster_link_get_stats(c->link, &st);
+    if (!st.up)
+        return; /* written whole when the link is back */
+    char seq[24], count[24];
+    snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
+    snprintf(count, sizeof(count), "%zu", local);
+    if (local > 0) {
+        const char *argv[] = {"HSET", c->users_key, user, count, "", seq};
+        command(c, NULL, NULL, 6, argv);
+    } else {
+        const char *multi[] = {"MULTI"}, *exec[] = {"EXEC"};
+        const char *hdel[] = {"HDEL", c->users_key, user};
+        const char *hset[] = {"HSET", c->users_key, "", seq};
+        command(c, NULL, NULL, 1, multi);
+        command(c, NULL, NULL, 3, hdel);
+        command(c, NULL, NULL, 4, hset);
+        command(c, NULL, NULL, 1, exec);
+    }
+    size_t n = strlen(c->node) + strlen(user) + 64;
+    char *text = malloc(n);
+    if (!text)
+        return;
+    snprintf(text, n, "u %s %s %s %s", c->node, seq, count, user);
+    publish_all(c, text);
+    free(text);
+}
+
+size_t cluster_remote_sessions(const struct server *srv, const char *user)
+{
+    return srv->cluster && user ? (size_t)remote_count(srv->cluster, user) : 0;
+}
+
+size_t cluster_user_nodes(const struct server *srv, const char *user, const char **nodes,
+                          size_t cap)
+{
+    size_t found = 0;
+    for (const struct remote_node *n = srv->cluster && user ? srv->cluster->nodes : NULL; n;
+         n = n->next) {
+        struct remote_user *u;
+        HASH_FIND_STR(n->users, user, u);
+        if (!u || u->count == 0)
+            continue;
+        if (found < cap)
+            nodes[found] = n->name;
+        found++;
+    }
+    return found;
+}
+
+int cluster_publish(struct server *srv, const char *node, const char *payload, size_t len)
+{
+    struct cluster *c = srv->cluster;
+    if (!c || !node)
+        return -1;
+    char channel[96];
+    snprintf(channel, sizeof(channel), "chatd:node:%s", node);
+    const char *argv[] = {"PUBLISH", channel, payload};
+    const size_t lens[] = {7, strlen(channel), len};
+    if (cluster_link_command(c->link, NULL, NULL, 3, argv, lens) < 0)
+        return -1;
+    c->published++;
+    return 0;
+}
+
+void cluster_on_receive(struct server *srv, cluster_receive_fn fn, void *arg)
+{
+    if (srv->cluster) {
+        srv->cluster->receive = fn;
+        srv->cluster->receive_arg = arg;
+    }
+}
+
+void cluster_on_presence(struct server *srv, cluster_presence_fn fn, void *arg)
+{
+    if (srv->cluster) {
+        srv->cluster->presence = fn;
+        srv->cluster->presence_arg = arg;
+    }
+}
+
+int cluster_redis_up(const struct server *srv)
+{
+    if (!srv->cluster)
+        return 1;
+    struct cluster_link_stats st;
+    cluster_link_get_stats(srv->cluster->link, &st);
+    return st.up;
+}
+
+void cluster_render_metrics(const struct server *srv, struct evbuffer *out)
+{
+    const struct cluster *c = srv->cluster;
+    if (!c)
+        return;
+    struct cluster_link_stats st;
+    cluster_link_get_stats(c->link, &st);
+    size_t nodes = 0, users = 0;
+    for (const struct remote_node *n = c->nodes; n; n = n->next) {
+        nodes++;
+        const struct remote_user *u, *tmp;
+        HASH_ITER (hh, n->users, u, tmp)
+            users += u->count > 0;
+    }
+    metrics_gauge(out, "chatd_cluster_redis_up", "1 while the link to Redis is up.", st.up);
+    metrics_counter(out, "chatd_cluster_reconnects_total",
+                    "Times the link to Redis came back after a loss.", st.reconnects);
+    metrics_counter(out, "chatd_cluster_connect_failures_total",
+                    "Attempts to connect to Redis that failed or timed out.", st.connect_failures);
+    metrics_counter(out, "chatd_cluster_published_total", "Messages published to Redis.",
+                    c->published);
+    metrics_counter(out, "chatd_cluster_received_total",
+                    "Messages received from Redis (presence and for this node).", c->received);
+    metrics_counter(out, "chatd_cluster_nodes_dropped_total",
+                    "Other nodes this node found without a lease and dropped.", c->nodes_dropped);
+    metrics_gauge(out, "chatd_cluster_nodes", "Other nodes in this node's replica.", (double)nodes);
+    metrics_gauge(out, "chatd_cluster_remote_users",
+                  "Users online on other nodes, counted once per node.", (double)users);
+}
+
+int cluster_start(struct server *srv, char *err, size_t errlen)
+{
+    const struct config_cluster *cfg = &srv->cfg->cluster;
+    if (!cfg->enable)
+        return 0;
+    struct cluster *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    c->srv = srv;
+    c->node = cfg->node;
+    c->lease_ms = cfg->lease_ms;
+    snprintf(c->lease_key, sizeof(c->lease_key), "chatd:node:%s", c->node);
+    snprintf(c->users_key, sizeof(c->users_key), "chatd:users:%s", c->node);
+    snprintf(c->channel, sizeof(c->channel), "chatd:node:%s", c->node);
+    unsigned char random[16];
+    evutil_secure_rng_get_bytes(random, sizeof(random));
+    for (size_t i = 0; i < sizeof(random); i++)
+        snprintf(c->incarnation + 2 * i, 3, "%02x", random[i]);
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    c->seq = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_usec;
+    const char *channels[] = {ALL_CHANNEL, c->channel};
+    const struct cluster_link_handlers handlers = {
+        .up = on_up, .down = on_down, .message = on_message, .arg = c};
+    c->link = cluster_link_new(srv->base, cfg, channels, 2, &handlers, err, errlen);
+    c->renew_ev = event_new(srv->base, -1, EV_PERSIST, on_renew, c);
+    c->check_ev = event_new(srv->base, -1, EV_PERSIST, on_check, c);
+    if (!c->link || !c->renew_ev || !c->check_ev) {
+        if (c->link)
+            snprintf(err, errlen, "out of memory");
+        srv->cluster = c;
+        cluster_stop(srv);
+        return -1;
+    }
+    struct timeval renew = {(time_t)(c->lease_ms / 3 / 1000),
+                            (suseconds_t)(c->lease_ms / 3 % 1000) * 1000};
+    struct timeval check = {CHECK_MS / 1000, 0};
+    event_add(c->renew_ev, &renew);
+    event_add(c->check_ev, &check);
+    srv->cluster = c;
+    log_info("cluster: node %s (incarnation %s), Redis at %s, lease %lld ms", c->node,
+             c->incarnation, cfg->redis, (long long)c->lease_ms);
+    return 0;
+}
+
+void cluster_stop(struct server *srv)
+{
+    struct cluster *c = srv->cluster;
+    if (!c)
+        return;
+    srv->cluster = NULL;
+    /* First the link: the callbacks of its commands in flight still see c. */
+    cluster_link_free(c->link);
+    if (c->renew_ev)
+        event_free(c->renew_ev);
+    if (c->check_ev)
+        event_free(c->check_ev);
+    c->presence = NULL;
+    drop_all(c);
+    free(c);
+}
