@@ -126,6 +126,14 @@ void users_unbind(struct server *srv, struct session *s)
     }
 }
 
+void users_lost_elsewhere(struct server *srv, const char *name)
+{
+    if (users_find(srv, name))
+        return;
+    emit(srv, CHATD_EVENT_LOGOUT, 0, name, 1);
+    hooks_presence_changed(srv, name, 0);
+}
+
 size_t users_unbind_others(struct server *srv, const char *name, chatd_session_id keep)
 {
     size_t ended = 0;
