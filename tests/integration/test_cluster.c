@@ -128,14 +128,20 @@ static double metric(const struct node *n, const char *name)
     return value;
 }
 
-static void wait_metric(const struct node *n, const char *name, double want)
+/* Wait until name is `want` (or at least want, with at_least). */
+static void wait_metric_is(const struct node *n, const char *name, double want, int at_least)
 {
     long long start = chatd_now_ms();
-    while (metric(n, name) != want) {
+    for (double v; (v = metric(n, name)) != want && !(at_least && v > want);) {
         ck_assert_msg(chatd_now_ms() - start < WAIT_MS, "%s never became %g (is %g)", name, want,
-                      metric(n, name));
+                      v);
         chatd_sleep_ms(20);
     }
+}
+
+static void wait_metric(const struct node *n, const char *name, double want)
+{
+    wait_metric_is(n, name, want, 0);
 }
 
 /* n's /healthz response, headers and body (caller frees). */
@@ -173,8 +179,17 @@ START_TEST(a_user_on_one_node_is_online_on_the_other)
     ck_assert_double_eq(metric(&b, "chatd_cluster_nodes"), 1);
     ck_assert_int_eq(friend_online(alice, "bob"), 1);
 
-    /* A second session elsewhere keeps her online when the first logs out. */
-    struct test_client *alice2 = user_on(&b, "alice");
+    /* A second session elsewhere keeps her online when the first logs out. It gets
+     * her friends in its login reply: the login events' first_or_last stay this
+     * node's, which the friends plugin keeps its lists on. */
+    struct test_client *alice2 = chatd_proc_connect(&b.proc);
+    json_t *login = ask(alice2, "{\"cmd\":\"login\",\"user\":\"alice\",\"passwd\":\"pass word\"}");
+    ck_assert_str_eq(chatd_json_str(login, "result"), "success");
+    json_t *fri = json_object_get(login, "fri");
+    ck_assert_msg(json_array_size(fri) == 1 &&
+                      strcmp(json_string_value(json_array_get(fri, 0)), "bob") == 0,
+                  "fri: %s", json_dumps(login, 0));
+    json_decref(login);
     expect_result(alice, "{\"cmd\":\"logout\"}", "success");
     ck_assert_int_eq(friend_online(bob, "alice"), 1);
     expect_result(alice2, "{\"cmd\":\"logout\"}", "success");
@@ -244,6 +259,7 @@ START_TEST(nodes_serve_their_own_users_while_redis_is_down_and_rebuild_after)
 
     redis_proc_stop(&redis);
     wait_metric(&b, "chatd_cluster_redis_up", 0);
+    wait_metric(&a, "chatd_cluster_redis_up", 0);
     char *health = healthz(&b);
     ck_assert_msg(strstr(health, " 200 ") && strstr(health, "\r\n\r\nok\nredis: down\n"), "%s",
                   health);
@@ -285,7 +301,7 @@ START_TEST(a_node_starts_without_redis_and_healthz_follows_required)
     start_node(&b, "b", "cluster.required=yes");
     struct test_client *alice = user_on(&a, "alice");
     expect_result(alice, "{\"cmd\":\"ping\"}", "success");
-    wait_metric(&a, "chatd_cluster_connect_failures_total", 2);
+    wait_metric_is(&a, "chatd_cluster_connect_failures_total", 2, 1);
     char *health = healthz(&a);
     ck_assert_msg(strstr(health, " 200 ") && strstr(health, "\r\n\r\nok\nredis: down\n"), "%s",
                   health);
