@@ -19,7 +19,6 @@ struct online_user {
     char (*friends)[CHAT_NAME_MAX + 1];
     size_t n_friends, cap_friends;
     int loaded, loading;
-    size_t sessions; /* this node's (LOGIN events less LOGOUT events) */
     /* The session of the first LOGIN: its user.login hook announces the user online.
      * (A LOGIN replayed to a reloaded instance gets no hook: nothing is announced.) */
     chatd_session_id announce;

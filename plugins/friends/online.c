@@ -1,14 +1,14 @@
 /* online.c - users online, their friend lists, presence, and "fri" in login_reply.
  *
- * A user's first LOGIN event on this node makes their entry and starts a job that reads
- * their friends. The user.login hook that accounts runs right after (before
- * login_reply) waits for that list if it is still being read, puts it into the reply as
- * "fri", and, for the session that came first in the cluster (first_or_last), tells the
- * user's friends online anywhere (user_session_count) they are online. Their last
- * LOGOUT in the cluster tells the same friends they are offline, from memory; the entry
- * goes with their last session here. A LOGOUT with no session (a node that died held
- * their last one: the host of the node that found it dead raises it) reads the list
- * first, since no entry is here. */
+ * A user's first LOGIN event on this node (first_or_last is this node's) makes their
+ * entry and starts a job that reads their friends. The user.login hook that accounts
+ * runs right after (before login_reply) waits for that list if it is still being read,
+ * puts it into the reply as "fri", and, when that session is the user's only one in the
+ * cluster (user_session_count), tells the user's friends online anywhere they are
+ * online. Their last LOGOUT here tells the same friends they are offline, from memory,
+ * when no session of theirs is left elsewhere either. A LOGOUT with no session (their
+ * last one was on a node that died: the node that found it dead raises it) reads the
+ * list first, since no entry is here. */
 #include "friends.h"
 
 #include <stdlib.h>
@@ -237,7 +237,7 @@ void friends_on_event(enum chatd_event event, chatd_session_id session, const ch
             tell_gone(f, user);
         return;
     }
-    if (event == CHATD_EVENT_LOGIN && !u && strlen(user) <= CHAT_NAME_MAX) {
+    if (event == CHATD_EVENT_LOGIN && first_or_last && !u && strlen(user) <= CHAT_NAME_MAX) {
         u = calloc(1, sizeof(*u));
         if (!u) { /* the user.login hook then finds no entry: "fri" stays empty */
             f->host->log(f->self, CHATD_LOG_ERROR,
@@ -246,23 +246,21 @@ void friends_on_event(enum chatd_event event, chatd_session_id session, const ch
         }
         strcpy(u->name, user);
         u->generation = ++f->next_generation;
-        u->announce = first_or_last ? session : 0;
+        /* First in the cluster: nobody else of theirs is online anywhere. */
+        u->announce = f->host->user_session_count(f->self, user) == 1 ? session : 0;
         HASH_ADD_STR(f->online, name, u);
         int rc = load(f, u);
         if (rc != 0) /* the user.login hook tries again */
             f->host->log(f->self, CHATD_LOG_WARN, "cannot read the friends of %s: %s", user,
                          chatd_strerror(rc));
     }
-    if (event == CHATD_EVENT_LOGIN && u) {
-        u->sessions++;
-    } else if (event == CHATD_EVENT_LOGOUT && u) {
-        if (first_or_last && f->presence && u->loaded)
+    if (event == CHATD_EVENT_LOGOUT && first_or_last && u) {
+        /* Last here; offline when none is left on another node either. */
+        if (f->presence && u->loaded && f->host->user_session_count(f->self, user) == 0)
             tell_friends(f, u, "offline");
-        if (first_or_last || --u->sessions == 0) {
-            /* A login still waiting for the list has lost its session: it fails. */
-            resume_waiting(f, u, CHATD_ECLOSED);
-            online_free(f, u);
-        }
+        /* A login still waiting for the list has lost its session: it fails. */
+        resume_waiting(f, u, CHATD_ECLOSED);
+        online_free(f, u);
     }
 }
 
