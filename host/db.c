@@ -435,8 +435,7 @@ out:
     return status;
 }
 
-/* A plugin's statement binding more than the ABI allows. */
-static int over_plugin_limit(const char *sql, size_t nparams)
+int db_over_plugin_limit(const char *sql, size_t nparams)
 {
     if (nparams <= CHATD_DB_MAX_PARAMS)
         return 0;
@@ -448,15 +447,16 @@ static int over_plugin_limit(const char *sql, size_t nparams)
 int db_plugin_exec(struct chatd_db *db, const char *sql, const struct chatd_value *params,
                    size_t nparams, uint64_t *affected, uint64_t *insert_id)
 {
-    return over_plugin_limit(sql, nparams) ? CHATD_EINVAL
-                                           : db_exec(db, sql, params, nparams, affected, insert_id);
+    return db_over_plugin_limit(sql, nparams)
+               ? CHATD_EINVAL
+               : db_exec(db, sql, params, nparams, affected, insert_id);
 }
 
 int db_plugin_query(struct chatd_db *db, const char *sql, const struct chatd_value *params,
                     size_t nparams, chatd_row_fn on_row, void *arg)
 {
-    return over_plugin_limit(sql, nparams) ? CHATD_EINVAL
-                                           : db_query(db, sql, params, nparams, on_row, arg);
+    return db_over_plugin_limit(sql, nparams) ? CHATD_EINVAL
+                                              : db_query(db, sql, params, nparams, on_row, arg);
 }
 
 int db_simple(struct chatd_db *db, const char *sql)

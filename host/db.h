@@ -61,6 +61,8 @@ int db_exec(struct chatd_db *db, const char *sql, const struct chatd_value *para
             uint64_t *affected, uint64_t *insert_id);
 int db_query(struct chatd_db *db, const char *sql, const struct chatd_value *params, size_t nparams,
              chatd_row_fn on_row, void *arg);
+/* Whether a plugin's statement binds more than the ABI's CHATD_DB_MAX_PARAMS (logged). */
+int db_over_plugin_limit(const char *sql, size_t nparams);
 /* The host table's db_exec and db_query (see chatd/plugin.h): at most
  * CHATD_DB_MAX_PARAMS parameters, more is CHATD_EINVAL. */
 int db_plugin_exec(struct chatd_db *db, const char *sql, const struct chatd_value *params,

@@ -249,6 +249,17 @@ static int api_job_run(struct chatd_plugin *self, struct chatd_request *req,
     return rc;
 }
 
+/* db_query_rows within the ABI's parameter limit (the host's own calls may bind more). */
+static int api_db_query_rows(struct chatd_db *db, const char *sql, const struct chatd_value *params,
+                             size_t nparams, size_t max_rows, struct chatd_rows **out)
+{
+    if (db_over_plugin_limit(sql, nparams)) {
+        *out = NULL;
+        return CHATD_EINVAL;
+    }
+    return db_query_rows(db, sql, params, nparams, max_rows, out);
+}
+
 static size_t api_job_room(struct chatd_plugin *self, uint32_t flags)
 {
     return self->server->pool ? pool_room(self->server->pool, flags) : 0;
@@ -454,7 +465,7 @@ const struct chatd_host host_api = {
     .job_run = api_job_run,
     .monotonic_ms = api_monotonic_ms,
     .on_user_flushed = api_on_user_flushed,
-    .db_query_rows = db_query_rows,
+    .db_query_rows = api_db_query_rows,
     .rows_free = db_rows_free,
     .hook_add = api_hook_add,
     .hook_run = api_hook_run,
