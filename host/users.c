@@ -3,6 +3,7 @@
 #include "users.h"
 
 #include "cluster.h"
+#include "cluster_order.h"
 #include "flush_watch.h"
 #include "hooks.h"
 #include "log.h"
@@ -86,6 +87,10 @@ int users_bind(struct server *srv, struct session *s, const char *name)
     srv->metrics.sessions_logged_in++;
     log_debug("session %llu logged in as %s", (unsigned long long)s->id, name);
     cluster_local_sessions(srv, u->name, u->n_sessions);
+    /* The other nodes learn of a first session here with that change (or, Redis down,
+     * with the next, which writes the whole hash again). */
+    if (u->n_sessions == 1)
+        cluster_order_login(srv, u->name, cluster_change_seq(srv) + !cluster_redis_up(srv));
     /* The event's first_or_last is this node's: plugins keep per-node state on it (the
      * friends plugin its online users' lists). presence.changed is the cluster's. */
     emit(srv, CHATD_EVENT_LOGIN, s->id, u->name, u->n_sessions == 1);
@@ -123,6 +128,14 @@ void users_unbind(struct server *srv, struct session *s)
         free(u->name);
         free(u);
     }
+}
+
+void users_lost_elsewhere(struct server *srv, const char *name)
+{
+    if (users_find(srv, name))
+        return;
+    emit(srv, CHATD_EVENT_LOGOUT, 0, name, 1);
+    hooks_presence_changed(srv, name, 0);
 }
 
 size_t users_unbind_others(struct server *srv, const char *name, chatd_session_id keep)
