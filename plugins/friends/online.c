@@ -6,9 +6,10 @@
  * puts it into the reply as "fri", and, when that session is the user's only one in the
  * cluster (user_session_count), tells the user's friends online anywhere they are
  * online. Their last LOGOUT here tells the same friends they are offline, from memory,
- * when no session of theirs is left elsewhere either. A LOGOUT with no session (their
- * last one was on a node that died: the node that found it dead raises it) reads the
- * list first, since no entry is here. */
+ * when no session of theirs is left elsewhere either, then reads the list for friends
+ * added on another node meanwhile (which could not tell this one). A LOGOUT with no
+ * session (their last one was on a node that died: the node that found it dead raises
+ * it) reads the list first, since no entry is here. */
 #include "friends.h"
 
 #include <stdlib.h>
@@ -129,6 +130,7 @@ struct load_job {
     char user[CHAT_NAME_MAX + 1];
     uint64_t generation;
     struct chatd_rows *rows;
+    struct online_user told; /* tell_gone: the friends already told (a list moved here) */
 };
 
 static int load_work(struct chatd_db *db, void *arg)
@@ -179,7 +181,8 @@ static int load(struct friends *f, struct online_user *u)
     return rc;
 }
 
-/* A user gone with a node that died: their friends are read, then told. */
+/* A user gone: their friends are read, then those not told yet are told, unless the
+ * user came back meanwhile (their login announced them). */
 static void gone_done(struct chatd_request *req, void *arg, int status)
 {
     (void)req;
@@ -188,29 +191,41 @@ static void gone_done(struct chatd_request *req, void *arg, int status)
     struct online_user gone = {0};
     strcpy(gone.name, j->user);
     for (size_t r = 0; status == 0 && j->rows && r < j->rows->n_rows; r++)
-        if (add_friend(&gone, chat_cell(j->rows, r, 0)) != 0)
+        if (!has_friend(&j->told, chat_cell(j->rows, r, 0)) &&
+            add_friend(&gone, chat_cell(j->rows, r, 0)) != 0)
             status = CHATD_ENOMEM;
-    if (status == 0)
-        tell_friends(f, &gone, "offline");
-    else
+    if (status != 0)
         f->host->log(f->self, CHATD_LOG_ERROR, "cannot tell the friends of %s they are offline: %s",
                      j->user, chatd_strerror(status));
+    else if (f->host->user_session_count(f->self, j->user) == 0)
+        tell_friends(f, &gone, "offline");
     free(gone.friends);
+    free(j->told.friends);
     f->host->rows_free(j->rows);
     free(j);
 }
 
-static void tell_gone(struct friends *f, const char *user)
+/* Read user's friends and tell those not in told (may be NULL; its list is moved into
+ * the job) that the user is offline. */
+static void tell_gone(struct friends *f, const char *user, struct online_user *told)
 {
     struct load_job *j = strlen(user) <= CHAT_NAME_MAX ? calloc(1, sizeof(*j)) : NULL;
     if (!j)
         return;
     j->f = f;
     strcpy(j->user, user);
+    if (told) {
+        j->told.friends = told->friends;
+        j->told.n_friends = told->n_friends;
+        told->friends = NULL;
+        told->n_friends = told->cap_friends = 0;
+    }
     static const struct chatd_job job = {
         .work = load_work, .done = gone_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
-    if (f->host->job_submit(f->self, NULL, &job, j) != 0)
+    if (f->host->job_submit(f->self, NULL, &job, j) != 0) {
+        free(j->told.friends);
         free(j);
+    }
 }
 
 /* ---- events and the user.login hook --------------------------------------------- */
@@ -234,7 +249,7 @@ void friends_on_event(enum chatd_event event, chatd_session_id session, const ch
     struct online_user *u = find(f, user);
     if (event == CHATD_EVENT_LOGOUT && session == 0 && first_or_last && !u) {
         if (f->presence)
-            tell_gone(f, user);
+            tell_gone(f, user, NULL);
         return;
     }
     if (event == CHATD_EVENT_LOGIN && first_or_last && !u && strlen(user) <= CHAT_NAME_MAX) {
@@ -255,9 +270,13 @@ void friends_on_event(enum chatd_event event, chatd_session_id session, const ch
                          chatd_strerror(rc));
     }
     if (event == CHATD_EVENT_LOGOUT && first_or_last && u) {
-        /* Last here; offline when none is left on another node either. */
-        if (f->presence && u->loaded && f->host->user_session_count(f->self, user) == 0)
+        /* Last here; offline when none is left on another node either. A friendship
+         * added on another node while the user was online here is missing from u's list
+         * (that node cannot tell this one): the stored list is read, and the rest told. */
+        if (f->presence && u->loaded && f->host->user_session_count(f->self, user) == 0) {
             tell_friends(f, u, "offline");
+            tell_gone(f, user, u);
+        }
         /* A login still waiting for the list has lost its session: it fails. */
         resume_waiting(f, u, CHATD_ECLOSED);
         online_free(f, u);

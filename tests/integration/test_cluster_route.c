@@ -395,6 +395,14 @@ START_TEST(presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_us
     struct test_client *bob = login_on(&b, "pbob", NULL);
     struct test_client *alice = login_on(&a, "palice", NULL);
     expect_result(alice, "{\"cmd\":\"add_friend\",\"friend\":\"pbob\"}", "success");
+    /* Node b read pbob's friends before node a made the friendship: his logout tells
+     * palice all the same. */
+    static struct inbox alice_in;
+    memset(&alice_in, 0, sizeof(alice_in));
+    test_client_close(bob);
+    wait_presence(alice, &alice_in, "pbob", "offline");
+    json_decref(alice_in.pushes);
+    bob = login_on(&b, "pbob", NULL);
     static struct inbox bob_in;
     memset(&bob_in, 0, sizeof(bob_in));
     test_client_close(alice);
