@@ -3,15 +3,20 @@
  *     chatd_messages by the unique key (sender, client_msg_id), 16 at a time; a match
  *     is a repeat (not written, answered with the first message's id and time);
  *  2. the limits (post_quota.c) of posts to one recipient who was offline;
- *  3. the message rows, by multi-row INSERTs with their ids given (one statement per
- *     32 rows, its text made for that many: commit_sql), then the timeline rows the
- *     same way (64 a statement) (INSERT IGNORE: a row
- * written twice is one row), then rows for earlier messages (post_store_rows);
- *  4. its turn, then the counter raised to the batch's last id, and COMMIT.
- * Two batches may be in flight on two connections (post.c): the later one writes its
- * rows while the earlier one commits, and waits for its turn (the ticket order, which
- * is id order) only to raise the counter and commit. So readers never see a message
- * before every message with a smaller id that will ever be committed. */
+ *  3. its turn (the ticket order), then the ids: the counter raised by the number of
+ *     new messages (repeats and refused posts take none) under its row lock,
+ *     `UPDATE chatd_counters SET value = LAST_INSERT_ID(value + n)`, and the messages
+ *     numbered value - n + 1 .. value in queue order;
+ *  4. the message rows, by multi-row INSERTs (up to 1 << COMMIT_ROWS_SHIFT rows a
+ *     statement, texts made once for 2^k rows: commit_sql), then the timeline rows the
+ *     same way (INSERT IGNORE: a row written twice is one row), then rows for earlier
+ *     messages (post_store_rows); and COMMIT.
+ * The row lock is held until the commit, so ids are handed out in commit order, across
+ * every connection (and every node) that posts; a rolled-back batch rolls the counter
+ * back with it, leaving no hole. Two batches may be in flight on two connections
+ * (post.c): the later one does its reads while the earlier one writes and commits, and
+ * takes its turn before the counter, so the batches formed earlier (the sends of one
+ * session accepted earlier) get the smaller ids. */
 #include "post_internal.h"
 
 #include "db.h"
@@ -153,7 +158,39 @@ static int find_repeats(struct chatd_db *db, struct commit_batch *b)
     return rc == 0 && l.n > 0 ? lookup_run(db, &l) : rc;
 }
 
-/* ---- 3. rows ---------------------------------------------------------------------- */
+/* ---- 3. ids ----------------------------------------------------------------------- */
+
+/* Take the next n ids from the counter (its row stays locked until the commit) and
+ * number the batch's new messages with them, in queue order. */
+static int take_ids(struct chatd_db *db, struct commit_batch *b)
+{
+    int64_t n = 0;
+    for (const struct post_item *item = b->first; item; item = item->next)
+        n += written(item);
+    b->first_id = b->last_id = 0;
+    if (n == 0)
+        return 0;
+    struct chatd_value v = int64(n);
+    uint64_t affected = 0, value = 0;
+    int rc = db_exec(db,
+                     "UPDATE chatd_counters SET value = LAST_INSERT_ID(value + ?) "
+                     "WHERE name = 'message_id'",
+                     &v, 1, &affected, &value);
+    if (rc != 0)
+        return rc;
+    if (affected != 1 || value < (uint64_t)n) {
+        log_error("the message id counter (chatd_counters, 'message_id') is missing");
+        return CHATD_EDB;
+    }
+    b->last_id = (int64_t)value;
+    b->first_id = b->last_id - n + 1;
+    int64_t id = b->first_id;
+    for (struct post_item *item = b->first; item; item = item->next)
+        item->id = written(item) ? id++ : 0;
+    return 0;
+}
+
+/* ---- 4. rows ---------------------------------------------------------------------- */
 
 #define MSG_HEAD                                                                                   \
     "INSERT INTO chatd_messages (id, body, sender, conversation, ts, client_msg_id, flags) "       \
@@ -163,9 +200,9 @@ static int find_repeats(struct chatd_db *db, struct commit_batch *b)
 #define TL_HEAD  "INSERT IGNORE INTO chatd_timeline (user, message_id, sender) VALUES "
 #define TL_COLS  3
 #define TL_ROW   "(?, ?, ?)"
-_Static_assert(COMMIT_MESSAGE_ROWS *MSG_COLS <= CHATD_DB_MAX_PARAMS &&
-                   COMMIT_TIMELINE_ROWS * TL_COLS <= CHATD_DB_MAX_PARAMS,
-               "a statement binds at most CHATD_DB_MAX_PARAMS parameters");
+#define BIG_ROWS ((size_t)1 << COMMIT_ROWS_SHIFT)
+_Static_assert(MSG_COLS *BIG_ROWS <= DB_HOST_MAX_PARAMS && TL_COLS <= MSG_COLS,
+               "a statement binds at most DB_HOST_MAX_PARAMS parameters");
 
 /* head, then n times row, comma separated. */
 static char *rows_sql(const char *head, const char *row, size_t n)
@@ -191,51 +228,70 @@ static char *rows_sql(const char *head, const char *row, size_t n)
 
 int commit_sql_init(struct commit_sql *sql)
 {
-    for (size_t i = 0; i < COMMIT_MESSAGE_ROWS; i++)
-        if (!(sql->messages[i] = rows_sql(MSG_HEAD, MSG_ROW, i + 1)))
-            return -1;
-    for (size_t i = 0; i < COMMIT_TIMELINE_ROWS; i++)
-        if (!(sql->timeline[i] = rows_sql(TL_HEAD, TL_ROW, i + 1)))
+    for (size_t k = 0; k < COMMIT_SQL_SIZES; k++)
+        if (!(sql->messages[k] = rows_sql(MSG_HEAD, MSG_ROW, (size_t)1 << k)) ||
+            !(sql->timeline[k] = rows_sql(TL_HEAD, TL_ROW, (size_t)1 << k)))
             return -1;
     return 0;
 }
 
 void commit_sql_free(struct commit_sql *sql)
 {
-    for (size_t i = 0; i < COMMIT_MESSAGE_ROWS; i++)
-        free(sql->messages[i]);
-    for (size_t i = 0; i < COMMIT_TIMELINE_ROWS; i++)
-        free(sql->timeline[i]);
+    for (size_t k = 0; k < COMMIT_SQL_SIZES; k++) {
+        free(sql->messages[k]);
+        free(sql->timeline[k]);
+    }
 }
 
-/* Rows are bound into a chunk of up to `big` rows, which goes out as one statement. */
+/* Rows are bound into a chunk of up to BIG_ROWS rows, which goes out as statements of
+ * 2^k rows, largest first. */
 struct inserter {
     struct chatd_db *db;
-    char *const *sql; /* sql[k]: k + 1 rows */
-    size_t cols, big, n;
-    struct chatd_value v[CHATD_DB_MAX_PARAMS];
+    char *const *sql; /* sql[k]: 2^k rows */
+    size_t cols, n;
+    struct chatd_value *v; /* BIG_ROWS rows */
 };
+
+static int inserter_init(struct inserter *in, struct chatd_db *db, char *const *sql, size_t cols)
+{
+    *in = (struct inserter){.db = db, .sql = sql, .cols = cols};
+    in->v = malloc(BIG_ROWS * cols * sizeof(*in->v));
+    return in->v ? 0 : CHATD_ENOMEM;
+}
 
 static int flush_rows(struct inserter *in)
 {
-    int rc =
-        in->n > 0 ? db_exec(in->db, in->sql[in->n - 1], in->v, in->n * in->cols, NULL, NULL) : 0;
+    int rc = 0;
+    for (size_t done = 0, k = COMMIT_ROWS_SHIFT; rc == 0 && done < in->n; k--) {
+        size_t rows = (size_t)1 << k;
+        if (in->n - done < rows)
+            continue;
+        rc = db_exec(in->db, in->sql[k], in->v + done * in->cols, rows * in->cols, NULL, NULL);
+        done += rows;
+    }
     in->n = 0;
+    return rc;
+}
+
+/* Flush what is left and free. */
+static int inserter_end(struct inserter *in, int rc)
+{
+    rc = rc == 0 ? flush_rows(in) : rc;
+    free(in->v);
     return rc;
 }
 
 static struct chatd_value *row_slot(struct inserter *in, int *rc)
 {
-    if (in->n == in->big)
+    if (in->n == BIG_ROWS)
         *rc = flush_rows(in);
     return in->v + in->cols * in->n++;
 }
 
 static int write_messages(struct chatd_db *db, struct commit_batch *b)
 {
-    struct inserter in = {
-        .db = db, .sql = b->ps->sql.messages, .cols = MSG_COLS, .big = COMMIT_MESSAGE_ROWS};
-    int rc = 0;
+    struct inserter in;
+    int rc = inserter_init(&in, db, b->ps->sql.messages, MSG_COLS);
     for (struct post_item *item = b->first; rc == 0 && item; item = item->next) {
         if (!written(item))
             continue;
@@ -251,14 +307,13 @@ static int write_messages(struct chatd_db *db, struct commit_batch *b)
                                    : text(NULL);
         v[6] = int64(item->flags);
     }
-    return rc == 0 ? flush_rows(&in) : rc;
+    return inserter_end(&in, rc);
 }
 
 static int write_timeline(struct chatd_db *db, struct commit_batch *b)
 {
-    struct inserter in = {
-        .db = db, .sql = b->ps->sql.timeline, .cols = TL_COLS, .big = COMMIT_TIMELINE_ROWS};
-    int rc = 0;
+    struct inserter in;
+    int rc = inserter_init(&in, db, b->ps->sql.timeline, TL_COLS);
     for (struct post_item *item = b->first; rc == 0 && item; item = item->next) {
         for (size_t i = 0; rc == 0 && written(item) && i < item->n_users; i++) {
             if (!item->needs_row[i])
@@ -269,7 +324,7 @@ static int write_timeline(struct chatd_db *db, struct commit_batch *b)
             v[2] = text(item->sender);
         }
     }
-    rc = rc == 0 ? flush_rows(&in) : rc;
+    rc = inserter_end(&in, rc);
     /* Rows of messages committed before: their sender is the message's. */
     for (size_t i = 0; rc == 0 && i < b->n_rows; i++) {
         struct chatd_value v[2] = {text(b->rows[i].user), int64(b->rows[i].message_id)};
@@ -293,19 +348,16 @@ static int batch_try(struct chatd_db *db, struct commit_batch *b, int *have_turn
     for (struct post_item *item = b->first; rc == 0 && item; item = item->next)
         if (!item->repeat && (item->max_stored > 0 || item->max_per_sender > 0))
             rc = post_quota_check(db, b, item);
-    if (rc == 0)
-        rc = write_messages(db, b);
-    if (rc == 0)
-        rc = write_timeline(db, b);
     if (!*have_turn) {
         turn_take(&b->ps->order, b->ticket);
         *have_turn = 1;
     }
-    struct chatd_value last = int64(b->max_id);
-    if (rc == 0 && b->max_id > 0)
-        rc = db_exec(
-            db, "UPDATE chatd_counters SET value = GREATEST(value, ?) WHERE name = 'message_id'",
-            &last, 1, NULL, NULL);
+    if (rc == 0)
+        rc = take_ids(db, b);
+    if (rc == 0)
+        rc = write_messages(db, b);
+    if (rc == 0)
+        rc = write_timeline(db, b);
     if (rc == 0)
         rc = db_simple(db, "COMMIT");
     return rc;
@@ -324,6 +376,10 @@ int commit_batch_work(struct chatd_db *db, void *arg)
         log_info("a commit batch of %zu messages: %s; trying again", b->n_items, db->last_error);
         db_simple(db, "ROLLBACK");
         rc = batch_try(db, b, &have_turn);
+    }
+    if (rc != 0) {
+        db_simple(db, "ROLLBACK");    /* the counter's row lock goes before the next turn */
+        b->first_id = b->last_id = 0; /* rolled back: the ids were not used */
     }
     if (!have_turn)
         turn_take(&b->ps->order, b->ticket);

@@ -1,5 +1,8 @@
 /* db.c - a MariaDB connection with a per-connection cache of prepared statements;
- * every statement binds its parameters, none is built from client text. */
+ * every statement binds its parameters, none is built from client text. The bindings
+ * live in per-connection buffers that grow to the largest statement seen, so the
+ * host's multi-row INSERTs (commit_batch.c) may bind thousands of parameters, while
+ * plugins stay at the ABI's CHATD_DB_MAX_PARAMS. */
 #include "db.h"
 
 #include "log.h"
@@ -19,8 +22,6 @@ struct stmt_entry {
     MYSQL_STMT *stmt;
     UT_hash_handle hh;
 };
-
-#define MAX_PARAMS CHATD_DB_MAX_PARAMS
 
 int db_error_is_conflict(unsigned code)
 {
@@ -139,6 +140,33 @@ void db_close(struct chatd_db *db)
     db->col_buf = NULL;
     db->col_cap = NULL;
     db->n_col_buf = 0;
+    free(db->param_bind);
+    free(db->param_len);
+    free(db->param_int);
+    db->param_bind = NULL;
+    db->param_len = NULL;
+    db->param_int = NULL;
+    db->n_param_buf = 0;
+}
+
+/* Room to bind n parameters. -1 out of memory. */
+static int ensure_params(struct chatd_db *db, size_t n)
+{
+    if (n <= db->n_param_buf)
+        return 0;
+    MYSQL_BIND *bind = realloc(db->param_bind, n * sizeof(*bind));
+    if (bind)
+        db->param_bind = bind;
+    unsigned long *len = realloc(db->param_len, n * sizeof(*len));
+    if (len)
+        db->param_len = len;
+    long long *ints = realloc(db->param_int, n * sizeof(*ints));
+    if (ints)
+        db->param_int = ints;
+    if (!bind || !len || !ints)
+        return -1;
+    db->n_param_buf = n;
+    return 0;
 }
 
 /* Turn a failed call into a status: lost connection, our own timeout, or a plain
@@ -191,10 +219,10 @@ static MYSQL_STMT *run(struct chatd_db *db, const char *sql, const struct chatd_
                        size_t nparams, int *status)
 {
     *status = 0;
-    if (!db || !db->conn || !sql || nparams > MAX_PARAMS || (nparams && !params)) {
-        if (sql && nparams > MAX_PARAMS)
-            log_error("statement has %zu parameters, more than %d; in: %.80s", nparams, MAX_PARAMS,
-                      sql);
+    if (!db || !db->conn || !sql || nparams > DB_HOST_MAX_PARAMS || (nparams && !params)) {
+        if (sql && nparams > DB_HOST_MAX_PARAMS)
+            log_error("statement has %zu parameters, more than %d; in: %.80s", nparams,
+                      DB_HOST_MAX_PARAMS, sql);
         *status = CHATD_EINVAL;
         return NULL;
     }
@@ -215,9 +243,13 @@ static MYSQL_STMT *run(struct chatd_db *db, const char *sql, const struct chatd_
         *status = CHATD_EINVAL;
         return NULL;
     }
-    MYSQL_BIND bind[MAX_PARAMS];
-    unsigned long lengths[MAX_PARAMS];
-    long long ints[MAX_PARAMS];
+    if (ensure_params(db, nparams ? nparams : 1) != 0) {
+        *status = CHATD_ENOMEM;
+        return NULL;
+    }
+    MYSQL_BIND *bind = db->param_bind;
+    unsigned long *lengths = db->param_len;
+    long long *ints = db->param_int;
     memset(bind, 0, sizeof(bind[0]) * (nparams ? nparams : 1));
     for (size_t i = 0; i < nparams; i++) {
         const struct chatd_value *v = &params[i];
@@ -401,6 +433,30 @@ out:
     mysql_free_result(meta);
     mysql_stmt_free_result(stmt);
     return status;
+}
+
+/* A plugin's statement binding more than the ABI allows. */
+static int over_plugin_limit(const char *sql, size_t nparams)
+{
+    if (nparams <= CHATD_DB_MAX_PARAMS)
+        return 0;
+    log_error("statement has %zu parameters, more than %d; in: %.80s", nparams, CHATD_DB_MAX_PARAMS,
+              sql ? sql : "");
+    return 1;
+}
+
+int db_plugin_exec(struct chatd_db *db, const char *sql, const struct chatd_value *params,
+                   size_t nparams, uint64_t *affected, uint64_t *insert_id)
+{
+    return over_plugin_limit(sql, nparams) ? CHATD_EINVAL
+                                           : db_exec(db, sql, params, nparams, affected, insert_id);
+}
+
+int db_plugin_query(struct chatd_db *db, const char *sql, const struct chatd_value *params,
+                    size_t nparams, chatd_row_fn on_row, void *arg)
+{
+    return over_plugin_limit(sql, nparams) ? CHATD_EINVAL
+                                           : db_query(db, sql, params, nparams, on_row, arg);
 }
 
 int db_simple(struct chatd_db *db, const char *sql)

@@ -1,5 +1,7 @@
 /* db.h - one MariaDB connection and the prepared-statement helpers plugins use through
- * the host table (db_exec, db_query). A connection belongs to one thread at a time. */
+ * the host table (db_exec, db_query). A connection belongs to one thread at a time.
+ * The host's own statements bind up to DB_HOST_MAX_PARAMS parameters; plugins keep the
+ * ABI's CHATD_DB_MAX_PARAMS (db_plugin_exec, db_plugin_query). */
 #ifndef CHATD_HOST_DB_H
 #define CHATD_HOST_DB_H
 
@@ -10,6 +12,10 @@
 #include <stdatomic.h>
 
 struct stmt_entry;
+
+/* The most parameters one of the host's statements binds: the protocol's limit (a
+ * prepared statement counts its parameters in 16 bits). */
+#define DB_HOST_MAX_PARAMS 65535
 
 /* The definition of the ABI's opaque database handle. */
 struct chatd_db {
@@ -28,6 +34,11 @@ struct chatd_db {
     char **col_buf;
     unsigned long *col_cap;
     size_t n_col_buf;
+    /* Growable parameter bindings, reused across statements: n_param_buf of each. */
+    MYSQL_BIND *param_bind;
+    unsigned long *param_len;
+    long long *param_int;
+    size_t n_param_buf;
 };
 
 /* Load the password (the first line of password_file when set). Caller frees. */
@@ -44,11 +55,18 @@ int db_error_is_conflict(unsigned code);
 
 /* A db_query row callback: one integer column into *(int64_t *)arg. */
 int db_read_int64(const struct chatd_value *cols, size_t ncols, void *arg);
-/* The host table's db_exec and db_query (see chatd/plugin.h). */
+/* Run a statement of the host's (up to DB_HOST_MAX_PARAMS parameters); the host
+ * table's are db_plugin_exec and db_plugin_query below. */
 int db_exec(struct chatd_db *db, const char *sql, const struct chatd_value *params, size_t nparams,
             uint64_t *affected, uint64_t *insert_id);
 int db_query(struct chatd_db *db, const char *sql, const struct chatd_value *params, size_t nparams,
              chatd_row_fn on_row, void *arg);
+/* The host table's db_exec and db_query (see chatd/plugin.h): at most
+ * CHATD_DB_MAX_PARAMS parameters, more is CHATD_EINVAL. */
+int db_plugin_exec(struct chatd_db *db, const char *sql, const struct chatd_value *params,
+                   size_t nparams, uint64_t *affected, uint64_t *insert_id);
+int db_plugin_query(struct chatd_db *db, const char *sql, const struct chatd_value *params,
+                    size_t nparams, chatd_row_fn on_row, void *arg);
 /* Run a statement with no parameters and no rows (START TRANSACTION, COMMIT). */
 int db_simple(struct chatd_db *db, const char *sql);
 

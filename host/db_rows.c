@@ -79,7 +79,7 @@ int db_query_rows(struct chatd_db *db, const char *sql, const struct chatd_value
     *out = NULL;
     struct gather g = {.max_rows =
                            max_rows && max_rows < DB_ROWS_HARD_MAX ? max_rows : DB_ROWS_HARD_MAX};
-    int rc = db_query(db, sql, params, nparams, gather_row, &g);
+    int rc = db_plugin_query(db, sql, params, nparams, gather_row, &g); /* the ABI's limit */
     struct rows_block *b = rc == 0 && !g.nomem ? calloc(1, sizeof(*b)) : NULL;
     if (!b) {
         free(g.values);

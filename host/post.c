@@ -1,22 +1,25 @@
 /* post.c - post(): accepting a message, the commit queue, and what happens after a
- * commit (docs/architecture.md, "Delivery version 2").
+ * commit (docs/architecture.md, "Delivery version 2" and "The cluster").
  *
  * Accepting (loop thread): the arguments are checked; a client_msg_id that a post of
  * the same sender still queued or in flight used makes this post a waiter on that one
- * (it gets the same outcome, as a repeat). Otherwise the post gets the next id and its
- * time, the push gets "msg_id", "seq" and "ts", and for each recipient stream.h says
- * whether a timeline row must be written with it (they are away, or have devices).
+ * (it gets the same outcome, as a repeat). Otherwise the post gets its time, and the
+ * text to store (the push without "seq" and "msg_id"), and for each recipient stream.h
+ * says whether a timeline row must be written with it (they are away, or have
+ * devices). It has no id yet.
  *
- * Committing: posts queue in id order; a batch takes up to [messages] batch_max of them
- * (with the timeline rows post_store_rows asked for) into one job and one transaction
- * (commit_batch.c). Up to POST_IN_FLIGHT batches are in flight: the next one forms and
- * writes while one commits. A batch whose limits must be counted exactly goes alone.
+ * Committing: posts queue in the order accepted; a batch takes up to [messages]
+ * batch_max of them (with the timeline rows post_store_rows asked for) into one job and
+ * one transaction (commit_batch.c), which numbers its new messages in queue order under
+ * the counter's row lock. Up to POST_IN_FLIGHT batches are in flight: the next one forms
+ * and does its reads while one commits. A batch whose limits must be counted exactly
+ * goes alone.
  *
  * After a commit, on the loop thread and strictly in batch order (a batch done early
- * waits for the ones before it): each post, in id order, is pushed to each recipient
- * (stream_push), then its done runs. A recipient who had no row written and now needs
- * one (they left between acceptance and commit, or logged in a device) gets a row with
- * the next batch, and that post's done waits for it. */
+ * waits for the ones before it): each post, in id order, gets "seq" (and "msg_id") in
+ * its push, is pushed to each recipient (stream_push), then its done runs. A recipient
+ * who had no row written and now needs one (they left between acceptance and commit, or
+ * logged in a device) gets a row with the next batch, and that post's done waits for it. */
 #include "post_internal.h"
 
 #include "db.h"
@@ -227,9 +230,23 @@ static int push_committed(struct post_state *ps, struct post_item *item)
     return late;
 }
 
+/* The push of a committed post gets its id: "seq", and "msg_id" unless deliver() gave
+ * its own. -1 out of memory. */
+static int item_number(struct post_item *item)
+{
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRId64, item->id);
+    if (json_object_set_new(item->msg, "seq", json_integer(item->id)) != 0 ||
+        (!item->own_fields && json_object_set_new(item->msg, "msg_id", json_string(id)) != 0))
+        return -1;
+    return 0;
+}
+
 static void batch_apply(struct post_state *ps, struct commit_batch *b)
 {
     ps->in_flight--;
+    if (b->status == 0 && b->last_id > ps->last_id)
+        ps->last_id = b->last_id;
     if (b->exact)
         ps->exact_in_flight = 0;
     ps->stats.batches++;
@@ -255,7 +272,10 @@ static void batch_apply(struct post_state *ps, struct commit_batch *b)
         if (b->status == 0 && item->status == 0 && !item->repeat) {
             for (size_t i = 0; i < item->n_users; i++)
                 ps->stats.rows += item->needs_row[i];
-            if (push_committed(ps, item)) {
+            if (item_number(item) != 0)
+                log_error("message %" PRId64 " is committed but cannot be pushed: out of memory",
+                          item->id); /* its recipients get it from the timeline, or not */
+            else if (push_committed(ps, item)) {
                 defer(ps, item);
                 continue;
             }
@@ -308,7 +328,6 @@ static void batch_fill(struct post_state *ps, struct commit_batch *b)
         *tail = item;
         tail = &item->next;
         b->n_items++;
-        b->max_id = item->id;
         if (b->exact)
             break; /* its counts are taken alone */
     }
@@ -457,29 +476,27 @@ static struct post_item *item_new(const struct chatd_post *p, int own_fields)
     return item;
 }
 
-/* Give item the next id and its time, and write them into its push. -1 out of memory
- * (the id is not used). */
-static int item_number(struct post_state *ps, struct post_item *item)
+/* Give item its time and the text to store: the push without "seq" and "msg_id",
+ * which the commit gives (readers of the row add them from its id). -1 out of memory. */
+static int item_prepare(struct post_item *item)
 {
-    item->id = ps->last_id + 1;
     item->ts = wall_ms();
-    char id[24];
-    snprintf(id, sizeof(id), "%" PRId64, item->id);
     json_object_del(item->msg, "offline");
     json_object_del(item->msg, "id");
-    if (json_object_set_new(item->msg, "seq", json_integer(item->id)) != 0 ||
-        (!item->own_fields &&
-         (json_object_set_new(item->msg, "msg_id", json_string(id)) != 0 ||
-          json_object_set_new(item->msg, "ts", json_integer(item->ts)) != 0)) ||
+    json_object_del(item->msg, "seq");
+    if (!item->own_fields) {
+        json_object_del(item->msg, "msg_id");
+        item->flags |= POST_FLAG_MSG_ID;
+    }
+    if ((!item->own_fields && json_object_set_new(item->msg, "ts", json_integer(item->ts)) != 0) ||
         !(item->body = json_dumps(item->msg, JSON_COMPACT)))
         return -1;
     item->len = strlen(item->body);
-    ps->last_id = item->id;
     return 0;
 }
 
 /* The post's turn has come (reply_order.h): accept it now, which is what gives it its
- * place in the sequence; or drop it when its session closed first. */
+ * place in the queue, and so in the sequence; or drop it when its session closed first. */
 static void accept_item(void *arg, int cancelled)
 {
     struct post_item *item = arg;
@@ -496,7 +513,7 @@ static void accept_item(void *arg, int cancelled)
     int status = cancelled                      ? CHATD_ECLOSED
                  : twin                         ? CHATD_ENOMEM
                  : ps->queued >= POST_QUEUE_MAX ? CHATD_EBUSY
-                 : item_number(ps, item) < 0    ? CHATD_ENOMEM
+                 : item_prepare(item) < 0       ? CHATD_ENOMEM
                                                 : 0;
     if (status != 0) {
         item_finish(ps, item, status);
@@ -588,11 +605,14 @@ int post_new(struct server *srv)
 
 int post_load_counter(struct server *srv, struct chatd_db *db, char *err, size_t errlen)
 {
+    /* Retention may have deleted the newest messages: the counter keeps their ids. */
     int64_t last = 0;
-    int rc = db_query(db,
-                      "SELECT GREATEST(COALESCE((SELECT MAX(id) FROM chatd_messages), 0), "
-                      "COALESCE((SELECT value FROM chatd_counters WHERE name = 'message_id'), 0))",
-                      NULL, 0, db_read_int64, &last);
+    int rc = db_simple(db, "INSERT INTO chatd_counters (name, value) "
+                           "SELECT 'message_id', COALESCE(MAX(id), 0) FROM chatd_messages "
+                           "ON DUPLICATE KEY UPDATE value = GREATEST(value, VALUES(value))");
+    if (rc == 0)
+        rc = db_query(db, "SELECT value FROM chatd_counters WHERE name = 'message_id'", NULL, 0,
+                      db_read_int64, &last);
     if (rc != 0) {
         snprintf(err, errlen, "reading the message id counter: %s", db->last_error);
         return -1;

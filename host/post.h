@@ -1,9 +1,9 @@
 /* post.h - the write side of delivery version 2 (docs/architecture.md, "Delivery
- * version 2"): post() and deliver(), the server's message id counter, idempotent
- * client_msg_ids, and the group commit that writes messages, timeline rows and the
- * counter in one transaction before anyone is sent the message. After each commit it
- * calls stream_push (stream.h) for every recipient, in id order, then the posts' done.
- * Loop thread only. */
+ * version 2" and "The cluster"): post() and deliver(), idempotent client_msg_ids, and
+ * the group commit that takes the batch's message ids from chatd_counters under its
+ * row lock and writes messages and timeline rows in the same transaction, before anyone
+ * is sent the message. After each commit it calls stream_push (stream.h) for every
+ * recipient, in id order, then the posts' done. Loop thread only. */
 #ifndef CHATD_HOST_POST_H
 #define CHATD_HOST_POST_H
 
@@ -19,7 +19,13 @@ struct evbuffer;
 int post_message(struct chatd_plugin *caller, const struct chatd_post *post,
                  chatd_post_done_fn done, void *arg);
 
-/* The id of the last message posted (0 before the first). */
+/* chatd_messages.flags: the message's "msg_id" is its id. A post's stored body has no
+ * "seq" or "msg_id" (they are given at its commit): readers add them from the id;
+ * deliver()'s messages keep their own msg_id and have no such flag. */
+#define POST_FLAG_MSG_ID (1u << 9)
+
+/* The id of the last message committed (0 before the first): a message committed later
+ * has a larger one. */
 int64_t post_last_id(struct server *srv);
 
 /* Write timeline rows for `user`, for messages already committed (ids, n of them), with
@@ -36,9 +42,10 @@ int post_deliver(struct chatd_plugin *caller, const char *sender, const char *co
 
 /* Set up srv->post (after the worker pool exists). 0, or -1 out of memory. */
 int post_new(struct server *srv);
-/* Read where the id counter starts (above MAX(chatd_messages.id) and
- * chatd_counters.message_id) on db, a connection of the start-up, after the host's
- * migrations. -1 with the reason in err. */
+/* Raise chatd_counters.message_id to MAX(chatd_messages.id) at least (the row is made
+ * if missing), so no id is ever given twice, and read it as the last id committed: on
+ * db, a connection of the start-up, after the host's migrations. -1 with the reason in
+ * err. */
 int post_load_counter(struct server *srv, struct chatd_db *db, char *err, size_t errlen);
 /* Fail what still waits to be committed (done gets CHATD_ESHUTDOWN) and free
  * everything. Call after pool_free and before the plugins are closed. */

@@ -24,12 +24,13 @@ struct event;
 #define POST_CLIENT_ID_MAX    64
 /* Posts that may wait to be committed; more are refused with CHATD_EBUSY. */
 #define POST_QUEUE_MAX 200000
-/* Commit batches in flight at once: the next one writes while one commits; their
- * commits (and so what readers see) still follow id order (commit_batch.c). */
+/* Commit batches in flight at once: the next one does its reads while one commits; they
+ * take their ids and commit in the order they were formed (commit_batch.c). */
 #define POST_IN_FLIGHT 2
 
 /* chatd_messages.flags beyond the post's own (CHATD_POST_PRIVATE): a recipient had a
- * session online when it was accepted, for a repeat's answer. */
+ * session online when it was accepted, for a repeat's answer. (POST_FLAG_MSG_ID, post.h,
+ * is the other.) */
 #define POST_FLAG_ONLINE (1u << 8)
 
 /* A later post with a client_msg_id that matched this one while it was queued or in
@@ -43,7 +44,7 @@ struct post_waiter {
 
 /* One accepted post, from post() until its done ran. */
 struct post_item {
-    int64_t id; /* its place in the sequence, given at acceptance */
+    int64_t id; /* its place in the sequence, given by its batch's commit (0 before) */
     int64_t ts; /* Unix ms, at acceptance */
     char *sender;
     char *conversation;  /* or NULL */
@@ -55,8 +56,8 @@ struct post_item {
     char **users;
     size_t n_users;
     unsigned char *needs_row; /* per user: a timeline row is written with the message */
-    json_t *msg;              /* the push, with its seq (and msg_id, ts) */
-    char *body;               /* msg as JSON text */
+    json_t *msg;              /* the push: its ts at acceptance, seq (and msg_id) once committed */
+    char *body;               /* msg as JSON text as stored, without seq and msg_id */
     size_t len;
     /* Limits for a single recipient with no session online at acceptance (0: none), and
      * the loop's upper bounds of what the recipient (and the sender for them) already
@@ -90,31 +91,38 @@ struct post_row {
 /* One transaction: posts, rows of earlier messages, and the counter. */
 struct commit_batch {
     struct post_state *ps;
-    uint64_t ticket; /* its turn to commit (commit_batch.c) */
+    uint64_t ticket; /* its turn to take ids and commit (commit_batch.c) */
     struct post_item *first;
     size_t n_items;
     struct post_row *rows;
     size_t n_rows;
     /* Posts whose done waits for this batch's rows (late_rows). */
     struct post_item *deferred;
-    int64_t max_id; /* the counter after it */
-    int exact;      /* some post needs an exact count: nothing else may be in flight */
-    int status;     /* the job's, once done */
-    int finished;   /* the job's done ran */
-    int turn_used;  /* set by the worker once it passed its turn */
+    /* The ids its new messages got, first_id..last_id in queue order (0 and 0: none),
+     * under chatd_counters' row lock, so every id at or below last_id is committed once
+     * this batch is; first_id - 1 was the counter before it. Set by the worker, read on
+     * the loop after the commit (what a cluster node orders and announces by). */
+    int64_t first_id, last_id;
+    int exact;     /* some post needs an exact count: nothing else may be in flight */
+    int status;    /* the job's, once done */
+    int finished;  /* the job's done ran */
+    int turn_used; /* set by the worker once it passed its turn */
     struct commit_batch *next;
 };
 
-/* The most rows one INSERT of a batch takes (CHATD_DB_MAX_PARAMS parameters at most):
- * message rows have 7 columns, timeline rows 3. */
-#define COMMIT_MESSAGE_ROWS  32
-#define COMMIT_TIMELINE_ROWS 64
+/* The most rows one INSERT of a batch takes is 1 << COMMIT_ROWS_SHIFT: message rows have
+ * 7 columns, timeline rows 3, so 7 << COMMIT_ROWS_SHIFT parameters at most (the host's
+ * statements may bind DB_HOST_MAX_PARAMS). Fewer rows go out as statements of 2^k rows,
+ * so that a connection prepares COMMIT_SQL_SIZES texts per table, whatever the counts. */
+#ifndef COMMIT_ROWS_SHIFT
+#define COMMIT_ROWS_SHIFT 9
+#endif
+#define COMMIT_SQL_SIZES (COMMIT_ROWS_SHIFT + 1)
 
-/* The INSERT texts of the batches, one per row count, so that n rows are one statement
- * (up to the maximum): made once at start, read by the workers. */
+/* The INSERT texts of the batches, made once at start, read by the workers. */
 struct commit_sql {
-    char *messages[COMMIT_MESSAGE_ROWS]; /* messages[k]: k + 1 rows */
-    char *timeline[COMMIT_TIMELINE_ROWS];
+    char *messages[COMMIT_SQL_SIZES]; /* messages[k]: 2^k rows */
+    char *timeline[COMMIT_SQL_SIZES];
 };
 
 /* The order in which in-flight batches commit, across worker threads. */
@@ -151,7 +159,7 @@ struct post_state {
      * read in that turn go together. */
     struct event *submit_ev;
     struct chatd_plugin self; /* "chatd": what its jobs are tied to */
-    int64_t last_id;
+    int64_t last_id;          /* the last id committed (as far as the loop has seen) */
     int64_t batch_max;
     struct post_item *queue_head, **queue_tail;
     size_t queued;

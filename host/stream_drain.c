@@ -18,6 +18,7 @@
 #include "db_rows.h"
 #include "flush_watch.h"
 #include "log.h"
+#include "post.h"
 #include "server.h"
 #include "session.h"
 #include "workers.h"
@@ -136,7 +137,7 @@ static size_t push_page(struct stream_drain *dr)
             json_decref(msg);
             continue;
         }
-        if (c[2].i) {
+        if (c[2].i || (c[4].i & POST_FLAG_MSG_ID)) {
             char id[24];
             snprintf(id, sizeof(id), "%lld", (long long)seq);
             json_object_set_new(msg, "msg_id", json_string(id));
