@@ -5,6 +5,7 @@
 #include "client.h"
 #include "haproxy_proc.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +37,9 @@ struct cluster_nodes *cluster(void)
 int cluster_suite_main(Suite *suite)
 {
     const char *needed[] = {"redis-server", "haproxy"};
+    char path[PATH_MAX];
     for (size_t i = 0; i < 2; i++)
-        if (!test_program_installed(needed[i])) {
+        if (test_program_path(needed[i], path, sizeof(path)) < 0) {
             printf("SKIP: %s is not installed (scripts/common.sh installs it); the cluster "
                    "tests need it\n",
                    needed[i]);
@@ -484,6 +486,9 @@ void assert_sender_order(struct peer *const *got, size_t n, const char *from)
                 strncmp(text, from, len) != 0 || text[len] != '#')
                 continue;
             long number = strtol(text + len + 1, NULL, 10);
+            if (number <= last)
+                fprintf(stderr, "%s's messages: %s\n", got[k]->user,
+                        json_dumps(got[k]->messages, JSON_COMPACT));
             ck_assert_msg(number > last, "%s: \"%s\" came after %s#%ld", got[k]->user, text, from,
                           last);
             last = number;

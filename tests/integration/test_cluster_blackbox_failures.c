@@ -149,17 +149,18 @@ START_TEST(test_redis_restart_under_traffic)
             cluster_redis_stop(cluster());
         if (k == 2 * ROUNDS / 3)
             cluster_redis_start(cluster());
-        /* y<i> sends to the x on the two other nodes, y0 to the group as well. */
+        /* y<i> sends to the x on the two other nodes, y0 to the group as well (numbered
+         * 2k, its private messages 2k+1, so y0's texts rise in the order sent). */
         char text[64];
         long long group_id = peer_send(y[0], "{s:s, s:s, s:s}", "cmd", "group_chat", "group", "rg",
-                                       "text", numbered(text, "y0", k));
+                                       "text", numbered(text, "y0", 2 * k));
         json_t *reply = peer_reply(y[0], group_id);
         if (!ledger_count(ledger, reply, group_to, text))
             printf("y0 to rg not accepted: %s\n", json_dumps(reply, JSON_COMPACT));
         json_decref(reply);
         for (size_t i = 0; i < 3; i++) {
             const char *const to[] = {users[(i + 1) % 3], users[(i + 2) % 3]};
-            round_of_sends(ledger, &y[i], 1, to, 2, k);
+            round_of_sends(ledger, &y[i], 1, to, 2, 2 * k + 1);
         }
         for (size_t i = 0; i < 3; i++)
             peer_drain(x[i], 0);

@@ -155,6 +155,25 @@ static int wait_exit(pid_t pid, int timeout_ms)
     }
 }
 
+int test_program_path(const char *name, char *out, size_t cap)
+{
+    /* The sbin folders too: haproxy is in /usr/sbin, which an ordinary user's PATH may
+     * not hold. */
+    char dirs[8192];
+    const char *path = getenv("PATH");
+    snprintf(dirs, sizeof(dirs), "%s:/usr/local/sbin:/usr/sbin:/sbin", path ? path : "");
+    for (const char *at = dirs; *at;) {
+        size_t len = strcspn(at, ":");
+        if (len > 0) {
+            int n = snprintf(out, cap, "%.*s/%s", (int)len, at, name);
+            if (n > 0 && (size_t)n < cap && access(out, X_OK) == 0)
+                return 0;
+        }
+        at += len + (at[len] == ':');
+    }
+    return -1;
+}
+
 pid_t chatd_spawn(const char *const argv[], const char *out_path, const char *err_path)
 {
     pid_t parent = getpid();

@@ -14,20 +14,6 @@
 
 #define HAPROXY_START_TIMEOUT_MS 10000
 
-int test_program_installed(const char *name)
-{
-    const char *path = getenv("PATH");
-    char dir[PATH_MAX + 256];
-    while (path && *path) {
-        size_t len = strcspn(path, ":");
-        snprintf(dir, sizeof(dir), "%.*s/%s", (int)len, len ? path : ".", name);
-        if (access(dir, X_OK) == 0)
-            return 1;
-        path += len + (path[len] == ':');
-    }
-    return 0;
-}
-
 /* The generated config: TCP only; long client and server timeouts, since chat sessions
  * idle; a failed connect is retried on another node (redispatch). */
 static int write_config(struct haproxy_proc *h, const int *ports, size_t n)
@@ -85,8 +71,13 @@ int haproxy_proc_start(struct haproxy_proc *h, const int *ports, size_t n)
         fprintf(stderr, "haproxy_proc_start: no port or no config in %s\n", h->dir);
         return -1;
     }
+    char program[PATH_MAX];
+    if (test_program_path("haproxy", program, sizeof(program)) < 0) {
+        fprintf(stderr, "haproxy_proc_start: haproxy is not installed\n");
+        return -1;
+    }
     /* -db: stay in the foreground, so the test owns the process. */
-    const char *argv[] = {"haproxy", "-db", "-f", h->config, NULL};
+    const char *argv[] = {program, "-db", "-f", h->config, NULL};
     h->pid = chatd_spawn(argv, "/dev/null", h->log);
     if (h->pid < 0) {
         fprintf(stderr, "haproxy_proc_start: cannot start haproxy: %s\n", strerror(errno));

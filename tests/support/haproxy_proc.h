@@ -18,9 +18,6 @@ struct haproxy_proc {
     char log[PATH_MAX + 16];    /* DIR/haproxy.log: its stderr */
 };
 
-/* Whether a program of that name is on PATH (redis-server, haproxy). */
-int test_program_installed(const char *name);
-
 /* Write the config for the chatd nodes listening on 127.0.0.1 at the n ports, start
  * haproxy, and wait until a ping through it is answered by a node. Returns 0, or -1
  * after printing why (and its log) to stderr. */
