@@ -34,11 +34,11 @@ struct cluster_nodes *cluster(void)
     return &nodes;
 }
 
-int cluster_suite_main(Suite *suite)
+int cluster_suite_main(Suite *suite, int with_haproxy)
 {
     const char *needed[] = {"redis-server", "haproxy"};
     char path[PATH_MAX];
-    for (size_t i = 0; i < 2; i++)
+    for (size_t i = 0; i < (with_haproxy ? 2u : 1u); i++)
         if (test_program_path(needed[i], path, sizeof(path)) < 0) {
             printf("SKIP: %s is not installed (scripts/common.sh installs it); the cluster "
                    "tests need it\n",
@@ -451,13 +451,19 @@ void assert_exactly_once(json_t *ledger, const char *user, struct peer *const *g
     ck_assert_uint_eq(acknowledged, received);
 }
 
-void settle_and_count(json_t *ledger, struct peer *sender, struct peer *p,
-                      struct peer *const *earlier, size_t n)
+void settle(json_t *ledger, struct peer *sender, struct peer *p, struct peer *const *earlier,
+            size_t n)
 {
     wait_all_received(ledger, p, earlier, n);
     char text[64];
     snprintf(text, sizeof(text), "marker %u", next_marker++);
     peer_wait_message(p, send_counted(ledger, sender, p->user, text));
+}
+
+void settle_and_count(json_t *ledger, struct peer *sender, struct peer *p,
+                      struct peer *const *earlier, size_t n)
+{
+    settle(ledger, sender, p, earlier, n);
     struct peer *all[8];
     ck_assert_uint_lt(n, 8);
     for (size_t k = 0; k < n; k++)

@@ -38,8 +38,8 @@ void cluster_up(size_t n);
 void cluster_down(void);
 struct cluster_nodes *cluster(void);
 /* The main() of a cluster suite: exits 77 (ctest's SKIP_RETURN_CODE) with a message
- * when redis-server or haproxy is not installed, else runs the suite. */
-int cluster_suite_main(Suite *suite);
+ * when redis-server (or, with_haproxy, haproxy) is not installed, else runs the suite. */
+int cluster_suite_main(Suite *suite, int with_haproxy);
 
 /* ---- clients ---- */
 
@@ -49,6 +49,7 @@ struct peer {
     json_t *pushes;     /* pushes other than messages, read and not yet taken */
     json_t *messages;   /* every private_chat_recv and group_chat_recv read, in order */
     long long last_seq; /* the highest seq of a message pushed on this connection */
+    long long acked;    /* the highest seq this connection sent an ack for */
     int eof;            /* the server closed the connection */
 };
 
@@ -122,8 +123,12 @@ const char *numbered(char *out, const char *from, int k);
 /* Messages from `from` with numbered texts reached the connections (taken in this order)
  * in the order they were numbered. */
 void assert_sender_order(struct peer *const *got, size_t n, const char *from);
-/* The whole check for recipient p: wait_all_received, then a marker from `sender`
- * (counted) read on p, then assert_exactly_once over `earlier` and p. */
+/* Wait until p has everything: wait_all_received, then a marker from `sender` (counted)
+ * read on p. */
+void settle(json_t *ledger, struct peer *sender, struct peer *p, struct peer *const *earlier,
+            size_t n);
+/* The whole check for recipient p: settle, then assert_exactly_once over `earlier` and
+ * p. */
 void settle_and_count(json_t *ledger, struct peer *sender, struct peer *p,
                       struct peer *const *earlier, size_t n);
 

@@ -245,5 +245,5 @@ static Suite *cluster_chat_suite(void)
 
 int main(void)
 {
-    return cluster_suite_main(cluster_chat_suite());
+    return cluster_suite_main(cluster_chat_suite(), 0);
 }
