@@ -231,6 +231,38 @@ START_TEST(test_presence_across_nodes)
 }
 END_TEST
 
+/* Receipts cross nodes: the recipient's ack sends its sender on another node one
+ * "delivered", its read one "read". */
+START_TEST(test_receipts_across_nodes)
+{
+    cluster_up(2);
+    const char *const users[] = {"sender", "reader", NULL};
+    register_users(users);
+    befriend_all(users);
+    struct peer *reader = login_device_at(cluster()->node[1].port, "reader", "tablet", -1);
+    struct peer *sender = login_on(0, "sender");
+    wait_friend_online(sender, "reader", 1);
+    json_t *ledger = ledger_new();
+    const char *msg_id = send_counted(ledger, sender, "reader", "did you get this?");
+    const json_t *got = peer_wait_message(reader, msg_id);
+    peer_send(reader, "{s:s, s:O}", "cmd", "ack", "seq", json_object_get(got, "seq"));
+    json_t *receipt = peer_wait_push(sender, "receipt", "msg_id", msg_id);
+    ck_assert_str_eq(chatd_json_str(receipt, "user"), "reader");
+    ck_assert_str_eq(chatd_json_str(receipt, "status"), "delivered");
+    json_decref(receipt);
+    json_decref(peer_call(reader, "success", "{s:s, s:s, s:s}", "cmd", "read", "with", "sender",
+                          "msg_id", msg_id));
+    receipt = peer_wait_push(sender, "receipt", "msg_id", msg_id);
+    ck_assert_str_eq(chatd_json_str(receipt, "status"), "read");
+    json_decref(receipt);
+    settle_and_count(ledger, sender, reader, NULL, 0);
+    json_decref(ledger);
+    peer_close(reader);
+    peer_close(sender);
+    cluster_down();
+}
+END_TEST
+
 static Suite *cluster_chat_suite(void)
 {
     Suite *s = suite_create("cluster_blackbox_chat");
@@ -239,6 +271,7 @@ static Suite *cluster_chat_suite(void)
     tcase_add_test(tc, test_private_across_nodes);
     tcase_add_test(tc, test_group_across_nodes);
     tcase_add_test(tc, test_presence_across_nodes);
+    tcase_add_test(tc, test_receipts_across_nodes);
     suite_add_tcase(s, tc);
     return s;
 }
