@@ -7,6 +7,7 @@
  * find the user's position already past it. */
 #include "stream_internal.h"
 
+#include "cluster_route.h"
 #include "commands.h"
 #include "request.h"
 #include "server.h"
@@ -23,7 +24,7 @@ static void send_receipt(struct stream *st, const char *to, int64_t seq, const c
                             "delivered");
     if (!msg)
         return;
-    stream_push_live(st->srv, to, msg);
+    cluster_route_push_live(st->srv, &to, 1, msg, 0, NULL);
     json_decref(msg);
     st->stats.receipts_delivered++;
 }

@@ -37,6 +37,10 @@ size_t cluster_remote_sessions(const struct server *srv, const char *user);
 size_t cluster_user_nodes(const struct server *srv, const char *user, const char **nodes,
                           size_t cap);
 
+/* The names of the other nodes in the replica, at most cap of them, into nodes (valid
+ * until the loop turns). Returns how many there are (may exceed cap). */
+size_t cluster_nodes(const struct server *srv, const char **nodes, size_t cap);
+
 /* Publish `payload` (any bytes) on node's channel chatd:node:<node>. -1 with no cluster,
  * while Redis is down, or out of memory: the caller treats the node as unreachable.
  * Redis drops a publish no node listens to; nothing confirms delivery. */
@@ -49,8 +53,11 @@ void cluster_on_receive(struct server *srv, cluster_receive_fn fn, void *arg);
 
 /* A user's presence in the cluster changed through another node (their first session
  * anywhere began, or their last one ended, a node's loss included). Changes made by
- * this node's own sessions are users.c's and are not reported here. */
-typedef void (*cluster_presence_fn)(struct server *srv, const char *user, int online, void *arg);
+ * this node's own sessions are users.c's and are not reported here. `raise` is set,
+ * with online 0, on the one node whose check dropped a dead node, for each of its users
+ * now offline everywhere: that node raises their logout (the dead one cannot). */
+typedef void (*cluster_presence_fn)(struct server *srv, const char *user, int online, int raise,
+                                    void *arg);
 /* Set the one listener (NULL: none). */
 void cluster_on_presence(struct server *srv, cluster_presence_fn fn, void *arg);
 

@@ -38,11 +38,13 @@
 /* Users per HSET when the whole hash is written. */
 #define HSET_CHUNK 500
 
+/* Returns 0 when the node holds its lease, else the users its hash held. */
 static const char drop_script[] = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
+                                  "local users = redis.call('HKEYS', KEYS[2]) "
                                   "redis.call('DEL', KEYS[2]) "
                                   "redis.call('SREM', KEYS[3], ARGV[1]) "
                                   "redis.call('PUBLISH', ARGV[2], 'd ' .. ARGV[1]) "
-                                  "return 1";
+                                  "return users";
 
 struct remote_user {
     char *name;
@@ -135,7 +137,7 @@ static void presence_after(struct cluster *c, const char *user, int before)
 {
     int now = online(c, user);
     if (now != before && c->presence)
-        c->presence(c->srv, user, now, c->presence_arg);
+        c->presence(c->srv, user, now, 0, c->presence_arg);
 }
 
 static void user_remove(struct remote_node *n, struct remote_user *u)
@@ -194,7 +196,7 @@ static void node_drop(struct cluster *c, struct remote_node *n)
     HASH_ITER (hh, n->users, u, tmp) {
         HASH_DEL(n->users, u);
         if (u->count > 0 && c->presence && !online(c, u->name))
-            c->presence(c->srv, u->name, 0, c->presence_arg);
+            c->presence(c->srv, u->name, 0, 0, c->presence_arg);
         free(u->name);
         free(u);
     }
@@ -280,12 +282,23 @@ static void on_drop_script(redisReply *r, void *arg)
 {
     struct node_read *rd = arg;
     struct cluster *c = rd->c;
-    if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+    if (r && r->type == REDIS_REPLY_ARRAY) {
         c->nodes_dropped++;
         log_info("cluster: node %s lost its lease: its users are offline", rd->node);
         struct remote_node *n = node_find(c, rd->node, strlen(rd->node));
         if (n)
             node_drop(c, n);
+        /* Its "d" may have come first and dropped it already: this node raises their
+         * logout either way, being the one whose script dropped it. */
+        for (size_t i = 0; c->presence && i < r->elements; i++) {
+            const redisReply *u = r->element[i];
+            if (u->type != REDIS_REPLY_STRING || u->len == 0)
+                continue;
+            char *name = strndup(u->str, u->len);
+            if (name && !online(c, name))
+                c->presence(c->srv, name, 0, 1, c->presence_arg);
+            free(name);
+        }
     } else if (r && r->type == REDIS_REPLY_ERROR) {
         log_warn("cluster: the lease check failed: %s", r->str);
     }
@@ -552,6 +565,17 @@ size_t cluster_user_nodes(const struct server *srv, const char *user, const char
         HASH_FIND_STR(n->users, user, u);
         if (!u || u->count == 0)
             continue;
+        if (found < cap)
+            nodes[found] = n->name;
+        found++;
+    }
+    return found;
+}
+
+size_t cluster_nodes(const struct server *srv, const char **nodes, size_t cap)
+{
+    size_t found = 0;
+    for (const struct remote_node *n = srv->cluster ? srv->cluster->nodes : NULL; n; n = n->next) {
         if (found < cap)
             nodes[found] = n->name;
         found++;

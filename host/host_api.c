@@ -2,6 +2,7 @@
  * into the host's subsystems. */
 #include "clock.h"
 #include "cluster.h"
+#include "cluster_route.h"
 #include "commands.h"
 #include "db.h"
 #include "db_rows.h"
@@ -124,7 +125,8 @@ static int api_push_user(struct chatd_plugin *self, const char *user, json_t *ms
         json_decref(msg);
         return CHATD_EINVAL;
     }
-    size_t sent = users_push(self->server, user, msg);
+    /* In the cluster: this node's sessions, and one publish per node where user is. */
+    size_t sent = cluster_route_push_live(self->server, &user, 1, msg, 1, NULL);
     json_decref(msg);
     if (delivered)
         *delivered = sent;

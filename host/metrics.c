@@ -3,6 +3,7 @@
 #include "metrics.h"
 
 #include "cluster.h"
+#include "cluster_route.h"
 #include "config.h"
 #include "stream_sessions.h"
 #include "post.h"
@@ -341,6 +342,7 @@ void metrics_render(struct server *srv, struct evbuffer *out)
     stream_render_metrics(srv, out);
     post_render_metrics(srv, out);
     cluster_render_metrics(srv, out);
+    cluster_route_render_metrics(srv, out);
     if (!srv->pool)
         return;
     struct pool_stats p;

@@ -22,6 +22,8 @@
  * logged in a device) gets a row with the next batch, and that post's done waits for it. */
 #include "post_internal.h"
 
+#include "cluster.h"
+#include "cluster_route.h"
 #include "db.h"
 #include "log.h"
 #include "reply_order.h"
@@ -230,6 +232,33 @@ static int push_committed(struct post_state *ps, struct post_item *item)
     return late;
 }
 
+/* [cluster]: route one committed post (cluster_route.h). When its batch waits in the
+ * merge, a recipient here without a row gets one now, since they may leave before it is
+ * released (its done waits for the row, as for a late one). */
+static int route_committed(struct post_state *ps, struct cluster_route_batch *rb,
+                           struct post_item *item)
+{
+    const char *receipt_sender = item->flags & CHATD_POST_PRIVATE ? item->sender : NULL;
+    cluster_route_batch_message(rb, item->id, item->msg, item->users, item->n_users,
+                                receipt_sender);
+    if (!cluster_route_batch_waits(rb))
+        return push_committed(ps, item);
+    int late = 0;
+    for (size_t i = 0; i < item->n_users; i++) {
+        if (item->needs_row[i])
+            continue;
+        if (rows_add(ps, item->users[i], item->id) != 0) {
+            log_error("message %" PRId64 " for %s is lost: out of memory", item->id,
+                      item->users[i]);
+            continue;
+        }
+        post_quota_grow(ps, item->users[i], item->sender);
+        ps->stats.late_rows++;
+        late = 1;
+    }
+    return late;
+}
+
 /* The push of a committed post gets its id: "seq", and "msg_id" unless deliver() gave
  * its own. -1 out of memory. */
 static int item_number(struct post_item *item)
@@ -266,6 +295,9 @@ static void batch_apply(struct post_state *ps, struct commit_batch *b)
                       item->id);
         item_finish(ps, item, b->status);
     }
+    /* With [cluster]: the other nodes are told of the batch, and its pushes may wait. */
+    struct cluster_route_batch *rb =
+        b->status == 0 ? cluster_route_batch_begin(ps->srv, b->first_id, b->last_id) : NULL;
     while (b->first) {
         struct post_item *item = b->first;
         b->first = item->next;
@@ -275,13 +307,15 @@ static void batch_apply(struct post_state *ps, struct commit_batch *b)
             if (item_number(item) != 0)
                 log_error("message %" PRId64 " is committed but cannot be pushed: out of memory",
                           item->id); /* its recipients get it from the timeline, or not */
-            else if (push_committed(ps, item)) {
+            else if (rb ? route_committed(ps, rb, item) : push_committed(ps, item)) {
                 defer(ps, item);
                 continue;
             }
         }
         item_finish(ps, item, b->status);
     }
+    if (rb)
+        cluster_route_batch_end(rb);
     rows_free(b->rows, b->n_rows);
     free(b);
 }
@@ -520,7 +554,9 @@ static void accept_item(void *arg, int cancelled)
         return;
     }
     for (size_t i = 0; i < item->n_users; i++) {
-        item->online += users_find(srv, item->users[i]) != NULL;
+        /* Online in the cluster: here, or on another node as the replica knows it. */
+        item->online += users_find(srv, item->users[i]) != NULL ||
+                        cluster_remote_sessions(srv, item->users[i]) > 0;
         item->needs_row[i] = stream_needs_row(srv, item->users[i]) != 0;
     }
     item->flags |= item->online > 0 ? POST_FLAG_ONLINE : 0;

@@ -1,10 +1,12 @@
 /* post_deliver.c - deliver() and deliver_from() (ABI 1.2 and 1.3) on top of post: with
  * CHATD_DELIVER_STORE the message is a post without conversation or client_msg_id (it
  * keeps its own msg_id; "seq" is added) and done gets what the post's done got; without
- * it the message is a live push to each user's sessions (stream_push_live), and done
+ * it the message is a live push to each user's sessions (stream_push_live, and with
+ * [cluster] to the other nodes where they are: cluster_route_push_live), and done
  * runs before this returns. */
 #include "post_internal.h"
 
+#include "cluster_route.h"
 #include "server.h"
 #include "stream.h"
 
@@ -48,8 +50,7 @@ int post_deliver(struct chatd_plugin *caller, const char *sender, const char *co
         json_object_del(msg, "id");
         json_object_del(msg, "offline");
         size_t online = 0;
-        for (size_t i = 0; i < n_users; i++)
-            online += stream_push_live(srv, users[i], msg) > 0;
+        cluster_route_push_live(srv, users, n_users, msg, 0, &online);
         json_decref(msg);
         if (done)
             done(0, online, 0, arg);

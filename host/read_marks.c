@@ -5,6 +5,8 @@
  * that message. A mark that does not move sends nothing: one receipt per message. */
 #include "stream_internal.h"
 
+#include "cluster_route.h"
+
 #include "db.h"
 #include "log.h"
 #include "request.h"
@@ -82,7 +84,8 @@ static void mark_done(struct chatd_request *req, void *arg, int status)
         json_t *msg = json_pack("{ssssssss}", "cmd", "receipt", "msg_id", id, "user", m->reader,
                                 "status", "read");
         if (msg) {
-            stream_push_live(st->srv, m->peer, msg);
+            const char *peer = m->peer;
+            cluster_route_push_live(st->srv, &peer, 1, msg, 0, NULL);
             json_decref(msg);
             st->stats.receipts_read++;
         }

@@ -4,6 +4,7 @@
 
 #include "admin.h"
 #include "cluster.h"
+#include "cluster_route.h"
 #include "descriptors.h"
 #include "commands.h"
 #include "db.h"
@@ -321,6 +322,10 @@ int server_run(struct server *srv)
         log_error("%s", err);
         return 1;
     }
+    if (cluster_route_start(srv) < 0) {
+        log_error("cluster: cross-node delivery cannot start: out of memory");
+        return 1;
+    }
     srv->sigterm = evsignal_new(srv->base, SIGTERM, on_signal, srv);
     srv->sigint = evsignal_new(srv->base, SIGINT, on_signal, srv);
     srv->sighup = evsignal_new(srv->base, SIGHUP, on_signal, srv);
@@ -350,6 +355,7 @@ void server_free(struct server *srv)
         session_free_all(srv);
         /* Jobs still queued run to the end; their done callbacks need their plugins. */
         pool_free(srv->pool);
+        cluster_route_free(srv);
         /* Messages still waiting to be stored fail; their plugins are still loaded. */
         post_free(srv);
         stream_free(srv);

@@ -114,6 +114,9 @@ struct server {
     struct ssl_ctx_st *tls_ctx;
     struct admin *admin;     /* the admin listener (admin.c), or NULL */
     struct cluster *cluster; /* the link to the other nodes (cluster.h), or NULL */
+    /* Cross-node delivery (cluster_route.h, cluster_order.h): with [cluster] only. */
+    struct cluster_route *cluster_route;
+    struct cluster_order *cluster_order;
     struct metrics metrics;
     struct ratelimits limits;
     size_t n_listeners;

@@ -17,6 +17,8 @@
  * and the user's messages all have rows while they have a device. */
 #include "stream_internal.h"
 
+#include "cluster.h"
+#include "cluster_order.h"
 #include "commands.h"
 #include "json_emit.h"
 #include "log.h"
@@ -131,7 +133,8 @@ uint64_t stream_login_bound(struct server *srv, struct session *s, const char *u
         u->has_devices = 1; /* from now on every message for u gets a timeline row */
     }
     ss->since = lg->since;
-    ss->ceiling = post_last_id(srv);
+    /* With [cluster], what this node released: later ids come through its merge. */
+    ss->ceiling = srv->cluster_order ? cluster_order_released(srv) : post_last_id(srv);
     ss->login = ++logins;
     ss->next = u->sessions;
     u->sessions = ss;
@@ -425,7 +428,10 @@ int stream_needs_row(struct server *srv, const char *user)
 {
     struct stream *st = srv->stream;
     struct stream_user *u = st ? stream_user(st, user, 0) : NULL;
-    return !u || u->n_sessions == 0 || u->has_devices || u->n_draining > 0;
+    /* With [cluster], a session on another node needs one too: it is sent the message
+     * from there, or (that node gone, or Redis lost) at its next login. */
+    return !u || u->n_sessions == 0 || u->has_devices || u->n_draining > 0 ||
+           cluster_remote_sessions(srv, user) > 0;
 }
 
 /* ---- sessions ending --------------------------------------------------------------- */

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct server;
+struct chatd_value;
 
 /* Whether a message for `user` accepted now must get a chatd_timeline row: no session
  * of theirs is online, or they have a registered device (an acknowledging login ever),
@@ -35,5 +36,14 @@ size_t stream_push(struct server *srv, const char *user, json_t *msg, int64_t se
  * CHATD_DELIVER_STORE): to every session of `user`, behind what a draining session is
  * still being sent. msg is borrowed. Returns how many sessions took it. */
 size_t stream_push_live(struct server *srv, const char *user, json_t *msg);
+
+/* The columns of chatd_messages a push is built from (chatd_messages as m), in the order
+ * stream_row_message reads them. */
+#define STREAM_MESSAGE_COLUMNS "m.id, m.body, m.conversation IS NOT NULL, m.ts, m.flags, m.sender"
+/* The push of one message read with STREAM_MESSAGE_COLUMNS (c: those 6 values): its
+ * body with "seq", "ts" and "msg_id" as stream_push expects them, and "offline":true
+ * when `offline`. *receipt_sender: for a private message its sender (pointing into c),
+ * else NULL. NULL when the body is not a JSON object (or out of memory). Any thread. */
+json_t *stream_row_message(const struct chatd_value *c, int offline, const char **receipt_sender);
 
 #endif

@@ -56,6 +56,31 @@ static void drain_free(struct stream_drain *dr)
     free(dr);
 }
 
+json_t *stream_row_message(const struct chatd_value *c, int offline, const char **receipt_sender)
+{
+    int64_t seq = c[0].i;
+    json_error_t error;
+    json_t *msg = json_loadb(c[1].s ? c[1].s : "", c[1].len, 0, &error);
+    *receipt_sender = NULL;
+    if (!json_is_object(msg)) {
+        json_decref(msg);
+        return NULL;
+    }
+    if (c[2].i || (c[4].i & POST_FLAG_MSG_ID)) {
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", (long long)seq);
+        json_object_set_new(msg, "msg_id", json_string(id));
+    }
+    json_object_set_new(msg, "seq", json_integer(seq));
+    if (c[2].i || !json_object_get(msg, "ts"))
+        json_object_set_new(msg, "ts", json_integer(c[3].i)); /* deliver()'s keep theirs */
+    if (offline)
+        json_object_set_new(msg, "offline", json_true());
+    if ((c[4].i & CHATD_POST_PRIVATE) && c[5].type == CHATD_PARAM_TEXT)
+        *receipt_sender = c[5].s;
+    return msg;
+}
+
 static int read_work(struct chatd_db *db, void *arg)
 {
     struct stream_drain *dr = arg;
@@ -68,7 +93,7 @@ static int read_work(struct chatd_db *db, void *arg)
     db_rows_free(dr->rows);
     dr->rows = NULL;
     return db_query_rows(db,
-                         "SELECT m.id, m.body, m.conversation IS NOT NULL, m.ts, m.flags, m.sender "
+                         "SELECT " STREAM_MESSAGE_COLUMNS " "
                          "FROM chatd_timeline t JOIN chatd_messages m ON m.id = t.message_id "
                          "WHERE t.user = ? AND t.message_id > ? AND t.message_id <= ? "
                          "ORDER BY t.message_id LIMIT ?",
@@ -129,25 +154,13 @@ static size_t push_page(struct stream_drain *dr)
         int64_t seq = c[0].i;
         dr->after = seq;
         bytes += c[1].len;
-        json_error_t error;
-        json_t *msg = json_loadb(c[1].s ? c[1].s : "", c[1].len, 0, &error);
-        if (!json_is_object(msg)) {
+        const char *receipt_sender;
+        json_t *msg = stream_row_message(c, 1, &receipt_sender);
+        if (!msg) {
             log_error("message %lld for %s is not a JSON object; skipped", (long long)seq,
                       dr->user);
-            json_decref(msg);
             continue;
         }
-        if (c[2].i || (c[4].i & POST_FLAG_MSG_ID)) {
-            char id[24];
-            snprintf(id, sizeof(id), "%lld", (long long)seq);
-            json_object_set_new(msg, "msg_id", json_string(id));
-        }
-        json_object_set_new(msg, "seq", json_integer(seq));
-        if (c[2].i || !json_object_get(msg, "ts"))
-            json_object_set_new(msg, "ts", json_integer(c[3].i)); /* deliver()'s keep theirs */
-        json_object_set_new(msg, "offline", json_true());
-        const char *receipt_sender =
-            (c[4].i & CHATD_POST_PRIVATE) && c[5].type == CHATD_PARAM_TEXT ? c[5].s : NULL;
         int rc = stream_send(st, ss, msg, seq, receipt_sender);
         json_decref(msg);
         if (rc != 0)

@@ -86,10 +86,10 @@ int users_bind(struct server *srv, struct session *s, const char *name)
     srv->metrics.sessions_logged_in++;
     log_debug("session %llu logged in as %s", (unsigned long long)s->id, name);
     cluster_local_sessions(srv, u->name, u->n_sessions);
-    /* First in the cluster, not only on this node. */
-    int first = u->n_sessions == 1 && cluster_remote_sessions(srv, u->name) == 0;
-    emit(srv, CHATD_EVENT_LOGIN, s->id, u->name, first);
-    if (first)
+    /* The event's first_or_last is this node's: plugins keep per-node state on it (the
+     * friends plugin its online users' lists). presence.changed is the cluster's. */
+    emit(srv, CHATD_EVENT_LOGIN, s->id, u->name, u->n_sessions == 1);
+    if (u->n_sessions == 1 && cluster_remote_sessions(srv, u->name) == 0)
         hooks_presence_changed(srv, u->name, 1);
     return 0;
 }
@@ -107,23 +107,30 @@ void users_unbind(struct server *srv, struct session *s)
             break;
         }
     }
-    int gone_here = u->n_sessions == 0;
-    int last = gone_here && cluster_remote_sessions(srv, u->name) == 0;
+    int last = u->n_sessions == 0;
     cluster_local_sessions(srv, u->name, u->n_sessions);
     /* Before the events: what it never wrote gets rows again, and at the last session
      * the user's positions are written. */
     stream_session_end(srv, s);
     log_debug("session %llu logged out from %s", (unsigned long long)s->id, u->name);
     emit(srv, CHATD_EVENT_LOGOUT, s->id, u->name, last);
-    if (last)
-        hooks_presence_changed(srv, u->name, 0);
-    if (gone_here) {
+    if (last) {
+        if (cluster_remote_sessions(srv, u->name) == 0)
+            hooks_presence_changed(srv, u->name, 0);
         flush_watch_user_gone(srv, u->name);
         HASH_DEL(srv->users, u);
         free(u->sessions);
         free(u->name);
         free(u);
     }
+}
+
+void users_lost_elsewhere(struct server *srv, const char *name)
+{
+    if (users_find(srv, name))
+        return;
+    emit(srv, CHATD_EVENT_LOGOUT, 0, name, 1);
+    hooks_presence_changed(srv, name, 0);
 }
 
 size_t users_unbind_others(struct server *srv, const char *name, chatd_session_id keep)
@@ -177,8 +184,7 @@ void users_replay_logins(struct server *srv, struct chatd_plugin *p)
             for (size_t k = 0; k < srv->n_subscriptions; k++) {
                 struct subscription *sub = &srv->subscriptions[k];
                 if (sub->plugin == p && sub->event == CHATD_EVENT_LOGIN)
-                    sub->fn(CHATD_EVENT_LOGIN, u->sessions[i], u->name,
-                            i == 0 && cluster_remote_sessions(srv, u->name) == 0, sub->arg);
+                    sub->fn(CHATD_EVENT_LOGIN, u->sessions[i], u->name, i == 0, sub->arg);
             }
         }
     }

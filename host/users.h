@@ -20,6 +20,10 @@ size_t users_push_line(struct server *srv, const struct user *u, const char *lin
 /* Serialise msg once (borrowed; its "id" member removed first) and queue it to every
  * session of user `name`. Returns how many sessions took it (0: none, or not online). */
 size_t users_push(struct server *srv, const char *name, json_t *msg);
+/* [cluster]: `name`'s last session was on a node found dead (cluster_route.c): unless
+ * they are online here, raise their logout: a LOGOUT event with session 0 and
+ * first_or_last set, and presence.changed "offline". */
+void users_lost_elsewhere(struct server *srv, const char *name);
 
 int users_subscribe(struct server *srv, struct chatd_plugin *p, enum chatd_event event,
                     chatd_event_fn fn, void *arg);

@@ -391,7 +391,10 @@ enum chatd_event {
 
 /** Called on the loop thread. `user` is borrowed for the call. `first_or_last` is
  *  non-zero when this is the user's first session to log in (LOGIN) or the last to go
- *  (LOGOUT), which is when presence changes. */
+ *  (LOGOUT), which is when presence changes. With [cluster] events and first_or_last
+ *  are this node's (user_session_count gives the cluster's), and a LOGOUT with session 0
+ *  and first_or_last set says the user's last session in the cluster was on a node
+ *  that died (raised on the one node that found it dead). */
 typedef void (*chatd_event_fn)(enum chatd_event event, chatd_session_id session, const char *user,
                                int first_or_last, void *arg);
 
@@ -977,9 +980,9 @@ struct chatd_host {
 
     /* -- since 1.4: posting sequenced, durable messages (loop thread) -- */
 
-    /** Post one message (see struct chatd_post): the host gives it the next id of the
-     *  server's message sequence, writes it with others in one transaction ("group
-     *  commit"), with a row per recipient who must get it later, and only then pushes it
+    /** Post one message (see struct chatd_post): the host writes it with others in one
+     *  transaction ("group commit"), which gives it the next id of the server's message
+     *  sequence, with a row per recipient who must get it later, and only then pushes it
      *  to the recipients' sessions, in id order, and runs done, once, on the loop
      *  thread. So a post whose done saw status 0 survives a crash of chatd, and every
      *  device of every recipient gets it exactly once (see docs/protocol.md,
@@ -989,9 +992,9 @@ struct chatd_host {
      *  CHATD_ENOSYS without a database, CHATD_ENOMEM (done is not called then). */
     int (*post)(struct chatd_plugin *self, const struct chatd_post *post, chatd_post_done_fn done,
                 void *arg);
-    /** The id of the last message posted (0 before the first): a message posted later
-     *  has a larger one. For a group's membership: what the member may see starts
-     *  after it. */
+    /** The id of the last message committed (0 before the first): a message committed
+     *  later (a post still waiting for its commit too) has a larger one. For a group's
+     *  membership: what the member may see starts after it. */
     int64_t (*message_last_id)(struct chatd_plugin *self);
     /** Read one page of a conversation's history (a job on the host's connection).
      *  `req` (may be NULL) stays unanswered until done has run. Returns 0 (done will

@@ -1,10 +1,14 @@
 /* online.c - users online, their friend lists, presence, and "fri" in login_reply.
  *
- * A user's first LOGIN event makes their entry and starts a job that reads their
- * friends. The user.login hook that accounts runs right after (before login_reply)
- * waits for that list if it is still being read, puts it into the reply as "fri", and,
- * for the session that came first, tells the user's online friends they are online.
- * Their last LOGOUT tells the same friends they are offline, from memory. */
+ * A user's first LOGIN event on this node (first_or_last is this node's) makes their
+ * entry and starts a job that reads their friends. The user.login hook that accounts
+ * runs right after (before login_reply) waits for that list if it is still being read,
+ * puts it into the reply as "fri", and, when that session is the user's only one in the
+ * cluster (user_session_count), tells the user's friends online anywhere they are
+ * online. Their last LOGOUT here tells the same friends they are offline, from memory,
+ * when no session of theirs is left elsewhere either. A LOGOUT with no session (their
+ * last one was on a node that died: the node that found it dead raises it) reads the
+ * list first, since no entry is here. */
 #include "friends.h"
 
 #include <stdlib.h>
@@ -67,7 +71,7 @@ static void tell_friends(struct friends *f, const struct online_user *u, const c
     const char **to = calloc(u->n_friends ? u->n_friends : 1, sizeof(*to));
     size_t n = 0;
     for (size_t i = 0; to && i < u->n_friends; i++)
-        if (find(f, u->friends[i]))
+        if (f->host->user_session_count(f->self, u->friends[i]) > 0)
             to[n++] = u->friends[i];
     if (n > 0)
         f->host->deliver(
@@ -175,6 +179,40 @@ static int load(struct friends *f, struct online_user *u)
     return rc;
 }
 
+/* A user gone with a node that died: their friends are read, then told. */
+static void gone_done(struct chatd_request *req, void *arg, int status)
+{
+    (void)req;
+    struct load_job *j = arg;
+    struct friends *f = j->f;
+    struct online_user gone = {0};
+    strcpy(gone.name, j->user);
+    for (size_t r = 0; status == 0 && j->rows && r < j->rows->n_rows; r++)
+        if (add_friend(&gone, chat_cell(j->rows, r, 0)) != 0)
+            status = CHATD_ENOMEM;
+    if (status == 0)
+        tell_friends(f, &gone, "offline");
+    else
+        f->host->log(f->self, CHATD_LOG_ERROR, "cannot tell the friends of %s they are offline: %s",
+                     j->user, chatd_strerror(status));
+    free(gone.friends);
+    f->host->rows_free(j->rows);
+    free(j);
+}
+
+static void tell_gone(struct friends *f, const char *user)
+{
+    struct load_job *j = strlen(user) <= CHAT_NAME_MAX ? calloc(1, sizeof(*j)) : NULL;
+    if (!j)
+        return;
+    j->f = f;
+    strcpy(j->user, user);
+    static const struct chatd_job job = {
+        .work = load_work, .done = gone_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    if (f->host->job_submit(f->self, NULL, &job, j) != 0)
+        free(j);
+}
+
 /* ---- events and the user.login hook --------------------------------------------- */
 
 static void online_free(struct friends *f, struct online_user *u)
@@ -194,6 +232,11 @@ void friends_on_event(enum chatd_event event, chatd_session_id session, const ch
 {
     struct friends *f = arg;
     struct online_user *u = find(f, user);
+    if (event == CHATD_EVENT_LOGOUT && session == 0 && first_or_last && !u) {
+        if (f->presence)
+            tell_gone(f, user);
+        return;
+    }
     if (event == CHATD_EVENT_LOGIN && first_or_last && !u && strlen(user) <= CHAT_NAME_MAX) {
         u = calloc(1, sizeof(*u));
         if (!u) { /* the user.login hook then finds no entry: "fri" stays empty */
@@ -203,14 +246,17 @@ void friends_on_event(enum chatd_event event, chatd_session_id session, const ch
         }
         strcpy(u->name, user);
         u->generation = ++f->next_generation;
-        u->announce = session;
+        /* First in the cluster: nobody else of theirs is online anywhere. */
+        u->announce = f->host->user_session_count(f->self, user) == 1 ? session : 0;
         HASH_ADD_STR(f->online, name, u);
         int rc = load(f, u);
         if (rc != 0) /* the user.login hook tries again */
             f->host->log(f->self, CHATD_LOG_WARN, "cannot read the friends of %s: %s", user,
                          chatd_strerror(rc));
-    } else if (event == CHATD_EVENT_LOGOUT && first_or_last && u) {
-        if (f->presence && u->loaded)
+    }
+    if (event == CHATD_EVENT_LOGOUT && first_or_last && u) {
+        /* Last here; offline when none is left on another node either. */
+        if (f->presence && u->loaded && f->host->user_session_count(f->self, user) == 0)
             tell_friends(f, u, "offline");
         /* A login still waiting for the list has lost its session: it fails. */
         resume_waiting(f, u, CHATD_ECLOSED);

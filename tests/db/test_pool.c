@@ -353,6 +353,58 @@ START_TEST(db_rejects_wrong_parameter_count)
 }
 END_TEST
 
+/* INSERT INTO many (n) VALUES (?), (?), ... (rows of them). */
+static char *insert_sql(size_t rows)
+{
+    char *sql = malloc(40 + 5 * rows);
+    ck_assert_ptr_nonnull(sql);
+    strcpy(sql, "INSERT INTO many (n) VALUES (?)");
+    for (size_t i = 1; i < rows; i++)
+        strcat(sql, ", (?)");
+    return sql;
+}
+
+static int64_t many_sum(struct chatd_db *db)
+{
+    int64_t sum = -1;
+    ck_assert_int_eq(db_query(db, "SELECT CAST(COALESCE(SUM(n), 0) AS SIGNED) FROM many", NULL, 0,
+                              db_read_int64, &sum),
+                     0);
+    ck_assert_int_eq(db_simple(db, "DELETE FROM many"), 0);
+    return sum;
+}
+
+START_TEST(db_binds_thousands_of_parameters_for_the_host_and_256_for_plugins)
+{
+    struct chatd_db db = {0};
+    char err[512];
+    ck_assert_msg(db_open(&db, &cfg, "", err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(db_simple(&db, "CREATE TABLE many (n BIGINT NOT NULL)"), 0);
+    enum { HOST = 7 * 512, MOST = CHATD_DB_MAX_PARAMS };
+    struct chatd_value *v = calloc(HOST, sizeof(*v));
+    ck_assert_ptr_nonnull(v);
+    for (size_t i = 0; i < HOST; i++)
+        v[i] = (struct chatd_value){.type = CHATD_PARAM_INT64, .i = (int64_t)i};
+    char *host = insert_sql(HOST), *over = insert_sql(MOST + 1), *most = insert_sql(MOST);
+    /* The host's own statements (commit_batch.c's INSERTs) bind thousands. */
+    ck_assert_int_eq(db_exec(&db, host, v, HOST, NULL, NULL), 0);
+    ck_assert_int_eq(many_sum(&db), (int64_t)HOST * (HOST - 1) / 2);
+    ck_assert_int_eq(db_exec(&db, over, v, MOST + 1, NULL, NULL), 0);
+    ck_assert_int_eq(many_sum(&db), (int64_t)(MOST + 1) * MOST / 2);
+    /* Through the host table, a plugin keeps the ABI's limit. */
+    ck_assert_int_eq(db_plugin_exec(&db, most, v, MOST, NULL, NULL), 0);
+    ck_assert_int_eq(many_sum(&db), (int64_t)MOST * (MOST - 1) / 2);
+    ck_assert_int_eq(db_plugin_exec(&db, over, v, MOST + 1, NULL, NULL), CHATD_EINVAL);
+    ck_assert_int_eq(db_plugin_query(&db, over, v, MOST + 1, db_read_int64, NULL), CHATD_EINVAL);
+    ck_assert_int_eq(many_sum(&db), 0);
+    free(host);
+    free(over);
+    free(most);
+    free(v);
+    db_close(&db);
+}
+END_TEST
+
 static int read_int(const struct chatd_value *cols, size_t ncols, void *arg)
 {
     if (ncols == 1 && cols[0].type == CHATD_PARAM_INT64)
@@ -435,6 +487,7 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, db_binds_parameters_without_interpreting_them);
     tcase_add_test(tc, db_reads_values_longer_than_its_buffers);
     tcase_add_test(tc, db_rejects_wrong_parameter_count);
+    tcase_add_test(tc, db_binds_thousands_of_parameters_for_the_host_and_256_for_plugins);
     tcase_add_test(tc, migrations_apply_once_and_are_recorded);
     tcase_add_test(tc, migrations_refuse_a_broken_one_naming_plugin_version_and_error);
     suite_add_tcase(s, tc);

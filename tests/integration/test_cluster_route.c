@@ -1,0 +1,576 @@
+/* test_cluster_route.c - cross-node delivery ([cluster], host/cluster_route.c and
+ * host/cluster_order.c): real chatd nodes on one MariaDB and one private redis-server.
+ *
+ * Every message is counted: what a sender was answered (success or offline, with its
+ * seq) against what each recipient's sessions received, so nothing lost or duplicated
+ * is an equality, and order is each session's seq increasing. Waits poll with generous
+ * deadlines; the times are printed, never asserted. */
+#include "chatd_proc.h"
+#include "client.h"
+#include "../db/db_test_env.h"
+#include "redis_proc.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LEASE_MS "1000"
+#define WAIT_MS  30000
+#define MAX_MSGS 2000
+
+struct node {
+    struct chatd_proc proc;
+    int admin_port;
+};
+
+static struct config_database db;
+static struct redis_proc redis;
+
+static void start_node(struct node *n, const char *name)
+{
+    n->admin_port = test_free_port("127.0.0.1");
+    ck_assert_int_gt(n->admin_port, 0);
+    char node[64], where[sizeof(redis.socket) + 32], admin[64];
+    snprintf(node, sizeof(node), "cluster.node=%s", name);
+    snprintf(where, sizeof(where), "cluster.redis=unix:%s", redis.socket);
+    snprintf(admin, sizeof(admin), "admin.listen=127.0.0.1:%d", n->admin_port);
+    const char *sets[] = {"cluster.enable=yes", node,  where, "cluster.lease_ms=" LEASE_MS,
+                          "admin.enable=yes",   admin, NULL};
+    ck_assert_int_eq(db_test_start_sample(&n->proc, &db, sets), 0);
+}
+
+static void stop_node(struct node *n)
+{
+    ck_assert_int_eq(chatd_proc_stop(&n->proc, CHATD_PROC_STOP_TIMEOUT_MS), 0);
+    chatd_proc_cleanup(&n->proc);
+}
+
+static int next_id = 1;
+
+static int send_request(struct test_client *c, const char *request)
+{
+    json_t *msg = json_loads(request, 0, NULL);
+    ck_assert_ptr_nonnull(msg);
+    int id = next_id++;
+    json_object_set_new(msg, "id", json_integer(id));
+    ck_assert_int_eq(test_client_send_json(c, msg), 0);
+    json_decref(msg);
+    return id;
+}
+
+/* What one session received of the messages counted: seqs in arrival order. */
+struct inbox {
+    long long seq[MAX_MSGS];
+    size_t n;
+    json_t *pushes; /* other pushes (presence), kept */
+};
+
+static void inbox_take(struct inbox *in, json_t *line, const char *cmd)
+{
+    if (strcmp(chatd_json_str(line, "cmd"), cmd) == 0) {
+        ck_assert_uint_lt(in->n, MAX_MSGS);
+        in->seq[in->n++] = json_integer_value(json_object_get(line, "seq"));
+        json_decref(line);
+        return;
+    }
+    if (!in->pushes)
+        in->pushes = json_array();
+    json_array_append_new(in->pushes, line);
+}
+
+/* The reply to request id, keeping pushes of `cmd` in `in` (may be NULL). */
+static json_t *reply_to(struct test_client *c, int id, struct inbox *in, const char *cmd)
+{
+    for (;;) {
+        json_t *line = test_client_read_json(c, 15000);
+        ck_assert_msg(line != NULL, "no reply to request %d", id);
+        if (json_integer_value(json_object_get(line, "id")) == id)
+            return line;
+        if (in)
+            inbox_take(in, line, cmd);
+        else
+            json_decref(line);
+    }
+}
+
+static json_t *ask(struct test_client *c, const char *request)
+{
+    return reply_to(c, send_request(c, request), NULL, NULL);
+}
+
+static void expect_result(struct test_client *c, const char *request, const char *result)
+{
+    json_t *reply = ask(c, request);
+    ck_assert_msg(strcmp(chatd_json_str(reply, "result"), result) == 0, "%s answered %s", request,
+                  json_dumps(reply, 0));
+    json_decref(reply);
+}
+
+/* A connection to n logged in as user (registered first); `login_extra` adds fields
+ * to the login (e.g. ",\"ack\":true"). */
+static struct test_client *login_on(struct node *n, const char *user, const char *login_extra)
+{
+    struct test_client *c = chatd_proc_connect(&n->proc);
+    char request[256];
+    snprintf(request, sizeof(request),
+             "{\"cmd\":\"register\",\"user\":\"%s\",\"passwd\":\"pass word\"}", user);
+    json_decref(ask(c, request));
+    snprintf(request, sizeof(request),
+             "{\"cmd\":\"login\",\"user\":\"%s\",\"passwd\":\"pass word\"%s}", user,
+             login_extra ? login_extra : "");
+    expect_result(c, request, "success");
+    return c;
+}
+
+/* Everything c has been sent up to now, into in: a ping's reply comes after it. */
+static void drain_into(struct test_client *c, struct inbox *in, const char *cmd)
+{
+    json_decref(reply_to(c, send_request(c, "{\"cmd\":\"ping\"}"), in, cmd));
+}
+
+/* Read c into in until it holds `want` messages (or the deadline fails the test). */
+static void wait_inbox(struct test_client *c, struct inbox *in, const char *cmd, size_t want)
+{
+    long long start = chatd_now_ms();
+    while (in->n < want) {
+        ck_assert_msg(chatd_now_ms() - start < WAIT_MS, "got %zu of %zu %s", in->n, want, cmd);
+        json_t *line = test_client_read_json(c, 500);
+        if (line)
+            inbox_take(in, line, cmd);
+    }
+}
+
+static double metric(const struct node *n, const char *name)
+{
+    char *text = test_http_get(n->admin_port, "/metrics");
+    ck_assert_msg(text != NULL, "cannot reach the admin listener");
+    char line[128];
+    snprintf(line, sizeof(line), "\n%s ", name);
+    const char *at = strstr(text, line);
+    double value = at ? strtod(at + strlen(line), NULL) : -1;
+    free(text);
+    return value;
+}
+
+static void wait_metric_is(const struct node *n, const char *name, double want)
+{
+    long long start = chatd_now_ms();
+    while (metric(n, name) != want) {
+        ck_assert_msg(chatd_now_ms() - start < WAIT_MS, "%s never became %g", name, want);
+        chatd_sleep_ms(20);
+    }
+}
+
+static void wait_metric_at_least(const struct node *n, const char *name, double want)
+{
+    long long start = chatd_now_ms();
+    while (metric(n, name) < want) {
+        ck_assert_msg(chatd_now_ms() - start < WAIT_MS, "%s never reached %g", name, want);
+        chatd_sleep_ms(20);
+    }
+}
+
+/* Send `count` private messages from c to `to` in one write (pipelined), and collect
+ * the seqs they were answered with (success or offline) into answered. */
+static void send_private(struct test_client *c, const char *to, int count, long long *answered,
+                         size_t *n_answered, int *online_answers)
+{
+    char *batch = malloc((size_t)count * 160 + 1);
+    ck_assert_ptr_nonnull(batch);
+    size_t len = 0;
+    int first = next_id;
+    for (int i = 0; i < count; i++)
+        len += (size_t)sprintf(batch + len,
+                               "{\"cmd\":\"private_chat\",\"id\":%d,\"user_to\":\"%s\","
+                               "\"text\":\"n%d\"}\n",
+                               next_id++, to, i);
+    ck_assert_int_eq(test_client_send(c, batch, len, 10000), 0);
+    free(batch);
+    for (int i = 0; i < count; i++) {
+        json_t *r = reply_to(c, first + i, NULL, NULL);
+        const char *result = chatd_json_str(r, "result");
+        ck_assert_msg(strcmp(result, "success") == 0 || strcmp(result, "offline") == 0,
+                      "private_chat answered %s", json_dumps(r, 0));
+        if (online_answers)
+            *online_answers += strcmp(result, "success") == 0;
+        answered[(*n_answered)++] = json_integer_value(json_object_get(r, "seq"));
+        json_decref(r);
+    }
+}
+
+static void check_increasing(const struct inbox *in, const char *who)
+{
+    for (size_t i = 1; i < in->n; i++)
+        ck_assert_msg(in->seq[i] > in->seq[i - 1], "%s got seq %lld after %lld", who, in->seq[i],
+                      in->seq[i - 1]);
+}
+
+/* got (increasing) holds exactly the seqs of want (increasing too: one sender). */
+static void check_same(const long long *want, size_t n_want, const struct inbox *got,
+                       const char *who)
+{
+    ck_assert_msg(got->n == n_want, "%s got %zu messages of %zu", who, got->n, n_want);
+    for (size_t i = 0; i < n_want; i++)
+        ck_assert_msg(got->seq[i] == want[i], "%s: message %zu is seq %lld, want %lld", who, i,
+                      got->seq[i], want[i]);
+}
+
+static void setup(void)
+{
+    db_test_config(&db);
+    memset(&redis, 0, sizeof(redis));
+    ck_assert_int_eq(redis_proc_start(&redis), 0);
+}
+
+static void teardown(void)
+{
+    redis_proc_cleanup(&redis);
+    db_test_cleanup(&db);
+}
+
+START_TEST(a_private_message_to_another_node_is_success_and_received_once_in_order)
+{
+    struct node a, b;
+    start_node(&a, "a");
+    start_node(&b, "b");
+    struct test_client *bob = login_on(&b, "bob", NULL);
+    struct test_client *alice = login_on(&a, "alice", NULL);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    int online = 0;
+    for (int round = 0; round < 5; round++)
+        send_private(alice, "bob", 40, answered, &n, &online);
+    ck_assert_int_eq(online, 200); /* bob is online, on the other node */
+    static struct inbox got;
+    memset(&got, 0, sizeof(got));
+    wait_inbox(bob, &got, "private_chat_recv", n);
+    drain_into(bob, &got, "private_chat_recv"); /* nothing more came */
+    check_increasing(&got, "bob");
+    check_same(answered, n, &got, "bob");
+    printf("200 private messages node a -> node b: %g announcements published by a, %g gap "
+           "reads on b\n",
+           metric(&a, "chatd_cluster_announcements_published_total"),
+           metric(&b, "chatd_cluster_gap_reads_total"));
+    ck_assert_double_ge(metric(&b, "chatd_cluster_announcements_received_total"), 1);
+    test_client_close(alice);
+    test_client_close(bob);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
+START_TEST(a_group_on_three_nodes_gets_each_message_once_with_one_publish_per_node_and_batch)
+{
+    struct node n[3];
+    start_node(&n[0], "a");
+    start_node(&n[1], "b");
+    start_node(&n[2], "c");
+    const char *names[] = {"gm0", "gm1", "gm2", "gm3", "gm4"};
+    const int where[] = {0, 1, 1, 2, 2}; /* two members on b and on c */
+    struct test_client *m[5];
+    for (int i = 0; i < 5; i++)
+        m[i] = login_on(&n[where[i]], names[i], NULL);
+    expect_result(m[0], "{\"cmd\":\"create_group\",\"group\":\"gr\"}", "success");
+    for (int i = 1; i < 5; i++)
+        expect_result(m[i], "{\"cmd\":\"join_group\",\"group\":\"gr\"}", "success");
+    wait_metric_at_least(&n[0], "chatd_cluster_remote_users", 4);
+
+    /* group_members' online flags are the cluster's. */
+    json_t *reply = ask(m[1], "{\"cmd\":\"group_members\",\"group\":\"gr\"}");
+    size_t i;
+    json_t *member;
+    json_array_foreach(json_object_get(reply, "members"), i, member)
+        ck_assert_msg(json_is_true(json_object_get(member, "online")), "%s shows offline",
+                      chatd_json_str(member, "user"));
+    ck_assert_uint_eq(json_array_size(json_object_get(reply, "members")), 5);
+    json_decref(reply);
+
+    double published0 = metric(&n[0], "chatd_cluster_announcements_published_total");
+    double batches0 = metric(&n[0], "chatd_post_batches_total");
+    /* Two senders on different nodes, pipelined, at the same time. */
+    static long long sent0[MAX_MSGS], sent3[MAX_MSGS];
+    size_t n0 = 0, n3 = 0;
+    char *batch = malloc(100 * 120);
+    for (int s = 0; s < 2; s++) {
+        struct test_client *c = s == 0 ? m[0] : m[3];
+        size_t len = 0;
+        for (int k = 0; k < 50; k++)
+            len += (size_t)sprintf(batch + len,
+                                   "{\"cmd\":\"group_chat\",\"id\":%d,\"group\":\"gr\","
+                                   "\"text\":\"g%d\"}\n",
+                                   next_id + s * 50 + k, k);
+        ck_assert_int_eq(test_client_send(c, batch, len, 10000), 0);
+    }
+    free(batch);
+    int first = next_id;
+    next_id += 100;
+    static struct inbox got[5];
+    memset(got, 0, sizeof(got));
+    for (int s = 0; s < 2; s++) {
+        for (int k = 0; k < 50; k++) {
+            int sender = s == 0 ? 0 : 3;
+            json_t *r = reply_to(m[sender], first + s * 50 + k, &got[sender], "group_chat_recv");
+            ck_assert_str_eq(chatd_json_str(r, "result"), "success");
+            long long seq = json_integer_value(json_object_get(r, "seq"));
+            if (s == 0)
+                sent0[n0++] = seq;
+            else
+                sent3[n3++] = seq;
+            json_decref(r);
+        }
+    }
+    for (int k = 0; k < 5; k++) {
+        wait_inbox(m[k], &got[k], "group_chat_recv", k == 0 || k == 3 ? 50 : 100);
+        drain_into(m[k], &got[k], "group_chat_recv");
+        check_increasing(&got[k], names[k]);
+        size_t want = k == 0 || k == 3 ? 50 : 100;
+        ck_assert_msg(got[k].n == want, "%s got %zu of %zu", names[k], got[k].n, want);
+        /* Each of a sender's messages once, and only those (no others). */
+        size_t from0 = 0, from3 = 0;
+        for (size_t j = 0; j < got[k].n; j++) {
+            if (from0 < n0 && got[k].seq[j] == sent0[from0])
+                from0++;
+            else if (from3 < n3 && got[k].seq[j] == sent3[from3])
+                from3++;
+            else
+                ck_abort_msg("%s got seq %lld out of either sender's order", names[k],
+                             got[k].seq[j]);
+        }
+        ck_assert_uint_eq(from0, k == 0 ? 0 : 50);
+        ck_assert_uint_eq(from3, k == 3 ? 0 : 50);
+    }
+    double published = metric(&n[0], "chatd_cluster_announcements_published_total") - published0;
+    double batches = metric(&n[0], "chatd_post_batches_total") - batches0;
+    printf("50 group messages from node a to members on b and c: %g commit batches, %g "
+           "announcements published (two nodes per batch, not one per member)\n",
+           batches, published);
+    ck_assert_double_ge(published, 2);
+    ck_assert_double_le(published, 2 * batches);
+    for (int k = 0; k < 5; k++) {
+        json_decref(got[k].pushes);
+        test_client_close(m[k]);
+    }
+    for (int k = 0; k < 3; k++)
+        stop_node(&n[k]);
+}
+END_TEST
+
+/* The presence push `user` `status` in in's other pushes, reading c more until it comes. */
+static void wait_presence(struct test_client *c, struct inbox *in, const char *user,
+                          const char *status)
+{
+    long long start = chatd_now_ms();
+    for (;;) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(in->pushes, i, p)
+        {
+            if (strcmp(chatd_json_str(p, "cmd"), "presence") == 0 &&
+                strcmp(chatd_json_str(p, "user"), user) == 0 &&
+                strcmp(chatd_json_str(p, "status"), status) == 0) {
+                json_array_remove(in->pushes, i);
+                return;
+            }
+        }
+        ck_assert_msg(chatd_now_ms() - start < WAIT_MS, "no presence %s %s", user, status);
+        json_t *line = test_client_read_json(c, 500);
+        if (line)
+            inbox_take(in, line, "-");
+    }
+}
+
+START_TEST(presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_users_go_offline)
+{
+    struct node a, b;
+    start_node(&a, "a");
+    start_node(&b, "b");
+    struct test_client *bob = login_on(&b, "pbob", NULL);
+    struct test_client *alice = login_on(&a, "palice", NULL);
+    expect_result(alice, "{\"cmd\":\"add_friend\",\"friend\":\"pbob\"}", "success");
+    static struct inbox bob_in;
+    memset(&bob_in, 0, sizeof(bob_in));
+    test_client_close(alice);
+    wait_presence(bob, &bob_in, "palice", "offline");
+    alice = login_on(&a, "palice", NULL);
+    wait_presence(bob, &bob_in, "palice", "online");
+
+    /* A second session on the other node: its login gets the friend list too, and no
+     * presence change goes out. */
+    struct test_client *c = chatd_proc_connect(&b.proc);
+    json_t *login = ask(c, "{\"cmd\":\"login\",\"user\":\"palice\",\"passwd\":\"pass word\"}");
+    ck_assert_str_eq(chatd_json_str(login, "result"), "success");
+    json_t *fri = json_object_get(login, "fri");
+    ck_assert_uint_eq(json_array_size(fri), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(fri, 0)), "pbob");
+    json_decref(login);
+
+    /* Node a dies with palice's first session: she stays online (node b), then goes
+     * offline when her session there ends. */
+    chatd_proc_signal(&a.proc, SIGKILL);
+    ck_assert_int_eq(chatd_proc_wait(&a.proc, CHATD_PROC_STOP_TIMEOUT_MS), 128 + SIGKILL);
+    test_client_close(alice);
+    wait_metric_at_least(&b, "chatd_cluster_nodes_dropped_total", 1);
+    test_client_close(c);
+    wait_presence(bob, &bob_in, "palice", "offline");
+
+    /* Now her only session is on node a, which is killed: node b, which finds a dead,
+     * tells pbob. */
+    start_node(&a, "a");
+    alice = login_on(&a, "palice", NULL);
+    wait_presence(bob, &bob_in, "palice", "online");
+    chatd_proc_signal(&a.proc, SIGKILL);
+    ck_assert_int_eq(chatd_proc_wait(&a.proc, CHATD_PROC_STOP_TIMEOUT_MS), 128 + SIGKILL);
+    long long start = chatd_now_ms();
+    wait_presence(bob, &bob_in, "palice", "offline");
+    printf("palice's node killed: pbob on node b was told she is offline after %lld ms\n",
+           chatd_now_ms() - start);
+    ck_assert_double_eq(metric(&b, "chatd_cluster_users_lost_total"), 1);
+    test_client_close(alice);
+    json_decref(bob_in.pushes);
+    test_client_close(bob);
+    chatd_proc_cleanup(&a.proc);
+    stop_node(&b);
+}
+END_TEST
+
+/* Read everything `c` gets for ack_ms and acknowledge each message as it comes. */
+static void read_acking(struct test_client *c, struct inbox *in, int ms)
+{
+    long long start = chatd_now_ms();
+    while (chatd_now_ms() - start < ms) {
+        json_t *line = test_client_read_json(c, 100);
+        if (!line)
+            continue;
+        long long seq = json_integer_value(json_object_get(line, "seq"));
+        int is_msg = strcmp(chatd_json_str(line, "cmd"), "private_chat_recv") == 0;
+        inbox_take(in, line, "private_chat_recv");
+        if (is_msg) {
+            char ack[64];
+            snprintf(ack, sizeof(ack), "{\"cmd\":\"ack\",\"seq\":%lld}\n", seq);
+            test_client_send_str(c, ack); /* fails once its node is killed: nothing to ack */
+        }
+    }
+}
+
+START_TEST(a_killed_node_s_users_get_every_message_once_on_another_node)
+{
+    struct node a, b;
+    start_node(&a, "a");
+    start_node(&b, "b");
+    struct test_client *bob = login_on(&b, "kbob", ",\"ack\":true,\"device\":\"phone\"");
+    struct test_client *alice = login_on(&a, "kalice", NULL);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    static struct inbox first, second;
+    memset(&first, 0, sizeof(first));
+    memset(&second, 0, sizeof(second));
+    send_private(alice, "kbob", 50, answered, &n, NULL);
+    read_acking(bob, &first, 500);
+    /* Node b dies while messages flow to kbob. */
+    send_private(alice, "kbob", 30, answered, &n, NULL);
+    chatd_proc_signal(&b.proc, SIGKILL);
+    ck_assert_int_eq(chatd_proc_wait(&b.proc, CHATD_PROC_STOP_TIMEOUT_MS), 128 + SIGKILL);
+    read_acking(bob, &first, 200); /* what reached the socket before the kill */
+    send_private(alice, "kbob", 30, answered, &n, NULL);
+    /* kbob logs in on node a, from the last message he acknowledged. */
+    long long since = first.n ? first.seq[first.n - 1] : 0;
+    char extra[96];
+    snprintf(extra, sizeof(extra), ",\"ack\":true,\"device\":\"phone\",\"since\":%lld", since);
+    test_client_close(bob);
+    bob = login_on(&a, "kbob", extra);
+    send_private(alice, "kbob", 20, answered, &n, NULL);
+    long long start = chatd_now_ms();
+    while (first.n + second.n < n && chatd_now_ms() - start < WAIT_MS)
+        read_acking(bob, &second, 200);
+    drain_into(bob, &second, "private_chat_recv");
+    check_increasing(&first, "kbob on node b");
+    check_increasing(&second, "kbob on node a");
+    /* Everything answered, exactly once over his two sessions. */
+    static struct inbox all;
+    memset(&all, 0, sizeof(all));
+    memcpy(all.seq, first.seq, first.n * sizeof(*first.seq));
+    memcpy(all.seq + first.n, second.seq, second.n * sizeof(*second.seq));
+    all.n = first.n + second.n;
+    check_increasing(&all, "kbob over both sessions");
+    check_same(answered, n, &all, "kbob");
+    printf("node b killed after kbob was sent %zu of %zu; node a sent him the other %zu\n", first.n,
+           n, second.n);
+    test_client_close(alice);
+    test_client_close(bob);
+    json_decref(first.pushes);
+    json_decref(second.pushes);
+    stop_node(&a);
+    chatd_proc_cleanup(&b.proc);
+}
+END_TEST
+
+START_TEST(redis_stopped_under_traffic_loses_and_duplicates_nothing)
+{
+    struct node a, b;
+    start_node(&a, "a");
+    start_node(&b, "b");
+    struct test_client *bob = login_on(&b, "rbob", NULL);
+    struct test_client *alice = login_on(&a, "ralice", NULL);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    int online = 0;
+    send_private(alice, "rbob", 40, answered, &n, &online);
+    redis_proc_stop(&redis);
+    send_private(alice, "rbob", 40, answered, &n, &online);
+    wait_metric_is(&a, "chatd_cluster_redis_up", 0);
+    wait_metric_is(&b, "chatd_cluster_redis_up", 0);
+    int online_before_down = online;
+    send_private(alice, "rbob", 40, answered, &n, &online);
+    static struct inbox got;
+    memset(&got, 0, sizeof(got));
+    /* Node b learns of node a's commits from the counter, and reads them. */
+    wait_inbox(bob, &got, "private_chat_recv", n);
+    printf("Redis down: %d of the last 40 answered success (rbob counts as offline); rbob got "
+           "all %zu through %g gap reads\n",
+           online - online_before_down, n, metric(&b, "chatd_cluster_gap_reads_total"));
+    ck_assert_int_eq(online - online_before_down, 0);
+    ck_assert_double_ge(metric(&b, "chatd_cluster_gap_reads_total"), 1);
+    ck_assert_int_eq(redis_proc_start(&redis), 0);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    online = 0;
+    send_private(alice, "rbob", 40, answered, &n, &online);
+    ck_assert_int_eq(online, 40);
+    wait_inbox(bob, &got, "private_chat_recv", n);
+    drain_into(bob, &got, "private_chat_recv");
+    check_increasing(&got, "rbob");
+    check_same(answered, n, &got, "rbob");
+    test_client_close(alice);
+    test_client_close(bob);
+    json_decref(got.pushes);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("cluster_route");
+    TCase *tc = tcase_create("route");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, a_private_message_to_another_node_is_success_and_received_once_in_order);
+    tcase_add_test(
+        tc, a_group_on_three_nodes_gets_each_message_once_with_one_publish_per_node_and_batch);
+    tcase_add_test(
+        tc, presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_users_go_offline);
+    tcase_add_test(tc, a_killed_node_s_users_get_every_message_once_on_another_node);
+    tcase_add_test(tc, redis_stopped_under_traffic_loses_and_duplicates_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return chatd_proc_run_suite(suite());
+}
