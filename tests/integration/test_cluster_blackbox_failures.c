@@ -17,6 +17,9 @@
 /* Rounds of traffic in a drill, and when things happen in it. */
 #define ROUNDS 36
 
+/* How the drills' private messages were answered, printed to show what a drill did. */
+static unsigned answered_success, answered_offline;
+
 /* One round: each sender sends one private message to each of its recipients, all in
  * flight at once, then every reply is read and counted. A reply that did not accept the
  * message (busy, internal) is not counted: nothing was stored. */
@@ -35,6 +38,8 @@ static void round_of_sends(json_t *ledger, struct peer *const *senders, size_t n
         for (size_t j = 0; j < nr; j++) {
             json_t *reply = peer_reply(senders[i], id[i][j]);
             const char *const to[] = {recipients[j], NULL};
+            answered_success += strcmp(chatd_json_str(reply, "result"), "success") == 0;
+            answered_offline += strcmp(chatd_json_str(reply, "result"), "offline") == 0;
             if (!ledger_count(ledger, reply, to, text[i]))
                 printf("%s to %s not accepted: %s\n", senders[i]->user, recipients[j],
                        json_dumps(reply, JSON_COMPACT));
@@ -141,7 +146,13 @@ START_TEST(test_killed_node_users_reconnect_through_haproxy)
                 r[j] = NULL;
             }
         }
-        if (k == ROUNDS / 2)
+        /* Sent to a dead node's users: first while they still count as online there,
+         * then once the lease ran out and the senders see them offline. */
+        if (k == ROUNDS / 3 + 3)
+            for (size_t i = 0; i < 2; i++)
+                for (size_t j = 0; j < 2; j++)
+                    wait_friend_online(s[i], recipients[j], 0);
+        if (k == ROUNDS / 2 + 3)
             for (size_t j = 0; j < 2; j++)
                 r[j] = login_device_at(proxy.port, recipients[j], "phone",
                                        j == 0 ? old[j]->last_seq : -1);
@@ -162,6 +173,8 @@ START_TEST(test_killed_node_users_reconnect_through_haproxy)
         assert_sender_order(&r[1], 1, s[i]->user);
     }
 
+    printf("kill drill: private messages answered success %u, offline %u\n", answered_success,
+           answered_offline);
     /* The node starts again with the same name; a user on it reaches r0 wherever r0 is. */
     cluster_node_start(cluster(), 0);
     struct peer *s0 = login_on(0, "s0");
@@ -208,8 +221,12 @@ START_TEST(test_redis_restart_under_traffic)
     json_t *ledger = ledger_new();
     const char *const group_to[] = {"x0", "x1", "x2", NULL};
     for (int k = 0; k < ROUNDS; k++) {
+        /* Redis goes away; once every node says so, traffic goes on without it for a
+         * third of the rounds; then Redis is back (empty: no persistence). */
         if (k == ROUNDS / 3)
             cluster_redis_stop(cluster());
+        if (k == ROUNDS / 3 + 1)
+            cluster_wait_redis(cluster(), 0);
         if (k == 2 * ROUNDS / 3)
             cluster_redis_start(cluster());
         /* y<i> sends to the x on the two other nodes, y0 to the group as well (numbered
@@ -229,7 +246,10 @@ START_TEST(test_redis_restart_under_traffic)
             peer_drain(x[i], 0);
     }
 
+    printf("Redis drill: private messages answered success %u, offline %u\n", answered_success,
+           answered_offline);
     /* Delivery across nodes resumes: y1 is answered success for x2 (node 2) again. */
+    cluster_wait_redis(cluster(), 1);
     long long deadline = chatd_now_ms() + CLUSTER_WAIT_MS;
     for (int k = 0;; k++) {
         char text[64];

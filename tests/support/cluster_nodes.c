@@ -6,6 +6,7 @@
 #include <check.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -74,6 +75,28 @@ void cluster_redis_stop(struct cluster_nodes *c)
 void cluster_redis_start(struct cluster_nodes *c)
 {
     ck_assert_msg(redis_proc_start(&c->redis) == 0, "redis-server did not start again");
+}
+
+/* Whether node's /healthz has the line `line`. */
+static int healthz_says(const struct cluster_node *node, const char *line)
+{
+    char *text = test_http_get(node->admin_port, "/healthz");
+    ck_assert_msg(text != NULL, "%s: no answer on its admin port %d", node->name, node->admin_port);
+    int says = strstr(text, line) != NULL;
+    free(text);
+    return says;
+}
+
+void cluster_wait_redis(const struct cluster_nodes *c, int up)
+{
+    const char *line = up ? "redis: up" : "redis: down";
+    long long deadline = chatd_now_ms() + CLUSTER_NODES_WAIT_MS;
+    for (size_t i = 0; i < c->n; i++)
+        while (c->node[i].proc.pid > 0 && !healthz_says(&c->node[i], line)) {
+            ck_assert_msg(chatd_now_ms() < deadline, "%s's /healthz never said %s", c->node[i].name,
+                          line);
+            chatd_sleep_ms(20);
+        }
 }
 
 void cluster_ports(const struct cluster_nodes *c, int *ports)

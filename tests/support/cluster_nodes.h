@@ -17,6 +17,8 @@
 #include <stddef.h>
 
 #define CLUSTER_NODES_MAX 4
+/* A deadline for what the nodes do on their own (notice Redis): never a timing check. */
+#define CLUSTER_NODES_WAIT_MS 30000
 
 struct cluster_node {
     struct chatd_proc proc; /* proc.pid is 0 while the node does not run */
@@ -47,6 +49,9 @@ void cluster_node_stop(struct cluster_nodes *c, size_t i);
 /* Stop Redis (its data is gone with it) or start it again on the same socket. */
 void cluster_redis_stop(struct cluster_nodes *c);
 void cluster_redis_start(struct cluster_nodes *c);
+/* Wait until every running node's /healthz says "redis: up" (up) or "redis: down",
+ * within a generous deadline; fails the test when one does not. */
+void cluster_wait_redis(const struct cluster_nodes *c, int up);
 /* The chat ports of the n nodes, for a proxy. */
 void cluster_ports(const struct cluster_nodes *c, int *ports);
 /* Stop every node that runs (each must exit 0), stop Redis, drop the database. */
