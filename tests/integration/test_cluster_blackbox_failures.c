@@ -196,8 +196,9 @@ START_TEST(test_killed_node_users_reconnect_through_haproxy)
 END_TEST
 
 /* Redis stopped and started again while every node sends to users on the other nodes,
- * privately and to a group: nothing acknowledged is lost or duplicated, and delivery
- * across nodes resumes (a user online elsewhere is answered success again). */
+ * privately and to a group: nothing acknowledged is lost or duplicated, on every session
+ * (x1 has one on node 1 and one on node 0, where y0 sends from), and delivery across
+ * nodes resumes (a user online elsewhere is answered success again). */
 START_TEST(test_redis_restart_under_traffic)
 {
     cluster_up(3);
@@ -209,6 +210,7 @@ START_TEST(test_redis_restart_under_traffic)
         x[i] = login_on(i, users[i]);
         y[i] = login_on(i, users[3 + i]);
     }
+    struct peer *x1_too = login_on(0, "x1");
     json_decref(peer_call(x[0], "success", "{s:s, s:s}", "cmd", "create_group", "group", "rg"));
     for (size_t i = 1; i < 3; i++)
         json_decref(peer_call(x[i], "success", "{s:s, s:s}", "cmd", "join_group", "group", "rg"));
@@ -244,6 +246,7 @@ START_TEST(test_redis_restart_under_traffic)
         }
         for (size_t i = 0; i < 3; i++)
             peer_drain(x[i], 0);
+        peer_drain(x1_too, 0);
     }
 
     printf("Redis drill: private messages answered success %u, offline %u\n", answered_success,
@@ -270,6 +273,10 @@ START_TEST(test_redis_restart_under_traffic)
         for (size_t j = 0; j < 3; j++)
             assert_sender_order(&x[i], 1, users[3 + j]);
     }
+    settle_and_count(ledger, y[2], x1_too, NULL, 0);
+    for (size_t j = 0; j < 3; j++)
+        assert_sender_order(&x1_too, 1, users[3 + j]);
+    peer_close(x1_too);
     json_decref(ledger);
     for (size_t i = 0; i < 3; i++) {
         peer_close(x[i]);
