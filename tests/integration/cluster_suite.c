@@ -64,7 +64,9 @@ struct peer *peer_at(int port)
 {
     struct test_client *c = test_client_connect("127.0.0.1", port, 0);
     ck_assert_msg(c != NULL, "cannot connect to 127.0.0.1:%d", port);
-    return peer_wrap(c);
+    struct peer *p = peer_wrap(c);
+    p->port = port;
+    return p;
 }
 
 struct peer *peer_on(size_t node)
@@ -416,8 +418,9 @@ void wait_all_received(json_t *ledger, struct peer *p, struct peer *const *earli
             ck_assert_msg(read_one(p, 20, NULL) >= 0, "%s: closed while waiting for %s", p->user,
                           msg_id);
             ck_assert_msg(chatd_now_ms() < deadline,
-                          "%s never got message %s (\"%s\"), acknowledged to its sender", p->user,
-                          msg_id, json_string_value(text));
+                          "%s (connected to port %d) never got message %s (\"%s\"), "
+                          "acknowledged to its sender",
+                          p->user, p->port, msg_id, json_string_value(text));
         }
     }
 }

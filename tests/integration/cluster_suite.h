@@ -46,6 +46,7 @@ int cluster_suite_main(Suite *suite, int with_haproxy);
 struct peer {
     struct test_client *c;
     char user[40];
+    int port;           /* where it connected: a node's or the proxy's */
     json_t *pushes;     /* pushes other than messages, read and not yet taken */
     json_t *messages;   /* every private_chat_recv and group_chat_recv read, in order */
     long long last_seq; /* the highest seq of a message pushed on this connection */

@@ -28,6 +28,7 @@ static void round_of_sends(json_t *ledger, struct peer *const *senders, size_t n
 {
     long long id[8][8];
     char text[8][64];
+    ck_assert(ns <= 8 && nr <= 8);
     for (size_t i = 0; i < ns; i++) {
         numbered(text[i], senders[i]->user, k);
         for (size_t j = 0; j < nr; j++)

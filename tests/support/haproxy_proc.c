@@ -14,30 +14,31 @@
 
 #define HAPROXY_START_TIMEOUT_MS 10000
 
-/* The generated config: TCP only; long client and server timeouts, since chat sessions
- * idle; a failed connect is retried on another node (redispatch). */
+/* The generated config: TCP, the choices of scripts/run --nodes' config (leastconn; long
+ * client and server timeouts, since chat sessions idle; a connection a node refuses goes
+ * to another; the first failed connection takes a node out), with a check every 200 ms
+ * so a killed node is out before the test's clients come back. */
 static int write_config(struct haproxy_proc *h, const int *ports, size_t n)
 {
     char text[8192];
     size_t len = (size_t)snprintf(text, sizeof(text),
-                                  "global\n"
-                                  "    maxconn 4096\n"
                                   "defaults\n"
                                   "    mode tcp\n"
+                                  "    balance leastconn\n"
                                   "    timeout connect 1s\n"
                                   "    timeout client 1h\n"
                                   "    timeout server 1h\n"
-                                  "    retries 3\n"
-                                  "    option redispatch\n"
+                                  "    retries 2\n"
+                                  "    option redispatch 1\n"
                                   "frontend chat\n"
                                   "    bind 127.0.0.1:%d\n"
                                   "    default_backend nodes\n"
-                                  "backend nodes\n"
-                                  "    balance roundrobin\n",
+                                  "backend nodes\n",
                                   h->port);
     for (size_t i = 0; i < n && len < sizeof(text); i++)
         len += (size_t)snprintf(text + len, sizeof(text) - len,
-                                "    server node%zu 127.0.0.1:%d check inter 200ms fall 1 rise 1\n",
+                                "    server node%zu 127.0.0.1:%d check inter 200ms fall 1 rise 1 "
+                                "observe layer4 error-limit 1 on-error mark-down\n",
                                 i, ports[i]);
     if (len >= sizeof(text))
         return -1;

@@ -1,5 +1,5 @@
 /* haproxy_proc.h - HAProxy (Debian's haproxy) in front of chatd nodes for the cluster
- * tests: plain TCP on a free loopback port, round robin over the nodes, a node whose
+ * tests: plain TCP on a free loopback port, least connections first, a node whose
  * port stops answering taken out by a health check every 200 ms, and a connection to a
  * dead node dispatched to another. Run in the foreground, tied to the test process
  * (PR_SET_PDEATHSIG). For the test process's main thread. */
