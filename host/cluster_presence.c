@@ -79,8 +79,8 @@ struct cluster {
     uint64_t published, received, nodes_dropped;
 };
 
-/* A full read's reply and for which node. */
-struct node_read {
+/* A command about one other node (a full read, a lease check), until it is answered. */
+struct node_call {
     struct cluster *c;
     char *node;
 };
@@ -214,7 +214,7 @@ static void drop_all(struct cluster *c)
  * means the node is. */
 static void on_node_read(redisReply *r, void *arg)
 {
-    struct node_read *rd = arg;
+    struct node_call *rd = arg;
     struct cluster *c = rd->c;
     struct remote_node *n = r ? node_find(c, rd->node, strlen(rd->node)) : NULL;
     if (n)
@@ -261,7 +261,7 @@ static void on_node_read(redisReply *r, void *arg)
 static void read_node(struct cluster *c, const char *name, size_t len)
 {
     struct remote_node *n = node_get(c, name, len);
-    struct node_read *rd = malloc(sizeof(*rd));
+    struct node_call *rd = malloc(sizeof(*rd));
     char key[96];
     snprintf(key, sizeof(key), "chatd:users:%.*s", (int)len, name);
     const char *argv[] = {"HGETALL", key};
@@ -280,7 +280,7 @@ static void read_node(struct cluster *c, const char *name, size_t len)
 
 static void on_drop_script(redisReply *r, void *arg)
 {
-    struct node_read *rd = arg;
+    struct node_call *rd = arg;
     struct cluster *c = rd->c;
     if (r && r->type == REDIS_REPLY_ARRAY) {
         c->nodes_dropped++;
@@ -325,7 +325,7 @@ static void on_members(redisReply *r, void *arg)
         struct remote_node *n = node_find(c, m->str, m->len);
         if (n)
             n->listed = 1;
-        struct node_read *rd = malloc(sizeof(*rd));
+        struct node_call *rd = malloc(sizeof(*rd));
         if (!rd || !(rd->node = strndup(m->str, m->len))) {
             free(rd);
             continue;

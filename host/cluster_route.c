@@ -52,6 +52,7 @@ struct cluster_route_batch {
     struct server *srv;
     int64_t lo, hi;
     int waits;
+    int overtaken; /* a gap read released ids at or above lo before this batch came */
     size_t n_nodes;
     struct route_node nodes[ROUTE_NODES_MAX];
 };
@@ -89,6 +90,7 @@ struct cluster_route_batch *cluster_route_batch_begin(struct server *srv, int64_
     rb->lo = lo;
     rb->hi = hi;
     rb->waits = cluster_order_waits(srv, lo);
+    rb->overtaken = srv->cluster_order && cluster_order_released(srv) >= lo;
     const char *names[ROUTE_NODES_MAX];
     size_t n = cluster_nodes(srv, names, ROUTE_NODES_MAX);
     for (size_t i = 0; i < n && i < ROUTE_NODES_MAX; i++) {
@@ -104,6 +106,11 @@ struct cluster_route_batch *cluster_route_batch_begin(struct server *srv, int64_
 int cluster_route_batch_waits(const struct cluster_route_batch *rb)
 {
     return rb->waits;
+}
+
+int cluster_route_batch_unsure(const struct cluster_route_batch *rb)
+{
+    return rb->waits || rb->overtaken;
 }
 
 /* Add user to node's entry for this message (made on its first user). */

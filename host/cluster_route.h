@@ -27,6 +27,9 @@ struct cluster_route_batch *cluster_route_batch_begin(struct server *srv, int64_
 /* Whether the batch's pushes wait in the merge (an id below lo is not known yet): then
  * cluster_route_batch_message puts them there, else the caller pushes them now. */
 int cluster_route_batch_waits(const struct cluster_route_batch *rb);
+/* Whether its recipients here need timeline rows however they are online: it waits, or
+ * a gap read went past lo first (this node's commit came back after gap_wait_ms). */
+int cluster_route_batch_unsure(const struct cluster_route_batch *rb);
 /* One committed message of the batch, in id order: msg (borrowed) is its push. Goes into
  * the announcement of every node where one of `users` is online, and, when the batch
  * waits, into the merge for those online here. */

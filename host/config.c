@@ -5,7 +5,6 @@
 #include "log.h"
 
 #include <arpa/inet.h>
-#include <sys/socket.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -13,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 enum key_kind {

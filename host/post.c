@@ -233,18 +233,18 @@ static int push_committed(struct post_state *ps, struct post_item *item)
 }
 
 /* [cluster]: route one committed post (cluster_route.h). When its batch waits in the
- * merge, a recipient here without a row gets one now, since they may leave before it is
- * released (its done waits for the row, as for a late one). */
+ * merge, or a gap read passed over its ids first (a session may have been sent later
+ * ones), a recipient here without a row gets one now: they may leave before it is
+ * released, or their session may skip it (its done waits for the row, as for a late
+ * one). */
 static int route_committed(struct post_state *ps, struct cluster_route_batch *rb,
                            struct post_item *item)
 {
     const char *receipt_sender = item->flags & CHATD_POST_PRIVATE ? item->sender : NULL;
     cluster_route_batch_message(rb, item->id, item->msg, item->users, item->n_users,
                                 receipt_sender);
-    if (!cluster_route_batch_waits(rb))
-        return push_committed(ps, item);
     int late = 0;
-    for (size_t i = 0; i < item->n_users; i++) {
+    for (size_t i = 0; cluster_route_batch_unsure(rb) && i < item->n_users; i++) {
         if (item->needs_row[i])
             continue;
         if (rows_add(ps, item->users[i], item->id) != 0) {
@@ -252,10 +252,13 @@ static int route_committed(struct post_state *ps, struct cluster_route_batch *rb
                       item->users[i]);
             continue;
         }
+        item->needs_row[i] = 1; /* push_committed writes no second one */
         post_quota_grow(ps, item->users[i], item->sender);
         ps->stats.late_rows++;
         late = 1;
     }
+    if (!cluster_route_batch_waits(rb))
+        late |= push_committed(ps, item);
     return late;
 }
 

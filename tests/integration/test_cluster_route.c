@@ -350,6 +350,10 @@ START_TEST(a_group_on_three_nodes_gets_each_message_once_with_one_publish_per_no
            batches, published);
     ck_assert_double_ge(published, 2);
     ck_assert_double_le(published, 2 * batches);
+    for (int k = 0; k < 3; k++)
+        printf("node %c: %g batches waited for a lower id, %g gap reads\n", 'a' + k,
+               metric(&n[k], "chatd_cluster_batches_waited_total"),
+               metric(&n[k], "chatd_cluster_gap_reads_total"));
     for (int k = 0; k < 5; k++) {
         json_decref(got[k].pushes);
         test_client_close(m[k]);
@@ -527,13 +531,21 @@ START_TEST(redis_stopped_under_traffic_loses_and_duplicates_nothing)
     wait_metric_is(&b, "chatd_cluster_redis_up", 0);
     int online_before_down = online;
     send_private(alice, "rbob", 40, answered, &n, &online);
+    /* Node b's own commits now wait for node a's ids below them, which it learns of
+     * from the counter and reads. */
+    struct test_client *carol = login_on(&b, "rcarol", NULL);
+    for (int i = 0; i < 10; i++) {
+        send_private(alice, "rbob", 1, answered, &n, &online);
+        send_private(carol, "rbob", 1, answered, &n, NULL);
+    }
     static struct inbox got;
     memset(&got, 0, sizeof(got));
-    /* Node b learns of node a's commits from the counter, and reads them. */
     wait_inbox(bob, &got, "private_chat_recv", n);
-    printf("Redis down: %d of the last 40 answered success (rbob counts as offline); rbob got "
-           "all %zu through %g gap reads\n",
-           online - online_before_down, n, metric(&b, "chatd_cluster_gap_reads_total"));
+    ck_assert_double_ge(metric(&b, "chatd_cluster_batches_waited_total"), 1);
+    printf("Redis down: %d of node a's last 50 answered success (rbob counts as offline); rbob "
+           "got all %zu, through %g gap reads, node b's own batches waiting %g times\n",
+           online - online_before_down, n, metric(&b, "chatd_cluster_gap_reads_total"),
+           metric(&b, "chatd_cluster_batches_waited_total"));
     ck_assert_int_eq(online - online_before_down, 0);
     ck_assert_double_ge(metric(&b, "chatd_cluster_gap_reads_total"), 1);
     ck_assert_int_eq(redis_proc_start(&redis), 0);
@@ -547,6 +559,7 @@ START_TEST(redis_stopped_under_traffic_loses_and_duplicates_nothing)
     check_same(answered, n, &got, "rbob");
     test_client_close(alice);
     test_client_close(bob);
+    test_client_close(carol);
     json_decref(got.pushes);
     stop_node(&a);
     stop_node(&b);

@@ -16,6 +16,7 @@ struct options {
     const char *workload;
     const char *host;
     int port;
+    int port2;           /* sessions of odd-numbered users connect here (another cluster node) */
     int users;           /* private: ring size; login, idle: users registered; offline: senders */
     int inflight;        /* requests in flight per sender */
     double seconds;      /* length of the measured run */
@@ -46,7 +47,8 @@ struct bench {
     struct options opt;
     struct event_base *base;
     struct sockaddr_in addr;
-    char prefix[24]; /* the user name prefix in use (given or made up for this run) */
+    struct sockaddr_in addr2; /* --port2 */
+    char prefix[24];          /* the user name prefix in use (given or made up for this run) */
 };
 
 /* Nanoseconds on the monotonic clock. */

@@ -54,6 +54,9 @@ static const char usage_options[] =
     "Options:\n"
     "  --host ADDR         chatd's IPv4 address (127.0.0.1)\n"
     "  --port P            chatd's port (required)\n"
+    "  --port2 P           another node of the same cluster: the sessions of odd-numbered\n"
+    "                      users connect there (in the private ring, with an even\n"
+    "                      --users, every message crosses nodes)\n"
     "  --tls               speak TLS (the certificate is checked for --host)\n"
     "  --ca-file FILE      with --tls: trust the CA certificate(s) in FILE\n"
     "  --insecure          with --tls: do not check the certificate\n"
@@ -160,6 +163,8 @@ void options_parse(struct bench *b, int argc, char **argv)
             o->host = v;
         else if (strcmp(a, "--port") == 0)
             o->port = (int)num(a, v, 1, 65535);
+        else if (strcmp(a, "--port2") == 0)
+            o->port2 = (int)num(a, v, 1, 65535);
         else if (strcmp(a, "--users") == 0)
             o->users = (int)num(a, v, 1, 10000000);
         else if (strcmp(a, "--inflight") == 0)
@@ -206,6 +211,9 @@ void options_parse(struct bench *b, int argc, char **argv)
     b->addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
     if (inet_pton(AF_INET, o->host, &b->addr.sin_addr) != 1)
         usage_error("--host needs an IPv4 address, not '%s'", o->host);
+    b->addr2 = b->addr;
+    if (o->port2)
+        b->addr2.sin_port = htons((uint16_t)o->port2);
     for (const char *p = o->password; *p; p++)
         if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
             usage_error("%s", "--password may not hold quotes, backslashes or control characters");

@@ -52,9 +52,10 @@ static void step_one_done(struct step *s)
         event_base_loopbreak(s->b->base);
 }
 
-static void open_or_die(struct bench *b, struct conn *c, const struct conn_ops *ops, void *owner)
+static void open_on(struct bench *b, const struct sockaddr_in *addr, struct conn *c,
+                    const struct conn_ops *ops, void *owner)
 {
-    if (conn_open(c, &b->addr, ops, owner) < 0)
+    if (conn_open(c, addr, ops, owner) < 0)
         die("cannot open a connection to %s:%d: %s%s", b->opt.host, b->opt.port, strerror(errno),
             errno == EMFILE ? " (the open-file limit is reached; see ulimit -n)" : "");
 }
@@ -105,7 +106,7 @@ void setup_register(struct bench *b, int first, int n, struct setup_figures *f)
         conn_init(&regs[i].c);
         regs[i].step = &step;
         regs[i].f = f;
-        open_or_die(b, &regs[i].c, &register_ops, &regs[i]);
+        open_on(b, &b->addr, &regs[i].c, &register_ops, &regs[i]);
     }
     /* Every registrar gets its share at once: the server takes them one at a time per
      * connection, so k is also how many hashes it is asked for at a time. */
@@ -177,7 +178,8 @@ static void connect_next(struct login_run *r)
 {
     if (r->next < r->n) {
         struct peer *p = &r->peers[r->next++];
-        open_or_die(r->b, &p->c, &login_ops, p);
+        /* --port2: odd-numbered users on the other node. */
+        open_on(r->b, p->user % 2 ? &r->b->addr2 : &r->b->addr, &p->c, &login_ops, p);
     }
 }
 
