@@ -12,6 +12,7 @@
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Rounds of traffic in a drill, and when things happen in it. */
@@ -19,6 +20,15 @@
 
 /* How the drills' private messages were answered, printed to show what a drill did. */
 static unsigned answered_success, answered_offline;
+
+/* Say that a send was not accepted (busy, internal: nothing was stored, so nothing is
+ * counted); the drills go on. */
+static void print_not_accepted(const char *from, const char *to, const json_t *reply)
+{
+    char *text = json_dumps(reply, JSON_COMPACT);
+    printf("%s to %s not accepted: %s\n", from, to, text ? text : "");
+    free(text);
+}
 
 /* One round: each sender sends one private message to each of its recipients, all in
  * flight at once, then every reply is read and counted. A reply that did not accept the
@@ -42,8 +52,7 @@ static void round_of_sends(json_t *ledger, struct peer *const *senders, size_t n
             answered_success += strcmp(chatd_json_str(reply, "result"), "success") == 0;
             answered_offline += strcmp(chatd_json_str(reply, "result"), "offline") == 0;
             if (!ledger_count(ledger, reply, to, text[i]))
-                printf("%s to %s not accepted: %s\n", senders[i]->user, recipients[j],
-                       json_dumps(reply, JSON_COMPACT));
+                print_not_accepted(senders[i]->user, recipients[j], reply);
             json_decref(reply);
         }
 }
@@ -239,7 +248,7 @@ START_TEST(test_redis_restart_under_traffic)
                                        "text", numbered(text, "y0", 2 * k));
         json_t *reply = peer_reply(y[0], group_id);
         if (!ledger_count(ledger, reply, group_to, text))
-            printf("y0 to rg not accepted: %s\n", json_dumps(reply, JSON_COMPACT));
+            print_not_accepted("y0", "rg", reply);
         json_decref(reply);
         for (size_t i = 0; i < 3; i++) {
             const char *const to[] = {users[(i + 1) % 3], users[(i + 2) % 3]};
