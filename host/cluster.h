@@ -41,6 +41,13 @@ size_t cluster_user_nodes(const struct server *srv, const char *user, const char
  * until the loop turns). Returns how many there are (may exceed cap). */
 size_t cluster_nodes(const struct server *srv, const char **nodes, size_t cap);
 
+/* This node's change counter: the seq of its last change of its users (a login's, once
+ * cluster_local_sessions returned). 0 with no cluster. */
+uint64_t cluster_change_seq(const struct server *srv);
+/* The highest change counter of `node`'s that this node applied to its replica: every
+ * login there up to it is known here. 0 when it is not in the replica. */
+uint64_t cluster_node_applied(const struct server *srv, const char *node);
+
 /* Publish `payload` (any bytes) on node's channel chatd:node:<node>. -1 with no cluster,
  * while Redis is down, or out of memory: the caller treats the node as unreachable.
  * Redis drops a publish no node listens to; nothing confirms delivery. */

@@ -13,7 +13,14 @@
  * node's users in (W, next known id), joined with their messages, built into pushes by
  * stream_row_message (as a drain builds them). Those ids are committed (the counter is
  * above them), so the read is complete for every user who had a session here; a user
- * with none needs no push. */
+ * with none needs no push.
+ *
+ * A login here reaches the other nodes' replicas a little later: a node that commits
+ * a message for the user meanwhile does not know to put it in its announcement (the
+ * user has a timeline row: they count as offline there). So each announcement carries
+ * the last of this node's presence changes its sender had applied, and the users who
+ * logged in here after it get the announced range read for them from the database (a
+ * login read) before the range counts as known. */
 #include "cluster_order.h"
 
 #include "clock.h"
@@ -50,8 +57,21 @@ struct order_range {
 };
 
 struct order_stats {
-    uint64_t released, gap_reads, gap_messages, gap_failures, counter_reads, counter_failures;
+    uint64_t released, gap_reads, gap_messages, gap_failures, counter_reads, counter_failures,
+        login_reads;
 };
+
+/* A first session here, and the change counter its presence went out with. */
+struct fresh_login {
+    uint64_t seq;
+    int64_t at_ms;
+    char user[NAME_MAX_LEN + 1];
+};
+
+/* Logins kept for login reads: for FRESH_MS (a replica later than that is as good as
+ * lost: the node is dropped long before), FRESH_MAX at most (the oldest go first). */
+#define FRESH_MS  30000
+#define FRESH_MAX 100000
 
 struct cluster_order {
     struct server *srv;
@@ -63,7 +83,9 @@ struct cluster_order {
     struct order_range *ranges;
     size_t n_ranges, cap_ranges;
     int64_t gap_at, gap_since; /* the W at which a gap above it was first seen, and when */
-    char *gap_sql;             /* made at start, read by the workers */
+    struct fresh_login *fresh; /* in seq order, fresh[fresh_head .. n_fresh) */
+    size_t fresh_head, n_fresh, cap_fresh;
+    char *gap_sql; /* made at start, read by the workers */
     struct event *tick;
     int reading, polling; /* a gap read, a counter read in flight */
     struct order_stats stats;
@@ -71,6 +93,7 @@ struct cluster_order {
 
 struct gap_read {
     struct cluster_order *o;
+    int gap;          /* a gap read (else a login read) */
     int64_t from, to; /* ids in (from, to] */
     char (*users)[NAME_MAX_LEN + 1];
     size_t n_users;
@@ -354,12 +377,14 @@ static void gap_done(struct chatd_request *req, void *arg, int status)
     (void)req;
     struct gap_read *g = arg;
     struct cluster_order *o = g->o;
-    o->reading = 0;
+    if (g->gap)
+        o->reading = 0;
     if (o->srv->tearing_down) {
         gap_free(g);
         return;
     }
     if (status != 0) {
+        /* Not marked known: the range is read again as a gap. */
         o->stats.gap_failures++;
         log_warn("cluster: reading ids %" PRId64 "..%" PRId64 " from the database failed (%s); "
                  "trying again",
@@ -383,15 +408,49 @@ static void gap_done(struct chatd_request *req, void *arg, int status)
             found++;
         }
     }
-    o->stats.gap_reads++;
     o->stats.gap_messages += found;
-    log_info("cluster: ids %" PRId64 "..%" PRId64 " were not announced in time; read from the "
-             "database (%zu pushes)",
-             g->from + 1, g->to, found);
+    if (g->gap) {
+        o->stats.gap_reads++;
+        log_info("cluster: ids %" PRId64 "..%" PRId64 " were not announced in time; read from "
+                 "the database (%zu pushes)",
+                 g->from + 1, g->to, found);
+    } else {
+        o->stats.login_reads++;
+    }
     int64_t from = g->from, to = g->to;
     gap_free(g);
     if (cluster_order_known(o->srv, from + 1, to) != 0)
         log_error("cluster: ids %" PRId64 "..%" PRId64 " could not be marked known", from + 1, to);
+}
+
+/* Read the rows of `users` in ids (from, to] (a job), then mark them known. -1 when it
+ * cannot start (the range stays unknown: a gap). */
+static int read_rows(struct cluster_order *o, int64_t from, int64_t to, int gap,
+                     const char *const *users, size_t n)
+{
+    struct gap_read *g = calloc(1, sizeof(*g));
+    size_t chunks = (n + GAP_CHUNK - 1) / GAP_CHUNK;
+    if (!g || !(g->users = calloc(n, sizeof(*g->users))) ||
+        !(g->rows = calloc(chunks, sizeof(*g->rows)))) {
+        if (g)
+            free(g->users);
+        free(g);
+        return -1;
+    }
+    g->o = o;
+    g->gap = gap;
+    g->from = from;
+    g->to = to;
+    for (size_t i = 0; i < n; i++)
+        if (strlen(users[i]) <= NAME_MAX_LEN)
+            snprintf(g->users[g->n_users++], NAME_MAX_LEN + 1, "%s", users[i]);
+    static const struct chatd_job job = {
+        .work = gap_work, .done = gap_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+    if (pool_submit(o->srv->pool, &o->self, NULL, &job, g) != 0) {
+        gap_free(g);
+        return -1;
+    }
+    return 0;
 }
 
 static void read_gap(struct cluster_order *o)
@@ -404,30 +463,80 @@ static void read_gap(struct cluster_order *o)
         cluster_order_known(o->srv, o->released + 1, to);
         return;
     }
-    struct gap_read *g = calloc(1, sizeof(*g));
-    size_t chunks = (n + GAP_CHUNK - 1) / GAP_CHUNK;
-    if (!g || !(g->users = calloc(n, sizeof(*g->users))) ||
-        !(g->rows = calloc(chunks, sizeof(*g->rows)))) {
-        if (g)
-            free(g->users);
-        free(g);
+    const char **users = calloc(n, sizeof(*users));
+    if (!users)
         return;
-    }
-    g->o = o;
-    g->from = o->released;
-    g->to = to;
+    size_t k = 0;
     struct user *u, *tmp;
-    HASH_ITER (hh, o->srv->users, u, tmp) {
-        if (strlen(u->name) <= NAME_MAX_LEN)
-            snprintf(g->users[g->n_users++], NAME_MAX_LEN + 1, "%s", u->name);
-    }
-    static const struct chatd_job job = {
-        .work = gap_work, .done = gap_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
-    if (pool_submit(o->srv->pool, &o->self, NULL, &job, g) != 0) {
-        gap_free(g);
+    HASH_ITER (hh, o->srv->users, u, tmp)
+        users[k++] = u->name;
+    if (read_rows(o, o->released, to, 1, users, k) == 0)
+        o->reading = 1;
+    free(users);
+}
+
+/* ---- logins --------------------------------------------------------------------- */
+
+static void fresh_prune(struct cluster_order *o, int64_t now)
+{
+    while (o->fresh_head < o->n_fresh && (now - o->fresh[o->fresh_head].at_ms > FRESH_MS ||
+                                          o->n_fresh - o->fresh_head > FRESH_MAX))
+        o->fresh_head++;
+    if (o->fresh_head == o->n_fresh)
+        o->fresh_head = o->n_fresh = 0;
+}
+
+void cluster_order_login(struct server *srv, const char *user, uint64_t seq)
+{
+    struct cluster_order *o = srv->cluster_order;
+    if (!o || strlen(user) > NAME_MAX_LEN)
         return;
+    int64_t now = now_ms();
+    fresh_prune(o, now);
+    if (o->n_fresh == o->cap_fresh) {
+        if (o->fresh_head > 0) {
+            o->n_fresh -= o->fresh_head;
+            memmove(o->fresh, o->fresh + o->fresh_head, o->n_fresh * sizeof(*o->fresh));
+            o->fresh_head = 0;
+        } else {
+            size_t cap = o->cap_fresh ? 2 * o->cap_fresh : 64;
+            struct fresh_login *more = realloc(o->fresh, cap * sizeof(*more));
+            if (!more) {
+                log_error("cluster: %s's login is not remembered: out of memory; what another "
+                          "node posts to them in the next moment comes at their next login",
+                          user);
+                return;
+            }
+            o->fresh = more;
+            o->cap_fresh = cap;
+        }
     }
-    o->reading = 1;
+    struct fresh_login *f = &o->fresh[o->n_fresh++];
+    f->seq = seq;
+    f->at_ms = now;
+    snprintf(f->user, sizeof(f->user), "%s", user);
+}
+
+int cluster_order_announced(struct server *srv, int64_t lo, int64_t hi, uint64_t applied)
+{
+    struct cluster_order *o = srv->cluster_order;
+    if (!o)
+        return -1;
+    fresh_prune(o, now_ms());
+    /* The logins the sender did not know of: the newest ones (in seq order). */
+    size_t first = o->n_fresh;
+    while (first > o->fresh_head && o->fresh[first - 1].seq > applied)
+        first--;
+    if (first == o->n_fresh)
+        return cluster_order_known(srv, lo, hi);
+    size_t n = o->n_fresh - first;
+    const char **users = calloc(n, sizeof(*users));
+    for (size_t i = 0; users && i < n; i++)
+        users[i] = o->fresh[first + i].user;
+    /* Out of memory the range stays unknown: a gap read reads it for everyone. */
+    int rc = users ? read_rows(o, lo - 1, hi, 0, users, n) : -1;
+    free(users);
+    return rc;
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -480,6 +589,7 @@ void cluster_order_free(struct server *srv)
         msg_free(&o->pending[i]);
     free(o->pending);
     free(o->ranges);
+    free(o->fresh);
     event_free(o->tick);
     free(o->gap_sql);
     free(o->self.name);
@@ -510,6 +620,10 @@ void cluster_order_render_metrics(const struct server *srv, struct evbuffer *out
                     s->gap_messages);
     metrics_counter(out, "chatd_cluster_gap_read_failures_total", "Gap reads that failed.",
                     s->gap_failures);
+    metrics_counter(out, "chatd_cluster_login_reads_total",
+                    "Announced ranges read from the database for users who logged in here "
+                    "before the sender knew of it.",
+                    s->login_reads);
     metrics_counter(out, "chatd_cluster_counter_reads_total",
                     "Reads of the message id counter (every gap_wait_ms).", s->counter_reads);
 }

@@ -45,6 +45,16 @@ int cluster_order_add(struct server *srv, int64_t seq, json_t *msg, const char *
  * bound or out of memory (the range is then read as a gap). */
 int cluster_order_known(struct server *srv, int64_t lo, int64_t hi);
 
+/* users.c: `user`'s first session here began; `seq` is the change counter its presence
+ * goes out with (cluster_change_seq; the next one while Redis is down, since the whole
+ * hash is written again with it). */
+void cluster_order_login(struct server *srv, const char *user, uint64_t seq);
+/* Another node announced ids lo..hi, having applied this node's presence changes up to
+ * `applied`: they are known once the users who logged in here after that had the range
+ * read from the database for them (at once when there are none). -1 when that read
+ * cannot start (the range is then read as a gap). */
+int cluster_order_announced(struct server *srv, int64_t lo, int64_t hi, uint64_t applied);
+
 void cluster_order_render_metrics(const struct server *srv, struct evbuffer *out);
 
 #endif

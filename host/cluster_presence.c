@@ -55,6 +55,7 @@ struct remote_user {
 
 struct remote_node {
     char *name;
+    uint64_t applied; /* the highest of its change counters applied here */
     struct remote_user *users;
     unsigned reads; /* full reads in flight */
     int listed;     /* found in chatd:nodes by the last check */
@@ -226,6 +227,8 @@ static void on_node_read(redisReply *r, void *arg)
         for (size_t i = 0; i < r->elements; i += 2)
             if (r->element[i]->len == 0)
                 seq = strtoull(r->element[i + 1]->str, NULL, 10);
+        if (seq > n->applied)
+            n->applied = seq;
         /* Users the read does not hold, set at or before it, are gone. */
         struct remote_user *u, *tmp;
         HASH_ITER (hh, n->users, u, tmp) {
@@ -500,8 +503,11 @@ static void on_all(struct cluster *c, const char *p, size_t len)
         return;
     const char *user = node_end + 1 + user_at;
     struct remote_node *n = user < end ? node_get(c, node, node_len) : NULL;
-    if (n)
+    if (n) {
         user_set(c, n, user, (size_t)(end - user), count, seq);
+        if (seq > n->applied)
+            n->applied = seq;
+    }
 }
 
 static void on_message(void *arg, const char *channel, size_t channel_len, const char *payload,
@@ -581,6 +587,18 @@ size_t cluster_nodes(const struct server *srv, const char **nodes, size_t cap)
         found++;
     }
     return found;
+}
+
+uint64_t cluster_change_seq(const struct server *srv)
+{
+    return srv->cluster ? srv->cluster->seq : 0;
+}
+
+uint64_t cluster_node_applied(const struct server *srv, const char *node)
+{
+    const struct remote_node *n =
+        srv->cluster && node ? node_find(srv->cluster, node, strlen(node)) : NULL;
+    return n ? n->applied : 0;
 }
 
 int cluster_publish(struct server *srv, const char *node, const char *payload, size_t len)

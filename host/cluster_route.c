@@ -1,11 +1,13 @@
 /* cluster_route.c - cross-node delivery (cluster_route.h).
  *
  * What goes on a node's channel (cluster_publish), as compact JSON:
- *   {"k":"b","lo":L,"hi":H,"m":[{"seq":S,"msg":{...},"u":[users],"rs":"sender"}]}
+ *   {"k":"b","lo":L,"hi":H,"xs":X,"m":[{"seq":S,"msg":{...},"u":[users],"rs":"sender"}]}
  *       a commit batch of the sender's: every id in L..H is committed, and these are
  *       its messages with recipients online on the receiving node ("rs" only for a
- *       private message: who gets the delivered receipt). One per node per batch, also
- *       with no message, so that the node knows the range without reading it.
+ *       private message: who gets the delivered receipt), as the sender knew them
+ *       having applied the receiver's presence changes up to X. One per node per
+ *       batch, also with no message, so that the node knows the range without reading
+ *       it.
  *   {"k":"l","d":0|1,"msg":{...},"u":[users]}
  *       a live push for these users (d: push_user's, not held behind a drain).
  * Live pushes are not ordered against messages, as on one node.
@@ -159,8 +161,10 @@ void cluster_route_batch_end(struct cluster_route_batch *rb)
     struct cluster_route *r = srv->cluster_route;
     for (size_t i = 0; i < rb->n_nodes; i++) {
         struct route_node *node = &rb->nodes[i];
-        json_t *payload = json_pack("{sssIsIso}", "k", "b", "lo", (json_int_t)rb->lo, "hi",
-                                    (json_int_t)rb->hi, "m", node->list);
+        /* xs: the node's logins this one knew of when it chose whom to send it. */
+        json_t *payload =
+            json_pack("{sssIsIsIso}", "k", "b", "lo", (json_int_t)rb->lo, "hi", (json_int_t)rb->hi,
+                      "xs", (json_int_t)cluster_node_applied(srv, node->name), "m", node->list);
         publish(srv, node->name, payload, &r->stats.announced);
     }
     if (cluster_order_known(srv, rb->lo, rb->hi) != 0)
@@ -254,7 +258,8 @@ static void receive_batch(struct server *srv, struct cluster_route *r, const jso
                       (long long)seq);
         free(users);
     }
-    cluster_order_known(srv, lo, hi);
+    json_int_t applied = json_integer_value(json_object_get(in, "xs"));
+    cluster_order_announced(srv, lo, hi, applied > 0 ? (uint64_t)applied : 0);
 }
 
 static void receive_live(struct server *srv, const json_t *in)

@@ -3,6 +3,7 @@
 #include "users.h"
 
 #include "cluster.h"
+#include "cluster_order.h"
 #include "flush_watch.h"
 #include "hooks.h"
 #include "log.h"
@@ -86,6 +87,10 @@ int users_bind(struct server *srv, struct session *s, const char *name)
     srv->metrics.sessions_logged_in++;
     log_debug("session %llu logged in as %s", (unsigned long long)s->id, name);
     cluster_local_sessions(srv, u->name, u->n_sessions);
+    /* The other nodes learn of a first session here with that change (or, Redis down,
+     * with the next, which writes the whole hash again). */
+    if (u->n_sessions == 1)
+        cluster_order_login(srv, u->name, cluster_change_seq(srv) + !cluster_redis_up(srv));
     /* The event's first_or_last is this node's: plugins keep per-node state on it (the
      * friends plugin its online users' lists). presence.changed is the cluster's. */
     emit(srv, CHATD_EVENT_LOGIN, s->id, u->name, u->n_sessions == 1);
