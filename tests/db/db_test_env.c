@@ -130,3 +130,9 @@ int db_test_start_sample_on(struct chatd_proc *srv, const struct config_database
 {
     return start_sample(srv, cfg, NULL, 0, port);
 }
+
+int db_test_start_sample_at(struct chatd_proc *srv, const struct config_database *cfg,
+                            const char *const *more_sets, int port)
+{
+    return start_sample(srv, cfg, more_sets, 0, port);
+}

@@ -25,6 +25,10 @@ int db_test_start_sample_tls(struct chatd_proc *srv, const struct config_databas
 /* db_test_start_sample on a given port, e.g. to start chatd again where its clients
  * knew it (same database, a new temporary directory). */
 int db_test_start_sample_on(struct chatd_proc *srv, const struct config_database *cfg, int port);
+/* db_test_start_sample with more_sets on a given port (0: a free one), e.g. a node of a
+ * cluster started again where its clients and its proxy knew it. */
+int db_test_start_sample_at(struct chatd_proc *srv, const struct config_database *cfg,
+                            const char *const *more_sets, int port);
 /* Stop or start the test server (scripts/mariadb with CHATD_TEST_DB_DIR). */
 void db_test_server(const char *action);
 

@@ -155,10 +155,26 @@ static int wait_exit(pid_t pid, int timeout_ms)
     }
 }
 
-/* Start CHATD_BINARY with argv (argv[0] included), stdout and stderr sent to the named
- * files. Only async-signal-safe calls happen between fork and exec. Returns the pid, or
- * -1. */
-static pid_t spawn(const char *const argv[], const char *out_path, const char *err_path)
+int test_program_path(const char *name, char *out, size_t cap)
+{
+    /* The sbin folders too: haproxy is in /usr/sbin, which an ordinary user's PATH may
+     * not hold. */
+    char dirs[8192];
+    const char *path = getenv("PATH");
+    snprintf(dirs, sizeof(dirs), "%s:/usr/local/sbin:/usr/sbin:/sbin", path ? path : "");
+    for (const char *at = dirs; *at;) {
+        size_t len = strcspn(at, ":");
+        if (len > 0) {
+            int n = snprintf(out, cap, "%.*s/%s", (int)len, at, name);
+            if (n > 0 && (size_t)n < cap && access(out, X_OK) == 0)
+                return 0;
+        }
+        at += len + (at[len] == ':');
+    }
+    return -1;
+}
+
+pid_t chatd_spawn(const char *const argv[], const char *out_path, const char *err_path)
 {
     pid_t parent = getpid();
     int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -183,8 +199,8 @@ static pid_t spawn(const char *const argv[], const char *out_path, const char *e
             dup2(devnull, STDIN_FILENO);
             close(devnull);
         }
-        /* execv's prototype predates const; it does not modify the strings. */
-        execv(CHATD_BINARY, (char *const *)(uintptr_t)argv);
+        /* execvp's prototype predates const; it does not modify the strings. */
+        execvp(argv[0], (char *const *)(uintptr_t)argv);
         _exit(127);
     }
     close(out);
@@ -377,7 +393,7 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
             argv[argc++] = opts->sets[i];
         }
         argv[argc] = NULL;
-        p->pid = spawn(argv, p->out, p->log);
+        p->pid = chatd_spawn(argv, p->out, p->log);
         if (p->pid < 0) {
             fprintf(stderr, "chatd_proc: cannot start %s: %s\n", CHATD_BINARY, strerror(errno));
             p->pid = 0;
@@ -479,7 +495,7 @@ int chatd_run(const char *const *args, int timeout_ms, struct chatd_run_result *
     }
     argv[0] = CHATD_BINARY;
     memcpy(argv + 1, args, n * sizeof(char *));
-    pid_t pid = spawn(argv, out, err);
+    pid_t pid = chatd_spawn(argv, out, err);
     free(argv);
     if (pid < 0) {
         chatd_tmpdir_remove(dir);

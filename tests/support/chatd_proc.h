@@ -145,6 +145,16 @@ void chatd_run_result_free(struct chatd_run_result *r);
  * (a failing test ends before its cleanup). Returns main()'s exit status. */
 int chatd_proc_run_suite(Suite *suite);
 
+/* Find a program (redis-server, haproxy) on PATH or in the sbin folders and write its
+ * path to out. Returns 0, or -1 when it is not installed. */
+int test_program_path(const char *name, char *out, size_t cap);
+
+/* Start the program argv[0] (looked up in PATH unless it holds a slash) with argv, its
+ * stdout and stderr sent to the named files (created or truncated) and stdin from
+ * /dev/null, tied to the test process like chatd (PR_SET_PDEATHSIG). Returns the pid,
+ * or -1. */
+pid_t chatd_spawn(const char *const argv[], const char *out_path, const char *err_path);
+
 /* Sleep for ms milliseconds. */
 void chatd_sleep_ms(int ms);
 
