@@ -20,7 +20,14 @@
  * user has a timeline row: they count as offline there). So each announcement carries
  * the last of this node's presence changes its sender had applied, and the users who
  * logged in here after it get the announced range read for them from the database (a
- * login read) before the range counts as known. */
+ * login read) before the range counts as known.
+ *
+ * A first session here is sent its timeline up to W (stream.c), and what comes above W
+ * through the merge. Messages for the user known here above W already (announced, or
+ * committed here, while the user was elsewhere or offline) do not name the user, so a
+ * first login with a gap below them reads the user's rows in (W, top] (a catch-up read),
+ * and W waits for it: without the wait the ids could be released before the read came
+ * back, past the session's ceiling, and never sent. */
 #include "cluster_order.h"
 
 #include "clock.h"
@@ -88,12 +95,15 @@ struct cluster_order {
     char *gap_sql; /* made at start, read by the workers */
     struct event *tick;
     int reading, polling; /* a gap read, a counter read in flight */
+    size_t holds;         /* catch-up reads in flight: W waits for them */
     struct order_stats stats;
 };
 
+enum read_kind { READ_GAP, READ_LOGIN, READ_CATCH_UP };
+
 struct gap_read {
     struct cluster_order *o;
-    int gap;          /* a gap read (else a login read) */
+    enum read_kind kind;
     int64_t from, to; /* ids in (from, to] */
     char (*users)[NAME_MAX_LEN + 1];
     size_t n_users;
@@ -124,6 +134,8 @@ static void msg_free(struct order_msg *m)
 
 static void release(struct cluster_order *o)
 {
+    if (o->holds)
+        return;
     size_t merged = 0;
     while (merged < o->n_ranges && o->ranges[merged].lo <= o->released + 1) {
         if (o->ranges[merged].hi > o->released)
@@ -377,10 +389,21 @@ static void gap_done(struct chatd_request *req, void *arg, int status)
     (void)req;
     struct gap_read *g = arg;
     struct cluster_order *o = g->o;
-    if (g->gap)
+    if (g->kind == READ_GAP)
         o->reading = 0;
+    if (g->kind == READ_CATCH_UP)
+        o->holds--;
     if (o->srv->tearing_down) {
         gap_free(g);
+        return;
+    }
+    if (status != 0 && g->kind == READ_CATCH_UP) {
+        o->stats.gap_failures++;
+        log_error("cluster: reading ids %" PRId64 "..%" PRId64 " for %s's first session here "
+                  "failed (%s); they are sent at their next login",
+                  g->from + 1, g->to, g->users[0], chatd_strerror(status));
+        gap_free(g);
+        release(o);
         return;
     }
     if (status != 0) {
@@ -409,7 +432,7 @@ static void gap_done(struct chatd_request *req, void *arg, int status)
         }
     }
     o->stats.gap_messages += found;
-    if (g->gap) {
+    if (g->kind == READ_GAP) {
         o->stats.gap_reads++;
         log_info("cluster: ids %" PRId64 "..%" PRId64 " were not announced in time; read from "
                  "the database (%zu pushes)",
@@ -418,14 +441,17 @@ static void gap_done(struct chatd_request *req, void *arg, int status)
         o->stats.login_reads++;
     }
     int64_t from = g->from, to = g->to;
+    enum read_kind kind = g->kind;
     gap_free(g);
-    if (cluster_order_known(o->srv, from + 1, to) != 0)
+    if (kind == READ_CATCH_UP)
+        release(o); /* the ids were known already */
+    else if (cluster_order_known(o->srv, from + 1, to) != 0)
         log_error("cluster: ids %" PRId64 "..%" PRId64 " could not be marked known", from + 1, to);
 }
 
-/* Read the rows of `users` in ids (from, to] (a job), then mark them known. -1 when it
- * cannot start (the range stays unknown: a gap). */
-static int read_rows(struct cluster_order *o, int64_t from, int64_t to, int gap,
+/* Read the rows of `users` in ids (from, to] (a job), then mark them known (a catch-up
+ * read: let W go on). -1 when it cannot start (the range stays unknown: a gap). */
+static int read_rows(struct cluster_order *o, int64_t from, int64_t to, enum read_kind kind,
                      const char *const *users, size_t n)
 {
     struct gap_read *g = calloc(1, sizeof(*g));
@@ -438,7 +464,7 @@ static int read_rows(struct cluster_order *o, int64_t from, int64_t to, int gap,
         return -1;
     }
     g->o = o;
-    g->gap = gap;
+    g->kind = kind;
     g->from = from;
     g->to = to;
     for (size_t i = 0; i < n; i++)
@@ -470,7 +496,7 @@ static void read_gap(struct cluster_order *o)
     struct user *u, *tmp;
     HASH_ITER (hh, o->srv->users, u, tmp)
         users[k++] = u->name;
-    if (read_rows(o, o->released, to, 1, users, k) == 0)
+    if (read_rows(o, o->released, to, READ_GAP, users, k) == 0)
         o->reading = 1;
     free(users);
 }
@@ -515,6 +541,14 @@ void cluster_order_login(struct server *srv, const char *user, uint64_t seq)
     f->seq = seq;
     f->at_ms = now;
     snprintf(f->user, sizeof(f->user), "%s", user);
+    if (o->top > o->released) {
+        if (read_rows(o, o->released, o->top, READ_CATCH_UP, &user, 1) == 0)
+            o->holds++;
+        else
+            log_error("cluster: %s's messages in ids %" PRId64 "..%" PRId64
+                      " are sent at their next login: out of memory",
+                      user, o->released + 1, o->top);
+    }
 }
 
 int cluster_order_announced(struct server *srv, int64_t lo, int64_t hi, uint64_t applied)
@@ -534,7 +568,7 @@ int cluster_order_announced(struct server *srv, int64_t lo, int64_t hi, uint64_t
     for (size_t i = 0; users && i < n; i++)
         users[i] = o->fresh[first + i].user;
     /* Out of memory the range stays unknown: a gap read reads it for everyone. */
-    int rc = users ? read_rows(o, lo - 1, hi, 0, users, n) : -1;
+    int rc = users ? read_rows(o, lo - 1, hi, READ_LOGIN, users, n) : -1;
     free(users);
     return rc;
 }
