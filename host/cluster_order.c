@@ -9,11 +9,14 @@
  * never takes a seq it was sent already (stream.c), so nobody gets it twice.
  *
  * A tick every gap_wait_ms reads the counter (a job) and, when a gap below the known
- * ids has waited gap_wait_ms since W last moved, reads it: the timeline rows of this
- * node's users in (W, next known id), joined with their messages, built into pushes by
- * stream_row_message (as a drain builds them). Those ids are committed (the counter is
- * above them), so the read is complete for every user who had a session here; a user
- * with none needs no push.
+ * ids has waited gap_wait_ms since W last moved, reads every id from W to the highest
+ * known (at most CLUSTER_ORDER_GAP_IDS): the timeline rows of this node's users there,
+ * joined with their messages, built into pushes by stream_row_message (as a drain
+ * builds them). Those ids are committed (the counter is above them), so the read is
+ * complete for every user who had a session here; a user with none needs no push. It
+ * reads the known ranges between the gaps too (their rows merge with what was
+ * announced): with Redis down every batch of another node is a gap between this node's
+ * own, and one gap per tick fell further behind the longer Redis was away.
  *
  * A login here reaches the other nodes' replicas a little later: a node that commits
  * a message for the user meanwhile does not know to put it in its announcement (the
@@ -481,7 +484,7 @@ static int read_rows(struct cluster_order *o, int64_t from, int64_t to, enum rea
 
 static void read_gap(struct cluster_order *o)
 {
-    int64_t to = o->n_ranges ? o->ranges[0].lo - 1 : o->top;
+    int64_t to = o->top;
     if (to - o->released > CLUSTER_ORDER_GAP_IDS)
         to = o->released + CLUSTER_ORDER_GAP_IDS;
     size_t n = HASH_COUNT(o->srv->users);

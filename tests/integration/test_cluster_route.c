@@ -621,6 +621,39 @@ START_TEST(a_first_login_below_known_ids_gets_them_before_the_gap_is_read)
 }
 END_TEST
 
+/* Many gaps at once (a node died between commit and publish again and again, or Redis
+ * was away while the others committed): one gap read takes them all, not one a tick. */
+START_TEST(many_gaps_are_read_together_not_one_per_gap_wait)
+{
+    struct node a, b;
+    /* 20 gaps one per tick: 60 s, past WAIT_MS. */
+    start_node_with(&a, "a", "cluster.gap_wait_ms=3000");
+    start_node_with(&b, "b", "cluster.gap_wait_ms=3000");
+    struct test_client *bob = login_on(&b, "gbob", NULL);
+    struct test_client *alice = login_on(&a, "galice", NULL);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    for (int i = 0; i < 20; i++) {
+        take_an_id();
+        send_private(alice, "gbob", 1, answered, &n, NULL);
+    }
+    static struct inbox got;
+    memset(&got, 0, sizeof(got));
+    wait_inbox(bob, &got, "private_chat_recv", n);
+    drain_into(bob, &got, "private_chat_recv");
+    check_increasing(&got, "gbob");
+    check_same(answered, n, &got, "gbob");
+    printf("20 gaps between node a's batches: node b read them in %g gap reads\n",
+           metric(&b, "chatd_cluster_gap_reads_total"));
+    test_client_close(alice);
+    test_client_close(bob);
+    json_decref(got.pushes);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cluster_route");
@@ -635,6 +668,7 @@ static Suite *suite(void)
     tcase_add_test(tc, a_killed_node_s_users_get_every_message_once_on_another_node);
     tcase_add_test(tc, redis_stopped_under_traffic_loses_and_duplicates_nothing);
     tcase_add_test(tc, a_first_login_below_known_ids_gets_them_before_the_gap_is_read);
+    tcase_add_test(tc, many_gaps_are_read_together_not_one_per_gap_wait);
     suite_add_tcase(s, tc);
     return s;
 }
