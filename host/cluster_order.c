@@ -88,6 +88,7 @@ struct cluster_order {
     struct chatd_plugin self; /* what its jobs are tied to */
     int64_t released;         /* W */
     int64_t top;              /* the highest id known to be committed */
+    int64_t counted;          /* the counter at its last read: gap reads stop there */
     struct order_msg *pending;
     size_t head, n_pending, cap_pending; /* pending[head .. n_pending) wait */
     struct order_range *ranges;
@@ -318,6 +319,8 @@ static void counter_done(struct chatd_request *req, void *arg, int status)
             o->stats.counter_reads++;
             if (r->value > o->top)
                 o->top = r->value;
+            if (r->value > o->counted)
+                o->counted = r->value;
             release(o);
         } else {
             o->stats.counter_failures++;
@@ -484,7 +487,12 @@ static int read_rows(struct cluster_order *o, int64_t from, int64_t to, enum rea
 
 static void read_gap(struct cluster_order *o)
 {
-    int64_t to = o->top;
+    /* Not past the counter: an announcement of ids nobody committed (a confused peer,
+     * another cluster's node on this Redis) would otherwise carry W past ids still to
+     * come, whose messages would then never be pushed. */
+    int64_t to = o->top < o->counted ? o->top : o->counted;
+    if (to <= o->released)
+        return;
     if (to - o->released > CLUSTER_ORDER_GAP_IDS)
         to = o->released + CLUSTER_ORDER_GAP_IDS;
     size_t n = HASH_COUNT(o->srv->users);
@@ -600,7 +608,7 @@ int cluster_order_start(struct server *srv)
     o->srv = srv;
     o->self.state = PLUGIN_RUNNING;
     o->self.server = srv;
-    o->released = o->top = post_last_id(srv);
+    o->released = o->top = o->counted = post_last_id(srv);
     int64_t ms = srv->cfg->cluster.gap_wait_ms;
     struct timeval every = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     if (!(o->gap_sql = gap_sql()) ||

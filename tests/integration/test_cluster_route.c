@@ -654,6 +654,44 @@ START_TEST(many_gaps_are_read_together_not_one_per_gap_wait)
 }
 END_TEST
 
+/* A peer announces ids nobody committed (garbage, or another cluster's node on the same
+ * Redis): node b's gap reads must not carry W past the real ids, or it pushes nothing. */
+START_TEST(an_announcement_of_ids_nobody_committed_does_not_stop_delivery)
+{
+    struct node a, b;
+    start_node(&a, "a");
+    start_node(&b, "b");
+    struct test_client *bob = login_on(&b, "fbob", NULL);
+    struct test_client *alice = login_on(&a, "falice", NULL);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    char out[64];
+    ck_assert_int_eq(redis_proc_query(&redis,
+                                      "PUBLISH chatd:node:b \"{\\\"k\\\":\\\"b\\\",\\\"lo\\\":"
+                                      "1000000000000,\\\"hi\\\":1000000000000,\\\"m\\\":[]}\"",
+                                      out, sizeof(out)),
+                     0);
+    ck_assert_str_eq(out, ":1");
+    wait_metric_at_least(&b, "chatd_cluster_announcements_received_total", 1);
+    /* Ticks pass: each one used to move W on by up to 2,000 ids that do not exist. */
+    wait_metric_at_least(&b, "chatd_cluster_counter_reads_total",
+                         metric(&b, "chatd_cluster_counter_reads_total") + 5);
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    send_private(alice, "fbob", 10, answered, &n, NULL);
+    static struct inbox got;
+    memset(&got, 0, sizeof(got));
+    wait_inbox(bob, &got, "private_chat_recv", n);
+    drain_into(bob, &got, "private_chat_recv");
+    check_same(answered, n, &got, "fbob");
+    ck_assert_double_lt(metric(&b, "chatd_cluster_released_id"), 1000000);
+    test_client_close(alice);
+    test_client_close(bob);
+    json_decref(got.pushes);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cluster_route");
@@ -669,6 +707,7 @@ static Suite *suite(void)
     tcase_add_test(tc, redis_stopped_under_traffic_loses_and_duplicates_nothing);
     tcase_add_test(tc, a_first_login_below_known_ids_gets_them_before_the_gap_is_read);
     tcase_add_test(tc, many_gaps_are_read_together_not_one_per_gap_wait);
+    tcase_add_test(tc, an_announcement_of_ids_nobody_committed_does_not_stop_delivery);
     suite_add_tcase(s, tc);
     return s;
 }
