@@ -293,6 +293,11 @@ int64_t cluster_order_released(const struct server *srv)
     return srv->cluster_order ? srv->cluster_order->released : 0;
 }
 
+int64_t cluster_order_top(const struct server *srv)
+{
+    return srv->cluster_order ? srv->cluster_order->top : 0;
+}
+
 int cluster_order_waits(const struct server *srv, int64_t lo)
 {
     const struct cluster_order *o = srv->cluster_order;

@@ -621,6 +621,42 @@ START_TEST(a_first_login_below_known_ids_gets_them_before_the_gap_is_read)
 }
 END_TEST
 
+/* The same, but dsbob's device has those messages already (since): they are not sent
+ * again, though they are above node b's W. */
+START_TEST(a_first_login_since_ids_above_the_gap_is_not_sent_them_again)
+{
+    struct node a, b;
+    start_node_with(&a, "a", "cluster.gap_wait_ms=2000");
+    start_node_with(&b, "b", "cluster.gap_wait_ms=2000");
+    struct test_client *reg = chatd_proc_connect(&b.proc);
+    json_decref(ask(reg, "{\"cmd\":\"register\",\"user\":\"dsbob\",\"passwd\":\"pass word\"}"));
+    test_client_close(reg);
+    struct test_client *alice = login_on(&a, "dsalice", NULL);
+    take_an_id();
+    static long long had[MAX_MSGS], answered[MAX_MSGS];
+    size_t n_had = 0, n = 0;
+    send_private(alice, "dsbob", 5, had, &n_had, NULL);
+    wait_metric_at_least(&b, "chatd_cluster_waiting_ranges", 1);
+    char extra[96];
+    snprintf(extra, sizeof(extra), ",\"ack\":true,\"device\":\"phone\",\"since\":%lld",
+             had[n_had - 1]);
+    struct test_client *bob = login_on(&b, "dsbob", extra);
+    send_private(alice, "dsbob", 5, answered, &n, NULL);
+    static struct inbox got;
+    memset(&got, 0, sizeof(got));
+    wait_inbox(bob, &got, "private_chat_recv", n);
+    wait_metric_is(&b, "chatd_cluster_waiting_ranges", 0); /* the gap was read */
+    drain_into(bob, &got, "private_chat_recv");
+    check_increasing(&got, "dsbob");
+    check_same(answered, n, &got, "dsbob");
+    test_client_close(alice);
+    test_client_close(bob);
+    json_decref(got.pushes);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
 /* Many gaps at once (a node died between commit and publish again and again, or Redis
  * was away while the others committed): one gap read takes them all, not one a tick. */
 START_TEST(many_gaps_are_read_together_not_one_per_gap_wait)
@@ -706,6 +742,7 @@ static Suite *suite(void)
     tcase_add_test(tc, a_killed_node_s_users_get_every_message_once_on_another_node);
     tcase_add_test(tc, redis_stopped_under_traffic_loses_and_duplicates_nothing);
     tcase_add_test(tc, a_first_login_below_known_ids_gets_them_before_the_gap_is_read);
+    tcase_add_test(tc, a_first_login_since_ids_above_the_gap_is_not_sent_them_again);
     tcase_add_test(tc, many_gaps_are_read_together_not_one_per_gap_wait);
     tcase_add_test(tc, an_announcement_of_ids_nobody_committed_does_not_stop_delivery);
     suite_add_tcase(s, tc);
