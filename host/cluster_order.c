@@ -9,18 +9,28 @@
  * never takes a seq it was sent already (stream.c), so nobody gets it twice.
  *
  * A tick every gap_wait_ms reads the counter (a job) and, when a gap below the known
- * ids has waited gap_wait_ms since W last moved, reads it: the timeline rows of this
- * node's users in (W, next known id), joined with their messages, built into pushes by
- * stream_row_message (as a drain builds them). Those ids are committed (the counter is
- * above them), so the read is complete for every user who had a session here; a user
- * with none needs no push.
+ * ids has waited gap_wait_ms since W last moved, reads every id from W to the highest
+ * known (at most CLUSTER_ORDER_GAP_IDS): the timeline rows of this node's users there,
+ * joined with their messages, built into pushes by stream_row_message (as a drain
+ * builds them). Those ids are committed (the counter is above them), so the read is
+ * complete for every user who had a session here; a user with none needs no push. It
+ * reads the known ranges between the gaps too (their rows merge with what was
+ * announced): with Redis down every batch of another node is a gap between this node's
+ * own, and one gap per tick fell further behind the longer Redis was away.
  *
  * A login here reaches the other nodes' replicas a little later: a node that commits
  * a message for the user meanwhile does not know to put it in its announcement (the
  * user has a timeline row: they count as offline there). So each announcement carries
  * the last of this node's presence changes its sender had applied, and the users who
  * logged in here after it get the announced range read for them from the database (a
- * login read) before the range counts as known. */
+ * login read) before the range counts as known.
+ *
+ * A first session here is sent its timeline up to W (stream.c), and what comes above W
+ * through the merge. Messages for the user known here above W already (announced, or
+ * committed here, while the user was elsewhere or offline) do not name the user, so a
+ * first login with a gap below them reads the user's rows in (W, top] (a catch-up read),
+ * and W waits for it: without the wait the ids could be released before the read came
+ * back, past the session's ceiling, and never sent. */
 #include "cluster_order.h"
 
 #include "clock.h"
@@ -78,6 +88,7 @@ struct cluster_order {
     struct chatd_plugin self; /* what its jobs are tied to */
     int64_t released;         /* W */
     int64_t top;              /* the highest id known to be committed */
+    int64_t counted;          /* the counter at its last read: gap reads stop there */
     struct order_msg *pending;
     size_t head, n_pending, cap_pending; /* pending[head .. n_pending) wait */
     struct order_range *ranges;
@@ -88,12 +99,15 @@ struct cluster_order {
     char *gap_sql; /* made at start, read by the workers */
     struct event *tick;
     int reading, polling; /* a gap read, a counter read in flight */
+    size_t holds;         /* catch-up reads in flight: W waits for them */
     struct order_stats stats;
 };
 
+enum read_kind { READ_GAP, READ_LOGIN, READ_CATCH_UP };
+
 struct gap_read {
     struct cluster_order *o;
-    int gap;          /* a gap read (else a login read) */
+    enum read_kind kind;
     int64_t from, to; /* ids in (from, to] */
     char (*users)[NAME_MAX_LEN + 1];
     size_t n_users;
@@ -124,6 +138,8 @@ static void msg_free(struct order_msg *m)
 
 static void release(struct cluster_order *o)
 {
+    if (o->holds)
+        return;
     size_t merged = 0;
     while (merged < o->n_ranges && o->ranges[merged].lo <= o->released + 1) {
         if (o->ranges[merged].hi > o->released)
@@ -277,6 +293,11 @@ int64_t cluster_order_released(const struct server *srv)
     return srv->cluster_order ? srv->cluster_order->released : 0;
 }
 
+int64_t cluster_order_top(const struct server *srv)
+{
+    return srv->cluster_order ? srv->cluster_order->top : 0;
+}
+
 int cluster_order_waits(const struct server *srv, int64_t lo)
 {
     const struct cluster_order *o = srv->cluster_order;
@@ -303,6 +324,8 @@ static void counter_done(struct chatd_request *req, void *arg, int status)
             o->stats.counter_reads++;
             if (r->value > o->top)
                 o->top = r->value;
+            if (r->value > o->counted)
+                o->counted = r->value;
             release(o);
         } else {
             o->stats.counter_failures++;
@@ -377,10 +400,21 @@ static void gap_done(struct chatd_request *req, void *arg, int status)
     (void)req;
     struct gap_read *g = arg;
     struct cluster_order *o = g->o;
-    if (g->gap)
+    if (g->kind == READ_GAP)
         o->reading = 0;
+    if (g->kind == READ_CATCH_UP)
+        o->holds--;
     if (o->srv->tearing_down) {
         gap_free(g);
+        return;
+    }
+    if (status != 0 && g->kind == READ_CATCH_UP) {
+        o->stats.gap_failures++;
+        log_error("cluster: reading ids %" PRId64 "..%" PRId64 " for %s's first session here "
+                  "failed (%s); they are sent at their next login",
+                  g->from + 1, g->to, g->users[0], chatd_strerror(status));
+        gap_free(g);
+        release(o);
         return;
     }
     if (status != 0) {
@@ -409,7 +443,7 @@ static void gap_done(struct chatd_request *req, void *arg, int status)
         }
     }
     o->stats.gap_messages += found;
-    if (g->gap) {
+    if (g->kind == READ_GAP) {
         o->stats.gap_reads++;
         log_info("cluster: ids %" PRId64 "..%" PRId64 " were not announced in time; read from "
                  "the database (%zu pushes)",
@@ -418,14 +452,17 @@ static void gap_done(struct chatd_request *req, void *arg, int status)
         o->stats.login_reads++;
     }
     int64_t from = g->from, to = g->to;
+    enum read_kind kind = g->kind;
     gap_free(g);
-    if (cluster_order_known(o->srv, from + 1, to) != 0)
+    if (kind == READ_CATCH_UP)
+        release(o); /* the ids were known already */
+    else if (cluster_order_known(o->srv, from + 1, to) != 0)
         log_error("cluster: ids %" PRId64 "..%" PRId64 " could not be marked known", from + 1, to);
 }
 
-/* Read the rows of `users` in ids (from, to] (a job), then mark them known. -1 when it
- * cannot start (the range stays unknown: a gap). */
-static int read_rows(struct cluster_order *o, int64_t from, int64_t to, int gap,
+/* Read the rows of `users` in ids (from, to] (a job), then mark them known (a catch-up
+ * read: let W go on). -1 when it cannot start (the range stays unknown: a gap). */
+static int read_rows(struct cluster_order *o, int64_t from, int64_t to, enum read_kind kind,
                      const char *const *users, size_t n)
 {
     struct gap_read *g = calloc(1, sizeof(*g));
@@ -438,7 +475,7 @@ static int read_rows(struct cluster_order *o, int64_t from, int64_t to, int gap,
         return -1;
     }
     g->o = o;
-    g->gap = gap;
+    g->kind = kind;
     g->from = from;
     g->to = to;
     for (size_t i = 0; i < n; i++)
@@ -455,7 +492,12 @@ static int read_rows(struct cluster_order *o, int64_t from, int64_t to, int gap,
 
 static void read_gap(struct cluster_order *o)
 {
-    int64_t to = o->n_ranges ? o->ranges[0].lo - 1 : o->top;
+    /* Not past the counter: an announcement of ids nobody committed (a confused peer,
+     * another cluster's node on this Redis) would otherwise carry W past ids still to
+     * come, whose messages would then never be pushed. */
+    int64_t to = o->top < o->counted ? o->top : o->counted;
+    if (to <= o->released)
+        return;
     if (to - o->released > CLUSTER_ORDER_GAP_IDS)
         to = o->released + CLUSTER_ORDER_GAP_IDS;
     size_t n = HASH_COUNT(o->srv->users);
@@ -470,7 +512,7 @@ static void read_gap(struct cluster_order *o)
     struct user *u, *tmp;
     HASH_ITER (hh, o->srv->users, u, tmp)
         users[k++] = u->name;
-    if (read_rows(o, o->released, to, 1, users, k) == 0)
+    if (read_rows(o, o->released, to, READ_GAP, users, k) == 0)
         o->reading = 1;
     free(users);
 }
@@ -515,6 +557,14 @@ void cluster_order_login(struct server *srv, const char *user, uint64_t seq)
     f->seq = seq;
     f->at_ms = now;
     snprintf(f->user, sizeof(f->user), "%s", user);
+    if (o->top > o->released) {
+        if (read_rows(o, o->released, o->top, READ_CATCH_UP, &user, 1) == 0)
+            o->holds++;
+        else
+            log_error("cluster: %s's messages in ids %" PRId64 "..%" PRId64
+                      " are sent at their next login: out of memory",
+                      user, o->released + 1, o->top);
+    }
 }
 
 int cluster_order_announced(struct server *srv, int64_t lo, int64_t hi, uint64_t applied)
@@ -534,7 +584,7 @@ int cluster_order_announced(struct server *srv, int64_t lo, int64_t hi, uint64_t
     for (size_t i = 0; users && i < n; i++)
         users[i] = o->fresh[first + i].user;
     /* Out of memory the range stays unknown: a gap read reads it for everyone. */
-    int rc = users ? read_rows(o, lo - 1, hi, 0, users, n) : -1;
+    int rc = users ? read_rows(o, lo - 1, hi, READ_LOGIN, users, n) : -1;
     free(users);
     return rc;
 }
@@ -563,7 +613,7 @@ int cluster_order_start(struct server *srv)
     o->srv = srv;
     o->self.state = PLUGIN_RUNNING;
     o->self.server = srv;
-    o->released = o->top = post_last_id(srv);
+    o->released = o->top = o->counted = post_last_id(srv);
     int64_t ms = srv->cfg->cluster.gap_wait_ms;
     struct timeval every = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     if (!(o->gap_sql = gap_sql()) ||

@@ -32,6 +32,8 @@ void cluster_order_free(struct server *srv);
 
 /* W: every id at or below it is known and was released. */
 int64_t cluster_order_released(const struct server *srv);
+/* The highest id known to be committed (W when nothing is above it). */
+int64_t cluster_order_top(const struct server *srv);
 /* Whether a batch whose first id is lo must wait: some id below it is not known yet. */
 int cluster_order_waits(const struct server *srv, int64_t lo);
 /* Whether an announcement of n messages fits within the bounds. */

@@ -26,6 +26,7 @@
 #include "stream.h"
 #include "users.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -237,8 +238,8 @@ static void receive_batch(struct server *srv, struct cluster_route *r, const jso
     json_int_t lo = json_integer_value(json_object_get(in, "lo"));
     json_int_t hi = json_integer_value(json_object_get(in, "hi"));
     const json_t *list = json_object_get(in, "m");
-    if (lo <= 0 || hi < lo || !json_is_array(list))
-        return;
+    if (lo <= 0 || hi < lo || hi == INT64_MAX || !json_is_array(list))
+        return; /* INT64_MAX: range_add looks at hi + 1 */
     if (!cluster_order_room(srv, json_array_size(list))) {
         r->stats.dropped++; /* read from the database once its wait is over */
         return;

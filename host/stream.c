@@ -156,8 +156,13 @@ static void session_begin(struct stream *st, struct stream_session *ss)
         struct device *d = devices_get(st, u, ss->device, v1);
         int64_t acked = d ? d->acked : v1;
         /* A since past every seq given out would skip (and let ack pass) the messages
-         * still to come up to it: it counts as the newest. */
-        int64_t since = ss->since > ss->ceiling ? ss->ceiling : ss->since;
+         * still to come up to it: it counts as the newest. With [cluster] the newest is
+         * the highest id known here, which may be above W: what the device has between
+         * them is not sent again (the drain then reads nothing). */
+        int64_t newest = st->srv->cluster_order && cluster_order_top(st->srv) > ss->ceiling
+                             ? cluster_order_top(st->srv)
+                             : ss->ceiling;
+        int64_t since = ss->since > newest ? newest : ss->since;
         ss->position = since >= 0 ? since : acked;
         if (d)
             d->seen_at = stream_wall_ms();

@@ -8,6 +8,7 @@
 #include "chatd_proc.h"
 #include "client.h"
 #include "../db/db_test_env.h"
+#include "db.h"
 #include "redis_proc.h"
 
 #include <check.h>
@@ -28,7 +29,8 @@ struct node {
 static struct config_database db;
 static struct redis_proc redis;
 
-static void start_node(struct node *n, const char *name)
+/* A node with one more --set (NULL: none). */
+static void start_node_with(struct node *n, const char *name, const char *extra)
 {
     n->admin_port = test_free_port("127.0.0.1");
     ck_assert_int_gt(n->admin_port, 0);
@@ -37,8 +39,28 @@ static void start_node(struct node *n, const char *name)
     snprintf(where, sizeof(where), "cluster.redis=unix:%s", redis.socket);
     snprintf(admin, sizeof(admin), "admin.listen=127.0.0.1:%d", n->admin_port);
     const char *sets[] = {"cluster.enable=yes", node,  where, "cluster.lease_ms=" LEASE_MS,
-                          "admin.enable=yes",   admin, NULL};
+                          "admin.enable=yes",   admin, extra, NULL};
     ck_assert_int_eq(db_test_start_sample(&n->proc, &db, sets), 0);
+}
+
+static void start_node(struct node *n, const char *name)
+{
+    start_node_with(n, name, NULL);
+}
+
+/* Take a message id that no node announces: what a node killed between its commit and
+ * its publish leaves. Every node's W waits below it until a gap read. */
+static void take_an_id(void)
+{
+    struct chatd_db conn = {0};
+    char err[512];
+    ck_assert_msg(db_open(&conn, &db, "", err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(db_exec(&conn,
+                             "UPDATE chatd_counters SET value = value + 1 "
+                             "WHERE name = 'message_id'",
+                             NULL, 0, NULL, NULL),
+                     0);
+    db_close(&conn);
 }
 
 static void stop_node(struct node *n)
@@ -574,6 +596,146 @@ START_TEST(redis_stopped_under_traffic_loses_and_duplicates_nothing)
 }
 END_TEST
 
+/* Node b knows of dbob's messages above a gap before dbob logs in there: they name
+ * nobody on b (dbob was offline), and his drain stops at W, below them. */
+START_TEST(a_first_login_below_known_ids_gets_them_before_the_gap_is_read)
+{
+    struct node a, b;
+    /* Time for dbob to log in while the gap is open. */
+    start_node_with(&a, "a", "cluster.gap_wait_ms=2000");
+    start_node_with(&b, "b", "cluster.gap_wait_ms=2000");
+    struct test_client *reg = chatd_proc_connect(&b.proc);
+    json_decref(ask(reg, "{\"cmd\":\"register\",\"user\":\"dbob\",\"passwd\":\"pass word\"}"));
+    test_client_close(reg);
+    struct test_client *alice = login_on(&a, "dalice", NULL);
+    take_an_id();
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    send_private(alice, "dbob", 5, answered, &n, NULL);
+    wait_metric_at_least(&b, "chatd_cluster_waiting_ranges", 1);
+    struct test_client *bob = login_on(&b, "dbob", ",\"ack\":true,\"device\":\"phone\"");
+    send_private(alice, "dbob", 5, answered, &n, NULL);
+    static struct inbox got;
+    memset(&got, 0, sizeof(got));
+    wait_inbox(bob, &got, "private_chat_recv", n);
+    drain_into(bob, &got, "private_chat_recv");
+    check_increasing(&got, "dbob");
+    check_same(answered, n, &got, "dbob");
+    test_client_close(alice);
+    test_client_close(bob);
+    json_decref(got.pushes);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
+/* The same, but dsbob's device has those messages already (since): they are not sent
+ * again, though they are above node b's W. */
+START_TEST(a_first_login_since_ids_above_the_gap_is_not_sent_them_again)
+{
+    struct node a, b;
+    start_node_with(&a, "a", "cluster.gap_wait_ms=2000");
+    start_node_with(&b, "b", "cluster.gap_wait_ms=2000");
+    struct test_client *reg = chatd_proc_connect(&b.proc);
+    json_decref(ask(reg, "{\"cmd\":\"register\",\"user\":\"dsbob\",\"passwd\":\"pass word\"}"));
+    test_client_close(reg);
+    struct test_client *alice = login_on(&a, "dsalice", NULL);
+    take_an_id();
+    static long long had[MAX_MSGS], answered[MAX_MSGS];
+    size_t n_had = 0, n = 0;
+    send_private(alice, "dsbob", 5, had, &n_had, NULL);
+    wait_metric_at_least(&b, "chatd_cluster_waiting_ranges", 1);
+    char extra[96];
+    snprintf(extra, sizeof(extra), ",\"ack\":true,\"device\":\"phone\",\"since\":%lld",
+             had[n_had - 1]);
+    struct test_client *bob = login_on(&b, "dsbob", extra);
+    send_private(alice, "dsbob", 5, answered, &n, NULL);
+    static struct inbox got;
+    memset(&got, 0, sizeof(got));
+    wait_inbox(bob, &got, "private_chat_recv", n);
+    wait_metric_is(&b, "chatd_cluster_waiting_ranges", 0); /* the gap was read */
+    drain_into(bob, &got, "private_chat_recv");
+    check_increasing(&got, "dsbob");
+    check_same(answered, n, &got, "dsbob");
+    test_client_close(alice);
+    test_client_close(bob);
+    json_decref(got.pushes);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
+/* Many gaps at once (a node died between commit and publish again and again, or Redis
+ * was away while the others committed): one gap read takes them all, not one a tick. */
+START_TEST(many_gaps_are_read_together_not_one_per_gap_wait)
+{
+    struct node a, b;
+    /* 20 gaps one per tick: 60 s, past WAIT_MS. */
+    start_node_with(&a, "a", "cluster.gap_wait_ms=3000");
+    start_node_with(&b, "b", "cluster.gap_wait_ms=3000");
+    struct test_client *bob = login_on(&b, "gbob", NULL);
+    struct test_client *alice = login_on(&a, "galice", NULL);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    for (int i = 0; i < 20; i++) {
+        take_an_id();
+        send_private(alice, "gbob", 1, answered, &n, NULL);
+    }
+    static struct inbox got;
+    memset(&got, 0, sizeof(got));
+    wait_inbox(bob, &got, "private_chat_recv", n);
+    drain_into(bob, &got, "private_chat_recv");
+    check_increasing(&got, "gbob");
+    check_same(answered, n, &got, "gbob");
+    printf("20 gaps between node a's batches: node b read them in %g gap reads\n",
+           metric(&b, "chatd_cluster_gap_reads_total"));
+    test_client_close(alice);
+    test_client_close(bob);
+    json_decref(got.pushes);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
+/* A peer announces ids nobody committed (garbage, or another cluster's node on the same
+ * Redis): node b's gap reads must not carry W past the real ids, or it pushes nothing. */
+START_TEST(an_announcement_of_ids_nobody_committed_does_not_stop_delivery)
+{
+    struct node a, b;
+    start_node(&a, "a");
+    start_node(&b, "b");
+    struct test_client *bob = login_on(&b, "fbob", NULL);
+    struct test_client *alice = login_on(&a, "falice", NULL);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    char out[64];
+    ck_assert_int_eq(redis_proc_query(&redis,
+                                      "PUBLISH chatd:node:b \"{\\\"k\\\":\\\"b\\\",\\\"lo\\\":"
+                                      "1000000000000,\\\"hi\\\":1000000000000,\\\"m\\\":[]}\"",
+                                      out, sizeof(out)),
+                     0);
+    ck_assert_str_eq(out, ":1");
+    wait_metric_at_least(&b, "chatd_cluster_announcements_received_total", 1);
+    /* Ticks pass: each one used to move W on by up to 2,000 ids that do not exist. */
+    wait_metric_at_least(&b, "chatd_cluster_counter_reads_total",
+                         metric(&b, "chatd_cluster_counter_reads_total") + 5);
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    send_private(alice, "fbob", 10, answered, &n, NULL);
+    static struct inbox got;
+    memset(&got, 0, sizeof(got));
+    wait_inbox(bob, &got, "private_chat_recv", n);
+    drain_into(bob, &got, "private_chat_recv");
+    check_same(answered, n, &got, "fbob");
+    ck_assert_double_lt(metric(&b, "chatd_cluster_released_id"), 1000000);
+    test_client_close(alice);
+    test_client_close(bob);
+    json_decref(got.pushes);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("cluster_route");
@@ -587,6 +749,10 @@ static Suite *suite(void)
         tc, presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_users_go_offline);
     tcase_add_test(tc, a_killed_node_s_users_get_every_message_once_on_another_node);
     tcase_add_test(tc, redis_stopped_under_traffic_loses_and_duplicates_nothing);
+    tcase_add_test(tc, a_first_login_below_known_ids_gets_them_before_the_gap_is_read);
+    tcase_add_test(tc, a_first_login_since_ids_above_the_gap_is_not_sent_them_again);
+    tcase_add_test(tc, many_gaps_are_read_together_not_one_per_gap_wait);
+    tcase_add_test(tc, an_announcement_of_ids_nobody_committed_does_not_stop_delivery);
     suite_add_tcase(s, tc);
     return s;
 }
