@@ -521,6 +521,50 @@ START_TEST(a_killed_node_s_users_get_every_message_once_on_another_node)
 }
 END_TEST
 
+/* The "" position is moved by pushes on any node, so it says nothing of what the user's
+ * sessions elsewhere were sent: with [cluster] neither a logout nor the prune (the first
+ * runs 5 s after start) deletes timeline rows of the last day below it. Here carol's
+ * session on a moves it past alice's messages and logs out; a new device of carol's on b
+ * asking for everything still gets them all. */
+START_TEST(rows_below_a_position_moved_on_one_node_stay_for_the_others)
+{
+    struct node a, b;
+    start_node(&a, "a");
+    start_node(&b, "b");
+    struct test_client *carol_a = login_on(&a, "carol", NULL);
+    struct test_client *carol_b = login_on(&b, "carol", NULL);
+    struct test_client *alice = login_on(&a, "alice", NULL);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    send_private(alice, "carol", 20, answered, &n, NULL);
+    static struct inbox got_a, got_b, got_new;
+    memset(&got_a, 0, sizeof(got_a));
+    memset(&got_b, 0, sizeof(got_b));
+    memset(&got_new, 0, sizeof(got_new));
+    wait_inbox(carol_a, &got_a, "private_chat_recv", n);
+    wait_inbox(carol_b, &got_b, "private_chat_recv", n);
+    double written = metric(&a, "chatd_stream_positions_written_total");
+    test_client_close(carol_a); /* a writes "" at the last message, at this logout */
+    wait_metric_at_least(&a, "chatd_stream_positions_written_total", written + 1);
+    wait_metric_at_least(&a, "chatd_prune_runs_total", 1);
+    wait_metric_at_least(&b, "chatd_prune_runs_total", 1);
+    ck_assert_double_eq(metric(&a, "chatd_stream_timeline_deleted_at_logout_total"), 0);
+
+    struct test_client *phone =
+        login_on(&b, "carol", ",\"device\":\"phone\",\"ack\":true,\"since\":0");
+    wait_inbox(phone, &got_new, "private_chat_recv", n);
+    drain_into(phone, &got_new, "private_chat_recv");
+    check_same(answered, n, &got_new, "carol's new device on b");
+    test_client_close(phone);
+    test_client_close(carol_b);
+    test_client_close(alice);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
 START_TEST(redis_stopped_under_traffic_loses_and_duplicates_nothing)
 {
     struct node a, b;
@@ -587,6 +631,7 @@ static Suite *suite(void)
         tc, presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_users_go_offline);
     tcase_add_test(tc, a_killed_node_s_users_get_every_message_once_on_another_node);
     tcase_add_test(tc, redis_stopped_under_traffic_loses_and_duplicates_nothing);
+    tcase_add_test(tc, rows_below_a_position_moved_on_one_node_stay_for_the_others);
     suite_add_tcase(s, tc);
     return s;
 }
