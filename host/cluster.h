@@ -70,6 +70,11 @@ void cluster_on_presence(struct server *srv, cluster_presence_fn fn, void *arg);
 
 /* 1 with no cluster or while Redis is up, else 0 (/healthz). */
 int cluster_redis_up(const struct server *srv);
+/* 1 with no cluster, or when the replica can be trusted to know every other node's
+ * sessions: Redis has been up for a lease. Right after a (re)connect the replica is
+ * still being read, and after a Redis restart the other nodes write their hashes again
+ * only at their own reconnect or next lease renewal (a third of a lease). */
+int cluster_presence_known(const struct server *srv);
 /* The cluster's series for /metrics (nothing with no cluster). */
 void cluster_render_metrics(const struct server *srv, struct evbuffer *out);
 

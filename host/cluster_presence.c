@@ -17,6 +17,7 @@
  * finding it in chatd:nodes at its next check. */
 #include "cluster.h"
 
+#include "clock.h"
 #include "cluster_link.h"
 #include "log.h"
 #include "server.h"
@@ -70,6 +71,7 @@ struct cluster {
     char incarnation[33];
     uint64_t seq;
     int64_t lease_ms;
+    int64_t up_at_ms; /* when the link last came up (monotonic) */
     struct event *renew_ev, *check_ev;
     int renew_pending;
     struct remote_node *nodes;
@@ -457,6 +459,7 @@ static void on_up(void *arg)
 {
     struct cluster *c = arg;
     c->renew_pending = 0;
+    c->up_at_ms = now_ns() / 1000000;
     register_node(c);
     /* Subscribed before reading: no change is missed between the two. */
     on_check(-1, 0, c);
@@ -639,6 +642,12 @@ int cluster_redis_up(const struct server *srv)
     struct cluster_link_stats st;
     cluster_link_get_stats(srv->cluster->link, &st);
     return st.up;
+}
+
+int cluster_presence_known(const struct server *srv)
+{
+    const struct cluster *c = srv->cluster;
+    return !c || (cluster_redis_up(srv) && now_ns() / 1000000 - c->up_at_ms >= c->lease_ms);
 }
 
 void cluster_render_metrics(const struct server *srv, struct evbuffer *out)

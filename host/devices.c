@@ -432,7 +432,9 @@ void devices_logout(struct stream *st, struct stream_user *u)
         free(w);
         return;
     }
-    w->delete_upto = lowest;
+    /* With [cluster] the hourly prune deletes them (a day late): the "" position is
+     * moved by pushes on any node, and the user's sessions elsewhere may still need them. */
+    w->delete_upto = st->srv->cfg->cluster.enable ? 0 : lowest;
     if (st->writing) {
         *st->waiting_tail = w; /* after the write in flight, which may hold older values */
         st->waiting_tail = &w->next;

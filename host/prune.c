@@ -6,7 +6,10 @@
  *  3. with retention_count, messages of each conversation past its newest
  *     retention_count (never younger than 24 hours);
  *  4. timeline rows of messages no longer there;
- *  5. timeline rows below every position of their user.
+ *  5. timeline rows below every position of their user; with [cluster] only those of
+ *     messages older than 24 hours: the "" position is moved by pushes on any node, and
+ *     another node's sessions of the user may still need the rows (a gap read there
+ *     reads them after this node's pushes).
  * Ids follow acceptance order, so old messages are the lowest ids: step 2 walks the
  * primary key from the start and stops at the first young message. */
 #include "stream_internal.h"
@@ -39,6 +42,7 @@ struct prune {
     enum prune_step step;
     int64_t now_ms;
     int64_t device_cutoff, age_cutoff, young_cutoff, count;
+    int cluster;       /* step 5 spares the last 24 hours */
     uint64_t affected; /* by this job */
     int again;         /* the step has more */
 };
@@ -101,6 +105,14 @@ static int prune_counts(struct chatd_db *db, struct prune *p)
     return rc;
 }
 
+/* The id of the first message at or after ts_ms, into *id (left as it is when none). */
+static int first_at_or_after(struct chatd_db *db, int64_t ts_ms, int64_t *id)
+{
+    struct chatd_value v = {.type = CHATD_PARAM_INT64, .i = ts_ms};
+    return db_query(db, "SELECT id FROM chatd_messages WHERE ts >= ? ORDER BY id LIMIT 1", &v, 1,
+                    db_read_int64, id);
+}
+
 static int prune_work(struct chatd_db *db, void *arg)
 {
     struct prune *p = arg;
@@ -115,9 +127,7 @@ static int prune_work(struct chatd_db *db, void *arg)
     case P_AGE: {
         /* The first message young enough to stay bounds the walk. */
         int64_t first_kept = INT64_MAX;
-        v[0].i = p->age_cutoff;
-        int rc = db_query(db, "SELECT id FROM chatd_messages WHERE ts >= ? ORDER BY id LIMIT 1", v,
-                          1, db_read_int64, &first_kept);
+        int rc = first_at_or_after(db, p->age_cutoff, &first_kept);
         struct chatd_value d[3] = {{.type = CHATD_PARAM_INT64, .i = first_kept},
                                    {.type = CHATD_PARAM_INT64, .i = p->age_cutoff},
                                    {.type = CHATD_PARAM_INT64, .i = CHUNK}};
@@ -134,13 +144,19 @@ static int prune_work(struct chatd_db *db, void *arg)
                      "(SELECT t.message_id FROM chatd_timeline t LEFT JOIN chatd_messages m "
                      "ON m.id = t.message_id WHERE m.id IS NULL LIMIT ?) AS gone)",
                      v + 1, 1, p);
-    case P_BELOW:
-        return chunk(db,
-                     "DELETE FROM chatd_timeline WHERE (user, message_id) IN (SELECT user, "
-                     "message_id FROM (SELECT t.user, t.message_id FROM chatd_timeline t JOIN "
-                     "(SELECT user, MIN(acked) AS p FROM chatd_devices GROUP BY user) d "
-                     "ON d.user = t.user WHERE t.message_id <= d.p LIMIT ?) AS below)",
-                     v + 1, 1, p);
+    case P_BELOW: {
+        int64_t first_kept = INT64_MAX;
+        int rc = p->cluster ? first_at_or_after(db, p->young_cutoff, &first_kept) : 0;
+        v[0].i = first_kept;
+        return rc ? rc
+                  : chunk(db,
+                          "DELETE FROM chatd_timeline WHERE (user, message_id) IN (SELECT user, "
+                          "message_id FROM (SELECT t.user, t.message_id FROM chatd_timeline t "
+                          "JOIN (SELECT user, MIN(acked) AS p FROM chatd_devices GROUP BY user) "
+                          "d ON d.user = t.user WHERE t.message_id <= d.p AND t.message_id < ? "
+                          "LIMIT ?) AS below)",
+                          v, 2, p);
+    }
     case P_DONE:
         break;
     }
@@ -215,6 +231,7 @@ static void on_prune_timer(evutil_socket_t fd, short what, void *arg)
         p->age_cutoff = p->young_cutoff;
     p->device_cutoff = p->now_ms - m->device_forget_days * DAY_MS;
     p->count = m->retention_count;
+    p->cluster = st->srv->cfg->cluster.enable;
     st->pruning = 1;
     submit(p);
 }

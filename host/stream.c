@@ -435,9 +435,10 @@ int stream_needs_row(struct server *srv, const char *user)
     struct stream_user *u = st ? stream_user(st, user, 0) : NULL;
     /* With [cluster], a session on another node needs one too: it is sent the message
      * from there, or (that node gone, or Redis lost) at its next login. While Redis is
-     * down this node cannot know of such sessions, so every recipient gets one. */
+     * down, and for a lease after it is back (the replica is rebuilt as the other nodes
+     * register again), this node cannot know of such sessions: every recipient gets one. */
     return !u || u->n_sessions == 0 || u->has_devices || u->n_draining > 0 ||
-           cluster_remote_sessions(srv, user) > 0 || !cluster_redis_up(srv);
+           cluster_remote_sessions(srv, user) > 0 || !cluster_presence_known(srv);
 }
 
 /* ---- sessions ending --------------------------------------------------------------- */

@@ -543,6 +543,93 @@ START_TEST(a_killed_node_s_users_get_every_message_once_on_another_node)
 }
 END_TEST
 
+/* After Redis comes back empty, a node's replica knows no other node until they
+ * register again: node a must not take carol, online on a and b, for online on a alone
+ * (no timeline row, no announcement to b). Node b is held stopped while a reconnects and
+ * posts, so b registers only after; its gap read then finds the rows. */
+START_TEST(after_redis_comes_back_a_recipient_also_online_elsewhere_gets_a_row)
+{
+    struct node a, b;
+    start_node(&a, "a");
+    start_node(&b, "b");
+    struct test_client *carol_a = login_on(&a, "bcarol", NULL);
+    struct test_client *carol_b = login_on(&b, "bcarol", NULL);
+    struct test_client *alice = login_on(&a, "balice", NULL);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    redis_proc_stop(&redis);
+    wait_metric_is(&a, "chatd_cluster_redis_up", 0);
+    wait_metric_is(&b, "chatd_cluster_redis_up", 0);
+    ck_assert_int_eq(chatd_proc_signal(&b.proc, SIGSTOP), 0);
+    ck_assert_int_eq(redis_proc_start(&redis), 0);
+    wait_metric_is(&a, "chatd_cluster_redis_up", 1);
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    send_private(alice, "bcarol", 10, answered, &n, NULL);
+    ck_assert_int_eq(chatd_proc_signal(&b.proc, SIGCONT), 0);
+    static struct inbox got_a, got_b;
+    memset(&got_a, 0, sizeof(got_a));
+    memset(&got_b, 0, sizeof(got_b));
+    wait_inbox(carol_a, &got_a, "private_chat_recv", n);
+    wait_inbox(carol_b, &got_b, "private_chat_recv", n);
+    drain_into(carol_b, &got_b, "private_chat_recv");
+    check_same(answered, n, &got_b, "bcarol on b");
+    test_client_close(alice);
+    test_client_close(carol_a);
+    test_client_close(carol_b);
+    json_decref(got_a.pushes);
+    json_decref(got_b.pushes);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
+/* The "" position is moved by pushes on any node, so it says nothing of what the user's
+ * sessions elsewhere were sent: with [cluster] neither a logout nor the prune (the first
+ * runs 5 s after start) deletes timeline rows of the last day below it. Here carol's
+ * session on a moves it past alice's messages and logs out; a new device of carol's on b
+ * asking for everything still gets them all. */
+START_TEST(rows_below_a_position_moved_on_one_node_stay_for_the_others)
+{
+    struct node a, b;
+    start_node(&a, "a");
+    start_node(&b, "b");
+    struct test_client *carol_a = login_on(&a, "carol", NULL);
+    struct test_client *carol_b = login_on(&b, "carol", NULL);
+    struct test_client *alice = login_on(&a, "alice", NULL);
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+
+    static long long answered[MAX_MSGS];
+    size_t n = 0;
+    send_private(alice, "carol", 20, answered, &n, NULL);
+    static struct inbox got_a, got_b, got_new;
+    memset(&got_a, 0, sizeof(got_a));
+    memset(&got_b, 0, sizeof(got_b));
+    memset(&got_new, 0, sizeof(got_new));
+    wait_inbox(carol_a, &got_a, "private_chat_recv", n);
+    wait_inbox(carol_b, &got_b, "private_chat_recv", n);
+    double written = metric(&a, "chatd_stream_positions_written_total");
+    test_client_close(carol_a); /* a writes "" at the last message, at this logout */
+    wait_metric_at_least(&a, "chatd_stream_positions_written_total", written + 1);
+    wait_metric_at_least(&a, "chatd_prune_runs_total", 1);
+    wait_metric_at_least(&b, "chatd_prune_runs_total", 1);
+    ck_assert_double_eq(metric(&a, "chatd_stream_timeline_deleted_at_logout_total"), 0);
+
+    struct test_client *phone =
+        login_on(&b, "carol", ",\"device\":\"phone\",\"ack\":true,\"since\":0");
+    wait_inbox(phone, &got_new, "private_chat_recv", n);
+    drain_into(phone, &got_new, "private_chat_recv");
+    check_same(answered, n, &got_new, "carol's new device on b");
+    json_decref(got_a.pushes);
+    json_decref(got_b.pushes);
+    json_decref(got_new.pushes);
+    test_client_close(phone);
+    test_client_close(carol_b);
+    test_client_close(alice);
+    stop_node(&a);
+    stop_node(&b);
+}
+END_TEST
+
 START_TEST(redis_stopped_under_traffic_loses_and_duplicates_nothing)
 {
     struct node a, b;
@@ -753,6 +840,8 @@ static Suite *suite(void)
     tcase_add_test(tc, a_first_login_since_ids_above_the_gap_is_not_sent_them_again);
     tcase_add_test(tc, many_gaps_are_read_together_not_one_per_gap_wait);
     tcase_add_test(tc, an_announcement_of_ids_nobody_committed_does_not_stop_delivery);
+    tcase_add_test(tc, rows_below_a_position_moved_on_one_node_stay_for_the_others);
+    tcase_add_test(tc, after_redis_comes_back_a_recipient_also_online_elsewhere_gets_a_row);
     suite_add_tcase(s, tc);
     return s;
 }
