@@ -1,9 +1,7 @@
 /* test_cluster_blackbox_failures.c - issue 13's failure drills as tests, driven from
  * outside like any client: a node killed with kill -9 while messages flow to its users,
- * who reconnect through HAProxy to another node; a node that starts while the others
- * run. (The drill restarting Redis under traffic, with one user on two nodes, loses a
- * message now and then: it waits on branch redis-drill for its fix, and test_cluster_route
- * covers a simpler Redis outage.) Counted: every message acknowledged to a sender
+ * who reconnect through HAProxy to another node; Redis restarted under traffic; a node
+ * that starts while the others run. Counted: every message acknowledged to a sender
  * reaches each recipient exactly once, nothing else does. Written against
  * docs/protocol.md and docs/architecture.md ("The cluster: decisions and reasons"); see
  * cluster_suite.h. */
@@ -211,6 +209,93 @@ END_TEST
  * privately and to a group: nothing acknowledged is lost or duplicated, on every session
  * (x1 has one on node 1 and one on node 0, where y0 sends from), and delivery across
  * nodes resumes (a user online elsewhere is answered success again). */
+START_TEST(test_redis_restart_under_traffic)
+{
+    cluster_up(3);
+    const char *const users[] = {"x0", "x1", "x2", "y0", "y1", "y2", NULL};
+    register_users(users);
+    befriend_all(users);
+    struct peer *x[3], *y[3];
+    for (size_t i = 0; i < 3; i++) {
+        x[i] = login_on(i, users[i]);
+        y[i] = login_on(i, users[3 + i]);
+    }
+    struct peer *x1_too = login_on(0, "x1");
+    json_decref(peer_call(x[0], "success", "{s:s, s:s}", "cmd", "create_group", "group", "rg"));
+    for (size_t i = 1; i < 3; i++)
+        json_decref(peer_call(x[i], "success", "{s:s, s:s}", "cmd", "join_group", "group", "rg"));
+    json_decref(peer_call(y[0], "success", "{s:s, s:s}", "cmd", "join_group", "group", "rg"));
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = 0; j < 3; j++)
+            if (i != j)
+                wait_friend_online(y[i], users[j], 1);
+
+    json_t *ledger = ledger_new();
+    const char *const group_to[] = {"x0", "x1", "x2", NULL};
+    for (int k = 0; k < ROUNDS; k++) {
+        /* Redis goes away; once every node says so, traffic goes on without it for a
+         * third of the rounds; then Redis is back (empty: no persistence). */
+        if (k == ROUNDS / 3)
+            cluster_redis_stop(cluster());
+        if (k == ROUNDS / 3 + 1)
+            cluster_wait_redis(cluster(), 0);
+        if (k == 2 * ROUNDS / 3)
+            cluster_redis_start(cluster());
+        /* y<i> sends to the x on the two other nodes, y0 to the group as well (numbered
+         * 2k, its private messages 2k+1, so y0's texts rise in the order sent). */
+        char text[64];
+        long long group_id = peer_send(y[0], "{s:s, s:s, s:s}", "cmd", "group_chat", "group", "rg",
+                                       "text", numbered(text, "y0", 2 * k));
+        json_t *reply = peer_reply(y[0], group_id);
+        if (!ledger_count(ledger, reply, group_to, text))
+            print_not_accepted("y0", "rg", reply);
+        json_decref(reply);
+        for (size_t i = 0; i < 3; i++) {
+            const char *const to[] = {users[(i + 1) % 3], users[(i + 2) % 3]};
+            round_of_sends(ledger, &y[i], 1, to, 2, 2 * k + 1);
+        }
+        for (size_t i = 0; i < 3; i++)
+            peer_drain(x[i], 0);
+        peer_drain(x1_too, 0);
+    }
+
+    printf("Redis drill: private messages answered success %u, offline %u\n", answered_success,
+           answered_offline);
+    /* Delivery across nodes resumes: y1 is answered success for x2 (node 2) again. */
+    cluster_wait_redis(cluster(), 1);
+    long long deadline = chatd_now_ms() + CLUSTER_WAIT_MS;
+    for (int k = 0;; k++) {
+        char text[64];
+        snprintf(text, sizeof(text), "resumed? %d", k);
+        json_t *reply = peer_call(y[1], NULL, "{s:s, s:s, s:s}", "cmd", "private_chat", "user_to",
+                                  "x2", "text", text);
+        const char *const to[] = {"x2", NULL};
+        ck_assert_msg(ledger_count(ledger, reply, to, text), "%s", json_dumps(reply, JSON_COMPACT));
+        int success = strcmp(chatd_json_str(reply, "result"), "success") == 0;
+        json_decref(reply);
+        if (success)
+            break;
+        ck_assert_msg(chatd_now_ms() < deadline, "x2 never counted as online again for y1");
+        chatd_sleep_ms(100);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        settle_and_count(ledger, y[(i + 1) % 3], x[i], NULL, 0);
+        for (size_t j = 0; j < 3; j++)
+            assert_sender_order(&x[i], 1, users[3 + j]);
+    }
+    settle_and_count(ledger, y[2], x1_too, NULL, 0);
+    for (size_t j = 0; j < 3; j++)
+        assert_sender_order(&x1_too, 1, users[3 + j]);
+    peer_close(x1_too);
+    json_decref(ledger);
+    for (size_t i = 0; i < 3; i++) {
+        peer_close(x[i]);
+        peer_close(y[i]);
+    }
+    cluster_down();
+}
+END_TEST
+
 /* A node that starts while two others run joins without disturbing them: their
  * sessions stay open, nobody is shown offline, messages sent across the start all
  * arrive once; then its users chat with theirs. */
@@ -279,6 +364,7 @@ static Suite *cluster_failures_suite(void)
     TCase *tc = tcase_create("failures");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_killed_node_users_reconnect_through_haproxy);
+    tcase_add_test(tc, test_redis_restart_under_traffic);
     tcase_add_test(tc, test_node_joins_running_cluster);
     suite_add_tcase(s, tc);
     return s;
