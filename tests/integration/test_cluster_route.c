@@ -425,6 +425,9 @@ START_TEST(presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_us
     wait_presence(alice, &alice_in, "pbob", "offline");
     json_decref(alice_in.pushes);
     bob = login_on(&b, "pbob", NULL);
+    /* A login reaches the other nodes a Redis round trip later; a presence change there
+     * before that does not know of it (docs/operations.md, "Running several nodes"). */
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
     static struct inbox bob_in;
     memset(&bob_in, 0, sizeof(bob_in));
     test_client_close(alice);
@@ -454,6 +457,7 @@ START_TEST(presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_us
     /* Now her only session is on node a, which is killed: node b, which finds a dead,
      * tells pbob. */
     start_node(&a, "a");
+    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
     alice = login_on(&a, "palice", NULL);
     wait_presence(bob, &bob_in, "palice", "online");
     chatd_proc_signal(&a.proc, SIGKILL);
