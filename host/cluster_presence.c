@@ -35,10 +35,30 @@
 
 #define NODES_KEY   "chatd:nodes"
 #define ALL_CHANNEL "chatd:all"
-#define CHECK_MS    1000
+/* The other nodes' leases are checked every CHECK_MS (less with a short lease), and a
+ * lease key lives lease_ms minus that, so a dead node is found within lease_ms. */
+#define CHECK_MS 1000
 /* Users per HSET when the whole hash is written. */
 #define HSET_CHUNK 500
 
+/* The lease is this node's to take when nobody holds it or this incarnation does:
+ * 1 taken, 0 held by another incarnation (a node of the same name still running, or
+ * this node's previous run, until its lease lapses), 2 free but the previous run's
+ * hash still there (unless ARGV[3] is "1"): another node's check is about to drop it
+ * and tell its users' friends they are offline, which this node lets happen first. */
+static const char claim_script[] = "local v = redis.call('GET', KEYS[1]) "
+                                   "if v and v ~= ARGV[1] then return 0 end "
+                                   "if not v and ARGV[3] ~= '1' and "
+                                   "redis.call('EXISTS', KEYS[2]) == 1 then return 2 end "
+                                   "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+                                   "return 1";
+/* Extends the lease only while this incarnation holds it: 1 extended, 0 lapsed,
+ * -1 taken by another incarnation. */
+static const char renew_script[] = "local v = redis.call('GET', KEYS[1]) "
+                                   "if not v then return 0 end "
+                                   "if v ~= ARGV[1] then return -1 end "
+                                   "redis.call('PEXPIRE', KEYS[1], ARGV[2]) "
+                                   "return 1";
 /* Returns 0 when the node holds its lease, else the users its hash held. */
 static const char drop_script[] = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end "
                                   "local users = redis.call('HKEYS', KEYS[2]) "
@@ -71,9 +91,15 @@ struct cluster {
     char incarnation[33];
     uint64_t seq;
     int64_t lease_ms;
-    int64_t up_at_ms; /* when the link last came up (monotonic) */
+    int64_t check_ms;   /* min(CHECK_MS, lease_ms / 10) */
+    char lease_ttl[24]; /* the lease key's time to live, ms: lease_ms - check_ms */
+    int64_t up_at_ms;   /* when the link last came up (monotonic) */
     struct event *renew_ev, *check_ev;
     int renew_pending;
+    int registered;        /* this incarnation holds the lease and wrote its hash */
+    int claim_pending;     /* a claim of the lease is in flight */
+    int64_t refused_at_ms; /* when a claim first found the lease held by another */
+    int stale_seen;        /* a claim found the previous run's hash: the next one takes it */
     struct remote_node *nodes;
     cluster_receive_fn receive;
     void *receive_arg;
@@ -377,12 +403,12 @@ static void on_registered(redisReply *r, void *arg)
 }
 
 /* Write this node's whole hash, lease and membership in one transaction, then tell
- * the others to read it. */
-static void register_node(struct cluster *c)
+ * the others to read it. Only once the lease is claimed: two nodes of one name would
+ * overwrite each other's users. */
+static void write_node(struct cluster *c)
 {
-    char seq[24], lease_ms[24];
+    char seq[24];
     snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
-    snprintf(lease_ms, sizeof(lease_ms), "%" PRId64, c->lease_ms);
     const char *multi[] = {"MULTI"};
     const char *del[] = {"DEL", c->users_key};
     command(c, NULL, NULL, 1, multi);
@@ -407,7 +433,7 @@ static void register_node(struct cluster *c)
             lens[i] = strlen(argv[i]);
         cluster_link_command(c->link, NULL, NULL, argc, argv, lens);
     } while (u);
-    const char *set[] = {"SET", c->lease_key, c->incarnation, "PX", lease_ms};
+    const char *set[] = {"SET", c->lease_key, c->incarnation, "PX", c->lease_ttl};
     const char *sadd[] = {"SADD", NODES_KEY, c->node};
     const char *exec[] = {"EXEC"};
     command(c, NULL, NULL, 5, set);
@@ -416,6 +442,59 @@ static void register_node(struct cluster *c)
     char text[96];
     snprintf(text, sizeof(text), "s %s %s", c->node, seq);
     publish_all(c, text);
+    c->registered = 1;
+}
+
+static void on_claimed(redisReply *r, void *arg)
+{
+    struct cluster *c = arg;
+    if (!r)
+        return;
+    c->claim_pending = 0;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        if (c->refused_at_ms)
+            log_warn("cluster: node %s holds its lease again; registering", c->node);
+        c->refused_at_ms = 0;
+        c->stale_seen = 0;
+        write_node(c);
+        return;
+    }
+    if (r->type != REDIS_REPLY_INTEGER) {
+        cluster_link_fail(c->link, r->type == REDIS_REPLY_ERROR ? r->str : "lease claim failed");
+        return;
+    }
+    if (r->integer == 2) {
+        c->stale_seen = 1;
+        return;
+    }
+    /* Held by another incarnation: this node's previous run (its lease lapses within
+     * lease_ms) or another running chatd with the same [cluster] node. Meanwhile this
+     * node's users are not in Redis, so other nodes store what they send them. */
+    int64_t now = now_ns() / 1000000;
+    if (!c->refused_at_ms) {
+        c->refused_at_ms = now;
+        log_warn("cluster: the lease of node %s is held by another incarnation (this node's "
+                 "previous run, until its lease lapses); waiting for it",
+                 c->node);
+    } else if (now - c->refused_at_ms > c->lease_ms + c->check_ms) {
+        c->refused_at_ms = now;
+        log_error("cluster: another chatd is running as node %s (its lease is renewed): give "
+                  "each node its own [cluster] node; this one stays out of the cluster",
+                  c->node);
+    }
+}
+
+/* Claim the lease, then write the hash (on_claimed); retried at every renewal tick
+ * while another incarnation holds it. */
+static void register_node(struct cluster *c)
+{
+    if (c->claim_pending)
+        return;
+    c->registered = 0;
+    const char *argv[] = {"EVAL",       claim_script,   "2",          c->lease_key,
+                          c->users_key, c->incarnation, c->lease_ttl, c->stale_seen ? "1" : "0"};
+    if (command(c, on_claimed, c, 8, argv) == 0)
+        c->claim_pending = 1;
 }
 
 static void on_renewed(redisReply *r, void *arg)
@@ -424,9 +503,14 @@ static void on_renewed(redisReply *r, void *arg)
     if (!r)
         return;
     c->renew_pending = 0;
-    if (r->type == REDIS_REPLY_NIL) {
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
         /* The lease lapsed and the others dropped this node: write it all again. */
         log_warn("cluster: this node's lease had lapsed; registering again");
+        register_node(c);
+    } else if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
+        log_error("cluster: the lease of node %s was taken by another incarnation while "
+                  "this one's had lapsed: is another chatd running as node %s?",
+                  c->node, c->node);
         register_node(c);
     } else if (r->type == REDIS_REPLY_ERROR) {
         cluster_link_fail(c->link, r->str);
@@ -442,15 +526,17 @@ static void on_renew(evutil_socket_t fd, short what, void *arg)
     cluster_link_get_stats(c->link, &st);
     if (!st.up)
         return;
+    if (!c->registered) {
+        register_node(c);
+        return;
+    }
     if (c->renew_pending) {
         /* Redis took a third of the lease without answering: the others will soon
          * count this node as gone; a fresh connection registers it again. */
         cluster_link_fail(c->link, "the lease renewal was not answered in time");
         return;
     }
-    char lease_ms[24];
-    snprintf(lease_ms, sizeof(lease_ms), "%" PRId64, c->lease_ms);
-    const char *argv[] = {"SET", c->lease_key, c->incarnation, "PX", lease_ms, "XX"};
+    const char *argv[] = {"EVAL", renew_script, "1", c->lease_key, c->incarnation, c->lease_ttl};
     if (command(c, on_renewed, c, 6, argv) == 0)
         c->renew_pending = 1;
 }
@@ -459,6 +545,7 @@ static void on_up(void *arg)
 {
     struct cluster *c = arg;
     c->renew_pending = 0;
+    c->claim_pending = 0;
     c->up_at_ms = now_ns() / 1000000;
     register_node(c);
     /* Subscribed before reading: no change is missed between the two. */
@@ -469,6 +556,8 @@ static void on_down(void *arg)
 {
     struct cluster *c = arg;
     c->renew_pending = 0;
+    c->claim_pending = 0;
+    c->registered = 0;
     drop_all(c);
 }
 
@@ -533,8 +622,8 @@ void cluster_local_sessions(struct server *srv, const char *user, size_t local)
         return;
     struct cluster_link_stats st;
     cluster_link_get_stats(c->link, &st);
-    if (!st.up)
-        return; /* written whole when the link is back */
+    if (!st.up || !c->registered)
+        return; /* written whole when the link is back and the lease is this node's */
     char seq[24], count[24];
     snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
     snprintf(count, sizeof(count), "%zu", local);
@@ -693,6 +782,8 @@ int cluster_start(struct server *srv, char *err, size_t errlen)
     c->srv = srv;
     c->node = cfg->node;
     c->lease_ms = cfg->lease_ms;
+    c->check_ms = c->lease_ms / 10 < CHECK_MS ? c->lease_ms / 10 : CHECK_MS;
+    snprintf(c->lease_ttl, sizeof(c->lease_ttl), "%" PRId64, c->lease_ms - c->check_ms);
     snprintf(c->lease_key, sizeof(c->lease_key), "chatd:node:%s", c->node);
     snprintf(c->users_key, sizeof(c->users_key), "chatd:users:%s", c->node);
     snprintf(c->channel, sizeof(c->channel), "chatd:node:%s", c->node);
@@ -718,7 +809,7 @@ int cluster_start(struct server *srv, char *err, size_t errlen)
     }
     struct timeval renew = {(time_t)(c->lease_ms / 3 / 1000),
                             (suseconds_t)(c->lease_ms / 3 % 1000) * 1000};
-    struct timeval check = {CHECK_MS / 1000, 0};
+    struct timeval check = {(time_t)(c->check_ms / 1000), (suseconds_t)(c->check_ms % 1000) * 1000};
     event_add(c->renew_ev, &renew);
     event_add(c->check_ev, &check);
     srv->cluster = c;
