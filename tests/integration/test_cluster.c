@@ -91,6 +91,38 @@ static long long wait_friend(struct test_client *c, const char *friend, int onli
     return chatd_now_ms() - start;
 }
 
+/* Redis and both nodes up, alice logged in on node a and bob on node b, bob alice's
+ * friend; returns how long she took to show online to him. */
+static long long alice_on_a_befriended_by_bob_on_b(struct test_client **alice,
+                                                   struct test_client **bob)
+{
+    cluster_redis_start(&nodes);
+    cluster_nodes_start_all(&nodes);
+    *alice = user_on(a, "alice");
+    *bob = user_on(b, "bob");
+    expect_result(*bob, "{\"cmd\":\"add_friend\",\"friend\":\"alice\"}", "success");
+    return wait_friend(*bob, "alice", 1);
+}
+
+/* node's /healthz has `status` (e.g. " 200 ") and a body that begins with `body`. */
+static void expect_healthz(const struct cluster_node *node, const char *status, const char *body)
+{
+    char *text = cluster_node_healthz(node), want[64];
+    snprintf(want, sizeof(want), "\r\n\r\n%s", body);
+    ck_assert_msg(strstr(text, status) && strstr(text, want), "%s: want %s and %s, got %s",
+                  node->name, status, body, text);
+    free(text);
+}
+
+/* Redis answers `command` with `want` (its reply's first line). */
+static void expect_redis(const char *command, const char *want)
+{
+    char reply[64];
+    ck_assert_msg(redis_proc_query(&nodes.redis, command, reply, sizeof(reply)) == 0,
+                  "Redis did not answer %s", command);
+    ck_assert_msg(strcmp(reply, want) == 0, "%s: %s, want %s", command, reply, want);
+}
+
 static void setup(void)
 {
     cluster_nodes_init_without_redis(&nodes, 2, LEASE_MS);
@@ -103,13 +135,9 @@ static void teardown(void)
 
 START_TEST(a_user_on_one_node_is_online_on_the_other)
 {
-    cluster_redis_start(&nodes);
-    cluster_nodes_start_all(&nodes);
-    struct test_client *alice = user_on(a, "alice");
-    struct test_client *bob = user_on(b, "bob");
-    expect_result(bob, "{\"cmd\":\"add_friend\",\"friend\":\"alice\"}", "success");
+    struct test_client *alice, *bob;
     printf("alice on node a showed online to bob on node b after %lld ms\n",
-           wait_friend(bob, "alice", 1));
+           alice_on_a_befriended_by_bob_on_b(&alice, &bob));
     cluster_node_wait_metric(b, "chatd_cluster_remote_users", 1);
     ck_assert_double_eq(cluster_node_metric(b, "chatd_cluster_nodes"), 1);
     ck_assert_int_eq(friend_online(alice, "bob"), 1);
@@ -131,10 +159,7 @@ START_TEST(a_user_on_one_node_is_online_on_the_other)
     wait_friend(bob, "alice", 0);
     cluster_node_wait_metric(b, "chatd_cluster_remote_users", 0);
 
-    char reply[64];
-    ck_assert_int_eq(
-        redis_proc_query(&nodes.redis, "HEXISTS chatd:users:node0 alice", reply, sizeof(reply)), 0);
-    ck_assert_str_eq(reply, ":0");
+    expect_redis("HEXISTS chatd:users:node0 alice", ":0");
     test_client_close(alice);
     test_client_close(alice2);
     test_client_close(bob);
@@ -143,25 +168,16 @@ END_TEST
 
 START_TEST(a_killed_node_s_users_go_offline_within_its_lease)
 {
-    cluster_redis_start(&nodes);
-    cluster_nodes_start_all(&nodes);
-    struct test_client *alice = user_on(a, "alice");
-    struct test_client *bob = user_on(b, "bob");
-    expect_result(bob, "{\"cmd\":\"add_friend\",\"friend\":\"alice\"}", "success");
-    wait_friend(bob, "alice", 1);
+    struct test_client *alice, *bob;
+    alice_on_a_befriended_by_bob_on_b(&alice, &bob);
 
     cluster_node_kill(&nodes, 0);
     printf("node a killed: alice showed offline on node b after %lld ms (lease %d ms)\n",
            wait_friend(bob, "alice", 0), LEASE_MS);
     ck_assert_double_eq(cluster_node_metric(b, "chatd_cluster_nodes_dropped_total"), 1);
     ck_assert_double_eq(cluster_node_metric(b, "chatd_cluster_nodes"), 0);
-    char reply[64];
-    ck_assert_int_eq(
-        redis_proc_query(&nodes.redis, "EXISTS chatd:users:node0", reply, sizeof(reply)), 0);
-    ck_assert_str_eq(reply, ":0");
-    ck_assert_int_eq(
-        redis_proc_query(&nodes.redis, "SISMEMBER chatd:nodes node0", reply, sizeof(reply)), 0);
-    ck_assert_str_eq(reply, ":0");
+    expect_redis("EXISTS chatd:users:node0", ":0");
+    expect_redis("SISMEMBER chatd:nodes node0", ":0");
 
     /* Node a comes back under its name: alice logs in there again and is seen. */
     test_client_close(alice);
@@ -175,21 +191,13 @@ END_TEST
 
 START_TEST(nodes_serve_their_own_users_while_redis_is_down_and_rebuild_after)
 {
-    cluster_redis_start(&nodes);
-    cluster_nodes_start_all(&nodes);
-    struct test_client *alice = user_on(a, "alice");
-    struct test_client *bob = user_on(b, "bob");
-    expect_result(bob, "{\"cmd\":\"add_friend\",\"friend\":\"alice\"}", "success");
-    wait_friend(bob, "alice", 1);
+    struct test_client *alice, *bob;
+    alice_on_a_befriended_by_bob_on_b(&alice, &bob);
     ck_assert_double_eq(cluster_node_metric(b, "chatd_cluster_reconnects_total"), 0);
 
     cluster_redis_stop(&nodes);
-    cluster_node_wait_metric(b, "chatd_cluster_redis_up", 0);
-    cluster_node_wait_metric(a, "chatd_cluster_redis_up", 0);
-    char *health = cluster_node_healthz(b);
-    ck_assert_msg(strstr(health, " 200 ") && strstr(health, "\r\n\r\nok\nredis: down\n"), "%s",
-                  health);
-    free(health);
+    cluster_wait_redis(&nodes, 0);
+    expect_healthz(b, " 200 ", "ok\nredis: down\n");
     /* Both nodes serve their own users; the other node's users count as offline. */
     expect_result(alice, "{\"cmd\":\"ping\"}", "success");
     ck_assert_int_eq(friend_online(bob, "alice"), 0);
@@ -197,16 +205,13 @@ START_TEST(nodes_serve_their_own_users_while_redis_is_down_and_rebuild_after)
     struct test_client *carol = user_on(a, "carol"); /* a login while Redis is down */
 
     cluster_redis_start(&nodes);
-    cluster_node_wait_metric(b, "chatd_cluster_redis_up", 1);
-    cluster_node_wait_metric(a, "chatd_cluster_redis_up", 1);
+    cluster_wait_redis(&nodes, 1);
     ck_assert_double_eq(cluster_node_metric(b, "chatd_cluster_reconnects_total"), 1);
     printf("Redis back: alice showed online on node b again after %lld ms\n",
            wait_friend(bob, "alice", 1));
     /* The new Redis learnt node a's users from node a: carol too. */
     cluster_node_wait_metric(b, "chatd_cluster_remote_users", 2);
-    health = cluster_node_healthz(b);
-    ck_assert_msg(strstr(health, "\r\n\r\nok\nredis: up\n"), "%s", health);
-    free(health);
+    expect_healthz(b, "", "ok\nredis: up\n");
     test_client_close(alice);
     test_client_close(bob);
     test_client_close(carol);
@@ -224,14 +229,8 @@ START_TEST(a_node_starts_without_redis_and_healthz_follows_required)
     struct test_client *alice = user_on(a, "alice");
     expect_result(alice, "{\"cmd\":\"ping\"}", "success");
     cluster_node_wait_metric_at_least(a, "chatd_cluster_connect_failures_total", 2);
-    char *health = cluster_node_healthz(a);
-    ck_assert_msg(strstr(health, " 200 ") && strstr(health, "\r\n\r\nok\nredis: down\n"), "%s",
-                  health);
-    free(health);
-    health = cluster_node_healthz(b);
-    ck_assert_msg(strstr(health, " 503 ") && strstr(health, "\r\n\r\nok\nredis: down\n"), "%s",
-                  health);
-    free(health);
+    expect_healthz(a, " 200 ", "ok\nredis: down\n");
+    expect_healthz(b, " 503 ", "ok\nredis: down\n");
 
     /* enable = no: no Redis line, no cluster series. */
     struct cluster_node plain = {.name = "plain", .admin_port = test_free_port("127.0.0.1")};
@@ -239,7 +238,7 @@ START_TEST(a_node_starts_without_redis_and_healthz_follows_required)
     snprintf(admin, sizeof(admin), "admin.listen=127.0.0.1:%d", plain.admin_port);
     const char *sets[] = {"admin.enable=yes", admin, NULL};
     ck_assert_int_eq(db_test_start_sample(&plain.proc, &nodes.db, sets), 0);
-    health = cluster_node_healthz(&plain);
+    char *health = cluster_node_healthz(&plain);
     ck_assert_msg(strstr(health, " 200 ") && strstr(health, "\r\n\r\nok\n") &&
                       !strstr(health, "redis"),
                   "%s", health);

@@ -180,6 +180,68 @@ static void check_same(const long long *want, size_t n_want, const struct inbox 
                       got->seq[i], want[i]);
 }
 
+/* A zeroed inbox; inbox_free frees it with the pushes it kept. */
+static struct inbox *inbox_new(void)
+{
+    struct inbox *in = calloc(1, sizeof(*in));
+    ck_assert_ptr_nonnull(in);
+    return in;
+}
+
+static void inbox_free(struct inbox *in)
+{
+    json_decref(in->pushes);
+    free(in);
+}
+
+/* c receives the n private messages answered, each once and in order, and nothing more
+ * (up to a ping's reply). */
+static void expect_received(struct test_client *c, struct inbox *got, const long long *answered,
+                            size_t n, const char *who)
+{
+    wait_inbox(c, got, "private_chat_recv", n);
+    drain_into(c, got, "private_chat_recv");
+    check_increasing(got, who);
+    check_same(answered, n, got, who);
+}
+
+/* Start nodes a and b, each with one more --set (NULL: none). */
+static void start_a_and_b(const char *more_set)
+{
+    cluster_node_start_with(&nodes, 0, more_set);
+    cluster_node_start_with(&nodes, 1, more_set);
+}
+
+/* Stop nodes a and b; each must exit 0. */
+static void stop_a_and_b(void)
+{
+    cluster_node_stop(&nodes, 0);
+    cluster_node_stop(&nodes, 1);
+}
+
+/* `recipient` logs in on node b (login_extra as for login_on), then `sender` on node a,
+ * which waits until it knows of the recipient's login (before, it would take him for
+ * offline). Returns the sender's session; the recipient's is *to. */
+static struct test_client *login_pair(const char *sender, const char *recipient,
+                                      const char *login_extra, struct test_client **to)
+{
+    *to = login_on(b, recipient, login_extra);
+    struct test_client *c = login_on(a, sender, NULL);
+    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    return c;
+}
+
+/* Register user on node n, on a connection of its own, without logging in. */
+static void register_on(struct cluster_node *n, const char *user)
+{
+    struct test_client *c = chatd_proc_connect(&n->proc);
+    char request[160];
+    snprintf(request, sizeof(request),
+             "{\"cmd\":\"register\",\"user\":\"%s\",\"passwd\":\"pass word\"}", user);
+    json_decref(ask(c, request));
+    test_client_close(c);
+}
+
 static void setup(void)
 {
     cluster_nodes_init(&nodes, 3, LEASE_MS);
@@ -192,11 +254,8 @@ static void teardown(void)
 
 START_TEST(a_private_message_to_another_node_is_success_and_received_once_in_order)
 {
-    cluster_node_start(&nodes, 0);
-    cluster_node_start(&nodes, 1);
-    struct test_client *bob = login_on(b, "bob", NULL);
-    struct test_client *alice = login_on(a, "alice", NULL);
-    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    start_a_and_b(NULL);
+    struct test_client *bob, *alice = login_pair("alice", "bob", NULL, &bob);
 
     static long long answered[MAX_MSGS];
     size_t n = 0;
@@ -204,12 +263,8 @@ START_TEST(a_private_message_to_another_node_is_success_and_received_once_in_ord
     for (int round = 0; round < 5; round++)
         send_private(alice, "bob", 40, answered, &n, &online);
     ck_assert_int_eq(online, 200); /* bob is online, on the other node */
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    drain_into(bob, &got, "private_chat_recv"); /* nothing more came */
-    check_increasing(&got, "bob");
-    check_same(answered, n, &got, "bob");
+    struct inbox *got = inbox_new();
+    expect_received(bob, got, answered, n, "bob");
     printf("200 private messages node a -> node b: %g announcements published by a, %g gap "
            "reads on b\n",
            cluster_node_metric(a, "chatd_cluster_announcements_published_total"),
@@ -217,8 +272,8 @@ START_TEST(a_private_message_to_another_node_is_success_and_received_once_in_ord
     ck_assert_double_ge(cluster_node_metric(b, "chatd_cluster_announcements_received_total"), 1);
     test_client_close(alice);
     test_client_close(bob);
-    cluster_node_stop(&nodes, 0);
-    cluster_node_stop(&nodes, 1);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -346,28 +401,25 @@ static void wait_presence(struct test_client *c, struct inbox *in, const char *u
 
 START_TEST(presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_users_go_offline)
 {
-    cluster_node_start(&nodes, 0);
-    cluster_node_start(&nodes, 1);
+    start_a_and_b(NULL);
     struct test_client *bob = login_on(b, "pbob", NULL);
     struct test_client *alice = login_on(a, "palice", NULL);
     expect_result(alice, "{\"cmd\":\"add_friend\",\"friend\":\"pbob\"}", "success");
     /* Node b read pbob's friends before node a made the friendship: his logout tells
      * palice all the same. */
-    static struct inbox alice_in;
-    memset(&alice_in, 0, sizeof(alice_in));
+    struct inbox *alice_in = inbox_new();
     test_client_close(bob);
-    wait_presence(alice, &alice_in, "pbob", "offline");
-    json_decref(alice_in.pushes);
+    wait_presence(alice, alice_in, "pbob", "offline");
+    inbox_free(alice_in);
     bob = login_on(b, "pbob", NULL);
     /* A login reaches the other nodes a Redis round trip later; a presence change there
      * before that does not know of it (docs/operations.md, "Running several nodes"). */
     cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
-    static struct inbox bob_in;
-    memset(&bob_in, 0, sizeof(bob_in));
+    struct inbox *bob_in = inbox_new();
     test_client_close(alice);
-    wait_presence(bob, &bob_in, "palice", "offline");
+    wait_presence(bob, bob_in, "palice", "offline");
     alice = login_on(a, "palice", NULL);
-    wait_presence(bob, &bob_in, "palice", "online");
+    wait_presence(bob, bob_in, "palice", "online");
 
     /* A second session on the other node: its login gets the friend list too, and no
      * presence change goes out. */
@@ -385,22 +437,22 @@ START_TEST(presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_us
     test_client_close(alice);
     cluster_node_wait_metric_at_least(b, "chatd_cluster_nodes_dropped_total", 1);
     test_client_close(c);
-    wait_presence(bob, &bob_in, "palice", "offline");
+    wait_presence(bob, bob_in, "palice", "offline");
 
     /* Now her only session is on node a, which is killed: node b, which finds a dead,
      * tells pbob. */
     cluster_node_start(&nodes, 0);
     cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
     alice = login_on(a, "palice", NULL);
-    wait_presence(bob, &bob_in, "palice", "online");
+    wait_presence(bob, bob_in, "palice", "online");
     cluster_node_kill(&nodes, 0);
     long long start = chatd_now_ms();
-    wait_presence(bob, &bob_in, "palice", "offline");
+    wait_presence(bob, bob_in, "palice", "offline");
     printf("palice's node killed: pbob on node b was told she is offline after %lld ms\n",
            chatd_now_ms() - start);
     ck_assert_double_eq(cluster_node_metric(b, "chatd_cluster_users_lost_total"), 1);
     test_client_close(alice);
-    json_decref(bob_in.pushes);
+    inbox_free(bob_in);
     test_client_close(bob);
     cluster_node_stop(&nodes, 1);
 }
@@ -427,50 +479,46 @@ static void read_acking(struct test_client *c, struct inbox *in, int ms)
 
 START_TEST(a_killed_node_s_users_get_every_message_once_on_another_node)
 {
-    cluster_node_start(&nodes, 0);
-    cluster_node_start(&nodes, 1);
-    struct test_client *bob = login_on(b, "kbob", ",\"ack\":true,\"device\":\"phone\"");
-    struct test_client *alice = login_on(a, "kalice", NULL);
-    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    start_a_and_b(NULL);
+    struct test_client *bob,
+        *alice = login_pair("kalice", "kbob", ",\"ack\":true,\"device\":\"phone\"", &bob);
     static long long answered[MAX_MSGS];
     size_t n = 0;
-    static struct inbox first, second;
-    memset(&first, 0, sizeof(first));
-    memset(&second, 0, sizeof(second));
+    struct inbox *first = inbox_new(), *second = inbox_new();
     send_private(alice, "kbob", 50, answered, &n, NULL);
-    read_acking(bob, &first, 500);
+    read_acking(bob, first, 500);
     /* Node b dies while messages flow to kbob. */
     send_private(alice, "kbob", 30, answered, &n, NULL);
     cluster_node_kill(&nodes, 1);
-    read_acking(bob, &first, 200); /* what reached the socket before the kill */
+    read_acking(bob, first, 200); /* what reached the socket before the kill */
     send_private(alice, "kbob", 30, answered, &n, NULL);
     /* kbob logs in on node a, from the last message he acknowledged. */
-    long long since = first.n ? first.seq[first.n - 1] : 0;
+    long long since = first->n ? first->seq[first->n - 1] : 0;
     char extra[96];
     snprintf(extra, sizeof(extra), ",\"ack\":true,\"device\":\"phone\",\"since\":%lld", since);
     test_client_close(bob);
     bob = login_on(a, "kbob", extra);
     send_private(alice, "kbob", 20, answered, &n, NULL);
     long long start = chatd_now_ms();
-    while (first.n + second.n < n && chatd_now_ms() - start < WAIT_MS)
-        read_acking(bob, &second, 200);
-    drain_into(bob, &second, "private_chat_recv");
-    check_increasing(&first, "kbob on node b");
-    check_increasing(&second, "kbob on node a");
+    while (first->n + second->n < n && chatd_now_ms() - start < WAIT_MS)
+        read_acking(bob, second, 200);
+    drain_into(bob, second, "private_chat_recv");
+    check_increasing(first, "kbob on node b");
+    check_increasing(second, "kbob on node a");
     /* Everything answered, exactly once over his two sessions. */
-    static struct inbox all;
-    memset(&all, 0, sizeof(all));
-    memcpy(all.seq, first.seq, first.n * sizeof(*first.seq));
-    memcpy(all.seq + first.n, second.seq, second.n * sizeof(*second.seq));
-    all.n = first.n + second.n;
-    check_increasing(&all, "kbob over both sessions");
-    check_same(answered, n, &all, "kbob");
-    printf("node b killed after kbob was sent %zu of %zu; node a sent him the other %zu\n", first.n,
-           n, second.n);
+    struct inbox *all = inbox_new();
+    memcpy(all->seq, first->seq, first->n * sizeof(*first->seq));
+    memcpy(all->seq + first->n, second->seq, second->n * sizeof(*second->seq));
+    all->n = first->n + second->n;
+    check_increasing(all, "kbob over both sessions");
+    check_same(answered, n, all, "kbob");
+    printf("node b killed after kbob was sent %zu of %zu; node a sent him the other %zu\n",
+           first->n, n, second->n);
     test_client_close(alice);
     test_client_close(bob);
-    json_decref(first.pushes);
-    json_decref(second.pushes);
+    inbox_free(first);
+    inbox_free(second);
+    inbox_free(all);
     cluster_node_stop(&nodes, 0);
 }
 END_TEST
@@ -481,12 +529,9 @@ END_TEST
  * posts, so b registers only after; its gap read then finds the rows. */
 START_TEST(after_redis_comes_back_a_recipient_also_online_elsewhere_gets_a_row)
 {
-    cluster_node_start(&nodes, 0);
-    cluster_node_start(&nodes, 1);
+    start_a_and_b(NULL);
     struct test_client *carol_a = login_on(a, "bcarol", NULL);
-    struct test_client *carol_b = login_on(b, "bcarol", NULL);
-    struct test_client *alice = login_on(a, "balice", NULL);
-    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    struct test_client *carol_b, *alice = login_pair("balice", "bcarol", NULL, &carol_b);
     cluster_redis_stop(&nodes);
     cluster_node_wait_metric(a, "chatd_cluster_redis_up", 0);
     cluster_node_wait_metric(b, "chatd_cluster_redis_up", 0);
@@ -497,20 +542,15 @@ START_TEST(after_redis_comes_back_a_recipient_also_online_elsewhere_gets_a_row)
     size_t n = 0;
     send_private(alice, "bcarol", 10, answered, &n, NULL);
     ck_assert_int_eq(chatd_proc_signal(&b->proc, SIGCONT), 0);
-    static struct inbox got_a, got_b;
-    memset(&got_a, 0, sizeof(got_a));
-    memset(&got_b, 0, sizeof(got_b));
-    wait_inbox(carol_a, &got_a, "private_chat_recv", n);
-    wait_inbox(carol_b, &got_b, "private_chat_recv", n);
-    drain_into(carol_b, &got_b, "private_chat_recv");
-    check_same(answered, n, &got_b, "bcarol on b");
+    struct inbox *got_a = inbox_new(), *got_b = inbox_new();
+    wait_inbox(carol_a, got_a, "private_chat_recv", n);
+    expect_received(carol_b, got_b, answered, n, "bcarol on b");
     test_client_close(alice);
     test_client_close(carol_a);
     test_client_close(carol_b);
-    json_decref(got_a.pushes);
-    json_decref(got_b.pushes);
-    cluster_node_stop(&nodes, 0);
-    cluster_node_stop(&nodes, 1);
+    inbox_free(got_a);
+    inbox_free(got_b);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -521,22 +561,16 @@ END_TEST
  * asking for everything still gets them all. */
 START_TEST(rows_below_a_position_moved_on_one_node_stay_for_the_others)
 {
-    cluster_node_start(&nodes, 0);
-    cluster_node_start(&nodes, 1);
+    start_a_and_b(NULL);
     struct test_client *carol_a = login_on(a, "carol", NULL);
-    struct test_client *carol_b = login_on(b, "carol", NULL);
-    struct test_client *alice = login_on(a, "alice", NULL);
-    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    struct test_client *carol_b, *alice = login_pair("alice", "carol", NULL, &carol_b);
 
     static long long answered[MAX_MSGS];
     size_t n = 0;
     send_private(alice, "carol", 20, answered, &n, NULL);
-    static struct inbox got_a, got_b, got_new;
-    memset(&got_a, 0, sizeof(got_a));
-    memset(&got_b, 0, sizeof(got_b));
-    memset(&got_new, 0, sizeof(got_new));
-    wait_inbox(carol_a, &got_a, "private_chat_recv", n);
-    wait_inbox(carol_b, &got_b, "private_chat_recv", n);
+    struct inbox *got_a = inbox_new(), *got_b = inbox_new(), *got_new = inbox_new();
+    wait_inbox(carol_a, got_a, "private_chat_recv", n);
+    wait_inbox(carol_b, got_b, "private_chat_recv", n);
     double written = cluster_node_metric(a, "chatd_stream_positions_written_total");
     test_client_close(carol_a); /* a writes "" at the last message, at this logout */
     cluster_node_wait_metric_at_least(a, "chatd_stream_positions_written_total", written + 1);
@@ -546,27 +580,21 @@ START_TEST(rows_below_a_position_moved_on_one_node_stay_for_the_others)
 
     struct test_client *phone =
         login_on(b, "carol", ",\"device\":\"phone\",\"ack\":true,\"since\":0");
-    wait_inbox(phone, &got_new, "private_chat_recv", n);
-    drain_into(phone, &got_new, "private_chat_recv");
-    check_same(answered, n, &got_new, "carol's new device on b");
-    json_decref(got_a.pushes);
-    json_decref(got_b.pushes);
-    json_decref(got_new.pushes);
+    expect_received(phone, got_new, answered, n, "carol's new device on b");
+    inbox_free(got_a);
+    inbox_free(got_b);
+    inbox_free(got_new);
     test_client_close(phone);
     test_client_close(carol_b);
     test_client_close(alice);
-    cluster_node_stop(&nodes, 0);
-    cluster_node_stop(&nodes, 1);
+    stop_a_and_b();
 }
 END_TEST
 
 START_TEST(redis_stopped_under_traffic_loses_and_duplicates_nothing)
 {
-    cluster_node_start(&nodes, 0);
-    cluster_node_start(&nodes, 1);
-    struct test_client *bob = login_on(b, "rbob", NULL);
-    struct test_client *alice = login_on(a, "ralice", NULL);
-    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    start_a_and_b(NULL);
+    struct test_client *bob, *alice = login_pair("ralice", "rbob", NULL, &bob);
     static long long answered[MAX_MSGS];
     size_t n = 0;
     int online = 0;
@@ -584,9 +612,8 @@ START_TEST(redis_stopped_under_traffic_loses_and_duplicates_nothing)
         send_private(alice, "rbob", 1, answered, &n, &online);
         send_private(carol, "rbob", 1, answered, &n, NULL);
     }
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
+    struct inbox *got = inbox_new();
+    wait_inbox(bob, got, "private_chat_recv", n);
     ck_assert_double_ge(cluster_node_metric(b, "chatd_cluster_batches_waited_total"), 1);
     printf("Redis down: %d of node a's last 50 answered success (rbob counts as offline); rbob "
            "got all %zu, through %g gap reads, node b's own batches waiting %g times\n",
@@ -599,16 +626,12 @@ START_TEST(redis_stopped_under_traffic_loses_and_duplicates_nothing)
     online = 0;
     send_private(alice, "rbob", 40, answered, &n, &online);
     ck_assert_int_eq(online, 40);
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    drain_into(bob, &got, "private_chat_recv");
-    check_increasing(&got, "rbob");
-    check_same(answered, n, &got, "rbob");
+    expect_received(bob, got, answered, n, "rbob");
     test_client_close(alice);
     test_client_close(bob);
     test_client_close(carol);
-    json_decref(got.pushes);
-    cluster_node_stop(&nodes, 0);
-    cluster_node_stop(&nodes, 1);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -617,11 +640,8 @@ END_TEST
 START_TEST(a_first_login_below_known_ids_gets_them_before_the_gap_is_read)
 {
     /* Time for dbob to log in while the gap is open. */
-    cluster_node_start_with(&nodes, 0, "cluster.gap_wait_ms=2000");
-    cluster_node_start_with(&nodes, 1, "cluster.gap_wait_ms=2000");
-    struct test_client *reg = chatd_proc_connect(&b->proc);
-    json_decref(ask(reg, "{\"cmd\":\"register\",\"user\":\"dbob\",\"passwd\":\"pass word\"}"));
-    test_client_close(reg);
+    start_a_and_b("cluster.gap_wait_ms=2000");
+    register_on(b, "dbob");
     struct test_client *alice = login_on(a, "dalice", NULL);
     take_an_id();
     static long long answered[MAX_MSGS];
@@ -630,17 +650,12 @@ START_TEST(a_first_login_below_known_ids_gets_them_before_the_gap_is_read)
     cluster_node_wait_metric_at_least(b, "chatd_cluster_waiting_ranges", 1);
     struct test_client *bob = login_on(b, "dbob", ",\"ack\":true,\"device\":\"phone\"");
     send_private(alice, "dbob", 5, answered, &n, NULL);
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    drain_into(bob, &got, "private_chat_recv");
-    check_increasing(&got, "dbob");
-    check_same(answered, n, &got, "dbob");
+    struct inbox *got = inbox_new();
+    expect_received(bob, got, answered, n, "dbob");
     test_client_close(alice);
     test_client_close(bob);
-    json_decref(got.pushes);
-    cluster_node_stop(&nodes, 0);
-    cluster_node_stop(&nodes, 1);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -648,11 +663,8 @@ END_TEST
  * again, though they are above node b's W. */
 START_TEST(a_first_login_since_ids_above_the_gap_is_not_sent_them_again)
 {
-    cluster_node_start_with(&nodes, 0, "cluster.gap_wait_ms=2000");
-    cluster_node_start_with(&nodes, 1, "cluster.gap_wait_ms=2000");
-    struct test_client *reg = chatd_proc_connect(&b->proc);
-    json_decref(ask(reg, "{\"cmd\":\"register\",\"user\":\"dsbob\",\"passwd\":\"pass word\"}"));
-    test_client_close(reg);
+    start_a_and_b("cluster.gap_wait_ms=2000");
+    register_on(b, "dsbob");
     struct test_client *alice = login_on(a, "dsalice", NULL);
     take_an_id();
     static long long had[MAX_MSGS], answered[MAX_MSGS];
@@ -664,18 +676,14 @@ START_TEST(a_first_login_since_ids_above_the_gap_is_not_sent_them_again)
              had[n_had - 1]);
     struct test_client *bob = login_on(b, "dsbob", extra);
     send_private(alice, "dsbob", 5, answered, &n, NULL);
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
+    struct inbox *got = inbox_new();
+    wait_inbox(bob, got, "private_chat_recv", n);
     cluster_node_wait_metric(b, "chatd_cluster_waiting_ranges", 0); /* the gap was read */
-    drain_into(bob, &got, "private_chat_recv");
-    check_increasing(&got, "dsbob");
-    check_same(answered, n, &got, "dsbob");
+    expect_received(bob, got, answered, n, "dsbob");
     test_client_close(alice);
     test_client_close(bob);
-    json_decref(got.pushes);
-    cluster_node_stop(&nodes, 0);
-    cluster_node_stop(&nodes, 1);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -684,30 +692,22 @@ END_TEST
 START_TEST(many_gaps_are_read_together_not_one_per_gap_wait)
 {
     /* 20 gaps one per tick: 60 s, past WAIT_MS. */
-    cluster_node_start_with(&nodes, 0, "cluster.gap_wait_ms=3000");
-    cluster_node_start_with(&nodes, 1, "cluster.gap_wait_ms=3000");
-    struct test_client *bob = login_on(b, "gbob", NULL);
-    struct test_client *alice = login_on(a, "galice", NULL);
-    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    start_a_and_b("cluster.gap_wait_ms=3000");
+    struct test_client *bob, *alice = login_pair("galice", "gbob", NULL, &bob);
     static long long answered[MAX_MSGS];
     size_t n = 0;
     for (int i = 0; i < 20; i++) {
         take_an_id();
         send_private(alice, "gbob", 1, answered, &n, NULL);
     }
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    drain_into(bob, &got, "private_chat_recv");
-    check_increasing(&got, "gbob");
-    check_same(answered, n, &got, "gbob");
+    struct inbox *got = inbox_new();
+    expect_received(bob, got, answered, n, "gbob");
     printf("20 gaps between node a's batches: node b read them in %g gap reads\n",
            cluster_node_metric(b, "chatd_cluster_gap_reads_total"));
     test_client_close(alice);
     test_client_close(bob);
-    json_decref(got.pushes);
-    cluster_node_stop(&nodes, 0);
-    cluster_node_stop(&nodes, 1);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -715,11 +715,8 @@ END_TEST
  * Redis): node b's gap reads must not carry W past the real ids, or it pushes nothing. */
 START_TEST(an_announcement_of_ids_nobody_committed_does_not_stop_delivery)
 {
-    cluster_node_start(&nodes, 0);
-    cluster_node_start(&nodes, 1);
-    struct test_client *bob = login_on(b, "fbob", NULL);
-    struct test_client *alice = login_on(a, "falice", NULL);
-    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    start_a_and_b(NULL);
+    struct test_client *bob, *alice = login_pair("falice", "fbob", NULL, &bob);
     char out[64];
     ck_assert_int_eq(redis_proc_query(&nodes.redis,
                                       "PUBLISH chatd:node:node1 \"{\\\"k\\\":\\\"b\\\",\\\"lo\\\":"
@@ -735,17 +732,13 @@ START_TEST(an_announcement_of_ids_nobody_committed_does_not_stop_delivery)
     static long long answered[MAX_MSGS];
     size_t n = 0;
     send_private(alice, "fbob", 10, answered, &n, NULL);
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    drain_into(bob, &got, "private_chat_recv");
-    check_same(answered, n, &got, "fbob");
+    struct inbox *got = inbox_new();
+    expect_received(bob, got, answered, n, "fbob");
     ck_assert_double_lt(cluster_node_metric(b, "chatd_cluster_released_id"), 1000000);
     test_client_close(alice);
     test_client_close(bob);
-    json_decref(got.pushes);
-    cluster_node_stop(&nodes, 0);
-    cluster_node_stop(&nodes, 1);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
