@@ -1,15 +1,14 @@
 /* test_cluster_route.c - cross-node delivery ([cluster], host/cluster_route.c and
- * host/cluster_order.c): real chatd nodes on one MariaDB and one private redis-server.
+ * host/cluster_order.c): real chatd nodes on one MariaDB and one private redis-server
+ * (tests/support/cluster_nodes.h).
  *
  * Every message is counted: what a sender was answered (success or offline, with its
  * seq) against what each recipient's sessions received, so nothing lost or duplicated
  * is an equality, and order is each session's seq increasing. Waits poll with generous
  * deadlines; the times are printed, never asserted. */
-#include "chatd_proc.h"
 #include "client.h"
-#include "../db/db_test_env.h"
+#include "cluster_nodes.h"
 #include "db.h"
-#include "redis_proc.h"
 
 #include <check.h>
 #include <signal.h>
@@ -17,36 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LEASE_MS "1000"
+#define LEASE_MS 1000
 #define WAIT_MS  30000
 #define MAX_MSGS 2000
 
-struct node {
-    struct chatd_proc proc;
-    int admin_port;
-};
-
-static struct config_database db;
-static struct redis_proc redis;
-
-/* A node with one more --set (NULL: none). */
-static void start_node_with(struct node *n, const char *name, const char *extra)
-{
-    n->admin_port = test_free_port("127.0.0.1");
-    ck_assert_int_gt(n->admin_port, 0);
-    char node[64], where[sizeof(redis.socket) + 32], admin[64];
-    snprintf(node, sizeof(node), "cluster.node=%s", name);
-    snprintf(where, sizeof(where), "cluster.redis=unix:%s", redis.socket);
-    snprintf(admin, sizeof(admin), "admin.listen=127.0.0.1:%d", n->admin_port);
-    const char *sets[] = {"cluster.enable=yes", node,  where, "cluster.lease_ms=" LEASE_MS,
-                          "admin.enable=yes",   admin, extra, NULL};
-    ck_assert_int_eq(db_test_start_sample(&n->proc, &db, sets), 0);
-}
-
-static void start_node(struct node *n, const char *name)
-{
-    start_node_with(n, name, NULL);
-}
+/* Up to three nodes, node0 to node2 (a, b, c), on one database and one Redis. */
+static struct cluster_nodes nodes;
+static struct cluster_node *const a = &nodes.node[0], *const b = &nodes.node[1];
 
 /* Take a message id that no node announces: what a node killed between its commit and
  * its publish leaves. Every node's W waits below it until a gap read. */
@@ -54,19 +30,13 @@ static void take_an_id(void)
 {
     struct chatd_db conn = {0};
     char err[512];
-    ck_assert_msg(db_open(&conn, &db, "", err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(db_open(&conn, &nodes.db, "", err, sizeof(err)) == 0, "%s", err);
     ck_assert_int_eq(db_exec(&conn,
                              "UPDATE chatd_counters SET value = value + 1 "
                              "WHERE name = 'message_id'",
                              NULL, 0, NULL, NULL),
                      0);
     db_close(&conn);
-}
-
-static void stop_node(struct node *n)
-{
-    ck_assert_int_eq(chatd_proc_stop(&n->proc, CHATD_PROC_STOP_TIMEOUT_MS), 0);
-    chatd_proc_cleanup(&n->proc);
 }
 
 static int next_id = 1;
@@ -132,7 +102,8 @@ static void expect_result(struct test_client *c, const char *request, const char
 
 /* A connection to n logged in as user (registered first); `login_extra` adds fields
  * to the login (e.g. ",\"ack\":true"). */
-static struct test_client *login_on(struct node *n, const char *user, const char *login_extra)
+static struct test_client *login_on(struct cluster_node *n, const char *user,
+                                    const char *login_extra)
 {
     struct test_client *c = chatd_proc_connect(&n->proc);
     char request[256];
@@ -161,36 +132,6 @@ static void wait_inbox(struct test_client *c, struct inbox *in, const char *cmd,
         json_t *line = test_client_read_json(c, 500);
         if (line)
             inbox_take(in, line, cmd);
-    }
-}
-
-static double metric(const struct node *n, const char *name)
-{
-    char *text = test_http_get(n->admin_port, "/metrics");
-    ck_assert_msg(text != NULL, "cannot reach the admin listener");
-    char line[128];
-    snprintf(line, sizeof(line), "\n%s ", name);
-    const char *at = strstr(text, line);
-    double value = at ? strtod(at + strlen(line), NULL) : -1;
-    free(text);
-    return value;
-}
-
-static void wait_metric_is(const struct node *n, const char *name, double want)
-{
-    long long start = chatd_now_ms();
-    while (metric(n, name) != want) {
-        ck_assert_msg(chatd_now_ms() - start < WAIT_MS, "%s never became %g", name, want);
-        chatd_sleep_ms(20);
-    }
-}
-
-static void wait_metric_at_least(const struct node *n, const char *name, double want)
-{
-    long long start = chatd_now_ms();
-    while (metric(n, name) < want) {
-        ck_assert_msg(chatd_now_ms() - start < WAIT_MS, "%s never reached %g", name, want);
-        chatd_sleep_ms(20);
     }
 }
 
@@ -239,27 +180,82 @@ static void check_same(const long long *want, size_t n_want, const struct inbox 
                       got->seq[i], want[i]);
 }
 
+/* A zeroed inbox; inbox_free frees it with the pushes it kept. */
+static struct inbox *inbox_new(void)
+{
+    struct inbox *in = calloc(1, sizeof(*in));
+    ck_assert_ptr_nonnull(in);
+    return in;
+}
+
+static void inbox_free(struct inbox *in)
+{
+    json_decref(in->pushes);
+    free(in);
+}
+
+/* c receives the n private messages answered, each once and in order, and nothing more
+ * (up to a ping's reply). */
+static void expect_received(struct test_client *c, struct inbox *got, const long long *answered,
+                            size_t n, const char *who)
+{
+    wait_inbox(c, got, "private_chat_recv", n);
+    drain_into(c, got, "private_chat_recv");
+    check_increasing(got, who);
+    check_same(answered, n, got, who);
+}
+
+/* Start nodes a and b, each with one more --set (NULL: none). */
+static void start_a_and_b(const char *more_set)
+{
+    cluster_node_start_with(&nodes, 0, more_set);
+    cluster_node_start_with(&nodes, 1, more_set);
+}
+
+/* Stop nodes a and b; each must exit 0. */
+static void stop_a_and_b(void)
+{
+    cluster_node_stop(&nodes, 0);
+    cluster_node_stop(&nodes, 1);
+}
+
+/* `recipient` logs in on node b (login_extra as for login_on), then `sender` on node a,
+ * which waits until it knows of the recipient's login (before, it would take him for
+ * offline). Returns the sender's session; the recipient's is *to. */
+static struct test_client *login_pair(const char *sender, const char *recipient,
+                                      const char *login_extra, struct test_client **to)
+{
+    *to = login_on(b, recipient, login_extra);
+    struct test_client *c = login_on(a, sender, NULL);
+    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    return c;
+}
+
+/* Register user on node n, on a connection of its own, without logging in. */
+static void register_on(struct cluster_node *n, const char *user)
+{
+    struct test_client *c = chatd_proc_connect(&n->proc);
+    char request[160];
+    snprintf(request, sizeof(request),
+             "{\"cmd\":\"register\",\"user\":\"%s\",\"passwd\":\"pass word\"}", user);
+    json_decref(ask(c, request));
+    test_client_close(c);
+}
+
 static void setup(void)
 {
-    db_test_config(&db);
-    memset(&redis, 0, sizeof(redis));
-    ck_assert_int_eq(redis_proc_start(&redis), 0);
+    cluster_nodes_init(&nodes, 3, LEASE_MS);
 }
 
 static void teardown(void)
 {
-    redis_proc_cleanup(&redis);
-    db_test_cleanup(&db);
+    cluster_nodes_stop(&nodes);
 }
 
 START_TEST(a_private_message_to_another_node_is_success_and_received_once_in_order)
 {
-    struct node a, b;
-    start_node(&a, "a");
-    start_node(&b, "b");
-    struct test_client *bob = login_on(&b, "bob", NULL);
-    struct test_client *alice = login_on(&a, "alice", NULL);
-    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    start_a_and_b(NULL);
+    struct test_client *bob, *alice = login_pair("alice", "bob", NULL, &bob);
 
     static long long answered[MAX_MSGS];
     size_t n = 0;
@@ -267,39 +263,32 @@ START_TEST(a_private_message_to_another_node_is_success_and_received_once_in_ord
     for (int round = 0; round < 5; round++)
         send_private(alice, "bob", 40, answered, &n, &online);
     ck_assert_int_eq(online, 200); /* bob is online, on the other node */
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    drain_into(bob, &got, "private_chat_recv"); /* nothing more came */
-    check_increasing(&got, "bob");
-    check_same(answered, n, &got, "bob");
+    struct inbox *got = inbox_new();
+    expect_received(bob, got, answered, n, "bob");
     printf("200 private messages node a -> node b: %g announcements published by a, %g gap "
            "reads on b\n",
-           metric(&a, "chatd_cluster_announcements_published_total"),
-           metric(&b, "chatd_cluster_gap_reads_total"));
-    ck_assert_double_ge(metric(&b, "chatd_cluster_announcements_received_total"), 1);
+           cluster_node_metric(a, "chatd_cluster_announcements_published_total"),
+           cluster_node_metric(b, "chatd_cluster_gap_reads_total"));
+    ck_assert_double_ge(cluster_node_metric(b, "chatd_cluster_announcements_received_total"), 1);
     test_client_close(alice);
     test_client_close(bob);
-    stop_node(&a);
-    stop_node(&b);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
 START_TEST(a_group_on_three_nodes_gets_each_message_once_with_one_publish_per_node_and_batch)
 {
-    struct node n[3];
-    start_node(&n[0], "a");
-    start_node(&n[1], "b");
-    start_node(&n[2], "c");
+    cluster_nodes_start_all(&nodes);
     const char *names[] = {"gm0", "gm1", "gm2", "gm3", "gm4"};
     const int where[] = {0, 1, 1, 2, 2}; /* two members on b and on c */
     struct test_client *m[5];
     for (int i = 0; i < 5; i++)
-        m[i] = login_on(&n[where[i]], names[i], NULL);
+        m[i] = login_on(&nodes.node[where[i]], names[i], NULL);
     expect_result(m[0], "{\"cmd\":\"create_group\",\"group\":\"gr\"}", "success");
     for (int i = 1; i < 5; i++)
         expect_result(m[i], "{\"cmd\":\"join_group\",\"group\":\"gr\"}", "success");
-    wait_metric_at_least(&n[0], "chatd_cluster_remote_users", 4);
+    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 4);
 
     /* group_members' online flags are the cluster's. */
     json_t *reply = ask(m[1], "{\"cmd\":\"group_members\",\"group\":\"gr\"}");
@@ -311,8 +300,8 @@ START_TEST(a_group_on_three_nodes_gets_each_message_once_with_one_publish_per_no
     ck_assert_uint_eq(json_array_size(json_object_get(reply, "members")), 5);
     json_decref(reply);
 
-    double published0 = metric(&n[0], "chatd_cluster_announcements_published_total");
-    double batches0 = metric(&n[0], "chatd_post_batches_total");
+    double published0 = cluster_node_metric(a, "chatd_cluster_announcements_published_total");
+    double batches0 = cluster_node_metric(a, "chatd_post_batches_total");
     /* Two senders on different nodes, pipelined, at the same time. */
     static long long sent0[MAX_MSGS], sent3[MAX_MSGS];
     size_t n0 = 0, n3 = 0;
@@ -365,8 +354,9 @@ START_TEST(a_group_on_three_nodes_gets_each_message_once_with_one_publish_per_no
         ck_assert_uint_eq(from0, k == 0 ? 0 : 50);
         ck_assert_uint_eq(from3, k == 3 ? 0 : 50);
     }
-    double published = metric(&n[0], "chatd_cluster_announcements_published_total") - published0;
-    double batches = metric(&n[0], "chatd_post_batches_total") - batches0;
+    double published =
+        cluster_node_metric(a, "chatd_cluster_announcements_published_total") - published0;
+    double batches = cluster_node_metric(a, "chatd_post_batches_total") - batches0;
     printf("50 group messages from node a to members on b and c: %g commit batches, %g "
            "announcements published (two nodes per batch, not one per member)\n",
            batches, published);
@@ -374,14 +364,14 @@ START_TEST(a_group_on_three_nodes_gets_each_message_once_with_one_publish_per_no
     ck_assert_double_le(published, 2 * batches);
     for (int k = 0; k < 3; k++)
         printf("node %c: %g batches waited for a lower id, %g gap reads\n", 'a' + k,
-               metric(&n[k], "chatd_cluster_batches_waited_total"),
-               metric(&n[k], "chatd_cluster_gap_reads_total"));
+               cluster_node_metric(&nodes.node[k], "chatd_cluster_batches_waited_total"),
+               cluster_node_metric(&nodes.node[k], "chatd_cluster_gap_reads_total"));
     for (int k = 0; k < 5; k++) {
         json_decref(got[k].pushes);
         test_client_close(m[k]);
     }
-    for (int k = 0; k < 3; k++)
-        stop_node(&n[k]);
+    for (size_t k = 0; k < 3; k++)
+        cluster_node_stop(&nodes, k);
 }
 END_TEST
 
@@ -411,33 +401,29 @@ static void wait_presence(struct test_client *c, struct inbox *in, const char *u
 
 START_TEST(presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_users_go_offline)
 {
-    struct node a, b;
-    start_node(&a, "a");
-    start_node(&b, "b");
-    struct test_client *bob = login_on(&b, "pbob", NULL);
-    struct test_client *alice = login_on(&a, "palice", NULL);
+    start_a_and_b(NULL);
+    struct test_client *bob = login_on(b, "pbob", NULL);
+    struct test_client *alice = login_on(a, "palice", NULL);
     expect_result(alice, "{\"cmd\":\"add_friend\",\"friend\":\"pbob\"}", "success");
     /* Node b read pbob's friends before node a made the friendship: his logout tells
      * palice all the same. */
-    static struct inbox alice_in;
-    memset(&alice_in, 0, sizeof(alice_in));
+    struct inbox *alice_in = inbox_new();
     test_client_close(bob);
-    wait_presence(alice, &alice_in, "pbob", "offline");
-    json_decref(alice_in.pushes);
-    bob = login_on(&b, "pbob", NULL);
+    wait_presence(alice, alice_in, "pbob", "offline");
+    inbox_free(alice_in);
+    bob = login_on(b, "pbob", NULL);
     /* A login reaches the other nodes a Redis round trip later; a presence change there
      * before that does not know of it (docs/operations.md, "Running several nodes"). */
-    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
-    static struct inbox bob_in;
-    memset(&bob_in, 0, sizeof(bob_in));
+    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    struct inbox *bob_in = inbox_new();
     test_client_close(alice);
-    wait_presence(bob, &bob_in, "palice", "offline");
-    alice = login_on(&a, "palice", NULL);
-    wait_presence(bob, &bob_in, "palice", "online");
+    wait_presence(bob, bob_in, "palice", "offline");
+    alice = login_on(a, "palice", NULL);
+    wait_presence(bob, bob_in, "palice", "online");
 
     /* A second session on the other node: its login gets the friend list too, and no
      * presence change goes out. */
-    struct test_client *c = chatd_proc_connect(&b.proc);
+    struct test_client *c = chatd_proc_connect(&b->proc);
     json_t *login = ask(c, "{\"cmd\":\"login\",\"user\":\"palice\",\"passwd\":\"pass word\"}");
     ck_assert_str_eq(chatd_json_str(login, "result"), "success");
     json_t *fri = json_object_get(login, "fri");
@@ -447,31 +433,28 @@ START_TEST(presence_and_friend_lists_are_right_across_nodes_and_a_dead_node_s_us
 
     /* Node a dies with palice's first session: she stays online (node b), then goes
      * offline when her session there ends. */
-    chatd_proc_signal(&a.proc, SIGKILL);
-    ck_assert_int_eq(chatd_proc_wait(&a.proc, CHATD_PROC_STOP_TIMEOUT_MS), 128 + SIGKILL);
+    cluster_node_kill(&nodes, 0);
     test_client_close(alice);
-    wait_metric_at_least(&b, "chatd_cluster_nodes_dropped_total", 1);
+    cluster_node_wait_metric_at_least(b, "chatd_cluster_nodes_dropped_total", 1);
     test_client_close(c);
-    wait_presence(bob, &bob_in, "palice", "offline");
+    wait_presence(bob, bob_in, "palice", "offline");
 
     /* Now her only session is on node a, which is killed: node b, which finds a dead,
      * tells pbob. */
-    start_node(&a, "a");
-    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
-    alice = login_on(&a, "palice", NULL);
-    wait_presence(bob, &bob_in, "palice", "online");
-    chatd_proc_signal(&a.proc, SIGKILL);
-    ck_assert_int_eq(chatd_proc_wait(&a.proc, CHATD_PROC_STOP_TIMEOUT_MS), 128 + SIGKILL);
+    cluster_node_start(&nodes, 0);
+    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
+    alice = login_on(a, "palice", NULL);
+    wait_presence(bob, bob_in, "palice", "online");
+    cluster_node_kill(&nodes, 0);
     long long start = chatd_now_ms();
-    wait_presence(bob, &bob_in, "palice", "offline");
+    wait_presence(bob, bob_in, "palice", "offline");
     printf("palice's node killed: pbob on node b was told she is offline after %lld ms\n",
            chatd_now_ms() - start);
-    ck_assert_double_eq(metric(&b, "chatd_cluster_users_lost_total"), 1);
+    ck_assert_double_eq(cluster_node_metric(b, "chatd_cluster_users_lost_total"), 1);
     test_client_close(alice);
-    json_decref(bob_in.pushes);
+    inbox_free(bob_in);
     test_client_close(bob);
-    chatd_proc_cleanup(&a.proc);
-    stop_node(&b);
+    cluster_node_stop(&nodes, 1);
 }
 END_TEST
 
@@ -496,54 +479,47 @@ static void read_acking(struct test_client *c, struct inbox *in, int ms)
 
 START_TEST(a_killed_node_s_users_get_every_message_once_on_another_node)
 {
-    struct node a, b;
-    start_node(&a, "a");
-    start_node(&b, "b");
-    struct test_client *bob = login_on(&b, "kbob", ",\"ack\":true,\"device\":\"phone\"");
-    struct test_client *alice = login_on(&a, "kalice", NULL);
-    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    start_a_and_b(NULL);
+    struct test_client *bob,
+        *alice = login_pair("kalice", "kbob", ",\"ack\":true,\"device\":\"phone\"", &bob);
     static long long answered[MAX_MSGS];
     size_t n = 0;
-    static struct inbox first, second;
-    memset(&first, 0, sizeof(first));
-    memset(&second, 0, sizeof(second));
+    struct inbox *first = inbox_new(), *second = inbox_new();
     send_private(alice, "kbob", 50, answered, &n, NULL);
-    read_acking(bob, &first, 500);
+    read_acking(bob, first, 500);
     /* Node b dies while messages flow to kbob. */
     send_private(alice, "kbob", 30, answered, &n, NULL);
-    chatd_proc_signal(&b.proc, SIGKILL);
-    ck_assert_int_eq(chatd_proc_wait(&b.proc, CHATD_PROC_STOP_TIMEOUT_MS), 128 + SIGKILL);
-    read_acking(bob, &first, 200); /* what reached the socket before the kill */
+    cluster_node_kill(&nodes, 1);
+    read_acking(bob, first, 200); /* what reached the socket before the kill */
     send_private(alice, "kbob", 30, answered, &n, NULL);
     /* kbob logs in on node a, from the last message he acknowledged. */
-    long long since = first.n ? first.seq[first.n - 1] : 0;
+    long long since = first->n ? first->seq[first->n - 1] : 0;
     char extra[96];
     snprintf(extra, sizeof(extra), ",\"ack\":true,\"device\":\"phone\",\"since\":%lld", since);
     test_client_close(bob);
-    bob = login_on(&a, "kbob", extra);
+    bob = login_on(a, "kbob", extra);
     send_private(alice, "kbob", 20, answered, &n, NULL);
     long long start = chatd_now_ms();
-    while (first.n + second.n < n && chatd_now_ms() - start < WAIT_MS)
-        read_acking(bob, &second, 200);
-    drain_into(bob, &second, "private_chat_recv");
-    check_increasing(&first, "kbob on node b");
-    check_increasing(&second, "kbob on node a");
+    while (first->n + second->n < n && chatd_now_ms() - start < WAIT_MS)
+        read_acking(bob, second, 200);
+    drain_into(bob, second, "private_chat_recv");
+    check_increasing(first, "kbob on node b");
+    check_increasing(second, "kbob on node a");
     /* Everything answered, exactly once over his two sessions. */
-    static struct inbox all;
-    memset(&all, 0, sizeof(all));
-    memcpy(all.seq, first.seq, first.n * sizeof(*first.seq));
-    memcpy(all.seq + first.n, second.seq, second.n * sizeof(*second.seq));
-    all.n = first.n + second.n;
-    check_increasing(&all, "kbob over both sessions");
-    check_same(answered, n, &all, "kbob");
-    printf("node b killed after kbob was sent %zu of %zu; node a sent him the other %zu\n", first.n,
-           n, second.n);
+    struct inbox *all = inbox_new();
+    memcpy(all->seq, first->seq, first->n * sizeof(*first->seq));
+    memcpy(all->seq + first->n, second->seq, second->n * sizeof(*second->seq));
+    all->n = first->n + second->n;
+    check_increasing(all, "kbob over both sessions");
+    check_same(answered, n, all, "kbob");
+    printf("node b killed after kbob was sent %zu of %zu; node a sent him the other %zu\n",
+           first->n, n, second->n);
     test_client_close(alice);
     test_client_close(bob);
-    json_decref(first.pushes);
-    json_decref(second.pushes);
-    stop_node(&a);
-    chatd_proc_cleanup(&b.proc);
+    inbox_free(first);
+    inbox_free(second);
+    inbox_free(all);
+    cluster_node_stop(&nodes, 0);
 }
 END_TEST
 
@@ -553,37 +529,28 @@ END_TEST
  * posts, so b registers only after; its gap read then finds the rows. */
 START_TEST(after_redis_comes_back_a_recipient_also_online_elsewhere_gets_a_row)
 {
-    struct node a, b;
-    start_node(&a, "a");
-    start_node(&b, "b");
-    struct test_client *carol_a = login_on(&a, "bcarol", NULL);
-    struct test_client *carol_b = login_on(&b, "bcarol", NULL);
-    struct test_client *alice = login_on(&a, "balice", NULL);
-    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
-    redis_proc_stop(&redis);
-    wait_metric_is(&a, "chatd_cluster_redis_up", 0);
-    wait_metric_is(&b, "chatd_cluster_redis_up", 0);
-    ck_assert_int_eq(chatd_proc_signal(&b.proc, SIGSTOP), 0);
-    ck_assert_int_eq(redis_proc_start(&redis), 0);
-    wait_metric_is(&a, "chatd_cluster_redis_up", 1);
+    start_a_and_b(NULL);
+    struct test_client *carol_a = login_on(a, "bcarol", NULL);
+    struct test_client *carol_b, *alice = login_pair("balice", "bcarol", NULL, &carol_b);
+    cluster_redis_stop(&nodes);
+    cluster_node_wait_metric(a, "chatd_cluster_redis_up", 0);
+    cluster_node_wait_metric(b, "chatd_cluster_redis_up", 0);
+    ck_assert_int_eq(chatd_proc_signal(&b->proc, SIGSTOP), 0);
+    cluster_redis_start(&nodes);
+    cluster_node_wait_metric(a, "chatd_cluster_redis_up", 1);
     static long long answered[MAX_MSGS];
     size_t n = 0;
     send_private(alice, "bcarol", 10, answered, &n, NULL);
-    ck_assert_int_eq(chatd_proc_signal(&b.proc, SIGCONT), 0);
-    static struct inbox got_a, got_b;
-    memset(&got_a, 0, sizeof(got_a));
-    memset(&got_b, 0, sizeof(got_b));
-    wait_inbox(carol_a, &got_a, "private_chat_recv", n);
-    wait_inbox(carol_b, &got_b, "private_chat_recv", n);
-    drain_into(carol_b, &got_b, "private_chat_recv");
-    check_same(answered, n, &got_b, "bcarol on b");
+    ck_assert_int_eq(chatd_proc_signal(&b->proc, SIGCONT), 0);
+    struct inbox *got_a = inbox_new(), *got_b = inbox_new();
+    wait_inbox(carol_a, got_a, "private_chat_recv", n);
+    expect_received(carol_b, got_b, answered, n, "bcarol on b");
     test_client_close(alice);
     test_client_close(carol_a);
     test_client_close(carol_b);
-    json_decref(got_a.pushes);
-    json_decref(got_b.pushes);
-    stop_node(&a);
-    stop_node(&b);
+    inbox_free(got_a);
+    inbox_free(got_b);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -594,96 +561,77 @@ END_TEST
  * asking for everything still gets them all. */
 START_TEST(rows_below_a_position_moved_on_one_node_stay_for_the_others)
 {
-    struct node a, b;
-    start_node(&a, "a");
-    start_node(&b, "b");
-    struct test_client *carol_a = login_on(&a, "carol", NULL);
-    struct test_client *carol_b = login_on(&b, "carol", NULL);
-    struct test_client *alice = login_on(&a, "alice", NULL);
-    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    start_a_and_b(NULL);
+    struct test_client *carol_a = login_on(a, "carol", NULL);
+    struct test_client *carol_b, *alice = login_pair("alice", "carol", NULL, &carol_b);
 
     static long long answered[MAX_MSGS];
     size_t n = 0;
     send_private(alice, "carol", 20, answered, &n, NULL);
-    static struct inbox got_a, got_b, got_new;
-    memset(&got_a, 0, sizeof(got_a));
-    memset(&got_b, 0, sizeof(got_b));
-    memset(&got_new, 0, sizeof(got_new));
-    wait_inbox(carol_a, &got_a, "private_chat_recv", n);
-    wait_inbox(carol_b, &got_b, "private_chat_recv", n);
-    double written = metric(&a, "chatd_stream_positions_written_total");
+    struct inbox *got_a = inbox_new(), *got_b = inbox_new(), *got_new = inbox_new();
+    wait_inbox(carol_a, got_a, "private_chat_recv", n);
+    wait_inbox(carol_b, got_b, "private_chat_recv", n);
+    double written = cluster_node_metric(a, "chatd_stream_positions_written_total");
     test_client_close(carol_a); /* a writes "" at the last message, at this logout */
-    wait_metric_at_least(&a, "chatd_stream_positions_written_total", written + 1);
-    wait_metric_at_least(&a, "chatd_prune_runs_total", 1);
-    wait_metric_at_least(&b, "chatd_prune_runs_total", 1);
-    ck_assert_double_eq(metric(&a, "chatd_stream_timeline_deleted_at_logout_total"), 0);
+    cluster_node_wait_metric_at_least(a, "chatd_stream_positions_written_total", written + 1);
+    cluster_node_wait_metric_at_least(a, "chatd_prune_runs_total", 1);
+    cluster_node_wait_metric_at_least(b, "chatd_prune_runs_total", 1);
+    ck_assert_double_eq(cluster_node_metric(a, "chatd_stream_timeline_deleted_at_logout_total"), 0);
 
     struct test_client *phone =
-        login_on(&b, "carol", ",\"device\":\"phone\",\"ack\":true,\"since\":0");
-    wait_inbox(phone, &got_new, "private_chat_recv", n);
-    drain_into(phone, &got_new, "private_chat_recv");
-    check_same(answered, n, &got_new, "carol's new device on b");
-    json_decref(got_a.pushes);
-    json_decref(got_b.pushes);
-    json_decref(got_new.pushes);
+        login_on(b, "carol", ",\"device\":\"phone\",\"ack\":true,\"since\":0");
+    expect_received(phone, got_new, answered, n, "carol's new device on b");
+    inbox_free(got_a);
+    inbox_free(got_b);
+    inbox_free(got_new);
     test_client_close(phone);
     test_client_close(carol_b);
     test_client_close(alice);
-    stop_node(&a);
-    stop_node(&b);
+    stop_a_and_b();
 }
 END_TEST
 
 START_TEST(redis_stopped_under_traffic_loses_and_duplicates_nothing)
 {
-    struct node a, b;
-    start_node(&a, "a");
-    start_node(&b, "b");
-    struct test_client *bob = login_on(&b, "rbob", NULL);
-    struct test_client *alice = login_on(&a, "ralice", NULL);
-    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    start_a_and_b(NULL);
+    struct test_client *bob, *alice = login_pair("ralice", "rbob", NULL, &bob);
     static long long answered[MAX_MSGS];
     size_t n = 0;
     int online = 0;
     send_private(alice, "rbob", 40, answered, &n, &online);
-    redis_proc_stop(&redis);
+    cluster_redis_stop(&nodes);
     send_private(alice, "rbob", 40, answered, &n, &online);
-    wait_metric_is(&a, "chatd_cluster_redis_up", 0);
-    wait_metric_is(&b, "chatd_cluster_redis_up", 0);
+    cluster_node_wait_metric(a, "chatd_cluster_redis_up", 0);
+    cluster_node_wait_metric(b, "chatd_cluster_redis_up", 0);
     int online_before_down = online;
     send_private(alice, "rbob", 40, answered, &n, &online);
     /* Node b's own commits now wait for node a's ids below them, which it learns of
      * from the counter and reads. */
-    struct test_client *carol = login_on(&b, "rcarol", NULL);
+    struct test_client *carol = login_on(b, "rcarol", NULL);
     for (int i = 0; i < 10; i++) {
         send_private(alice, "rbob", 1, answered, &n, &online);
         send_private(carol, "rbob", 1, answered, &n, NULL);
     }
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    ck_assert_double_ge(metric(&b, "chatd_cluster_batches_waited_total"), 1);
+    struct inbox *got = inbox_new();
+    wait_inbox(bob, got, "private_chat_recv", n);
+    ck_assert_double_ge(cluster_node_metric(b, "chatd_cluster_batches_waited_total"), 1);
     printf("Redis down: %d of node a's last 50 answered success (rbob counts as offline); rbob "
            "got all %zu, through %g gap reads, node b's own batches waiting %g times\n",
-           online - online_before_down, n, metric(&b, "chatd_cluster_gap_reads_total"),
-           metric(&b, "chatd_cluster_batches_waited_total"));
+           online - online_before_down, n, cluster_node_metric(b, "chatd_cluster_gap_reads_total"),
+           cluster_node_metric(b, "chatd_cluster_batches_waited_total"));
     ck_assert_int_eq(online - online_before_down, 0);
-    ck_assert_double_ge(metric(&b, "chatd_cluster_gap_reads_total"), 1);
-    ck_assert_int_eq(redis_proc_start(&redis), 0);
-    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    ck_assert_double_ge(cluster_node_metric(b, "chatd_cluster_gap_reads_total"), 1);
+    cluster_redis_start(&nodes);
+    cluster_node_wait_metric_at_least(a, "chatd_cluster_remote_users", 1);
     online = 0;
     send_private(alice, "rbob", 40, answered, &n, &online);
     ck_assert_int_eq(online, 40);
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    drain_into(bob, &got, "private_chat_recv");
-    check_increasing(&got, "rbob");
-    check_same(answered, n, &got, "rbob");
+    expect_received(bob, got, answered, n, "rbob");
     test_client_close(alice);
     test_client_close(bob);
     test_client_close(carol);
-    json_decref(got.pushes);
-    stop_node(&a);
-    stop_node(&b);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -691,32 +639,23 @@ END_TEST
  * nobody on b (dbob was offline), and his drain stops at W, below them. */
 START_TEST(a_first_login_below_known_ids_gets_them_before_the_gap_is_read)
 {
-    struct node a, b;
     /* Time for dbob to log in while the gap is open. */
-    start_node_with(&a, "a", "cluster.gap_wait_ms=2000");
-    start_node_with(&b, "b", "cluster.gap_wait_ms=2000");
-    struct test_client *reg = chatd_proc_connect(&b.proc);
-    json_decref(ask(reg, "{\"cmd\":\"register\",\"user\":\"dbob\",\"passwd\":\"pass word\"}"));
-    test_client_close(reg);
-    struct test_client *alice = login_on(&a, "dalice", NULL);
+    start_a_and_b("cluster.gap_wait_ms=2000");
+    register_on(b, "dbob");
+    struct test_client *alice = login_on(a, "dalice", NULL);
     take_an_id();
     static long long answered[MAX_MSGS];
     size_t n = 0;
     send_private(alice, "dbob", 5, answered, &n, NULL);
-    wait_metric_at_least(&b, "chatd_cluster_waiting_ranges", 1);
-    struct test_client *bob = login_on(&b, "dbob", ",\"ack\":true,\"device\":\"phone\"");
+    cluster_node_wait_metric_at_least(b, "chatd_cluster_waiting_ranges", 1);
+    struct test_client *bob = login_on(b, "dbob", ",\"ack\":true,\"device\":\"phone\"");
     send_private(alice, "dbob", 5, answered, &n, NULL);
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    drain_into(bob, &got, "private_chat_recv");
-    check_increasing(&got, "dbob");
-    check_same(answered, n, &got, "dbob");
+    struct inbox *got = inbox_new();
+    expect_received(bob, got, answered, n, "dbob");
     test_client_close(alice);
     test_client_close(bob);
-    json_decref(got.pushes);
-    stop_node(&a);
-    stop_node(&b);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -724,35 +663,27 @@ END_TEST
  * again, though they are above node b's W. */
 START_TEST(a_first_login_since_ids_above_the_gap_is_not_sent_them_again)
 {
-    struct node a, b;
-    start_node_with(&a, "a", "cluster.gap_wait_ms=2000");
-    start_node_with(&b, "b", "cluster.gap_wait_ms=2000");
-    struct test_client *reg = chatd_proc_connect(&b.proc);
-    json_decref(ask(reg, "{\"cmd\":\"register\",\"user\":\"dsbob\",\"passwd\":\"pass word\"}"));
-    test_client_close(reg);
-    struct test_client *alice = login_on(&a, "dsalice", NULL);
+    start_a_and_b("cluster.gap_wait_ms=2000");
+    register_on(b, "dsbob");
+    struct test_client *alice = login_on(a, "dsalice", NULL);
     take_an_id();
     static long long had[MAX_MSGS], answered[MAX_MSGS];
     size_t n_had = 0, n = 0;
     send_private(alice, "dsbob", 5, had, &n_had, NULL);
-    wait_metric_at_least(&b, "chatd_cluster_waiting_ranges", 1);
+    cluster_node_wait_metric_at_least(b, "chatd_cluster_waiting_ranges", 1);
     char extra[96];
     snprintf(extra, sizeof(extra), ",\"ack\":true,\"device\":\"phone\",\"since\":%lld",
              had[n_had - 1]);
-    struct test_client *bob = login_on(&b, "dsbob", extra);
+    struct test_client *bob = login_on(b, "dsbob", extra);
     send_private(alice, "dsbob", 5, answered, &n, NULL);
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    wait_metric_is(&b, "chatd_cluster_waiting_ranges", 0); /* the gap was read */
-    drain_into(bob, &got, "private_chat_recv");
-    check_increasing(&got, "dsbob");
-    check_same(answered, n, &got, "dsbob");
+    struct inbox *got = inbox_new();
+    wait_inbox(bob, got, "private_chat_recv", n);
+    cluster_node_wait_metric(b, "chatd_cluster_waiting_ranges", 0); /* the gap was read */
+    expect_received(bob, got, answered, n, "dsbob");
     test_client_close(alice);
     test_client_close(bob);
-    json_decref(got.pushes);
-    stop_node(&a);
-    stop_node(&b);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -760,32 +691,23 @@ END_TEST
  * was away while the others committed): one gap read takes them all, not one a tick. */
 START_TEST(many_gaps_are_read_together_not_one_per_gap_wait)
 {
-    struct node a, b;
     /* 20 gaps one per tick: 60 s, past WAIT_MS. */
-    start_node_with(&a, "a", "cluster.gap_wait_ms=3000");
-    start_node_with(&b, "b", "cluster.gap_wait_ms=3000");
-    struct test_client *bob = login_on(&b, "gbob", NULL);
-    struct test_client *alice = login_on(&a, "galice", NULL);
-    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    start_a_and_b("cluster.gap_wait_ms=3000");
+    struct test_client *bob, *alice = login_pair("galice", "gbob", NULL, &bob);
     static long long answered[MAX_MSGS];
     size_t n = 0;
     for (int i = 0; i < 20; i++) {
         take_an_id();
         send_private(alice, "gbob", 1, answered, &n, NULL);
     }
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    drain_into(bob, &got, "private_chat_recv");
-    check_increasing(&got, "gbob");
-    check_same(answered, n, &got, "gbob");
+    struct inbox *got = inbox_new();
+    expect_received(bob, got, answered, n, "gbob");
     printf("20 gaps between node a's batches: node b read them in %g gap reads\n",
-           metric(&b, "chatd_cluster_gap_reads_total"));
+           cluster_node_metric(b, "chatd_cluster_gap_reads_total"));
     test_client_close(alice);
     test_client_close(bob);
-    json_decref(got.pushes);
-    stop_node(&a);
-    stop_node(&b);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
@@ -793,37 +715,30 @@ END_TEST
  * Redis): node b's gap reads must not carry W past the real ids, or it pushes nothing. */
 START_TEST(an_announcement_of_ids_nobody_committed_does_not_stop_delivery)
 {
-    struct node a, b;
-    start_node(&a, "a");
-    start_node(&b, "b");
-    struct test_client *bob = login_on(&b, "fbob", NULL);
-    struct test_client *alice = login_on(&a, "falice", NULL);
-    wait_metric_at_least(&a, "chatd_cluster_remote_users", 1);
+    start_a_and_b(NULL);
+    struct test_client *bob, *alice = login_pair("falice", "fbob", NULL, &bob);
     char out[64];
-    ck_assert_int_eq(redis_proc_query(&redis,
-                                      "PUBLISH chatd:node:b \"{\\\"k\\\":\\\"b\\\",\\\"lo\\\":"
+    ck_assert_int_eq(redis_proc_query(&nodes.redis,
+                                      "PUBLISH chatd:node:node1 \"{\\\"k\\\":\\\"b\\\",\\\"lo\\\":"
                                       "1000000000000,\\\"hi\\\":1000000000000,\\\"m\\\":[]}\"",
                                       out, sizeof(out)),
                      0);
     ck_assert_str_eq(out, ":1");
-    wait_metric_at_least(&b, "chatd_cluster_announcements_received_total", 1);
+    cluster_node_wait_metric_at_least(b, "chatd_cluster_announcements_received_total", 1);
     /* Ticks pass: each one used to move W on by up to 2,000 ids that do not exist. */
-    wait_metric_at_least(&b, "chatd_cluster_counter_reads_total",
-                         metric(&b, "chatd_cluster_counter_reads_total") + 5);
+    cluster_node_wait_metric_at_least(b, "chatd_cluster_counter_reads_total",
+                                      cluster_node_metric(b, "chatd_cluster_counter_reads_total") +
+                                          5);
     static long long answered[MAX_MSGS];
     size_t n = 0;
     send_private(alice, "fbob", 10, answered, &n, NULL);
-    static struct inbox got;
-    memset(&got, 0, sizeof(got));
-    wait_inbox(bob, &got, "private_chat_recv", n);
-    drain_into(bob, &got, "private_chat_recv");
-    check_same(answered, n, &got, "fbob");
-    ck_assert_double_lt(metric(&b, "chatd_cluster_released_id"), 1000000);
+    struct inbox *got = inbox_new();
+    expect_received(bob, got, answered, n, "fbob");
+    ck_assert_double_lt(cluster_node_metric(b, "chatd_cluster_released_id"), 1000000);
     test_client_close(alice);
     test_client_close(bob);
-    json_decref(got.pushes);
-    stop_node(&a);
-    stop_node(&b);
+    inbox_free(got);
+    stop_a_and_b();
 }
 END_TEST
 
