@@ -14,7 +14,19 @@
  * A node whose lease key is gone is dropped by a Lua script that checks the lease and
  * deletes the hash atomically (so a node restarting meanwhile keeps its new hash), and
  * publishes "d <node>"; every node drops it from its replica on that message or on not
- * finding it in chatd:nodes at its next check. */
+ * finding it in chatd:nodes at its next check.
+ *
+ * Crossed last logouts: a user's last session here ends while the replica still counts
+ * one of theirs elsewhere, so this node leaves telling their friends to that node's last
+ * logout. When both end at the same moment, each node sees the other's still there and
+ * nobody would tell. Redis orders the two changes, and every node receives them in that
+ * order, its own included: this node remembers its change (a crossing) until it comes
+ * back. If the user goes offline everywhere before that, the other node's change came
+ * first in Redis's order, so that node saw this one's session still there and told
+ * nobody: this node, whose change came last, raises the logout. If its own change comes
+ * back first, the other node's change is later in that order and the same rule is that
+ * node's (or it saw this one gone and told the friends itself). So exactly one node
+ * raises. */
 #include "cluster.h"
 
 #include "clock.h"
@@ -54,6 +66,13 @@ struct remote_user {
     UT_hash_handle hh;
 };
 
+/* This node's last session of `user` ended while another node had one, at change seq. */
+struct crossing {
+    char *user;
+    uint64_t seq;
+    UT_hash_handle hh;
+};
+
 struct remote_node {
     char *name;
     uint64_t applied; /* the highest of its change counters applied here */
@@ -75,6 +94,7 @@ struct cluster {
     struct event *renew_ev, *check_ev;
     int renew_pending;
     struct remote_node *nodes;
+    struct crossing *crossings; /* by user */
     cluster_receive_fn receive;
     void *receive_arg;
     cluster_presence_fn presence;
@@ -135,12 +155,76 @@ static int online(struct cluster *c, const char *user)
     return users_find(c->srv, user) != NULL || remote_count(c, user) > 0;
 }
 
+static void crossing_forget(struct cluster *c, const char *user)
+{
+    struct crossing *x;
+    HASH_FIND_STR(c->crossings, user, x);
+    if (!x)
+        return;
+    HASH_DEL(c->crossings, x);
+    free(x->user);
+    free(x);
+}
+
+static void crossings_forget_all(struct cluster *c)
+{
+    struct crossing *x, *tmp;
+    HASH_ITER (hh, c->crossings, x, tmp) {
+        HASH_DEL(c->crossings, x);
+        free(x->user);
+        free(x);
+    }
+}
+
+/* This node's last session of user ended at change seq: remember it while the replica
+ * counts a session of theirs elsewhere (see the top of the file). */
+static void crossing_note(struct cluster *c, const char *user, uint64_t seq)
+{
+    crossing_forget(c, user);
+    if (remote_count(c, user) == 0)
+        return;
+    struct crossing *x = calloc(1, sizeof(*x));
+    if (!x || !(x->user = strdup(user))) {
+        free(x);
+        log_error("cluster: %s's last session here ended with one elsewhere, out of memory: "
+                  "if that one ends at the same moment, nobody tells their friends",
+                  user);
+        return;
+    }
+    x->seq = seq;
+    HASH_ADD_KEYPTR(hh, c->crossings, x->user, strlen(x->user), x);
+}
+
+/* This node's change seq of user came back from Redis. */
+static void crossing_echo(struct cluster *c, const char *user, uint64_t seq)
+{
+    struct crossing *x;
+    HASH_FIND_STR(c->crossings, user, x);
+    if (x && x->seq == seq)
+        crossing_forget(c, user);
+}
+
+/* user is offline everywhere now, through another node's change. */
+static void went_offline(struct cluster *c, const char *user)
+{
+    struct crossing *x;
+    HASH_FIND_STR(c->crossings, user, x);
+    enum cluster_raise raise = x ? CLUSTER_RAISE_CROSSED : CLUSTER_RAISE_NONE;
+    crossing_forget(c, user);
+    if (c->presence)
+        c->presence(c->srv, user, 0, raise, c->presence_arg);
+}
+
 /* Tell the listener when user's presence in the cluster is not what it was. */
 static void presence_after(struct cluster *c, const char *user, int before)
 {
     int now = online(c, user);
-    if (now != before && c->presence)
-        c->presence(c->srv, user, now, 0, c->presence_arg);
+    if (now == before)
+        return;
+    if (!now)
+        went_offline(c, user);
+    else if (c->presence)
+        c->presence(c->srv, user, 1, CLUSTER_RAISE_NONE, c->presence_arg);
 }
 
 static void user_remove(struct remote_node *n, struct remote_user *u)
@@ -198,8 +282,8 @@ static void node_drop(struct cluster *c, struct remote_node *n)
     struct remote_user *u, *tmp;
     HASH_ITER (hh, n->users, u, tmp) {
         HASH_DEL(n->users, u);
-        if (u->count > 0 && c->presence && !online(c, u->name))
-            c->presence(c->srv, u->name, 0, 0, c->presence_arg);
+        if (u->count > 0 && !online(c, u->name))
+            went_offline(c, u->name);
         free(u->name);
         free(u);
     }
@@ -290,6 +374,14 @@ static void on_drop_script(redisReply *r, void *arg)
     if (r && r->type == REDIS_REPLY_ARRAY) {
         c->nodes_dropped++;
         log_info("cluster: node %s lost its lease: its users are offline", rd->node);
+        /* This node raises their logout below: not a second time as a crossing. */
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *u = r->element[i];
+            char *name = u->type == REDIS_REPLY_STRING ? strndup(u->str, u->len) : NULL;
+            if (name)
+                crossing_forget(c, name);
+            free(name);
+        }
         struct remote_node *n = node_find(c, rd->node, strlen(rd->node));
         if (n)
             node_drop(c, n);
@@ -301,7 +393,7 @@ static void on_drop_script(redisReply *r, void *arg)
                 continue;
             char *name = strndup(u->str, u->len);
             if (name && !online(c, name))
-                c->presence(c->srv, name, 0, 1, c->presence_arg);
+                c->presence(c->srv, name, 0, CLUSTER_RAISE_NODE_LOST, c->presence_arg);
             free(name);
         }
     } else if (r && r->type == REDIS_REPLY_ERROR) {
@@ -469,6 +561,8 @@ static void on_down(void *arg)
 {
     struct cluster *c = arg;
     c->renew_pending = 0;
+    /* Their changes may never come back: nobody is offline through them. */
+    crossings_forget_all(c);
     drop_all(c);
 }
 
@@ -482,8 +576,9 @@ static void on_all(struct cluster *c, const char *p, size_t len)
     const char *node = p + 2;
     const char *node_end = memchr(node, ' ', (size_t)(end - node));
     size_t node_len = (size_t)((node_end ? node_end : end) - node);
-    if (node_len == strlen(c->node) && memcmp(node, c->node, node_len) == 0)
-        return; /* this node's own */
+    int own = node_len == strlen(c->node) && memcmp(node, c->node, node_len) == 0;
+    if (own && kind != 'u')
+        return;
     if (kind == 'd') {
         struct remote_node *n = node_find(c, node, node_len);
         if (n)
@@ -505,6 +600,13 @@ static void on_all(struct cluster *c, const char *p, size_t len)
     if (sscanf(fields, "%llu %llu %n", &seq, &count, &user_at) != 2 || user_at == 0)
         return;
     const char *user = node_end + 1 + user_at;
+    if (own) {
+        char *name = user < end ? strndup(user, (size_t)(end - user)) : NULL;
+        if (name)
+            crossing_echo(c, name, seq);
+        free(name);
+        return;
+    }
     struct remote_node *n = user < end ? node_get(c, node, node_len) : NULL;
     if (n) {
         user_set(c, n, user, (size_t)(end - user), count, seq);
@@ -533,10 +635,16 @@ void cluster_local_sessions(struct server *srv, const char *user, size_t local)
         return;
     struct cluster_link_stats st;
     cluster_link_get_stats(c->link, &st);
-    if (!st.up)
+    if (!st.up) {
+        crossing_forget(c, user);
         return; /* written whole when the link is back */
+    }
     char seq[24], count[24];
     snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
+    if (local == 0)
+        crossing_note(c, user, c->seq);
+    else
+        crossing_forget(c, user);
     snprintf(count, sizeof(count), "%zu", local);
     if (local > 0) {
         const char *argv[] = {"HSET", c->users_key, user, count, "", seq};
@@ -741,5 +849,6 @@ void cluster_stop(struct server *srv)
         event_free(c->check_ev);
     c->presence = NULL;
     drop_all(c);
+    crossings_forget_all(c);
     free(c);
 }

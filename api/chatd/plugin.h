@@ -393,8 +393,10 @@ enum chatd_event {
  *  non-zero when this is the user's first session to log in (LOGIN) or the last to go
  *  (LOGOUT), which is when presence changes. With [cluster] events and first_or_last
  *  are this node's (user_session_count gives the cluster's), and a LOGOUT with session 0
- *  and first_or_last set says the user's last session in the cluster was on a node
- *  that died (raised on the one node that found it dead). */
+ *  and first_or_last set says the user's last session in the cluster ended where no
+ *  LOGOUT could say so: on a node that died (raised on the one node that found it
+ *  dead), or at the same moment as their last session on another node, each node
+ *  seeing the other's still there (raised on one of the two). */
 typedef void (*chatd_event_fn)(enum chatd_event event, chatd_session_id session, const char *user,
                                int first_or_last, void *arg);
 
