@@ -67,12 +67,16 @@ enum cluster_raise {
     /* their last sessions here and on another node ended at the same moment, each node
      * seeing the other's still there; this one's change reached Redis last */
     CLUSTER_RAISE_CROSSED,
+    /* it changed here while Redis was down (told to this node's sessions only), and is
+     * still changed now that every node's users are known again */
+    CLUSTER_RAISE_OUTAGE,
 };
 
 /* A user's presence in the cluster changed through another node (their first session
  * anywhere began, or their last one ended, a node's loss included). Changes made by
- * this node's own sessions are users.c's and are not reported here. `raise` (with
- * online 0) says this node is the one to raise their logout, once in the cluster. */
+ * this node's own sessions are users.c's and are not reported here, except with
+ * CLUSTER_RAISE_OUTAGE. `raise` says this node is the one to raise the change, once in
+ * the cluster. */
 typedef void (*cluster_presence_fn)(struct server *srv, const char *user, int online,
                                     enum cluster_raise raise, void *arg);
 /* Set the one listener (NULL: none). */

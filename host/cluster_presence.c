@@ -26,7 +26,17 @@
  * nobody: this node, whose change came last, raises the logout. If its own change comes
  * back first, the other node's change is later in that order and the same rule is that
  * node's (or it saw this one gone and told the friends itself). So exactly one node
- * raises. */
+ * raises.
+ *
+ * Changes made while Redis is down: this node's sessions are told of them, by its own
+ * view (other nodes' users count as offline then), and nobody else. So from the loss of
+ * the link (or the start) the node keeps who was online in its view then and which
+ * users' sessions here changed; a lease after the link is back, when every node has
+ * written its users again, each of those users whose presence in the cluster is not
+ * what it was has the change raised here: a logout when they are offline everywhere, a
+ * login when they are online here. (This node's own sessions are told a second time.)
+ * A change here while the link is up in that lease is told as usual and updates what
+ * the others were told. */
 #include "cluster.h"
 
 #include "clock.h"
@@ -73,6 +83,12 @@ struct crossing {
     UT_hash_handle hh;
 };
 
+/* A set of user names. */
+struct name {
+    char *name;
+    UT_hash_handle hh;
+};
+
 struct remote_node {
     char *name;
     uint64_t applied; /* the highest of its change counters applied here */
@@ -95,6 +111,11 @@ struct cluster {
     int renew_pending;
     struct remote_node *nodes;
     struct crossing *crossings; /* by user */
+    /* Since the link was lost (or the start), until a lease after it is back: */
+    int outage;
+    struct name *before;  /* users online in this node's view when it was lost */
+    struct name *touched; /* users whose sessions here changed meanwhile */
+    struct event *outage_ev;
     cluster_receive_fn receive;
     void *receive_arg;
     cluster_presence_fn presence;
@@ -153,6 +174,48 @@ static uint64_t remote_count(const struct cluster *c, const char *user)
 static int online(struct cluster *c, const char *user)
 {
     return users_find(c->srv, user) != NULL || remote_count(c, user) > 0;
+}
+
+static int name_in(struct name *set, const char *user)
+{
+    struct name *n;
+    HASH_FIND_STR(set, user, n);
+    return n != NULL;
+}
+
+static void name_add(struct name **set, const char *user)
+{
+    struct name *n = name_in(*set, user) ? NULL : calloc(1, sizeof(*n));
+    if (n && (n->name = strdup(user))) {
+        HASH_ADD_KEYPTR(hh, *set, n->name, strlen(n->name), n);
+        return;
+    }
+    if (n)
+        log_error("cluster: out of memory: if %s's presence changes while Redis is down, the "
+                  "other nodes' sessions are not told",
+                  user);
+    free(n);
+}
+
+static void name_remove(struct name **set, const char *user)
+{
+    struct name *n;
+    HASH_FIND_STR(*set, user, n);
+    if (!n)
+        return;
+    HASH_DEL(*set, n);
+    free(n->name);
+    free(n);
+}
+
+static void names_free(struct name **set)
+{
+    struct name *n, *tmp;
+    HASH_ITER (hh, *set, n, tmp) {
+        HASH_DEL(*set, n);
+        free(n->name);
+        free(n);
+    }
 }
 
 static void crossing_forget(struct cluster *c, const char *user)
@@ -555,12 +618,52 @@ static void on_up(void *arg)
     register_node(c);
     /* Subscribed before reading: no change is missed between the two. */
     on_check(-1, 0, c);
+    struct timeval lease = {(time_t)(c->lease_ms / 1000), (suseconds_t)(c->lease_ms % 1000) * 1000};
+    if (c->outage)
+        event_add(c->outage_ev, &lease);
+}
+
+/* The link is lost: note who is online in this node's view, unless an earlier loss
+ * whose changes are not raised yet did (the others heard nothing since). */
+static void outage_begin(struct cluster *c)
+{
+    event_del(c->outage_ev);
+    if (c->outage)
+        return;
+    c->outage = 1;
+    for (struct user *u = c->srv->users; u; u = u->hh.next)
+        name_add(&c->before, u->name);
+    for (const struct remote_node *n = c->nodes; n; n = n->next) {
+        const struct remote_user *u, *tmp;
+        HASH_ITER (hh, n->users, u, tmp)
+            if (u->count > 0)
+                name_add(&c->before, u->name);
+    }
+}
+
+/* A lease after the link came back: raise what changed here meanwhile. */
+static void on_outage_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cluster *c = arg;
+    struct name *n, *tmp;
+    HASH_ITER (hh, c->touched, n, tmp) {
+        int was = name_in(c->before, n->name), now = online(c, n->name);
+        /* Online elsewhere only: that node raises it (it changed there too) or it was. */
+        if (now != was && c->presence && (!now || users_find(c->srv, n->name)))
+            c->presence(c->srv, n->name, now, CLUSTER_RAISE_OUTAGE, c->presence_arg);
+    }
+    names_free(&c->touched);
+    names_free(&c->before);
+    c->outage = 0;
 }
 
 static void on_down(void *arg)
 {
     struct cluster *c = arg;
     c->renew_pending = 0;
+    outage_begin(c);
     /* Their changes may never come back: nobody is offline through them. */
     crossings_forget_all(c);
     drop_all(c);
@@ -637,7 +740,15 @@ void cluster_local_sessions(struct server *srv, const char *user, size_t local)
     cluster_link_get_stats(c->link, &st);
     if (!st.up) {
         crossing_forget(c, user);
+        name_add(&c->touched, user);
         return; /* written whole when the link is back */
+    }
+    if (c->outage) { /* told as usual: what the others now know */
+        name_remove(&c->touched, user);
+        if (local > 0 || remote_count(c, user) > 0)
+            name_add(&c->before, user);
+        else
+            name_remove(&c->before, user);
     }
     char seq[24], count[24];
     snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
@@ -817,7 +928,10 @@ int cluster_start(struct server *srv, char *err, size_t errlen)
     c->link = cluster_link_new(srv->base, cfg, channels, 2, &handlers, err, errlen);
     c->renew_ev = event_new(srv->base, -1, EV_PERSIST, on_renew, c);
     c->check_ev = event_new(srv->base, -1, EV_PERSIST, on_check, c);
-    if (!c->link || !c->renew_ev || !c->check_ev) {
+    c->outage_ev = event_new(srv->base, -1, 0, on_outage_over, c);
+    /* Until the link is up, as while it is down: nobody else knows this node's users. */
+    c->outage = 1;
+    if (!c->link || !c->renew_ev || !c->check_ev || !c->outage_ev) {
         if (c->link)
             snprintf(err, errlen, "out of memory");
         srv->cluster = c;
@@ -847,8 +961,12 @@ void cluster_stop(struct server *srv)
         event_free(c->renew_ev);
     if (c->check_ev)
         event_free(c->check_ev);
+    if (c->outage_ev)
+        event_free(c->outage_ev);
     c->presence = NULL;
     drop_all(c);
     crossings_forget_all(c);
+    names_free(&c->touched);
+    names_free(&c->before);
     free(c);
 }

@@ -35,7 +35,7 @@
 
 struct route_stats {
     uint64_t announced, announce_failures, received, dropped, waited, live_published, live_received,
-        lost_users, crossed_logouts;
+        lost_users, crossed_logouts, outage_changes;
 };
 
 struct cluster_route {
@@ -293,21 +293,23 @@ static void on_receive(struct server *srv, const char *payload, size_t len, void
     json_decref(in);
 }
 
-/* A user is offline everywhere and no node raised their logout: their last session was
- * on a node this node found dead, or their last sessions here and elsewhere ended at
- * once. This node raises what the last node would have raised, once in the cluster
- * (cluster_presence.c chooses the one node). */
+/* A user's presence changed and no session's event told the cluster: their last
+ * session was on a node this node found dead, their last sessions here and elsewhere
+ * ended at once, or it changed here while Redis was down. This node raises the change,
+ * once in the cluster (cluster_presence.c chooses the one node). */
 static void on_presence(struct server *srv, const char *user, int online, enum cluster_raise raise,
                         void *arg)
 {
     struct cluster_route *r = arg;
-    if (online || raise == CLUSTER_RAISE_NONE)
+    if (raise == CLUSTER_RAISE_NONE)
         return;
     if (raise == CLUSTER_RAISE_NODE_LOST)
         r->stats.lost_users++;
-    else
+    else if (raise == CLUSTER_RAISE_CROSSED)
         r->stats.crossed_logouts++;
-    users_lost_elsewhere(srv, user);
+    else
+        r->stats.outage_changes++;
+    users_raise_presence(srv, user, online);
 }
 
 /* ---- life ----------------------------------------------------------------------- */
@@ -367,5 +369,9 @@ void cluster_route_render_metrics(const struct server *srv, struct evbuffer *out
                     "Users whose last sessions here and on another node ended at once, whose "
                     "logout this node raised.",
                     s->crossed_logouts);
+    metrics_counter(out, "chatd_cluster_outage_presence_total",
+                    "Users whose presence changed here while Redis was down, raised for the "
+                    "cluster once it was back.",
+                    s->outage_changes);
     cluster_order_render_metrics(srv, out);
 }

@@ -103,12 +103,46 @@ START_TEST(last_sessions_ending_at_once_on_two_nodes_tell_friends_once)
 }
 END_TEST
 
+/* While Redis is down, x logs out and y logs in on node 0: friend f, on node 1, cannot be
+ * told then. A lease after Redis is back (every node wrote its users again), node 0
+ * raises both changes and f is told. */
+START_TEST(changes_made_while_redis_is_down_reach_friends_elsewhere_once_it_is_back)
+{
+    presence_cluster_up(2);
+    const char *const users[] = {"out_x", "out_y", "out_f", NULL};
+    register_users(users);
+    befriend_all(users);
+    struct peer *f = login_on(1, "out_f");
+    struct peer *x = login_on(0, "out_x");
+    expect_presence(f, "out_x", "online");
+
+    cluster_redis_stop(cluster());
+    cluster_wait_redis(cluster(), 0);
+    peer_close(x);
+    struct peer *y = login_on(0, "out_y");
+    wait_metric(0, "chatd_sessions_logged_in", 1);
+    cluster_redis_start(cluster());
+    cluster_wait_redis(cluster(), 1);
+
+    expect_presence(f, "out_x", "offline");
+    expect_presence(f, "out_y", "online");
+    ck_assert_double_eq(metric(0, "chatd_cluster_outage_presence_total"), 2);
+    ck_assert_double_eq(metric(1, "chatd_cluster_outage_presence_total"), 0);
+    wait_friend_online(f, "out_x", 0);
+    wait_friend_online(f, "out_y", 1);
+    peer_close(y);
+    peer_close(f);
+    cluster_down();
+}
+END_TEST
+
 static Suite *presence_suite(void)
 {
     Suite *s = suite_create("cluster_presence");
     TCase *tc = tcase_create("presence");
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, last_sessions_ending_at_once_on_two_nodes_tell_friends_once);
+    tcase_add_test(tc, changes_made_while_redis_is_down_reach_friends_elsewhere_once_it_is_back);
     suite_add_tcase(s, tc);
     return s;
 }
