@@ -58,13 +58,27 @@ typedef void (*cluster_receive_fn)(struct server *srv, const char *payload, size
 /* Set the one receiver (NULL: none; messages are then dropped). */
 void cluster_on_receive(struct server *srv, cluster_receive_fn fn, void *arg);
 
+/* Who raises the logout of a user now offline everywhere, when the node of their last
+ * session did not (cluster_presence.c): */
+enum cluster_raise {
+    CLUSTER_RAISE_NONE,
+    /* this node's check dropped the dead node that held their last session */
+    CLUSTER_RAISE_NODE_LOST,
+    /* their last sessions here and on another node ended at the same moment, each node
+     * seeing the other's still there; this one's change reached Redis last */
+    CLUSTER_RAISE_CROSSED,
+    /* it changed here while Redis was down (told to this node's sessions only), and is
+     * still changed now that every node's users are known again */
+    CLUSTER_RAISE_OUTAGE,
+};
+
 /* A user's presence in the cluster changed through another node (their first session
  * anywhere began, or their last one ended, a node's loss included). Changes made by
- * this node's own sessions are users.c's and are not reported here. `raise` is set,
- * with online 0, on the one node whose check dropped a dead node, for each of its users
- * now offline everywhere: that node raises their logout (the dead one cannot). */
-typedef void (*cluster_presence_fn)(struct server *srv, const char *user, int online, int raise,
-                                    void *arg);
+ * this node's own sessions are users.c's and are not reported here, except with
+ * CLUSTER_RAISE_OUTAGE. `raise` says this node is the one to raise the change, once in
+ * the cluster. */
+typedef void (*cluster_presence_fn)(struct server *srv, const char *user, int online,
+                                    enum cluster_raise raise, void *arg);
 /* Set the one listener (NULL: none). */
 void cluster_on_presence(struct server *srv, cluster_presence_fn fn, void *arg);
 

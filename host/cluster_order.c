@@ -36,6 +36,7 @@
 #include "clock.h"
 #include "db.h"
 #include "db_rows.h"
+#include "host_self.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_loader.h"
@@ -606,13 +607,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 int cluster_order_start(struct server *srv)
 {
     struct cluster_order *o = calloc(1, sizeof(*o));
-    if (!o || !(o->self.name = strdup("chatd"))) {
+    if (!o || host_self_init(&o->self, srv) != 0) {
         free(o);
         return -1;
     }
     o->srv = srv;
-    o->self.state = PLUGIN_RUNNING;
-    o->self.server = srv;
     o->released = o->top = o->counted = post_last_id(srv);
     int64_t ms = srv->cfg->cluster.gap_wait_ms;
     struct timeval every = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
@@ -622,7 +621,7 @@ int cluster_order_start(struct server *srv)
         if (o->tick)
             event_free(o->tick);
         free(o->gap_sql);
-        free(o->self.name);
+        host_self_free(&o->self);
         free(o);
         return -1;
     }
@@ -642,7 +641,7 @@ void cluster_order_free(struct server *srv)
     free(o->fresh);
     event_free(o->tick);
     free(o->gap_sql);
-    free(o->self.name);
+    host_self_free(&o->self);
     free(o);
     srv->cluster_order = NULL;
 }

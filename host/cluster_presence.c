@@ -14,7 +14,29 @@
  * A node whose lease key is gone is dropped by a Lua script that checks the lease and
  * deletes the hash atomically (so a node restarting meanwhile keeps its new hash), and
  * publishes "d <node>"; every node drops it from its replica on that message or on not
- * finding it in chatd:nodes at its next check. */
+ * finding it in chatd:nodes at its next check.
+ *
+ * Crossed last logouts: a user's last session here ends while the replica still counts
+ * one of theirs elsewhere, so this node leaves telling their friends to that node's last
+ * logout. When both end at the same moment, each node sees the other's still there and
+ * nobody would tell. Redis orders the two changes, and every node receives them in that
+ * order, its own included: this node remembers its change (a crossing) until it comes
+ * back. If the user goes offline everywhere before that, the other node's change came
+ * first in Redis's order, so that node saw this one's session still there and told
+ * nobody: this node, whose change came last, raises the logout. If its own change comes
+ * back first, the other node's change is later in that order and the same rule is that
+ * node's (or it saw this one gone and told the friends itself). So exactly one node
+ * raises.
+ *
+ * Changes made while Redis is down: this node's sessions are told of them, by its own
+ * view (other nodes' users count as offline then), and nobody else. So from the loss of
+ * the link (or the start) the node keeps who was online in its view then and which
+ * users' sessions here changed; a lease after the link is back, when every node has
+ * written its users again, each of those users whose presence in the cluster is not
+ * what it was has the change raised here: a logout when they are offline everywhere, a
+ * login when they are online here. (This node's own sessions are told a second time.)
+ * A change here while the link is up in that lease is told as usual and updates what
+ * the others were told. */
 #include "cluster.h"
 
 #include "clock.h"
@@ -74,6 +96,19 @@ struct remote_user {
     UT_hash_handle hh;
 };
 
+/* This node's last session of `user` ended while another node had one, at change seq. */
+struct crossing {
+    char *user;
+    uint64_t seq;
+    UT_hash_handle hh;
+};
+
+/* A set of user names. */
+struct name {
+    char *name;
+    UT_hash_handle hh;
+};
+
 struct remote_node {
     char *name;
     uint64_t applied; /* the highest of its change counters applied here */
@@ -101,6 +136,12 @@ struct cluster {
     int64_t refused_at_ms; /* when a claim first found the lease held by another */
     int stale_seen;        /* a claim found the previous run's hash: the next one takes it */
     struct remote_node *nodes;
+    struct crossing *crossings; /* by user */
+    /* Since the link was lost (or the start), until a lease after it is back: */
+    int outage;
+    struct name *before;  /* users online in this node's view when it was lost */
+    struct name *touched; /* users whose sessions here changed meanwhile */
+    struct event *outage_ev;
     cluster_receive_fn receive;
     void *receive_arg;
     cluster_presence_fn presence;
@@ -161,12 +202,118 @@ static int online(struct cluster *c, const char *user)
     return users_find(c->srv, user) != NULL || remote_count(c, user) > 0;
 }
 
+static int name_in(struct name *set, const char *user)
+{
+    struct name *n;
+    HASH_FIND_STR(set, user, n);
+    return n != NULL;
+}
+
+static void name_add(struct name **set, const char *user)
+{
+    struct name *n = name_in(*set, user) ? NULL : calloc(1, sizeof(*n));
+    if (n && (n->name = strdup(user))) {
+        HASH_ADD_KEYPTR(hh, *set, n->name, strlen(n->name), n);
+        return;
+    }
+    if (n)
+        log_error("cluster: out of memory: if %s's presence changes while Redis is down, the "
+                  "other nodes' sessions are not told",
+                  user);
+    free(n);
+}
+
+static void name_remove(struct name **set, const char *user)
+{
+    struct name *n;
+    HASH_FIND_STR(*set, user, n);
+    if (!n)
+        return;
+    HASH_DEL(*set, n);
+    free(n->name);
+    free(n);
+}
+
+static void names_free(struct name **set)
+{
+    struct name *n, *tmp;
+    HASH_ITER (hh, *set, n, tmp) {
+        HASH_DEL(*set, n);
+        free(n->name);
+        free(n);
+    }
+}
+
+static void crossing_forget(struct cluster *c, const char *user)
+{
+    struct crossing *x;
+    HASH_FIND_STR(c->crossings, user, x);
+    if (!x)
+        return;
+    HASH_DEL(c->crossings, x);
+    free(x->user);
+    free(x);
+}
+
+static void crossings_forget_all(struct cluster *c)
+{
+    struct crossing *x, *tmp;
+    HASH_ITER (hh, c->crossings, x, tmp) {
+        HASH_DEL(c->crossings, x);
+        free(x->user);
+        free(x);
+    }
+}
+
+/* This node's last session of user ended at change seq: remember it while the replica
+ * counts a session of theirs elsewhere (see the top of the file). */
+static void crossing_note(struct cluster *c, const char *user, uint64_t seq)
+{
+    crossing_forget(c, user);
+    if (remote_count(c, user) == 0)
+        return;
+    struct crossing *x = calloc(1, sizeof(*x));
+    if (!x || !(x->user = strdup(user))) {
+        free(x);
+        log_error("cluster: %s's last session here ended with one elsewhere, out of memory: "
+                  "if that one ends at the same moment, nobody tells their friends",
+                  user);
+        return;
+    }
+    x->seq = seq;
+    HASH_ADD_KEYPTR(hh, c->crossings, x->user, strlen(x->user), x);
+}
+
+/* This node's change seq of user came back from Redis. */
+static void crossing_echo(struct cluster *c, const char *user, uint64_t seq)
+{
+    struct crossing *x;
+    HASH_FIND_STR(c->crossings, user, x);
+    if (x && x->seq == seq)
+        crossing_forget(c, user);
+}
+
+/* user is offline everywhere now, through another node's change. */
+static void went_offline(struct cluster *c, const char *user)
+{
+    struct crossing *x;
+    HASH_FIND_STR(c->crossings, user, x);
+    enum cluster_raise raise = x ? CLUSTER_RAISE_CROSSED : CLUSTER_RAISE_NONE;
+    crossing_forget(c, user);
+    if (c->presence)
+        c->presence(c->srv, user, 0, raise, c->presence_arg);
+}
+
 /* Tell the listener when user's presence in the cluster is not what it was. */
 static void presence_after(struct cluster *c, const char *user, int before)
 {
     int now = online(c, user);
-    if (now != before && c->presence)
-        c->presence(c->srv, user, now, 0, c->presence_arg);
+    if (now == before)
+        return;
+    if (!now)
+        went_offline(c, user);
+    else if (c->presence)
+        c->presence(c->srv, user, 1, CLUSTER_RAISE_NONE, c->presence_arg);
 }
 
 static void user_remove(struct remote_node *n, struct remote_user *u)
@@ -224,8 +371,8 @@ static void node_drop(struct cluster *c, struct remote_node *n)
     struct remote_user *u, *tmp;
     HASH_ITER (hh, n->users, u, tmp) {
         HASH_DEL(n->users, u);
-        if (u->count > 0 && c->presence && !online(c, u->name))
-            c->presence(c->srv, u->name, 0, 0, c->presence_arg);
+        if (u->count > 0 && !online(c, u->name))
+            went_offline(c, u->name);
         free(u->name);
         free(u);
     }
@@ -316,6 +463,14 @@ static void on_drop_script(redisReply *r, void *arg)
     if (r && r->type == REDIS_REPLY_ARRAY) {
         c->nodes_dropped++;
         log_info("cluster: node %s lost its lease: its users are offline", rd->node);
+        /* This node raises their logout below: not a second time as a crossing. */
+        for (size_t i = 0; i < r->elements; i++) {
+            const redisReply *u = r->element[i];
+            char *name = u->type == REDIS_REPLY_STRING ? strndup(u->str, u->len) : NULL;
+            if (name)
+                crossing_forget(c, name);
+            free(name);
+        }
         struct remote_node *n = node_find(c, rd->node, strlen(rd->node));
         if (n)
             node_drop(c, n);
@@ -327,7 +482,7 @@ static void on_drop_script(redisReply *r, void *arg)
                 continue;
             char *name = strndup(u->str, u->len);
             if (name && !online(c, name))
-                c->presence(c->srv, name, 0, 1, c->presence_arg);
+                c->presence(c->srv, name, 0, CLUSTER_RAISE_NODE_LOST, c->presence_arg);
             free(name);
         }
     } else if (r && r->type == REDIS_REPLY_ERROR) {
@@ -550,6 +705,45 @@ static void on_up(void *arg)
     register_node(c);
     /* Subscribed before reading: no change is missed between the two. */
     on_check(-1, 0, c);
+    struct timeval lease = {(time_t)(c->lease_ms / 1000), (suseconds_t)(c->lease_ms % 1000) * 1000};
+    if (c->outage)
+        event_add(c->outage_ev, &lease);
+}
+
+/* The link is lost: note who is online in this node's view, unless an earlier loss
+ * whose changes are not raised yet did (the others heard nothing since). */
+static void outage_begin(struct cluster *c)
+{
+    event_del(c->outage_ev);
+    if (c->outage)
+        return;
+    c->outage = 1;
+    for (struct user *u = c->srv->users; u; u = u->hh.next)
+        name_add(&c->before, u->name);
+    for (const struct remote_node *n = c->nodes; n; n = n->next) {
+        const struct remote_user *u, *tmp;
+        HASH_ITER (hh, n->users, u, tmp)
+            if (u->count > 0)
+                name_add(&c->before, u->name);
+    }
+}
+
+/* A lease after the link came back: raise what changed here meanwhile. */
+static void on_outage_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct cluster *c = arg;
+    struct name *n, *tmp;
+    HASH_ITER (hh, c->touched, n, tmp) {
+        int was = name_in(c->before, n->name), now = online(c, n->name);
+        /* Online elsewhere only: that node raises it (it changed there too) or it was. */
+        if (now != was && c->presence && (!now || users_find(c->srv, n->name)))
+            c->presence(c->srv, n->name, now, CLUSTER_RAISE_OUTAGE, c->presence_arg);
+    }
+    names_free(&c->touched);
+    names_free(&c->before);
+    c->outage = 0;
 }
 
 static void on_down(void *arg)
@@ -558,6 +752,9 @@ static void on_down(void *arg)
     c->renew_pending = 0;
     c->claim_pending = 0;
     c->registered = 0;
+    outage_begin(c);
+    /* Their changes may never come back: nobody is offline through them. */
+    crossings_forget_all(c);
     drop_all(c);
 }
 
@@ -571,8 +768,9 @@ static void on_all(struct cluster *c, const char *p, size_t len)
     const char *node = p + 2;
     const char *node_end = memchr(node, ' ', (size_t)(end - node));
     size_t node_len = (size_t)((node_end ? node_end : end) - node);
-    if (node_len == strlen(c->node) && memcmp(node, c->node, node_len) == 0)
-        return; /* this node's own */
+    int own = node_len == strlen(c->node) && memcmp(node, c->node, node_len) == 0;
+    if (own && kind != 'u')
+        return;
     if (kind == 'd') {
         struct remote_node *n = node_find(c, node, node_len);
         if (n)
@@ -594,6 +792,13 @@ static void on_all(struct cluster *c, const char *p, size_t len)
     if (sscanf(fields, "%llu %llu %n", &seq, &count, &user_at) != 2 || user_at == 0)
         return;
     const char *user = node_end + 1 + user_at;
+    if (own) {
+        char *name = user < end ? strndup(user, (size_t)(end - user)) : NULL;
+        if (name)
+            crossing_echo(c, name, seq);
+        free(name);
+        return;
+    }
     struct remote_node *n = user < end ? node_get(c, node, node_len) : NULL;
     if (n) {
         user_set(c, n, user, (size_t)(end - user), count, seq);
@@ -622,10 +827,24 @@ void cluster_local_sessions(struct server *srv, const char *user, size_t local)
         return;
     struct cluster_link_stats st;
     cluster_link_get_stats(c->link, &st);
-    if (!st.up || !c->registered)
+    if (!st.up || !c->registered) {
+        crossing_forget(c, user);
+        name_add(&c->touched, user);
         return; /* written whole when the link is back and the lease is this node's */
+    }
+    if (c->outage) { /* told as usual: what the others now know */
+        name_remove(&c->touched, user);
+        if (local > 0 || remote_count(c, user) > 0)
+            name_add(&c->before, user);
+        else
+            name_remove(&c->before, user);
+    }
     char seq[24], count[24];
     snprintf(seq, sizeof(seq), "%" PRIu64, ++c->seq);
+    if (local == 0)
+        crossing_note(c, user, c->seq);
+    else
+        crossing_forget(c, user);
     snprintf(count, sizeof(count), "%zu", local);
     if (local > 0) {
         const char *argv[] = {"HSET", c->users_key, user, count, "", seq};
@@ -800,7 +1019,10 @@ int cluster_start(struct server *srv, char *err, size_t errlen)
     c->link = cluster_link_new(srv->base, cfg, channels, 2, &handlers, err, errlen);
     c->renew_ev = event_new(srv->base, -1, EV_PERSIST, on_renew, c);
     c->check_ev = event_new(srv->base, -1, EV_PERSIST, on_check, c);
-    if (!c->link || !c->renew_ev || !c->check_ev) {
+    c->outage_ev = event_new(srv->base, -1, 0, on_outage_over, c);
+    /* Until the link is up, as while it is down: nobody else knows this node's users. */
+    c->outage = 1;
+    if (!c->link || !c->renew_ev || !c->check_ev || !c->outage_ev) {
         if (c->link)
             snprintf(err, errlen, "out of memory");
         srv->cluster = c;
@@ -830,7 +1052,12 @@ void cluster_stop(struct server *srv)
         event_free(c->renew_ev);
     if (c->check_ev)
         event_free(c->check_ev);
+    if (c->outage_ev)
+        event_free(c->outage_ev);
     c->presence = NULL;
     drop_all(c);
+    crossings_forget_all(c);
+    names_free(&c->touched);
+    names_free(&c->before);
     free(c);
 }

@@ -35,7 +35,7 @@
 
 struct route_stats {
     uint64_t announced, announce_failures, received, dropped, waited, live_published, live_received,
-        lost_users;
+        lost_users, crossed_logouts, outage_changes;
 };
 
 struct cluster_route {
@@ -293,16 +293,23 @@ static void on_receive(struct server *srv, const char *payload, size_t len, void
     json_decref(in);
 }
 
-/* A user's last session was on a node this node found dead: it raises what that node
- * would have raised at their logout, once in the cluster (cluster_presence.c: only the
- * node whose check dropped it). */
-static void on_presence(struct server *srv, const char *user, int online, int raise, void *arg)
+/* A user's presence changed and no session's event told the cluster: their last
+ * session was on a node this node found dead, their last sessions here and elsewhere
+ * ended at once, or it changed here while Redis was down. This node raises the change,
+ * once in the cluster (cluster_presence.c chooses the one node). */
+static void on_presence(struct server *srv, const char *user, int online, enum cluster_raise raise,
+                        void *arg)
 {
     struct cluster_route *r = arg;
-    if (online || !raise)
+    if (raise == CLUSTER_RAISE_NONE)
         return;
-    r->stats.lost_users++;
-    users_lost_elsewhere(srv, user);
+    if (raise == CLUSTER_RAISE_NODE_LOST)
+        r->stats.lost_users++;
+    else if (raise == CLUSTER_RAISE_CROSSED)
+        r->stats.crossed_logouts++;
+    else
+        r->stats.outage_changes++;
+    users_raise_presence(srv, user, online);
 }
 
 /* ---- life ----------------------------------------------------------------------- */
@@ -358,5 +365,13 @@ void cluster_route_render_metrics(const struct server *srv, struct evbuffer *out
                     s->live_received);
     metrics_counter(out, "chatd_cluster_users_lost_total",
                     "Users whose last session was on a node this node found dead.", s->lost_users);
+    metrics_counter(out, "chatd_cluster_crossed_logouts_total",
+                    "Users whose last sessions here and on another node ended at once, whose "
+                    "logout this node raised.",
+                    s->crossed_logouts);
+    metrics_counter(out, "chatd_cluster_outage_presence_total",
+                    "Users whose presence changed here while Redis was down, raised for the "
+                    "cluster once it was back.",
+                    s->outage_changes);
     cluster_order_render_metrics(srv, out);
 }

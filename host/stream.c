@@ -20,6 +20,7 @@
 #include "cluster.h"
 #include "cluster_order.h"
 #include "commands.h"
+#include "host_self.h"
 #include "json_emit.h"
 #include "log.h"
 #include "metrics.h"
@@ -511,15 +512,13 @@ void stream_session_end(struct server *srv, struct session *s)
 int stream_new(struct server *srv)
 {
     struct stream *st = calloc(1, sizeof(*st));
-    if (!st || !(st->self.name = strdup("chatd"))) {
+    if (!st || host_self_init(&st->self, srv) != 0) {
         free(st);
         return -1;
     }
     st->srv = srv;
     st->waiting_tail = &st->waiting;
     st->self.desc = &delivery_descriptor;
-    st->self.state = PLUGIN_RUNNING;
-    st->self.server = srv;
     srv->stream = st;
     if (ack_register(st) != 0) {
         stream_free(srv);
@@ -560,7 +559,7 @@ void stream_free(struct server *srv)
     }
     line_buffer_free(&st->line);
     json_decref(st->line_msg);
-    free(st->self.name);
+    host_self_free(&st->self);
     free(st);
     srv->stream = NULL;
 }

@@ -130,12 +130,12 @@ void users_unbind(struct server *srv, struct session *s)
     }
 }
 
-void users_lost_elsewhere(struct server *srv, const char *name)
+void users_raise_presence(struct server *srv, const char *name, int online)
 {
-    if (users_find(srv, name))
+    if (!online && users_find(srv, name))
         return;
-    emit(srv, CHATD_EVENT_LOGOUT, 0, name, 1);
-    hooks_presence_changed(srv, name, 0);
+    emit(srv, online ? CHATD_EVENT_LOGIN : CHATD_EVENT_LOGOUT, 0, name, 1);
+    hooks_presence_changed(srv, name, online);
 }
 
 size_t users_unbind_others(struct server *srv, const char *name, chatd_session_id keep)

@@ -20,10 +20,12 @@ size_t users_push_line(struct server *srv, const struct user *u, const char *lin
 /* Serialise msg once (borrowed; its "id" member removed first) and queue it to every
  * session of user `name`. Returns how many sessions took it (0: none, or not online). */
 size_t users_push(struct server *srv, const char *name, json_t *msg);
-/* [cluster]: `name`'s last session was on a node found dead (cluster_route.c): unless
- * they are online here, raise their logout: a LOGOUT event with session 0 and
- * first_or_last set, and presence.changed "offline". */
-void users_lost_elsewhere(struct server *srv, const char *name);
+/* [cluster]: this node raises `name`'s change of presence for the cluster, where no
+ * session's event told it (cluster_route.c: a node found dead, last sessions ending at
+ * once, a change made while Redis was down): a LOGIN (online) or LOGOUT event with
+ * session 0 and first_or_last set, and presence.changed. Not a logout while they are
+ * online here. */
+void users_raise_presence(struct server *srv, const char *name, int online);
 
 int users_subscribe(struct server *srv, struct chatd_plugin *p, enum chatd_event event,
                     chatd_event_fn fn, void *arg);

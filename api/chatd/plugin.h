@@ -392,9 +392,13 @@ enum chatd_event {
 /** Called on the loop thread. `user` is borrowed for the call. `first_or_last` is
  *  non-zero when this is the user's first session to log in (LOGIN) or the last to go
  *  (LOGOUT), which is when presence changes. With [cluster] events and first_or_last
- *  are this node's (user_session_count gives the cluster's), and a LOGOUT with session 0
- *  and first_or_last set says the user's last session in the cluster was on a node
- *  that died (raised on the one node that found it dead). */
+ *  are this node's (user_session_count gives the cluster's). An event with session 0
+ *  and first_or_last set is a change of the user's presence in the cluster that no
+ *  session's event told, raised on one node: a LOGOUT when their last session was on a
+ *  node that died (on the node that found it dead), ended at the same moment as their
+ *  last one on another node, each node seeing the other's still there (on one of the
+ *  two), or ended while Redis was down (on that node, a lease after Redis is back); a
+ *  LOGIN when their first session began while Redis was down (the same). */
 typedef void (*chatd_event_fn)(enum chatd_event event, chatd_session_id session, const char *user,
                                int first_or_last, void *arg);
 

@@ -7,9 +7,11 @@
  * cluster (user_session_count), tells the user's friends online anywhere they are
  * online. Their last LOGOUT here tells the same friends they are offline, from memory,
  * when no session of theirs is left elsewhere either, then reads the list for friends
- * added on another node meanwhile (which could not tell this one). A LOGOUT with no
- * session (their last one was on a node that died: the node that found it dead raises
- * it) reads the list first, since no entry is here. */
+ * added on another node meanwhile (which could not tell this one). An event with no
+ * session is a change the host raises for the cluster where no session's event told
+ * it (their last session was on a node that died, ended at the same moment as one on
+ * another node, or the change was made while Redis was down): a LOGOUT reads the list
+ * first, since no entry is here; a LOGIN tells from the entry's list when it has one. */
 #include "friends.h"
 
 #include <stdlib.h>
@@ -130,7 +132,8 @@ struct load_job {
     char user[CHAT_NAME_MAX + 1];
     uint64_t generation;
     struct chatd_rows *rows;
-    struct online_user told; /* tell_gone: the friends already told (a list moved here) */
+    const char *status;      /* tell_read: "online" or "offline" */
+    struct online_user told; /* tell_read: the friends already told (a list moved here) */
 };
 
 static int load_work(struct chatd_db *db, void *arg)
@@ -181,38 +184,41 @@ static int load(struct friends *f, struct online_user *u)
     return rc;
 }
 
-/* A user gone: their friends are read, then those not told yet are told, unless the
- * user came back meanwhile (their login announced them). */
-static void gone_done(struct chatd_request *req, void *arg, int status)
+/* A user's friends read: those not told yet are told the user's status, unless it
+ * changed again meanwhile (their login or logout told it). */
+static void read_done(struct chatd_request *req, void *arg, int status)
 {
     (void)req;
     struct load_job *j = arg;
     struct friends *f = j->f;
-    struct online_user gone = {0};
-    strcpy(gone.name, j->user);
+    struct online_user user = {0};
+    strcpy(user.name, j->user);
     for (size_t r = 0; status == 0 && j->rows && r < j->rows->n_rows; r++)
         if (!has_friend(&j->told, chat_cell(j->rows, r, 0)) &&
-            add_friend(&gone, chat_cell(j->rows, r, 0)) != 0)
+            add_friend(&user, chat_cell(j->rows, r, 0)) != 0)
             status = CHATD_ENOMEM;
+    int online = strcmp(j->status, "online") == 0;
     if (status != 0)
-        f->host->log(f->self, CHATD_LOG_ERROR, "cannot tell the friends of %s they are offline: %s",
-                     j->user, chatd_strerror(status));
-    else if (f->host->user_session_count(f->self, j->user) == 0)
-        tell_friends(f, &gone, "offline");
-    free(gone.friends);
+        f->host->log(f->self, CHATD_LOG_ERROR, "cannot tell the friends of %s they are %s: %s",
+                     j->user, j->status, chatd_strerror(status));
+    else if ((f->host->user_session_count(f->self, j->user) > 0) == online)
+        tell_friends(f, &user, j->status);
+    free(user.friends);
     free(j->told.friends);
     f->host->rows_free(j->rows);
     free(j);
 }
 
 /* Read user's friends and tell those not in told (may be NULL; its list is moved into
- * the job) that the user is offline. */
-static void tell_gone(struct friends *f, const char *user, struct online_user *told)
+ * the job) that the user is `status` ("online" or "offline"). */
+static void tell_read(struct friends *f, const char *user, const char *status,
+                      struct online_user *told)
 {
     struct load_job *j = strlen(user) <= CHAT_NAME_MAX ? calloc(1, sizeof(*j)) : NULL;
     if (!j)
         return;
     j->f = f;
+    j->status = status;
     strcpy(j->user, user);
     if (told) {
         j->told.friends = told->friends;
@@ -221,7 +227,7 @@ static void tell_gone(struct friends *f, const char *user, struct online_user *t
         told->n_friends = told->cap_friends = 0;
     }
     static const struct chatd_job job = {
-        .work = load_work, .done = gone_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
+        .work = load_work, .done = read_done, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
     if (f->host->job_submit(f->self, NULL, &job, j) != 0) {
         free(j->told.friends);
         free(j);
@@ -247,9 +253,11 @@ void friends_on_event(enum chatd_event event, chatd_session_id session, const ch
 {
     struct friends *f = arg;
     struct online_user *u = find(f, user);
-    if (event == CHATD_EVENT_LOGOUT && session == 0 && first_or_last && !u) {
-        if (f->presence)
-            tell_gone(f, user, NULL);
+    if (session == 0 && first_or_last) { /* raised by the host for the cluster */
+        if (f->presence && event == CHATD_EVENT_LOGIN && u && u->loaded)
+            tell_friends(f, u, "online");
+        else if (f->presence && (event == CHATD_EVENT_LOGIN || !u))
+            tell_read(f, user, event == CHATD_EVENT_LOGIN ? "online" : "offline", NULL);
         return;
     }
     if (event == CHATD_EVENT_LOGIN && first_or_last && !u && strlen(user) <= CHAT_NAME_MAX) {
@@ -275,7 +283,7 @@ void friends_on_event(enum chatd_event event, chatd_session_id session, const ch
          * (that node cannot tell this one): the stored list is read, and the rest told. */
         if (f->presence && u->loaded && f->host->user_session_count(f->self, user) == 0) {
             tell_friends(f, u, "offline");
-            tell_gone(f, user, u);
+            tell_read(f, user, "offline", u);
         }
         /* A login still waiting for the list has lost its session: it fails. */
         resume_waiting(f, u, CHATD_ECLOSED);
