@@ -8,6 +8,7 @@
 
 #include "fuzz_check.h"
 
+#include <netinet/in.h>
 #include <string.h>
 
 static enum proxy_header_status parse_copy(const uint8_t *data, size_t len, unsigned versions,
