@@ -97,13 +97,18 @@ static void note_refusal(struct server *srv, enum proxy_refusal why, const char 
     warn(srv, "refused %s on a PROXY listener: %s", peer, reason);
 }
 
+static void close_wait(struct proxy_wait *w)
+{
+    unlink_wait(w);
+    evutil_closesocket(w->fd);
+    free(w);
+}
+
 /* Close the connection before it became a session. */
 static void refuse(struct proxy_wait *w, enum proxy_refusal why, const char *reason)
 {
     note_refusal(w->srv, why, w->peer_text, reason);
-    unlink_wait(w);
-    evutil_closesocket(w->fd);
-    free(w);
+    close_wait(w);
 }
 
 /* The header is taken: the session begins, as from the client it names. */
@@ -161,6 +166,13 @@ static void on_header_bytes(evutil_socket_t fd, short what, void *arg)
     ssize_t n = recv(fd, w->buf + w->have, sizeof(w->buf) - w->have, MSG_PEEK);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         wait_more(w);
+        return;
+    }
+    if (n == 0 && w->have == 0) {
+        /* Closed without a byte, as a port probe does: counted, but no warning. */
+        log_debug("%s closed its connection to a PROXY listener without a byte", w->peer_text);
+        w->srv->proxy.refused[PROXY_REFUSED_TRUNCATED]++;
+        close_wait(w);
         return;
     }
     if (n <= 0) {
@@ -244,12 +256,8 @@ void proxy_accept(struct server *srv, const struct transport *transport, unsigne
 
 void proxy_accept_drop_all(struct server *srv)
 {
-    while (srv->proxy.list) {
-        struct proxy_wait *w = srv->proxy.list;
-        unlink_wait(w);
-        evutil_closesocket(w->fd);
-        free(w);
-    }
+    while (srv->proxy.list)
+        close_wait(srv->proxy.list);
 }
 
 void proxy_accept_render_metrics(const struct server *srv, struct evbuffer *out)

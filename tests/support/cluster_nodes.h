@@ -2,7 +2,8 @@
  * database on the test MariaDB ($CHATD_TEST_DB_SOCKET), one private redis-server
  * (redis_proc.h), and N nodes started from the sample config as scripts/run does, each
  * with [cluster] on (its name node<i>, the Redis socket, the lease given), an admin
- * listener, and a chat port of its own that it keeps when it is started again.
+ * listener, and chat ports of its own that it keeps when it is started again: one for
+ * clients, one for HAProxy (PROXY protocol v2).
  *
  * A node can be stopped (SIGTERM), killed (SIGKILL) and started again while the others
  * run; Redis can be stopped and started again under the same socket. For the test
@@ -24,6 +25,7 @@ struct cluster_node {
     struct chatd_proc proc; /* proc.pid is 0 while the node does not run */
     char name[32];          /* node<i> */
     int port;               /* the chat port, on 127.0.0.1 */
+    int proxy_port;         /* the chat port for HAProxy, which sends a PROXY v2 header */
     int admin_port;
 };
 
@@ -52,7 +54,8 @@ void cluster_redis_start(struct cluster_nodes *c);
 /* Wait until every running node's /healthz says "redis: up" (up) or "redis: down",
  * within a generous deadline; fails the test when one does not. */
 void cluster_wait_redis(const struct cluster_nodes *c, int up);
-/* The chat ports of the n nodes, for a proxy. */
+/* The chat ports of the n nodes for a proxy: those taking a PROXY v2 header
+ * (haproxy_proc.h sends one), from 127.0.0.1 only. */
 void cluster_ports(const struct cluster_nodes *c, int *ports);
 /* Stop every node that runs (each must exit 0), stop Redis, drop the database. */
 void cluster_nodes_stop(struct cluster_nodes *c);
