@@ -26,34 +26,24 @@ static const unsigned char v2_signature[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0
 static size_t v2_header(unsigned char *out, const char *address, unsigned port)
 {
     memcpy(out, v2_signature, 12);
-    unsigned char body[36] = {0};
-    size_t n = 0;
-    out[12] = 0x20; /* LOCAL */
+    out[12] = address ? 0x21 : 0x20; /* PROXY or LOCAL */
     out[13] = 0x00;
-    if (address && inet_pton(AF_INET, address, body) == 1) {
-        out[12] = 0x21;
-        out[13] = 0x11;
-        inet_pton(AF_INET, "127.0.0.1", body + 4);
-        body[8] = (unsigned char)(port >> 8);
-        body[9] = (unsigned char)port;
-        body[10] = 8000 >> 8;
-        body[11] = 8000 & 0xFF;
-        n = 12;
-    } else if (address) {
-        ck_assert_int_eq(inet_pton(AF_INET6, address, body), 1);
-        out[12] = 0x21;
-        out[13] = 0x21;
-        inet_pton(AF_INET6, "::1", body + 16);
-        body[32] = (unsigned char)(port >> 8);
-        body[33] = (unsigned char)port;
-        body[34] = 8000 >> 8;
-        body[35] = 8000 & 0xFF;
-        n = 36;
-    }
     out[14] = 0;
-    out[15] = (unsigned char)n;
-    memcpy(out + 16, body, n);
-    return 16 + n;
+    out[15] = 0;
+    if (!address)
+        return 16;
+    int six = strchr(address, ':') != NULL;
+    int af = six ? AF_INET6 : AF_INET;
+    size_t n = six ? 16 : 4; /* bytes of one address */
+    unsigned char *body = out + 16;
+    out[13] = six ? 0x21 : 0x11;
+    out[15] = (unsigned char)(2 * n + 4); /* two addresses, two ports */
+    ck_assert_int_eq(inet_pton(af, address, body), 1);
+    inet_pton(af, six ? "::1" : "127.0.0.1", body + n);
+    const unsigned char ports[4] = {(unsigned char)(port >> 8), (unsigned char)port, 8000 >> 8,
+                                    8000 & 0xFF};
+    memcpy(body + 2 * n, ports, 4);
+    return 16 + 2 * n + 4;
 }
 
 /* The v1 line for the same. */
