@@ -2,7 +2,9 @@
  * key table, reporting the first problem as file:line. */
 #include "config.h"
 
+#include "cidr.h"
 #include "log.h"
+#include "proxy_header.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,7 +28,9 @@ enum key_kind {
     KEY_TLS_VERSION,
     KEY_RATE,
     KEY_NODE_NAME,
-    KEY_REDIS
+    KEY_REDIS,
+    KEY_PROXY_PROTOCOL,
+    KEY_CIDR_LIST
 };
 
 struct host_key {
@@ -60,6 +64,8 @@ static const struct host_key host_keys[] = {
     {"server", "hook_timeout_ms", KEY_INT, FIELD(hook_timeout_ms), 10, 600000, "10000"},
     {"server", "cpu_workers", KEY_INT, FIELD(cpu_workers), 0, 256, "0"},
     {"server", "cpu_queue_max", KEY_INT, FIELD(cpu_queue_max), 1, 1000000, "64"},
+    {"server", "proxy_protocol", KEY_PROXY_PROTOCOL, FIELD(proxy_protocol), 0, 0, "off"},
+    {"server", "proxy_from", KEY_CIDR_LIST, 0, 0, 0, "127.0.0.1/32, ::1/128"},
     {"log", "level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, "info"},
     {"log", "syslog", KEY_BOOL, FIELD(log_syslog), 0, 0, "no"},
     {"log", "syslog_ident", KEY_STRING, FIELD(log_ident), 1, 64, "chatd"},
@@ -238,8 +244,9 @@ int config_parse_redis(const char *text, struct config_redis *out, char *err, si
         return -1;
     int rc = -1;
     unsigned char addr[16];
-    if (where.tls)
-        snprintf(err, errlen, "'%s': no TLS to Redis (use unix:/path or address:port)", text);
+    if (where.tls || where.direct)
+        snprintf(err, errlen,
+                 "'%s': no words after a Redis address (use unix:/path or address:port)", text);
     else if (strcmp(where.host, "localhost") != 0 && inet_pton(AF_INET, where.host, addr) != 1 &&
              inet_pton(AF_INET6, where.host, addr) != 1)
         snprintf(err, errlen,
@@ -327,32 +334,45 @@ int config_parse_rate(const char *text, struct config_rate *out, char *err, size
     return -1;
 }
 
-/* "host:port tls": the address, then the word that marks a TLS listener. */
-static int split_tls_word(const char *text, char *address, size_t cap, int *tls, char *err,
-                          size_t errlen)
+/* "host:port tls direct": the address, then the words that mark a TLS listener and one
+ * whose clients come without a PROXY header, in any order. */
+static int split_listen_words(const char *text, char *address, size_t cap,
+                              struct config_listen *out, char *err, size_t errlen)
 {
     size_t n = strcspn(text, " \t");
-    const char *word = text + n + strspn(text + n, " \t");
-    *tls = *word != '\0';
-    if (*tls && strcmp(word, "tls") != 0) {
-        snprintf(err, errlen, "'%s' after the address: the only word allowed there is tls", word);
-        return -1;
-    }
     if (n >= cap) {
         snprintf(err, errlen, "'%s' is too long for an address", text);
         return -1;
     }
     memcpy(address, text, n);
     address[n] = '\0';
-    return 0;
+    const char *word = text + n;
+    for (;;) {
+        word += strspn(word, " \t");
+        size_t len = strcspn(word, " \t");
+        if (len == 0)
+            return 0;
+        int *flag = len == 3 && strncmp(word, "tls", 3) == 0      ? &out->tls
+                    : len == 6 && strncmp(word, "direct", 6) == 0 ? &out->direct
+                                                                  : NULL;
+        if (!flag || *flag) {
+            snprintf(err, errlen,
+                     "'%.*s' after the address: the words allowed there are tls and "
+                     "direct, once each",
+                     (int)len, word);
+            return -1;
+        }
+        *flag = 1;
+        word += len;
+    }
 }
 
 int config_parse_listen(const char *whole, struct config_listen *out, char *err, size_t errlen)
 {
     const char *colon;
     char host[256], text[320];
-    int tls;
-    if (split_tls_word(whole, text, sizeof(text), &tls, err, errlen) < 0)
+    struct config_listen words = {0};
+    if (split_listen_words(whole, text, sizeof(text), &words, err, errlen) < 0)
         return -1;
     if (text[0] == '[') {
         const char *close = strchr(text, ']');
@@ -388,7 +408,8 @@ int config_parse_listen(const char *whole, struct config_listen *out, char *err,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    out->tls = tls;
+    out->tls = words.tls;
+    out->direct = words.direct;
     return 0;
 bad:
     snprintf(err, errlen, "'%s' is not address:port (use [addr]:port for IPv6)", text);
@@ -507,6 +528,53 @@ out:
     free(copy);
 }
 
+/* "off", "v1", "v2" or "any" as PROXY_V1 | PROXY_V2 bits; -1 for anything else. */
+static int64_t parse_proxy_protocol(const char *text)
+{
+    static const struct {
+        const char *word;
+        int64_t versions;
+    } words[] = {{"off", 0}, {"v1", PROXY_V1}, {"v2", PROXY_V2}, {"any", PROXY_V1 | PROXY_V2}};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcmp(text, words[i].word) == 0)
+            return words[i].versions;
+    return -1;
+}
+
+/* Split "a/n, b c/m" into address prefixes, which replace cfg's proxy_from. */
+static void parse_proxy_from(struct parse_state *st, const char *value)
+{
+    struct config *cfg = st->cfg;
+    char *copy = xstrdup(cfg, value), *save = NULL;
+    struct cidr *list = NULL;
+    size_t n = 0;
+    int failed = !copy;
+    for (char *tok = copy ? strtok_r(copy, ", \t", &save) : NULL; tok && !failed;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        struct cidr one;
+        if (cidr_parse(tok, &one) < 0) {
+            set_error(st, "[server] proxy_from: '%s' is not an address or address/bits", tok);
+            failed = 1;
+        } else if (xgrow(cfg, &list, (n + 1) * sizeof(*list)) < 0) {
+            failed = 1;
+        } else {
+            list[n++] = one;
+        }
+    }
+    if (!failed && n == 0) {
+        set_error(st, "[server] proxy_from: no address (the default is 127.0.0.1/32, ::1/128)");
+        failed = 1;
+    }
+    free(copy);
+    if (failed) {
+        free(list);
+        return;
+    }
+    free(cfg->proxy_from);
+    cfg->proxy_from = list;
+    cfg->n_proxy_from = n;
+}
+
 /* Store one host key's value; reports a bad value through set_error. */
 static void apply_host_key(struct parse_state *st, const struct host_key *k, const char *value)
 {
@@ -576,6 +644,17 @@ static void apply_host_key(struct parse_state *st, const struct host_key *k, con
         if (config_parse_rate(value, (struct config_rate *)(void *)(base + k->offset), reason,
                               sizeof(reason)) < 0)
             goto bad;
+        return;
+    case KEY_PROXY_PROTOCOL:
+        number = parse_proxy_protocol(value);
+        if (number < 0) {
+            snprintf(reason, sizeof(reason), "'%s' is not one of off, v1, v2, any", value);
+            goto bad;
+        }
+        *(int64_t *)(void *)(base + k->offset) = number;
+        return;
+    case KEY_CIDR_LIST:
+        parse_proxy_from(st, value);
         return;
     case KEY_NODE_NAME:
     case KEY_REDIS: {
@@ -941,6 +1020,7 @@ void config_free(struct config *cfg)
                            &cfg->db.tls_ca,   &cfg->db.tls_cert,      &cfg->db.tls_key};
     for (size_t i = 0; i < sizeof(db_strings) / sizeof(db_strings[0]); i++)
         free(*db_strings[i]);
+    free(cfg->proxy_from);
     free(cfg->cluster.node);
     free(cfg->cluster.redis);
     free(cfg->cluster.redis_password_file);

@@ -8,10 +8,13 @@
 
 #define CONFIG_ERROR_MAX 512
 
+struct cidr;
+
 struct config_listen {
     char *host; /* numeric address or name, without brackets */
     char *port;
-    int tls; /* marked `tls`: sessions on it speak TLS (transport_tls.c) */
+    int tls;    /* marked `tls`: sessions on it speak TLS (transport_tls.c) */
+    int direct; /* marked `direct`: clients come without a PROXY header (proxy_accept.h) */
     int line;
 };
 
@@ -52,6 +55,11 @@ struct config {
     int64_t hook_timeout_ms; /* a deferring hook is skipped after this long */
     int64_t cpu_workers;     /* threads for jobs without CHATD_JOB_DB; 0: one per core */
     int64_t cpu_queue_max;   /* such jobs that may wait; one more is answered busy */
+    /* The PROXY header versions the listeners not marked direct take first (PROXY_V1,
+     * PROXY_V2 of proxy_header.h); 0: off. Only from the proxy_from addresses. */
+    int64_t proxy_protocol;
+    struct cidr *proxy_from;
+    size_t n_proxy_from;
 
     /* [log] */
     int64_t log_level; /* enum chatd_log_level */
@@ -179,8 +187,8 @@ int config_override(struct config *cfg, const char *assignment, char *err, size_
  * and again after command-line overrides. (A [plugin.<name>] section of a plugin that is
  * not enabled must name a plugin of the folder: config_build checks that last.) */
 int config_check_plugins(const struct config *cfg, char *err, size_t errlen);
-/* Parse "host:port" or "[v6]:port", optionally followed by the word "tls", into a
- * config_listen (without line). */
+/* Parse "host:port" or "[v6]:port", optionally followed by the words "tls" and
+ * "direct", into a config_listen (without line). */
 int config_parse_listen(const char *text, struct config_listen *out, char *err, size_t errlen);
 
 /* Where Redis is: [cluster] redis parsed. */

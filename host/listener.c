@@ -2,6 +2,8 @@
 #include "listener.h"
 
 #include "log.h"
+#include "proxy_accept.h"
+#include "proxy_header.h"
 #include "server.h"
 #include "session.h"
 #include "transport.h"
@@ -15,18 +17,15 @@
 /* How long accepting pauses after accept() fails for lack of descriptors. */
 #define ACCEPT_PAUSE_MS 250
 
-static void on_accept(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr,
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *addr,
                       int socklen, void *arg)
 {
-    (void)listener;
-    session_accept(arg, &transport_tcp, fd, addr, socklen);
-}
-
-static void on_accept_tls(struct evconnlistener *listener, evutil_socket_t fd,
-                          struct sockaddr *addr, int socklen, void *arg)
-{
-    (void)listener;
-    session_accept(arg, &transport_tls, fd, addr, socklen);
+    (void)lev;
+    struct listener *l = arg;
+    if (l->proxy_versions)
+        proxy_accept(l->srv, l->transport, l->proxy_versions, fd, addr);
+    else
+        session_accept(l->srv, l->transport, fd, addr, socklen);
 }
 
 static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
@@ -35,20 +34,20 @@ static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct server *srv = arg;
     for (size_t i = 0; i < srv->n_listeners; i++)
-        evconnlistener_enable(srv->listeners[i]);
+        evconnlistener_enable(srv->listeners[i]->lev);
 }
 
 /* Typically EMFILE: the pending connection stays in the backlog, and the listener would
  * fire again at once, spinning a core. Pause accepting for a moment instead; sessions
  * that close meanwhile free descriptors. */
-static void on_accept_error(struct evconnlistener *listener, void *arg)
+static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
-    (void)listener;
-    struct server *srv = arg;
+    (void)lev;
+    struct server *srv = ((struct listener *)arg)->srv;
     log_error("accept failed: %s; pausing new connections for %d ms (raise ulimit -n?)",
               evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()), ACCEPT_PAUSE_MS);
     for (size_t i = 0; i < srv->n_listeners; i++)
-        evconnlistener_disable(srv->listeners[i]);
+        evconnlistener_disable(srv->listeners[i]->lev);
     if (!srv->accept_pause)
         srv->accept_pause = evtimer_new(srv->base, on_accept_resume, srv);
     struct timeval pause = {0, ACCEPT_PAUSE_MS * 1000};
@@ -72,37 +71,48 @@ static int open_one(struct server *srv, const struct config_listen *l, char *err
         unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
         if (ai->ai_family == AF_INET6)
             flags |= LEV_OPT_BIND_IPV6ONLY;
-        struct evconnlistener *lev =
-            evconnlistener_new_bind(srv->base, l->tls ? on_accept_tls : on_accept, srv, flags, 1024,
-                                    ai->ai_addr, (int)ai->ai_addrlen);
-        if (!lev) {
+        struct listener *one = calloc(1, sizeof(*one));
+        struct listener **grown =
+            one ? realloc(srv->listeners, (srv->n_listeners + 1) * sizeof(*grown)) : NULL;
+        if (grown)
+            srv->listeners = grown;
+        if (!grown) {
+            free(one);
+            snprintf(err, errlen, "out of memory");
+            break;
+        }
+        *one = (struct listener){
+            .srv = srv,
+            .transport = l->tls ? &transport_tls : &transport_tcp,
+            .proxy_versions = l->direct ? 0 : (unsigned)srv->cfg->proxy_protocol,
+        };
+        one->lev = evconnlistener_new_bind(srv->base, on_accept, one, flags, 1024, ai->ai_addr,
+                                           (int)ai->ai_addrlen);
+        if (!one->lev) {
+            free(one);
             snprintf(err, errlen, "cannot listen on %s%s%s:%s: %s",
                      ai->ai_family == AF_INET6 ? "[" : "", l->host,
                      ai->ai_family == AF_INET6 ? "]" : "", l->port,
                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
             continue;
         }
-        evconnlistener_set_error_cb(lev, on_accept_error);
-        struct evconnlistener **grown =
-            realloc(srv->listeners, (srv->n_listeners + 1) * sizeof(*grown));
-        if (!grown) {
-            evconnlistener_free(lev);
-            snprintf(err, errlen, "out of memory");
-            break;
-        }
-        srv->listeners = grown;
-        srv->listeners[srv->n_listeners++] = lev;
+        evconnlistener_set_error_cb(one->lev, on_accept_error);
+        srv->listeners[srv->n_listeners++] = one;
         struct sockaddr_storage bound;
         socklen_t len = sizeof(bound);
-        getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)&bound, &len);
+        getsockname(evconnlistener_get_fd(one->lev), (struct sockaddr *)&bound, &len);
         char host[64], port[16];
         getnameinfo((struct sockaddr *)&bound, len, host, sizeof(host), port, sizeof(port),
                     NI_NUMERICHOST | NI_NUMERICSERV);
         const char *tls = l->tls ? " (TLS)" : "";
+        const char *proxy = one->proxy_versions == (PROXY_V1 | PROXY_V2) ? " (PROXY v1 or v2)"
+                            : one->proxy_versions == PROXY_V1            ? " (PROXY v1)"
+                            : one->proxy_versions == PROXY_V2            ? " (PROXY v2)"
+                                                                         : "";
         if (bound.ss_family == AF_INET6)
-            log_info("listening on [%s]:%s%s", host, port, tls);
+            log_info("listening on [%s]:%s%s%s", host, port, tls, proxy);
         else
-            log_info("listening on %s:%s%s", host, port, tls);
+            log_info("listening on %s:%s%s%s", host, port, tls, proxy);
         ok = 0;
     }
     freeaddrinfo(res);
@@ -129,8 +139,11 @@ void listeners_close(struct server *srv)
 {
     if (srv->accept_pause)
         evtimer_del(srv->accept_pause);
-    for (size_t i = 0; i < srv->n_listeners; i++)
-        evconnlistener_free(srv->listeners[i]);
+    proxy_accept_drop_all(srv);
+    for (size_t i = 0; i < srv->n_listeners; i++) {
+        evconnlistener_free(srv->listeners[i]->lev);
+        free(srv->listeners[i]);
+    }
     free(srv->listeners);
     srv->listeners = NULL;
     srv->n_listeners = 0;

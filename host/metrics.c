@@ -7,6 +7,7 @@
 #include "config.h"
 #include "stream_sessions.h"
 #include "post.h"
+#include "proxy_accept.h"
 
 #include "server.h"
 #include "workers.h"
@@ -337,6 +338,7 @@ void metrics_render(struct server *srv, struct evbuffer *out)
                         (unsigned long long)cumulative, m->latency_sum,
                         (unsigned long long)m->latency_count);
 
+    proxy_accept_render_metrics(srv, out);
     plugin_gauges(out, m);
     hook_counts(out, m);
     stream_render_metrics(srv, out);

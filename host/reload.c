@@ -5,6 +5,7 @@
  * Everything here runs on the loop thread, except migrate_work. */
 #include "reload.h"
 
+#include "cidr.h"
 #include "commands.h"
 #include "descriptors.h"
 #include "log.h"
@@ -314,9 +315,17 @@ static int listeners_differ(const struct config *a, const struct config *b)
     for (size_t i = 0; i < a->n_listeners; i++)
         if (str_differs(a->listeners[i].host, b->listeners[i].host) ||
             str_differs(a->listeners[i].port, b->listeners[i].port) ||
-            a->listeners[i].tls != b->listeners[i].tls)
+            a->listeners[i].tls != b->listeners[i].tls ||
+            a->listeners[i].direct != b->listeners[i].direct)
             return 1;
     return 0;
+}
+
+/* The PROXY protocol is part of how the listeners take connections. */
+static int proxy_differs(const struct config *a, const struct config *b)
+{
+    return a->proxy_protocol != b->proxy_protocol || a->n_proxy_from != b->n_proxy_from ||
+           memcmp(a->proxy_from, b->proxy_from, a->n_proxy_from * sizeof(*a->proxy_from)) != 0;
 }
 
 static int database_differs(const struct config_database *a, const struct config_database *b)
@@ -386,10 +395,12 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         cur->limits = next->limits;
     }
     log_configure((enum chatd_log_level)cur->log_level, (int)cur->log_syslog, cur->log_ident);
-    const char *restart[7];
+    const char *restart[8];
     size_t n_restart = 0;
     if (listeners_differ(cur, next))
         restart[n_restart++] = "[server] listen";
+    if (proxy_differs(cur, next))
+        restart[n_restart++] = "[server] proxy_protocol/proxy_from";
     if (cur->log_syslog != next->log_syslog || str_differs(cur->log_ident, next->log_ident))
         restart[n_restart++] = "[log] syslog/ident";
     if (cur->admin_enable != next->admin_enable ||

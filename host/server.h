@@ -10,6 +10,7 @@
 #include "framer.h"
 #include "line_buffer.h"
 #include "metrics.h"
+#include "proxy_accept.h"
 #include "ratelimit.h"
 
 #include <chatd/plugin.h>
@@ -19,7 +20,7 @@
 struct bufferevent;
 struct evhttp;
 struct result_count;
-struct evconnlistener;
+struct listener;
 struct user;
 struct hook_entry;
 struct hook_run;
@@ -108,7 +109,7 @@ struct user {
 struct server {
     struct event_base *base;
     struct config *cfg;
-    struct evconnlistener **listeners;
+    struct listener **listeners;
     /* The TLS listeners' context (tls_context.h), replaced at a reload; each TLS
      * session holds a reference to the one it was accepted with. NULL: no TLS. */
     struct ssl_ctx_st *tls_ctx;
@@ -122,6 +123,7 @@ struct server {
     size_t n_listeners;
     struct event *sigterm, *sigint, *sighup, *shutdown_timer, *reaper;
     struct event *accept_pause; /* re-enables accepting after running out of descriptors */
+    struct proxy_waits proxy;   /* connections waiting for their PROXY header */
     struct event *stop_check;   /* stopping: waits for the last jobs */
 
     struct event *flush;        /* end-of-turn write of queued output (output.c) */

@@ -70,7 +70,7 @@ struct session *session_find(struct server *srv, chatd_session_id id)
     return s && !s->dead ? s : NULL;
 }
 
-static void describe_peer(const struct sockaddr *addr, char *out, size_t len)
+void session_describe_peer(const struct sockaddr *addr, char *out, size_t len)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
@@ -507,18 +507,24 @@ static void refuse(evutil_socket_t fd, const char *line)
     evutil_closesocket(fd);
 }
 
+int session_refuse_if_full(struct server *srv, evutil_socket_t fd, const char *peer)
+{
+    if (!srv->stopping && srv->n_sessions + srv->proxy.n < (size_t)srv->cfg->max_connections)
+        return 0;
+    srv->metrics.connections_refused++;
+    refuse(fd, "{\"cmd\":\"error\",\"result\":\"busy\",\"reason\":\"too many connections\"}\n");
+    log_warn("refused %s: max_connections reached", peer);
+    return 1;
+}
+
 void session_accept(struct server *srv, const struct transport *transport, evutil_socket_t fd,
                     const struct sockaddr *addr, int socklen)
 {
     (void)socklen;
     char peer[64];
-    describe_peer(addr, peer, sizeof(peer));
-    if (srv->stopping || srv->n_sessions >= (size_t)srv->cfg->max_connections) {
-        srv->metrics.connections_refused++;
-        refuse(fd, "{\"cmd\":\"error\",\"result\":\"busy\",\"reason\":\"too many connections\"}\n");
-        log_warn("refused %s: max_connections reached", peer);
+    session_describe_peer(addr, peer, sizeof(peer));
+    if (session_refuse_if_full(srv, fd, peer))
         return;
-    }
     struct rate_key source;
     rate_key_address(&source, addr);
     const char *over = NULL;

@@ -4,7 +4,10 @@
 #
 # Ports, from scripts/run's --port N: HAProxy on N (plain TCP) and N+1 (TLS, passed
 # through to the nodes untouched); node k, named nk, on N+10k (plain), N+10k+1 (TLS) and
-# N+10k+2 (admin, when the config enables [admin]).
+# N+10k+2 (admin, when the config enables [admin]). HAProxy starts each connection to a
+# node with a PROXY v2 header, so the node sees (and limits, and logs) the client's
+# address rather than HAProxy's; the nodes take that header on their chat ports, only
+# from 127.0.0.1 ([server] proxy_protocol = v2, proxy_from = 127.0.0.1).
 
 # Whether FILE's [admin] section says enable with a word config.c reads as true.
 admin_enabled() {
@@ -66,18 +69,22 @@ EOF
     for k in $(seq "$nodes"); do
         base=$((port + 10 * k))
         if [ -n "$with_admin" ]; then
+            # The admin listener takes no PROXY header (a check on another port gets
+            # none unless asked for).
             check="check port $((base + 2)) inter 2s"
         else
-            # Each check is a connection from 127.0.0.1, counted by the node's
-            # [limits] connections_per_address like a client's: 6 a minute.
-            check="check inter 10s"
+            # Each check is a connection with a PROXY LOCAL header, which the node
+            # counts as 127.0.0.1's in its [limits] connections_per_address like a
+            # client's: 6 a minute.
+            check="check check-send-proxy inter 10s"
         fi
         # The first connection a node fails takes it out until its checks pass again.
-        echo "    server n$k 127.0.0.1:$base $check fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down"
+        echo "    server n$k 127.0.0.1:$base send-proxy-v2 $check fall 2 rise 2 observe layer4 error-limit 1 on-error mark-down"
     done
-    printf '\n# The TLS listeners: the same nodes, up or down as in the backend above.\nbackend nodes_tls\n'
+    printf '\n# The TLS listeners: the same nodes, up or down as in the backend above; the PROXY\n'
+    printf '# header comes before the TLS handshake, which HAProxy passes through.\nbackend nodes_tls\n'
     for k in $(seq "$nodes"); do
-        echo "    server n$k 127.0.0.1:$((port + 10 * k + 1)) track nodes/n$k"
+        echo "    server n$k 127.0.0.1:$((port + 10 * k + 1)) send-proxy-v2 track nodes/n$k"
     done
 }
 
@@ -135,6 +142,7 @@ start_node() { # K
     local k=$1 base=$((port + 10 * $1))
     start_logged "n$k" "$build_dir/chatd" -l "127.0.0.1:$base,127.0.0.1:$((base + 1)) tls" \
         "${chatd_args[@]}" --set "admin.listen=127.0.0.1:$((base + 2))" \
+        --set server.proxy_protocol=v2 --set server.proxy_from=127.0.0.1 \
         --set cluster.enable=yes --set "cluster.node=n$k" \
         --set "cluster.redis=unix:$var/redis/redis.sock" \
         --set "cluster.redis_password_file=$var/redis/password"

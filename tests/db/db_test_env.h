@@ -29,6 +29,10 @@ int db_test_start_sample_on(struct chatd_proc *srv, const struct config_database
  * cluster started again where its clients and its proxy knew it. */
 int db_test_start_sample_at(struct chatd_proc *srv, const struct config_database *cfg,
                             const char *const *more_sets, int port);
+/* db_test_start_sample_at with a listener for clients behind a proxy on proxy_port too
+ * (chatd_proc_options' proxy_port: `port` is then marked direct). */
+int db_test_start_sample_proxied(struct chatd_proc *srv, const struct config_database *cfg,
+                                 const char *const *more_sets, int port, int proxy_port);
 /* Stop or start the test server (scripts/mariadb with CHATD_TEST_DB_DIR). */
 void db_test_server(const char *action);
 

@@ -336,10 +336,11 @@ START_TEST(changed_options_reach_the_plugin)
     /* Live settings are applied, the others are reported as needing a restart. */
     write_plugins_conf("ping, versioned",
                        "[plugin.versioned]\ngreeting = bonjour\n[server]\nmax_connections = 77\n"
-                       "[database]\nworkers = 3\n");
+                       "proxy_protocol = v2\n[database]\nworkers = 3\n");
     sighup();
     ck_assert(log_has("[server] max_connections: "));
     ck_assert(log_has("[database] changed: it needs a restart"));
+    ck_assert(log_has("[server] proxy_protocol/proxy_from changed: it needs a restart"));
     assert_ping(c);
     test_client_close(c);
     stop();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_run_nodes.sh BUILD_DIR - `scripts/run --nodes 3` with the chatd of BUILD_DIR, in a
 # temporary var folder: users register, log in and ping through HAProxy's port, landing
-# on every node (each node's /metrics counts its pings); `chat` logs in through the TLS
+# on every node (each node's /metrics counts its pings), and each node sees the client's
+# own address (HAProxy's PROXY v2 header); `chat` logs in through the TLS
 # port; Redis is reached through its socket only, with its password, and has no TCP
 # port; SIGTERM stops every process the script started; --nodes 0 and --nodes x are
 # refused. Messages between users of different nodes are not tried: routing them is
@@ -143,6 +144,21 @@ for i in $(seq "$sessions"); do
     session "user$i" || failed=1
 done
 ok "$sessions users registered, logged in and pinged through 127.0.0.1:$port"
+
+# The nodes see a client's own address, which HAProxy's PROXY v2 header tells them, and
+# not HAProxy's: a failed login from 127.0.0.2 is logged with that address.
+printf '{"cmd":"login","user":"user1","passwd":"not-the-password"}' |
+    timeout 10 nc -q 2 -s 127.0.0.2 127.0.0.1 "$port" >"$tmp/wrong-login.out" 2>&1
+logged=
+for _ in $(seq 100); do
+    if grep -qE "^n[0-9]+\| .*failed login for 'user1' from 127\.0\.0\.2:[0-9]+" "$tmp/run.log"; then
+        logged=1
+        break
+    fi
+    sleep 0.1
+done
+check "a node logs the failed login from 127.0.0.2, the client's address through HAProxy" \
+    test -n "$logged"
 
 # Where they landed: each node's ping count, from its admin listener.
 pings() { # PORT: the node's count of ping replies

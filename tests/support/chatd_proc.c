@@ -342,6 +342,20 @@ static enum start_outcome await_ready(struct chatd_proc *p, int *status)
     return START_TIMEOUT;
 }
 
+/* -1: a free port on host; otherwise `want` (0: none). */
+static int pick_port(const char *host, int want)
+{
+    return want < 0 ? test_free_port(host) : want;
+}
+
+/* Append ",host:port words" (the first without the comma) to a -l list. */
+static void add_listen(char *list, size_t cap, const char *host, int port, const char *words)
+{
+    size_t n = strlen(list);
+    snprintf(list + n, cap - n, strchr(host, ':') ? "%s[%s]:%d%s%s" : "%s%s:%d%s%s", n ? "," : "",
+             host, port, words[0] ? " " : "", words);
+}
+
 int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts)
 {
     memset(p, 0, sizeof(*p));
@@ -367,14 +381,18 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
             fprintf(stderr, "chatd_proc: no free port on %s: %s\n", p->host, strerror(errno));
             return -1;
         }
-        char listen[256], tls_listen[128] = "";
-        snprintf(listen, sizeof(listen), strchr(p->host, ':') ? "[%s]:%d" : "%s:%d", p->host,
-                 p->port);
         p->tls_port = opts && opts->tls ? test_free_port(p->host) : 0;
+        p->proxy_port = pick_port(p->host, opts ? opts->proxy_port : 0);
+        p->proxy_tls_port = pick_port(p->host, opts ? opts->proxy_tls_port : 0);
+        int direct = p->proxy_port > 0 || p->proxy_tls_port > 0;
+        char listen[512] = "";
+        add_listen(listen, sizeof(listen), p->host, p->port, direct ? "direct" : "");
         if (p->tls_port > 0)
-            snprintf(tls_listen, sizeof(tls_listen),
-                     strchr(p->host, ':') ? ",[%s]:%d tls" : ",%s:%d tls", p->host, p->tls_port);
-        strncat(listen, tls_listen, sizeof(listen) - strlen(listen) - 1);
+            add_listen(listen, sizeof(listen), p->host, p->tls_port, direct ? "tls direct" : "tls");
+        if (p->proxy_port > 0)
+            add_listen(listen, sizeof(listen), p->host, p->proxy_port, "");
+        if (p->proxy_tls_port > 0)
+            add_listen(listen, sizeof(listen), p->host, p->proxy_tls_port, "tls");
         const char *argv[80] = {
             CHATD_BINARY, "-c", p->config, "-l", listen, "-p", p->plugin_dir,
         };

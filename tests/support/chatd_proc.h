@@ -63,13 +63,20 @@ struct chatd_proc_options {
     int real_limits;
     /* Listen on this port (to start chatd again where clients left it); 0: a free one. */
     int port;
+    /* Also listen for clients behind a proxy, which send a PROXY header first ([server]
+     * proxy_protocol, given in server_conf or sets): plain on proxy_port, TLS on
+     * proxy_tls_port (-1: a free port, 0: none). The ports above are then marked
+     * `direct`, so that the readiness probe and plain clients need no header. */
+    int proxy_port, proxy_tls_port;
 };
 
 /* A chatd child process and the files it uses. */
 struct chatd_proc {
     pid_t pid; /* 0 when not running */
     int port;
-    int tls_port; /* the TLS listener's, or 0 */
+    int tls_port;       /* the TLS listener's, or 0 */
+    int proxy_port;     /* the plain listener for clients behind a proxy, or 0 */
+    int proxy_tls_port; /* the TLS one, or 0 */
     char host[64];
     char dir[PATH_MAX];         /* temporary directory holding the files below */
     char config[PATH_MAX + 32]; /* the config file */

@@ -72,7 +72,9 @@ int test_free_port(const char *host)
     return port;
 }
 
-static struct test_client *client_open(const char *host, int port, int rcvbuf, int verbose)
+/* source: the local address to connect from, or NULL for the system's choice. */
+static struct test_client *client_open(const char *host, int port, int rcvbuf, int verbose,
+                                       const char *source)
 {
     struct sockaddr_storage ss;
     socklen_t len = make_addr(host, port, &ss);
@@ -90,6 +92,12 @@ static struct test_client *client_open(const char *host, int port, int rcvbuf, i
     }
     if (rcvbuf > 0 && setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0) {
         fprintf(stderr, "test_client: SO_RCVBUF: %s\n", strerror(errno));
+        goto fail;
+    }
+    struct sockaddr_storage from;
+    socklen_t from_len = source ? make_addr(source, 0, &from) : 0;
+    if (source && (from_len == 0 || bind(c->fd, (struct sockaddr *)&from, from_len) < 0)) {
+        fprintf(stderr, "test_client: cannot connect from %s: %s\n", source, strerror(errno));
         goto fail;
     }
     /* Each send goes out at once, so a request split into single bytes arrives that way. */
@@ -123,12 +131,17 @@ fail:
 
 struct test_client *test_client_connect(const char *host, int port, int rcvbuf)
 {
-    return client_open(host, port, rcvbuf, 1);
+    return client_open(host, port, rcvbuf, 1, NULL);
+}
+
+struct test_client *test_client_connect_from(const char *host, int port, const char *source)
+{
+    return client_open(host, port, 0, 1, source);
 }
 
 struct test_client *test_client_try_connect(const char *host, int port)
 {
-    return client_open(host, port, 0, 0);
+    return client_open(host, port, 0, 0, NULL);
 }
 
 /* Wait until the socket is ready for what OpenSSL asked for (its last result `rc`).
@@ -144,12 +157,8 @@ static int tls_wait(struct test_client *c, int rc, long long deadline)
     return poll(&pfd, 1, (int)left) < 0 && errno != EINTR ? -1 : 0;
 }
 
-struct test_client *test_client_connect_tls(const char *host, int port,
-                                            const struct test_tls_options *tls, int quiet)
+int test_client_start_tls(struct test_client *c, const struct test_tls_options *tls, int quiet)
 {
-    struct test_client *c = client_open(host, port, 0, !quiet);
-    if (!c)
-        return NULL;
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
     if (!ctx)
         goto fail;
@@ -177,7 +186,7 @@ struct test_client *test_client_connect_tls(const char *host, int port,
         if (tls_wait(c, rc, deadline) < 0)
             goto fail;
     }
-    return c;
+    return 0;
 fail_ctx:
     SSL_CTX_free(ctx);
 fail:
@@ -186,11 +195,25 @@ fail:
         unsigned long e = ERR_peek_last_error();
         if (e)
             ERR_error_string_n(e, reason, sizeof(reason));
-        fprintf(stderr, "test_client: TLS with %s port %d: %s\n", host, port, reason);
+        fprintf(stderr, "test_client: TLS handshake: %s\n", reason);
     }
     ERR_clear_error();
-    test_client_close(c);
-    return NULL;
+    return -1;
+}
+
+struct test_client *test_client_connect_tls(const char *host, int port,
+                                            const struct test_tls_options *tls, int quiet)
+{
+    struct test_client *c = client_open(host, port, 0, !quiet, NULL);
+    if (!c)
+        return NULL;
+    if (test_client_start_tls(c, tls, quiet) < 0) {
+        if (!quiet)
+            fprintf(stderr, "test_client: TLS with %s port %d failed\n", host, port);
+        test_client_close(c);
+        return NULL;
+    }
+    return c;
 }
 
 const char *test_client_tls_compression(const struct test_client *c)

@@ -35,6 +35,10 @@ struct test_client {
  * after printing why. */
 struct test_client *test_client_connect(const char *host, int port, int rcvbuf);
 
+/* test_client_connect from the local address `source` (such as 127.0.0.2: all of
+ * 127.0.0.0/8 is this machine's). */
+struct test_client *test_client_connect_from(const char *host, int port, const char *source);
+
 /* test_client_connect without the message: for polling until a server listens. */
 struct test_client *test_client_try_connect(const char *host, int port);
 
@@ -48,6 +52,10 @@ struct test_tls_options {
  * handshake's failure included) unless quiet. */
 struct test_client *test_client_connect_tls(const char *host, int port,
                                             const struct test_tls_options *tls, int quiet);
+
+/* Do a TLS handshake on a client connected in plain (after bytes sent in plain, such as
+ * a PROXY header); later calls speak TLS. 0, or -1 (printing why unless quiet). */
+int test_client_start_tls(struct test_client *c, const struct test_tls_options *tls, int quiet);
 
 /* The TLS connection's compression method's name, or NULL when there is none. */
 const char *test_client_tls_compression(const struct test_client *c);

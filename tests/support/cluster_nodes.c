@@ -22,7 +22,10 @@ void cluster_nodes_init_without_redis(struct cluster_nodes *c, size_t n, int lea
         snprintf(node->name, sizeof(node->name), "node%zu", i);
         node->port = test_free_port("127.0.0.1");
         node->admin_port = test_free_port("127.0.0.1");
-        ck_assert_msg(node->port > 0 && node->admin_port > 0 && node->port != node->admin_port,
+        node->proxy_port = test_free_port("127.0.0.1");
+        ck_assert_msg(node->port > 0 && node->admin_port > 0 && node->proxy_port > 0 &&
+                          node->port != node->admin_port && node->proxy_port != node->port &&
+                          node->proxy_port != node->admin_port,
                       "no free ports for %s", node->name);
     }
 }
@@ -43,10 +46,19 @@ void cluster_node_start_with(struct cluster_nodes *c, size_t i, const char *more
     snprintf(redis, sizeof(redis), "cluster.redis=unix:%s", c->redis.socket);
     snprintf(lease, sizeof(lease), "cluster.lease_ms=%d", c->lease_ms);
     snprintf(admin, sizeof(admin), "admin.listen=127.0.0.1:%d", node->admin_port);
-    const char *sets[] = {"cluster.enable=yes", name,  redis,    lease,
-                          "admin.enable=yes",   admin, more_set, NULL};
-    ck_assert_msg(db_test_start_sample_at(&node->proc, &c->db, sets, node->port) == 0,
-                  "%s did not start on port %d", node->name, node->port);
+    const char *sets[] = {"cluster.enable=yes",
+                          name,
+                          redis,
+                          lease,
+                          "admin.enable=yes",
+                          admin,
+                          "server.proxy_protocol=v2",
+                          "server.proxy_from=127.0.0.1",
+                          more_set,
+                          NULL};
+    ck_assert_msg(
+        db_test_start_sample_proxied(&node->proc, &c->db, sets, node->port, node->proxy_port) == 0,
+        "%s did not start on port %d", node->name, node->port);
 }
 
 void cluster_node_start(struct cluster_nodes *c, size_t i)
@@ -161,7 +173,7 @@ void cluster_wait_redis(const struct cluster_nodes *c, int up)
 void cluster_ports(const struct cluster_nodes *c, int *ports)
 {
     for (size_t i = 0; i < c->n; i++)
-        ports[i] = c->node[i].port;
+        ports[i] = c->node[i].proxy_port;
 }
 
 void cluster_nodes_stop(struct cluster_nodes *c)

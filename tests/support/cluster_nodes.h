@@ -2,7 +2,8 @@
  * database on the test MariaDB ($CHATD_TEST_DB_SOCKET), one private redis-server
  * (redis_proc.h), and N nodes started from the sample config as scripts/run does, each
  * with [cluster] on (its name node<i>, the Redis socket, the lease given), an admin
- * listener, and a chat port of its own that it keeps when it is started again.
+ * listener, and chat ports of its own that it keeps when it is started again: one for
+ * clients, one for HAProxy (PROXY protocol v2).
  *
  * A node can be stopped (SIGTERM), killed (SIGKILL) and started again while the others
  * run, and started with one more setting; Redis can be stopped and started again under
@@ -25,6 +26,7 @@ struct cluster_node {
     struct chatd_proc proc; /* proc.pid is 0 while the node does not run */
     char name[32];          /* node<i> */
     int port;               /* the chat port, on 127.0.0.1 */
+    int proxy_port;         /* the chat port for HAProxy, which sends a PROXY v2 header */
     int admin_port;
 };
 
@@ -67,7 +69,8 @@ void cluster_node_wait_metric_at_least(const struct cluster_node *node, const ch
                                        double want);
 /* node's /healthz response, headers and body (the caller frees it). */
 char *cluster_node_healthz(const struct cluster_node *node);
-/* The chat ports of the n nodes, for a proxy. */
+/* The chat ports of the n nodes for a proxy: those taking a PROXY v2 header
+ * (haproxy_proc.h sends one), from 127.0.0.1 only. */
 void cluster_ports(const struct cluster_nodes *c, int *ports);
 /* Stop every node that runs (each must exit 0), remove the nodes' directories, stop
  * Redis, drop the database. */

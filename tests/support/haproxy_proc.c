@@ -16,8 +16,9 @@
 
 /* The generated config: TCP, the choices of scripts/run --nodes' config (leastconn; long
  * client and server timeouts, since chat sessions idle; a connection a node refuses goes
- * to another; the first failed connection takes a node out), with a check every 200 ms
- * so a killed node is out before the test's clients come back. */
+ * to another; the first failed connection takes a node out; a PROXY v2 header to the
+ * node, so that it sees the client's address, and a LOCAL one on the checks), with a
+ * check every 200 ms so a killed node is out before the test's clients come back. */
 static int write_config(struct haproxy_proc *h, const int *ports, size_t n)
 {
     char text[8192];
@@ -36,10 +37,12 @@ static int write_config(struct haproxy_proc *h, const int *ports, size_t n)
                                   "backend nodes\n",
                                   h->port);
     for (size_t i = 0; i < n && len < sizeof(text); i++)
-        len += (size_t)snprintf(text + len, sizeof(text) - len,
-                                "    server node%zu 127.0.0.1:%d check inter 200ms fall 1 rise 1 "
-                                "observe layer4 error-limit 1 on-error mark-down\n",
-                                i, ports[i]);
+        len +=
+            (size_t)snprintf(text + len, sizeof(text) - len,
+                             "    server node%zu 127.0.0.1:%d send-proxy-v2 check check-send-proxy "
+                             "inter 200ms fall 1 rise 1 observe layer4 error-limit 1 "
+                             "on-error mark-down\n",
+                             i, ports[i]);
     if (len >= sizeof(text))
         return -1;
     return chatd_file_write(h->dir, "haproxy.cfg", text, h->config, sizeof(h->config));

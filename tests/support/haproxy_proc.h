@@ -1,7 +1,8 @@
 /* haproxy_proc.h - HAProxy (Debian's haproxy) in front of chatd nodes for the cluster
  * tests: plain TCP on a free loopback port, least connections first, a node whose
  * port stops answering taken out by a health check every 200 ms, and a connection to a
- * dead node dispatched to another. Run in the foreground, tied to the test process
+ * dead node dispatched to another; it sends each node a PROXY v2 header (the nodes' ports
+ * must take one: cluster_ports). Run in the foreground, tied to the test process
  * (PR_SET_PDEATHSIG). For the test process's main thread. */
 #ifndef CHATD_TEST_HAPROXY_PROC_H
 #define CHATD_TEST_HAPROXY_PROC_H

@@ -1,5 +1,6 @@
 /* test_config.c - the config file: defaults, values, and every kind of bad line
  * refused with file:line and the reason. */
+#include "cidr.h"
 #include "config.h"
 
 #include "run_suite.h"
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 static char path[64];
@@ -535,10 +537,69 @@ END_TEST
 START_TEST(config_refuses_bad_tls_values)
 {
     assert_refused("[server]\nlisten = 127.0.0.1:1 ssl\n", 2,
-                   "[server] listen: 'ssl' after the address: the only word allowed there is tls");
+                   "[server] listen: 'ssl' after the address: the words allowed there are tls and "
+                   "direct, once each");
     assert_refused("[tls]\nmin_version = 1.1\n", 2, "[tls] min_version: '1.1' is not 1.2 or 1.3");
     assert_refused("[tls]\nhandshake_timeout = 0\n", 2,
                    "[tls] handshake_timeout: 0 is out of range [1, 600]");
+}
+END_TEST
+
+START_TEST(config_reads_the_proxy_protocol_keys)
+{
+    ck_assert_int_eq(load("[server]\nlisten = 127.0.0.1:1\n"), 0);
+    ck_assert_int_eq(cfg.proxy_protocol, 0);
+    ck_assert_uint_eq(cfg.n_proxy_from, 2);
+    ck_assert_int_eq(cfg.proxy_from[0].family, AF_INET);
+    ck_assert_uint_eq(cfg.proxy_from[0].bits, 32);
+    ck_assert_int_eq(cfg.proxy_from[1].family, AF_INET6);
+    ck_assert_uint_eq(cfg.proxy_from[1].bits, 128);
+    config_free(&cfg);
+    const char *words[] = {"off", "v1", "v2", "any"};
+    for (int i = 0; i < 4; i++) {
+        char text[200];
+        snprintf(text, sizeof(text),
+                 "[server]\nproxy_protocol = %s\nproxy_from = 10.0.0.0/8, 192.0.2.1 "
+                 "2001:db8::/32\nlisten = 127.0.0.1:1 tls direct\nlisten = 127.0.0.1:2 direct\n"
+                 "listen = 127.0.0.1:3\n",
+                 words[i]);
+        ck_assert_int_eq(load(text), 0);
+        ck_assert_int_eq(cfg.proxy_protocol, i);
+        ck_assert_uint_eq(cfg.n_proxy_from, 3);
+        ck_assert_uint_eq(cfg.proxy_from[0].bits, 8);
+        ck_assert_uint_eq(cfg.proxy_from[1].bits, 32);
+        ck_assert_uint_eq(cfg.proxy_from[2].bits, 32);
+        ck_assert_int_eq(cfg.listeners[0].tls, 1);
+        ck_assert_int_eq(cfg.listeners[0].direct, 1);
+        ck_assert_int_eq(cfg.listeners[1].tls, 0);
+        ck_assert_int_eq(cfg.listeners[1].direct, 1);
+        ck_assert_int_eq(cfg.listeners[2].direct, 0);
+        config_free(&cfg);
+    }
+    ck_assert_int_eq(load("[server]\n"), 0);
+    ck_assert_int_eq(config_override(&cfg, "server.proxy_from=::1", err, sizeof(err)), 0);
+    ck_assert_uint_eq(cfg.n_proxy_from, 1);
+    ck_assert_int_eq(config_override(&cfg, "server.proxy_from=::1/200", err, sizeof(err)), -1);
+    ck_assert_str_eq(err, "--set server.proxy_from=::1/200: [server] proxy_from: '::1/200' is not "
+                          "an address or address/bits");
+    ck_assert_uint_eq(cfg.n_proxy_from, 1);
+    config_free(&cfg);
+}
+END_TEST
+
+START_TEST(config_refuses_bad_proxy_protocol_values)
+{
+    assert_refused("[server]\nproxy_protocol = yes\n", 2,
+                   "[server] proxy_protocol: 'yes' is not one of off, v1, v2, any");
+    assert_refused("[server]\n\nproxy_from = 127.0.0.1, 10.0.0.0/33\n", 3,
+                   "[server] proxy_from: '10.0.0.0/33' is not an address or address/bits");
+    assert_refused("[server]\nproxy_from = localhost\n", 2,
+                   "[server] proxy_from: 'localhost' is not an address or address/bits");
+    assert_refused("[server]\nproxy_from = ,\n", 2,
+                   "[server] proxy_from: no address (the default is 127.0.0.1/32, ::1/128)");
+    assert_refused("[server]\nlisten = 127.0.0.1:1 direct direct\n", 2,
+                   "[server] listen: 'direct' after the address: the words allowed there are tls "
+                   "and direct, once each");
 }
 END_TEST
 
@@ -655,6 +716,8 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_reports_first_of_several_errors);
     tcase_add_test(tc, config_reads_tls_listeners_and_section);
     tcase_add_test(tc, config_refuses_bad_tls_values);
+    tcase_add_test(tc, config_reads_the_proxy_protocol_keys);
+    tcase_add_test(tc, config_refuses_bad_proxy_protocol_values);
     tcase_add_test(tc, config_build_refuses_tls_listener_without_certificate);
     tcase_add_test(tc, installed_paths_are_found_beside_the_executable);
     tcase_add_test(tc, config_reads_messages_retention_and_devices);
