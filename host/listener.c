@@ -1,4 +1,5 @@
-/* listener.c - the listening sockets named by [server] listen, IPv4 and IPv6. */
+/* listener.c - the listening sockets named by [server] listen and [web] listen, IPv4 and
+ * IPv6. */
 #include "listener.h"
 
 #include "log.h"
@@ -55,7 +56,10 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
         evtimer_add(srv->accept_pause, &pause);
 }
 
-static int open_one(struct server *srv, const struct config_listen *l, char *err, size_t errlen)
+/* `what` names the listener in the log: "" for plain TCP, " (TLS)", " (web)"... */
+static int open_one(struct server *srv, const struct config_listen *l,
+                    const struct transport *transport, unsigned proxy_versions, const char *what,
+                    char *err, size_t errlen)
 {
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
@@ -83,8 +87,8 @@ static int open_one(struct server *srv, const struct config_listen *l, char *err
         }
         *one = (struct listener){
             .srv = srv,
-            .transport = l->tls ? &transport_tls : &transport_tcp,
-            .proxy_versions = l->direct ? 0 : (unsigned)srv->cfg->proxy_protocol,
+            .transport = transport,
+            .proxy_versions = proxy_versions,
         };
         one->lev = evconnlistener_new_bind(srv->base, on_accept, one, flags, 1024, ai->ai_addr,
                                            (int)ai->ai_addrlen);
@@ -104,15 +108,14 @@ static int open_one(struct server *srv, const struct config_listen *l, char *err
         char host[64], port[16];
         getnameinfo((struct sockaddr *)&bound, len, host, sizeof(host), port, sizeof(port),
                     NI_NUMERICHOST | NI_NUMERICSERV);
-        const char *tls = l->tls ? " (TLS)" : "";
         const char *proxy = one->proxy_versions == (PROXY_V1 | PROXY_V2) ? " (PROXY v1 or v2)"
                             : one->proxy_versions == PROXY_V1            ? " (PROXY v1)"
                             : one->proxy_versions == PROXY_V2            ? " (PROXY v2)"
                                                                          : "";
         if (bound.ss_family == AF_INET6)
-            log_info("listening on [%s]:%s%s%s", host, port, tls, proxy);
+            log_info("listening on [%s]:%s%s%s", host, port, what, proxy);
         else
-            log_info("listening on %s:%s%s%s", host, port, tls, proxy);
+            log_info("listening on %s:%s%s%s", host, port, what, proxy);
         ok = 0;
     }
     freeaddrinfo(res);
@@ -127,12 +130,28 @@ int listeners_open(struct server *srv, char *err, size_t errlen)
         return -1;
     }
     for (size_t i = 0; i < srv->cfg->n_listeners; i++) {
-        if (open_one(srv, &srv->cfg->listeners[i], err, errlen) < 0) {
+        const struct config_listen *l = &srv->cfg->listeners[i];
+        if (open_one(srv, l, l->tls ? &transport_tls : &transport_tcp,
+                     l->direct ? 0 : (unsigned)srv->cfg->proxy_protocol, l->tls ? " (TLS)" : "",
+                     err, errlen) < 0) {
             listeners_close(srv);
             return -1;
         }
     }
-    return 0;
+    if (!srv->cfg->web.enable)
+        return 0;
+    /* The web listener: its address was checked with the config. */
+    struct config_listen web = {0};
+    int tls = (int)srv->cfg->web.tls;
+    int rc = config_parse_listen(srv->cfg->web.listen, &web, err, errlen);
+    if (rc == 0)
+        rc = open_one(srv, &web, tls ? &transport_wss : &transport_ws, 0,
+                      tls ? " (web, TLS)" : " (web)", err, errlen);
+    free(web.host);
+    free(web.port);
+    if (rc < 0)
+        listeners_close(srv);
+    return rc;
 }
 
 void listeners_close(struct server *srv)

@@ -93,9 +93,10 @@ int db_test_start_sample(struct chatd_proc *srv, const struct config_database *c
     return db_test_start_sample_tls(srv, cfg, more_sets, 0);
 }
 
-/* db_test_start_sample_tls on `port` (0: a free one), with a proxied port (0: none). */
+/* db_test_start_sample_tls on `port` (0: a free one), with a proxied port (0: none) and
+ * the [web] listener (web: 1). */
 static int start_sample(struct chatd_proc *srv, const struct config_database *cfg,
-                        const char *const *more_sets, int tls, int port, int proxy_port)
+                        const char *const *more_sets, int tls, int port, int proxy_port, int web)
 {
     char socket[4200], name[200], user[200];
     snprintf(socket, sizeof(socket), "database.socket=%s", cfg->socket);
@@ -117,29 +118,36 @@ static int start_sample(struct chatd_proc *srv, const struct config_database *cf
                                       .sets = sets,
                                       .tls = tls,
                                       .port = port,
-                                      .proxy_port = proxy_port};
+                                      .proxy_port = proxy_port,
+                                      .web = web};
     return chatd_proc_start(srv, &opts);
 }
 
 int db_test_start_sample_tls(struct chatd_proc *srv, const struct config_database *cfg,
                              const char *const *more_sets, int tls)
 {
-    return start_sample(srv, cfg, more_sets, tls, 0, 0);
+    return start_sample(srv, cfg, more_sets, tls, 0, 0, 0);
+}
+
+int db_test_start_sample_web(struct chatd_proc *srv, const struct config_database *cfg,
+                             const char *const *more_sets, int tls)
+{
+    return start_sample(srv, cfg, more_sets, tls, 0, 0, 1);
 }
 
 int db_test_start_sample_on(struct chatd_proc *srv, const struct config_database *cfg, int port)
 {
-    return start_sample(srv, cfg, NULL, 0, port, 0);
+    return start_sample(srv, cfg, NULL, 0, port, 0, 0);
 }
 
 int db_test_start_sample_at(struct chatd_proc *srv, const struct config_database *cfg,
                             const char *const *more_sets, int port)
 {
-    return start_sample(srv, cfg, more_sets, 0, port, 0);
+    return start_sample(srv, cfg, more_sets, 0, port, 0, 0);
 }
 
 int db_test_start_sample_proxied(struct chatd_proc *srv, const struct config_database *cfg,
                                  const char *const *more_sets, int port, int proxy_port)
 {
-    return start_sample(srv, cfg, more_sets, 0, port, proxy_port);
+    return start_sample(srv, cfg, more_sets, 0, port, proxy_port, 0);
 }

@@ -68,6 +68,9 @@ struct chatd_proc_options {
      * proxy_tls_port (-1: a free port, 0: none). The ports above are then marked
      * `direct`, so that the readiness probe and plain clients need no header. */
     int proxy_port, proxy_tls_port;
+    /* 1: also the [web] listener, on a free port (web_port); 0: [web] is off whatever the
+     * config says (the sample config's fixed port would clash between suites). */
+    int web;
 };
 
 /* A chatd child process and the files it uses. */
@@ -77,6 +80,7 @@ struct chatd_proc {
     int tls_port;       /* the TLS listener's, or 0 */
     int proxy_port;     /* the plain listener for clients behind a proxy, or 0 */
     int proxy_tls_port; /* the TLS one, or 0 */
+    int web_port;       /* the [web] listener's, or 0 */
     char host[64];
     char dir[PATH_MAX];         /* temporary directory holding the files below */
     char config[PATH_MAX + 32]; /* the config file */
