@@ -48,7 +48,7 @@ session.addEventListener("login", (e) => {
   if (appView.hidden) {
     showApp(true);
     setMenu(true);
-    menu.focus();
+    (document.querySelector("#sidebar .conv") ?? el("friend-form").name).focus();
   }
   conversation.markRead();
 });
