@@ -48,13 +48,17 @@ export class Connection extends EventTarget {
     this.wanted = false;
     clearTimeout(this.timer);
     this.timer = null;
-    if (this.ws) this.ws.close(1000);
+    if (this.ws) this.drop();
     else this.setState("offline");
   }
 
-  // Drops the connection (it is broken, or must start afresh); reconnects if wanted.
+  // Drops the connection (it is broken, or must start afresh) at once, without waiting
+  // for the close handshake; reconnects if wanted.
   drop() {
-    if (this.ws) this.ws.close(1000);
+    const ws = this.ws;
+    if (!ws) return;
+    ws.close(1000);
+    this.closed(ws);
   }
 
   // After a successful login: the next loss starts again from the shortest delay.

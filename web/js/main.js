@@ -7,6 +7,7 @@ import { Session } from "./session.js";
 import { Store } from "./store.js";
 import { Outbox } from "./outbox.js";
 import { neutralise } from "./text.js";
+import { refusal } from "./words.js";
 import { setupLoginView } from "./login-view.js";
 import { setupSidebar, refreshFriends, refreshGroups } from "./sidebar-view.js";
 import { setupConversation } from "./conversation-view.js";
@@ -56,7 +57,7 @@ session.addEventListener("login", (e) => {
 session.addEventListener("logout", (e) => {
   store.reset(null);
   conversation.close();
-  sidebar.clearStatus();
+  sidebar.say("");
   showApp(false);
   showLogin(e.detail);
 });
@@ -114,7 +115,10 @@ document.addEventListener("keydown", (e) => {
 });
 
 el("logout").addEventListener("click", () => session.logout(false));
-el("logout-all").addEventListener("click", () => session.logout(true));
+el("logout-all").addEventListener("click", async () => {
+  const r = await session.logout(true);
+  if (r.result !== "success") sidebar.say(`Not logged out everywhere: ${refusal(r)}`);
+});
 
 if (session.start()) showApp(true);
 else showLogin("");

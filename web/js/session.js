@@ -93,10 +93,13 @@ export class Session extends EventTarget {
     this.dispatchEvent(new CustomEvent("login", { detail: reply }));
   }
 
+  // A plain logout ends the page's login even without a connection; logging out
+  // everywhere needs the server's success. Resolves to the reply.
   async logout(everywhere) {
     this.flushAck();
-    await this.conn.request(everywhere ? { cmd: "logout", all: true } : { cmd: "logout" });
-    this.end("");
+    const r = await this.conn.request(everywhere ? { cmd: "logout", all: true } : { cmd: "logout" });
+    if (r.result === "success" || !everywhere) this.end("");
+    return r;
   }
 
   end(reason) {

@@ -70,7 +70,7 @@ export function setupSidebar(store, conn, open) {
     open("g", name);
   });
 
-  return { clearStatus: () => (status.textContent = "") };
+  return { say: (text) => (status.textContent = text) };
 }
 
 export async function refreshFriends(store, conn) {
