@@ -31,29 +31,25 @@ static struct cdp_page *open_client(struct cdp_browser **browser)
     return p;
 }
 
-/* Run JavaScript built like printf; its value is dropped. */
-static void js(struct cdp_page *p, const char *fmt, ...)
+/* Run the JavaScript built like printf (its value is dropped); with `until`, wait until
+ * it is truthy instead. */
+static void js_at(struct cdp_page *p, int until, const char *fmt, ...)
 {
     char expr[4096];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(expr, sizeof(expr), fmt, ap);
     va_end(ap);
+    if (until) {
+        ck_assert_msg(cdp_wait(p, expr, WAIT_MS) == 0, "never true: %s", expr);
+        return;
+    }
     json_t *v = cdp_eval(p, expr);
     ck_assert_msg(v != NULL, "failed: %s", expr);
     json_decref(v);
 }
-
-/* Wait until the JavaScript condition built like printf holds. */
-static void wait_for(struct cdp_page *p, const char *fmt, ...)
-{
-    char expr[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(expr, sizeof(expr), fmt, ap);
-    va_end(ap);
-    ck_assert_msg(cdp_wait(p, expr, WAIT_MS) == 0, "never true: %s", expr);
-}
+#define js(p, ...)       js_at(p, 0, __VA_ARGS__)
+#define wait_for(p, ...) js_at(p, 1, __VA_ARGS__)
 
 static char *text_of(struct cdp_page *p, const char *expr)
 {

@@ -17,6 +17,7 @@ export function setupSidebar(store, conn, open) {
     const b = document.createElement("button");
     b.type = "button";
     b.className = "conv";
+    b.dataset.key = `${kind}:${name}`;
     const parts = [name];
     if (online !== undefined) {
       const dot = b.appendChild(document.createElement("span"));
@@ -38,12 +39,15 @@ export function setupSidebar(store, conn, open) {
   }
 
   function render() {
+    // Lists are drawn anew; the focused entry keeps the focus.
+    const focused = document.activeElement?.dataset?.key;
     const people = [...store.friends].map(([name, online]) => entry("u", name, online));
     // People who wrote to us without being friends have a conversation too.
     for (const c of store.convs.values())
       if (c.kind === "u" && !store.friends.has(c.name)) people.push(entry("u", c.name));
     friendList.replaceChildren(...people);
     groupList.replaceChildren(...[...store.groups].sort().map((g) => entry("g", g)));
+    if (focused) [...document.querySelectorAll(".conv")].find((b) => b.dataset.key === focused)?.focus();
   }
   store.addEventListener("change", render);
 
