@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -26,7 +27,9 @@ enum key_kind {
     KEY_TLS_VERSION,
     KEY_RATE,
     KEY_NODE_NAME,
-    KEY_REDIS
+    KEY_REDIS,
+    KEY_ADDRESS,
+    KEY_ORIGINS
 };
 
 struct host_key {
@@ -81,6 +84,14 @@ static const struct host_key host_keys[] = {
     {"limits", "max_connections_per_address", KEY_INT, FIELD(limits.max_connections_per_address), 0,
      1000000, "100"},
     {"limits", "max_tracked", KEY_INT, FIELD(limits.max_tracked), 16, 10000000, "50000"},
+    {"web", "enable", KEY_BOOL, FIELD(web.enable), 0, 0, "no"},
+    {"web", "listen", KEY_ADDRESS, FIELD(web.listen), 3, 300, "127.0.0.1:8080"},
+    {"web", "tls", KEY_BOOL, FIELD(web.tls), 0, 0, "no"},
+    {"web", "allowed_origins", KEY_ORIGINS, FIELD(web.allowed_origins), 0, 4096, ""},
+    {"web", "root", KEY_STRING, FIELD(web.root), 1, PATH_MAX, CHATD_DEFAULT_WEB_ROOT},
+    {"web", "ping_interval", KEY_INT, FIELD(web.ping_interval_s), 1, 3600, "30"},
+    {"web", "pong_timeout", KEY_INT, FIELD(web.pong_timeout_s), 1, 3600, "10"},
+    {"web", "request_timeout", KEY_INT, FIELD(web.request_timeout_s), 1, 600, "10"},
     {"admin", "enable", KEY_BOOL, FIELD(admin_enable), 0, 0, "no"},
     {"admin", "listen", KEY_STRING, FIELD(admin_listen), 3, 300, "127.0.0.1:9100"},
     {"admin", "max_connections", KEY_INT, FIELD(admin_max_connections), 1, 10000, "16"},
@@ -451,8 +462,48 @@ int config_set_listen(struct config *cfg, const char *text, char *err, size_t er
     return 0;
 }
 
+/* One origin: scheme://host[:port], nothing after (a browser's Origin never has a path). */
+static int valid_origin(const char *o, size_t n)
+{
+    size_t scheme = n >= 7 && strncmp(o, "http://", 7) == 0    ? 7
+                    : n >= 8 && strncmp(o, "https://", 8) == 0 ? 8
+                                                               : 0;
+    if (!scheme || n == scheme)
+        return 0;
+    for (size_t i = scheme; i < n; i++)
+        if (o[i] == '/' || o[i] == '?' || o[i] == '#' || o[i] == '@' || (unsigned char)o[i] <= ' ')
+            return 0;
+    return 1;
+}
+
+int config_parse_origins(const char *text, const char *origin, int *allowed, char *err,
+                         size_t errlen)
+{
+    if (allowed)
+        *allowed = 0;
+    const char *p = text;
+    while (*p) {
+        p += strspn(p, ", \t");
+        size_t n = strcspn(p, ", \t");
+        if (n == 0)
+            break;
+        if (!(n == 1 && *p == '*') && !valid_origin(p, n)) {
+            snprintf(err, errlen, "'%.*s' is not an origin (http://host[:port], https://...) or *",
+                     (int)(n > 200 ? 200 : n), p);
+            return -1;
+        }
+        if (allowed && origin &&
+            ((n == 1 && *p == '*') || (strlen(origin) == n && strncasecmp(p, origin, n) == 0)))
+            *allowed = 1;
+        p += n;
+    }
+    return 0;
+}
+
 int config_has_tls_listener(const struct config *cfg)
 {
+    if (cfg->web.enable && cfg->web.tls)
+        return 1;
     for (size_t i = 0; i < cfg->n_listeners; i++)
         if (cfg->listeners[i].tls)
             return 1;
@@ -463,6 +514,11 @@ int config_has_tls_listener(const struct config *cfg)
  * check, at start and at every reload). */
 static int check_tls(const struct config *cfg, char *err, size_t errlen)
 {
+    if (cfg->web.enable && cfg->web.tls && !(cfg->tls.certificate[0] && cfg->tls.key[0])) {
+        snprintf(err, errlen, "%s: [web] tls = yes needs [tls] certificate and [tls] key",
+                 cfg->path ? cfg->path : "config");
+        return -1;
+    }
     for (size_t i = 0; i < cfg->n_listeners; i++) {
         const struct config_listen *l = &cfg->listeners[i];
         if (!l->tls || (cfg->tls.certificate[0] && cfg->tls.key[0]))
@@ -505,6 +561,22 @@ static void parse_enable_list(struct parse_state *st, const char *value)
     }
 out:
     free(copy);
+}
+
+/* "host:port" or "[v6]:port" alone (a listener of its own, whose TLS is a key). */
+static int config_parse_address(const char *text, char *err, size_t errlen)
+{
+    struct config_listen where = {0};
+    if (config_parse_listen(text, &where, err, errlen) < 0)
+        return -1;
+    int tls = where.tls;
+    free(where.host);
+    free(where.port);
+    if (tls) {
+        snprintf(err, errlen, "'%s': give the address only (TLS is the key tls = yes)", text);
+        return -1;
+    }
+    return 0;
 }
 
 /* Store one host key's value; reports a bad value through set_error. */
@@ -577,9 +649,16 @@ static void apply_host_key(struct parse_state *st, const struct host_key *k, con
                               sizeof(reason)) < 0)
             goto bad;
         return;
+    case KEY_ADDRESS:
+    case KEY_ORIGINS:
     case KEY_NODE_NAME:
     case KEY_REDIS: {
         struct config_redis redis;
+        if (k->kind == KEY_ADDRESS && config_parse_address(value, reason, sizeof(reason)) < 0)
+            goto bad;
+        if (k->kind == KEY_ORIGINS &&
+            config_parse_origins(value, NULL, NULL, reason, sizeof(reason)) < 0)
+            goto bad;
         if (k->kind == KEY_NODE_NAME && !config_valid_node_name(value)) {
             snprintf(reason, sizeof(reason), "'%s' is not 1 to 32 of A-Z, a-z, 0-9, _, . and -",
                      value);
@@ -615,7 +694,7 @@ static int known_section(const char *section)
            strcmp(section, "plugins") == 0 || strcmp(section, "database") == 0 ||
            strcmp(section, "admin") == 0 || strcmp(section, "tls") == 0 ||
            strcmp(section, "limits") == 0 || strcmp(section, "messages") == 0 ||
-           strcmp(section, "cluster") == 0;
+           strcmp(section, "cluster") == 0 || strcmp(section, "web") == 0;
 }
 
 /* Append [plugin.PLUGIN] KEY = VALUE; -1 out of memory (nothing appended). */
@@ -731,7 +810,7 @@ static char *read_line(char *buf, int size, void *user)
                 set_error(st,
                           "unknown section [%s] (known: [server], [log], [plugins], "
                           "[database], [admin], [tls], [limits], [messages], [cluster], "
-                          "[plugin.<name>])",
+                          "[web], [plugin.<name>])",
                           section);
         }
     }
@@ -936,6 +1015,9 @@ void config_free(struct config *cfg)
     free(cfg->tls.key);
     free(cfg->tls.ciphers);
     free(cfg->admin_token_file);
+    free(cfg->web.listen);
+    free(cfg->web.allowed_origins);
+    free(cfg->web.root);
     char **db_strings[] = {&cfg->db.socket,   &cfg->db.host,          &cfg->db.user,
                            &cfg->db.password, &cfg->db.password_file, &cfg->db.name,
                            &cfg->db.tls_ca,   &cfg->db.tls_cert,      &cfg->db.tls_key};
@@ -993,6 +1075,13 @@ int config_build(struct config *cfg, const struct config_source *src, char *err,
         if (installed) {
             free(cfg->plugin_dir);
             cfg->plugin_dir = installed;
+        }
+    }
+    if (strcmp(cfg->web.root, CHATD_DEFAULT_WEB_ROOT) == 0) {
+        char *installed = config_installed_path(CHATD_WEB_ROOT_FROM_BIN);
+        if (installed) {
+            free(cfg->web.root);
+            cfg->web.root = installed;
         }
     }
     if (check_disabled_sections(cfg, err, errlen) < 0 || check_tls(cfg, err, errlen) < 0) {

@@ -84,6 +84,18 @@ struct config {
         int64_t max_tracked;                 /* entries per table of buckets */
     } limits;
 
+    /* [web] (transport_ws.c, web_http.c) */
+    struct config_web {
+        int64_t enable;
+        char *listen;          /* "host:port" of the web listener */
+        int64_t tls;           /* with the [tls] certificate and key */
+        char *allowed_origins; /* "": the listener's own origin; "*": any; else a list */
+        char *root;            /* the folder of static files */
+        int64_t ping_interval_s;
+        int64_t pong_timeout_s;
+        int64_t request_timeout_s; /* the TLS handshake and the HTTP request head */
+    } web;
+
     /* [admin] */
     int64_t admin_enable;
     char *admin_listen; /* address:port of /metrics and /healthz */
@@ -197,7 +209,13 @@ void config_redis_free(struct config_redis *r);
 /* A node name: 1 to 32 of [A-Za-z0-9_.-]. */
 int config_valid_node_name(const char *text);
 
-/* 1 when a listener is marked tls. */
+/* [web] allowed_origins: `text` is "*" or origins (scheme://host[:port]) separated by
+ * commas or spaces. 0, or -1 with a reason; with `origin` and `allowed`, *allowed says
+ * whether that origin (compared without case) is in the list or the list has "*". */
+int config_parse_origins(const char *text, const char *origin, int *allowed, char *err,
+                         size_t errlen);
+
+/* 1 when a listener is marked tls, or the [web] listener speaks TLS. */
 int config_has_tls_listener(const struct config *cfg);
 
 /* Value parsers shared with plugin options; each returns 0 or -1 with a reason. */

@@ -1,4 +1,5 @@
-/* listener.c - the listening sockets named by [server] listen, IPv4 and IPv6. */
+/* listener.c - the listening sockets named by [server] listen and [web] listen, IPv4 and
+ * IPv6. */
 #include "listener.h"
 
 #include "log.h"
@@ -29,6 +30,20 @@ static void on_accept_tls(struct evconnlistener *listener, evutil_socket_t fd,
     session_accept(arg, &transport_tls, fd, addr, socklen);
 }
 
+static void on_accept_ws(struct evconnlistener *listener, evutil_socket_t fd, struct sockaddr *addr,
+                         int socklen, void *arg)
+{
+    (void)listener;
+    session_accept(arg, &transport_ws, fd, addr, socklen);
+}
+
+static void on_accept_wss(struct evconnlistener *listener, evutil_socket_t fd,
+                          struct sockaddr *addr, int socklen, void *arg)
+{
+    (void)listener;
+    session_accept(arg, &transport_wss, fd, addr, socklen);
+}
+
 static void on_accept_resume(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -56,7 +71,9 @@ static void on_accept_error(struct evconnlistener *listener, void *arg)
         evtimer_add(srv->accept_pause, &pause);
 }
 
-static int open_one(struct server *srv, const struct config_listen *l, char *err, size_t errlen)
+/* `what` names the listener in the log: "" for plain TCP, " (TLS)", " (web)"... */
+static int open_one(struct server *srv, const struct config_listen *l, evconnlistener_cb on_new,
+                    const char *what, char *err, size_t errlen)
 {
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
@@ -72,9 +89,8 @@ static int open_one(struct server *srv, const struct config_listen *l, char *err
         unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
         if (ai->ai_family == AF_INET6)
             flags |= LEV_OPT_BIND_IPV6ONLY;
-        struct evconnlistener *lev =
-            evconnlistener_new_bind(srv->base, l->tls ? on_accept_tls : on_accept, srv, flags, 1024,
-                                    ai->ai_addr, (int)ai->ai_addrlen);
+        struct evconnlistener *lev = evconnlistener_new_bind(srv->base, on_new, srv, flags, 1024,
+                                                             ai->ai_addr, (int)ai->ai_addrlen);
         if (!lev) {
             snprintf(err, errlen, "cannot listen on %s%s%s:%s: %s",
                      ai->ai_family == AF_INET6 ? "[" : "", l->host,
@@ -98,11 +114,10 @@ static int open_one(struct server *srv, const struct config_listen *l, char *err
         char host[64], port[16];
         getnameinfo((struct sockaddr *)&bound, len, host, sizeof(host), port, sizeof(port),
                     NI_NUMERICHOST | NI_NUMERICSERV);
-        const char *tls = l->tls ? " (TLS)" : "";
         if (bound.ss_family == AF_INET6)
-            log_info("listening on [%s]:%s%s", host, port, tls);
+            log_info("listening on [%s]:%s%s", host, port, what);
         else
-            log_info("listening on %s:%s%s", host, port, tls);
+            log_info("listening on %s:%s%s", host, port, what);
         ok = 0;
     }
     freeaddrinfo(res);
@@ -117,12 +132,27 @@ int listeners_open(struct server *srv, char *err, size_t errlen)
         return -1;
     }
     for (size_t i = 0; i < srv->cfg->n_listeners; i++) {
-        if (open_one(srv, &srv->cfg->listeners[i], err, errlen) < 0) {
+        const struct config_listen *l = &srv->cfg->listeners[i];
+        if (open_one(srv, l, l->tls ? on_accept_tls : on_accept, l->tls ? " (TLS)" : "", err,
+                     errlen) < 0) {
             listeners_close(srv);
             return -1;
         }
     }
-    return 0;
+    if (!srv->cfg->web.enable)
+        return 0;
+    /* The web listener: its address was checked with the config. */
+    struct config_listen web = {0};
+    int tls = (int)srv->cfg->web.tls;
+    int rc = config_parse_listen(srv->cfg->web.listen, &web, err, errlen);
+    if (rc == 0)
+        rc = open_one(srv, &web, tls ? on_accept_wss : on_accept_ws, tls ? " (web, TLS)" : " (web)",
+                      err, errlen);
+    free(web.host);
+    free(web.port);
+    if (rc < 0)
+        listeners_close(srv);
+    return rc;
 }
 
 void listeners_close(struct server *srv)

@@ -373,6 +373,9 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         {"[log] level", &cur->log_level, next->log_level},
         {"[tls] handshake_timeout", &cur->tls.handshake_timeout_s, next->tls.handshake_timeout_s},
         {"[messages] batch_max", &cur->messages.batch_max, next->messages.batch_max},
+        {"[web] ping_interval", &cur->web.ping_interval_s, next->web.ping_interval_s},
+        {"[web] pong_timeout", &cur->web.pong_timeout_s, next->web.pong_timeout_s},
+        {"[web] request_timeout", &cur->web.request_timeout_s, next->web.request_timeout_s},
     };
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         if (*limits[i].live == limits[i].value)
@@ -386,7 +389,7 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         cur->limits = next->limits;
     }
     log_configure((enum chatd_log_level)cur->log_level, (int)cur->log_syslog, cur->log_ident);
-    const char *restart[7];
+    const char *restart[8];
     size_t n_restart = 0;
     if (listeners_differ(cur, next))
         restart[n_restart++] = "[server] listen";
@@ -404,10 +407,18 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         restart[n_restart++] = "[server] cpu_workers/cpu_queue_max";
     if (cluster_differs(&cur->cluster, &next->cluster))
         restart[n_restart++] = "[cluster]";
+    if (cur->web.enable != next->web.enable || cur->web.tls != next->web.tls ||
+        str_differs(cur->web.listen, next->web.listen))
+        restart[n_restart++] = "[web] enable/listen/tls";
+    if (str_differs(cur->web.allowed_origins, next->web.allowed_origins) ||
+        str_differs(cur->web.root, next->web.root))
+        say(report, len, "[web] allowed_origins/root changed");
     for (size_t i = 0; i < n_restart; i++)
         say(report, len, "%s changed: it needs a restart (kept as it was)", restart[i]);
 
     SWAP(cur->tls, next->tls); /* its context is built by server_reload */
+    SWAP(cur->web.allowed_origins, next->web.allowed_origins);
+    SWAP(cur->web.root, next->web.root);
     SWAP(cur->plugin_dir, next->plugin_dir);
     SWAP(cur->enabled, next->enabled);
     SWAP(cur->enabled_lines, next->enabled_lines);

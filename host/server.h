@@ -26,6 +26,7 @@ struct hook_run;
 struct service_entry;
 struct service_pin;
 struct ssl_ctx_st;
+struct ws_conn;
 struct transport;
 
 /* A command as registered by a plugin. The name and the field table are copied
@@ -86,6 +87,7 @@ struct session {
     unsigned cut_off : 1;          /* disconnected as a slow reader: takes no more output */
     uint64_t out_added;            /* bytes ever queued to its output (written: less what waits) */
     struct stream_session *stream; /* its part of the message stream (stream.c), or NULL */
+    struct ws_conn *ws;            /* the WebSocket transport's state (transport_ws.c), or NULL */
     struct session *next_dead;
     /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
     struct session *flush_next, **flush_prev;

@@ -170,6 +170,9 @@ void session_close_after_flush(struct session *s, const char *why)
     bufferevent_setcb(s->bev, NULL, on_flushed, on_closing_event, s);
     s->write_armed = 1;
     bufferevent_enable(s->bev, EV_WRITE);
+    /* A filter (the WebSocket transport) moves its output only when told; the socket
+     * and TLS bufferevents write by themselves and take this as a no-op. */
+    bufferevent_flush(s->bev, EV_WRITE, BEV_NORMAL);
 }
 
 /* Serialise obj into the server's line buffer, newline-terminated. Returns the line

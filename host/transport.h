@@ -1,7 +1,7 @@
-/* transport.h - how a session's bytes arrive and leave: plain TCP (transport_tcp.c) or
- * TLS (transport_tls.c). session.c frames what `read` gives it and appends replies to
- * the output of s->bev; the transport says where input comes from and how output gets
- * onto the network. Loop thread only. */
+/* transport.h - how a session's bytes arrive and leave: plain TCP (transport_tcp.c),
+ * TLS (transport_tls.c) or WebSocket over either (transport_ws.c). session.c frames what `read`
+ * gives it and appends replies to the output of s->bev; the transport says where input comes from
+ * and how output gets onto the network. Loop thread only. */
 #ifndef CHATD_HOST_TRANSPORT_H
 #define CHATD_HOST_TRANSPORT_H
 
@@ -40,5 +40,7 @@ struct transport {
 
 extern const struct transport transport_tcp;
 extern const struct transport transport_tls;
+extern const struct transport transport_ws;  /* the [web] listener, plain */
+extern const struct transport transport_wss; /* the [web] listener with tls = yes */
 
 #endif

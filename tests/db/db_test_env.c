@@ -95,7 +95,7 @@ int db_test_start_sample(struct chatd_proc *srv, const struct config_database *c
 
 /* db_test_start_sample_tls on `port` (0: a free one). */
 static int start_sample(struct chatd_proc *srv, const struct config_database *cfg,
-                        const char *const *more_sets, int tls, int port)
+                        const char *const *more_sets, int tls, int port, int web)
 {
     char socket[4200], name[200], user[200];
     snprintf(socket, sizeof(socket), "database.socket=%s", cfg->socket);
@@ -116,23 +116,30 @@ static int start_sample(struct chatd_proc *srv, const struct config_database *cf
     struct chatd_proc_options opts = {.config_path = CHATD_SOURCE_DIR "/config/chatd.conf",
                                       .sets = sets,
                                       .tls = tls,
-                                      .port = port};
+                                      .port = port,
+                                      .web = web};
     return chatd_proc_start(srv, &opts);
 }
 
 int db_test_start_sample_tls(struct chatd_proc *srv, const struct config_database *cfg,
                              const char *const *more_sets, int tls)
 {
-    return start_sample(srv, cfg, more_sets, tls, 0);
+    return start_sample(srv, cfg, more_sets, tls, 0, 0);
+}
+
+int db_test_start_sample_web(struct chatd_proc *srv, const struct config_database *cfg,
+                             const char *const *more_sets, int tls)
+{
+    return start_sample(srv, cfg, more_sets, tls, 0, 1);
 }
 
 int db_test_start_sample_on(struct chatd_proc *srv, const struct config_database *cfg, int port)
 {
-    return start_sample(srv, cfg, NULL, 0, port);
+    return start_sample(srv, cfg, NULL, 0, port, 0);
 }
 
 int db_test_start_sample_at(struct chatd_proc *srv, const struct config_database *cfg,
                             const char *const *more_sets, int port)
 {
-    return start_sample(srv, cfg, more_sets, 0, port);
+    return start_sample(srv, cfg, more_sets, 0, port, 0);
 }

@@ -22,6 +22,9 @@ int db_test_start_sample(struct chatd_proc *srv, const struct config_database *c
  * must give tls.certificate and tls.key). */
 int db_test_start_sample_tls(struct chatd_proc *srv, const struct config_database *cfg,
                              const char *const *more_sets, int tls);
+/* db_test_start_sample_tls with the [web] listener on too (srv->web_port). */
+int db_test_start_sample_web(struct chatd_proc *srv, const struct config_database *cfg,
+                             const char *const *more_sets, int tls);
 /* db_test_start_sample on a given port, e.g. to start chatd again where its clients
  * knew it (same database, a new temporary directory). */
 int db_test_start_sample_on(struct chatd_proc *srv, const struct config_database *cfg, int port);

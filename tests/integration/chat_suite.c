@@ -118,17 +118,25 @@ struct test_client *connect_client(void)
     return check_connect(&srv);
 }
 
-void start_chat_tls(const char *const *more_sets, char *cert, char *key, size_t cap)
+/* Start chatd with a fresh certificate as [tls]'s, and these sets; with `web_root`, the
+ * [web] listener too, TLS when web_tls. */
+static void start_with_certificate(const char *const *more_sets, char *cert, char *key, size_t cap,
+                                   const char *web_root, int web_tls)
 {
     static char dir[PATH_MAX], cert_path[PATH_MAX + 16], key_path[PATH_MAX + 16];
-    static char cert_set[PATH_MAX + 64], key_set[PATH_MAX + 64];
+    static char cert_set[PATH_MAX + 64], key_set[PATH_MAX + 64], root_set[PATH_MAX + 64];
     ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
     ck_assert_int_eq(test_tls_make_certificate(dir, "server", cert_path, key_path, PATH_MAX + 16),
                      0);
     snprintf(cert_set, sizeof(cert_set), "tls.certificate=%s", cert_path);
     snprintf(key_set, sizeof(key_set), "tls.key=%s", key_path);
+    snprintf(root_set, sizeof(root_set), "web.root=%s", web_root ? web_root : "");
     const char *sets[32] = {cert_set, key_set};
     size_t n = 2;
+    if (web_root) {
+        sets[n++] = root_set;
+        sets[n++] = web_tls ? "web.tls=yes" : "web.tls=no";
+    }
     for (size_t i = 0; more_sets && more_sets[i] && n < 31; i++)
         sets[n++] = more_sets[i];
     if (cert)
@@ -137,8 +145,20 @@ void start_chat_tls(const char *const *more_sets, char *cert, char *key, size_t 
         snprintf(key, cap, "%s", key_path);
     test_start_ms = wall_ms();
     db_test_config(&cfg);
-    ck_assert_msg(db_test_start_sample_tls(&srv, &cfg, sets, 1) == 0,
-                  "chatd did not start with a TLS listener");
+    int rc = web_root ? db_test_start_sample_web(&srv, &cfg, sets, 0)
+                      : db_test_start_sample_tls(&srv, &cfg, sets, 1);
+    ck_assert_msg(rc == 0, "chatd did not start with a %s listener", web_root ? "web" : "TLS");
+}
+
+void start_chat_tls(const char *const *more_sets, char *cert, char *key, size_t cap)
+{
+    start_with_certificate(more_sets, cert, key, cap, NULL, 0);
+}
+
+void start_chat_web(const char *const *more_sets, const char *web_root, int tls, char *cert,
+                    size_t cap)
+{
+    start_with_certificate(more_sets, cert, NULL, cap, web_root, tls);
 }
 
 struct test_client *connect_tls_client(const char *ca_file)

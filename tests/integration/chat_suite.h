@@ -62,6 +62,11 @@ void start_chat_tls(const char *const *more_sets, char *cert, char *key, size_t 
 struct test_client *connect_tls_client(const char *ca_file);
 /* The running server, for signals, its log and its ports. */
 struct chatd_proc *chat_proc(void);
+/* start_chat_with, with the [web] listener on a free port (chat_proc()->web_port), its
+ * root `web_root`; with `tls`, the web listener speaks TLS on a fresh certificate, whose
+ * path goes to cert (cap bytes; may be NULL). */
+void start_chat_web(const char *const *more_sets, const char *web_root, int tls, char *cert,
+                    size_t cap);
 
 /* Run one query (prepared, params bound) on the running server's database, on a
  * connection of the test's own, and return every row; free them with free_chat_rows. */

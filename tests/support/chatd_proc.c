@@ -388,6 +388,17 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
             argv[argc++] = "-s";
             argv[argc++] = test_limits[i];
         }
+        char web_listen[160];
+        p->web_port = opts && opts->web ? test_free_port(p->host) : 0;
+        snprintf(web_listen, sizeof(web_listen),
+                 strchr(p->host, ':') ? "web.listen=[%s]:%d" : "web.listen=%s:%d", p->host,
+                 p->web_port);
+        argv[argc++] = "-s";
+        argv[argc++] = p->web_port > 0 ? "web.enable=yes" : "web.enable=no";
+        if (p->web_port > 0) {
+            argv[argc++] = "-s";
+            argv[argc++] = web_listen;
+        }
         for (size_t i = 0; opts && opts->sets && opts->sets[i] && argc + 3 < 80; i++) {
             argv[argc++] = "-s";
             argv[argc++] = opts->sets[i];

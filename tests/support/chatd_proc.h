@@ -63,6 +63,9 @@ struct chatd_proc_options {
     int real_limits;
     /* Listen on this port (to start chatd again where clients left it); 0: a free one. */
     int port;
+    /* 1: also the [web] listener, on a free port (web_port); 0: [web] is off whatever the
+     * config says (the sample config's fixed port would clash between suites). */
+    int web;
 };
 
 /* A chatd child process and the files it uses. */
@@ -70,6 +73,7 @@ struct chatd_proc {
     pid_t pid; /* 0 when not running */
     int port;
     int tls_port; /* the TLS listener's, or 0 */
+    int web_port; /* the [web] listener's, or 0 */
     char host[64];
     char dir[PATH_MAX];         /* temporary directory holding the files below */
     char config[PATH_MAX + 32]; /* the config file */

@@ -1,0 +1,486 @@
+/* transport_ws.c - the [web] listener's connections: HTTP until a WebSocket upgrade
+ * (web_http.c: the handshake, static files), then RFC 6455 (ws_codec.c) under the
+ * session, plain or over TLS.
+ *
+ * s->bev is a filter bufferevent over the connection's own bufferevent (`raw`: a socket
+ * or an OpenSSL one). Its input function turns the client's bytes into what the session
+ * reads: each text message, checked to hold exactly one JSON value, followed by a
+ * newline. Its output function turns each line the session writes into one text
+ * message, and moves messages into `raw` only while that holds less than RAW_OUT_MAX,
+ * so a slow reader's backlog stays in the session's output, where its limits see it.
+ * session.c and output.c work on s->bev as on the TLS transport's. See
+ * docs/architecture.md, "WebSocket and the web listener". */
+#include "transport.h"
+
+#include "framer.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+#include "web_http.h"
+#include "ws_codec.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <http_parser.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bytes of messages handed to the connection's own bufferevent at most. */
+#define RAW_OUT_MAX 16384
+/* Static-file requests on one connection at most. */
+#define HTTP_REQUESTS_MAX 100
+/* How long a closing connection may take to write its close frame. */
+#define LINGER_S 5
+
+struct ws_conn {
+    struct session *s;
+    struct bufferevent *raw;
+    int tls;
+    int upgraded;
+    int http_closing;  /* the last HTTP answer is being written */
+    int http_waiting;  /* the next request waits until the answer before it is written */
+    int refused;       /* a message was not one JSON value: nothing more is taken */
+    int awaiting_pong; /* a ping went out and no pong came yet */
+    unsigned requests;
+    struct evbuffer_cb_entry *raw_out_cb; /* before the upgrade: the answers' progress */
+    /* Before the upgrade: resumes the HTTP side; after it: the keepalive's timer. */
+    struct event *timer;
+    struct ws_codec *codec;
+    struct evbuffer *to_session; /* during the input function: the session's input */
+    char *scratch;               /* a message and its newline, for the one-value check */
+    size_t scratch_cap;
+};
+
+static struct evbuffer *raw_out(struct ws_conn *w)
+{
+    return bufferevent_get_output(w->raw);
+}
+
+static void http_close(struct ws_conn *w)
+{
+    w->http_closing = 1;
+}
+
+static enum bufferevent_filter_result http_step(struct ws_conn *w, struct evbuffer *src);
+
+/* Before the upgrade: an answer written out resumes the requests behind it, or ends the
+ * connection; from a fresh callback, not inside the buffer's. */
+static void on_raw_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct ws_conn *w = arg;
+    if (info->n_deleted && evbuffer_get_length(buf) == 0 && (w->http_closing || w->http_waiting))
+        event_active(w->timer, EV_TIMEOUT, 0);
+}
+
+/* A session's text message: exactly one JSON value, which the session's framer then
+ * finds again by itself; anything else becomes a byte no value can start with, which
+ * the session answers `bad_json` and closes on, after what came before. */
+static void on_text(void *arg, const uint8_t *msg, size_t len)
+{
+    struct ws_conn *w = arg;
+    if (w->refused)
+        return;
+    if (len + 1 > w->scratch_cap) {
+        char *grown = realloc(w->scratch, len + 1);
+        if (!grown) {
+            session_close(w->s, "out of memory");
+            w->refused = 1;
+            return;
+        }
+        w->scratch = grown;
+        w->scratch_cap = len + 1;
+    }
+    memcpy(w->scratch, msg, len);
+    w->scratch[len] = '\n';
+    struct framer check;
+    struct frame frame;
+    framer_init(&check, len + 1);
+    int one = framer_next(&check, w->scratch, len + 1, &frame) == FRAMER_READY;
+    for (size_t i = frame.consumed; one && i <= len; i++)
+        one = w->scratch[i] == ' ' || w->scratch[i] == '\t' || w->scratch[i] == '\r' ||
+              w->scratch[i] == '\n';
+    if (one) {
+        evbuffer_add(w->to_session, w->scratch, len + 1);
+        return;
+    }
+    w->refused = 1;
+    evbuffer_add(w->to_session, "]", 1);
+}
+
+static void on_pong(void *arg)
+{
+    struct ws_conn *w = arg;
+    struct timeval interval = {(time_t)w->s->server->cfg->web.ping_interval_s, 0};
+    w->awaiting_pong = 0;
+    evtimer_add(w->timer, &interval);
+}
+
+static const struct ws_codec_handler handler = {.on_text = on_text, .on_pong = on_pong};
+
+/* The end of the WebSocket: the session reads what is left and ends as at the end of a
+ * TCP stream (its replies go nowhere any more). */
+static void ws_end(struct ws_conn *w)
+{
+    w->s->stream_ended = 1;
+    event_active(w->s->read_ev, EV_READ, 0);
+}
+
+static void upgrade(struct ws_conn *w)
+{
+    const struct config *cfg = w->s->server->cfg;
+    evbuffer_remove_cb_entry(raw_out(w), w->raw_out_cb);
+    w->raw_out_cb = NULL;
+    bufferevent_set_timeouts(w->raw, NULL, NULL);
+    w->codec = ws_codec_new((size_t)cfg->max_frame_bytes, &handler, w);
+    if (!w->codec) {
+        session_close(w->s, "out of memory");
+        return;
+    }
+    w->upgraded = 1;
+    struct timeval interval = {(time_t)cfg->web.ping_interval_s, 0};
+    evtimer_add(w->timer, &interval);
+    log_debug("session %llu (%s): WebSocket open", (unsigned long long)w->s->id, w->s->peer);
+}
+
+/* Answer the requests in `src`, one at a time: the next waits until the answer before it
+ * is written, so a client cannot pile up answers. */
+static enum bufferevent_filter_result http_step(struct ws_conn *w, struct evbuffer *src)
+{
+    const struct config *cfg = w->s->server->cfg;
+    while (!w->upgraded && !w->http_closing && !w->s->dead) {
+        size_t len = evbuffer_get_length(src);
+        if (len == 0)
+            return BEV_NEED_MORE;
+        if (evbuffer_get_length(raw_out(w)) > 0) {
+            w->http_waiting = 1;
+            return BEV_NEED_MORE;
+        }
+        w->http_waiting = 0;
+        size_t n = len < WEB_HEAD_MAX ? len : WEB_HEAD_MAX;
+        const char *data = (const char *)evbuffer_pullup(src, (ev_ssize_t)n);
+        struct web_request req;
+        enum web_parse st = data ? web_http_parse(data, n, &req) : WEB_PARSE_BAD;
+        if (st == WEB_PARSE_NEED_MORE)
+            return BEV_NEED_MORE;
+        if (st != WEB_PARSE_READY) {
+            log_debug("session %llu (%s): bad HTTP request", (unsigned long long)w->s->id,
+                      w->s->peer);
+            web_http_refuse(st, raw_out(w));
+            http_close(w);
+            break;
+        }
+        evbuffer_drain(src, req.head_len);
+        w->requests++;
+        struct web_site site = {cfg->web.root, cfg->web.allowed_origins, w->tls};
+        enum web_action action = web_http_answer(&req, &site, raw_out(w));
+        log_debug("session %llu (%s): %s %s", (unsigned long long)w->s->id, w->s->peer,
+                  http_method_str((enum http_method)req.method), req.path);
+        if (action == WEB_UPGRADE)
+            upgrade(w);
+        else if (action == WEB_CLOSE || w->requests >= HTTP_REQUESTS_MAX)
+            http_close(w);
+    }
+    if (w->http_closing)
+        evbuffer_drain(src, evbuffer_get_length(src));
+    return BEV_OK;
+}
+
+static enum bufferevent_filter_result filter_in(struct evbuffer *src, struct evbuffer *dst,
+                                                ev_ssize_t limit, enum bufferevent_flush_mode mode,
+                                                void *arg);
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct ws_conn *w = arg;
+    struct session *s = w->s;
+    if (!w->upgraded) {
+        struct evbuffer *in = bufferevent_get_input(s->bev);
+        size_t before = evbuffer_get_length(in);
+        if (w->http_closing && evbuffer_get_length(raw_out(w)) == 0)
+            session_close(s, "HTTP answered");
+        else if (w->http_waiting)
+            filter_in(bufferevent_get_input(w->raw), in, -1, BEV_NORMAL, w);
+        if (evbuffer_get_length(in) > before)
+            event_active(s->read_ev, EV_READ, 0);
+        return;
+    }
+    if (w->awaiting_pong) {
+        log_info("session %llu (%s): no WebSocket pong within %llds, disconnected",
+                 (unsigned long long)s->id, s->peer, (long long)s->server->cfg->web.pong_timeout_s);
+        ws_codec_close(w->codec, WS_CLOSE_GOING_AWAY, "no pong", raw_out(w));
+        session_close(s, "no pong");
+        return;
+    }
+    struct timeval wait = {(time_t)s->server->cfg->web.pong_timeout_s, 0};
+    if (ws_codec_ping(w->codec, raw_out(w)) == 0) {
+        w->awaiting_pong = 1;
+        evtimer_add(w->timer, &wait);
+    }
+}
+
+static enum bufferevent_filter_result filter_in(struct evbuffer *src, struct evbuffer *dst,
+                                                ev_ssize_t limit, enum bufferevent_flush_mode mode,
+                                                void *arg)
+{
+    (void)limit;
+    (void)mode;
+    struct ws_conn *w = arg;
+    if (!w->upgraded) {
+        enum bufferevent_filter_result rc = http_step(w, src);
+        if (!w->upgraded)
+            return rc;
+    }
+    if (evbuffer_get_length(src) == 0)
+        return BEV_NEED_MORE;
+    w->to_session = dst;
+    int rc = ws_codec_input(w->codec, src, raw_out(w));
+    w->to_session = NULL;
+    if (rc < 0 || ws_codec_closing(w->codec))
+        ws_end(w);
+    return BEV_OK;
+}
+
+/* Lines from `src` into text messages in `dst`, at least one, then while `dst` has
+ * room (limit < 0: no limit). */
+static int move_lines(struct ws_conn *w, struct evbuffer *src, struct evbuffer *dst,
+                      ev_ssize_t limit)
+{
+    size_t moved = 0;
+    while (evbuffer_get_length(src) > 0 && (limit < 0 || moved == 0 || moved < (size_t)limit)) {
+        struct evbuffer_ptr nl = evbuffer_search(src, "\n", 1, NULL);
+        if (nl.pos < 0)
+            break;
+        size_t n = (size_t)nl.pos;
+        const unsigned char *line = evbuffer_pullup(src, (ev_ssize_t)n + 1);
+        if (!line || ws_codec_send_text(w->codec, line, n, dst) < 0) {
+            /* Closed: nothing more goes out. */
+            evbuffer_drain(src, evbuffer_get_length(src));
+            return 1;
+        }
+        evbuffer_drain(src, n + 1);
+        moved += n + 1;
+    }
+    return moved > 0;
+}
+
+static enum bufferevent_filter_result filter_out(struct evbuffer *src, struct evbuffer *dst,
+                                                 ev_ssize_t limit, enum bufferevent_flush_mode mode,
+                                                 void *arg)
+{
+    (void)mode;
+    struct ws_conn *w = arg;
+    if (!w->codec) {
+        /* Before the upgrade the session has nobody to talk JSON to (its login
+         * deadline's `timeout`, say): dropped. */
+        evbuffer_drain(src, evbuffer_get_length(src));
+        return BEV_OK;
+    }
+    return move_lines(w, src, dst, limit) ? BEV_OK : BEV_NEED_MORE;
+}
+
+static int ws_open_common(struct session *s, evutil_socket_t fd, event_callback_fn on_input,
+                          int tls)
+{
+    struct server *srv = s->server;
+    struct ws_conn *w = calloc(1, sizeof(*w));
+    SSL *ssl = w && tls && srv->tls_ctx ? SSL_new(srv->tls_ctx) : NULL;
+    if (w && (!tls || ssl))
+        w->raw = tls ? bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!w || !w->raw) {
+        if (ssl)
+            SSL_free(ssl);
+        evutil_closesocket(fd);
+        free(w);
+        return -1;
+    }
+    w->s = s;
+    w->tls = tls;
+    if (tls)
+        bufferevent_openssl_set_allow_dirty_shutdown(w->raw, 1);
+    s->bev = bufferevent_filter_new(w->raw, filter_in, filter_out, 0, NULL, w);
+    s->read_ev = s->bev ? event_new(srv->base, -1, 0, on_input, s) : NULL;
+    w->timer = s->read_ev ? evtimer_new(srv->base, on_timer, w) : NULL;
+    w->raw_out_cb = w->timer ? evbuffer_add_cb(raw_out(w), on_raw_output, w) : NULL;
+    if (!w->raw_out_cb) {
+        if (w->timer)
+            event_free(w->timer);
+        if (s->read_ev)
+            event_free(s->read_ev);
+        if (s->bev)
+            bufferevent_free(s->bev);
+        bufferevent_free(w->raw); /* closes fd */
+        s->bev = NULL;
+        s->read_ev = NULL;
+        free(w);
+        return -1;
+    }
+    bufferevent_setwatermark(w->raw, EV_WRITE, 0, RAW_OUT_MAX);
+    /* The TLS handshake and the request head must come within request_timeout. */
+    struct timeval request = {(time_t)srv->cfg->web.request_timeout_s, 0};
+    bufferevent_set_timeouts(w->raw, &request, NULL);
+    s->ws = w;
+    return 0;
+}
+
+static int ws_open(struct session *s, evutil_socket_t fd, event_callback_fn on_input)
+{
+    return ws_open_common(s, fd, on_input, 0);
+}
+
+static int wss_open(struct session *s, evutil_socket_t fd, event_callback_fn on_input)
+{
+    return ws_open_common(s, fd, on_input, 1);
+}
+
+static int ws_read_on(struct session *s, const struct timeval *idle)
+{
+    const struct config *cfg = s->server->cfg;
+    struct timeval idle_limit = {(time_t)cfg->idle_timeout_s, 0};
+    bufferevent_set_timeouts(s->bev, idle, cfg->idle_timeout_s > 0 ? &idle_limit : NULL);
+    return bufferevent_enable(s->bev, EV_READ);
+}
+
+static void ws_read_off(struct session *s)
+{
+    event_del(s->read_ev);
+    bufferevent_disable(s->bev, EV_READ);
+}
+
+static ssize_t ws_read(struct session *s, void *buf, size_t len)
+{
+    int n = evbuffer_remove(bufferevent_get_input(s->bev), buf, len);
+    if (n > 0 || s->stream_ended)
+        return n > 0 ? n : 0;
+    errno = EAGAIN;
+    return -1;
+}
+
+/* End of a loop turn: messages into the connection's bufferevent, which writes them. */
+static int ws_write(struct session *s, struct evbuffer *out)
+{
+    struct ws_conn *w = s->ws;
+    if (!w->codec)
+        evbuffer_drain(out, evbuffer_get_length(out));
+    else if (evbuffer_get_length(raw_out(w)) < RAW_OUT_MAX)
+        move_lines(w, out, raw_out(w), (ev_ssize_t)(RAW_OUT_MAX - evbuffer_get_length(raw_out(w))));
+    return 0;
+}
+
+static void ws_on_bev_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct session *s = arg;
+    event_active(s->read_ev, EV_READ, 0);
+}
+
+static int ws_on_bev_event(struct session *s, short what)
+{
+    struct ws_conn *w = s->ws;
+    if (what & BEV_EVENT_CONNECTED)
+        return 1; /* TLS: the handshake is done */
+    if (!w->upgraded && (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+        if (w->tls && (what & BEV_EVENT_ERROR)) {
+            char reason[256] = "connection closed";
+            unsigned long e = bufferevent_get_openssl_error(w->raw);
+            if (e)
+                ERR_error_string_n(e, reason, sizeof(reason));
+            while (bufferevent_get_openssl_error(w->raw))
+                ;
+            log_info("web: TLS with %s failed: %s", s->peer, reason);
+        }
+        session_close(s, (what & BEV_EVENT_TIMEOUT) ? "web: no request in time"
+                                                    : "web: connection ended");
+        return 1;
+    }
+    if ((what & BEV_EVENT_READING) && (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_EOF))) {
+        if (what & BEV_EVENT_EOF)
+            s->stream_ended = 1;
+        event_active(s->read_ev, (what & BEV_EVENT_TIMEOUT) ? EV_TIMEOUT : EV_READ, 0);
+        return 1;
+    }
+    return 0;
+}
+
+static void linger_free(struct bufferevent *raw)
+{
+    SSL *ssl = bufferevent_openssl_get_ssl(raw);
+    if (ssl && SSL_is_init_finished(ssl))
+        SSL_shutdown(ssl);
+    ERR_clear_error();
+    bufferevent_free(raw);
+}
+
+static void on_linger_written(struct bufferevent *raw, void *arg)
+{
+    (void)arg;
+    linger_free(raw);
+}
+
+static void on_linger_event(struct bufferevent *raw, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    linger_free(raw);
+}
+
+/* The session is freed: its last messages and a close frame still go out from the
+ * connection's own bufferevent, which lives on until they are written (at most
+ * LINGER_S), without the session. */
+static void ws_close(struct session *s)
+{
+    struct ws_conn *w = s->ws;
+    if (w->codec) {
+        uint16_t code = s->server->stopping ? WS_CLOSE_GOING_AWAY : WS_CLOSE_NORMAL;
+        move_lines(w, bufferevent_get_output(s->bev), raw_out(w), -1);
+        ws_codec_close(w->codec, code, NULL, raw_out(w));
+    }
+    if (w->raw_out_cb)
+        evbuffer_remove_cb_entry(raw_out(w), w->raw_out_cb);
+    event_free(w->timer);
+    ws_codec_free(w->codec);
+    free(w->scratch);
+    struct bufferevent *raw = w->raw;
+    free(w);
+    s->ws = NULL;
+    bufferevent_disable(raw, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(raw)) == 0) {
+        linger_free(raw);
+        return;
+    }
+    struct timeval linger = {LINGER_S, 0};
+    bufferevent_setcb(raw, NULL, on_linger_written, on_linger_event, NULL);
+    bufferevent_setwatermark(raw, EV_WRITE, 0, 0);
+    bufferevent_set_timeouts(raw, NULL, &linger);
+    bufferevent_enable(raw, EV_WRITE);
+}
+
+const struct transport transport_ws = {
+    .name = "ws",
+    .open = ws_open,
+    .on_bev_read = ws_on_bev_read,
+    .on_bev_event = ws_on_bev_event,
+    .read_on = ws_read_on,
+    .read_off = ws_read_off,
+    .read = ws_read,
+    .write = ws_write,
+    .close = ws_close,
+};
+
+const struct transport transport_wss = {
+    .name = "wss",
+    .open = wss_open,
+    .on_bev_read = ws_on_bev_read,
+    .on_bev_event = ws_on_bev_event,
+    .read_on = ws_read_on,
+    .read_off = ws_read_off,
+    .read = ws_read,
+    .write = ws_write,
+    .close = ws_close,
+};

@@ -1,0 +1,127 @@
+/* ws_codec.c - wslay over evbuffers (see ws_codec.h). */
+#include "ws_codec.h"
+
+#include <event2/buffer.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wslay/wslay.h>
+
+struct ws_codec {
+    wslay_event_context_ptr ctx;
+    const struct ws_codec_handler *handler;
+    void *arg;
+    struct evbuffer *in;  /* during ws_codec_input */
+    struct evbuffer *out; /* during any call that writes */
+};
+
+static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
+{
+    (void)flags;
+    struct ws_codec *c = user;
+    int n = c->in ? evbuffer_remove(c->in, buf, len) : 0;
+    if (n > 0)
+        return n;
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+}
+
+static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user)
+{
+    (void)flags;
+    struct ws_codec *c = user;
+    if (c->out && evbuffer_add(c->out, data, len) == 0)
+        return (ssize_t)len;
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                       void *user)
+{
+    struct ws_codec *c = user;
+    if (arg->opcode == WSLAY_TEXT_FRAME)
+        c->handler->on_text(c->arg, arg->msg, arg->msg_length);
+    else if (arg->opcode == WSLAY_BINARY_FRAME)
+        wslay_event_queue_close(ctx, WS_CLOSE_UNSUPPORTED,
+                                (const uint8_t *)"binary messages are not accepted", 32);
+    else if (arg->opcode == WSLAY_PONG && c->handler->on_pong)
+        c->handler->on_pong(c->arg);
+}
+
+struct ws_codec *ws_codec_new(size_t max_message, const struct ws_codec_handler *handler, void *arg)
+{
+    static const struct wslay_event_callbacks callbacks = {
+        .recv_callback = on_recv, .send_callback = on_send, .on_msg_recv_callback = on_message};
+    struct ws_codec *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->handler = handler;
+    c->arg = arg;
+    if (wslay_event_context_server_init(&c->ctx, &callbacks, c) != 0) {
+        free(c);
+        return NULL;
+    }
+    wslay_event_config_set_max_recv_msg_length(c->ctx, max_message);
+    return c;
+}
+
+void ws_codec_free(struct ws_codec *c)
+{
+    if (!c)
+        return;
+    wslay_event_context_free(c->ctx);
+    free(c);
+}
+
+/* Write what wslay has queued. */
+static int flush(struct ws_codec *c, struct evbuffer *out)
+{
+    c->out = out;
+    int rc = wslay_event_send(c->ctx);
+    c->out = NULL;
+    return rc;
+}
+
+int ws_codec_input(struct ws_codec *c, struct evbuffer *in, struct evbuffer *out)
+{
+    c->in = in;
+    c->out = out;
+    int rc = wslay_event_get_read_enabled(c->ctx) ? wslay_event_recv(c->ctx) : 0;
+    c->in = NULL;
+    /* What wslay did not take (after a close) is dropped. */
+    evbuffer_drain(in, evbuffer_get_length(in));
+    if (flush(c, out) != 0 || rc != 0)
+        return -1;
+    return 0;
+}
+
+int ws_codec_send_text(struct ws_codec *c, const void *data, size_t len, struct evbuffer *out)
+{
+    struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, data, len};
+    if (wslay_event_queue_msg(c->ctx, &msg) != 0)
+        return -1;
+    return flush(c, out) == 0 ? 0 : -1;
+}
+
+int ws_codec_ping(struct ws_codec *c, struct evbuffer *out)
+{
+    struct wslay_event_msg msg = {WSLAY_PING, (const uint8_t *)"", 0};
+    if (wslay_event_queue_msg(c->ctx, &msg) != 0)
+        return -1;
+    return flush(c, out) == 0 ? 0 : -1;
+}
+
+void ws_codec_close(struct ws_codec *c, uint16_t code, const char *reason, struct evbuffer *out)
+{
+    if (wslay_event_get_close_sent(c->ctx))
+        return;
+    wslay_event_queue_close(c->ctx, code, (const uint8_t *)reason, reason ? strlen(reason) : 0);
+    wslay_event_shutdown_read(c->ctx);
+    flush(c, out);
+}
+
+int ws_codec_closing(const struct ws_codec *c)
+{
+    return wslay_event_get_close_sent(c->ctx) || wslay_event_get_close_received(c->ctx);
+}
