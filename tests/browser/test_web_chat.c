@@ -181,7 +181,7 @@ START_TEST(two_browser_users_and_a_tcp_user_chat_privately_and_in_a_group)
     wait_for(alice, LAST_MESSAGE "?.querySelector('.mark').textContent === 'read'");
     ck_assert_int_eq(cdp_type(bob, "two\nlines"), 0); /* a newline, as Shift+Enter types */
     ck_assert_int_eq(cdp_key(bob, "Enter"), 0);
-    wait_last_text(alice, "two\nlines");
+    wait_last_text(alice, "two\\nlines"); /* a JavaScript escape */
 
     /* carol, at a terminal, and bob, in his browser. */
     tcp_expect(carol, "success",
@@ -233,6 +233,7 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
     struct cdp_browser *bb;
     struct cdp_page *bob = open_client(&bb);
     register_in_page(bob, "bob");
+    tcp_expect(carol, "success", "{\"cmd\":\"add_friend\",\"friend\":\"bob\"}");
     char request[256];
     for (int i = 1; i <= 60; i++) {
         snprintf(request, sizeof(request),

@@ -207,7 +207,8 @@ void cdp_close(struct cdp_page *p)
     free(p);
 }
 
-json_t *cdp_call(struct cdp_page *p, const char *method, json_t *params)
+/* cdp_call; an error answer is printed unless `quiet`. */
+static json_t *call(struct cdp_page *p, const char *method, json_t *params, int quiet)
 {
     int id = ++p->next_id;
     json_t *msg = json_pack("{s:i, s:s, s:o}", "id", id, "method", method, "params",
@@ -224,7 +225,7 @@ json_t *cdp_call(struct cdp_page *p, const char *method, json_t *params)
             continue;
         }
         json_t *result = json_incref(json_object_get(in, "result"));
-        if (!result) {
+        if (!result && !quiet) {
             char *dump = json_dumps(in, 0);
             fprintf(stderr, "cdp: %s: %s\n", method, dump ? dump : "?");
             free(dump);
@@ -236,12 +237,18 @@ json_t *cdp_call(struct cdp_page *p, const char *method, json_t *params)
     return NULL;
 }
 
-/* Runtime.evaluate; an exception is printed unless `quiet`. */
+json_t *cdp_call(struct cdp_page *p, const char *method, json_t *params)
+{
+    return call(p, method, params, 0);
+}
+
+/* Runtime.evaluate; an error or exception is printed unless `quiet`. */
 static json_t *evaluate(struct cdp_page *p, const char *expr, int quiet)
 {
-    json_t *r = cdp_call(
+    json_t *r = call(
         p, "Runtime.evaluate",
-        json_pack("{s:s, s:b, s:b}", "expression", expr, "awaitPromise", 1, "returnByValue", 1));
+        json_pack("{s:s, s:b, s:b}", "expression", expr, "awaitPromise", 1, "returnByValue", 1),
+        quiet);
     json_t *value = NULL;
     if (r && !json_object_get(r, "exceptionDetails")) {
         value = json_object_get(json_object_get(r, "result"), "value");
