@@ -39,6 +39,8 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  `file` says are ELF
 #   debootstrap                    the clean Debian 12 root scripts/test-packages installs
 #                                  the .deb packages into
+#   chromium                       the headless browser that the browser tests drive over
+#                                  its DevTools protocol, and looking at the web client
 # Not listed, as every Debian 12 has them (Essential, or Priority required): bash, dash,
 # coreutils, sed, grep, findutils (xargs), util-linux (setsid in scripts/mariadb, setpriv in
 # tests/db/test_mariadb_lockdown.sh), dpkg, apt, mawk (awk). mariadb-server brings
@@ -47,7 +49,8 @@ CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libi
     uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
     libedit-dev libssl-dev openssl libhiredis-dev redis-server haproxy libwslay-dev
     libhttp-parser-dev)
-CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git dpkg-dev file debootstrap)
+CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git dpkg-dev file debootstrap
+    chromium)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
 # apt-get line and stop.
