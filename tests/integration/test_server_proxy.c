@@ -236,6 +236,27 @@ START_TEST(bad_cut_and_slow_headers_close_only_their_connection)
 }
 END_TEST
 
+/* A flood of bad headers is counted whole, but logged only a few lines a window (10
+ * every 10 s): 30 of them cannot all be logged unless the test took over 20 s. */
+START_TEST(a_flood_of_bad_headers_is_logged_a_few_lines_at_a_time)
+{
+    enum { FLOOD = 30 };
+    start_proxied("proxy_protocol = v2\n", NULL);
+    for (int i = 0; i < FLOOD; i++) {
+        struct test_client *c = test_client_connect(srv.host, srv.proxy_port, 0);
+        ck_assert_ptr_nonnull(c);
+        check_send_str(c, "GET / HTTP/1.0\r\n\r\n");
+        ck_assert_int_ge(test_client_wait_closed(c, CLOSE_WAIT_MS), 0);
+        test_client_close(c);
+    }
+    ck_assert_int_eq(metric("chatd_proxy_refused_total{reason=\"malformed\"}"), FLOOD);
+    chatd_proc_wait_log(&srv, "on a PROXY listener: no PROXY header", 10, TEST_CLIENT_TIMEOUT_MS);
+    size_t logged = chatd_proc_log_count(&srv, "on a PROXY listener: no PROXY header");
+    ck_assert_msg(logged < FLOOD, "all %zu refusals were logged", logged);
+    stop();
+}
+END_TEST
+
 /* The header, then the TLS handshake: the session is the client's. */
 START_TEST(the_header_comes_before_the_tls_handshake)
 {
@@ -295,6 +316,7 @@ static Suite *proxy_suite(void)
     tcase_add_test(tc, local_keeps_the_proxy_address);
     tcase_add_test(tc, wrong_version_and_untrusted_sources_are_closed);
     tcase_add_test(tc, bad_cut_and_slow_headers_close_only_their_connection);
+    tcase_add_test(tc, a_flood_of_bad_headers_is_logged_a_few_lines_at_a_time);
     tcase_add_test(tc, the_header_comes_before_the_tls_handshake);
     tcase_add_test(tc, a_listener_without_the_protocol_takes_a_proxy_line_as_a_bad_frame);
     suite_add_tcase(suite, tc);
