@@ -734,16 +734,18 @@ static void on_outage_over(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct cluster *c = arg;
-    struct name *n, *tmp;
-    HASH_ITER (hh, c->touched, n, tmp) {
-        int was = name_in(c->before, n->name), now = online(c, n->name);
+    /* Taken out first: what the raises make plugins do is told as usual. */
+    struct name *touched = c->touched, *before = c->before, *n, *tmp;
+    c->touched = c->before = NULL;
+    c->outage = 0;
+    HASH_ITER (hh, touched, n, tmp) {
+        int was = name_in(before, n->name), now = online(c, n->name);
         /* Online elsewhere only: that node raises it (it changed there too) or it was. */
         if (now != was && c->presence && (!now || users_find(c->srv, n->name)))
             c->presence(c->srv, n->name, now, CLUSTER_RAISE_OUTAGE, c->presence_arg);
     }
-    names_free(&c->touched);
-    names_free(&c->before);
-    c->outage = 0;
+    names_free(&touched);
+    names_free(&before);
 }
 
 static void on_down(void *arg)
