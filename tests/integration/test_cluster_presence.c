@@ -26,24 +26,12 @@ static void presence_cluster_up(size_t n)
 
 static double metric(size_t node, const char *name)
 {
-    char *text = test_http_get(cluster()->node[node].admin_port, "/metrics");
-    ck_assert_msg(text != NULL, "cannot reach node %zu's admin listener", node);
-    char line[128];
-    snprintf(line, sizeof(line), "\n%s ", name);
-    const char *at = strstr(text, line);
-    double value = at ? strtod(at + strlen(line), NULL) : -1;
-    free(text);
-    return value;
+    return cluster_node_metric(&cluster()->node[node], name);
 }
 
 static void wait_metric(size_t node, const char *name, double want)
 {
-    long long deadline = chatd_now_ms() + CLUSTER_WAIT_MS;
-    while (metric(node, name) != want) {
-        ck_assert_msg(chatd_now_ms() < deadline, "node %zu: %s never became %g (it is %g)", node,
-                      name, want, metric(node, name));
-        chatd_sleep_ms(20);
-    }
+    cluster_node_wait_metric(&cluster()->node[node], name, want);
 }
 
 /* A presence push of `user` must reach p, with this status. */
