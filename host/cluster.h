@@ -68,7 +68,8 @@ enum cluster_raise {
      * seeing the other's still there; this one's change reached Redis last */
     CLUSTER_RAISE_CROSSED,
     /* it changed here while Redis was down (told to this node's sessions only), and is
-     * still changed now that every node's users are known again */
+     * still changed now that every node's users are known again; or this node's lease
+     * had lapsed (the others dropped its users) and it is back */
     CLUSTER_RAISE_OUTAGE,
 };
 

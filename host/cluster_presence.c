@@ -135,6 +135,7 @@ struct cluster {
     int claim_pending;     /* a claim of the lease is in flight */
     int64_t refused_at_ms; /* when a claim first found the lease held by another */
     int stale_seen;        /* a claim found the previous run's hash: the next one takes it */
+    int lapsed;            /* the lease lapsed while this node ran: the others dropped its users */
     struct remote_node *nodes;
     struct crossing *crossings; /* by user */
     /* Since the link was lost (or the start), until a lease after it is back: */
@@ -600,6 +601,21 @@ static void write_node(struct cluster *c)
     c->registered = 1;
 }
 
+/* Back after a lapse: the node that dropped this one told its users' friends they
+ * were offline (those with no session elsewhere); they are online again. */
+static void raise_returned(struct cluster *c)
+{
+    c->lapsed = 0;
+    struct name *back = NULL, *n, *tmp;
+    for (struct user *u = c->srv->users; u; u = u->hh.next)
+        if (remote_count(c, u->name) == 0)
+            name_add(&back, u->name);
+    HASH_ITER (hh, back, n, tmp)
+        if (c->presence && users_find(c->srv, n->name))
+            c->presence(c->srv, n->name, 1, CLUSTER_RAISE_OUTAGE, c->presence_arg);
+    names_free(&back);
+}
+
 static void on_claimed(redisReply *r, void *arg)
 {
     struct cluster *c = arg;
@@ -612,6 +628,8 @@ static void on_claimed(redisReply *r, void *arg)
         c->refused_at_ms = 0;
         c->stale_seen = 0;
         write_node(c);
+        if (c->lapsed)
+            raise_returned(c);
         return;
     }
     if (r->type != REDIS_REPLY_INTEGER) {
@@ -661,11 +679,13 @@ static void on_renewed(redisReply *r, void *arg)
     if (r->type == REDIS_REPLY_INTEGER && r->integer == 0) {
         /* The lease lapsed and the others dropped this node: write it all again. */
         log_warn("cluster: this node's lease had lapsed; registering again");
+        c->lapsed = 1;
         register_node(c);
     } else if (r->type == REDIS_REPLY_INTEGER && r->integer < 0) {
         log_error("cluster: the lease of node %s was taken by another incarnation while "
                   "this one's had lapsed: is another chatd running as node %s?",
                   c->node, c->node);
+        c->lapsed = 1;
         register_node(c);
     } else if (r->type == REDIS_REPLY_ERROR) {
         cluster_link_fail(c->link, r->str);

@@ -2,7 +2,8 @@
  * a second chatd started under a running node's name stays out of the cluster instead
  * of wiping that node's users, and a node killed and started again within its lease
  * lets its old users go offline everywhere (their friends are told) before it writes
- * its new state. Driven from outside like any client; see cluster_suite.h. */
+ * its new state; a node that stalled past its lease tells them its users are back. Driven from
+ * outside like any client; see cluster_suite.h. */
 #include "cluster_suite.h"
 
 #include "chatd_proc.h"
@@ -95,6 +96,34 @@ START_TEST(test_node_restarted_within_its_lease_tells_friends_its_users_left)
 }
 END_TEST
 
+START_TEST(test_node_back_after_its_lease_lapsed_tells_friends_its_users_are_online)
+{
+    cluster_up(2);
+    struct peer *a, *b;
+    friends_on_two_nodes(&a, &b);
+    json_t *push = peer_wait_push(a, "presence", "user", "b");
+    ck_assert_str_eq(chatd_json_str(push, "status"), "online");
+    json_decref(push);
+
+    /* Node 1 stalls past its lease (stopped, not killed): node 0 drops it. */
+    ck_assert_int_eq(chatd_proc_signal(&cluster()->node[1].proc, SIGSTOP), 0);
+    push = peer_wait_push(a, "presence", "user", "b");
+    ck_assert_str_eq(chatd_json_str(push, "status"), "offline");
+    json_decref(push);
+
+    /* It runs again with b still connected: b is online again for a. */
+    ck_assert_int_eq(chatd_proc_signal(&cluster()->node[1].proc, SIGCONT), 0);
+    push = peer_wait_push(a, "presence", "user", "b");
+    ck_assert_str_eq(chatd_json_str(push, "status"), "online");
+    json_decref(push);
+    wait_friend_online(a, "b", 1);
+
+    peer_close(a);
+    peer_close(b);
+    cluster_down();
+}
+END_TEST
+
 static Suite *cluster_lease_suite(void)
 {
     Suite *s = suite_create("cluster_blackbox_lease");
@@ -102,6 +131,7 @@ static Suite *cluster_lease_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_second_chatd_under_a_running_nodes_name_stays_out);
     tcase_add_test(tc, test_node_restarted_within_its_lease_tells_friends_its_users_left);
+    tcase_add_test(tc, test_node_back_after_its_lease_lapsed_tells_friends_its_users_are_online);
     suite_add_tcase(s, tc);
     return s;
 }
