@@ -1,6 +1,6 @@
-/* host_self.h - the pseudo-plugin a part of the host (the delivery stream, the cluster's
- * merge) acts as: named "chatd", RUNNING, on the server. The jobs, commands and
- * migrations of that part are tied to it as a plugin's are to the plugin. */
+/* host_self.h - the pseudo-plugin a part of the host (the delivery stream, the commit
+ * batches, the cluster's merge) acts as: named "chatd", RUNNING, on the server. The jobs, commands
+ * and migrations of that part are tied to it as a plugin's are to the plugin. */
 #ifndef CHATD_HOST_SELF_H
 #define CHATD_HOST_SELF_H
 

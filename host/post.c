@@ -25,6 +25,7 @@
 #include "cluster.h"
 #include "cluster_route.h"
 #include "db.h"
+#include "host_self.h"
 #include "log.h"
 #include "reply_order.h"
 #include "server.h"
@@ -620,20 +621,18 @@ int64_t post_last_id(struct server *srv)
 int post_new(struct server *srv)
 {
     struct post_state *ps = calloc(1, sizeof(*ps));
-    if (!ps || !(ps->self.name = strdup("chatd"))) {
+    if (!ps || host_self_init(&ps->self, srv) != 0) {
         free(ps);
         return -1;
     }
     ps->srv = srv;
-    ps->self.state = PLUGIN_RUNNING;
-    ps->self.server = srv;
     ps->queue_tail = &ps->queue_head;
     ps->flight_tail = &ps->flight_head;
     ps->deferred_tail = &ps->deferred;
     if (commit_sql_init(&ps->sql) != 0 ||
         !(ps->submit_ev = event_new(srv->base, -1, 0, on_submit, ps))) {
         commit_sql_free(&ps->sql);
-        free(ps->self.name);
+        host_self_free(&ps->self);
         free(ps);
         return -1;
     }
@@ -683,7 +682,7 @@ void post_free(struct server *srv)
     event_free(ps->submit_ev);
     commit_sql_free(&ps->sql);
     commit_order_destroy(&ps->order);
-    free(ps->self.name);
+    host_self_free(&ps->self);
     free(ps);
     srv->post = NULL;
 }
