@@ -209,6 +209,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             event_active(s->read_ev, EV_READ, 0);
         return;
     }
+    struct timeval wait = {(time_t)s->server->cfg->web.pong_timeout_s, 0};
+    if (w->awaiting_pong && !s->reading) {
+        /* The pong may be waiting behind a request in flight or unread replies: it is
+         * seen when the session reads again. */
+        evtimer_add(w->timer, &wait);
+        return;
+    }
     if (w->awaiting_pong) {
         log_info("session %llu (%s): no WebSocket pong within %llds, disconnected",
                  (unsigned long long)s->id, s->peer, (long long)s->server->cfg->web.pong_timeout_s);
@@ -216,7 +223,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         session_close(s, "no pong");
         return;
     }
-    struct timeval wait = {(time_t)s->server->cfg->web.pong_timeout_s, 0};
     if (ws_codec_ping(w->codec, raw_out(w)) == 0) {
         w->awaiting_pong = 1;
         evtimer_add(w->timer, &wait);
