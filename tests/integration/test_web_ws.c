@@ -406,8 +406,8 @@ START_TEST(static_files_are_served_from_the_root_only)
     ck_assert_int_eq(get("/", head, sizeof(head), body, sizeof(body)), 200);
     ck_assert_str_eq(body, "<h1>chatd</h1>\n");
     const char *headers[] = {"Content-Type: text/html; charset=utf-8",
-                             "Content-Security-Policy: default-src 'self'; connect-src 'self' ws: "
-                             "wss:",
+                             "Content-Security-Policy: default-src 'self'; connect-src 'self'",
+                             "connect-src 'self' ws: wss:",
                              "frame-ancestors 'none'",
                              "X-Content-Type-Options: nosniff",
                              "Referrer-Policy: no-referrer",
