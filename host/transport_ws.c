@@ -93,7 +93,8 @@ static void on_text(void *arg, const uint8_t *msg, size_t len)
         w->scratch = grown;
         w->scratch_cap = len + 1;
     }
-    memcpy(w->scratch, msg, len);
+    if (len > 0) /* an empty message's msg may be NULL */
+        memcpy(w->scratch, msg, len);
     w->scratch[len] = '\n';
     struct framer check;
     struct frame frame;
@@ -434,7 +435,13 @@ static void ws_close(struct session *s)
     free(w);
     s->ws = NULL;
     bufferevent_disable(raw, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(raw)) == 0) {
+    struct evbuffer *out = bufferevent_get_output(raw);
+    if (s->server->stopping && evbuffer_get_length(out) > 0 && !bufferevent_openssl_get_ssl(raw)) {
+        /* Stopping: the loop ends soon and nothing may linger past it; one try. */
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, bufferevent_getfd(raw));
+    }
+    if (evbuffer_get_length(out) == 0 || s->server->stopping) {
         linger_free(raw);
         return;
     }
