@@ -177,6 +177,11 @@ START_TEST(handshakes_that_are_refused)
         ck_assert_msg(status == cases[i].status, "case %zu: %d\n%s", i, status, head);
         ws_client_close(c);
     }
+    /* An upgrade anywhere but /ws. */
+    struct ws_client *elsewhere = ws_open_raw();
+    elsewhere->path = "/chat";
+    ck_assert_int_eq(ws_client_handshake(elsewhere, host, own, NULL, head, sizeof(head)), 404);
+    ws_client_close(elsewhere);
     /* Requests written out in full. */
     struct {
         const char *request;
