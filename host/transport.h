@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <sys/types.h>
 
+struct server;
 struct session;
 struct evbuffer;
 struct timeval;
@@ -37,6 +38,15 @@ struct transport {
     /* The session is being freed: a last word to the peer, if any (NULL: none). */
     void (*close)(struct session *s);
 };
+
+/* For the transports that read through s->bev (transport_bev.c): read_off, read (its
+ * input buffer; the end once s->stream_ended) and on_bev_read (wakes s->read_ev). */
+void transport_bev_read_off(struct session *s);
+ssize_t transport_bev_read(struct session *s, void *buf, size_t len);
+void transport_bev_on_read(struct bufferevent *bev, void *arg);
+
+/* Free the WebSocket connections still writing their last bytes (server_free). */
+void transport_ws_free_lingering(struct server *srv);
 
 extern const struct transport transport_tcp;
 extern const struct transport transport_tls;

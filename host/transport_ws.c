@@ -93,7 +93,8 @@ static void on_text(void *arg, const uint8_t *msg, size_t len)
         w->scratch = grown;
         w->scratch_cap = len + 1;
     }
-    memcpy(w->scratch, msg, len);
+    if (len > 0) /* an empty message's msg may be NULL */
+        memcpy(w->scratch, msg, len);
     w->scratch[len] = '\n';
     struct framer check;
     struct frame frame;
@@ -209,6 +210,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             event_active(s->read_ev, EV_READ, 0);
         return;
     }
+    struct timeval wait = {(time_t)s->server->cfg->web.pong_timeout_s, 0};
+    if (w->awaiting_pong && !s->reading) {
+        /* The pong may be waiting behind a request in flight or unread replies: it is
+         * seen when the session reads again. */
+        evtimer_add(w->timer, &wait);
+        return;
+    }
     if (w->awaiting_pong) {
         log_info("session %llu (%s): no WebSocket pong within %llds, disconnected",
                  (unsigned long long)s->id, s->peer, (long long)s->server->cfg->web.pong_timeout_s);
@@ -216,7 +224,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         session_close(s, "no pong");
         return;
     }
-    struct timeval wait = {(time_t)s->server->cfg->web.pong_timeout_s, 0};
     if (ws_codec_ping(w->codec, raw_out(w)) == 0) {
         w->awaiting_pong = 1;
         evtimer_add(w->timer, &wait);
@@ -347,21 +354,6 @@ static int ws_read_on(struct session *s, const struct timeval *idle)
     return bufferevent_enable(s->bev, EV_READ);
 }
 
-static void ws_read_off(struct session *s)
-{
-    event_del(s->read_ev);
-    bufferevent_disable(s->bev, EV_READ);
-}
-
-static ssize_t ws_read(struct session *s, void *buf, size_t len)
-{
-    int n = evbuffer_remove(bufferevent_get_input(s->bev), buf, len);
-    if (n > 0 || s->stream_ended)
-        return n > 0 ? n : 0;
-    errno = EAGAIN;
-    return -1;
-}
-
 /* End of a loop turn: messages into the connection's bufferevent, which writes them. */
 static int ws_write(struct session *s, struct evbuffer *out)
 {
@@ -371,13 +363,6 @@ static int ws_write(struct session *s, struct evbuffer *out)
     else if (evbuffer_get_length(raw_out(w)) < RAW_OUT_MAX)
         move_lines(w, out, raw_out(w), (ev_ssize_t)(RAW_OUT_MAX - evbuffer_get_length(raw_out(w))));
     return 0;
-}
-
-static void ws_on_bev_read(struct bufferevent *bev, void *arg)
-{
-    (void)bev;
-    struct session *s = arg;
-    event_active(s->read_ev, EV_READ, 0);
 }
 
 static int ws_on_bev_event(struct session *s, short what)
@@ -417,17 +402,39 @@ static void linger_free(struct bufferevent *raw)
     bufferevent_free(raw);
 }
 
+/* A connection whose session is gone, writing its last bytes; on the server's list so
+ * that one still lingering when the server is freed is freed with it. */
+struct ws_linger {
+    struct bufferevent *raw;
+    struct ws_linger *next, **prev;
+};
+
+static void linger_end(struct ws_linger *l)
+{
+    *l->prev = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    linger_free(l->raw);
+    free(l);
+}
+
 static void on_linger_written(struct bufferevent *raw, void *arg)
 {
-    (void)arg;
-    linger_free(raw);
+    (void)raw;
+    linger_end(arg);
 }
 
 static void on_linger_event(struct bufferevent *raw, short what, void *arg)
 {
+    (void)raw;
     (void)what;
-    (void)arg;
-    linger_free(raw);
+    linger_end(arg);
+}
+
+void transport_ws_free_lingering(struct server *srv)
+{
+    while (srv->ws_lingering)
+        linger_end(srv->ws_lingering);
 }
 
 /* The session is freed: its last messages and a close frame still go out from the
@@ -450,12 +457,24 @@ static void ws_close(struct session *s)
     free(w);
     s->ws = NULL;
     bufferevent_disable(raw, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(raw)) == 0) {
+    struct evbuffer *out = bufferevent_get_output(raw);
+    if (s->server->stopping && evbuffer_get_length(out) > 0 && !bufferevent_openssl_get_ssl(raw)) {
+        /* Stopping: the loop ends soon and nothing may linger past it; one try. */
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, bufferevent_getfd(raw));
+    }
+    struct ws_linger *l = NULL;
+    if (evbuffer_get_length(out) == 0 || s->server->stopping || !(l = calloc(1, sizeof(*l)))) {
         linger_free(raw);
         return;
     }
+    struct server *srv = s->server;
+    *l = (struct ws_linger){raw, srv->ws_lingering, &srv->ws_lingering};
+    if (l->next)
+        l->next->prev = &l->next;
+    srv->ws_lingering = l;
     struct timeval linger = {LINGER_S, 0};
-    bufferevent_setcb(raw, NULL, on_linger_written, on_linger_event, NULL);
+    bufferevent_setcb(raw, NULL, on_linger_written, on_linger_event, l);
     bufferevent_setwatermark(raw, EV_WRITE, 0, 0);
     bufferevent_set_timeouts(raw, NULL, &linger);
     bufferevent_enable(raw, EV_WRITE);
@@ -464,11 +483,11 @@ static void ws_close(struct session *s)
 const struct transport transport_ws = {
     .name = "ws",
     .open = ws_open,
-    .on_bev_read = ws_on_bev_read,
+    .on_bev_read = transport_bev_on_read,
     .on_bev_event = ws_on_bev_event,
     .read_on = ws_read_on,
-    .read_off = ws_read_off,
-    .read = ws_read,
+    .read_off = transport_bev_read_off,
+    .read = transport_bev_read,
     .write = ws_write,
     .close = ws_close,
 };
@@ -476,11 +495,11 @@ const struct transport transport_ws = {
 const struct transport transport_wss = {
     .name = "wss",
     .open = wss_open,
-    .on_bev_read = ws_on_bev_read,
+    .on_bev_read = transport_bev_on_read,
     .on_bev_event = ws_on_bev_event,
     .read_on = ws_read_on,
-    .read_off = ws_read_off,
-    .read = ws_read,
+    .read_off = transport_bev_read_off,
+    .read = transport_bev_read,
     .write = ws_write,
     .close = ws_close,
 };
