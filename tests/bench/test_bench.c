@@ -109,6 +109,14 @@ static json_t *run_bench(const char *const *args)
     return run_bench_on(srv.port, args);
 }
 
+/* run_bench with --ws (in args) against the [web] listener, which it must say it spoke. */
+static json_t *run_ws_bench(const char *const *args)
+{
+    json_t *f = run_bench_on(srv.web_port, args);
+    ck_assert_str_eq(json_string_value(json_object_get(f, "transport")), "ws");
+    return f;
+}
+
 static long long get_int(const json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
@@ -141,16 +149,23 @@ static void check_messages(const json_t *figures, const char *workload)
     ck_assert_msg(json_is_object(json_object_get(figures, "server_cpu")), "no server_cpu");
 }
 
+/* A message workload's figures (freed here): every accepted message made `fanout`
+ * deliveries, at least one. */
+static void check_deliveries(json_t *figures, const char *workload, int fanout)
+{
+    check_messages(figures, workload);
+    ck_assert_int_gt(get_int(figures, "delivered"), 0);
+    ck_assert_int_eq(get_int(figures, "delivered"), get_int(figures, "accepted") * fanout);
+    check_latency(figures, "latency_ms");
+    json_decref(figures);
+}
+
 START_TEST(private_relay_loses_and_duplicates_nothing)
 {
     start_server();
     const char *args[] = {"--workload", "private",   "--users", "10", "--inflight",
                           "4",          "--seconds", "1",       NULL};
-    json_t *f = run_bench(args);
-    check_messages(f, "private");
-    ck_assert_int_eq(get_int(f, "delivered"), get_int(f, "accepted"));
-    check_latency(f, "latency_ms");
-    json_decref(f);
+    check_deliveries(run_bench(args), "private", 1);
     stop_server();
 }
 END_TEST
@@ -160,11 +175,7 @@ START_TEST(group_fan_out_reaches_every_other_member_once)
     start_server();
     const char *args[] = {"--workload", "group",     "--members", "10", "--senders",
                           "3",          "--seconds", "1",         NULL};
-    json_t *f = run_bench(args);
-    check_messages(f, "group");
-    ck_assert_int_eq(get_int(f, "delivered"), get_int(f, "accepted") * 9);
-    check_latency(f, "latency_ms");
-    json_decref(f);
+    check_deliveries(run_bench(args), "group", 9);
     stop_server();
 }
 END_TEST
@@ -225,12 +236,7 @@ START_TEST(websocket_private_relay_loses_and_duplicates_nothing)
     start_web_server();
     const char *args[] = {"--ws",       "--workload", "private",   "--users", "10",
                           "--inflight", "4",          "--seconds", "1",       NULL};
-    json_t *f = run_bench_on(srv.web_port, args);
-    ck_assert_str_eq(json_string_value(json_object_get(f, "transport")), "ws");
-    check_messages(f, "private");
-    ck_assert_int_gt(get_int(f, "delivered"), 0);
-    ck_assert_int_eq(get_int(f, "delivered"), get_int(f, "accepted"));
-    json_decref(f);
+    check_deliveries(run_ws_bench(args), "private", 1);
     stop_server();
 }
 END_TEST
@@ -240,11 +246,7 @@ START_TEST(websocket_group_fan_out_reaches_every_other_member_once)
     start_web_server();
     const char *args[] = {"--ws",      "--workload", "group",     "--members", "10",
                           "--senders", "3",          "--seconds", "1",         NULL};
-    json_t *f = run_bench_on(srv.web_port, args);
-    check_messages(f, "group");
-    ck_assert_int_gt(get_int(f, "delivered"), 0);
-    ck_assert_int_eq(get_int(f, "delivered"), get_int(f, "accepted") * 9);
-    json_decref(f);
+    check_deliveries(run_ws_bench(args), "group", 9);
     stop_server();
 }
 END_TEST
@@ -254,7 +256,7 @@ START_TEST(websocket_idle_sessions_answer_pings_and_are_held)
 {
     start_web_server();
     const char *args[] = {"--ws", "--workload", "idle", "--sessions", "20", "--hold", "3.5", NULL};
-    json_t *f = run_bench_on(srv.web_port, args);
+    json_t *f = run_ws_bench(args);
     ck_assert_str_eq(json_string_value(json_object_get(f, "workload")), "idle");
     ck_assert_int_eq(get_int(f, "closed_by_server"), 0);
     ck_assert_int_eq(get_int(json_object_get(f, "setup"), "sessions"), 20);
