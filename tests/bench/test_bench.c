@@ -1,6 +1,7 @@
 /* test_bench.c - smoke test of chatd-bench: each workload runs for about a second
  * against the real chatd (the sample config, as scripts/run starts it, with a cheap
- * password cost, on a fresh database of the test MariaDB). The bench must exit 0 and
+ * password cost, on a fresh database of the test MariaDB), over TCP and (--ws) over the
+ * [web] listener's WebSocket. The bench must exit 0 and
  * print one JSON object whose counts say nothing was lost or duplicated. No figure of
  * speed is checked. */
 #include "chatd_proc.h"
@@ -32,6 +33,17 @@ static void start_server(void)
     ck_assert_msg(db_test_start_sample(&srv, &cfg, more) == 0, "chatd did not start");
 }
 
+/* With the [web] listener, which pings every second and closes a connection whose pong
+ * is a second late: a bench that did not answer pings would lose its sessions. */
+static void start_web_server(void)
+{
+    db_test_config(&cfg);
+    const char *const more[] = {"log.level=warn", "web.ping_interval=1", "web.pong_timeout=1",
+                                NULL};
+    ck_assert_msg(db_test_start_sample_web(&srv, &cfg, more, 0) == 0, "chatd did not start");
+    ck_assert_int_gt(srv.web_port, 0);
+}
+
 static void stop_server(void)
 {
     int rc = chatd_proc_stop(&srv, CHATD_PROC_STOP_TIMEOUT_MS);
@@ -40,12 +52,12 @@ static void stop_server(void)
     ck_assert_msg(rc == 0, "chatd exited with %d after SIGTERM, want 0", rc);
 }
 
-/* Run chatd-bench against the server with `args` (NULL-terminated, after --port and
- * --server-pid), and return its stdout parsed as one JSON object. */
-static json_t *run_bench(const char *const *args)
+/* Run chatd-bench against the server's listener on `port` with `args` (NULL-terminated,
+ * after --port and --server-pid), and return its stdout parsed as one JSON object. */
+static json_t *run_bench_on(int listener_port, const char *const *args)
 {
     char port[16], pid[16], out_path[PATH_MAX + 32], err_path[PATH_MAX + 32];
-    snprintf(port, sizeof(port), "%d", srv.port);
+    snprintf(port, sizeof(port), "%d", listener_port);
     snprintf(pid, sizeof(pid), "%d", (int)srv.pid);
     snprintf(out_path, sizeof(out_path), "%s/bench.out", srv.dir);
     snprintf(err_path, sizeof(err_path), "%s/bench.err", srv.dir);
@@ -92,6 +104,19 @@ static json_t *run_bench(const char *const *args)
     return figures;
 }
 
+static json_t *run_bench(const char *const *args)
+{
+    return run_bench_on(srv.port, args);
+}
+
+/* run_bench with --ws (in args) against the [web] listener, which it must say it spoke. */
+static json_t *run_ws_bench(const char *const *args)
+{
+    json_t *f = run_bench_on(srv.web_port, args);
+    ck_assert_str_eq(json_string_value(json_object_get(f, "transport")), "ws");
+    return f;
+}
+
 static long long get_int(const json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
@@ -124,16 +149,23 @@ static void check_messages(const json_t *figures, const char *workload)
     ck_assert_msg(json_is_object(json_object_get(figures, "server_cpu")), "no server_cpu");
 }
 
+/* A message workload's figures (freed here): every accepted message made `fanout`
+ * deliveries, at least one. */
+static void check_deliveries(json_t *figures, const char *workload, int fanout)
+{
+    check_messages(figures, workload);
+    ck_assert_int_gt(get_int(figures, "delivered"), 0);
+    ck_assert_int_eq(get_int(figures, "delivered"), get_int(figures, "accepted") * fanout);
+    check_latency(figures, "latency_ms");
+    json_decref(figures);
+}
+
 START_TEST(private_relay_loses_and_duplicates_nothing)
 {
     start_server();
     const char *args[] = {"--workload", "private",   "--users", "10", "--inflight",
                           "4",          "--seconds", "1",       NULL};
-    json_t *f = run_bench(args);
-    check_messages(f, "private");
-    ck_assert_int_eq(get_int(f, "delivered"), get_int(f, "accepted"));
-    check_latency(f, "latency_ms");
-    json_decref(f);
+    check_deliveries(run_bench(args), "private", 1);
     stop_server();
 }
 END_TEST
@@ -143,11 +175,7 @@ START_TEST(group_fan_out_reaches_every_other_member_once)
     start_server();
     const char *args[] = {"--workload", "group",     "--members", "10", "--senders",
                           "3",          "--seconds", "1",         NULL};
-    json_t *f = run_bench(args);
-    check_messages(f, "group");
-    ck_assert_int_eq(get_int(f, "delivered"), get_int(f, "accepted") * 9);
-    check_latency(f, "latency_ms");
-    json_decref(f);
+    check_deliveries(run_bench(args), "group", 9);
     stop_server();
 }
 END_TEST
@@ -203,6 +231,40 @@ START_TEST(login_storm_counts_every_login)
 }
 END_TEST
 
+START_TEST(websocket_private_relay_loses_and_duplicates_nothing)
+{
+    start_web_server();
+    const char *args[] = {"--ws",       "--workload", "private",   "--users", "10",
+                          "--inflight", "4",          "--seconds", "1",       NULL};
+    check_deliveries(run_ws_bench(args), "private", 1);
+    stop_server();
+}
+END_TEST
+
+START_TEST(websocket_group_fan_out_reaches_every_other_member_once)
+{
+    start_web_server();
+    const char *args[] = {"--ws",      "--workload", "group",     "--members", "10",
+                          "--senders", "3",          "--seconds", "1",         NULL};
+    check_deliveries(run_ws_bench(args), "group", 9);
+    stop_server();
+}
+END_TEST
+
+/* Held past several pings (one a second): each is answered, so no session is closed. */
+START_TEST(websocket_idle_sessions_answer_pings_and_are_held)
+{
+    start_web_server();
+    const char *args[] = {"--ws", "--workload", "idle", "--sessions", "20", "--hold", "3.5", NULL};
+    json_t *f = run_ws_bench(args);
+    ck_assert_str_eq(json_string_value(json_object_get(f, "workload")), "idle");
+    ck_assert_int_eq(get_int(f, "closed_by_server"), 0);
+    ck_assert_int_eq(get_int(json_object_get(f, "setup"), "sessions"), 20);
+    json_decref(f);
+    stop_server();
+}
+END_TEST
+
 START_TEST(bad_options_are_refused_with_status_2)
 {
     const char *argv[] = {CHATD_BENCH_BINARY, "--port", "1", "--workload", "nonesuch", NULL};
@@ -231,6 +293,9 @@ static Suite *bench_suite(void)
     tcase_add_test(tc, offline_messages_are_stored_and_each_arrives_once_at_login);
     tcase_add_test(tc, idle_sessions_are_held_and_the_server_memory_is_read);
     tcase_add_test(tc, login_storm_counts_every_login);
+    tcase_add_test(tc, websocket_private_relay_loses_and_duplicates_nothing);
+    tcase_add_test(tc, websocket_group_fan_out_reaches_every_other_member_once);
+    tcase_add_test(tc, websocket_idle_sessions_answer_pings_and_are_held);
     tcase_add_test(tc, bad_options_are_refused_with_status_2);
     suite_add_tcase(s, tc);
     return s;

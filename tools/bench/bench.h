@@ -31,6 +31,7 @@ struct options {
     int tls;             /* --tls: every connection speaks TLS */
     const char *ca_file; /* --ca-file: trust this CA (else the system's) */
     int insecure;        /* --insecure: no check of the server's certificate */
+    int ws;              /* --ws: every connection speaks WebSocket to the [web] listener */
     int server_pid;      /* chatd's pid: its CPU time, and (idle) its memory */
     int text_bytes;      /* pad message texts to about this many bytes */
     int client_ids;      /* private, offline: every message has its own client_msg_id */

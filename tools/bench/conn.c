@@ -1,7 +1,9 @@
 /* conn.c - connections to chatd with batched writes and chunked reads (see conn.h). */
 #include "conn.h"
 #include "bench.h"
+#include "ws.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
@@ -23,6 +25,7 @@ static char *scratch;
 static size_t scratch_cap;
 static SSL_CTX *tls_ctx; /* --tls */
 static const char *tls_host;
+static int ws_on; /* --ws */
 
 static void do_write(struct conn *c);
 
@@ -80,6 +83,11 @@ static const char *tls_reason(void)
     const char *reason = ERR_reason_error_string(ERR_peek_last_error());
     ERR_clear_error();
     return reason ? reason : "TLS error";
+}
+
+void conn_ws_init(void)
+{
+    ws_on = 1;
 }
 
 void conn_system_free(void)
@@ -153,13 +161,45 @@ static void connected(struct conn *c)
     do_write(c);
 }
 
+/* --ws: send the upgrade request (alone: the requests queued meanwhile wait for its
+ * answer, as a browser's would); the connection is established at the answer. */
+static void upgrade(struct conn *c)
+{
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof(peer);
+    char addr[INET_ADDRSTRLEN], host[INET_ADDRSTRLEN + 8], req[WS_REQUEST_MAX];
+    if (getpeername(c->fd, (struct sockaddr *)&peer, &plen) < 0 ||
+        !inet_ntop(AF_INET, &peer.sin_addr, addr, sizeof(addr))) {
+        fail(c, strerror(errno));
+        return;
+    }
+    snprintf(host, sizeof(host), "%s:%u", addr, (unsigned)ntohs(peer.sin_port));
+    size_t len = ws_request(req, host, c->ws_accept);
+    /* A new socket's buffer takes these 200 bytes at once. */
+    if (conn_send(c, req, len) != (ssize_t)len) {
+        fail(c, "the upgrade request could not be sent");
+        return;
+    }
+    c->upgrading = 1;
+    event_add(c->rev, NULL);
+}
+
+/* The transport is up: connected, or first the upgrade. */
+static void established(struct conn *c)
+{
+    if (ws_on)
+        upgrade(c);
+    else
+        connected(c);
+}
+
 /* Drive the TLS handshake on whichever event it waits for. */
 static void handshake(struct conn *c)
 {
     int rc = SSL_do_handshake(c->ssl);
     if (rc == 1) {
         event_del(c->wev);
-        connected(c);
+        established(c);
         return;
     }
     int err = SSL_get_error(c->ssl, rc);
@@ -192,12 +232,93 @@ static void do_write(struct conn *c)
     c->out_off = c->out_len = 0;
 }
 
+/* The lines in [p, end), each handed over; returns where the unfinished rest starts,
+ * or NULL when a callback closed the connection. */
+static char *take_lines(struct conn *c, char *p, char *end)
+{
+    unsigned gen = c->gen;
+    for (;;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return p;
+        *nl = '\0';
+        c->ops->on_line(c, p, (size_t)(nl - p));
+        if (c->gen != gen)
+            return NULL; /* closed (and perhaps reopened) by the callback */
+        p = nl + 1;
+    }
+}
+
+static char *frame_room(struct conn *c, size_t len);
+static void frame_commit(struct conn *c, size_t len, int opcode);
+
+/* --ws: the frames in [p, end); each text message is handed over as a line (the byte
+ * after it, the next frame's first, is set aside while it is the line's NUL). Returns
+ * where the unfinished rest starts, or NULL when the connection was closed. */
+static char *take_frames(struct conn *c, char *p, char *end)
+{
+    static char closed_why[64];
+    unsigned gen = c->gen;
+    struct ws_frame f;
+    const char *why;
+    int rc;
+    while ((rc = ws_parse(p, (size_t)(end - p), &f, &why)) == 1) {
+        p += f.size;
+        if (f.opcode == WS_TEXT && f.fin) {
+            char saved = f.payload[f.len];
+            f.payload[f.len] = '\0';
+            c->ops->on_line(c, f.payload, f.len);
+            if (c->gen != gen)
+                return NULL;
+            f.payload[f.len] = saved;
+        } else if (f.opcode == WS_PING) {
+            memcpy(frame_room(c, f.len), f.payload, f.len);
+            frame_commit(c, f.len, WS_PONG);
+        } else if (f.opcode == WS_CLOSE) {
+            unsigned code =
+                f.len >= 2 ? (unsigned char)f.payload[0] << 8 | (unsigned char)f.payload[1] : 1005;
+            snprintf(closed_why, sizeof(closed_why), "closed by the server (WebSocket close %u)",
+                     code);
+            fail(c, closed_why);
+            return NULL;
+        } else if (f.opcode != WS_PONG) {
+            fail(c, f.opcode == WS_TEXT || f.opcode == WS_CONTINUATION
+                        ? "a fragmented message (chatd sends none)"
+                        : "a binary or unknown WebSocket message");
+            return NULL;
+        }
+    }
+    if (rc < 0) {
+        fail(c, why);
+        return NULL;
+    }
+    return p;
+}
+
+/* --ws: the upgrade's answer at [p, end). Returns where the frames after it start, p
+ * itself while the head is incomplete, or NULL when the connection was closed. */
+static char *take_answer(struct conn *c, char *p, char *end)
+{
+    const char *why;
+    long head = ws_answer(p, (size_t)(end - p), c->ws_accept, &why);
+    if (head == 0)
+        return p;
+    if (head < 0) {
+        fail(c, why);
+        return NULL;
+    }
+    unsigned gen = c->gen;
+    c->upgrading = 0;
+    connected(c);
+    return c->gen == gen ? p + head : NULL;
+}
+
 static void read_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     (void)fd;
     struct conn *c = arg;
-    if (c->ssl && !c->connected) {
+    if (c->ssl && !c->connected && !c->upgrading) {
         handshake(c);
         return;
     }
@@ -212,7 +333,8 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (have)
         memcpy(scratch, c->tail, have);
-    ssize_t n = conn_recv(c, scratch + have, scratch_cap - have);
+    /* One byte is kept free: a WebSocket message at the very end gets its NUL there. */
+    ssize_t n = conn_recv(c, scratch + have, scratch_cap - have - 1);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
@@ -221,17 +343,10 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     }
     c->tail_len = 0;
     char *p = scratch, *end = scratch + have + (size_t)n;
-    unsigned gen = c->gen;
-    for (;;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl)
-            break;
-        *nl = '\0';
-        c->ops->on_line(c, p, (size_t)(nl - p));
-        if (c->gen != gen)
-            return; /* closed (and perhaps reopened) by the callback */
-        p = nl + 1;
-    }
+    if (c->upgrading && !(p = take_answer(c, p, end)))
+        return;
+    if (!c->upgrading && !(p = ws_on ? take_frames(c, p, end) : take_lines(c, p, end)))
+        return;
     size_t rest = (size_t)(end - p);
     if (rest > c->tail_cap) {
         size_t cap = rest < 256 ? 256 : rest * 2;
@@ -275,7 +390,7 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
             handshake(c);
             return;
         }
-        connected(c);
+        established(c);
         return;
     }
     c->blocked = 0;
@@ -294,6 +409,7 @@ int conn_open(struct conn *c, const struct sockaddr_in *addr, const struct conn_
     c->ops = ops;
     c->owner = owner;
     c->connected = 0;
+    c->upgrading = 0;
     c->blocked = 0;
     c->out_off = c->out_len = 0;
     c->tail_len = 0;
@@ -337,6 +453,7 @@ void conn_close(struct conn *c)
     close(c->fd);
     c->fd = -1;
     c->connected = 0;
+    c->upgrading = 0;
     c->blocked = 0;
     c->out_off = c->out_len = 0;
     c->tail_len = 0;
@@ -361,7 +478,8 @@ void conn_free(struct conn *c)
     c->out_cap = c->tail_cap = 0;
 }
 
-char *conn_reserve(struct conn *c, size_t len)
+/* Room for len more bytes at the end of the output. */
+static char *reserve(struct conn *c, size_t len)
 {
     if (c->out_off == c->out_len)
         c->out_off = c->out_len = 0;
@@ -385,9 +503,38 @@ char *conn_reserve(struct conn *c, size_t len)
     return c->out + c->out_len;
 }
 
-void conn_commit(struct conn *c, size_t len)
+static void commit(struct conn *c, size_t len)
 {
     c->out_len += len;
     if (c->fd >= 0)
         mark_dirty(c);
+}
+
+/* --ws: room for a payload of len bytes, behind room for its frame header. */
+static char *frame_room(struct conn *c, size_t len)
+{
+    return reserve(c, WS_HEADER_MAX + len) + WS_HEADER_MAX;
+}
+
+/* --ws: the payload written at frame_room leaves as one frame. */
+static void frame_commit(struct conn *c, size_t len, int opcode)
+{
+    commit(c, ws_frame(c->out + c->out_len, len, opcode));
+}
+
+char *conn_reserve(struct conn *c, size_t len)
+{
+    return ws_on ? frame_room(c, len) : reserve(c, len);
+}
+
+void conn_commit(struct conn *c, size_t len)
+{
+    if (!ws_on) {
+        commit(c, len);
+        return;
+    }
+    const char *text = c->out + c->out_len + WS_HEADER_MAX;
+    if (len == 0 || text[len - 1] != '\n' || memchr(text, '\n', len - 1))
+        die("a WebSocket message is committed as exactly one line");
+    frame_commit(c, len - 1, WS_TEXT);
 }

@@ -1,7 +1,10 @@
-/* conn.h - one TCP connection to chatd: a non-blocking connect (and a TLS handshake
- * with --tls), output gathered in a buffer and written once per loop iteration (however
- * many requests were queued in that iteration), input read in large chunks and handed
- * over as lines.
+/* conn.h - one TCP connection to chatd: a non-blocking connect (then a TLS handshake
+ * with --tls, and a WebSocket upgrade with --ws), output gathered in a buffer and
+ * written once per loop iteration (however many requests were queued in that
+ * iteration), input read in large chunks and handed over as lines.
+ *
+ * With --ws (ws.c) each request committed leaves as one masked text frame, and each
+ * text message from the server is handed over as a line; pings are answered.
  *
  * Reads go into one scratch buffer shared by all connections; only the unfinished end
  * of a chunk is kept per connection, so 10,000 idle connections cost little memory.
@@ -40,6 +43,8 @@ struct conn {
     size_t tail_len, tail_cap;
     int dirty, blocked;
     struct ssl_st *ssl; /* with --tls, once connecting */
+    int upgrading;      /* --ws: the upgrade request is sent, its answer awaited */
+    char ws_accept[29]; /* --ws: the Sec-WebSocket-Accept the answer must carry */
     struct conn *next_dirty;
     int64_t connect_start_ns;
 };
@@ -53,6 +58,9 @@ void conn_system_init(struct event_base *base);
  * which its certificate must name unless insecure), trusting ca_file (NULL: the
  * system's CAs). Exits on an unusable CA file. */
 void conn_tls_init(const char *host, const char *ca_file, int insecure);
+/* From now on every connection speaks WebSocket (after TLS, if on): it is established
+ * once the server has answered the upgrade. */
+void conn_ws_init(void);
 /* Free them, once every connection is freed. */
 void conn_system_free(void);
 
@@ -66,7 +74,8 @@ void conn_close(struct conn *c);
 /* Free the buffers of a closed connection. */
 void conn_free(struct conn *c);
 
-/* Room for len more bytes at the end of the output; write them, then conn_commit. */
+/* Room for len more bytes at the end of the output; write them, then conn_commit.
+ * Each commit is whole lines (with --ws: exactly one, the frame's text and '\n'). */
 char *conn_reserve(struct conn *c, size_t len);
 void conn_commit(struct conn *c, size_t len);
 

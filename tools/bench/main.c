@@ -1,11 +1,12 @@
 /* main.c - chatd-bench: read the options, set up the loop, run the workload. The
  * files here, one concern each: options.c (command line), conn.c (connections, batched
- * writes, chunked reads), proto.c (fields found in lines without a JSON parser),
- * hist.c (latency histogram), seen.c (lost and duplicated messages), sysinfo.c (CPU,
- * memory, open-file limit), report.c (the JSON figures), setup.c (register, connect,
- * log in), traffic.c (the message engine), and wl_*.c (one file per workload). */
+ * writes, chunked reads), ws.c (WebSocket frames and upgrade, with --ws), proto.c (fields found in
+ * lines without a JSON parser), hist.c (latency histogram), seen.c (lost and duplicated messages),
+ * sysinfo.c (CPU, memory, open-file limit), report.c (the JSON figures), setup.c (register,
+ * connect, log in), traffic.c (the message engine), and wl_*.c (one file per workload). */
 #include "bench.h"
 #include "conn.h"
+#include "report.h"
 
 #include <signal.h>
 #include <stdarg.h>
@@ -48,8 +49,11 @@ int main(int argc, char **argv)
     conn_system_init(b.base);
     if (b.opt.tls)
         conn_tls_init(b.opt.host, b.opt.ca_file, b.opt.insecure);
-    fprintf(stderr, "chatd-bench: workload %s against %s:%d, users %s<n>\n", b.opt.workload,
-            b.opt.host, b.opt.port, b.prefix);
+    if (b.opt.ws)
+        conn_ws_init();
+    report_transport(b.opt.ws ? (b.opt.tls ? "wss" : "ws") : (b.opt.tls ? "tls" : "tcp"));
+    fprintf(stderr, "chatd-bench: workload %s against %s:%d%s, users %s<n>\n", b.opt.workload,
+            b.opt.host, b.opt.port, b.opt.ws ? " (WebSocket)" : "", b.prefix);
 
     int status;
     if (strcmp(b.opt.workload, "private") == 0)

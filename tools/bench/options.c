@@ -58,6 +58,9 @@ static const char usage_options[] =
     "                      users connect there (in the private ring, with an even\n"
     "                      --users, every message crosses nodes)\n"
     "  --tls               speak TLS (the certificate is checked for --host)\n"
+    "  --ws                speak WebSocket: --port (and --port2) is then chatd's [web]\n"
+    "                      listener; every session upgrades on /ws and sends each\n"
+    "                      request as a text message (with --tls: wss://)\n"
     "  --ca-file FILE      with --tls: trust the CA certificate(s) in FILE\n"
     "  --insecure          with --tls: do not check the certificate\n"
     "  --server-pid PID    chatd's pid: its CPU time over the window (and, idle, its\n"
@@ -144,6 +147,9 @@ void options_parse(struct bench *b, int argc, char **argv)
             continue;
         } else if (strcmp(a, "--tls") == 0) {
             o->tls = 1;
+            continue;
+        } else if (strcmp(a, "--ws") == 0) {
+            o->ws = 1;
             continue;
         } else if (strcmp(a, "--insecure") == 0) {
             o->insecure = 1;

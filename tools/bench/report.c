@@ -7,6 +7,7 @@
 
 static int first[8];
 static int depth;
+static const char *transport = "tcp";
 
 static void key(const char *k)
 {
@@ -17,11 +18,17 @@ static void key(const char *k)
     printf("\"%s\":", k);
 }
 
+void report_transport(const char *name)
+{
+    transport = name;
+}
+
 void report_begin(void)
 {
     depth = 0;
     first[0] = 1;
     fputc('{', stdout);
+    report_str("transport", transport);
 }
 
 void report_end(void)

@@ -8,6 +8,9 @@
 
 #include <stdint.h>
 
+/* The transport every object names first ("transport": "tcp", "tls", "ws" or "wss"). */
+void report_transport(const char *name);
+
 /* Writing the object: keys in the order called; objects may nest. */
 void report_begin(void);
 void report_end(void);
