@@ -284,6 +284,8 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
                   ".length === 3");
     /* Nothing comes twice, also after another reconnect. */
     ck_assert_int_eq(cdp_close_websockets(bob), 1);
+    wait_for(bob,
+             "document.getElementById('conn-state').textContent.startsWith('connection lost')");
     wait_for(bob, "document.getElementById('conn-state').textContent === 'connected'");
     tcp_expect(carol, "success",
                "{\"cmd\":\"private_chat\",\"user_to\":\"bob\",\"text\":\"last\"}");
