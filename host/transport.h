@@ -38,6 +38,12 @@ struct transport {
     void (*close)(struct session *s);
 };
 
+/* For the transports that read through s->bev (transport_bev.c): read_off, read (its
+ * input buffer; the end once s->stream_ended) and on_bev_read (wakes s->read_ev). */
+void transport_bev_read_off(struct session *s);
+ssize_t transport_bev_read(struct session *s, void *buf, size_t len);
+void transport_bev_on_read(struct bufferevent *bev, void *arg);
+
 extern const struct transport transport_tcp;
 extern const struct transport transport_tls;
 extern const struct transport transport_ws;  /* the [web] listener, plain */

@@ -64,21 +64,6 @@ static int tls_read_on(struct session *s, const struct timeval *idle)
     return bufferevent_enable(s->bev, EV_READ);
 }
 
-static void tls_read_off(struct session *s)
-{
-    event_del(s->read_ev);
-    bufferevent_disable(s->bev, EV_READ);
-}
-
-static ssize_t tls_read(struct session *s, void *buf, size_t len)
-{
-    int n = evbuffer_remove(bufferevent_get_input(s->bev), buf, len);
-    if (n > 0 || s->stream_ended)
-        return n > 0 ? n : 0;
-    errno = EAGAIN;
-    return -1;
-}
-
 /* The bufferevent writes by itself once its write event is armed (session_wrote). */
 static int tls_write(struct session *s, struct evbuffer *out)
 {
@@ -95,13 +80,6 @@ static void tls_close(struct session *s)
     if (SSL_is_init_finished(ssl))
         SSL_shutdown(ssl);
     ERR_clear_error();
-}
-
-static void tls_on_bev_read(struct bufferevent *bev, void *arg)
-{
-    (void)bev;
-    struct session *s = arg;
-    event_active(s->read_ev, EV_READ, 0);
 }
 
 static void say_established(struct session *s)
@@ -160,11 +138,11 @@ static int tls_on_bev_event(struct session *s, short what)
 const struct transport transport_tls = {
     .name = "tls",
     .open = tls_open,
-    .on_bev_read = tls_on_bev_read,
+    .on_bev_read = transport_bev_on_read,
     .on_bev_event = tls_on_bev_event,
     .read_on = tls_read_on,
-    .read_off = tls_read_off,
-    .read = tls_read,
+    .read_off = transport_bev_read_off,
+    .read = transport_bev_read,
     .write = tls_write,
     .close = tls_close,
 };

@@ -209,6 +209,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             event_active(s->read_ev, EV_READ, 0);
         return;
     }
+    struct timeval wait = {(time_t)s->server->cfg->web.pong_timeout_s, 0};
+    if (w->awaiting_pong && !s->reading) {
+        /* The pong may be waiting behind a request in flight or unread replies: it is
+         * seen when the session reads again. */
+        evtimer_add(w->timer, &wait);
+        return;
+    }
     if (w->awaiting_pong) {
         log_info("session %llu (%s): no WebSocket pong within %llds, disconnected",
                  (unsigned long long)s->id, s->peer, (long long)s->server->cfg->web.pong_timeout_s);
@@ -216,7 +223,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         session_close(s, "no pong");
         return;
     }
-    struct timeval wait = {(time_t)s->server->cfg->web.pong_timeout_s, 0};
     if (ws_codec_ping(w->codec, raw_out(w)) == 0) {
         w->awaiting_pong = 1;
         evtimer_add(w->timer, &wait);
@@ -347,21 +353,6 @@ static int ws_read_on(struct session *s, const struct timeval *idle)
     return bufferevent_enable(s->bev, EV_READ);
 }
 
-static void ws_read_off(struct session *s)
-{
-    event_del(s->read_ev);
-    bufferevent_disable(s->bev, EV_READ);
-}
-
-static ssize_t ws_read(struct session *s, void *buf, size_t len)
-{
-    int n = evbuffer_remove(bufferevent_get_input(s->bev), buf, len);
-    if (n > 0 || s->stream_ended)
-        return n > 0 ? n : 0;
-    errno = EAGAIN;
-    return -1;
-}
-
 /* End of a loop turn: messages into the connection's bufferevent, which writes them. */
 static int ws_write(struct session *s, struct evbuffer *out)
 {
@@ -371,13 +362,6 @@ static int ws_write(struct session *s, struct evbuffer *out)
     else if (evbuffer_get_length(raw_out(w)) < RAW_OUT_MAX)
         move_lines(w, out, raw_out(w), (ev_ssize_t)(RAW_OUT_MAX - evbuffer_get_length(raw_out(w))));
     return 0;
-}
-
-static void ws_on_bev_read(struct bufferevent *bev, void *arg)
-{
-    (void)bev;
-    struct session *s = arg;
-    event_active(s->read_ev, EV_READ, 0);
 }
 
 static int ws_on_bev_event(struct session *s, short what)
@@ -464,11 +448,11 @@ static void ws_close(struct session *s)
 const struct transport transport_ws = {
     .name = "ws",
     .open = ws_open,
-    .on_bev_read = ws_on_bev_read,
+    .on_bev_read = transport_bev_on_read,
     .on_bev_event = ws_on_bev_event,
     .read_on = ws_read_on,
-    .read_off = ws_read_off,
-    .read = ws_read,
+    .read_off = transport_bev_read_off,
+    .read = transport_bev_read,
     .write = ws_write,
     .close = ws_close,
 };
@@ -476,11 +460,11 @@ const struct transport transport_ws = {
 const struct transport transport_wss = {
     .name = "wss",
     .open = wss_open,
-    .on_bev_read = ws_on_bev_read,
+    .on_bev_read = transport_bev_on_read,
     .on_bev_event = ws_on_bev_event,
     .read_on = ws_read_on,
-    .read_off = ws_read_off,
-    .read = ws_read,
+    .read_off = transport_bev_read_off,
+    .read = transport_bev_read,
     .write = ws_write,
     .close = ws_close,
 };

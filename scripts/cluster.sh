@@ -135,6 +135,7 @@ start_node() { # K
     local k=$1 base=$((port + 10 * $1))
     start_logged "n$k" "$build_dir/chatd" -l "127.0.0.1:$base,127.0.0.1:$((base + 1)) tls" \
         "${chatd_args[@]}" --set "admin.listen=127.0.0.1:$((base + 2))" \
+        --set "web.listen=127.0.0.1:$((base + 3))" \
         --set cluster.enable=yes --set "cluster.node=n$k" \
         --set "cluster.redis=unix:$var/redis/redis.sock" \
         --set "cluster.redis_password_file=$var/redis/password"
@@ -193,6 +194,7 @@ say_where() {
         base=$((port + 10 * k))
         echo "  node n$k (pid ${node_pids[k]}): 127.0.0.1:$base (plain), 127.0.0.1:$((base + 1))" \
             "(TLS)${admin:+, 127.0.0.1:$((base + 2)) (admin)}"
+        print_web_url $((base + 3)) | sed 's/^/    /'
     done
     echo "  Redis: $var/redis/redis.sock (no TCP; password in $var/redis/password)"
     echo "  MariaDB: $var/mariadb/mysqld.sock"

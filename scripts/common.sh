@@ -30,6 +30,10 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  system service the package sets up is not used
 #   haproxy                        the TCP proxy scripts/run --nodes puts in front of the
 #                                  cluster's nodes (its system service is not used either)
+#   libwslay-dev                   [web]: WebSocket (RFC 6455) frames, the library's
+#                                  parser and close handshake under chatd's own I/O
+#   libhttp-parser-dev             [web]: the HTTP request heads of the WebSocket handshake
+#                                  and the static files (bookworm has no llhttp for C)
 #   dpkg-dev, file                 cpack's Debian packages (packaging/build-debs): their
 #                                  Depends come from dpkg-shlibdeps, on the files that
 #                                  `file` says are ELF
@@ -43,7 +47,8 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # mariadb-client (mariadb, mariadb-admin); gcc brings binutils (nm, in scripts/test-example).
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
     uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
-    libedit-dev libssl-dev openssl libhiredis-dev redis-server haproxy)
+    libedit-dev libssl-dev openssl libhiredis-dev redis-server haproxy libwslay-dev
+    libhttp-parser-dev)
 CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git dpkg-dev file debootstrap
     chromium)
 

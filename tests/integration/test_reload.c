@@ -7,6 +7,7 @@
  * Plugins are installed the way docs/plugins.md tells operators to: copied next to the
  * target and renamed over it, so the file chatd reads is always whole. */
 #include "chatd_proc.h"
+#include "ws_client.h"
 #include "client.h"
 #include "../db/db_test_env.h"
 
@@ -97,7 +98,8 @@ static void write_plugins_conf(const char *enable, const char *more)
 
 /* ---- the server ---- */
 
-static void start(const char *enable, const char *more, const char *const *sets)
+/* start, with the [web] listener on a free port when `web`. */
+static void start_with(const char *enable, const char *more, const char *const *sets, int web)
 {
     char dir[PATH_MAX];
     ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
@@ -108,8 +110,13 @@ static void start(const char *enable, const char *more, const char *const *sets)
     install_chat();
     write_plugins_conf(enable, more);
     struct chatd_proc_options opts = {
-        .config_path = conf_path, .plugin_dir = plugin_dir, .sets = sets};
+        .config_path = conf_path, .plugin_dir = plugin_dir, .sets = sets, .web = web};
     ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
+}
+
+static void start(const char *enable, const char *more, const char *const *sets)
+{
+    start_with(enable, more, sets, 0);
 }
 
 static void stop(void)
@@ -689,6 +696,67 @@ START_TEST(reload_under_load_loses_no_message)
 }
 END_TEST
 
+/* The status of a WebSocket handshake from a page of `origin`. */
+static int handshake_from(const char *origin)
+{
+    struct ws_client *c = ws_client_open(srv.host, srv.web_port, 0);
+    ck_assert_ptr_nonnull(c);
+    int status = ws_client_handshake(c, "h", origin, NULL, NULL, 0);
+    ws_client_close(c);
+    return status;
+}
+
+/* The body of GET / from the web listener. */
+static void assert_index(const char *want)
+{
+    struct ws_client *c = ws_client_open(srv.host, srv.web_port, 0);
+    ck_assert_ptr_nonnull(c);
+    const char *get = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    char head[4096], body[64];
+    ck_assert_int_eq(ws_client_send_raw(c, get, strlen(get)), 0);
+    ck_assert_int_eq(ws_client_read_head(c, head, sizeof(head), RELOAD_TIMEOUT_MS), 200);
+    ck_assert_int_eq(ws_client_read_body(c, body, strlen(want), RELOAD_TIMEOUT_MS), 0);
+    ck_assert_str_eq(body, want);
+    ws_client_close(c);
+}
+
+/* [web] allowed_origins, root and the keepalive are taken at a reload; a WebSocket open
+ * before it goes on. */
+START_TEST(web_origins_and_root_follow_a_reload)
+{
+    char one[PATH_MAX], two[PATH_MAX], more[3 * PATH_MAX];
+    ck_assert_int_eq(chatd_tmpdir_make(one, sizeof(one)), 0);
+    ck_assert_int_eq(chatd_tmpdir_make(two, sizeof(two)), 0);
+    ck_assert_int_eq(chatd_file_write(one, "index.html", "one", NULL, 0), 0);
+    ck_assert_int_eq(chatd_file_write(two, "index.html", "two", NULL, 0), 0);
+    snprintf(more, sizeof(more), "[web]\nallowed_origins = http://a.example\nroot = %s\n", one);
+    start_with("ping", more, NULL, 1);
+    ck_assert_int_eq(handshake_from("http://a.example"), 101);
+    ck_assert_int_eq(handshake_from("http://b.example"), 403);
+    assert_index("one");
+    struct ws_client *open = ws_client_open(srv.host, srv.web_port, 0);
+    ck_assert_int_eq(ws_client_handshake(open, "h", NULL, NULL, NULL, 0), 101);
+
+    snprintf(more, sizeof(more),
+             "[web]\nallowed_origins = http://b.example\nroot = %s\nping_interval = 5\n", two);
+    write_plugins_conf("ping", more);
+    sighup();
+    ck_assert(log_has("[web] allowed_origins/root changed"));
+    ck_assert(log_has("[web] ping_interval: 30 -> 5"));
+    ck_assert_int_eq(handshake_from("http://b.example"), 101);
+    ck_assert_int_eq(handshake_from("http://a.example"), 403);
+    assert_index("two");
+    ck_assert_int_eq(ws_client_send_text(open, "{\"cmd\":\"ping\"}"), 0);
+    json_t *reply = ws_client_read_json(open, RELOAD_TIMEOUT_MS);
+    ck_assert_ptr_nonnull(reply);
+    json_decref(reply);
+    ws_client_close(open);
+    stop();
+    chatd_tmpdir_remove(one);
+    chatd_tmpdir_remove(two);
+}
+END_TEST
+
 static Suite *reload_suite(void)
 {
     Suite *s = suite_create("reload");
@@ -697,6 +765,7 @@ static Suite *reload_suite(void)
     tcase_add_test(tc, plugin_upgraded_on_disk_answers_as_v2_after_sighup);
     tcase_add_test(tc, disabled_plugin_answers_unknown_cmd_and_enabled_one_answers);
     tcase_add_test(tc, changed_options_reach_the_plugin);
+    tcase_add_test(tc, web_origins_and_root_follow_a_reload);
     tcase_add_test(tc, bad_config_changes_nothing);
     tcase_add_test(tc, check_plugin_tells_which_abi_fixtures_would_load);
     suite_add_tcase(s, tc);

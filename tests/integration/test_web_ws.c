@@ -78,9 +78,9 @@ static void ws_expect(struct ws_client *c, const char *result, const char *reque
     json_decref(ws_call(c, result, request));
 }
 
-static struct ws_client *ws_user(const char *user)
+/* Register `user` and log in on c. */
+static void ws_login(struct ws_client *c, const char *user)
 {
-    struct ws_client *c = ws_connect();
     char req[256];
     snprintf(req, sizeof(req), "{\"cmd\":\"register\",\"user\":\"%s\",\"passwd\":\"%s\"}", user,
              PASSWD);
@@ -88,6 +88,12 @@ static struct ws_client *ws_user(const char *user)
     snprintf(req, sizeof(req), "{\"cmd\":\"login\",\"user\":\"%s\",\"passwd\":\"%s\"}", user,
              PASSWD);
     ws_expect(c, "success", req);
+}
+
+static struct ws_client *ws_user(const char *user)
+{
+    struct ws_client *c = ws_connect();
+    ws_login(c, user);
     return c;
 }
 
@@ -400,8 +406,8 @@ START_TEST(static_files_are_served_from_the_root_only)
     ck_assert_int_eq(get("/", head, sizeof(head), body, sizeof(body)), 200);
     ck_assert_str_eq(body, "<h1>chatd</h1>\n");
     const char *headers[] = {"Content-Type: text/html; charset=utf-8",
-                             "Content-Security-Policy: default-src 'self'; connect-src 'self' ws: "
-                             "wss:",
+                             "Content-Security-Policy: default-src 'self'; connect-src 'self'",
+                             "connect-src 'self' ws: wss:",
                              "frame-ancestors 'none'",
                              "X-Content-Type-Options: nosniff",
                              "Referrer-Policy: no-referrer",
@@ -481,12 +487,7 @@ START_TEST(websocket_over_tls)
     struct chatd_proc *p = chat_proc();
     struct ws_client *alice = ws_client_connect(p->host, p->web_port, 1);
     ck_assert_ptr_nonnull(alice);
-    char req[256];
-    snprintf(req, sizeof(req), "{\"cmd\":\"register\",\"user\":\"alice\",\"passwd\":\"%s\"}",
-             PASSWD);
-    ws_expect(alice, "success", req);
-    snprintf(req, sizeof(req), "{\"cmd\":\"login\",\"user\":\"alice\",\"passwd\":\"%s\"}", PASSWD);
-    ws_expect(alice, "success", req);
+    ws_login(alice, "alice");
     struct test_client *bob = new_user("bob");
     send_private(bob, "alice", "over wss", "success");
     ws_expect_private(alice, "bob", "over wss");

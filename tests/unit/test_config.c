@@ -97,6 +97,71 @@ START_TEST(config_reads_the_admin_keys)
 }
 END_TEST
 
+START_TEST(config_reads_the_web_keys)
+{
+    ck_assert_int_eq(load("[server]\nlisten = 127.0.0.1:1\n"), 0);
+    ck_assert_int_eq(cfg.web.enable, 0);
+    ck_assert_str_eq(cfg.web.listen, "127.0.0.1:8080");
+    ck_assert_int_eq(cfg.web.tls, 0);
+    ck_assert_str_eq(cfg.web.allowed_origins, "");
+    ck_assert_str_eq(cfg.web.root, CHATD_DEFAULT_WEB_ROOT);
+    ck_assert_int_eq(cfg.web.ping_interval_s, 30);
+    ck_assert_int_eq(cfg.web.pong_timeout_s, 10);
+    ck_assert_int_eq(cfg.web.request_timeout_s, 10);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[web]\nenable = yes\nlisten = [::1]:8002\ntls = yes\n"
+                          "allowed_origins = https://chat.example.org, http://localhost:8002\n"
+                          "root = /srv/web\nping_interval = 5\npong_timeout = 2\n"
+                          "request_timeout = 3\n"),
+                     0);
+    ck_assert_int_eq(cfg.web.enable, 1);
+    ck_assert_str_eq(cfg.web.listen, "[::1]:8002");
+    ck_assert_int_eq(cfg.web.tls, 1);
+    ck_assert_str_eq(cfg.web.allowed_origins, "https://chat.example.org, http://localhost:8002");
+    ck_assert_str_eq(cfg.web.root, "/srv/web");
+    ck_assert_int_eq(cfg.web.ping_interval_s, 5);
+    ck_assert_int_eq(cfg.web.pong_timeout_s, 2);
+    ck_assert_int_eq(cfg.web.request_timeout_s, 3);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[web]\nallowed_origins = *\n"), 0);
+    config_free(&cfg);
+    assert_refused("[web]\nlisten = 127.0.0.1:8002 tls\n", 2,
+                   "[web] listen: '127.0.0.1:8002 tls': give the address only (TLS is the key "
+                   "tls = yes)");
+    assert_refused("[web]\n\nlisten = 8002\n", 3,
+                   "[web] listen: '8002' is not address:port (use [addr]:port for IPv6)");
+    assert_refused("[web]\nallowed_origins = https://a.example/app\n", 2,
+                   "[web] allowed_origins: 'https://a.example/app' is not an origin "
+                   "(http://host[:port], https://...) or *");
+    assert_refused("[web]\nallowed_origins = a.example\n", 2,
+                   "[web] allowed_origins: 'a.example' is not an origin (http://host[:port], "
+                   "https://...) or *");
+    assert_refused("[web]\npong_timeout = 0\n", 2,
+                   "[web] pong_timeout: 0 is out of range [1, 3600]");
+}
+END_TEST
+
+/* The own-origin list check the handshake uses: case-insensitive, "*" for any. */
+START_TEST(config_matches_allowed_origins)
+{
+    int allowed = -1;
+    ck_assert_int_eq(config_parse_origins("https://a.example, http://b:1", "HTTPS://A.EXAMPLE",
+                                          &allowed, err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(allowed, 1);
+    ck_assert_int_eq(config_parse_origins("https://a.example", "https://a.example.evil", &allowed,
+                                          err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(allowed, 0);
+    ck_assert_int_eq(
+        config_parse_origins("https://a.example", "http://a.example", &allowed, err, sizeof(err)),
+        0);
+    ck_assert_int_eq(allowed, 0);
+    ck_assert_int_eq(config_parse_origins("*", "null", &allowed, err, sizeof(err)), 0);
+    ck_assert_int_eq(allowed, 1);
+}
+END_TEST
+
 START_TEST(config_reads_the_cluster_keys)
 {
     ck_assert_int_eq(load("[server]\nlisten = 127.0.0.1:1\n"), 0);
@@ -175,7 +240,8 @@ START_TEST(config_refuses_unknown_section)
 {
     assert_refused("[server]\nlisten = 127.0.0.1:1\n[srever]\nx = 1\n", 3,
                    "unknown section [srever] (known: [server], [log], [plugins], "
-                   "[database], [admin], [tls], [limits], [messages], [cluster], [plugin.<name>])");
+                   "[database], [admin], [tls], [limits], [messages], [cluster], [web], "
+                   "[plugin.<name>])");
 }
 END_TEST
 
@@ -183,7 +249,8 @@ START_TEST(config_refuses_unknown_section_without_keys)
 {
     assert_refused("[server]\n\n[extra]\n", 3,
                    "unknown section [extra] (known: [server], [log], [plugins], "
-                   "[database], [admin], [tls], [limits], [messages], [cluster], [plugin.<name>])");
+                   "[database], [admin], [tls], [limits], [messages], [cluster], [web], "
+                   "[plugin.<name>])");
 }
 END_TEST
 
@@ -620,6 +687,8 @@ static Suite *config_suite(void)
     TCase *tc = tcase_create("config");
     tcase_add_test(tc, config_reads_values_and_defaults);
     tcase_add_test(tc, config_reads_the_admin_keys);
+    tcase_add_test(tc, config_reads_the_web_keys);
+    tcase_add_test(tc, config_matches_allowed_origins);
     tcase_add_test(tc, config_accepts_a_byte_order_mark_and_hash_comments);
     tcase_add_test(tc, config_refuses_unknown_section);
     tcase_add_test(tc, config_refuses_unknown_section_without_keys);

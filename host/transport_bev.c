@@ -1,0 +1,31 @@
+/* transport_bev.c - what the transports that read through their bufferevent (TLS,
+ * WebSocket) share: the session's input is the bufferevent's input buffer, and s->read_ev
+ * is only made active (see transport.h). */
+#include "transport.h"
+
+#include "server.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+
+void transport_bev_read_off(struct session *s)
+{
+    event_del(s->read_ev);
+    bufferevent_disable(s->bev, EV_READ);
+}
+
+ssize_t transport_bev_read(struct session *s, void *buf, size_t len)
+{
+    int n = evbuffer_remove(bufferevent_get_input(s->bev), buf, len);
+    if (n > 0 || s->stream_ended)
+        return n > 0 ? n : 0;
+    errno = EAGAIN;
+    return -1;
+}
+
+void transport_bev_on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    struct session *s = arg;
+    event_active(s->read_ev, EV_READ, 0);
+}
