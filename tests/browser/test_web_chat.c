@@ -33,7 +33,8 @@ static struct cdp_page *open_client(struct cdp_browser **browser)
 
 /* Run the JavaScript built like printf (its value is dropped); with `until`, wait until
  * it is truthy instead. */
-static void js_at(struct cdp_page *p, int until, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void js_at(struct cdp_page *p, int until,
+                                                        const char *fmt, ...)
 {
     char expr[4096];
     va_list ap;
