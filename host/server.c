@@ -24,6 +24,7 @@
 #include "reload.h"
 #include "services.h"
 #include "session.h"
+#include "transport.h"
 #include "users.h"
 #include "workers.h"
 
@@ -353,6 +354,7 @@ void server_free(struct server *srv)
     srv->tearing_down = 1;
     if (srv->base) {
         session_free_all(srv);
+        transport_ws_free_lingering(srv);
         /* Jobs still queued run to the end; their done callbacks need their plugins. */
         pool_free(srv->pool);
         cluster_route_free(srv);

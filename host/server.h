@@ -27,6 +27,7 @@ struct service_entry;
 struct service_pin;
 struct ssl_ctx_st;
 struct ws_conn;
+struct ws_linger;
 struct transport;
 
 /* A command as registered by a plugin. The name and the field table are copied
@@ -132,7 +133,9 @@ struct server {
     size_t n_sessions;
     chatd_session_id next_session_id;
     struct session *dead; /* closed sessions waiting for the reaper */
-    struct user *users;   /* by name */
+    /* WebSocket connections writing their last bytes after their session (transport_ws.c). */
+    struct ws_linger *ws_lingering;
+    struct user *users; /* by name */
 
     struct pool *pool;       /* worker threads for plugin jobs */
     struct stream *stream;   /* the read side of the message stream (stream_sessions.h) */

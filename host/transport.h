@@ -9,6 +9,7 @@
 #include <event2/event.h>
 #include <sys/types.h>
 
+struct server;
 struct session;
 struct evbuffer;
 struct timeval;
@@ -43,6 +44,9 @@ struct transport {
 void transport_bev_read_off(struct session *s);
 ssize_t transport_bev_read(struct session *s, void *buf, size_t len);
 void transport_bev_on_read(struct bufferevent *bev, void *arg);
+
+/* Free the WebSocket connections still writing their last bytes (server_free). */
+void transport_ws_free_lingering(struct server *srv);
 
 extern const struct transport transport_tcp;
 extern const struct transport transport_tls;

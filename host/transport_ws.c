@@ -93,7 +93,8 @@ static void on_text(void *arg, const uint8_t *msg, size_t len)
         w->scratch = grown;
         w->scratch_cap = len + 1;
     }
-    memcpy(w->scratch, msg, len);
+    if (len > 0) /* an empty message's msg may be NULL */
+        memcpy(w->scratch, msg, len);
     w->scratch[len] = '\n';
     struct framer check;
     struct frame frame;
@@ -401,17 +402,39 @@ static void linger_free(struct bufferevent *raw)
     bufferevent_free(raw);
 }
 
+/* A connection whose session is gone, writing its last bytes; on the server's list so
+ * that one still lingering when the server is freed is freed with it. */
+struct ws_linger {
+    struct bufferevent *raw;
+    struct ws_linger *next, **prev;
+};
+
+static void linger_end(struct ws_linger *l)
+{
+    *l->prev = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    linger_free(l->raw);
+    free(l);
+}
+
 static void on_linger_written(struct bufferevent *raw, void *arg)
 {
-    (void)arg;
-    linger_free(raw);
+    (void)raw;
+    linger_end(arg);
 }
 
 static void on_linger_event(struct bufferevent *raw, short what, void *arg)
 {
+    (void)raw;
     (void)what;
-    (void)arg;
-    linger_free(raw);
+    linger_end(arg);
+}
+
+void transport_ws_free_lingering(struct server *srv)
+{
+    while (srv->ws_lingering)
+        linger_end(srv->ws_lingering);
 }
 
 /* The session is freed: its last messages and a close frame still go out from the
@@ -434,12 +457,24 @@ static void ws_close(struct session *s)
     free(w);
     s->ws = NULL;
     bufferevent_disable(raw, EV_READ);
-    if (evbuffer_get_length(bufferevent_get_output(raw)) == 0) {
+    struct evbuffer *out = bufferevent_get_output(raw);
+    if (s->server->stopping && evbuffer_get_length(out) > 0 && !bufferevent_openssl_get_ssl(raw)) {
+        /* Stopping: the loop ends soon and nothing may linger past it; one try. */
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, bufferevent_getfd(raw));
+    }
+    struct ws_linger *l = NULL;
+    if (evbuffer_get_length(out) == 0 || s->server->stopping || !(l = calloc(1, sizeof(*l)))) {
         linger_free(raw);
         return;
     }
+    struct server *srv = s->server;
+    *l = (struct ws_linger){raw, srv->ws_lingering, &srv->ws_lingering};
+    if (l->next)
+        l->next->prev = &l->next;
+    srv->ws_lingering = l;
     struct timeval linger = {LINGER_S, 0};
-    bufferevent_setcb(raw, NULL, on_linger_written, on_linger_event, NULL);
+    bufferevent_setcb(raw, NULL, on_linger_written, on_linger_event, l);
     bufferevent_setwatermark(raw, EV_WRITE, 0, 0);
     bufferevent_set_timeouts(raw, NULL, &linger);
     bufferevent_enable(raw, EV_WRITE);

@@ -177,6 +177,11 @@ START_TEST(handshakes_that_are_refused)
         ck_assert_msg(status == cases[i].status, "case %zu: %d\n%s", i, status, head);
         ws_client_close(c);
     }
+    /* An upgrade anywhere but /ws. */
+    struct ws_client *elsewhere = ws_open_raw();
+    elsewhere->path = "/chat";
+    ck_assert_int_eq(ws_client_handshake(elsewhere, host, own, NULL, head, sizeof(head)), 404);
+    ws_client_close(elsewhere);
     /* Requests written out in full. */
     struct {
         const char *request;
@@ -305,7 +310,7 @@ START_TEST(a_message_must_hold_one_json_value)
         ck_assert_int_eq(ws_client_send_text(c, "{\"cmd\":\"ping\",\"id\":1}"), 0);
         ck_assert_int_eq(ws_client_send_text(c, bad[i]), 0);
         json_t *reply = ws_client_read_json(c, WAIT_MS);
-        ck_assert_ptr_nonnull(reply);
+        ck_assert_msg(reply != NULL, "case %zu: no ping_reply", i);
         check_json_str(reply, "cmd", "ping_reply");
         json_decref(reply);
         reply = ws_client_read_json(c, WAIT_MS);

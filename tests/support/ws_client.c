@@ -143,9 +143,9 @@ int ws_client_handshake(struct ws_client *c, const char *host_header, const char
     if (origin)
         snprintf(origin_line, sizeof(origin_line), "Origin: %s\r\n", origin);
     snprintf(req, sizeof(req),
-             "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s%s\r\n",
-             host_header, origin_line, extra ? extra : "");
+             c->path ? c->path : "/ws", host_header, origin_line, extra ? extra : "");
     if (ws_client_send_raw(c, req, strlen(req)) < 0)
         return -1;
     return ws_client_read_head(c, head ? head : local, head ? cap : sizeof(local), 5000);

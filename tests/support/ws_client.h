@@ -17,8 +17,8 @@
 #define WS_OP_PING   0x9
 #define WS_OP_PONG   0xA
 
-/* The largest frame payload a client reads. */
-#define WS_CLIENT_MAX_PAYLOAD (1 << 20)
+/* The largest frame payload a client reads (a browser's DevTools screenshots are big). */
+#define WS_CLIENT_MAX_PAYLOAD (8 << 20)
 
 struct ssl_st;
 struct ssl_ctx_st;
@@ -27,7 +27,8 @@ struct ws_client {
     int fd;
     struct ssl_ctx_st *ctx;
     struct ssl_st *ssl;
-    int auto_pong; /* answer pings while reading (default 1) */
+    int auto_pong;    /* answer pings while reading (default 1) */
+    const char *path; /* what the handshake asks for (NULL, the default: chatd's /ws) */
     size_t len;
     unsigned char buf[WS_CLIENT_MAX_PAYLOAD + 16];
 };
@@ -54,7 +55,7 @@ int ws_client_read_head(struct ws_client *c, char *out, size_t cap, int timeout_
 /* Read exactly n body bytes into out (NUL-terminated; cap > n). 0, or -1. */
 int ws_client_read_body(struct ws_client *c, char *out, size_t n, int timeout_ms);
 
-/* Send the handshake for `path` with these extra header lines (each ending in "\r\n";
+/* Send the handshake for c->path with these extra header lines (each ending in "\r\n";
  * may be NULL), Origin when origin is not NULL. Returns the status code (101 for a
  * WebSocket), the head in head (may be NULL). */
 int ws_client_handshake(struct ws_client *c, const char *host_header, const char *origin,
