@@ -33,7 +33,8 @@ static struct cdp_page *open_client(struct cdp_browser **browser)
 
 /* Run the JavaScript built like printf (its value is dropped); with `until`, wait until
  * it is truthy instead. */
-static void js_at(struct cdp_page *p, int until, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void js_at(struct cdp_page *p, int until,
+                                                        const char *fmt, ...)
 {
     char expr[4096];
     va_list ap;
@@ -284,6 +285,8 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
                   ".length === 3");
     /* Nothing comes twice, also after another reconnect. */
     ck_assert_int_eq(cdp_close_websockets(bob), 1);
+    wait_for(bob,
+             "document.getElementById('conn-state').textContent.startsWith('connection lost')");
     wait_for(bob, "document.getElementById('conn-state').textContent === 'connected'");
     tcp_expect(carol, "success",
                "{\"cmd\":\"private_chat\",\"user_to\":\"bob\",\"text\":\"last\"}");

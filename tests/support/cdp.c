@@ -180,14 +180,13 @@ struct cdp_page *cdp_open(struct cdp_browser *b, const char *url)
         goto fail;
     /* DevTools refuses a handshake with an Origin it was not told to allow; a client
      * that is not a browser sends none. */
-    char req[1024], head[4096];
-    snprintf(req, sizeof(req),
-             "GET /devtools/page/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-             "Sec-WebSocket-Version: 13\r\n\r\n",
-             p->target, b->port);
-    if (ws_client_send_raw(p->ws, req, strlen(req)) < 0 ||
-        ws_client_read_head(p->ws, head, sizeof(head), HTTP_TIMEOUT_MS) != 101)
+    char path[256], host[64];
+    snprintf(path, sizeof(path), "/devtools/page/%s", p->target);
+    snprintf(host, sizeof(host), "127.0.0.1:%d", b->port);
+    p->ws->path = path;
+    int status = ws_client_handshake(p->ws, host, NULL, NULL, NULL, 0);
+    p->ws->path = NULL;
+    if (status != 101)
         goto fail;
     return p;
 fail:
