@@ -223,7 +223,7 @@ void proxy_accept(struct server *srv, const struct transport *transport, unsigne
         evutil_closesocket(fd);
         return;
     }
-    if (session_refuse_if_full(srv, fd, peer))
+    if (session_refuse_if_full(srv, transport, fd, peer))
         return;
     struct proxy_wait *w = calloc(1, sizeof(*w));
     struct timeval limit = {(time_t)deadline_s(srv->cfg), 0};

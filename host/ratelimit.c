@@ -207,7 +207,20 @@ static int64_t take(struct server *srv, struct rate_table *t, const struct rate_
     return e ? rate_bucket_take(&e->bucket, rate, now) : 0;
 }
 
-int64_t ratelimit_connection_open(struct server *srv, const struct rate_key *key,
+/* A new connection's token of key's entry e: 0, or the milliseconds to wait. */
+static int64_t take_connection_token(struct server *srv, struct rate_entry *e, const char **reason,
+                                     int64_t now)
+{
+    const struct config_rate *rate = &srv->cfg->limits.connections_per_address;
+    int64_t wait = rate->burst > 0 ? rate_bucket_take(&e->bucket, rate, now) : 0;
+    if (wait > 0) {
+        srv->limits.refused[RATE_CONNECTIONS]++;
+        *reason = "too many new connections from your address";
+    }
+    return wait;
+}
+
+int64_t ratelimit_connection_open(struct server *srv, const struct rate_key *key, int take_token,
                                   const char **reason, int *counted)
 {
     *counted = 0;
@@ -225,18 +238,25 @@ int64_t ratelimit_connection_open(struct server *srv, const struct rate_key *key
         *reason = "too many open connections from your address";
         return 1000;
     }
-    int64_t wait = lim->connections_per_address.burst > 0
-                       ? rate_bucket_take(&e->bucket, &lim->connections_per_address, now)
-                       : 0;
-    if (wait > 0) {
-        srv->limits.refused[RATE_CONNECTIONS]++;
-        *reason = "too many new connections from your address";
+    int64_t wait = take_token ? take_connection_token(srv, e, reason, now) : 0;
+    if (wait > 0)
         return wait;
-    }
     if (e->open++ == 0)
         DL_DELETE(srv->limits.connections->lru, e);
     *counted = 1;
     return 0;
+}
+
+int64_t ratelimit_connection_token(struct server *srv, const struct rate_key *key,
+                                   const char **reason)
+{
+    const struct config_limits *lim = &srv->cfg->limits;
+    if (lim->connections_per_address.burst == 0)
+        return 0;
+    int64_t now = now_ns();
+    struct rate_entry *e =
+        lookup(srv, srv->limits.connections, key, &lim->connections_per_address, 1, now);
+    return e ? take_connection_token(srv, e, reason, now) : 0;
 }
 
 void ratelimit_connection_closed(struct server *srv, const struct rate_key *key)

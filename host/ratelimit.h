@@ -79,12 +79,16 @@ void rate_key_address(struct rate_key *k, const struct sockaddr *addr);
 int64_t rate_bucket_take(struct rate_bucket *b, const struct config_rate *rate, int64_t now_ns);
 
 /* A new connection from key: 0, or the milliseconds to wait, with the reason, when it
- * is over the new-connection or the concurrent-connection limit (the latter gives a
- * nominal 1000 ms: nobody knows when one of the others closes). *counted says whether
+ * is over the concurrent-connection limit (a nominal 1000 ms: nobody knows when one of
+ * the others closes) or, with take_token, the new-connection one. *counted says whether
  * an accepted one was counted as open (not with both limits off, nor out of memory):
  * only then does its close call connection_closed. */
-int64_t ratelimit_connection_open(struct server *srv, const struct rate_key *key,
+int64_t ratelimit_connection_open(struct server *srv, const struct rate_key *key, int take_token,
                                   const char **reason, int *counted);
+/* The new-connection token of a connection opened without one (a web connection that
+ * upgrades to WebSocket): 0, or the milliseconds to wait, with the reason. */
+int64_t ratelimit_connection_token(struct server *srv, const struct rate_key *key,
+                                   const char **reason);
 void ratelimit_connection_closed(struct server *srv, const struct rate_key *key);
 
 /* One request of session s: 0, or the milliseconds to wait after answering it

@@ -502,20 +502,36 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-/* Refuse a connection over a limit with a line the client can understand. */
-static void refuse(evutil_socket_t fd, const char *line)
+/* Refuse a connection over a limit with words the client can understand. */
+static void refuse(const struct transport *transport, evutil_socket_t fd, const char *result,
+                   int64_t retry_after_ms, const char *reason)
 {
-    ssize_t ignored = send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL);
-    (void)ignored;
+    if (transport->refuse) {
+        transport->refuse(fd, result, retry_after_ms, reason);
+    } else {
+        char line[192];
+        int n = retry_after_ms > 0
+                    ? snprintf(line, sizeof(line),
+                               "{\"cmd\":\"error\",\"result\":\"%s\",\"retry_after_ms\":%lld,"
+                               "\"reason\":\"%s\"}\n",
+                               result, (long long)retry_after_ms, reason)
+                    : snprintf(line, sizeof(line),
+                               "{\"cmd\":\"error\",\"result\":\"%s\",\"reason\":\"%s\"}\n", result,
+                               reason);
+        ssize_t ignored = send(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1,
+                               MSG_DONTWAIT | MSG_NOSIGNAL);
+        (void)ignored;
+    }
     evutil_closesocket(fd);
 }
 
-int session_refuse_if_full(struct server *srv, evutil_socket_t fd, const char *peer)
+int session_refuse_if_full(struct server *srv, const struct transport *transport,
+                           evutil_socket_t fd, const char *peer)
 {
     if (!srv->stopping && srv->n_sessions + srv->proxy.n < (size_t)srv->cfg->max_connections)
         return 0;
     srv->metrics.connections_refused++;
-    refuse(fd, "{\"cmd\":\"error\",\"result\":\"busy\",\"reason\":\"too many connections\"}\n");
+    refuse(transport, fd, "busy", 0, "too many connections");
     log_warn("refused %s: max_connections reached", peer);
     return 1;
 }
@@ -526,20 +542,16 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     (void)socklen;
     char peer[64];
     session_describe_peer(addr, peer, sizeof(peer));
-    if (session_refuse_if_full(srv, fd, peer))
+    if (session_refuse_if_full(srv, transport, fd, peer))
         return;
     struct rate_key source;
     rate_key_address(&source, addr);
     const char *over = NULL;
     int counted = 0;
-    int64_t wait = ratelimit_connection_open(srv, &source, &over, &counted);
+    int64_t wait =
+        ratelimit_connection_open(srv, &source, !transport->rate_at_upgrade, &over, &counted);
     if (wait > 0) {
-        char line[160];
-        snprintf(line, sizeof(line),
-                 "{\"cmd\":\"error\",\"result\":\"rate_limited\",\"retry_after_ms\":%lld,"
-                 "\"reason\":\"%s\"}\n",
-                 (long long)wait, over);
-        refuse(fd, line);
+        refuse(transport, fd, "rate_limited", wait, over);
         /* Only at debug: a flood of connections must not become a flood of log lines
          * (chatd_rate_limited_total counts them). */
         log_debug("refused %s: %s", peer, over);

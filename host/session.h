@@ -15,8 +15,10 @@ struct transport;
 /* "address:port" or "[v6-address]:port" of addr, for the log. */
 void session_describe_peer(const struct sockaddr *addr, char *out, size_t len);
 /* When chatd is stopping or has max_connections open (sessions, and connections
- * waiting for their PROXY header): refuse fd with a `busy` line and return 1; else 0. */
-int session_refuse_if_full(struct server *srv, evutil_socket_t fd, const char *peer);
+ * waiting for their PROXY header): refuse fd with a `busy` (the transport's refusal) and return 1;
+ * else 0. */
+int session_refuse_if_full(struct server *srv, const struct transport *transport,
+                           evutil_socket_t fd, const char *peer);
 /* A connection accepted on a listener whose sessions speak `transport`; addr is the
  * client's (from the PROXY header on a PROXY listener). */
 void session_accept(struct server *srv, const struct transport *transport, evutil_socket_t fd,

@@ -7,6 +7,7 @@
 
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct server;
@@ -37,6 +38,14 @@ struct transport {
     int (*write)(struct session *s, struct evbuffer *out);
     /* The session is being freed: a last word to the peer, if any (NULL: none). */
     void (*close)(struct session *s);
+    /* Refusing the accepted socket fd over a limit, before any session (the caller then
+     * closes it): the last words for the peer, `result` "busy" or "rate_limited" with
+     * the wait and reason (NULL: the TCP protocol's error line). */
+    void (*refuse)(evutil_socket_t fd, const char *result, int64_t retry_after_ms,
+                   const char *reason);
+    /* The new-connection rate limit is taken when the connection upgrades to
+     * WebSocket, not at accept (web pages open several connections for their files). */
+    int rate_at_upgrade;
 };
 
 /* For the transports that read through s->bev (transport_bev.c): read_off, read (its

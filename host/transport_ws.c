@@ -14,6 +14,7 @@
 
 #include "framer.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "server.h"
 #include "session.h"
 #include "web_http.h"
@@ -146,6 +147,21 @@ static void upgrade(struct ws_conn *w)
     log_debug("session %llu (%s): WebSocket open", (unsigned long long)w->s->id, w->s->peer);
 }
 
+/* A WebSocket counts against [limits] connections_per_address when it asks to open;
+ * the connections that fetch the page's files do not. 1 when refused (429). */
+static int refuse_over_rate(struct ws_conn *w)
+{
+    const char *reason = NULL;
+    int64_t wait = ratelimit_connection_token(w->s->server, &w->s->source, &reason);
+    if (wait == 0)
+        return 0;
+    web_http_unavailable(raw_out(w), 429, wait, reason);
+    http_close(w);
+    log_debug("session %llu (%s): WebSocket refused: %s", (unsigned long long)w->s->id, w->s->peer,
+              reason);
+    return 1;
+}
+
 /* Answer the requests in `src`, one at a time: the next waits until the answer before it
  * is written, so a client cannot pile up answers. */
 static enum bufferevent_filter_result http_step(struct ws_conn *w, struct evbuffer *src)
@@ -175,6 +191,8 @@ static enum bufferevent_filter_result http_step(struct ws_conn *w, struct evbuff
         }
         evbuffer_drain(src, req.head_len);
         w->requests++;
+        if (web_http_is_websocket(&req) && refuse_over_rate(w))
+            break;
         struct web_site site = {cfg->web.root, cfg->web.allowed_origins, w->tls};
         enum web_action action = web_http_answer(&req, &site, raw_out(w));
         log_debug("session %llu (%s): %s %s", (unsigned long long)w->s->id, w->s->peer,
@@ -480,6 +498,28 @@ static void ws_close(struct session *s)
     bufferevent_enable(raw, EV_WRITE);
 }
 
+/* Before the TLS handshake there is nobody to tell: the connection just closes. */
+static void wss_refuse(evutil_socket_t fd, const char *result, int64_t retry_after_ms,
+                       const char *reason)
+{
+    (void)fd;
+    (void)result;
+    (void)retry_after_ms;
+    (void)reason;
+}
+
+/* An HTTP answer a browser understands, written with the socket's first bytes. */
+static void ws_refuse(evutil_socket_t fd, const char *result, int64_t retry_after_ms,
+                      const char *reason)
+{
+    struct evbuffer *answer = evbuffer_new();
+    if (!answer)
+        return;
+    web_http_unavailable(answer, strcmp(result, "busy") == 0 ? 503 : 429, retry_after_ms, reason);
+    evbuffer_write(answer, fd);
+    evbuffer_free(answer);
+}
+
 const struct transport transport_ws = {
     .name = "ws",
     .open = ws_open,
@@ -490,6 +530,8 @@ const struct transport transport_ws = {
     .read = transport_bev_read,
     .write = ws_write,
     .close = ws_close,
+    .refuse = ws_refuse,
+    .rate_at_upgrade = 1,
 };
 
 const struct transport transport_wss = {
@@ -502,4 +544,6 @@ const struct transport transport_wss = {
     .read = transport_bev_read,
     .write = ws_write,
     .close = ws_close,
+    .refuse = wss_refuse,
+    .rate_at_upgrade = 1,
 };

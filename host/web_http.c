@@ -151,6 +151,10 @@ static const char *reason_phrase(int status)
         return "Method Not Allowed";
     case 426:
         return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 503:
+        return "Service Unavailable";
     default:
         return "Request Header Fields Too Large";
     }
@@ -173,6 +177,20 @@ enum web_action web_http_refuse(enum web_parse why, struct evbuffer *out)
     if (why == WEB_PARSE_TOO_LARGE)
         return answer_error(out, 431, NULL, "request head too large");
     return answer_error(out, 400, NULL, "bad request");
+}
+
+void web_http_unavailable(struct evbuffer *out, int status, int64_t retry_after_ms,
+                          const char *reason)
+{
+    char retry[48];
+    snprintf(retry, sizeof(retry), "Retry-After: %lld\r\n",
+             (long long)(retry_after_ms > 0 ? (retry_after_ms + 999) / 1000 : 1));
+    answer_error(out, status, retry, reason);
+}
+
+int web_http_is_websocket(const struct web_request *req)
+{
+    return strcspn(req->path, "?#") == 3 && strncmp(req->path, "/ws", 3) == 0;
 }
 
 /* Whether a comma-separated header value holds `token` (without case). */
@@ -287,8 +305,7 @@ enum web_action web_http_answer(const struct web_request *req, const struct web_
         return answer_error(out, 400, NULL, "no request body here");
     if (req->n_host != 1 || !req->host[0])
         return answer_error(out, 400, NULL, "one Host header is needed");
-    size_t n = strcspn(req->path, "?#");
-    if (n == 3 && strncmp(req->path, "/ws", 3) == 0)
+    if (web_http_is_websocket(req))
         return answer_upgrade(req, site, out);
     if (req->upgrade[0] && has_token(req->connection, "upgrade"))
         return answer_error(out, 404, NULL, "WebSocket is at /ws");

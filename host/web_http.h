@@ -7,6 +7,7 @@
 #define CHATD_HOST_WEB_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct evbuffer;
 
@@ -60,5 +61,13 @@ enum web_action web_http_answer(const struct web_request *req, const struct web_
 
 /* Answer a request that did not parse: 400, or 431 for TOO_LARGE. Always WEB_CLOSE. */
 enum web_action web_http_refuse(enum web_parse why, struct evbuffer *out);
+
+/* Whether `req` is for the WebSocket endpoint, /ws. */
+int web_http_is_websocket(const struct web_request *req);
+
+/* Refuse a connection over a limit: `status` 503 (busy) or 429 (rate limited), with
+ * Retry-After in whole seconds (at least 1) and `reason` as the body; then close. */
+void web_http_unavailable(struct evbuffer *out, int status, int64_t retry_after_ms,
+                          const char *reason);
 
 #endif

@@ -509,6 +509,48 @@ START_TEST(websocket_over_tls)
 }
 END_TEST
 
+/* A page load takes several connections for its files: only a WebSocket counts against
+ * [limits] connections_per_address; refusals are HTTP answers a browser understands. */
+START_TEST(limits_refuse_with_http_answers)
+{
+    const char *sets[] = {"limits.connections_per_address=4/1h", NULL};
+    start_web(sets);
+    struct chatd_proc *p = chat_proc();
+    char host[96], head[4096], body[256];
+    snprintf(host, sizeof(host), "%s:%d", p->host, p->web_port);
+    for (int i = 0; i < 12; i++) {
+        int got = get("/app.js", head, sizeof(head), body, sizeof(body));
+        ck_assert_msg(got == 200, "file %d: %d\n%s", i, got, head);
+    }
+    int status = 101;
+    for (int i = 0; i < 6 && status == 101; i++) {
+        struct ws_client *c = ws_open_raw();
+        status = ws_client_handshake(c, host, NULL, NULL, head, sizeof(head));
+        ws_client_close(c);
+    }
+    ck_assert_msg(status == 429, "%d\n%s", status, head);
+    ck_assert_ptr_nonnull(strstr(head, "\r\nRetry-After: "));
+    ck_assert_ptr_nonnull(strstr(head, "\r\nConnection: close\r\n"));
+    ck_assert_ptr_nonnull(strstr(head, "\r\nX-Frame-Options: DENY\r\n"));
+    stop_chat();
+
+    const char *busy[] = {"server.max_connections=3", NULL};
+    start_web(busy);
+    struct ws_client *held[6] = {0};
+    status = 101;
+    for (int i = 0; i < 6 && status == 101; i++) {
+        held[i] = ws_open_raw();
+        status = ws_client_handshake(held[i], host, NULL, NULL, head, sizeof(head));
+    }
+    ck_assert_msg(status == 503, "%d\n%s", status, head);
+    ck_assert_ptr_nonnull(strstr(head, "\r\nRetry-After: 1\r\n"));
+    for (int i = 0; i < 6; i++)
+        if (held[i])
+            ws_client_close(held[i]);
+    stop_chat();
+}
+END_TEST
+
 static Suite *web_ws_suite(void)
 {
     Suite *s = suite_create("web_ws");
@@ -525,6 +567,7 @@ static Suite *web_ws_suite(void)
     tcase_add_test(tc, static_files_are_served_from_the_root_only);
     tcase_add_test(tc, a_browser_revalidates_over_one_connection);
     tcase_add_test(tc, websocket_over_tls);
+    tcase_add_test(tc, limits_refuse_with_http_answers);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -95,12 +95,12 @@ START_TEST(open_connections_per_address_are_capped)
     const char *why = NULL;
     int counted = 0;
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why, &counted), 0);
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why, &counted), 1000);
+        ck_assert_int_eq(ratelimit_connection_open(&srv, &a, 1, &why, &counted), 0);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, 1, &why, &counted), 1000);
     ck_assert_ptr_nonnull(why);
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &b, &why, &counted), 0);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &b, 1, &why, &counted), 0);
     ratelimit_connection_closed(&srv, &a);
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why, &counted), 0);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, 1, &why, &counted), 0);
     ck_assert_uint_eq(srv.limits.refused[RATE_CONCURRENT], 1);
     ck_assert_int_eq(counted, 1);
 }
@@ -116,7 +116,7 @@ START_TEST(with_both_limits_off_a_connection_is_not_counted)
     v4(&a, "192.0.2.1");
     const char *why = NULL;
     int counted = 1;
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why, &counted), 0);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &a, 1, &why, &counted), 0);
     ck_assert_int_eq(counted, 0);
     ck_assert_uint_eq(ratelimits_tracked(&srv.limits), 0);
 }
@@ -131,10 +131,10 @@ START_TEST(new_connections_per_address_are_rate_limited)
     const char *why = NULL;
     int counted = 0;
     for (int i = 0; i < 5; i++) {
-        ck_assert_int_eq(ratelimit_connection_open(&srv, &a, &why, &counted), 0);
+        ck_assert_int_eq(ratelimit_connection_open(&srv, &a, 1, &why, &counted), 0);
         ratelimit_connection_closed(&srv, &a);
     }
-    int64_t wait = ratelimit_connection_open(&srv, &a, &why, &counted);
+    int64_t wait = ratelimit_connection_open(&srv, &a, 1, &why, &counted);
     ck_assert_int_gt(wait, 0);
     ck_assert_int_le(wait, 3600000 / 5 + 1);
     ck_assert_uint_eq(srv.limits.refused[RATE_CONNECTIONS], 1);
@@ -154,7 +154,7 @@ START_TEST(a_flood_of_addresses_takes_bounded_memory)
         struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0a000000u + i)};
         struct rate_key k;
         rate_key_address(&k, (struct sockaddr *)&in);
-        ck_assert_int_eq(ratelimit_connection_open(&srv, &k, &why, &counted), 0);
+        ck_assert_int_eq(ratelimit_connection_open(&srv, &k, 1, &why, &counted), 0);
         ratelimit_connection_closed(&srv, &k);
         ck_assert_uint_le(ratelimits_tracked(&srv.limits), 16);
     }
@@ -164,15 +164,15 @@ START_TEST(a_flood_of_addresses_takes_bounded_memory)
     cfg.limits.connections_per_address.burst = 0;
     struct rate_key held;
     v4(&held, "192.0.2.77");
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &held, &why, &counted), 0);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &held, 1, &why, &counted), 0);
     for (unsigned i = 0; i < 100; i++) {
         struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x0b000000u + i)};
         struct rate_key k;
         rate_key_address(&k, (struct sockaddr *)&in);
-        ck_assert_int_eq(ratelimit_connection_open(&srv, &k, &why, &counted), 0);
+        ck_assert_int_eq(ratelimit_connection_open(&srv, &k, 1, &why, &counted), 0);
         ratelimit_connection_closed(&srv, &k);
     }
-    ck_assert_int_eq(ratelimit_connection_open(&srv, &held, &why, &counted), 1000);
+    ck_assert_int_eq(ratelimit_connection_open(&srv, &held, 1, &why, &counted), 1000);
 }
 END_TEST
 
