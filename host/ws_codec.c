@@ -12,6 +12,8 @@ struct ws_codec {
     void *arg;
     struct evbuffer *in;  /* during ws_codec_input */
     struct evbuffer *out; /* during any call that writes */
+    int protocol_error;   /* a message wslay takes that RFC 6455 does not */
+    int closed;           /* our own close frame went out instead of wslay's */
 };
 
 static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
@@ -40,7 +42,9 @@ static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
                        void *user)
 {
     struct ws_codec *c = user;
-    if (arg->opcode == WSLAY_TEXT_FRAME)
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE && arg->msg_length == 1)
+        c->protocol_error = 1; /* a close payload is empty or starts with a 2-byte code */
+    else if (arg->opcode == WSLAY_TEXT_FRAME)
         c->handler->on_text(c->arg, arg->msg, arg->msg_length);
     else if (arg->opcode == WSLAY_BINARY_FRAME)
         wslay_event_queue_close(ctx, WS_CLOSE_UNSUPPORTED,
@@ -77,10 +81,23 @@ void ws_codec_free(struct ws_codec *c)
 /* Write what wslay has queued. */
 static int flush(struct ws_codec *c, struct evbuffer *out)
 {
+    if (c->closed)
+        return -1;
     c->out = out;
     int rc = wslay_event_send(c->ctx);
     c->out = NULL;
     return rc;
+}
+
+/* wslay answers some protocol errors (a control frame fragmented or over 125 bytes, a
+ * close payload of one byte) with an empty close frame, where RFC 6455 wants 1002; it
+ * offers no way to change a queued close, so that one is never sent, and this is. */
+static void write_protocol_error_close(struct ws_codec *c, struct evbuffer *out)
+{
+    static const uint8_t frame[] = {0x88, 0x02, WS_CLOSE_PROTOCOL_ERROR >> 8,
+                                    WS_CLOSE_PROTOCOL_ERROR & 0xff};
+    evbuffer_add(out, frame, sizeof(frame));
+    c->closed = 1;
 }
 
 int ws_codec_input(struct ws_codec *c, struct evbuffer *in, struct evbuffer *out)
@@ -91,6 +108,10 @@ int ws_codec_input(struct ws_codec *c, struct evbuffer *in, struct evbuffer *out
     c->in = NULL;
     /* What wslay did not take (after a close) is dropped. */
     evbuffer_drain(in, evbuffer_get_length(in));
+    if ((rc != 0 || c->protocol_error) && !wslay_event_get_close_sent(c->ctx)) {
+        write_protocol_error_close(c, out);
+        return -1;
+    }
     if (flush(c, out) != 0 || rc != 0)
         return -1;
     return 0;
@@ -123,5 +144,6 @@ void ws_codec_close(struct ws_codec *c, uint16_t code, const char *reason, struc
 
 int ws_codec_closing(const struct ws_codec *c)
 {
-    return wslay_event_get_close_sent(c->ctx) || wslay_event_get_close_received(c->ctx);
+    return c->closed || wslay_event_get_close_sent(c->ctx) ||
+           wslay_event_get_close_received(c->ctx);
 }

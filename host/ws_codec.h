@@ -12,10 +12,11 @@ struct evbuffer;
 struct ws_codec;
 
 /* Close codes chatd sends. */
-#define WS_CLOSE_NORMAL      1000
-#define WS_CLOSE_GOING_AWAY  1001
-#define WS_CLOSE_UNSUPPORTED 1003 /* a binary message */
-#define WS_CLOSE_POLICY      1008
+#define WS_CLOSE_NORMAL         1000
+#define WS_CLOSE_GOING_AWAY     1001
+#define WS_CLOSE_PROTOCOL_ERROR 1002
+#define WS_CLOSE_UNSUPPORTED    1003 /* a binary message */
+#define WS_CLOSE_POLICY         1008
 
 struct ws_codec_handler {
     /* A complete text message (reassembled, UTF-8 checked), borrowed for the call. */

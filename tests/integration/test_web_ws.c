@@ -284,6 +284,23 @@ START_TEST(protocol_errors_end_with_their_close_codes)
     ck_assert_int_eq(ws_client_read_close(c, WAIT_MS), 1007);
     ws_client_close(c);
 
+    /* Control frames as RFC 6455 5.5 forbids them: fragmented, over 125 bytes, a close
+     * payload of one byte. */
+    char control[126];
+    memset(control, 'x', sizeof(control));
+    c = ws_connect();
+    ck_assert_int_eq(ws_client_send_frame(c, 0, WS_OP_PING, "x", 1, 1), 0);
+    ck_assert_int_eq(ws_client_read_close(c, WAIT_MS), 1002);
+    ws_client_close(c);
+    c = ws_connect();
+    ck_assert_int_eq(ws_client_send_frame(c, 1, WS_OP_PING, control, sizeof(control), 1), 0);
+    ck_assert_int_eq(ws_client_read_close(c, WAIT_MS), 1002);
+    ws_client_close(c);
+    c = ws_connect();
+    ck_assert_int_eq(ws_client_send_frame(c, 1, WS_OP_CLOSE, "\x03", 1, 1), 0);
+    ck_assert_int_eq(ws_client_read_close(c, WAIT_MS), 1002);
+    ws_client_close(c);
+
     c = ws_connect(); /* the client closes: the server answers in kind */
     ck_assert_int_eq(ws_client_send_frame(c, 1, WS_OP_CLOSE, "\x03\xe8", 2, 1), 0);
     ck_assert_int_eq(ws_client_read_close(c, WAIT_MS), 1000);
