@@ -99,6 +99,7 @@ static int on_headers_complete(http_parser *hp)
     p->done = 1;
     p->req->method = (int)hp->method;
     p->req->keep_alive = http_should_keep_alive(hp);
+    p->req->http_minor = (int)hp->http_minor;
     p->req->has_body =
         (hp->flags & F_CHUNKED) || (hp->content_length > 0 && hp->content_length != UINT64_MAX);
     http_parser_pause(hp, 1);
@@ -233,6 +234,8 @@ static enum web_action answer_upgrade(const struct web_request *req, const struc
     static const char version_hint[] = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
     if (req->method != HTTP_GET)
         return answer_error(out, 405, "Allow: GET\r\n", "a WebSocket handshake is a GET");
+    if (req->http_minor < 1) /* RFC 6455 4.1: HTTP/1.1 or later */
+        return answer_error(out, 400, NULL, "a WebSocket handshake needs HTTP/1.1");
     if (!has_token(req->upgrade, "websocket") || !has_token(req->connection, "upgrade"))
         return answer_error(out, 426, version_hint, "this is a WebSocket endpoint");
     if (strcmp(req->ws_version, "13") != 0)

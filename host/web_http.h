@@ -27,6 +27,7 @@ struct web_request {
     size_t head_len;             /* bytes of the input the head took */
     int method;                  /* enum http_method */
     int keep_alive;              /* http_should_keep_alive */
+    int http_minor;              /* HTTP/1.<http_minor> */
     int has_body;                /* Content-Length above 0, or chunked */
     int n_host;                  /* Host lines */
     char path[WEB_PATH_MAX + 1]; /* the request target, as sent */
