@@ -303,6 +303,39 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
 }
 END_TEST
 
+/* A phone-sized screen, logging in with a password: the sidebar is a menu over the
+ * conversation, and choosing a chat closes it and leaves the focus in the text box. */
+START_TEST(a_password_login_and_choosing_a_chat_on_a_phone)
+{
+    start_web_chat();
+    struct test_client *carol = new_user("carol");
+    struct test_client *dave = new_user("dave");
+    tcp_expect(carol, "success", "{\"cmd\":\"add_friend\",\"friend\":\"dave\"}");
+    struct cdp_browser *b;
+    struct cdp_page *p = open_client(&b);
+    json_t *r = cdp_call(p, "Emulation.setDeviceMetricsOverride",
+                         json_pack("{s:i, s:i, s:i, s:b}", "width", 390, "height", 720,
+                                   "deviceScaleFactor", 1, "mobile", 1));
+    ck_assert_ptr_nonnull(r);
+    json_decref(r);
+    wait_for(p, "document.getElementById('login-form').user === document.activeElement");
+    ck_assert_int_eq(cdp_type(p, "dave"), 0);
+    ck_assert_int_eq(cdp_key(p, "Tab"), 0);
+    ck_assert_int_eq(cdp_type(p, PASSWD), 0);
+    ck_assert_int_eq(cdp_key(p, "Enter"), 0);
+    wait_for(p, "document.getElementById('me').textContent === 'dave'");
+    wait_for(p, "document.getElementById('conn-state').textContent === 'connected'");
+    wait_for(p, "document.body.classList.contains('menu-open')");
+    open_conversation(p, "carol"); /* the focus in the text box */
+    wait_for(p, "!document.body.classList.contains('menu-open')");
+    cdp_close(p);
+    cdp_quit(b);
+    test_client_close(dave);
+    test_client_close(carol);
+    stop_chat();
+}
+END_TEST
+
 static Suite *web_chat_suite(void)
 {
     Suite *s = suite_create("web_chat");
@@ -310,6 +343,7 @@ static Suite *web_chat_suite(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, two_browser_users_and_a_tcp_user_chat_privately_and_in_a_group);
     tcase_add_test(tc, history_pages_back_and_a_lost_connection_resumes_without_repeats);
+    tcase_add_test(tc, a_password_login_and_choosing_a_chat_on_a_phone);
     suite_add_tcase(s, tc);
     return s;
 }

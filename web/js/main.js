@@ -26,9 +26,11 @@ const menu = el("menu-toggle");
 
 const showLogin = setupLoginView(session);
 const conversation = setupConversation(store, conn, session, outbox);
+// The menu closes first: while it is open the conversation is hidden, and its text
+// box could not take the focus.
 const sidebar = setupSidebar(store, conn, (kind, name) => {
-  conversation.open(kind, name);
   setMenu(false);
+  conversation.open(kind, name);
 });
 
 function showApp(shown) {
