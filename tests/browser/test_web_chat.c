@@ -303,8 +303,10 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
 }
 END_TEST
 
-/* A phone-sized screen, logging in with a password: the sidebar is a menu over the
- * conversation, and choosing a chat closes it and leaves the focus in the text box. */
+/* A phone-sized screen, logging in with a password: the state line says "logging in…"
+ * until the login's reply, not "connected" as soon as the socket opens; the sidebar is
+ * a menu over the conversation, and choosing a chat closes it and leaves the focus in
+ * the text box. */
 START_TEST(a_password_login_and_choosing_a_chat_on_a_phone)
 {
     start_web_chat();
@@ -319,12 +321,19 @@ START_TEST(a_password_login_and_choosing_a_chat_on_a_phone)
     ck_assert_ptr_nonnull(r);
     json_decref(r);
     wait_for(p, "document.getElementById('login-form').user === document.activeElement");
+    js(p, "(() => { const s = document.getElementById('conn-state'); window.states = [];"
+          " new MutationObserver(() => states.push(s.textContent)).observe(s,"
+          " {childList: true, characterData: true, subtree: true}); })()");
     ck_assert_int_eq(cdp_type(p, "dave"), 0);
     ck_assert_int_eq(cdp_key(p, "Tab"), 0);
     ck_assert_int_eq(cdp_type(p, PASSWD), 0);
     ck_assert_int_eq(cdp_key(p, "Enter"), 0);
     wait_for(p, "document.getElementById('me').textContent === 'dave'");
     wait_for(p, "document.getElementById('conn-state').textContent === 'connected'");
+    char *states = text_of(p, "states.join(',')");
+    ck_assert_msg(strstr(states, "connecting…,logging in…,connected"), "states: %s", states);
+    free(states);
+
     wait_for(p, "document.body.classList.contains('menu-open')");
     open_conversation(p, "carol"); /* the focus in the text box */
     wait_for(p, "!document.body.classList.contains('menu-open')");

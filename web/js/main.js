@@ -89,18 +89,21 @@ store.addEventListener("change", (e) => {
     refreshGroups(store, conn);
 });
 
-conn.addEventListener("state", () => {
+function showConnState() {
   const state = el("conn-state");
+  const loggingIn = session.loggingIn || session.token;
   const words = {
-    open: session.loggedIn || !session.token ? "connected" : "logging in…",
+    open: session.loggedIn || !loggingIn ? "connected" : "logging in…",
     connecting: "connecting…",
     waiting: `connection lost; trying again in ${(conn.retryInMs / 1000).toFixed(1)} s`,
     offline: "not connected",
   };
   state.textContent = words[conn.state];
   state.dataset.state = conn.state;
-});
-session.addEventListener("login", () => conn.dispatchEvent(new Event("state")));
+}
+conn.addEventListener("state", showConnState);
+session.addEventListener("login", showConnState);
+session.addEventListener("logging-in", showConnState);
 
 conn.addEventListener("error-line", (e) => {
   if (e.detail.cmd === "error" && e.detail.result !== "bad_request") conn.drop();

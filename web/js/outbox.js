@@ -12,6 +12,7 @@ export class Outbox {
   constructor(store, conn, session) {
     this.store = store;
     this.conn = conn;
+    this.session = session;
     this.items = []; // { c, msg, inFlight }
     session.addEventListener("login", () => this.items.forEach((it) => this.attempt(it)));
     session.addEventListener("logout", () => (this.items = []));
@@ -23,8 +24,10 @@ export class Outbox {
     this.attempt(item);
   }
 
+  // Sent only while logged in: before the login reply a message would be refused
+  // not_logged_in; every item is attempted again at each login.
   async attempt(item) {
-    if (item.inFlight) return;
+    if (item.inFlight || !this.session.loggedIn) return;
     item.inFlight = true;
     const { c, msg } = item;
     const req = c.kind === "g"
@@ -32,7 +35,8 @@ export class Outbox {
       : { cmd: "private_chat", user_to: c.name, text: msg.text, client_msg_id: msg.cid };
     const r = await this.conn.request(req);
     item.inFlight = false;
-    if (r.result === "disconnected") return; // again after the next login
+    // Again after the next login (not_logged_in: the session's login was lost).
+    if (r.result === "disconnected" || r.result === "not_logged_in") return;
     if (r.result === "busy" || r.result === "rate_limited") {
       setTimeout(() => this.attempt(item), r.retry_after_ms ?? BUSY_RETRY_MS);
       return;

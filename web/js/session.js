@@ -8,7 +8,8 @@ const DEVICE = "chatd.device";
 const ACK_DELAY_MS = 200;
 
 // Events: "login" (detail: the login_reply), "logout" (detail: a reason or ""),
-// "message" (detail: a private_chat_recv or group_chat_recv not seen before).
+// "message" (detail: a private_chat_recv or group_chat_recv not seen before),
+// "logging-in" (a password login started or ended: this.loggingIn).
 export class Session extends EventTarget {
   constructor(conn) {
     super();
@@ -16,6 +17,7 @@ export class Session extends EventTarget {
     this.user = null; // logged in, or resuming, as
     this.token = null;
     this.loggedIn = false; // on the current connection
+    this.loggingIn = false; // a password login waits for its reply
     this.lastSeq = null; // the highest seq received on this page
     this.ackedSeq = 0;
     this.ackTimer = null;
@@ -58,12 +60,18 @@ export class Session extends EventTarget {
   }
 
   async login(user, passwd) {
-    if (!(await this.conn.connect())) return { result: "disconnected" };
-    const reply = await this.conn.request({
-      cmd: "login", user, passwd, device: this.device, ack: true,
-    });
+    this.setLoggingIn(true);
+    const reply = (await this.conn.connect())
+      ? await this.conn.request({ cmd: "login", user, passwd, device: this.device, ack: true })
+      : { result: "disconnected" };
     if (reply.result === "success") this.accepted(user, reply);
+    this.setLoggingIn(false);
     return reply;
+  }
+
+  setLoggingIn(on) {
+    this.loggingIn = on;
+    this.dispatchEvent(new Event("logging-in"));
   }
 
   // Every connection of a logged-in user logs in again with the token, and asks for
