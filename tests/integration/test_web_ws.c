@@ -177,6 +177,15 @@ START_TEST(handshakes_that_are_refused)
         ck_assert_msg(status == cases[i].status, "case %zu: %d\n%s", i, status, head);
         ws_client_close(c);
     }
+    /* A page reached by a DNS name whose Origin matches its Host: another site's name
+     * may point here (DNS rebinding); such a name must be listed in allowed_origins. */
+    struct ws_client *rebound = ws_open_raw();
+    char rebound_host[96], rebound_origin[128];
+    snprintf(rebound_host, sizeof(rebound_host), "rebound.example:%d", p->web_port);
+    snprintf(rebound_origin, sizeof(rebound_origin), "http://%s", rebound_host);
+    ck_assert_int_eq(
+        ws_client_handshake(rebound, rebound_host, rebound_origin, NULL, head, sizeof(head)), 403);
+    ws_client_close(rebound);
     /* An upgrade anywhere but /ws. */
     struct ws_client *elsewhere = ws_open_raw();
     elsewhere->path = "/chat";
