@@ -35,6 +35,9 @@
 #define HTTP_REQUESTS_MAX 100
 /* How long a closing connection may take to write its close frame. */
 #define LINGER_S 5
+/* Control frames (pongs, a close) queued beyond the messages' share of the output at
+ * most: a client that sends pings and never reads is disconnected past it. */
+#define CONTROL_BACKLOG_MAX 65536
 
 struct ws_conn {
     struct session *s;
@@ -49,6 +52,10 @@ struct ws_conn {
     struct evbuffer_cb_entry *raw_out_cb; /* before the upgrade: the answers' progress */
     /* Before the upgrade: resumes the HTTP side; after it: the keepalive's timer. */
     struct event *timer;
+    /* Before the upgrade: the TLS handshake and each request head must be complete
+     * within request_timeout of the connection or of the answer before (a fixed
+     * deadline, not a time without bytes, which one byte at a time would reset). */
+    struct event *deadline;
     struct ws_codec *codec;
     struct evbuffer *to_session; /* during the input function: the session's input */
     char *scratch;               /* a message and its newline, for the one-value check */
@@ -130,12 +137,26 @@ static void ws_end(struct ws_conn *w)
     event_active(w->s->read_ev, EV_READ, 0);
 }
 
+static void arm_deadline(struct ws_conn *w)
+{
+    struct timeval request = {(time_t)w->s->server->cfg->web.request_timeout_s, 0};
+    evtimer_add(w->deadline, &request);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct ws_conn *w = arg;
+    session_close(w->s, "web: no request in time");
+}
+
 static void upgrade(struct ws_conn *w)
 {
     const struct config *cfg = w->s->server->cfg;
     evbuffer_remove_cb_entry(raw_out(w), w->raw_out_cb);
     w->raw_out_cb = NULL;
-    bufferevent_set_timeouts(w->raw, NULL, NULL);
+    evtimer_del(w->deadline);
     w->codec = ws_codec_new((size_t)cfg->max_frame_bytes, &handler, w);
     if (!w->codec) {
         session_close(w->s, "out of memory");
@@ -201,6 +222,8 @@ static enum bufferevent_filter_result http_step(struct ws_conn *w, struct evbuff
             upgrade(w);
         else if (action == WEB_CLOSE || w->requests >= HTTP_REQUESTS_MAX)
             http_close(w);
+        else
+            arm_deadline(w); /* the next request's time starts now */
     }
     if (w->http_closing)
         evbuffer_drain(src, evbuffer_get_length(src));
@@ -265,6 +288,17 @@ static enum bufferevent_filter_result filter_in(struct evbuffer *src, struct evb
     w->to_session = dst;
     int rc = ws_codec_input(w->codec, src, raw_out(w));
     w->to_session = NULL;
+    /* Messages go to the output only while it holds less than RAW_OUT_MAX (one may go
+     * past it); beyond that it is pongs and closes for a client that does not read. */
+    size_t bound = RAW_OUT_MAX + (size_t)w->s->server->cfg->max_frame_bytes + CONTROL_BACKLOG_MAX;
+    if (rc == 0 && evbuffer_get_length(raw_out(w)) > bound) {
+        log_info("session %llu (%s): WebSocket output not read (pings keep coming), "
+                 "disconnected",
+                 (unsigned long long)w->s->id, w->s->peer);
+        ws_codec_close(w->codec, WS_CLOSE_POLICY, "output not read", raw_out(w));
+        ws_end(w);
+        return BEV_OK;
+    }
     if (rc < 0 || ws_codec_closing(w->codec))
         ws_end(w);
     return BEV_OK;
@@ -332,8 +366,11 @@ static int ws_open_common(struct session *s, evutil_socket_t fd, event_callback_
     s->bev = bufferevent_filter_new(w->raw, filter_in, filter_out, 0, NULL, w);
     s->read_ev = s->bev ? event_new(srv->base, -1, 0, on_input, s) : NULL;
     w->timer = s->read_ev ? evtimer_new(srv->base, on_timer, w) : NULL;
-    w->raw_out_cb = w->timer ? evbuffer_add_cb(raw_out(w), on_raw_output, w) : NULL;
+    w->deadline = w->timer ? evtimer_new(srv->base, on_deadline, w) : NULL;
+    w->raw_out_cb = w->deadline ? evbuffer_add_cb(raw_out(w), on_raw_output, w) : NULL;
     if (!w->raw_out_cb) {
+        if (w->deadline)
+            event_free(w->deadline);
         if (w->timer)
             event_free(w->timer);
         if (s->read_ev)
@@ -347,10 +384,8 @@ static int ws_open_common(struct session *s, evutil_socket_t fd, event_callback_
         return -1;
     }
     bufferevent_setwatermark(w->raw, EV_WRITE, 0, RAW_OUT_MAX);
-    /* The TLS handshake and the request head must come within request_timeout. */
-    struct timeval request = {(time_t)srv->cfg->web.request_timeout_s, 0};
-    bufferevent_set_timeouts(w->raw, &request, NULL);
     s->ws = w;
+    arm_deadline(w);
     return 0;
 }
 
@@ -469,6 +504,7 @@ static void ws_close(struct session *s)
     if (w->raw_out_cb)
         evbuffer_remove_cb_entry(raw_out(w), w->raw_out_cb);
     event_free(w->timer);
+    event_free(w->deadline);
     ws_codec_free(w->codec);
     free(w->scratch);
     struct bufferevent *raw = w->raw;

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "web_static.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <http_parser.h>
 #include <openssl/evp.h>
@@ -210,8 +211,32 @@ static int has_token(const char *value, const char *token)
     return 0;
 }
 
+/* Whether a Host header names the machine by an address or as localhost (not by a DNS
+ * name: a name can be made to point at this address by someone else's DNS). */
+static int host_is_address(const char *host)
+{
+    char name[256];
+    const char *end;
+    if (host[0] == '[') {
+        host++;
+        end = strchr(host, ']');
+    } else {
+        end = strrchr(host, ':');
+        end = end ? end : host + strlen(host);
+    }
+    if (!end || (size_t)(end - host) >= sizeof(name))
+        return 0;
+    memcpy(name, host, (size_t)(end - host));
+    name[end - host] = '\0';
+    unsigned char addr[sizeof(struct in6_addr)];
+    return strcasecmp(name, "localhost") == 0 || inet_pton(AF_INET, name, addr) == 1 ||
+           inet_pton(AF_INET6, name, addr) == 1;
+}
+
 /* The listener's own origin is this page's: the scheme of the listener and the Host
- * the browser used; else the configured list. */
+ * the browser used, when that Host is an address or localhost (a page reached by a DNS
+ * name could be another site's whose name was pointed here: DNS rebinding); else the
+ * configured list, which is where a public name goes. */
 static int origin_allowed(const struct web_request *req, const struct web_site *site)
 {
     if (!req->origin[0])
@@ -225,7 +250,8 @@ static int origin_allowed(const struct web_request *req, const struct web_site *
     }
     const char *scheme = site->tls ? "https://" : "http://";
     size_t n = strlen(scheme);
-    return strncasecmp(req->origin, scheme, n) == 0 && strcasecmp(req->origin + n, req->host) == 0;
+    return strncasecmp(req->origin, scheme, n) == 0 &&
+           strcasecmp(req->origin + n, req->host) == 0 && host_is_address(req->host);
 }
 
 static enum web_action answer_upgrade(const struct web_request *req, const struct web_site *site,

@@ -14,6 +14,7 @@ struct ws_codec {
     struct evbuffer *out; /* during any call that writes */
     int protocol_error;   /* a message wslay takes that RFC 6455 does not */
     int closed;           /* our own close frame went out instead of wslay's */
+    unsigned fragments;   /* frames of the message being received */
 };
 
 static ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
@@ -38,6 +39,23 @@ static ssize_t on_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     return -1;
 }
 
+/* Frames of one message at most: wslay keeps every fragment in a chunk of its own, so
+ * a message of many tiny fragments would cost far more memory than its bytes. */
+#define FRAGMENTS_MAX 256
+
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+    struct ws_codec *c = user;
+    if (arg->opcode & 0x8)
+        return; /* a control frame, between fragments or not */
+    c->fragments = arg->opcode == WSLAY_CONTINUATION_FRAME ? c->fragments + 1 : 1;
+    if (c->fragments > FRAGMENTS_MAX && !wslay_event_get_close_sent(ctx)) {
+        wslay_event_queue_close(ctx, WS_CLOSE_TOO_BIG, (const uint8_t *)"too many fragments", 18);
+        wslay_event_shutdown_read(ctx);
+    }
+}
+
 static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                        void *user)
 {
@@ -55,8 +73,11 @@ static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
 
 struct ws_codec *ws_codec_new(size_t max_message, const struct ws_codec_handler *handler, void *arg)
 {
-    static const struct wslay_event_callbacks callbacks = {
-        .recv_callback = on_recv, .send_callback = on_send, .on_msg_recv_callback = on_message};
+    static const struct wslay_event_callbacks callbacks = {.recv_callback = on_recv,
+                                                           .send_callback = on_send,
+                                                           .on_frame_recv_start_callback =
+                                                               on_frame_start,
+                                                           .on_msg_recv_callback = on_message};
     struct ws_codec *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;

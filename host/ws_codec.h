@@ -17,6 +17,7 @@ struct ws_codec;
 #define WS_CLOSE_PROTOCOL_ERROR 1002
 #define WS_CLOSE_UNSUPPORTED    1003 /* a binary message */
 #define WS_CLOSE_POLICY         1008
+#define WS_CLOSE_TOO_BIG        1009 /* over the message size, or in too many fragments */
 
 struct ws_codec_handler {
     /* A complete text message (reassembled, UTF-8 checked), borrowed for the call. */

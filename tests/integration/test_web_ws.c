@@ -177,6 +177,15 @@ START_TEST(handshakes_that_are_refused)
         ck_assert_msg(status == cases[i].status, "case %zu: %d\n%s", i, status, head);
         ws_client_close(c);
     }
+    /* A page reached by a DNS name whose Origin matches its Host: another site's name
+     * may point here (DNS rebinding); such a name must be listed in allowed_origins. */
+    struct ws_client *rebound = ws_open_raw();
+    char rebound_host[96], rebound_origin[128];
+    snprintf(rebound_host, sizeof(rebound_host), "rebound.example:%d", p->web_port);
+    snprintf(rebound_origin, sizeof(rebound_origin), "http://%s", rebound_host);
+    ck_assert_int_eq(
+        ws_client_handshake(rebound, rebound_host, rebound_origin, NULL, head, sizeof(head)), 403);
+    ws_client_close(rebound);
     /* An upgrade anywhere but /ws. */
     struct ws_client *elsewhere = ws_open_raw();
     elsewhere->path = "/chat";
@@ -571,6 +580,68 @@ START_TEST(limits_refuse_with_http_answers)
 }
 END_TEST
 
+/* A message may come in fragments, but not in more than 256: each costs the server a
+ * chunk of memory far larger than a byte. The others are not disturbed. */
+START_TEST(a_message_in_too_many_fragments_is_closed_with_1009)
+{
+    start_web(NULL);
+    struct ws_client *c = ws_connect();
+    ck_assert_int_eq(ws_client_send_frame(c, 0, WS_OP_TEXT, "{", 1, 1), 0);
+    for (int i = 0; i < 300; i++)
+        if (ws_client_send_frame(c, 0, WS_OP_CONT, " ", 1, 1) != 0)
+            break; /* closed already */
+    ck_assert_int_eq(ws_client_read_close(c, WAIT_MS), 1009);
+    ws_client_close(c);
+    struct ws_client *other = ws_connect();
+    ws_expect(other, "success", "{\"cmd\":\"ping\"}");
+    ws_client_close(other);
+    stop_chat();
+}
+END_TEST
+
+/* A client that sends pings and never reads makes the server queue pongs: past a bound
+ * it is disconnected instead of growing the server's memory. */
+START_TEST(a_client_that_never_reads_its_pongs_is_disconnected)
+{
+    start_web(NULL);
+    struct ws_client *c = ws_connect();
+    char payload[125];
+    memset(payload, 'x', sizeof(payload));
+    /* 50 MB of pongs unless the server gives up on this client, which makes a send fail
+     * once it has closed. */
+    int closed = 0;
+    for (int i = 0; i < 400000 && !closed; i++)
+        closed = ws_client_send_frame(c, 1, WS_OP_PING, payload, sizeof(payload), 1) != 0;
+    ck_assert_msg(closed, "the server kept a client that never reads its pongs");
+    ws_client_close(c);
+    struct ws_client *other = ws_connect();
+    ws_expect(other, "success", "{\"cmd\":\"ping\"}");
+    ws_client_close(other);
+    stop_chat();
+}
+END_TEST
+
+/* The request head must be whole within request_timeout, however slowly its bytes
+ * trickle in (a time without bytes would be reset by each one). */
+START_TEST(a_request_head_sent_a_byte_at_a_time_is_cut_at_request_timeout)
+{
+    static const char *const sets[] = {"web.request_timeout=1", NULL};
+    start_web(sets);
+    struct ws_client *c = ws_open_raw();
+    const char head[] =
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    int closed = 0;
+    /* 40 bytes 200 ms apart: 8 s, well past the 1 s the head may take. */
+    for (size_t i = 0; i < 40 && !closed; i++) {
+        closed = ws_client_send_raw(c, head + i, 1) != 0;
+        chatd_sleep_ms(200);
+    }
+    ck_assert_msg(closed, "a head trickling in for 8 s was still being read");
+    ws_client_close(c);
+    stop_chat();
+}
+END_TEST
+
 static Suite *web_ws_suite(void)
 {
     Suite *s = suite_create("web_ws");
@@ -588,6 +659,9 @@ static Suite *web_ws_suite(void)
     tcase_add_test(tc, a_browser_revalidates_over_one_connection);
     tcase_add_test(tc, websocket_over_tls);
     tcase_add_test(tc, limits_refuse_with_http_answers);
+    tcase_add_test(tc, a_message_in_too_many_fragments_is_closed_with_1009);
+    tcase_add_test(tc, a_client_that_never_reads_its_pongs_is_disconnected);
+    tcase_add_test(tc, a_request_head_sent_a_byte_at_a_time_is_cut_at_request_timeout);
     suite_add_tcase(s, tc);
     return s;
 }
