@@ -201,7 +201,7 @@ say_where() {
     for k in $(seq "$nodes"); do
         base=$((port + 10 * k))
         echo "  node n$k (pid ${node_pids[k]}): 127.0.0.1:$base (plain), 127.0.0.1:$((base + 1))" \
-            "(TLS)${admin:+, 127.0.0.1:$((base + 2)) (admin)}"
+            "(TLS), for HAProxy only (PROXY v2)${admin:+; 127.0.0.1:$((base + 2)) (admin)}"
         print_web_url $((base + 3)) | sed 's/^/    /'
     done
     echo "  Redis: $var/redis/redis.sock (no TCP; password in $var/redis/password)"
