@@ -123,6 +123,10 @@ static void write_protocol_error_close(struct ws_codec *c, struct evbuffer *out)
 
 int ws_codec_input(struct ws_codec *c, struct evbuffer *in, struct evbuffer *out)
 {
+    if (c->closed) { /* its 1002 is written: nothing more is read, nor answered */
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return -1;
+    }
     c->in = in;
     c->out = out;
     int rc = wslay_event_get_read_enabled(c->ctx) ? wslay_event_recv(c->ctx) : 0;
