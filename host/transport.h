@@ -53,6 +53,13 @@ struct transport {
 void transport_bev_read_off(struct session *s);
 ssize_t transport_bev_read(struct session *s, void *buf, size_t len);
 void transport_bev_on_read(struct bufferevent *bev, void *arg);
+/* The end of reading (EOF, or the read timeout) reported by s->bev: marks the stream
+ * ended and wakes s->read_ev from a fresh callback (the bufferevent may not have
+ * committed the bytes it read just before the end). 1 when `what` was that. */
+int transport_bev_read_end(struct session *s, short what);
+/* The OpenSSL error behind a TLS bufferevent's event, in reason (left as it is when
+ * there is none); the bufferevent's error queue is emptied. */
+void transport_tls_error(struct bufferevent *bev, char *reason, size_t cap);
 
 /* Free the WebSocket connections still writing their last bytes (server_free). */
 void transport_ws_free_lingering(struct server *srv);

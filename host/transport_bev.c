@@ -29,3 +29,13 @@ void transport_bev_on_read(struct bufferevent *bev, void *arg)
     struct session *s = arg;
     event_active(s->read_ev, EV_READ, 0);
 }
+
+int transport_bev_read_end(struct session *s, short what)
+{
+    if (!(what & BEV_EVENT_READING) || !(what & (BEV_EVENT_TIMEOUT | BEV_EVENT_EOF)))
+        return 0;
+    if (what & BEV_EVENT_EOF)
+        s->stream_ended = 1;
+    event_active(s->read_ev, (what & BEV_EVENT_TIMEOUT) ? EV_TIMEOUT : EV_READ, 0);
+    return 1;
+}

@@ -19,6 +19,15 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+void transport_tls_error(struct bufferevent *bev, char *reason, size_t cap)
+{
+    unsigned long e = bufferevent_get_openssl_error(bev);
+    if (e)
+        ERR_error_string_n(e, reason, cap);
+    while (bufferevent_get_openssl_error(bev))
+        ;
+}
+
 static int tls_open(struct session *s, evutil_socket_t fd, event_callback_fn on_input)
 {
     struct server *srv = s->server;
@@ -101,33 +110,20 @@ static int tls_on_bev_event(struct session *s, short what)
     }
     if (!handshake_done(s) && (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
         char reason[256] = "connection closed";
-        unsigned long e = bufferevent_get_openssl_error(s->bev);
         if (what & BEV_EVENT_TIMEOUT)
             snprintf(reason, sizeof(reason), "not finished within %llds",
                      (long long)s->server->cfg->tls.handshake_timeout_s);
-        else if (e)
-            ERR_error_string_n(e, reason, sizeof(reason));
-        while (bufferevent_get_openssl_error(s->bev))
-            ;
+        transport_tls_error(s->bev, reason, sizeof(reason));
         log_info("TLS handshake with %s failed: %s", s->peer, reason);
         session_close(s, "TLS handshake failed");
         return 1;
     }
-    if ((what & BEV_EVENT_READING) && (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_EOF))) {
-        if (what & BEV_EVENT_EOF)
-            s->stream_ended = 1;
-        /* From a fresh callback: the bufferevent may not have committed the bytes it
-         * read just before the end. */
-        event_active(s->read_ev, (what & BEV_EVENT_TIMEOUT) ? EV_TIMEOUT : EV_READ, 0);
+    if (transport_bev_read_end(s, what))
         return 1;
-    }
     if (what & BEV_EVENT_ERROR) {
-        unsigned long e = bufferevent_get_openssl_error(s->bev);
-        char reason[256];
-        if (e) {
-            ERR_error_string_n(e, reason, sizeof(reason));
-            while (bufferevent_get_openssl_error(s->bev))
-                ;
+        char reason[256] = "";
+        transport_tls_error(s->bev, reason, sizeof(reason));
+        if (reason[0]) {
             session_close(s, reason);
             return 1;
         }

@@ -423,27 +423,18 @@ static int ws_on_bev_event(struct session *s, short what)
     struct ws_conn *w = s->ws;
     if (what & BEV_EVENT_CONNECTED)
         return 1; /* TLS: the handshake is done */
-    if (!w->upgraded && (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
+    /* Before the upgrade the request deadline (w->deadline) bounds time, not the
+     * bufferevent: only an error or the end comes here. */
+    if (!w->upgraded && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
         if (w->tls && (what & BEV_EVENT_ERROR)) {
             char reason[256] = "connection closed";
-            unsigned long e = bufferevent_get_openssl_error(w->raw);
-            if (e)
-                ERR_error_string_n(e, reason, sizeof(reason));
-            while (bufferevent_get_openssl_error(w->raw))
-                ;
+            transport_tls_error(w->raw, reason, sizeof(reason));
             log_info("web: TLS with %s failed: %s", s->peer, reason);
         }
-        session_close(s, (what & BEV_EVENT_TIMEOUT) ? "web: no request in time"
-                                                    : "web: connection ended");
+        session_close(s, "web: connection ended");
         return 1;
     }
-    if ((what & BEV_EVENT_READING) && (what & (BEV_EVENT_TIMEOUT | BEV_EVENT_EOF))) {
-        if (what & BEV_EVENT_EOF)
-            s->stream_ended = 1;
-        event_active(s->read_ev, (what & BEV_EVENT_TIMEOUT) ? EV_TIMEOUT : EV_READ, 0);
-        return 1;
-    }
-    return 0;
+    return transport_bev_read_end(s, what);
 }
 
 static void linger_free(struct bufferevent *raw)

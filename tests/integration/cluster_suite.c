@@ -504,3 +504,11 @@ void assert_sender_order(struct peer *const *got, size_t n, const char *from)
         }
     }
 }
+
+void expect_presence(struct peer *p, const char *user, const char *status)
+{
+    json_t *msg = peer_wait_push(p, "presence", "user", user);
+    ck_assert_msg(strcmp(chatd_json_str(msg, "status"), status) == 0, "%s: wanted %s %s, got %s",
+                  p->user, user, status, json_dumps(msg, JSON_COMPACT));
+    json_decref(msg);
+}

@@ -73,6 +73,8 @@ void peer_read_to_eof(struct peer *p);
 /* Wait for a push of `cmd` whose string `key` is `value`, take it out of p->pushes and
  * return it (the caller frees); fails the test after CLUSTER_WAIT_MS. */
 json_t *peer_wait_push(struct peer *p, const char *cmd, const char *key, const char *value);
+/* A presence push of `user` with this status must reach p (fails the test otherwise). */
+void expect_presence(struct peer *p, const char *user, const char *status);
 /* Like peer_wait_push, with a deadline; NULL when nothing came in time. */
 json_t *peer_wait_push_until(struct peer *p, const char *cmd, const char *key, const char *value,
                              long long deadline_ms);

@@ -16,15 +16,6 @@
 #define PER_PAIR   5
 #define PER_MEMBER 6
 
-/* A presence push of `user` with this status must reach p. */
-static void expect_presence(struct peer *p, const char *user, const char *status)
-{
-    json_t *msg = peer_wait_push(p, "presence", "user", user);
-    ck_assert_msg(strcmp(chatd_json_str(msg, "status"), status) == 0, "%s: wanted %s %s, got %s",
-                  p->user, user, status, json_dumps(msg, JSON_COMPACT));
-    json_decref(msg);
-}
-
 /* A user online on another node is answered success, one online nowhere offline; every
  * message reaches its recipient once, in the order sent. */
 START_TEST(test_private_across_nodes)

@@ -67,9 +67,7 @@ START_TEST(test_node_restarted_within_its_lease_tells_friends_its_users_left)
     struct peer *a, *b;
     friends_on_two_nodes(&a, &b);
 
-    json_t *push = peer_wait_push(a, "presence", "user", "b");
-    ck_assert_str_eq(chatd_json_str(push, "status"), "online");
-    json_decref(push);
+    expect_presence(a, "b", "online");
 
     /* Node 1 dies with b on it and is back at once, well within its lease. */
     cluster_node_kill(cluster(), 1);
@@ -77,16 +75,12 @@ START_TEST(test_node_restarted_within_its_lease_tells_friends_its_users_left)
     cluster_node_start(cluster(), 1);
 
     /* a is told b went offline, and b is offline in a's list. */
-    push = peer_wait_push(a, "presence", "user", "b");
-    ck_assert_str_eq(chatd_json_str(push, "status"), "offline");
-    json_decref(push);
+    expect_presence(a, "b", "offline");
     wait_friend_online(a, "b", 0);
 
     /* b comes back on the restarted node: a sees it online again. */
     struct peer *b2 = login_on(1, "b");
-    push = peer_wait_push(a, "presence", "user", "b");
-    ck_assert_str_eq(chatd_json_str(push, "status"), "online");
-    json_decref(push);
+    expect_presence(a, "b", "online");
     wait_friend_online(a, "b", 1);
 
     peer_close(a);
@@ -101,21 +95,15 @@ START_TEST(test_node_back_after_its_lease_lapsed_tells_friends_its_users_are_onl
     cluster_up(2);
     struct peer *a, *b;
     friends_on_two_nodes(&a, &b);
-    json_t *push = peer_wait_push(a, "presence", "user", "b");
-    ck_assert_str_eq(chatd_json_str(push, "status"), "online");
-    json_decref(push);
+    expect_presence(a, "b", "online");
 
     /* Node 1 stalls past its lease (stopped, not killed): node 0 drops it. */
     ck_assert_int_eq(chatd_proc_signal(&cluster()->node[1].proc, SIGSTOP), 0);
-    push = peer_wait_push(a, "presence", "user", "b");
-    ck_assert_str_eq(chatd_json_str(push, "status"), "offline");
-    json_decref(push);
+    expect_presence(a, "b", "offline");
 
     /* It runs again with b still connected: b is online again for a. */
     ck_assert_int_eq(chatd_proc_signal(&cluster()->node[1].proc, SIGCONT), 0);
-    push = peer_wait_push(a, "presence", "user", "b");
-    ck_assert_str_eq(chatd_json_str(push, "status"), "online");
-    json_decref(push);
+    expect_presence(a, "b", "online");
     wait_friend_online(a, "b", 1);
 
     peer_close(a);

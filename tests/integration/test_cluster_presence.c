@@ -34,15 +34,6 @@ static void wait_metric(size_t node, const char *name, double want)
     cluster_node_wait_metric(&cluster()->node[node], name, want);
 }
 
-/* A presence push of `user` must reach p, with this status. */
-static void expect_presence(struct peer *p, const char *user, const char *status)
-{
-    json_t *msg = peer_wait_push(p, "presence", "user", user);
-    ck_assert_msg(strcmp(chatd_json_str(msg, "status"), status) == 0, "%s: wanted %s %s, got %s",
-                  p->user, user, status, json_dumps(msg, JSON_COMPACT));
-    json_decref(msg);
-}
-
 static void redis_hold(int hold)
 {
     ck_assert_int_eq(kill(cluster()->redis.pid, hold ? SIGSTOP : SIGCONT), 0);
