@@ -257,7 +257,10 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
 
     /* A new visit knows no message: the first page of history, then older ones when the
      * list is scrolled to its top. */
-    js(bob, "location.reload()");
+    /* The old page answers until the new one replaces it: wait for a page without the
+     * mark. */
+    js(bob, "(window.reloading = true, location.reload())");
+    wait_for(bob, "!window.reloading && document.readyState === 'complete'");
     wait_for(bob, "document.getElementById('conn-state').textContent === 'connected'");
     open_conversation(bob, "carol");
     wait_for(bob, MESSAGES ".length === 50");
