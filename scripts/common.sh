@@ -41,6 +41,8 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  the .deb packages into
 #   chromium                       the headless browser that the browser tests drive over
 #                                  its DevTools protocol, and looking at the web client
+#   firefox-esr                    the second browser of the browser tests, driven over
+#                                  WebDriver BiDi (the web client must work in Firefox too)
 # Not listed, as every Debian 12 has them (Essential, or Priority required): bash, dash,
 # coreutils, sed, grep, findutils (xargs), util-linux (setsid in scripts/mariadb, setpriv in
 # tests/db/test_mariadb_lockdown.sh), dpkg, apt, mawk (awk). mariadb-server brings
@@ -50,7 +52,7 @@ CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libi
     libedit-dev libssl-dev openssl libhiredis-dev redis-server haproxy libwslay-dev
     libhttp-parser-dev)
 CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git dpkg-dev file debootstrap
-    chromium)
+    chromium firefox-esr)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
 # apt-get line and stop.

@@ -1,9 +1,10 @@
-/* test_web_chat.c - the web client (web/) in a real browser: headless Chromium driven
- * over its DevTools protocol (tests/support/cdp.c), against a real chatd serving the
+/* test_web_chat.c - the web client (web/) in real browsers: headless Chromium driven
+ * over its DevTools protocol (tests/support/cdp.c) and headless Firefox over WebDriver
+ * BiDi (tests/support/bidi.c), each scenario in each, against a real chatd serving the
  * page on its [web] listener and a real MariaDB. Two browser users and one TCP user
  * chat privately and in a group; history pages back when scrolled up; a lost connection
  * resumes without losing or repeating a message. Screenshots go to CHATD_SCREENSHOT_DIR. */
-#include "cdp.h"
+#include "browser.h"
 #include "chat_suite.h"
 #include "chatd_proc.h"
 #include "client.h"
@@ -20,20 +21,26 @@
 
 /* ---- the browser side ---- */
 
-static struct cdp_page *open_client(struct cdp_browser **browser)
+/* The browser each test runs in: its loop index. */
+static enum browser_kind kind_of(int loop_index)
 {
-    *browser = cdp_launch();
-    ck_assert_msg(*browser != NULL, "chromium did not start");
+    return (enum browser_kind)loop_index;
+}
+
+static struct browser_page *open_client(enum browser_kind kind, struct browser **browser)
+{
+    *browser = browser_launch(kind);
+    ck_assert_msg(*browser != NULL, "%s did not start", browser_name(kind));
     char url[128];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", chat_proc()->web_port);
-    struct cdp_page *p = cdp_open(*browser, url);
+    struct browser_page *p = browser_open(*browser, url);
     ck_assert_msg(p != NULL, "cannot open %s", url);
     return p;
 }
 
 /* Run the JavaScript built like printf (its value is dropped); with `until`, wait until
  * it is truthy instead. */
-__attribute__((format(printf, 3, 4))) static void js_at(struct cdp_page *p, int until,
+__attribute__((format(printf, 3, 4))) static void js_at(struct browser_page *p, int until,
                                                         const char *fmt, ...)
 {
     char expr[4096];
@@ -42,34 +49,34 @@ __attribute__((format(printf, 3, 4))) static void js_at(struct cdp_page *p, int 
     vsnprintf(expr, sizeof(expr), fmt, ap);
     va_end(ap);
     if (until) {
-        ck_assert_msg(cdp_wait(p, expr, WAIT_MS) == 0, "never true: %s", expr);
+        ck_assert_msg(browser_wait(p, expr, WAIT_MS) == 0, "never true: %s", expr);
         return;
     }
-    json_t *v = cdp_eval(p, expr);
+    json_t *v = browser_eval(p, expr);
     ck_assert_msg(v != NULL, "failed: %s", expr);
     json_decref(v);
 }
 #define js(p, ...)       js_at(p, 0, __VA_ARGS__)
 #define wait_for(p, ...) js_at(p, 1, __VA_ARGS__)
 
-static char *text_of(struct cdp_page *p, const char *expr)
+static char *text_of(struct browser_page *p, const char *expr)
 {
-    char *s = cdp_eval_string(p, expr);
+    char *s = browser_eval_string(p, expr);
     ck_assert_msg(s != NULL, "failed: %s", expr);
     return s;
 }
 
-static void register_in_page(struct cdp_page *p, const char *user)
+static void register_in_page(struct browser_page *p, const char *user)
 {
     wait_for(p, "document.getElementById('login-form').user === document.activeElement");
     js(p, "document.getElementById('login-switch').click()");
     /* The keyboard, as a person would: name, Tab, password, Tab, password, Enter. */
-    ck_assert_int_eq(cdp_type(p, user), 0);
-    ck_assert_int_eq(cdp_key(p, "Tab"), 0);
-    ck_assert_int_eq(cdp_type(p, WEB_PASSWD), 0);
-    ck_assert_int_eq(cdp_key(p, "Tab"), 0);
-    ck_assert_int_eq(cdp_type(p, WEB_PASSWD), 0);
-    ck_assert_int_eq(cdp_key(p, "Enter"), 0);
+    ck_assert_int_eq(browser_type(p, user), 0);
+    ck_assert_int_eq(browser_key(p, "Tab"), 0);
+    ck_assert_int_eq(browser_type(p, WEB_PASSWD), 0);
+    ck_assert_int_eq(browser_key(p, "Tab"), 0);
+    ck_assert_int_eq(browser_type(p, WEB_PASSWD), 0);
+    ck_assert_int_eq(browser_key(p, "Enter"), 0);
     wait_for(p, "document.getElementById('me').textContent === '%s'", user);
     wait_for(p, "document.getElementById('conn-state').textContent === 'connected'");
 }
@@ -79,14 +86,15 @@ static void register_in_page(struct cdp_page *p, const char *user)
     "[...document.querySelectorAll('.conv')].find((b) => [...b.children].some((s) => "             \
     "!s.className && s.textContent === '%s'))"
 
-static void open_conversation(struct cdp_page *p, const char *name)
+static void open_conversation(struct browser_page *p, const char *name)
 {
     wait_for(p, CONV_BUTTON, name);
     js(p, CONV_BUTTON ".click()", name);
     wait_for(p, "document.activeElement.id === 'text'");
 }
 
-static void submit_form(struct cdp_page *p, const char *form, const char *value, const char *button)
+static void submit_form(struct browser_page *p, const char *form, const char *value,
+                        const char *button)
 {
     js(p,
        "(() => { const f = document.getElementById('%s'); f.name.value = '%s';"
@@ -95,26 +103,29 @@ static void submit_form(struct cdp_page *p, const char *form, const char *value,
 }
 
 /* Type a message into the composer and press Enter. */
-static void say(struct cdp_page *p, const char *text)
+static void say(struct browser_page *p, const char *text)
 {
-    ck_assert_int_eq(cdp_type(p, text), 0);
-    ck_assert_int_eq(cdp_key(p, "Enter"), 0);
+    ck_assert_int_eq(browser_type(p, text), 0);
+    ck_assert_int_eq(browser_key(p, "Enter"), 0);
 }
 
 #define MESSAGES     "document.querySelectorAll('#message-list .msg')"
 #define LAST_MESSAGE "document.querySelector('#message-list .msg:last-child')"
 
-static void wait_last_text(struct cdp_page *p, const char *text)
+static void wait_last_text(struct browser_page *p, const char *text)
 {
     wait_for(p, LAST_MESSAGE "?.querySelector('.text').textContent === '%s'", text);
 }
 
-static void screenshot(struct cdp_page *p, const char *name, int width, int height, int mobile)
+/* Saved as CHATD_SCREENSHOT_DIR/BROWSER-NAME. */
+static void screenshot(enum browser_kind kind, struct browser_page *p, const char *name, int width,
+                       int height, int mobile)
 {
     mkdir(CHATD_SCREENSHOT_DIR, 0755);
     char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", CHATD_SCREENSHOT_DIR, name);
-    ck_assert_int_eq(cdp_screenshot(p, path, width, height, mobile), 0);
+    snprintf(path, sizeof(path), "%s/%s-%s", CHATD_SCREENSHOT_DIR, browser_name(kind), name);
+    ck_assert_int_eq(browser_viewport(p, width, height, mobile), 0);
+    ck_assert_int_eq(browser_screenshot(p, path), 0);
 }
 
 /* ---- the TCP side: replies are found among pushes ---- */
@@ -159,10 +170,11 @@ static void start_web_chat(void)
 
 START_TEST(two_browser_users_and_a_tcp_user_chat_privately_and_in_a_group)
 {
+    enum browser_kind kind = kind_of(_i);
     start_web_chat();
     struct test_client *carol = new_user("carol");
-    struct cdp_browser *ba, *bb;
-    struct cdp_page *alice = open_client(&ba), *bob = open_client(&bb);
+    struct browser *ba, *bb;
+    struct browser_page *alice = open_client(kind, &ba), *bob = open_client(kind, &bb);
     register_in_page(alice, "alice");
     register_in_page(bob, "bob");
 
@@ -180,8 +192,8 @@ START_TEST(two_browser_users_and_a_tcp_user_chat_privately_and_in_a_group)
     open_conversation(bob, "alice");
     wait_last_text(bob, "hi bob");
     wait_for(alice, LAST_MESSAGE "?.querySelector('.mark').textContent === 'read'");
-    ck_assert_int_eq(cdp_type(bob, "two\nlines"), 0); /* a newline, as Shift+Enter types */
-    ck_assert_int_eq(cdp_key(bob, "Enter"), 0);
+    ck_assert_int_eq(browser_type(bob, "two\nlines"), 0); /* a newline, as Shift+Enter types */
+    ck_assert_int_eq(browser_key(bob, "Enter"), 0);
     wait_last_text(alice, "two\\nlines"); /* a JavaScript escape */
 
     /* carol, at a terminal, and bob, in his browser. */
@@ -216,12 +228,12 @@ START_TEST(two_browser_users_and_a_tcp_user_chat_privately_and_in_a_group)
     wait_last_text(bob, "hello carol <b>&amp;</b>");
     wait_for(bob, "document.querySelectorAll('#message-list b').length === 0");
 
-    screenshot(alice, "alice-desktop.png", 1000, 640, 0);
-    screenshot(bob, "bob-phone.png", 390, 720, 1);
-    cdp_close(alice);
-    cdp_close(bob);
-    cdp_quit(ba);
-    cdp_quit(bb);
+    screenshot(kind, alice, "alice-desktop.png", 1000, 640, 0);
+    screenshot(kind, bob, "bob-phone.png", 390, 720, 1);
+    browser_close(alice);
+    browser_close(bob);
+    browser_quit(ba);
+    browser_quit(bb);
     test_client_close(carol);
     stop_chat();
 }
@@ -229,10 +241,11 @@ END_TEST
 
 START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
 {
+    enum browser_kind kind = kind_of(_i);
     start_web_chat();
     struct test_client *carol = new_user("carol");
-    struct cdp_browser *bb;
-    struct cdp_page *bob = open_client(&bb);
+    struct browser *bb;
+    struct browser_page *bob = open_client(kind, &bb);
     register_in_page(bob, "bob");
     tcp_expect(carol, "success", "{\"cmd\":\"add_friend\",\"friend\":\"bob\"}");
     char request[256];
@@ -244,7 +257,10 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
 
     /* A new visit knows no message: the first page of history, then older ones when the
      * list is scrolled to its top. */
-    js(bob, "location.reload()");
+    /* The old page answers until the new one replaces it: wait for a page without the
+     * mark. */
+    js(bob, "(window.reloading = true, location.reload())");
+    wait_for(bob, "!window.reloading && document.readyState === 'complete'");
     wait_for(bob, "document.getElementById('conn-state').textContent === 'connected'");
     open_conversation(bob, "carol");
     wait_for(bob, MESSAGES ".length === 50");
@@ -259,8 +275,8 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
 
     /* The connection is lost and the network stays down: carol's messages are stored,
      * and bob's is kept until the page is back. */
-    ck_assert_int_eq(cdp_offline(bob, 1), 0);
-    ck_assert_int_eq(cdp_close_websockets(bob), 1);
+    ck_assert_int_eq(browser_offline(bob, 1), 0);
+    ck_assert_int_eq(browser_close_websockets(bob), 1);
     wait_for(bob,
              "document.getElementById('conn-state').textContent.startsWith('connection lost')");
     js(bob, "document.getElementById('text').focus()");
@@ -271,7 +287,7 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
                  "{\"cmd\":\"private_chat\",\"user_to\":\"bob\",\"text\":\"m%d\"}", i);
         tcp_expect(carol, "offline", request);
     }
-    ck_assert_int_eq(cdp_offline(bob, 0), 0);
+    ck_assert_int_eq(browser_offline(bob, 0), 0);
     wait_for(bob, "document.getElementById('conn-state').textContent === 'connected'");
     tcp_wait_message(carol, "private_chat_recv", "written while away");
     wait_for(bob, MESSAGES ".length === 64");
@@ -284,7 +300,7 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
                   " m.querySelector('.mark').textContent === 'received while you were away')"
                   ".length === 3");
     /* Nothing comes twice, also after another reconnect. */
-    ck_assert_int_eq(cdp_close_websockets(bob), 1);
+    ck_assert_int_eq(browser_close_websockets(bob), 1);
     wait_for(bob,
              "document.getElementById('conn-state').textContent.startsWith('connection lost')");
     wait_for(bob, "document.getElementById('conn-state').textContent === 'connected'");
@@ -295,9 +311,9 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
     ck_assert_str_eq(count, "65");
     free(count);
 
-    screenshot(bob, "bob-resumed.png", 1000, 640, 0);
-    cdp_close(bob);
-    cdp_quit(bb);
+    screenshot(kind, bob, "bob-resumed.png", 1000, 640, 0);
+    browser_close(bob);
+    browser_quit(bb);
     test_client_close(carol);
     stop_chat();
 }
@@ -309,25 +325,22 @@ END_TEST
  * the text box. */
 START_TEST(a_password_login_and_choosing_a_chat_on_a_phone)
 {
+    enum browser_kind kind = kind_of(_i);
     start_web_chat();
     struct test_client *carol = new_user("carol");
     struct test_client *dave = new_user("dave");
     tcp_expect(carol, "success", "{\"cmd\":\"add_friend\",\"friend\":\"dave\"}");
-    struct cdp_browser *b;
-    struct cdp_page *p = open_client(&b);
-    json_t *r = cdp_call(p, "Emulation.setDeviceMetricsOverride",
-                         json_pack("{s:i, s:i, s:i, s:b}", "width", 390, "height", 720,
-                                   "deviceScaleFactor", 1, "mobile", 1));
-    ck_assert_ptr_nonnull(r);
-    json_decref(r);
+    struct browser *b;
+    struct browser_page *p = open_client(kind, &b);
+    ck_assert_int_eq(browser_viewport(p, 390, 720, 1), 0);
     wait_for(p, "document.getElementById('login-form').user === document.activeElement");
     js(p, "(() => { const s = document.getElementById('conn-state'); window.states = [];"
           " new MutationObserver(() => states.push(s.textContent)).observe(s,"
           " {childList: true, characterData: true, subtree: true}); })()");
-    ck_assert_int_eq(cdp_type(p, "dave"), 0);
-    ck_assert_int_eq(cdp_key(p, "Tab"), 0);
-    ck_assert_int_eq(cdp_type(p, PASSWD), 0);
-    ck_assert_int_eq(cdp_key(p, "Enter"), 0);
+    ck_assert_int_eq(browser_type(p, "dave"), 0);
+    ck_assert_int_eq(browser_key(p, "Tab"), 0);
+    ck_assert_int_eq(browser_type(p, PASSWD), 0);
+    ck_assert_int_eq(browser_key(p, "Enter"), 0);
     wait_for(p, "document.getElementById('me').textContent === 'dave'");
     wait_for(p, "document.getElementById('conn-state').textContent === 'connected'");
     char *states = text_of(p, "states.join(',')");
@@ -337,8 +350,8 @@ START_TEST(a_password_login_and_choosing_a_chat_on_a_phone)
     wait_for(p, "document.body.classList.contains('menu-open')");
     open_conversation(p, "carol"); /* the focus in the text box */
     wait_for(p, "!document.body.classList.contains('menu-open')");
-    cdp_close(p);
-    cdp_quit(b);
+    browser_close(p);
+    browser_quit(b);
     test_client_close(dave);
     test_client_close(carol);
     stop_chat();
@@ -350,9 +363,14 @@ static Suite *web_chat_suite(void)
     Suite *s = suite_create("web_chat");
     TCase *tc = tcase_create("browser");
     tcase_set_timeout(tc, 180);
-    tcase_add_test(tc, two_browser_users_and_a_tcp_user_chat_privately_and_in_a_group);
-    tcase_add_test(tc, history_pages_back_and_a_lost_connection_resumes_without_repeats);
-    tcase_add_test(tc, a_password_login_and_choosing_a_chat_on_a_phone);
+    /* Each scenario once per browser: Chromium always (the suite is built only with
+     * it), Firefox where firefox-esr is installed. */
+    int kinds = browser_installed(BROWSER_FIREFOX) ? BROWSER_KINDS : BROWSER_FIREFOX;
+    tcase_add_loop_test(tc, two_browser_users_and_a_tcp_user_chat_privately_and_in_a_group, 0,
+                        kinds);
+    tcase_add_loop_test(tc, history_pages_back_and_a_lost_connection_resumes_without_repeats, 0,
+                        kinds);
+    tcase_add_loop_test(tc, a_password_login_and_choosing_a_chat_on_a_phone, 0, kinds);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,69 +3,18 @@
 
 #include "chatd_proc.h"
 #include "ws_client.h"
+#include "ws_rpc.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
-#include <signal.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#define LAUNCH_TIMEOUT_MS 30000
-#define HTTP_TIMEOUT_MS   10000
-#define POLL_MS           50
+#define HTTP_TIMEOUT_MS 10000
 
 const char *cdp_chromium(void)
 {
-    const char *env = getenv("CHATD_TEST_CHROMIUM");
-    if (env && *env)
-        return access(env, X_OK) == 0 ? env : NULL;
-    static char found[PATH_MAX];
-    const char *path = getenv("PATH");
-    while (path && *path) {
-        size_t n = strcspn(path, ":");
-        snprintf(found, sizeof(found), "%.*s/chromium", (int)n, path);
-        if (n && access(found, X_OK) == 0)
-            return found;
-        path += n + (path[n] == ':');
-    }
-    return NULL;
-}
-
-static void exec_chromium(const char *binary, const char *dir)
-{
-    char profile[PATH_MAX + 32], log[PATH_MAX + 32];
-    snprintf(profile, sizeof(profile), "--user-data-dir=%s/profile", dir);
-    snprintf(log, sizeof(log), "%s/chromium.log", dir);
-    const char *argv[] = {binary,
-                          "--headless",
-                          "--no-sandbox",
-                          "--disable-gpu",
-                          "--disable-quic",
-                          "--no-first-run",
-                          "--disable-background-networking",
-                          "--disable-component-update",
-                          "--disable-sync",
-                          "--remote-debugging-port=0",
-                          profile,
-                          "about:blank",
-                          NULL};
-    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (fd >= 0 && devnull >= 0) {
-        dup2(devnull, STDIN_FILENO);
-        dup2(fd, STDOUT_FILENO);
-        dup2(fd, STDERR_FILENO);
-    }
-    /* execv's prototype predates const; it does not modify the strings. */
-    execv(binary, (char *const *)(uintptr_t)argv);
-    _exit(127);
+    return browser_proc_binary("CHATD_TEST_CHROMIUM", "chromium");
 }
 
 /* chromium writes its port, then a newline and a path, to DevToolsActivePort. */
@@ -87,45 +36,37 @@ struct cdp_browser *cdp_launch(void)
         return NULL;
     }
     struct cdp_browser *b = calloc(1, sizeof(*b));
-    if (!b || chatd_tmpdir_make(b->dir, sizeof(b->dir)) < 0) {
+    if (!b || browser_proc_make_dir(&b->proc) < 0) {
         free(b);
         return NULL;
     }
-    pid_t parent = getpid();
-    fflush(NULL);
-    b->pid = fork();
-    if (b->pid == 0) {
-        /* A group of its own, so cdp_quit ends its helper processes too. */
-        if (setpgid(0, 0) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-            _exit(127);
-        exec_chromium(binary, b->dir);
+    char profile[PATH_MAX + 32];
+    snprintf(profile, sizeof(profile), "--user-data-dir=%s/profile", b->proc.dir);
+    const char *const argv[] = {binary,
+                                "--headless",
+                                "--no-sandbox",
+                                "--disable-gpu",
+                                "--disable-quic",
+                                "--no-first-run",
+                                "--disable-background-networking",
+                                "--disable-component-update",
+                                "--disable-sync",
+                                "--remote-debugging-port=0",
+                                profile,
+                                "about:blank",
+                                NULL};
+    if (browser_proc_start(&b->proc, argv, read_port) < 0) {
+        free(b);
+        return NULL;
     }
-    long long deadline = chatd_now_ms() + LAUNCH_TIMEOUT_MS;
-    while (b->pid > 0 && chatd_now_ms() < deadline) {
-        if ((b->port = read_port(b->dir)) > 0)
-            return b;
-        if (waitpid(b->pid, NULL, WNOHANG) == b->pid)
-            b->pid = 0;
-        chatd_sleep_ms(POLL_MS);
-    }
-    char log[PATH_MAX + 32];
-    snprintf(log, sizeof(log), "%s/chromium.log", b->dir);
-    char *text = chatd_file_read(log);
-    fprintf(stderr, "cdp: chromium did not start:\n%s\n", text ? text : "");
-    free(text);
-    cdp_quit(b);
-    return NULL;
+    return b;
 }
 
 void cdp_quit(struct cdp_browser *b)
 {
     if (!b)
         return;
-    if (b->pid > 0) {
-        kill(-b->pid, SIGKILL);
-        waitpid(b->pid, NULL, 0);
-    }
-    chatd_tmpdir_remove(b->dir);
+    browser_proc_stop(&b->proc);
     free(b);
 }
 
@@ -142,12 +83,12 @@ static size_t content_length(const char *head)
 /* One HTTP request to the DevTools port; the JSON body of its answer, or NULL. */
 static json_t *devtools_http(struct cdp_browser *b, const char *method, const char *target)
 {
-    struct ws_client *c = ws_client_open("127.0.0.1", b->port, 0);
+    struct ws_client *c = ws_client_open("127.0.0.1", b->proc.port, 0);
     if (!c)
         return NULL;
     char req[4096], head[4096];
     snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", method, target,
-             b->port);
+             b->proc.port);
     json_t *body = NULL;
     if (ws_client_send_raw(c, req, strlen(req)) == 0 &&
         ws_client_read_head(c, head, sizeof(head), HTTP_TIMEOUT_MS) == 200) {
@@ -173,7 +114,7 @@ struct cdp_page *cdp_open(struct cdp_browser *b, const char *url)
     if (p) {
         p->browser = b;
         snprintf(p->target, sizeof(p->target), "%s", id);
-        p->ws = ws_client_open("127.0.0.1", b->port, 0);
+        p->ws = ws_client_open("127.0.0.1", b->proc.port, 0);
     }
     json_decref(t);
     if (!p || !p->ws)
@@ -182,7 +123,7 @@ struct cdp_page *cdp_open(struct cdp_browser *b, const char *url)
      * that is not a browser sends none. */
     char path[256], host[64];
     snprintf(path, sizeof(path), "/devtools/page/%s", p->target);
-    snprintf(host, sizeof(host), "127.0.0.1:%d", b->port);
+    snprintf(host, sizeof(host), "127.0.0.1:%d", b->proc.port);
     p->ws->path = path;
     int status = ws_client_handshake(p->ws, host, NULL, NULL, NULL, 0);
     p->ws->path = NULL;
@@ -206,34 +147,9 @@ void cdp_close(struct cdp_page *p)
     free(p);
 }
 
-/* cdp_call; an error answer is printed unless `quiet`. */
 static json_t *call(struct cdp_page *p, const char *method, json_t *params, int quiet)
 {
-    int id = ++p->next_id;
-    json_t *msg = json_pack("{s:i, s:s, s:o}", "id", id, "method", method, "params",
-                            params ? params : json_object());
-    int sent = msg ? ws_client_send_json(p->ws, msg) : -1;
-    json_decref(msg);
-    long long deadline = chatd_now_ms() + CDP_CALL_TIMEOUT_MS;
-    while (sent == 0 && chatd_now_ms() < deadline) {
-        json_t *in = ws_client_read_json(p->ws, (int)(deadline - chatd_now_ms()));
-        if (!in)
-            break;
-        if (json_integer_value(json_object_get(in, "id")) != id) {
-            json_decref(in); /* an event, or a late answer */
-            continue;
-        }
-        json_t *result = json_incref(json_object_get(in, "result"));
-        if (!result && !quiet) {
-            char *dump = json_dumps(in, 0);
-            fprintf(stderr, "cdp: %s: %s\n", method, dump ? dump : "?");
-            free(dump);
-        }
-        json_decref(in);
-        return result;
-    }
-    fprintf(stderr, "cdp: no answer to %s\n", method);
-    return NULL;
+    return ws_rpc_call(p->ws, &p->next_id, "cdp", method, params, quiet);
 }
 
 json_t *cdp_call(struct cdp_page *p, const char *method, json_t *params)
@@ -241,8 +157,7 @@ json_t *cdp_call(struct cdp_page *p, const char *method, json_t *params)
     return call(p, method, params, 0);
 }
 
-/* Runtime.evaluate; an error or exception is printed unless `quiet`. */
-static json_t *evaluate(struct cdp_page *p, const char *expr, int quiet)
+json_t *cdp_eval(struct cdp_page *p, const char *expr, int quiet)
 {
     json_t *r = call(
         p, "Runtime.evaluate",
@@ -259,40 +174,6 @@ static json_t *evaluate(struct cdp_page *p, const char *expr, int quiet)
     }
     json_decref(r);
     return value;
-}
-
-json_t *cdp_eval(struct cdp_page *p, const char *expr)
-{
-    return evaluate(p, expr, 0);
-}
-
-char *cdp_eval_string(struct cdp_page *p, const char *expr)
-{
-    json_t *v = cdp_eval(p, expr);
-    char *s = NULL;
-    if (json_is_string(v))
-        s = strdup(json_string_value(v));
-    else if (v)
-        s = json_dumps(v, JSON_ENCODE_ANY);
-    json_decref(v);
-    return s;
-}
-
-int cdp_wait(struct cdp_page *p, const char *expr, int timeout_ms)
-{
-    char wrapped[8192];
-    snprintf(wrapped, sizeof(wrapped), "!!(%s)", expr);
-    long long deadline = chatd_now_ms() + timeout_ms;
-    do {
-        json_t *v = evaluate(p, wrapped, 1); /* it may throw until the page is ready */
-        int ok = json_is_true(v);
-        json_decref(v);
-        if (ok)
-            return 0;
-        chatd_sleep_ms(POLL_MS);
-    } while (chatd_now_ms() < deadline);
-    fprintf(stderr, "cdp: still false after %d ms: %s\n", timeout_ms, expr);
-    return -1;
 }
 
 static int call_ok(struct cdp_page *p, const char *method, json_t *params)
@@ -370,28 +251,17 @@ int cdp_close_websockets(struct cdp_page *p)
     return closed;
 }
 
-int cdp_screenshot(struct cdp_page *p, const char *path, int width, int height, int mobile)
+int cdp_viewport(struct cdp_page *p, int width, int height, int mobile)
 {
-    if (call_ok(p, "Emulation.setDeviceMetricsOverride",
-                json_pack("{s:i, s:i, s:i, s:b}", "width", width, "height", height,
-                          "deviceScaleFactor", 1, "mobile", mobile)) < 0)
-        return -1;
-    /* The next frame is drawn at the new size before it is captured. */
+    return call_ok(p, "Emulation.setDeviceMetricsOverride",
+                   json_pack("{s:i, s:i, s:i, s:b}", "width", width, "height", height,
+                             "deviceScaleFactor", 1, "mobile", mobile));
+}
+
+int cdp_screenshot(struct cdp_page *p, const char *path)
+{
     json_t *r = cdp_call(p, "Page.captureScreenshot", json_pack("{s:s}", "format", "png"));
-    const char *b64 = json_string_value(json_object_get(r, "data"));
-    size_t len = b64 ? strlen(b64) : 0;
-    unsigned char *png = len ? malloc(len) : NULL;
-    int n = png ? EVP_DecodeBlock(png, (const unsigned char *)b64, (int)len) : -1;
-    /* EVP_DecodeBlock counts the padding's zero bytes too. */
-    if (n > 0)
-        n -= (len > 0 && b64[len - 1] == '=') + (len > 1 && b64[len - 2] == '=');
-    FILE *f = n > 0 ? fopen(path, "wb") : NULL;
-    int ok = f && fwrite(png, 1, (size_t)n, f) == (size_t)n;
-    if (f && fclose(f) != 0)
-        ok = 0;
-    free(png);
+    int saved = r ? browser_save_png(json_string_value(json_object_get(r, "data")), path) : -1;
     json_decref(r);
-    if (!ok)
-        fprintf(stderr, "cdp: cannot save a screenshot to %s: %s\n", path, strerror(errno));
-    return ok ? 0 : -1;
+    return saved;
 }

@@ -1,23 +1,20 @@
 /* cdp.h - a headless Chromium for the browser tests, driven over the Chrome DevTools
  * Protocol: launch it on a fresh profile, open pages, evaluate JavaScript, type and press
  * keys, close a page's WebSockets, go offline and online, and save screenshots. The
- * WebSocket under it is ws_client.c. For the test process's main thread; every call
+ * WebSocket under it is ws_client.c; browser.h puts it and bidi.h (Firefox) behind one
+ * interface. For the test process's main thread; every call
  * that waits has a deadline. */
 #ifndef CHATD_TEST_CDP_H
 #define CHATD_TEST_CDP_H
 
-#include <jansson.h>
-#include <limits.h>
-#include <sys/types.h>
+#include "browser_proc.h"
 
-#define CDP_CALL_TIMEOUT_MS 15000
+#include <jansson.h>
 
 struct ws_client;
 
 struct cdp_browser {
-    pid_t pid;          /* the browser's process, leader of its process group */
-    int port;           /* its DevTools port */
-    char dir[PATH_MAX]; /* its profile (--user-data-dir) and its log */
+    struct browser_proc proc; /* proc.port is its DevTools port */
 };
 
 struct cdp_page {
@@ -46,12 +43,9 @@ void cdp_close(struct cdp_page *p);
 json_t *cdp_call(struct cdp_page *p, const char *method, json_t *params);
 
 /* Evaluate a JavaScript expression (a promise is awaited) and return its value as JSON
- * (a new reference; JSON null for undefined). NULL after printing the exception. */
-json_t *cdp_eval(struct cdp_page *p, const char *expr);
-/* cdp_eval as a malloc'd string (a non-string value is given as JSON); NULL on error. */
-char *cdp_eval_string(struct cdp_page *p, const char *expr);
-/* Poll the expression until it is truthy: 0, or -1 (after printing it) at the deadline. */
-int cdp_wait(struct cdp_page *p, const char *expr, int timeout_ms);
+ * (a new reference; JSON null for undefined). NULL after printing the exception unless
+ * `quiet`. */
+json_t *cdp_eval(struct cdp_page *p, const char *expr, int quiet);
 
 /* Type text into the focused element, as an input method would. 0, or -1. */
 int cdp_type(struct cdp_page *p, const char *text);
@@ -65,8 +59,9 @@ int cdp_offline(struct cdp_page *p, int offline);
  * end it); the number closed, or -1. */
 int cdp_close_websockets(struct cdp_page *p);
 
-/* Save a PNG of the page as it is drawn at width x height CSS pixels (mobile layout
- * when `mobile`) to `path`. 0, or -1. */
-int cdp_screenshot(struct cdp_page *p, const char *path, int width, int height, int mobile);
+/* Draw the page at width x height CSS pixels, as a phone when `mobile`. 0, or -1. */
+int cdp_viewport(struct cdp_page *p, int width, int height, int mobile);
+/* Save a PNG of the page as it is drawn to `path`. 0, or -1. */
+int cdp_screenshot(struct cdp_page *p, const char *path);
 
 #endif

@@ -3,7 +3,7 @@
 
 import { randomHex } from "./text.js";
 
-const SAVED_LOGIN = "chatd.login"; // {user, token}
+const SAVED_LOGIN = "chatd.login"; // {user, token, seq}
 const DEVICE = "chatd.device";
 const ACK_DELAY_MS = 200;
 
@@ -49,6 +49,7 @@ export class Session extends EventTarget {
       return false;
     this.user = saved.user;
     this.token = saved.token;
+    if (Number.isInteger(saved.seq)) this.lastSeq = this.ackedSeq = saved.seq;
     this.conn.connect();
     return true;
   }
@@ -94,8 +95,7 @@ export class Session extends EventTarget {
     }
     this.user = user;
     if (typeof reply.token === "string") this.token = reply.token;
-    if (this.token)
-      localStorage.setItem(SAVED_LOGIN, JSON.stringify({ user, token: this.token }));
+    this.saveLogin();
     this.loggedIn = true;
     this.conn.resetBackoff();
     this.dispatchEvent(new CustomEvent("login", { detail: reply }));
@@ -138,12 +138,23 @@ export class Session extends EventTarget {
     this.dispatchEvent(new CustomEvent("message", { detail: msg }));
   }
 
-  // Acknowledges what this page has received (one ack for a burst).
+  // Acknowledges what this page has received (one ack for a burst), and saves how far
+  // it got: the next page of this browser resumes with "since" from there. An ack sent
+  // as the page goes away may never leave it (Firefox drops it), and without the saved
+  // seq the next page would be sent those messages again as if they were new.
   flushAck() {
     clearTimeout(this.ackTimer);
     this.ackTimer = null;
+    this.saveLogin();
     if (!this.loggedIn || this.lastSeq === null || this.lastSeq <= this.ackedSeq) return;
     this.conn.send({ cmd: "ack", seq: this.lastSeq });
     this.ackedSeq = this.lastSeq;
+  }
+
+  saveLogin() {
+    if (!this.user || !this.token) return;
+    const saved = { user: this.user, token: this.token };
+    if (this.lastSeq !== null) saved.seq = this.lastSeq;
+    localStorage.setItem(SAVED_LOGIN, JSON.stringify(saved));
   }
 }
