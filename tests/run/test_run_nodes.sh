@@ -86,12 +86,14 @@ sed -e '/^\[admin\]/,/^\[/ s/^enable = no$/enable = yes/' \
 "$root/scripts/run" --nodes "$nodes" --port "$port" --var "$var" --config "$tmp/chatd.conf" \
     --build-dir "$build" >"$tmp/run.log" 2>&1 &
 run_pid=$!
+# The banner is written line by line: wait for its last line (" or: ...chat --tls").
 for _ in $(seq 1200); do
-    grep -q "^a cluster of $nodes chatd nodes" "$tmp/run.log" && break
+    grep -q "^ or: .*chat --tls" "$tmp/run.log" && break
     alive "$run_pid" || break
     sleep 0.1
 done
-if ! grep -q "^a cluster of $nodes chatd nodes" "$tmp/run.log"; then
+if ! grep -q "^a cluster of $nodes chatd nodes" "$tmp/run.log" ||
+    ! grep -q "^ or: .*chat --tls" "$tmp/run.log"; then
     alive "$run_pid" || { wait "$run_pid"; echo "scripts/run exited with status $?"; }
     echo "FAIL: scripts/run --nodes $nodes did not start; its output:"
     cat "$tmp/run.log"
