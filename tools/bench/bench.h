@@ -14,6 +14,7 @@
  * default depends on the workload. */
 struct options {
     const char *workload;
+    const char *target; /* "chatd", "redis" or "irc" (target.h) */
     const char *host;
     int port;
     int port2;           /* sessions of odd-numbered users connect here (another cluster node) */

@@ -1,10 +1,12 @@
 /* wl_group.c - workload "group": G members in one group (created and joined during
- * setup), the first S of them sending group_chat with W in flight each for T seconds.
- * chatd pushes a group message to every member but its sender (wire contract:
- * "every other member's online sessions"), so each message is G-1 deliveries. */
+ * setup), the first S of them sending group messages (chatd: group_chat) with W in
+ * flight each for T seconds. chatd pushes a group message to every member but its
+ * sender (wire contract: "every other member's online sessions"), so each message is
+ * G-1 deliveries; so does IRC; Redis publishes to every subscriber, the sender too: G. */
 #include "bench.h"
 #include "report.h"
 #include "setup.h"
+#include "target.h"
 #include "traffic.h"
 
 #include <stdio.h>
@@ -20,34 +22,6 @@ static int sender_slot(const struct traffic *t, const struct peer *receiver, int
     return from >= 0 && from < t->nslots ? from : -1;
 }
 
-static size_t make_create(struct bench *b, struct peer *p, char *out)
-{
-    (void)b;
-    (void)p;
-    return (size_t)sprintf(out, "{\"cmd\":\"create_group\",\"group\":\"%s\"}\n", group_name);
-}
-
-static size_t make_join(struct bench *b, struct peer *p, char *out)
-{
-    (void)b;
-    (void)p;
-    return (size_t)sprintf(out, "{\"cmd\":\"join_group\",\"group\":\"%s\"}\n", group_name);
-}
-
-static int check_create(struct peer *p, const char *line)
-{
-    (void)p;
-    return strstr(line, "\"result\":\"success\"") ? 0 : -1;
-}
-
-static int check_join(struct peer *p, const char *line)
-{
-    (void)p;
-    return strstr(line, "\"result\":\"success\"") || strstr(line, "\"result\":\"already_member\"")
-               ? 0
-               : -1;
-}
-
 int workload_group(struct bench *b)
 {
     int g = b->opt.members, s = b->opt.senders;
@@ -57,17 +31,19 @@ int workload_group(struct bench *b)
     if (!f || !t || !peers)
         die("out of memory");
     snprintf(group_name, sizeof(group_name), "%sg", b->prefix);
+    const struct target *target = target_of(b);
+    int fanout = target->echoes_group ? g : g - 1;
     peers_init(peers, g, 0);
-    setup_register(b, 0, g, f);
-    setup_login(b, peers, g, &traffic_ops, f);
-    setup_each(b, peers, 1, "create_group_reply", make_create, check_create, &traffic_ops);
-    setup_each(b, peers + 1, g - 1, "join_group_reply", make_join, check_join, &traffic_ops);
+    if (target->prepare)
+        target->prepare(b, g, f);
+    target->sessions(b, peers, g, &traffic_ops, f);
+    target->join_group(b, peers, g, group_name, &traffic_ops);
     fprintf(stderr, "setup: group %s has %d members\n", group_name, g);
 
     *t = (struct traffic){.b = b,
                           .peers = peers,
                           .n = g,
-                          .fanout = g - 1,
+                          .fanout = fanout,
                           .reply_cmd = "group_chat_reply",
                           .recv_cmd = "group_chat_recv",
                           .ok_word = "success",
@@ -75,14 +51,15 @@ int workload_group(struct bench *b)
                           .slot_of = sender_slot};
     traffic_init(t);
     char head[128];
-    snprintf(head, sizeof(head), "{\"cmd\":\"group_chat\",\"group\":\"%s\",", group_name);
+    target->group_head(b, group_name, head);
     for (int i = 0; i < s; i++)
         traffic_set_sender(t, &peers[i], i, head);
     traffic_run(t);
 
-    uint64_t expected = t->accepted * (uint64_t)(g - 1);
+    uint64_t expected = t->accepted * (uint64_t)fanout;
     report_begin();
     report_str("workload", "group");
+    report_str("target", target->name);
     report_int("members", g);
     report_int("senders", s);
     report_int("inflight", b->opt.inflight);
@@ -97,6 +74,7 @@ int workload_group(struct bench *b)
 
     int failed = traffic_lost(t, expected) || t->duplicated || t->refused;
     peers_free(peers, g);
+    traffic_free(t);
     free(peers);
     free(t);
     free(f);
