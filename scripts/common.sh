@@ -43,6 +43,11 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  its DevTools protocol, and looking at the web client
 #   firefox-esr                    the second browser of the browser tests, driven over
 #                                  WebDriver BiDi (the web client must work in Firefox too)
+# For tools/bench-peers only (installed by it, not by the build or the tests):
+#   inspircd                       the IRC server (InspIRCd 3) chatd is measured against
+#                                  side by side; its system service is not used
+#   redis-server                   (in the build list already) the Redis 7 whose pub/sub
+#                                  is the other peer, on a private loopback port
 # Not listed, as every Debian 12 has them (Essential, or Priority required): bash, dash,
 # coreutils, sed, grep, findutils (xargs), util-linux (setsid in scripts/mariadb, setpriv in
 # tests/db/test_mariadb_lockdown.sh), dpkg, apt, mawk (awk). mariadb-server brings
@@ -53,6 +58,7 @@ CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libi
     libhttp-parser-dev)
 CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git dpkg-dev file debootstrap
     chromium firefox-esr)
+CHATD_BENCH_PACKAGES=(redis-server inspircd)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
 # apt-get line and stop.

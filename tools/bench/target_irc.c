@@ -72,13 +72,16 @@ static int irc_common(struct peer *p, const struct irc_line *m, const char *l, s
     return 0;
 }
 
-/* 1 at the numeric `a` or `b` (NULL: none). */
+/* 1 at the numeric `a` or `b` (NULL: none), which may be an error numeric. */
 static int awaited(struct peer *p, char *line, size_t len, const char *a, const char *b)
 {
     struct irc_line m;
-    if (irc_parse(line, len, &m) < 0 || irc_common(p, &m, line, len))
+    if (irc_parse(line, len, &m) < 0)
         return 0;
-    return is_cmd(&m, a) || (b && is_cmd(&m, b));
+    if (is_cmd(&m, a) || (b && is_cmd(&m, b)))
+        return 1;
+    irc_common(p, &m, line, len);
+    return 0;
 }
 
 static void register_request(struct bench *b, struct peer *p)
