@@ -134,5 +134,13 @@ static enum wire_event line(struct traffic *t, struct peer *p, char *l, size_t l
     return WIRE_OTHER; /* presence, say: not part of the measurement */
 }
 
-const struct target target_chatd = {
-    "chatd", 1, 0, prepare, sessions, join_group, private_head, group_head, request, line};
+const struct target target_chatd = {.name = "chatd",
+                                    .replies = 1,
+                                    .echoes_group = 0,
+                                    .prepare = prepare,
+                                    .sessions = sessions,
+                                    .join_group = join_group,
+                                    .private_head = private_head,
+                                    .group_head = group_head,
+                                    .request = request,
+                                    .line = line};

@@ -169,5 +169,13 @@ static enum wire_event line(struct traffic *t, struct peer *p, char *l, size_t l
     return WIRE_DELIVERY;
 }
 
-const struct target target_irc = {"irc",        0,          0,       NULL, sessions, join_group,
-                                  private_head, group_head, request, line};
+const struct target target_irc = {.name = "irc",
+                                  .replies = 0,
+                                  .echoes_group = 0,
+                                  .prepare = NULL,
+                                  .sessions = sessions,
+                                  .join_group = join_group,
+                                  .private_head = private_head,
+                                  .group_head = group_head,
+                                  .request = request,
+                                  .line = line};

@@ -118,5 +118,13 @@ static enum wire_event line(struct traffic *t, struct peer *p, char *l, size_t l
     }
 }
 
-const struct target target_redis = {"redis",      1,          1,       NULL, sessions, join_group,
-                                    private_head, group_head, request, line};
+const struct target target_redis = {.name = "redis",
+                                    .replies = 1,
+                                    .echoes_group = 1,
+                                    .prepare = NULL,
+                                    .sessions = sessions,
+                                    .join_group = join_group,
+                                    .private_head = private_head,
+                                    .group_head = group_head,
+                                    .request = request,
+                                    .line = line};
