@@ -170,6 +170,7 @@ static void check_deliveries(json_t *figures, const char *workload, int fanout)
     check_messages(figures, workload);
     ck_assert_int_gt(get_int(figures, "delivered"), 0);
     ck_assert_int_eq(get_int(figures, "delivered"), get_int(figures, "accepted") * fanout);
+    ck_assert_int_eq(get_int(figures, "expected_deliveries"), get_int(figures, "delivered"));
     check_latency(figures, "latency_ms");
     json_decref(figures);
 }
