@@ -60,6 +60,10 @@ int64_t now_ns(void);
  * length. */
 size_t user_name(const struct bench *b, int i, char *out);
 
+/* Write the group's name (PREFIXg) to out, which holds at least 40 bytes. Returns its
+ * length. */
+size_t group_name(const struct bench *b, char *out);
+
 /* Print a message to stderr and exit with status 1. */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -29,6 +29,11 @@ size_t user_name(const struct bench *b, int i, char *out)
     return (size_t)sprintf(out, "%s%d", b->prefix, i);
 }
 
+size_t group_name(const struct bench *b, char *out)
+{
+    return (size_t)sprintf(out, "%sg", b->prefix);
+}
+
 void die(const char *fmt, ...)
 {
     va_list ap;

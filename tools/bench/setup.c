@@ -234,12 +234,12 @@ static int chatd_login_answer(struct peer *p, char *line, size_t len)
     return 1;
 }
 
-static const struct setup_step chatd_login = {"logged in", chatd_login_request, chatd_login_answer};
+const struct setup_step setup_chatd_login = {"logged in", chatd_login_request, chatd_login_answer};
 
 void setup_login(struct bench *b, struct peer *peers, int n, const struct conn_ops *after,
                  struct setup_figures *f)
 {
-    setup_sessions(b, peers, n, &chatd_login, after, f);
+    setup_sessions(b, peers, n, &setup_chatd_login, after, f);
 }
 
 /* ---- one request on each peer ---- */

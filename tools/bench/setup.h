@@ -43,7 +43,10 @@ struct setup_step {
 void setup_sessions(struct bench *b, struct peer *peers, int n, const struct setup_step *step,
                     const struct conn_ops *after, struct setup_figures *f);
 
-/* setup_sessions with chatd's login as each peer's user. */
+/* chatd's login as the peer's user. */
+extern const struct setup_step setup_chatd_login;
+
+/* setup_sessions with chatd's login. */
 void setup_login(struct bench *b, struct peer *peers, int n, const struct conn_ops *after,
                  struct setup_figures *f);
 

@@ -38,19 +38,20 @@ struct target {
     int echoes_group;
     /* Before any session: users 0..n-1 exist (chatd registers them). May be NULL. */
     void (*prepare)(struct bench *b, int n, struct setup_figures *f);
-    /* Connect peers[0..n-1] and set each up to send and to receive what is sent to its
-     * user; then their callbacks become `after`. */
-    void (*sessions)(struct bench *b, struct peer *peers, int n, const struct conn_ops *after,
-                     struct setup_figures *f);
-    /* Make peers[0..n-1] (set up) members of the group `name`, peers[0] first. */
-    void (*join_group)(struct bench *b, struct peer *peers, int n, const char *name,
-                       const struct conn_ops *after);
-    /* The fixed start of a request to user `to` (or to the group `name`), at most 127
-     * bytes: what request() writes before the text. */
+    /* Each session's step once connected, after which it can send, and receives what is
+     * sent to its user (setup_sessions). */
+    const struct setup_step *session;
+    /* The group's: its first member's step (NULL: it joins like the others), then every
+     * other member's (setup_each). The group is group_name(). */
+    const struct setup_step *create, *join;
+    /* The fixed start of a message request to user `to` (or to the group), at most 127
+     * bytes: what goes before the text (traffic_set_sender keeps it per sender). */
     void (*private_head)(struct bench *b, int to, char *out);
-    void (*group_head)(struct bench *b, const char *name, char *out);
-    /* Queue one message request of p (its head in p->req) with this text. */
-    void (*request)(struct traffic *t, struct peer *p, const char *text, size_t len);
+    void (*group_head)(struct bench *b, char *out);
+    /* What goes between the head and a text of text_len bytes (at most 64 bytes, at out),
+     * and after the text. */
+    size_t (*before_text)(struct traffic *t, struct peer *p, size_t text_len, char *out);
+    const char *after_text;
     /* Read one received line; *ok (WIRE_REPLY) says whether the request was accepted,
      * *text and *text_len (WIRE_DELIVERY) where the bench text starts and its length
      * at most. Exits on an error from the server. */

@@ -12,22 +12,14 @@ static void prepare(struct bench *b, int n, struct setup_figures *f)
     setup_register(b, 0, n, f);
 }
 
-static void sessions(struct bench *b, struct peer *peers, int n, const struct conn_ops *after,
-                     struct setup_figures *f)
-{
-    setup_login(b, peers, n, after, f);
-}
-
 /* ---- the group: created by the first member, joined by the others ---- */
-
-static const char *group_name;
 
 static void group_request(struct bench *b, struct peer *p, const char *cmd)
 {
-    (void)b;
-    char *out = conn_reserve(&p->c, 64 + strlen(group_name));
-    conn_commit(&p->c,
-                (size_t)sprintf(out, "{\"cmd\":\"%s\",\"group\":\"%s\"}\n", cmd, group_name));
+    char name[40];
+    group_name(b, name);
+    char *out = conn_reserve(&p->c, 128);
+    conn_commit(&p->c, (size_t)sprintf(out, "{\"cmd\":\"%s\",\"group\":\"%s\"}\n", cmd, name));
 }
 
 /* 1 for the reply `cmd`, with result success (or, for a join, already_member). */
@@ -67,14 +59,6 @@ static int join_answer(struct peer *p, char *line, size_t len)
 static const struct setup_step create_step = {"create_group_reply", create_request, create_answer};
 static const struct setup_step join_step = {"join_group_reply", join_request, join_answer};
 
-static void join_group(struct bench *b, struct peer *peers, int n, const char *name,
-                       const struct conn_ops *after)
-{
-    group_name = name;
-    setup_each(b, peers, 1, &create_step, after);
-    setup_each(b, peers + 1, n - 1, &join_step, after);
-}
-
 /* ---- messages ---- */
 
 static void private_head(struct bench *b, int to, char *out)
@@ -84,34 +68,29 @@ static void private_head(struct bench *b, int to, char *out)
     memcpy(out + n, "\",", 3);
 }
 
-static void group_head(struct bench *b, const char *name, char *out)
+static void group_head(struct bench *b, char *out)
 {
-    (void)b;
-    sprintf(out, "{\"cmd\":\"group_chat\",\"group\":\"%s\",", name);
+    size_t n = (size_t)sprintf(out, "{\"cmd\":\"group_chat\",\"group\":\"");
+    n += group_name(b, out + n);
+    memcpy(out + n, "\",", 3);
 }
 
-/* head, with --client-ids "client_msg_id":"<base>-<seq>", then "text":"TEXT"} */
-static void request(struct traffic *t, struct peer *p, const char *text, size_t len)
+/* With --client-ids "client_msg_id":"<base>-<seq>", then "text":" */
+static size_t before_text(struct traffic *t, struct peer *p, size_t text_len, char *out)
 {
-    struct conn *c = &p->c;
-    char *o = conn_reserve(c, p->req_len + 64 + len);
-    size_t n = p->req_len;
-    memcpy(o, p->req, n);
+    (void)text_len;
+    size_t n = 0;
     if (t->b->opt.client_ids) {
-        memcpy(o + n, "\"client_msg_id\":\"", 17);
+        memcpy(out, "\"client_msg_id\":\"", 17);
         n += 17;
-        n += proto_put_u64(o + n, t->id_base);
-        o[n++] = '-';
-        n += proto_put_u64(o + n, p->next_seq - 1); /* the text's number */
-        memcpy(o + n, "\",", 2);
+        n += proto_put_u64(out + n, t->id_base);
+        out[n++] = '-';
+        n += proto_put_u64(out + n, p->next_seq - 1); /* the text's number */
+        memcpy(out + n, "\",", 2);
         n += 2;
     }
-    memcpy(o + n, "\"text\":\"", 8);
-    n += 8;
-    memcpy(o + n, text, len);
-    n += len;
-    memcpy(o + n, "\"}\n", 3);
-    conn_commit(c, n + 3);
+    memcpy(out + n, "\"text\":\"", 8);
+    return n + 8;
 }
 
 static enum wire_event line(struct traffic *t, struct peer *p, char *l, size_t len, int *ok,
@@ -138,9 +117,11 @@ const struct target target_chatd = {.name = "chatd",
                                     .replies = 1,
                                     .echoes_group = 0,
                                     .prepare = prepare,
-                                    .sessions = sessions,
-                                    .join_group = join_group,
+                                    .session = &setup_chatd_login,
+                                    .create = &create_step,
+                                    .join = &join_step,
                                     .private_head = private_head,
                                     .group_head = group_head,
-                                    .request = request,
+                                    .before_text = before_text,
+                                    .after_text = "\"}\n",
                                     .line = line};

@@ -100,19 +100,12 @@ static int registered(struct peer *p, char *line, size_t len)
 
 static const struct setup_step register_step = {"registered", register_request, registered};
 
-static void sessions(struct bench *b, struct peer *peers, int n, const struct conn_ops *after,
-                     struct setup_figures *f)
-{
-    setup_sessions(b, peers, n, &register_step, after, f);
-}
-
-static const char *channel;
-
 static void join_request(struct bench *b, struct peer *p)
 {
-    (void)b;
-    char *out = conn_reserve(&p->c, 16 + strlen(channel));
-    conn_commit(&p->c, (size_t)sprintf(out, "JOIN #%s\r\n", channel));
+    char name[40];
+    group_name(b, name);
+    char *out = conn_reserve(&p->c, 64);
+    conn_commit(&p->c, (size_t)sprintf(out, "JOIN #%s\r\n", name));
 }
 
 /* Joined at the end of the channel's names (366). */
@@ -123,13 +116,6 @@ static int joined(struct peer *p, char *line, size_t len)
 
 static const struct setup_step join_step = {"joined", join_request, joined};
 
-static void join_group(struct bench *b, struct peer *peers, int n, const char *name,
-                       const struct conn_ops *after)
-{
-    channel = name;
-    setup_each(b, peers, n, &join_step, after);
-}
-
 static void private_head(struct bench *b, int to, char *out)
 {
     size_t n = (size_t)sprintf(out, "PRIVMSG ");
@@ -137,21 +123,21 @@ static void private_head(struct bench *b, int to, char *out)
     memcpy(out + n, " :", 3);
 }
 
-static void group_head(struct bench *b, const char *name, char *out)
+static void group_head(struct bench *b, char *out)
 {
-    (void)b;
-    sprintf(out, "PRIVMSG #%s :", name);
+    size_t n = (size_t)sprintf(out, "PRIVMSG #");
+    n += group_name(b, out + n);
+    memcpy(out + n, " :", 3);
 }
 
-static void request(struct traffic *t, struct peer *p, const char *text, size_t len)
+/* The head ends with the trailing parameter's colon: the text follows it. */
+static size_t before_text(struct traffic *t, struct peer *p, size_t text_len, char *out)
 {
     (void)t;
-    struct conn *c = &p->c;
-    char *o = conn_reserve(c, p->req_len + 2 + len);
-    memcpy(o, p->req, p->req_len);
-    memcpy(o + p->req_len, text, len);
-    memcpy(o + p->req_len + len, "\r\n", 2);
-    conn_commit(c, p->req_len + len + 2);
+    (void)p;
+    (void)text_len;
+    (void)out;
+    return 0;
 }
 
 static enum wire_event line(struct traffic *t, struct peer *p, char *l, size_t len, int *ok,
@@ -172,10 +158,10 @@ static enum wire_event line(struct traffic *t, struct peer *p, char *l, size_t l
 const struct target target_irc = {.name = "irc",
                                   .replies = 0,
                                   .echoes_group = 0,
-                                  .prepare = NULL,
-                                  .sessions = sessions,
-                                  .join_group = join_group,
+                                  .session = &register_step,
+                                  .join = &join_step,
                                   .private_head = private_head,
                                   .group_head = group_head,
-                                  .request = request,
+                                  .before_text = before_text,
+                                  .after_text = "\r\n",
                                   .line = line};

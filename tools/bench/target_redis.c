@@ -40,30 +40,15 @@ static void session_request(struct bench *b, struct peer *p)
     subscribe(p, "HELLO 3\r\n", channel);
 }
 
-static const struct setup_step session_step = {"subscribed", session_request, subscribed};
-
-static void sessions(struct bench *b, struct peer *peers, int n, const struct conn_ops *after,
-                     struct setup_figures *f)
-{
-    setup_sessions(b, peers, n, &session_step, after, f);
-}
-
-static const char *group_channel;
-
 static void join_request(struct bench *b, struct peer *p)
 {
-    (void)b;
-    subscribe(p, "", group_channel);
+    char channel[40];
+    group_name(b, channel);
+    subscribe(p, "", channel);
 }
 
+static const struct setup_step session_step = {"subscribed", session_request, subscribed};
 static const struct setup_step join_step = {"subscribed to the group", join_request, subscribed};
-
-static void join_group(struct bench *b, struct peer *peers, int n, const char *name,
-                       const struct conn_ops *after)
-{
-    group_channel = name;
-    setup_each(b, peers, n, &join_step, after);
-}
 
 /* PUBLISH as a RESP array, up to the text's length: *3 $7 PUBLISH $N CHANNEL $ */
 static void publish_head(const char *channel, char *out)
@@ -78,26 +63,21 @@ static void private_head(struct bench *b, int to, char *out)
     publish_head(channel, out);
 }
 
-static void group_head(struct bench *b, const char *name, char *out)
+static void group_head(struct bench *b, char *out)
 {
-    (void)b;
-    publish_head(name, out);
+    char channel[40];
+    group_name(b, channel);
+    publish_head(channel, out);
 }
 
-static void request(struct traffic *t, struct peer *p, const char *text, size_t len)
+/* The text's length and line break: the text is a bulk string. */
+static size_t before_text(struct traffic *t, struct peer *p, size_t text_len, char *out)
 {
     (void)t;
-    struct conn *c = &p->c;
-    char *o = conn_reserve(c, p->req_len + 32 + len);
-    size_t n = p->req_len;
-    memcpy(o, p->req, n);
-    n += proto_put_u64(o + n, len);
-    memcpy(o + n, "\r\n", 2);
-    n += 2;
-    memcpy(o + n, text, len);
-    n += len;
-    memcpy(o + n, "\r\n", 2);
-    conn_commit(c, n + 2);
+    (void)p;
+    size_t n = proto_put_u64(out, text_len);
+    memcpy(out + n, "\r\n", 2);
+    return n + 2;
 }
 
 static enum wire_event line(struct traffic *t, struct peer *p, char *l, size_t len, int *ok,
@@ -121,10 +101,10 @@ static enum wire_event line(struct traffic *t, struct peer *p, char *l, size_t l
 const struct target target_redis = {.name = "redis",
                                     .replies = 1,
                                     .echoes_group = 1,
-                                    .prepare = NULL,
-                                    .sessions = sessions,
-                                    .join_group = join_group,
+                                    .session = &session_step,
+                                    .join = &join_step,
                                     .private_head = private_head,
                                     .group_head = group_head,
-                                    .request = request,
+                                    .before_text = before_text,
+                                    .after_text = "\r\n",
                                     .line = line};

@@ -15,7 +15,14 @@ static void send_one(struct traffic *t, struct peer *p)
 {
     int64_t t0 = now_ns();
     size_t len = proto_put_msg(t->text, p->user, p->next_seq++, t0, t->b->opt.text_bytes);
-    t->target->request(t, p, t->text, len);
+    size_t end_len = strlen(t->target->after_text);
+    char *o = conn_reserve(&p->c, p->req_len + 64 + len + end_len);
+    size_t n = p->req_len;
+    memcpy(o, p->req, n);
+    n += t->target->before_text(t, p, len, o + n);
+    memcpy(o + n, t->text, len);
+    memcpy(o + n + len, t->target->after_text, end_len);
+    conn_commit(&p->c, n + len + end_len);
     p->sent_ns[(p->sent_head + p->inflight) % (unsigned)t->b->opt.inflight] = t0;
     p->inflight++;
     t->sent++;

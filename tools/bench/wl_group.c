@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char group_name[48];
-
 /* Receivers track each sender (users 0..S-1) in its own slot. */
 static int sender_slot(const struct traffic *t, const struct peer *receiver, int from)
 {
@@ -30,15 +28,19 @@ int workload_group(struct bench *b)
     struct peer *peers = calloc((size_t)g, sizeof(*peers));
     if (!f || !t || !peers)
         die("out of memory");
-    snprintf(group_name, sizeof(group_name), "%sg", b->prefix);
     const struct target *target = target_of(b);
     int fanout = target->echoes_group ? g : g - 1;
     peers_init(peers, g, 0);
     if (target->prepare)
         target->prepare(b, g, f);
-    target->sessions(b, peers, g, &traffic_ops, f);
-    target->join_group(b, peers, g, group_name, &traffic_ops);
-    fprintf(stderr, "setup: group %s has %d members\n", group_name, g);
+    setup_sessions(b, peers, g, target->session, &traffic_ops, f);
+    int first = target->create ? 1 : 0; /* the creator is a member */
+    if (target->create)
+        setup_each(b, peers, 1, target->create, &traffic_ops);
+    setup_each(b, peers + first, g - first, target->join, &traffic_ops);
+    char head[128];
+    group_name(b, head);
+    fprintf(stderr, "setup: group %s has %d members\n", head, g);
 
     *t = (struct traffic){.b = b,
                           .peers = peers,
@@ -50,8 +52,7 @@ int workload_group(struct bench *b)
                           .nslots = s,
                           .slot_of = sender_slot};
     traffic_init(t);
-    char head[128];
-    target->group_head(b, group_name, head);
+    target->group_head(b, head);
     for (int i = 0; i < s; i++)
         traffic_set_sender(t, &peers[i], i, head);
     traffic_run(t);

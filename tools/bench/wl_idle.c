@@ -88,7 +88,7 @@ int workload_idle(struct bench *b)
     long long rss_before = pid > 0 ? proc_rss_bytes(pid) : -1;
     struct idle_run r = {.b = b, .sessions = c, .rss_max = -1};
     current = &r;
-    target->sessions(b, peers, c, &idle_ops, f);
+    setup_sessions(b, peers, c, target->session, &idle_ops, f);
 
     fprintf(stderr, "holding %d sessions for %.0f s\n", c, b->opt.hold);
     struct cpu_window cpu;

@@ -28,7 +28,7 @@ int workload_private(struct bench *b)
     peers_init(peers, n, 0);
     if (target->prepare)
         target->prepare(b, n, f);
-    target->sessions(b, peers, n, &traffic_ops, f);
+    setup_sessions(b, peers, n, target->session, &traffic_ops, f);
 
     *t = (struct traffic){.b = b,
                           .peers = peers,
