@@ -123,21 +123,12 @@ static void private_head(struct bench *b, int to, char *out)
     memcpy(out + n, " :", 3);
 }
 
+/* Both end with the trailing parameter's colon: the text follows. */
 static void group_head(struct bench *b, char *out)
 {
     size_t n = (size_t)sprintf(out, "PRIVMSG #");
     n += group_name(b, out + n);
     memcpy(out + n, " :", 3);
-}
-
-/* The head ends with the trailing parameter's colon: the text follows it. */
-static size_t before_text(struct traffic *t, struct peer *p, size_t text_len, char *out)
-{
-    (void)t;
-    (void)p;
-    (void)text_len;
-    (void)out;
-    return 0;
 }
 
 static enum wire_event line(struct traffic *t, struct peer *p, char *l, size_t len, int *ok,
@@ -162,6 +153,5 @@ const struct target target_irc = {.name = "irc",
                                   .join = &join_step,
                                   .private_head = private_head,
                                   .group_head = group_head,
-                                  .before_text = before_text,
                                   .after_text = "\r\n",
                                   .line = line};

@@ -19,7 +19,8 @@ static void send_one(struct traffic *t, struct peer *p)
     char *o = conn_reserve(&p->c, p->req_len + 64 + len + end_len);
     size_t n = p->req_len;
     memcpy(o, p->req, n);
-    n += t->target->before_text(t, p, len, o + n);
+    if (t->target->before_text)
+        n += t->target->before_text(t, p, len, o + n);
     memcpy(o + n, t->text, len);
     memcpy(o + n + len, t->target->after_text, end_len);
     conn_commit(&p->c, n + len + end_len);
