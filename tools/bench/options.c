@@ -255,8 +255,6 @@ void options_parse(struct bench *b, int argc, char **argv)
         usage_error("--target %s runs private, group and idle only", o->target);
     if (!chatd && (o->tls || o->ws || o->port2 || o->client_ids))
         usage_error("%s", "--tls, --ws, --port2 and --client-ids are chatd's");
-    if (!chatd && idle && o->users && o->users != o->sessions)
-        usage_error("--target %s holds one user per idle session (no --users)", o->target);
     if (relogin && !o->tokens)
         usage_error("%s", "relogin needs --tokens FILE");
     if (!o->flooders)
@@ -278,6 +276,8 @@ void options_parse(struct bench *b, int argc, char **argv)
         o->users = idle ? o->sessions : relogin ? 10000 : flood ? 20 : 100;
     if (!o->receivers)
         o->receivers = o->users;
+    if (!chatd && idle && o->users != o->sessions)
+        usage_error("--target %s holds one user per idle session (no --users)", o->target);
     if (private && o->users < 2)
         usage_error("%s", "private needs at least 2 users");
     if (group && o->senders > o->members)
