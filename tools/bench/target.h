@@ -48,7 +48,7 @@ struct target {
      * bytes: what goes before the text (traffic_set_sender keeps it per sender). */
     void (*private_head)(struct bench *b, int to, char *out);
     void (*group_head)(struct bench *b, char *out);
-    /* What goes between the head and a text of text_len bytes (at most 64 bytes, at out;
+    /* What goes between the head and a text of text_len bytes (at most 96 bytes, at out;
      * NULL: nothing), and after the text. */
     size_t (*before_text)(struct traffic *t, struct peer *p, size_t text_len, char *out);
     const char *after_text;

@@ -16,7 +16,7 @@ static void send_one(struct traffic *t, struct peer *p)
     int64_t t0 = now_ns();
     size_t len = proto_put_msg(t->text, p->user, p->next_seq++, t0, t->b->opt.text_bytes);
     size_t end_len = strlen(t->target->after_text);
-    char *o = conn_reserve(&p->c, p->req_len + 64 + len + end_len);
+    char *o = conn_reserve(&p->c, p->req_len + 96 + len + end_len);
     size_t n = p->req_len;
     memcpy(o, p->req, n);
     if (t->target->before_text)
