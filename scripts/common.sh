@@ -43,6 +43,14 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  its DevTools protocol, and looking at the web client
 #   firefox-esr                    the second browser of the browser tests, driven over
 #                                  WebDriver BiDi (the web client must work in Firefox too)
+#   inspircd                       the IRC server test_bench runs chatd-bench --target irc
+#                                  against (and test_bench_peers, tools/bench-peers); its
+#                                  system service is not used
+# For tools/bench-peers only (installed by it, not by the build or the tests):
+#   inspircd                       the IRC server (InspIRCd 3) chatd is measured against
+#                                  side by side (also a test package, above)
+#   redis-server                   (in the build list already) the Redis 7 whose pub/sub
+#                                  is the other peer, on a private loopback port
 # Not listed, as every Debian 12 has them (Essential, or Priority required): bash, dash,
 # coreutils, sed, grep, findutils (xargs), util-linux (setsid in scripts/mariadb, setpriv in
 # tests/db/test_mariadb_lockdown.sh), dpkg, apt, mawk (awk). mariadb-server brings
@@ -52,7 +60,8 @@ CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libi
     libedit-dev libssl-dev openssl libhiredis-dev redis-server haproxy libwslay-dev
     libhttp-parser-dev)
 CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git dpkg-dev file debootstrap
-    chromium firefox-esr)
+    chromium firefox-esr inspircd)
+CHATD_BENCH_PACKAGES=(redis-server inspircd)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
 # apt-get line and stop.

@@ -1,20 +1,26 @@
 /* test_bench.c - smoke test of chatd-bench: each workload runs for about a second
  * against the real chatd (the sample config, as scripts/run starts it, with a cheap
  * password cost, on a fresh database of the test MariaDB), over TCP and (--ws) over the
- * [web] listener's WebSocket. The bench must exit 0 and
- * print one JSON object whose counts say nothing was lost or duplicated. No figure of
- * speed is checked. */
+ * [web] listener's WebSocket; and private, group and idle against the peers of
+ * --target redis and irc (a real redis-server and InspIRCd, as tools/bench-peers runs
+ * them). The bench must exit 0 and print one JSON object whose counts say nothing was
+ * lost or duplicated. No figure of speed is checked. */
 #include "chatd_proc.h"
 #include "../db/db_test_env.h"
 
 #include <check.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,15 +58,17 @@ static void stop_server(void)
     ck_assert_msg(rc == 0, "chatd exited with %d after SIGTERM, want 0", rc);
 }
 
-/* Run chatd-bench against the server's listener on `port` with `args` (NULL-terminated,
- * after --port and --server-pid), and return its stdout parsed as one JSON object. */
-static json_t *run_bench_on(int listener_port, const char *const *args)
+/* Run chatd-bench against the listener on `port` of the server `server_pid` with `args`
+ * (NULL-terminated, after --port and --server-pid), its output in `dir`, and return its
+ * stdout parsed as one JSON object. */
+static json_t *run_bench_at(int listener_port, pid_t server_pid, const char *dir,
+                            const char *const *args)
 {
     char port[16], pid[16], out_path[PATH_MAX + 32], err_path[PATH_MAX + 32];
     snprintf(port, sizeof(port), "%d", listener_port);
-    snprintf(pid, sizeof(pid), "%d", (int)srv.pid);
-    snprintf(out_path, sizeof(out_path), "%s/bench.out", srv.dir);
-    snprintf(err_path, sizeof(err_path), "%s/bench.err", srv.dir);
+    snprintf(pid, sizeof(pid), "%d", (int)server_pid);
+    snprintf(out_path, sizeof(out_path), "%s/bench.out", dir);
+    snprintf(err_path, sizeof(err_path), "%s/bench.err", dir);
     const char *argv[32] = {CHATD_BENCH_BINARY, "--port", port, "--server-pid", pid};
     size_t n = 5;
     for (size_t i = 0; args[i] && n < 31; i++)
@@ -92,7 +100,8 @@ static json_t *run_bench_on(int listener_port, const char *const *args)
     ck_assert_ptr_nonnull(out);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "chatd-bench stderr:\n%s\n", err ? err : "");
-        chatd_proc_dump_log(&srv);
+        if (srv.pid == server_pid)
+            chatd_proc_dump_log(&srv);
         ck_abort_msg("chatd-bench exited with status %d; stdout: %s", status, out);
     }
     json_error_t jerr;
@@ -102,6 +111,11 @@ static json_t *run_bench_on(int listener_port, const char *const *args)
     free(out);
     free(err);
     return figures;
+}
+
+static json_t *run_bench_on(int listener_port, const char *const *args)
+{
+    return run_bench_at(listener_port, srv.pid, srv.dir, args);
 }
 
 static json_t *run_bench(const char *const *args)
@@ -156,6 +170,7 @@ static void check_deliveries(json_t *figures, const char *workload, int fanout)
     check_messages(figures, workload);
     ck_assert_int_gt(get_int(figures, "delivered"), 0);
     ck_assert_int_eq(get_int(figures, "delivered"), get_int(figures, "accepted") * fanout);
+    ck_assert_int_eq(get_int(figures, "expected_deliveries"), get_int(figures, "delivered"));
     check_latency(figures, "latency_ms");
     json_decref(figures);
 }
@@ -265,9 +280,214 @@ START_TEST(websocket_idle_sessions_answer_pings_and_are_held)
 }
 END_TEST
 
-START_TEST(bad_options_are_refused_with_status_2)
+/* ---- the peers of --target redis and irc ---- */
+
+/* A redis-server or InspIRCd of the test's own, on a loopback port, in a folder of its
+ * own, killed with the test process if it dies first. */
+struct peer_server {
+    pid_t pid;
+    int port;
+    char dir[PATH_MAX];
+};
+
+static struct peer_server peer;
+
+/* A loopback port nothing listens on (the kernel's choice for a bind to port 0). */
+static int unused_port(void)
 {
-    const char *argv[] = {CHATD_BENCH_BINARY, "--port", "1", "--workload", "nonesuch", NULL};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int accepts_connections(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Start argv (its output in DIR/server.log) and wait until peer.port accepts. */
+static void peer_exec(const char *const *argv)
+{
+    char log[PATH_MAX + 16];
+    snprintf(log, sizeof(log), "%s/server.log", peer.dir);
+    peer.pid = fork();
+    ck_assert_int_ge(peer.pid, 0);
+    if (peer.pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+            _exit(127);
+        execvp(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    long long deadline = chatd_now_ms() + 20000;
+    while (!accepts_connections(peer.port)) {
+        int status;
+        if (waitpid(peer.pid, &status, WNOHANG) == peer.pid || chatd_now_ms() > deadline) {
+            char *text = chatd_file_read(log);
+            fprintf(stderr, "%s did not start; its output:\n%s\n", argv[0], text ? text : "");
+            free(text);
+            ck_abort_msg("%s did not start", argv[0]);
+        }
+        chatd_sleep_ms(20);
+    }
+}
+
+static void start_peer_dir(void)
+{
+    ck_assert_int_eq(chatd_tmpdir_make(peer.dir, sizeof(peer.dir)), 0);
+    peer.port = unused_port();
+}
+
+/* redis-server on loopback TCP, no persistence, as tools/bench-peers runs it. */
+static void start_redis(void)
+{
+    start_peer_dir();
+    char port[16];
+    snprintf(port, sizeof(port), "%d", peer.port);
+    const char *argv[] = {
+        "redis-server", "--bind", "127.0.0.1", "--port", port,          "--save", "",
+        "--appendonly", "no",     "--dir",     peer.dir, "--daemonize", "no",     NULL};
+    peer_exec(argv);
+}
+
+/* InspIRCd with tools/bench/inspircd.conf, as tools/bench-peers runs it. */
+static void start_irc(void)
+{
+    start_peer_dir();
+    char *conf = chatd_file_read(CHATD_SOURCE_DIR "/tools/bench/inspircd.conf");
+    ck_assert_ptr_nonnull(conf);
+    char path[PATH_MAX + 32], port[16];
+    snprintf(path, sizeof(path), "%s/inspircd.conf", peer.dir);
+    snprintf(port, sizeof(port), "%d", peer.port);
+    FILE *out = fopen(path, "w");
+    ck_assert_ptr_nonnull(out);
+    for (const char *p = conf; *p; p++) {
+        if (strncmp(p, "@DIR@", 5) == 0) {
+            fputs(peer.dir, out);
+            p += 4;
+        } else if (strncmp(p, "@PORT@", 6) == 0) {
+            fputs(port, out);
+            p += 5;
+        } else {
+            fputc(*p, out);
+        }
+    }
+    ck_assert_int_eq(fclose(out), 0);
+    free(conf);
+    char config_opt[PATH_MAX + 48];
+    snprintf(config_opt, sizeof(config_opt), "--config=%s", path);
+    /* InspIRCd refuses to run as root unless told. */
+    const char *argv[] = {"inspircd", config_opt, "--nofork", geteuid() == 0 ? "--runasroot" : NULL,
+                          NULL};
+    peer_exec(argv);
+}
+
+static void stop_peer(void)
+{
+    int status = 0;
+    kill(peer.pid, SIGTERM);
+    ck_assert_int_eq(waitpid(peer.pid, &status, 0), peer.pid);
+    chatd_tmpdir_remove(peer.dir);
+    peer = (struct peer_server){0};
+}
+
+/* chatd-bench --target NAME (args after it) against the peer; it must name the target. */
+static json_t *run_peer_bench(const char *target, const char *const *args)
+{
+    const char *argv[24] = {"--target", target};
+    size_t n = 2;
+    for (size_t i = 0; args[i] && n < 23; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    json_t *f = run_bench_at(peer.port, peer.pid, peer.dir, argv);
+    ck_assert_str_eq(json_string_value(json_object_get(f, "target")), target);
+    return f;
+}
+
+static const char *const private_args[] = {"--workload", "private",   "--users", "10", "--inflight",
+                                           "4",          "--seconds", "1",       NULL};
+static const char *const group_args[] = {"--workload", "group",     "--members", "10", "--senders",
+                                         "3",          "--seconds", "1",         NULL};
+static const char *const idle_args[] = {"--workload", "idle", "--sessions", "50",
+                                        "--hold",     "1",    NULL};
+
+static void check_idle(json_t *f, int sessions)
+{
+    ck_assert_str_eq(json_string_value(json_object_get(f, "workload")), "idle");
+    ck_assert_int_eq(get_int(f, "closed_by_server"), 0);
+    ck_assert_int_eq(get_int(json_object_get(f, "setup"), "sessions"), sessions);
+    ck_assert_int_gt(get_int(json_object_get(f, "server_rss"), "held_bytes"), 0);
+    json_decref(f);
+}
+
+START_TEST(redis_private_relay_loses_and_duplicates_nothing)
+{
+    start_redis();
+    check_deliveries(run_peer_bench("redis", private_args), "private", 1);
+    stop_peer();
+}
+END_TEST
+
+/* Redis delivers a group message to its sender too (a subscriber of the channel): 10
+ * deliveries of each message in a group of 10, every one counted once. */
+START_TEST(redis_group_fan_out_reaches_every_subscriber_once)
+{
+    start_redis();
+    check_deliveries(run_peer_bench("redis", group_args), "group", 10);
+    stop_peer();
+}
+END_TEST
+
+START_TEST(redis_idle_sessions_are_held)
+{
+    start_redis();
+    check_idle(run_peer_bench("redis", idle_args), 50);
+    stop_peer();
+}
+END_TEST
+
+/* IRC answers no PRIVMSG: every message is still answered (no_reply 0), by its
+ * arrival at the recipient. */
+START_TEST(irc_private_relay_loses_and_duplicates_nothing)
+{
+    start_irc();
+    check_deliveries(run_peer_bench("irc", private_args), "private", 1);
+    stop_peer();
+}
+END_TEST
+
+START_TEST(irc_group_fan_out_reaches_every_other_member_once)
+{
+    start_irc();
+    check_deliveries(run_peer_bench("irc", group_args), "group", 9);
+    stop_peer();
+}
+END_TEST
+
+START_TEST(irc_idle_sessions_are_held)
+{
+    start_irc();
+    check_idle(run_peer_bench("irc", idle_args), 50);
+    stop_peer();
+}
+END_TEST
+
+/* Exit status of chatd-bench with these arguments (stderr dropped). */
+static int bench_status(const char *const *argv)
+{
     pid_t child = fork();
     ck_assert_int_ge(child, 0);
     if (child == 0) {
@@ -279,7 +499,25 @@ START_TEST(bad_options_are_refused_with_status_2)
     int status;
     ck_assert_int_eq(waitpid(child, &status, 0), child);
     ck_assert(WIFEXITED(status));
-    ck_assert_int_eq(WEXITSTATUS(status), 2);
+    return WEXITSTATUS(status);
+}
+
+START_TEST(targets_other_than_chatd_run_only_their_workloads)
+{
+    const char *unknown[] = {CHATD_BENCH_BINARY, "--port", "1", "--target", "xmpp", NULL};
+    const char *login[] = {CHATD_BENCH_BINARY, "--port", "1", "--target", "irc",
+                           "--workload",       "login",  NULL};
+    const char *ws[] = {CHATD_BENCH_BINARY, "--port", "1", "--target", "redis", "--ws", NULL};
+    ck_assert_int_eq(bench_status(unknown), 2);
+    ck_assert_int_eq(bench_status(login), 2);
+    ck_assert_int_eq(bench_status(ws), 2);
+}
+END_TEST
+
+START_TEST(bad_options_are_refused_with_status_2)
+{
+    const char *argv[] = {CHATD_BENCH_BINARY, "--port", "1", "--workload", "nonesuch", NULL};
+    ck_assert_int_eq(bench_status(argv), 2);
 }
 END_TEST
 
@@ -298,6 +536,16 @@ static Suite *bench_suite(void)
     tcase_add_test(tc, websocket_idle_sessions_answer_pings_and_are_held);
     tcase_add_test(tc, bad_options_are_refused_with_status_2);
     suite_add_tcase(s, tc);
+    TCase *peers = tcase_create("peers");
+    tcase_set_timeout(peers, 150);
+    tcase_add_test(peers, redis_private_relay_loses_and_duplicates_nothing);
+    tcase_add_test(peers, redis_group_fan_out_reaches_every_subscriber_once);
+    tcase_add_test(peers, redis_idle_sessions_are_held);
+    tcase_add_test(peers, irc_private_relay_loses_and_duplicates_nothing);
+    tcase_add_test(peers, irc_group_fan_out_reaches_every_other_member_once);
+    tcase_add_test(peers, irc_idle_sessions_are_held);
+    tcase_add_test(peers, targets_other_than_chatd_run_only_their_workloads);
+    suite_add_tcase(s, peers);
     return s;
 }
 

@@ -14,6 +14,7 @@
  * default depends on the workload. */
 struct options {
     const char *workload;
+    const char *target; /* "chatd", "redis" or "irc" (target.h) */
     const char *host;
     int port;
     int port2;           /* sessions of odd-numbered users connect here (another cluster node) */
@@ -58,6 +59,10 @@ int64_t now_ns(void);
 /* Write user i's name (PREFIX<i>) to out, which holds at least 40 bytes. Returns its
  * length. */
 size_t user_name(const struct bench *b, int i, char *out);
+
+/* Write the group's name (PREFIXg) to out, which holds at least 40 bytes. Returns its
+ * length. */
+size_t group_name(const struct bench *b, char *out);
 
 /* Print a message to stderr and exit with status 1. */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

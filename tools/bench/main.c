@@ -3,7 +3,9 @@
  * writes, chunked reads), ws.c (WebSocket frames and upgrade, with --ws), proto.c (fields found in
  * lines without a JSON parser), hist.c (latency histogram), seen.c (lost and duplicated messages),
  * sysinfo.c (CPU, memory, open-file limit), report.c (the JSON figures), setup.c (register,
- * connect, log in), traffic.c (the message engine), and wl_*.c (one file per workload). */
+ * connect, log in), traffic.c (the message engine), target_*.c (the servers it loads:
+ * chatd, and for comparison Redis pub/sub, with resp.c, and IRC), and wl_*.c (one file
+ * per workload). */
 #include "bench.h"
 #include "conn.h"
 #include "report.h"
@@ -25,6 +27,11 @@ int64_t now_ns(void)
 size_t user_name(const struct bench *b, int i, char *out)
 {
     return (size_t)sprintf(out, "%s%d", b->prefix, i);
+}
+
+size_t group_name(const struct bench *b, char *out)
+{
+    return (size_t)sprintf(out, "%sg", b->prefix);
 }
 
 void die(const char *fmt, ...)
@@ -52,8 +59,8 @@ int main(int argc, char **argv)
     if (b.opt.ws)
         conn_ws_init();
     report_transport(b.opt.ws ? (b.opt.tls ? "wss" : "ws") : (b.opt.tls ? "tls" : "tcp"));
-    fprintf(stderr, "chatd-bench: workload %s against %s:%d%s, users %s<n>\n", b.opt.workload,
-            b.opt.host, b.opt.port, b.opt.ws ? " (WebSocket)" : "", b.prefix);
+    fprintf(stderr, "chatd-bench: workload %s against %s at %s:%d%s, users %s<n>\n", b.opt.workload,
+            b.opt.target, b.opt.host, b.opt.port, b.opt.ws ? " (WebSocket)" : "", b.prefix);
 
     int status;
     if (strcmp(b.opt.workload, "private") == 0)

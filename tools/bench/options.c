@@ -1,5 +1,6 @@
 /* options.c - chatd-bench's command line and --help. */
 #include "bench.h"
+#include "target.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -49,11 +50,24 @@ static const char usage_text[] =
     "           the receivers in and counts that every stored message arrives once.\n"
     "           Each sender stores more than [plugin.private_chat] max_offline_per_sender\n"
     "           (1000) allows for one user: run chatd with it 0 (no limit).\n"
+    "\n"
+    "Targets (--target, for private, group and idle):\n"
+    "  chatd    the default.\n"
+    "  redis    Redis pub/sub: a RESP3 connection (HELLO 3) per user, subscribed to the\n"
+    "           user's channel; a message is PUBLISH to the recipient's channel (its\n"
+    "           integer is the reply); a group is one channel all members subscribe to\n"
+    "           (Redis delivers to the sender too: G deliveries per message).\n"
+    "  irc      an IRC server: NICK and USER per user, PRIVMSG to a nick, a group is a\n"
+    "           channel all members JOIN. IRC answers nothing: a message counts as\n"
+    "           answered (in flight, reply_latency_ms) when it reaches user FROM+1 mod N\n"
+    "           (the recipient; in a group, the member after the sender).\n"
+    "  Idle sessions of redis and irc are one user each (--users is --sessions).\n"
     "\n";
 static const char usage_options[] =
     "Options:\n"
     "  --host ADDR         chatd's IPv4 address (127.0.0.1)\n"
-    "  --port P            chatd's port (required)\n"
+    "  --port P            the server's port (required)\n"
+    "  --target T          chatd, redis or irc (chatd; see above)\n"
     "  --port2 P           another node of the same cluster: the sessions of odd-numbered\n"
     "                      users connect there (in the private ring, with an even\n"
     "                      --users, every message crosses nodes)\n"
@@ -127,6 +141,7 @@ void options_parse(struct bench *b, int argc, char **argv)
 {
     struct options *o = &b->opt;
     *o = (struct options){.workload = "private",
+                          .target = "chatd",
                           .host = "127.0.0.1",
                           .drain = 5,
                           .password = "bench-pw",
@@ -165,6 +180,8 @@ void options_parse(struct bench *b, int argc, char **argv)
         i++;
         if (strcmp(a, "--workload") == 0)
             o->workload = v;
+        else if (strcmp(a, "--target") == 0)
+            o->target = v;
         else if (strcmp(a, "--host") == 0)
             o->host = v;
         else if (strcmp(a, "--port") == 0)
@@ -231,6 +248,13 @@ void options_parse(struct bench *b, int argc, char **argv)
     int relogin = strcmp(w, "relogin") == 0, flood = strcmp(w, "flood") == 0;
     if (!private && !group && !idle && !login && !offline && !relogin && !flood)
         usage_error("unknown workload '%s'", w);
+    int chatd = strcmp(o->target, "chatd") == 0;
+    if (!chatd && strcmp(o->target, "redis") != 0 && strcmp(o->target, "irc") != 0)
+        usage_error("unknown target '%s'", o->target);
+    if (!chatd && !private && !group && !idle)
+        usage_error("--target %s runs private, group and idle only", o->target);
+    if (!chatd && (o->tls || o->ws || o->port2 || o->client_ids))
+        usage_error("%s", "--tls, --ws, --port2 and --client-ids are chatd's");
     if (relogin && !o->tokens)
         usage_error("%s", "relogin needs --tokens FILE");
     if (!o->flooders)
@@ -252,6 +276,8 @@ void options_parse(struct bench *b, int argc, char **argv)
         o->users = idle ? o->sessions : relogin ? 10000 : flood ? 20 : 100;
     if (!o->receivers)
         o->receivers = o->users;
+    if (!chatd && idle && o->users != o->sessions)
+        usage_error("--target %s holds one user per idle session (no --users)", o->target);
     if (private && o->users < 2)
         usage_error("%s", "private needs at least 2 users");
     if (group && o->senders > o->members)
@@ -286,4 +312,13 @@ void options_parse(struct bench *b, int argc, char **argv)
         b->prefix[1 + n] = '_';
         b->prefix[2 + n] = '\0';
     }
+}
+
+const struct target *target_of(const struct bench *b)
+{
+    if (strcmp(b->opt.target, "redis") == 0)
+        return &target_redis;
+    if (strcmp(b->opt.target, "irc") == 0)
+        return &target_irc;
+    return &target_chatd;
 }

@@ -19,6 +19,7 @@ void peers_init(struct peer *peers, int n, int first_user)
         p->sent_ns = NULL;
         p->sent_head = 0;
         p->seen = NULL;
+        p->resp = (struct resp_reader){0};
     }
 }
 

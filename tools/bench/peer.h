@@ -4,6 +4,7 @@
 #define CHATD_BENCH_PEER_H
 
 #include "conn.h"
+#include "resp.h"
 #include "seen.h"
 
 #include <stdint.h>
@@ -16,15 +17,15 @@ struct peer {
     struct traffic *t;
     /* Sending (traffic.c): slot is this peer's sender number, -1 if it does not send. */
     int slot;
-    char *req; /* the request up to the number of the message in its text */
+    char *req; /* the request up to its text (the target's head) */
     size_t req_len;
-    size_t head_len; /* of req, before "text": where --client-ids puts the id */
     uint64_t next_seq;
     unsigned inflight;
     int64_t *sent_ns; /* send times of the requests in flight, oldest at sent_head */
     unsigned sent_head;
     /* Receiving: what arrived from each sender slot. */
     struct seen *seen;
+    struct resp_reader resp; /* --target redis: where the reader is in a RESP3 value */
 };
 
 /* Set up peers[0..n-1] as closed sessions of users first, first+1, ... */

@@ -71,15 +71,24 @@ static const char *get_u64(const char *p, const char *end, uint64_t *out)
     return p;
 }
 
-int proto_parse_text(const char *line, size_t len, struct proto_msg *m)
+const char *proto_text(const char *line, size_t len, size_t *n)
 {
-    static const char key[] = "\"text\":\"b ";
+    static const char key[] = "\"text\":\"";
     const char *p = find(line, len, key, sizeof(key) - 1);
     if (!p)
-        return -1;
-    const char *end = line + len;
-    uint64_t from, seq, sent;
+        return NULL;
     p += sizeof(key) - 1;
+    *n = (size_t)(line + len - p);
+    return p;
+}
+
+int proto_parse_msg(const char *text, size_t len, struct proto_msg *m)
+{
+    const char *p = text, *end = text + len;
+    uint64_t from, seq, sent;
+    if (len < 2 || p[0] != 'b' || p[1] != ' ')
+        return -1;
+    p += 2;
     if (!(p = get_u64(p, end, &from)) || p >= end || *p++ != ' ' || !(p = get_u64(p, end, &seq)) ||
         p >= end || *p++ != ' ' || !(p = get_u64(p, end, &sent)))
         return -1;
@@ -102,4 +111,22 @@ size_t proto_put_u64(char *out, uint64_t n)
     for (size_t j = 0; j < i; j++)
         out[j] = tmp[i - 1 - j];
     return i;
+}
+
+size_t proto_put_msg(char *out, int from, uint64_t seq, int64_t sent_ns, int pad)
+{
+    size_t n = 0;
+    out[n++] = 'b';
+    out[n++] = ' ';
+    n += proto_put_u64(out + n, (uint64_t)from);
+    out[n++] = ' ';
+    n += proto_put_u64(out + n, seq);
+    out[n++] = ' ';
+    n += proto_put_u64(out + n, (uint64_t)sent_ns);
+    if (pad > 0 && (size_t)pad > n + 1) {
+        out[n++] = ' ';
+        memset(out + n, 'x', (size_t)pad - n);
+        n = (size_t)pad;
+    }
+    return n;
 }

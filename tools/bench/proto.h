@@ -3,8 +3,8 @@
  * fields it needs by their exact text ("cmd":"...), which is safe because the values it
  * looks into are names and texts it chose itself (no quotes inside).
  *
- * Message texts are "b FROM SEQ SENT_NS" (plus padding): the sender's user number, its
- * message number, and the send time on this process's monotonic clock. */
+ * Message texts (for every --target) are "b FROM SEQ SENT_NS" (plus padding): the sender's user
+ * number, its message number, and the send time on this process's monotonic clock. */
 #ifndef CHATD_BENCH_PROTO_H
 #define CHATD_BENCH_PROTO_H
 
@@ -29,8 +29,16 @@ struct proto_msg {
     int64_t sent_ns;
 };
 
-/* Read the bench text of a *_chat_recv line. Returns 0, or -1 if it has none. */
-int proto_parse_text(const char *line, size_t len, struct proto_msg *m);
+/* Where the value of a chatd line's "text" starts (its length at most in *n), or NULL. */
+const char *proto_text(const char *line, size_t len, size_t *n);
+
+/* Read a bench text ("b FROM SEQ SENT_NS", then anything) from the first len bytes at
+ * text. Returns 0, or -1 if it is none. */
+int proto_parse_msg(const char *text, size_t len, struct proto_msg *m);
+
+/* Write a bench text for message seq of user `from`, sent at sent_ns, padded with 'x'
+ * to about pad bytes, at out (room for 64 + pad bytes). Returns its length. */
+size_t proto_put_msg(char *out, int from, uint64_t seq, int64_t sent_ns, int pad);
 
 /* Write n in decimal at out; returns the number of digits (at most 20). */
 size_t proto_put_u64(char *out, uint64_t n);

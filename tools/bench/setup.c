@@ -131,12 +131,13 @@ void setup_register(struct bench *b, int first, int n, struct setup_figures *f)
 /* ---- login ---- */
 
 /* Two passes, so each rate is measured on its own: connect every session (at most
- * `concurrency` connects pending at once), then log them in (at most `concurrency`
- * logins waiting for their reply at once). */
+ * `concurrency` connects pending at once), then send the step's request (at most
+ * `concurrency` waiting for their answer at once). */
 struct login_run {
     struct bench *b;
     struct peer *peers;
     int n, next;
+    const struct setup_step *proto;
     const struct conn_ops *after;
     struct setup_figures *f;
     struct step step;
@@ -159,12 +160,8 @@ static void login_connected(struct conn *c)
 static void login_line(struct conn *c, char *line, size_t len)
 {
     struct login_run *r = current_login;
-    size_t n;
-    const char *cmd = proto_cmd(line, len, &n);
-    if (!proto_cmd_is(cmd, n, "login_reply"))
+    if (!r->proto->answer(c->owner, line, len))
         return;
-    if (!proto_result_is(line, len, "success"))
-        die("login failed: %s", line);
     hist_record(&r->f->login_lat, now_ns() - c->connect_start_ns);
     r->f->logins++;
     c->ops = r->after;
@@ -188,19 +185,14 @@ static void login_next(struct login_run *r)
     if (r->next >= r->n)
         return;
     struct peer *p = &r->peers[r->next++];
-    struct conn *c = &p->c;
-    char *out = conn_reserve(c, 100 + strlen(r->b->opt.password));
-    size_t len = (size_t)sprintf(out, "{\"cmd\":\"login\",\"user\":\"");
-    len += user_name(r->b, p->user, out + len);
-    len += (size_t)sprintf(out + len, "\",\"passwd\":\"%s\"}\n", r->b->opt.password);
-    conn_commit(c, len);
-    c->connect_start_ns = now_ns(); /* from here on: the login's start */
+    r->proto->request(r->b, p);
+    p->c.connect_start_ns = now_ns(); /* from here on: the login's start */
 }
 
-void setup_login(struct bench *b, struct peer *peers, int n, const struct conn_ops *after,
-                 struct setup_figures *f)
+void setup_sessions(struct bench *b, struct peer *peers, int n, const struct setup_step *step,
+                    const struct conn_ops *after, struct setup_figures *f)
 {
-    struct login_run r = {.b = b, .peers = peers, .n = n, .after = after, .f = f};
+    struct login_run r = {.b = b, .peers = peers, .n = n, .proto = step, .after = after, .f = f};
     current_login = &r;
     step_begin(&r.step, b, "connected", n);
     for (int i = 0; i < b->opt.concurrency && i < n; i++)
@@ -208,21 +200,52 @@ void setup_login(struct bench *b, struct peer *peers, int n, const struct conn_o
     step_run(&r.step);
     f->connect_s = (double)(now_ns() - r.step.t0) / 1e9;
     r.next = 0;
-    step_begin(&r.step, b, "logged in", n);
+    step_begin(&r.step, b, step->what, n);
     for (int i = 0; i < b->opt.concurrency && i < n; i++)
         login_next(&r);
     step_run(&r.step);
     f->login_s = (double)(now_ns() - r.step.t0) / 1e9;
-    fprintf(stderr, "setup: %d sessions connected in %.2f s, logged in in %.2f s\n", n,
-            f->connect_s, f->login_s);
+    fprintf(stderr, "setup: %d sessions connected in %.2f s, %s in %.2f s\n", n, f->connect_s,
+            step->what, f->login_s);
     current_login = NULL;
+}
+
+/* ---- chatd's login ---- */
+
+static void chatd_login_request(struct bench *b, struct peer *p)
+{
+    struct conn *c = &p->c;
+    char *out = conn_reserve(c, 100 + strlen(b->opt.password));
+    size_t len = (size_t)sprintf(out, "{\"cmd\":\"login\",\"user\":\"");
+    len += user_name(b, p->user, out + len);
+    len += (size_t)sprintf(out + len, "\",\"passwd\":\"%s\"}\n", b->opt.password);
+    conn_commit(c, len);
+}
+
+static int chatd_login_answer(struct peer *p, char *line, size_t len)
+{
+    (void)p;
+    size_t n;
+    const char *cmd = proto_cmd(line, len, &n);
+    if (!proto_cmd_is(cmd, n, "login_reply"))
+        return 0;
+    if (!proto_result_is(line, len, "success"))
+        die("login failed: %s", line);
+    return 1;
+}
+
+const struct setup_step setup_chatd_login = {"logged in", chatd_login_request, chatd_login_answer};
+
+void setup_login(struct bench *b, struct peer *peers, int n, const struct conn_ops *after,
+                 struct setup_figures *f)
+{
+    setup_sessions(b, peers, n, &setup_chatd_login, after, f);
 }
 
 /* ---- one request on each peer ---- */
 
 struct each_run {
-    const char *reply_cmd;
-    int (*check)(struct peer *p, const char *line);
+    const struct setup_step *proto;
     struct step step;
 };
 
@@ -231,28 +254,21 @@ static struct each_run *current_each;
 static void each_line(struct conn *c, char *line, size_t len)
 {
     struct each_run *r = current_each;
-    size_t n;
-    const char *cmd = proto_cmd(line, len, &n);
-    if (!proto_cmd_is(cmd, n, r->reply_cmd))
-        return;
-    if (r->check(c->owner, line) != 0)
-        die("%s refused: %s", r->reply_cmd, line);
-    step_one_done(&r->step);
+    if (r->proto->answer(c->owner, line, len))
+        step_one_done(&r->step);
 }
 
 static const struct conn_ops each_ops = {NULL, each_line, setup_closed};
 
-void setup_each(struct bench *b, struct peer *peers, int n, const char *reply_cmd,
-                size_t (*make)(struct bench *b, struct peer *p, char *out),
-                int (*check)(struct peer *p, const char *line), const struct conn_ops *after)
+void setup_each(struct bench *b, struct peer *peers, int n, const struct setup_step *step,
+                const struct conn_ops *after)
 {
-    struct each_run r = {.reply_cmd = reply_cmd, .check = check};
+    struct each_run r = {.proto = step};
     current_each = &r;
-    step_begin(&r.step, b, reply_cmd, n);
+    step_begin(&r.step, b, step->what, n);
     for (int i = 0; i < n; i++) {
-        struct conn *c = &peers[i].c;
-        c->ops = &each_ops;
-        conn_commit(c, make(b, &peers[i], conn_reserve(c, 512)));
+        peers[i].c.ops = &each_ops;
+        step->request(b, &peers[i]);
     }
     step_run(&r.step);
     for (int i = 0; i < n; i++)

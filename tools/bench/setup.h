@@ -24,20 +24,37 @@ struct setup_figures {
 /* Register users first .. first+n-1 with the bench's password. */
 void setup_register(struct bench *b, int first, int n, struct setup_figures *f);
 
-/* Connect peers[0..n-1], then log each in as its user (at most --concurrency connects,
- * then logins, outstanding at once); once a peer's login_reply
- * (success) arrives, its connection's callbacks become `after` (lines that follow in
- * the same read, such as stored messages, already go there). */
+/* A request each peer sends once, and how its answer is recognised: the protocol's
+ * part of setting up sessions (chatd's login, Redis's HELLO and SUBSCRIBE, IRC's
+ * registration) and of steps after it (joining a group). */
+struct setup_step {
+    const char *what; /* for the progress lines, e.g. "logged in" */
+    /* Queue the request on p's connection (conn_reserve, conn_commit). */
+    void (*request)(struct bench *b, struct peer *p);
+    /* One line while the answer is awaited: 1 when it is the answer, 0 when not (yet);
+     * exits with a message when the server refuses. */
+    int (*answer)(struct peer *p, char *line, size_t len);
+};
+
+/* Connect peers[0..n-1], then send each its step's request (at most --concurrency
+ * connects, then requests, outstanding at once); once a peer's answer arrives, its
+ * connection's callbacks become `after` (lines that follow in the same read, such as
+ * stored messages, already go there). */
+void setup_sessions(struct bench *b, struct peer *peers, int n, const struct setup_step *step,
+                    const struct conn_ops *after, struct setup_figures *f);
+
+/* chatd's login as the peer's user. */
+extern const struct setup_step setup_chatd_login;
+
+/* setup_sessions with chatd's login. */
 void setup_login(struct bench *b, struct peer *peers, int n, const struct conn_ops *after,
                  struct setup_figures *f);
 
-/* Run one request on each of peers[0..n-1] (a line the caller formats per peer with
- * make(), at most 511 bytes), all at once, and wait for every reply whose cmd is
- * `reply_cmd`. check() sees each reply line and returns 0 if it is acceptable. Other
- * lines meanwhile are ignored; at the end the peers' callbacks become `after`. */
-void setup_each(struct bench *b, struct peer *peers, int n, const char *reply_cmd,
-                size_t (*make)(struct bench *b, struct peer *p, char *out),
-                int (*check)(struct peer *p, const char *line), const struct conn_ops *after);
+/* Send the step's request on each of peers[0..n-1] (connected and set up), all at once,
+ * and wait for every answer; other lines meanwhile are ignored. At the end the peers'
+ * callbacks become `after`. */
+void setup_each(struct bench *b, struct peer *peers, int n, const struct setup_step *step,
+                const struct conn_ops *after);
 
 /* The setup figures as "setup": {...} in the report. */
 void report_setup(const struct setup_figures *f);

@@ -1,6 +1,7 @@
 /* traffic.c - senders, receivers and the measured window (see traffic.h). */
 #include "traffic.h"
 #include "proto.h"
+#include "target.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,45 +13,26 @@ static struct traffic *current;
 
 static void send_one(struct traffic *t, struct peer *p)
 {
-    struct conn *c = &p->c;
-    int pad = t->b->opt.text_bytes;
-    char *o = conn_reserve(c, p->req_len + 96 + (size_t)(pad > 0 ? pad : 0));
-    size_t n = 0;
-    if (t->b->opt.client_ids) {
-        /* {"cmd":...,"user_to":"x","client_msg_id":"<base>-<seq>","text":"... */
-        memcpy(o, p->req, p->head_len);
-        n = p->head_len;
-        memcpy(o + n, "\"client_msg_id\":\"", 17);
-        n += 17;
-        n += proto_put_u64(o + n, t->id_base);
-        o[n++] = '-';
-        n += proto_put_u64(o + n, p->next_seq);
-        memcpy(o + n, "\",", 2);
-        n += 2;
-    }
-    size_t skip = t->b->opt.client_ids ? p->head_len : 0; /* the head is out already */
-    memcpy(o + n, p->req + skip, p->req_len - skip);
-    n += p->req_len - skip;
-    size_t text_start = n;
-    n += proto_put_u64(o + n, p->next_seq++);
-    o[n++] = ' ';
     int64_t t0 = now_ns();
-    n += proto_put_u64(o + n, (uint64_t)t0);
-    /* Padding after the numbers, up to about --text-bytes of text. */
-    size_t text_len = n - text_start + 4;
-    if (pad > 0 && (size_t)pad > text_len + 1) {
-        o[n++] = ' ';
-        memset(o + n, 'x', (size_t)pad - text_len - 1);
-        n += (size_t)pad - text_len - 1;
-    }
-    memcpy(o + n, "\"}\n", 3);
-    conn_commit(c, n + 3);
+    size_t len = proto_put_msg(t->text, p->user, p->next_seq++, t0, t->b->opt.text_bytes);
+    size_t end_len = strlen(t->target->after_text);
+    char *o = conn_reserve(&p->c, p->req_len + 96 + len + end_len);
+    size_t n = p->req_len;
+    memcpy(o, p->req, n);
+    if (t->target->before_text)
+        n += t->target->before_text(t, p, len, o + n);
+    memcpy(o + n, t->text, len);
+    memcpy(o + n + len, t->target->after_text, end_len);
+    conn_commit(&p->c, n + len + end_len);
     p->sent_ns[(p->sent_head + p->inflight) % (unsigned)t->b->opt.inflight] = t0;
     p->inflight++;
     t->sent++;
 }
 
-static void on_reply(struct traffic *t, struct peer *p, const char *line, size_t len)
+/* The answer to p's oldest request in flight: the reply, or (a target without replies)
+ * the message's arrival at its designated receiver. `line` is kept if it is the first
+ * refusal. */
+static void on_reply(struct traffic *t, struct peer *p, int ok, const char *line, size_t len)
 {
     if (p->inflight == 0 || !p->sent_ns) {
         t->unexpected++;
@@ -60,7 +42,6 @@ static void on_reply(struct traffic *t, struct peer *p, const char *line, size_t
     p->sent_head = (p->sent_head + 1) % (unsigned)t->b->opt.inflight;
     p->inflight--;
     t->replies++;
-    int ok = proto_result_is(line, len, t->ok_word);
     if (ok)
         t->accepted++;
     else if (t->refused++ == 0)
@@ -74,11 +55,11 @@ static void on_reply(struct traffic *t, struct peer *p, const char *line, size_t
         send_one(t, p);
 }
 
-static void on_delivery(struct traffic *t, struct peer *p, const char *line, size_t len)
+static void on_delivery(struct traffic *t, struct peer *p, const char *text, size_t len)
 {
     struct proto_msg m;
     int slot;
-    if (proto_parse_text(line, len, &m) < 0 || (slot = t->slot_of(t, p, m.from)) < 0) {
+    if (proto_parse_msg(text, len, &m) < 0 || (slot = t->slot_of(t, p, m.from)) < 0) {
         t->unexpected++;
         return;
     }
@@ -91,21 +72,29 @@ static void on_delivery(struct traffic *t, struct peer *p, const char *line, siz
         t->delivered_window++;
         hist_record(&t->delivery_lat, now_ns() - m.sent_ns);
     }
+    /* Without replies, the designated receiver's arrival answers the sender (peers[k]
+     * is user k in the workloads that run other targets). */
+    if (!t->target->replies && p->user == (m.from + 1) % t->n)
+        on_reply(t, &t->peers[m.from], 1, text, len);
 }
 
 static void traffic_line(struct conn *c, char *line, size_t len)
 {
     struct traffic *t = current;
     struct peer *p = c->owner;
-    size_t n;
-    const char *cmd = proto_cmd(line, len, &n);
-    if (proto_cmd_is(cmd, n, t->recv_cmd))
-        on_delivery(t, p, line, len);
-    else if (proto_cmd_is(cmd, n, t->reply_cmd))
-        on_reply(t, p, line, len);
-    else if (cmd && n == 5 && memcmp(cmd, "error", 5) == 0)
-        die("the server answered: %s", line);
-    /* Anything else (presence, say) is not part of the measurement. */
+    const char *text = NULL;
+    size_t text_len = 0;
+    int ok = 0;
+    switch (t->target->line(t, p, line, len, &ok, &text, &text_len)) {
+    case WIRE_DELIVERY:
+        on_delivery(t, p, text, text_len);
+        break;
+    case WIRE_REPLY:
+        on_reply(t, p, ok, line, len);
+        break;
+    case WIRE_OTHER:
+        break;
+    }
 }
 
 static void traffic_closed(struct conn *c, const char *why)
@@ -119,6 +108,11 @@ const struct conn_ops traffic_ops = {NULL, traffic_line, traffic_closed};
 void traffic_init(struct traffic *t)
 {
     current = t;
+    if (!t->target)
+        t->target = target_of(t->b);
+    t->text = malloc(64 + (size_t)t->b->opt.text_bytes);
+    if (!t->text)
+        die("out of memory");
     t->id_base = (uint64_t)now_ns() / 1000000;
     for (int i = 0; i < t->n; i++) {
         struct peer *p = &t->peers[i];
@@ -139,8 +133,13 @@ void traffic_set_sender(struct traffic *t, struct peer *p, int slot, const char 
     if (!p->req || !p->sent_ns)
         die("out of memory");
     memcpy(p->req, head, hl);
-    p->head_len = hl;
-    p->req_len = hl + (size_t)sprintf(p->req + hl, "\"text\":\"b %d ", p->user);
+    p->req_len = hl;
+}
+
+void traffic_free(struct traffic *t)
+{
+    free(t->text);
+    t->text = NULL;
 }
 
 /* ---- the run ---- */

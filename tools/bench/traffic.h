@@ -14,12 +14,13 @@
 
 struct traffic {
     struct bench *b;
+    const struct target *target; /* NULL: --target's (set by traffic_init) */
     struct peer *peers;
     int n;
     int fanout;            /* deliveries each accepted request should make */
-    const char *reply_cmd; /* e.g. "private_chat_reply" */
-    const char *recv_cmd;  /* e.g. "private_chat_recv" */
-    const char *ok_word;   /* the result that means accepted: "success" or "offline" */
+    const char *reply_cmd; /* chatd's, e.g. "private_chat_reply" */
+    const char *recv_cmd;  /* chatd's, e.g. "private_chat_recv" */
+    const char *ok_word;   /* chatd's result that means accepted: "success" or "offline" */
     int nslots;            /* senders a receiver keeps track of */
     /* The receiver's slot for messages from user `from`, or -1 if none should come. */
     int (*slot_of)(const struct traffic *t, const struct peer *receiver, int from);
@@ -35,15 +36,18 @@ struct traffic {
     int64_t start_ns;
     uint64_t id_base;  /* --client-ids: ids are "<id_base>-<seq>", new in every run */
     char refusal[160]; /* the first reply that was not ok_word */
+    char *text;        /* the text being sent (64 + --text-bytes) */
 };
 
 extern const struct conn_ops traffic_ops;
 
 /* Prepare t's peers (already logged in, callbacks traffic_ops) for a run: peer p sends
- * if slot >= 0; `head` is its request up to the text, e.g.
- * {"cmd":"private_chat","user_to":"x", */
+ * if slot >= 0; `head` is its request up to the text (the target's private_head or
+ * group_head, e.g. {"cmd":"private_chat","user_to":"x", for chatd). traffic_free
+ * frees what traffic_init took (not the peers'). */
 void traffic_init(struct traffic *t);
 void traffic_set_sender(struct traffic *t, struct peer *p, int slot, const char *head);
+void traffic_free(struct traffic *t);
 
 /* Send for --seconds, then wait up to --drain seconds for the replies and deliveries
  * still to come. */

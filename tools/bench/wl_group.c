@@ -1,51 +1,23 @@
 /* wl_group.c - workload "group": G members in one group (created and joined during
- * setup), the first S of them sending group_chat with W in flight each for T seconds.
- * chatd pushes a group message to every member but its sender (wire contract:
- * "every other member's online sessions"), so each message is G-1 deliveries. */
+ * setup), the first S of them sending group messages (chatd: group_chat) with W in
+ * flight each for T seconds. chatd pushes a group message to every member but its
+ * sender (wire contract: "every other member's online sessions"), so each message is
+ * G-1 deliveries; so does IRC; Redis publishes to every subscriber, the sender too: G. */
 #include "bench.h"
 #include "report.h"
 #include "setup.h"
+#include "target.h"
 #include "traffic.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static char group_name[48];
-
 /* Receivers track each sender (users 0..S-1) in its own slot. */
 static int sender_slot(const struct traffic *t, const struct peer *receiver, int from)
 {
     (void)receiver;
     return from >= 0 && from < t->nslots ? from : -1;
-}
-
-static size_t make_create(struct bench *b, struct peer *p, char *out)
-{
-    (void)b;
-    (void)p;
-    return (size_t)sprintf(out, "{\"cmd\":\"create_group\",\"group\":\"%s\"}\n", group_name);
-}
-
-static size_t make_join(struct bench *b, struct peer *p, char *out)
-{
-    (void)b;
-    (void)p;
-    return (size_t)sprintf(out, "{\"cmd\":\"join_group\",\"group\":\"%s\"}\n", group_name);
-}
-
-static int check_create(struct peer *p, const char *line)
-{
-    (void)p;
-    return strstr(line, "\"result\":\"success\"") ? 0 : -1;
-}
-
-static int check_join(struct peer *p, const char *line)
-{
-    (void)p;
-    return strstr(line, "\"result\":\"success\"") || strstr(line, "\"result\":\"already_member\"")
-               ? 0
-               : -1;
 }
 
 int workload_group(struct bench *b)
@@ -56,33 +28,39 @@ int workload_group(struct bench *b)
     struct peer *peers = calloc((size_t)g, sizeof(*peers));
     if (!f || !t || !peers)
         die("out of memory");
-    snprintf(group_name, sizeof(group_name), "%sg", b->prefix);
+    const struct target *target = target_of(b);
+    int fanout = target->echoes_group ? g : g - 1;
     peers_init(peers, g, 0);
-    setup_register(b, 0, g, f);
-    setup_login(b, peers, g, &traffic_ops, f);
-    setup_each(b, peers, 1, "create_group_reply", make_create, check_create, &traffic_ops);
-    setup_each(b, peers + 1, g - 1, "join_group_reply", make_join, check_join, &traffic_ops);
-    fprintf(stderr, "setup: group %s has %d members\n", group_name, g);
+    if (target->prepare)
+        target->prepare(b, g, f);
+    setup_sessions(b, peers, g, target->session, &traffic_ops, f);
+    int first = target->create ? 1 : 0; /* the creator is a member */
+    if (target->create)
+        setup_each(b, peers, 1, target->create, &traffic_ops);
+    setup_each(b, peers + first, g - first, target->join, &traffic_ops);
+    char head[128];
+    group_name(b, head);
+    fprintf(stderr, "setup: group %s has %d members\n", head, g);
 
     *t = (struct traffic){.b = b,
                           .peers = peers,
                           .n = g,
-                          .fanout = g - 1,
+                          .fanout = fanout,
                           .reply_cmd = "group_chat_reply",
                           .recv_cmd = "group_chat_recv",
                           .ok_word = "success",
                           .nslots = s,
                           .slot_of = sender_slot};
     traffic_init(t);
-    char head[128];
-    snprintf(head, sizeof(head), "{\"cmd\":\"group_chat\",\"group\":\"%s\",", group_name);
+    target->group_head(b, head);
     for (int i = 0; i < s; i++)
         traffic_set_sender(t, &peers[i], i, head);
     traffic_run(t);
 
-    uint64_t expected = t->accepted * (uint64_t)(g - 1);
+    uint64_t expected = t->accepted * (uint64_t)fanout;
     report_begin();
     report_str("workload", "group");
+    report_str("target", target->name);
     report_int("members", g);
     report_int("senders", s);
     report_int("inflight", b->opt.inflight);
@@ -97,6 +75,7 @@ int workload_group(struct bench *b)
 
     int failed = traffic_lost(t, expected) || t->duplicated || t->refused;
     peers_free(peers, g);
+    traffic_free(t);
     free(peers);
     free(t);
     free(f);

@@ -6,6 +6,7 @@
 #include "report.h"
 #include "setup.h"
 #include "sysinfo.h"
+#include "target.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,11 +82,13 @@ int workload_idle(struct bench *b)
     long long rss_start = pid > 0 ? proc_rss_bytes(pid) : -1;
     if (pid > 0 && rss_start < 0)
         die("cannot read /proc/%d/status (is --server-pid chatd's pid?)", (int)pid);
-    setup_register(b, 0, u, f);
+    const struct target *target = target_of(b);
+    if (target->prepare)
+        target->prepare(b, u, f);
     long long rss_before = pid > 0 ? proc_rss_bytes(pid) : -1;
     struct idle_run r = {.b = b, .sessions = c, .rss_max = -1};
     current = &r;
-    setup_login(b, peers, c, &idle_ops, f);
+    setup_sessions(b, peers, c, target->session, &idle_ops, f);
 
     fprintf(stderr, "holding %d sessions for %.0f s\n", c, b->opt.hold);
     struct cpu_window cpu;
@@ -106,6 +109,7 @@ int workload_idle(struct bench *b)
 
     report_begin();
     report_str("workload", "idle");
+    report_str("target", target->name);
     report_int("sessions", c);
     report_int("users", u);
     report_num("hold_s", cpu_window_seconds(&cpu));

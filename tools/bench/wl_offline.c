@@ -6,6 +6,7 @@
 #include "bench.h"
 #include "report.h"
 #include "setup.h"
+#include "target.h"
 #include "traffic.h"
 
 #include <stdio.h>
@@ -49,9 +50,8 @@ int workload_offline(struct bench *b)
                           .slot_of = mailbox_slot};
     traffic_init(t);
     for (int i = 0; i < senders; i++) {
-        char head[128], to[40];
-        user_name(b, senders + i % receivers, to);
-        snprintf(head, sizeof(head), "{\"cmd\":\"private_chat\",\"user_to\":\"%s\",", to);
+        char head[128];
+        target_chatd.private_head(b, senders + i % receivers, head);
         traffic_set_sender(t, &peers[i], i, head);
     }
     traffic_run(t);
@@ -93,6 +93,7 @@ int workload_offline(struct bench *b)
 
     int failed = t->refused || t->duplicated || (b->opt.verify && traffic_lost(t, stored));
     peers_free(peers, all);
+    traffic_free(t);
     free(peers);
     free(t);
     free(fv);

@@ -1,8 +1,10 @@
-/* wl_private.c - workload "private": N users in a ring, each keeping W private_chat
- * requests in flight to the next user for T seconds. Every message is one delivery. */
+/* wl_private.c - workload "private": N users in a ring, each keeping W private messages
+ * (chatd: private_chat requests) in flight to the next user for T seconds. Every
+ * message is one delivery. */
 #include "bench.h"
 #include "report.h"
 #include "setup.h"
+#include "target.h"
 #include "traffic.h"
 
 #include <stdio.h>
@@ -22,9 +24,11 @@ int workload_private(struct bench *b)
     struct peer *peers = calloc((size_t)n, sizeof(*peers));
     if (!f || !t || !peers)
         die("out of memory");
+    const struct target *target = target_of(b);
     peers_init(peers, n, 0);
-    setup_register(b, 0, n, f);
-    setup_login(b, peers, n, &traffic_ops, f);
+    if (target->prepare)
+        target->prepare(b, n, f);
+    setup_sessions(b, peers, n, target->session, &traffic_ops, f);
 
     *t = (struct traffic){.b = b,
                           .peers = peers,
@@ -37,9 +41,8 @@ int workload_private(struct bench *b)
                           .slot_of = ring_slot};
     traffic_init(t);
     for (int i = 0; i < n; i++) {
-        char head[128], to[40];
-        user_name(b, (i + 1) % n, to);
-        snprintf(head, sizeof(head), "{\"cmd\":\"private_chat\",\"user_to\":\"%s\",", to);
+        char head[128];
+        target->private_head(b, (i + 1) % n, head);
         traffic_set_sender(t, &peers[i], i, head);
     }
     traffic_run(t);
@@ -47,6 +50,7 @@ int workload_private(struct bench *b)
     uint64_t expected = t->accepted;
     report_begin();
     report_str("workload", "private");
+    report_str("target", target->name);
     report_int("users", n);
     report_int("inflight", b->opt.inflight);
     report_int("text_bytes", b->opt.text_bytes);
@@ -57,6 +61,7 @@ int workload_private(struct bench *b)
 
     int failed = traffic_lost(t, expected) || t->duplicated || t->refused;
     peers_free(peers, n);
+    traffic_free(t);
     free(peers);
     free(t);
     free(f);
