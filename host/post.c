@@ -30,7 +30,6 @@
 #include "reply_order.h"
 #include "server.h"
 #include "stream.h"
-#include "users.h"
 #include "workers.h"
 
 #include <event2/event.h>
@@ -87,10 +86,10 @@ static int valid_post(const struct chatd_post *p, int own_fields)
 
 void post_item_free(struct post_item *item)
 {
-    for (size_t i = 0; i < item->n_users; i++)
-        free(item->users[i]);
-    free(item->users);
-    free(item->needs_row);
+    for (size_t i = 0; item->held && i < item->n_users; i++)
+        if (item->held[i])
+            stream_release(item->caller->server, item->held[i]);
+    free(item->users); /* the recipients' block */
     json_decref(item->msg);
     free(item->body);
     free(item->sender);
@@ -216,10 +215,13 @@ static int push_committed(struct post_state *ps, struct post_item *item)
     int late = 0;
     const char *receipt_sender = item->flags & CHATD_POST_PRIVATE ? item->sender : NULL;
     for (size_t i = 0; i < item->n_users; i++) {
-        size_t took = stream_push(ps->srv, item->users[i], item->msg, item->id, receipt_sender);
+        if (!item->held[i]) /* they had no session here at the acceptance: maybe now */
+            item->held[i] = stream_hold(ps->srv, item->users[i]);
+        struct stream_user *u = item->held[i];
+        size_t took = u ? stream_push_held(ps->srv, u, item->msg, item->id, receipt_sender) : 0;
         /* A session that took it may not keep it: one of a device that logged in since
          * the acceptance is sent it again from the row. */
-        if (item->needs_row[i] || (took > 0 && !stream_needs_row(ps->srv, item->users[i])))
+        if (item->needs_row[i] || (took > 0 && !stream_needs_row(ps->srv, item->users[i], u)))
             continue;
         if (rows_add(ps, item->users[i], item->id) != 0) {
             log_error("message %" PRId64 " for %s is lost: out of memory", item->id,
@@ -481,6 +483,31 @@ static char *dup_or_null(const char *s, int *nomem)
     return copy;
 }
 
+/* The recipients' arrays and a copy of their names, in one allocation (a group message
+ * to 500 members is one malloc, not 500): n name pointers, n held records, n needs_row
+ * flags, then the names. -1 out of memory. */
+static int recipients_copy(struct post_item *item, const char *const *users, size_t n)
+{
+    size_t pointers = n * (sizeof(*item->users) + sizeof(*item->held)), names = 0;
+    for (size_t i = 0; i < n; i++)
+        names += strlen(users[i]) + 1;
+    char *block = calloc(1, pointers + n + names + 1);
+    if (!block)
+        return -1;
+    item->users = (char **)block;
+    item->held = (struct stream_user **)(block + n * sizeof(*item->users));
+    item->needs_row = (unsigned char *)block + pointers;
+    char *name = block + pointers + n;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(users[i]) + 1;
+        memcpy(name, users[i], len);
+        item->users[i] = name;
+        name += len;
+    }
+    item->n_users = n;
+    return 0;
+}
+
 /* The item for p (msg taken): its copies, not yet numbered. NULL out of memory. */
 static struct post_item *item_new(const struct chatd_post *p, int own_fields)
 {
@@ -498,18 +525,10 @@ static struct post_item *item_new(const struct chatd_post *p, int own_fields)
     item->sender = dup_or_null(p->sender, &nomem);
     item->conversation = dup_or_null(p->conversation, &nomem);
     item->client_msg_id = dup_or_null(p->client_msg_id, &nomem);
-    item->users = calloc(p->n_users ? p->n_users : 1, sizeof(*item->users));
-    item->needs_row = calloc(p->n_users ? p->n_users : 1, 1);
-    if (nomem || !item->users || !item->needs_row ||
+    if (nomem || recipients_copy(item, p->users, p->n_users) != 0 ||
         (p->client_msg_id && !(item->staged_key = twin_key(p->sender, p->client_msg_id)))) {
         post_item_free(item);
         return NULL;
-    }
-    for (; item->n_users < p->n_users; item->n_users++) {
-        if (!(item->users[item->n_users] = strdup(p->users[item->n_users]))) {
-            post_item_free(item);
-            return NULL;
-        }
     }
     return item;
 }
@@ -558,10 +577,12 @@ static void accept_item(void *arg, int cancelled)
         return;
     }
     for (size_t i = 0; i < item->n_users; i++) {
+        /* Looked up once: the push finds them through what is held. */
+        struct stream_user *u = item->held[i] = stream_hold(srv, item->users[i]);
         /* Online in the cluster: here, or on another node as the replica knows it. */
-        item->online += users_find(srv, item->users[i]) != NULL ||
-                        cluster_remote_sessions(srv, item->users[i]) > 0;
-        item->needs_row[i] = stream_needs_row(srv, item->users[i]) != 0;
+        item->online +=
+            (u && stream_sessions(u) > 0) || cluster_remote_sessions(srv, item->users[i]) > 0;
+        item->needs_row[i] = stream_needs_row(srv, item->users[i], u) != 0;
     }
     item->flags |= item->online > 0 ? POST_FLAG_ONLINE : 0;
     if (item->n_users != 1 || item->online != 0)

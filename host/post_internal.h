@@ -53,8 +53,13 @@ struct post_item {
     char *staged_key;    /* the same, until the post is accepted (its turn came) */
     int own_fields;      /* deliver(): the push keeps its own msg_id and ts */
     uint32_t flags;      /* chatd_messages.flags */
+    /* The recipients: users, held and needs_row are n_users long, and they and the
+     * names are one allocation (item_new). */
     char **users;
     size_t n_users;
+    /* Per user: the stream's record (stream_hold), taken at acceptance, or at the push
+     * for a user who had none then; NULL while they have none. */
+    struct stream_user **held;
     unsigned char *needs_row; /* per user: a timeline row is written with the message */
     json_t *msg;              /* the push: its ts at acceptance, seq (and msg_id) once committed */
     char *body;               /* msg as JSON text as stored, without seq and msg_id */

@@ -57,12 +57,31 @@ struct stream_user *stream_user(struct stream *st, const char *name, int create)
 
 void stream_user_release(struct stream *st, struct stream_user *u)
 {
-    if (u->n_sessions || u->jobs || u->loading || u->on_dirty_list)
+    if (u->n_sessions || u->jobs || u->held || u->loading || u->on_dirty_list)
         return;
     HASH_DEL(st->users, u);
     free(u->devices);
     free(u->name);
     free(u);
+}
+
+struct stream_user *stream_hold(struct server *srv, const char *user)
+{
+    struct stream_user *u = srv->stream ? stream_user(srv->stream, user, 0) : NULL;
+    if (u)
+        u->held++;
+    return u;
+}
+
+void stream_release(struct server *srv, struct stream_user *u)
+{
+    u->held--;
+    stream_user_release(srv->stream, u);
+}
+
+size_t stream_sessions(const struct stream_user *u)
+{
+    return u->n_sessions;
 }
 
 /* ---- logins ------------------------------------------------------------------------ */
@@ -400,11 +419,9 @@ static void hold(struct stream *st, struct stream_session *ss, json_t *msg, int6
     st->stats.held++;
 }
 
-static size_t push_all(struct server *srv, const char *user, json_t *msg, int64_t seq,
+static size_t push_all(struct stream *st, struct stream_user *u, json_t *msg, int64_t seq,
                        const char *receipt_sender)
 {
-    struct stream *st = srv->stream;
-    struct stream_user *u = st ? stream_user(st, user, 0) : NULL;
     size_t took = 0;
     for (struct stream_session *ss = u ? u->sessions : NULL; ss; ss = ss->next) {
         if (ss->s->closing)
@@ -419,21 +436,30 @@ static size_t push_all(struct server *srv, const char *user, json_t *msg, int64_
     return took;
 }
 
+static struct stream_user *find(struct server *srv, const char *user)
+{
+    return srv->stream ? stream_user(srv->stream, user, 0) : NULL;
+}
+
 size_t stream_push(struct server *srv, const char *user, json_t *msg, int64_t seq,
                    const char *receipt_sender)
 {
-    return seq > 0 ? push_all(srv, user, msg, seq, receipt_sender) : 0;
+    return seq > 0 ? push_all(srv->stream, find(srv, user), msg, seq, receipt_sender) : 0;
+}
+
+size_t stream_push_held(struct server *srv, struct stream_user *u, json_t *msg, int64_t seq,
+                        const char *receipt_sender)
+{
+    return seq > 0 ? push_all(srv->stream, u, msg, seq, receipt_sender) : 0;
 }
 
 size_t stream_push_live(struct server *srv, const char *user, json_t *msg)
 {
-    return push_all(srv, user, msg, 0, NULL);
+    return push_all(srv->stream, find(srv, user), msg, 0, NULL);
 }
 
-int stream_needs_row(struct server *srv, const char *user)
+int stream_needs_row(struct server *srv, const char *user, const struct stream_user *u)
 {
-    struct stream *st = srv->stream;
-    struct stream_user *u = st ? stream_user(st, user, 0) : NULL;
     /* With [cluster], a session on another node needs one too: it is sent the message
      * from there, or (that node gone, or Redis lost) at its next login. While Redis is
      * down, and for a lease after it is back (the replica is rebuilt as the other nodes
