@@ -26,6 +26,7 @@
 #include "cluster_route.h"
 #include "db.h"
 #include "host_self.h"
+#include "json_emit.h"
 #include "log.h"
 #include "reply_order.h"
 #include "server.h"
@@ -534,8 +535,11 @@ static struct post_item *item_new(const struct chatd_post *p, int own_fields)
 }
 
 /* Give item its time and the text to store: the push without "seq" and "msg_id",
- * which the commit gives (readers of the row add them from its id). -1 out of memory. */
-static int item_prepare(struct post_item *item)
+ * which the commit gives (readers of the row add them from its id), written by
+ * json_emit into the state's buffer and copied (jansson's json_dumps costs several
+ * times more: it formats integers with snprintf and tracks the containers it visits in
+ * a hash table). -1 out of memory, or when the push cannot be serialised. */
+static int item_prepare(struct post_state *ps, struct post_item *item)
 {
     item->ts = wall_ms();
     json_object_del(item->msg, "offline");
@@ -545,10 +549,14 @@ static int item_prepare(struct post_item *item)
         json_object_del(item->msg, "msg_id");
         item->flags |= POST_FLAG_MSG_ID;
     }
-    if ((!item->own_fields && json_object_set_new(item->msg, "ts", json_integer(item->ts)) != 0) ||
-        !(item->body = json_dumps(item->msg, JSON_COMPACT)))
+    if (!item->own_fields && json_object_set_new(item->msg, "ts", json_integer(item->ts)) != 0)
         return -1;
-    item->len = strlen(item->body);
+    ps->body.len = 0;
+    if (json_emit(&ps->body, item->msg) < 0 || !(item->body = malloc(ps->body.len + 1)))
+        return -1;
+    memcpy(item->body, ps->body.data, ps->body.len);
+    item->body[ps->body.len] = '\0';
+    item->len = ps->body.len;
     return 0;
 }
 
@@ -570,7 +578,7 @@ static void accept_item(void *arg, int cancelled)
     int status = cancelled                      ? CHATD_ECLOSED
                  : twin                         ? CHATD_ENOMEM
                  : ps->queued >= POST_QUEUE_MAX ? CHATD_EBUSY
-                 : item_prepare(item) < 0       ? CHATD_ENOMEM
+                 : item_prepare(ps, item) < 0   ? CHATD_ENOMEM
                                                 : 0;
     if (status != 0) {
         item_finish(ps, item, status);
@@ -702,6 +710,7 @@ void post_free(struct server *srv)
     post_quota_free(ps);
     event_free(ps->submit_ev);
     commit_sql_free(&ps->sql);
+    line_buffer_free(&ps->body);
     commit_order_destroy(&ps->order);
     host_self_free(&ps->self);
     free(ps);

@@ -6,6 +6,7 @@
 #ifndef CHATD_HOST_POST_INTERNAL_H
 #define CHATD_HOST_POST_INTERNAL_H
 
+#include "line_buffer.h"
 #include "plugin_loader.h"
 #include "post.h"
 
@@ -178,6 +179,7 @@ struct post_state {
     uint64_t next_ticket;
     struct commit_order order;
     struct commit_sql sql;
+    struct line_buffer body;          /* where item_prepare writes a post's stored text */
     struct post_bound *stored_bounds; /* by user */
     struct post_bound *sender_bounds; /* by "user\nsender" */
     struct post_stats stats;
