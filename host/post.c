@@ -272,8 +272,9 @@ static int item_number(struct post_item *item)
 {
     char id[24];
     snprintf(id, sizeof(id), "%" PRId64, item->id);
-    if (json_object_set_new(item->msg, "seq", json_integer(item->id)) != 0 ||
-        (!item->own_fields && json_object_set_new(item->msg, "msg_id", json_string(id)) != 0))
+    if (json_object_set_new_nocheck(item->msg, "seq", json_integer(item->id)) != 0 ||
+        (!item->own_fields &&
+         json_object_set_new_nocheck(item->msg, "msg_id", json_string_nocheck(id)) != 0))
         return -1;
     return 0;
 }
@@ -549,7 +550,8 @@ static int item_prepare(struct post_state *ps, struct post_item *item)
         json_object_del(item->msg, "msg_id");
         item->flags |= POST_FLAG_MSG_ID;
     }
-    if (!item->own_fields && json_object_set_new(item->msg, "ts", json_integer(item->ts)) != 0)
+    if (!item->own_fields &&
+        json_object_set_new_nocheck(item->msg, "ts", json_integer(item->ts)) != 0)
         return -1;
     ps->body.len = 0;
     if (json_emit(&ps->body, item->msg) < 0 || !(item->body = malloc(ps->body.len + 1)))

@@ -69,9 +69,7 @@ static void posted(const struct chatd_posted *p, void *arg)
                                         m->text_json, p->msg_id, p->ts,   "success"};
         chat_message_accepted(m->g->host, m->g->self, &a);
     }
-    finish(m, "success", NULL,
-           json_pack("{sssIsI}", "msg_id", p->msg_id, "seq", (json_int_t)p->seq, "ts",
-                     (json_int_t)p->ts));
+    finish(m, "success", NULL, chat_posted_fields(p));
 }
 
 /* The group row: its id, its member count, and their names joined by spaces (which
@@ -189,8 +187,7 @@ static void post_to_members(struct message *m)
         .conversation = conversation,
         .users = m->to,
         .n_users = m->n_to,
-        .msg = json_pack("{sssssssO}", "cmd", "group_chat_recv", "group", m->group, "user_from",
-                         m->sender, "text", m->text_json),
+        .msg = chat_push_new("group_chat_recv", m->group, m->sender, m->text_json),
         .client_msg_id = m->client_msg_id[0] ? m->client_msg_id : NULL,
         .req = m->req,
     };
