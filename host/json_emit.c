@@ -55,8 +55,9 @@ static size_t write_escape(char *out, unsigned char c)
 int json_emit_string(struct line_buffer *b, const char *text, size_t n)
 {
     size_t start = b->len;
-    /* Escaping can grow a byte to six; room for all of it at once, then plain stores. */
-    if (n > ((size_t)-1) / 8 || line_buffer_grow(b, 6 * n + 2) < 0)
+    /* Escaping can grow a byte to six; room for all of it at once, then plain stores
+     * (the call only when the room is not there: most strings are a few bytes). */
+    if (n > ((size_t)-1) / 8 || (b->cap - b->len < 6 * n + 2 && line_buffer_grow(b, 6 * n + 2) < 0))
         return -1;
     const unsigned char *s = (const unsigned char *)text;
     char *out = b->data + b->len;

@@ -199,7 +199,7 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     }
     m->pc = pc;
     m->req = req;
-    snprintf(m->from, sizeof(m->from), "%s", pc->host->request_user(req));
+    chat_copy_name(m->from, pc->host->request_user(req));
     strcpy(m->to, to);
     const char *client_msg_id = json_string_value(json_object_get(body, "client_msg_id"));
     if (client_msg_id) /* the field rule keeps it within 1 to 64 bytes */
