@@ -97,7 +97,7 @@ int json_emit_string(struct line_buffer *b, const char *text, size_t n)
     return 0;
 }
 
-static int append_integer(struct line_buffer *b, json_int_t value)
+int json_emit_integer(struct line_buffer *b, json_int_t value)
 {
     char digits[24];
     size_t at = sizeof(digits);
@@ -169,7 +169,7 @@ static int emit(struct line_buffer *b, const json_t *v, int depth)
     case JSON_STRING:
         return json_emit_string(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        return append_integer(b, json_integer_value(v));
+        return json_emit_integer(b, json_integer_value(v));
     case JSON_REAL:
         return append_real(b, v);
     case JSON_TRUE:

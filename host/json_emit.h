@@ -20,6 +20,9 @@ int json_emit(struct line_buffer *b, const json_t *v);
 /* Append text (n bytes) as a JSON string, quotes included. Same failures. */
 int json_emit_string(struct line_buffer *b, const char *text, size_t n);
 
+/* Append value in decimal. 0, or -1 out of memory. */
+int json_emit_integer(struct line_buffer *b, json_int_t value);
+
 #define JSON_EMIT_MAX_DEPTH 64
 
 #endif

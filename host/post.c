@@ -295,6 +295,15 @@ static int item_number(struct post_item *item)
     return 0;
 }
 
+/* Without [cluster]: the push's line is its stored text with "seq" and "msg_id" added
+ * (item_number added them after the stored members), so it is not serialised again;
+ * then it is pushed. */
+static int push_local(struct post_state *ps, struct post_item *item)
+{
+    stream_line_from_stored(ps->srv, item->msg, item->id, item->body, item->len, !item->own_fields);
+    return push_committed(ps, item);
+}
+
 static void batch_apply(struct post_state *ps, struct commit_batch *b)
 {
     ps->in_flight--;
@@ -331,7 +340,7 @@ static void batch_apply(struct post_state *ps, struct commit_batch *b)
             if (item_number(item) != 0)
                 log_error("message %" PRId64 " is committed but cannot be pushed: out of memory",
                           item->id); /* its recipients get it from the timeline, or not */
-            else if (rb ? route_committed(ps, rb, item) : push_committed(ps, item)) {
+            else if (rb ? route_committed(ps, rb, item) : push_local(ps, item)) {
                 defer(ps, item);
                 continue;
             }

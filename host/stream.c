@@ -319,6 +319,29 @@ static int format(struct stream *st, json_t *msg, int64_t seq)
     return 0;
 }
 
+void stream_line_from_stored(struct server *srv, json_t *msg, int64_t seq, const char *stored,
+                             size_t len, int with_msg_id)
+{
+    struct stream *st = srv->stream;
+    if (!st || len < 3 || stored[0] != '{' || stored[len - 1] != '}')
+        return; /* "{}": no member for ",\"seq\"" to follow */
+    json_decref(st->line_msg);
+    st->line_msg = NULL;
+    struct line_buffer *b = &st->line;
+    b->len = 0;
+    static const char seq_key[] = ",\"seq\":", msg_id_key[] = ",\"msg_id\":\"";
+    if (line_buffer_append(b, stored, len - 1) < 0 ||
+        line_buffer_append(b, seq_key, sizeof(seq_key) - 1) < 0 || json_emit_integer(b, seq) < 0 ||
+        (with_msg_id && (line_buffer_append(b, msg_id_key, sizeof(msg_id_key) - 1) < 0 ||
+                         json_emit_integer(b, seq) < 0 || line_buffer_append(b, "\"", 1) < 0)) ||
+        line_buffer_append(b, "}\n", 2) < 0) {
+        b->len = 0;
+        return;
+    }
+    st->line_msg = json_incref(msg);
+    st->line_seq = seq;
+}
+
 int stream_send(struct stream *st, struct stream_session *ss, json_t *msg, int64_t seq,
                 const char *receipt_sender)
 {

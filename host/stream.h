@@ -48,6 +48,14 @@ size_t stream_push(struct server *srv, const char *user, json_t *msg, int64_t se
 size_t stream_push_held(struct server *srv, struct stream_user *u, json_t *msg, int64_t seq,
                         const char *receipt_sender);
 
+/* msg, a posted message's push whose stored text (post.h) is `stored` (len bytes), has
+ * had "seq" (and "msg_id" when with_msg_id) added after its stored members: keep that
+ * text with them added as msg's line for seq, so that the pushes of msg that follow
+ * write it without serialising msg again. Nothing is kept for a text that is not an
+ * object with members. */
+void stream_line_from_stored(struct server *srv, json_t *msg, int64_t seq, const char *stored,
+                             size_t len, int with_msg_id);
+
 /* Send a push that is not a posted message (presence, friend_added, deliver() without
  * CHATD_DELIVER_STORE): to every session of `user`, behind what a draining session is
  * still being sent. msg is borrowed. Returns how many sessions took it. */
