@@ -97,20 +97,28 @@ int json_emit_string(struct line_buffer *b, const char *text, size_t n)
     return 0;
 }
 
-int json_emit_integer(struct line_buffer *b, json_int_t value)
+size_t json_emit_decimal(char out[JSON_EMIT_DECIMAL_MAX], json_int_t value)
 {
-    char digits[24];
+    char digits[JSON_EMIT_DECIMAL_MAX];
     size_t at = sizeof(digits);
     /* Work on the magnitude as unsigned, so the most negative value has one too. */
     unsigned long long magnitude =
         value < 0 ? 0ull - (unsigned long long)value : (unsigned long long)value;
+    digits[--at] = '\0';
     do {
         digits[--at] = (char)('0' + magnitude % 10);
         magnitude /= 10;
     } while (magnitude);
     if (value < 0)
         digits[--at] = '-';
-    return line_buffer_append(b, digits + at, sizeof(digits) - at);
+    memcpy(out, digits + at, sizeof(digits) - at);
+    return sizeof(digits) - at - 1;
+}
+
+int json_emit_integer(struct line_buffer *b, json_int_t value)
+{
+    char digits[JSON_EMIT_DECIMAL_MAX];
+    return line_buffer_append(b, digits, json_emit_decimal(digits, value));
 }
 
 /* Reals are rare on this wire; jansson formats them (shortest round-trip form). */

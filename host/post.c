@@ -101,22 +101,6 @@ void post_item_free(struct post_item *item)
     free(item);
 }
 
-/* The decimal text of an id (ids are positive) into out; snprintf would cost several
- * hundred instructions, twice per message. */
-static void id_text(char out[24], int64_t id)
-{
-    char digits[24];
-    size_t n = 0;
-    uint64_t v = id > 0 ? (uint64_t)id : 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        out[i] = digits[n - 1 - i];
-    out[n] = '\0';
-}
-
 /* ---- outcomes --------------------------------------------------------------------- */
 
 static void report(const struct chatd_posted *posted, chatd_post_done_fn done, void *arg,
@@ -139,12 +123,12 @@ static void item_finish(struct post_state *ps, struct post_item *item, int statu
     }
     if (status == 0)
         status = item->status;
-    char id[24];
+    char id[JSON_EMIT_DECIMAL_MAX];
     struct chatd_posted posted = {.status = status, .repeat = item->repeat};
     if (status == 0) {
         int64_t seq = item->repeat ? item->first_id : item->id;
         uint32_t flags = item->repeat ? item->first_flags : item->flags;
-        id_text(id, seq);
+        json_emit_decimal(id, seq);
         posted.msg_id = id;
         posted.seq = seq;
         posted.ts = item->repeat ? item->first_ts : item->ts;
@@ -286,8 +270,8 @@ static int route_committed(struct post_state *ps, struct cluster_route_batch *rb
  * its own. -1 out of memory. */
 static int item_number(struct post_item *item)
 {
-    char id[24];
-    id_text(id, item->id);
+    char id[JSON_EMIT_DECIMAL_MAX];
+    json_emit_decimal(id, item->id);
     if (json_object_set_new_nocheck(item->msg, "seq", json_integer(item->id)) != 0 ||
         (!item->own_fields &&
          json_object_set_new_nocheck(item->msg, "msg_id", json_string_nocheck(id)) != 0))
