@@ -55,8 +55,9 @@ static size_t write_escape(char *out, unsigned char c)
 int json_emit_string(struct line_buffer *b, const char *text, size_t n)
 {
     size_t start = b->len;
-    /* Escaping can grow a byte to six; room for all of it at once, then plain stores. */
-    if (n > ((size_t)-1) / 8 || line_buffer_grow(b, 6 * n + 2) < 0)
+    /* Escaping can grow a byte to six; room for all of it at once, then plain stores
+     * (the call only when the room is not there: most strings are a few bytes). */
+    if (n > ((size_t)-1) / 8 || (b->cap - b->len < 6 * n + 2 && line_buffer_grow(b, 6 * n + 2) < 0))
         return -1;
     const unsigned char *s = (const unsigned char *)text;
     char *out = b->data + b->len;
@@ -96,20 +97,28 @@ int json_emit_string(struct line_buffer *b, const char *text, size_t n)
     return 0;
 }
 
-static int append_integer(struct line_buffer *b, json_int_t value)
+size_t json_emit_decimal(char out[JSON_EMIT_DECIMAL_MAX], json_int_t value)
 {
-    char digits[24];
+    char digits[JSON_EMIT_DECIMAL_MAX];
     size_t at = sizeof(digits);
     /* Work on the magnitude as unsigned, so the most negative value has one too. */
     unsigned long long magnitude =
         value < 0 ? 0ull - (unsigned long long)value : (unsigned long long)value;
+    digits[--at] = '\0';
     do {
         digits[--at] = (char)('0' + magnitude % 10);
         magnitude /= 10;
     } while (magnitude);
     if (value < 0)
         digits[--at] = '-';
-    return line_buffer_append(b, digits + at, sizeof(digits) - at);
+    memcpy(out, digits + at, sizeof(digits) - at);
+    return sizeof(digits) - at - 1;
+}
+
+int json_emit_integer(struct line_buffer *b, json_int_t value)
+{
+    char digits[JSON_EMIT_DECIMAL_MAX];
+    return line_buffer_append(b, digits, json_emit_decimal(digits, value));
 }
 
 /* Reals are rare on this wire; jansson formats them (shortest round-trip form). */
@@ -168,7 +177,7 @@ static int emit(struct line_buffer *b, const json_t *v, int depth)
     case JSON_STRING:
         return json_emit_string(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-        return append_integer(b, json_integer_value(v));
+        return json_emit_integer(b, json_integer_value(v));
     case JSON_REAL:
         return append_real(b, v);
     case JSON_TRUE:

@@ -20,6 +20,13 @@ int json_emit(struct line_buffer *b, const json_t *v);
 /* Append text (n bytes) as a JSON string, quotes included. Same failures. */
 int json_emit_string(struct line_buffer *b, const char *text, size_t n);
 
+/* Append value in decimal. 0, or -1 out of memory. */
+int json_emit_integer(struct line_buffer *b, json_int_t value);
+/* Write value in decimal and a NUL to out; returns its length (snprintf costs several
+ * hundred instructions). */
+#define JSON_EMIT_DECIMAL_MAX 24
+size_t json_emit_decimal(char out[JSON_EMIT_DECIMAL_MAX], json_int_t value);
+
 #define JSON_EMIT_MAX_DEPTH 64
 
 #endif

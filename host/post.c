@@ -26,11 +26,11 @@
 #include "cluster_route.h"
 #include "db.h"
 #include "host_self.h"
+#include "json_emit.h"
 #include "log.h"
 #include "reply_order.h"
 #include "server.h"
 #include "stream.h"
-#include "users.h"
 #include "workers.h"
 
 #include <event2/event.h>
@@ -87,10 +87,10 @@ static int valid_post(const struct chatd_post *p, int own_fields)
 
 void post_item_free(struct post_item *item)
 {
-    for (size_t i = 0; i < item->n_users; i++)
-        free(item->users[i]);
-    free(item->users);
-    free(item->needs_row);
+    for (size_t i = 0; item->held && i < item->n_users; i++)
+        if (item->held[i])
+            stream_release(item->caller->server, item->held[i]);
+    free(item->users); /* the recipients' block */
     json_decref(item->msg);
     free(item->body);
     free(item->sender);
@@ -123,12 +123,12 @@ static void item_finish(struct post_state *ps, struct post_item *item, int statu
     }
     if (status == 0)
         status = item->status;
-    char id[24];
+    char id[JSON_EMIT_DECIMAL_MAX];
     struct chatd_posted posted = {.status = status, .repeat = item->repeat};
     if (status == 0) {
         int64_t seq = item->repeat ? item->first_id : item->id;
         uint32_t flags = item->repeat ? item->first_flags : item->flags;
-        snprintf(id, sizeof(id), "%" PRId64, seq);
+        json_emit_decimal(id, seq);
         posted.msg_id = id;
         posted.seq = seq;
         posted.ts = item->repeat ? item->first_ts : item->ts;
@@ -216,10 +216,13 @@ static int push_committed(struct post_state *ps, struct post_item *item)
     int late = 0;
     const char *receipt_sender = item->flags & CHATD_POST_PRIVATE ? item->sender : NULL;
     for (size_t i = 0; i < item->n_users; i++) {
-        size_t took = stream_push(ps->srv, item->users[i], item->msg, item->id, receipt_sender);
+        if (!item->held[i]) /* they had no session here at the acceptance: maybe now */
+            item->held[i] = stream_hold(ps->srv, item->users[i]);
+        struct stream_user *u = item->held[i];
+        size_t took = u ? stream_push_held(ps->srv, u, item->msg, item->id, receipt_sender) : 0;
         /* A session that took it may not keep it: one of a device that logged in since
          * the acceptance is sent it again from the row. */
-        if (item->needs_row[i] || (took > 0 && !stream_needs_row(ps->srv, item->users[i])))
+        if (item->needs_row[i] || (took > 0 && !stream_needs_row(ps->srv, item->users[i], u)))
             continue;
         if (rows_add(ps, item->users[i], item->id) != 0) {
             log_error("message %" PRId64 " for %s is lost: out of memory", item->id,
@@ -267,12 +270,22 @@ static int route_committed(struct post_state *ps, struct cluster_route_batch *rb
  * its own. -1 out of memory. */
 static int item_number(struct post_item *item)
 {
-    char id[24];
-    snprintf(id, sizeof(id), "%" PRId64, item->id);
-    if (json_object_set_new(item->msg, "seq", json_integer(item->id)) != 0 ||
-        (!item->own_fields && json_object_set_new(item->msg, "msg_id", json_string(id)) != 0))
+    char id[JSON_EMIT_DECIMAL_MAX];
+    json_emit_decimal(id, item->id);
+    if (json_object_set_new_nocheck(item->msg, "seq", json_integer(item->id)) != 0 ||
+        (!item->own_fields &&
+         json_object_set_new_nocheck(item->msg, "msg_id", json_string_nocheck(id)) != 0))
         return -1;
     return 0;
+}
+
+/* Without [cluster]: the push's line is its stored text with "seq" and "msg_id" added
+ * (item_number added them after the stored members), so it is not serialised again;
+ * then it is pushed. */
+static int push_local(struct post_state *ps, struct post_item *item)
+{
+    stream_line_from_stored(ps->srv, item->msg, item->id, item->body, item->len, !item->own_fields);
+    return push_committed(ps, item);
 }
 
 static void batch_apply(struct post_state *ps, struct commit_batch *b)
@@ -311,7 +324,7 @@ static void batch_apply(struct post_state *ps, struct commit_batch *b)
             if (item_number(item) != 0)
                 log_error("message %" PRId64 " is committed but cannot be pushed: out of memory",
                           item->id); /* its recipients get it from the timeline, or not */
-            else if (rb ? route_committed(ps, rb, item) : push_committed(ps, item)) {
+            else if (rb ? route_committed(ps, rb, item) : push_local(ps, item)) {
                 defer(ps, item);
                 continue;
             }
@@ -481,6 +494,31 @@ static char *dup_or_null(const char *s, int *nomem)
     return copy;
 }
 
+/* The recipients' arrays and a copy of their names, in one allocation (a group message
+ * to 500 members is one malloc, not 500): n name pointers, n held records, n needs_row
+ * flags, then the names. -1 out of memory. */
+static int recipients_copy(struct post_item *item, const char *const *users, size_t n)
+{
+    size_t pointers = n * (sizeof(*item->users) + sizeof(*item->held)), names = 0;
+    for (size_t i = 0; i < n; i++)
+        names += strlen(users[i]) + 1;
+    char *block = calloc(1, pointers + n + names + 1);
+    if (!block)
+        return -1;
+    item->users = (char **)block;
+    item->held = (struct stream_user **)(block + n * sizeof(*item->users));
+    item->needs_row = (unsigned char *)block + pointers;
+    char *name = block + pointers + n;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(users[i]) + 1;
+        memcpy(name, users[i], len);
+        item->users[i] = name;
+        name += len;
+    }
+    item->n_users = n;
+    return 0;
+}
+
 /* The item for p (msg taken): its copies, not yet numbered. NULL out of memory. */
 static struct post_item *item_new(const struct chatd_post *p, int own_fields)
 {
@@ -498,25 +536,20 @@ static struct post_item *item_new(const struct chatd_post *p, int own_fields)
     item->sender = dup_or_null(p->sender, &nomem);
     item->conversation = dup_or_null(p->conversation, &nomem);
     item->client_msg_id = dup_or_null(p->client_msg_id, &nomem);
-    item->users = calloc(p->n_users ? p->n_users : 1, sizeof(*item->users));
-    item->needs_row = calloc(p->n_users ? p->n_users : 1, 1);
-    if (nomem || !item->users || !item->needs_row ||
+    if (nomem || recipients_copy(item, p->users, p->n_users) != 0 ||
         (p->client_msg_id && !(item->staged_key = twin_key(p->sender, p->client_msg_id)))) {
         post_item_free(item);
         return NULL;
-    }
-    for (; item->n_users < p->n_users; item->n_users++) {
-        if (!(item->users[item->n_users] = strdup(p->users[item->n_users]))) {
-            post_item_free(item);
-            return NULL;
-        }
     }
     return item;
 }
 
 /* Give item its time and the text to store: the push without "seq" and "msg_id",
- * which the commit gives (readers of the row add them from its id). -1 out of memory. */
-static int item_prepare(struct post_item *item)
+ * which the commit gives (readers of the row add them from its id), written by
+ * json_emit into the state's buffer and copied (jansson's json_dumps costs several
+ * times more: it formats integers with snprintf and tracks the containers it visits in
+ * a hash table). -1 out of memory, or when the push cannot be serialised. */
+static int item_prepare(struct post_state *ps, struct post_item *item)
 {
     item->ts = wall_ms();
     json_object_del(item->msg, "offline");
@@ -526,10 +559,15 @@ static int item_prepare(struct post_item *item)
         json_object_del(item->msg, "msg_id");
         item->flags |= POST_FLAG_MSG_ID;
     }
-    if ((!item->own_fields && json_object_set_new(item->msg, "ts", json_integer(item->ts)) != 0) ||
-        !(item->body = json_dumps(item->msg, JSON_COMPACT)))
+    if (!item->own_fields &&
+        json_object_set_new_nocheck(item->msg, "ts", json_integer(item->ts)) != 0)
         return -1;
-    item->len = strlen(item->body);
+    ps->body.len = 0;
+    if (json_emit(&ps->body, item->msg) < 0 || !(item->body = malloc(ps->body.len + 1)))
+        return -1;
+    memcpy(item->body, ps->body.data, ps->body.len);
+    item->body[ps->body.len] = '\0';
+    item->len = ps->body.len;
     return 0;
 }
 
@@ -551,17 +589,19 @@ static void accept_item(void *arg, int cancelled)
     int status = cancelled                      ? CHATD_ECLOSED
                  : twin                         ? CHATD_ENOMEM
                  : ps->queued >= POST_QUEUE_MAX ? CHATD_EBUSY
-                 : item_prepare(item) < 0       ? CHATD_ENOMEM
+                 : item_prepare(ps, item) < 0   ? CHATD_ENOMEM
                                                 : 0;
     if (status != 0) {
         item_finish(ps, item, status);
         return;
     }
     for (size_t i = 0; i < item->n_users; i++) {
+        /* Looked up once: the push finds them through what is held. */
+        struct stream_user *u = item->held[i] = stream_hold(srv, item->users[i]);
         /* Online in the cluster: here, or on another node as the replica knows it. */
-        item->online += users_find(srv, item->users[i]) != NULL ||
-                        cluster_remote_sessions(srv, item->users[i]) > 0;
-        item->needs_row[i] = stream_needs_row(srv, item->users[i]) != 0;
+        item->online +=
+            (u && stream_sessions(u) > 0) || cluster_remote_sessions(srv, item->users[i]) > 0;
+        item->needs_row[i] = stream_needs_row(srv, item->users[i], u) != 0;
     }
     item->flags |= item->online > 0 ? POST_FLAG_ONLINE : 0;
     if (item->n_users != 1 || item->online != 0)
@@ -681,6 +721,7 @@ void post_free(struct server *srv)
     post_quota_free(ps);
     event_free(ps->submit_ev);
     commit_sql_free(&ps->sql);
+    line_buffer_free(&ps->body);
     commit_order_destroy(&ps->order);
     host_self_free(&ps->self);
     free(ps);

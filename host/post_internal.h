@@ -6,6 +6,7 @@
 #ifndef CHATD_HOST_POST_INTERNAL_H
 #define CHATD_HOST_POST_INTERNAL_H
 
+#include "line_buffer.h"
 #include "plugin_loader.h"
 #include "post.h"
 
@@ -53,8 +54,13 @@ struct post_item {
     char *staged_key;    /* the same, until the post is accepted (its turn came) */
     int own_fields;      /* deliver(): the push keeps its own msg_id and ts */
     uint32_t flags;      /* chatd_messages.flags */
+    /* The recipients: users, held and needs_row are n_users long, and they and the
+     * names are one allocation (item_new). */
     char **users;
     size_t n_users;
+    /* Per user: the stream's record (stream_hold), taken at acceptance, or at the push
+     * for a user who had none then; NULL while they have none. */
+    struct stream_user **held;
     unsigned char *needs_row; /* per user: a timeline row is written with the message */
     json_t *msg;              /* the push: its ts at acceptance, seq (and msg_id) once committed */
     char *body;               /* msg as JSON text as stored, without seq and msg_id */
@@ -173,6 +179,7 @@ struct post_state {
     uint64_t next_ticket;
     struct commit_order order;
     struct commit_sql sql;
+    struct line_buffer body;          /* where item_prepare writes a post's stored text */
     struct post_bound *stored_bounds; /* by user */
     struct post_bound *sender_bounds; /* by "user\nsender" */
     struct post_stats stats;

@@ -57,12 +57,31 @@ struct stream_user *stream_user(struct stream *st, const char *name, int create)
 
 void stream_user_release(struct stream *st, struct stream_user *u)
 {
-    if (u->n_sessions || u->jobs || u->loading || u->on_dirty_list)
+    if (u->n_sessions || u->jobs || u->held || u->loading || u->on_dirty_list)
         return;
     HASH_DEL(st->users, u);
     free(u->devices);
     free(u->name);
     free(u);
+}
+
+struct stream_user *stream_hold(struct server *srv, const char *user)
+{
+    struct stream_user *u = srv->stream ? stream_user(srv->stream, user, 0) : NULL;
+    if (u)
+        u->held++;
+    return u;
+}
+
+void stream_release(struct server *srv, struct stream_user *u)
+{
+    u->held--;
+    stream_user_release(srv->stream, u);
+}
+
+size_t stream_sessions(const struct stream_user *u)
+{
+    return u->n_sessions;
 }
 
 /* ---- logins ------------------------------------------------------------------------ */
@@ -300,6 +319,29 @@ static int format(struct stream *st, json_t *msg, int64_t seq)
     return 0;
 }
 
+void stream_line_from_stored(struct server *srv, json_t *msg, int64_t seq, const char *stored,
+                             size_t len, int with_msg_id)
+{
+    struct stream *st = srv->stream;
+    if (!st || len < 3 || stored[0] != '{' || stored[len - 1] != '}')
+        return; /* "{}": no member for ",\"seq\"" to follow */
+    json_decref(st->line_msg);
+    st->line_msg = NULL;
+    struct line_buffer *b = &st->line;
+    b->len = 0;
+    static const char seq_key[] = ",\"seq\":", msg_id_key[] = ",\"msg_id\":\"";
+    if (line_buffer_append(b, stored, len - 1) < 0 ||
+        line_buffer_append(b, seq_key, sizeof(seq_key) - 1) < 0 || json_emit_integer(b, seq) < 0 ||
+        (with_msg_id && (line_buffer_append(b, msg_id_key, sizeof(msg_id_key) - 1) < 0 ||
+                         json_emit_integer(b, seq) < 0 || line_buffer_append(b, "\"", 1) < 0)) ||
+        line_buffer_append(b, "}\n", 2) < 0) {
+        b->len = 0;
+        return;
+    }
+    st->line_msg = json_incref(msg);
+    st->line_seq = seq;
+}
+
 int stream_send(struct stream *st, struct stream_session *ss, json_t *msg, int64_t seq,
                 const char *receipt_sender)
 {
@@ -400,11 +442,9 @@ static void hold(struct stream *st, struct stream_session *ss, json_t *msg, int6
     st->stats.held++;
 }
 
-static size_t push_all(struct server *srv, const char *user, json_t *msg, int64_t seq,
+static size_t push_all(struct stream *st, struct stream_user *u, json_t *msg, int64_t seq,
                        const char *receipt_sender)
 {
-    struct stream *st = srv->stream;
-    struct stream_user *u = st ? stream_user(st, user, 0) : NULL;
     size_t took = 0;
     for (struct stream_session *ss = u ? u->sessions : NULL; ss; ss = ss->next) {
         if (ss->s->closing)
@@ -419,21 +459,30 @@ static size_t push_all(struct server *srv, const char *user, json_t *msg, int64_
     return took;
 }
 
+static struct stream_user *find(struct server *srv, const char *user)
+{
+    return srv->stream ? stream_user(srv->stream, user, 0) : NULL;
+}
+
 size_t stream_push(struct server *srv, const char *user, json_t *msg, int64_t seq,
                    const char *receipt_sender)
 {
-    return seq > 0 ? push_all(srv, user, msg, seq, receipt_sender) : 0;
+    return seq > 0 ? push_all(srv->stream, find(srv, user), msg, seq, receipt_sender) : 0;
+}
+
+size_t stream_push_held(struct server *srv, struct stream_user *u, json_t *msg, int64_t seq,
+                        const char *receipt_sender)
+{
+    return seq > 0 ? push_all(srv->stream, u, msg, seq, receipt_sender) : 0;
 }
 
 size_t stream_push_live(struct server *srv, const char *user, json_t *msg)
 {
-    return push_all(srv, user, msg, 0, NULL);
+    return push_all(srv->stream, find(srv, user), msg, 0, NULL);
 }
 
-int stream_needs_row(struct server *srv, const char *user)
+int stream_needs_row(struct server *srv, const char *user, const struct stream_user *u)
 {
-    struct stream *st = srv->stream;
-    struct stream_user *u = st ? stream_user(st, user, 0) : NULL;
     /* With [cluster], a session on another node needs one too: it is sent the message
      * from there, or (that node gone, or Redis lost) at its next login. While Redis is
      * down, and for a lease after it is back (the replica is rebuilt as the other nodes

@@ -52,6 +52,7 @@ struct stream_user {
     int64_t acked_max; /* the highest position of a device other than "" */
     int forgot;        /* devices were forgotten (max_devices): the table must be trimmed */
     unsigned jobs;     /* jobs in flight naming the user */
+    unsigned held;     /* holders (stream_hold): posts between acceptance and push */
     size_t n_sessions; /* sessions bound through the stream */
     size_t n_draining; /* of them, being sent their timeline */
     struct stream_session *sessions;

@@ -47,6 +47,17 @@ struct chat_accepted {
 void chat_message_accepted(const struct chatd_host *host, struct chatd_plugin *self,
                            const struct chat_accepted *a);
 
+/* Set obj's `key` to the string `value`, both known to be valid UTF-8 (a constant, or
+ * a name the name rule or the host checked): jansson's checked setters would scan
+ * them again, for every message. 0, or -1 out of memory. */
+int chat_set_name(json_t *obj, const char *key, const char *value);
+/* A message's push: {"cmd":cmd,"group":group,"user_from":from,"text":text}, without
+ * "group" when group is NULL (a private message); names as for chat_set_name, text
+ * referenced. NULL out of memory. */
+json_t *chat_push_new(const char *cmd, const char *group, const char *from, json_t *text);
+/* The fields a posted message is answered with: msg_id, seq and ts. NULL out of memory. */
+json_t *chat_posted_fields(const struct chatd_posted *posted);
+
 /* rows.c */
 
 /* A JSON array of the text column `col` of every row, in row order; NULL when out of

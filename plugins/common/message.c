@@ -1,6 +1,7 @@
-/* message.c - what private_chat and groups do alike around a message's hook points:
- * reading the verdict of "message.deliver" and running "message.accepted". Both build
- * a payload only when some plugin hooks the point. */
+/* message.c - what private_chat and groups do alike around a message: reading the
+ * verdict of "message.deliver" and running "message.accepted" (both build a payload
+ * only when some plugin hooks the point), and building the push and the answer
+ * without jansson's json_pack, which scans its format and every string again. */
 #include "common.h"
 
 #include <string.h>
@@ -40,4 +41,34 @@ void chat_message_accepted(const struct chatd_host *host, struct chatd_plugin *s
         return;
     }
     host->hook_run(self, CHATD_HOOK_MESSAGE_ACCEPTED, payload, NULL, NULL);
+}
+
+int chat_set_name(json_t *obj, const char *key, const char *value)
+{
+    return json_object_set_new_nocheck(obj, key, json_string_nocheck(value));
+}
+
+json_t *chat_posted_fields(const struct chatd_posted *posted)
+{
+    json_t *fields = json_object();
+    if (fields && (chat_set_name(fields, "msg_id", posted->msg_id) != 0 ||
+                   json_object_set_new_nocheck(fields, "seq", json_integer(posted->seq)) != 0 ||
+                   json_object_set_new_nocheck(fields, "ts", json_integer(posted->ts)) != 0)) {
+        json_decref(fields);
+        return NULL;
+    }
+    return fields;
+}
+
+json_t *chat_push_new(const char *cmd, const char *group, const char *from, json_t *text)
+{
+    json_t *msg = json_object();
+    if (msg && (chat_set_name(msg, "cmd", cmd) != 0 ||
+                (group && chat_set_name(msg, "group", group) != 0) ||
+                chat_set_name(msg, "user_from", from) != 0 ||
+                json_object_set_nocheck(msg, "text", text) != 0)) {
+        json_decref(msg);
+        return NULL;
+    }
+    return msg;
 }

@@ -3,7 +3,6 @@
 #include "names.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +22,23 @@ int chat_valid_name(const char *name)
     return 1;
 }
 
+size_t chat_copy_name(char *out, const char *name)
+{
+    size_t n = 0;
+    for (; n < CHAT_NAME_MAX && name[n]; n++)
+        out[n] = name[n];
+    out[n] = '\0';
+    return n;
+}
+
 void chat_private_conversation(const char *a, const char *b, char out[CHAT_CONVERSATION_MAX + 1])
 {
+    /* Written by hand: snprintf costs a thousand instructions, and this runs for every
+     * private message. */
     int a_first = strcmp(a, b) <= 0;
-    snprintf(out, CHAT_CONVERSATION_MAX + 1, "%.32s|%.32s", a_first ? a : b, a_first ? b : a);
+    size_t n = chat_copy_name(out, a_first ? a : b);
+    out[n++] = '|';
+    chat_copy_name(out + n, a_first ? b : a);
 }
 
 long long chat_msg_id_value(const char *s)

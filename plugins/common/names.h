@@ -4,10 +4,17 @@
 #ifndef CHATD_PLUGINS_COMMON_NAMES_H
 #define CHATD_PLUGINS_COMMON_NAMES_H
 
+#include <stddef.h>
+
 #define CHAT_NAME_MAX 32
 
 /* Non-zero when `name` (may be NULL) follows the rule. */
 int chat_valid_name(const char *name);
+
+/* Copy name, cut at CHAT_NAME_MAX bytes, and a NUL to out (room for CHAT_NAME_MAX + 1);
+ * returns the bytes copied. (snprintf "%s" costs hundreds of instructions a call, and
+ * these run for every message.) */
+size_t chat_copy_name(char *out, const char *name);
 
 /* The value of a msg_id as the host gives them (ABI 1.4: the message's id in decimal):
  * 1 to 19 digits, a positive int64. 0 when s (may be NULL) is not one. */

@@ -90,9 +90,7 @@ static void posted(const struct chatd_posted *p, void *arg)
                  chatd_strerror(p->status));
         refuse(m, chat_status_word(p->status), why);
     } else {
-        json_t *fields = json_pack("{sssIsI}", "msg_id", p->msg_id, "seq", (json_int_t)p->seq, "ts",
-                                   (json_int_t)p->ts);
-        finish(m, p->online > 0 ? "success" : "offline", fields, p);
+        finish(m, p->online > 0 ? "success" : "offline", chat_posted_fields(p), p);
     }
 }
 
@@ -109,8 +107,7 @@ static void post_message(struct message *m)
         .conversation = conversation,
         .users = to,
         .n_users = 1,
-        .msg = json_pack("{sssssO}", "cmd", "private_chat_recv", "user_from", m->from, "text",
-                         m->text),
+        .msg = chat_push_new("private_chat_recv", NULL, m->from, m->text),
         .client_msg_id = m->client_msg_id[0] ? m->client_msg_id : NULL,
         .flags = CHATD_POST_PRIVATE,
         .max_stored = pc->max_offline,
@@ -202,7 +199,7 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     }
     m->pc = pc;
     m->req = req;
-    snprintf(m->from, sizeof(m->from), "%s", pc->host->request_user(req));
+    chat_copy_name(m->from, pc->host->request_user(req));
     strcpy(m->to, to);
     const char *client_msg_id = json_string_value(json_object_get(body, "client_msg_id"));
     if (client_msg_id) /* the field rule keeps it within 1 to 64 bytes */

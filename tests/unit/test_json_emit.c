@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,19 @@ START_TEST(scalars_match_jansson)
     assert_same_as_jansson(json_false());
     assert_same_as_jansson(json_null());
     assert_same_as_jansson(json_string(""));
+}
+END_TEST
+
+START_TEST(decimals_are_what_printf_writes)
+{
+    const json_int_t values[] = {0, 7, -7, 1234567890, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        char mine[JSON_EMIT_DECIMAL_MAX], printed[32];
+        size_t n = json_emit_decimal(mine, values[i]);
+        snprintf(printed, sizeof(printed), "%" JSON_INTEGER_FORMAT, values[i]);
+        ck_assert_str_eq(mine, printed);
+        ck_assert_uint_eq(n, strlen(printed));
+    }
 }
 END_TEST
 
@@ -148,6 +162,7 @@ int main(void)
     TCase *tc = tcase_create("emit");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, scalars_match_jansson);
+    tcase_add_test(tc, decimals_are_what_printf_writes);
     tcase_add_test(tc, strings_escape_what_json_requires);
     tcase_add_test(tc, special_bytes_are_found_at_every_position);
     tcase_add_test(tc, containers_keep_order_and_nesting);

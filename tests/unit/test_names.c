@@ -79,6 +79,23 @@ START_TEST(private_conversation_is_the_same_from_both_sides)
 }
 END_TEST
 
+START_TEST(a_copied_name_is_cut_at_the_longest_name)
+{
+    char out[CHAT_NAME_MAX + 1];
+    ck_assert_uint_eq(chat_copy_name(out, "LiHua"), 5);
+    ck_assert_str_eq(out, "LiHua");
+    char longer[CHAT_NAME_MAX + 8];
+    memset(longer, 'y', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    ck_assert_uint_eq(chat_copy_name(out, longer), CHAT_NAME_MAX);
+    ck_assert_uint_eq(strlen(out), CHAT_NAME_MAX);
+    char longest[CHAT_CONVERSATION_MAX + 1];
+    chat_private_conversation(longer, "a", longest);
+    ck_assert_uint_eq(strlen(longest), CHAT_NAME_MAX + 2);
+    ck_assert_int_eq(longest[0], 'a');
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("names");
@@ -88,6 +105,7 @@ int main(void)
     tcase_add_test(tc, names_refuse_everything_else);
     tcase_add_test(tc, msg_ids_are_positive_decimal_int64s);
     tcase_add_test(tc, private_conversation_is_the_same_from_both_sides);
+    tcase_add_test(tc, a_copied_name_is_cut_at_the_longest_name);
     suite_add_tcase(s, tc);
     return chatd_run_suite(s);
 }
