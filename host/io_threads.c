@@ -53,11 +53,12 @@ struct io_conn {
     struct io_thread *t;
     chatd_session_id id;
     evutil_socket_t fd;
-    /* The thread's own: */
+    /* The thread's own (write_ev made at the first backlog): */
     struct event *read_ev, *write_ev;
     unsigned write_armed : 1;
     /* Under t->lock (read_armed: set by the thread only): */
     unsigned read_armed : 1;
+    /* Made when needed and freed when empty, so an idle session holds neither. */
     struct evbuffer *in;  /* read, not yet taken by the loop */
     struct evbuffer *out; /* handed over, not yet written; the thread writes from its head */
     unsigned want_input : 1, watch_writes : 1, eof : 1, released : 1, on_todo : 1;
@@ -67,6 +68,19 @@ struct io_conn {
     struct io_conn *todo_next;
     struct io_conn *out_next, **out_prev;
 };
+
+static size_t length(const struct evbuffer *b)
+{
+    return b ? evbuffer_get_length(b) : 0;
+}
+
+static void free_if_empty(struct evbuffer **b)
+{
+    if (*b && evbuffer_get_length(*b) == 0) {
+        evbuffer_free(*b);
+        *b = NULL;
+    }
+}
 
 int io_threads_wanted(const struct config *cfg)
 {
@@ -173,7 +187,7 @@ static void conn_free(struct io_conn *c)
 static int should_read(const struct io_conn *c)
 {
     return c->want_input && !c->released && !c->eof && !c->read_error &&
-           evbuffer_get_length(c->in) < IO_READ_CHUNK;
+           length(c->in) < IO_READ_CHUNK;
 }
 
 /* Under t->lock, the thread: arm or disarm c's read event as should_read says. Its
@@ -216,8 +230,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR))
         return;
     pthread_mutex_lock(&t->lock);
-    int was_empty = evbuffer_get_length(c->in) == 0;
-    if (n > 0 && evbuffer_add(c->in, buf, (size_t)n) < 0)
+    int was_empty = length(c->in) == 0;
+    if (n > 0 && !c->in)
+        c->in = evbuffer_new();
+    if (n > 0 && (!c->in || evbuffer_add(c->in, buf, (size_t)n) < 0))
         c->read_error = ENOMEM;
     else if (n == 0)
         c->eof = 1;
@@ -229,19 +245,35 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&t->lock);
 }
 
+/* Under t->lock: nothing more can be written; the loop closes the session. */
+static void fail(struct io_conn *c, int error)
+{
+    c->failed = 1;
+    c->write_error = error;
+    if (c->out)
+        evbuffer_drain(c->out, evbuffer_get_length(c->out));
+    post(c, TRANSPORT_IO_FAILED);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg);
+
 /* The thread, under t->lock: write what the socket takes; wait for room for the rest. */
 static void write_some(struct io_conn *c)
 {
-    int n = c->failed || evbuffer_get_length(c->out) == 0 ? 0 : evbuffer_write(c->out, c->fd);
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        c->failed = 1;
-        c->write_error = errno;
-        evbuffer_drain(c->out, evbuffer_get_length(c->out));
-        post(c, TRANSPORT_IO_FAILED);
-    } else if (n > 0 && c->watch_writes) {
+    int n = c->failed || length(c->out) == 0 ? 0 : evbuffer_write(c->out, c->fd);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        fail(c, errno);
+    else if (n > 0 && c->watch_writes)
         post(c, TRANSPORT_IO_WROTE);
+    int rest = !c->failed && length(c->out) > 0;
+    if (rest && !c->write_ev)
+        c->write_ev = event_new(c->t->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    if (rest && !c->write_ev) {
+        fail(c, ENOMEM);
+        rest = 0;
     }
-    int rest = !c->failed && evbuffer_get_length(c->out) > 0;
+    if (!rest)
+        free_if_empty(&c->out);
     if (rest && !c->write_armed)
         event_add(c->write_ev, NULL);
     else if (!rest && c->write_armed)
@@ -380,11 +412,8 @@ struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_sessi
     c->t = t;
     c->id = id;
     c->fd = -1;
-    c->in = evbuffer_new();
-    c->out = evbuffer_new();
     c->read_ev = event_new(t->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    c->write_ev = event_new(t->base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
-    if (!c->in || !c->out || !c->read_ev || !c->write_ev) {
+    if (!c->read_ev) {
         conn_free(c);
         return NULL;
     }
@@ -408,7 +437,7 @@ int io_conn_want_input(struct io_conn *c, int on)
 {
     struct io_thread *t = c->t;
     pthread_mutex_lock(&t->lock);
-    int waiting = evbuffer_get_length(c->in) > 0 || c->eof || c->read_error;
+    int waiting = length(c->in) > 0 || c->eof || c->read_error;
     /* Off: the thread looks at the flag before each read, and disarms then. */
     c->want_input = on ? 1 : 0;
     if (on)
@@ -421,7 +450,8 @@ ssize_t io_conn_read(struct io_conn *c, void *buf, size_t len)
 {
     struct io_thread *t = c->t;
     pthread_mutex_lock(&t->lock);
-    int n = evbuffer_remove(c->in, buf, len);
+    int n = c->in ? evbuffer_remove(c->in, buf, len) : 0;
+    free_if_empty(&c->in);
     ssize_t rc = n;
     if (n <= 0) {
         if (c->read_error) {
@@ -433,7 +463,7 @@ ssize_t io_conn_read(struct io_conn *c, void *buf, size_t len)
             errno = EAGAIN;
             rc = -1;
         }
-    } else if (evbuffer_get_length(c->in) == 0 && (c->eof || c->read_error)) {
+    } else if (!c->in && (c->eof || c->read_error)) {
         /* The session, having read less than it asked, waits for a report before
          * reading again: the end behind these bytes needs one of its own. */
         post(c, TRANSPORT_IO_INPUT);
@@ -447,7 +477,9 @@ int io_conn_write(struct io_conn *c, struct evbuffer *out)
 {
     struct io_thread *t = c->t;
     pthread_mutex_lock(&t->lock);
-    int rc = evbuffer_add_buffer(c->out, out);
+    if (!c->out)
+        c->out = evbuffer_new();
+    int rc = c->out ? evbuffer_add_buffer(c->out, out) : -1;
     if (rc == 0)
         todo_add(c);
     pthread_mutex_unlock(&t->lock);
@@ -459,7 +491,7 @@ int io_conn_write(struct io_conn *c, struct evbuffer *out)
 size_t io_conn_backlog(struct io_conn *c)
 {
     pthread_mutex_lock(&c->t->lock);
-    size_t n = evbuffer_get_length(c->out);
+    size_t n = length(c->out);
     pthread_mutex_unlock(&c->t->lock);
     return n;
 }
@@ -470,7 +502,7 @@ void io_conn_watch_writes(struct io_conn *c, int on)
     pthread_mutex_lock(&t->lock);
     c->watch_writes = on ? 1 : 0;
     /* Written already, before the watch began: say so, or the loop would wait. */
-    if (on && evbuffer_get_length(c->out) == 0)
+    if (on && length(c->out) == 0)
         post(c, TRANSPORT_IO_WROTE);
     pthread_mutex_unlock(&t->lock);
 }
@@ -478,7 +510,11 @@ void io_conn_watch_writes(struct io_conn *c, int on)
 size_t io_conn_cut_after_line(struct io_conn *c)
 {
     pthread_mutex_lock(&c->t->lock);
-    size_t len = evbuffer_get_length(c->out);
+    size_t len = length(c->out);
+    if (len == 0) {
+        pthread_mutex_unlock(&c->t->lock);
+        return 0;
+    }
     struct evbuffer_ptr nl = evbuffer_search(c->out, "\n", 1, NULL);
     size_t keep = nl.pos >= 0 ? (size_t)nl.pos + 1 : len;
     /* evbuffer has no "drop the tail": move the head out, empty the rest, put it back. */
