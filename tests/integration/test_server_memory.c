@@ -95,7 +95,14 @@ START_TEST(clients_pipelining_without_reading_are_held_back_in_little_memory)
     long long added = status_kib("VmRSS:") - before;
     ck_assert_msg(!MEMORY_IS_CHATDS || added < 16 * 1024,
                   "%d clients that do not read added %lld KiB to chatd's RSS", N, added);
-    assert_ping_works(other, 2);
+    /* Still served. Generously bounded: on a loaded machine (and many times over under a
+     * sanitizer) chatd may still be answering the pings the kernel had buffered for the
+     * others, up to their output limit, when the clients' writes stopped moving. */
+    check_send_str(other, "{\"cmd\":\"ping\",\"id\":2}");
+    json_t *pong = test_client_read_json(other, 60000);
+    ck_assert_msg(pong != NULL, "no ping_reply within 60 s while %d clients do not read", N);
+    ck_assert_str_eq(json_string_value(json_object_get(pong, "cmd")), "ping_reply");
+    json_decref(pong);
     for (int i = 0; i < N; i++)
         test_client_close(c[i]);
     test_client_close(other);
