@@ -20,6 +20,7 @@
 
 enum key_kind {
     KEY_INT,
+    KEY_INT_OR_AUTO, /* a number in range, or auto (stored as -1) */
     KEY_BOOL,
     KEY_STRING,
     KEY_LOG_LEVEL,
@@ -67,6 +68,7 @@ static const struct host_key host_keys[] = {
     {"server", "hook_timeout_ms", KEY_INT, FIELD(hook_timeout_ms), 10, 600000, "10000"},
     {"server", "cpu_workers", KEY_INT, FIELD(cpu_workers), 0, 256, "0"},
     {"server", "cpu_queue_max", KEY_INT, FIELD(cpu_queue_max), 1, 1000000, "64"},
+    {"server", "io_threads", KEY_INT_OR_AUTO, FIELD(io_threads), 0, 64, "auto"},
     {"server", "proxy_protocol", KEY_PROXY_PROTOCOL, FIELD(proxy_protocol), 0, 0, "off"},
     {"server", "proxy_from", KEY_CIDR_LIST, 0, 0, 0, "127.0.0.1/32, ::1/128"},
     {"log", "level", KEY_LOG_LEVEL, FIELD(log_level), 0, 0, "info"},
@@ -660,6 +662,16 @@ static void apply_host_key(struct parse_state *st, const struct host_key *k, con
     case KEY_INT:
         if (config_parse_int(value, k->min, k->max, &number, reason, sizeof(reason)) < 0)
             goto bad;
+        *(int64_t *)(void *)(base + k->offset) = number;
+        return;
+    case KEY_INT_OR_AUTO:
+        if (strcmp(value, "auto") == 0) {
+            number = -1;
+        } else if (config_parse_int(value, k->min, k->max, &number, reason, sizeof(reason)) < 0) {
+            snprintf(reason, sizeof(reason), "'%s' is not auto or a number from %lld to %lld",
+                     value, (long long)k->min, (long long)k->max);
+            goto bad;
+        }
         *(int64_t *)(void *)(base + k->offset) = number;
         return;
     case KEY_BOOL:

@@ -91,7 +91,7 @@ static int user_flushed(struct server *srv, const char *user)
     struct user *u = users_find(srv, user);
     for (size_t i = 0; u && i < u->n_sessions; i++) {
         struct session *s = session_find(srv, u->sessions[i]);
-        if (s && evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+        if (s && session_output_pending(s) == 0)
             return 1;
     }
     return 0;

@@ -344,7 +344,7 @@ static size_t api_user_output_pending(struct chatd_plugin *self, const char *use
         struct session *s = session_find(self->server, u->sessions[i]);
         if (!s)
             continue;
-        size_t pending = evbuffer_get_length(bufferevent_get_output(s->bev));
+        size_t pending = session_output_pending(s);
         if (!any || pending < least)
             least = pending;
         any = 1;

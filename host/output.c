@@ -32,7 +32,9 @@ void output_unqueue(struct session *s)
 
 void output_queue(struct session *s)
 {
-    if (s->flush_prev || s->write_armed || s->closing)
+    /* A session of an I/O thread hands over every turn's output, also with a backlog
+     * and while closing; the others' bufferevent writes a backlog by itself. */
+    if (s->flush_prev || s->dead || (!s->io && (s->write_armed || s->closing)))
         return;
     struct server *srv = s->server;
     int was_empty = srv->flush_list == NULL;
@@ -61,13 +63,14 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     while (srv->flush_list) {
         struct session *s = srv->flush_list;
         output_unqueue(s);
-        if (s->dead || s->closing)
+        if (s->dead || (s->closing && !s->io))
             continue; /* dead: nothing more is sent; closing: its bufferevent flushes */
         struct evbuffer *out = bufferevent_get_output(s->bev);
         /* An empty buffer may have been written already; writing it would report -1. */
         if (evbuffer_get_length(out) > 0 && write_now(s, out) < 0)
             continue;
-        session_wrote(s);
+        if (!s->closing) /* closing: its I/O thread's reports end it (session_io_wrote) */
+            session_wrote(s);
     }
 }
 

@@ -398,7 +398,7 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         cur->limits = next->limits;
     }
     log_configure((enum chatd_log_level)cur->log_level, (int)cur->log_syslog, cur->log_ident);
-    const char *restart[8];
+    const char *restart[10];
     size_t n_restart = 0;
     if (listeners_differ(cur, next))
         restart[n_restart++] = "[server] listen";
@@ -416,6 +416,8 @@ static void apply_settings(struct server *srv, struct config *next, char *report
         restart[n_restart++] = "[database]";
     if (cur->cpu_workers != next->cpu_workers || cur->cpu_queue_max != next->cpu_queue_max)
         restart[n_restart++] = "[server] cpu_workers/cpu_queue_max";
+    if (cur->io_threads != next->io_threads)
+        restart[n_restart++] = "[server] io_threads";
     if (cluster_differs(&cur->cluster, &next->cluster))
         restart[n_restart++] = "[cluster]";
     if (cur->web.enable != next->web.enable || cur->web.tls != next->web.tls ||

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "flush_watch.h"
 #include "hooks.h"
+#include "io_threads.h"
 #include "migrations.h"
 #include "output.h"
 #include "plugin_deps.h"
@@ -318,8 +319,8 @@ int server_run(struct server *srv)
     char err[1024];
     signal(SIGPIPE, SIG_IGN);
     if (descriptors_reserve(srv->cfg, err, sizeof(err)) < 0 ||
-        listeners_open(srv, err, sizeof(err)) < 0 || admin_open(srv, err, sizeof(err)) < 0 ||
-        cluster_start(srv, err, sizeof(err)) < 0) {
+        io_threads_start(srv, err, sizeof(err)) < 0 || listeners_open(srv, err, sizeof(err)) < 0 ||
+        admin_open(srv, err, sizeof(err)) < 0 || cluster_start(srv, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return 1;
     }
@@ -354,6 +355,7 @@ void server_free(struct server *srv)
     srv->tearing_down = 1;
     if (srv->base) {
         session_free_all(srv);
+        io_threads_stop(srv); /* after the sessions: they release their connections */
         transport_ws_free_lingering(srv);
         /* Jobs still queued run to the end; their done callbacks need their plugins. */
         pool_free(srv->pool);

@@ -30,6 +30,8 @@ struct ssl_ctx_st;
 struct ws_conn;
 struct ws_linger;
 struct transport;
+struct io_conn;
+struct io_threads;
 
 /* A command as registered by a plugin. The name and the field table are copied
  * (spec.fields points at the copy). */
@@ -90,6 +92,7 @@ struct session {
     uint64_t out_added;            /* bytes ever queued to its output (written: less what waits) */
     struct stream_session *stream; /* its part of the message stream (stream.c), or NULL */
     struct ws_conn *ws;            /* the WebSocket transport's state (transport_ws.c), or NULL */
+    struct io_conn *io;            /* its socket on an I/O thread (transport_tcp_io.c), or NULL */
     struct session *next_dead;
     /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
     struct session *flush_next, **flush_prev;
@@ -140,6 +143,7 @@ struct server {
     struct user *users; /* by name */
 
     struct pool *pool;       /* worker threads for plugin jobs */
+    struct io_threads *io;   /* the I/O threads (io_threads.h), or NULL: the loop does I/O */
     struct stream *stream;   /* the read side of the message stream (stream_sessions.h) */
     struct post_state *post; /* post() and the commit batches (post.h) */
     int check_only;          /* chatd -t: load and check, touch no database */

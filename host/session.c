@@ -137,6 +137,26 @@ void session_close(struct session *s, const char *why)
     event_active(s->server->reaper, EV_TIMEOUT, 0);
 }
 
+size_t session_output_pending(const struct session *s)
+{
+    size_t handed = s->transport->backlog ? s->transport->backlog(s) : 0;
+    return evbuffer_get_length(bufferevent_get_output(s->bev)) + handed;
+}
+
+/* Wait for the output to be written (on), with the write timeout, or stop waiting. A
+ * transport whose writes another thread does reports their progress instead of the
+ * bufferevent (which has no socket then, and keeps only the timeout). */
+static void write_wait(struct session *s, int on)
+{
+    s->write_armed = on ? 1 : 0;
+    if (on)
+        bufferevent_enable(s->bev, EV_WRITE);
+    else
+        bufferevent_disable(s->bev, EV_WRITE);
+    if (s->transport->watch_writes)
+        s->transport->watch_writes(s, on);
+}
+
 static void on_flushed(struct bufferevent *bev, void *arg)
 {
     (void)bev;
@@ -159,17 +179,21 @@ void session_close_after_flush(struct session *s, const char *why)
     s->closing = 1;
     log_debug("session %llu (%s) closing: %s", (unsigned long long)s->id, s->peer, why);
     reading_off(s);
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0) {
+    if (session_output_pending(s) == 0) {
         session_close(s, why);
         return;
     }
-    /* The write callback fires once the output has drained. */
+    /* The write callback fires once the output has drained (with an I/O thread:
+     * session_io_wrote, once its backlog is gone). */
     struct timeval flush = {FLUSH_TIMEOUT_S, 0};
     bufferevent_set_timeouts(s->bev, NULL, &flush);
     bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
     bufferevent_setcb(s->bev, NULL, on_flushed, on_closing_event, s);
-    s->write_armed = 1;
-    bufferevent_enable(s->bev, EV_WRITE);
+    write_wait(s, 1);
+    if (s->io) {
+        output_queue(s);
+        return;
+    }
     /* A filter (the WebSocket transport) moves its output only when told; the socket
      * and TLS bufferevents write by themselves and take this as a no-op. */
     bufferevent_flush(s->bev, EV_WRITE, BEV_NORMAL);
@@ -202,6 +226,11 @@ static void cut_off_slow_reader(struct session *s, size_t backlog)
     struct evbuffer *out = bufferevent_get_output(s->bev);
     struct evbuffer_ptr nl = evbuffer_search(out, "\n", 1, NULL);
     size_t keep = nl.pos >= 0 ? (size_t)nl.pos + 1 : 0;
+    if (s->transport->cut_after_line) {
+        /* The line being written is the I/O thread's; all of out is whole lines. */
+        s->out_added -= s->transport->cut_after_line(s);
+        keep = 0;
+    }
     struct evbuffer *head = evbuffer_new();
     /* The socket bufferevent keeps the start of its output frozen between writes. */
     int frozen = evbuffer_drain(out, 0) < 0;
@@ -241,9 +270,8 @@ int session_send_line(struct session *s, const char *line, size_t len)
     }
     srv->metrics.bytes_out += len;
     s->out_added += len;
-    if (!s->write_armed)
-        output_queue(s);
-    size_t backlog = evbuffer_get_length(out);
+    output_queue(s);
+    size_t backlog = session_output_pending(s);
     if (backlog > (size_t)srv->cfg->max_output_bytes) {
         cut_off_slow_reader(s, backlog);
         return CHATD_ECLOSED;
@@ -341,7 +369,7 @@ static size_t fill_input(struct session *s)
  * client did not ask for (pushes) can reach the limit. */
 static int output_has_room(struct session *s)
 {
-    size_t pending = evbuffer_get_length(bufferevent_get_output(s->bev));
+    size_t pending = session_output_pending(s);
     if (pending < session_output_pause(s->server->cfg))
         return 1;
     s->output_paused = 1;
@@ -352,21 +380,31 @@ void session_wrote(struct session *s)
 {
     if (s->dead || s->closing)
         return;
-    size_t pending = evbuffer_get_length(bufferevent_get_output(s->bev));
+    size_t pending = session_output_pending(s);
     stream_session_wrote(s);
-    if (pending > 0 && !s->write_armed) {
-        s->write_armed = 1;
-        bufferevent_enable(s->bev, EV_WRITE);
-    } else if (pending == 0 && s->write_armed) {
-        s->write_armed = 0;
-        bufferevent_disable(s->bev, EV_WRITE);
-    }
+    if (pending > 0 && !s->write_armed)
+        write_wait(s, 1);
+    else if (pending == 0 && s->write_armed)
+        write_wait(s, 0);
     if (pending == 0 && s->user)
         flush_watch_flushed(s->server, s->user->name);
     if (s->output_paused && pending <= session_output_resume(s->server->cfg)) {
         s->output_paused = 0;
         session_process(s);
     }
+}
+
+void session_io_wrote(struct session *s)
+{
+    if (s->dead)
+        return;
+    /* Progress: the write (or flush) timeout starts again. */
+    if (s->write_armed)
+        bufferevent_enable(s->bev, EV_WRITE);
+    if (!s->closing)
+        session_wrote(s);
+    else if (session_output_pending(s) == 0)
+        session_close(s, "flushed");
 }
 
 /* The write event sent part of a backlog (the low watermark is the level at which a
@@ -562,19 +600,22 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
+    /* With I/O threads, plain TCP sessions read and write on them. */
+    if (transport == &transport_tcp && srv->io)
+        transport = &transport_tcp_io;
     struct session *s = calloc(1, sizeof(*s));
     if (s) {
         s->server = srv;
         s->transport = transport;
+        s->id = srv->next_session_id + 1;
+        s->hangup_ev = event_new(srv->base, fd, EV_READ | EV_CLOSED, on_hangup, s);
     }
-    if (!s || transport->open(s, fd, on_readable) < 0 ||
-        !(s->hangup_ev = event_new(srv->base, fd, EV_READ | EV_CLOSED, on_hangup, s))) {
-        if (!s) {
+    /* The transport owns (and closes) fd once open, and closes it when it fails. */
+    if (!s || !s->hangup_ev || transport->open(s, fd, on_readable) < 0) {
+        if (!s || !s->hangup_ev)
             evutil_closesocket(fd);
-        } else if (s->bev) { /* opened: the bufferevent owns (and closes) fd */
-            event_free(s->read_ev);
-            bufferevent_free(s->bev);
-        }
+        if (s && s->hangup_ev)
+            event_free(s->hangup_ev);
         if (counted)
             ratelimit_connection_closed(srv, &source);
         free(s);
@@ -584,7 +625,7 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     struct bufferevent *bev = s->bev;
     s->source = source;
     s->counted = counted;
-    s->id = ++srv->next_session_id;
+    srv->next_session_id = s->id;
     srv->metrics.connections_accepted++;
     memcpy(s->peer, peer, sizeof(s->peer));
     framer_init(&s->framer, (size_t)srv->cfg->max_frame_bytes);
@@ -621,11 +662,12 @@ static void session_free(struct server *srv, struct session *s)
         ratelimit_connection_closed(srv, &s->source);
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
+    /* Before the transport's close: with an I/O thread, that closes the socket. */
+    event_free(s->hangup_ev);
     if (s->transport->close)
         s->transport->close(s);
     event_free(s->read_ev);
     session_deadlines_free(s);
-    event_free(s->hangup_ev);
     bufferevent_free(s->bev);
     free(s->in);
     free(s);

@@ -251,7 +251,7 @@ static int unsent_keep(struct stream_session *ss, int64_t seq)
 
 static uint64_t written(const struct session *s)
 {
-    return s->out_added - evbuffer_get_length(bufferevent_get_output(s->bev));
+    return s->out_added - session_output_pending(s);
 }
 
 void stream_session_wrote(struct session *s)

@@ -176,7 +176,7 @@ static void on_flushed(const char *user, int status, void *arg);
 static void next_page(struct stream_drain *dr)
 {
     struct session *s = dr->ss->s;
-    if (evbuffer_get_length(bufferevent_get_output(s->bev)) < STREAM_PAGE_BYTES) {
+    if (session_output_pending(s) < STREAM_PAGE_BYTES) {
         drain_read(dr);
         return;
     }

@@ -6,6 +6,7 @@
 #define CHATD_HOST_TRANSPORT_H
 
 #include <event2/bufferevent.h>
+#include <chatd/plugin.h>
 #include <event2/event.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -43,6 +44,13 @@ struct transport {
      * the wait and reason (NULL: the TCP protocol's error line). */
     void (*refuse)(evutil_socket_t fd, const char *result, int64_t retry_after_ms,
                    const char *reason);
+    /* For a transport whose writes another thread does (transport_tcp_io): bytes handed
+     * over and not yet written; reporting each write that makes progress (on) or not
+     * (session_io_wrote gets them); and a slow reader's cut-off, dropping what was handed
+     * over after the line being written (returns the bytes dropped). NULL: none. */
+    size_t (*backlog)(const struct session *s);
+    void (*watch_writes)(struct session *s, int on);
+    size_t (*cut_after_line)(struct session *s);
     /* The new-connection rate limit is taken when the connection upgrades to
      * WebSocket, not at accept (web pages open several connections for their files). */
     int rate_at_upgrade;
@@ -64,7 +72,15 @@ void transport_tls_error(struct bufferevent *bev, char *reason, size_t cap);
 /* Free the WebSocket connections still writing their last bytes (server_free). */
 void transport_ws_free_lingering(struct server *srv);
 
+/* What an I/O thread reports for a session (io_threads.c), on the loop thread: input
+ * arrived or ended, output was written, a write failed (with error). */
+#define TRANSPORT_IO_INPUT  1u
+#define TRANSPORT_IO_WROTE  2u
+#define TRANSPORT_IO_FAILED 4u
+void transport_tcp_io_report(struct server *srv, chatd_session_id id, unsigned what, int error);
+
 extern const struct transport transport_tcp;
+extern const struct transport transport_tcp_io; /* plain TCP on an I/O thread */
 extern const struct transport transport_tls;
 extern const struct transport transport_ws;  /* the [web] listener, plain */
 extern const struct transport transport_wss; /* the [web] listener with tls = yes */

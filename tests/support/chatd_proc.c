@@ -417,6 +417,16 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
             argv[argc++] = "-s";
             argv[argc++] = web_listen;
         }
+        /* The suites run with the I/O threads chatd would choose (auto) unless told
+         * otherwise: CHATD_TEST_IO_THREADS=0 runs them on the loop thread alone. A test's
+         * own sets come after, and win. */
+        char io_threads[48];
+        const char *io = getenv("CHATD_TEST_IO_THREADS");
+        if (io && *io) {
+            snprintf(io_threads, sizeof(io_threads), "server.io_threads=%s", io);
+            argv[argc++] = "-s";
+            argv[argc++] = io_threads;
+        }
         for (size_t i = 0; opts && opts->sets && opts->sets[i] && argc + 3 < 80; i++) {
             argv[argc++] = "-s";
             argv[argc++] = opts->sets[i];

@@ -392,6 +392,27 @@ START_TEST(config_reads_the_cpu_queue_within_its_range)
 }
 END_TEST
 
+START_TEST(config_reads_io_threads_as_a_number_or_auto)
+{
+    ck_assert_int_eq(load("[server]\nio_threads = 3\n"), 0);
+    ck_assert_int_eq(cfg.io_threads, 3);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[server]\nio_threads = 0\n"), 0);
+    ck_assert_int_eq(cfg.io_threads, 0);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[server]\nio_threads = auto\n"), 0);
+    ck_assert_int_eq(cfg.io_threads, -1);
+    config_free(&cfg);
+    ck_assert_int_eq(load("[server]\n"), 0);
+    ck_assert_int_eq(cfg.io_threads, -1);
+    config_free(&cfg);
+    assert_refused("[server]\nio_threads = 65\n", 2,
+                   "[server] io_threads: '65' is not auto or a number from 0 to 64");
+    assert_refused("[server]\n\nio_threads = many\n", 3,
+                   "[server] io_threads: 'many' is not auto or a number from 0 to 64");
+}
+END_TEST
+
 START_TEST(config_reads_the_commit_batch_size_within_its_range)
 {
     ck_assert_int_eq(load("[messages]\nbatch_max = 250\n"), 0);
@@ -761,6 +782,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, config_reads_limits_with_defaults_on);
     tcase_add_test(tc, config_refuses_bad_rates);
     tcase_add_test(tc, config_reads_the_cpu_queue_within_its_range);
+    tcase_add_test(tc, config_reads_io_threads_as_a_number_or_auto);
     tcase_add_test(tc, config_refuses_bad_boolean);
     tcase_add_test(tc, config_refuses_bad_log_level);
     tcase_add_test(tc, config_refuses_listen_without_port);

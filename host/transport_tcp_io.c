@@ -1,0 +1,115 @@
+/* transport_tcp_io.c - plain TCP whose system calls an I/O thread makes (io_threads.c):
+ * the session reads what its thread read for it and hands its output to the thread at
+ * the end of each loop turn. s->bev has no socket: it holds the output not yet handed
+ * over and carries the write and flush timeouts as timers, so session.c's output rules
+ * stay as they are; s->read_ev has no socket either: it carries the idle timeout and is
+ * made active when the thread reports input. */
+#include "transport.h"
+
+#include "io_threads.h"
+#include "server.h"
+#include "session.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <string.h>
+
+static int io_open(struct session *s, evutil_socket_t fd, event_callback_fn on_input)
+{
+    struct event_base *base = s->server->base;
+    s->bev = bufferevent_socket_new(base, -1, 0);
+    s->read_ev = s->bev ? event_new(base, -1, EV_PERSIST, on_input, s) : NULL;
+    s->io = s->read_ev ? io_conn_open(s->server, fd, s->id) : NULL;
+    if (s->io)
+        return 0;
+    if (s->read_ev)
+        event_free(s->read_ev);
+    if (s->bev)
+        bufferevent_free(s->bev);
+    s->read_ev = NULL;
+    s->bev = NULL;
+    evutil_closesocket(fd);
+    return -1;
+}
+
+/* The persistent read event re-arms its idle timeout each time it runs, as the plain
+ * transport's socket event does. */
+static int io_read_on(struct session *s, const struct timeval *idle)
+{
+    if (event_add(s->read_ev, idle) < 0)
+        return -1;
+    if (io_conn_want_input(s->io, 1))
+        event_active(s->read_ev, EV_READ, 0);
+    return 0;
+}
+
+static void io_read_off(struct session *s)
+{
+    event_del(s->read_ev);
+    io_conn_want_input(s->io, 0);
+}
+
+static ssize_t io_read(struct session *s, void *buf, size_t len)
+{
+    return io_conn_read(s->io, buf, len);
+}
+
+static int io_write(struct session *s, struct evbuffer *out)
+{
+    /* The socket bufferevent keeps its output's front frozen (transport_tcp.c). */
+    evbuffer_unfreeze(out, 1);
+    int rc = io_conn_write(s->io, out);
+    int error = errno;
+    evbuffer_freeze(out, 1);
+    errno = error;
+    return rc;
+}
+
+static void io_close(struct session *s)
+{
+    io_conn_release(s->io);
+    s->io = NULL;
+}
+
+static size_t io_backlog(const struct session *s)
+{
+    return s->io ? io_conn_backlog(s->io) : 0;
+}
+
+static void io_watch_writes(struct session *s, int on)
+{
+    io_conn_watch_writes(s->io, on);
+}
+
+static size_t io_cut_after_line(struct session *s)
+{
+    return io_conn_cut_after_line(s->io);
+}
+
+void transport_tcp_io_report(struct server *srv, chatd_session_id id, unsigned what, int error)
+{
+    struct session *s = session_find(srv, id);
+    if (!s)
+        return; /* gone meanwhile */
+    if (what & TRANSPORT_IO_FAILED) {
+        session_close(s, strerror(error));
+        return;
+    }
+    if (what & TRANSPORT_IO_WROTE)
+        session_io_wrote(s);
+    if ((what & TRANSPORT_IO_INPUT) && s->reading)
+        event_active(s->read_ev, EV_READ, 0);
+}
+
+const struct transport transport_tcp_io = {
+    .name = "tcp",
+    .open = io_open,
+    .read_on = io_read_on,
+    .read_off = io_read_off,
+    .read = io_read,
+    .write = io_write,
+    .close = io_close,
+    .backlog = io_backlog,
+    .watch_writes = io_watch_writes,
+    .cut_after_line = io_cut_after_line,
+};
