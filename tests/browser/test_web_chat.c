@@ -319,6 +319,39 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
 }
 END_TEST
 
+/* "Log out everywhere" from another device ends the page's session on the server, which
+ * sends it nothing (protocol.md, logout): the page learns it from the not_logged_in
+ * answer to its next request, and shows the login form instead of looking logged in
+ * with the message "sending…" for ever. */
+START_TEST(a_logout_everywhere_from_elsewhere_ends_the_page_s_login)
+{
+    enum browser_kind kind = kind_of(_i);
+    start_web_chat();
+    struct test_client *carol = new_user("carol");
+    struct browser *bb;
+    struct browser_page *bob = open_client(kind, &bb);
+    register_in_page(bob, "bob");
+    tcp_expect(carol, "success", "{\"cmd\":\"add_friend\",\"friend\":\"bob\"}");
+    open_conversation(bob, "carol");
+
+    struct test_client *elsewhere = connect_client();
+    json_decref(do_login(elsewhere, "bob", WEB_PASSWD, "success"));
+    tcp_expect(elsewhere, "success", "{\"cmd\":\"logout\",\"all\":true}");
+    say(bob, "still there?");
+    wait_for(bob, "!document.getElementById('login-view').hidden");
+    wait_for(bob, "document.getElementById('login-error').textContent.startsWith("
+                  "'Your saved login is no longer valid')");
+    char *saved = text_of(bob, "localStorage.getItem('chatd.login')");
+    ck_assert_str_eq(saved, "null");
+    free(saved);
+    browser_close(bob);
+    browser_quit(bb);
+    test_client_close(elsewhere);
+    test_client_close(carol);
+    stop_chat();
+}
+END_TEST
+
 /* A phone-sized screen, logging in with a password: the state line says "logging in…"
  * until the login's reply, not "connected" as soon as the socket opens; the sidebar is
  * a menu over the conversation, and choosing a chat closes it and leaves the focus in
@@ -370,6 +403,7 @@ static Suite *web_chat_suite(void)
                         kinds);
     tcase_add_loop_test(tc, history_pages_back_and_a_lost_connection_resumes_without_repeats, 0,
                         kinds);
+    tcase_add_loop_test(tc, a_logout_everywhere_from_elsewhere_ends_the_page_s_login, 0, kinds);
     tcase_add_loop_test(tc, a_password_login_and_choosing_a_chat_on_a_phone, 0, kinds);
     suite_add_tcase(s, tc);
     return s;
