@@ -355,7 +355,8 @@ END_TEST
 /* A phone-sized screen, logging in with a password: the state line says "logging in…"
  * until the login's reply, not "connected" as soon as the socket opens; the sidebar is
  * a menu over the conversation, and choosing a chat closes it and leaves the focus in
- * the text box. */
+ * the text box. A new visit, logged in with the saved token, opens the menu with the
+ * focus on its first chat too (it was an empty page with nothing focused). */
 START_TEST(a_password_login_and_choosing_a_chat_on_a_phone)
 {
     enum browser_kind kind = kind_of(_i);
@@ -383,6 +384,12 @@ START_TEST(a_password_login_and_choosing_a_chat_on_a_phone)
     wait_for(p, "document.body.classList.contains('menu-open')");
     open_conversation(p, "carol"); /* the focus in the text box */
     wait_for(p, "!document.body.classList.contains('menu-open')");
+
+    js(p, "(window.reloading = true, location.reload())");
+    wait_for(p, "!window.reloading && document.readyState === 'complete'");
+    wait_for(p, "document.getElementById('conn-state').textContent === 'connected'");
+    wait_for(p, "document.body.classList.contains('menu-open')");
+    wait_for(p, "document.activeElement.dataset.key === 'u:carol'");
     browser_close(p);
     browser_quit(b);
     test_client_close(dave);
