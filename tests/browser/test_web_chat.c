@@ -111,6 +111,10 @@ static void say(struct browser_page *p, const char *text)
 
 #define MESSAGES     "document.querySelectorAll('#message-list .msg')"
 #define LAST_MESSAGE "document.querySelector('#message-list .msg:last-child')"
+/* A function of a text: the message with that text. */
+#define MESSAGE_TEXT                                                                               \
+    "((text) => [...document.querySelectorAll('#message-list .text')].find((t) =>"                 \
+    " t.textContent === text))"
 
 static void wait_last_text(struct browser_page *p, const char *text)
 {
@@ -264,9 +268,13 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
     wait_for(bob, "document.getElementById('conn-state').textContent === 'connected'");
     open_conversation(bob, "carol");
     wait_for(bob, MESSAGES ".length === 50");
-    js(bob, "document.getElementById('messages').scrollTop = 0");
+    /* The message at the top of the list when it is scrolled there stays where it is on
+     * screen while the older ones come in above it (it jumped to the oldest of them). */
+    js(bob, "(() => { const box = document.getElementById('messages'); box.scrollTop = 0;"
+            " window.wasTop = " MESSAGE_TEXT "('m11').getBoundingClientRect().top; })()");
     wait_for(bob, MESSAGES ".length === 60");
     wait_for(bob, "document.getElementById('older').hidden");
+    wait_for(bob, "Math.abs(" MESSAGE_TEXT "('m11').getBoundingClientRect().top - wasTop) < 2");
     char *texts = text_of(bob, "[...document.querySelectorAll('#message-list .text')]"
                                ".map((t) => t.textContent).join(',')");
     ck_assert_ptr_nonnull(strstr(texts, "m1,m2,m3,"));
