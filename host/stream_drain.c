@@ -136,6 +136,15 @@ static void drain_failed(struct stream_drain *dr, int status)
     drain_end(dr);
 }
 
+/* The bytes of text a page takes: a quarter of max_output_bytes at most, so that a page,
+ * with the output it waits for (next_page), cannot cut off the session as a slow reader
+ * (at least one message goes). */
+static size_t page_bytes(const struct stream *st)
+{
+    size_t limit = (size_t)st->srv->cfg->max_output_bytes / 4;
+    return limit < STREAM_PAGE_BYTES ? limit : STREAM_PAGE_BYTES;
+}
+
 /* Push the page just read; returns how many of its rows went (the rest, past the page's
  * bytes, are read again). */
 static size_t push_page(struct stream_drain *dr)
@@ -143,11 +152,7 @@ static size_t push_page(struct stream_drain *dr)
     struct stream *st = dr->st;
     struct stream_session *ss = dr->ss;
     const struct chatd_rows *rows = dr->rows;
-    /* A quarter of max_output_bytes at most, so that a page cannot by itself cut off the
-     * session as a slow reader (at least one message goes). */
-    size_t limit = (size_t)st->srv->cfg->max_output_bytes / 4;
-    if (limit > STREAM_PAGE_BYTES)
-        limit = STREAM_PAGE_BYTES;
+    size_t limit = page_bytes(st);
     size_t bytes = 0, r = 0;
     for (; rows && r < rows->n_rows && bytes < limit; r++) {
         const struct chatd_value *c = rows->values + r * rows->n_cols;
@@ -172,11 +177,14 @@ static size_t push_page(struct stream_drain *dr)
 
 static void on_flushed(const char *user, int status, void *arg);
 
-/* Go on once the session's output has room for another page. */
+/* Go on once the session's output has room for another page: less than a page still
+ * unwritten. (Output handed to an I/O thread, or to TLS, may still be unwritten when the
+ * next page has been read: a page on top of up to 64 KiB could pass a small
+ * max_output_bytes and cut the session off.) */
 static void next_page(struct stream_drain *dr)
 {
     struct session *s = dr->ss->s;
-    if (session_output_pending(s) < STREAM_PAGE_BYTES) {
+    if (session_output_pending(s) < page_bytes(dr->st)) {
         drain_read(dr);
         return;
     }
