@@ -1158,6 +1158,9 @@ static void bob_reads_alices_first(struct term *alice)
 {
     struct term bob;
     term_login(&bob, "bob");
+    /* Friends, so that alice hears when chatd has let bob go (below). */
+    term_line(alice, "/friend bob");
+    term_expect(alice, "bob is your friend now");
     term_line(alice, "/msg bob first");
     term_expect(alice, "] you -> bob: first");
     term_expect(&bob, "] alice: first");
@@ -1165,6 +1168,9 @@ static void bob_reads_alices_first(struct term *alice)
     term_expect(&bob, "] you -> alice: reply");
     term_expect(alice, "] bob: reply");
     term_quit(&bob);
+    /* Only then is a message to bob stored: quitting closes the connection, and chatd
+     * may read that after alice's next message (with I/O threads, often). */
+    term_expect(alice, "* bob is offline");
 }
 
 /* /history pages back through the conversation, oldest first in each page, with the
