@@ -111,6 +111,10 @@ static void say(struct browser_page *p, const char *text)
 
 #define MESSAGES     "document.querySelectorAll('#message-list .msg')"
 #define LAST_MESSAGE "document.querySelector('#message-list .msg:last-child')"
+/* A function of a text: the message with that text. */
+#define MESSAGE_TEXT                                                                               \
+    "((text) => [...document.querySelectorAll('#message-list .text')].find((t) =>"                 \
+    " t.textContent === text))"
 
 static void wait_last_text(struct browser_page *p, const char *text)
 {
@@ -264,9 +268,13 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
     wait_for(bob, "document.getElementById('conn-state').textContent === 'connected'");
     open_conversation(bob, "carol");
     wait_for(bob, MESSAGES ".length === 50");
-    js(bob, "document.getElementById('messages').scrollTop = 0");
+    /* The message at the top of the list when it is scrolled there stays where it is on
+     * screen while the older ones come in above it (it jumped to the oldest of them). */
+    js(bob, "(() => { const box = document.getElementById('messages'); box.scrollTop = 0;"
+            " window.wasTop = " MESSAGE_TEXT "('m11').getBoundingClientRect().top; })()");
     wait_for(bob, MESSAGES ".length === 60");
     wait_for(bob, "document.getElementById('older').hidden");
+    wait_for(bob, "Math.abs(" MESSAGE_TEXT "('m11').getBoundingClientRect().top - wasTop) < 2");
     char *texts = text_of(bob, "[...document.querySelectorAll('#message-list .text')]"
                                ".map((t) => t.textContent).join(',')");
     ck_assert_ptr_nonnull(strstr(texts, "m1,m2,m3,"));
@@ -319,10 +327,44 @@ START_TEST(history_pages_back_and_a_lost_connection_resumes_without_repeats)
 }
 END_TEST
 
+/* "Log out everywhere" from another device ends the page's session on the server, which
+ * sends it nothing (protocol.md, logout): the page learns it from the not_logged_in
+ * answer to its next request, and shows the login form instead of looking logged in
+ * with the message "sending…" for ever. */
+START_TEST(a_logout_everywhere_from_elsewhere_ends_the_page_s_login)
+{
+    enum browser_kind kind = kind_of(_i);
+    start_web_chat();
+    struct test_client *carol = new_user("carol");
+    struct browser *bb;
+    struct browser_page *bob = open_client(kind, &bb);
+    register_in_page(bob, "bob");
+    tcp_expect(carol, "success", "{\"cmd\":\"add_friend\",\"friend\":\"bob\"}");
+    open_conversation(bob, "carol");
+
+    struct test_client *elsewhere = connect_client();
+    json_decref(do_login(elsewhere, "bob", WEB_PASSWD, "success"));
+    tcp_expect(elsewhere, "success", "{\"cmd\":\"logout\",\"all\":true}");
+    say(bob, "still there?");
+    wait_for(bob, "!document.getElementById('login-view').hidden");
+    wait_for(bob, "document.getElementById('login-error').textContent.startsWith("
+                  "'Your saved login is no longer valid')");
+    char *saved = text_of(bob, "localStorage.getItem('chatd.login')");
+    ck_assert_str_eq(saved, "null");
+    free(saved);
+    browser_close(bob);
+    browser_quit(bb);
+    test_client_close(elsewhere);
+    test_client_close(carol);
+    stop_chat();
+}
+END_TEST
+
 /* A phone-sized screen, logging in with a password: the state line says "logging in…"
  * until the login's reply, not "connected" as soon as the socket opens; the sidebar is
  * a menu over the conversation, and choosing a chat closes it and leaves the focus in
- * the text box. */
+ * the text box. A new visit, logged in with the saved token, opens the menu with the
+ * focus on its first chat too (it was an empty page with nothing focused). */
 START_TEST(a_password_login_and_choosing_a_chat_on_a_phone)
 {
     enum browser_kind kind = kind_of(_i);
@@ -350,6 +392,12 @@ START_TEST(a_password_login_and_choosing_a_chat_on_a_phone)
     wait_for(p, "document.body.classList.contains('menu-open')");
     open_conversation(p, "carol"); /* the focus in the text box */
     wait_for(p, "!document.body.classList.contains('menu-open')");
+
+    js(p, "(window.reloading = true, location.reload())");
+    wait_for(p, "!window.reloading && document.readyState === 'complete'");
+    wait_for(p, "document.getElementById('conn-state').textContent === 'connected'");
+    wait_for(p, "document.body.classList.contains('menu-open')");
+    wait_for(p, "document.activeElement.dataset.key === 'u:carol'");
     browser_close(p);
     browser_quit(b);
     test_client_close(dave);
@@ -370,6 +418,7 @@ static Suite *web_chat_suite(void)
                         kinds);
     tcase_add_loop_test(tc, history_pages_back_and_a_lost_connection_resumes_without_repeats, 0,
                         kinds);
+    tcase_add_loop_test(tc, a_logout_everywhere_from_elsewhere_ends_the_page_s_login, 0, kinds);
     tcase_add_loop_test(tc, a_password_login_and_choosing_a_chat_on_a_phone, 0, kinds);
     suite_add_tcase(s, tc);
     return s;

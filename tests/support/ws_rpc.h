@@ -6,7 +6,9 @@
 
 #include <jansson.h>
 
-#define WS_RPC_TIMEOUT_MS 15000
+/* How long an answer may take: a fresh Firefox took over 15 s to answer session.new
+ * on a loaded machine (load 13 on 2 cores). */
+#define WS_RPC_TIMEOUT_MS 30000
 
 struct ws_client;
 

@@ -7,7 +7,8 @@ const FIRST_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
 
 // Events: "state" (this.state changed), "open", "close", "push" (detail: the object),
-// "error-line" (detail: an error the server sent outside any reply, e.g. a timeout).
+// "reply" (detail: the reply to a request), "error-line" (detail: an error the server
+// sent outside any reply, e.g. a timeout).
 export class Connection extends EventTarget {
   constructor(url) {
     super();
@@ -117,6 +118,7 @@ export class Connection extends EventTarget {
       this.pending.delete(msg.id);
       clearTimeout(waiting.timer);
       waiting.resolve(msg);
+      this.dispatchEvent(new CustomEvent("reply", { detail: msg }));
     } else if (msg.cmd === "error" || msg.cmd.endsWith("_reply")) {
       this.dispatchEvent(new CustomEvent("error-line", { detail: msg }));
     } else {

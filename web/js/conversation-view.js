@@ -110,8 +110,7 @@ export function setupConversation(store, conn, session, outbox) {
       return;
     }
     c.more = !!r.more;
-    for (const m of r.messages ?? []) store.addMessage(c, m, false);
-    store.changed(c.key);
+    store.addHistory(c, r.messages ?? []);
   }
 
   // A private conversation on screen is read up to its newest message from the other

@@ -38,6 +38,11 @@ function showApp(shown) {
   loginView.hidden = shown;
 }
 
+// The first login of the page, or after a logout, by password or with the saved token,
+// puts the user somewhere: the sidebar (the menu, on a phone), its first conversation
+// focused. Later ones, after a lost connection, leave the page as it is.
+let landed = false;
+
 session.addEventListener("login", (e) => {
   const reply = e.detail;
   if (store.me !== session.user) {
@@ -48,7 +53,8 @@ session.addEventListener("login", (e) => {
   if (Array.isArray(reply.fri)) store.setFriends(reply.fri);
   if (Array.isArray(reply.group)) store.setGroups(reply.group);
   refreshFriends(store, conn); // login_reply does not say who is online
-  if (appView.hidden) {
+  if (!landed) {
+    landed = true;
     showApp(true);
     setMenu(true);
     (document.querySelector("#sidebar .conv") ?? el("friend-form").name).focus();
@@ -57,6 +63,7 @@ session.addEventListener("login", (e) => {
 });
 
 session.addEventListener("logout", (e) => {
+  landed = false;
   store.reset(null);
   conversation.close();
   sidebar.say("");

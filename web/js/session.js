@@ -24,6 +24,7 @@ export class Session extends EventTarget {
     conn.addEventListener("open", () => this.resume());
     conn.addEventListener("close", () => this.lost());
     conn.addEventListener("push", (e) => this.pushed(e.detail));
+    conn.addEventListener("reply", (e) => this.replied(e.detail));
     window.addEventListener("pagehide", () => this.flushAck());
   }
 
@@ -124,6 +125,15 @@ export class Session extends EventTarget {
     clearTimeout(this.ackTimer);
     this.ackTimer = null;
     if (!this.token) this.conn.stop(); // nobody to log in again: connect when asked
+  }
+
+  // The server ended this connection's login without a word ("logout" with "all" from
+  // another device of ours): the next request is answered not_logged_in. Log in again
+  // with the token, which ends the page's login if the token was revoked with it.
+  replied(reply) {
+    if (reply.result !== "not_logged_in" || !this.loggedIn) return;
+    this.loggedIn = false;
+    this.resume();
   }
 
   // A message is passed on once: one whose seq is at or below the last one received

@@ -60,6 +60,18 @@ export class Store extends EventTarget {
   // has it already; counts it unread if it is someone else's and arrived live while
   // its conversation is not on screen. Returns whether it was new.
   addMessage(c, m, live) {
+    const added = this.insert(c, m, live);
+    this.changed(c.key);
+    return added;
+  }
+
+  // A page of history, with one change for the page: the view keeps its place once.
+  addHistory(c, messages) {
+    for (const m of messages) this.insert(c, m, false);
+    this.changed(c.key);
+  }
+
+  insert(c, m, live) {
     const msg = {
       msgId: String(m.msg_id),
       seq: m.seq,
@@ -73,13 +85,11 @@ export class Store extends EventTarget {
     const known = c.byId.get(msg.msgId);
     if (known) {
       if (rank(msg.status) > rank(known.status)) known.status = msg.status;
-      this.changed(c.key);
       return false;
     }
     c.byId.set(msg.msgId, msg);
     insertBySeq(c.messages, msg);
     if (live && !msg.own && (c.key !== this.active || document.hidden)) c.unread++;
-    this.changed(c.key);
     return true;
   }
 
