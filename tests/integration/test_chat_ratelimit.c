@@ -251,7 +251,9 @@ START_TEST(concurrent_connections_per_address_are_limited)
     /* Once one closes, there is room again (chatd notices the close in its own time). */
     test_client_close(open[0]);
     struct test_client *again = NULL;
-    for (int i = 0; i < 20 && !again; i++) {
+    for (int i = 0; i < 100 && !again; i++) {
+        if (i > 0)
+            chatd_sleep_ms(50);
         again = open_or_refused(&refusal);
         json_decref(refusal);
     }
