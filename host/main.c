@@ -7,11 +7,33 @@
 #include "tls_context.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifdef CHATD_WITH_MIMALLOC
+#include <mimalloc.h>
+#endif
+
+/* Which malloc the process runs on. With mimalloc linked, it is the one only if a block
+ * from plain malloc() lies in mimalloc's heap: the override is by symbol interposition,
+ * which a link order or a preload could undo. */
+static void print_allocator(FILE *out)
+{
+#ifdef CHATD_WITH_MIMALLOC
+    void *probe = malloc(1);
+    bool ours = mi_is_in_heap_region(probe);
+    free(probe);
+    int v = mi_version();
+    fprintf(out, "malloc: mimalloc %d.%d.%d%s", v / 100, v / 10 % 10, v % 10,
+            ours ? "" : " (linked, but not the process's malloc)");
+#else
+    fputs("malloc: the C library's", out);
+#endif
+}
 
 static void usage(FILE *out)
 {
@@ -100,8 +122,10 @@ static int parse_args(int argc, char **argv, struct options *o)
             exit(plugin_describe(path, stdout) == 0 ? 0 : 1);
         }
         case 'V':
-            printf("chatd %s (plugin ABI %d.%d, jansson %s)\n", CHATD_VERSION, CHATD_ABI_MAJOR,
+            printf("chatd %s (plugin ABI %d.%d, jansson %s, ", CHATD_VERSION, CHATD_ABI_MAJOR,
                    CHATD_ABI_MINOR, JANSSON_VERSION);
+            print_allocator(stdout);
+            puts(")");
             exit(0);
         case 'h':
             usage(stdout);

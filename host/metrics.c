@@ -303,6 +303,9 @@ void metrics_render(struct server *srv, struct evbuffer *out)
                   (double)ratelimits_tracked(&srv->limits));
     metrics_counter(out, "chatd_received_bytes_total", "Bytes read from clients.", m->bytes_in);
     metrics_counter(out, "chatd_sent_bytes_total", "Bytes queued for clients.", m->bytes_out);
+    metrics_gauge(out, "chatd_input_buffer_bytes",
+                  "Bytes allocated for the connections' requests being read (partial frames).",
+                  (double)m->input_buffer_bytes);
 
     evbuffer_add_printf(out, "# HELP chatd_generic_errors_total Generic error lines sent, by "
                              "result.\n# TYPE chatd_generic_errors_total counter\n");

@@ -40,7 +40,8 @@ struct metrics {
     uint64_t disconnects_frame_timeout; /* a begun frame not completed within frame_timeout */
     uint64_t disconnects_login_timeout; /* not logged in within login_timeout */
     uint64_t bytes_in, bytes_out;
-    uint64_t generic_errors[5];                            /* by enum generic_error */
+    uint64_t input_buffer_bytes; /* what the sessions' frame buffers hold, in all */
+    uint64_t generic_errors[5];  /* by enum generic_error */
     uint64_t latency_buckets[METRICS_LATENCY_BUCKETS + 1]; /* the last is +Inf */
     double latency_sum;
     uint64_t latency_count;

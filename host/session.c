@@ -311,6 +311,15 @@ void session_send_error(struct session *s, const char *word, json_t *id, const c
     json_decref(msg);
 }
 
+/* Sets the frame buffer's size, keeping the gauge of all of them. */
+static void input_resized(struct session *s, char *in, size_t cap)
+{
+    s->server->metrics.input_buffer_bytes += cap;
+    s->server->metrics.input_buffer_bytes -= s->in_cap;
+    s->in = in;
+    s->in_cap = cap;
+}
+
 /* Read from the transport into the session's frame buffer. Returns how many bytes came.
  * The frame buffer holds at most one partial frame plus what one read brings, because
  * complete frames are consumed as they are found; it never grows past the frame limit
@@ -341,8 +350,7 @@ static size_t fill_input(struct session *s)
             session_close(s, "out of memory");
             return 0;
         }
-        s->in = grown;
-        s->in_cap = cap;
+        input_resized(s, grown, cap);
     }
     size_t room = s->in_cap - s->in_end;
     ssize_t n = s->transport->read(s, s->in + s->in_end, room);
@@ -424,15 +432,14 @@ static void input_release(struct session *s)
     size_t pending = s->in_end - s->in_start;
     if (s->in && pending == 0) {
         free(s->in);
-        s->in = NULL;
-        s->in_start = s->in_end = s->in_cap = 0;
+        input_resized(s, NULL, 0);
+        s->in_start = s->in_end = 0;
     } else if (s->output_paused && pending < s->in_cap) {
         memmove(s->in, s->in + s->in_start, pending);
         char *fitted = realloc(s->in, pending);
-        if (fitted)
-            s->in = fitted;
+        input_resized(s, fitted ? fitted : s->in, pending);
         s->in_start = 0;
-        s->in_end = s->in_cap = pending;
+        s->in_end = pending;
     }
 }
 
@@ -670,6 +677,7 @@ static void session_free(struct server *srv, struct session *s)
     session_deadlines_free(s);
     bufferevent_free(s->bev);
     free(s->in);
+    input_resized(s, NULL, 0);
     free(s);
 }
 

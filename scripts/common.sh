@@ -34,6 +34,9 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 #                                  parser and close handshake under chatd's own I/O
 #   libhttp-parser-dev             [web]: the HTTP request heads of the WebSocket handshake
 #                                  and the static files (bookworm has no llhttp for C)
+#   libmimalloc-dev                chatd's malloc (mimalloc 2.0): glibc's malloc and free
+#                                  were a third of a private delivery's instructions
+#                                  (docs/architecture.md, "The allocator")
 #   dpkg-dev, file                 cpack's Debian packages (packaging/build-debs): their
 #                                  Depends come from dpkg-shlibdeps, on the files that
 #                                  `file` says are ELF
@@ -58,7 +61,7 @@ CHATD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libinih-dev
     uthash-dev libmariadb-dev libsodium-dev mariadb-server check libsubunit-dev netcat-openbsd
     libedit-dev libssl-dev openssl libhiredis-dev redis-server haproxy libwslay-dev
-    libhttp-parser-dev)
+    libhttp-parser-dev libmimalloc-dev)
 CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git dpkg-dev file debootstrap
     chromium firefox-esr inspircd)
 CHATD_BENCH_PACKAGES=(redis-server inspircd)

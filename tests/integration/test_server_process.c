@@ -215,6 +215,24 @@ START_TEST(version_prints_plugin_abi)
 }
 END_TEST
 
+/* A build with mimalloc runs on it: malloc() itself hands out mimalloc's blocks. */
+START_TEST(version_names_the_malloc_in_use)
+{
+    struct chatd_run_result r;
+    const char *const args[] = {"--version", NULL};
+    run(args, &r);
+    ck_assert_msg(r.status == 0, "chatd --version exited with %d", r.status);
+#ifdef CHATD_TEST_EXPECT_MIMALLOC
+    const char *want = "malloc: mimalloc 2.";
+    ck_assert_msg(strstr(r.out, "not the process's malloc") == NULL, "mimalloc unused: %s", r.out);
+#else
+    const char *want = "malloc: the C library's";
+#endif
+    ck_assert_msg(strstr(r.out, want) != NULL, "stdout lacks \"%s\": %s", want, r.out);
+    chatd_run_result_free(&r);
+}
+END_TEST
+
 /* The value of the "key:" line of --check-plugin's output, trimmed; the caller frees. */
 static char *field_value(const char *text, const char *key)
 {
@@ -290,6 +308,7 @@ static Suite *server_process_suite(void)
     tcase_add_test(tc, unknown_config_key_stops_chatd_with_file_and_line);
     tcase_add_test(tc, test_config_flag_accepts_good_config);
     tcase_add_test(tc, version_prints_plugin_abi);
+    tcase_add_test(tc, version_names_the_malloc_in_use);
     tcase_add_test(tc, check_plugin_describes_ping_as_loadable);
     tcase_add_test(tc, ipv6_listener_answers_ping);
     suite_add_tcase(s, tc);

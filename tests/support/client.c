@@ -542,3 +542,16 @@ char *test_http_get(int port, const char *path)
 {
     return test_http(port, "GET", path);
 }
+
+double test_metric(int port, const char *name)
+{
+    char *text = test_http_get(port, "/metrics");
+    if (!text)
+        return -1;
+    char line[128];
+    snprintf(line, sizeof(line), "\n%s ", name);
+    const char *at = strstr(text, line);
+    double value = at ? strtod(at + strlen(line), NULL) : -1;
+    free(text);
+    return value;
+}

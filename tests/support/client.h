@@ -122,5 +122,7 @@ char *test_http_with(int port, const char *method, const char *path, const char 
 /* Send `request` as it is; the whole response, or NULL when it cannot connect. */
 char *test_http_raw(int port, const char *request);
 char *test_http_get(int port, const char *path);
+/* A series' value on the admin listener's /metrics at `port` (-1: not shown or no answer). */
+double test_metric(int port, const char *name);
 
 #endif

@@ -118,13 +118,7 @@ char *cluster_node_healthz(const struct cluster_node *node)
 
 double cluster_node_metric(const struct cluster_node *node, const char *name)
 {
-    char *text = admin_get(node, "/metrics");
-    char line[128];
-    snprintf(line, sizeof(line), "\n%s ", name);
-    const char *at = strstr(text, line);
-    double value = at ? strtod(at + strlen(line), NULL) : -1;
-    free(text);
-    return value;
+    return test_metric(node->admin_port, name);
 }
 
 static void wait_metric(const struct cluster_node *node, const char *name, double want,
