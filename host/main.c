@@ -1,5 +1,6 @@
 /* main.c - chatd's command line: run the server, validate a config (-t), or describe a
  * plugin (--check-plugin). */
+#include "allocator.h"
 #include "config.h"
 #include "log.h"
 #include "plugin_loader.h"
@@ -7,33 +8,11 @@
 #include "tls_context.h"
 
 #include <getopt.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
-
-#ifdef CHATD_WITH_MIMALLOC
-#include <mimalloc.h>
-#endif
-
-/* Which malloc the process runs on. With mimalloc linked, it is the one only if a block
- * from plain malloc() lies in mimalloc's heap: the override is by symbol interposition,
- * which a link order or a preload could undo. */
-static void print_allocator(FILE *out)
-{
-#ifdef CHATD_WITH_MIMALLOC
-    void *probe = malloc(1);
-    bool ours = mi_is_in_heap_region(probe);
-    free(probe);
-    int v = mi_version();
-    fprintf(out, "malloc: mimalloc %d.%d.%d%s", v / 100, v / 10 % 10, v % 10,
-            ours ? "" : " (linked, but not the process's malloc)");
-#else
-    fputs("malloc: the C library's", out);
-#endif
-}
 
 static void usage(FILE *out)
 {
@@ -124,7 +103,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         case 'V':
             printf("chatd %s (plugin ABI %d.%d, jansson %s, ", CHATD_VERSION, CHATD_ABI_MAJOR,
                    CHATD_ABI_MINOR, JANSSON_VERSION);
-            print_allocator(stdout);
+            allocator_describe(stdout);
             puts(")");
             exit(0);
         case 'h':
@@ -144,6 +123,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 int main(int argc, char **argv)
 {
+    allocator_tune();
     struct options o = {.config = CHATD_DEFAULT_CONFIG};
     if (parse_args(argc, argv, &o) < 0)
         return 2;
