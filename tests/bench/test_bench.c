@@ -195,6 +195,25 @@ START_TEST(group_fan_out_reaches_every_other_member_once)
 }
 END_TEST
 
+/* --rate: the pacer never sends more than the rate allows over the window, and sends on
+ * when it is behind (a message due but held back counts as due). */
+START_TEST(a_paced_relay_offers_the_rate_and_no_more)
+{
+    start_server();
+    const char *args[] = {"--workload", "private",   "--users", "10", "--rate",
+                          "200",        "--seconds", "2",       NULL};
+    json_t *f = run_bench(args);
+    double window = json_number_value(json_object_get(f, "seconds"));
+    long long due = get_int(f, "sent") + get_int(f, "held_back");
+    ck_assert_msg(json_number_value(json_object_get(f, "offered_per_s")) == 200,
+                  "offered_per_s is not the rate");
+    ck_assert_msg(due <= (long long)(200 * window) + 1 && due >= 200,
+                  "%lld messages sent or held back at 200/s over %.2f s", due, window);
+    check_deliveries(f, "private", 1);
+    stop_server();
+}
+END_TEST
+
 START_TEST(offline_messages_are_stored_and_each_arrives_once_at_login)
 {
     start_server();
@@ -518,6 +537,9 @@ START_TEST(bad_options_are_refused_with_status_2)
 {
     const char *argv[] = {CHATD_BENCH_BINARY, "--port", "1", "--workload", "nonesuch", NULL};
     ck_assert_int_eq(bench_status(argv), 2);
+    const char *paced_idle[] = {CHATD_BENCH_BINARY, "--port", "1", "--workload", "idle",
+                                "--rate",           "1000",   NULL};
+    ck_assert_int_eq(bench_status(paced_idle), 2);
 }
 END_TEST
 
@@ -528,6 +550,7 @@ static Suite *bench_suite(void)
     tcase_set_timeout(tc, 150);
     tcase_add_test(tc, private_relay_loses_and_duplicates_nothing);
     tcase_add_test(tc, group_fan_out_reaches_every_other_member_once);
+    tcase_add_test(tc, a_paced_relay_offers_the_rate_and_no_more);
     tcase_add_test(tc, offline_messages_are_stored_and_each_arrives_once_at_login);
     tcase_add_test(tc, idle_sessions_are_held_and_the_server_memory_is_read);
     tcase_add_test(tc, login_storm_counts_every_login);

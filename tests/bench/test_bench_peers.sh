@@ -35,7 +35,7 @@ left_in() {
 }
 
 "$root/tools/bench-peers" --build "$build" --seconds 0.5 --runs 1 --sessions 100 \
-    --workloads idle,private8,group >"$tmp/table" 2>"$tmp/log"
+    --workloads idle,private8,group,private-rate --private-rate 500 >"$tmp/table" 2>"$tmp/log"
 status=$?
 work=$(sed -n 's/^work folder: //p' "$tmp/log")
 if [ "$status" -eq 0 ]; then ok "bench-peers exits 0"; else fail "bench-peers exited $status"; fi
@@ -44,9 +44,12 @@ if head -n 1 "$tmp/table" | grep -qx '| workload | chatd | Redis 7 pub/sub | Ins
 else
     fail "no table header"
 fi
-# Two header lines, one idle row, five rows for each of two message workloads.
+# Two header lines, one idle row, five rows for each of two message workloads, four for
+# the paced one.
 rows=$(wc -l <"$tmp/table")
-[ "$rows" -eq 13 ] && ok "13 lines" || fail "$rows lines, want 13"
+[ "$rows" -eq 17 ] && ok "17 lines" || fail "$rows lines, want 17"
+grep -q '^| private relay, 100 users, 500 messages/s offered: deliveries/s |' "$tmp/table" &&
+    ok "the paced relay's row" || fail "no row of the paced relay"
 bad=$(awk -F'|' 'NR > 2 && NF != 6' "$tmp/table")
 [ -z "$bad" ] && ok "every row has four cells" || fail "rows with another count of cells: $bad"
 if grep -q failed "$tmp/table"; then fail "a run failed"; else ok "no run failed"; fi

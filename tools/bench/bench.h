@@ -19,7 +19,8 @@ struct options {
     int port;
     int port2;           /* sessions of odd-numbered users connect here (another cluster node) */
     int users;           /* private: ring size; login, idle: users registered; offline: senders */
-    int inflight;        /* requests in flight per sender */
+    int inflight;        /* requests in flight per sender (with --rate: at most) */
+    double rate;         /* private, group: messages/s offered in all (0: as fast as answered) */
     double seconds;      /* length of the measured run */
     int members;         /* group: members */
     int senders;         /* group: members that send */

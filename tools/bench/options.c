@@ -81,6 +81,11 @@ static const char usage_options[] =
     "                      memory) is read from /proc and reported beside the bench's\n"
     "  --concurrency K     connects and logins outstanding at once during setup (64),\n"
     "                      and the login storm's parallel logins (8)\n"
+    "  --rate R            private, group: offer R messages/s in all, paced every\n"
+    "                      millisecond over the senders in turn, instead of sending\n"
+    "                      again as each reply comes; --inflight (then 64) caps each\n"
+    "                      sender, and a message due to a sender at its cap is not sent\n"
+    "                      and counted as held_back (the server did not keep up)\n"
     "  --text-bytes N      pad message texts to about N bytes (no padding)\n"
     "  --client-ids        private, offline: give every message a client_msg_id (the\n"
     "                      idempotent send, one more look-up in its commit batch)\n"
@@ -192,6 +197,8 @@ void options_parse(struct bench *b, int argc, char **argv)
             o->users = (int)num(a, v, 1, 10000000);
         else if (strcmp(a, "--inflight") == 0)
             o->inflight = (int)num(a, v, 1, 100000);
+        else if (strcmp(a, "--rate") == 0)
+            o->rate = (double)num(a, v, 1, 100000000);
         else if (strcmp(a, "--seconds") == 0)
             o->seconds = seconds(a, v);
         else if (strcmp(a, "--members") == 0)
@@ -259,8 +266,10 @@ void options_parse(struct bench *b, int argc, char **argv)
         usage_error("%s", "relogin needs --tokens FILE");
     if (!o->flooders)
         o->flooders = 150;
+    if (o->rate && !private && !group)
+        usage_error("%s", "--rate goes with the private and group workloads");
     if (!o->inflight)
-        o->inflight = private ? 8 : 4;
+        o->inflight = o->rate ? 64 : private ? 8 : 4;
     /* At the real password cost a login takes a worker 0.1 s or more, and a login that
      * waits in chatd's queue past its job budget (5 s) is answered internal: a storm
      * wider than a few times the workers measures that budget, not the logins. */

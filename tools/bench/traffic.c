@@ -8,6 +8,7 @@
 #include <string.h>
 
 #define TICK_MS 100
+#define PACE_US 1000
 
 static struct traffic *current;
 
@@ -51,7 +52,7 @@ static void on_reply(struct traffic *t, struct peer *p, int ok, const char *line
         t->accepted_window += ok;
         hist_record(&t->reply_lat, now_ns() - t0);
     }
-    if (t->running)
+    if (t->running && !t->b->opt.rate)
         send_one(t, p);
 }
 
@@ -146,6 +147,7 @@ void traffic_free(struct traffic *t)
 
 struct run_state {
     struct traffic *t;
+    uint64_t due_sent; /* --rate: messages sent or held back since the window opened */
     int64_t drain_deadline;
     int ticks;
     uint64_t last_delivered, last_replies;
@@ -208,12 +210,48 @@ static void run_tick(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(t->b->base);
 }
 
+/* The next sender below its cap, from where the last search ended; NULL if none. */
+static struct peer *free_sender(struct traffic *t)
+{
+    for (int k = 0; k < t->n; k++) {
+        struct peer *p = &t->peers[(t->next_sender + k) % t->n];
+        if (p->slot >= 0 && p->inflight < (unsigned)t->b->opt.inflight) {
+            t->next_sender = (t->next_sender + k + 1) % t->n;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* --rate: every millisecond, send what is due by now. */
+static void pace(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct run_state *s = arg;
+    struct traffic *t = s->t;
+    if (!t->running)
+        return;
+    uint64_t due = (uint64_t)((double)(now_ns() - t->start_ns) * t->b->opt.rate / 1e9);
+    for (; s->due_sent < due; s->due_sent++) {
+        struct peer *p = free_sender(t);
+        if (!p) {
+            t->held_back += due - s->due_sent;
+            s->due_sent = due;
+            break;
+        }
+        send_one(t, p);
+    }
+}
+
 void traffic_run(struct traffic *t)
 {
     struct run_state s = {.t = t};
     struct bench *b = t->b;
     struct event *tick = event_new(b->base, -1, EV_PERSIST, run_tick, &s);
     struct event *end = event_new(b->base, -1, 0, end_window, &s);
+    struct event *pacer = event_new(b->base, -1, EV_PERSIST, pace, &s);
+    struct timeval tv_pace = {0, PACE_US};
     struct timeval tv_tick = {0, TICK_MS * 1000};
     struct timeval tv_end = {
         (time_t)b->opt.seconds,
@@ -223,7 +261,7 @@ void traffic_run(struct traffic *t)
     t->start_ns = t->cpu.t0;
     t->running = 1;
     t->in_window = 1;
-    for (int i = 0; i < t->n; i++) {
+    for (int i = 0; i < t->n && !b->opt.rate; i++) {
         struct peer *p = &t->peers[i];
         if (p->slot >= 0)
             for (int k = 0; k < b->opt.inflight; k++)
@@ -231,9 +269,12 @@ void traffic_run(struct traffic *t)
     }
     event_add(tick, &tv_tick);
     event_add(end, &tv_end);
+    if (b->opt.rate)
+        event_add(pacer, &tv_pace);
     event_base_dispatch(b->base);
     event_free(tick);
     event_free(end);
+    event_free(pacer);
 }
 
 int64_t traffic_wait_deliveries(struct traffic *t, uint64_t expected)
@@ -273,6 +314,10 @@ void traffic_report(const struct traffic *t, const char *rate_key, uint64_t rate
     if (t->fanout > 0)
         report_hist_ms("latency_ms", &t->delivery_lat);
     report_hist_ms("reply_latency_ms", &t->reply_lat);
+    if (t->b->opt.rate) {
+        report_num("offered_per_s", t->b->opt.rate);
+        report_int("held_back", (long long)t->held_back);
+    }
     report_int("sent", (long long)t->sent);
     report_int("replies", (long long)t->replies);
     report_int("accepted", (long long)t->accepted);

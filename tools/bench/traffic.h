@@ -25,9 +25,11 @@ struct traffic {
     /* The receiver's slot for messages from user `from`, or -1 if none should come. */
     int (*slot_of)(const struct traffic *t, const struct peer *receiver, int from);
 
-    int running;   /* senders replace each reply with a new request */
+    int running;   /* senders send: at once after each reply, or (--rate) when paced */
     int in_window; /* the measured window is open */
     uint64_t sent, replies, accepted, refused;
+    uint64_t held_back; /* --rate: messages due that found every sender at its cap */
+    int next_sender;    /* --rate: where the pacer looks for a sender first */
     uint64_t replies_window, accepted_window;
     uint64_t delivered, delivered_window, duplicated, unexpected;
     struct hist delivery_lat; /* send to arrival, deliveries in the window */
