@@ -159,7 +159,7 @@ static int chatd_idle(const struct options *o, double *last_cpu, double *last_at
     double now = now_s();
     if (now - *last_at < window)
         return 0;
-    double cpu = proc_cpu_seconds(o->pid);
+    double cpu = proc_cpu_seconds(o->pid, NULL);
     int idle = cpu - *last_cpu < 0.02 * window;
     *last_cpu = cpu;
     *last_at = now;
@@ -214,7 +214,8 @@ static void workload_pipeline(const struct options *o)
     /* Write until chatd takes nothing more from any connection and has gone idle: every
      * connection is then held back by TCP, with chatd no longer reading it. */
     unsigned long long sent = 0;
-    double start = now_s(), quiet_since = now_s(), cpu = proc_cpu_seconds(o->pid), cpu_at = start;
+    double start = now_s(), quiet_since = now_s(), cpu = proc_cpu_seconds(o->pid, NULL),
+           cpu_at = start;
     int idle = 0;
     while (!(idle && now_s() - quiet_since >= 1.0) && now_s() - start < 120) {
         int progress = 0;
@@ -276,7 +277,7 @@ static void workload_partial(const struct options *o)
     }
     /* Let chatd read what the kernel holds for it (well within the default
      * frame_timeout). */
-    double cpu = proc_cpu_seconds(o->pid), cpu_at = now_s();
+    double cpu = proc_cpu_seconds(o->pid, NULL), cpu_at = now_s();
     while (!chatd_idle(o, &cpu, &cpu_at, 0.5))
         sleep_s(0.1);
     double held = rss_mib(o);

@@ -160,7 +160,12 @@ static void check_messages(const json_t *figures, const char *workload)
     ck_assert_int_eq(get_int(figures, "no_reply"), 0);
     check_latency(figures, "reply_latency_ms");
     ck_assert_msg(json_is_object(json_object_get(figures, "bench_cpu")), "no bench_cpu");
-    ck_assert_msg(json_is_object(json_object_get(figures, "server_cpu")), "no server_cpu");
+    const json_t *server_cpu = json_object_get(figures, "server_cpu");
+    ck_assert_msg(json_is_object(server_cpu), "no server_cpu");
+    double kernel = json_number_value(json_object_get(server_cpu, "kernel_fraction"));
+    ck_assert_msg(json_is_number(json_object_get(server_cpu, "kernel_fraction")) && kernel >= 0 &&
+                      kernel <= 1,
+                  "server_cpu's kernel_fraction is not a fraction");
 }
 
 /* A message workload's figures (freed here): every accepted message made `fanout`

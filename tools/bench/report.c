@@ -101,17 +101,18 @@ void cpu_window_start(const struct bench *b, struct cpu_window *w)
 {
     w->t0 = now_ns();
     w->self0 = self_cpu_seconds();
-    w->srv0 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid) : -1;
+    w->srv0 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid, &w->srv_sys0) : -1;
     w->t1 = w->t0;
     w->self1 = w->self0;
     w->srv1 = w->srv0;
+    w->srv_sys1 = w->srv_sys0;
 }
 
 void cpu_window_stop(const struct bench *b, struct cpu_window *w)
 {
     w->t1 = now_ns();
     w->self1 = self_cpu_seconds();
-    w->srv1 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid) : -1;
+    w->srv1 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid, &w->srv_sys1) : -1;
 }
 
 double cpu_window_seconds(const struct cpu_window *w)
@@ -119,12 +120,16 @@ double cpu_window_seconds(const struct cpu_window *w)
     return (double)(w->t1 - w->t0) / 1e9;
 }
 
-static void one_cpu(const char *name, double cpu, double wall, uint64_t units, const char *unit)
+/* One process's CPU figures; `sys` < 0: the kernel's part is not known. */
+static void one_cpu(const char *name, double cpu, double sys, double wall, uint64_t units,
+                    const char *unit)
 {
     char per[64];
     report_obj_begin(name);
     report_num("seconds", cpu);
     report_num("fraction", wall > 0 ? cpu / wall : 0);
+    if (sys >= 0)
+        report_num("kernel_fraction", cpu > 0 ? sys / cpu : 0);
     if (units > 0) {
         snprintf(per, sizeof(per), "us_per_%s", unit);
         report_num(per, cpu * 1e6 / (double)units);
@@ -135,7 +140,7 @@ static void one_cpu(const char *name, double cpu, double wall, uint64_t units, c
 void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit)
 {
     double wall = cpu_window_seconds(w);
-    one_cpu("bench_cpu", w->self1 - w->self0, wall, units, unit);
+    one_cpu("bench_cpu", w->self1 - w->self0, -1, wall, units, unit);
     if (w->srv0 >= 0 && w->srv1 >= 0)
-        one_cpu("server_cpu", w->srv1 - w->srv0, wall, units, unit);
+        one_cpu("server_cpu", w->srv1 - w->srv0, w->srv_sys1 - w->srv_sys0, wall, units, unit);
 }

@@ -27,7 +27,8 @@ void report_hist_ms(const char *key, const struct hist *h);
 struct cpu_window {
     int64_t t0, t1;
     double self0, self1;
-    double srv0, srv1; /* < 0: unknown */
+    double srv0, srv1;         /* < 0: unknown */
+    double srv_sys0, srv_sys1; /* the system part of srv0 and srv1 */
 };
 
 void cpu_window_start(const struct bench *b, struct cpu_window *w);
@@ -35,7 +36,8 @@ void cpu_window_stop(const struct bench *b, struct cpu_window *w);
 double cpu_window_seconds(const struct cpu_window *w);
 
 /* "bench_cpu" and "server_cpu": seconds, fraction of the window's wall time, and
- * microseconds per unit (e.g. per delivery) when units > 0. */
+ * microseconds per unit (e.g. per delivery) when units > 0; the server's also
+ * "kernel_fraction", the part of its CPU time spent in the kernel. */
 void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit);
 
 #endif

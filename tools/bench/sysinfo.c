@@ -15,7 +15,7 @@ double self_cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-double proc_cpu_seconds(pid_t pid)
+double proc_cpu_seconds(pid_t pid, double *system)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -33,7 +33,10 @@ double proc_cpu_seconds(pid_t pid)
     unsigned long long utime, stime;
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
         return -1;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    if (system)
+        *system = (double)stime / tick;
+    return (double)(utime + stime) / tick;
 }
 
 long long proc_rss_bytes(pid_t pid)

@@ -9,8 +9,8 @@
 double self_cpu_seconds(void);
 
 /* User + system CPU seconds of process pid (all its threads), or -1 if it cannot be
- * read. */
-double proc_cpu_seconds(pid_t pid);
+ * read; *system (if not NULL) gets the system part, the time spent in the kernel. */
+double proc_cpu_seconds(pid_t pid, double *system);
 
 /* Resident memory of process pid in bytes (VmRSS), or -1 if it cannot be read. */
 long long proc_rss_bytes(pid_t pid);
