@@ -1,10 +1,11 @@
 /* group_chat.c - a message to a group.
  *
  * It first runs the hook point "message.deliver" ({"kind":"group","user_from","group",
- * "text"}), whose hooks may refuse it or rewrite "text". Then one job finds the group
- * and its members and checks the sender is one (one query: the members come as one
- * GROUP_CONCAT text, not a row each, unless it was cut at group_concat_max_len). The
- * message is then posted to the host
+ * "text"}), whose hooks may refuse it or rewrite "text". Then a job finds the group and
+ * its members and checks the sender is one (one query: the members come as one
+ * GROUP_CONCAT text, not a row each, unless it was cut at group_concat_max_len). One
+ * read serves every message to the same group that came before a worker started it
+ * (see struct members_read). The message is then posted to the host
  * (ABI 1.4 post) for every other member, in the conversation "#<group>": the host
  * numbers it, keeps it once for the group's history, commits it, pushes it to the
  * members online and keeps it for the others' next login. `success` (with msg_id, seq
@@ -25,21 +26,23 @@ struct message {
     char group[CHAT_NAME_MAX + 1];
     char sender[CHAT_NAME_MAX + 1];
     char client_msg_id[CLIENT_MSG_ID_MAX + 1]; /* "" for none */
-    int64_t group_id;
-    char *names;     /* the members' names, each NUL-terminated (worker) */
-    const char **to; /* the members but the sender: pointers into names */
-    size_t n_to;
-    int not_member;
+    struct message *next;                      /* in its members_read */
 };
 
-static void members_free(struct message *m)
-{
-    free(m->names);
-    free(m->to);
-    m->names = NULL;
-    m->to = NULL;
-    m->n_to = 0;
-}
+/* One read of a group's members for the messages to it that came while the read waited
+ * for a worker: while it waits it is in g->open_reads, where the next message to the
+ * group joins it; the worker takes it out before it queries, so every message it serves
+ * came before the query and is checked against members as fresh as its own read would
+ * have been. Under load, when jobs wait, one query serves many messages. */
+struct members_read {
+    struct groups *g;
+    char group[CHAT_NAME_MAX + 1];
+    struct message *first, **last; /* arrival order */
+    int64_t group_id;              /* 0: no such group (worker) */
+    char *names;                   /* the members' names, each NUL-terminated (worker) */
+    size_t n_names;
+    UT_hash_handle hh; /* in g->open_reads, by group, until a worker takes it */
+};
 
 /* Answer (fields taken, may be NULL), then free m. */
 static void finish(struct message *m, const char *result, const char *reason, json_t *fields)
@@ -52,7 +55,6 @@ static void finish(struct message *m, const char *result, const char *reason, js
     }
     g->host->reply(m->req, result, fields);
     g->host->request_release(m->req);
-    members_free(m);
     json_decref(m->text_json);
     free(m);
 }
@@ -116,40 +118,38 @@ static int read_names_by_row(const struct chatd_host *host, struct chatd_db *db,
     return rc != 0 ? rc : row->names ? 0 : CHATD_ENOMEM;
 }
 
-/* Worker: split the joined names in place into m->to, leaving the sender out; returns
- * how many names there were, or -1 out of memory. */
-static int64_t split_members(struct message *m)
+/* Worker: the names joined by spaces become NUL-terminated in place; returns how many. */
+static size_t split_names(char *names)
 {
-    size_t words = 1;
-    for (const char *c = m->names; *c; c++)
-        words += *c == ' ';
-    if (!(m->to = calloc(words, sizeof(*m->to))))
-        return -1;
-    int64_t seen = 0;
-    m->not_member = 1;
-    for (char *name = m->names, *end; *name; name = end + 1) {
-        end = strchr(name, ' ');
-        if (end)
-            *end = '\0';
-        seen++;
-        if (strcmp(name, m->sender) == 0)
-            m->not_member = 0;
-        else
-            m->to[m->n_to++] = name;
-        if (!end)
-            break;
-    }
-    return seen;
+    if (!*names)
+        return 0;
+    size_t n = 1;
+    for (char *c = names; *c; c++)
+        if (*c == ' ') {
+            *c = '\0';
+            n++;
+        }
+    return n;
 }
 
-/* Worker: the group and its members. */
+/* Worker: takes r out of the open reads (no message joins it from now on), then reads
+ * the group and its members. */
 static int members_work(struct chatd_db *db, void *arg)
 {
-    struct message *m = arg;
-    const struct chatd_host *host = m->g->host;
-    members_free(m); /* a retry reads them again */
-    m->group_id = 0;
-    struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = m->group, .len = strlen(m->group)};
+    struct members_read *r = arg;
+    struct groups *g = r->g;
+    const struct chatd_host *host = g->host;
+    pthread_mutex_lock(&g->open_reads_lock);
+    if (r->hh.tbl) {
+        HASH_DEL(g->open_reads, r);
+        r->hh.tbl = NULL;
+    }
+    pthread_mutex_unlock(&g->open_reads_lock);
+    free(r->names); /* a retry reads them again */
+    r->names = NULL;
+    r->n_names = 0;
+    r->group_id = 0;
+    struct chatd_value name = {.type = CHATD_PARAM_TEXT, .s = r->group, .len = strlen(r->group)};
     struct group_row row = {0};
     int rc = host->db_query(db,
                             "SELECT g.id, COUNT(m.user), GROUP_CONCAT(m.user SEPARATOR ' ') "
@@ -157,66 +157,117 @@ static int members_work(struct chatd_db *db, void *arg)
                             "WHERE g.name = ? GROUP BY g.id",
                             &name, 1, read_group_row, &row);
     if (rc == 0 && row.id != 0) {
-        m->names = row.names;
-        row.names = NULL;
-        int64_t seen = split_members(m);
-        if (seen >= 0 && seen != row.count) { /* cut at group_concat_max_len */
-            members_free(m);
+        size_t n = split_names(row.names);
+        if ((int64_t)n != row.count) { /* cut at group_concat_max_len */
             rc = read_names_by_row(host, db, &row);
-            m->names = row.names;
-            row.names = NULL;
-            seen = rc == 0 ? split_members(m) : 0;
+            n = rc == 0 ? split_names(row.names) : 0;
         }
-        if (rc == 0 && seen < 0)
-            rc = CHATD_ENOMEM;
-        if (rc == 0)
-            m->group_id = row.id;
+        if (rc == 0) {
+            r->group_id = row.id;
+            r->names = row.names;
+            r->n_names = n;
+            row.names = NULL;
+        }
     }
     free(row.names);
     return rc;
 }
 
-static void post_to_members(struct message *m)
+/* Post m to every member of r but its sender, or answer not_member. */
+static void post_to_members(const struct members_read *r, struct message *m)
 {
     struct groups *g = m->g;
+    const char **to = calloc(r->n_names ? r->n_names : 1, sizeof(*to));
+    if (!to) {
+        finish(m, "internal", chatd_strerror(CHATD_ENOMEM), NULL);
+        return;
+    }
+    size_t n_to = 0;
+    int member = 0;
+    const char *name = r->names;
+    for (size_t i = 0; i < r->n_names; i++, name += strlen(name) + 1) {
+        if (strcmp(name, m->sender) == 0)
+            member = 1;
+        else
+            to[n_to++] = name;
+    }
+    if (!member) {
+        free(to);
+        finish(m, "not_member", NULL, NULL);
+        return;
+    }
     char conversation[CHAT_NAME_MAX + 2];
     conversation[0] = '#';
     strcpy(conversation + 1, m->group);
     const struct chatd_post post = {
         .sender = m->sender,
         .conversation = conversation,
-        .users = m->to,
-        .n_users = m->n_to,
+        .users = to,
+        .n_users = n_to,
         .msg = chat_push_new("group_chat_recv", m->group, m->sender, m->text_json),
         .client_msg_id = m->client_msg_id[0] ? m->client_msg_id : NULL,
         .req = m->req,
     };
+    /* post copies the names before it returns. */
     int rc = post.msg ? g->host->post(g->self, &post, posted, m) : CHATD_ENOMEM;
+    free(to);
     if (rc != 0)
         finish(m, "internal", chatd_strerror(rc), NULL);
 }
 
+/* Loop thread: every message r served, in the order they came, then r is freed. */
 static void members_read(struct chatd_request *req, void *arg, int status)
 {
     (void)req;
-    struct message *m = arg;
-    if (status != 0)
-        finish(m, chat_status_word(status), "the group could not be read", NULL);
-    else if (m->group_id == 0)
-        finish(m, "group_not_exist", NULL, NULL);
-    else if (m->not_member)
-        finish(m, "not_member", NULL, NULL);
-    else
-        post_to_members(m);
+    struct members_read *r = arg;
+    struct groups *g = r->g;
+    pthread_mutex_lock(&g->open_reads_lock); /* no worker ran it: it is still open */
+    if (r->hh.tbl)
+        HASH_DEL(g->open_reads, r);
+    pthread_mutex_unlock(&g->open_reads_lock);
+    for (struct message *m = r->first, *next; m; m = next) {
+        next = m->next;
+        if (status != 0)
+            finish(m, chat_status_word(status), "the group could not be read", NULL);
+        else if (r->group_id == 0)
+            finish(m, "group_not_exist", NULL, NULL);
+        else
+            post_to_members(r, m);
+    }
+    free(r->names);
+    free(r);
 }
 
+/* Join the open read of m's group, or open one and submit its job. */
 static void send_message(struct message *m)
 {
     static const struct chatd_job job = {
         .work = members_work, .done = members_read, .flags = CHATD_JOB_DB | CHATD_JOB_IDEMPOTENT};
-    /* req stays held by this plugin, so the job is not tied to it: members_read answers
-     * every outcome, a failed submit included. */
-    m->g->host->job_run(m->g->self, NULL, &job, m);
+    struct groups *g = m->g;
+    struct members_read *r;
+    pthread_mutex_lock(&g->open_reads_lock);
+    HASH_FIND_STR(g->open_reads, m->group, r);
+    if (r) {
+        *r->last = m;
+        r->last = &m->next;
+    }
+    pthread_mutex_unlock(&g->open_reads_lock);
+    if (r)
+        return;
+    if (!(r = calloc(1, sizeof(*r)))) {
+        finish(m, "internal", "out of memory", NULL);
+        return;
+    }
+    r->g = g;
+    strcpy(r->group, m->group);
+    r->first = m;
+    r->last = &m->next;
+    pthread_mutex_lock(&g->open_reads_lock);
+    HASH_ADD_STR(g->open_reads, group, r);
+    pthread_mutex_unlock(&g->open_reads_lock);
+    /* The requests stay held by this plugin, so the job is not tied to one: members_read
+     * answers every outcome, a failed submit included. */
+    g->host->job_run(g->self, NULL, &job, r);
 }
 
 static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, void *arg)

@@ -59,6 +59,7 @@ static int groups_init(struct chatd_plugin *self, const struct chatd_host *host)
     host->instance_set(self, g);
     g->host = host;
     g->self = self;
+    pthread_mutex_init(&g->open_reads_lock, NULL);
     host->option_int(self, "max_groups_per_user", &g->max_groups_per_user);
     host->option_int(self, "max_members_per_group", &g->max_members_per_group);
     host->option_int(self, "max_text_bytes", &g->max_text);
@@ -71,9 +72,12 @@ static int groups_init(struct chatd_plugin *self, const struct chatd_host *host)
     return rc;
 }
 
+/* After shutdown: every members read has had its done, so none is open. */
 static void groups_destroy(void *instance)
 {
-    free(instance);
+    struct groups *g = instance;
+    pthread_mutex_destroy(&g->open_reads_lock);
+    free(g);
 }
 
 /* Served through the accounts plugin's login (the user.login hook) and for its users. */

@@ -6,13 +6,21 @@
 #include "common.h"
 
 #include <chatd/plugin.h>
+#include <pthread.h>
 #include <stdint.h>
+#include <uthash.h>
+
+struct members_read;
 
 struct groups {
     const struct chatd_host *host;
     struct chatd_plugin *self;
     int64_t max_groups_per_user, max_members_per_group;
     int64_t max_text; /* a text a hook rewrote is held to it too */
+    /* group_chat.c: the members reads waiting for a worker, by group; the loop thread
+     * adds to them, a worker takes one out when it starts it. */
+    struct members_read *open_reads;
+    pthread_mutex_t open_reads_lock;
 };
 
 /* schema.c */

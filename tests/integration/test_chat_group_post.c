@@ -99,6 +99,54 @@ START_TEST(client_msg_id_is_a_string_of_1_to_64_bytes)
 }
 END_TEST
 
+/* Messages to one group that come together share one read of its members (group_chat.c,
+ * struct members_read), yet each is checked and answered on its own: a member's burst is
+ * delivered whole and in order, a non-member's burst sent at the same time is refused
+ * message by message, and nothing of it reaches anyone. */
+START_TEST(messages_sent_together_are_each_checked_and_delivered_in_order)
+{
+    enum { N = 20, M = 5 };
+    start_chat();
+    struct test_client *alice = new_user("alice");
+    struct test_client *bob = new_user("bob");
+    struct test_client *eve = new_user("eve");
+    make_group("g1", alice, bob);
+    char burst[N * 80], intrusion[M * 80];
+    size_t len = 0, elen = 0;
+    for (int i = 1; i <= N; i++)
+        len += (size_t)snprintf(
+            burst + len, sizeof(burst) - len,
+            "{\"cmd\":\"group_chat\",\"group\":\"g1\",\"text\":\"m%d\",\"id\":%d}\n", i, i);
+    for (int i = 1; i <= M; i++)
+        elen += (size_t)snprintf(
+            intrusion + elen, sizeof(intrusion) - elen,
+            "{\"cmd\":\"group_chat\",\"group\":\"g1\",\"text\":\"e%d\",\"id\":%d}\n", i, i);
+    check_send(alice, burst, len);
+    check_send(eve, intrusion, elen);
+    for (int i = 1; i <= N; i++) {
+        json_t *reply = check_read_json(alice);
+        ck_assert_str_eq(chatd_json_str(reply, "result"), "success");
+        ck_assert_int_eq(json_integer_value(json_object_get(reply, "id")), i);
+        json_decref(reply);
+        char text[16];
+        snprintf(text, sizeof(text), "m%d", i);
+        expect_group(bob, "g1", "alice", text, 0);
+    }
+    for (int i = 1; i <= M; i++) {
+        json_t *reply = check_read_json(eve);
+        ck_assert_str_eq(chatd_json_str(reply, "result"), "not_member");
+        ck_assert_int_eq(json_integer_value(json_object_get(reply, "id")), i);
+        json_decref(reply);
+    }
+    expect_quiet(bob);
+    expect_quiet(alice);
+    test_client_close(alice);
+    test_client_close(bob);
+    test_client_close(eve);
+    stop_chat();
+}
+END_TEST
+
 static Suite *chat_group_post_suite(void)
 {
     Suite *s = suite_create("chat_group_post");
@@ -106,6 +154,7 @@ static Suite *chat_group_post_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_repeated_client_msg_id_gets_the_first_answer_and_delivers_nothing);
     tcase_add_test(tc, client_msg_id_is_a_string_of_1_to_64_bytes);
+    tcase_add_test(tc, messages_sent_together_are_each_checked_and_delivered_in_order);
     suite_add_tcase(s, tc);
     return s;
 }
