@@ -354,11 +354,6 @@ static void frame_and_queue(struct io_conn *c, size_t nread, int error)
         n++;
         bytes += frame.len;
     }
-    if (c->raw && c->raw_start == c->raw_end) {
-        free(c->raw);
-        c->raw = NULL;
-        c->raw_start = c->raw_end = c->raw_cap = 0;
-    }
     pthread_mutex_lock(&t->lock);
     int was_empty = c->queued == 0, was_partial = c->partial;
     if (head) {
@@ -384,7 +379,36 @@ static void frame_and_queue(struct io_conn *c, size_t nread, int error)
     pthread_mutex_unlock(&t->lock);
 }
 
-/* The thread: read what came for a connection that wants input, and frame it. */
+/* The thread, after framing: keep in raw only what is left (a begun frame, or frames
+ * waiting for room), so an idle connection holds no buffer; what is left of a read into
+ * the thread's stack (`borrowed`) moves to a buffer of its own. -1 when out of memory. */
+static int raw_keep_rest(struct io_conn *c, int borrowed)
+{
+    size_t rest = c->raw_end - c->raw_start;
+    char *kept = NULL;
+    if (rest > 0 && !borrowed)
+        return 0;
+    if (rest > 0 && (kept = malloc(rest)) != NULL)
+        memcpy(kept, c->raw + c->raw_start, rest);
+    if (!borrowed)
+        free(c->raw);
+    c->raw = kept;
+    c->raw_start = 0;
+    c->raw_end = c->raw_cap = kept ? rest : 0;
+    return rest > 0 && !kept ? -1 : 0;
+}
+
+/* The thread: frame what waited for room in the queue. */
+static void frame_pending(struct io_conn *c)
+{
+    frame_and_queue(c, 0, 0);
+    if (raw_keep_rest(c, 0) < 0)
+        frame_and_queue(c, 0, ENOMEM);
+}
+
+/* The thread: read what came for a connection that wants input, and frame it. With
+ * nothing left from the last read, it reads into its stack, so a request that comes
+ * whole costs no buffer of the connection's. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -399,22 +423,29 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         return;
     if (c->frames_pending) {
         /* Frames read before wait for room: frame them first (the event comes again). */
-        frame_and_queue(c, 0, 0);
+        frame_pending(c);
         return;
     }
-    if (raw_room(c) < 0) {
+    char stack[IO_READ_CHUNK];
+    int borrowed = c->raw == NULL;
+    if (borrowed) {
+        c->raw = stack;
+        c->raw_start = c->raw_end = 0;
+        c->raw_cap = sizeof(stack);
+    } else if (raw_room(c) < 0) {
         frame_and_queue(c, 0, ENOMEM);
         return;
     }
     ssize_t n = recv(fd, c->raw + c->raw_end, c->raw_cap - c->raw_end, 0);
-    int error = errno;
-    if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR))
-        return;
+    int error = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR ? errno : 0;
     if (n > 0)
         c->raw_end += (size_t)n;
     else if (n == 0)
         c->peer_closed = 1;
-    frame_and_queue(c, n > 0 ? (size_t)n : 0, n < 0 ? error : 0);
+    if (n >= 0 || error)
+        frame_and_queue(c, n > 0 ? (size_t)n : 0, error);
+    if (raw_keep_rest(c, borrowed) < 0)
+        frame_and_queue(c, 0, ENOMEM);
 }
 
 /* Under t->lock: nothing more can be written; the loop closes the session. */
@@ -478,7 +509,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         c->on_todo = 0;
         if (c->frames_pending && !c->released) {
             pthread_mutex_unlock(&t->lock);
-            frame_and_queue(c, 0, 0);
+            frame_pending(c);
             pthread_mutex_lock(&t->lock);
         }
         /* Released meanwhile, it is on the list again, to be freed below. */
