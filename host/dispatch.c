@@ -1,14 +1,14 @@
-/* dispatch.c - from one complete frame to a plugin handler: JSON parsing, the generic
- * errors of the wire contract, login and user_from rules, and field checks. */
+/* dispatch.c - from one complete frame to a plugin handler: its parse (request_parse.c), the
+ * generic errors of the wire contract, login and user_from rules, and field checks. */
 #include "dispatch.h"
 
 #include "commands.h"
-#include "json_fast.h"
 #include "log.h"
 #include "plugin_loader.h"
 #include "ratelimit.h"
 #include "reply_order.h"
 #include "request.h"
+#include "request_parse.h"
 #include "server.h"
 #include "session.h"
 
@@ -40,39 +40,25 @@ static void call_handler(struct chatd_request *req)
 void dispatch_frame(struct session *s, const char *data, size_t len)
 {
     json_error_t error;
-    json_t *body = json_fast_parse_flat_object(data, len);
-    if (!body)
-        body = json_loadb(data, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &error);
-    if (!body) {
-        /* Well-formed JSON that this server cannot represent is a bad request, and the
-         * stream is still in step; only bytes that are not JSON end the connection. */
-        const char *unsupported = NULL;
-        switch (json_error_code(&error)) {
-        case json_error_null_character:
-        case json_error_null_byte_in_key:
-            unsupported = "strings may not contain \\u0000";
-            break;
-        case json_error_numeric_overflow:
-            unsupported = "a number is out of range (integers are 64-bit)";
-            break;
-        case json_error_duplicate_key:
-            unsupported = "an object has the same key twice";
-            break;
-        case json_error_stack_overflow:
-            unsupported = "values are nested too deeply";
-            break;
-        default:
-            break;
-        }
-        if (unsupported) {
-            session_send_error(s, "bad_request", NULL, NULL, unsupported);
-            return;
-        }
+    struct parsed_frame frame;
+    request_parse(data, len, &frame, &error);
+    dispatch_parsed(s, &frame);
+}
+
+void dispatch_parsed(struct session *s, struct parsed_frame *frame)
+{
+    json_t *body = frame->body;
+    frame->body = NULL;
+    if (frame->unsupported) {
+        session_send_error(s, "bad_request", NULL, NULL, frame->unsupported);
+        return;
+    }
+    if (frame->bad_json) {
         /* Where, never what: jansson's text quotes the bytes it stumbled on, which can be
          * a password or a token (the client gets the text, it sent those bytes). */
         log_debug("session %llu: bad JSON at byte %d of a %zu-byte frame (jansson error %d)",
-                  (unsigned long long)s->id, error.position, len, (int)json_error_code(&error));
-        session_send_error(s, "bad_json", NULL, NULL, error.text);
+                  (unsigned long long)s->id, frame->bad_position, frame->len, frame->bad_code);
+        session_send_error(s, "bad_json", NULL, NULL, frame->bad_json);
         session_close_after_flush(s, "bad JSON");
         return;
     }

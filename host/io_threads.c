@@ -1,5 +1,9 @@
 /* io_threads.c - the I/O threads and their connections (see io_threads.h).
  *
+ * A connection's thread reads its socket into a frame buffer of its own, cuts it into
+ * frames and parses each (request_parse.c) onto a bounded queue of parsed frames that
+ * the loop takes from; the frame buffer and its framer are the thread's alone.
+ *
  * Each thread has one mutex guarding its todo list (connections the loop changed), its
  * outbox (connections with something to report to the loop) and the shared fields of
  * its connections. Both lists are intrusive, so neither side allocates to talk to the
@@ -11,6 +15,7 @@
 #include "io_threads.h"
 
 #include "log.h"
+#include "request_parse.h"
 #include "server.h"
 #include "transport.h"
 
@@ -18,15 +23,22 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* How much one read takes from the socket, as the loop's own reads do; the thread reads
- * ahead while less than this waits for the loop, so a session holds at most two. */
+/* How much one read takes from the socket, as the loop's own reads do. */
 #define IO_READ_CHUNK       16384
 #define IO_THREADS_AUTO_MAX 16
+/* The queue of parsed frames waiting for the loop: the thread reads only while it holds
+ * fewer than IO_QUEUE_FRAMES, and frames only while they add up to less than
+ * IO_QUEUE_BYTES. Twice the default max_pipelined, so the thread parses the next batch
+ * of a pipelining client while the loop works on this one; one read's worth of bytes,
+ * the read-ahead the thread held before it parsed (docs/architecture.md). */
+#define IO_QUEUE_FRAMES 32
+#define IO_QUEUE_BYTES  IO_READ_CHUNK
 
 struct io_thread {
     struct server *srv;
@@ -42,6 +54,8 @@ struct io_thread {
     int stopping;
     /* The loop's own: */
     size_t n_conns;
+    /* What its connections' raw buffers hold, for chatd_input_buffer_bytes (any thread). */
+    atomic_size_t input_bytes;
 };
 
 struct io_threads {
@@ -55,14 +69,27 @@ struct io_conn {
     evutil_socket_t fd;
     /* The thread's own (write_ev made at the first backlog): */
     struct event *read_ev, *write_ev;
+    /* The bytes read and not yet framed (freed when empty), and their framer. */
+    char *raw;
+    size_t raw_start, raw_end, raw_cap;
+    struct framer framer;
+    unsigned char frames_pending; /* framing stopped for room: frames may wait in raw */
+    unsigned char peer_closed;    /* recv said the stream ended */
+    /* Under t->lock (write_armed, read_armed: set by the thread only): */
     unsigned write_armed : 1;
-    /* Under t->lock (read_armed: set by the thread only): */
     unsigned read_armed : 1;
-    /* Made when needed and freed when empty, so an idle session holds neither. */
-    struct evbuffer *in;  /* read, not yet taken by the loop */
+    /* Parsed frames for the loop, oldest first, and their count and frame bytes. */
+    struct io_frame *queue, *queue_tail;
+    size_t queued, queued_bytes;
+    uint64_t bytes_read; /* since the loop last took input */
+    /* Made when needed and freed when empty, so an idle session holds none. */
     struct evbuffer *out; /* handed over, not yet written; the thread writes from its head */
-    unsigned want_input : 1, watch_writes : 1, eof : 1, released : 1, on_todo : 1;
-    unsigned failed : 1; /* a write failed: nothing more is written */
+    unsigned want_input : 1, watch_writes : 1, released : 1, on_todo : 1;
+    unsigned eof : 1; /* the stream ended behind the last queued frame */
+    unsigned
+        input_done : 1;   /* nothing more is read: the end, an error, or a frame it cannot pass */
+    unsigned partial : 1; /* the queue empty, a begun frame waits for its rest */
+    unsigned failed : 1;  /* a write failed: nothing more is written */
     int read_error, write_error;
     unsigned report; /* TRANSPORT_IO_* bits waiting in the outbox */
     struct io_conn *todo_next;
@@ -168,6 +195,23 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&t->lock);
 }
 
+void io_frame_free(struct io_frame *f)
+{
+    if (!f)
+        return;
+    json_decref(f->parsed.body);
+    free(f);
+}
+
+/* Sets c's raw buffer, keeping its thread's count of them. */
+static void raw_set(struct io_conn *c, char *raw, size_t cap)
+{
+    atomic_fetch_add_explicit(&c->t->input_bytes, cap, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&c->t->input_bytes, c->raw_cap, memory_order_relaxed);
+    c->raw = raw;
+    c->raw_cap = cap;
+}
+
 static void conn_free(struct io_conn *c)
 {
     if (c->read_ev)
@@ -176,18 +220,28 @@ static void conn_free(struct io_conn *c)
         event_free(c->write_ev);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
-    if (c->in)
-        evbuffer_free(c->in);
+    while (c->queue) {
+        struct io_frame *f = c->queue;
+        c->queue = f->next;
+        io_frame_free(f);
+    }
+    free(c->raw);
+    raw_set(c, NULL, 0);
     if (c->out)
         evbuffer_free(c->out);
     free(c);
 }
 
+/* Under t->lock: the queue takes more parsed frames. */
+static int queue_has_room(const struct io_conn *c)
+{
+    return c->queued < IO_QUEUE_FRAMES && c->queued_bytes < IO_QUEUE_BYTES;
+}
+
 /* Under t->lock: the thread should be reading c's socket. */
 static int should_read(const struct io_conn *c)
 {
-    return c->want_input && !c->released && !c->eof && !c->read_error &&
-           length(c->in) < IO_READ_CHUNK;
+    return c->want_input && !c->released && !c->input_done && queue_has_room(c);
 }
 
 /* Under t->lock, the thread: arm or disarm c's read event as should_read says. Its
@@ -210,8 +264,165 @@ static void read_rearm(struct io_conn *c)
         todo_add(c);
 }
 
-/* The thread: read what came for a connection that wants input. The loop hears once
- * per batch: when its input goes from empty to not empty, or ends. */
+/* The thread: a parsed frame (FRAMER_READY) of the len bytes at data, or a mark for a
+ * framer status that ends the input; NULL when out of memory. */
+static struct io_frame *frame_make(enum framer_status status, const char *data, size_t len)
+{
+    json_error_t error;
+    struct parsed_frame parsed = {0};
+    if (status == FRAMER_READY)
+        request_parse(data, len, &parsed, &error);
+    size_t text = parsed.bad_json ? strlen(parsed.bad_json) + 1 : 0;
+    struct io_frame *f = malloc(sizeof(*f) + text);
+    if (!f) {
+        json_decref(parsed.body);
+        return NULL;
+    }
+    f->next = NULL;
+    f->status = status;
+    f->parsed = parsed;
+    if (text) {
+        memcpy(f->bad_json, parsed.bad_json, text);
+        f->parsed.bad_json = f->bad_json;
+    }
+    return f;
+}
+
+/* The thread: room in raw for one read, as session.c's fill_input makes it (at most one
+ * partial frame plus one read). -1 when out of memory. */
+static int raw_room(struct io_conn *c)
+{
+    if (c->raw_start > 0) {
+        memmove(c->raw, c->raw + c->raw_start, c->raw_end - c->raw_start);
+        c->raw_end -= c->raw_start;
+        c->raw_start = 0;
+    }
+    size_t max_frame = c->framer.max_frame;
+    size_t most = max_frame + 1 > IO_READ_CHUNK ? max_frame + 1 : IO_READ_CHUNK;
+    if (c->raw_cap - c->raw_end >= IO_READ_CHUNK || c->raw_cap >= most)
+        return 0;
+    size_t cap = c->raw_cap ? c->raw_cap : IO_READ_CHUNK;
+    while (cap - c->raw_end < IO_READ_CHUNK && cap < most)
+        cap *= 2;
+    char *grown = realloc(c->raw, cap < most ? cap : most);
+    if (!grown)
+        return -1;
+    raw_set(c, grown, cap < most ? cap : most);
+    return 0;
+}
+
+/* The thread: cut what raw holds into parsed frames while the queue has room, queue
+ * them for the loop with what the read brought (nread bytes, or the read's error), and
+ * tell the loop once per batch: when the queue goes from empty to not empty, the input
+ * ends, or a begun frame starts to wait. */
+static void frame_and_queue(struct io_conn *c, size_t nread, int error)
+{
+    struct io_thread *t = c->t;
+    pthread_mutex_lock(&t->lock);
+    size_t room = IO_QUEUE_FRAMES - c->queued;
+    size_t room_bytes = IO_QUEUE_BYTES - c->queued_bytes;
+    int finished = c->input_done, done = finished || !queue_has_room(c);
+    pthread_mutex_unlock(&t->lock);
+    struct io_frame *head = NULL, *last = NULL;
+    size_t n = 0, bytes = 0;
+    int stop = error != 0, ended = 0;
+    c->frames_pending = done && !finished;
+    while (!done && !stop) {
+        if (n >= room || bytes >= room_bytes) {
+            c->frames_pending = 1;
+            break;
+        }
+        struct frame frame;
+        const char *pending = c->raw ? c->raw + c->raw_start : "";
+        enum framer_status st = framer_next(&c->framer, pending, c->raw_end - c->raw_start, &frame);
+        c->raw_start += frame.consumed;
+        struct io_frame *f = NULL;
+        if (st == FRAMER_NEED_MORE) {
+            if (!c->peer_closed)
+                break;
+            /* As the loop does at the end: a bare number ends there; anything else left
+             * over is an unfinished value, which the parser reports as bad JSON. */
+            stop = ended = 1;
+            if (c->raw_end == c->raw_start)
+                break;
+            frame.data = c->raw + c->raw_start;
+            frame.len = c->raw_end - c->raw_start;
+            c->raw_start = c->raw_end;
+            st = FRAMER_READY;
+        }
+        f = frame_make(st, frame.data, frame.len);
+        if (!f) {
+            error = ENOMEM;
+            break;
+        }
+        /* After these the stream cannot be resynchronised, or the session ends. */
+        if (st != FRAMER_READY || f->parsed.bad_json)
+            stop = 1;
+        if (last)
+            last->next = f;
+        else
+            head = f;
+        last = f;
+        n++;
+        bytes += frame.len;
+    }
+    pthread_mutex_lock(&t->lock);
+    int was_empty = c->queued == 0, was_partial = c->partial;
+    if (head) {
+        if (c->queue_tail)
+            c->queue_tail->next = head;
+        else
+            c->queue = head;
+        c->queue_tail = last;
+    }
+    c->queued += n;
+    c->queued_bytes += bytes;
+    c->bytes_read += nread;
+    if (error)
+        c->read_error = error;
+    if (stop || error)
+        c->input_done = 1;
+    if (ended)
+        c->eof = 1;
+    c->partial = !c->input_done && !c->frames_pending && c->raw_end > c->raw_start;
+    if ((was_empty && n > 0) || ended || error || (c->partial && !was_partial))
+        post(c, TRANSPORT_IO_INPUT);
+    read_arm(c);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* The thread, after framing: keep in raw only what is left (a begun frame, or frames
+ * waiting for room), so an idle connection holds no buffer; what is left of a read into
+ * the thread's stack (`borrowed`) moves to a buffer of its own. -1 when out of memory. */
+static int raw_keep_rest(struct io_conn *c, int borrowed)
+{
+    size_t rest = c->raw_end - c->raw_start;
+    char *kept = NULL;
+    if (rest > 0 && !borrowed)
+        return 0;
+    if (rest > 0 && (kept = malloc(rest)) != NULL)
+        memcpy(kept, c->raw + c->raw_start, rest);
+    if (!borrowed)
+        free(c->raw);
+    else
+        c->raw_cap = 0; /* the thread's stack, never counted */
+    raw_set(c, kept, kept ? rest : 0);
+    c->raw_start = 0;
+    c->raw_end = kept ? rest : 0;
+    return rest > 0 && !kept ? -1 : 0;
+}
+
+/* The thread: frame what waited for room in the queue. */
+static void frame_pending(struct io_conn *c)
+{
+    frame_and_queue(c, 0, 0);
+    if (raw_keep_rest(c, 0) < 0)
+        frame_and_queue(c, 0, ENOMEM);
+}
+
+/* The thread: read what came for a connection that wants input, and frame it. With
+ * nothing left from the last read, it reads into its stack, so a request that comes
+ * whole costs no buffer of the connection's. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -224,25 +435,31 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
     pthread_mutex_unlock(&t->lock);
     if (!wanted)
         return;
-    char buf[IO_READ_CHUNK];
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);
-    int error = errno;
-    if (n < 0 && (error == EAGAIN || error == EWOULDBLOCK || error == EINTR))
+    if (c->frames_pending) {
+        /* Frames read before wait for room: frame them first (the event comes again). */
+        frame_pending(c);
         return;
-    pthread_mutex_lock(&t->lock);
-    int was_empty = length(c->in) == 0;
-    if (n > 0 && !c->in)
-        c->in = evbuffer_new();
-    if (n > 0 && (!c->in || evbuffer_add(c->in, buf, (size_t)n) < 0))
-        c->read_error = ENOMEM;
+    }
+    char stack[IO_READ_CHUNK];
+    int borrowed = c->raw == NULL;
+    if (borrowed) {
+        c->raw = stack;
+        c->raw_start = c->raw_end = 0;
+        c->raw_cap = sizeof(stack);
+    } else if (raw_room(c) < 0) {
+        frame_and_queue(c, 0, ENOMEM);
+        return;
+    }
+    ssize_t n = recv(fd, c->raw + c->raw_end, c->raw_cap - c->raw_end, 0);
+    int error = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR ? errno : 0;
+    if (n > 0)
+        c->raw_end += (size_t)n;
     else if (n == 0)
-        c->eof = 1;
-    else if (n < 0)
-        c->read_error = error;
-    if (was_empty || n <= 0)
-        post(c, TRANSPORT_IO_INPUT);
-    read_arm(c);
-    pthread_mutex_unlock(&t->lock);
+        c->peer_closed = 1;
+    if (n >= 0 || error)
+        frame_and_queue(c, n > 0 ? (size_t)n : 0, error);
+    if (raw_keep_rest(c, borrowed) < 0)
+        frame_and_queue(c, 0, ENOMEM);
 }
 
 /* Under t->lock: nothing more can be written; the loop closes the session. */
@@ -304,12 +521,20 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         if (!t->todo)
             t->todo_tail = NULL;
         c->on_todo = 0;
-        if (c->released) {
+        if (c->frames_pending && !c->released) {
+            pthread_mutex_unlock(&t->lock);
+            frame_pending(c);
+            pthread_mutex_lock(&t->lock);
+        }
+        /* Released meanwhile, it is on the list again, to be freed below. */
+        if (c->released && !c->on_todo) {
             pthread_mutex_unlock(&t->lock);
             conn_free(c);
             pthread_mutex_lock(&t->lock);
             continue;
         }
+        if (c->released)
+            continue;
         read_arm(c);
         write_some(c);
     }
@@ -341,6 +566,8 @@ int io_threads_start(struct server *srv, char *err, size_t errlen)
     int n = io_threads_wanted(srv->cfg);
     if (n == 0)
         return 0;
+    /* Before any thread parses: jansson seeds its hash function at the first object. */
+    json_object_seed(0);
     struct io_threads *io = calloc(1, sizeof(*io));
     if (io)
         io->threads = calloc((size_t)n, sizeof(*io->threads));
@@ -398,6 +625,14 @@ void io_threads_stop(struct server *srv)
     srv->io = NULL;
 }
 
+size_t io_threads_input_bytes(const struct server *srv)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; srv->io && i < srv->io->n; i++)
+        bytes += atomic_load_explicit(&srv->io->threads[i].input_bytes, memory_order_relaxed);
+    return bytes;
+}
+
 struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_session_id id)
 {
     struct io_threads *io = srv->io;
@@ -412,6 +647,7 @@ struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_sessi
     c->t = t;
     c->id = id;
     c->fd = -1;
+    framer_init(&c->framer, (size_t)srv->cfg->max_frame_bytes);
     c->read_ev = event_new(t->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     if (!c->read_ev) {
         conn_free(c);
@@ -437,7 +673,7 @@ int io_conn_want_input(struct io_conn *c, int on)
 {
     struct io_thread *t = c->t;
     pthread_mutex_lock(&t->lock);
-    int waiting = length(c->in) > 0 || c->eof || c->read_error;
+    int waiting = c->queued > 0 || c->eof || c->read_error;
     /* Off: the thread looks at the flag before each read, and disarms then. */
     c->want_input = on ? 1 : 0;
     if (on)
@@ -446,31 +682,30 @@ int io_conn_want_input(struct io_conn *c, int on)
     return on && waiting;
 }
 
-ssize_t io_conn_read(struct io_conn *c, void *buf, size_t len)
+enum framer_status io_conn_next(struct io_conn *c, struct io_input *in)
 {
     struct io_thread *t = c->t;
     pthread_mutex_lock(&t->lock);
-    int n = c->in ? evbuffer_remove(c->in, buf, len) : 0;
-    free_if_empty(&c->in);
-    ssize_t rc = n;
-    if (n <= 0) {
-        if (c->read_error) {
-            errno = c->read_error;
-            rc = -1;
-        } else if (c->eof) {
-            rc = 0;
-        } else {
-            errno = EAGAIN;
-            rc = -1;
-        }
-    } else if (!c->in && (c->eof || c->read_error)) {
-        /* The session, having read less than it asked, waits for a report before
-         * reading again: the end behind these bytes needs one of its own. */
-        post(c, TRANSPORT_IO_INPUT);
+    struct io_frame *f = c->queue;
+    in->frame = f;
+    in->bytes = c->bytes_read;
+    c->bytes_read = 0;
+    in->ended = in->error = in->partial = 0;
+    if (f) {
+        c->queue = f->next;
+        if (!c->queue)
+            c->queue_tail = NULL;
+        f->next = NULL;
+        c->queued--;
+        c->queued_bytes -= f->parsed.len;
+        read_rearm(c); /* it stops while the queue is full */
+    } else {
+        in->ended = c->eof;
+        in->error = c->read_error;
+        in->partial = c->partial;
     }
-    read_rearm(c); /* it stops while a full read waits for the loop */
     pthread_mutex_unlock(&t->lock);
-    return rc;
+    return f ? f->status : FRAMER_NEED_MORE;
 }
 
 int io_conn_write(struct io_conn *c, struct evbuffer *out)

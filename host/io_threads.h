@@ -9,9 +9,13 @@
 #ifndef CHATD_HOST_IO_THREADS_H
 #define CHATD_HOST_IO_THREADS_H
 
+#include "framer.h"
+#include "request_parse.h"
+
 #include <chatd/plugin.h>
 #include <event2/util.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct config;
@@ -26,6 +30,8 @@ int io_threads_wanted(const struct config *cfg);
 int io_threads_start(struct server *srv, char *err, size_t errlen);
 /* Stop and join them; every connection must have been released. */
 void io_threads_stop(struct server *srv);
+/* Bytes the threads' connections hold of requests being read (0 without threads). */
+size_t io_threads_input_bytes(const struct server *srv);
 
 /* Take the accepted socket fd for session `id` onto the least-loaded thread, or NULL
  * when out of memory (fd is then still the caller's). */
@@ -33,12 +39,32 @@ struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_sessi
 /* The session is gone: its thread drops what was not written, closes the socket and
  * frees the connection. c is not touched again. */
 void io_conn_release(struct io_conn *c);
-/* Want input (on) or not. Returns 1 when input (or its end, or an error) already
- * waits, to be read now. */
+/* Want input (on) or not. Returns 1 when a frame (or the end, or an error) already
+ * waits, to be taken now. */
 int io_conn_want_input(struct io_conn *c, int on);
-/* recv(2) for the session: from what the thread read; with nothing there, -1 with
- * errno EAGAIN, and the thread reads again. */
-ssize_t io_conn_read(struct io_conn *c, void *buf, size_t len);
+/* A frame the thread cut and parsed, or a mark where the input cannot go on. */
+struct io_frame {
+    struct io_frame *next;
+    enum framer_status status; /* FRAMER_READY: parsed; FRAMER_TOO_LARGE or FRAMER_BAD */
+    struct parsed_frame parsed;
+    char bad_json[]; /* parsed.bad_json points here */
+};
+/* Frees f and its body, if not taken (NULL: nothing). */
+void io_frame_free(struct io_frame *f);
+
+struct io_input {
+    struct io_frame *frame; /* the caller's */
+    uint64_t bytes;         /* read since the last call, for the metrics */
+    /* With no frame: */
+    int ended;   /* the stream ended: every frame before the end was taken */
+    int error;   /* a read failed (errno), or memory ran out */
+    int partial; /* a begun frame waits for its rest */
+};
+/* The next of what the thread made of the input, in order: a frame (FRAMER_READY,
+ * FRAMER_TOO_LARGE or FRAMER_BAD, the last two being the last), or FRAMER_NEED_MORE
+ * with the state of the input. The thread reads on once the loop takes from a full
+ * queue. */
+enum framer_status io_conn_next(struct io_conn *c, struct io_input *in);
 /* Hand over all of out to be written, in order after what was handed before. 0, or -1
  * with errno. */
 int io_conn_write(struct io_conn *c, struct evbuffer *out);

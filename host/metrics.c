@@ -5,6 +5,7 @@
 #include "cluster.h"
 #include "cluster_route.h"
 #include "config.h"
+#include "io_threads.h"
 #include "stream_sessions.h"
 #include "post.h"
 #include "proxy_accept.h"
@@ -305,7 +306,7 @@ void metrics_render(struct server *srv, struct evbuffer *out)
     metrics_counter(out, "chatd_sent_bytes_total", "Bytes queued for clients.", m->bytes_out);
     metrics_gauge(out, "chatd_input_buffer_bytes",
                   "Bytes allocated for the connections' requests being read (partial frames).",
-                  (double)m->input_buffer_bytes);
+                  (double)(m->input_buffer_bytes + io_threads_input_bytes(srv)));
 
     evbuffer_add_printf(out, "# HELP chatd_generic_errors_total Generic error lines sent, by "
                              "result.\n# TYPE chatd_generic_errors_total counter\n");

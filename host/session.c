@@ -6,6 +6,7 @@
 #include "dispatch.h"
 #include "reply_order.h"
 #include "flush_watch.h"
+#include "io_threads.h"
 #include "json_emit.h"
 #include "log.h"
 #include "output.h"
@@ -443,6 +444,43 @@ static void input_release(struct session *s)
     }
 }
 
+/* The rest of a stream after a frame too large or a byte that cannot start a value
+ * cannot be resynchronised: say which, then close. */
+static void refuse_stream(struct session *s, enum framer_status st)
+{
+    if (st == FRAMER_TOO_LARGE) {
+        session_send_error(s, "frame_too_large", NULL, NULL, NULL);
+        session_close_after_flush(s, "frame too large");
+    } else {
+        session_send_error(s, "bad_json", NULL, NULL, "a JSON value cannot start here");
+        session_close_after_flush(s, "bad JSON");
+    }
+}
+
+/* With an I/O thread, which frames and parses: take its next frame and dispatch it, or
+ * learn why none waits (the end, an error, a begun frame). Returns 0 when none did. */
+static int take_parsed(struct session *s)
+{
+    struct io_input in;
+    enum framer_status st = io_conn_next(s->io, &in);
+    s->server->metrics.bytes_in += in.bytes;
+    if (st == FRAMER_READY) {
+        s->partial_since_ms = 0;
+        dispatch_parsed(s, &in.frame->parsed);
+    } else if (st != FRAMER_NEED_MORE) {
+        refuse_stream(s, st);
+    } else if (in.error) {
+        session_close(s, strerror(in.error));
+    } else if (in.ended) {
+        s->read_eof = 1;
+        reading_off(s);
+    } else if (in.partial) {
+        session_frame_waits(s);
+    }
+    io_frame_free(in.frame);
+    return st != FRAMER_NEED_MORE;
+}
+
 static void session_process(struct session *s)
 {
     struct server *srv = s->server;
@@ -452,6 +490,12 @@ static void session_process(struct session *s)
     if (s->parked && s->n_inflight == 1)
         dispatch_parked(s);
     while (!s->busy && !s->closing && !srv->stopping && output_has_room(s)) {
+        if (s->io) {
+            if (take_parsed(s))
+                continue;
+            input_used_up = 1;
+            break;
+        }
         struct frame frame;
         const char *pending = s->in ? s->in + s->in_start : "";
         enum framer_status st = framer_next(&s->framer, pending, s->in_end - s->in_start, &frame);
@@ -476,12 +520,8 @@ static void session_process(struct session *s)
                 dispatch_frame(s, rest, n);
             }
             break;
-        } else if (st == FRAMER_TOO_LARGE) {
-            session_send_error(s, "frame_too_large", NULL, NULL, NULL);
-            session_close_after_flush(s, "frame too large");
         } else {
-            session_send_error(s, "bad_json", NULL, NULL, "a JSON value cannot start here");
-            session_close_after_flush(s, "bad JSON");
+            refuse_stream(s, st);
         }
     }
     s->in_process = 0;

@@ -32,7 +32,7 @@ struct transport {
     int (*read_on)(struct session *s, const struct timeval *idle);
     void (*read_off)(struct session *s);
     /* recv(2) for the session: bytes read, 0 at the end of the stream, -1 with errno
-     * (EAGAIN: nothing more for now). */
+     * (EAGAIN: nothing more for now). NULL: its I/O thread frames and parses. */
     ssize_t (*read)(struct session *s, void *buf, size_t len);
     /* End of a loop turn: put on the network what it takes of `out` now (what is left
      * goes out through the bufferevent's write event). 0, or -1 with errno. */

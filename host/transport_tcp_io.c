@@ -1,6 +1,7 @@
-/* transport_tcp_io.c - plain TCP whose system calls an I/O thread makes (io_threads.c):
- * the session reads what its thread read for it and hands its output to the thread at
- * the end of each loop turn. s->bev has no socket: it holds the output not yet handed
+/* transport_tcp_io.c - plain TCP whose system calls, framing and parsing an I/O thread
+ * does (io_threads.c): the session takes the frames its thread parsed for it (no `read`:
+ * session.c asks io_conn_next) and hands its output to the thread at the end of each
+ * loop turn. s->bev has no socket: it holds the output not yet handed
  * over and carries the write and flush timeouts as timers, so session.c's output rules
  * stay as they are; s->read_ev has no socket either: it carries the idle timeout and is
  * made active when the thread reports input. */
@@ -47,11 +48,6 @@ static void io_read_off(struct session *s)
 {
     event_del(s->read_ev);
     io_conn_want_input(s->io, 0);
-}
-
-static ssize_t io_read(struct session *s, void *buf, size_t len)
-{
-    return io_conn_read(s->io, buf, len);
 }
 
 static int io_write(struct session *s, struct evbuffer *out)
@@ -106,7 +102,6 @@ const struct transport transport_tcp_io = {
     .open = io_open,
     .read_on = io_read_on,
     .read_off = io_read_off,
-    .read = io_read,
     .write = io_write,
     .close = io_close,
     .backlog = io_backlog,

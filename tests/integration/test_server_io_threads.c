@@ -7,11 +7,16 @@
 #include "ws_client.h"
 
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define CLIENTS   24
@@ -261,6 +266,178 @@ START_TEST(zero_starts_no_thread_and_auto_follows_the_cores)
 }
 END_TEST
 
+/* ---- framing and parsing on the thread ---- */
+
+/* Pings sent in pieces of 1 to 13 bytes a few ms apart: the thread's reads end inside
+ * frames and between them, and it still hands the loop every request once, in order. */
+START_TEST(requests_and_frames_split_across_reads_are_answered_in_order)
+{
+    start_threads("io_threads = 1\n");
+    struct test_client *c = connect_client();
+    char batch[64 * 48];
+    size_t len = 0;
+    for (int i = 0; i < 64; i++)
+        len += (size_t)sprintf(
+            batch + len,
+            i % 3 ? "{\"cmd\":\"ping\",\"id\":%d}" : "\n  {\"id\" : %d,\n \"cmd\":\"ping\"}\n", i);
+    for (size_t sent = 0, piece = 1; sent < len; sent += piece, piece = piece % 13 + 1) {
+        check_send(c, batch + sent, sent + piece <= len ? piece : len - sent);
+        chatd_sleep_ms(1);
+    }
+    expect_pongs(c, 0, 64);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
+/* Everything chatd sends one client for `bytes`, until it closes: its lines, joined. */
+static char *answers_to(const char *server_conf, const char *bytes)
+{
+    start_threads(server_conf);
+    struct test_client *c = connect_client();
+    check_send_str(c, bytes);
+    size_t cap = 8192, len = 0;
+    char *all = calloc(1, cap);
+    ck_assert(all != NULL);
+    for (;;) {
+        ssize_t n = test_client_read_line(c, all + len, cap - len, 10000);
+        if (n == TEST_CLIENT_EOF)
+            break;
+        ck_assert_msg(n > 0, "no line nor end after: %s", all);
+        len += (size_t)n;
+    }
+    test_client_close(c);
+    stop();
+    return all;
+}
+
+/* The answers a thread's parse gets are the loop's, byte for byte: good requests, a wrong
+ * type, a frame chatd cannot represent, then bytes that are not JSON, or a frame over
+ * the limit, all in one send. */
+START_TEST(bad_frames_among_good_ones_get_the_answers_of_the_loop)
+{
+    static const char mixed[] = "{\"cmd\":\"ping\",\"id\":1}[1,2] {\"cmd\":\"ping\",\"id\":[1]}"
+                                "{\"cmd\":7,\"id\":\"x\"}{\"a\":1,\"a\":2}\"text\" 12 "
+                                "{\"cmd\":\"nope\",\"id\":2}{\"cmd\":\"ping\",\"id\":3}";
+    char big[1200];
+    memset(big, 'x', sizeof(big));
+    static const char head[] = "{\"cmd\":\"ping\",\"id\":5}{\"cmd\":\"ping\",\"pad\":\"";
+    memcpy(big, head, sizeof(head) - 1);
+    big[sizeof(big) - 1] = '\0';
+    const char *streams[] = {
+        "{\"cmd\":\"ping\",\"id\":1}{\"cmd\":\"ping\",,}{\"cmd\":\"ping\",\"id\":2}",
+        "{\"cmd\":\"ping\",\"id\":1} } {\"cmd\":\"ping\",\"id\":2}",
+        big,
+    };
+    for (size_t i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
+        char with_mixed[4096];
+        snprintf(with_mixed, sizeof(with_mixed), "%s%s", mixed, streams[i]);
+        char *loop = answers_to("io_threads = 0\nmax_frame_bytes = 1024\n", with_mixed);
+        char *thread = answers_to("io_threads = 1\nmax_frame_bytes = 1024\n", with_mixed);
+        ck_assert_msg(strstr(loop, "\"result\":\"bad_request\"") != NULL, "%s", loop);
+        ck_assert_msg(strstr(loop, i < 2 ? "bad_json" : "frame_too_large") != NULL, "%s", loop);
+        ck_assert_str_eq(thread, loop);
+        free(loop);
+        free(thread);
+    }
+}
+END_TEST
+
+/* chatd's resident memory, in KiB. */
+static long long rss_kib(void)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)srv.pid);
+    FILE *f = fopen(path, "r");
+    ck_assert(f != NULL);
+    long long kib = -1;
+    while (kib < 0 && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kib = strtoll(line + 6, NULL, 10);
+    fclose(f);
+    return kib;
+}
+
+/* Stop chatd's loop thread alone (its main thread: ptrace stops one thread, a signal
+ * would stop them all), and let it go on. */
+static void loop_thread_stop(void)
+{
+    ck_assert_msg(ptrace(PTRACE_SEIZE, srv.pid, NULL, NULL) == 0, "ptrace: %s", strerror(errno));
+    ck_assert(ptrace(PTRACE_INTERRUPT, srv.pid, NULL, NULL) == 0);
+    int status;
+    ck_assert(waitpid(srv.pid, &status, __WALL) == srv.pid);
+}
+
+static void loop_thread_resume(void)
+{
+    ck_assert(ptrace(PTRACE_DETACH, srv.pid, NULL, NULL) == 0);
+}
+
+/* Send pings without reading a reply until chatd takes nothing for a second (or 64 MiB
+ * went); returns the bytes sent. */
+static long long flood_pings(struct test_client *c)
+{
+    static const char ping[] = "{\"cmd\":\"ping\"}";
+    enum { PINGS = 4096 };
+    static char burst[(sizeof(ping) - 1) * PINGS];
+    for (size_t i = 0; i < PINGS; i++)
+        memcpy(burst + i * (sizeof(ping) - 1), ping, sizeof(ping) - 1);
+    fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+    long long sent = 0, quiet_since = chatd_now_ms();
+    while (chatd_now_ms() - quiet_since < 1000 && sent < 64ll << 20) {
+        ssize_t n = send(c->fd, burst, sizeof(burst), MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += n;
+            quiet_since = chatd_now_ms();
+        } else {
+            chatd_sleep_ms(20);
+        }
+    }
+    return sent;
+}
+
+/* With the loop thread stopped, only the queue of parsed frames stops the I/O thread
+ * reading a client that floods: it holds 32 frames, and TCP holds the rest back, so
+ * chatd's memory stays where it was (without the bound, the thread parsed all the
+ * kernel held: over 100 MiB). Then, the loop going again, a client that
+ * reads nothing is held back by its output pause; it resets with its queue full, as
+ * others do in the middle of their batches: freed on the thread, and chatd serves on. */
+START_TEST(a_flood_of_pipelined_requests_is_held_back_and_a_close_frees_its_queue)
+{
+    start_threads("io_threads = 1\n");
+    struct test_client *other = connect_client();
+    struct test_client *flooder = test_client_connect(srv.host, srv.port, 4096);
+    ck_assert(flooder != NULL);
+    assert_ping_works(flooder, 1);
+    long long before = rss_kib();
+    loop_thread_stop();
+    flood_pings(flooder);
+    long long added = rss_kib() - before;
+    /* What the thread did not read is still in the kernel: the server's queue is full. */
+    int all_read = test_client_wait_peer_read(flooder, 500) == 0;
+    loop_thread_resume();
+    ck_assert_msg(!all_read, "the I/O thread read all of a flood while its loop was stopped");
+    /* Generous for a sanitizer's own memory; without the bound it was over 100 MiB. */
+    ck_assert_msg(added < 16 * 1024, "a flood with the loop stopped added %lld KiB to chatd's RSS",
+                  added);
+    long long sent = flood_pings(flooder);
+    ck_assert_msg(sent < 32ll << 20, "chatd took %lld bytes from a client reading nothing", sent);
+    assert_ping_works(other, 1);
+    test_client_reset(flooder);
+    for (int i = 0; i < 20; i++) {
+        struct test_client *c = connect_client();
+        send_pings(c, 0, 300);
+        if (i % 2)
+            test_client_reset(c);
+        else
+            test_client_close(c);
+    }
+    assert_ping_works(other, 2);
+    test_client_close(other);
+    stop();
+}
+END_TEST
+
 static Suite *server_io_threads_suite(void)
 {
     Suite *s = suite_create("server_io_threads");
@@ -274,6 +451,9 @@ static Suite *server_io_threads_suite(void)
     tcase_add_test(tc, a_reload_keeps_the_threads_and_says_a_change_needs_a_restart);
     tcase_add_test(tc, tls_and_websocket_clients_are_served_beside_the_threads);
     tcase_add_test(tc, zero_starts_no_thread_and_auto_follows_the_cores);
+    tcase_add_test(tc, requests_and_frames_split_across_reads_are_answered_in_order);
+    tcase_add_test(tc, bad_frames_among_good_ones_get_the_answers_of_the_loop);
+    tcase_add_test(tc, a_flood_of_pipelined_requests_is_held_back_and_a_close_frees_its_queue);
     suite_add_tcase(s, tc);
     return s;
 }
