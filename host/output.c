@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@ static void link_session(struct server *srv, struct session *s)
     srv->flush_list = s;
 }
 
-void output_unqueue(struct session *s)
+static void unlink_flush(struct session *s)
 {
     if (!s->flush_prev)
         return;
@@ -30,8 +31,71 @@ void output_unqueue(struct session *s)
     s->flush_prev = NULL;
 }
 
+/* ---- output buffers of idle sessions ----
+ * A transport whose bufferevent only holds output (transport.h, output_new) has it made
+ * when output comes, and freed once it has stayed empty from one sweep to the next (one
+ * to two OUTPUT_SWEEP_S): an idle session then holds no bufferevent (about 1 KB with
+ * its two buffers), while a busy one keeps its own from one message to the next. The
+ * sessions whose output emptied wait on two lists, `fresh` (since the last sweep) and
+ * `aged`; a session given output leaves them. */
+#define OUTPUT_SWEEP_S 1
+
+static void link_spare(struct session **list, struct session *s)
+{
+    s->spare_next = *list;
+    s->spare_prev = list;
+    if (*list)
+        (*list)->spare_prev = &s->spare_next;
+    *list = s;
+}
+
+static void unlink_spare(struct session *s)
+{
+    if (!s->spare_prev)
+        return;
+    *s->spare_prev = s->spare_next;
+    if (s->spare_next)
+        s->spare_next->spare_prev = s->spare_prev;
+    s->spare_next = NULL;
+    s->spare_prev = NULL;
+}
+
+void output_emptied(struct session *s)
+{
+    if (s->bev && s->transport->output_new && !s->spare_prev && !s->closing && !s->dead)
+        link_spare(&s->server->spare_fresh, s);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *srv = arg;
+    while (srv->spare_aged) {
+        struct session *s = srv->spare_aged;
+        unlink_spare(s);
+        /* Still idle: nothing queued, none handed to an I/O thread, no write waiting. */
+        if (!s->closing && !s->dead && !s->write_armed && !s->flush_prev &&
+            session_output_pending(s) == 0) {
+            bufferevent_free(s->bev);
+            s->bev = NULL;
+        }
+    }
+    srv->spare_aged = srv->spare_fresh;
+    if (srv->spare_aged)
+        srv->spare_aged->spare_prev = &srv->spare_aged;
+    srv->spare_fresh = NULL;
+}
+
+void output_unqueue(struct session *s)
+{
+    unlink_flush(s);
+    unlink_spare(s);
+}
+
 void output_queue(struct session *s)
 {
+    unlink_spare(s);
     /* A session of an I/O thread hands over every turn's output, also with a backlog
      * and while closing; the others' bufferevent writes a backlog by itself. */
     if (s->flush_prev || s->dead || (!s->io && (s->write_armed || s->closing)))
@@ -62,12 +126,12 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
      * written by this same loop. */
     while (srv->flush_list) {
         struct session *s = srv->flush_list;
-        output_unqueue(s);
+        unlink_flush(s);
         if (s->dead || (s->closing && !s->io))
             continue; /* dead: nothing more is sent; closing: its bufferevent flushes */
-        struct evbuffer *out = bufferevent_get_output(s->bev);
+        struct evbuffer *out = s->bev ? bufferevent_get_output(s->bev) : NULL;
         /* An empty buffer may have been written already; writing it would report -1. */
-        if (evbuffer_get_length(out) > 0 && write_now(s, out) < 0)
+        if (out && evbuffer_get_length(out) > 0 && write_now(s, out) < 0)
             continue;
         if (!s->closing) /* closing: its I/O thread's reports end it (session_io_wrote) */
             session_wrote(s);
@@ -77,12 +141,19 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 int output_init(struct server *srv)
 {
     srv->flush = event_new(srv->base, -1, 0, on_flush, srv);
-    return srv->flush ? 0 : -1;
+    srv->output_sweep = event_new(srv->base, -1, EV_PERSIST, on_sweep, srv);
+    struct timeval every = {OUTPUT_SWEEP_S, 0};
+    if (!srv->flush || !srv->output_sweep || event_add(srv->output_sweep, &every) < 0)
+        return -1;
+    return 0;
 }
 
 void output_free(struct server *srv)
 {
     if (srv->flush)
         event_free(srv->flush);
+    if (srv->output_sweep)
+        event_free(srv->output_sweep);
     srv->flush = NULL;
+    srv->output_sweep = NULL;
 }

@@ -95,11 +95,11 @@ struct stream_session {
     struct stream_user *u;
     struct stream_session *next; /* the user's other sessions */
     enum stream_state state;
-    int ack;                            /* logged in with "ack":true */
-    char device[STREAM_DEVICE_MAX + 1]; /* with ack: its device */
-    int64_t since;                      /* with ack: the login's since, or -1 */
-    int64_t position;                   /* what it is sent after */
-    int64_t sent_max;                   /* the highest seq it was sent */
+    int ack;          /* logged in with "ack":true */
+    char *device;     /* with ack: its device (owned; a session without ack keeps none) */
+    int64_t since;    /* with ack: the login's since, or -1 */
+    int64_t position; /* what it is sent after */
+    int64_t sent_max; /* the highest seq it was sent */
     /* The last message posted when it was bound: its drain reads the timeline up to
      * there; what came later reaches it live (held while it drains). */
     int64_t ceiling;

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "stream_sessions.h"
 #include "session.h"
+#include "session_limits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,7 @@ int users_bind(struct server *srv, struct session *s, const char *name)
     }
     u->sessions[u->n_sessions++] = s->id;
     s->user = u;
-    s->login_by_ms = 0; /* logged in: no login deadline any more (session_limits.c) */
+    session_deadlines_logged_in(s);
     srv->metrics.sessions_logged_in++;
     log_debug("session %llu logged in as %s", (unsigned long long)s->id, name);
     cluster_local_sessions(srv, u->name, u->n_sessions);
