@@ -34,11 +34,14 @@ static void unlink_flush(struct session *s)
 /* ---- output buffers of idle sessions ----
  * A transport whose bufferevent only holds output (transport.h, output_new) has it made
  * when output comes, and freed once it has stayed empty from one sweep to the next (one
- * to two OUTPUT_SWEEP_S): an idle session then holds no bufferevent (about 1 KB with
- * its two buffers), while a busy one keeps its own from one message to the next. The
+ * to two OUTPUT_SWEEP_MS), with its hang-up watch (session_shed_idle): an idle session
+ * then holds no bufferevent (about 1 KB with its two buffers), while a busy one keeps
+ * its own from one message to the next, at no cost per message. The
  * sessions whose output emptied wait on two lists, `fresh` (since the last sweep) and
- * `aged`; a session given output leaves them. */
-#define OUTPUT_SWEEP_S 1
+ * `aged`; a session given output leaves them. The sweep runs only while they are not
+ * empty. (Sessions that all empty their output at once, a burst of logins, hold their
+ * bufferevents for that time: 250 ms of logins.) */
+#define OUTPUT_SWEEP_MS 250
 
 static void link_spare(struct session **list, struct session *s)
 {
@@ -60,10 +63,19 @@ static void unlink_spare(struct session *s)
     s->spare_prev = NULL;
 }
 
+static void sweep_later(struct server *srv)
+{
+    struct timeval wait = {0, OUTPUT_SWEEP_MS * 1000};
+    if (!event_pending(srv->output_sweep, EV_TIMEOUT, NULL))
+        event_add(srv->output_sweep, &wait);
+}
+
 void output_emptied(struct session *s)
 {
-    if (s->bev && s->transport->output_new && !s->spare_prev && !s->closing && !s->dead)
-        link_spare(&s->server->spare_fresh, s);
+    if (!s->bev || !s->transport->output_new || s->spare_prev || s->closing || s->dead)
+        return;
+    link_spare(&s->server->spare_fresh, s);
+    sweep_later(s->server);
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -74,17 +86,14 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     while (srv->spare_aged) {
         struct session *s = srv->spare_aged;
         unlink_spare(s);
-        /* Still idle: nothing queued, none handed to an I/O thread, no write waiting. */
-        if (!s->closing && !s->dead && !s->write_armed && !s->flush_prev &&
-            session_output_pending(s) == 0) {
-            bufferevent_free(s->bev);
-            s->bev = NULL;
-        }
+        session_shed_idle(s);
     }
     srv->spare_aged = srv->spare_fresh;
     if (srv->spare_aged)
         srv->spare_aged->spare_prev = &srv->spare_aged;
     srv->spare_fresh = NULL;
+    if (srv->spare_aged)
+        sweep_later(srv);
 }
 
 void output_unqueue(struct session *s)
@@ -141,11 +150,8 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 int output_init(struct server *srv)
 {
     srv->flush = event_new(srv->base, -1, 0, on_flush, srv);
-    srv->output_sweep = event_new(srv->base, -1, EV_PERSIST, on_sweep, srv);
-    struct timeval every = {OUTPUT_SWEEP_S, 0};
-    if (!srv->flush || !srv->output_sweep || event_add(srv->output_sweep, &every) < 0)
-        return -1;
-    return 0;
+    srv->output_sweep = evtimer_new(srv->base, on_sweep, srv);
+    return srv->flush && srv->output_sweep ? 0 : -1;
 }
 
 void output_free(struct server *srv)

@@ -84,14 +84,16 @@ struct session {
     unsigned socket_drained : 1; /* the last read took all the kernel had */
     unsigned stream_ended : 1;   /* TLS: the bufferevent saw the end of the stream */
     unsigned cut_off : 1;        /* disconnected as a slow reader: takes no more output */
-    unsigned n_inflight;
+    unsigned n_inflight : 11;    /* at most [server] max_pipelined, 1024 */
+    evutil_socket_t fd;          /* its socket (the transport's), for the hang-up watch */
     struct rate_bucket requests; /* [limits] requests_per_session */
     /* The requests in flight, oldest first (reply_order.c), marked gone when the
      * session closes; with pipelined commands there can be several. */
     struct reply_slot *slots;
     /* A request that is not pipelined, waiting for those in flight to be done. */
     struct chatd_request *parked;
-    /* While a request is in flight: watches for the client resetting the connection. */
+    /* While a request is in flight: watches for the client resetting the connection.
+     * Made at the first such wait; freed when the session is idle (output.c). */
     struct event *hangup_ev;
     uint64_t out_added;            /* bytes ever queued to its output (written: less what waits) */
     struct stream_session *stream; /* its part of the message stream (stream.c), or NULL */
@@ -111,12 +113,14 @@ struct session {
     UT_hash_handle hh;
 };
 
-/* A user with at least one logged-in session. */
+/* A user with at least one logged-in session: one allocation with its name, and room
+ * for one session in it (most users have one). */
 struct user {
-    char *name;
-    chatd_session_id *sessions;
+    chatd_session_id *sessions; /* &one, or allocated once a second session came */
     size_t n_sessions, cap;
     UT_hash_handle hh;
+    chatd_session_id one;
+    char name[];
 };
 
 struct server {

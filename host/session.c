@@ -109,10 +109,19 @@ static void on_hangup(evutil_socket_t fd, short what, void *arg)
         session_close(s, "connection reset while a request was in flight");
 }
 
+/* Made at a session's first wait of this kind, freed when it is idle (session_shed_idle). */
 static void hangup_watch(struct session *s)
 {
-    if (s->busy && !s->read_eof && !s->dead)
-        event_add(s->hangup_ev, NULL);
+    if (!s->busy || s->read_eof || s->dead)
+        return;
+    if (!s->hangup_ev &&
+        !(s->hangup_ev = event_new(s->server->base, s->fd, EV_READ | EV_CLOSED, on_hangup, s))) {
+        log_error("session %llu (%s) disconnected: out of memory for its hang-up watch",
+                  (unsigned long long)s->id, s->peer);
+        session_close(s, "out of memory");
+        return;
+    }
+    event_add(s->hangup_ev, NULL);
 }
 
 /* Queue the session for the reaper, which frees it from a fresh loop callback: a
@@ -130,7 +139,8 @@ void session_close(struct session *s, const char *why)
     reply_order_close(s);
     if (parked)
         request_drop_unstarted(parked);
-    event_del(s->hangup_ev);
+    if (s->hangup_ev)
+        event_del(s->hangup_ev);
     reading_off(s);
     if (s->bev)
         bufferevent_disable(s->bev, EV_READ | EV_WRITE);
@@ -544,7 +554,7 @@ void session_request_done(struct server *srv, chatd_session_id id)
     /* While a request that is not pipelined runs, it is the only one: it is this one. */
     s->serial = 0;
     s->busy = s->parked || s->n_inflight >= (unsigned)srv->cfg->max_pipelined;
-    if (!s->busy)
+    if (!s->busy && s->hangup_ev)
         event_del(s->hangup_ev);
     if (s->in_process)
         return; /* the read loop up the stack goes on by itself */
@@ -654,14 +664,12 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
         s->server = srv;
         s->transport = transport;
         s->id = srv->next_session_id + 1;
-        s->hangup_ev = event_new(srv->base, fd, EV_READ | EV_CLOSED, on_hangup, s);
+        s->fd = fd;
     }
     /* The transport owns (and closes) fd once open, and closes it when it fails. */
-    if (!s || !s->hangup_ev || transport->open(s, fd, on_readable) < 0) {
-        if (!s || !s->hangup_ev)
+    if (!s || transport->open(s, fd, on_readable) < 0) {
+        if (!s)
             evutil_closesocket(fd);
-        if (s && s->hangup_ev)
-            event_free(s->hangup_ev);
         if (counted)
             ratelimit_connection_closed(srv, &source);
         free(s);
@@ -689,6 +697,20 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
               transport->name);
 }
 
+void session_shed_idle(struct session *s)
+{
+    if (s->closing || s->dead || s->write_armed || s->flush_prev || session_output_pending(s) > 0)
+        return;
+    if (s->bev && s->transport->output_new) {
+        bufferevent_free(s->bev);
+        s->bev = NULL;
+    }
+    if (s->hangup_ev && !s->busy) {
+        event_free(s->hangup_ev);
+        s->hangup_ev = NULL;
+    }
+}
+
 static void session_free(struct server *srv, struct session *s)
 {
     users_unbind(srv, s);
@@ -698,7 +720,8 @@ static void session_free(struct server *srv, struct session *s)
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
     /* Before the transport's close: with an I/O thread, that closes the socket. */
-    event_free(s->hangup_ev);
+    if (s->hangup_ev)
+        event_free(s->hangup_ev);
     if (s->transport->close)
         s->transport->close(s);
     event_free(s->read_ev);

@@ -42,18 +42,18 @@ struct stream_user *stream_user(struct stream *st, const char *name, int create)
     HASH_FIND_STR(st->users, name, u);
     if (u || !create)
         return u;
-    u = calloc(1, sizeof(*u));
-    if (!u || !(u->name = strdup(name)) || !(u->devices = calloc(1, sizeof(*u->devices)))) {
-        if (u)
-            free(u->name);
+    size_t len = strlen(name);
+    u = calloc(1, sizeof(*u) + len + 1);
+    if (!u || !(u->devices = calloc(1, sizeof(*u->devices)))) {
         free(u);
         return NULL;
     }
+    memcpy(u->name, name, len + 1);
     /* Room for "" only, the version 1 position: devices_get grows it for the others
      * (most users never have one, and every logged-in user holds this). */
     u->cap_devices = 1;
     u->n_devices = 1;
-    HASH_ADD_KEYPTR(hh, st->users, u->name, strlen(u->name), u);
+    HASH_ADD_KEYPTR(hh, st->users, u->name, len, u);
     return u;
 }
 
@@ -63,7 +63,6 @@ void stream_user_release(struct stream *st, struct stream_user *u)
         return;
     HASH_DEL(st->users, u);
     free(u->devices);
-    free(u->name);
     free(u);
 }
 
@@ -608,7 +607,6 @@ void stream_free(struct server *srv)
     HASH_ITER (hh, st->users, u, tmp) {
         HASH_DEL(st->users, u);
         free(u->devices);
-        free(u->name);
         free(u);
     }
     line_buffer_free(&st->line);
