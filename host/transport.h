@@ -44,7 +44,9 @@ struct transport {
     /* End of a loop turn: put on the network what it takes of `out` now (what is left
      * goes out through the bufferevent's write event). 0, or -1 with errno. */
     int (*write)(struct session *s, struct evbuffer *out);
-    /* The session is being freed: a last word to the peer, if any (NULL: none). */
+    /* The session is being freed (its events are off): a last word to the peer, if any,
+     * and the socket closed when the transport owns it outside a bufferevent (NULL:
+     * none). */
     void (*close)(struct session *s);
     /* Refusing the accepted socket fd over a limit, before any session (the caller then
      * closes it): the last words for the peer, `result` "busy" or "rate_limited" with
