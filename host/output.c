@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <string.h>
 
@@ -19,7 +20,7 @@ static void link_session(struct server *srv, struct session *s)
     srv->flush_list = s;
 }
 
-void output_unqueue(struct session *s)
+static void unlink_flush(struct session *s)
 {
     if (!s->flush_prev)
         return;
@@ -30,8 +31,80 @@ void output_unqueue(struct session *s)
     s->flush_prev = NULL;
 }
 
+/* ---- output buffers of idle sessions ----
+ * A transport whose bufferevent only holds output (transport.h, output_new) has it made
+ * when output comes, and freed once it has stayed empty from one sweep to the next (one
+ * to two OUTPUT_SWEEP_MS), with its hang-up watch (session_shed_idle): an idle session
+ * then holds no bufferevent (about 1 KB with its two buffers), while a busy one keeps
+ * its own from one message to the next, at no cost per message. The
+ * sessions whose output emptied wait on two lists, `fresh` (since the last sweep) and
+ * `aged`; a session given output leaves them. The sweep runs only while they are not
+ * empty. (Sessions that all empty their output at once, a burst of logins, hold their
+ * bufferevents for that time: 250 ms of logins.) */
+#define OUTPUT_SWEEP_MS 250
+
+static void link_spare(struct session **list, struct session *s)
+{
+    s->spare_next = *list;
+    s->spare_prev = list;
+    if (*list)
+        (*list)->spare_prev = &s->spare_next;
+    *list = s;
+}
+
+static void unlink_spare(struct session *s)
+{
+    if (!s->spare_prev)
+        return;
+    *s->spare_prev = s->spare_next;
+    if (s->spare_next)
+        s->spare_next->spare_prev = s->spare_prev;
+    s->spare_next = NULL;
+    s->spare_prev = NULL;
+}
+
+static void sweep_later(struct server *srv)
+{
+    struct timeval wait = {0, OUTPUT_SWEEP_MS * 1000};
+    if (!event_pending(srv->output_sweep, EV_TIMEOUT, NULL))
+        event_add(srv->output_sweep, &wait);
+}
+
+void output_emptied(struct session *s)
+{
+    if (!s->bev || !s->transport->output_new || s->spare_prev || s->closing || s->dead)
+        return;
+    link_spare(&s->server->spare_fresh, s);
+    sweep_later(s->server);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *srv = arg;
+    while (srv->spare_aged) {
+        struct session *s = srv->spare_aged;
+        unlink_spare(s);
+        session_shed_idle(s);
+    }
+    srv->spare_aged = srv->spare_fresh;
+    if (srv->spare_aged)
+        srv->spare_aged->spare_prev = &srv->spare_aged;
+    srv->spare_fresh = NULL;
+    if (srv->spare_aged)
+        sweep_later(srv);
+}
+
+void output_unqueue(struct session *s)
+{
+    unlink_flush(s);
+    unlink_spare(s);
+}
+
 void output_queue(struct session *s)
 {
+    unlink_spare(s);
     /* A session of an I/O thread hands over every turn's output, also with a backlog
      * and while closing; the others' bufferevent writes a backlog by itself. */
     if (s->flush_prev || s->dead || (!s->io && (s->write_armed || s->closing)))
@@ -62,12 +135,12 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
      * written by this same loop. */
     while (srv->flush_list) {
         struct session *s = srv->flush_list;
-        output_unqueue(s);
+        unlink_flush(s);
         if (s->dead || (s->closing && !s->io))
             continue; /* dead: nothing more is sent; closing: its bufferevent flushes */
-        struct evbuffer *out = bufferevent_get_output(s->bev);
+        struct evbuffer *out = s->bev ? bufferevent_get_output(s->bev) : NULL;
         /* An empty buffer may have been written already; writing it would report -1. */
-        if (evbuffer_get_length(out) > 0 && write_now(s, out) < 0)
+        if (out && evbuffer_get_length(out) > 0 && write_now(s, out) < 0)
             continue;
         if (!s->closing) /* closing: its I/O thread's reports end it (session_io_wrote) */
             session_wrote(s);
@@ -77,12 +150,16 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 int output_init(struct server *srv)
 {
     srv->flush = event_new(srv->base, -1, 0, on_flush, srv);
-    return srv->flush ? 0 : -1;
+    srv->output_sweep = evtimer_new(srv->base, on_sweep, srv);
+    return srv->flush && srv->output_sweep ? 0 : -1;
 }
 
 void output_free(struct server *srv)
 {
     if (srv->flush)
         event_free(srv->flush);
+    if (srv->output_sweep)
+        event_free(srv->output_sweep);
     srv->flush = NULL;
+    srv->output_sweep = NULL;
 }

@@ -13,12 +13,17 @@
 struct server;
 struct session;
 
-/* Create the end-of-turn flush callback. Returns 0, or -1 when out of memory. */
+/* Create the end-of-turn flush callback and the sweep of idle sessions' output
+ * buffers. Returns 0, or -1 when out of memory. */
 int output_init(struct server *srv);
 void output_free(struct server *srv);
 
 /* s has new output and no armed write event: write it at the end of this turn. */
 void output_queue(struct session *s);
+
+/* s's output is all written: for a transport whose bufferevent only holds output
+ * (transport.h, output_new), free it if it stays empty until the next sweep but one. */
+void output_emptied(struct session *s);
 
 /* Forget s (it is being freed). */
 void output_unqueue(struct session *s);

@@ -52,14 +52,18 @@ struct subscription {
     void *arg;
 };
 
-/* A client connection. */
+/* A client connection. Its fields are ordered to leave no holes: every idle session
+ * holds one (docs/performance.md, "Memory per idle session"). */
 struct session {
     chatd_session_id id;
     struct server *server;
     const struct transport *transport; /* plain TCP or TLS (transport.h) */
-    struct bufferevent *bev;           /* output; input too for a transport that reads through it */
-    struct event *read_ev;             /* input is there, or the session was idle too long */
-    struct user *user;                 /* the user it is logged in as, or NULL */
+    /* Output; input too for a transport that reads through it. With a transport that
+     * makes it when needed (output_new), NULL while the session's output stays empty
+     * (output.c frees it). */
+    struct bufferevent *bev;
+    struct event *read_ev; /* input is there, or the session was idle too long */
+    struct user *user;     /* the user it is logged in as, or NULL */
     struct framer framer;
     /* Bytes taken from the socket but not yet consumed by the framer. Freed whenever
      * empty, so an idle session holds no input buffer. */
@@ -67,7 +71,6 @@ struct session {
     size_t in_start, in_end, in_cap;
     char peer[64];
     struct rate_key source;      /* its address, for the per-address limits */
-    struct rate_bucket requests; /* [limits] requests_per_session */
     unsigned counted : 1;        /* counted as open by ratelimit_connection_open */
     unsigned busy : 1;           /* the next frame waits (a request in flight, dispatch.c) */
     unsigned serial : 1;         /* a request that is not pipelined is in flight */
@@ -80,15 +83,18 @@ struct session {
     unsigned reading : 1;        /* read_ev is armed */
     unsigned socket_drained : 1; /* the last read took all the kernel had */
     unsigned stream_ended : 1;   /* TLS: the bufferevent saw the end of the stream */
+    unsigned cut_off : 1;        /* disconnected as a slow reader: takes no more output */
+    unsigned n_inflight : 11;    /* at most [server] max_pipelined, 1024 */
+    evutil_socket_t fd;          /* its socket (the transport's), for the hang-up watch */
+    struct rate_bucket requests; /* [limits] requests_per_session */
     /* The requests in flight, oldest first (reply_order.c), marked gone when the
      * session closes; with pipelined commands there can be several. */
     struct reply_slot *slots;
-    unsigned n_inflight;
     /* A request that is not pipelined, waiting for those in flight to be done. */
     struct chatd_request *parked;
-    /* While a request is in flight: watches for the client resetting the connection. */
+    /* While a request is in flight: watches for the client resetting the connection.
+     * Made at the first such wait; freed when the session is idle (output.c). */
     struct event *hangup_ev;
-    unsigned cut_off : 1;          /* disconnected as a slow reader: takes no more output */
     uint64_t out_added;            /* bytes ever queued to its output (written: less what waits) */
     struct stream_session *stream; /* its part of the message stream (stream.c), or NULL */
     struct ws_conn *ws;            /* the WebSocket transport's state (transport_ws.c), or NULL */
@@ -96,20 +102,25 @@ struct session {
     struct session *next_dead;
     /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
     struct session *flush_next, **flush_prev;
+    /* Its output emptied: on the server's spare_fresh or spare_aged list (output.c)
+     * while spare_prev is set, for its bufferevent to be freed if that lasts. */
+    struct session *spare_next, **spare_prev;
     /* The frame and login deadlines (session_limits.c), on a monotonic clock in ms. */
-    struct event *deadline_ev; /* fires at deadline_at_ms when that is not 0 */
+    struct event *deadline_ev; /* fires at deadline_at_ms when that is not 0; NULL: none */
     int64_t deadline_at_ms;
     int64_t login_by_ms;      /* closed then unless logged in (users_bind clears it) */
     int64_t partial_since_ms; /* since when a begun frame waits for its rest; 0: none */
     UT_hash_handle hh;
 };
 
-/* A user with at least one logged-in session. */
+/* A user with at least one logged-in session: one allocation with its name, and room
+ * for one session in it (most users have one). */
 struct user {
-    char *name;
-    chatd_session_id *sessions;
+    chatd_session_id *sessions; /* &one, or allocated once a second session came */
     size_t n_sessions, cap;
     UT_hash_handle hh;
+    chatd_session_id one;
+    char name[];
 };
 
 struct server {
@@ -134,7 +145,11 @@ struct server {
 
     struct event *flush;        /* end-of-turn write of queued output (output.c) */
     struct session *flush_list; /* sessions with output to write this turn */
-    struct session *sessions;   /* by id */
+    /* Sessions whose output emptied since the last sweep, and before it; the sweep
+     * frees the bufferevents of those still idle on the second list (output.c). */
+    struct session *spare_fresh, *spare_aged;
+    struct event *output_sweep;
+    struct session *sessions; /* by id */
     size_t n_sessions;
     chatd_session_id next_session_id;
     struct session *dead; /* closed sessions waiting for the reaper */

@@ -35,6 +35,7 @@
 static void session_process(struct session *s);
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
 
 /* Reading. A session reads (through its transport: transport.h) straight into its frame
  * buffer, and only while it can take a request: while one is in flight, its output is
@@ -109,10 +110,19 @@ static void on_hangup(evutil_socket_t fd, short what, void *arg)
         session_close(s, "connection reset while a request was in flight");
 }
 
+/* Made at a session's first wait of this kind, freed when it is idle (session_shed_idle). */
 static void hangup_watch(struct session *s)
 {
-    if (s->busy && !s->read_eof && !s->dead)
-        event_add(s->hangup_ev, NULL);
+    if (!s->busy || s->read_eof || s->dead)
+        return;
+    if (!s->hangup_ev &&
+        !(s->hangup_ev = event_new(s->server->base, s->fd, EV_READ | EV_CLOSED, on_hangup, s))) {
+        log_error("session %llu (%s) disconnected: out of memory for its hang-up watch",
+                  (unsigned long long)s->id, s->peer);
+        session_close(s, "out of memory");
+        return;
+    }
+    event_add(s->hangup_ev, NULL);
 }
 
 /* Queue the session for the reaper, which frees it from a fresh loop callback: a
@@ -130,9 +140,11 @@ void session_close(struct session *s, const char *why)
     reply_order_close(s);
     if (parked)
         request_drop_unstarted(parked);
-    event_del(s->hangup_ev);
+    if (s->hangup_ev)
+        event_del(s->hangup_ev);
     reading_off(s);
-    bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+    if (s->bev)
+        bufferevent_disable(s->bev, EV_READ | EV_WRITE);
     s->next_dead = s->server->dead;
     s->server->dead = s;
     event_active(s->server->reaper, EV_TIMEOUT, 0);
@@ -141,7 +153,43 @@ void session_close(struct session *s, const char *why)
 size_t session_output_pending(const struct session *s)
 {
     size_t handed = s->transport->backlog ? s->transport->backlog(s) : 0;
-    return evbuffer_get_length(bufferevent_get_output(s->bev)) + handed;
+    return (s->bev ? evbuffer_get_length(bufferevent_get_output(s->bev)) : 0) + handed;
+}
+
+/* The bufferevent's callbacks, the level at which a paused session resumes, and the
+ * idle limit also for output that makes no progress. */
+static void output_setup(struct session *s)
+{
+    struct server *srv = s->server;
+    bufferevent_setcb(s->bev, s->transport->on_bev_read, on_write, on_event, s);
+    bufferevent_setwatermark(s->bev, EV_WRITE, session_output_resume(srv->cfg), 0);
+    if (srv->cfg->idle_timeout_s > 0) {
+        struct timeval idle = {(time_t)srv->cfg->idle_timeout_s, 0};
+        const struct timeval *common = event_base_init_common_timeout(srv->base, &idle);
+        /* A client that stops reading its replies cannot hold a session (and its
+         * buffers) forever. */
+        bufferevent_set_timeouts(s->bev, NULL, common ? common : &idle);
+    }
+    /* The bufferevent writes only for a backlog (output.c), and reads only for a
+     * transport that reads through it; a new one has writing on. */
+    bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+}
+
+/* s->bev, made now when the transport makes it only for output (output_new; output.c
+ * frees it when idle). NULL when out of memory: the session is closed. */
+static struct bufferevent *session_bev(struct session *s)
+{
+    if (s->bev)
+        return s->bev;
+    s->bev = s->transport->output_new(s);
+    if (!s->bev) {
+        log_error("session %llu (%s) disconnected: out of memory for its output",
+                  (unsigned long long)s->id, s->peer);
+        session_close(s, "out of memory");
+        return NULL;
+    }
+    output_setup(s);
+    return s->bev;
 }
 
 /* Wait for the output to be written (on), with the write timeout, or stop waiting. A
@@ -149,10 +197,12 @@ size_t session_output_pending(const struct session *s)
  * bufferevent (which has no socket then, and keeps only the timeout). */
 static void write_wait(struct session *s, int on)
 {
+    if (on && !session_bev(s))
+        return;
     s->write_armed = on ? 1 : 0;
     if (on)
         bufferevent_enable(s->bev, EV_WRITE);
-    else
+    else if (s->bev)
         bufferevent_disable(s->bev, EV_WRITE);
     if (s->transport->watch_writes)
         s->transport->watch_writes(s, on);
@@ -186,6 +236,8 @@ void session_close_after_flush(struct session *s, const char *why)
     }
     /* The write callback fires once the output has drained (with an I/O thread:
      * session_io_wrote, once its backlog is gone). */
+    if (!session_bev(s))
+        return;
     struct timeval flush = {FLUSH_TIMEOUT_S, 0};
     bufferevent_set_timeouts(s->bev, NULL, &flush);
     bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
@@ -260,6 +312,8 @@ int session_send_line(struct session *s, const char *line, size_t len)
     if (s->dead || s->cut_off)
         return CHATD_ECLOSED;
     struct server *srv = s->server;
+    if (!session_bev(s))
+        return CHATD_ENOMEM;
     struct evbuffer *out = bufferevent_get_output(s->bev);
     if (evbuffer_add(out, line, len) < 0) {
         /* A client that silently misses a line (an answer, a message) would wait for
@@ -395,6 +449,8 @@ void session_wrote(struct session *s)
         write_wait(s, 1);
     else if (pending == 0 && s->write_armed)
         write_wait(s, 0);
+    if (pending == 0)
+        output_emptied(s);
     if (pending == 0 && s->user)
         flush_watch_flushed(s->server, s->user->name);
     if (s->output_paused && pending <= session_output_resume(s->server->cfg)) {
@@ -545,7 +601,7 @@ void session_request_done(struct server *srv, chatd_session_id id)
     /* While a request that is not pipelined runs, it is the only one: it is this one. */
     s->serial = 0;
     s->busy = s->parked || s->n_inflight >= (unsigned)srv->cfg->max_pipelined;
-    if (!s->busy)
+    if (!s->busy && s->hangup_ev)
         event_del(s->hangup_ev);
     if (s->in_process)
         return; /* the read loop up the stack goes on by itself */
@@ -655,21 +711,18 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
         s->server = srv;
         s->transport = transport;
         s->id = srv->next_session_id + 1;
-        s->hangup_ev = event_new(srv->base, fd, EV_READ | EV_CLOSED, on_hangup, s);
+        s->fd = fd;
     }
     /* The transport owns (and closes) fd once open, and closes it when it fails. */
-    if (!s || !s->hangup_ev || transport->open(s, fd, on_readable) < 0) {
-        if (!s || !s->hangup_ev)
+    if (!s || transport->open(s, fd, on_readable) < 0) {
+        if (!s)
             evutil_closesocket(fd);
-        if (s && s->hangup_ev)
-            event_free(s->hangup_ev);
         if (counted)
             ratelimit_connection_closed(srv, &source);
         free(s);
         log_error("cannot accept %s: out of memory", peer);
         return;
     }
-    struct bufferevent *bev = s->bev;
     s->source = source;
     s->counted = counted;
     srv->next_session_id = s->id;
@@ -679,18 +732,8 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     HASH_ADD(hh, srv->sessions, id, sizeof(s->id), s);
     srv->n_sessions++;
 
-    bufferevent_setcb(bev, transport->on_bev_read, on_write, on_event, s);
-    bufferevent_setwatermark(bev, EV_WRITE, session_output_resume(srv->cfg), 0);
-    if (srv->cfg->idle_timeout_s > 0) {
-        struct timeval idle = {(time_t)srv->cfg->idle_timeout_s, 0};
-        const struct timeval *common = event_base_init_common_timeout(srv->base, &idle);
-        /* The idle limit also for output that makes no progress: a client that stops
-         * reading its replies cannot hold a session (and its buffers) forever. */
-        bufferevent_set_timeouts(bev, NULL, common ? common : &idle);
-    }
-    /* The bufferevent writes only for a backlog (output.c), and reads only for a
-     * transport that reads through it; a new one has writing on. */
-    bufferevent_disable(bev, EV_READ | EV_WRITE);
+    if (s->bev)
+        output_setup(s);
     if (session_deadlines_start(s) < 0) {
         log_error("cannot accept %s: out of memory", peer);
         session_close(s, "out of memory");
@@ -699,6 +742,20 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     reading_on(s);
     log_debug("session %llu accepted from %s (%s)", (unsigned long long)s->id, peer,
               transport->name);
+}
+
+void session_shed_idle(struct session *s)
+{
+    if (s->closing || s->dead || s->write_armed || s->flush_prev || session_output_pending(s) > 0)
+        return;
+    if (s->bev && s->transport->output_new) {
+        bufferevent_free(s->bev);
+        s->bev = NULL;
+    }
+    if (s->hangup_ev && !s->busy) {
+        event_free(s->hangup_ev);
+        s->hangup_ev = NULL;
+    }
 }
 
 static void session_free(struct server *srv, struct session *s)
@@ -710,12 +767,14 @@ static void session_free(struct server *srv, struct session *s)
     HASH_DEL(srv->sessions, s);
     srv->n_sessions--;
     /* Before the transport's close: with an I/O thread, that closes the socket. */
-    event_free(s->hangup_ev);
+    if (s->hangup_ev)
+        event_free(s->hangup_ev);
     if (s->transport->close)
         s->transport->close(s);
     event_free(s->read_ev);
     session_deadlines_free(s);
-    bufferevent_free(s->bev);
+    if (s->bev)
+        bufferevent_free(s->bev);
     free(s->in);
     input_resized(s, NULL, 0);
     free(s);

@@ -48,6 +48,11 @@ void session_wrote(struct session *s);
 void session_io_wrote(struct session *s);
 /* Output queued and not yet written: in s->bev, and handed to an I/O thread. */
 size_t session_output_pending(const struct session *s);
+/* s has queued no output since the sweep before last (output.c): unless it is waiting
+ * for its output after all, free what an idle session does not need, made again when
+ * needed: a bufferevent that only holds output (transport.h, output_new) and, with no
+ * request in flight, the hang-up watch. */
+void session_shed_idle(struct session *s);
 void session_free_all(struct server *srv);
 /* Free the sessions queued by session_close (the reaper event's work). */
 void session_reap(struct server *srv);

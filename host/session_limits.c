@@ -5,7 +5,9 @@
  * only notes when a frame starts to wait for its rest (session_frame_waits, after a read
  * that ended inside a value) and forgets it when the frame completes; the timer is
  * re-armed only when it fires. So a client that pipelines steadily costs at most one
- * timer insertion per frame_timeout, not one per read. */
+ * timer insertion per frame_timeout, not one per read. The timer exists only while a
+ * deadline may be running: made when one starts, freed when it fires with none left or
+ * at the login when no frame waits, so an idle logged-in session holds none. */
 #include "session_limits.h"
 
 #include "clock.h"
@@ -33,17 +35,23 @@ static int64_t now_ms(void)
     return now_ns() / 1000000;
 }
 
-/* Make the timer fire at `at` unless it fires sooner already. */
-static void deadline_arm(struct session *s, int64_t at)
+static void on_deadline(evutil_socket_t fd, short what, void *arg);
+
+/* Make the timer fire at `at` unless it fires sooner already. -1 when out of memory. */
+static int deadline_arm(struct session *s, int64_t at)
 {
     if (s->deadline_at_ms && s->deadline_at_ms <= at)
-        return;
+        return 0;
+    if (!s->deadline_ev && !(s->deadline_ev = evtimer_new(s->server->base, on_deadline, s)))
+        return -1;
     int64_t wait = at - now_ms();
     if (wait < 0)
         wait = 0;
     struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
-    if (event_add(s->deadline_ev, &tv) == 0)
-        s->deadline_at_ms = at;
+    if (event_add(s->deadline_ev, &tv) < 0)
+        return -1;
+    s->deadline_at_ms = at;
+    return 0;
 }
 
 /* Tell the client why, then close once that line is flushed. */
@@ -92,20 +100,25 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     if (s->login_by_ms && (!next || s->login_by_ms < next))
         next = s->login_by_ms;
     if (next)
-        deadline_arm(s, next);
+        deadline_arm(s, next); /* the timer exists: cannot fail */
+    else
+        session_deadlines_free(s); /* none left (libevent allows it in the callback) */
 }
 
 int session_deadlines_start(struct session *s)
 {
-    s->deadline_ev = evtimer_new(s->server->base, on_deadline, s);
-    if (!s->deadline_ev)
-        return -1;
     int64_t login = s->server->cfg->login_timeout_s;
-    if (login > 0) {
-        s->login_by_ms = now_ms() + login * 1000;
-        deadline_arm(s, s->login_by_ms);
-    }
-    return 0;
+    if (login <= 0)
+        return 0;
+    s->login_by_ms = now_ms() + login * 1000;
+    return deadline_arm(s, s->login_by_ms);
+}
+
+void session_deadlines_logged_in(struct session *s)
+{
+    s->login_by_ms = 0;
+    if (!s->partial_since_ms)
+        session_deadlines_free(s);
 }
 
 void session_deadlines_free(struct session *s)
@@ -113,6 +126,7 @@ void session_deadlines_free(struct session *s)
     if (s->deadline_ev)
         event_free(s->deadline_ev);
     s->deadline_ev = NULL;
+    s->deadline_at_ms = 0;
 }
 
 void session_frame_waits(struct session *s)
@@ -121,5 +135,9 @@ void session_frame_waits(struct session *s)
     if (timeout <= 0 || s->partial_since_ms)
         return;
     s->partial_since_ms = now_ms();
-    deadline_arm(s, s->partial_since_ms + timeout * 1000);
+    if (deadline_arm(s, s->partial_since_ms + timeout * 1000) < 0) {
+        log_error("session %llu (%s): out of memory for its frame deadline",
+                  (unsigned long long)s->id, s->peer);
+        session_close(s, "out of memory");
+    }
 }

@@ -15,14 +15,18 @@ size_t session_output_pause(const struct config *cfg);
 /* The output level at which a paused session takes requests again. */
 size_t session_output_resume(const struct config *cfg);
 
-/* A new session: create its deadline timer and start the login deadline, which its
- * first login ends (users_bind). Returns 0, or -1 when out of memory. */
+/* A new session: start the login deadline, which its first login ends
+ * (session_deadlines_logged_in). Returns 0, or -1 when out of memory. */
 int session_deadlines_start(struct session *s);
+/* The session logged in: no login deadline any more, and no timer while no frame waits
+ * for its rest (an idle logged-in session holds none). */
+void session_deadlines_logged_in(struct session *s);
 void session_deadlines_free(struct session *s);
 
 /* The session waits for the rest of a begun frame (its input ends inside a value):
- * start that frame's deadline unless it runs already. The read loop forgets it
- * (partial_since_ms = 0) whenever a frame completes. */
+ * start that frame's deadline unless it runs already (closing the session when out of
+ * memory for its timer). The read loop forgets it (partial_since_ms = 0) whenever a
+ * frame completes. */
 void session_frame_waits(struct session *s);
 
 #endif

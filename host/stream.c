@@ -42,16 +42,18 @@ struct stream_user *stream_user(struct stream *st, const char *name, int create)
     HASH_FIND_STR(st->users, name, u);
     if (u || !create)
         return u;
-    u = calloc(1, sizeof(*u));
-    if (!u || !(u->name = strdup(name)) || !(u->devices = calloc(4, sizeof(*u->devices)))) {
-        if (u)
-            free(u->name);
+    size_t len = strlen(name);
+    u = calloc(1, sizeof(*u) + len + 1);
+    if (!u || !(u->devices = calloc(1, sizeof(*u->devices)))) {
         free(u);
         return NULL;
     }
-    u->cap_devices = 4;
-    u->n_devices = 1; /* "": the version 1 position */
-    HASH_ADD_KEYPTR(hh, st->users, u->name, strlen(u->name), u);
+    memcpy(u->name, name, len + 1);
+    /* Room for "" only, the version 1 position: devices_get grows it for the others
+     * (most users never have one, and every logged-in user holds this). */
+    u->cap_devices = 1;
+    u->n_devices = 1;
+    HASH_ADD_KEYPTR(hh, st->users, u->name, len, u);
     return u;
 }
 
@@ -61,7 +63,6 @@ void stream_user_release(struct stream *st, struct stream_user *u)
         return;
     HASH_DEL(st->users, u);
     free(u->devices);
-    free(u->name);
     free(u);
 }
 
@@ -137,6 +138,10 @@ uint64_t stream_login_bound(struct server *srv, struct session *s, const char *u
     static uint64_t logins;
     struct stream_user *u = st ? stream_user(st, user, 1) : NULL;
     struct stream_session *ss = u ? calloc(1, sizeof(*ss)) : NULL;
+    if (ss && lg->ack && !(ss->device = strdup(lg->device))) {
+        free(ss);
+        ss = NULL;
+    }
     if (!ss) {
         log_error("session %llu (%s): out of memory; it is sent no stored messages",
                   (unsigned long long)s->id, s->peer);
@@ -148,10 +153,8 @@ uint64_t stream_login_bound(struct server *srv, struct session *s, const char *u
     ss->u = u;
     ss->state = SS_REPLY;
     ss->ack = lg->ack;
-    if (lg->ack) {
-        snprintf(ss->device, sizeof(ss->device), "%s", lg->device);
+    if (lg->ack)
         u->has_devices = 1; /* from now on every message for u gets a timeline row */
-    }
     ss->since = lg->since;
     /* With [cluster], what this node released: later ids come through its merge. */
     ss->ceiling = srv->cluster_order ? cluster_order_released(srv) : post_last_id(srv);
@@ -549,6 +552,7 @@ void stream_session_end(struct server *srv, struct session *s)
     }
     free(ss->receipts);
     free(ss->unsent);
+    free(ss->device);
     free(ss);
     s->stream = NULL;
     if (u->n_sessions == 0)
@@ -603,7 +607,6 @@ void stream_free(struct server *srv)
     HASH_ITER (hh, st->users, u, tmp) {
         HASH_DEL(st->users, u);
         free(u->devices);
-        free(u->name);
         free(u);
     }
     line_buffer_free(&st->line);

@@ -43,22 +43,22 @@ struct stream_session;
 /* What the stream knows of one user: kept while a session of theirs is bound, and while
  * a job that names them is in flight. */
 struct stream_user {
-    char *name;
-    int loaded;             /* the devices were read from chatd_devices */
-    int loading;            /* that read is in flight */
-    int has_devices;        /* a device other than "" exists (or a login just made one) */
     struct device *devices; /* devices[0] is "" */
     size_t n_devices, cap_devices;
     int64_t acked_max; /* the highest position of a device other than "" */
-    int forgot;        /* devices were forgotten (max_devices): the table must be trimmed */
-    unsigned jobs;     /* jobs in flight naming the user */
-    unsigned held;     /* holders (stream_hold): posts between acceptance and push */
     size_t n_sessions; /* sessions bound through the stream */
     size_t n_draining; /* of them, being sent their timeline */
     struct stream_session *sessions;
     struct stream_user *dirty_next; /* on the stream's list of users to write */
-    int on_dirty_list;
+    unsigned jobs;                  /* jobs in flight naming the user */
+    unsigned held;                  /* holders (stream_hold): posts between acceptance and push */
+    unsigned loaded : 1;            /* the devices were read from chatd_devices */
+    unsigned loading : 1;           /* that read is in flight */
+    unsigned has_devices : 1;       /* a device other than "" exists (or a login just made one) */
+    unsigned forgot : 1; /* devices were forgotten (max_devices): the table must be trimmed */
+    unsigned on_dirty_list : 1; /* dirty_next is its link */
     UT_hash_handle hh;
+    char name[]; /* allocated with it */
 };
 
 /* A push held for a draining session. */
@@ -95,11 +95,11 @@ struct stream_session {
     struct stream_user *u;
     struct stream_session *next; /* the user's other sessions */
     enum stream_state state;
-    int ack;                            /* logged in with "ack":true */
-    char device[STREAM_DEVICE_MAX + 1]; /* with ack: its device */
-    int64_t since;                      /* with ack: the login's since, or -1 */
-    int64_t position;                   /* what it is sent after */
-    int64_t sent_max;                   /* the highest seq it was sent */
+    int ack;          /* logged in with "ack":true */
+    char *device;     /* with ack: its device (owned; a session without ack keeps none) */
+    int64_t since;    /* with ack: the login's since, or -1 */
+    int64_t position; /* what it is sent after */
+    int64_t sent_max; /* the highest seq it was sent */
     /* The last message posted when it was bound: its drain reads the timeline up to
      * there; what came later reaches it live (held while it drains). */
     int64_t ceiling;

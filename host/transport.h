@@ -18,11 +18,18 @@ struct timeval;
 
 struct transport {
     const char *name; /* for the log: "tcp", "tls" */
-    /* Make s->bev (output, and input when the transport reads through it) and s->read_ev
-     * (whose callback `on_input` session.c runs to read: EV_READ for input or the end of
-     * it, EV_TIMEOUT when the session was idle too long) for the accepted socket fd,
-     * which the bufferevent then owns. 0, or -1 with nothing made (fd still open). */
+    /* Make s->read_ev (whose callback `on_input` session.c runs to read: EV_READ for
+     * input or the end of it, EV_TIMEOUT when the session was idle too long) and, unless
+     * the transport has output_new, s->bev (output, and input when the transport reads
+     * through it) for the accepted socket fd, which the transport then owns. 0, or -1
+     * with nothing made (fd closed). */
     int (*open)(struct session *s, evutil_socket_t fd, event_callback_fn on_input);
+    /* For a transport whose bufferevent only holds output (plain TCP, with or without
+     * an I/O thread): make one for s, with no callbacks (session.c sets them), or NULL
+     * out of memory. session.c makes it when output comes and output.c frees it when
+     * the output has stayed empty (an idle session holds none). NULL: s->bev lives as
+     * long as the session. */
+    struct bufferevent *(*output_new)(struct session *s);
     /* Extra bufferevent read callback (NULL: the bufferevent does not read). */
     bufferevent_data_cb on_bev_read;
     /* A bufferevent event for the transport; returns 1 when handled, 0 to leave it to
@@ -37,7 +44,9 @@ struct transport {
     /* End of a loop turn: put on the network what it takes of `out` now (what is left
      * goes out through the bufferevent's write event). 0, or -1 with errno. */
     int (*write)(struct session *s, struct evbuffer *out);
-    /* The session is being freed: a last word to the peer, if any (NULL: none). */
+    /* The session is being freed (its events are off): a last word to the peer, if any,
+     * and the socket closed when the transport owns it outside a bufferevent (NULL:
+     * none). */
     void (*close)(struct session *s);
     /* Refusing the accepted socket fd over a limit, before any session (the caller then
      * closes it): the last words for the peer, `result` "busy" or "rate_limited" with

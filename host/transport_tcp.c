@@ -14,17 +14,23 @@
 
 static int tcp_open(struct session *s, evutil_socket_t fd, event_callback_fn on_input)
 {
-    struct event_base *base = s->server->base;
-    s->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    s->read_ev = s->bev ? event_new(base, fd, EV_READ | EV_PERSIST, on_input, s) : NULL;
+    s->read_ev = event_new(s->server->base, fd, EV_READ | EV_PERSIST, on_input, s);
     if (s->read_ev)
         return 0;
-    if (s->bev)
-        bufferevent_free(s->bev);
-    else
-        evutil_closesocket(fd);
-    s->bev = NULL;
+    evutil_closesocket(fd);
     return -1;
+}
+
+/* The socket is the read event's; the bufferevent writes to it only for a backlog. */
+static struct bufferevent *tcp_output_new(struct session *s)
+{
+    return bufferevent_socket_new(s->server->base, event_get_fd(s->read_ev), 0);
+}
+
+/* The session is freed: its events are off (session_close), the socket is closed. */
+static void tcp_close(struct session *s)
+{
+    evutil_closesocket(event_get_fd(s->read_ev));
 }
 
 /* Every session's idle limit is one common timeout queue, which makes re-arming the
@@ -41,7 +47,7 @@ static void tcp_read_off(struct session *s)
 
 static ssize_t tcp_read(struct session *s, void *buf, size_t len)
 {
-    return recv(bufferevent_getfd(s->bev), buf, len, 0);
+    return recv(event_get_fd(s->read_ev), buf, len, 0);
 }
 
 static int tcp_write(struct session *s, struct evbuffer *out)
@@ -49,7 +55,7 @@ static int tcp_write(struct session *s, struct evbuffer *out)
     /* A socket bufferevent keeps the front of its output frozen so that only its own
      * write callback drains it; this is that callback's write, done early. */
     evbuffer_unfreeze(out, 1);
-    int rc = evbuffer_write(out, bufferevent_getfd(s->bev));
+    int rc = evbuffer_write(out, event_get_fd(s->read_ev));
     int error = errno;
     evbuffer_freeze(out, 1);
     errno = error;
@@ -59,8 +65,10 @@ static int tcp_write(struct session *s, struct evbuffer *out)
 const struct transport transport_tcp = {
     .name = "tcp",
     .open = tcp_open,
+    .output_new = tcp_output_new,
     .read_on = tcp_read_on,
     .read_off = tcp_read_off,
     .read = tcp_read,
     .write = tcp_write,
+    .close = tcp_close,
 };

@@ -17,20 +17,21 @@
 
 static int io_open(struct session *s, evutil_socket_t fd, event_callback_fn on_input)
 {
-    struct event_base *base = s->server->base;
-    s->bev = bufferevent_socket_new(base, -1, 0);
-    s->read_ev = s->bev ? event_new(base, -1, EV_PERSIST, on_input, s) : NULL;
+    s->read_ev = event_new(s->server->base, -1, EV_PERSIST, on_input, s);
     s->io = s->read_ev ? io_conn_open(s->server, fd, s->id) : NULL;
     if (s->io)
         return 0;
     if (s->read_ev)
         event_free(s->read_ev);
-    if (s->bev)
-        bufferevent_free(s->bev);
     s->read_ev = NULL;
-    s->bev = NULL;
     evutil_closesocket(fd);
     return -1;
+}
+
+/* No socket: it holds the output not yet handed over, and the timeouts. */
+static struct bufferevent *io_output_new(struct session *s)
+{
+    return bufferevent_socket_new(s->server->base, -1, 0);
 }
 
 /* The persistent read event re-arms its idle timeout each time it runs, as the plain
@@ -100,6 +101,7 @@ void transport_tcp_io_report(struct server *srv, chatd_session_id id, unsigned w
 const struct transport transport_tcp_io = {
     .name = "tcp",
     .open = io_open,
+    .output_new = io_output_new,
     .read_on = io_read_on,
     .read_off = io_read_off,
     .write = io_write,

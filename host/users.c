@@ -9,6 +9,7 @@
 #include "log.h"
 #include "stream_sessions.h"
 #include "session.h"
+#include "session_limits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,14 @@ size_t users_push(struct server *srv, const char *name, json_t *msg)
     return users_push_line(srv, u, srv->out.data, len);
 }
 
+static void user_free(struct server *srv, struct user *u)
+{
+    HASH_DEL(srv->users, u);
+    if (u->sessions != &u->one)
+        free(u->sessions);
+    free(u);
+}
+
 static void emit(struct server *srv, enum chatd_event event, chatd_session_id session,
                  const char *user, int first_or_last)
 {
@@ -60,30 +69,29 @@ int users_bind(struct server *srv, struct session *s, const char *name)
         users_unbind(srv, s);
     struct user *u = users_find(srv, name);
     if (!u) {
-        u = calloc(1, sizeof(*u));
-        if (!u || !(u->name = strdup(name))) {
-            free(u);
+        size_t len = strlen(name);
+        u = calloc(1, sizeof(*u) + len + 1);
+        if (!u)
             return CHATD_ENOMEM;
-        }
-        HASH_ADD_KEYPTR(hh, srv->users, u->name, strlen(u->name), u);
+        memcpy(u->name, name, len + 1);
+        u->sessions = &u->one;
+        u->cap = 1;
+        HASH_ADD_KEYPTR(hh, srv->users, u->name, len, u);
     }
     if (u->n_sessions == u->cap) {
-        size_t cap = u->cap ? u->cap * 2 : 2;
-        chatd_session_id *grown = realloc(u->sessions, cap * sizeof(*grown));
-        if (!grown) {
-            if (u->n_sessions == 0) {
-                HASH_DEL(srv->users, u);
-                free(u->name);
-                free(u);
-            }
-            return CHATD_ENOMEM;
-        }
+        size_t cap = u->cap * 2;
+        int inline_room = u->sessions == &u->one;
+        chatd_session_id *grown = realloc(inline_room ? NULL : u->sessions, cap * sizeof(*grown));
+        if (!grown)
+            return CHATD_ENOMEM; /* u has a session (the room for one is full): it stays */
+        if (inline_room)
+            grown[0] = u->one;
         u->sessions = grown;
         u->cap = cap;
     }
     u->sessions[u->n_sessions++] = s->id;
     s->user = u;
-    s->login_by_ms = 0; /* logged in: no login deadline any more (session_limits.c) */
+    session_deadlines_logged_in(s);
     srv->metrics.sessions_logged_in++;
     log_debug("session %llu logged in as %s", (unsigned long long)s->id, name);
     cluster_local_sessions(srv, u->name, u->n_sessions);
@@ -123,10 +131,7 @@ void users_unbind(struct server *srv, struct session *s)
         if (cluster_remote_sessions(srv, u->name) == 0)
             hooks_presence_changed(srv, u->name, 0);
         flush_watch_user_gone(srv, u->name);
-        HASH_DEL(srv->users, u);
-        free(u->sessions);
-        free(u->name);
-        free(u);
+        user_free(srv, u);
     }
 }
 
@@ -198,12 +203,8 @@ void users_replay_logins(struct server *srv, struct chatd_plugin *p)
 void users_free_all(struct server *srv)
 {
     struct user *u, *tmp;
-    HASH_ITER (hh, srv->users, u, tmp) {
-        HASH_DEL(srv->users, u);
-        free(u->sessions);
-        free(u->name);
-        free(u);
-    }
+    HASH_ITER (hh, srv->users, u, tmp)
+        user_free(srv, u);
     free(srv->subscriptions);
     srv->subscriptions = NULL;
     srv->n_subscriptions = 0;

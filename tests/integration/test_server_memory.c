@@ -1,8 +1,10 @@
 /* test_server_memory.c - black-box tests of what bounds a connection's memory and time in
  * the real chatd binary: clients that pipeline without reading are held back in little
  * memory (output_pause_bytes), a partial frame's input never grows past the frame limit,
- * and a begun frame must be completed within frame_timeout (slowloris). Memory is read
- * from /proc with generous margins; the figures themselves come from tools/chatd-abuse. */
+ * a begun frame must be completed within frame_timeout (slowloris), and an idle
+ * logged-in session costs at most 2 KiB (issue 15). Memory is read from /proc with
+ * generous margins; the figures themselves come from tools/chatd-abuse and chatd-bench. */
+#include "../db/db_test_env.h"
 #include "server_suite.h"
 
 #include <check.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 /* Under AddressSanitizer chatd's memory is the sanitizer's: freed blocks wait in its
@@ -26,6 +29,18 @@
 #endif
 #ifndef MEMORY_IS_CHATDS
 #define MEMORY_IS_CHATDS 1
+#endif
+/* ThreadSanitizer's shadow memory grows with every byte chatd touches: the bytes per
+ * session say nothing about chatd there either. */
+#if !MEMORY_IS_CHATDS || defined(__SANITIZE_THREAD__)
+#define SESSION_BYTES_ARE_CHATDS 0
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define SESSION_BYTES_ARE_CHATDS 0
+#endif
+#endif
+#ifndef SESSION_BYTES_ARE_CHATDS
+#define SESSION_BYTES_ARE_CHATDS 1
 #endif
 /* A sanitizer build's chatd (ASan, or ThreadSanitizer, many times slower) takes longer
  * to reach the point where it stops reading: fewer clients there, the same check. */
@@ -197,6 +212,117 @@ START_TEST(frame_not_completed_within_frame_timeout_is_refused_then_closed)
 }
 END_TEST
 
+/* ---- idle logged-in sessions (issue 15: at most 2 KiB each) ---- */
+
+/* The target, and the allowance the check adds to it (see the test). */
+#define IDLE_SESSION_TARGET_BYTES    2048
+#define IDLE_SESSION_ALLOWANCE_BYTES 64
+#define IDLE_PASSWD                  "idle pass 1"
+
+/* Send `cmd` for user i on each of the n clients, then read each one's reply: it must be
+ * `cmd`_reply with success (pushes before it are skipped). */
+static void each_request(struct test_client **c, int n, int first_user, const char *cmd)
+{
+    char line[160], reply[64];
+    snprintf(reply, sizeof(reply), "%s_reply", cmd);
+    for (int i = 0; i < n; i++) {
+        snprintf(line, sizeof(line), "{\"cmd\":\"%s\",\"user\":\"idle%d\",\"passwd\":\"%s\"}", cmd,
+                 first_user + i, IDLE_PASSWD);
+        check_send_str(c[i], line);
+    }
+    for (int i = 0; i < n; i++) {
+        json_t *msg = NULL;
+        do {
+            json_decref(msg);
+            msg = test_client_read_json(c[i], 60000);
+            ck_assert_msg(msg != NULL, "no %s for user idle%d within 60 s", reply, first_user + i);
+        } while (strcmp(chatd_json_str(msg, "cmd"), reply) != 0);
+        ck_assert_msg(strcmp(chatd_json_str(msg, "result"), "success") == 0, "%s", check_dump(msg));
+        json_decref(msg);
+    }
+}
+
+/* Log users first_user .. first_user + n - 1 in, one session each on c[0..n), WINDOW
+ * logins at a time (the login jobs' queue is bounded). */
+static void log_in(struct test_client **c, int n, int first_user)
+{
+    enum { WINDOW = 64 };
+    for (int i = 0; i < n; i += WINDOW) {
+        int k = n - i < WINDOW ? n - i : WINDOW;
+        for (int j = 0; j < k; j++)
+            c[i + j] = connect_client();
+        each_request(c + i, k, first_user + i, "login");
+    }
+}
+
+START_TEST(an_idle_logged_in_session_costs_at_most_2_KiB)
+{
+    enum { WARM = 500, N = 2000, REGISTRARS = 50 };
+    /* Both ends hold a descriptor per session. */
+    struct rlimit nofile;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &nofile), 0);
+    if (nofile.rlim_cur < WARM + N + 256 && nofile.rlim_max >= WARM + N + 256) {
+        nofile.rlim_cur = nofile.rlim_max;
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &nofile), 0);
+    }
+    /* Under a sanitizer, or without the descriptors, 100 sessions: served, not sized. */
+    int can_hold = nofile.rlim_cur >= WARM + N + 256;
+    if (!can_hold)
+        fprintf(stderr,
+                "idle sessions: the open-file limit (%llu) is below %d: the check runs "
+                "with 100 sessions and only checks they are served\n",
+                (unsigned long long)nofile.rlim_cur, WARM + N + 256);
+    int sized = can_hold && SESSION_BYTES_ARE_CHATDS;
+    int warm = sized ? WARM : 50, n = sized ? N : 50;
+
+    struct config_database cfg;
+    db_test_config(&cfg);
+    ck_assert_msg(db_test_start_sample(&srv, &cfg, NULL) == 0, "chatd did not start");
+
+    /* Register everyone on a few connections, which then close: their memory is not a
+     * session's. */
+    struct test_client *reg[REGISTRARS];
+    for (int i = 0; i < REGISTRARS; i++)
+        reg[i] = connect_client();
+    for (int done = 0; done < warm + n; done += REGISTRARS)
+        each_request(reg, REGISTRARS, done, "register");
+    for (int i = 0; i < REGISTRARS; i++)
+        test_client_close(reg[i]);
+
+    /* The first sessions make what is made once (the workers' memory for logins, the
+     * tables' first sizes); the check is on what each session after them adds. */
+    struct test_client **c = calloc((size_t)(warm + n), sizeof(*c));
+    ck_assert(c != NULL);
+    log_in(c, warm, 0);
+    chatd_sleep_ms(1000);
+    long long before = status_kib("VmRSS:");
+    log_in(c + warm, n, warm);
+    /* Idle: what a session holds only while it has output is freed within 0.5 s. */
+    chatd_sleep_ms(1000);
+    long long after = status_kib("VmRSS:");
+    double per_session = (double)(after - before) * 1024.0 / n;
+    fprintf(stderr,
+            "idle sessions: chatd's RSS %lld -> %lld KiB for %d more sessions: %.0f bytes "
+            "each\n",
+            before, after, n, per_session);
+    ck_assert_msg(!sized || per_session <= IDLE_SESSION_TARGET_BYTES + IDLE_SESSION_ALLOWANCE_BYTES,
+                  "an idle logged-in session costs %.0f bytes of chatd's RSS, over %d (+%d)",
+                  per_session, IDLE_SESSION_TARGET_BYTES, IDLE_SESSION_ALLOWANCE_BYTES);
+
+    /* Sessions whose idle memory was freed are served as before: a request (which
+     * makes the output buffer and the hang-up watch again), and a second one. */
+    for (int i = 0; i < warm + n; i += (warm + n) / 8) {
+        assert_ping_works(c[i], 1);
+        assert_ping_works(c[i], 2);
+    }
+    for (int i = 0; i < warm + n; i++)
+        test_client_close(c[i]);
+    free(c);
+    stop();
+    db_test_cleanup(&cfg);
+}
+END_TEST
+
 static Suite *server_memory_suite(void)
 {
     Suite *s = suite_create("server_memory");
@@ -206,6 +332,7 @@ static Suite *server_memory_suite(void)
     tcase_add_test(tc, clients_pipelining_without_reading_are_held_back_in_little_memory);
     tcase_add_test(tc, input_of_a_partial_frame_does_not_grow_past_the_frame_limit);
     tcase_add_test(tc, frame_not_completed_within_frame_timeout_is_refused_then_closed);
+    tcase_add_test(tc, an_idle_logged_in_session_costs_at_most_2_KiB);
     suite_add_tcase(s, tc);
     return s;
 }
