@@ -1,5 +1,6 @@
 /* server_suite.c - see server_suite.h. */
 #include "server_suite.h"
+#include "tls_files.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -89,4 +90,18 @@ void assert_closed(struct test_client *c)
 {
     ck_assert_msg(test_client_expect_eof(c, TEST_CLIENT_TIMEOUT_MS),
                   "chatd did not close the connection");
+}
+
+void server_tls_make(struct server_tls *f)
+{
+    ck_assert_int_eq(chatd_tmpdir_make(f->dir, sizeof(f->dir)), 0);
+    ck_assert_int_eq(test_tls_make_certificate(f->dir, "server", f->cert, f->key, sizeof(f->cert)),
+                     0);
+    snprintf(f->cert_set, sizeof(f->cert_set), "tls.certificate=%s", f->cert);
+    snprintf(f->key_set, sizeof(f->key_set), "tls.key=%s", f->key);
+}
+
+void server_tls_remove(const struct server_tls *f)
+{
+    chatd_tmpdir_remove(f->dir);
 }

@@ -28,6 +28,15 @@ void stop(void);
 
 struct test_client *connect_client(void);
 
+/* A self-signed certificate for "server" in a new folder, and the --set lines that give
+ * it to chatd; server_tls_remove removes the folder. */
+struct server_tls {
+    char dir[PATH_MAX], cert[PATH_MAX + 32], key[PATH_MAX + 32];
+    char cert_set[PATH_MAX + 64], key_set[PATH_MAX + 64];
+};
+void server_tls_make(struct server_tls *f);
+void server_tls_remove(const struct server_tls *f);
+
 /* msg["id"] is the integer want. */
 void assert_int_id(const json_t *msg, json_int_t want);
 /* Read one reply and check its cmd and result; the caller may check more, then frees. */

@@ -209,17 +209,13 @@ END_TEST
 START_TEST(tls_and_websocket_clients_are_served_beside_the_threads)
 {
     unsetenv("CHATD_TEST_IO_THREADS");
-    char dir[PATH_MAX], cert[PATH_MAX + 32], key[PATH_MAX + 32];
-    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
-    ck_assert_int_eq(test_tls_make_certificate(dir, "server", cert, key, sizeof(cert)), 0);
-    char cert_set[PATH_MAX + 64], key_set[PATH_MAX + 64];
-    snprintf(cert_set, sizeof(cert_set), "tls.certificate=%s", cert);
-    snprintf(key_set, sizeof(key_set), "tls.key=%s", key);
-    const char *const sets[] = {cert_set, key_set, "server.io_threads=2", NULL};
+    struct server_tls tf;
+    server_tls_make(&tf);
+    const char *const sets[] = {tf.cert_set, tf.key_set, "server.io_threads=2", NULL};
     struct chatd_proc_options opts = {.sets = sets, .tls = 1, .web = 1};
     ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
 
-    const struct test_tls_options tls = {.ca_file = cert};
+    const struct test_tls_options tls = {.ca_file = tf.cert};
     struct test_client *secure = test_client_connect_tls(srv.host, srv.tls_port, &tls, 0);
     ck_assert(secure != NULL);
     struct test_client *plain = connect_client();
@@ -239,7 +235,7 @@ START_TEST(tls_and_websocket_clients_are_served_beside_the_threads)
     test_client_close(secure);
     test_client_close(plain);
     stop();
-    chatd_tmpdir_remove(dir);
+    server_tls_remove(&tf);
 }
 END_TEST
 

@@ -260,13 +260,9 @@ END_TEST
 /* The header, then the TLS handshake: the session is the client's. */
 START_TEST(the_header_comes_before_the_tls_handshake)
 {
-    char dir[PATH_MAX], cert[PATH_MAX + 32], key[PATH_MAX + 32];
-    ck_assert_int_eq(chatd_tmpdir_make(dir, sizeof(dir)), 0);
-    ck_assert_int_eq(test_tls_make_certificate(dir, "server", cert, key, sizeof(cert)), 0);
-    char cert_set[PATH_MAX + 64], key_set[PATH_MAX + 64];
-    snprintf(cert_set, sizeof(cert_set), "tls.certificate=%s", cert);
-    snprintf(key_set, sizeof(key_set), "tls.key=%s", key);
-    const char *const sets[] = {cert_set, key_set, "log.level=debug", NULL};
+    struct server_tls tf;
+    server_tls_make(&tf);
+    const char *const sets[] = {tf.cert_set, tf.key_set, "log.level=debug", NULL};
     struct chatd_proc_options opts = {
         .server_conf = "proxy_protocol = v2\n", .sets = sets, .proxy_tls_port = -1};
     ck_assert_msg(chatd_proc_start(&srv, &opts) == 0, "chatd did not start");
@@ -275,13 +271,13 @@ START_TEST(the_header_comes_before_the_tls_handshake)
     struct test_client *c = test_client_connect(srv.host, srv.proxy_tls_port, 0);
     ck_assert_ptr_nonnull(c);
     check_send(c, header, len);
-    const struct test_tls_options tls = {.ca_file = cert};
+    const struct test_tls_options tls = {.ca_file = tf.cert};
     ck_assert_int_eq(test_client_start_tls(c, &tls, 0), 0);
     assert_ping_works(c, 1);
     chatd_proc_wait_log(&srv, "accepted from [2001:db8::77]:4321 (tls)", 1, TEST_CLIENT_TIMEOUT_MS);
     test_client_close(c);
     stop();
-    chatd_tmpdir_remove(dir);
+    server_tls_remove(&tf);
 }
 END_TEST
 
