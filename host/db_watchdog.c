@@ -5,6 +5,7 @@
 #include "db_watchdog.h"
 
 #include "log.h"
+#include "thread_name.h"
 #include "workers_internal.h"
 
 #include <sys/socket.h>
@@ -56,6 +57,7 @@ static int database_answers(struct pool *pool)
 static void *watchdog_main(void *arg)
 {
     struct pool *pool = arg;
+    thread_name_set("chatd-watchdog");
     mysql_thread_init();
     pthread_mutex_lock(&pool->lock);
     while (!pool->watchdog_stop) {

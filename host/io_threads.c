@@ -17,6 +17,7 @@
 #include "log.h"
 #include "request_parse.h"
 #include "server.h"
+#include "thread_name.h"
 #include "transport.h"
 
 #include <errno.h>
@@ -546,6 +547,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 static void *io_thread_main(void *arg)
 {
     struct io_thread *t = arg;
+    thread_name_set("chatd-io");
     event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;
 }

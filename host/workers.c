@@ -9,6 +9,7 @@
 #include "log.h"
 #include "plugin_loader.h"
 #include "request.h"
+#include "thread_name.h"
 #include "workers_internal.h"
 
 #include <stdlib.h>
@@ -154,6 +155,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct pool *pool = w->pool;
     struct job_queue *q = w->queue;
+    thread_name_set(q == &pool->cpu ? "chatd-cpu" : "chatd-db");
     if (q == &pool->cpu)
         setpriority(PRIO_PROCESS, 0, CPU_WORKER_NICE);
     mysql_thread_init();

@@ -7,6 +7,7 @@
 #include "ws_client.h"
 
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -262,6 +263,40 @@ START_TEST(zero_starts_no_thread_and_auto_follows_the_cores)
 }
 END_TEST
 
+/* How many of chatd's threads have this name (/proc/PID/task/TID/comm). */
+static int threads_named(pid_t pid, const char *name)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *tasks = opendir(path);
+    ck_assert_msg(tasks != NULL, "cannot list %s", path);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(tasks)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char comm_path[PATH_MAX], comm[32] = "";
+        snprintf(comm_path, sizeof(comm_path), "%s/%s/comm", path, e->d_name);
+        FILE *f = fopen(comm_path, "r");
+        if (f && fgets(comm, sizeof(comm), f))
+            comm[strcspn(comm, "\n")] = '\0';
+        if (f)
+            fclose(f);
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(tasks);
+    return n;
+}
+
+/* top -H, ps -L and perf tell chatd's threads apart by name. */
+START_TEST(the_threads_are_named_for_what_they_do)
+{
+    start_threads("io_threads = 2\n");
+    ck_assert_int_eq(threads_named(srv.pid, "chatd-io"), 2);
+    ck_assert_int_eq(threads_named(srv.pid, "chatd"), 1); /* the loop thread */
+    stop();
+}
+END_TEST
+
 /* ---- framing and parsing on the thread ---- */
 
 /* Pings sent in pieces of 1 to 13 bytes a few ms apart: the thread's reads end inside
@@ -447,6 +482,7 @@ static Suite *server_io_threads_suite(void)
     tcase_add_test(tc, a_reload_keeps_the_threads_and_says_a_change_needs_a_restart);
     tcase_add_test(tc, tls_and_websocket_clients_are_served_beside_the_threads);
     tcase_add_test(tc, zero_starts_no_thread_and_auto_follows_the_cores);
+    tcase_add_test(tc, the_threads_are_named_for_what_they_do);
     tcase_add_test(tc, requests_and_frames_split_across_reads_are_answered_in_order);
     tcase_add_test(tc, bad_frames_among_good_ones_get_the_answers_of_the_loop);
     tcase_add_test(tc, a_flood_of_pipelined_requests_is_held_back_and_a_close_frees_its_queue);
