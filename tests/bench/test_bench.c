@@ -160,12 +160,22 @@ static void check_messages(const json_t *figures, const char *workload)
     ck_assert_int_eq(get_int(figures, "no_reply"), 0);
     check_latency(figures, "reply_latency_ms");
     ck_assert_msg(json_is_object(json_object_get(figures, "bench_cpu")), "no bench_cpu");
-    const json_t *server_cpu = json_object_get(figures, "server_cpu");
+    json_t *server_cpu = json_object_get(figures, "server_cpu");
     ck_assert_msg(json_is_object(server_cpu), "no server_cpu");
     double kernel = json_number_value(json_object_get(server_cpu, "kernel_fraction"));
     ck_assert_msg(json_is_number(json_object_get(server_cpu, "kernel_fraction")) && kernel >= 0 &&
                       kernel <= 1,
                   "server_cpu's kernel_fraction is not a fraction");
+    int by_thread = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(server_cpu, key, value)
+    {
+        if (strncmp(key, "loop_us_per_", 12) == 0 || strncmp(key, "io_us_per_", 10) == 0 ||
+            strncmp(key, "workers_us_per_", 15) == 0)
+            by_thread += json_is_number(value) && json_number_value(value) >= 0;
+    }
+    ck_assert_msg(by_thread == 3, "server_cpu lacks the CPU per unit of its loop, I/O and workers");
 }
 
 /* A message workload's figures (freed here): every accepted message made `fanout`

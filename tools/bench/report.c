@@ -102,6 +102,8 @@ void cpu_window_start(const struct bench *b, struct cpu_window *w)
     w->t0 = now_ns();
     w->self0 = self_cpu_seconds();
     w->srv0 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid, &w->srv_sys0) : -1;
+    w->srv_threads_ok =
+        b->opt.server_pid > 0 && proc_threads_cpu(b->opt.server_pid, &w->srv_threads0) == 0;
     w->t1 = w->t0;
     w->self1 = w->self0;
     w->srv1 = w->srv0;
@@ -113,6 +115,8 @@ void cpu_window_stop(const struct bench *b, struct cpu_window *w)
     w->t1 = now_ns();
     w->self1 = self_cpu_seconds();
     w->srv1 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid, &w->srv_sys1) : -1;
+    w->srv_threads_ok = w->srv_threads_ok && b->opt.server_pid > 0 &&
+                        proc_threads_cpu(b->opt.server_pid, &w->srv_threads1) == 0;
 }
 
 double cpu_window_seconds(const struct cpu_window *w)
@@ -120,19 +124,31 @@ double cpu_window_seconds(const struct cpu_window *w)
     return (double)(w->t1 - w->t0) / 1e9;
 }
 
-/* One process's CPU figures; `sys` < 0: the kernel's part is not known. */
-static void one_cpu(const char *name, double cpu, double sys, double wall, uint64_t units,
-                    const char *unit)
+/* key "<what>us_per_<unit>": seconds * 1e6 / units. */
+static void per_unit(const char *what, double seconds, uint64_t units, const char *unit)
 {
-    char per[64];
+    char key[64];
+    snprintf(key, sizeof(key), "%sus_per_%s", what, unit);
+    report_num(key, seconds * 1e6 / (double)units);
+}
+
+/* One process's CPU figures; `sys` < 0: the kernel's part is not known; `threads`
+ * (NULL: unknown) the CPU seconds by thread. */
+static void one_cpu(const char *name, double cpu, double sys, const struct thread_cpu *threads,
+                    double wall, uint64_t units, const char *unit)
+{
     report_obj_begin(name);
     report_num("seconds", cpu);
     report_num("fraction", wall > 0 ? cpu / wall : 0);
     if (sys >= 0)
         report_num("kernel_fraction", cpu > 0 ? sys / cpu : 0);
     if (units > 0) {
-        snprintf(per, sizeof(per), "us_per_%s", unit);
-        report_num(per, cpu * 1e6 / (double)units);
+        per_unit("", cpu, units, unit);
+        if (threads) {
+            per_unit("loop_", threads->loop, units, unit);
+            per_unit("io_", threads->io, units, unit);
+            per_unit("workers_", threads->workers, units, unit);
+        }
     }
     report_obj_end();
 }
@@ -140,7 +156,15 @@ static void one_cpu(const char *name, double cpu, double sys, double wall, uint6
 void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit)
 {
     double wall = cpu_window_seconds(w);
-    one_cpu("bench_cpu", w->self1 - w->self0, -1, wall, units, unit);
+    one_cpu("bench_cpu", w->self1 - w->self0, -1, NULL, wall, units, unit);
+    /* Threads that ended within the window take their time with them: by thread, the
+     * figures are those of the threads there at both ends. */
+    const struct thread_cpu threads = {
+        w->srv_threads1.loop - w->srv_threads0.loop,
+        w->srv_threads1.io - w->srv_threads0.io,
+        w->srv_threads1.workers - w->srv_threads0.workers,
+    };
     if (w->srv0 >= 0 && w->srv1 >= 0)
-        one_cpu("server_cpu", w->srv1 - w->srv0, w->srv_sys1 - w->srv_sys0, wall, units, unit);
+        one_cpu("server_cpu", w->srv1 - w->srv0, w->srv_sys1 - w->srv_sys0,
+                w->srv_threads_ok ? &threads : NULL, wall, units, unit);
 }

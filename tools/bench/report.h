@@ -5,6 +5,7 @@
 
 #include "bench.h"
 #include "hist.h"
+#include "sysinfo.h"
 
 #include <stdint.h>
 
@@ -27,8 +28,10 @@ void report_hist_ms(const char *key, const struct hist *h);
 struct cpu_window {
     int64_t t0, t1;
     double self0, self1;
-    double srv0, srv1;         /* < 0: unknown */
-    double srv_sys0, srv_sys1; /* the system part of srv0 and srv1 */
+    double srv0, srv1;                            /* < 0: unknown */
+    double srv_sys0, srv_sys1;                    /* the system part of srv0 and srv1 */
+    struct thread_cpu srv_threads0, srv_threads1; /* by thread (sysinfo.h) */
+    int srv_threads_ok;
 };
 
 void cpu_window_start(const struct bench *b, struct cpu_window *w);
@@ -37,7 +40,8 @@ double cpu_window_seconds(const struct cpu_window *w);
 
 /* "bench_cpu" and "server_cpu": seconds, fraction of the window's wall time, and
  * microseconds per unit (e.g. per delivery) when units > 0; the server's also
- * "kernel_fraction", the part of its CPU time spent in the kernel. */
+ * "kernel_fraction", the part of its CPU time spent in the kernel, and its microseconds
+ * per unit by thread: "loop_us_per_UNIT", "io_us_per_UNIT", "workers_us_per_UNIT". */
 void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit);
 
 #endif

@@ -1,6 +1,8 @@
 /* sysinfo.c - CPU time, resident memory and the open-file limit (see sysinfo.h). */
 #include "sysinfo.h"
 
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +17,10 @@ double self_cpu_seconds(void)
            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-double proc_cpu_seconds(pid_t pid, double *system)
+/* User and system CPU seconds in the stat file at path; -1 if it cannot be read. */
+static double stat_cpu_seconds(const char *path, double *system)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char buf[1024];
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -37,6 +39,47 @@ double proc_cpu_seconds(pid_t pid, double *system)
     if (system)
         *system = (double)stime / tick;
     return (double)(utime + stime) / tick;
+}
+
+double proc_cpu_seconds(pid_t pid, double *system)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    return stat_cpu_seconds(path, system);
+}
+
+int proc_threads_cpu(pid_t pid, struct thread_cpu *out)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/task", (int)pid);
+    DIR *tasks = opendir(dir);
+    if (!tasks)
+        return -1;
+    *out = (struct thread_cpu){0};
+    for (struct dirent *e; (e = readdir(tasks)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[PATH_MAX], comm[32] = "";
+        snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (!fgets(comm, sizeof(comm), f))
+                comm[0] = '\0';
+            fclose(f);
+        }
+        snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
+        double cpu = stat_cpu_seconds(path, NULL);
+        if (cpu < 0) /* the thread ended meanwhile */
+            continue;
+        if (strncmp(comm, "chatd-io", 8) == 0)
+            out->io += cpu;
+        else if (strncmp(comm, "chatd-", 6) == 0)
+            out->workers += cpu;
+        else
+            out->loop += cpu;
+    }
+    closedir(tasks);
+    return 0;
 }
 
 long long proc_rss_bytes(pid_t pid)

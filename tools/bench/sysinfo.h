@@ -12,6 +12,16 @@ double self_cpu_seconds(void);
  * read; *system (if not NULL) gets the system part, the time spent in the kernel. */
 double proc_cpu_seconds(pid_t pid, double *system);
 
+/* CPU seconds of process pid's threads by what they do, told apart by chatd's thread
+ * names: I/O threads ("chatd-io"), its other threads ("chatd-db", "chatd-cpu",
+ * "chatd-watchdog": the workers), and the rest, which is the loop thread (named as the
+ * process; every thread of a server that names none). */
+struct thread_cpu {
+    double loop, io, workers;
+};
+/* 0, or -1 if the threads cannot be read. */
+int proc_threads_cpu(pid_t pid, struct thread_cpu *out);
+
 /* Resident memory of process pid in bytes (VmRSS), or -1 if it cannot be read. */
 long long proc_rss_bytes(pid_t pid);
 
