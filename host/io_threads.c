@@ -114,10 +114,10 @@ int io_threads_wanted(const struct config *cfg)
 {
     if (cfg->io_threads >= 0)
         return (int)cfg->io_threads;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    long n = cores - 1;
-    if (n < 1)
-        n = 1;
+    /* One core: a thread would only share it with the loop, at the cost of hand-overs. */
+    long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+    if (n < 0)
+        n = 0;
     return n > IO_THREADS_AUTO_MAX ? IO_THREADS_AUTO_MAX : (int)n;
 }
 
