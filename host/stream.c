@@ -257,18 +257,27 @@ static uint64_t written(const struct session *s)
     return s->out_added - session_output_pending(s);
 }
 
-void stream_session_wrote(struct session *s)
+/* Forget the pushes ss's session has written. */
+static void unsent_advance(struct stream_session *ss)
 {
-    struct stream_session *ss = s->stream;
-    if (!ss || ss->n_unsent == 0)
+    if (ss->n_unsent == 0)
         return;
-    uint64_t done = written(s);
+    uint64_t done = written(ss->s);
     while (ss->n_unsent > 0 && ss->unsent[ss->unsent_head].end <= done) {
         ss->unsent_head++;
         ss->n_unsent--;
     }
     if (ss->n_unsent == 0)
         ss->unsent_head = 0;
+}
+
+void stream_session_wrote(struct session *s)
+{
+    struct stream_session *ss = s->stream;
+    if (!ss)
+        return;
+    unsent_advance(ss);
+    drain_wrote(ss);
 }
 
 /* Grow the ring of receipts owed (it starts empty: a session that is sent no private
@@ -500,7 +509,7 @@ int stream_needs_row(struct server *srv, const char *user, const struct stream_u
  * when nobody else of the user is online, the "" position goes back before them. */
 static void unsent_rows(struct stream *st, struct stream_session *ss)
 {
-    stream_session_wrote(ss->s);
+    unsent_advance(ss);
     if (ss->n_unsent == 0)
         return;
     struct stream_user *u = ss->u;

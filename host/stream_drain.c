@@ -3,9 +3,9 @@
  *     job: chatd_timeline joined with chatd_messages, in seq order);
  *  2. push them with "offline":true, "seq" and "ts" (and "msg_id" for posted messages;
  *     a message of deliver() keeps its own), up to STREAM_PAGE_BYTES of text;
- *  3. when the session's output holds more than a page, wait for a flush watch (the
- *     host's own, flush_watch.c: nothing polls); a watch that times out is set again,
- *     since a session that never reads is closed by its own limits;
+ *  3. when the session's output holds more than a page, wait until its own writes bring
+ *     it under a page (drain_wrote, from session_wrote: nothing polls); a session that
+ *     never reads is closed by its own limits;
  * until a read comes back short and no held message push was dropped since it began;
  * then the session goes live. Nothing is deleted: the session's device moves by `ack`,
  * and rows below every position of the user go at logout or in the hourly prune.
@@ -16,7 +16,6 @@
 
 #include "db.h"
 #include "db_rows.h"
-#include "flush_watch.h"
 #include "log.h"
 #include "post.h"
 #include "server.h"
@@ -42,7 +41,8 @@ struct stream_drain {
      * messages reach it as live pushes (held until the drain ends), not from the
      * timeline, unless held ones were dropped: then it reads to the end. */
     int64_t upto;
-    int busy;                /* a job or a watch is out: it frees an abandoned drain */
+    int busy;                /* a job is out: it frees an abandoned drain */
+    int waiting_room;        /* for its session's output to fall below a page (drain_wrote) */
     int failures;            /* failed jobs in a row */
     struct chatd_rows *rows; /* the page read (worker) */
     struct event *timer;
@@ -175,43 +175,28 @@ static size_t push_page(struct stream_drain *dr)
     return r;
 }
 
-static void on_flushed(const char *user, int status, void *arg);
-
 /* Go on once the session's output has room for another page: less than a page still
  * unwritten. (Output handed to an I/O thread, or to TLS, may still be unwritten when the
  * next page has been read: a page on top of up to 64 KiB could pass a small
- * max_output_bytes and cut the session off.) */
+ * max_output_bytes and cut the session off.) Until then its own writes bring it back
+ * (drain_wrote): not a watch on the user, whom another session, idle, keeps "flushed"
+ * (waiting on that answered at once, again and again, until the stack ran out). */
 static void next_page(struct stream_drain *dr)
 {
-    struct session *s = dr->ss->s;
-    if (session_output_pending(s) < page_bytes(dr->st)) {
+    if (session_output_pending(dr->ss->s) < page_bytes(dr->st)) {
         drain_read(dr);
         return;
     }
-    dr->busy = 1;
-    /* The watch may answer before this returns; dr is not touched after it. */
-    int rc = flush_watch_add(dr->st->srv, &dr->st->self, dr->user, 0, on_flushed, dr);
-    if (rc != 0) {
-        dr->busy = 0;
-        log_info("sending %s the timeline stopped (%s)", dr->user, chatd_strerror(rc));
-        drain_end(dr);
-    }
+    dr->waiting_room = 1;
 }
 
-static void on_flushed(const char *user, int status, void *arg)
+void drain_wrote(struct stream_session *ss)
 {
-    (void)user;
-    struct stream_drain *dr = arg;
-    dr->busy = 0;
-    if (!dr->ss) {
-        drain_free(dr);
+    struct stream_drain *dr = ss->drain;
+    if (!dr || !dr->waiting_room || session_output_pending(ss->s) >= page_bytes(dr->st))
         return;
-    }
-    if (status != 0 && status != CHATD_ETIMEDOUT) {
-        drain_end(dr);
-        return;
-    }
-    next_page(dr); /* another session of the user flushed, or a timeout: look again */
+    dr->waiting_room = 0;
+    drain_read(dr);
 }
 
 static void job_done(struct chatd_request *req, void *arg, int status)

@@ -180,8 +180,10 @@ void stream_sessions_loaded(struct stream *st, struct stream_user *u, int ok);
 
 /* stream_drain.c */
 void drain_start(struct stream *st, struct stream_session *ss);
-/* The session ends: its drain stops (a job or watch in flight frees it). */
+/* The session ends: its drain stops (a job in flight frees it). */
 void drain_abandon(struct stream_session *ss);
+/* The session wrote some of its output: a drain waiting for room goes on. */
+void drain_wrote(struct stream_session *ss);
 
 /* devices.c */
 /* Read u's devices (a job), then start every session of u waiting in SS_LOADING. */

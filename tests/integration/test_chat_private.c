@@ -358,6 +358,49 @@ START_TEST(metrics_show_the_offline_backlog)
 }
 END_TEST
 
+/* A device's new session is sent more than a page (64 KiB) of what that device has not
+ * acknowledged while another session of the same user is online and idle. Its drain
+ * waited on the user's flush, which the idle session answered at once, again and again,
+ * until chatd's stack ran out: any user could kill the server this way. */
+START_TEST(a_long_drain_beside_an_idle_session_of_the_same_user_arrives_whole)
+{
+    enum { N = 24, TEXT = 4096 };
+    start_chat();
+    struct test_client *bob = new_user("bob");
+    register_only("alice");
+    struct test_client *phone = connect_client();
+    json_decref(call(phone, "success", "{sssssssssb}", "cmd", "login", "user", "alice", "passwd",
+                     PASSWD, "device", "d1", "ack", 1));
+    char *text = malloc(TEXT + 16);
+    ck_assert(text != NULL);
+    for (int i = 0; i < N; i++) {
+        snprintf(text, TEXT + 16, "%03d", i);
+        memset(text + 3, 'x', TEXT - 3);
+        text[TEXT] = '\0';
+        send_private(bob, "alice", text, "success");
+        json_decref(read_push(phone, "private_chat_recv"));
+    }
+    /* The phone has read everything and acknowledged nothing: its output is empty. */
+    struct test_client *laptop = connect_client();
+    json_decref(call(laptop, "success", "{sssssssssb}", "cmd", "login", "user", "alice", "passwd",
+                     PASSWD, "device", "d1", "ack", 1));
+    for (int i = 0; i < N; i++) {
+        json_t *m = read_push(laptop, "private_chat_recv");
+        const char *got = json_string_value(json_object_get(m, "text"));
+        ck_assert_msg(got && atoi(got) == i, "message %d came as %.8s", i, got ? got : "?");
+        ck_assert(json_is_true(json_object_get(m, "offline")));
+        json_decref(m);
+    }
+    expect_quiet(laptop);
+    expect_quiet(phone);
+    free(text);
+    test_client_close(phone);
+    test_client_close(laptop);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
 static Suite *chat_private_suite(void)
 {
     Suite *s = suite_create("chat_private");
@@ -378,6 +421,7 @@ static Suite *chat_private_suite(void)
     tcase_add_test(tc, pipelined_private_messages_to_an_offline_user_arrive_in_order_after_login);
     tcase_add_test(tc, a_large_private_backlog_of_long_texts_arrives_whole_and_in_order);
     tcase_add_test(tc, stored_private_and_group_messages_keep_time_order_across_batches);
+    tcase_add_test(tc, a_long_drain_beside_an_idle_session_of_the_same_user_arrives_whole);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("durability");
