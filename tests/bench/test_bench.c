@@ -178,6 +178,22 @@ static void check_messages(const json_t *figures, const char *workload)
     ck_assert_msg(by_thread == 3, "server_cpu lacks the CPU per unit of its loop, I/O and workers");
 }
 
+/* What the server sent per delivery, and its system calls where they can be counted
+ * (root and the kernel's syscall tracepoints: tools/bench/syscount.h). */
+static void check_server_io(const json_t *figures)
+{
+    json_t *io = json_object_get(figures, "server_io");
+    ck_assert_msg(json_is_object(io), "no server_io");
+    ck_assert_msg(json_number_value(json_object_get(io, "bytes_received_per_delivery")) > 0,
+                  "no bytes received per delivery");
+    if (geteuid() != 0 || access("/sys/kernel/tracing/events/raw_syscalls/sys_enter/id", R_OK) != 0)
+        return;
+    double all = json_number_value(json_object_get(io, "syscalls_per_delivery"));
+    double writes = json_number_value(json_object_get(io, "writes_per_delivery"));
+    ck_assert_msg(writes > 0 && all >= writes, "system calls per delivery: %g, writes %g", all,
+                  writes);
+}
+
 /* A message workload's figures (freed here): every accepted message made `fanout`
  * deliveries, at least one. */
 static void check_deliveries(json_t *figures, const char *workload, int fanout)
@@ -187,6 +203,7 @@ static void check_deliveries(json_t *figures, const char *workload, int fanout)
     ck_assert_int_eq(get_int(figures, "delivered"), get_int(figures, "accepted") * fanout);
     ck_assert_int_eq(get_int(figures, "expected_deliveries"), get_int(figures, "delivered"));
     check_latency(figures, "latency_ms");
+    check_server_io(figures);
     json_decref(figures);
 }
 

@@ -26,6 +26,7 @@ static size_t scratch_cap;
 static SSL_CTX *tls_ctx; /* --tls */
 static const char *tls_host;
 static int ws_on; /* --ws */
+static uint64_t bytes_received;
 
 static void do_write(struct conn *c);
 
@@ -88,6 +89,11 @@ static const char *tls_reason(void)
 void conn_ws_init(void)
 {
     ws_on = 1;
+}
+
+uint64_t conn_bytes_received(void)
+{
+    return bytes_received;
 }
 
 void conn_system_free(void)
@@ -341,6 +347,7 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
         fail(c, n == 0 ? "closed by the server" : strerror(errno));
         return;
     }
+    bytes_received += (uint64_t)n;
     c->tail_len = 0;
     char *p = scratch, *end = scratch + have + (size_t)n;
     if (c->upgrading && !(p = take_answer(c, p, end)))

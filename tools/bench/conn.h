@@ -63,6 +63,8 @@ void conn_tls_init(const char *host, const char *ca_file, int insecure);
 void conn_ws_init(void);
 /* Free them, once every connection is freed. */
 void conn_system_free(void);
+/* Bytes received on every connection so far (after TLS, before WebSocket unframing). */
+uint64_t conn_bytes_received(void);
 
 /* Start connecting. Returns 0, or -1 with errno set (e.g. EMFILE). */
 int conn_open(struct conn *c, const struct sockaddr_in *addr, const struct conn_ops *ops,

@@ -1,5 +1,7 @@
 /* report.c - the JSON figures on stdout and the CPU window (see report.h). */
 #include "report.h"
+
+#include "conn.h"
 #include "sysinfo.h"
 
 #include <math.h>
@@ -104,6 +106,11 @@ void cpu_window_start(const struct bench *b, struct cpu_window *w)
     w->srv0 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid, &w->srv_sys0) : -1;
     w->srv_threads_ok =
         b->opt.server_pid > 0 && proc_threads_cpu(b->opt.server_pid, &w->srv_threads0) == 0;
+    w->srv_calls = b->opt.server_pid > 0 ? syscount_open(b->opt.server_pid) : NULL;
+    if (w->srv_calls)
+        syscount_read(w->srv_calls, &w->srv_calls0);
+    w->received0 = conn_bytes_received();
+    w->received1 = w->received0;
     w->t1 = w->t0;
     w->self1 = w->self0;
     w->srv1 = w->srv0;
@@ -117,6 +124,12 @@ void cpu_window_stop(const struct bench *b, struct cpu_window *w)
     w->srv1 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid, &w->srv_sys1) : -1;
     w->srv_threads_ok = w->srv_threads_ok && b->opt.server_pid > 0 &&
                         proc_threads_cpu(b->opt.server_pid, &w->srv_threads1) == 0;
+    w->received1 = conn_bytes_received();
+    if (w->srv_calls) {
+        syscount_read(w->srv_calls, &w->srv_calls1);
+        syscount_close(w->srv_calls);
+        w->srv_calls = NULL;
+    }
 }
 
 double cpu_window_seconds(const struct cpu_window *w)
@@ -153,6 +166,31 @@ static void one_cpu(const char *name, double cpu, double sys, const struct threa
     report_obj_end();
 }
 
+/* key "<what>_per_<unit>": count / units. */
+static void count_per_unit(const char *what, uint64_t count, uint64_t units, const char *unit)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "%s_per_%s", what, unit);
+    report_num(key, (double)count / (double)units);
+}
+
+static void report_server_io(const struct cpu_window *w, uint64_t units, const char *unit)
+{
+    if (units == 0)
+        return;
+    report_obj_begin("server_io");
+    count_per_unit("bytes_received", w->received1 - w->received0, units, unit);
+    const struct syscall_counts *a = &w->srv_calls0, *z = &w->srv_calls1;
+    if (z->all > 0) {
+        count_per_unit("syscalls", z->all - a->all, units, unit);
+        count_per_unit("reads", z->reads - a->reads, units, unit);
+        count_per_unit("writes", z->writes - a->writes, units, unit);
+        count_per_unit("waits", z->waits - a->waits, units, unit);
+        count_per_unit("futex", z->futex - a->futex, units, unit);
+    }
+    report_obj_end();
+}
+
 void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit)
 {
     double wall = cpu_window_seconds(w);
@@ -167,4 +205,5 @@ void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit)
     if (w->srv0 >= 0 && w->srv1 >= 0)
         one_cpu("server_cpu", w->srv1 - w->srv0, w->srv_sys1 - w->srv_sys0,
                 w->srv_threads_ok ? &threads : NULL, wall, units, unit);
+    report_server_io(w, units, unit);
 }

@@ -5,6 +5,7 @@
 
 #include "bench.h"
 #include "hist.h"
+#include "syscount.h"
 #include "sysinfo.h"
 
 #include <stdint.h>
@@ -32,6 +33,9 @@ struct cpu_window {
     double srv_sys0, srv_sys1;                    /* the system part of srv0 and srv1 */
     struct thread_cpu srv_threads0, srv_threads1; /* by thread (sysinfo.h) */
     int srv_threads_ok;
+    struct syscount *srv_calls; /* NULL: the server's calls are not counted */
+    struct syscall_counts srv_calls0, srv_calls1;
+    uint64_t received0, received1; /* bytes the bench received (conn.h) */
 };
 
 void cpu_window_start(const struct bench *b, struct cpu_window *w);
@@ -42,6 +46,11 @@ double cpu_window_seconds(const struct cpu_window *w);
  * microseconds per unit (e.g. per delivery) when units > 0; the server's also
  * "kernel_fraction", the part of its CPU time spent in the kernel, and its microseconds
  * per unit by thread: "loop_us_per_UNIT", "io_us_per_UNIT", "workers_us_per_UNIT". */
+/* With units > 0 also "server_io", per unit: the bytes the bench received
+ * ("bytes_received_per_UNIT": what the server wrote to its clients) and, where the
+ * server's system calls can be counted (syscount.h), their number by kind
+ * ("syscalls_per_UNIT", "reads_per_UNIT", "writes_per_UNIT", "waits_per_UNIT",
+ * "futex_per_UNIT"; chatd's include its calls to MariaDB). */
 void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit);
 
 #endif
