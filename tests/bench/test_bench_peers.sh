@@ -44,12 +44,14 @@ if head -n 1 "$tmp/table" | grep -qx '| workload | chatd | Redis 7 pub/sub | Ins
 else
     fail "no table header"
 fi
-# Two header lines, one idle row, nine rows for each of two message workloads, four
+# Two header lines, one idle row, ten rows for each of two message workloads, five
 # for the paced one.
 rows=$(wc -l <"$tmp/table")
-[ "$rows" -eq 25 ] && ok "25 lines" || fail "$rows lines, want 25"
+[ "$rows" -eq 28 ] && ok "28 lines" || fail "$rows lines, want 28"
 grep -Eq '^\| same, bytes to clients per delivery \| [1-9][0-9]* B \|' "$tmp/table" &&
     ok "bytes per delivery measured" || fail "no bytes per delivery for chatd"
+grep -Eq "^\| same, chatd's MariaDB: CPU per delivery, core busy \| [0-9.]+ us, [0-9.]+ \| - \| - \|" \
+    "$tmp/table" && ok "chatd's MariaDB measured" || fail "no MariaDB CPU row for chatd alone"
 grep -q '^| private relay, 100 users, 500 messages/s offered: deliveries/s |' "$tmp/table" &&
     ok "the paced relay's row" || fail "no row of the paced relay"
 bad=$(awk -F'|' 'NR > 2 && NF != 6' "$tmp/table")

@@ -35,6 +35,7 @@ struct options {
     int insecure;        /* --insecure: no check of the server's certificate */
     int ws;              /* --ws: every connection speaks WebSocket to the [web] listener */
     int server_pid;      /* chatd's pid: its CPU time, and (idle) its memory */
+    int db_pid;          /* its database server's pid: the CPU time it spends for chatd */
     int text_bytes;      /* pad message texts to about this many bytes */
     int client_ids;      /* private, offline: every message has its own client_msg_id */
     double drain;        /* seconds to wait for what is still in flight after the run */

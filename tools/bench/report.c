@@ -106,6 +106,9 @@ void cpu_window_start(const struct bench *b, struct cpu_window *w)
     w->srv0 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid, &w->srv_sys0) : -1;
     w->srv_threads_ok =
         b->opt.server_pid > 0 && proc_threads_cpu(b->opt.server_pid, &w->srv_threads0) == 0;
+    w->db0 = b->opt.db_pid > 0 ? proc_cpu_seconds(b->opt.db_pid, &w->db_sys0) : -1;
+    w->db1 = w->db0;
+    w->db_sys1 = w->db_sys0;
     w->srv_calls = b->opt.server_pid > 0 ? syscount_open(b->opt.server_pid) : NULL;
     if (w->srv_calls)
         syscount_read(w->srv_calls, &w->srv_calls0);
@@ -122,6 +125,7 @@ void cpu_window_stop(const struct bench *b, struct cpu_window *w)
     w->t1 = now_ns();
     w->self1 = self_cpu_seconds();
     w->srv1 = b->opt.server_pid > 0 ? proc_cpu_seconds(b->opt.server_pid, &w->srv_sys1) : -1;
+    w->db1 = b->opt.db_pid > 0 ? proc_cpu_seconds(b->opt.db_pid, &w->db_sys1) : -1;
     w->srv_threads_ok = w->srv_threads_ok && b->opt.server_pid > 0 &&
                         proc_threads_cpu(b->opt.server_pid, &w->srv_threads1) == 0;
     w->received1 = conn_bytes_received();
@@ -205,5 +209,7 @@ void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit)
     if (w->srv0 >= 0 && w->srv1 >= 0)
         one_cpu("server_cpu", w->srv1 - w->srv0, w->srv_sys1 - w->srv_sys0,
                 w->srv_threads_ok ? &threads : NULL, wall, units, unit);
+    if (w->db0 >= 0 && w->db1 >= 0)
+        one_cpu("db_cpu", w->db1 - w->db0, w->db_sys1 - w->db_sys0, NULL, wall, units, unit);
     report_server_io(w, units, unit);
 }

@@ -31,6 +31,7 @@ struct cpu_window {
     double self0, self1;
     double srv0, srv1;                            /* < 0: unknown */
     double srv_sys0, srv_sys1;                    /* the system part of srv0 and srv1 */
+    double db0, db1, db_sys0, db_sys1;            /* the same of --db-pid; < 0: unknown */
     struct thread_cpu srv_threads0, srv_threads1; /* by thread (sysinfo.h) */
     int srv_threads_ok;
     struct syscount *srv_calls; /* NULL: the server's calls are not counted */
@@ -46,7 +47,8 @@ double cpu_window_seconds(const struct cpu_window *w);
  * microseconds per unit (e.g. per delivery) when units > 0; the server's also
  * "kernel_fraction", the part of its CPU time spent in the kernel, and its microseconds
  * per unit by thread: "loop_us_per_UNIT", "io_us_per_UNIT", "workers_us_per_UNIT". */
-/* With units > 0 also "server_io", per unit: the bytes the bench received
+/* With --db-pid also "db_cpu", the same figures of the database server (no threads).
+ * With units > 0 also "server_io", per unit: the bytes the bench received
  * ("bytes_received_per_UNIT": what the server wrote to its clients) and, where the
  * server's system calls can be counted (syscount.h), their number by kind
  * ("syscalls_per_UNIT", "reads_per_UNIT", "writes_per_UNIT", "waits_per_UNIT",
