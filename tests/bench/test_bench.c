@@ -190,8 +190,11 @@ static void check_server_io(const json_t *figures)
         return;
     double all = json_number_value(json_object_get(io, "syscalls_per_delivery"));
     double writes = json_number_value(json_object_get(io, "writes_per_delivery"));
+    json_t *workers = json_object_get(io, "workers_syscalls_per_delivery");
     ck_assert_msg(writes > 0 && all >= writes, "system calls per delivery: %g, writes %g", all,
                   writes);
+    ck_assert_msg(json_is_number(workers) && json_number_value(workers) <= all,
+                  "no workers' share of the system calls");
 }
 
 /* A message workload's figures (freed here): every accepted message made `fanout`

@@ -191,6 +191,7 @@ static void report_server_io(const struct cpu_window *w, uint64_t units, const c
         count_per_unit("writes", z->writes - a->writes, units, unit);
         count_per_unit("waits", z->waits - a->waits, units, unit);
         count_per_unit("futex", z->futex - a->futex, units, unit);
+        count_per_unit("workers_syscalls", z->workers_all - a->workers_all, units, unit);
     }
     report_obj_end();
 }

@@ -52,7 +52,8 @@ double cpu_window_seconds(const struct cpu_window *w);
  * ("bytes_received_per_UNIT": what the server wrote to its clients) and, where the
  * server's system calls can be counted (syscount.h), their number by kind
  * ("syscalls_per_UNIT", "reads_per_UNIT", "writes_per_UNIT", "waits_per_UNIT",
- * "futex_per_UNIT"; chatd's include its calls to MariaDB). */
+ * "futex_per_UNIT"; chatd's include its calls to MariaDB, which its workers make:
+ * "workers_syscalls_per_UNIT" of all). */
 void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit);
 
 #endif

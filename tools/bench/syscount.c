@@ -5,6 +5,7 @@
 /* syscall(): perf_event_open has no C library wrapper. */
 #define _GNU_SOURCE
 #include "syscount.h"
+#include "sysinfo.h"
 
 #include <dirent.h>
 #include <linux/perf_event.h>
@@ -32,6 +33,7 @@ static const struct {
 struct counter {
     int fd;
     enum kind kind;
+    int worker; /* counts a worker thread's calls (sysinfo.h: thread_role_of) */
 };
 
 struct syscount {
@@ -116,6 +118,7 @@ struct syscount *syscount_open(pid_t pid)
         return NULL;
     }
     for (size_t i = 0; i < nthreads; i++) {
+        int worker = thread_role_of(pid, tids[i]) == THREAD_WORKER;
         for (size_t t = 0; t < NTRACEPOINTS; t++) {
             int fd = open_counter(ids[t], tids[i]);
             if (fd < 0) {
@@ -123,7 +126,7 @@ struct syscount *syscount_open(pid_t pid)
                 syscount_close(sc);
                 return NULL;
             }
-            sc->counters[sc->n++] = (struct counter){fd, tracepoints[t].kind};
+            sc->counters[sc->n++] = (struct counter){fd, tracepoints[t].kind, worker};
         }
     }
     free(tids);
@@ -140,6 +143,8 @@ void syscount_read(const struct syscount *sc, struct syscall_counts *out)
         switch (sc->counters[i].kind) {
         case KIND_ALL:
             out->all += v;
+            if (sc->counters[i].worker)
+                out->workers_all += v;
             break;
         case KIND_READ:
             out->reads += v;

@@ -12,6 +12,7 @@
 
 struct syscall_counts {
     uint64_t all, reads, writes, waits, futex;
+    uint64_t workers_all; /* of `all`, those of chatd's workers (its database calls) */
 };
 
 struct syscount;

@@ -48,6 +48,21 @@ double proc_cpu_seconds(pid_t pid, double *system)
     return stat_cpu_seconds(path, system);
 }
 
+enum thread_role thread_role_of(pid_t pid, pid_t tid)
+{
+    char path[64], comm[32] = "";
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, (int)tid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(comm, sizeof(comm), f))
+            comm[0] = '\0';
+        fclose(f);
+    }
+    if (strncmp(comm, "chatd-io", 8) == 0)
+        return THREAD_IO;
+    return strncmp(comm, "chatd-", 6) == 0 ? THREAD_WORKER : THREAD_LOOP;
+}
+
 int proc_threads_cpu(pid_t pid, struct thread_cpu *out)
 {
     char dir[64];
@@ -59,24 +74,22 @@ int proc_threads_cpu(pid_t pid, struct thread_cpu *out)
     for (struct dirent *e; (e = readdir(tasks)) != NULL;) {
         if (e->d_name[0] == '.')
             continue;
-        char path[PATH_MAX], comm[32] = "";
-        snprintf(path, sizeof(path), "%s/%s/comm", dir, e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f) {
-            if (!fgets(comm, sizeof(comm), f))
-                comm[0] = '\0';
-            fclose(f);
-        }
+        char path[PATH_MAX];
         snprintf(path, sizeof(path), "%s/%s/stat", dir, e->d_name);
         double cpu = stat_cpu_seconds(path, NULL);
         if (cpu < 0) /* the thread ended meanwhile */
             continue;
-        if (strncmp(comm, "chatd-io", 8) == 0)
+        switch (thread_role_of(pid, (pid_t)atoi(e->d_name))) {
+        case THREAD_IO:
             out->io += cpu;
-        else if (strncmp(comm, "chatd-", 6) == 0)
+            break;
+        case THREAD_WORKER:
             out->workers += cpu;
-        else
+            break;
+        case THREAD_LOOP:
             out->loop += cpu;
+            break;
+        }
     }
     closedir(tasks);
     return 0;

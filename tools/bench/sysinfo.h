@@ -19,6 +19,9 @@ double proc_cpu_seconds(pid_t pid, double *system);
 struct thread_cpu {
     double loop, io, workers;
 };
+enum thread_role { THREAD_LOOP, THREAD_IO, THREAD_WORKER };
+/* What thread tid of process pid does, by its name (THREAD_LOOP if it cannot be read). */
+enum thread_role thread_role_of(pid_t pid, pid_t tid);
 /* 0, or -1 if the threads cannot be read. */
 int proc_threads_cpu(pid_t pid, struct thread_cpu *out);
 
