@@ -44,10 +44,10 @@ if head -n 1 "$tmp/table" | grep -qx '| workload | chatd | Redis 7 pub/sub | Ins
 else
     fail "no table header"
 fi
-# Two header lines, one idle row, ten rows for each of two message workloads, five
+# Two header lines, one idle row, ten rows for each of two message workloads, six
 # for the paced one.
 rows=$(wc -l <"$tmp/table")
-[ "$rows" -eq 28 ] && ok "28 lines" || fail "$rows lines, want 28"
+[ "$rows" -eq 29 ] && ok "29 lines" || fail "$rows lines, want 29"
 grep -Eq '^\| same, bytes to clients per delivery \| [1-9][0-9]* B \|' "$tmp/table" &&
     ok "bytes per delivery measured" || fail "no bytes per delivery for chatd"
 grep -Eq "^\| same, chatd's MariaDB: CPU per delivery, core busy \| [0-9.]+ us, [0-9.]+ \| - \| - \|" \
