@@ -1,7 +1,8 @@
 /* test_server_rules.c - black-box tests of the rules the host enforces on plugins,
  * through the rules fixture plugin: login and fields checked before a handler runs, one
  * reply per request (internal when none, a second refused), pushes without ids, only the
- * authenticator logs a session in, and busy when the job queue is full. Each test
+ * authenticator logs a session in, busy when the job queue is full, and a client's reset
+ * noticed while its request waits, so that its job is not run. Each test
  * starts its own chatd on a free port. */
 #include "server_suite.h"
 
@@ -133,6 +134,44 @@ START_TEST(full_job_queue_answers_busy_at_once)
 }
 END_TEST
 
+/* busy_job's runs so far, asked from a fresh client. */
+static int job_runs(void)
+{
+    struct test_client *c = connect_client();
+    check_send_str(c, "{\"cmd\":\"job_runs\"}");
+    json_t *msg = expect(c, "job_runs_reply", "success");
+    int runs = (int)json_integer_value(json_object_get(msg, "runs"));
+    json_decref(msg);
+    test_client_close(c);
+    return runs;
+}
+
+START_TEST(reset_while_a_request_waits_skips_its_job)
+{
+    /* One CPU worker, busy_job not pipelined: while a session's job waits, the session
+     * does not read, and only its hang-up watch can see the client go. The watch must
+     * hold for a session's second request as for its first. */
+    start_with_rules("[server]\ncpu_workers = 1\n");
+    struct test_client *b = connect_client();
+    check_send_str(b, "{\"cmd\":\"busy_job\"}");
+    json_decref(expect(b, "busy_job_reply", "success"));
+    ck_assert_int_eq(job_runs(), 1);
+
+    struct test_client *a = connect_client();
+    check_send_str(a, "{\"cmd\":\"busy_job\"}"); /* runs for 300 ms */
+    chatd_sleep_ms(50);
+    check_send_str(b, "{\"cmd\":\"busy_job\"}"); /* waits behind a's */
+    chatd_sleep_ms(50);
+    test_client_reset(b);
+    json_decref(expect(a, "busy_job_reply", "success"));
+    /* b's job would have run right after a's, in 300 ms. */
+    chatd_sleep_ms(500);
+    ck_assert_msg(job_runs() == 2, "the job of a client that reset its connection was run");
+    test_client_close(a);
+    stop();
+}
+END_TEST
+
 static Suite *server_rules_suite(void)
 {
     Suite *s = suite_create("server_rules");
@@ -146,6 +185,7 @@ static Suite *server_rules_suite(void)
     tcase_add_test(tc, pushes_carry_no_id);
     tcase_add_test(tc, only_the_authenticator_may_log_a_session_in);
     tcase_add_test(tc, full_job_queue_answers_busy_at_once);
+    tcase_add_test(tc, reset_while_a_request_waits_skips_its_job);
     suite_add_tcase(s, tc);
     return s;
 }
