@@ -264,9 +264,8 @@ static void wait_for_statement(const char *sql_head)
     snprintf(like, sizeof(like), "%s%%", sql_head);
     struct chatd_value v = {.type = CHATD_PARAM_TEXT, .s = like, .len = strlen(like)};
     for (int i = 0; i < 1000; i++) {
-        struct chatd_rows *rows =
-            query_chat_db("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE ?",
-                          &v, 1);
+        struct chatd_rows *rows = query_chat_db(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE ?", &v, 1);
         int seen = rows->n_rows == 1 && rows->values[0].i > 0;
         free_chat_rows(rows);
         if (seen)
