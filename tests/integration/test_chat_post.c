@@ -308,8 +308,8 @@ START_TEST(a_repeat_committed_elsewhere_during_the_commit_is_answered_as_a_repea
     close_chat_db(other_node);
     json_t *reply = test_client_read_json(alice, 10000);
     ck_assert_ptr_nonnull(reply);
-    ck_assert_msg(json_equal(json_object_get(reply, "result"), json_string("success")) &&
-                      json_equal(json_object_get(reply, "msg_id"), json_string("1000000")) &&
+    ck_assert_msg(check_json_str_is(reply, "result", "success") &&
+                      check_json_str_is(reply, "msg_id", "1000000") &&
                       json_integer_value(json_object_get(reply, "ts")) == ts,
                   "want the other node's message in %s", check_dump(reply));
     json_decref(reply);
