@@ -136,12 +136,11 @@ int post_find(struct chatd_plugin *caller, struct chatd_request *req, const char
         free(l);
         return CHATD_ENOMEM;
     }
-    *l = (struct post_lookup){.ps = srv->post,
-                              .caller = caller,
-                              .done = done,
-                              .arg = arg,
-                              .key = l->key,
-                              .sender_len = strlen(sender)};
+    l->ps = srv->post;
+    l->caller = caller;
+    l->done = done;
+    l->arg = arg;
+    l->sender_len = strlen(sender);
     caller->pending_jobs++;
     if (reply_order_when_turn(req, lookup_turn, l) != 0) {
         caller->pending_jobs--;
