@@ -224,6 +224,71 @@ START_TEST(a_repeat_naming_another_recipient_gets_the_first_answer)
 }
 END_TEST
 
+/* Send these requests back to back (pipelined) and read one reply each. */
+static void send_pipelined(struct test_client *c, const char *const *requests, size_t n,
+                           json_t **replies)
+{
+    char all[2048] = "";
+    for (size_t i = 0; i < n; i++) {
+        strcat(all, requests[i]);
+        strcat(all, "\n");
+    }
+    ck_assert_int_eq(test_client_send_str(c, all), 0);
+    for (size_t i = 0; i < n; i++) {
+        replies[i] = test_client_read_json(c, 10000);
+        ck_assert_ptr_nonnull(replies[i]);
+    }
+}
+
+/* A repeat sent right behind its first, before that one is answered, and naming someone
+ * who does not exist: it waits for the first (still being looked up or committed) and
+ * gets its answer. When the first is refused, the next use of its id is a new message. */
+START_TEST(a_repeat_right_behind_its_first_gets_its_answer)
+{
+    start_chat();
+    struct test_client *alice = new_user("alice");
+    struct test_client *bob = new_user("bob");
+    register_only("carol"); /* away, and not yet known to private_chat */
+    const char *const online[] = {
+        "{\"cmd\":\"private_chat\",\"user_to\":\"bob\",\"text\":\"a\",\"client_msg_id\":\"p\"}",
+        "{\"cmd\":\"private_chat\",\"user_to\":\"nobody\",\"text\":\"a\",\"client_msg_id\":\"p\"}",
+        "{\"cmd\":\"private_chat\",\"user_to\":\"no "
+        "name!\",\"text\":\"a\",\"client_msg_id\":\"p\"}",
+    };
+    const char *const away[] = {
+        "{\"cmd\":\"private_chat\",\"user_to\":\"carol\",\"text\":\"b\",\"client_msg_id\":\"q\"}",
+        "{\"cmd\":\"private_chat\",\"user_to\":\"nobody\",\"text\":\"b\",\"client_msg_id\":\"q\"}",
+    };
+    const char *const refused_first[] = {
+        "{\"cmd\":\"private_chat\",\"user_to\":\"nobody\",\"text\":\"c\",\"client_msg_id\":\"r\"}",
+        "{\"cmd\":\"private_chat\",\"user_to\":\"bob\",\"text\":\"c\",\"client_msg_id\":\"r\"}",
+    };
+    json_t *r[3];
+    send_pipelined(alice, online, 3, r);
+    ck_assert_str_eq(json_string_value(json_object_get(r[0], "result")), "success");
+    assert_same_reply(r[0], r[1]);
+    assert_same_reply(r[0], r[2]);
+    for (int i = 0; i < 3; i++)
+        json_decref(r[i]);
+    expect_private(bob, "alice", "a", 0);
+    send_pipelined(alice, away, 2, r);
+    ck_assert_str_eq(json_string_value(json_object_get(r[0], "result")), "offline");
+    assert_same_reply(r[0], r[1]);
+    json_decref(r[0]);
+    json_decref(r[1]);
+    send_pipelined(alice, refused_first, 2, r);
+    ck_assert_str_eq(json_string_value(json_object_get(r[0], "result")), "user_not_exist");
+    ck_assert_str_eq(json_string_value(json_object_get(r[1], "result")), "success");
+    json_decref(r[0]);
+    json_decref(r[1]);
+    expect_private(bob, "alice", "c", 0);
+    expect_quiet(bob);
+    test_client_close(alice);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
 /* The first answer's word stays, whoever is online now: a repeat of a message sent while
  * bob was away says offline when he is back, one sent while he was online says success
  * when he has left. */
@@ -392,6 +457,7 @@ int main(void)
     tcase_add_test(tc, a_retry_while_the_first_is_still_committing_delivers_once);
     tcase_add_test(tc, a_client_msg_id_is_remembered_across_a_restart);
     tcase_add_test(tc, a_repeat_naming_another_recipient_gets_the_first_answer);
+    tcase_add_test(tc, a_repeat_right_behind_its_first_gets_its_answer);
     tcase_add_test(tc, a_repeat_keeps_the_first_result_word_whoever_is_online_now);
     tcase_add_test(tc, a_repeat_committed_elsewhere_during_the_commit_is_answered_as_a_repeat);
     tcase_add_test(tc, a_client_msg_id_out_of_its_rule_is_a_bad_request);
