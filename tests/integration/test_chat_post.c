@@ -224,14 +224,18 @@ START_TEST(a_repeat_naming_another_recipient_gets_the_first_answer)
 }
 END_TEST
 
-/* Send these requests back to back (pipelined) and read one reply each. */
-static void send_pipelined(struct test_client *c, const char *const *requests, size_t n,
-                           json_t **replies)
+/* Send private_chat requests to each of `to` with this text and client_msg_id back to
+ * back (pipelined), then read one reply each. */
+static void send_pipelined(struct test_client *c, const char *const *to, size_t n, const char *text,
+                           const char *client_msg_id, json_t **replies)
 {
     char all[2048] = "";
     for (size_t i = 0; i < n; i++) {
-        strcat(all, requests[i]);
-        strcat(all, "\n");
+        size_t used = strlen(all);
+        snprintf(all + used, sizeof(all) - used,
+                 "{\"cmd\":\"private_chat\",\"user_to\":\"%s\",\"text\":\"%s\","
+                 "\"client_msg_id\":\"%s\"}\n",
+                 to[i], text, client_msg_id);
     }
     ck_assert_int_eq(test_client_send_str(c, all), 0);
     for (size_t i = 0; i < n; i++) {
@@ -240,43 +244,29 @@ static void send_pipelined(struct test_client *c, const char *const *requests, s
     }
 }
 
-/* A repeat sent right behind its first, before that one is answered, and naming someone
- * who does not exist: it waits for the first (still being looked up or committed) and
- * gets its answer. When the first is refused, the next use of its id is a new message. */
 START_TEST(a_repeat_right_behind_its_first_gets_its_answer)
 {
     start_chat();
     struct test_client *alice = new_user("alice");
     struct test_client *bob = new_user("bob");
     register_only("carol"); /* away, and not yet known to private_chat */
-    const char *const online[] = {
-        "{\"cmd\":\"private_chat\",\"user_to\":\"bob\",\"text\":\"a\",\"client_msg_id\":\"p\"}",
-        "{\"cmd\":\"private_chat\",\"user_to\":\"nobody\",\"text\":\"a\",\"client_msg_id\":\"p\"}",
-        "{\"cmd\":\"private_chat\",\"user_to\":\"no "
-        "name!\",\"text\":\"a\",\"client_msg_id\":\"p\"}",
-    };
-    const char *const away[] = {
-        "{\"cmd\":\"private_chat\",\"user_to\":\"carol\",\"text\":\"b\",\"client_msg_id\":\"q\"}",
-        "{\"cmd\":\"private_chat\",\"user_to\":\"nobody\",\"text\":\"b\",\"client_msg_id\":\"q\"}",
-    };
-    const char *const refused_first[] = {
-        "{\"cmd\":\"private_chat\",\"user_to\":\"nobody\",\"text\":\"c\",\"client_msg_id\":\"r\"}",
-        "{\"cmd\":\"private_chat\",\"user_to\":\"bob\",\"text\":\"c\",\"client_msg_id\":\"r\"}",
-    };
+    const char *const online[] = {"bob", "nobody", "no name!"};
+    const char *const away[] = {"carol", "nobody"};
+    const char *const refused_first[] = {"nobody", "bob"};
     json_t *r[3];
-    send_pipelined(alice, online, 3, r);
+    send_pipelined(alice, online, 3, "a", "p", r);
     ck_assert_str_eq(json_string_value(json_object_get(r[0], "result")), "success");
     assert_same_reply(r[0], r[1]);
     assert_same_reply(r[0], r[2]);
     for (int i = 0; i < 3; i++)
         json_decref(r[i]);
     expect_private(bob, "alice", "a", 0);
-    send_pipelined(alice, away, 2, r);
+    send_pipelined(alice, away, 2, "b", "q", r);
     ck_assert_str_eq(json_string_value(json_object_get(r[0], "result")), "offline");
     assert_same_reply(r[0], r[1]);
     json_decref(r[0]);
     json_decref(r[1]);
-    send_pipelined(alice, refused_first, 2, r);
+    send_pipelined(alice, refused_first, 2, "c", "r", r);
     ck_assert_str_eq(json_string_value(json_object_get(r[0], "result")), "user_not_exist");
     ck_assert_str_eq(json_string_value(json_object_get(r[1], "result")), "success");
     json_decref(r[0]);
