@@ -363,16 +363,25 @@ static int batch_try(struct chatd_db *db, struct commit_batch *b, int *have_turn
     return rc;
 }
 
-/* A transaction that lost to another (deadlock, lock wait) runs again. */
+/* A transaction that lost to another (deadlock, lock wait) runs again. So does one
+ * whose message row met a duplicate (sender, client_msg_id): a post with the same id,
+ * made on another node (or another connection) after this batch's look-ups, committed
+ * first; run again, the look-up finds it and the post is answered as its repeat,
+ * instead of failing every post of the batch. */
 #define BATCH_TRIES 4
+
+static int worth_retrying(const struct chatd_db *db, int rc)
+{
+    return rc == CHATD_EDB &&
+           (db_error_is_conflict(db->last_errno) || db_error_is_duplicate(db->last_errno));
+}
 
 int commit_batch_work(struct chatd_db *db, void *arg)
 {
     struct commit_batch *b = arg;
     int have_turn = 0;
     int rc = batch_try(db, b, &have_turn);
-    for (int tries = 1;
-         rc == CHATD_EDB && db_error_is_conflict(db->last_errno) && tries < BATCH_TRIES; tries++) {
+    for (int tries = 1; worth_retrying(db, rc) && tries < BATCH_TRIES; tries++) {
         log_info("a commit batch of %zu messages: %s; trying again", b->n_items, db->last_error);
         db_simple(db, "ROLLBACK");
         rc = batch_try(db, b, &have_turn);

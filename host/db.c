@@ -28,6 +28,11 @@ int db_error_is_conflict(unsigned code)
     return code == ER_LOCK_DEADLOCK || code == ER_LOCK_WAIT_TIMEOUT;
 }
 
+int db_error_is_duplicate(unsigned code)
+{
+    return code == ER_DUP_ENTRY;
+}
+
 int db_error_is_lost(unsigned code)
 {
     switch (code) {

@@ -52,6 +52,9 @@ int db_error_is_lost(unsigned code);
 /* Whether it means the transaction lost to another (deadlock, lock wait timeout) and
  * may simply run again. */
 int db_error_is_conflict(unsigned code);
+/* Whether it means a row with the same unique key exists (committed by another
+ * transaction after this one's reads). */
+int db_error_is_duplicate(unsigned code);
 
 /* A db_query row callback: one integer column into *(int64_t *)arg. */
 int db_read_int64(const struct chatd_value *cols, size_t ncols, void *arg);

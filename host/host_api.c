@@ -325,6 +325,12 @@ static int api_post(struct chatd_plugin *self, const struct chatd_post *post,
     return post_message(self, post, done, arg_or_instance(self, arg));
 }
 
+static int api_post_find(struct chatd_plugin *self, struct chatd_request *req, const char *sender,
+                         const char *client_msg_id, chatd_post_done_fn done, void *arg)
+{
+    return post_find(self, req, sender, client_msg_id, done, arg_or_instance(self, arg));
+}
+
 static int64_t api_message_last_id(struct chatd_plugin *self)
 {
     return post_last_id(self->server);
@@ -486,4 +492,5 @@ const struct chatd_host host_api = {
     .message_last_id = api_message_last_id,
     .history_read = history_read,
     .read_mark = stream_read_mark,
+    .post_find = api_post_find,
 };

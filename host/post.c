@@ -56,6 +56,12 @@ int post_valid_name(const char *name)
     return n > 0;
 }
 
+int post_valid_client_id(const char *client_msg_id)
+{
+    size_t n = strlen(client_msg_id);
+    return n >= 1 && n <= POST_CLIENT_ID_MAX;
+}
+
 static int valid_conversation(const char *c)
 {
     size_t n = strlen(c);
@@ -72,13 +78,8 @@ static int valid_post(const struct chatd_post *p, int own_fields)
         !json_is_object(p->msg) || p->max_stored < 0 || p->max_per_sender < 0 ||
         (p->conversation && !valid_conversation(p->conversation)))
         return 0;
-    if (p->client_msg_id) {
-        if (!p->sender)
-            return 0;
-        size_t n = strlen(p->client_msg_id);
-        if (n < 1 || n > POST_CLIENT_ID_MAX)
-            return 0;
-    }
+    if (p->client_msg_id && (!p->sender || !post_valid_client_id(p->client_msg_id)))
+        return 0;
     for (size_t i = 0; i < p->n_users; i++)
         if (!p->users[i] || !post_valid_name(p->users[i]))
             return 0;
@@ -133,6 +134,7 @@ static void item_finish(struct post_state *ps, struct post_item *item, int statu
         posted.seq = seq;
         posted.ts = item->repeat ? item->first_ts : item->ts;
         posted.online = item->repeat ? (flags & POST_FLAG_ONLINE ? 1 : 0) : item->online;
+        posted.flags = flags & CHATD_POST_PRIVATE;
     }
     if (status == 0 && item->repeat)
         ps->stats.repeats++;
@@ -150,7 +152,12 @@ static void item_finish(struct post_state *ps, struct post_item *item, int statu
         item->waiters = w->next;
         if (status == 0)
             ps->stats.repeats++;
-        report(&posted, w->done, w->arg, w->caller);
+        if (w->find && status != 0) {
+            const struct chatd_posted unused = {.status = CHATD_ENOENT};
+            report(&unused, w->done, w->arg, w->caller);
+        } else {
+            report(&posted, w->done, w->arg, w->caller);
+        }
         free(w);
     }
     post_item_free(item);
@@ -455,14 +462,14 @@ void post_enqueue(struct post_state *ps, struct post_item *item)
 /* ---- accepting -------------------------------------------------------------------- */
 
 /* A post of the same sender with the same client_msg_id, queued or in flight. */
-static struct post_item *pending_twin(struct post_state *ps, const char *key)
+struct post_item *post_pending_twin(struct post_state *ps, const char *key)
 {
     struct post_item *twin;
     HASH_FIND_STR(ps->by_key, key, twin);
     return twin;
 }
 
-static char *twin_key(const char *sender, const char *client_msg_id)
+char *post_twin_key(const char *sender, const char *client_msg_id)
 {
     size_t a = strlen(sender), b = strlen(client_msg_id);
     char *key = malloc(a + b + 2);
@@ -474,13 +481,13 @@ static char *twin_key(const char *sender, const char *client_msg_id)
     return key;
 }
 
-static int wait_on_twin(struct post_item *twin, chatd_post_done_fn done, void *arg,
-                        struct chatd_plugin *caller)
+int post_wait_on_twin(struct post_item *twin, chatd_post_done_fn done, void *arg,
+                      struct chatd_plugin *caller, int find)
 {
     struct post_waiter *w = calloc(1, sizeof(*w));
     if (!w)
         return CHATD_ENOMEM;
-    *w = (struct post_waiter){done, arg, caller, twin->waiters};
+    *w = (struct post_waiter){done, arg, caller, find, twin->waiters};
     twin->waiters = w;
     caller->pending_jobs++;
     return 0;
@@ -537,7 +544,7 @@ static struct post_item *item_new(const struct chatd_post *p, int own_fields)
     item->conversation = dup_or_null(p->conversation, &nomem);
     item->client_msg_id = dup_or_null(p->client_msg_id, &nomem);
     if (nomem || recipients_copy(item, p->users, p->n_users) != 0 ||
-        (p->client_msg_id && !(item->staged_key = twin_key(p->sender, p->client_msg_id)))) {
+        (p->client_msg_id && !(item->staged_key = post_twin_key(p->sender, p->client_msg_id)))) {
         post_item_free(item);
         return NULL;
     }
@@ -579,8 +586,8 @@ static void accept_item(void *arg, int cancelled)
     struct server *srv = item->caller->server;
     struct post_state *ps = srv->post;
     struct post_item *twin =
-        !cancelled && item->staged_key ? pending_twin(ps, item->staged_key) : NULL;
-    if (twin && wait_on_twin(twin, item->done, item->arg, item->caller) == 0) {
+        !cancelled && item->staged_key ? post_pending_twin(ps, item->staged_key) : NULL;
+    if (twin && post_wait_on_twin(twin, item->done, item->arg, item->caller, 0) == 0) {
         /* The post with that client_msg_id still being committed answers this one. */
         item->caller->pending_jobs--;
         post_item_free(item);

@@ -18,6 +18,9 @@ struct evbuffer;
 /* The host table's post (see chatd/plugin.h); `caller` is the plugin calling it. */
 int post_message(struct chatd_plugin *caller, const struct chatd_post *post,
                  chatd_post_done_fn done, void *arg);
+/* The host table's post_find (post_find.c). */
+int post_find(struct chatd_plugin *caller, struct chatd_request *req, const char *sender,
+              const char *client_msg_id, chatd_post_done_fn done, void *arg);
 
 /* chatd_messages.flags: the message's "msg_id" is its id. A post's stored body has no
  * "seq" or "msg_id" (they are given at its commit): readers add them from the id;

@@ -35,11 +35,13 @@ struct event;
 #define POST_FLAG_ONLINE (1u << 8)
 
 /* A later post with a client_msg_id that matched this one while it was queued or in
- * flight: it gets this post's outcome. */
+ * flight: it gets this post's outcome. A look-up (find, post_find.c) gets it only when
+ * this post is committed, otherwise CHATD_ENOENT: a refused post left its id unused. */
 struct post_waiter {
     chatd_post_done_fn done;
     void *arg;
     struct chatd_plugin *caller;
+    int find;
     struct post_waiter *next;
 };
 
@@ -196,6 +198,17 @@ void post_enqueue(struct post_state *ps, struct post_item *item);
 void post_item_free(struct post_item *item);
 /* A name the timeline keeps: 1 to POST_NAME_MAX printable ASCII bytes. */
 int post_valid_name(const char *name);
+/* A client_msg_id post keeps: 1 to POST_CLIENT_ID_MAX bytes. */
+int post_valid_client_id(const char *client_msg_id);
+/* The key of a sender's client_msg_id in by_key: "sender\nclient_msg_id" (malloc'd), or
+ * NULL out of memory. */
+char *post_twin_key(const char *sender, const char *client_msg_id);
+/* The post with that key still queued or in flight, or NULL. */
+struct post_item *post_pending_twin(struct post_state *ps, const char *key);
+/* Make done(arg) a waiter on twin (find: a look-up, see struct post_waiter); caller is
+ * kept loaded until it ran. 0, or CHATD_ENOMEM. */
+int post_wait_on_twin(struct post_item *twin, chatd_post_done_fn done, void *arg,
+                      struct chatd_plugin *caller, int find);
 
 /* commit_batch.c */
 /* Worker: the batch's transaction (its turn taken in ticket order). */

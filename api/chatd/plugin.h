@@ -1,4 +1,4 @@
-/* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.4).
+/* chatd/plugin.h - the whole contract between chatd and its command plugins (ABI 1.5).
  *
  * A plugin is a shared object that includes this header (plus <jansson.h>; database
  * work goes through the host table, so no MariaDB header is needed) and exports exactly
@@ -36,6 +36,9 @@
  *    client_msg_id, kept for history), message_last_id, history_read and read_mark;
  *    session_login reads the login's device, ack and since (devices, acknowledgements,
  *    resuming); deliver with CHATD_DELIVER_STORE is a post without a conversation.
+ *  - 1.5: post_find (a send refused before it was posted still gets the first
+ *    message's answer when its client_msg_id was used) and chatd_posted.flags (the
+ *    first post's kind, for a repeat's result word).
  *
  * Instances (since 1.2). A plugin keeps its state in one struct it allocates in init and
  * hands to instance_set(); every callback that was registered with a NULL `arg`
@@ -81,7 +84,7 @@ extern "C" {
  *  load each other. */
 #define CHATD_ABI_MAJOR 1
 /** The ABI minor this header describes. */
-#define CHATD_ABI_MINOR 4
+#define CHATD_ABI_MINOR 5
 
 /** The oldest ABI minor this plugin needs: a plugin may define it before including
  *  this header when it uses nothing newer (probing later members with
@@ -576,6 +579,11 @@ struct chatd_posted {
     /** How many recipients had a session online when it was accepted (their sessions
      *  got it; the others get it at their next login). */
     size_t online;
+    /* -- since 1.5 -- */
+    /** The post's chatd_post_flags; a repeat's are the first post's, which may have been
+     *  made by another command (a client_msg_id is the sender's, whatever the command):
+     *  what the first answer said depends on them (CHATD_POST_PRIVATE). */
+    uint32_t flags;
 };
 
 typedef void (*chatd_post_done_fn)(const struct chatd_posted *posted, void *arg);
@@ -1015,6 +1023,26 @@ struct chatd_host {
      *  CHATD_ENOSYS, CHATD_EBUSY, CHATD_ENOMEM (done is not called then). */
     int (*read_mark)(struct chatd_request *req, const char *peer, int64_t msg_id,
                      chatd_read_done_fn done, void *arg);
+
+    /* -- since 1.5: idempotency before a command's own checks (loop thread) -- */
+
+    /** Find the message `sender` posted with `client_msg_id`, for a send the plugin
+     *  refuses before posting it (no such recipient or group, a hook said no...): a
+     *  repeat of a client_msg_id already used must get the first message's answer, not
+     *  the refusal, whatever the repeat names. done runs once, with status 0 and repeat
+     *  set (msg_id, seq, ts, online and flags the first post's), or CHATD_ENOENT when
+     *  the sender has not used it (nothing committed; a post with it still committing
+     *  is waited for, and gives CHATD_ENOENT if it is refused), or CHATD_EDB,
+     *  CHATD_EDBLOST, CHATD_EBUSY, CHATD_ESHUTDOWN, CHATD_ENOMEM, CHATD_ECLOSED. Like
+     *  post, the look-up for `req` (may be NULL) waits until the session's earlier
+     *  pipelined requests have posted or been answered, and settles req. A committed
+     *  message costs a job (one indexed read); a send that is posted never needs this:
+     *  post finds repeats in its commit. Returns 0 (done will run), CHATD_EINVAL (a
+     *  name or client_msg_id out of its rules), CHATD_ENOSYS without a database,
+     *  CHATD_ENOMEM (done is not called then). done may run before post_find
+     *  returns. */
+    int (*post_find)(struct chatd_plugin *self, struct chatd_request *req, const char *sender,
+                     const char *client_msg_id, chatd_post_done_fn done, void *arg);
 };
 
 /** True when the host table has member `member`, i.e. the host is new enough. */

@@ -57,6 +57,21 @@ int chat_set_name(json_t *obj, const char *key, const char *value);
 json_t *chat_push_new(const char *cmd, const char *group, const char *from, json_t *text);
 /* The fields a posted message is answered with: msg_id, seq and ts. NULL out of memory. */
 json_t *chat_posted_fields(const struct chatd_posted *posted);
+/* The word a posted message is answered with, by the post's kind (a repeat's: the first
+ * post's, whichever command made it): a private message `success` when its recipient
+ * had a session online, else `offline`; any other `success`. */
+const char *chat_posted_result(const struct chatd_posted *posted);
+
+/* refused_send.c */
+
+/* Answer req, a send of `sender` refused before it was posted (no such recipient or
+ * group, not a member, a hook said no...) with `result` and `reason` (may be NULL),
+ * unless its client_msg_id (NULL or "": none) was used before: then with the first
+ * message's answer, whatever this one names (host post_find, ABI 1.5). Takes its own
+ * hold on req: the caller may release and free its state at once. */
+void chat_refuse_send(const struct chatd_host *host, struct chatd_plugin *self,
+                      struct chatd_request *req, const char *sender, const char *client_msg_id,
+                      const char *result, const char *reason);
 
 /* rows.c */
 

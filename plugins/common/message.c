@@ -60,6 +60,11 @@ json_t *chat_posted_fields(const struct chatd_posted *posted)
     return fields;
 }
 
+const char *chat_posted_result(const struct chatd_posted *posted)
+{
+    return posted->flags & CHATD_POST_PRIVATE && posted->online == 0 ? "offline" : "success";
+}
+
 json_t *chat_push_new(const char *cmd, const char *group, const char *from, json_t *text)
 {
     json_t *msg = json_object();

@@ -11,7 +11,8 @@
  * members online and keeps it for the others' next login. `success` (with msg_id, seq
  * and ts) is answered once that is committed, and "message.accepted" runs. A request
  * with a client_msg_id the sender used before gets the first message's answer and
- * delivers nothing. */
+ * delivers nothing, also when it names another group (a refusal before the post asks
+ * the host first, chat_refuse_send). */
 #include "groups.h"
 
 #include <stdlib.h>
@@ -44,6 +45,13 @@ struct members_read {
     UT_hash_handle hh; /* in g->open_reads, by group, until a worker takes it */
 };
 
+static void message_free(struct message *m)
+{
+    m->g->host->request_release(m->req);
+    json_decref(m->text_json);
+    free(m);
+}
+
 /* Answer (fields taken, may be NULL), then free m. */
 static void finish(struct message *m, const char *result, const char *reason, json_t *fields)
 {
@@ -54,9 +62,16 @@ static void finish(struct message *m, const char *result, const char *reason, js
         json_object_set_new(fields, "reason", json_string(reason));
     }
     g->host->reply(m->req, result, fields);
-    g->host->request_release(m->req);
-    json_decref(m->text_json);
-    free(m);
+    message_free(m);
+}
+
+/* Refuse m before it was posted, unless its client_msg_id repeats one (then the first
+ * message's answer), and free m. */
+static void refuse(struct message *m, const char *result, const char *reason)
+{
+    struct groups *g = m->g;
+    chat_refuse_send(g->host, g->self, m->req, m->sender, m->client_msg_id, result, reason);
+    message_free(m);
 }
 
 static void posted(const struct chatd_posted *p, void *arg)
@@ -66,12 +81,13 @@ static void posted(const struct chatd_posted *p, void *arg)
         finish(m, chat_status_word(p->status), chatd_strerror(p->status), NULL);
         return;
     }
+    const char *result = chat_posted_result(p);
     if (!p->repeat) {
         const struct chat_accepted a = {"group",      m->sender, "group", m->group,
-                                        m->text_json, p->msg_id, p->ts,   "success"};
+                                        m->text_json, p->msg_id, p->ts,   result};
         chat_message_accepted(m->g->host, m->g->self, &a);
     }
-    finish(m, "success", NULL, chat_posted_fields(p));
+    finish(m, result, NULL, chat_posted_fields(p));
 }
 
 /* The group row: its id, its member count, and their names joined by spaces (which
@@ -179,7 +195,7 @@ static void post_to_members(const struct members_read *r, struct message *m)
     struct groups *g = m->g;
     const char **to = calloc(r->n_names ? r->n_names : 1, sizeof(*to));
     if (!to) {
-        finish(m, "internal", chatd_strerror(CHATD_ENOMEM), NULL);
+        refuse(m, "internal", chatd_strerror(CHATD_ENOMEM));
         return;
     }
     size_t n_to = 0;
@@ -193,7 +209,7 @@ static void post_to_members(const struct members_read *r, struct message *m)
     }
     if (!member) {
         free(to);
-        finish(m, "not_member", NULL, NULL);
+        refuse(m, "not_member", NULL);
         return;
     }
     char conversation[CHAT_NAME_MAX + 2];
@@ -228,9 +244,9 @@ static void members_read(struct chatd_request *req, void *arg, int status)
     for (struct message *m = r->first, *next; m; m = next) {
         next = m->next;
         if (status != 0)
-            finish(m, chat_status_word(status), "the group could not be read", NULL);
+            refuse(m, chat_status_word(status), "the group could not be read");
         else if (r->group_id == 0)
-            finish(m, "group_not_exist", NULL, NULL);
+            refuse(m, "group_not_exist", NULL);
         else
             post_to_members(r, m);
     }
@@ -255,7 +271,7 @@ static void send_message(struct message *m)
     if (r)
         return;
     if (!(r = calloc(1, sizeof(*r)))) {
-        finish(m, "internal", "out of memory", NULL);
+        refuse(m, "internal", "out of memory");
         return;
     }
     r->g = g;
@@ -275,7 +291,7 @@ static void decided(const struct chatd_hook_outcome *outcome, json_t *payload, v
     struct message *m = arg;
     const char *result, *reason;
     if (chat_deliver_verdict(outcome, payload, m->g->max_text, &result, &reason) < 0) {
-        finish(m, result, reason, NULL);
+        refuse(m, result, reason);
         return;
     }
     /* Only "text" is the hooks' to change. */
@@ -288,12 +304,13 @@ void groups_handle_chat(struct chatd_request *req, const json_t *body, void *arg
     struct groups *g = arg;
     const char *user = g->host->request_user(req);
     const char *group = json_string_value(json_object_get(body, "group"));
-    if (!chat_valid_name(group)) {
-        g->host->reply(req, "group_not_exist", NULL);
-        return;
-    }
     /* The field table holds it to 1 to 64 bytes (the host refuses \u0000 in strings). */
     const json_t *client_id = json_object_get(body, "client_msg_id");
+    if (!chat_valid_name(group)) {
+        chat_refuse_send(g->host, g->self, req, user, json_string_value(client_id),
+                         "group_not_exist", NULL);
+        return;
+    }
     struct message *m = strlen(user) <= CHAT_NAME_MAX ? calloc(1, sizeof(*m)) : NULL;
     if (!m) {
         chat_refuse(g->host, req, "internal", "out of memory");
@@ -317,5 +334,5 @@ void groups_handle_chat(struct chatd_request *req, const json_t *body, void *arg
     int rc = payload ? g->host->hook_run(g->self, CHATD_HOOK_MESSAGE_DELIVER, payload, decided, m)
                      : CHATD_ENOMEM;
     if (rc != 0)
-        finish(m, "internal", chatd_strerror(rc), NULL);
+        refuse(m, "internal", chatd_strerror(rc));
 }

@@ -9,7 +9,9 @@
  * or `offline` (they get it at their next login), with its msg_id, seq and ts. Away
  * recipients hold at most max_offline_messages, and max_offline_per_sender from one
  * sender (`forbidden`, the reason says which). A request's "client_msg_id" makes a
- * retry safe: a repeat is answered as the first was and delivers nothing.
+ * retry safe: a repeat is answered as the first was and delivers nothing, also when
+ * it names another recipient (a refusal before the post asks the host first,
+ * chat_refuse_send).
  * Accepted messages then run "message.accepted" (the payload plus msg_id, ts, result).
  *
  * This plugin keeps no table: messages live in the host's (chatd_messages). */
@@ -47,6 +49,16 @@ struct message {
     int exists;
 };
 
+static void message_free(struct message *m)
+{
+    struct private_chat *pc = m->pc;
+    if (m->holds_accounts)
+        chat_accounts_release(pc->host, pc->self, &m->accounts);
+    pc->host->request_release(m->req);
+    json_decref(m->text);
+    free(m);
+}
+
 /* Answer the sender with `result` and `fields` (taken, may be NULL), run
  * message.accepted for an accepted message that is not a repeat, and free m. */
 static void finish(struct message *m, const char *result, json_t *fields,
@@ -59,16 +71,22 @@ static void finish(struct message *m, const char *result, json_t *fields,
                                         m->text,   posted->msg_id, posted->ts, result};
         chat_message_accepted(pc->host, pc->self, &a);
     }
-    if (m->holds_accounts)
-        chat_accounts_release(pc->host, pc->self, &m->accounts);
-    pc->host->request_release(m->req);
-    json_decref(m->text);
-    free(m);
+    message_free(m);
 }
 
+/* Refuse m after its post was refused (the host found no repeat), and free m. */
+static void refuse_posted(struct message *m, const char *result, const char *reason)
+{
+    finish(m, result, json_pack("{ss}", "reason", reason), NULL);
+}
+
+/* Refuse m before it was posted, unless its client_msg_id repeats one (then the first
+ * message's answer), and free m. */
 static void refuse(struct message *m, const char *result, const char *reason)
 {
-    finish(m, result, reason ? json_pack("{ss}", "reason", reason) : NULL, NULL);
+    struct private_chat *pc = m->pc;
+    chat_refuse_send(pc->host, pc->self, m->req, m->from, m->client_msg_id, result, reason);
+    message_free(m);
 }
 
 /* ---- posting ------------------------------------------------------------------------ */
@@ -79,18 +97,18 @@ static void posted(const struct chatd_posted *p, void *arg)
     struct private_chat *pc = m->pc;
     char why[128];
     if (p->status == CHATD_EOVERFLOW) {
-        refuse(m, "forbidden", "the recipient's offline mailbox is full");
+        refuse_posted(m, "forbidden", "the recipient's offline mailbox is full");
     } else if (p->status == CHATD_EPERM) {
         snprintf(why, sizeof(why),
                  "you already have %lld messages waiting for %s (max_offline_per_sender)",
                  (long long)pc->max_per_sender, m->to);
-        refuse(m, "forbidden", why);
+        refuse_posted(m, "forbidden", why);
     } else if (p->status != 0) {
         snprintf(why, sizeof(why), "the message could not be stored: %s",
                  chatd_strerror(p->status));
-        refuse(m, chat_status_word(p->status), why);
+        refuse_posted(m, chat_status_word(p->status), why);
     } else {
-        finish(m, p->online > 0 ? "success" : "offline", chat_posted_fields(p), p);
+        finish(m, chat_posted_result(p), chat_posted_fields(p), p);
     }
 }
 
@@ -116,7 +134,7 @@ static void post_message(struct message *m)
     };
     int rc = post.msg ? pc->host->post(pc->self, &post, posted, m) : CHATD_ENOMEM;
     if (rc != 0)
-        refuse(m, chat_status_word(rc), chatd_strerror(rc));
+        refuse_posted(m, chat_status_word(rc), chatd_strerror(rc));
 }
 
 /* ---- a recipient with no session: do they exist? ------------------------------------ */
@@ -188,8 +206,10 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
 {
     struct private_chat *pc = arg;
     const char *to = json_string_value(json_object_get(body, "user_to"));
+    const char *client_msg_id = json_string_value(json_object_get(body, "client_msg_id"));
     if (!chat_valid_name(to)) {
-        pc->host->reply(req, "user_not_exist", NULL);
+        chat_refuse_send(pc->host, pc->self, req, pc->host->request_user(req), client_msg_id,
+                         "user_not_exist", NULL);
         return;
     }
     struct message *m = calloc(1, sizeof(*m));
@@ -201,7 +221,6 @@ static void handle_private_chat(struct chatd_request *req, const json_t *body, v
     m->req = req;
     chat_copy_name(m->from, pc->host->request_user(req));
     strcpy(m->to, to);
-    const char *client_msg_id = json_string_value(json_object_get(body, "client_msg_id"));
     if (client_msg_id) /* the field rule keeps it within 1 to 64 bytes */
         snprintf(m->client_msg_id, sizeof(m->client_msg_id), "%s", client_msg_id);
     pc->host->request_hold(req);
@@ -241,8 +260,8 @@ static int private_chat_init(struct chatd_plugin *self, const struct chatd_host 
     host->option_int(self, "max_offline_messages", &pc->max_offline);
     host->option_int(self, "max_offline_per_sender", &pc->max_per_sender);
     host->option_int(self, "max_text_bytes", &pc->max_text);
-    if (!CHATD_HOST_HAS(host, post))
-        return CHATD_ENOSYS; /* messages are posted (ABI 1.4) */
+    if (!CHATD_HOST_HAS(host, post_find))
+        return CHATD_ENOSYS; /* messages are posted (ABI 1.4), repeats found first (1.5) */
 
     static const struct chatd_field fields[] = {
         {"user_to", CHATD_FIELD_STRING, 1, 1, 256},

@@ -211,6 +211,21 @@ void free_chat_rows(struct chatd_rows *rows)
     db_rows_free(rows);
 }
 
+struct chatd_db *open_chat_db(void)
+{
+    struct chatd_db *db = calloc(1, sizeof(*db));
+    char err[512];
+    ck_assert_ptr_nonnull(db);
+    ck_assert_msg(db_open(db, &cfg, "", err, sizeof(err)) == 0, "%s", err);
+    return db;
+}
+
+void close_chat_db(struct chatd_db *db)
+{
+    db_close(db);
+    free(db);
+}
+
 /* ---- reading and checking messages ---- */
 
 /* ts is the server's time of acceptance in Unix milliseconds: during this test. */

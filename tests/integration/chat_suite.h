@@ -72,6 +72,10 @@ void start_chat_web(const char *const *more_sets, const char *web_root, int tls,
  * connection of the test's own, and return every row; free them with free_chat_rows. */
 struct chatd_rows *query_chat_db(const char *sql, const struct chatd_value *params, size_t nparams);
 void free_chat_rows(struct chatd_rows *rows);
+/* A connection of the test's own to the running server's database, as the server's
+ * user, for statements that span a transaction (db.h's functions); close_chat_db. */
+struct chatd_db *open_chat_db(void);
+void close_chat_db(struct chatd_db *db);
 
 /* ---- reading and checking messages ---- */
 

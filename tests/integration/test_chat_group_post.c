@@ -75,6 +75,104 @@ START_TEST(a_repeated_client_msg_id_gets_the_first_answer_and_delivers_nothing)
 }
 END_TEST
 
+static json_t *send_with_id(struct test_client *c, const char *cmd, const char *to_key,
+                            const char *to, const char *client_id, const char *result)
+{
+    json_t *reply = call(c, result, "{ssssssss}", "cmd", cmd, to_key, to, "text", "t",
+                         "client_msg_id", client_id);
+    json_object_del(reply, "id");
+    json_object_del(reply, "cmd"); /* answers of two commands are compared */
+    return reply;
+}
+
+static void assert_same_answer(const json_t *first, const json_t *again)
+{
+    if (!json_equal(first, again))
+        ck_abort_msg("want the first answer %s again, got %s", check_dump(first),
+                     check_dump(again));
+}
+
+/* A repeat is matched on the sender and the client_msg_id only: naming a group that does
+ * not exist, one the sender is not in, or a name out of the rule, from this session or
+ * another one of the sender's, before or after a restart, it gets the first answer. */
+START_TEST(a_repeat_naming_another_group_gets_the_first_answer)
+{
+    start_chat();
+    struct test_client *alice = new_user("alice");
+    struct test_client *carol = new_user("carol");
+    struct test_client *dave = new_user("dave");
+    make_group("g1", alice, carol);
+    group_cmd(dave, "create_group", "g2", "success");
+    json_t *first = send_with_id(alice, "group_chat", "group", "g1", "k1", "success");
+    json_decref(read_push(carol, "group_chat_recv"));
+    const char *others[] = {"nosuchgroup", "g2", "bad name!"};
+    for (size_t i = 0; i < 3; i++) {
+        json_t *again = send_with_id(alice, "group_chat", "group", others[i], "k1", "success");
+        assert_same_answer(first, again);
+        json_decref(again);
+    }
+    struct test_client *alice2 = second_session(alice, "alice");
+    json_t *again = send_with_id(alice2, "group_chat", "group", "g2", "k1", "success");
+    assert_same_answer(first, again);
+    json_decref(again);
+    expect_quiet(carol);
+    expect_quiet(dave);
+    test_client_close(alice);
+    test_client_close(alice2);
+    test_client_close(carol);
+    test_client_close(dave);
+    restart_chat();
+    alice = session_as("alice", 0);
+    again = send_with_id(alice, "group_chat", "group", "nosuchgroup", "k1", "success");
+    assert_same_answer(first, again);
+    json_decref(again);
+    /* A refused send stored nothing: its client_msg_id is still free. */
+    json_decref(send_with_id(alice, "group_chat", "group", "g2", "k2", "not_member"));
+    json_t *fresh = send_with_id(alice, "group_chat", "group", "g1", "k2", "success");
+    ck_assert_int_gt(json_integer_value(json_object_get(fresh, "seq")),
+                     json_integer_value(json_object_get(first, "seq")));
+    json_decref(fresh);
+    json_decref(first);
+    test_client_close(alice);
+    stop_chat();
+}
+END_TEST
+
+/* A client_msg_id is the sender's, whatever the command: a private_chat repeating a
+ * group message's id says success as the group message did (even if nobody else was
+ * online in the group), and a group_chat repeating the id of a private message that
+ * was stored says offline, as that one did. */
+START_TEST(a_repeat_in_the_other_command_gets_the_first_result_word)
+{
+    start_chat();
+    struct test_client *alice = new_user("alice");
+    struct test_client *bob = new_user("bob");
+    group_cmd(alice, "create_group", "solo", "success");
+    json_t *group = send_with_id(alice, "group_chat", "group", "solo", "x1", "success");
+    json_t *again = send_with_id(alice, "private_chat", "user_to", "bob", "x1", "success");
+    assert_same_answer(group, again);
+    json_decref(again);
+    expect_quiet(bob);
+    do_logout(bob);
+    json_t *stored = send_with_id(alice, "private_chat", "user_to", "bob", "x2", "offline");
+    again = send_with_id(alice, "group_chat", "group", "solo", "x2", "offline");
+    assert_same_answer(stored, again);
+    json_decref(again);
+    /* And through a refusal: a group that does not exist. */
+    again = send_with_id(alice, "group_chat", "group", "nosuchgroup", "x2", "offline");
+    assert_same_answer(stored, again);
+    json_decref(again);
+    json_t *got = login_settled(bob, "bob");
+    ck_assert_uint_eq(json_array_size(got), 1);
+    json_decref(got);
+    json_decref(group);
+    json_decref(stored);
+    test_client_close(alice);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
 START_TEST(client_msg_id_is_a_string_of_1_to_64_bytes)
 {
     start_chat();
@@ -153,6 +251,8 @@ static Suite *chat_group_post_suite(void)
     TCase *tc = tcase_create("group_post");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, a_repeated_client_msg_id_gets_the_first_answer_and_delivers_nothing);
+    tcase_add_test(tc, a_repeat_naming_another_group_gets_the_first_answer);
+    tcase_add_test(tc, a_repeat_in_the_other_command_gets_the_first_result_word);
     tcase_add_test(tc, client_msg_id_is_a_string_of_1_to_64_bytes);
     tcase_add_test(tc, messages_sent_together_are_each_checked_and_delivered_in_order);
     suite_add_tcase(s, tc);

@@ -309,6 +309,59 @@ START_TEST(value_cut_short_at_end_of_stream_is_refused_then_closed)
 }
 END_TEST
 
+/* `open` '[' then `close` ']' (malloc'd). */
+static char *brackets(size_t open, size_t close)
+{
+    char *s = malloc(open + close + 1);
+    ck_assert_ptr_nonnull(s);
+    memset(s, '[', open);
+    memset(s + open, ']', close);
+    s[open + close] = '\0';
+    return s;
+}
+
+/* The next line is an error with this result and reason. */
+static void expect_error_reason(struct test_client *c, const char *result, const char *reason)
+{
+    json_t *msg = expect(c, "error", result);
+    if (!check_json_str_is(msg, "reason", reason))
+        ck_abort_msg("want the reason \"%s\" in %s", reason, check_dump(msg));
+    json_decref(msg);
+}
+
+/* Nesting is checked as the value is parsed from its first byte, so more than 2048
+ * levels is found before anything after them: a complete value is a bad_request and the
+ * connection stays open; a stream that ends inside such a value (60000 '[') gets the
+ * same answer, not bad_json, then is closed. At 2048 levels the end of the stream is
+ * what the parser meets first: bad_json. */
+START_TEST(nesting_too_deep_is_found_before_the_end_of_the_stream)
+{
+    start();
+    struct test_client *c = connect_client();
+    char *deep = brackets(2049, 2049);
+    check_send_str(c, deep);
+    free(deep);
+    expect_error_reason(c, "bad_request", "values are nested too deeply");
+    assert_ping_works(c, 1);
+    char *cut = brackets(60000, 0);
+    check_send_str(c, cut);
+    free(cut);
+    ck_assert_int_eq(test_client_shutdown_write(c), 0);
+    expect_error_reason(c, "bad_request", "values are nested too deeply");
+    assert_closed(c);
+    test_client_close(c);
+    c = connect_client();
+    cut = brackets(2048, 0);
+    check_send_str(c, cut);
+    free(cut);
+    ck_assert_int_eq(test_client_shutdown_write(c), 0);
+    expect_error_reason(c, "bad_json", "']' expected near end of file");
+    assert_closed(c);
+    test_client_close(c);
+    stop();
+}
+END_TEST
+
 START_TEST(replies_before_bad_json_are_delivered_in_order)
 {
     start();
@@ -420,6 +473,7 @@ static Suite *server_framing_suite(void)
                         (int)(sizeof(bad_json) / sizeof(bad_json[0])));
     tcase_add_loop_test(tc, value_cut_short_at_end_of_stream_is_refused_then_closed, 0,
                         (int)(sizeof(cut_streams) / sizeof(cut_streams[0])));
+    tcase_add_test(tc, nesting_too_deep_is_found_before_the_end_of_the_stream);
     tcase_add_test(tc, replies_before_bad_json_are_delivered_in_order);
     tcase_add_test(tc, frame_over_max_frame_bytes_is_refused_then_closed);
     tcase_add_test(tc, server_keeps_serving_others_after_bad_json);
