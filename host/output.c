@@ -6,29 +6,42 @@
 #include "transport.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <string.h>
 
-static void link_session(struct server *srv, struct session *s)
+/* The lists of sessions here are linked through a struct session_link in each session,
+ * a different one per list: `off` is its offset in struct session. */
+#define FLUSH_LINK offsetof(struct session, flush)
+#define SPARE_LINK offsetof(struct session, spare)
+
+static struct session_link *link_of(struct session *s, size_t off)
 {
-    s->flush_next = srv->flush_list;
-    s->flush_prev = &srv->flush_list;
-    if (srv->flush_list)
-        srv->flush_list->flush_prev = &s->flush_next;
-    srv->flush_list = s;
+    return (struct session_link *)(void *)((char *)s + off);
 }
 
-static void unlink_flush(struct session *s)
+static void list_push(struct session **head, struct session *s, size_t off)
 {
-    if (!s->flush_prev)
+    struct session_link *l = link_of(s, off);
+    l->next = *head;
+    l->prev = head;
+    if (*head)
+        link_of(*head, off)->prev = &l->next;
+    *head = s;
+}
+
+static void list_remove(struct session *s, size_t off)
+{
+    struct session_link *l = link_of(s, off);
+    if (!l->prev)
         return;
-    *s->flush_prev = s->flush_next;
-    if (s->flush_next)
-        s->flush_next->flush_prev = s->flush_prev;
-    s->flush_next = NULL;
-    s->flush_prev = NULL;
+    *l->prev = l->next;
+    if (l->next)
+        link_of(l->next, off)->prev = l->prev;
+    l->next = NULL;
+    l->prev = NULL;
 }
 
 /* ---- output buffers of idle sessions ----
@@ -43,26 +56,6 @@ static void unlink_flush(struct session *s)
  * bufferevents for that time: 250 ms of logins.) */
 #define OUTPUT_SWEEP_MS 250
 
-static void link_spare(struct session **list, struct session *s)
-{
-    s->spare_next = *list;
-    s->spare_prev = list;
-    if (*list)
-        (*list)->spare_prev = &s->spare_next;
-    *list = s;
-}
-
-static void unlink_spare(struct session *s)
-{
-    if (!s->spare_prev)
-        return;
-    *s->spare_prev = s->spare_next;
-    if (s->spare_next)
-        s->spare_next->spare_prev = s->spare_prev;
-    s->spare_next = NULL;
-    s->spare_prev = NULL;
-}
-
 static void sweep_later(struct server *srv)
 {
     struct timeval wait = {0, OUTPUT_SWEEP_MS * 1000};
@@ -72,9 +65,9 @@ static void sweep_later(struct server *srv)
 
 void output_emptied(struct session *s)
 {
-    if (!s->bev || !s->transport->output_new || s->spare_prev || s->closing || s->dead)
+    if (!s->bev || !s->transport->output_new || s->spare.prev || s->closing || s->dead)
         return;
-    link_spare(&s->server->spare_fresh, s);
+    list_push(&s->server->spare_fresh, s, SPARE_LINK);
     sweep_later(s->server);
 }
 
@@ -85,12 +78,12 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     struct server *srv = arg;
     while (srv->spare_aged) {
         struct session *s = srv->spare_aged;
-        unlink_spare(s);
+        list_remove(s, SPARE_LINK);
         session_shed_idle(s);
     }
     srv->spare_aged = srv->spare_fresh;
     if (srv->spare_aged)
-        srv->spare_aged->spare_prev = &srv->spare_aged;
+        srv->spare_aged->spare.prev = &srv->spare_aged;
     srv->spare_fresh = NULL;
     if (srv->spare_aged)
         sweep_later(srv);
@@ -98,20 +91,20 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 
 void output_unqueue(struct session *s)
 {
-    unlink_flush(s);
-    unlink_spare(s);
+    list_remove(s, FLUSH_LINK);
+    list_remove(s, SPARE_LINK);
 }
 
 void output_queue(struct session *s)
 {
-    unlink_spare(s);
+    list_remove(s, SPARE_LINK);
     /* A session of an I/O thread hands over every turn's output, also with a backlog
      * and while closing; the others' bufferevent writes a backlog by itself. */
-    if (s->flush_prev || s->dead || (!s->io && (s->write_armed || s->closing)))
+    if (s->flush.prev || s->dead || (!s->io && (s->write_armed || s->closing)))
         return;
     struct server *srv = s->server;
     int was_empty = srv->flush_list == NULL;
-    link_session(srv, s);
+    list_push(&srv->flush_list, s, FLUSH_LINK);
     if (was_empty)
         event_active(srv->flush, EV_TIMEOUT, 0);
 }
@@ -135,7 +128,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
      * written by this same loop. */
     while (srv->flush_list) {
         struct session *s = srv->flush_list;
-        unlink_flush(s);
+        list_remove(s, FLUSH_LINK);
         if (s->dead || (s->closing && !s->io))
             continue; /* dead: nothing more is sent; closing: its bufferevent flushes */
         struct evbuffer *out = s->bev ? bufferevent_get_output(s->bev) : NULL;

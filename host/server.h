@@ -54,6 +54,12 @@ struct subscription {
 
 /* A client connection. Its fields are ordered to leave no holes: every idle session
  * holds one (docs/performance.md, "Memory per idle session"). */
+/* A session's place on one of the server's lists of sessions (output.c), kept in the
+ * session itself: linked while prev is set (prev points at the pointer to it). */
+struct session_link {
+    struct session *next, **prev;
+};
+
 struct session {
     chatd_session_id id;
     struct server *server;
@@ -100,11 +106,11 @@ struct session {
     struct ws_conn *ws;            /* the WebSocket transport's state (transport_ws.c), or NULL */
     struct io_conn *io;            /* its socket on an I/O thread (transport_tcp_io.c), or NULL */
     struct session *next_dead;
-    /* On the server's end-of-turn flush list (output.c) while flush_prev is set. */
-    struct session *flush_next, **flush_prev;
+    /* On the server's end-of-turn flush list (output.c) while flush.prev is set. */
+    struct session_link flush;
     /* Its output emptied: on the server's spare_fresh or spare_aged list (output.c)
-     * while spare_prev is set, for its bufferevent to be freed if that lasts. */
-    struct session *spare_next, **spare_prev;
+     * while spare.prev is set, for its bufferevent to be freed if that lasts. */
+    struct session_link spare;
     /* The frame and login deadlines (session_limits.c), on a monotonic clock in ms. */
     struct event *deadline_ev; /* fires at deadline_at_ms when that is not 0; NULL: none */
     int64_t deadline_at_ms;

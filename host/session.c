@@ -752,7 +752,7 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
 
 void session_shed_idle(struct session *s)
 {
-    if (s->closing || s->dead || s->write_armed || s->flush_prev || session_output_pending(s) > 0)
+    if (s->closing || s->dead || s->write_armed || s->flush.prev || session_output_pending(s) > 0)
         return;
     if (s->bev && s->transport->output_new) {
         bufferevent_free(s->bev);

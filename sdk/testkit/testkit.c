@@ -677,7 +677,7 @@ static int settled(void *arg)
         if (!s->client)
             continue;
         struct session *hs = host_session(s);
-        if (hs && !hs->dead && (hs->flush_prev || session_output_pending(hs) > 0))
+        if (hs && !hs->dead && (hs->flush.prev || session_output_pending(hs) > 0))
             return 0;
         int unread = 0;
         if (ioctl(bufferevent_getfd(s->client), FIONREAD, &unread) == 0 && unread > 0)
