@@ -1,6 +1,7 @@
 /* test_server_io_threads.c - black-box tests of what [server] io_threads changes: plain
- * TCP sessions read and written on I/O threads (docs/architecture.md, "I/O threads"),
- * while TLS and WebSocket sessions stay on the loop thread. Each test starts its own
+ * TCP sessions read and written on I/O threads (docs/architecture.md, "I/O threads"; TLS
+ * sessions, also on them: test_server_io_threads_tls.c), while WebSocket sessions stay
+ * on the loop thread. Each test starts its own
  * chatd with the threads it names, whatever CHATD_TEST_IO_THREADS says. */
 #include "server_suite.h"
 #include "tls_files.h"
@@ -15,9 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define CLIENTS   24
@@ -393,19 +392,14 @@ static long long rss_kib(void)
     return kib;
 }
 
-/* Stop chatd's loop thread alone (its main thread: ptrace stops one thread, a signal
- * would stop them all), and let it go on. */
 static void loop_thread_stop(void)
 {
-    ck_assert_msg(ptrace(PTRACE_SEIZE, srv.pid, NULL, NULL) == 0, "ptrace: %s", strerror(errno));
-    ck_assert(ptrace(PTRACE_INTERRUPT, srv.pid, NULL, NULL) == 0);
-    int status;
-    ck_assert(waitpid(srv.pid, &status, __WALL) == srv.pid);
+    ck_assert(chatd_proc_loop_stop(&srv) == 0);
 }
 
 static void loop_thread_resume(void)
 {
-    ck_assert(ptrace(PTRACE_DETACH, srv.pid, NULL, NULL) == 0);
+    ck_assert(chatd_proc_loop_resume(&srv) == 0);
 }
 
 /* Send pings without reading a reply until chatd takes nothing for a second (or 64 MiB
