@@ -172,6 +172,38 @@ START_TEST(a_tls_session_shakes_hands_reads_and_writes_with_the_loop_stopped)
 }
 END_TEST
 
+/* TLS 1.3 key updates the client asks for, the second while chatd's socket is full of a
+ * backlog: chatd's read of the KeyUpdate must write its own (a read that wants to write)
+ * behind the record it could not send. The client then gets every push, then the pong. */
+START_TEST(key_updates_are_answered_also_behind_a_backlog)
+{
+    start_tls("io_threads = 1\nmax_output_bytes = 67108864\n");
+    struct test_client *on_loop = connect_client();
+    struct test_client *c = connect_tls(4096);
+    ck_assert_str_eq(SSL_get_version(c->ssl), "TLSv1.3");
+    ck_assert_int_eq(SSL_key_update(c->ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+    assert_ping_works(c, 1);
+    json_int_t session = session_of(c);
+    enum { PUSHES = 1000, SIZE = 4000 };
+    flood(on_loop, session, PUSHES, SIZE);
+    ck_assert_int_eq(SSL_key_update(c->ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+    check_send_str(c, "{\"cmd\":\"ping\",\"id\":2}");
+    ck_assert_int_eq(test_client_wait_peer_read(c, 3000), 0);
+    int pushes = 0;
+    char line[SIZE + 512];
+    while (pushes < PUSHES && test_client_read_line(c, line, sizeof(line), 5000) > 0)
+        pushes += strstr(line, "\"cmd\":\"flood\"") != NULL;
+    ck_assert_int_eq(pushes, PUSHES);
+    json_t *reply = expect(c, "ping_reply", "success");
+    assert_int_id(reply, 2);
+    json_decref(reply);
+    assert_read_on_a_thread(c, 3);
+    test_client_close(c);
+    test_client_close(on_loop);
+    stop_tls();
+}
+END_TEST
+
 /* Pings written as TLS records of 1 to 13 bytes (frames split across records), then 40
  * in one record: every request is answered once, in order. */
 START_TEST(frames_split_across_records_and_many_in_one_are_answered_in_order)
@@ -379,6 +411,7 @@ static Suite *server_io_threads_tls_suite(void)
     TCase *tc = tcase_create("io_threads_tls");
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, a_tls_session_shakes_hands_reads_and_writes_with_the_loop_stopped);
+    tcase_add_test(tc, key_updates_are_answered_also_behind_a_backlog);
     tcase_add_test(tc, frames_split_across_records_and_many_in_one_are_answered_in_order);
     tcase_add_test(tc, bad_frames_get_the_answers_of_the_loop);
     tcase_add_test(tc, a_slow_tls_reader_is_cut_off_and_the_loop_stays_responsive);
