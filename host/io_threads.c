@@ -85,12 +85,12 @@ struct io_conn {
     SSL *ssl;
     struct event *handshake_timer; /* restarted by each step of the handshake's reading */
     struct timeval handshake_timeout;
-    unsigned char established; /* plain, or the handshake is done */
-    unsigned char handshake_timer_started;
-    unsigned char handshake_wait;   /* enum io_tls_wait: what the handshake waits for */
-    unsigned char read_waits_write; /* a TLS read cut short waits for the socket writable */
-    unsigned char write_waits_read; /* a TLS write cut short waits for the socket readable */
-    unsigned char read_ev_on;       /* read_ev is added: for input, or for TLS */
+    unsigned char established;             /* plain, or the handshake is done */
+    unsigned char handshake_timer_started; /* the thread has begun the handshake */
+    unsigned char handshake_wait;          /* enum io_tls_wait: what the handshake waits for */
+    unsigned char read_waits_write;        /* a TLS read cut short waits for the socket writable */
+    unsigned char write_waits_read;        /* a TLS write cut short waits for the socket readable */
+    unsigned char read_ev_on;              /* read_ev is added: for input, or for TLS */
     /* Under t->lock (write_armed, read_armed: set by the thread only): */
     unsigned write_armed : 1;
     unsigned read_armed : 1; /* the thread reads for the loop */
