@@ -229,6 +229,39 @@ START_TEST(frames_split_across_records_and_many_in_one_are_answered_in_order)
 }
 END_TEST
 
+/* A ping of about `size` bytes, padded. */
+static size_t big_ping(char *out, int id, size_t size)
+{
+    int head = sprintf(out, "{\"cmd\":\"ping\",\"id\":%d,\"pad\":\"", id);
+    memset(out + head, 'x', size - (size_t)head - 2);
+    memcpy(out + size - 2, "\"}", 2);
+    return size;
+}
+
+/* A frame near max_frame_bytes begun in one record fills the frame buffer (it holds one
+ * frame at most), so the read of the next record takes only part of it: the rest, the
+ * last pings, decrypted, waits in OpenSSL and not in the socket, and must still be read
+ * and answered. */
+START_TEST(what_a_record_leaves_decrypted_is_read_too)
+{
+    start_tls("io_threads = 1\nmax_frame_bytes = 20000\n");
+    struct test_client *c = connect_tls(0);
+    enum { PINGS = 200 };
+    char *stream = malloc(25000 + PINGS * 40);
+    ck_assert(stream != NULL);
+    size_t len = big_ping(stream, 1, 6000);
+    len += big_ping(stream + len, 2, 19000);
+    for (int i = 0; i < PINGS; i++)
+        len += (size_t)sprintf(stream + len, "{\"cmd\":\"ping\",\"id\":%d}", 3 + i);
+    check_send(c, stream, len);
+    free(stream);
+    expect_pongs(c, 1, PINGS + 2);
+    assert_read_on_a_thread(c, 1000);
+    test_client_close(c);
+    stop_tls();
+}
+END_TEST
+
 /* Everything chatd sends a TLS client for `bytes` (one record), until it closes. */
 static char *answers_to(const char *server_conf, const char *bytes)
 {
@@ -413,6 +446,7 @@ static Suite *server_io_threads_tls_suite(void)
     tcase_add_test(tc, a_tls_session_shakes_hands_reads_and_writes_with_the_loop_stopped);
     tcase_add_test(tc, key_updates_are_answered_also_behind_a_backlog);
     tcase_add_test(tc, frames_split_across_records_and_many_in_one_are_answered_in_order);
+    tcase_add_test(tc, what_a_record_leaves_decrypted_is_read_too);
     tcase_add_test(tc, bad_frames_get_the_answers_of_the_loop);
     tcase_add_test(tc, a_slow_tls_reader_is_cut_off_and_the_loop_stays_responsive);
     tcase_add_test(tc, a_client_that_stalls_mid_handshake_is_cut_off);
