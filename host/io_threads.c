@@ -74,35 +74,25 @@ struct io_conn {
     chatd_session_id id;
     evutil_socket_t fd;
     /* The thread's own (write_ev made at the first backlog): */
+    unsigned char frames_pending; /* framing stopped for room: frames may wait in raw */
+    unsigned char peer_closed;    /* recv said the stream ended */
+    unsigned char established;    /* plain, or the TLS handshake is done */
+    unsigned char read_ev_on;     /* read_ev is added: for input, or for TLS */
+    struct io_conn_tls *tls;      /* NULL: plain recv and writev */
     struct event *read_ev, *write_ev;
     /* The bytes read and not yet framed (freed when empty), and their framer. */
     char *raw;
     size_t raw_start, raw_end, raw_cap;
     struct framer framer;
-    unsigned char frames_pending; /* framing stopped for room: frames may wait in raw */
-    unsigned char peer_closed;    /* recv said the stream ended */
-    /* TLS (io_tls.h), or NULL: plain recv and writev. */
-    SSL *ssl;
-    struct event *handshake_timer; /* restarted by each step of the handshake's reading */
-    struct timeval handshake_timeout;
-    unsigned char established;             /* plain, or the handshake is done */
-    unsigned char handshake_timer_started; /* the thread has begun the handshake */
-    unsigned char handshake_wait;          /* enum io_tls_wait: what the handshake waits for */
-    unsigned char read_waits_write;        /* a TLS read cut short waits for the socket writable */
-    unsigned char write_waits_read;        /* a TLS write cut short waits for the socket readable */
-    unsigned char read_ev_on;              /* read_ev is added: for input, or for TLS */
-    /* Under t->lock (write_armed, read_armed: set by the thread only): */
-    unsigned write_armed : 1;
-    unsigned read_armed : 1; /* the thread reads for the loop */
-    size_t tls_retry;        /* the record TLS must be given again, at the head of out */
-    char error_text[120];    /* why TLS failed, for the log; empty when it did not */
-    const char *tls_version, *tls_cipher; /* once established */
-    /* Parsed frames for the loop, oldest first, and their count and frame bytes. */
+    /* Under t->lock (write_armed, read_armed: set by the thread only). Parsed frames for
+     * the loop, oldest first, and their count and frame bytes. */
     struct io_frame *queue, *queue_tail;
     size_t queued, queued_bytes;
     uint64_t bytes_read; /* since the loop last took input */
     /* Made when needed and freed when empty, so an idle session holds none. */
     struct evbuffer *out; /* handed over, not yet written; the thread writes from its head */
+    unsigned write_armed : 1;
+    unsigned read_armed : 1; /* the thread reads for the loop */
     unsigned want_input : 1, watch_writes : 1, released : 1, on_todo : 1;
     unsigned eof : 1; /* the stream ended behind the last queued frame */
     unsigned
@@ -113,6 +103,21 @@ struct io_conn {
     unsigned report; /* TRANSPORT_IO_* bits waiting in the outbox */
     struct io_conn *todo_next;
     struct io_conn *out_next, **out_prev;
+};
+
+/* A TLS connection's own (io_tls.h): allocated apart, so a plain one costs a pointer. */
+struct io_conn_tls {
+    SSL *ssl;
+    struct event *handshake_timer; /* restarted by each step of the handshake's reading */
+    struct timeval handshake_timeout;
+    unsigned char handshake_started; /* the thread has begun the handshake */
+    unsigned char handshake_wait;    /* enum io_tls_wait: what the handshake waits for */
+    unsigned char read_waits_write;  /* a read cut short waits for the socket writable */
+    unsigned char write_waits_read;  /* a write cut short waits for the socket readable */
+    /* Under t->lock: */
+    size_t retry;                 /* the record TLS must be given again, at the head of out */
+    char error_text[120];         /* why TLS failed, for the log; empty when it did not */
+    const char *version, *cipher; /* once established */
 };
 
 static size_t length(const struct evbuffer *b)
@@ -237,10 +242,11 @@ static void conn_free(struct io_conn *c)
         event_free(c->read_ev);
     if (c->write_ev)
         event_free(c->write_ev);
-    if (c->handshake_timer)
-        event_free(c->handshake_timer);
-    if (c->ssl)
-        io_tls_free(c->ssl, c->established && !c->failed);
+    if (c->tls && c->tls->handshake_timer)
+        event_free(c->tls->handshake_timer);
+    if (c->tls && c->tls->ssl)
+        io_tls_free(c->tls->ssl, c->established && !c->failed);
+    free(c->tls);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
     while (c->queue) {
@@ -286,8 +292,10 @@ static void on_writable(evutil_socket_t fd, short what, void *arg);
  * flags are shared. */
 static void events_arm(struct io_conn *c)
 {
+    struct io_conn_tls *tls = c->tls;
     int input = should_read(c);
-    int readable = input || c->handshake_wait == IO_TLS_WANTS_READ || c->write_waits_read;
+    int readable =
+        input || (tls && (tls->handshake_wait == IO_TLS_WANTS_READ || tls->write_waits_read));
     if (readable && !c->read_ev_on)
         event_add(c->read_ev, NULL);
     else if (!readable && c->read_ev_on)
@@ -295,10 +303,12 @@ static void events_arm(struct io_conn *c)
     c->read_ev_on = readable;
     c->read_armed = input;
     /* Bytes TLS has decrypted and not handed out do not make the socket readable. */
-    if (input && c->ssl && SSL_pending(c->ssl) > 0)
+    if (input && tls && SSL_pending(tls->ssl) > 0)
         event_active(c->read_ev, EV_READ, 0);
-    int output = c->established && !c->failed && !c->write_waits_read && length(c->out) > 0;
-    int writable = output || c->handshake_wait == IO_TLS_WANTS_WRITE || c->read_waits_write;
+    int output =
+        c->established && !c->failed && !(tls && tls->write_waits_read) && length(c->out) > 0;
+    int writable =
+        output || (tls && (tls->handshake_wait == IO_TLS_WANTS_WRITE || tls->read_waits_write));
     if (writable && !c->write_ev)
         c->write_ev = event_new(c->t->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
     if (writable && !c->write_ev) {
@@ -479,16 +489,17 @@ static void frame_pending(struct io_conn *c)
 /* How a connection reads: recv, or SSL_read. Bytes read, 0 at the end, -1 with errno. */
 static ssize_t conn_recv(struct io_conn *c, void *buf, size_t len)
 {
-    if (!c->ssl)
+    struct io_conn_tls *tls = c->tls;
+    if (!tls)
         return recv(c->fd, buf, len, 0);
-    char reason[sizeof(c->error_text)];
+    char reason[sizeof(tls->error_text)];
     enum io_tls_wait wait;
-    ssize_t n = io_tls_read(c->ssl, buf, len, &wait, reason, sizeof(reason));
-    c->read_waits_write = wait == IO_TLS_WANTS_WRITE;
+    ssize_t n = io_tls_read(tls->ssl, buf, len, &wait, reason, sizeof(reason));
+    tls->read_waits_write = wait == IO_TLS_WANTS_WRITE;
     if (wait == IO_TLS_FAILED) {
         int error = errno;
         pthread_mutex_lock(&c->t->lock);
-        snprintf(c->error_text, sizeof(c->error_text), "%s", reason);
+        snprintf(tls->error_text, sizeof(tls->error_text), "%s", reason);
         pthread_mutex_unlock(&c->t->lock);
         errno = error;
     }
@@ -499,12 +510,13 @@ static ssize_t conn_recv(struct io_conn *c, void *buf, size_t len)
  * SSL_write. Bytes written, or -1 with errno (EAGAIN: the socket takes no more). */
 static ssize_t conn_send(struct io_conn *c)
 {
-    if (!c->ssl)
+    struct io_conn_tls *tls = c->tls;
+    if (!tls)
         return evbuffer_write(c->out, c->fd);
     enum io_tls_wait wait;
-    ssize_t n = io_tls_write(c->ssl, c->out, IO_TLS_WRITE_BUDGET, &c->tls_retry, &wait,
-                             c->error_text, sizeof(c->error_text));
-    c->write_waits_read = wait == IO_TLS_WANTS_READ;
+    ssize_t n = io_tls_write(tls->ssl, c->out, IO_TLS_WRITE_BUDGET, &tls->retry, &wait,
+                             tls->error_text, sizeof(tls->error_text));
+    tls->write_waits_read = wait == IO_TLS_WANTS_READ;
     return n;
 }
 
@@ -546,7 +558,7 @@ static void read_input(struct io_conn *c)
         frame_and_queue(c, n > 0 ? (size_t)n : 0, error);
     if (raw_keep_rest(c, borrowed) < 0)
         frame_and_queue(c, 0, ENOMEM);
-    if (c->read_waits_write) {
+    if (c->tls && c->tls->read_waits_write) {
         pthread_mutex_lock(&t->lock);
         events_arm(c);
         pthread_mutex_unlock(&t->lock);
@@ -569,8 +581,8 @@ static void write_some(struct io_conn *c)
 /* Under t->lock: the handshake failed (why: reason); the loop closes the session. */
 static void handshake_fail(struct io_conn *c, const char *reason)
 {
-    snprintf(c->error_text, sizeof(c->error_text), "%s", reason);
-    c->handshake_wait = IO_TLS_NONE;
+    snprintf(c->tls->error_text, sizeof(c->tls->error_text), "%s", reason);
+    c->tls->handshake_wait = IO_TLS_NONE;
     c->input_done = 1;
     fail(c, EPROTO);
 }
@@ -582,25 +594,26 @@ static void handshake_fail(struct io_conn *c, const char *reason)
 static void handshake_step(struct io_conn *c, int readable)
 {
     struct io_thread *t = c->t;
+    struct io_conn_tls *tls = c->tls;
     if (c->failed)
         return;
-    char reason[sizeof(c->error_text)];
-    enum io_tls_wait wait = io_tls_handshake(c->ssl, reason, sizeof(reason));
+    char reason[sizeof(tls->error_text)];
+    enum io_tls_wait wait = io_tls_handshake(tls->ssl, reason, sizeof(reason));
     pthread_mutex_lock(&t->lock);
     if (wait == IO_TLS_FAILED) {
         handshake_fail(c, reason);
     } else if (wait == IO_TLS_NONE) {
         c->established = 1;
-        c->handshake_wait = IO_TLS_NONE;
-        event_del(c->handshake_timer);
-        c->tls_version = SSL_get_version(c->ssl);
-        c->tls_cipher = SSL_get_cipher_name(c->ssl);
+        tls->handshake_wait = IO_TLS_NONE;
+        event_del(tls->handshake_timer);
+        tls->version = SSL_get_version(tls->ssl);
+        tls->cipher = SSL_get_cipher_name(tls->ssl);
         post(c, TRANSPORT_IO_CONNECTED);
         write_some(c);
     } else {
-        c->handshake_wait = (unsigned char)wait;
+        tls->handshake_wait = (unsigned char)wait;
         if (readable)
-            event_add(c->handshake_timer, &c->handshake_timeout);
+            event_add(tls->handshake_timer, &tls->handshake_timeout);
     }
     events_arm(c);
     pthread_mutex_unlock(&t->lock);
@@ -618,7 +631,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
     if (!c->established && !c->failed) {
         char reason[64];
         snprintf(reason, sizeof(reason), "not finished within %llds",
-                 (long long)c->handshake_timeout.tv_sec);
+                 (long long)c->tls->handshake_timeout.tv_sec);
         handshake_fail(c, reason);
         events_arm(c);
     }
@@ -636,8 +649,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         handshake_step(c, 1);
         return;
     }
-    if (c->write_waits_read) {
-        c->write_waits_read = 0;
+    if (c->tls && c->tls->write_waits_read) {
+        c->tls->write_waits_read = 0;
         pthread_mutex_lock(&c->t->lock);
         write_some(c);
         events_arm(c);
@@ -657,8 +670,8 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
         handshake_step(c, 0);
         return;
     }
-    if (c->read_waits_write) {
-        c->read_waits_write = 0;
+    if (c->tls && c->tls->read_waits_write) {
+        c->tls->read_waits_write = 0;
         read_input(c);
     }
     pthread_mutex_lock(&c->t->lock);
@@ -694,11 +707,11 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         }
         if (c->released)
             continue;
-        if (!c->established && !c->handshake_timer_started) {
+        if (c->tls && !c->tls->handshake_started) {
             /* A new TLS connection: the client speaks first. */
-            c->handshake_timer_started = 1;
-            c->handshake_wait = IO_TLS_WANTS_READ;
-            event_add(c->handshake_timer, &c->handshake_timeout);
+            c->tls->handshake_started = 1;
+            c->tls->handshake_wait = IO_TLS_WANTS_READ;
+            event_add(c->tls->handshake_timer, &c->tls->handshake_timeout);
         }
         write_some(c);
         events_arm(c);
@@ -816,13 +829,14 @@ struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_sessi
     c->fd = -1;
     framer_init(&c->framer, (size_t)srv->cfg->max_frame_bytes);
     c->established = tls == NULL;
-    if (tls) {
-        c->handshake_timeout.tv_sec = (time_t)srv->cfg->tls.handshake_timeout_s;
-        c->ssl = io_tls_new(tls, fd);
-        c->handshake_timer = c->ssl ? evtimer_new(t->base, on_handshake_timeout, c) : NULL;
+    if (tls && (c->tls = calloc(1, sizeof(*c->tls))) != NULL) {
+        c->tls->handshake_timeout.tv_sec = (time_t)srv->cfg->tls.handshake_timeout_s;
+        c->tls->ssl = io_tls_new(tls, fd);
+        c->tls->handshake_timer =
+            c->tls->ssl ? evtimer_new(t->base, on_handshake_timeout, c) : NULL;
     }
     c->read_ev = event_new(t->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    if (!c->read_ev || (tls && !c->handshake_timer)) {
+    if (!c->read_ev || (tls && !(c->tls && c->tls->handshake_timer))) {
         conn_free(c);
         return NULL;
     }
@@ -930,8 +944,9 @@ size_t io_conn_cut_after_line(struct io_conn *c)
         return 0;
     }
     /* A record TLS could not send must be given to it again: the cut comes after it. */
+    size_t retry = c->tls ? c->tls->retry : 0;
     struct evbuffer_ptr from;
-    evbuffer_ptr_set(c->out, &from, c->tls_retry > 0 ? c->tls_retry - 1 : 0, EVBUFFER_PTR_SET);
+    evbuffer_ptr_set(c->out, &from, retry > 0 ? retry - 1 : 0, EVBUFFER_PTR_SET);
     struct evbuffer_ptr nl = evbuffer_search(c->out, "\n", 1, &from);
     size_t keep = nl.pos >= 0 ? (size_t)nl.pos + 1 : len;
     /* evbuffer has no "drop the tail": move the head out, empty the rest, put it back. */
@@ -951,14 +966,15 @@ size_t io_conn_cut_after_line(struct io_conn *c)
 void io_conn_error_text(struct io_conn *c, int error, char *text, size_t cap)
 {
     pthread_mutex_lock(&c->t->lock);
-    snprintf(text, cap, "%s", c->error_text[0] ? c->error_text : strerror(error));
+    const char *tls_text = c->tls && c->tls->error_text[0] ? c->tls->error_text : NULL;
+    snprintf(text, cap, "%s", tls_text ? tls_text : strerror(error));
     pthread_mutex_unlock(&c->t->lock);
 }
 
 void io_conn_tls_names(struct io_conn *c, const char **version, const char **cipher)
 {
     pthread_mutex_lock(&c->t->lock);
-    *version = c->tls_version ? c->tls_version : "?";
-    *cipher = c->tls_cipher ? c->tls_cipher : "?";
+    *version = c->tls && c->tls->version ? c->tls->version : "?";
+    *cipher = c->tls && c->tls->cipher ? c->tls->cipher : "?";
     pthread_mutex_unlock(&c->t->lock);
 }

@@ -172,9 +172,9 @@ START_TEST(a_tls_session_shakes_hands_reads_and_writes_with_the_loop_stopped)
 }
 END_TEST
 
-/* TLS 1.3 key updates the client asks for, the second while chatd's socket is full of a
- * backlog: chatd's read of the KeyUpdate must write its own (a read that wants to write)
- * behind the record it could not send. The client then gets every push, then the pong. */
+/* TLS 1.3 key updates the client asks for, the second behind a backlog: chatd's read of
+ * the KeyUpdate must write its own behind what it could not send yet. The client then
+ * gets every push, then the pong. */
 START_TEST(key_updates_are_answered_also_behind_a_backlog)
 {
     start_tls("io_threads = 1\nmax_output_bytes = 67108864\n");
@@ -187,8 +187,9 @@ START_TEST(key_updates_are_answered_also_behind_a_backlog)
     enum { PUSHES = 1000, SIZE = 4000 };
     flood(on_loop, session, PUSHES, SIZE);
     ck_assert_int_eq(SSL_key_update(c->ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+    /* Read once the backlog is below the level at which the session resumes (its output
+     * paused it), which the kernel's buffers may hold. */
     check_send_str(c, "{\"cmd\":\"ping\",\"id\":2}");
-    ck_assert_int_eq(test_client_wait_peer_read(c, 3000), 0);
     int pushes = 0;
     char line[SIZE + 512];
     while (pushes < PUSHES && test_client_read_line(c, line, sizeof(line), 5000) > 0)
