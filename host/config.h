@@ -55,7 +55,7 @@ struct config {
     int64_t hook_timeout_ms; /* a deferring hook is skipped after this long */
     int64_t cpu_workers;     /* threads for jobs without CHATD_JOB_DB; 0: one per core */
     int64_t cpu_queue_max;   /* such jobs that may wait; one more is answered busy */
-    /* Threads doing the plain TCP sessions' reads and writes (io_threads.c); 0: the
+    /* Threads doing the TCP and TLS sessions' reads and writes (io_threads.c); 0: the
      * loop thread does them; -1: auto (from the core count). */
     int64_t io_threads;
     /* The PROXY header versions the listeners not marked direct take first (PROXY_V1,

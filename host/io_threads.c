@@ -14,6 +14,7 @@
  * reach the loop as session ids. */
 #include "io_threads.h"
 
+#include "io_tls.h"
 #include "log.h"
 #include "request_parse.h"
 #include "server.h"
@@ -40,6 +41,10 @@
  * the read-ahead the thread held before it parsed (docs/architecture.md). */
 #define IO_QUEUE_FRAMES 32
 #define IO_QUEUE_BYTES  IO_READ_CHUNK
+/* A TLS connection's write encrypts under the thread's lock: at most this much per turn
+ * of the thread's loop, so the loop never waits on the lock for more than a few
+ * records' encryption (the write event comes again while the socket takes more). */
+#define IO_TLS_WRITE_BUDGET (4 * 16384)
 
 struct io_thread {
     struct server *srv;
@@ -69,22 +74,25 @@ struct io_conn {
     chatd_session_id id;
     evutil_socket_t fd;
     /* The thread's own (write_ev made at the first backlog): */
+    unsigned char frames_pending; /* framing stopped for room: frames may wait in raw */
+    unsigned char peer_closed;    /* recv said the stream ended */
+    unsigned char established;    /* plain, or the TLS handshake is done */
+    unsigned char read_ev_on;     /* read_ev is added: for input, or for TLS */
+    struct io_conn_tls *tls;      /* NULL: plain recv and writev */
     struct event *read_ev, *write_ev;
     /* The bytes read and not yet framed (freed when empty), and their framer. */
     char *raw;
     size_t raw_start, raw_end, raw_cap;
     struct framer framer;
-    unsigned char frames_pending; /* framing stopped for room: frames may wait in raw */
-    unsigned char peer_closed;    /* recv said the stream ended */
-    /* Under t->lock (write_armed, read_armed: set by the thread only): */
-    unsigned write_armed : 1;
-    unsigned read_armed : 1;
-    /* Parsed frames for the loop, oldest first, and their count and frame bytes. */
+    /* Under t->lock (write_armed, read_armed: set by the thread only). Parsed frames for
+     * the loop, oldest first, and their count and frame bytes. */
     struct io_frame *queue, *queue_tail;
     size_t queued, queued_bytes;
     uint64_t bytes_read; /* since the loop last took input */
     /* Made when needed and freed when empty, so an idle session holds none. */
     struct evbuffer *out; /* handed over, not yet written; the thread writes from its head */
+    unsigned write_armed : 1;
+    unsigned read_armed : 1; /* the thread reads for the loop */
     unsigned want_input : 1, watch_writes : 1, released : 1, on_todo : 1;
     unsigned eof : 1; /* the stream ended behind the last queued frame */
     unsigned
@@ -95,6 +103,21 @@ struct io_conn {
     unsigned report; /* TRANSPORT_IO_* bits waiting in the outbox */
     struct io_conn *todo_next;
     struct io_conn *out_next, **out_prev;
+};
+
+/* A TLS connection's own (io_tls.h): allocated apart, so a plain one costs a pointer. */
+struct io_conn_tls {
+    SSL *ssl;
+    struct event *handshake_timer; /* restarted by each step of the handshake's reading */
+    struct timeval handshake_timeout;
+    unsigned char handshake_started; /* the thread has begun the handshake */
+    unsigned char handshake_wait;    /* enum io_tls_wait: what the handshake waits for */
+    unsigned char read_waits_write;  /* a read cut short waits for the socket writable */
+    unsigned char write_waits_read;  /* a write cut short waits for the socket readable */
+    /* Under t->lock: */
+    size_t retry;                 /* the record TLS must be given again, at the head of out */
+    char error_text[120];         /* why TLS failed, for the log; empty when it did not */
+    const char *version, *cipher; /* once established */
 };
 
 static size_t length(const struct evbuffer *b)
@@ -188,7 +211,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
         int error = c->write_error;
         c->report = 0;
         pthread_mutex_unlock(&t->lock);
-        transport_tcp_io_report(t->srv, id, report, error);
+        transport_io_report(t->srv, id, report, error);
         pthread_mutex_lock(&t->lock);
     }
     if (t->outbox)
@@ -219,6 +242,11 @@ static void conn_free(struct io_conn *c)
         event_free(c->read_ev);
     if (c->write_ev)
         event_free(c->write_ev);
+    if (c->tls && c->tls->handshake_timer)
+        event_free(c->tls->handshake_timer);
+    if (c->tls && c->tls->ssl)
+        io_tls_free(c->tls->ssl, c->established && !c->failed);
+    free(c->tls);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
     while (c->queue) {
@@ -245,17 +273,54 @@ static int should_read(const struct io_conn *c)
     return c->want_input && !c->released && !c->input_done && queue_has_room(c);
 }
 
-/* Under t->lock, the thread: arm or disarm c's read event as should_read says. Its
- * events are the thread's; only the flag is shared (the loop asks for a re-arm when
- * it sees it off). */
-static void read_arm(struct io_conn *c)
+/* Under t->lock: nothing more can be written; the loop closes the session. */
+static void fail(struct io_conn *c, int error)
 {
-    int want = should_read(c);
-    if (want && !c->read_armed)
+    c->failed = 1;
+    c->write_error = error;
+    if (c->out)
+        evbuffer_drain(c->out, evbuffer_get_length(c->out));
+    post(c, TRANSPORT_IO_FAILED);
+}
+
+static void on_writable(evutil_socket_t fd, short what, void *arg);
+
+/* Under t->lock, the thread: add or remove c's events for what it waits for. The read
+ * event: while the loop should get input (read_armed: the loop asks for a re-arm when it
+ * sees it off), or TLS waits for the socket readable. The write event: while output
+ * waits, or TLS waits for the socket writable. The events are the thread's; only the
+ * flags are shared. */
+static void events_arm(struct io_conn *c)
+{
+    struct io_conn_tls *tls = c->tls;
+    int input = should_read(c);
+    int readable =
+        input || (tls && (tls->handshake_wait == IO_TLS_WANTS_READ || tls->write_waits_read));
+    if (readable && !c->read_ev_on)
         event_add(c->read_ev, NULL);
-    else if (!want && c->read_armed)
+    else if (!readable && c->read_ev_on)
         event_del(c->read_ev);
-    c->read_armed = want;
+    c->read_ev_on = readable;
+    c->read_armed = input;
+    /* Bytes TLS has decrypted and not handed out do not make the socket readable. */
+    if (input && tls && SSL_pending(tls->ssl) > 0)
+        event_active(c->read_ev, EV_READ, 0);
+    int output =
+        c->established && !c->failed && !(tls && tls->write_waits_read) && length(c->out) > 0;
+    int writable =
+        output || (tls && (tls->handshake_wait == IO_TLS_WANTS_WRITE || tls->read_waits_write));
+    if (writable && !c->write_ev)
+        c->write_ev = event_new(c->t->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
+    if (writable && !c->write_ev) {
+        fail(c, ENOMEM);
+        writable = 0;
+    }
+    free_if_empty(&c->out);
+    if (writable && !c->write_armed)
+        event_add(c->write_ev, NULL);
+    else if (!writable && c->write_armed)
+        event_del(c->write_ev);
+    c->write_armed = writable;
 }
 
 /* Under t->lock, the loop: the thread stopped reading; have it read again if it should. */
@@ -388,7 +453,7 @@ static void frame_and_queue(struct io_conn *c, size_t nread, int error)
     c->partial = !c->input_done && !c->frames_pending && c->raw_end > c->raw_start;
     if ((was_empty && n > 0) || ended || error || (c->partial && !was_partial))
         post(c, TRANSPORT_IO_INPUT);
-    read_arm(c);
+    events_arm(c);
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -421,18 +486,50 @@ static void frame_pending(struct io_conn *c)
         frame_and_queue(c, 0, ENOMEM);
 }
 
+/* How a connection reads: recv, or SSL_read. Bytes read, 0 at the end, -1 with errno. */
+static ssize_t conn_recv(struct io_conn *c, void *buf, size_t len)
+{
+    struct io_conn_tls *tls = c->tls;
+    if (!tls)
+        return recv(c->fd, buf, len, 0);
+    char reason[sizeof(tls->error_text)];
+    enum io_tls_wait wait;
+    ssize_t n = io_tls_read(tls->ssl, buf, len, &wait, reason, sizeof(reason));
+    tls->read_waits_write = wait == IO_TLS_WANTS_WRITE;
+    if (wait == IO_TLS_FAILED) {
+        int error = errno;
+        pthread_mutex_lock(&c->t->lock);
+        snprintf(tls->error_text, sizeof(tls->error_text), "%s", reason);
+        pthread_mutex_unlock(&c->t->lock);
+        errno = error;
+    }
+    return n;
+}
+
+/* Under t->lock: how a connection writes from the head of its output: writev, or
+ * SSL_write. Bytes written, or -1 with errno (EAGAIN: the socket takes no more). */
+static ssize_t conn_send(struct io_conn *c)
+{
+    struct io_conn_tls *tls = c->tls;
+    if (!tls)
+        return evbuffer_write(c->out, c->fd);
+    enum io_tls_wait wait;
+    ssize_t n = io_tls_write(tls->ssl, c->out, IO_TLS_WRITE_BUDGET, &tls->retry, &wait,
+                             tls->error_text, sizeof(tls->error_text));
+    tls->write_waits_read = wait == IO_TLS_WANTS_READ;
+    return n;
+}
+
 /* The thread: read what came for a connection that wants input, and frame it. With
  * nothing left from the last read, it reads into its stack, so a request that comes
  * whole costs no buffer of the connection's. */
-static void on_readable(evutil_socket_t fd, short what, void *arg)
+static void read_input(struct io_conn *c)
 {
-    (void)what;
-    struct io_conn *c = arg;
     struct io_thread *t = c->t;
     pthread_mutex_lock(&t->lock);
     int wanted = should_read(c);
     if (!wanted)
-        read_arm(c);
+        events_arm(c);
     pthread_mutex_unlock(&t->lock);
     if (!wanted)
         return;
@@ -451,7 +548,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         frame_and_queue(c, 0, ENOMEM);
         return;
     }
-    ssize_t n = recv(fd, c->raw + c->raw_end, c->raw_cap - c->raw_end, 0);
+    ssize_t n = conn_recv(c, c->raw + c->raw_end, c->raw_cap - c->raw_end);
     int error = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR ? errno : 0;
     if (n > 0)
         c->raw_end += (size_t)n;
@@ -461,51 +558,125 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         frame_and_queue(c, n > 0 ? (size_t)n : 0, error);
     if (raw_keep_rest(c, borrowed) < 0)
         frame_and_queue(c, 0, ENOMEM);
+    if (c->tls && c->tls->read_waits_write) {
+        pthread_mutex_lock(&t->lock);
+        events_arm(c);
+        pthread_mutex_unlock(&t->lock);
+    }
 }
 
-/* Under t->lock: nothing more can be written; the loop closes the session. */
-static void fail(struct io_conn *c, int error)
-{
-    c->failed = 1;
-    c->write_error = error;
-    if (c->out)
-        evbuffer_drain(c->out, evbuffer_get_length(c->out));
-    post(c, TRANSPORT_IO_FAILED);
-}
-
-static void on_writable(evutil_socket_t fd, short what, void *arg);
-
-/* The thread, under t->lock: write what the socket takes; wait for room for the rest. */
+/* The thread, under t->lock: write what the socket takes (events_arm then waits for
+ * room for the rest). */
 static void write_some(struct io_conn *c)
 {
-    int n = c->failed || length(c->out) == 0 ? 0 : evbuffer_write(c->out, c->fd);
+    if (c->failed || !c->established || length(c->out) == 0)
+        return;
+    ssize_t n = conn_send(c);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         fail(c, errno);
     else if (n > 0 && c->watch_writes)
         post(c, TRANSPORT_IO_WROTE);
-    int rest = !c->failed && length(c->out) > 0;
-    if (rest && !c->write_ev)
-        c->write_ev = event_new(c->t->base, c->fd, EV_WRITE | EV_PERSIST, on_writable, c);
-    if (rest && !c->write_ev) {
-        fail(c, ENOMEM);
-        rest = 0;
-    }
-    if (!rest)
-        free_if_empty(&c->out);
-    if (rest && !c->write_armed)
-        event_add(c->write_ev, NULL);
-    else if (!rest && c->write_armed)
-        event_del(c->write_ev);
-    c->write_armed = rest;
 }
 
-static void on_writable(evutil_socket_t fd, short what, void *arg)
+/* Under t->lock: the handshake failed (why: reason); the loop closes the session. */
+static void handshake_fail(struct io_conn *c, const char *reason)
+{
+    snprintf(c->tls->error_text, sizeof(c->tls->error_text), "%s", reason);
+    c->tls->handshake_wait = IO_TLS_NONE;
+    c->input_done = 1;
+    fail(c, EPROTO);
+}
+
+/* The thread: a step of c's handshake, its socket having become readable (`readable`)
+ * or writable. Reading restarts the deadline, as the bufferevent's read timeout did:
+ * a client is cut off when it stalls, not when it is slow. Once established, the loop
+ * hears of it and the thread writes what was handed over meanwhile and reads. */
+static void handshake_step(struct io_conn *c, int readable)
+{
+    struct io_thread *t = c->t;
+    struct io_conn_tls *tls = c->tls;
+    if (c->failed)
+        return;
+    char reason[sizeof(tls->error_text)];
+    enum io_tls_wait wait = io_tls_handshake(tls->ssl, reason, sizeof(reason));
+    pthread_mutex_lock(&t->lock);
+    if (wait == IO_TLS_FAILED) {
+        handshake_fail(c, reason);
+    } else if (wait == IO_TLS_NONE) {
+        c->established = 1;
+        tls->handshake_wait = IO_TLS_NONE;
+        event_del(tls->handshake_timer);
+        tls->version = SSL_get_version(tls->ssl);
+        tls->cipher = SSL_get_cipher_name(tls->ssl);
+        post(c, TRANSPORT_IO_CONNECTED);
+        write_some(c);
+    } else {
+        tls->handshake_wait = (unsigned char)wait;
+        if (readable)
+            event_add(tls->handshake_timer, &tls->handshake_timeout);
+    }
+    events_arm(c);
+    pthread_mutex_unlock(&t->lock);
+    /* The client's first request may have come with its last handshake message. */
+    if (wait == IO_TLS_NONE)
+        read_input(c);
+}
+
+static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct io_conn *c = arg;
     pthread_mutex_lock(&c->t->lock);
+    if (!c->established && !c->failed) {
+        char reason[64];
+        snprintf(reason, sizeof(reason), "not finished within %llds",
+                 (long long)c->tls->handshake_timeout.tv_sec);
+        handshake_fail(c, reason);
+        events_arm(c);
+    }
+    pthread_mutex_unlock(&c->t->lock);
+}
+
+/* The thread: the socket is readable, for the handshake, a TLS write that waits for it,
+ * or input. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct io_conn *c = arg;
+    if (!c->established) {
+        handshake_step(c, 1);
+        return;
+    }
+    if (c->tls && c->tls->write_waits_read) {
+        c->tls->write_waits_read = 0;
+        pthread_mutex_lock(&c->t->lock);
+        write_some(c);
+        events_arm(c);
+        pthread_mutex_unlock(&c->t->lock);
+    }
+    read_input(c);
+}
+
+/* The thread: the socket is writable, for the handshake, a TLS read that waits for it,
+ * or output. */
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct io_conn *c = arg;
+    if (!c->established) {
+        handshake_step(c, 0);
+        return;
+    }
+    if (c->tls && c->tls->read_waits_write) {
+        c->tls->read_waits_write = 0;
+        read_input(c);
+    }
+    pthread_mutex_lock(&c->t->lock);
     write_some(c);
+    events_arm(c);
     pthread_mutex_unlock(&c->t->lock);
 }
 
@@ -536,8 +707,14 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         }
         if (c->released)
             continue;
-        read_arm(c);
+        if (c->tls && !c->tls->handshake_started) {
+            /* A new TLS connection: the client speaks first. */
+            c->tls->handshake_started = 1;
+            c->tls->handshake_wait = IO_TLS_WANTS_READ;
+            event_add(c->tls->handshake_timer, &c->tls->handshake_timeout);
+        }
         write_some(c);
+        events_arm(c);
     }
     if (t->stopping)
         event_base_loopbreak(t->base);
@@ -601,7 +778,7 @@ int io_threads_start(struct server *srv, char *err, size_t errlen)
         }
         t->started = 1;
     }
-    log_info("%zu I/O thread%s for plain TCP sessions", io->n, io->n == 1 ? "" : "s");
+    log_info("%zu I/O thread%s for TCP and TLS sessions", io->n, io->n == 1 ? "" : "s");
     return 0;
 }
 
@@ -635,7 +812,8 @@ size_t io_threads_input_bytes(const struct server *srv)
     return bytes;
 }
 
-struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_session_id id)
+struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_session_id id,
+                             SSL_CTX *tls)
 {
     struct io_threads *io = srv->io;
     struct io_thread *t = &io->threads[0];
@@ -650,13 +828,26 @@ struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_sessi
     c->id = id;
     c->fd = -1;
     framer_init(&c->framer, (size_t)srv->cfg->max_frame_bytes);
+    c->established = tls == NULL;
+    if (tls && (c->tls = calloc(1, sizeof(*c->tls))) != NULL) {
+        c->tls->handshake_timeout.tv_sec = (time_t)srv->cfg->tls.handshake_timeout_s;
+        c->tls->ssl = io_tls_new(tls, fd);
+        c->tls->handshake_timer =
+            c->tls->ssl ? evtimer_new(t->base, on_handshake_timeout, c) : NULL;
+    }
     c->read_ev = event_new(t->base, fd, EV_READ | EV_PERSIST, on_readable, c);
-    if (!c->read_ev) {
+    if (!c->read_ev || (tls && !(c->tls && c->tls->handshake_timer))) {
         conn_free(c);
         return NULL;
     }
     c->fd = fd;
     t->n_conns++;
+    if (tls) {
+        /* The handshake begins at once, whatever the loop wants. */
+        pthread_mutex_lock(&t->lock);
+        todo_add(c);
+        pthread_mutex_unlock(&t->lock);
+    }
     return c;
 }
 
@@ -752,7 +943,11 @@ size_t io_conn_cut_after_line(struct io_conn *c)
         pthread_mutex_unlock(&c->t->lock);
         return 0;
     }
-    struct evbuffer_ptr nl = evbuffer_search(c->out, "\n", 1, NULL);
+    /* A record TLS could not send must be given to it again: the cut comes after it. */
+    size_t retry = c->tls ? c->tls->retry : 0;
+    struct evbuffer_ptr from;
+    evbuffer_ptr_set(c->out, &from, retry > 0 ? retry - 1 : 0, EVBUFFER_PTR_SET);
+    struct evbuffer_ptr nl = evbuffer_search(c->out, "\n", 1, &from);
     size_t keep = nl.pos >= 0 ? (size_t)nl.pos + 1 : len;
     /* evbuffer has no "drop the tail": move the head out, empty the rest, put it back. */
     struct evbuffer *head = keep < len ? evbuffer_new() : NULL;
@@ -766,4 +961,20 @@ size_t io_conn_cut_after_line(struct io_conn *c)
         evbuffer_free(head);
     pthread_mutex_unlock(&c->t->lock);
     return dropped;
+}
+
+void io_conn_error_text(struct io_conn *c, int error, char *text, size_t cap)
+{
+    pthread_mutex_lock(&c->t->lock);
+    const char *tls_text = c->tls && c->tls->error_text[0] ? c->tls->error_text : NULL;
+    snprintf(text, cap, "%s", tls_text ? tls_text : strerror(error));
+    pthread_mutex_unlock(&c->t->lock);
+}
+
+void io_conn_tls_names(struct io_conn *c, const char **version, const char **cipher)
+{
+    pthread_mutex_lock(&c->t->lock);
+    *version = c->tls && c->tls->version ? c->tls->version : "?";
+    *cipher = c->tls && c->tls->cipher ? c->tls->cipher : "?";
+    pthread_mutex_unlock(&c->t->lock);
 }

@@ -1,8 +1,8 @@
-/* io_threads.h - the I/O threads ([server] io_threads): the plain TCP sessions' reads and
- * writes on threads of their own, each with its own event base, while everything else
- * stays on the loop thread (docs/architecture.md, "I/O threads").
+/* io_threads.h - the I/O threads ([server] io_threads): the TCP and TLS sessions' reads
+ * and writes (and TLS handshakes) on threads of their own, each with its own event base,
+ * while everything else stays on the loop thread (docs/architecture.md, "I/O threads").
  *
- * An io_conn is one session's socket on one I/O thread. The loop (transport_tcp_io.c)
+ * An io_conn is one session's socket on one I/O thread. The loop (transport_io.c)
  * asks it for input and hands it output; the thread reports back by session id (input
  * arrived or ended, output written, a write failed), once per batch. Every function here
  * is called on the loop thread. */
@@ -14,6 +14,7 @@
 
 #include <chatd/plugin.h>
 #include <event2/util.h>
+#include <openssl/ssl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -34,8 +35,11 @@ void io_threads_stop(struct server *srv);
 size_t io_threads_input_bytes(const struct server *srv);
 
 /* Take the accepted socket fd for session `id` onto the least-loaded thread, or NULL
- * when out of memory (fd is then still the caller's). */
-struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_session_id id);
+ * when out of memory (fd is then still the caller's). With a TLS context (else NULL),
+ * the thread does the handshake at once, within [tls] handshake_timeout of silence,
+ * and reports TRANSPORT_IO_CONNECTED, or TRANSPORT_IO_FAILED, before any input. */
+struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_session_id id,
+                             SSL_CTX *tls);
 /* The session is gone: its thread drops what was not written, closes the socket and
  * frees the connection. c is not touched again. */
 void io_conn_release(struct io_conn *c);
@@ -72,6 +76,11 @@ int io_conn_write(struct io_conn *c, struct evbuffer *out);
 size_t io_conn_backlog(struct io_conn *c);
 /* Report each write that makes progress (on), or stop. */
 void io_conn_watch_writes(struct io_conn *c, int on);
+/* Why c failed (a read's or a write's error, a report's): TLS's reason when it gave
+ * one, else strerror(error). */
+void io_conn_error_text(struct io_conn *c, int error, char *text, size_t cap);
+/* A TLS connection's protocol version and cipher, once reported established. */
+void io_conn_tls_names(struct io_conn *c, const char **version, const char **cipher);
 /* A slow reader is cut off: drop what was handed over after the line being written.
  * Returns the bytes dropped. */
 size_t io_conn_cut_after_line(struct io_conn *c);

@@ -89,6 +89,7 @@ struct session {
     unsigned reading : 1;        /* read_ev is armed */
     unsigned socket_drained : 1; /* the last read took all the kernel had */
     unsigned stream_ended : 1;   /* TLS: the bufferevent saw the end of the stream */
+    unsigned handshaking : 1;    /* TLS on an I/O thread, not yet established */
     unsigned cut_off : 1;        /* disconnected as a slow reader: takes no more output */
     unsigned n_inflight : 11;    /* at most [server] max_pipelined, 1024 */
     evutil_socket_t fd;          /* its socket (the transport's), for the hang-up watch */
@@ -104,7 +105,7 @@ struct session {
     uint64_t out_added;            /* bytes ever queued to its output (written: less what waits) */
     struct stream_session *stream; /* its part of the message stream (stream.c), or NULL */
     struct ws_conn *ws;            /* the WebSocket transport's state (transport_ws.c), or NULL */
-    struct io_conn *io;            /* its socket on an I/O thread (transport_tcp_io.c), or NULL */
+    struct io_conn *io;            /* its socket on an I/O thread (transport_io.c), or NULL */
     struct session *next_dead;
     /* On the server's end-of-turn flush list (output.c) while flush.prev is set. */
     struct session_link flush;

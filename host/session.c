@@ -65,6 +65,14 @@ static void reading_off(struct session *s)
     s->reading = 0;
 }
 
+void session_reading_restart(struct session *s)
+{
+    if (!s->reading)
+        return;
+    s->reading = 0;
+    reading_on(s);
+}
+
 struct session *session_find(struct server *srv, chatd_session_id id)
 {
     struct session *s;
@@ -534,7 +542,9 @@ static int take_parsed(struct session *s)
     } else if (st != FRAMER_NEED_MORE) {
         refuse_stream(s, st);
     } else if (in.error) {
-        session_close(s, strerror(in.error));
+        char why[160];
+        io_conn_error_text(s->io, in.error, why, sizeof(why));
+        session_close(s, why);
     } else if (in.ended) {
         s->read_eof = 1;
         reading_off(s);
@@ -709,9 +719,11 @@ void session_accept(struct server *srv, const struct transport *transport, evuti
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-    /* With I/O threads, plain TCP sessions read and write on them. */
+    /* With I/O threads, TCP and TLS sessions read and write on them. */
     if (transport == &transport_tcp && srv->io)
         transport = &transport_tcp_io;
+    else if (transport == &transport_tls && srv->io)
+        transport = &transport_tls_io;
     struct session *s = calloc(1, sizeof(*s));
     if (s) {
         s->server = srv;

@@ -44,7 +44,10 @@ void session_request_done(struct server *srv, chatd_session_id id);
 /* Some of s's output has been written (or none could be): arm or disarm the write
  * event for what is left, and resume requests paused for output room. */
 void session_wrote(struct session *s);
-/* An I/O thread wrote some of s's output (transport_tcp_io.c). */
+/* Start the idle timeout again if s is reading (its TLS handshake, which has a
+ * deadline of its own, is done). */
+void session_reading_restart(struct session *s);
+/* An I/O thread wrote some of s's output (transport_io.c). */
 void session_io_wrote(struct session *s);
 /* Output queued and not yet written: in s->bev, and handed to an I/O thread. */
 size_t session_output_pending(const struct session *s);

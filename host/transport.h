@@ -53,7 +53,7 @@ struct transport {
      * the wait and reason (NULL: the TCP protocol's error line). */
     void (*refuse)(evutil_socket_t fd, const char *result, int64_t retry_after_ms,
                    const char *reason);
-    /* For a transport whose writes another thread does (transport_tcp_io): bytes handed
+    /* For a transport whose writes another thread does (transport_io.c): bytes handed
      * over and not yet written; reporting each write that makes progress (on) or not
      * (session_io_wrote gets them); and a slow reader's cut-off, dropping what was handed
      * over after the line being written (returns the bytes dropped). NULL: none. */
@@ -82,16 +82,19 @@ void transport_tls_error(struct bufferevent *bev, char *reason, size_t cap);
 void transport_ws_free_lingering(struct server *srv);
 
 /* What an I/O thread reports for a session (io_threads.c), on the loop thread: input
- * arrived or ended, output was written, a write failed (with error). */
-#define TRANSPORT_IO_INPUT  1u
-#define TRANSPORT_IO_WROTE  2u
-#define TRANSPORT_IO_FAILED 4u
-void transport_tcp_io_report(struct server *srv, chatd_session_id id, unsigned what, int error);
+ * arrived or ended, output was written, a write or the TLS handshake failed (with
+ * error), the TLS handshake is done. */
+#define TRANSPORT_IO_INPUT     1u
+#define TRANSPORT_IO_WROTE     2u
+#define TRANSPORT_IO_FAILED    4u
+#define TRANSPORT_IO_CONNECTED 8u
+void transport_io_report(struct server *srv, chatd_session_id id, unsigned what, int error);
 
 extern const struct transport transport_tcp;
 extern const struct transport transport_tcp_io; /* plain TCP on an I/O thread */
 extern const struct transport transport_tls;
-extern const struct transport transport_ws;  /* the [web] listener, plain */
-extern const struct transport transport_wss; /* the [web] listener with tls = yes */
+extern const struct transport transport_tls_io; /* TLS on an I/O thread */
+extern const struct transport transport_ws;     /* the [web] listener, plain */
+extern const struct transport transport_wss;    /* the [web] listener with tls = yes */
 
 #endif

@@ -30,6 +30,13 @@ void start_with_pusher(const char *server_conf)
     start_opts(&opts);
 }
 
+void start_with_pusher_opts(struct chatd_proc_options *opts)
+{
+    opts->enable = "ping, pusher";
+    opts->plugin_dir = CHATD_FIXTURE_DIR;
+    start_opts(opts);
+}
+
 void start_with_rules(const char *extra_conf)
 {
     struct chatd_proc_options opts = {

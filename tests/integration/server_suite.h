@@ -20,6 +20,9 @@ void start(void);
 /* Start chatd with the pusher fixture plugin too, which pushes to any session on
  * request. */
 void start_with_pusher(const char *server_conf);
+/* start_with_pusher with more options (a TLS listener, --set values): opts' plugins are
+ * set here. */
+void start_with_pusher_opts(struct chatd_proc_options *opts);
 /* Start chatd with the rules fixture plugin too, and these lines (more sections) at the
  * end of the config (may be NULL). */
 void start_with_rules(const char *extra_conf);

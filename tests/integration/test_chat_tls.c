@@ -45,6 +45,47 @@ START_TEST(a_tls_client_and_a_plain_client_chat)
 }
 END_TEST
 
+/* With I/O threads, TLS users log in and chat as on the loop, and their sessions' TLS
+ * is a thread's: with the loop thread stopped, alice's message still leaves her socket
+ * (decrypted and parsed there), and is delivered once the loop goes on. */
+START_TEST(tls_users_chat_with_their_sessions_on_the_io_threads)
+{
+    unsetenv("CHATD_TEST_IO_THREADS");
+    const char *sets[] = {"server.io_threads=2", NULL};
+    start_chat_tls(sets, cert, key, sizeof(cert));
+    struct test_client *alice = tls_user("alice");
+    struct test_client *bob = tls_user("bob");
+    struct test_client *carol = new_user("carol");
+    group_cmd(alice, "create_group", "tlsroom", "success");
+    group_cmd(bob, "join_group", "tlsroom", "success");
+    group_cmd(carol, "join_group", "tlsroom", "success");
+    send_group(alice, "tlsroom", "hello room", "success");
+    expect_group(bob, "tlsroom", "alice", "hello room", 0);
+    expect_group(carol, "tlsroom", "alice", "hello room", 0);
+    send_private(carol, "bob", "hi bob", "success");
+    expect_private(bob, "carol", "hi bob", 0);
+
+    struct chatd_proc *p = chat_proc();
+    ck_assert(chatd_proc_loop_stop(p) == 0);
+    int sent = test_client_send_str(alice, "{\"cmd\":\"private_chat\",\"user_to\":\"bob\","
+                                           "\"text\":\"while the loop was stopped\"}") == 0;
+    int read = sent && test_client_wait_peer_read(alice, 3000) == 0;
+    ck_assert(chatd_proc_loop_resume(p) == 0);
+    ck_assert_msg(read, "with the loop thread stopped, nothing read alice's TLS request");
+    json_t *reply = check_read_json(alice);
+    check_json_str(reply, "result", "success");
+    json_decref(reply);
+    expect_private(bob, "alice", "while the loop was stopped", 0);
+    expect_quiet(alice);
+    expect_quiet(bob);
+    expect_quiet(carol);
+    test_client_close(alice);
+    test_client_close(bob);
+    test_client_close(carol);
+    stop_chat();
+}
+END_TEST
+
 /* As on a plain connection, requests sent just before the client's end of stream (its
  * close_notify, then its FIN) are answered before chatd closes. */
 START_TEST(a_tls_client_that_closes_its_side_gets_its_last_replies)
@@ -232,6 +273,7 @@ static Suite *chat_tls_suite(void)
     tcase_set_timeout(tc, 90);
     tcase_add_test(tc, a_tls_client_and_a_plain_client_chat);
     tcase_add_test(tc, a_tls_client_that_closes_its_side_gets_its_last_replies);
+    tcase_add_test(tc, tls_users_chat_with_their_sessions_on_the_io_threads);
     tcase_add_test(tc, the_tls_port_refuses_plain_bytes_and_old_versions);
     tcase_add_test(tc, a_handshake_that_does_not_come_is_cut_off);
     tcase_add_test(tc, a_reload_serves_a_new_certificate_to_new_connections_only);

@@ -1,6 +1,7 @@
 /* test_server_io_threads.c - black-box tests of what [server] io_threads changes: plain
- * TCP sessions read and written on I/O threads (docs/architecture.md, "I/O threads"),
- * while TLS and WebSocket sessions stay on the loop thread. Each test starts its own
+ * TCP sessions read and written on I/O threads (docs/architecture.md, "I/O threads"; TLS
+ * sessions, also on them: test_server_io_threads_tls.c), while WebSocket sessions stay
+ * on the loop thread. Each test starts its own
  * chatd with the threads it names, whatever CHATD_TEST_IO_THREADS says. */
 #include "server_suite.h"
 #include "tls_files.h"
@@ -15,9 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define CLIENTS   24
@@ -60,7 +59,7 @@ static void expect_pongs(struct test_client *c, int first, int n)
 START_TEST(many_clients_on_several_threads_get_their_replies_in_order)
 {
     start_threads("io_threads = 3\n");
-    chatd_proc_wait_log(&srv, "3 I/O threads for plain TCP sessions", 1, 5000);
+    chatd_proc_wait_log(&srv, "3 I/O threads for TCP and TLS sessions", 1, 5000);
     struct test_client *c[CLIENTS];
     for (int i = 0; i < CLIENTS; i++)
         c[i] = connect_client();
@@ -253,7 +252,7 @@ START_TEST(zero_starts_no_thread_and_auto_follows_the_cores)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long want = cores - 1 < 0 ? 0 : cores - 1 > 16 ? 16 : cores - 1;
     char line[64];
-    snprintf(line, sizeof(line), "%ld I/O thread%s for plain TCP sessions", want,
+    snprintf(line, sizeof(line), "%ld I/O thread%s for TCP and TLS sessions", want,
              want == 1 ? "" : "s");
     c = connect_client();
     assert_ping_works(c, 2);
@@ -393,19 +392,14 @@ static long long rss_kib(void)
     return kib;
 }
 
-/* Stop chatd's loop thread alone (its main thread: ptrace stops one thread, a signal
- * would stop them all), and let it go on. */
 static void loop_thread_stop(void)
 {
-    ck_assert_msg(ptrace(PTRACE_SEIZE, srv.pid, NULL, NULL) == 0, "ptrace: %s", strerror(errno));
-    ck_assert(ptrace(PTRACE_INTERRUPT, srv.pid, NULL, NULL) == 0);
-    int status;
-    ck_assert(waitpid(srv.pid, &status, __WALL) == srv.pid);
+    ck_assert(chatd_proc_loop_stop(&srv) == 0);
 }
 
 static void loop_thread_resume(void)
 {
-    ck_assert(ptrace(PTRACE_DETACH, srv.pid, NULL, NULL) == 0);
+    ck_assert(chatd_proc_loop_resume(&srv) == 0);
 }
 
 /* Send pings without reading a reply until chatd takes nothing for a second (or 64 MiB

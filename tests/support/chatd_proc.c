@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -463,6 +464,27 @@ int chatd_proc_start(struct chatd_proc *p, const struct chatd_proc_options *opts
     }
     fprintf(stderr, "chatd_proc: giving up after %d ports\n", START_ATTEMPTS);
     return -1;
+}
+
+int chatd_proc_loop_stop(const struct chatd_proc *p)
+{
+    int status;
+    if (ptrace(PTRACE_SEIZE, p->pid, NULL, NULL) < 0 ||
+        ptrace(PTRACE_INTERRUPT, p->pid, NULL, NULL) < 0 ||
+        waitpid(p->pid, &status, __WALL) != p->pid) {
+        fprintf(stderr, "chatd_proc: cannot stop chatd's loop thread: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int chatd_proc_loop_resume(const struct chatd_proc *p)
+{
+    if (ptrace(PTRACE_DETACH, p->pid, NULL, NULL) < 0) {
+        fprintf(stderr, "chatd_proc: cannot resume chatd's loop thread: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int chatd_proc_alive(struct chatd_proc *p)

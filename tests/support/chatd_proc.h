@@ -111,6 +111,12 @@ int chatd_proc_stop(struct chatd_proc *p, int timeout_ms);
 /* Whether chatd is still running (it has not exited). */
 int chatd_proc_alive(struct chatd_proc *p);
 
+/* Stop chatd's loop thread alone (its main thread: ptrace stops one thread, a signal
+ * would stop them all), so a test can see what its I/O threads do without it, and let
+ * it go on. 0, or -1 after printing why. */
+int chatd_proc_loop_stop(const struct chatd_proc *p);
+int chatd_proc_loop_resume(const struct chatd_proc *p);
+
 /* Stop chatd if it runs (SIGKILL) and remove its directory. */
 void chatd_proc_cleanup(struct chatd_proc *p);
 
