@@ -126,11 +126,11 @@ int post_find(struct chatd_plugin *caller, struct chatd_request *req, const char
               const char *client_msg_id, chatd_post_done_fn done, void *arg)
 {
     struct server *srv = caller->server;
-    if (!srv->post || !sender || !client_msg_id || !post_valid_name(sender) ||
+    if (!srv->cfg->db.enable || srv->check_only || !srv->post)
+        return CHATD_ENOSYS;
+    if (!sender || !client_msg_id || !post_valid_name(sender) ||
         !post_valid_client_id(client_msg_id))
         return CHATD_EINVAL;
-    if (!srv->cfg->db.enable || srv->check_only)
-        return CHATD_ENOSYS;
     struct post_lookup *l = calloc(1, sizeof(*l));
     if (!l || !(l->key = post_twin_key(sender, client_msg_id))) {
         free(l);
