@@ -151,6 +151,10 @@ int post_quota_check(struct chatd_db *db, const struct commit_batch *b, struct p
 
 void post_quota_committed(struct post_state *ps, const struct post_item *item)
 {
+    /* A repeat took no counts (post_quota_check skips it): its zeros would set the
+     * bounds to 0, and every later post would pass the limits. */
+    if (item->repeat)
+        return;
     /* Only counts taken in this batch are news; the later rows of the batch for the
      * same user were added to the bound already, as the batch formed. */
     const struct post_item *p;
@@ -163,7 +167,7 @@ void post_quota_committed(struct post_state *ps, const struct post_item *item)
             later_sender += p->sender && item->sender && strcmp(p->sender, item->sender) == 0;
         }
     }
-    int own = item->status == 0 && !item->repeat;
+    int own = item->status == 0;
     if (item->max_stored > 0 && item->stored_bound != item->stored_count)
         bound_set(&ps->stored_bounds, item->users[0], item->stored_count + own + later);
     char key[2 * POST_NAME_MAX + 2];

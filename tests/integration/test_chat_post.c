@@ -3,6 +3,7 @@
  * a retry safe (delivered once, answered the same: sequentially, while the first is
  * still being committed, and across a restart); a client_msg_id out of its rule is a
  * bad_request. */
+#include "chat_plugin.h"
 #include "chat_suite.h"
 #include "db.h"
 
@@ -437,6 +438,40 @@ START_TEST(many_senders_at_once_are_all_committed)
 }
 END_TEST
 
+/* A repeat stores nothing and takes no count, so it must leave the offline limits as
+ * they were: max_offline_per_sender and max_offline_messages still refuse the message
+ * past them when repeats come between the sends (a repeat used to set the counts the
+ * server keeps to 0, and every limit was then passed). */
+START_TEST(repeats_between_sends_keep_the_offline_limits)
+{
+    char per_sender[CHAT_PLUGIN_TEXT_MAX], stored[CHAT_PLUGIN_TEXT_MAX];
+    const char *const sets[] = {chat_plugin_set(per_sender, "max_offline_per_sender", "2"),
+                                chat_plugin_set(stored, "max_offline_messages", "3"), NULL};
+    start_chat_with(sets);
+    struct test_client *alice = new_user("alice");
+    struct test_client *carol = new_user("carol");
+    struct test_client *dave = new_user("dave");
+    register_only("bob");
+    json_decref(send_with_id(alice, "bob", "one", "a-1", "offline"));
+    json_decref(send_with_id(alice, "bob", "one", "a-1", "offline"));
+    json_decref(send_with_id(alice, "bob", "two", "a-2", "offline"));
+    json_decref(send_with_id(alice, "bob", "one", "a-1", "offline"));
+    json_decref(send_with_id(alice, "bob", "three", "a-3", "forbidden"));
+    json_decref(send_with_id(carol, "bob", "four", "c-1", "offline"));
+    json_decref(send_with_id(carol, "bob", "four", "c-1", "offline"));
+    json_decref(send_with_id(dave, "bob", "five", "d-1", "forbidden"));
+    struct test_client *bob = connect_client();
+    json_t *got = login_settled(bob, "bob");
+    ck_assert_uint_eq(json_array_size(got), 3);
+    json_decref(got);
+    test_client_close(alice);
+    test_client_close(carol);
+    test_client_close(dave);
+    test_client_close(bob);
+    stop_chat();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("chat_post");
@@ -452,6 +487,7 @@ int main(void)
     tcase_add_test(tc, a_repeat_committed_elsewhere_during_the_commit_is_answered_as_a_repeat);
     tcase_add_test(tc, a_client_msg_id_out_of_its_rule_is_a_bad_request);
     tcase_add_test(tc, many_senders_at_once_are_all_committed);
+    tcase_add_test(tc, repeats_between_sends_keep_the_offline_limits);
     suite_add_tcase(s, tc);
     return chatd_proc_run_suite(s);
 }
