@@ -644,7 +644,7 @@ int post_accept(struct chatd_plugin *caller, const struct chatd_post *p, int own
     caller->pending_jobs++;
     /* A pipelined request's post waits for the session's earlier requests to post or
      * be answered, so one sender's messages are numbered in the order sent. */
-    if (reply_order_when_turn(p->req, accept_item, item) != 0) {
+    if (reply_order_when_turn(p->req, accept_item, item, 1) != 0) {
         caller->pending_jobs--;
         post_item_free(item);
         return CHATD_ENOMEM;

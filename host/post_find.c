@@ -142,7 +142,10 @@ int post_find(struct chatd_plugin *caller, struct chatd_request *req, const char
     l->arg = arg;
     l->sender_len = strlen(sender);
     caller->pending_jobs++;
-    if (reply_order_when_turn(req, lookup_turn, l) != 0) {
+    /* req stays unsettled until it is answered: a later request of the session with the
+     * same client_msg_id posts only then, so this look-up cannot find it and answer an
+     * earlier refused send as its repeat. */
+    if (reply_order_when_turn(req, lookup_turn, l, 0) != 0) {
         caller->pending_jobs--;
         lookup_free(l);
         return CHATD_ENOMEM;

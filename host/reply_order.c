@@ -19,6 +19,7 @@
 struct turn {
     reply_order_fn fn;
     void *arg;
+    int settles; /* its request is settled when fn runs (else when it is answered) */
     struct turn *next;
 };
 
@@ -76,7 +77,8 @@ static void run_turns(struct session *s)
         slot->turns = t->next;
         if (!slot->turns)
             slot->turns_tail = &slot->turns;
-        slot->settled = 1;
+        if (t->settles)
+            slot->settled = 1;
         t->fn(t->arg, 0);
         free(t);
     }
@@ -137,12 +139,12 @@ int reply_order_send(struct session *s, struct chatd_request *req, const char *l
     return 0;
 }
 
-int reply_order_when_turn(struct chatd_request *req, reply_order_fn fn, void *arg)
+int reply_order_when_turn(struct chatd_request *req, reply_order_fn fn, void *arg, int settles)
 {
     struct reply_slot *slot = req ? req->slot : NULL;
     if (!slot || (!slot->turns && earlier_all(slot, 1))) {
         struct session *s = slot ? slot->session : NULL;
-        if (slot)
+        if (slot && settles)
             slot->settled = 1;
         fn(arg, 0);
         if (s) /* the post may have closed s, freeing its slots: look again */
@@ -154,6 +156,7 @@ int reply_order_when_turn(struct chatd_request *req, reply_order_fn fn, void *ar
         return -1;
     t->fn = fn;
     t->arg = arg;
+    t->settles = settles;
     *slot->turns_tail = t;
     slot->turns_tail = &t->next;
     return 0;

@@ -21,10 +21,12 @@ int reply_order_add(struct session *s, struct chatd_request *req);
 int reply_order_send(struct session *s, struct chatd_request *req, const char *line, size_t len);
 
 /* Call fn(arg, 0) once every request of req's session that arrived before req is
- * settled (at once when they are, or req has no session any more), then settle req;
- * or fn(arg, 1) when the session closes first. 0, or -1 out of memory (fn not called). */
+ * settled (at once when they are, or req has no session any more), and settle req then
+ * (settles: a post) or only when it is answered (0: a look-up whose answer the later
+ * requests must not overtake); or fn(arg, 1) when the session closes first. 0, or -1
+ * out of memory (fn not called). */
 typedef void (*reply_order_fn)(void *arg, int cancelled);
-int reply_order_when_turn(struct chatd_request *req, reply_order_fn fn, void *arg);
+int reply_order_when_turn(struct chatd_request *req, reply_order_fn fn, void *arg, int settles);
 
 /* req is freed: it is no longer in flight. */
 void reply_order_remove(struct chatd_request *req);

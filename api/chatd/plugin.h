@@ -1035,7 +1035,9 @@ struct chatd_host {
      *  is waited for, and gives CHATD_ENOENT if it is refused), or CHATD_EDB,
      *  CHATD_EDBLOST, CHATD_EBUSY, CHATD_ESHUTDOWN, CHATD_ENOMEM, CHATD_ECLOSED. Like
      *  post, the look-up for `req` (may be NULL) waits until the session's earlier
-     *  pipelined requests have posted or been answered, and settles req. A committed
+     *  pipelined requests have posted or been answered; the later ones post only once
+     *  req is answered (so answer it from done: a later send with the same
+     *  client_msg_id is then new if this one is refused). A committed
      *  message costs a job (one indexed read); a send that is posted never needs this:
      *  post finds repeats in its commit. Returns 0 (done will run), CHATD_EINVAL (a
      *  name or client_msg_id out of its rules), CHATD_ENOSYS without a database,
