@@ -20,6 +20,8 @@
 #include "server.h"
 #include "thread_name.h"
 #include "transport.h"
+#include "ws_codec.h"
+#include "ws_stream.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -41,6 +43,8 @@
  * the read-ahead the thread held before it parsed (docs/architecture.md). */
 #define IO_QUEUE_FRAMES 32
 #define IO_QUEUE_BYTES  IO_READ_CHUNK
+/* How long a released WebSocket may take to write its last messages and close frame. */
+#define IO_WS_LINGER_S 5
 /* A TLS connection's write encrypts under the thread's lock: at most this much per turn
  * of the thread's loop, so the loop never waits on the lock for more than a few
  * records' encryption (the write event comes again while the socket takes more). */
@@ -62,6 +66,11 @@ struct io_thread {
     size_t n_conns;
     /* What its connections' raw buffers hold, for chatd_input_buffer_bytes (any thread). */
     atomic_size_t input_bytes;
+    /* The thread's own: a WebSocket read's bytes and the lines decoded from them, on
+     * their way into a connection's raw buffer; released WebSockets writing their last
+     * bytes (freed with the thread). */
+    struct evbuffer *ws_in, *ws_lines;
+    struct io_conn *lingering;
 };
 
 struct io_threads {
@@ -79,6 +88,7 @@ struct io_conn {
     unsigned char established;    /* plain, or the TLS handshake is done */
     unsigned char read_ev_on;     /* read_ev is added: for input, or for TLS */
     struct io_conn_tls *tls;      /* NULL: plain recv and writev */
+    struct io_conn_ws *ws;        /* NULL: the socket carries lines, not WebSocket frames */
     struct event *read_ev, *write_ev;
     /* The bytes read and not yet framed (freed when empty), and their framer. */
     char *raw;
@@ -118,6 +128,23 @@ struct io_conn_tls {
     size_t retry;                 /* the record TLS must be given again, at the head of out */
     char error_text[120];         /* why TLS failed, for the log; empty when it did not */
     const char *version, *cipher; /* once established */
+};
+
+/* An upgraded WebSocket's own (ws_stream.h): allocated apart, as TLS's. The thread's
+ * alone, but for close_code. */
+struct io_conn_ws {
+    struct ws_stream *stream;
+    /* Frames for the socket, which the thread writes instead of out: the lines of out
+     * become messages while it holds less than WS_WIRE_MAX; pongs and a close join at
+     * once. Made when needed, freed when empty. */
+    struct evbuffer *wire;
+    struct evbuffer *early; /* read on the loop after the upgrade request, until started */
+    struct event *timer;    /* the keepalive's, then (released) the linger's deadline */
+    struct timeval ping_interval, pong_timeout;
+    unsigned char started;   /* the thread has taken the connection up */
+    unsigned char lingering; /* released, writing its last frames */
+    uint16_t close_code;     /* under t->lock: set at release */
+    struct io_conn *linger_next, **linger_prev;
 };
 
 static size_t length(const struct evbuffer *b)
@@ -236,6 +263,23 @@ static void raw_set(struct io_conn *c, char *raw, size_t cap)
     c->raw_cap = cap;
 }
 
+static void ws_free(struct io_conn_ws *ws)
+{
+    if (ws->linger_prev) {
+        *ws->linger_prev = ws->linger_next;
+        if (ws->linger_next)
+            ws->linger_next->ws->linger_prev = ws->linger_prev;
+    }
+    if (ws->timer)
+        event_free(ws->timer);
+    ws_stream_free(ws->stream);
+    if (ws->wire)
+        evbuffer_free(ws->wire);
+    if (ws->early)
+        evbuffer_free(ws->early);
+    free(ws);
+}
+
 static void conn_free(struct io_conn *c)
 {
     if (c->read_ev)
@@ -247,6 +291,8 @@ static void conn_free(struct io_conn *c)
     if (c->tls && c->tls->ssl)
         io_tls_free(c->tls->ssl, c->established && !c->failed);
     free(c->tls);
+    if (c->ws)
+        ws_free(c->ws);
     if (c->fd >= 0)
         evutil_closesocket(c->fd);
     while (c->queue) {
@@ -280,10 +326,13 @@ static void fail(struct io_conn *c, int error)
     c->write_error = error;
     if (c->out)
         evbuffer_drain(c->out, evbuffer_get_length(c->out));
+    if (c->ws && c->ws->wire)
+        evbuffer_drain(c->ws->wire, evbuffer_get_length(c->ws->wire));
     post(c, TRANSPORT_IO_FAILED);
 }
 
 static void on_writable(evutil_socket_t fd, short what, void *arg);
+static void write_some(struct io_conn *c);
 
 /* Under t->lock, the thread: add or remove c's events for what it waits for. The read
  * event: while the loop should get input (read_armed: the loop asks for a re-arm when it
@@ -305,8 +354,8 @@ static void events_arm(struct io_conn *c)
     /* Bytes TLS has decrypted and not handed out do not make the socket readable. */
     if (input && tls && SSL_pending(tls->ssl) > 0)
         event_active(c->read_ev, EV_READ, 0);
-    int output =
-        c->established && !c->failed && !(tls && tls->write_waits_read) && length(c->out) > 0;
+    int output = c->established && !c->failed && !(tls && tls->write_waits_read) &&
+                 (length(c->out) > 0 || (c->ws && length(c->ws->wire) > 0));
     int writable =
         output || (tls && (tls->handshake_wait == IO_TLS_WANTS_WRITE || tls->read_waits_write));
     if (writable && !c->write_ev)
@@ -316,6 +365,8 @@ static void events_arm(struct io_conn *c)
         writable = 0;
     }
     free_if_empty(&c->out);
+    if (c->ws)
+        free_if_empty(&c->ws->wire);
     if (writable && !c->write_armed)
         event_add(c->write_ev, NULL);
     else if (!writable && c->write_armed)
@@ -506,18 +557,169 @@ static ssize_t conn_recv(struct io_conn *c, void *buf, size_t len)
     return n;
 }
 
-/* Under t->lock: how a connection writes from the head of its output: writev, or
- * SSL_write. Bytes written, or -1 with errno (EAGAIN: the socket takes no more). */
+/* Under t->lock: how a connection writes from the head of its output (a WebSocket's:
+ * of its frames): writev, or SSL_write. Bytes written, or -1 with errno (EAGAIN: the socket takes
+ * no more). */
 static ssize_t conn_send(struct io_conn *c)
 {
     struct io_conn_tls *tls = c->tls;
+    struct evbuffer *from = c->ws ? c->ws->wire : c->out;
     if (!tls)
-        return evbuffer_write(c->out, c->fd);
+        return evbuffer_write(from, c->fd);
     enum io_tls_wait wait;
-    ssize_t n = io_tls_write(tls->ssl, c->out, IO_TLS_WRITE_BUDGET, &tls->retry, &wait,
+    ssize_t n = io_tls_write(tls->ssl, from, IO_TLS_WRITE_BUDGET, &tls->retry, &wait,
                              tls->error_text, sizeof(tls->error_text));
     tls->write_waits_read = wait == IO_TLS_WANTS_READ;
     return n;
+}
+
+/* The thread: the client's WebSocket bytes in `in` (all taken): its messages, as lines,
+ * after what raw holds; pongs and a close to its frames. Returns 0, or -1 when out of
+ * memory. */
+static int ws_decode(struct io_conn *c, struct evbuffer *in)
+{
+    struct io_thread *t = c->t;
+    struct io_conn_ws *ws = c->ws;
+    if (!ws->wire && !(ws->wire = evbuffer_new()))
+        return -1;
+    unsigned seen = ws_stream_input(ws->stream, in, t->ws_lines, ws->wire);
+    if (seen & WS_STREAM_PONG)
+        evtimer_add(ws->timer, &ws->ping_interval);
+    if (seen & WS_STREAM_ENDED)
+        c->peer_closed = 1; /* the session reads what came before, then ends */
+    if (seen & WS_STREAM_UNREAD) {
+        pthread_mutex_lock(&t->lock);
+        post(c, TRANSPORT_IO_UNREAD);
+        pthread_mutex_unlock(&t->lock);
+    }
+    size_t n = evbuffer_get_length(t->ws_lines);
+    if (n == 0)
+        return 0;
+    size_t rest = c->raw_end - c->raw_start;
+    if (rest + n > c->raw_cap || c->raw_start > 0) {
+        /* Lines are whole: raw holds only frames that wait for room in the queue. */
+        char *grown = malloc(rest + n);
+        if (!grown) {
+            evbuffer_drain(t->ws_lines, n);
+            return -1;
+        }
+        if (rest > 0)
+            memcpy(grown, c->raw + c->raw_start, rest);
+        free(c->raw);
+        raw_set(c, grown, rest + n);
+        c->raw_start = 0;
+        c->raw_end = rest;
+    }
+    evbuffer_remove(t->ws_lines, c->raw + c->raw_end, n);
+    c->raw_end += n;
+    return 0;
+}
+
+/* The thread: read a WebSocket's frames and frame the lines they carry. */
+static void ws_read(struct io_conn *c)
+{
+    char bytes[IO_READ_CHUNK];
+    ssize_t n = conn_recv(c, bytes, sizeof(bytes));
+    int error = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR ? errno : 0;
+    if (n > 0) {
+        evbuffer_add_reference(c->t->ws_in, bytes, (size_t)n, NULL, NULL);
+        if (ws_decode(c, c->t->ws_in) < 0)
+            error = ENOMEM;
+    } else if (n == 0) {
+        c->peer_closed = 1;
+    }
+    if (n >= 0 || error)
+        frame_and_queue(c, n > 0 ? (size_t)n : 0, error);
+    if (raw_keep_rest(c, 0) < 0)
+        frame_and_queue(c, 0, ENOMEM);
+    if (c->tls && c->tls->read_waits_write) {
+        pthread_mutex_lock(&c->t->lock);
+        events_arm(c);
+        pthread_mutex_unlock(&c->t->lock);
+    }
+}
+
+/* The thread: the keepalive's timer, or a lingering connection's deadline. */
+static void on_ws_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct io_conn *c = arg;
+    struct io_conn_ws *ws = c->ws;
+    if (ws->lingering) {
+        conn_free(c);
+        return;
+    }
+    pthread_mutex_lock(&c->t->lock);
+    if (!ws->wire)
+        ws->wire = evbuffer_new();
+    if (!ws->wire) {
+        fail(c, ENOMEM);
+    } else if (ws_stream_keepalive(ws->stream, c->read_armed, ws->wire) == WS_KEEPALIVE_DEAD) {
+        c->input_done = 1;
+        post(c, TRANSPORT_IO_NO_PONG);
+    } else {
+        evtimer_add(ws->timer, &ws->pong_timeout);
+    }
+    events_arm(c);
+    pthread_mutex_unlock(&c->t->lock);
+}
+
+/* The thread, under t->lock: a WebSocket handed over starts: the frames that came with
+ * the upgrade are taken, and the keepalive begins. */
+static void ws_start(struct io_conn *c)
+{
+    struct io_conn_ws *ws = c->ws;
+    ws->started = 1;
+    evtimer_add(ws->timer, &ws->ping_interval);
+    if (length(ws->early) == 0)
+        return;
+    pthread_mutex_unlock(&c->t->lock);
+    int error = ws_decode(c, ws->early) < 0 ? ENOMEM : 0;
+    evbuffer_free(ws->early);
+    ws->early = NULL;
+    frame_and_queue(c, 0, error);
+    if (raw_keep_rest(c, 0) < 0)
+        frame_and_queue(c, 0, ENOMEM);
+    pthread_mutex_lock(&c->t->lock);
+}
+
+/* The thread, under t->lock: a released connection ends. A WebSocket's last lines and
+ * its close frame (going away when the server stops) still go out first, within
+ * IO_WS_LINGER_S, unless the server is stopping, when one write is all they get. */
+static void conn_end(struct io_conn *c)
+{
+    struct io_thread *t = c->t;
+    struct io_conn_ws *ws = c->ws;
+    if (ws && !c->failed && (ws->wire || (ws->wire = evbuffer_new()) != NULL)) {
+        if (c->out)
+            ws_stream_send_lines(ws->stream, c->out, ws->wire, 1);
+        ws_stream_close(ws->stream, ws->close_code, NULL, ws->wire);
+        write_some(c);
+    }
+    if (!ws || c->failed || length(ws->wire) == 0 || t->stopping) {
+        pthread_mutex_unlock(&t->lock);
+        conn_free(c);
+        pthread_mutex_lock(&t->lock);
+        return;
+    }
+    ws->lingering = 1;
+    ws->linger_next = t->lingering;
+    ws->linger_prev = &t->lingering;
+    if (t->lingering)
+        t->lingering->ws->linger_prev = &ws->linger_next;
+    t->lingering = c;
+    struct timeval linger = {IO_WS_LINGER_S, 0};
+    evtimer_add(ws->timer, &linger);
+    events_arm(c);
+}
+
+/* The thread, after a write: a lingering connection that has written all, or cannot
+ * write more, is freed. */
+static void linger_check(struct io_conn *c)
+{
+    if (c->ws && c->ws->lingering && (c->failed || length(c->ws->wire) == 0))
+        conn_free(c);
 }
 
 /* The thread: read what came for a connection that wants input, and frame it. With
@@ -536,6 +738,10 @@ static void read_input(struct io_conn *c)
     if (c->frames_pending) {
         /* Frames read before wait for room: frame them first (the event comes again). */
         frame_pending(c);
+        return;
+    }
+    if (c->ws) {
+        ws_read(c);
         return;
     }
     char stack[IO_READ_CHUNK];
@@ -569,12 +775,22 @@ static void read_input(struct io_conn *c)
  * room for the rest). */
 static void write_some(struct io_conn *c)
 {
-    if (c->failed || !c->established || length(c->out) == 0)
+    size_t framed = 0;
+    if (c->failed || !c->established)
+        return;
+    if (c->ws && length(c->out) > 0 && length(c->ws->wire) < WS_WIRE_MAX) {
+        if (!c->ws->wire && !(c->ws->wire = evbuffer_new())) {
+            fail(c, ENOMEM);
+            return;
+        }
+        framed = ws_stream_send_lines(c->ws->stream, c->out, c->ws->wire, 0);
+    }
+    if (length(c->ws ? c->ws->wire : c->out) == 0)
         return;
     ssize_t n = conn_send(c);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         fail(c, errno);
-    else if (n > 0 && c->watch_writes)
+    else if ((n > 0 || framed > 0) && c->watch_writes)
         post(c, TRANSPORT_IO_WROTE);
 }
 
@@ -656,7 +872,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         events_arm(c);
         pthread_mutex_unlock(&c->t->lock);
     }
-    read_input(c);
+    if (c->released)
+        linger_check(c);
+    else
+        read_input(c);
 }
 
 /* The thread: the socket is writable, for the handshake, a TLS read that waits for it,
@@ -678,6 +897,8 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     write_some(c);
     events_arm(c);
     pthread_mutex_unlock(&c->t->lock);
+    if (c->released)
+        linger_check(c);
 }
 
 /* The thread: carry out what the loop asked of each connection on the todo list. */
@@ -698,15 +919,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
             frame_pending(c);
             pthread_mutex_lock(&t->lock);
         }
-        /* Released meanwhile, it is on the list again, to be freed below. */
+        /* Released meanwhile, it is on the list again, to be ended below. */
         if (c->released && !c->on_todo) {
-            pthread_mutex_unlock(&t->lock);
-            conn_free(c);
-            pthread_mutex_lock(&t->lock);
+            conn_end(c);
             continue;
         }
         if (c->released)
             continue;
+        if (c->ws && !c->ws->started)
+            ws_start(c);
         if (c->tls && !c->tls->handshake_started) {
             /* A new TLS connection: the client speaks first. */
             c->tls->handshake_started = 1;
@@ -716,8 +937,15 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         write_some(c);
         events_arm(c);
     }
-    if (t->stopping)
+    if (t->stopping) {
+        while (t->lingering) {
+            struct io_conn *c = t->lingering;
+            pthread_mutex_unlock(&t->lock);
+            conn_free(c);
+            pthread_mutex_lock(&t->lock);
+        }
         event_base_loopbreak(t->base);
+    }
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -737,6 +965,10 @@ static void thread_free(struct io_thread *t)
         event_free(t->drain);
     if (t->base)
         event_base_free(t->base);
+    if (t->ws_in)
+        evbuffer_free(t->ws_in);
+    if (t->ws_lines)
+        evbuffer_free(t->ws_lines);
     pthread_mutex_destroy(&t->lock);
 }
 
@@ -770,7 +1002,9 @@ int io_threads_start(struct server *srv, char *err, size_t errlen)
         }
         t->wake = t->base ? event_new(t->base, -1, 0, on_wake, t) : NULL;
         t->drain = t->wake ? event_new(srv->base, -1, 0, on_drain, t) : NULL;
-        int rc = t->drain ? pthread_create(&t->thread, NULL, io_thread_main, t) : ENOMEM;
+        t->ws_in = t->drain ? evbuffer_new() : NULL;
+        t->ws_lines = t->ws_in ? evbuffer_new() : NULL;
+        int rc = t->ws_lines ? pthread_create(&t->thread, NULL, io_thread_main, t) : ENOMEM;
         if (rc != 0) {
             snprintf(err, errlen, "io_threads: cannot start thread %d: %s", i + 1, strerror(rc));
             io_threads_stop(srv);
@@ -778,7 +1012,7 @@ int io_threads_start(struct server *srv, char *err, size_t errlen)
         }
         t->started = 1;
     }
-    log_info("%zu I/O thread%s for TCP and TLS sessions", io->n, io->n == 1 ? "" : "s");
+    log_info("%zu I/O thread%s for TCP, TLS and WebSocket sessions", io->n, io->n == 1 ? "" : "s");
     return 0;
 }
 
@@ -812,8 +1046,9 @@ size_t io_threads_input_bytes(const struct server *srv)
     return bytes;
 }
 
-struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_session_id id,
-                             SSL_CTX *tls)
+/* A connection for socket fd on the least-loaded thread, without its events yet, or
+ * NULL when out of memory. */
+static struct io_conn *conn_new(struct server *srv, chatd_session_id id)
 {
     struct io_threads *io = srv->io;
     struct io_thread *t = &io->threads[0];
@@ -828,6 +1063,16 @@ struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_sessi
     c->id = id;
     c->fd = -1;
     framer_init(&c->framer, (size_t)srv->cfg->max_frame_bytes);
+    return c;
+}
+
+struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_session_id id,
+                             SSL_CTX *tls)
+{
+    struct io_conn *c = conn_new(srv, id);
+    if (!c)
+        return NULL;
+    struct io_thread *t = c->t;
     c->established = tls == NULL;
     if (tls && (c->tls = calloc(1, sizeof(*c->tls))) != NULL) {
         c->tls->handshake_timeout.tv_sec = (time_t)srv->cfg->tls.handshake_timeout_s;
@@ -851,11 +1096,59 @@ struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_sessi
     return c;
 }
 
-void io_conn_release(struct io_conn *c)
+struct io_conn *io_conn_open_ws(struct server *srv, evutil_socket_t fd, chatd_session_id id,
+                                SSL *ssl, struct evbuffer *early)
+{
+    const struct config *cfg = srv->cfg;
+    struct io_conn *c = conn_new(srv, id);
+    struct io_conn_ws *ws = c ? calloc(1, sizeof(*ws)) : NULL;
+    if (ws) {
+        c->ws = ws;
+        ws->early = early;
+        early = NULL;
+        ws->ping_interval.tv_sec = (time_t)cfg->web.ping_interval_s;
+        ws->pong_timeout.tv_sec = (time_t)cfg->web.pong_timeout_s;
+        ws->stream = ws_stream_new((size_t)cfg->max_frame_bytes);
+        ws->timer = ws->stream ? evtimer_new(c->t->base, on_ws_timer, c) : NULL;
+    }
+    if (ws && ssl && (c->tls = calloc(1, sizeof(*c->tls))) != NULL) {
+        c->tls->ssl = ssl;
+        ssl = NULL;
+        io_tls_adopt(c->tls->ssl);
+        c->tls->handshake_started = 1;
+        c->tls->version = SSL_get_version(c->tls->ssl);
+        c->tls->cipher = SSL_get_cipher_name(c->tls->ssl);
+    }
+    /* ssl is NULL here once the connection has taken it. */
+    int ready = ws && ws->timer && !ssl;
+    if (ready)
+        c->read_ev = event_new(c->t->base, fd, EV_READ | EV_PERSIST, on_readable, c);
+    if (!ready || !c->read_ev) {
+        if (c)
+            conn_free(c);
+        if (ssl)
+            SSL_free(ssl);
+        if (early)
+            evbuffer_free(early);
+        evutil_closesocket(fd);
+        return NULL;
+    }
+    c->fd = fd;
+    c->established = 1;
+    c->t->n_conns++;
+    pthread_mutex_lock(&c->t->lock);
+    todo_add(c);
+    pthread_mutex_unlock(&c->t->lock);
+    return c;
+}
+
+void io_conn_release(struct io_conn *c, int stopping)
 {
     struct io_thread *t = c->t;
     t->n_conns--;
     pthread_mutex_lock(&t->lock);
+    if (c->ws)
+        c->ws->close_code = stopping ? WS_CLOSE_GOING_AWAY : WS_CLOSE_NORMAL;
     c->released = 1;
     outbox_unlink(c);
     todo_add(c);
@@ -948,7 +1241,8 @@ size_t io_conn_cut_after_line(struct io_conn *c)
     struct evbuffer_ptr from;
     evbuffer_ptr_set(c->out, &from, retry > 0 ? retry - 1 : 0, EVBUFFER_PTR_SET);
     struct evbuffer_ptr nl = evbuffer_search(c->out, "\n", 1, &from);
-    size_t keep = nl.pos >= 0 ? (size_t)nl.pos + 1 : len;
+    /* A WebSocket's line being written is a message in its frames already. */
+    size_t keep = c->ws ? 0 : nl.pos >= 0 ? (size_t)nl.pos + 1 : len;
     /* evbuffer has no "drop the tail": move the head out, empty the rest, put it back. */
     struct evbuffer *head = keep < len ? evbuffer_new() : NULL;
     size_t dropped = 0;

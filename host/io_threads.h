@@ -1,6 +1,7 @@
-/* io_threads.h - the I/O threads ([server] io_threads): the TCP and TLS sessions' reads
- * and writes (and TLS handshakes) on threads of their own, each with its own event base,
- * while everything else stays on the loop thread (docs/architecture.md, "I/O threads").
+/* io_threads.h - the I/O threads ([server] io_threads): the TCP, TLS and upgraded
+ * WebSocket sessions' reads and writes (TLS handshakes, WebSocket frames) on threads of their own,
+ * each with its own event base, while everything else stays on the loop thread
+ * (docs/architecture.md, "I/O threads").
  *
  * An io_conn is one session's socket on one I/O thread. The loop (transport_io.c)
  * asks it for input and hands it output; the thread reports back by session id (input
@@ -40,9 +41,19 @@ size_t io_threads_input_bytes(const struct server *srv);
  * and reports TRANSPORT_IO_CONNECTED, or TRANSPORT_IO_FAILED, before any input. */
 struct io_conn *io_conn_open(struct server *srv, evutil_socket_t fd, chatd_session_id id,
                              SSL_CTX *tls);
+/* Take an upgraded WebSocket's socket fd for session `id` onto the least-loaded thread,
+ * with its SSL when it is wss (established, its handshake done on the loop; else NULL)
+ * and the bytes that came after the upgrade request (`early`, its first frames). The
+ * thread answers pings, sends the keepalive's (reporting TRANSPORT_IO_NO_PONG when one
+ * goes unanswered) and turns lines into messages. Takes fd, ssl and early whatever it
+ * returns; NULL when out of memory (fd is then closed). */
+struct io_conn *io_conn_open_ws(struct server *srv, evutil_socket_t fd, chatd_session_id id,
+                                SSL *ssl, struct evbuffer *early);
 /* The session is gone: its thread drops what was not written, closes the socket and
- * frees the connection. c is not touched again. */
-void io_conn_release(struct io_conn *c);
+ * frees the connection; a WebSocket's thread first writes its last messages and a close
+ * frame (1000, or 1001 when the server is `stopping`, then with one try only). c is not
+ * touched again. */
+void io_conn_release(struct io_conn *c, int stopping);
 /* Want input (on) or not. Returns 1 when a frame (or the end, or an error) already
  * waits, to be taken now. */
 int io_conn_want_input(struct io_conn *c, int on);
@@ -81,8 +92,8 @@ void io_conn_watch_writes(struct io_conn *c, int on);
 void io_conn_error_text(struct io_conn *c, int error, char *text, size_t cap);
 /* A TLS connection's protocol version and cipher, once reported established. */
 void io_conn_tls_names(struct io_conn *c, const char **version, const char **cipher);
-/* A slow reader is cut off: drop what was handed over after the line being written.
- * Returns the bytes dropped. */
+/* A slow reader is cut off: drop what was handed over after the line being written (a
+ * WebSocket's: every line not yet a message). Returns the bytes dropped. */
 size_t io_conn_cut_after_line(struct io_conn *c);
 
 #endif

@@ -22,10 +22,15 @@ SSL *io_tls_new(SSL_CTX *ctx, evutil_socket_t fd)
         return NULL;
     }
     SSL_set_accept_state(ssl);
+    io_tls_adopt(ssl);
+    return ssl;
+}
+
+void io_tls_adopt(SSL *ssl)
+{
     /* A write returns each record as it goes, and one repeated after WANT_WRITE may
      * come from another address (the head of an evbuffer made contiguous again). */
     SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    return ssl;
 }
 
 /* What the failed call `rc` on ssl means: a wait, or the end with the reason. */

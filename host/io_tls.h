@@ -24,6 +24,9 @@ enum io_tls_wait {
 /* The server side of a connection on the accepted socket fd, with the context's
  * certificate (the loop thread, at accept). NULL when out of memory. */
 SSL *io_tls_new(SSL_CTX *ctx, evutil_socket_t fd);
+/* An established connection's SSL, made elsewhere (a wss connection's, by the loop's
+ * OpenSSL bufferevent), set up to be written as io_tls_write does. */
+void io_tls_adopt(SSL *ssl);
 /* One step of the handshake: IO_TLS_NONE once it is done, what it waits for, or
  * IO_TLS_FAILED with OpenSSL's reason in reason ("connection closed" without one). */
 enum io_tls_wait io_tls_handshake(SSL *ssl, char *reason, size_t cap);

@@ -8,6 +8,7 @@
 #include <event2/bufferevent.h>
 #include <chatd/plugin.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -80,6 +81,16 @@ void transport_tls_error(struct bufferevent *bev, char *reason, size_t cap);
 
 /* Free the WebSocket connections still writing their last bytes (server_free). */
 void transport_ws_free_lingering(struct server *srv);
+/* The log lines of a WebSocket session disconnected by its keepalive (no pong) or for
+ * not reading while it sends pings, on the loop or an I/O thread. */
+void transport_ws_log_no_pong(const struct session *s);
+void transport_ws_log_unread(const struct session *s);
+/* A WebSocket session whose upgrade is answered goes on on an I/O thread: its socket
+ * fd, its SSL (wss; NULL for ws) and the bytes read after the upgrade request, all of
+ * which the call takes, whatever it returns. s->bev and s->ws are gone; s->read_ev is
+ * replaced, and reading resumes if it was on. -1 when out of memory: the socket is
+ * closed, and the caller closes the session. */
+int transport_io_adopt_ws(struct session *s, evutil_socket_t fd, SSL *ssl, struct evbuffer *early);
 
 /* What an I/O thread reports for a session (io_threads.c), on the loop thread: input
  * arrived or ended, output was written, a write or the TLS handshake failed (with
@@ -88,6 +99,8 @@ void transport_ws_free_lingering(struct server *srv);
 #define TRANSPORT_IO_WROTE     2u
 #define TRANSPORT_IO_FAILED    4u
 #define TRANSPORT_IO_CONNECTED 8u
+#define TRANSPORT_IO_NO_PONG   16u /* a WebSocket's keepalive gave up: close 1001 is sent */
+#define TRANSPORT_IO_UNREAD    32u /* a WebSocket client pings and does not read: closed */
 void transport_io_report(struct server *srv, chatd_session_id id, unsigned what, int error);
 
 extern const struct transport transport_tcp;
@@ -96,5 +109,7 @@ extern const struct transport transport_tls;
 extern const struct transport transport_tls_io; /* TLS on an I/O thread */
 extern const struct transport transport_ws;     /* the [web] listener, plain */
 extern const struct transport transport_wss;    /* the [web] listener with tls = yes */
+extern const struct transport transport_ws_io;  /* ws, upgraded, on an I/O thread */
+extern const struct transport transport_wss_io; /* wss, upgraded, on an I/O thread */
 
 #endif

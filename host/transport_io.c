@@ -1,11 +1,11 @@
-/* transport_io.c - TCP and TLS whose system calls, TLS handshake and records, framing
- * and parsing an I/O thread does (io_threads.c): the session takes the frames its thread
- * parsed for it (no `read`: session.c asks io_conn_next) and hands its output to the
- * thread at the end of each loop turn. s->bev has no socket: it holds the output not yet
- * handed over and carries the write and flush timeouts as timers, so session.c's output
- * rules stay as they are; s->read_ev has no socket either: it carries the idle timeout
- * (from the end of the TLS handshake, which has its own deadline on the thread) and is
- * made active when the thread reports input. */
+/* transport_io.c - TCP, TLS and upgraded WebSocket sessions whose system calls, TLS
+ * handshake and records, WebSocket frames, framing and parsing an I/O thread does (io_threads.c):
+ * the session takes the frames its thread parsed for it (no `read`: session.c asks io_conn_next)
+ * and hands its output to the thread at the end of each loop turn. s->bev has no socket: it holds
+ * the output not yet handed over and carries the write and flush timeouts as timers, so session.c's
+ * output rules stay as they are; s->read_ev has no socket either: it carries the idle timeout (from
+ * the end of the TLS handshake, which has its own deadline on the thread) and is made active when
+ * the thread reports input. */
 #include "transport.h"
 
 #include "io_threads.h"
@@ -55,8 +55,12 @@ static struct bufferevent *io_output_new(struct session *s)
 
 /* The persistent read event re-arms its idle timeout each time it runs, as the plain
  * transport's socket event does. */
+/* s->io is NULL only in a WebSocket session whose hand-over ran out of memory, which is
+ * closing: nothing is read or written then. */
 static int io_read_on(struct session *s, const struct timeval *idle)
 {
+    if (!s->io)
+        return -1;
     if (event_add(s->read_ev, s->handshaking ? NULL : idle) < 0)
         return -1;
     if (io_conn_want_input(s->io, 1))
@@ -67,12 +71,17 @@ static int io_read_on(struct session *s, const struct timeval *idle)
 static void io_read_off(struct session *s)
 {
     event_del(s->read_ev);
-    io_conn_want_input(s->io, 0);
+    if (s->io)
+        io_conn_want_input(s->io, 0);
 }
 
 static int io_write(struct session *s, struct evbuffer *out)
 {
     /* The socket bufferevent keeps its output's front frozen (transport_tcp.c). */
+    if (!s->io) {
+        errno = EPIPE;
+        return -1;
+    }
     evbuffer_unfreeze(out, 1);
     int rc = io_conn_write(s->io, out);
     int error = errno;
@@ -83,7 +92,8 @@ static int io_write(struct session *s, struct evbuffer *out)
 
 static void io_close(struct session *s)
 {
-    io_conn_release(s->io);
+    if (s->io)
+        io_conn_release(s->io, s->server->stopping);
     s->io = NULL;
 }
 
@@ -94,12 +104,13 @@ static size_t io_backlog(const struct session *s)
 
 static void io_watch_writes(struct session *s, int on)
 {
-    io_conn_watch_writes(s->io, on);
+    if (s->io)
+        io_conn_watch_writes(s->io, on);
 }
 
 static size_t io_cut_after_line(struct session *s)
 {
-    return io_conn_cut_after_line(s->io);
+    return s->io ? io_conn_cut_after_line(s->io) : 0;
 }
 
 static void tls_established(struct session *s)
@@ -110,6 +121,23 @@ static void tls_established(struct session *s)
               cipher);
     s->handshaking = 0;
     session_reading_restart(s);
+}
+
+int transport_io_adopt_ws(struct session *s, evutil_socket_t fd, SSL *ssl, struct evbuffer *early)
+{
+    struct event *read_ev =
+        event_new(s->server->base, -1, EV_PERSIST, event_get_callback(s->read_ev), s);
+    s->transport = ssl ? &transport_wss_io : &transport_ws_io;
+    s->io = read_ev ? io_conn_open_ws(s->server, fd, s->id, ssl, early) : NULL;
+    if (!s->io) {
+        if (read_ev)
+            event_free(read_ev);
+        return -1;
+    }
+    event_free(s->read_ev);
+    s->read_ev = read_ev;
+    session_reading_restart(s);
+    return 0;
 }
 
 void transport_io_report(struct server *srv, chatd_session_id id, unsigned what, int error)
@@ -130,6 +158,13 @@ void transport_io_report(struct server *srv, chatd_session_id id, unsigned what,
         }
         return;
     }
+    if (what & TRANSPORT_IO_NO_PONG) {
+        transport_ws_log_no_pong(s);
+        session_close(s, "no pong");
+        return;
+    }
+    if (what & TRANSPORT_IO_UNREAD)
+        transport_ws_log_unread(s);
     if (what & TRANSPORT_IO_WROTE)
         session_io_wrote(s);
     if ((what & TRANSPORT_IO_INPUT) && s->reading)
@@ -139,6 +174,32 @@ void transport_io_report(struct server *srv, chatd_session_id id, unsigned what,
 const struct transport transport_tcp_io = {
     .name = "tcp",
     .open = tcp_open,
+    .output_new = io_output_new,
+    .read_on = io_read_on,
+    .read_off = io_read_off,
+    .write = io_write,
+    .close = io_close,
+    .backlog = io_backlog,
+    .watch_writes = io_watch_writes,
+    .cut_after_line = io_cut_after_line,
+};
+
+/* The upgraded WebSocket sessions (transport_ws.c hands them over): their I/O thread
+ * does the frames, the keepalive and the close frame. */
+const struct transport transport_ws_io = {
+    .name = "ws",
+    .output_new = io_output_new,
+    .read_on = io_read_on,
+    .read_off = io_read_off,
+    .write = io_write,
+    .close = io_close,
+    .backlog = io_backlog,
+    .watch_writes = io_watch_writes,
+    .cut_after_line = io_cut_after_line,
+};
+
+const struct transport transport_wss_io = {
+    .name = "wss",
     .output_new = io_output_new,
     .read_on = io_read_on,
     .read_off = io_read_off,

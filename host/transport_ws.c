@@ -1,12 +1,13 @@
 /* transport_ws.c - the [web] listener's connections: HTTP until a WebSocket upgrade
- * (web_http.c: the handshake, static files), then RFC 6455 (ws_codec.c) under the
- * session, plain or over TLS.
+ * (web_http.c: the handshake, static files), then RFC 6455 (ws_stream.c) under the
+ * session, plain or over TLS. With I/O threads, the upgraded connection is handed to
+ * one (transport_io.c) once the upgrade's answer is written; without, it stays here.
  *
  * s->bev is a filter bufferevent over the connection's own bufferevent (`raw`: a socket
  * or an OpenSSL one). Its input function turns the client's bytes into what the session
  * reads: each text message, checked to hold exactly one JSON value, followed by a
  * newline. Its output function turns each line the session writes into one text
- * message, and moves messages into `raw` only while that holds less than RAW_OUT_MAX,
+ * message, and moves messages into `raw` only while that holds less than WS_WIRE_MAX,
  * so a slow reader's backlog stays in the session's output, where its limits see it.
  * session.c and output.c work on s->bev as on the TLS transport's. See
  * docs/architecture.md, "WebSocket and the web listener". */
@@ -19,6 +20,7 @@
 #include "session.h"
 #include "web_http.h"
 #include "ws_codec.h"
+#include "ws_stream.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -29,37 +31,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bytes of messages handed to the connection's own bufferevent at most. */
-#define RAW_OUT_MAX 16384
 /* Static-file requests on one connection at most. */
 #define HTTP_REQUESTS_MAX 100
 /* How long a closing connection may take to write its close frame. */
 #define LINGER_S 5
-/* Control frames (pongs, a close) queued beyond the messages' share of the output at
- * most: a client that sends pings and never reads is disconnected past it. */
-#define CONTROL_BACKLOG_MAX 65536
 
 struct ws_conn {
     struct session *s;
+    /* The connection's own bufferevent (a socket or an OpenSSL one), which does not own
+     * the socket or the SSL: they are handed to an I/O thread after the upgrade. */
     struct bufferevent *raw;
-    int tls;
+    evutil_socket_t fd;
+    SSL *ssl; /* wss: the connection's TLS, else NULL */
     int upgraded;
-    int http_closing;  /* the last HTTP answer is being written */
-    int http_waiting;  /* the next request waits until the answer before it is written */
-    int refused;       /* a message was not one JSON value: nothing more is taken */
-    int awaiting_pong; /* a ping went out and no pong came yet */
+    int handing_over; /* upgraded, for an I/O thread once the answer is written */
+    int http_closing; /* the last HTTP answer is being written */
+    int http_waiting; /* the next request waits until the answer before it is written */
     unsigned requests;
     struct evbuffer_cb_entry *raw_out_cb; /* before the upgrade: the answers' progress */
-    /* Before the upgrade: resumes the HTTP side; after it: the keepalive's timer. */
+    /* Before the upgrade: resumes the HTTP side (or hands the connection over); after
+     * it: the keepalive's timer. */
     struct event *timer;
     /* Before the upgrade: the TLS handshake and each request head must be complete
      * within request_timeout of the connection or of the answer before (a fixed
-     * deadline, not a time without bytes, which one byte at a time would reset). */
+     * deadline, not a time without bytes, which one byte at a time would reset). Until
+     * a hand-over, the upgrade's answer too. */
     struct event *deadline;
-    struct ws_codec *codec;
-    struct evbuffer *to_session; /* during the input function: the session's input */
-    char *scratch;               /* a message and its newline, for the one-value check */
-    size_t scratch_cap;
+    struct ws_stream *stream; /* after the upgrade, on the loop */
 };
 
 static struct evbuffer *raw_out(struct ws_conn *w)
@@ -74,60 +72,15 @@ static void http_close(struct ws_conn *w)
 
 static enum bufferevent_filter_result http_step(struct ws_conn *w, struct evbuffer *src);
 
-/* Before the upgrade: an answer written out resumes the requests behind it, or ends the
- * connection; from a fresh callback, not inside the buffer's. */
+/* Before the upgrade: an answer written out resumes the requests behind it, ends the
+ * connection or hands it over; from a fresh callback, not inside the buffer's. */
 static void on_raw_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct ws_conn *w = arg;
-    if (info->n_deleted && evbuffer_get_length(buf) == 0 && (w->http_closing || w->http_waiting))
+    if (info->n_deleted && evbuffer_get_length(buf) == 0 &&
+        (w->http_closing || w->http_waiting || w->handing_over))
         event_active(w->timer, EV_TIMEOUT, 0);
 }
-
-/* A session's text message: exactly one JSON value, which the session's framer then
- * finds again by itself; anything else becomes a byte no value can start with, which
- * the session answers `bad_json` and closes on, after what came before. */
-static void on_text(void *arg, const uint8_t *msg, size_t len)
-{
-    struct ws_conn *w = arg;
-    if (w->refused)
-        return;
-    if (len + 1 > w->scratch_cap) {
-        char *grown = realloc(w->scratch, len + 1);
-        if (!grown) {
-            session_close(w->s, "out of memory");
-            w->refused = 1;
-            return;
-        }
-        w->scratch = grown;
-        w->scratch_cap = len + 1;
-    }
-    if (len > 0) /* an empty message's msg may be NULL */
-        memcpy(w->scratch, msg, len);
-    w->scratch[len] = '\n';
-    struct framer check;
-    struct frame frame;
-    framer_init(&check, len + 1);
-    int one = framer_next(&check, w->scratch, len + 1, &frame) == FRAMER_READY;
-    for (size_t i = frame.consumed; one && i <= len; i++)
-        one = w->scratch[i] == ' ' || w->scratch[i] == '\t' || w->scratch[i] == '\r' ||
-              w->scratch[i] == '\n';
-    if (one) {
-        evbuffer_add(w->to_session, w->scratch, len + 1);
-        return;
-    }
-    w->refused = 1;
-    evbuffer_add(w->to_session, "]", 1);
-}
-
-static void on_pong(void *arg)
-{
-    struct ws_conn *w = arg;
-    struct timeval interval = {(time_t)w->s->server->cfg->web.ping_interval_s, 0};
-    w->awaiting_pong = 0;
-    evtimer_add(w->timer, &interval);
-}
-
-static const struct ws_codec_handler handler = {.on_text = on_text, .on_pong = on_pong};
 
 /* The end of the WebSocket: the session reads what is left and ends as at the end of a
  * TCP stream (its replies go nowhere any more). */
@@ -151,20 +104,35 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     session_close(w->s, "web: no request in time");
 }
 
+static void keepalive_wait(struct ws_conn *w, int64_t seconds)
+{
+    struct timeval wait = {(time_t)seconds, 0};
+    evtimer_add(w->timer, &wait);
+}
+
+/* The upgrade's answer is in raw's output. With I/O threads the connection goes to one
+ * once that is written (hand_over): until then nothing more is read here, and the
+ * request deadline bounds the wait. */
 static void upgrade(struct ws_conn *w)
 {
     const struct config *cfg = w->s->server->cfg;
+    if (w->s->server->io) {
+        w->handing_over = 1;
+        bufferevent_disable(w->raw, EV_READ);
+        if (evbuffer_get_length(raw_out(w)) == 0)
+            event_active(w->timer, EV_TIMEOUT, 0);
+        return;
+    }
     evbuffer_remove_cb_entry(raw_out(w), w->raw_out_cb);
     w->raw_out_cb = NULL;
     evtimer_del(w->deadline);
-    w->codec = ws_codec_new((size_t)cfg->max_frame_bytes, &handler, w);
-    if (!w->codec) {
+    w->stream = ws_stream_new((size_t)cfg->max_frame_bytes);
+    if (!w->stream) {
         session_close(w->s, "out of memory");
         return;
     }
     w->upgraded = 1;
-    struct timeval interval = {(time_t)cfg->web.ping_interval_s, 0};
-    evtimer_add(w->timer, &interval);
+    keepalive_wait(w, cfg->web.ping_interval_s);
     log_debug("session %llu (%s): WebSocket open", (unsigned long long)w->s->id, w->s->peer);
 }
 
@@ -188,7 +156,7 @@ static int refuse_over_rate(struct ws_conn *w)
 static enum bufferevent_filter_result http_step(struct ws_conn *w, struct evbuffer *src)
 {
     const struct config *cfg = w->s->server->cfg;
-    while (!w->upgraded && !w->http_closing && !w->s->dead) {
+    while (!w->upgraded && !w->handing_over && !w->http_closing && !w->s->dead) {
         size_t len = evbuffer_get_length(src);
         if (len == 0)
             return BEV_NEED_MORE;
@@ -214,7 +182,7 @@ static enum bufferevent_filter_result http_step(struct ws_conn *w, struct evbuff
         w->requests++;
         if (web_http_is_websocket(&req) && refuse_over_rate(w))
             break;
-        struct web_site site = {cfg->web.root, cfg->web.allowed_origins, w->tls};
+        struct web_site site = {cfg->web.root, cfg->web.allowed_origins, w->ssl != NULL};
         enum web_action action = web_http_answer(&req, &site, raw_out(w));
         log_debug("session %llu (%s): %s %s", (unsigned long long)w->s->id, w->s->peer,
                   http_method_str((enum http_method)req.method), req.path);
@@ -233,6 +201,7 @@ static enum bufferevent_filter_result http_step(struct ws_conn *w, struct evbuff
 static enum bufferevent_filter_result filter_in(struct evbuffer *src, struct evbuffer *dst,
                                                 ev_ssize_t limit, enum bufferevent_flush_mode mode,
                                                 void *arg);
+static void hand_over(struct ws_conn *w);
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -240,6 +209,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct ws_conn *w = arg;
     struct session *s = w->s;
+    if (w->handing_over) {
+        if (evbuffer_get_length(raw_out(w)) == 0)
+            hand_over(w);
+        return;
+    }
     if (!w->upgraded) {
         struct evbuffer *in = bufferevent_get_input(s->bev);
         size_t before = evbuffer_get_length(in);
@@ -251,23 +225,16 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
             event_active(s->read_ev, EV_READ, 0);
         return;
     }
-    struct timeval wait = {(time_t)s->server->cfg->web.pong_timeout_s, 0};
-    if (w->awaiting_pong && !s->reading) {
-        /* The pong may be waiting behind a request in flight or unread replies: it is
-         * seen when the session reads again. */
-        evtimer_add(w->timer, &wait);
-        return;
-    }
-    if (w->awaiting_pong) {
-        log_info("session %llu (%s): no WebSocket pong within %llds, disconnected",
-                 (unsigned long long)s->id, s->peer, (long long)s->server->cfg->web.pong_timeout_s);
-        ws_codec_close(w->codec, WS_CLOSE_GOING_AWAY, "no pong", raw_out(w));
+    const struct config *cfg = s->server->cfg;
+    switch (ws_stream_keepalive(w->stream, s->reading, raw_out(w))) {
+    case WS_KEEPALIVE_DEAD:
+        transport_ws_log_no_pong(s);
         session_close(s, "no pong");
-        return;
-    }
-    if (ws_codec_ping(w->codec, raw_out(w)) == 0) {
-        w->awaiting_pong = 1;
-        evtimer_add(w->timer, &wait);
+        break;
+    case WS_KEEPALIVE_PINGED:
+    case WS_KEEPALIVE_WAIT:
+        keepalive_wait(w, cfg->web.pong_timeout_s);
+        break;
     }
 }
 
@@ -280,66 +247,61 @@ static enum bufferevent_filter_result filter_in(struct evbuffer *src, struct evb
     struct ws_conn *w = arg;
     if (!w->upgraded) {
         enum bufferevent_filter_result rc = http_step(w, src);
+        /* Handing over: what follows the request is the thread's (BEV_OK would have the
+         * filter call again at once, for as long as src holds bytes). */
+        if (w->handing_over)
+            return BEV_NEED_MORE;
         if (!w->upgraded)
             return rc;
     }
     if (evbuffer_get_length(src) == 0)
         return BEV_NEED_MORE;
-    w->to_session = dst;
-    int rc = ws_codec_input(w->codec, src, raw_out(w));
-    w->to_session = NULL;
-    /* Messages go to the output only while it holds less than RAW_OUT_MAX (one may go
-     * past it); beyond that it is pongs and closes for a client that does not read. */
-    size_t bound = RAW_OUT_MAX + (size_t)w->s->server->cfg->max_frame_bytes + CONTROL_BACKLOG_MAX;
-    if (rc == 0 && evbuffer_get_length(raw_out(w)) > bound) {
-        log_info("session %llu (%s): WebSocket output not read (pings keep coming), "
-                 "disconnected",
-                 (unsigned long long)w->s->id, w->s->peer);
-        ws_codec_close(w->codec, WS_CLOSE_POLICY, "output not read", raw_out(w));
-        ws_end(w);
-        return BEV_OK;
-    }
-    if (rc < 0 || ws_codec_closing(w->codec))
+    unsigned seen = ws_stream_input(w->stream, src, dst, raw_out(w));
+    if (seen & WS_STREAM_PONG)
+        keepalive_wait(w, w->s->server->cfg->web.ping_interval_s);
+    if (seen & WS_STREAM_UNREAD)
+        transport_ws_log_unread(w->s);
+    if (seen & WS_STREAM_ENDED)
         ws_end(w);
     return BEV_OK;
-}
-
-/* Lines from `src` into text messages in `dst`, at least one, then while `dst` has
- * room (limit < 0: no limit). */
-static int move_lines(struct ws_conn *w, struct evbuffer *src, struct evbuffer *dst,
-                      ev_ssize_t limit)
-{
-    size_t moved = 0;
-    while (evbuffer_get_length(src) > 0 && (limit < 0 || moved == 0 || moved < (size_t)limit)) {
-        struct evbuffer_ptr nl = evbuffer_search(src, "\n", 1, NULL);
-        if (nl.pos < 0)
-            break;
-        size_t n = (size_t)nl.pos;
-        const unsigned char *line = evbuffer_pullup(src, (ev_ssize_t)n + 1);
-        if (!line || ws_codec_send_text(w->codec, line, n, dst) < 0) {
-            /* Closed: nothing more goes out. */
-            evbuffer_drain(src, evbuffer_get_length(src));
-            return 1;
-        }
-        evbuffer_drain(src, n + 1);
-        moved += n + 1;
-    }
-    return moved > 0;
 }
 
 static enum bufferevent_filter_result filter_out(struct evbuffer *src, struct evbuffer *dst,
                                                  ev_ssize_t limit, enum bufferevent_flush_mode mode,
                                                  void *arg)
 {
+    (void)limit;
     (void)mode;
     struct ws_conn *w = arg;
-    if (!w->codec) {
+    if (!w->stream) {
         /* Before the upgrade the session has nobody to talk JSON to (its login
          * deadline's `timeout`, say): dropped. */
         evbuffer_drain(src, evbuffer_get_length(src));
         return BEV_OK;
     }
-    return move_lines(w, src, dst, limit) ? BEV_OK : BEV_NEED_MORE;
+    return ws_stream_send_lines(w->stream, src, dst, 0) > 0 ? BEV_OK : BEV_NEED_MORE;
+}
+
+void transport_ws_log_no_pong(const struct session *s)
+{
+    log_info("session %llu (%s): no WebSocket pong within %llds, disconnected",
+             (unsigned long long)s->id, s->peer, (long long)s->server->cfg->web.pong_timeout_s);
+}
+
+void transport_ws_log_unread(const struct session *s)
+{
+    log_info("session %llu (%s): WebSocket output not read (pings keep coming), disconnected",
+             (unsigned long long)s->id, s->peer);
+}
+
+/* The socket and the SSL outlive raw (which does not own them): a bufferevent's free
+ * finishes later, but takes its events off the socket at once. */
+static void raw_free(struct bufferevent *raw, SSL *ssl, evutil_socket_t fd)
+{
+    bufferevent_free(raw);
+    if (ssl)
+        SSL_free(ssl);
+    evutil_closesocket(fd);
 }
 
 static int ws_open_common(struct session *s, evutil_socket_t fd, event_callback_fn on_input,
@@ -349,9 +311,9 @@ static int ws_open_common(struct session *s, evutil_socket_t fd, event_callback_
     struct ws_conn *w = calloc(1, sizeof(*w));
     SSL *ssl = w && tls && srv->tls_ctx ? SSL_new(srv->tls_ctx) : NULL;
     if (w && (!tls || ssl))
-        w->raw = tls ? bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                      BEV_OPT_CLOSE_ON_FREE)
-                     : bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        w->raw =
+            tls ? bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, 0)
+                : bufferevent_socket_new(srv->base, fd, 0);
     if (!w || !w->raw) {
         if (ssl)
             SSL_free(ssl);
@@ -360,7 +322,8 @@ static int ws_open_common(struct session *s, evutil_socket_t fd, event_callback_
         return -1;
     }
     w->s = s;
-    w->tls = tls;
+    w->fd = fd;
+    w->ssl = ssl;
     if (tls)
         bufferevent_openssl_set_allow_dirty_shutdown(w->raw, 1);
     s->bev = bufferevent_filter_new(w->raw, filter_in, filter_out, 0, NULL, w);
@@ -377,13 +340,13 @@ static int ws_open_common(struct session *s, evutil_socket_t fd, event_callback_
             event_free(s->read_ev);
         if (s->bev)
             bufferevent_free(s->bev);
-        bufferevent_free(w->raw); /* closes fd */
+        raw_free(w->raw, ssl, fd);
         s->bev = NULL;
         s->read_ev = NULL;
         free(w);
         return -1;
     }
-    bufferevent_setwatermark(w->raw, EV_WRITE, 0, RAW_OUT_MAX);
+    bufferevent_setwatermark(w->raw, EV_WRITE, 0, WS_WIRE_MAX);
     s->ws = w;
     arm_deadline(w);
     return 0;
@@ -399,10 +362,13 @@ static int wss_open(struct session *s, evutil_socket_t fd, event_callback_fn on_
     return ws_open_common(s, fd, on_input, 1);
 }
 
+/* Until the hand-over the session waits: reading is taken up by its new transport. */
 static int ws_read_on(struct session *s, const struct timeval *idle)
 {
     const struct config *cfg = s->server->cfg;
     struct timeval idle_limit = {(time_t)cfg->idle_timeout_s, 0};
+    if (s->ws->handing_over)
+        return 0;
     bufferevent_set_timeouts(s->bev, idle, cfg->idle_timeout_s > 0 ? &idle_limit : NULL);
     return bufferevent_enable(s->bev, EV_READ);
 }
@@ -411,10 +377,10 @@ static int ws_read_on(struct session *s, const struct timeval *idle)
 static int ws_write(struct session *s, struct evbuffer *out)
 {
     struct ws_conn *w = s->ws;
-    if (!w->codec)
+    if (!w->stream)
         evbuffer_drain(out, evbuffer_get_length(out));
-    else if (evbuffer_get_length(raw_out(w)) < RAW_OUT_MAX)
-        move_lines(w, out, raw_out(w), (ev_ssize_t)(RAW_OUT_MAX - evbuffer_get_length(raw_out(w))));
+    else if (evbuffer_get_length(raw_out(w)) < WS_WIRE_MAX)
+        ws_stream_send_lines(w->stream, out, raw_out(w), 0);
     return 0;
 }
 
@@ -426,7 +392,7 @@ static int ws_on_bev_event(struct session *s, short what)
     /* Before the upgrade the request deadline (w->deadline) bounds time, not the
      * bufferevent: only an error or the end comes here. */
     if (!w->upgraded && (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF))) {
-        if (w->tls && (what & BEV_EVENT_ERROR)) {
+        if (w->ssl && (what & BEV_EVENT_ERROR)) {
             char reason[256] = "connection closed";
             transport_tls_error(w->raw, reason, sizeof(reason));
             log_info("web: TLS with %s failed: %s", s->peer, reason);
@@ -437,13 +403,56 @@ static int ws_on_bev_event(struct session *s, short what)
     return transport_bev_read_end(s, what);
 }
 
+/* The loop's part of the connection, freed; the socket and SSL stay open. */
+static void loop_part_free(struct session *s)
+{
+    struct ws_conn *w = s->ws;
+    if (w->raw_out_cb)
+        evbuffer_remove_cb_entry(raw_out(w), w->raw_out_cb);
+    event_free(w->timer);
+    event_free(w->deadline);
+    ws_stream_free(w->stream);
+    free(w);
+    s->ws = NULL;
+}
+
+/* The upgrade's answer is written: the connection goes on on an I/O thread, with the
+ * bytes that came after the request (the first frames) and, for wss, its SSL in the
+ * state the handshake left it. What the session wrote meanwhile had nobody to go to,
+ * as before any upgrade. */
+static void hand_over(struct ws_conn *w)
+{
+    struct session *s = w->s;
+    struct evbuffer *early = evbuffer_new();
+    if (!early || evbuffer_add_buffer(early, bufferevent_get_input(w->raw)) < 0) {
+        if (early)
+            evbuffer_free(early);
+        session_close(s, "out of memory");
+        return;
+    }
+    struct bufferevent *raw = w->raw;
+    SSL *ssl = w->ssl;
+    evutil_socket_t fd = w->fd;
+    transport_bev_read_off(s);
+    loop_part_free(s);
+    bufferevent_free(s->bev);
+    s->bev = NULL;
+    bufferevent_free(raw);
+    if (transport_io_adopt_ws(s, fd, ssl, early) < 0) {
+        session_close(s, "out of memory");
+        return;
+    }
+    log_debug("session %llu (%s): WebSocket open, on an I/O thread", (unsigned long long)s->id,
+              s->peer);
+}
+
 static void linger_free(struct bufferevent *raw)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(raw);
     if (ssl && SSL_is_init_finished(ssl))
         SSL_shutdown(ssl);
     ERR_clear_error();
-    bufferevent_free(raw);
+    raw_free(raw, ssl, bufferevent_getfd(raw));
 }
 
 /* A connection whose session is gone, writing its last bytes; on the server's list so
@@ -487,20 +496,13 @@ void transport_ws_free_lingering(struct server *srv)
 static void ws_close(struct session *s)
 {
     struct ws_conn *w = s->ws;
-    if (w->codec) {
+    if (w->stream) {
         uint16_t code = s->server->stopping ? WS_CLOSE_GOING_AWAY : WS_CLOSE_NORMAL;
-        move_lines(w, bufferevent_get_output(s->bev), raw_out(w), -1);
-        ws_codec_close(w->codec, code, NULL, raw_out(w));
+        ws_stream_send_lines(w->stream, bufferevent_get_output(s->bev), raw_out(w), 1);
+        ws_stream_close(w->stream, code, NULL, raw_out(w));
     }
-    if (w->raw_out_cb)
-        evbuffer_remove_cb_entry(raw_out(w), w->raw_out_cb);
-    event_free(w->timer);
-    event_free(w->deadline);
-    ws_codec_free(w->codec);
-    free(w->scratch);
     struct bufferevent *raw = w->raw;
-    free(w);
-    s->ws = NULL;
+    loop_part_free(s);
     bufferevent_disable(raw, EV_READ);
     struct evbuffer *out = bufferevent_get_output(raw);
     if (s->server->stopping && evbuffer_get_length(out) > 0 && !bufferevent_openssl_get_ssl(raw)) {

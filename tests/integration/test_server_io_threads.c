@@ -59,7 +59,7 @@ static void expect_pongs(struct test_client *c, int first, int n)
 START_TEST(many_clients_on_several_threads_get_their_replies_in_order)
 {
     start_threads("io_threads = 3\n");
-    chatd_proc_wait_log(&srv, "3 I/O threads for TCP and TLS sessions", 1, 5000);
+    chatd_proc_wait_log(&srv, "3 I/O threads for TCP, TLS and WebSocket sessions", 1, 5000);
     struct test_client *c[CLIENTS];
     for (int i = 0; i < CLIENTS; i++)
         c[i] = connect_client();
@@ -252,7 +252,7 @@ START_TEST(zero_starts_no_thread_and_auto_follows_the_cores)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long want = cores - 1 < 0 ? 0 : cores - 1 > 16 ? 16 : cores - 1;
     char line[64];
-    snprintf(line, sizeof(line), "%ld I/O thread%s for TCP and TLS sessions", want,
+    snprintf(line, sizeof(line), "%ld I/O thread%s for TCP, TLS and WebSocket sessions", want,
              want == 1 ? "" : "s");
     c = connect_client();
     assert_ping_works(c, 2);
