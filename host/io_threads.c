@@ -2,7 +2,9 @@
  *
  * A connection's thread reads its socket into a frame buffer of its own, cuts it into
  * frames and parses each (request_parse.c) onto a bounded queue of parsed frames that
- * the loop takes from; the frame buffer and its framer are the thread's alone.
+ * the loop takes from; the frame buffer and its framer are the thread's alone. A
+ * WebSocket's thread first decodes the frames it reads (ws_stream.c) into lines in that
+ * buffer, and turns the lines the loop hands over into messages as it writes them.
  *
  * Each thread has one mutex guarding its todo list (connections the loop changed), its
  * outbox (connections with something to report to the loop) and the shared fields of
@@ -714,8 +716,9 @@ static void conn_end(struct io_conn *c)
     events_arm(c);
 }
 
-/* The thread, after a write: a lingering connection that has written all, or cannot
- * write more, is freed. */
+/* The thread, after a write: a lingering connection (released: `lingering` is the
+ * thread's own flag, where `released` is shared) that has written all, or cannot write
+ * more, is freed. */
 static void linger_check(struct io_conn *c)
 {
     if (c->ws && c->ws->lingering && (c->failed || length(c->ws->wire) == 0))
@@ -872,7 +875,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         events_arm(c);
         pthread_mutex_unlock(&c->t->lock);
     }
-    if (c->released)
+    if (c->ws && c->ws->lingering)
         linger_check(c);
     else
         read_input(c);
@@ -897,8 +900,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     write_some(c);
     events_arm(c);
     pthread_mutex_unlock(&c->t->lock);
-    if (c->released)
-        linger_check(c);
+    linger_check(c);
 }
 
 /* The thread: carry out what the loop asked of each connection on the todo list. */

@@ -1,7 +1,7 @@
 /* ws_codec.h - RFC 6455 frames with wslay, between evbuffers: bytes from the client in,
  * whole text messages out to a callback; text messages and control frames to the
  * client written into an evbuffer. No I/O of its own, so the transport (transport_ws.c)
- * and the fuzz target use it alike. Loop thread only. */
+ * and the fuzz target use it alike. One codec is used by one thread at a time. */
 #ifndef CHATD_HOST_WS_CODEC_H
 #define CHATD_HOST_WS_CODEC_H
 
