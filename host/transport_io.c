@@ -171,54 +171,19 @@ void transport_io_report(struct server *srv, chatd_session_id id, unsigned what,
         event_active(s->read_ev, EV_READ, 0);
 }
 
-const struct transport transport_tcp_io = {
-    .name = "tcp",
-    .open = tcp_open,
-    .output_new = io_output_new,
-    .read_on = io_read_on,
-    .read_off = io_read_off,
-    .write = io_write,
-    .close = io_close,
-    .backlog = io_backlog,
-    .watch_writes = io_watch_writes,
-    .cut_after_line = io_cut_after_line,
-};
+/* Every transport here does its I/O on a thread the same way; only how a session starts
+ * differs (a WebSocket's is handed over by transport_ws.c, without an open). */
+#define IO_TRANSPORT(transport_name, open_fn)                                                      \
+    {                                                                                              \
+        .name = transport_name, .open = open_fn, .output_new = io_output_new,                      \
+        .read_on = io_read_on, .read_off = io_read_off, .write = io_write, .close = io_close,      \
+        .backlog = io_backlog, .watch_writes = io_watch_writes,                                    \
+        .cut_after_line = io_cut_after_line,                                                       \
+    }
 
-/* The upgraded WebSocket sessions (transport_ws.c hands them over): their I/O thread
- * does the frames, the keepalive and the close frame. */
-const struct transport transport_ws_io = {
-    .name = "ws",
-    .output_new = io_output_new,
-    .read_on = io_read_on,
-    .read_off = io_read_off,
-    .write = io_write,
-    .close = io_close,
-    .backlog = io_backlog,
-    .watch_writes = io_watch_writes,
-    .cut_after_line = io_cut_after_line,
-};
-
-const struct transport transport_wss_io = {
-    .name = "wss",
-    .output_new = io_output_new,
-    .read_on = io_read_on,
-    .read_off = io_read_off,
-    .write = io_write,
-    .close = io_close,
-    .backlog = io_backlog,
-    .watch_writes = io_watch_writes,
-    .cut_after_line = io_cut_after_line,
-};
-
-const struct transport transport_tls_io = {
-    .name = "tls",
-    .open = tls_open,
-    .output_new = io_output_new,
-    .read_on = io_read_on,
-    .read_off = io_read_off,
-    .write = io_write,
-    .close = io_close,
-    .backlog = io_backlog,
-    .watch_writes = io_watch_writes,
-    .cut_after_line = io_cut_after_line,
-};
+const struct transport transport_tcp_io = IO_TRANSPORT("tcp", tcp_open);
+const struct transport transport_tls_io = IO_TRANSPORT("tls", tls_open);
+/* The upgraded WebSocket sessions: their thread does the frames, the keepalive and the
+ * close frame. */
+const struct transport transport_ws_io = IO_TRANSPORT("ws", NULL);
+const struct transport transport_wss_io = IO_TRANSPORT("wss", NULL);
