@@ -3,6 +3,7 @@
  * sessions, also on them: test_server_io_threads_tls.c), while WebSocket sessions stay
  * on the loop thread. Each test starts its own
  * chatd with the threads it names, whatever CHATD_TEST_IO_THREADS says. */
+#include "bad_frames.h"
 #include "server_suite.h"
 #include "tls_files.h"
 #include "ws_client.h"
@@ -325,55 +326,23 @@ START_TEST(requests_and_frames_split_across_reads_are_answered_in_order)
 END_TEST
 
 /* Everything chatd sends one client for `bytes`, until it closes: its lines, joined. */
-static char *answers_to(const char *server_conf, const char *bytes)
+static char *answers_to(const char *server_conf, int io_threads, const char *bytes)
 {
+    (void)io_threads; /* server_conf sets it */
     start_threads(server_conf);
     struct test_client *c = connect_client();
     check_send_str(c, bytes);
-    size_t cap = 8192, len = 0;
-    char *all = calloc(1, cap);
-    ck_assert(all != NULL);
-    for (;;) {
-        ssize_t n = test_client_read_line(c, all + len, cap - len, 10000);
-        if (n == TEST_CLIENT_EOF)
-            break;
-        ck_assert_msg(n > 0, "no line nor end after: %s", all);
-        len += (size_t)n;
-    }
+    char *all = test_client_read_to_eof(c, 10000);
+    ck_assert_msg(all != NULL, "chatd did not answer and close");
     test_client_close(c);
     stop();
     return all;
 }
 
-/* The answers a thread's parse gets are the loop's, byte for byte: good requests, a wrong
- * type, a frame chatd cannot represent, then bytes that are not JSON, or a frame over
- * the limit, all in one send. */
+/* The answers a thread's parse gets are the loop's, byte for byte. */
 START_TEST(bad_frames_among_good_ones_get_the_answers_of_the_loop)
 {
-    static const char mixed[] = "{\"cmd\":\"ping\",\"id\":1}[1,2] {\"cmd\":\"ping\",\"id\":[1]}"
-                                "{\"cmd\":7,\"id\":\"x\"}{\"a\":1,\"a\":2}\"text\" 12 "
-                                "{\"cmd\":\"nope\",\"id\":2}{\"cmd\":\"ping\",\"id\":3}";
-    char big[1200];
-    memset(big, 'x', sizeof(big));
-    static const char head[] = "{\"cmd\":\"ping\",\"id\":5}{\"cmd\":\"ping\",\"pad\":\"";
-    memcpy(big, head, sizeof(head) - 1);
-    big[sizeof(big) - 1] = '\0';
-    const char *streams[] = {
-        "{\"cmd\":\"ping\",\"id\":1}{\"cmd\":\"ping\",,}{\"cmd\":\"ping\",\"id\":2}",
-        "{\"cmd\":\"ping\",\"id\":1} } {\"cmd\":\"ping\",\"id\":2}",
-        big,
-    };
-    for (size_t i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
-        char with_mixed[4096];
-        snprintf(with_mixed, sizeof(with_mixed), "%s%s", mixed, streams[i]);
-        char *loop = answers_to("io_threads = 0\nmax_frame_bytes = 1024\n", with_mixed);
-        char *thread = answers_to("io_threads = 1\nmax_frame_bytes = 1024\n", with_mixed);
-        ck_assert_msg(strstr(loop, "\"result\":\"bad_request\"") != NULL, "%s", loop);
-        ck_assert_msg(strstr(loop, i < 2 ? "bad_json" : "frame_too_large") != NULL, "%s", loop);
-        ck_assert_str_eq(thread, loop);
-        free(loop);
-        free(thread);
-    }
+    bad_frames_assert_threads_answer_as_the_loop(answers_to);
 }
 END_TEST
 

@@ -5,6 +5,7 @@
  * it works: with chatd's loop thread stopped (ptrace), a thread still reads the session's
  * request off the socket. Each test starts its own chatd with the threads it names,
  * whatever CHATD_TEST_IO_THREADS says. */
+#include "bad_frames.h"
 #include "server_suite.h"
 
 #include <check.h>
@@ -264,52 +265,24 @@ START_TEST(what_a_record_leaves_decrypted_is_read_too)
 END_TEST
 
 /* Everything chatd sends a TLS client for `bytes` (one record), until it closes. */
-static char *answers_to(const char *server_conf, const char *bytes)
+static char *answers_to(const char *server_conf, int io_threads, const char *bytes)
 {
     start_tls(server_conf);
     struct test_client *c = connect_tls(0);
-    if (strstr(server_conf, "io_threads = 1"))
+    if (io_threads > 0)
         assert_read_on_a_thread(c, 1);
     check_send_str(c, bytes);
-    size_t cap = 8192, len = 0;
-    char *all = calloc(1, cap);
-    ck_assert(all != NULL);
-    for (;;) {
-        ssize_t n = test_client_read_line(c, all + len, cap - len, 10000);
-        if (n == TEST_CLIENT_EOF)
-            break;
-        ck_assert_msg(n > 0, "no line nor end after: %s", all);
-        len += (size_t)n;
-    }
+    char *all = test_client_read_to_eof(c, 10000);
+    ck_assert_msg(all != NULL, "chatd did not answer and close");
     test_client_close(c);
     stop_tls();
     return all;
 }
 
-/* Good requests, a wrong type, a frame chatd cannot represent, bytes that are not JSON,
- * or a frame over the limit: the same answers, byte for byte, with and without threads. */
+/* The same answers, byte for byte, with and without threads. */
 START_TEST(bad_frames_get_the_answers_of_the_loop)
 {
-    static const char mixed[] = "{\"cmd\":\"ping\",\"id\":2}[1,2] {\"cmd\":\"ping\",\"id\":[1]}"
-                                "{\"cmd\":7,\"id\":\"x\"}{\"a\":1,\"a\":2}\"text\" 12 "
-                                "{\"cmd\":\"nope\",\"id\":2}{\"cmd\":\"ping\",\"id\":3}";
-    char big[1200];
-    memset(big, 'x', sizeof(big));
-    static const char head[] = "{\"cmd\":\"ping\",\"id\":5}{\"cmd\":\"ping\",\"pad\":\"";
-    memcpy(big, head, sizeof(head) - 1);
-    big[sizeof(big) - 1] = '\0';
-    const char *streams[] = {"{\"cmd\":\"ping\",\"id\":1}{\"cmd\":\"ping\",,}", big};
-    for (size_t i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
-        char with_mixed[4096];
-        snprintf(with_mixed, sizeof(with_mixed), "%s%s", mixed, streams[i]);
-        char *loop = answers_to("io_threads = 0\nmax_frame_bytes = 1024\n", with_mixed);
-        char *thread = answers_to("io_threads = 1\nmax_frame_bytes = 1024\n", with_mixed);
-        ck_assert_msg(strstr(loop, "\"result\":\"bad_request\"") != NULL, "%s", loop);
-        ck_assert_msg(strstr(loop, i == 0 ? "bad_json" : "frame_too_large") != NULL, "%s", loop);
-        ck_assert_str_eq(thread, loop);
-        free(loop);
-        free(thread);
-    }
+    bad_frames_assert_threads_answer_as_the_loop(answers_to);
 }
 END_TEST
 

@@ -412,6 +412,39 @@ json_t *test_client_read_json(struct test_client *c, int timeout_ms)
     return msg;
 }
 
+char *test_client_read_to_eof(struct test_client *c, int timeout_ms)
+{
+    long long deadline = chatd_now_ms() + timeout_ms;
+    size_t cap = 2 * (TEST_CLIENT_BUF_SIZE + 1), len = 0;
+    char *all = malloc(cap);
+    if (!all)
+        return NULL;
+    all[0] = '\0';
+    for (;;) {
+        /* Room for the longest line test_client_read_line returns, with its NUL. */
+        if (cap - len < TEST_CLIENT_BUF_SIZE + 1) {
+            char *more = realloc(all, cap * 2);
+            if (!more) {
+                free(all);
+                return NULL;
+            }
+            all = more;
+            cap *= 2;
+        }
+        ssize_t n =
+            test_client_read_line(c, all + len, cap - len, (int)(deadline - chatd_now_ms()));
+        if (n == TEST_CLIENT_EOF)
+            return all;
+        if (n < 0) {
+            fprintf(stderr, "test_client: no end of the stream (%s) after: %s\n",
+                    n == TEST_CLIENT_TIMEOUT ? "timed out" : "an error or a partial line", all);
+            free(all);
+            return NULL;
+        }
+        len += (size_t)n;
+    }
+}
+
 long test_client_wait_closed(struct test_client *c, int timeout_ms)
 {
     long long deadline = chatd_now_ms() + timeout_ms;

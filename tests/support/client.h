@@ -91,6 +91,12 @@ ssize_t test_client_read_line(struct test_client *c, char *line, size_t cap, int
  * JSON object followed by exactly one '\n' with no other raw newline in it. */
 json_t *test_client_read_json(struct test_client *c, int timeout_ms);
 
+/* Read every line until the server closes the connection, waiting at most timeout_ms
+ * in all: the lines as they came, '\n' and all, joined in one NUL-terminated string the
+ * caller frees ("" when the stream ends with no line). NULL, printing why and what came
+ * before, on a timeout, an error or a partial line before the end. Plain and TLS alike. */
+char *test_client_read_to_eof(struct test_client *c, int timeout_ms);
+
 /* Wait until the server closes the connection, discarding any lines that come first.
  * Returns the number of complete lines discarded (>= 0) once the connection is closed,
  * or -1 if it is still open after timeout_ms (or on error). */

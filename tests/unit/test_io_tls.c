@@ -93,17 +93,45 @@ static void fill(struct evbuffer *out, char *copy)
     }
 }
 
-/* What the client can read now, appended at got + *len. */
-static void client_reads(struct pair *p, char *got, size_t *len)
+/* A pair, and STREAM_BYTES of numbered lines for chatd's side to send: out holds them,
+ * sent a copy, got what the client has read of them so far (len bytes). */
+struct stream {
+    struct pair p;
+    struct evbuffer *out;
+    char *sent, *got;
+    size_t len;
+};
+
+static void stream_open(struct stream *s)
+{
+    pair_open(&s->p);
+    s->out = evbuffer_new();
+    s->sent = malloc(STREAM_BYTES);
+    s->got = malloc(STREAM_BYTES + 1);
+    ck_assert(s->out && s->sent && s->got);
+    s->len = 0;
+    fill(s->out, s->sent);
+}
+
+static void stream_close(struct stream *s)
+{
+    evbuffer_free(s->out);
+    free(s->sent);
+    free(s->got);
+    pair_close(&s->p);
+}
+
+/* What the client can read now, appended to s->got. */
+static void client_reads(struct stream *s)
 {
     for (;;) {
-        int n = SSL_read(p->client, got + *len, (int)(STREAM_BYTES + 1 - *len));
+        int n = SSL_read(s->p.client, s->got + s->len, (int)(STREAM_BYTES + 1 - s->len));
         if (n <= 0) {
-            ck_assert_int_eq(SSL_get_error(p->client, n), SSL_ERROR_WANT_READ);
+            ck_assert_int_eq(SSL_get_error(s->p.client, n), SSL_ERROR_WANT_READ);
             return;
         }
-        *len += (size_t)n;
-        ck_assert_uint_le(*len, STREAM_BYTES);
+        s->len += (size_t)n;
+        ck_assert_uint_le(s->len, STREAM_BYTES);
     }
 }
 
@@ -111,33 +139,27 @@ static void client_reads(struct pair *p, char *got, size_t *len)
  * once the client has read; the record to give again is kept, whatever moves. */
 START_TEST(a_write_the_socket_cannot_take_is_given_again_and_the_stream_is_whole)
 {
-    struct pair p;
-    pair_open(&p);
-    struct evbuffer *out = evbuffer_new();
-    char *sent = malloc(STREAM_BYTES), *got = malloc(STREAM_BYTES + 1);
-    ck_assert(out && sent && got);
-    fill(out, sent);
-    size_t retry = 0, len = 0;
+    struct stream s;
+    stream_open(&s);
+    size_t retry = 0;
     int retries = 0;
     char reason[128];
-    while (evbuffer_get_length(out) > 0) {
+    while (evbuffer_get_length(s.out) > 0) {
         enum io_tls_wait wait;
-        ssize_t n = io_tls_write(p.server, out, 64 * 1024, &retry, &wait, reason, sizeof(reason));
+        ssize_t n =
+            io_tls_write(s.p.server, s.out, 64 * 1024, &retry, &wait, reason, sizeof(reason));
         ck_assert_msg(n >= 0, "write: %s", reason);
         ck_assert(wait == IO_TLS_NONE || wait == IO_TLS_WANTS_WRITE);
         ck_assert_int_eq(wait == IO_TLS_WANTS_WRITE, retry > 0);
         ck_assert_uint_le(retry, 16384);
         retries += retry > 0;
-        client_reads(&p, got, &len);
+        client_reads(&s);
     }
-    client_reads(&p, got, &len);
+    client_reads(&s);
     ck_assert_int_gt(retries, 10);
-    ck_assert_uint_eq(len, STREAM_BYTES);
-    ck_assert(memcmp(got, sent, STREAM_BYTES) == 0);
-    evbuffer_free(out);
-    free(sent);
-    free(got);
-    pair_close(&p);
+    ck_assert_uint_eq(s.len, STREAM_BYTES);
+    ck_assert(memcmp(s.got, s.sent, STREAM_BYTES) == 0);
+    stream_close(&s);
 }
 END_TEST
 
@@ -145,36 +167,33 @@ END_TEST
  * record TLS waits to send: given again, it is the last the client gets. */
 START_TEST(a_cut_keeps_the_record_that_waits)
 {
-    struct pair p;
-    pair_open(&p);
-    struct evbuffer *out = evbuffer_new(), *kept = evbuffer_new();
-    char *sent = malloc(STREAM_BYTES), *got = malloc(STREAM_BYTES + 1);
-    ck_assert(out && kept && sent && got);
-    fill(out, sent);
-    size_t retry = 0, len = 0;
+    struct stream s;
+    stream_open(&s);
+    struct evbuffer *kept = evbuffer_new();
+    ck_assert(kept != NULL);
+    size_t retry = 0;
     char reason[128];
     enum io_tls_wait wait;
-    ssize_t before = io_tls_write(p.server, out, SIZE_MAX, &retry, &wait, reason, sizeof(reason));
+    ssize_t before =
+        io_tls_write(s.p.server, s.out, SIZE_MAX, &retry, &wait, reason, sizeof(reason));
     ck_assert_int_ge(before, 0);
     ck_assert_int_eq(wait, IO_TLS_WANTS_WRITE);
     size_t waiting = retry;
     ck_assert_uint_gt(waiting, 0);
-    ck_assert_int_eq(evbuffer_remove_buffer(out, kept, waiting), (int)waiting);
-    evbuffer_drain(out, evbuffer_get_length(out));
-    evbuffer_add_buffer(out, kept);
-    while (evbuffer_get_length(out) > 0) {
-        ssize_t n = io_tls_write(p.server, out, 64 * 1024, &retry, &wait, reason, sizeof(reason));
+    ck_assert_int_eq(evbuffer_remove_buffer(s.out, kept, waiting), (int)waiting);
+    evbuffer_drain(s.out, evbuffer_get_length(s.out));
+    evbuffer_add_buffer(s.out, kept);
+    while (evbuffer_get_length(s.out) > 0) {
+        ssize_t n =
+            io_tls_write(s.p.server, s.out, 64 * 1024, &retry, &wait, reason, sizeof(reason));
         ck_assert_msg(n >= 0, "write after the cut: %s", reason);
-        client_reads(&p, got, &len);
+        client_reads(&s);
     }
-    client_reads(&p, got, &len);
-    ck_assert_uint_eq(len, (size_t)before + waiting);
-    ck_assert(memcmp(got, sent, len) == 0);
-    evbuffer_free(out);
+    client_reads(&s);
+    ck_assert_uint_eq(s.len, (size_t)before + waiting);
+    ck_assert(memcmp(s.got, s.sent, s.len) == 0);
     evbuffer_free(kept);
-    free(sent);
-    free(got);
-    pair_close(&p);
+    stream_close(&s);
 }
 END_TEST
 
@@ -184,48 +203,41 @@ END_TEST
  * the whole stream, then the request is read. */
 START_TEST(a_key_update_asked_for_behind_a_full_socket_is_answered)
 {
-    struct pair p;
-    pair_open(&p);
-    struct evbuffer *out = evbuffer_new();
-    char *sent = malloc(STREAM_BYTES), *got = malloc(STREAM_BYTES + 1);
-    ck_assert(out && sent && got);
-    fill(out, sent);
-    size_t retry = 0, len = 0;
+    struct stream s;
+    stream_open(&s);
+    size_t retry = 0;
     char reason[128];
     enum io_tls_wait wait;
-    ck_assert_int_ge(io_tls_write(p.server, out, SIZE_MAX, &retry, &wait, reason, sizeof(reason)),
-                     0);
+    ck_assert_int_ge(
+        io_tls_write(s.p.server, s.out, SIZE_MAX, &retry, &wait, reason, sizeof(reason)), 0);
     ck_assert_int_eq(wait, IO_TLS_WANTS_WRITE);
-    ck_assert_int_eq(SSL_key_update(p.client, SSL_KEY_UPDATE_REQUESTED), 1);
+    ck_assert_int_eq(SSL_key_update(s.p.client, SSL_KEY_UPDATE_REQUESTED), 1);
     static const char ping[] = "{\"cmd\":\"ping\"}\n";
-    ck_assert_int_eq(SSL_write(p.client, ping, sizeof(ping) - 1), (int)sizeof(ping) - 1);
+    ck_assert_int_eq(SSL_write(s.p.client, ping, sizeof(ping) - 1), (int)sizeof(ping) - 1);
     char request[64];
     ssize_t n = -1;
     for (int round = 0; round < 100000 && n < 0; round++) {
-        n = io_tls_read(p.server, request, sizeof(request), &wait, reason, sizeof(reason));
+        n = io_tls_read(s.p.server, request, sizeof(request), &wait, reason, sizeof(reason));
         ck_assert_msg(n != 0 && wait != IO_TLS_FAILED, "read: %s", reason);
-        if (evbuffer_get_length(out) > 0) {
+        if (evbuffer_get_length(s.out) > 0) {
             enum io_tls_wait write_wait;
-            ck_assert_int_ge(
-                io_tls_write(p.server, out, 64 * 1024, &retry, &write_wait, reason, sizeof(reason)),
-                0);
+            ck_assert_int_ge(io_tls_write(s.p.server, s.out, 64 * 1024, &retry, &write_wait, reason,
+                                          sizeof(reason)),
+                             0);
         }
-        client_reads(&p, got, &len);
+        client_reads(&s);
     }
     ck_assert_int_eq(n, (ssize_t)sizeof(ping) - 1);
     ck_assert(memcmp(request, ping, sizeof(ping) - 1) == 0);
-    while (evbuffer_get_length(out) > 0) {
+    while (evbuffer_get_length(s.out) > 0) {
         ck_assert_int_ge(
-            io_tls_write(p.server, out, 64 * 1024, &retry, &wait, reason, sizeof(reason)), 0);
-        client_reads(&p, got, &len);
+            io_tls_write(s.p.server, s.out, 64 * 1024, &retry, &wait, reason, sizeof(reason)), 0);
+        client_reads(&s);
     }
-    client_reads(&p, got, &len);
-    ck_assert_uint_eq(len, STREAM_BYTES);
-    ck_assert(memcmp(got, sent, STREAM_BYTES) == 0);
-    evbuffer_free(out);
-    free(sent);
-    free(got);
-    pair_close(&p);
+    client_reads(&s);
+    ck_assert_uint_eq(s.len, STREAM_BYTES);
+    ck_assert(memcmp(s.got, s.sent, STREAM_BYTES) == 0);
+    stream_close(&s);
 }
 END_TEST
 
