@@ -575,6 +575,22 @@ static ssize_t conn_send(struct io_conn *c)
     return n;
 }
 
+/* The thread, after a read that returned n (error: its errno, unless only "nothing
+ * now"): frame what came, keep the rest (`borrowed`: raw was the thread's stack), and
+ * wait for the socket writable if TLS's read needs it. */
+static void read_done(struct io_conn *c, ssize_t n, int error, int borrowed)
+{
+    if (n >= 0 || error)
+        frame_and_queue(c, n > 0 ? (size_t)n : 0, error);
+    if (raw_keep_rest(c, borrowed) < 0)
+        frame_and_queue(c, 0, ENOMEM);
+    if (c->tls && c->tls->read_waits_write) {
+        pthread_mutex_lock(&c->t->lock);
+        events_arm(c);
+        pthread_mutex_unlock(&c->t->lock);
+    }
+}
+
 /* The thread: the client's WebSocket bytes in `in` (all taken): its messages, as lines,
  * after what raw holds; pongs and a close to its frames. Returns 0, or -1 when out of
  * memory. */
@@ -630,15 +646,7 @@ static void ws_read(struct io_conn *c)
     } else if (n == 0) {
         c->peer_closed = 1;
     }
-    if (n >= 0 || error)
-        frame_and_queue(c, n > 0 ? (size_t)n : 0, error);
-    if (raw_keep_rest(c, 0) < 0)
-        frame_and_queue(c, 0, ENOMEM);
-    if (c->tls && c->tls->read_waits_write) {
-        pthread_mutex_lock(&c->t->lock);
-        events_arm(c);
-        pthread_mutex_unlock(&c->t->lock);
-    }
+    read_done(c, n, error, 0);
 }
 
 /* The thread: the keepalive's timer, or a lingering connection's deadline. */
@@ -763,15 +771,7 @@ static void read_input(struct io_conn *c)
         c->raw_end += (size_t)n;
     else if (n == 0)
         c->peer_closed = 1;
-    if (n >= 0 || error)
-        frame_and_queue(c, n > 0 ? (size_t)n : 0, error);
-    if (raw_keep_rest(c, borrowed) < 0)
-        frame_and_queue(c, 0, ENOMEM);
-    if (c->tls && c->tls->read_waits_write) {
-        pthread_mutex_lock(&t->lock);
-        events_arm(c);
-        pthread_mutex_unlock(&t->lock);
-    }
+    read_done(c, n, error, borrowed);
 }
 
 /* The thread, under t->lock: write what the socket takes (events_arm then waits for

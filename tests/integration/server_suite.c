@@ -4,6 +4,7 @@
 
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 struct chatd_proc srv;
 
@@ -111,4 +112,42 @@ void server_tls_make(struct server_tls *f)
 void server_tls_remove(const struct server_tls *f)
 {
     chatd_tmpdir_remove(f->dir);
+}
+
+void send_pings(struct test_client *c, int first, int n)
+{
+    char *batch = malloc((size_t)n * 40);
+    ck_assert(batch != NULL);
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)sprintf(batch + len, "{\"cmd\":\"ping\",\"id\":%d}\n", first + i);
+    check_send(c, batch, len);
+    free(batch);
+}
+
+void expect_pongs(struct test_client *c, int first, int n)
+{
+    for (int i = 0; i < n; i++) {
+        json_t *reply = expect(c, "ping_reply", "success");
+        assert_int_id(reply, first + i);
+        json_decref(reply);
+    }
+}
+
+json_int_t session_of(struct test_client *c)
+{
+    check_send_str(c, "{\"cmd\":\"whoami\"}");
+    json_t *me = expect(c, "whoami_reply", "success");
+    json_int_t session = json_integer_value(json_object_get(me, "session"));
+    json_decref(me);
+    return session;
+}
+
+void flood(struct test_client *from, json_int_t to, int count, int size)
+{
+    char text[128];
+    snprintf(text, sizeof(text), "{\"cmd\":\"flood\",\"to\":%lld,\"count\":%d,\"size\":%d}",
+             (long long)to, count, size);
+    check_send_str(from, text);
+    json_decref(expect(from, "flood_reply", "success"));
 }

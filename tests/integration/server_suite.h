@@ -53,4 +53,14 @@ void assert_ping_works(struct test_client *c, int id);
 /* After an error that ends the connection, nothing more comes and the stream ends. */
 void assert_closed(struct test_client *c);
 
+/* Send `n` pings at once (ids first..first+n-1); expect_pongs reads their replies, which
+ * must come in that order. */
+void send_pings(struct test_client *c, int first, int n);
+void expect_pongs(struct test_client *c, int first, int n);
+/* c's session id (whoami). */
+json_int_t session_of(struct test_client *c);
+/* The pusher fixture pushes `count` messages of `size` bytes to session `to`; from's
+ * request is answered once all are queued. */
+void flood(struct test_client *from, json_int_t to, int count, int size);
+
 #endif

@@ -36,27 +36,6 @@ static void start_threads_with_pusher(const char *server_conf)
     start_with_pusher(server_conf);
 }
 
-/* Send `n` pings at once (ids first..first+n-1); the replies must come in that order. */
-static void send_pings(struct test_client *c, int first, int n)
-{
-    char *batch = malloc((size_t)n * 40);
-    ck_assert(batch != NULL);
-    size_t len = 0;
-    for (int i = 0; i < n; i++)
-        len += (size_t)sprintf(batch + len, "{\"cmd\":\"ping\",\"id\":%d}\n", first + i);
-    check_send(c, batch, len);
-    free(batch);
-}
-
-static void expect_pongs(struct test_client *c, int first, int n)
-{
-    for (int i = 0; i < n; i++) {
-        json_t *reply = expect(c, "ping_reply", "success");
-        assert_int_id(reply, first + i);
-        json_decref(reply);
-    }
-}
-
 START_TEST(many_clients_on_several_threads_get_their_replies_in_order)
 {
     start_threads("io_threads = 3\n");
@@ -95,24 +74,6 @@ START_TEST(a_request_with_the_end_of_stream_is_answered_then_closed)
     stop();
 }
 END_TEST
-
-static json_int_t session_of(struct test_client *c)
-{
-    check_send_str(c, "{\"cmd\":\"whoami\"}");
-    json_t *me = expect(c, "whoami_reply", "success");
-    json_int_t session = json_integer_value(json_object_get(me, "session"));
-    json_decref(me);
-    return session;
-}
-
-static void flood(struct test_client *from, json_int_t to, int count, int size)
-{
-    char text[128];
-    snprintf(text, sizeof(text), "{\"cmd\":\"flood\",\"to\":%lld,\"count\":%d,\"size\":%d}",
-             (long long)to, count, size);
-    check_send_str(from, text);
-    json_decref(expect(from, "flood_reply", "success"));
-}
 
 START_TEST(clients_that_go_mid_reply_leave_the_others_served)
 {

@@ -71,7 +71,7 @@ static void ws_ping_request(struct ws_client *c, int id)
     ck_assert_int_eq(ws_client_send_text(c, req), 0);
 }
 
-static json_int_t session_of(struct ws_client *c)
+static json_int_t ws_session_of(struct ws_client *c)
 {
     ck_assert_int_eq(ws_client_send_text(c, "{\"cmd\":\"whoami\"}"), 0);
     json_t *me = ws_client_read_json(c, 5000);
@@ -79,15 +79,6 @@ static json_int_t session_of(struct ws_client *c)
     json_int_t session = json_integer_value(json_object_get(me, "session"));
     json_decref(me);
     return session;
-}
-
-static void flood(struct test_client *from, json_int_t to, int count, int size)
-{
-    char text[128];
-    snprintf(text, sizeof(text), "{\"cmd\":\"flood\",\"to\":%lld,\"count\":%d,\"size\":%d}",
-             (long long)to, count, size);
-    check_send_str(from, text);
-    json_decref(expect(from, "flood_reply", "success"));
 }
 
 /* With the loop stopped, a thread writes 8 MB of pushes to a WebSocket client that
@@ -98,7 +89,7 @@ static void served_with_the_loop_stopped(int tls)
     start_web(tls, "io_threads = 1\nmax_output_bytes = 67108864\n", 0, 0);
     struct test_client *on_loop = connect_client();
     struct ws_client *web = connect_web(tls);
-    json_int_t session = session_of(web);
+    json_int_t session = ws_session_of(web);
     enum { PUSHES = 2000, SIZE = 4000 };
     flood(on_loop, session, PUSHES, SIZE);
     assert_ping_works(on_loop, 1);
@@ -213,7 +204,7 @@ START_TEST(a_slow_ws_reader_is_cut_off_after_whole_messages)
     start_web(0, "io_threads = 1\nmax_output_bytes = 262144\n", 0, 0);
     struct test_client *on_loop = connect_client();
     struct ws_client *web = connect_web(0);
-    json_int_t session = session_of(web);
+    json_int_t session = ws_session_of(web);
     flood(on_loop, session, 1000, 4000);
     int messages = 0, slow_reader = 0, close_code = -1;
     struct ws_frame f;
