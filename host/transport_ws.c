@@ -210,7 +210,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     struct ws_conn *w = arg;
     struct session *s = w->s;
     if (w->handing_over) {
-        if (evbuffer_get_length(raw_out(w)) == 0)
+        if (evbuffer_get_length(raw_out(w)) == 0 && !s->dead)
             hand_over(w);
         return;
     }
