@@ -611,8 +611,14 @@ static int ws_decode(struct io_conn *c, struct evbuffer *in)
         pthread_mutex_unlock(&t->lock);
     }
     size_t n = evbuffer_get_length(t->ws_lines);
-    if (n == 0)
+    if (n == 0) {
+        /* Frames without a message (a pong, a ping, part of a message) are activity
+         * all the same: the loop's idle timeout starts again when it hears of input. */
+        pthread_mutex_lock(&t->lock);
+        post(c, TRANSPORT_IO_INPUT);
+        pthread_mutex_unlock(&t->lock);
         return 0;
+    }
     size_t rest = c->raw_end - c->raw_start;
     if (rest + n > c->raw_cap || c->raw_start > 0) {
         /* Lines are whole: raw holds only frames that wait for room in the queue. */

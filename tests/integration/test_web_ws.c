@@ -416,6 +416,37 @@ START_TEST(the_keepalive_closes_a_client_that_does_not_pong)
 }
 END_TEST
 
+/* A client that only answers the keepalive's pings (a page that listens) is active:
+ * its pongs hold off the idle timeout, on the loop thread and on an I/O thread alike. */
+START_TEST(pongs_hold_off_the_idle_timeout)
+{
+    const char *sets[] = {"server.idle_timeout=2", "web.ping_interval=1", "web.pong_timeout=3",
+                          NULL};
+    start_web(sets);
+    struct ws_client *listener = ws_connect();
+    ws_expect(listener, "success", "{\"cmd\":\"ping\"}");
+    /* It answers each ping, and sends nothing else for three idle timeouts. */
+    listener->auto_pong = 0;
+    struct ws_frame f;
+    int frames = 0;
+    long long until = chatd_now_ms() + 6000;
+    while (chatd_now_ms() < until) {
+        int rc = ws_client_read_frame(listener, &f, 200);
+        ck_assert_msg(rc != 0, "the connection ended after %d pings", frames);
+        if (rc < 0)
+            continue; /* nothing within 200 ms */
+        ck_assert_msg(f.opcode == WS_OP_PING, "got opcode %d after %d pings", f.opcode, frames);
+        ck_assert_int_eq(ws_client_send_frame(listener, 1, WS_OP_PONG, f.payload, f.len, 1), 0);
+        frames++;
+    }
+    ck_assert_int_ge(frames, 3);
+    listener->auto_pong = 1;
+    ws_expect(listener, "success", "{\"cmd\":\"ping\"}");
+    ws_client_close(listener);
+    stop_chat();
+}
+END_TEST
+
 /* Garbage on one connection ends that one only. */
 START_TEST(a_client_sending_garbage_does_not_disturb_the_others)
 {
@@ -656,6 +687,7 @@ static Suite *web_ws_suite(void)
     tcase_add_test(tc, a_message_must_hold_one_json_value);
     tcase_add_test(tc, fragments_and_pings);
     tcase_add_test(tc, the_keepalive_closes_a_client_that_does_not_pong);
+    tcase_add_test(tc, pongs_hold_off_the_idle_timeout);
     tcase_add_test(tc, a_client_sending_garbage_does_not_disturb_the_others);
     tcase_add_test(tc, static_files_are_served_from_the_root_only);
     tcase_add_test(tc, a_browser_revalidates_over_one_connection);
