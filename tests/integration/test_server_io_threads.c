@@ -1,7 +1,7 @@
 /* test_server_io_threads.c - black-box tests of what [server] io_threads changes: plain
  * TCP sessions read and written on I/O threads (docs/architecture.md, "I/O threads"; TLS
- * sessions, also on them: test_server_io_threads_tls.c), while WebSocket sessions stay
- * on the loop thread. Each test starts its own
+ * and WebSocket sessions, also on them: test_server_io_threads_tls.c and _ws.c). Each
+ * test starts its own
  * chatd with the threads it names, whatever CHATD_TEST_IO_THREADS says. */
 #include "bad_frames.h"
 #include "server_suite.h"
