@@ -14,6 +14,7 @@
  * on the loop base when the outbox does. A connection belongs to its thread, which frees
  * it once the loop has released it; the loop never touches it after that, and items
  * reach the loop as session ids. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "io_threads.h"
 
 #include "io_tls.h"
@@ -29,6 +30,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,8 +168,14 @@ int io_threads_wanted(const struct config *cfg)
 {
     if (cfg->io_threads >= 0)
         return (int)cfg->io_threads;
-    /* One core: a thread would only share it with the loop, at the cost of hand-overs. */
-    long n = sysconf(_SC_NPROCESSORS_ONLN) - 1;
+    /* The cores chatd may run on (taskset, a cgroup's cpuset, systemd's CPUAffinity),
+     * not all the machine has. One core: a thread would only share it with the loop,
+     * at the cost of hand-overs. */
+    cpu_set_t allowed;
+    long n =
+        (sched_getaffinity(0, sizeof(allowed), &allowed) == 0 ? CPU_COUNT(&allowed)
+                                                              : sysconf(_SC_NPROCESSORS_ONLN)) -
+        1;
     if (n < 0)
         n = 0;
     return n > IO_THREADS_AUTO_MAX ? IO_THREADS_AUTO_MAX : (int)n;

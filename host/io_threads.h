@@ -25,8 +25,8 @@ struct evbuffer;
 struct server;
 struct io_conn;
 
-/* The threads [server] io_threads asks for on this machine: auto (-1) is the online
- * cores less one (none on one core), at most 16. */
+/* The threads [server] io_threads asks for on this machine: auto (-1) is the cores
+ * chatd may run on (its CPU affinity) less one (none on one core), at most 16. */
 int io_threads_wanted(const struct config *cfg);
 /* Start them (none for 0). -1 with the reason in err. */
 int io_threads_start(struct server *srv, char *err, size_t errlen);

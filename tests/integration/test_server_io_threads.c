@@ -3,6 +3,7 @@
  * and WebSocket sessions, also on them: test_server_io_threads_tls.c and _ws.c). Each
  * test starts its own
  * chatd with the threads it names, whatever CHATD_TEST_IO_THREADS says. */
+#define _GNU_SOURCE /* sched_setaffinity */
 #include "bad_frames.h"
 #include "server_suite.h"
 #include "tls_files.h"
@@ -10,6 +11,7 @@
 
 #include <check.h>
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -211,7 +213,9 @@ START_TEST(zero_starts_no_thread_and_auto_follows_the_cores)
     stop();
 
     start_threads("io_threads = auto\n");
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t allowed;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+    long cores = CPU_COUNT(&allowed);
     long want = cores - 1 < 0 ? 0 : cores - 1 > 16 ? 16 : cores - 1;
     char line[64];
     snprintf(line, sizeof(line), "%ld I/O thread%s for TCP, TLS and WebSocket sessions", want,
@@ -222,6 +226,24 @@ START_TEST(zero_starts_no_thread_and_auto_follows_the_cores)
         chatd_proc_wait_log(&srv, line, 1, 5000);
     else
         ck_assert_int_eq(chatd_proc_log_count(&srv, "I/O thread"), 0);
+    test_client_close(c);
+    stop();
+
+    /* chatd allowed one core (as taskset -c does; a child inherits it): auto is none. */
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (CPU_ISSET(cpu, &allowed)) {
+            CPU_SET(cpu, &one);
+            break;
+        }
+    }
+    ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+    start_threads("io_threads = auto\n");
+    ck_assert_int_eq(sched_setaffinity(0, sizeof(allowed), &allowed), 0);
+    c = connect_client();
+    assert_ping_works(c, 3);
+    ck_assert_int_eq(chatd_proc_log_count(&srv, "I/O thread"), 0);
     test_client_close(c);
     stop();
 }
