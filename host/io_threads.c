@@ -872,7 +872,9 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         events_arm(c);
         pthread_mutex_unlock(&c->t->lock);
     }
-    if (c->released)
+    /* lingering is the thread's own flag; released is the loop's, under t->lock (a
+     * released connection not yet ended is not read: read_input looks under the lock). */
+    if (c->ws && c->ws->lingering)
         linger_check(c);
     else
         read_input(c);
@@ -897,8 +899,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     write_some(c);
     events_arm(c);
     pthread_mutex_unlock(&c->t->lock);
-    if (c->released)
-        linger_check(c);
+    linger_check(c);
 }
 
 /* The thread: carry out what the loop asked of each connection on the todo list. */
