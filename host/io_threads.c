@@ -802,9 +802,9 @@ static void write_some(struct io_conn *c)
         }
         framed = ws_stream_send_lines(c->ws->stream, c->out, c->ws->wire, 0);
     }
-    if (length(c->ws ? c->ws->wire : c->out) == 0)
-        return;
-    ssize_t n = conn_send(c);
+    /* Lines taken count as progress even when nothing is left to send: after a close
+     * frame they are dropped, and a session flushing them waits for this report. */
+    ssize_t n = length(c->ws ? c->ws->wire : c->out) > 0 ? conn_send(c) : 0;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
         fail(c, errno);
     else if ((n > 0 || framed > 0) && c->watch_writes)
@@ -889,6 +889,8 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         events_arm(c);
         pthread_mutex_unlock(&c->t->lock);
     }
+    /* lingering is the thread's own flag; released is the loop's, under t->lock (a
+     * released connection not yet ended is not read: read_input looks under the lock). */
     if (c->ws && c->ws->lingering)
         linger_check(c);
     else

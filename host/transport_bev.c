@@ -16,7 +16,13 @@ void transport_bev_read_off(struct session *s)
 
 ssize_t transport_bev_read(struct session *s, void *buf, size_t len)
 {
-    int n = evbuffer_remove(bufferevent_get_input(s->bev), buf, len);
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    int n = evbuffer_remove(in, buf, len);
+    /* The last bytes before the end: a short read, after which the session reads no more
+     * in this turn, and no event comes for an end already seen (a WebSocket's close or
+     * protocol error, found with the bytes before it). Come back for it. */
+    if (n > 0 && s->stream_ended && evbuffer_get_length(in) == 0)
+        event_active(s->read_ev, EV_READ, 0);
     if (n > 0 || s->stream_ended)
         return n > 0 ? n : 0;
     errno = EAGAIN;

@@ -294,10 +294,13 @@ void transport_ws_log_unread(const struct session *s)
              (unsigned long long)s->id, s->peer);
 }
 
-/* The socket and the SSL outlive raw (which does not own them): a bufferevent's free
- * finishes later, but takes its events off the socket at once. */
+/* raw does not own the socket and the SSL, which are closed here. Its free may finish
+ * later (while the filter still holds it, until the filter's own free has finished), so
+ * its events come off the socket first: nothing of raw's waits on a closed descriptor,
+ * or on one the next connection is given. */
 static void raw_free(struct bufferevent *raw, SSL *ssl, evutil_socket_t fd)
 {
+    bufferevent_disable(raw, EV_READ | EV_WRITE);
     bufferevent_free(raw);
     if (ssl)
         SSL_free(ssl);

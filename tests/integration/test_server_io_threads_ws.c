@@ -197,6 +197,41 @@ START_TEST(the_keepalive_pings_from_the_thread_and_closes_without_a_pong)
 }
 END_TEST
 
+/* A request and a protocol error behind it, both read by the thread while the loop is
+ * stopped: the loop then answers the request and sees the end in one turn, so the
+ * session closes once its reply is handed over. The thread drops that reply (nothing
+ * goes out after the close frame) and must say so, or the session waits out its flush
+ * (5 s) with the connection open. */
+static void protocol_error_behind_a_request(int tls)
+{
+    start_web(tls, "io_threads = 1\n", 0, 0);
+    struct ws_client *web = connect_web(tls);
+    loop_stop();
+    int sent = ws_client_send_text(web, "{\"cmd\":\"ping\",\"id\":1}") == 0;
+    sent = sent && ws_client_send_frame(web, 1, 0x3 /* reserved */, NULL, 0, 1) == 0;
+    chatd_sleep_ms(200);
+    loop_resume();
+    ck_assert(sent);
+    ck_assert_int_eq(ws_client_read_close(web, 5000), 1002);
+    struct ws_frame f;
+    ck_assert_msg(ws_client_read_frame(web, &f, 2000) == 0,
+                  "the connection was still open 2 s after the close frame");
+    ws_client_close(web);
+    stop_web();
+}
+
+START_TEST(a_ws_protocol_error_behind_a_request_ends_the_connection)
+{
+    protocol_error_behind_a_request(0);
+}
+END_TEST
+
+START_TEST(a_wss_protocol_error_behind_a_request_ends_the_connection)
+{
+    protocol_error_behind_a_request(1);
+}
+END_TEST
+
 /* A WebSocket reader too slow for its pushes: whole messages (the one being written
  * kept whole), then the slow_reader error, then a close frame. */
 START_TEST(a_slow_ws_reader_is_cut_off_after_whole_messages)
@@ -243,6 +278,8 @@ static Suite *server_io_threads_ws_suite(void)
     tcase_add_test(tc, wss_frames_sent_with_the_upgrade_request_are_answered_in_order);
     tcase_add_test(tc, the_keepalive_pings_from_the_thread_and_closes_without_a_pong);
     tcase_add_test(tc, a_slow_ws_reader_is_cut_off_after_whole_messages);
+    tcase_add_test(tc, a_ws_protocol_error_behind_a_request_ends_the_connection);
+    tcase_add_test(tc, a_wss_protocol_error_behind_a_request_ends_the_connection);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -333,6 +333,35 @@ START_TEST(protocol_errors_end_with_their_close_codes)
 }
 END_TEST
 
+/* A protocol error right behind a request: the close frame goes out, and the connection
+ * ends once the request is answered (its reply goes nowhere after the close), not when
+ * the client gives up or a flush times out (5 s). One write, so that both come in one
+ * read: the session then took the request and the end of the stream in one go. */
+START_TEST(a_protocol_error_behind_a_request_ends_the_connection)
+{
+    start_web(NULL);
+    for (int i = 0; i < 3; i++) {
+        struct ws_client *c = ws_connect();
+        /* Masked with a key of zeros: the payload as it is. A ping request, then a
+         * frame with a reserved opcode. */
+        const char request[] = "{\"cmd\":\"ping\"}";
+        unsigned char frames[64] = {0x81, 0x80 | (sizeof(request) - 1), 0, 0, 0, 0};
+        memcpy(frames + 6, request, sizeof(request) - 1);
+        const unsigned char reserved[] = {0x83, 0x80, 0, 0, 0, 0};
+        memcpy(frames + 6 + sizeof(request) - 1, reserved, sizeof(reserved));
+        ck_assert_int_eq(ws_client_send_raw(c, frames, 6 + sizeof(request) - 1 + sizeof(reserved)),
+                         0);
+        ck_assert_int_eq(ws_client_read_close(c, WAIT_MS), 1002);
+        struct ws_frame f;
+        ck_assert_msg(ws_client_read_frame(c, &f, 2000) == 0,
+                      "the connection was still open 2 s after the close frame");
+        ws_client_close(c);
+    }
+    expect_still_serving();
+    stop_chat();
+}
+END_TEST
+
 /* One JSON value per message: two, none or half of one is bad_json and a close, after
  * the replies to what came before; a bad value is bad_json as over TCP. */
 START_TEST(a_message_must_hold_one_json_value)
@@ -684,6 +713,7 @@ static Suite *web_ws_suite(void)
     tcase_add_test(tc, handshakes_that_are_refused);
     tcase_add_test(tc, allowed_origins_replaces_the_own_origin);
     tcase_add_test(tc, protocol_errors_end_with_their_close_codes);
+    tcase_add_test(tc, a_protocol_error_behind_a_request_ends_the_connection);
     tcase_add_test(tc, a_message_must_hold_one_json_value);
     tcase_add_test(tc, fragments_and_pings);
     tcase_add_test(tc, the_keepalive_closes_a_client_that_does_not_pong);
