@@ -44,10 +44,13 @@ if head -n 1 "$tmp/table" | grep -qx '| workload | chatd | Redis 7 pub/sub | Ins
 else
     fail "no table header"
 fi
-# Two header lines, one idle row, ten rows for each of two message workloads, six
+# Two header lines, one idle row, eleven rows for each of two message workloads, seven
 # for the paced one.
 rows=$(wc -l <"$tmp/table")
-[ "$rows" -eq 29 ] && ok "29 lines" || fail "$rows lines, want 29"
+[ "$rows" -eq 32 ] && ok "32 lines" || fail "$rows lines, want 32"
+grep -Eq '^\| same, chatd: messages per commit batch, request to reply \(mean\) \| [0-9.]+, [0-9.]+ ms / ?' "$tmp/table" ||
+    grep -Eq '^\| same, chatd: messages per commit batch, request to reply \(mean\) \| [0-9.]+, [0-9.]+ ms \| - \| - \|' "$tmp/table" &&
+    ok "chatd's own counters read" || fail "no commit batch row for chatd alone"
 grep -Eq '^\| same, bytes to clients per delivery \| [1-9][0-9]* B \|' "$tmp/table" &&
     ok "bytes per delivery measured" || fail "no bytes per delivery for chatd"
 grep -Eq "^\| same, chatd's MariaDB: CPU per delivery, core busy \| [0-9.]+ us, [0-9.]+ \| - \| - \|" \

@@ -36,6 +36,7 @@ struct options {
     int ws;              /* --ws: every connection speaks WebSocket to the [web] listener */
     int server_pid;      /* chatd's pid: its CPU time, and (idle) its memory */
     int db_pid;          /* its database server's pid: the CPU time it spends for chatd */
+    int metrics_port;    /* chatd's admin listener on 127.0.0.1: its counters (scrape.h) */
     int text_bytes;      /* pad message texts to about this many bytes */
     int client_ids;      /* private, offline: every message has its own client_msg_id */
     double drain;        /* seconds to wait for what is still in flight after the run */

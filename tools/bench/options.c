@@ -80,6 +80,8 @@ static const char usage_options[] =
     "  --server-pid PID    chatd's pid: its CPU time over the window (and, idle, its\n"
     "                      memory) is read from /proc and reported beside the bench's\n"
     "  --db-pid PID        chatd's MariaDB server's pid: its CPU time over the window too\n"
+    "  --metrics-port P    chatd's admin listener on 127.0.0.1:P: its commit batches'\n"
+    "                      size and its mean time from request to reply over the window\n"
     "  --concurrency K     connects and logins outstanding at once during setup (64),\n"
     "                      and the login storm's parallel logins (8)\n"
     "  --rate R            private, group: offer R messages/s in all, paced every\n"
@@ -220,6 +222,8 @@ void options_parse(struct bench *b, int argc, char **argv)
             o->server_pid = (int)num(a, v, 1, 0x7fffffff);
         else if (strcmp(a, "--db-pid") == 0)
             o->db_pid = (int)num(a, v, 1, 0x7fffffff);
+        else if (strcmp(a, "--metrics-port") == 0)
+            o->metrics_port = (int)num(a, v, 1, 65535);
         else if (strcmp(a, "--text-bytes") == 0)
             o->text_bytes = (int)num(a, v, 0, 60000);
         else if (strcmp(a, "--drain") == 0)

@@ -114,6 +114,8 @@ void cpu_window_start(const struct bench *b, struct cpu_window *w)
         syscount_read(w->srv_calls, &w->srv_calls0);
     w->received0 = conn_bytes_received();
     w->received1 = w->received0;
+    w->chatd_ok =
+        b->opt.metrics_port > 0 && chatd_counters_read(b->opt.metrics_port, &w->chatd0) == 0;
     w->t1 = w->t0;
     w->self1 = w->self0;
     w->srv1 = w->srv0;
@@ -129,6 +131,7 @@ void cpu_window_stop(const struct bench *b, struct cpu_window *w)
     w->srv_threads_ok = w->srv_threads_ok && b->opt.server_pid > 0 &&
                         proc_threads_cpu(b->opt.server_pid, &w->srv_threads1) == 0;
     w->received1 = conn_bytes_received();
+    w->chatd_ok = w->chatd_ok && chatd_counters_read(b->opt.metrics_port, &w->chatd1) == 0;
     if (w->srv_calls) {
         syscount_read(w->srv_calls, &w->srv_calls1);
         syscount_close(w->srv_calls);
@@ -196,6 +199,25 @@ static void report_server_io(const struct cpu_window *w, uint64_t units, const c
     report_obj_end();
 }
 
+/* "chatd_counters": over the window, the messages per commit batch and the mean time
+ * from a request's arrival to its reply, from chatd's own counters. */
+static void report_chatd_counters(const struct cpu_window *w)
+{
+    if (!w->chatd_ok)
+        return;
+    double batches = w->chatd1.batches - w->chatd0.batches;
+    double requests = w->chatd1.requests - w->chatd0.requests;
+    report_obj_begin("chatd_counters");
+    report_num("batches", batches);
+    report_num("messages_per_batch",
+               batches > 0 ? (w->chatd1.committed - w->chatd0.committed) / batches : 0);
+    report_num("request_ms_mean",
+               requests > 0
+                   ? (w->chatd1.request_seconds - w->chatd0.request_seconds) * 1e3 / requests
+                   : 0);
+    report_obj_end();
+}
+
 void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit)
 {
     double wall = cpu_window_seconds(w);
@@ -213,4 +235,5 @@ void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit)
     if (w->db0 >= 0 && w->db1 >= 0)
         one_cpu("db_cpu", w->db1 - w->db0, w->db_sys1 - w->db_sys0, NULL, wall, units, unit);
     report_server_io(w, units, unit);
+    report_chatd_counters(w);
 }

@@ -6,6 +6,7 @@
 #include "bench.h"
 #include "hist.h"
 #include "syscount.h"
+#include "scrape.h"
 #include "sysinfo.h"
 
 #include <stdint.h>
@@ -36,7 +37,9 @@ struct cpu_window {
     int srv_threads_ok;
     struct syscount *srv_calls; /* NULL: the server's calls are not counted */
     struct syscall_counts srv_calls0, srv_calls1;
-    uint64_t received0, received1; /* bytes the bench received (conn.h) */
+    uint64_t received0, received1;        /* bytes the bench received (conn.h) */
+    struct chatd_counters chatd0, chatd1; /* with --metrics-port (scrape.h) */
+    int chatd_ok;
 };
 
 void cpu_window_start(const struct bench *b, struct cpu_window *w);
@@ -53,7 +56,8 @@ double cpu_window_seconds(const struct cpu_window *w);
  * server's system calls can be counted (syscount.h), their number by kind
  * ("syscalls_per_UNIT", "reads_per_UNIT", "writes_per_UNIT", "waits_per_UNIT",
  * "futex_per_UNIT"; chatd's include its calls to MariaDB, which its workers make:
- * "workers_syscalls_per_UNIT" of all). */
+ * "workers_syscalls_per_UNIT" of all). * With --metrics-port also "chatd_counters": the commit batches over the window, their
+ * "messages_per_batch" and the "request_ms_mean" from a request's arrival to its reply. */
 void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit);
 
 #endif
