@@ -64,7 +64,8 @@ CHATD_BUILD_PACKAGES=(cmake pkg-config gcc make libevent-dev libjansson-dev libi
     libhttp-parser-dev libmimalloc-dev)
 CHATD_TEST_PACKAGES=(clang libclang-rt-14-dev clang-format git dpkg-dev file debootstrap
     chromium firefox-esr inspircd)
-CHATD_BENCH_PACKAGES=(redis-server inspircd)
+# valgrind: bench-peers --callgrind counts each server's instructions per delivery.
+CHATD_BENCH_PACKAGES=(redis-server inspircd valgrind)
 
 # ensure_packages PKG...: install what is missing (as root), or print the exact
 # apt-get line and stop.

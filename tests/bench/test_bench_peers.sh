@@ -74,6 +74,20 @@ grep -Eq '^\| private relay, 100 users x 8 in flight: deliveries/s \| [1-9][0-9]
     "$tmp/ws-table" && ok "chatd's WebSocket relay measured" ||
     fail "no WebSocket deliveries for chatd: $(cat "$tmp/ws-table") $(tail -5 "$tmp/ws-log")"
 
+# Every server under callgrind: user-space instructions per delivery for all three
+# (not in a sanitizer build, whose chatd cannot run under valgrind).
+if grep -q '^CHATD_SANITIZE:STRING=.' "$build/CMakeCache.txt"; then
+    ok "callgrind skipped: a sanitizer build"
+else
+    "$root/tools/bench-peers" --build "$build" --seconds 1 --runs 1 --workloads group \
+        --callgrind yes >"$tmp/cg-table" 2>"$tmp/cg-log"
+    status=$?
+    if [ "$status" -eq 0 ]; then ok "bench-peers --callgrind exits 0"; else fail "bench-peers --callgrind exited $status"; fi
+    grep -Eq '^\| same, user-space instructions per delivery \(callgrind\) \| [1-9][0-9]* \| [1-9][0-9]* \| [1-9][0-9]* \|$' \
+        "$tmp/cg-table" && ok "instructions per delivery counted for the three servers" ||
+        fail "no instruction counts: $(cat "$tmp/cg-table") $(grep -v '^==' "$tmp/cg-log" | tail -5)"
+fi
+
 # SIGTERM while the runs go on: every server is stopped.
 "$root/tools/bench-peers" --build "$build" --seconds 30 --runs 1 --workloads private8 \
     >/dev/null 2>"$tmp/log2" &
