@@ -44,10 +44,10 @@ if head -n 1 "$tmp/table" | grep -qx '| workload | chatd | Redis 7 pub/sub | Ins
 else
     fail "no table header"
 fi
-# Two header lines, one idle row, eleven rows for each of two message workloads, seven
+# Two header lines, one idle row, twelve rows for each of two message workloads, seven
 # for the paced one.
 rows=$(wc -l <"$tmp/table")
-[ "$rows" -eq 32 ] && ok "32 lines" || fail "$rows lines, want 32"
+[ "$rows" -eq 34 ] && ok "34 lines" || fail "$rows lines, want 34"
 grep -Eq '^\| same, chatd: messages per commit batch, request to reply \(mean\) \| [0-9.]+, [0-9.]+ ms / ?' "$tmp/table" ||
     grep -Eq '^\| same, chatd: messages per commit batch, request to reply \(mean\) \| [0-9.]+, [0-9.]+ ms \| - \| - \|' "$tmp/table" &&
     ok "chatd's own counters read" || fail "no commit batch row for chatd alone"

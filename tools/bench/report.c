@@ -164,6 +164,10 @@ static void one_cpu(const char *name, double cpu, double sys, const struct threa
         report_num("kernel_fraction", cpu > 0 ? sys / cpu : 0);
     if (units > 0) {
         per_unit("", cpu, units, unit);
+        if (sys >= 0) {
+            per_unit("kernel_", sys, units, unit);
+            per_unit("user_", cpu - sys, units, unit);
+        }
         if (threads) {
             per_unit("loop_", threads->loop, units, unit);
             per_unit("io_", threads->io, units, unit);

@@ -48,7 +48,8 @@ double cpu_window_seconds(const struct cpu_window *w);
 
 /* "bench_cpu" and "server_cpu": seconds, fraction of the window's wall time, and
  * microseconds per unit (e.g. per delivery) when units > 0; the server's also
- * "kernel_fraction", the part of its CPU time spent in the kernel, and its microseconds
+ * "kernel_fraction", the part of its CPU time spent in the kernel ("kernel_us_per_UNIT"
+ * and "user_us_per_UNIT" the same in microseconds per unit), and its microseconds
  * per unit by thread: "loop_us_per_UNIT", "io_us_per_UNIT", "workers_us_per_UNIT". */
 /* With --db-pid also "db_cpu", the same figures of the database server (no threads).
  * With units > 0 also "server_io", per unit: the bytes the bench received
@@ -56,8 +57,9 @@ double cpu_window_seconds(const struct cpu_window *w);
  * server's system calls can be counted (syscount.h), their number by kind
  * ("syscalls_per_UNIT", "reads_per_UNIT", "writes_per_UNIT", "waits_per_UNIT",
  * "futex_per_UNIT"; chatd's include its calls to MariaDB, which its workers make:
- * "workers_syscalls_per_UNIT" of all). * With --metrics-port also "chatd_counters": the commit batches over the window, their
- * "messages_per_batch" and the "request_ms_mean" from a request's arrival to its reply. */
+ * "workers_syscalls_per_UNIT" of all). * With --metrics-port also "chatd_counters": the commit
+ * batches over the window, their "messages_per_batch" and the "request_ms_mean" from a request's
+ * arrival to its reply. */
 void report_cpu(const struct cpu_window *w, uint64_t units, const char *unit);
 
 #endif
