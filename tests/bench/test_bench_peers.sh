@@ -63,12 +63,13 @@ if grep -q failed "$tmp/table"; then fail "a run failed"; else ok "no run failed
 [ -n "$work" ] && [ -z "$(left_in "$work")" ] && ok "nothing left running" ||
     fail "left running: $(left_in "$work")"
 
-# chatd over WebSocket, on an I/O thread: its row is measured as the others.
+# chatd over WebSocket over TLS (wss), on an I/O thread: its row is measured as the
+# others.
 "$root/tools/bench-peers" --build "$build" --seconds 0.5 --runs 1 --workloads private8 \
-    --chatd-ws yes --io-threads 1 >"$tmp/ws-table" 2>"$tmp/ws-log"
+    --chatd-ws yes --chatd-tls yes --io-threads 1 >"$tmp/ws-table" 2>"$tmp/ws-log"
 status=$?
 if [ "$status" -eq 0 ]; then ok "bench-peers --chatd-ws exits 0"; else fail "bench-peers --chatd-ws exited $status"; fi
-grep -q 'WebSocket yes' "$tmp/ws-log" && ok "the log says chatd speaks WebSocket" ||
+grep -q 'WebSocket yes, TLS yes' "$tmp/ws-log" && ok "the log says chatd speaks wss" ||
     fail "the log does not say WebSocket: $(head -3 "$tmp/ws-log")"
 grep -Eq '^\| private relay, 100 users x 8 in flight: deliveries/s \| [1-9][0-9]* \|' \
     "$tmp/ws-table" && ok "chatd's WebSocket relay measured" ||
