@@ -828,7 +828,11 @@ static void handshake_step(struct io_conn *c, int readable)
 {
     struct io_thread *t = c->t;
     struct io_conn_tls *tls = c->tls;
-    if (c->failed)
+    /* Under the lock: failed shares its word with flags the loop sets. */
+    pthread_mutex_lock(&t->lock);
+    int failed = c->failed;
+    pthread_mutex_unlock(&t->lock);
+    if (failed)
         return;
     char reason[sizeof(tls->error_text)];
     enum io_tls_wait wait = io_tls_handshake(tls->ssl, reason, sizeof(reason));

@@ -17,14 +17,23 @@
 
 static struct server_tls tf;
 
-/* chatd with ping and pusher, a TLS listener, and these lines in [server]. */
-static void start_tls(const char *server_conf)
+/* chatd with ping and pusher, a TLS listener, and these lines in [server]; a TLS
+ * handshake must progress every handshake_s seconds (short only where a test waits for
+ * it: under a sanitizer on a loaded machine a handshake can take a second). */
+static void start_tls_within(const char *server_conf, int handshake_s)
 {
     unsetenv("CHATD_TEST_IO_THREADS");
     server_tls_make(&tf);
-    const char *const sets[] = {tf.cert_set, tf.key_set, "tls.handshake_timeout=1", NULL};
+    char handshake[64];
+    snprintf(handshake, sizeof(handshake), "tls.handshake_timeout=%d", handshake_s);
+    const char *const sets[] = {tf.cert_set, tf.key_set, handshake, NULL};
     struct chatd_proc_options opts = {.server_conf = server_conf, .sets = sets, .tls = 1};
     start_with_pusher_opts(&opts);
+}
+
+static void start_tls(const char *server_conf)
+{
+    start_tls_within(server_conf, 10);
 }
 
 static void stop_tls(void)
@@ -287,7 +296,7 @@ END_TEST
  * stopped meanwhile), and cuts it off at [tls] handshake_timeout, as the loop did. */
 START_TEST(a_client_that_stalls_mid_handshake_is_cut_off)
 {
-    start_tls("io_threads = 1\n");
+    start_tls_within("io_threads = 1\n", 1);
     struct test_client *on_loop = connect_client();
     struct test_client *staller = test_client_connect(srv.host, srv.tls_port, 0);
     ck_assert(staller != NULL);
